@@ -1,0 +1,66 @@
+# The commands a person types. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: help run test test-deps lint format translations screenshots vendor clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- environments --------------------------------------------------------------------------
+
+$(VENV)/bin/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "Installing python3-venv"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv >/dev/null && \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+translations: $(VENV)/.runtime ## Compile the French and English catalogues
+	@$(PY) scripts/i18n.py compile
+
+# --- the two commands ----------------------------------------------------------------------
+
+run: $(VENV)/.runtime translations ## Start the demo on http://127.0.0.1:8000 (simulated upstreams)
+	$(PY) -m demo
+
+test: $(VENV)/.dev translations test-deps ## Install the test peers and run the whole suite
+	$(PY) scripts/i18n.py check
+	$(PY) -m pytest
+
+# --- the rest ------------------------------------------------------------------------------
+
+test-deps: ## Install the real peers the tests use (Redis, Prometheus, Chromium, ...)
+	@scripts/install-test-deps.sh
+
+lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
+	$(VENV)/bin/ruff check portal simulators demo tests scripts
+	$(VENV)/bin/ruff format --check portal simulators demo tests scripts
+	$(VENV)/bin/mypy
+
+format: $(VENV)/.dev ## Format the code with ruff
+	$(VENV)/bin/ruff format portal simulators demo tests scripts
+	$(VENV)/bin/ruff check --fix portal simulators demo tests scripts
+
+screenshots: $(VENV)/.dev translations test-deps ## Screenshots of the demo into screenshots/
+	$(PY) scripts/screenshots.py
+
+vendor: $(VENV)/.runtime ## Re-fetch the vendored front-end files from npm and verify them
+	$(PY) scripts/vendor.py
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

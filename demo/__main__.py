@@ -1,0 +1,69 @@
+"""`python -m demo` (what `make run` does): start the simulators, then the portal under gunicorn.
+
+The demo uses portal.example.yaml as it is, except that upstream URLs point at the local
+simulators and the demo identity is on (with a visible "demo" badge).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulators import uptime_kuma
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def demo_config(kuma_url: str) -> dict[str, Any]:
+    """The example configuration, pointed at the simulators."""
+    config = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
+    config.setdefault("portal", {})["demo"] = True
+    config["auth"] = {"mode": "demo"}
+    config.setdefault("upstreams", {})["uptime_kuma"] = {"url": kuma_url, "timeout": 4}
+    config.setdefault("cache", {}).pop("redis_url", None)
+    return config
+
+
+def main() -> int:
+    host = os.environ.get("DEMO_HOST", "127.0.0.1")
+    port = os.environ.get("DEMO_PORT", "8000")
+    kuma, _ = uptime_kuma.make_server(port=int(os.environ.get("DEMO_KUMA_PORT", "0")))
+    kuma.start()
+
+    workdir = Path(tempfile.mkdtemp(prefix="portal-demo-"))
+    config_file = workdir / "portal.yaml"
+    config_file.write_text(yaml.safe_dump(demo_config(kuma.url), allow_unicode=True), encoding="utf-8")
+    env = {
+        **os.environ,
+        "PORTAL_CONFIG": str(config_file),
+        "PORTAL_SECRET_KEY": os.environ.get("PORTAL_SECRET_KEY") or secrets.token_urlsafe(32),
+        "PORTAL_BIND": f"{host}:{port}",
+    }
+    print(f"Uptime Kuma simulator on {kuma.url}", flush=True)
+    print(f"Portal demo on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
+    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "portal.wsgi:app"]
+    child = subprocess.Popen(command, env=env, cwd=ROOT)
+
+    def forward(signum: int, _frame: Any) -> None:
+        child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGINT)
+        return child.wait()
+    finally:
+        kuma.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

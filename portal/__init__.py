@@ -1,0 +1,124 @@
+"""The unified DevSecOps portal: a Flask shell whose widgets load themselves with htmx."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import flask_babel
+from flask import Flask, g, request, url_for
+
+from . import health, security, shell
+from .build import __version__, build_info
+from .cache import CacheObserver
+from .config import LANGUAGES, ConfigError, load_settings
+from .i18n import format_uptime, init_i18n
+from .identity import DEMO_USER
+from .logs import configure_logging, init_request_logging
+from .state import PortalState, build_state
+from .widgets import WIDGET_MODULES
+
+__all__ = ["ConfigError", "__version__", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application from PORTAL_CONFIG and the environment.
+
+    `test_config` may carry `PORTAL` (the YAML structure as a dict, instead of the file),
+    `ENV` (environment overrides, for secrets) and any Flask setting. Raises ConfigError
+    with a message naming the offending keys when the configuration is unusable.
+    """
+    overrides = dict(test_config or {})
+    env = {**os.environ, **overrides.pop("ENV", {})}
+    settings = load_settings(env=env, config=overrides.pop("PORTAL", None))
+    observer: CacheObserver = overrides.pop("CACHE_OBSERVER", None) or CacheObserver()
+
+    configure_logging(env.get("PORTAL_LOG_LEVEL", "INFO"))
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=settings.secrets.secret_key,
+        SESSION_COOKIE_NAME="portal_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=1_000_000,
+        SEND_FILE_MAX_AGE_DEFAULT=365 * 24 * 3600,  # static URLs carry a content hash
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.config.update(overrides)
+
+    config = settings.config
+    build = build_info()
+    app.config["PORTAL_BUILD_ID"] = build.build_id
+    threads = int(env.get("PORTAL_THREADS", "8"))
+    state = build_state(settings, build, observer, threads)
+    app.extensions["portal"] = state
+
+    init_i18n(app, config.portal.default_language, config.portal.timezone)
+    init_request_logging(app)
+    security.init_security(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(shell.bp)
+    for module in WIDGET_MODULES:
+        app.register_blueprint(module.blueprint)
+    _init_identity(app, state)
+    _init_templates(app, state)
+    _register_commands(app)
+    if config.auth.mode == "demo":
+        log.warning(
+            "demo identity is on: everyone is the demo user; never use this in production",
+            extra={"event": "demo_mode"},
+        )
+    return app
+
+
+def _init_identity(app: Flask, state: PortalState) -> None:
+    """Until single sign-on is configured, every request is the demo user."""
+
+    @app.before_request
+    def _identify() -> None:
+        if state.config.auth.mode == "demo":
+            g.user = DEMO_USER
+
+
+def _init_templates(app: Flask, state: PortalState) -> None:
+    """Template helpers, and every template compiled before the first request."""
+
+    def static_url(filename: str) -> str:
+        version = state.static_versions.get(filename)
+        return (
+            url_for("static", filename=filename, v=version)
+            if version
+            else url_for("static", filename=filename)
+        )
+
+    app.jinja_env.globals.update(
+        get_locale=flask_babel.get_locale,
+        format_time=flask_babel.format_time,
+        format_datetime=flask_babel.format_datetime,
+        format_decimal=flask_babel.format_decimal,
+        format_uptime=format_uptime,
+        static_url=static_url,
+        portal=state,
+        languages=LANGUAGES,
+    )
+
+    @app.context_processor
+    def _request_context() -> dict[str, Any]:
+        return {
+            "user": g.get("user"),
+            "theme": request.cookies.get(shell.views.THEME_COOKIE, "system"),
+        }
+
+    for name in app.jinja_env.list_templates(extensions=["html"]):
+        app.jinja_env.get_template(name)
+
+
+def _register_commands(app: Flask) -> None:
+    @app.cli.command("check-config")
+    def check_config() -> None:
+        """Validate PORTAL_CONFIG and the secrets (the app loaded, so they are valid)."""
+        print(f"configuration OK: {app.extensions['portal'].settings.source}")

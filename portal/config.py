@@ -1,0 +1,331 @@
+"""The portal's configuration: one YAML file for structure, the environment for secrets.
+
+`load_settings()` reads and validates both and raises `ConfigError` whose message names every
+offending key (`widgets.status.refresh`, `tiles[2].url`, `PORTAL_SECRET_KEY`, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG_PATH = "portal.yaml"
+LANGUAGES = ("en", "fr")
+
+# The builtin tile icons: vendored simple-icons (CC0) plus the portal's own drawings.
+BUILTIN_ICONS = (
+    "argo",
+    "gitlab",
+    "grafana",
+    "harbor",
+    "keycloak",
+    "mattermost",
+    "prometheus",
+    "sonarqubeserver",
+    "uptimekuma",
+    "vault",
+)
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names each offending key."""
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+    return name
+
+
+def _check_slug(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", value):
+        raise ValueError("use lower-case letters, digits, '-' or '_' (at most 63)")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_check_slug)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+# A text shown to users: one string, or one per language ({en: ..., fr: ...}).
+LocalizedText = str | dict[Literal["en", "fr"], str]
+
+
+class _Section(BaseModel):
+    """Every section refuses unknown keys and is immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PortalSection(_Section):
+    title: str = "DevSecOps Portal"
+    default_language: Literal["en", "fr"] = "fr"
+    timezone: TimeZone = "UTC"
+    demo: bool = False
+
+
+class AuthSection(_Section):
+    mode: Literal["demo"] = "demo"
+
+
+class CacheSection(_Section):
+    redis_url: str | None = None
+    key_prefix: str = "portal:"
+    local_max_entries: int = Field(5000, ge=100, le=1_000_000)
+    # How long a failed fetch's outcome is shared before the key may be tried again.
+    failure_hold: float = Field(5.0, ge=0.5, le=300)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        if parts.password:
+            raise ValueError("must not carry a password: set PORTAL_REDIS_PASSWORD instead")
+        return value
+
+
+class UpstreamSection(_Section):
+    url: HttpUrl
+    # Total budget of one call in seconds (a slow drip is cut at this deadline).
+    timeout: float = Field(5.0, gt=0, le=60)
+    connect_timeout: float = Field(2.0, gt=0, le=30)
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    max_bytes: int = Field(2_000_000, ge=1024, le=50_000_000)
+    # Consecutive failures that open the circuit, and its first and longest pause.
+    breaker_threshold: int = Field(3, ge=1, le=100)
+    breaker_backoff: float = Field(10.0, ge=1, le=3600)
+    breaker_backoff_max: float = Field(300.0, ge=1, le=86400)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+
+class UpstreamsSection(_Section):
+    uptime_kuma: UpstreamSection | None = None
+
+
+class WidgetSection(_Section):
+    """Settings every widget has; each widget's section adds its own."""
+
+    enabled: bool = True
+    refresh: int = Field(30, ge=5, le=3600, description="seconds between two polls")
+    ttl: int = Field(30, ge=1, le=86400, description="seconds a fetched result is fresh")
+    stale_ttl: int = Field(3600, ge=0, le=7 * 86400, description="seconds last good data is kept")
+    roles: tuple[str, ...] = ()
+
+
+class StatusWidgetSection(WidgetSection):
+    slugs: tuple[Slug, ...] = ()
+
+
+class WidgetsSection(_Section):
+    status: StatusWidgetSection = StatusWidgetSection()
+
+
+class Tile(_Section):
+    id: Slug | None = None
+    name: str = Field(min_length=1, max_length=60)
+    url: HttpUrl
+    description: LocalizedText = ""
+    icon: str | None = None
+    monitor: str | None = None
+    roles: tuple[str, ...] = ()
+
+    @field_validator("icon")
+    @classmethod
+    def _icon(cls, value: str | None) -> str | None:
+        if value is None or value in BUILTIN_ICONS:
+            return value
+        if re.fullmatch(r"/static/[A-Za-z0-9_./-]+\.(svg|png|webp)", value) and ".." not in value:
+            return value
+        raise ValueError(
+            "a builtin icon (" + ", ".join(BUILTIN_ICONS) + ") or a path like /static/icons/x.svg"
+        )
+
+    @property
+    def slug(self) -> str:
+        """Stable identifier used in HTML ids and CSS classes."""
+        if self.id:
+            return self.id
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "tile"
+
+
+class PortalConfig(_Section):
+    """The whole YAML file."""
+
+    portal: PortalSection = PortalSection()
+    auth: AuthSection = AuthSection()
+    cache: CacheSection = CacheSection()
+    upstreams: UpstreamsSection = UpstreamsSection()
+    widgets: WidgetsSection = WidgetsSection()
+    tiles: tuple[Tile, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_tiles(self) -> PortalConfig:
+        seen: dict[str, int] = {}
+        for index, tile in enumerate(self.tiles):
+            if tile.slug in seen:
+                raise ValueError(
+                    f"tiles[{index}]: id {tile.slug!r} is already used by tiles[{seen[tile.slug]}]"
+                )
+            seen[tile.slug] = index
+        return self
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Values that never live in the YAML file."""
+
+    secret_key: str
+    redis_password: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the application needs to start."""
+
+    config: PortalConfig
+    secrets: Secrets
+    source: str
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """Read a secret from NAME, or from the file named by NAME_FILE (Kubernetes Secret mounts)."""
+    if env.get(name):
+        return env[name]
+    file_name = env.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {file_name}: {exc.strerror}") from exc
+    return None
+
+
+def load_secrets(config: PortalConfig, env: Mapping[str, str]) -> Secrets:
+    """Collect the secrets the configuration needs from the environment."""
+    problems: list[str] = []
+    secret_key = _secret(env, "PORTAL_SECRET_KEY")
+    if not secret_key:
+        problems.append(
+            "PORTAL_SECRET_KEY: required secret is missing "
+            "(set it, or PORTAL_SECRET_KEY_FILE to a file holding it)"
+        )
+    elif len(secret_key) < 16:
+        problems.append("PORTAL_SECRET_KEY: too short (at least 16 characters)")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    assert secret_key is not None
+    return Secrets(secret_key=secret_key, redis_password=_secret(env, "PORTAL_REDIS_PASSWORD"))
+
+
+def _key_path(location: tuple[str | int, ...]) -> str:
+    """('tiles', 2, 'url') -> 'tiles[2].url'."""
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("literal_error", "enum"):
+        return f"{message} (got {error.get('input')!r})"
+    if "input" in error and not isinstance(error["input"], dict | list):
+        return f"{message} (got {error['input']!r})"
+    return message
+
+
+def _clean_location(error: Mapping[str, Any]) -> tuple[str | int, ...]:
+    # Pydantic adds the union member tried ('str', 'dict[...]') and validator tags to the path.
+    return tuple(
+        part
+        for part in error["loc"]
+        if not (isinstance(part, str) and ("[" in part or part in ("str", "function-after")))
+    )
+
+
+def validate_config(raw: Any, source: str) -> PortalConfig:
+    """Validate a parsed YAML document, naming every wrong key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    try:
+        return PortalConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            lines.append(f"  {_key_path(_clean_location(error))}: {_describe(error)}")
+        unique = list(dict.fromkeys(lines))
+        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(unique)) from None
+
+
+def read_config_file(path: str | Path) -> PortalConfig:
+    """Read and validate one YAML configuration file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: configuration file not found (set PORTAL_CONFIG to its path)") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the configuration file: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{source}:{where}: {problem}") from None
+    return validate_config(raw, source)
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    config: PortalConfig | Mapping[str, Any] | str | Path | None = None,
+) -> Settings:
+    """Load the configuration (from `config` or PORTAL_CONFIG) and its secrets from `env`."""
+    env = os.environ if env is None else env
+    if isinstance(config, PortalConfig):
+        parsed, source = config, "test configuration"
+    elif isinstance(config, Mapping):
+        parsed, source = validate_config(dict(config), "test configuration"), "test configuration"
+    else:
+        path = config or env.get("PORTAL_CONFIG") or DEFAULT_CONFIG_PATH
+        parsed, source = read_config_file(path), str(path)
+    return Settings(config=parsed, secrets=load_secrets(parsed, env), source=source)

@@ -1,0 +1,48 @@
+"""Language and time zone: Flask-Babel wired to a cookie, Accept-Language and the config."""
+
+from __future__ import annotations
+
+import math
+
+from babel.numbers import format_percent
+from flask import Flask, current_app, request
+from flask_babel import Babel, get_locale, gettext
+
+from .config import LANGUAGES
+from .upstream import Reason
+
+LANGUAGE_COOKIE = "portal_lang"
+babel = Babel()
+
+
+def select_locale() -> str:
+    """The saved choice, else the browser's preference, else the configured default."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or current_app.config["PORTAL_LANGUAGE"]
+
+
+def select_timezone() -> str:
+    """Times are shown in the portal's configured time zone."""
+    return str(current_app.config["PORTAL_TIMEZONE"])
+
+
+def init_i18n(app: Flask, default_language: str, timezone: str) -> None:
+    """Bind Flask-Babel to the app with the portal's selectors."""
+    app.config["PORTAL_LANGUAGE"] = default_language
+    app.config["PORTAL_TIMEZONE"] = timezone
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", default_language)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.filters["reason"] = translate_reason
+
+
+def format_uptime(fraction: float) -> str:
+    """An uptime ratio as a localised percentage with one decimal, never rounded up to 100 %."""
+    floored = math.floor(fraction * 1000) / 1000
+    return str(format_percent(floored, locale=get_locale(), decimal_quantization=False))
+
+
+def translate_reason(reason: Reason) -> str:
+    """A failure's explanation in the user's language (values are inserted as text)."""
+    return str(gettext(reason.msgid, **dict(reason.values)))

@@ -1,0 +1,51 @@
+"""Who is asking: the `User` every view and widget sees, whatever the login mechanism."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flask import g
+
+
+@dataclass(frozen=True)
+class User:
+    """The identity a session carries: never tokens, only who the user is and may see."""
+
+    subject: str
+    username: str
+    name: str
+    email: str = ""
+    roles: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[str] = field(default_factory=frozenset)
+    demo: bool = False
+
+    def may_see(self, allowed: Iterable[str]) -> bool:
+        """True when nothing is required, or the user holds one of the roles or groups."""
+        required = set(allowed)
+        return not required or bool(required & (self.roles | self.groups))
+
+    @property
+    def initials(self) -> str:
+        """Up to two letters for the avatar."""
+        words = [w for w in self.name.replace("-", " ").split() if w[:1].isalpha()]
+        letters = "".join(w[0] for w in words[:2]) or self.username[:2]
+        return letters.upper()
+
+
+# The identity of demo mode, until single sign-on is configured. Visibly marked in the UI.
+DEMO_USER = User(
+    subject="demo-0001",
+    username="demo",
+    name="Camille Demo",
+    email="camille@demo.invalid",
+    roles=frozenset({"portal-admin", "portal-user"}),
+    groups=frozenset({"/admins", "/team-a"}),
+    demo=True,
+)
+
+
+def current_user() -> User | None:
+    """The user of the current request (None when nobody is logged in)."""
+    user: User | None = g.get("user")
+    return user

@@ -1,0 +1,73 @@
+"""The shell's routes: the dashboard, the language and theme switches, the tiles' stylesheet."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..config import LANGUAGES
+from ..i18n import LANGUAGE_COOKIE
+from ..identity import current_user
+from ..urls import safe_next
+from ..widgets.framework import loading_view, visible_widgets
+
+bp = Blueprint("shell", __name__)
+
+THEME_COOKIE = "portal_theme"
+THEMES = ("light", "dark", "system")
+ONE_YEAR = 365 * 24 * 3600
+
+
+@bp.get("/")
+def index() -> str:
+    """The dashboard: tiles and widget cards, each card loading itself."""
+    user = current_user()
+    state = current_app.extensions["portal"]
+    tiles = [t for t in state.tiles if user is not None and user.may_see(t.roles)]
+    widgets = visible_widgets(user)
+    status_visible = any(rt.widget.slug == "status" for rt in widgets)
+    return render_template(
+        "shell/index.html",
+        tiles=tiles,
+        cards=[(rt, loading_view(rt.widget)) for rt in widgets],
+        status_dots=status_visible,
+    )
+
+
+def _remember(name: str, value: str) -> BaseResponse:
+    response = redirect(safe_next(request.args.get("next")), code=303)
+    response.set_cookie(
+        name,
+        value,
+        max_age=ONE_YEAR,
+        httponly=False,  # the theme script reads it to switch without a reload
+        samesite="Lax",
+        secure=request.is_secure,
+    )
+    return response
+
+
+@bp.get("/preferences/language/<code>")
+def set_language(code: str) -> BaseResponse:
+    """Remember the chosen language and go back to the page."""
+    if code not in LANGUAGES:
+        abort(404)
+    return _remember(LANGUAGE_COOKIE, code)
+
+
+@bp.get("/preferences/theme/<mode>")
+def set_theme(mode: str) -> BaseResponse:
+    """Remember light, dark or system theme (the no-script path of the theme switch)."""
+    if mode not in THEMES:
+        abort(404)
+    return _remember(THEME_COOKIE, mode)
+
+
+@bp.get("/tiles.css")
+def tiles_css() -> Response:
+    """Each tile's accent colour, as a stylesheet (a strict CSP forbids style attributes)."""
+    state = current_app.extensions["portal"]
+    css = state.tiles_css
+    response = Response(css, mimetype="text/css")
+    response.headers["Cache-Control"] = f"public, max-age={ONE_YEAR}, immutable"
+    return response

@@ -1,0 +1,207 @@
+/* The portal's behaviour: card polling while the tab is visible, fragment versions,
+   live-region announcements, the theme switch and the tile filter. No inline script anywhere:
+   this file is loaded with `defer` under a strict Content-Security-Policy. */
+(function () {
+  "use strict";
+
+  var VERSION_HEADER = "X-Widget-Version";
+
+  /* ---- polling ------------------------------------------------------------------------ */
+
+  // Each card body polls its own endpoint every data-interval seconds, only while visible.
+  var cards = [];
+
+  function cardOf(body) {
+    return body.closest(".widget-card");
+  }
+
+  function poll(entry) {
+    if (entry.stopped || entry.inFlight) return;
+    entry.lastPoll = Date.now();
+    htmx.trigger(entry.body, "poll");
+  }
+
+  function schedule(entry) {
+    var period = entry.interval * 1000;
+    // A small offset per card spreads the requests instead of firing them all at once.
+    var offset = Math.floor(Math.random() * Math.min(3000, period / 4));
+    window.setTimeout(function () {
+      entry.timer = window.setInterval(function () {
+        if (document.visibilityState === "visible") poll(entry);
+      }, period);
+    }, offset);
+  }
+
+  function initPolling() {
+    document.querySelectorAll(".widget-card__body[data-interval]").forEach(function (body) {
+      var seconds = parseInt(body.getAttribute("data-interval"), 10);
+      if (!(seconds > 0)) return;
+      var entry = { body: body, interval: seconds, lastPoll: Date.now(), stopped: false, inFlight: false };
+      body._portalPoll = entry;
+      cards.push(entry);
+      schedule(entry);
+    });
+
+    // Coming back to the tab: refresh what is overdue at once rather than at the next tick.
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState !== "visible") return;
+      var now = Date.now();
+      cards.forEach(function (entry) {
+        if (now - entry.lastPoll >= entry.interval * 1000) poll(entry);
+      });
+    });
+  }
+
+  /* ---- fragment versions, state and announcements --------------------------------------- */
+
+  function currentContent(body) {
+    return body.querySelector(":scope > .widget-content");
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    var body = event.detail.elt;
+    if (!body.classList || !body.classList.contains("widget-card__body")) return;
+    var content = currentContent(body);
+    var version = content && content.getAttribute("data-version");
+    if (version) event.detail.headers[VERSION_HEADER] = version;
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var entry = event.detail.elt._portalPoll;
+    if (entry) {
+      entry.inFlight = true;
+      entry.lastPoll = Date.now();
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var body = event.detail.elt;
+    var entry = body._portalPoll;
+    if (!entry) return;
+    entry.inFlight = false;
+    var card = cardOf(body);
+    var xhr = event.detail.xhr;
+    var reachable = xhr && xhr.status > 0 && xhr.status < 500;
+    card.classList.toggle("is-offline", !reachable);
+    var notice = card.querySelector(".widget-card__offline");
+    if (notice) notice.hidden = reachable;
+    if (reachable) showChecked(card);
+  });
+
+  // "Checked at HH:MM": when the card last heard from the portal, whether or not data changed
+  // (a 204 changes nothing in the fragment, so the clock lives in the wrapper).
+  var clockFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+
+  function showChecked(card) {
+    var line = card.querySelector(".widget-card__checked");
+    if (!line) return;
+    var label = line.getAttribute("data-label") || "{time}";
+    line.textContent = label.replace("{time}", clockFormat.format(new Date()));
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var body = event.detail.elt;
+    var entry = body._portalPoll;
+    if (!entry) return;
+    var content = currentContent(body);
+    if (!content) return;
+    if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
+    announce(cardOf(body), content.getAttribute("data-announce") || "", entry);
+  });
+
+  // A polite live region per card says when the card's state changes, not on every refresh,
+  // and not on the first load (the page has just been announced as a whole).
+  function announce(card, text, entry) {
+    var region = card.querySelector("[data-live-region]");
+    if (!region) return;
+    if (!entry.announcedOnce) {
+      entry.announcedOnce = true;
+      entry.lastAnnouncement = text;
+      return;
+    }
+    if (text && text !== entry.lastAnnouncement) region.textContent = text;
+    entry.lastAnnouncement = text;
+  }
+
+  /* ---- theme switch ------------------------------------------------------------------------ */
+
+  var THEME_COOKIE = "portal_theme";
+  var NEXT_THEME = { system: "light", light: "dark", dark: "system" };
+
+  function initThemeSwitch() {
+    var button = document.getElementById("theme-switch");
+    if (!button) return;
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      var next = NEXT_THEME[button.getAttribute("data-theme-current")] || "system";
+      var root = document.documentElement;
+      if (next === "system") root.removeAttribute("data-theme");
+      else root.setAttribute("data-theme", next);
+      document.cookie = THEME_COOKIE + "=" + next + "; Path=/; Max-Age=31536000; SameSite=Lax" +
+        (location.protocol === "https:" ? "; Secure" : "");
+      button.setAttribute("data-theme-current", next);
+      var label = button.getAttribute("data-label-" + next) || "";
+      button.setAttribute("aria-label", label);
+      button.setAttribute("title", label);
+      button.href = button.href.replace(/\/theme\/[a-z]+/, "/theme/" + NEXT_THEME[next]);
+    });
+    button.addEventListener("keydown", function (event) {
+      if (event.key === " ") {
+        event.preventDefault();
+        button.click();
+      }
+    });
+  }
+
+  /* ---- tile filter ------------------------------------------------------------------------- */
+
+  function fold(text) {
+    return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+
+  function initTileFilter() {
+    var input = document.getElementById("tile-filter");
+    if (!input) return;
+    var items = Array.prototype.slice.call(document.querySelectorAll(".tile-item"));
+    var empty = document.getElementById("tile-filter-empty");
+    var haystacks = items.map(function (item) { return fold(item.getAttribute("data-search") || ""); });
+
+    function apply() {
+      var words = fold(input.value).split(/\s+/).filter(Boolean);
+      var shown = 0;
+      items.forEach(function (item, index) {
+        var match = words.every(function (word) { return haystacks[index].indexOf(word) !== -1; });
+        item.hidden = !match;
+        if (match) shown += 1;
+      });
+      if (empty) empty.hidden = shown > 0;
+    }
+
+    input.addEventListener("input", apply);
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        input.value = "";
+        apply();
+      }
+    });
+
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+      var target = event.target;
+      var typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+      if (typing) return;
+      event.preventDefault();
+      input.focus();
+      input.select();
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initThemeSwitch();
+    initTileFilter();
+    initPolling();
+  });
+})();

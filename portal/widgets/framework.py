@@ -1,0 +1,229 @@
+"""The widget contract: authorise, fetch through the cache, render a fragment or answer 204.
+
+A widget package declares a `Widget` and a blueprint whose view calls `serve(...)` with one
+`Part` per cache key (most widgets have one; the status widget has one per status page).
+The fragment's version is a hash of what it renders; when the card sends the same version
+back, the answer is 204 and nothing is swapped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from flask import Response, current_app, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from ..cache import CacheResult, FetchPolicy, WidgetCache, user_scope, widget_key
+from ..config import WidgetSection
+from ..identity import User, current_user
+from ..logs import log_field
+from ..upstream import Reason
+
+T = TypeVar("T")
+VERSION_HEADER = "X-Widget-Version"
+State = Literal["loading", "ok", "empty", "stale", "error", "unconfigured", "forbidden"]
+
+
+@dataclass(frozen=True)
+class Widget:
+    """What a widget is: its slug names folder, route, template, config key and metric label."""
+
+    slug: str
+    title: Any  # a lazy translatable string
+    icon: str  # a symbol of static/icons/ui.svg
+    scope: Literal["shared", "user"]
+    upstream: str  # key in the `upstreams` config section
+    upstream_label: str  # the upstream's name in messages
+
+    @property
+    def template(self) -> str:
+        return f"widgets/{self.slug}.html"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.slug}.view"
+
+
+@dataclass(frozen=True)
+class WidgetRuntime:
+    """A widget as configured in this deployment (built once at start-up)."""
+
+    widget: Widget
+    settings: WidgetSection
+    configured: bool
+    policy: FetchPolicy
+
+
+@dataclass(frozen=True)
+class Part(Generic[T]):
+    """One cached piece of a widget: a key suffix, a label for messages and its fetch."""
+
+    key: str
+    label: str
+    fetch: Callable[[], T]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why part of a card is not fresh, in words."""
+
+    label: str
+    reason: Reason
+    stale_since: datetime | None
+
+
+@dataclass(frozen=True)
+class PartResult(Generic[T]):
+    label: str
+    result: CacheResult[T]
+
+
+@dataclass
+class WidgetView:
+    """What a card template renders."""
+
+    widget: Widget
+    state: State
+    parts: tuple[PartResult[Any], ...] = ()
+    problems: tuple[Problem, ...] = ()
+    version: str = ""
+    announcement: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def values(self) -> list[Any]:
+        """The data of every part that has some (fresh or stale)."""
+        return [p.result.value for p in self.parts if p.result.value is not None]
+
+    @property
+    def polling(self) -> bool:
+        """Unconfigured or forbidden cards have nothing to wait for."""
+        return self.state not in ("unconfigured", "forbidden")
+
+
+def runtimes() -> dict[str, WidgetRuntime]:
+    """Every widget of this deployment, by slug."""
+    found: dict[str, WidgetRuntime] = current_app.extensions["portal"].widgets
+    return found
+
+
+def widget_cache() -> WidgetCache:
+    found: WidgetCache = current_app.extensions["portal"].cache
+    return found
+
+
+def visible_widgets(user: User | None) -> list[WidgetRuntime]:
+    """The enabled widgets this user may see, in configuration order."""
+    if user is None:
+        return []
+    return [rt for rt in runtimes().values() if rt.settings.enabled and user.may_see(rt.settings.roles)]
+
+
+def loading_view(widget: Widget) -> WidgetView:
+    """The skeleton state the shell renders before the first answer."""
+    return WidgetView(widget=widget, state="loading", announcement="")
+
+
+def _epoch_to_datetime(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, tz=UTC) if epoch is not None else None
+
+
+def build_view(
+    widget: Widget,
+    parts: Sequence[PartResult[Any]],
+    is_empty: Callable[[list[Any]], bool],
+) -> WidgetView:
+    """Combine the parts' results into one card state."""
+    problems = tuple(
+        Problem(p.label, p.result.error, _epoch_to_datetime(p.result.fetched_at))
+        for p in parts
+        if p.result.error is not None
+    )
+    with_data = [p for p in parts if p.result.value is not None]
+    if not with_data:
+        state: State = "error"
+    elif problems:
+        state = "stale"
+    elif is_empty([p.result.value for p in with_data]):
+        state = "empty"
+    else:
+        state = "ok"
+    return WidgetView(
+        widget=widget,
+        state=state,
+        parts=tuple(parts),
+        problems=problems,
+    )
+
+
+def _version(view: WidgetView, extra: str) -> str:
+    """A hash of everything the fragment shows; equal versions render equal HTML."""
+    pieces = [
+        current_app.config["PORTAL_BUILD_ID"],
+        view.widget.slug,
+        view.state,
+        str(get_locale()),
+        extra,
+    ]
+    for part in view.parts:
+        result = part.result
+        # The fetch time is shown (and versioned) only when data is stale: "stale since HH:MM".
+        since = str(result.fetched_at) if result.error is not None else ""
+        pieces += [part.label, result.fingerprint or "-", str(result.error or ""), since]
+    return hashlib.blake2b("\x1f".join(pieces).encode(), digest_size=10).hexdigest()
+
+
+def render_fragment(view: WidgetView, status: int = 200, version_extra: str = "") -> Response:
+    """Render the card body, or 204 when the card already shows this exact version."""
+    view.version = _version(view, version_extra)
+    log_field("widget", view.widget.slug)
+    if status == 200 and request.headers.get(VERSION_HEADER) == view.version:
+        response = Response(status=204)
+    else:
+        response = Response(render_template(view.widget.template, view=view), status=status)
+    response.headers[VERSION_HEADER] = view.version
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.add("Accept-Language")
+    return response
+
+
+def serve(
+    widget: Widget,
+    parts: Callable[[WidgetRuntime], Sequence[Part[Any]]],
+    is_empty: Callable[[list[Any]], bool] = lambda values: not any(values),
+    decorate: Callable[[WidgetView], str] | None = None,
+) -> Response:
+    """The whole widget request: authz, cache, state, version, fragment.
+
+    `decorate(view)` may add `view.extra` for the template and returns a string that is
+    mixed into the version (for what the fragment shows besides the cached data).
+    """
+    runtime = runtimes()[widget.slug]
+    user = current_user()
+    if user is None or not user.may_see(runtime.settings.roles) or not runtime.settings.enabled:
+        log_field("cache", "forbidden")
+        view = WidgetView(widget=widget, state="forbidden")
+        view.announcement = _("You do not have access to this widget.")
+        return render_fragment(view, status=403)
+    if not runtime.configured:
+        log_field("cache", "unconfigured")
+        view = WidgetView(widget=widget, state="unconfigured")
+        return render_fragment(view)
+
+    scope = "shared" if widget.scope == "shared" else user_scope(user.subject)
+    cache = widget_cache()
+    results = []
+    for part in parts(runtime):
+        key = widget_key(widget.slug, scope, part.key)
+        results.append(
+            PartResult(part.label, cache.get_or_fetch(key, part.fetch, runtime.policy, widget.slug))
+        )
+    log_field("cache", ",".join(r.result.source for r in results))
+    view = build_view(widget, results, is_empty)
+    extra = decorate(view) if decorate else ""
+    return render_fragment(view, version_extra=extra)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the real peers the tests run against (Debian packages), only those missing.
+# Used by `make test`; safe to run again. Needs root or sudo.
+set -euo pipefail
+
+packages=(redis-server prometheus prometheus-alertmanager chromium chromium-driver fonts-liberation wrk)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+echo "Installing test peers: ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

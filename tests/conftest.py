@@ -1,0 +1,104 @@
+"""Fixtures: `app`, `client`, the Uptime Kuma simulator, and real peers (Redis)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from simulators import uptime_kuma
+from simulators.base import SimServer
+from simulators.uptime_kuma import KumaWorld
+
+from .support.processes import ROOT, RedisServer
+
+SECRET = "test-secret-key-0123456789"
+
+
+@pytest.fixture
+def kuma() -> Iterator[SimServer]:
+    """A fresh Uptime Kuma simulator with the demo's pages; `kuma.world` is its data."""
+    server, world = uptime_kuma.make_server()
+    server.world = world  # type: ignore[attr-defined]
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def world(kuma: SimServer) -> KumaWorld:
+    return kuma.world  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def _steady_flapping(request: pytest.FixtureRequest) -> None:
+    """Pin the simulator's clock where the flapping monitor is up, so states are known."""
+    if "kuma" in request.fixturenames:
+        world: KumaWorld = request.getfixturevalue("world")
+        now = time.time()
+        pinned = now - now % 180 + 10
+        world.clock = lambda: pinned
+
+
+def example_config() -> dict[str, Any]:
+    """portal.example.yaml as a dict (the configuration admins start from)."""
+    return yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def portal_config(kuma: SimServer) -> dict[str, Any]:
+    """The example configuration pointed at the simulator, with short cache times."""
+    config = example_config()
+    config["portal"]["demo"] = True
+    config["upstreams"]["uptime_kuma"].update(url=kuma.url, timeout=1.5, breaker_backoff=1)
+    config["widgets"]["status"].update(ttl=30, refresh=30)
+    return config
+
+
+@pytest.fixture
+def make_app(portal_config: dict[str, Any]) -> Callable[..., Flask]:
+    """Build an app from the example configuration, with changes applied."""
+
+    def build(changes: Callable[[dict[str, Any]], None] | None = None, **flask: Any) -> Flask:
+        config = yaml.safe_load(yaml.safe_dump(portal_config))
+        if changes:
+            changes(config)
+        return create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}, **flask})
+
+    return build
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real Redis for one test (tests that stop it get a fresh one)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fixture_json() -> Callable[[str], Any]:
+    """Load a recorded upstream payload from tests/fixtures/."""
+    import json
+
+    def load(name: str) -> Any:
+        return json.loads((Path(__file__).parent / "fixtures" / name).read_text(encoding="utf-8"))
+
+    return load
