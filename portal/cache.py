@@ -384,6 +384,14 @@ class WidgetCache:
         self.observer.result(widget or key.split(":", 2)[1], result.source)
         return result
 
+    def fresh(self, key: str, policy: FetchPolicy, widget: str = "") -> CacheResult[Any] | None:
+        """The cached result if it is fresh, else None (one store read, no upstream call)."""
+        entry = self._read_entry(key)
+        if entry is not None and time.time() - entry.fetched_at < policy.ttl:
+            self.observer.result(widget or key.split(":", 2)[1], "hit")
+            return CacheResult(entry.value, entry.fingerprint, entry.fetched_at, "hit")
+        return None
+
     def _get_or_fetch(self, key: str, fetch: Callable[[], T], policy: FetchPolicy) -> CacheResult[T]:
         entry = self._read_entry(key)
         if entry is not None and time.time() - entry.fetched_at < policy.ttl:

@@ -9,7 +9,9 @@ back, the answer is 204 and nothing is swapped.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -192,6 +194,44 @@ def render_fragment(view: WidgetView, status: int = 200, version_extra: str = ""
     return response
 
 
+_fetch_pool: ThreadPoolExecutor | None = None
+_fetch_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for fetching several parts at once, created in the worker (not before fork)."""
+    global _fetch_pool  # noqa: PLW0603 - one pool per process
+    with _fetch_pool_lock:
+        if _fetch_pool is None:
+            _fetch_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="portal-fetch")
+        return _fetch_pool
+
+
+def _results(
+    widget: Widget, runtime: WidgetRuntime, keyed: list[tuple[str, Part[Any]]]
+) -> list[PartResult[Any]]:
+    """Every part's result: fresh hits read at once, the misses fetched concurrently.
+
+    A card with several parts on a hung upstream then answers within one timeout, not one
+    per part.
+    """
+    cache = widget_cache()
+    policy = runtime.policy
+    hits = [cache.fresh(key, policy, widget.slug) for key, _ in keyed]
+    misses = [i for i, hit in enumerate(hits) if hit is None]
+    fetched: dict[int, CacheResult[Any]] = {}
+    if len(misses) == 1:
+        key, part = keyed[misses[0]]
+        fetched[misses[0]] = cache.get_or_fetch(key, part.fetch, policy, widget.slug)
+    elif misses:
+        futures = {
+            i: _pool().submit(cache.get_or_fetch, keyed[i][0], keyed[i][1].fetch, policy, widget.slug)
+            for i in misses
+        }
+        fetched = {i: future.result() for i, future in futures.items()}
+    return [PartResult(part.label, hits[i] or fetched[i]) for i, (_, part) in enumerate(keyed)]
+
+
 def serve(
     widget: Widget,
     parts: Callable[[WidgetRuntime], Sequence[Part[Any]]],
@@ -216,13 +256,7 @@ def serve(
         return render_fragment(view)
 
     scope = "shared" if widget.scope == "shared" else user_scope(user.subject)
-    cache = widget_cache()
-    results = []
-    for part in parts(runtime):
-        key = widget_key(widget.slug, scope, part.key)
-        results.append(
-            PartResult(part.label, cache.get_or_fetch(key, part.fetch, runtime.policy, widget.slug))
-        )
+    results = _results(widget, runtime, [(widget_key(widget.slug, scope, p.key), p) for p in parts(runtime)])
     log_field("cache", ",".join(r.result.source for r in results))
     view = build_view(widget, results, is_empty)
     extra = decorate(view) if decorate else ""

@@ -1,0 +1,185 @@
+"""Configuration: a bad config is refused at start with the key named, and nothing else."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from portal import create_app
+from portal.config import ConfigError, load_settings, read_config_file
+
+from .conftest import SECRET, example_config
+from .support.processes import ROOT, free_port
+
+ENV = {"PORTAL_SECRET_KEY": SECRET}
+
+
+def _refused(config: dict[str, Any], env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as error:
+        load_settings(env=ENV if env is None else env, config=config)
+    return str(error.value)
+
+
+def test_the_example_config_is_valid() -> None:
+    settings = load_settings(env=ENV, config=ROOT / "portal.example.yaml")
+    assert settings.config.widgets.status.slugs == ("platform", "observability")
+    assert len(settings.config.tiles) == 9
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda c: c["widgets"]["status"].update(refesh=30), "widgets.status.refesh: unknown key"),
+        (lambda c: c.update(extra_section={}), "extra_section: unknown key"),
+        (lambda c: c["upstreams"]["uptime_kuma"].update(timeout="soon"), "upstreams.uptime_kuma.timeout"),
+        (lambda c: c["upstreams"]["uptime_kuma"].update(url="not a url"), "upstreams.uptime_kuma.url"),
+        (lambda c: c["widgets"]["status"].update(refresh=1), "widgets.status.refresh"),
+        (lambda c: c["widgets"]["status"].update(slugs=["Bad Slug!"]), "widgets.status.slugs[0]"),
+        (lambda c: c["tiles"][2].pop("url"), "tiles[2].url: required key is missing"),
+        (lambda c: c["tiles"][1].update(icon="nope"), "tiles[1].icon"),
+        (lambda c: c["tiles"][0].update(description={"de": "Code"}), "tiles[0].description"),
+        (lambda c: c["portal"].update(timezone="Mars/Olympus"), "portal.timezone"),
+        (lambda c: c["portal"].update(default_language="de"), "portal.default_language"),
+        (lambda c: c["auth"].update(mode="none"), "auth.mode"),
+        (lambda c: c["cache"].update(redis_url="redis://:pw@redis:6379/0"), "PORTAL_REDIS_PASSWORD"),
+        (lambda c: c["tiles"].append(dict(c["tiles"][0])), "tiles[9]: id 'gitlab' is already used"),
+    ],
+)
+def test_a_wrong_key_is_named(change: Any, named: str) -> None:
+    config = example_config()
+    change(config)
+    assert named in _refused(config)
+
+
+def test_every_wrong_key_is_named_at_once() -> None:
+    config = example_config()
+    config["widgets"]["status"]["refesh"] = 30
+    config["portal"]["timezone"] = "Nowhere"
+    message = _refused(config)
+    assert "widgets.status.refesh" in message
+    assert "portal.timezone" in message
+
+
+def test_a_missing_secret_is_named() -> None:
+    assert "PORTAL_SECRET_KEY: required secret is missing" in _refused(example_config(), env={})
+    assert "PORTAL_SECRET_KEY: too short" in _refused(example_config(), env={"PORTAL_SECRET_KEY": "short"})
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n")
+    settings = load_settings(env={"PORTAL_SECRET_KEY_FILE": str(secret_file)}, config=example_config())
+    assert settings.secrets.secret_key == SECRET
+    missing = {"PORTAL_SECRET_KEY_FILE": str(tmp_path / "absent")}
+    assert "PORTAL_SECRET_KEY_FILE: cannot read" in _refused(example_config(), env=missing)
+
+
+def test_yaml_errors_give_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("portal:\n  title: [unclosed\nauth:\n  mode: demo\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: line \d+, column \d+"):
+        read_config_file(bad)
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        read_config_file(tmp_path / "absent.yaml")
+
+
+def test_secrets_never_live_in_the_yaml() -> None:
+    config = example_config()
+    config["secret_key"] = SECRET
+    assert "secret_key: unknown key" in _refused(config)
+
+
+def test_create_app_raises_config_error() -> None:
+    config = example_config()
+    config["widgets"]["status"]["refesh"] = 1
+    with pytest.raises(ConfigError, match=r"widgets\.status\.refesh"):
+        create_app({"PORTAL": config, "ENV": ENV})
+
+
+# --- the commands a person runs ------------------------------------------------------------
+
+
+def _write(tmp_path: Path, config: dict[str, Any]) -> Path:
+    path = tmp_path / "portal.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    return {**env, **extra}
+
+
+def test_check_config_command_gives_the_verdict(tmp_path: Path) -> None:
+    good = _write(tmp_path, example_config())
+    ok = subprocess.run(
+        [sys.executable, "-m", "portal", "check-config", str(good)],
+        cwd=ROOT,
+        env=_env(PORTAL_SECRET_KEY=SECRET),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "configuration OK" in ok.stdout
+
+    config = example_config()
+    config["upstreams"]["uptime_kuma"]["timeout"] = "soon"
+    bad = _write(tmp_path, config)
+    refused = subprocess.run(
+        [sys.executable, "-m", "portal", "check-config", str(bad)],
+        cwd=ROOT,
+        env=_env(PORTAL_SECRET_KEY=SECRET),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "upstreams.uptime_kuma.timeout" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_gunicorn_refuses_to_start_with_a_bad_config(tmp_path: Path) -> None:
+    config = example_config()
+    config["widgets"]["status"]["refesh"] = 30
+    env = _env(
+        PORTAL_CONFIG=str(_write(tmp_path, config)),
+        PORTAL_SECRET_KEY=SECRET,
+        PORTAL_BIND=f"127.0.0.1:{free_port()}",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "portal.wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "widgets.status.refesh: unknown key" in output
+    assert "Traceback" not in output
+
+
+def test_gunicorn_refuses_to_start_without_the_secret(tmp_path: Path) -> None:
+    env = _env(PORTAL_CONFIG=str(_write(tmp_path, example_config())), PORTAL_BIND=f"127.0.0.1:{free_port()}")
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "portal.wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "PORTAL_SECRET_KEY" in output
+    assert "Traceback" not in output

@@ -1,0 +1,119 @@
+"""Operations basics: probes, JSON logs with a request id, vendored assets, the demo command."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from portal.logs import json_formatter
+
+from .support.processes import ROOT, free_port, portal_process, wait_for
+
+VENDOR = ROOT / "portal" / "static" / "vendor"
+
+
+def test_healthz_and_readyz(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["cache"] == "local"
+
+
+def test_a_request_logs_one_json_line_with_its_id(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="portal.access")
+    response = client.get("/widgets/status", headers={"X-Request-ID": "abc12345-request"})
+    assert response.headers["X-Request-ID"] == "abc12345-request"
+    records = [r for r in caplog.records if r.name == "portal.access"]
+    assert len(records) == 1
+    line = json.loads(json_formatter().format(records[0]))
+    assert line["request_id"] == "abc12345-request"
+    assert line["route"] == "/widgets/status"
+    assert line["status"] == 200
+    assert line["widget"] == "status"
+    assert line["cache"] == "miss,miss"
+    assert line["user"] == "demo-0001"
+    assert line["level"] == "INFO"
+    assert isinstance(line["duration_ms"], float)
+
+
+def test_a_hostile_request_id_is_replaced(client: FlaskClient) -> None:
+    for hostile in ("<script>alert(1)</script>", "x" * 500, "short"):
+        response = client.get("/healthz", headers={"X-Request-ID": hostile})
+        assert response.headers["X-Request-ID"] != hostile
+        assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_upstream_failures_are_logged_at_warning_without_secrets(
+    make_app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(
+        lambda c: c["upstreams"]["uptime_kuma"].update(
+            url=f"http://user:pa55word@127.0.0.1:{free_port()}/kuma?token=s3cret"
+        )
+    )
+    app.test_client().get("/widgets/status")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "portal.cache"]
+    assert warnings
+    line = json_formatter().format(warnings[0])
+    assert '"upstream": "uptime_kuma"' in line
+    assert "pa55word" not in line and "s3cret" not in line
+
+
+def test_vendored_assets_match_their_recorded_checksums() -> None:
+    manifest = json.loads((VENDOR / "vendor.json").read_text())
+    names = {p["name"]: p["version"] for p in manifest["packages"]}
+    assert names == {"bulma": "1.0.4", "htmx.org": "2.0.11", "simple-icons": "16.37.0"}
+    for package in manifest["packages"]:
+        for relative, meta in package["files"].items():
+            digest = hashlib.sha256((VENDOR / relative).read_bytes()).hexdigest()
+            assert digest == meta["sha256"], relative
+
+
+def test_gunicorn_serves_json_logs(tmp_path: Path, portal_config: dict[str, Any]) -> None:
+    with portal_process(portal_config, tmp_path, workers=2) as url:
+        assert requests.get(f"{url}/readyz", timeout=5).json()["status"] == "ready"
+        assert requests.get(f"{url}/", timeout=5).status_code == 200
+    log = next(tmp_path.glob("portal-*.log")).read_text().splitlines()
+    parsed = [json.loads(line) for line in log if line.strip()]  # every line is JSON
+    assert any(p.get("logger") == "gunicorn.error" and "Booting worker" in p["message"] for p in parsed)
+    assert any(p.get("event") == "request" and p.get("route") == "/" for p in parsed)
+
+
+def test_make_run_serves_the_demo(tmp_path: Path) -> None:
+    """`python -m demo` (what `make run` runs): simulators and portal, every widget alive."""
+    port = free_port()
+    env = {**os.environ, "DEMO_PORT": str(port)}
+    env.pop("PORTAL_CONFIG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: requests.get(f"{base}/readyz", timeout=1).ok, timeout=60, what="the demo")
+        page = requests.get(base, timeout=5, headers={"Accept-Language": "en"}).text
+        assert "Demo" in page
+        card = requests.get(f"{base}/widgets/status", timeout=10, headers={"Accept-Language": "en"})
+        assert card.status_code == 200
+        assert 'class="widget-content is-ok"' in card.text
+        assert "SonarQube indisponible" in card.text
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)

@@ -1,0 +1,223 @@
+"""The shell: tiles, cards, language, theme, and a page a strict CSP can hold."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from simulators.base import SimServer
+
+
+def _page(client: FlaskClient, **headers: str) -> str:
+    response = client.get("/", headers=headers)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_the_shell_makes_no_upstream_call(client: FlaskClient, kuma: SimServer) -> None:
+    html = _page(client, **{"Accept-Language": "en"})
+    assert kuma.count() == 0
+    assert 'hx-get="/widgets/status"' in html
+    assert 'hx-trigger="load, poll"' in html
+    assert 'data-interval="30"' in html
+    assert "widget-skeleton" in html  # the card starts as a skeleton
+
+
+def test_the_shell_includes_the_same_card_template(client: FlaskClient) -> None:
+    html = _page(client)
+    body = re.search(
+        r'<div class="widget-card__body".*?>(.*?)</div>\s*<p class="widget-card__checked"', html, re.S
+    )
+    assert body
+    assert 'class="widget-content is-loading"' in body.group(1)
+
+
+def test_tiles_follow_the_config(client: FlaskClient) -> None:
+    html = _page(client, **{"Accept-Language": "en"})
+    names = re.findall(r'<span class="tool-tile__name">([^<]+)</span>', html)
+    assert names == [
+        "GitLab",
+        "Harbor",
+        "Taiga",
+        "Mattermost",
+        "Grafana",
+        "SonarQube",
+        "Vault",
+        "Argo CD",
+        "HedgeDoc",
+    ]
+    assert 'href="https://gitlab.example.org/"' in html
+    assert "Container registry with vulnerability scanning" in html
+    assert '<img src="/static/icons/taiga.svg"' in html  # a custom icon path
+    assert re.search(r'<svg viewBox="0 0 24 24" class="brand-icon"><path d="m23\.6', html)  # inline GitLab
+    assert 'id="tile-dot-gitlab"' in html  # a live dot for tiles naming a monitor
+    assert 'id="tile-filter"' in html
+
+
+def test_tiles_hidden_by_roles(make_app: Callable[..., Flask]) -> None:
+    def restrict(config: dict[str, Any]) -> None:
+        config["tiles"][0]["roles"] = ["release-managers"]
+
+    html = _page(make_app(restrict).test_client())
+    assert "gitlab.example.org" not in html
+    assert "harbor.example.org" in html
+
+
+def test_tile_colours_come_from_a_stylesheet(client: FlaskClient) -> None:
+    css = client.get("/tiles.css")
+    assert css.status_code == 200
+    assert css.mimetype == "text/css"
+    assert ".tile--gitlab{--tile-accent:#FC6D26}" in css.get_data(as_text=True)
+
+
+# --- language ---------------------------------------------------------------------------------
+
+
+def test_french_from_the_browser(client: FlaskClient) -> None:
+    html = _page(client, **{"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"})
+    assert '<html lang="fr"' in html
+    for words in (
+        "Outils",
+        "Tableau de bord",
+        "État des services",
+        "Filtrer les outils",
+        "Registre d&#39;images",
+    ):
+        assert words in html
+    for english in ("Dashboard", "Tools<", "Service status", "Filter tools"):
+        assert english not in html
+
+
+def test_english_from_the_browser(client: FlaskClient) -> None:
+    html = _page(client, **{"Accept-Language": "en-GB,en;q=0.9"})
+    assert '<html lang="en"' in html
+    for words in ("Tools", "Dashboard", "Service status", "Filter tools", "Container registry"):
+        assert words in html
+    assert "Tableau de bord" not in html
+
+
+def test_default_language_is_the_configured_one(client: FlaskClient) -> None:
+    assert '<html lang="fr"' in _page(client, **{"Accept-Language": "de-DE"})
+
+
+def test_the_language_switch_persists_and_returns(client: FlaskClient) -> None:
+    response = client.get("/preferences/language/en?next=/%3Fx%3D1")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/?x=1"
+    assert "portal_lang=en" in response.headers["Set-Cookie"]
+    assert '<html lang="en"' in _page(client, **{"Accept-Language": "fr"})
+    assert client.get("/preferences/language/de").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", ""]
+)
+def test_switches_never_redirect_elsewhere(client: FlaskClient, target: str) -> None:
+    for path in ("/preferences/language/fr", "/preferences/theme/dark"):
+        response = client.get(path, query_string={"next": target})
+        assert response.headers["Location"] == "/"
+
+
+def test_fragments_speak_the_users_language(client: FlaskClient) -> None:
+    fr = client.get("/widgets/status", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    en = client.get("/widgets/status", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Opérationnel" in fr and "En panne" in fr and "Disponibilité sur 24 heures" in fr
+    assert re.search(r"\d+,\d\u202f%|\d+\u00a0%|100\u202f%", fr)  # French percent format
+    assert "Up<" in en and "Down<" in en
+    assert re.search(r"\d+\.\d%", en)
+
+
+# --- theme ---------------------------------------------------------------------------------------
+
+
+def test_theme_follows_the_system_by_default(client: FlaskClient) -> None:
+    html = _page(client)
+    assert "data-theme=" not in html.split(">", 2)[1]  # <html> carries no theme
+    assert 'data-theme-current="system"' in html
+
+
+def test_a_chosen_theme_is_rendered_before_the_first_paint(client: FlaskClient) -> None:
+    response = client.get("/preferences/theme/dark?next=/")
+    assert "portal_theme=dark" in response.headers["Set-Cookie"]
+    html = _page(client)
+    assert re.search(r'<html lang="\w+" data-theme="dark">', html)
+    assert 'data-theme-current="dark"' in html
+    client.get("/preferences/theme/system")
+    assert "data-theme=" not in _page(client).split(">", 2)[1]
+
+
+# --- a page a strict CSP can hold -------------------------------------------------------------
+
+
+class _InlineFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = {name for name, _ in attrs}
+        if tag == "script" and "src" not in names:
+            self.problems.append("inline <script>")
+        if tag == "style":
+            self.problems.append("<style> element")
+        if "style" in names:
+            self.problems.append(f"style attribute on <{tag}>")
+        if any(name.startswith("on") for name in names):
+            self.problems.append(f"event handler attribute on <{tag}>")
+        if "hx-on" in " ".join(names):
+            self.problems.append("hx-on attribute (needs eval)")
+
+
+@pytest.mark.parametrize("path", ["/", "/widgets/status"])
+def test_no_inline_script_or_style(client: FlaskClient, path: str) -> None:
+    finder = _InlineFinder()
+    finder.feed(client.get(path).get_data(as_text=True))
+    assert finder.problems == []
+
+
+def test_security_headers(client: FlaskClient) -> None:
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in response.headers  # only behind TLS
+    secure = client.get("/", base_url="https://portal.example")
+    assert "max-age" in secure.headers["Strict-Transport-Security"]
+
+
+def test_htmx_is_configured_for_the_csp(client: FlaskClient) -> None:
+    html = _page(client)
+    assert '"includeIndicatorStyles": false' in html
+    assert '"allowEval": false' in html
+
+
+def test_csp_reports_are_logged(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    report = {"csp-report": {"violated-directive": "style-src", "blocked-uri": "inline"}}
+    assert client.post("/csp-report", json=report).status_code == 204
+    assert "content security policy violation" in caplog.text
+
+
+def test_static_urls_carry_a_content_hash(client: FlaskClient) -> None:
+    html = _page(client)
+    assert re.search(r'href="/static/css/portal\.css\?v=[0-9a-f]{10}"', html)
+    assert re.search(r'src="/static/vendor/htmx-2\.0\.11/htmx\.min\.js\?v=[0-9a-f]{10}"', html)
+    with client.get("/static/css/portal.css") as asset:
+        assert "max-age=31536000" in asset.headers["Cache-Control"]
+
+
+def test_every_template_is_compiled_at_start(app: Flask) -> None:
+    cached = {key[1] for key in app.jinja_env.cache}  # type: ignore[union-attr]
+    assert {"shell/index.html", "widgets/status.html", "widgets/_card_body.html"} <= cached
+
+
+def test_unknown_pages_are_404(client: FlaskClient) -> None:
+    assert client.get("/nope").status_code == 404

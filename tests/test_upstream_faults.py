@@ -1,0 +1,176 @@
+"""Each upstream fault gives a clear message, over real HTTP against the simulator.
+
+Two levels: the bounded JSON fetch raises the right UpstreamError quickly, and the widget
+endpoint turns it into a 200 fragment that says what failed, keeps the last good data as
+stale, and leaves the shell and the other parts of the card alone.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+
+from portal.upstream import (
+    BoundedJsonGetter,
+    HttpLimits,
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamUnavailable,
+    redact_url,
+)
+from simulators.base import SimServer
+
+from .support.processes import free_port
+
+PAGE = "/api/status-page/platform"
+
+
+def _getter(timeout: float = 1.0, max_bytes: int = 200_000) -> BoundedJsonGetter:
+    return BoundedJsonGetter("Kuma", requests.Session(), HttpLimits(timeout, 0.5, max_bytes))
+
+
+@pytest.mark.parametrize(
+    ("mode", "options", "error", "words"),
+    [
+        ("timeout", {"seconds": 5}, UpstreamUnavailable, "did not answer within 1 s"),
+        ("error500", {}, UpstreamUnavailable, "is failing (HTTP 500"),
+        ("unauthorized", {}, UpstreamAuthError, "refused the portal's credentials (HTTP 401)"),
+        ("notfound", {}, UpstreamBadResponse, "not found"),
+        ("garbage", {}, UpstreamBadResponse, "not valid JSON"),
+        ("oversize", {"size": 300_000}, UpstreamBadResponse, "larger than 200 kB"),
+        ("slow", {"interval": 0.2}, UpstreamUnavailable, "too slow"),
+    ],
+)
+def test_each_fault_raises_its_error_within_the_deadline(
+    kuma: SimServer, mode: str, options: dict[str, Any], error: type[UpstreamError], words: str
+) -> None:
+    kuma.set_fault(mode, **options)
+    started = time.monotonic()
+    with pytest.raises(error) as raised:
+        _getter().get(kuma.url + PAGE)
+    elapsed = time.monotonic() - started
+    assert words in str(raised.value)
+    assert elapsed < 1.0 + 0.5, f"{mode} took {elapsed:.2f} s"
+
+
+def test_connection_refused_is_unavailable() -> None:
+    with pytest.raises(UpstreamUnavailable) as raised:
+        _getter().get(f"http://127.0.0.1:{free_port()}{PAGE}")
+    assert "unreachable" in str(raised.value)
+
+
+def test_messages_never_carry_credentials_or_query_strings() -> None:
+    url = f"http://admin:hunter2@127.0.0.1:{free_port()}/api/x?private_token=glpat-secret"
+    with pytest.raises(UpstreamUnavailable) as raised:
+        _getter().get(url)
+    text = str(raised.value)
+    assert "hunter2" not in text and "glpat-secret" not in text and "admin" not in text
+    assert redact_url(url) == f"http://127.0.0.1:{url.split(':')[3].split('/')[0]}/api/x"
+
+
+def test_redirects_are_not_followed(kuma: SimServer) -> None:
+    @kuma.route("GET", "/api/moved")
+    def moved(request: Any, match: Any) -> Any:
+        from simulators.base import SimResponse
+
+        return SimResponse(302, b"", {"Location": "http://169.254.169.254/latest/meta-data"})
+
+    with pytest.raises(UpstreamBadResponse) as raised:
+        _getter().get(kuma.url + "/api/moved")
+    assert "HTTP 302" in str(raised.value)
+
+
+# --- the card ---------------------------------------------------------------------------------
+
+
+def _card(app: Flask) -> str:
+    response = app.test_client().get("/widgets/status", headers={"Accept-Language": "en"})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+FAULTS = [
+    ("timeout", {"seconds": 4}, "did not answer within 1.5 s"),
+    ("error500", {}, "is failing (HTTP 500"),
+    ("unauthorized", {}, "refused the portal&#39;s credentials"),
+    ("notfound", {}, "not found"),
+    ("garbage", {}, "not valid JSON"),
+    ("oversize", {"size": 3_000_000}, "larger than 2000 kB"),
+    ("slow", {"interval": 0.3}, "too slow"),
+]
+
+
+@pytest.mark.parametrize(("mode", "options", "words"), FAULTS)
+def test_a_fault_without_previous_data_is_an_error_card(
+    make_app: Callable[..., Flask], kuma: SimServer, mode: str, options: dict[str, Any], words: str
+) -> None:
+    kuma.set_fault(mode, **options)
+    html = _card(make_app())
+    assert 'class="widget-content is-error"' in html
+    assert "Data unavailable" in html
+    assert words in html
+    assert kuma.url.split("//")[1] in html or mode not in ("error500", "notfound")  # host, no query
+
+
+@pytest.mark.parametrize(("mode", "options", "words"), FAULTS)
+def test_a_fault_after_good_data_keeps_it_as_stale(
+    make_app: Callable[..., Flask], kuma: SimServer, mode: str, options: dict[str, Any], words: str
+) -> None:
+    app = make_app(lambda c: c["widgets"]["status"].update(ttl=1))
+    assert "is-ok" in _card(app)
+    kuma.set_fault(mode, **options)
+    time.sleep(1.05)
+
+    html = _card(app)
+
+    assert 'class="widget-content is-stale"' in html
+    assert re.search(r"Stale since <time datetime=\"[^\"]+\">\d{1,2}:\d\d(\s[AP]M)?</time>", html)
+    assert words in html
+    assert "SonarQube" in html and "GitLab" in html  # the last good data is still there
+
+
+def test_a_dead_upstream_leaves_the_shell_alone(make_app: Callable[..., Flask]) -> None:
+    app = make_app(lambda c: c["upstreams"]["uptime_kuma"].update(url=f"http://127.0.0.1:{free_port()}"))
+    client = app.test_client()
+    page = client.get("/", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert "GitLab" in page.get_data(as_text=True)  # tiles come from config, not upstreams
+    html = _card(app)
+    assert "is-error" in html and "unreachable" in html
+
+
+def test_one_failing_page_leaves_the_other_part_of_the_card(
+    make_app: Callable[..., Flask], kuma: SimServer
+) -> None:
+    kuma.set_fault("error500", only="observability")
+    html = _card(make_app())
+    assert 'class="widget-content is-stale"' in html  # partly degraded
+    assert "GitLab" in html  # the platform page is shown
+    assert "observability" in html and "HTTP 500" in html  # and the failing page is named
+    assert "Unavailable" in html
+
+
+def test_failures_are_not_cached_as_data(make_app: Callable[..., Flask], kuma: SimServer) -> None:
+    app = make_app(lambda c: c["cache"].update(failure_hold=0.5))
+    kuma.set_fault("error500")
+    assert "is-error" in _card(app)
+    kuma.reset()
+    time.sleep(app.extensions["portal"].cache.failure_hold + 0.1)
+    assert "is-ok" in _card(app)
+
+
+def test_a_failing_upstream_is_not_called_on_every_poll(
+    make_app: Callable[..., Flask], kuma: SimServer
+) -> None:
+    app = make_app(lambda c: c["widgets"]["status"].update(slugs=["platform"]))
+    kuma.set_fault("error500")
+    for _ in range(20):
+        assert "is-error" in _card(app)
+    assert kuma.count(PAGE) == 1  # the failure is held for failure_hold seconds
