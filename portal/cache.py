@@ -526,8 +526,11 @@ class WidgetCache:
         return value if isinstance(value, Entry) else None
 
     def _read_failure(self, key: str) -> Failure | None:
+        """A failure still within its hold (stores expire in whole seconds; this is exact)."""
         value = self._safe_get(self._failure_key(key))
-        return value if isinstance(value, Failure) else None
+        if isinstance(value, Failure) and time.time() - value.at < self.failure_hold:
+            return value
+        return None
 
     def _safe_get(self, key: str) -> Any:
         try:

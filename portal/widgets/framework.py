@@ -41,6 +41,7 @@ class Widget:
     scope: Literal["shared", "user"]
     upstream: str  # key in the `upstreams` config section
     upstream_label: str  # the upstream's name in messages
+    wide: bool = False  # spans two columns of the dashboard grid when there is room
 
     @property
     def template(self) -> str:

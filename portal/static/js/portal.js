@@ -91,7 +91,7 @@
   // "Checked at HH:MM": when the card last heard from the portal, whether or not data changed
   // (a 204 changes nothing in the fragment, so the clock lives in the wrapper).
   var clockFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
-    hour: "2-digit",
+    hour: "numeric",
     minute: "2-digit",
   });
 

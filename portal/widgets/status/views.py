@@ -21,6 +21,7 @@ WIDGET = Widget(
     scope="shared",
     upstream="uptime_kuma",
     upstream_label=UPSTREAM,
+    wide=True,
 )
 bp = Blueprint("status", __name__)
 
