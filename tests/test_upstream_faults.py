@@ -174,3 +174,12 @@ def test_a_failing_upstream_is_not_called_on_every_poll(
     for _ in range(20):
         assert "is-error" in _card(app)
     assert kuma.count(PAGE) == 1  # the failure is held for failure_hold seconds
+
+
+def test_an_unknown_status_page_slug_is_named(make_app: Callable[..., Flask], kuma: SimServer) -> None:
+    app = make_app(lambda c: c["widgets"]["status"].update(slugs=["platform", "no-such-page"]))
+    html = _card(app)
+    assert 'class="widget-content is-stale"' in html  # the known page still shows
+    assert "GitLab" in html
+    assert "no-such-page" in html
+    assert "not found" in html
