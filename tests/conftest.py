@@ -57,6 +57,7 @@ def portal_config(kuma: SimServer) -> dict[str, Any]:
     """The example configuration pointed at the simulator, with short cache times."""
     config = example_config()
     config["portal"]["demo"] = True
+    config["auth"] = {"mode": "demo"}
     config["upstreams"]["uptime_kuma"].update(url=kuma.url, timeout=1.5, breaker_backoff=1)
     config["widgets"]["status"].update(ttl=30, refresh=30)
     return config
