@@ -304,6 +304,9 @@ class OidcClient:
             raise ProviderMisbehaving("logout token with a nonce (an ID token?)")
         if not claims.get("sid") and not claims.get("sub"):
             raise ProviderMisbehaving("logout token names neither a session nor a user")
+        expires = claims.get("exp")
+        if expires is not None and (not isinstance(expires, int | float) or expires + LEEWAY < time.time()):
+            raise ProviderMisbehaving("logout token expired")
         return claims
 
     def _check_azp(self, claims: dict[str, Any], required: bool) -> None:

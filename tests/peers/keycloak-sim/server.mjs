@@ -129,6 +129,12 @@ const configuration = {
     email: ['email', 'email_verified'],
   },
   conformIdTokenClaims: false,
+  // Keycloak posts back-channel logout tokens to any URL it is configured with; oidc-provider
+  // refuses loopback addresses by default (SSRF protection), where the tests' portals live.
+  fetch: (url, options) => {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  },
   ttl: Object.fromEntries(Object.keys(DEFAULT_TTL).map((kind) => [kind, () => TTL[kind]])),
   routes: {
     authorization: `${OIDC}/auth`,
