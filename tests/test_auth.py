@@ -25,6 +25,7 @@ from .support.keycloak import (
     authenticate,
     login,
     logout,
+    refresh_target,
     start_login,
     with_query,
 )
@@ -304,15 +305,19 @@ def test_logout_ends_the_provider_session_too(portal_url: str, browser: requests
     assert 'id="kc-form-login"' in browser.get(trip.authorization_url).text
 
 
-def test_logout_sends_the_id_token_hint(portal_url: str, browser: requests.Session) -> None:
+def test_logout_sends_the_id_token_hint(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+) -> None:
     page = login(browser, portal_url, "alice")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token
     response = browser.post(
         f"{portal_url}/auth/logout", data={"csrf_token": token.group(1)}, allow_redirects=False
     )
-    assert response.status_code == 303
-    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert response.status_code == 200
+    target = refresh_target(response.text)
+    assert target.startswith(f"{keycloak.issuer}/protocol/openid-connect/logout?")
+    query = parse_qs(urlsplit(target).query)
     assert query["client_id"] == [CLIENT_ID]
     assert query["post_logout_redirect_uri"] == [f"{portal_url}/auth/logged-out"]
     assert query["id_token_hint"][0].count(".") == 2
@@ -447,7 +452,7 @@ def test_the_cookie_is_secure_behind_tls(sso_app: Flask, keycloak: KeycloakSim) 
 
 def test_the_login_pages_hold_a_strict_csp(sso_app: Flask) -> None:
     client = sso_app.test_client()
-    for path in ("/auth/logged-out", "/auth/callback?state=nope&code=x"):
+    for path in ("/auth/logged-out", "/auth/callback?state=nope&code=x", "/auth/login?next=/"):
         finder = _InlineFinder()
         finder.feed(client.get(path).get_data(as_text=True))
         assert finder.problems == []

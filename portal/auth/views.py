@@ -157,9 +157,12 @@ def logout() -> Any:
             "Keycloak logout unavailable; the portal session is over",
             extra={"event": "logout_degraded", "kind": error.kind, "error": error.detail},
         )
-        target = url_for("auth.logged_out")
+        return redirect(url_for("auth.logged_out"), code=303)
     log.info("logout", extra={"event": "logout", "user": record.subject if record else None})
-    return redirect(target, code=303)
+    # Not a redirect: the CSP's form-action 'self' also covers the redirects after a form post, and
+    # Keycloak is another origin. This page goes on by itself (meta refresh), or with its button.
+    page = render_template("auth/leaving.html", target=target)
+    return page, 200, {"Cache-Control": "no-store"}
 
 
 @bp.get("/logged-out")

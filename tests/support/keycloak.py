@@ -195,6 +195,13 @@ def login(
     return browser.get(trip.callback_url, timeout=15)
 
 
+def refresh_target(page: str) -> str:
+    """Where a page's meta refresh goes."""
+    match = re.search(r'<meta http-equiv="refresh" content="0;url=([^"]+)">', page)
+    assert match, "no meta refresh on the page"
+    return html.unescape(match.group(1))
+
+
 def csrf_of(page: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert match, "no logout form on the page"
@@ -204,9 +211,10 @@ def csrf_of(page: str) -> str:
 def logout(browser: requests.Session, portal: str) -> requests.Response:
     """Sign out from the portal's menu, through the provider's logout confirmation."""
     page = browser.get(f"{portal}/", timeout=15)
-    response = browser.post(
+    leaving = browser.post(
         f"{portal}/auth/logout", data={"csrf_token": csrf_of(page.text), "next": "/"}, timeout=15
     )
+    response = browser.get(refresh_target(leaving.text), timeout=15)
     if "<form" in response.text and "logout" in response.text:  # the provider's auto-submitted form
         action, fields = _form(response, "op.logoutForm")
         response = browser.post(action, data=fields, timeout=15)
