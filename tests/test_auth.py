@@ -450,6 +450,13 @@ def test_the_cookie_is_secure_behind_tls(sso_app: Flask, keycloak: KeycloakSim) 
     assert "Secure" not in plain.headers["Set-Cookie"]
 
 
+def test_the_cookie_is_secure_when_the_public_url_is_https(make_sso_app: Callable[..., Flask]) -> None:
+    app = make_sso_app(lambda c: c["auth"]["oidc"].update(public_url="https://portal.example.org"))
+    response = app.test_client().get("/auth/login")
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert "redirect_uri=https%3A%2F%2Fportal.example.org%2Fauth%2Fcallback" in response.headers["Location"]
+
+
 def test_the_login_pages_hold_a_strict_csp(sso_app: Flask) -> None:
     client = sso_app.test_client()
     for path in ("/auth/logged-out", "/auth/callback?state=nope&code=x", "/auth/login?next=/"):

@@ -109,6 +109,9 @@ def init_auth(app: Flask, state: PortalState) -> AuthRuntime:
     runtime = build_runtime(state)
     app.extensions["portal_auth"] = runtime
     app.session_interface = PortalSessionInterface()
+    if runtime.public_url and runtime.public_url.startswith("https://"):
+        # Behind a proxy gunicorn does not trust, the request may look like plain HTTP.
+        app.config["SESSION_COOKIE_SECURE"] = True
     app.register_blueprint(views.bp)
     app.jinja_env.globals.update(csrf_token=csrf_token, auth_mode=runtime.mode, demo_users=DEMO_USERS)
 
