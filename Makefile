@@ -43,8 +43,15 @@ test: $(VENV)/.dev translations test-deps ## Install the test peers and run the 
 
 # --- the rest ------------------------------------------------------------------------------
 
-test-deps: ## Install the real peers the tests use (Redis, Prometheus, Chromium, ...)
+KEYCLOAK_SIM := tests/peers/keycloak-sim
+
+test-deps: $(KEYCLOAK_SIM)/node_modules/.package-lock.json ## Install the real peers the tests use (Redis, Prometheus, Chromium, Keycloak-shaped provider, ...)
 	@scripts/install-test-deps.sh
+
+# The Keycloak-shaped OpenID provider (npm oidc-provider, pinned by its package-lock.json).
+$(KEYCLOAK_SIM)/node_modules/.package-lock.json: $(KEYCLOAK_SIM)/package.json $(KEYCLOAK_SIM)/package-lock.json
+	@scripts/install-test-deps.sh
+	cd $(KEYCLOAK_SIM) && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check portal simulators demo tests scripts

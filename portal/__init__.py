@@ -11,11 +11,11 @@ import flask_babel
 from flask import Flask, g, request, url_for
 
 from . import health, security, shell
+from .auth import init_auth
 from .build import __version__, build_info
 from .cache import CacheObserver
 from .config import LANGUAGES, ConfigError, load_settings
 from .i18n import format_uptime, init_i18n
-from .identity import DEMO_USER
 from .logs import configure_logging, init_request_logging
 from .state import PortalState, build_state
 from .widgets import WIDGET_MODULES
@@ -64,24 +64,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(shell.bp)
     for module in WIDGET_MODULES:
         app.register_blueprint(module.blueprint)
-    _init_identity(app, state)
+    init_auth(app, state)
     _init_templates(app, state)
     _register_commands(app)
     if config.auth.mode == "demo":
         log.warning(
-            "demo identity is on: everyone is the demo user; never use this in production",
+            "demo identity is on: anyone can act as a demo user; never use this in production",
             extra={"event": "demo_mode"},
         )
     return app
-
-
-def _init_identity(app: Flask, state: PortalState) -> None:
-    """Until single sign-on is configured, every request is the demo user."""
-
-    @app.before_request
-    def _identify() -> None:
-        if state.config.auth.mode == "demo":
-            g.user = DEMO_USER
 
 
 def _init_templates(app: Flask, state: PortalState) -> None:

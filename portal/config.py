@@ -82,8 +82,52 @@ class PortalSection(_Section):
     demo: bool = False
 
 
+class OidcSection(_Section):
+    """The Keycloak realm and the portal's client in it (its secret: PORTAL_OIDC_CLIENT_SECRET)."""
+
+    # Keycloak's base URL: https://sso.example.org/ (17+), or https://sso.example.org/auth/ (16 and older).
+    server_url: HttpUrl
+    realm: str = Field(min_length=1, max_length=255)
+    client_id: str = Field(min_length=1, max_length=255)
+    # The portal's address as browsers reach it, for the redirect URIs; default: the request's own.
+    public_url: HttpUrl | None = None
+    timeout: float = Field(5.0, gt=0, le=60, description="seconds for one call to Keycloak")
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    # Used when Keycloak gives no refresh lifetime (offline tokens): the longest a session lasts.
+    session_max_age: int = Field(36000, ge=60, le=30 * 86400)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @field_validator("realm")
+    @classmethod
+    def _realm(cls, value: str) -> str:
+        if "/" in value or value.strip() != value:
+            raise ValueError("a realm name, not a path")
+        return value
+
+    @property
+    def base_url(self) -> str:
+        """The server URL ending with "/" (python-keycloak joins paths onto it)."""
+        text = str(self.server_url)
+        return text if text.endswith("/") else text + "/"
+
+
 class AuthSection(_Section):
-    mode: Literal["demo"] = "demo"
+    # oidc: Keycloak single sign-on (production). demo: fixed demo users, for the local demo only.
+    mode: Literal["oidc", "demo"] = "oidc"
+    oidc: OidcSection | None = None
+
+    @model_validator(mode="after")
+    def _oidc_needs_its_section(self) -> AuthSection:
+        if self.mode == "oidc" and self.oidc is None:
+            raise ValueError("auth.oidc is required when auth.mode is oidc (server_url, realm, client_id)")
+        return self
 
 
 class CacheSection(_Section):
@@ -181,7 +225,7 @@ class PortalConfig(_Section):
     """The whole YAML file."""
 
     portal: PortalSection = PortalSection()
-    auth: AuthSection = AuthSection()
+    auth: AuthSection  # required: single sign-on unless the demo identity is chosen explicitly
     cache: CacheSection = CacheSection()
     upstreams: UpstreamsSection = UpstreamsSection()
     widgets: WidgetsSection = WidgetsSection()
@@ -205,6 +249,7 @@ class Secrets:
 
     secret_key: str
     redis_password: str | None = None
+    oidc_client_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,10 +285,20 @@ def load_secrets(config: PortalConfig, env: Mapping[str, str]) -> Secrets:
         )
     elif len(secret_key) < 16:
         problems.append("PORTAL_SECRET_KEY: too short (at least 16 characters)")
+    client_secret = _secret(env, "PORTAL_OIDC_CLIENT_SECRET")
+    if config.auth.mode == "oidc" and not client_secret:
+        problems.append(
+            "PORTAL_OIDC_CLIENT_SECRET: required secret is missing when auth.mode is oidc "
+            "(the Keycloak client's secret; set it, or PORTAL_OIDC_CLIENT_SECRET_FILE to a file holding it)"
+        )
     if problems:
         raise ConfigError("\n".join(problems))
     assert secret_key is not None
-    return Secrets(secret_key=secret_key, redis_password=_secret(env, "PORTAL_REDIS_PASSWORD"))
+    return Secrets(
+        secret_key=secret_key,
+        redis_password=_secret(env, "PORTAL_REDIS_PASSWORD"),
+        oidc_client_secret=client_secret,
+    )
 
 
 def _key_path(location: tuple[str | int, ...]) -> str:

@@ -33,16 +33,27 @@ class User:
         return letters.upper()
 
 
-# The identity of demo mode, until single sign-on is configured. Visibly marked in the UI.
+# The identities of demo mode (never with single sign-on), each visibly marked in the UI: an
+# administrator and a plain team member, so that the demo shows what roles change.
 DEMO_USER = User(
     subject="demo-0001",
-    username="demo",
+    username="camille",
     name="Camille Demo",
     email="camille@demo.invalid",
     roles=frozenset({"portal-admin", "portal-user"}),
     groups=frozenset({"/admins", "/team-a"}),
     demo=True,
 )
+DEMO_MEMBER = User(
+    subject="demo-0002",
+    username="dominique",
+    name="Dominique Demo",
+    email="dominique@demo.invalid",
+    roles=frozenset({"portal-user"}),
+    groups=frozenset({"/team-b"}),
+    demo=True,
+)
+DEMO_USERS = {user.username: user for user in (DEMO_USER, DEMO_MEMBER)}
 
 
 def current_user() -> User | None:

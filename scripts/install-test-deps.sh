@@ -4,6 +4,8 @@
 set -euo pipefail
 
 packages=(redis-server prometheus prometheus-alertmanager chromium chromium-driver fonts-liberation wrk)
+# Node and npm run the Keycloak-shaped provider (tests/peers/keycloak-sim); a node already on the PATH will do.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

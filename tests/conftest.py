@@ -1,4 +1,4 @@
-"""Fixtures: `app`, `client`, the Uptime Kuma simulator, and real peers (Redis)."""
+"""Fixtures: `app`, `client`, the Uptime Kuma simulator, and real peers (Redis, the Keycloak simulator)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from simulators import uptime_kuma
 from simulators.base import SimServer
 from simulators.uptime_kuma import KumaWorld
 
+from .support.keycloak import CLIENT_ID, CLIENT_SECRET, REALM, KeycloakSim
+from .support.live import serve
 from .support.processes import ROOT, RedisServer
 
 SECRET = "test-secret-key-0123456789"
@@ -57,6 +59,7 @@ def portal_config(kuma: SimServer) -> dict[str, Any]:
     """The example configuration pointed at the simulator, with short cache times."""
     config = example_config()
     config["portal"]["demo"] = True
+    config["auth"] = {"mode": "demo"}
     config["upstreams"]["uptime_kuma"].update(url=kuma.url, timeout=1.5, breaker_backoff=1)
     config["widgets"]["status"].update(ttl=30, refresh=30)
     return config
@@ -102,3 +105,65 @@ def fixture_json() -> Callable[[str], Any]:
         return json.loads((Path(__file__).parent / "fixtures" / name).read_text(encoding="utf-8"))
 
     return load
+
+
+# --- single sign-on ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def keycloak_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeycloakSim]:
+    """The Keycloak-shaped provider, started once for the whole run."""
+    sim = KeycloakSim(tmp_path_factory.mktemp("keycloak")).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def keycloak(keycloak_sim: KeycloakSim) -> Iterator[KeycloakSim]:
+    """The provider, back to normal after each test that changes it."""
+    keycloak_sim.reset()
+    yield keycloak_sim
+    keycloak_sim.reset()
+
+
+def sso_config(base: dict[str, Any], server_url: str) -> dict[str, Any]:
+    """A portal configuration in single sign-on mode against `server_url`."""
+    config = yaml.safe_load(yaml.safe_dump(base))
+    config["portal"]["demo"] = False
+    config["auth"] = {
+        "mode": "oidc",
+        "oidc": {"server_url": server_url, "realm": REALM, "client_id": CLIENT_ID, "timeout": 3},
+    }
+    # The status card is for administrators here, so that alice and bob see different widgets.
+    config["widgets"]["status"]["roles"] = ["portal-admin"]
+    return config
+
+
+SSO_ENV = {"PORTAL_SECRET_KEY": SECRET, "PORTAL_OIDC_CLIENT_SECRET": CLIENT_SECRET}
+
+
+@pytest.fixture
+def make_sso_app(portal_config: dict[str, Any], keycloak: KeycloakSim) -> Callable[..., Flask]:
+    """Build an app that logs in through the provider, with changes applied."""
+
+    def build(
+        changes: Callable[[dict[str, Any]], None] | None = None, server_url: str | None = None
+    ) -> Flask:
+        config = sso_config(portal_config, server_url or keycloak.url)
+        if changes:
+            changes(config)
+        return create_app({"TESTING": True, "PORTAL": config, "ENV": SSO_ENV})
+
+    return build
+
+
+@pytest.fixture
+def sso_app(make_sso_app: Callable[..., Flask]) -> Flask:
+    return make_sso_app()
+
+
+@pytest.fixture
+def portal_url(sso_app: Flask) -> Iterator[str]:
+    """The single sign-on app served on a free loopback port."""
+    with serve(sso_app) as url:
+        yield url

@@ -17,7 +17,7 @@ from portal.config import ConfigError, load_settings, read_config_file
 from .conftest import SECRET, example_config
 from .support.processes import ROOT, free_port
 
-ENV = {"PORTAL_SECRET_KEY": SECRET}
+ENV = {"PORTAL_SECRET_KEY": SECRET, "PORTAL_OIDC_CLIENT_SECRET": "client-secret"}
 
 
 def _refused(config: dict[str, Any], env: dict[str, str] | None = None) -> str:
@@ -57,6 +57,47 @@ def test_a_wrong_key_is_named(change: Any, named: str) -> None:
     assert named in _refused(config)
 
 
+def test_single_sign_on_is_the_default_and_needs_its_section() -> None:
+    config = example_config()
+    config["auth"] = {}
+    assert "auth: auth.oidc is required when auth.mode is oidc" in _refused(config)
+    config.pop("auth")
+    assert "auth: required key is missing" in _refused(config)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda o: o.update(server_url="sso"), "auth.oidc.server_url"),
+        (lambda o: o.update(realm="a/b"), "auth.oidc.realm"),
+        (lambda o: o.pop("client_id"), "auth.oidc.client_id: required key is missing"),
+        (lambda o: o.update(timeout=0), "auth.oidc.timeout"),
+        (lambda o: o.update(ca_bundle="/nonexistent/ca.pem"), "auth.oidc.ca_bundle"),
+        (lambda o: o.update(client_secret="s3cret"), "auth.oidc.client_secret: unknown key"),
+    ],
+)
+def test_a_wrong_oidc_key_is_named(change: Any, named: str) -> None:
+    config = example_config()
+    change(config["auth"]["oidc"])
+    assert named in _refused(config)
+
+
+def test_the_client_secret_is_required_with_single_sign_on() -> None:
+    message = _refused(example_config(), env={"PORTAL_SECRET_KEY": SECRET})
+    assert "PORTAL_OIDC_CLIENT_SECRET: required secret is missing" in message
+    demo = example_config()
+    demo["auth"] = {"mode": "demo"}
+    assert load_settings(env={"PORTAL_SECRET_KEY": SECRET}, config=demo).secrets.oidc_client_secret is None
+
+
+def test_the_server_url_always_ends_with_a_slash() -> None:
+    config = example_config()
+    config["auth"]["oidc"]["server_url"] = "https://sso.example.org/auth"
+    oidc = load_settings(env=ENV, config=config).config.auth.oidc
+    assert oidc is not None
+    assert oidc.base_url == "https://sso.example.org/auth/"
+
+
 def test_every_wrong_key_is_named_at_once() -> None:
     config = example_config()
     config["widgets"]["status"]["refesh"] = 30
@@ -74,9 +115,13 @@ def test_a_missing_secret_is_named() -> None:
 def test_secrets_can_come_from_files(tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET + "\n")
-    settings = load_settings(env={"PORTAL_SECRET_KEY_FILE": str(secret_file)}, config=example_config())
+    settings = load_settings(
+        env={"PORTAL_SECRET_KEY_FILE": str(secret_file), "PORTAL_OIDC_CLIENT_SECRET_FILE": str(secret_file)},
+        config=example_config(),
+    )
     assert settings.secrets.secret_key == SECRET
-    missing = {"PORTAL_SECRET_KEY_FILE": str(tmp_path / "absent")}
+    assert settings.secrets.oidc_client_secret == SECRET
+    missing = {**ENV, "PORTAL_SECRET_KEY": "", "PORTAL_SECRET_KEY_FILE": str(tmp_path / "absent")}
     assert "PORTAL_SECRET_KEY_FILE: cannot read" in _refused(example_config(), env=missing)
 
 
@@ -121,7 +166,7 @@ def test_check_config_command_gives_the_verdict(tmp_path: Path) -> None:
     ok = subprocess.run(
         [sys.executable, "-m", "portal", "check-config", str(good)],
         cwd=ROOT,
-        env=_env(PORTAL_SECRET_KEY=SECRET),
+        env=_env(**ENV),
         capture_output=True,
         text=True,
         check=False,
@@ -135,7 +180,7 @@ def test_check_config_command_gives_the_verdict(tmp_path: Path) -> None:
     refused = subprocess.run(
         [sys.executable, "-m", "portal", "check-config", str(bad)],
         cwd=ROOT,
-        env=_env(PORTAL_SECRET_KEY=SECRET),
+        env=_env(**ENV),
         capture_output=True,
         text=True,
         check=False,

@@ -199,7 +199,25 @@
     });
   }
 
+  /* ---- user menu ----------------------------------------------------------------------------- */
+
+  // A <details> dropdown: it works without script; this only closes it on a click outside or Escape.
+  function initUserMenu() {
+    var menu = document.getElementById("user-menu");
+    if (!menu) return;
+    document.addEventListener("click", function (event) {
+      if (menu.open && !menu.contains(event.target)) menu.open = false;
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && menu.open) {
+        menu.open = false;
+        menu.querySelector("summary").focus();
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    initUserMenu();
     initThemeSwitch();
     initTileFilter();
     initPolling();

@@ -1,0 +1,130 @@
+"""Single sign-on with Keycloak (or the demo identities): login, session, logout, and the guard.
+
+`init_auth(app, state)` registers the blueprint and a before-request hook that sets `g.user`
+and sends anyone without a session to the login (see `guard.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from flask import Flask, g, has_request_context, request, session
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..identity import DEMO_USER, DEMO_USERS
+from ..state import PortalState
+from .csrf import csrf_token
+from .guard import PUBLIC_ENDPOINTS, identify, login_required
+from .oidc import OidcClient
+from .sessions import SessionStore
+from .store import session_store
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AuthRuntime", "init_auth"]
+
+
+@dataclass
+class AuthRuntime:
+    """The identity side of the deployment, built once at start-up."""
+
+    mode: str
+    oidc: OidcClient | None = None
+    sessions: SessionStore = field(default_factory=lambda: SessionStore(_NoStore()))
+    client_id: str = ""
+    session_max_age: float = 36000.0
+    call_budget: float = 10.0  # seconds a refresh may hold its lock
+    public_url: str | None = None
+    relevant_grants: frozenset[str] = frozenset()
+
+    def session_end(self, now: float, refresh_expires_in: float) -> float:
+        """When a session ends: Keycloak's refresh lifetime, or the configured maximum without one."""
+        lifetime = refresh_expires_in if refresh_expires_in > 0 else self.session_max_age
+        return now + min(lifetime, self.session_max_age)
+
+
+class _NoStore:
+    """Demo mode keeps no server-side session."""
+
+    shared = False
+
+    def get(self, key: str) -> None:
+        return None
+
+    def set(self, key: str, value: object, timeout: float) -> None:
+        return None
+
+    def delete(self, key: str) -> None:
+        return None
+
+    def try_lock(self, key: str, ttl: float) -> None:
+        return None
+
+    def ping(self) -> bool:
+        return True
+
+
+class PortalSessionInterface(SecureCookieSessionInterface):
+    """The signed cookie, marked Secure whenever the request came over TLS (behind the proxy too)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
+
+
+def _relevant_grants(state: PortalState) -> frozenset[str]:
+    """Every role or group the configuration names (the ones a trimmed cookie must keep)."""
+    names: set[str] = set()
+    for tile in state.config.tiles:
+        names.update(tile.roles)
+    for runtime in state.widgets.values():
+        names.update(runtime.settings.roles)
+    return frozenset(names)
+
+
+def build_runtime(state: PortalState) -> AuthRuntime:
+    """The OIDC client and session store for oidc mode; nothing for the demo."""
+    auth = state.config.auth
+    if auth.mode == "demo" or auth.oidc is None:
+        return AuthRuntime(mode="demo")
+    oidc = auth.oidc
+    secret = state.settings.secrets.oidc_client_secret or ""
+    return AuthRuntime(
+        mode="oidc",
+        oidc=OidcClient(oidc, secret),
+        sessions=SessionStore(session_store(state.store)),
+        client_id=oidc.client_id,
+        session_max_age=float(oidc.session_max_age),
+        call_budget=oidc.timeout * 2 + 2,
+        public_url=str(oidc.public_url).rstrip("/") if oidc.public_url else None,
+        relevant_grants=_relevant_grants(state),
+    )
+
+
+def init_auth(app: Flask, state: PortalState) -> AuthRuntime:
+    """Register the login routes, the session cookie and the guard on every request."""
+    from . import views  # noqa: PLC0415 - the views import this package's runtime
+
+    runtime = build_runtime(state)
+    app.extensions["portal_auth"] = runtime
+    app.session_interface = PortalSessionInterface()
+    if runtime.public_url and runtime.public_url.startswith("https://"):
+        # Behind a proxy gunicorn does not trust, the request may look like plain HTTP.
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.register_blueprint(views.bp)
+    app.jinja_env.globals.update(csrf_token=csrf_token, auth_mode=runtime.mode, demo_users=DEMO_USERS)
+
+    @app.before_request
+    def _identify() -> BaseResponse | None:
+        if request.endpoint == "static":
+            return None
+        if runtime.mode == "demo":
+            g.user = DEMO_USERS.get(str(session.get("demo_user")), DEMO_USER)
+            return None
+        g.user = identify(runtime)
+        if g.user is None and request.endpoint is not None and request.endpoint not in PUBLIC_ENDPOINTS:
+            return login_required()
+        return None
+
+    return runtime

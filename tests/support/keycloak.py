@@ -1,0 +1,221 @@
+"""The Keycloak-shaped provider (tests/peers/keycloak-sim) as a child process, and a browser-less login.
+
+The provider signs with a key the tests generate, so that they can also mint tokens with the
+provider's own key (logout tokens with wrong claims) and with a key it never published.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+from jwcrypto import jwk, jwt
+
+from .processes import ROOT, free_port, wait_for
+
+SIM_DIR = ROOT / "tests" / "peers" / "keycloak-sim"
+REALM = "portal"
+CLIENT_ID = "portal"
+CLIENT_SECRET = "portal-secret"  # the test realm's client secret (tests/peers/keycloak-sim/realm.json)
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+class KeycloakSim:
+    """`node server.mjs` on a free loopback port, with its test controls."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.key = jwk.JWK.generate(kty="RSA", size=2048, kid="test-signing-key", use="sig", alg="RS256")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = directory / "keycloak-sim.log"
+
+    @property
+    def url(self) -> str:
+        """The server URL the portal is configured with (Keycloak 17+: no /auth)."""
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}/realms/{REALM}"
+
+    def start(self) -> KeycloakSim:
+        node = shutil.which("node")
+        if node is None or not (SIM_DIR / "node_modules" / "oidc-provider").is_dir():
+            raise RuntimeError("the Keycloak simulator is not installed: run `make test-deps`")
+        keys = self.directory / "jwks.json"
+        keys.write_text(json.dumps({"keys": [self.key.export(private_key=True, as_dict=True)]}))
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("OIDC_")},
+            "OIDC_HOST": "127.0.0.1",
+            "OIDC_PORT": str(self.port),
+            "OIDC_REALM_FILE": str(SIM_DIR / "realm.json"),
+            "OIDC_JWKS_FILE": str(keys),
+        }
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [node, "server.mjs"], cwd=SIM_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_for(
+                lambda: requests.get(f"{self.url}health/ready", timeout=1).ok, timeout=30, what="keycloak-sim"
+            )
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"keycloak-sim did not start:\n{self.log.read_text()}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+    # --- controls ---------------------------------------------------------------------------
+
+    def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = requests.post(f"{self.url}_sim/{path}", json=body or {}, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        """Back to normal: up, signing with its key, default lifetimes, no back-channel URL."""
+        self._post("reset")
+
+    def mode(self, **changes: Any) -> None:
+        """down="error"|"garbage"|None, signing="rogue"|"rotated"|"normal", ttl={...} (seconds)."""
+        self._post("mode", changes)
+
+    def backchannel(self, url: str | None) -> None:
+        """Where Keycloak posts logout tokens for the portal client (None: nowhere)."""
+        self._post(f"clients/{CLIENT_ID}", {"backchannel_logout_uri": url})
+
+    def sign_out(self, username: str) -> int:
+        """The admin console's "Sign out" of a user: every session of theirs ends."""
+        return int(self._post(f"users/{username}/logout")["sessions_ended"])
+
+    def calls(self) -> dict[str, int]:
+        """Requests received, by path, since the last reset."""
+        found: dict[str, int] = requests.get(f"{self.url}_sim/calls", timeout=10).json()
+        return found
+
+    def count(self, suffix: str) -> int:
+        return sum(n for path, n in self.calls().items() if path.endswith(suffix))
+
+    def mint(self, claims: dict[str, Any], key: jwk.JWK | None = None, kid: str | None = None) -> str:
+        """A JWT signed with the provider's key (or another), e.g. a logout token."""
+        signing = key or self.key
+        header = {"alg": "RS256", "kid": kid or signing.get("kid") or "none", "typ": "logout+jwt"}
+        token = jwt.JWT(header=header, claims=claims)
+        token.make_signed_token(signing)
+        return str(token.serialize())
+
+
+# --- a login through the provider's form, with requests ------------------------------------
+
+
+@dataclass
+class LoginTrip:
+    """The steps of one login, kept so that tests can tamper with each."""
+
+    authorization_url: str
+    callback_url: str = ""
+
+
+def _form(page: requests.Response, form_id: str) -> tuple[str, dict[str, str]]:
+    """The action and hidden fields of a form in a page."""
+    match = re.search(rf'<form[^>]*id="{form_id}"[^>]*action="([^"]+)"', page.text) or re.search(
+        r'<form[^>]*action="([^"]+)"', page.text
+    )
+    assert match, f"no form in {page.url}: {page.text[:500]}"
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    return urljoin(page.url, html.unescape(match.group(1))), {k: html.unescape(v) for k, v in fields.items()}
+
+
+def start_login(browser: requests.Session, portal: str, next_path: str | None = None) -> LoginTrip:
+    """Ask the portal to log in; returns where it sends the browser (not followed)."""
+    params = {"next": next_path} if next_path is not None else {}
+    response = browser.get(f"{portal}/auth/login", params=params, allow_redirects=False, timeout=15)
+    assert response.status_code == 302, response.text[:500]
+    return LoginTrip(authorization_url=response.headers["Location"])
+
+
+def with_query(url: str, **changes: str) -> str:
+    """The URL with some query parameters replaced."""
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query.update(changes)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def authenticate(
+    browser: requests.Session, trip: LoginTrip, username: str, password: str
+) -> requests.Response:
+    """Go to Keycloak, fill its form, and follow it until it sends the browser back to the portal."""
+    page = browser.get(trip.authorization_url, timeout=15)
+    assert 'id="kc-form-login"' in page.text, page.text[:500]
+    action, _ = _form(page, "kc-form-login")
+    response = browser.post(
+        action, data={"username": username, "password": password}, allow_redirects=False, timeout=15
+    )
+    provider = urlsplit(trip.authorization_url).netloc
+    while (
+        response.is_redirect
+        and urlsplit(urljoin(response.url, response.headers["Location"])).netloc == provider
+    ):
+        response = browser.get(
+            urljoin(response.url, response.headers["Location"]), allow_redirects=False, timeout=15
+        )
+    if response.is_redirect:
+        trip.callback_url = urljoin(response.url, response.headers["Location"])
+    return response
+
+
+def login(
+    browser: requests.Session, portal: str, username: str, next_path: str | None = None
+) -> requests.Response:
+    """A whole login as a person would do it; returns the page the portal lands on."""
+    trip = start_login(browser, portal, next_path)
+    authenticate(browser, trip, username, USERS[username])
+    assert trip.callback_url, "the provider did not send the browser back"
+    return browser.get(trip.callback_url, timeout=15)
+
+
+def refresh_target(page: str) -> str:
+    """Where a page's meta refresh goes."""
+    match = re.search(r'<meta http-equiv="refresh" content="0;url=([^"]+)">', page)
+    assert match, "no meta refresh on the page"
+    return html.unescape(match.group(1))
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "no logout form on the page"
+    return match.group(1)
+
+
+def logout(browser: requests.Session, portal: str) -> requests.Response:
+    """Sign out from the portal's menu, through the provider's logout confirmation."""
+    page = browser.get(f"{portal}/", timeout=15)
+    leaving = browser.post(
+        f"{portal}/auth/logout", data={"csrf_token": csrf_of(page.text), "next": "/"}, timeout=15
+    )
+    response = browser.get(refresh_target(leaving.text), timeout=15)
+    if "<form" in response.text and "logout" in response.text:  # the provider's auto-submitted form
+        action, fields = _form(response, "op.logoutForm")
+        response = browser.post(action, data=fields, timeout=15)
+    return response

@@ -1,0 +1,470 @@
+"""Single sign-on against the Keycloak-shaped provider: login, session, logout, roles, faults."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from flask import Flask
+from jwcrypto import jwk
+
+from portal.auth.claims import MAX_GRANTS_BYTES, fit_grants, from_cookie, to_cookie
+from portal.identity import User
+
+from .support.keycloak import (
+    BACKCHANNEL_EVENT,
+    CLIENT_ID,
+    USERS,
+    KeycloakSim,
+    authenticate,
+    login,
+    logout,
+    refresh_target,
+    start_login,
+    with_query,
+)
+from .support.live import serve
+from .support.processes import free_port
+from .test_shell import _InlineFinder
+
+TILES = re.compile(r'<span class="tool-tile__name">([^<]+)</span>')
+
+
+@pytest.fixture
+def browser() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.headers["Accept-Language"] = "en"
+        yield session
+
+
+def _tiles(page: str) -> list[str]:
+    return TILES.findall(page)
+
+
+# --- login ---------------------------------------------------------------------------------------
+
+
+def test_a_full_login_through_the_providers_form(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+) -> None:
+    page = login(browser, portal_url, "alice")
+    assert page.status_code == 200
+    assert page.url == f"{portal_url}/"
+    assert "Alice Admin" in page.text
+    assert 'class="user-chip__avatar" aria-hidden="true">AA<' in page.text
+    assert "portal-admin" in page.text and "/admins" in page.text  # roles and groups in the menu
+    cookie = next(c for c in browser.cookies if c.name == "portal_session")
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    assert len(cookie.value) < 4096
+    assert "refresh" not in cookie.value and "eyJ" not in cookie.value  # no token in the cookie
+
+
+def test_the_authorization_request(portal_url: str, browser: requests.Session) -> None:
+    trip = start_login(browser, portal_url, "/")
+    query = parse_qs(urlsplit(trip.authorization_url).query)
+    assert query["response_type"] == ["code"]
+    assert query["scope"] == ["openid profile email"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["code_challenge"][0]) == 43
+    assert query["redirect_uri"] == [f"{portal_url}/auth/callback"]
+    assert query["client_id"] == [CLIENT_ID]
+    assert len(query["state"][0]) >= 32 and len(query["nonce"][0]) >= 32
+    assert query["state"] != query["nonce"]
+
+
+def test_a_page_without_a_session_goes_to_login_and_comes_back(
+    portal_url: str, browser: requests.Session
+) -> None:
+    first = browser.get(f"{portal_url}/?view=compact", allow_redirects=False)
+    assert first.status_code == 302
+    assert first.headers["Location"] == "/auth/login?next=%2F%3Fview%3Dcompact"
+    trip = start_login(browser, portal_url, "/?view=compact")
+    authenticate(browser, trip, "bob", USERS["bob"])
+    landed = browser.get(trip.callback_url)
+    assert landed.url == f"{portal_url}/?view=compact"
+    assert "Bob User" in landed.text
+
+
+def test_an_htmx_request_without_a_session_sends_the_whole_page_to_login(portal_url: str) -> None:
+    response = requests.get(
+        f"{portal_url}/widgets/status",
+        headers={"HX-Request": "true", "HX-Current-URL": f"{portal_url}/?tab=2"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/auth/login?next=%2F%3Ftab%3D2"
+    assert response.text == ""  # nothing a card could show
+
+
+def test_public_paths_need_no_session(portal_url: str) -> None:
+    for path in ("/healthz", "/readyz", "/static/css/portal.css", "/auth/logged-out"):
+        assert requests.get(f"{portal_url}{path}", allow_redirects=False, timeout=10).status_code == 200
+
+
+def test_wrong_password(portal_url: str, browser: requests.Session) -> None:
+    trip = start_login(browser, portal_url)
+    response = authenticate(browser, trip, "alice", "not-her-password")
+    assert "Invalid username or password." in response.text
+    assert not trip.callback_url
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+
+
+@pytest.mark.parametrize("target", ["https://evil.example", "//evil.example", "/\\evil.example"])
+def test_no_open_redirect_after_login(portal_url: str, browser: requests.Session, target: str) -> None:
+    page = login(browser, portal_url, "bob", next_path=target)
+    assert page.url == f"{portal_url}/"
+
+
+# --- what the provider's answer must be ------------------------------------------------------------
+
+
+def _problem(response: requests.Response, status: int, title: str) -> None:
+    assert response.status_code == status, response.text[:300]
+    assert title in response.text
+    assert "Traceback" not in response.text
+    finder = _InlineFinder()
+    finder.feed(response.text)
+    assert finder.problems == []
+
+
+def test_tampered_state(portal_url: str, browser: requests.Session) -> None:
+    trip = start_login(browser, portal_url)
+    authenticate(browser, trip, "alice", USERS["alice"])
+    tampered = with_query(trip.callback_url, state="x" * 43)
+    _problem(browser.get(tampered), 400, "Sign-in could not be completed")
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+
+
+def test_a_replayed_code_is_refused(portal_url: str, browser: requests.Session) -> None:
+    trip = start_login(browser, portal_url)
+    authenticate(browser, trip, "alice", USERS["alice"])
+    assert browser.get(trip.callback_url).status_code == 200
+    # The same callback again: its state was used.
+    _problem(browser.get(trip.callback_url), 400, "Sign-in could not be completed")
+    # The same code with a state of a new login (code injection): Keycloak refuses it.
+    with requests.Session() as other:
+        other.headers["Accept-Language"] = "en"
+        fresh = start_login(other, portal_url)
+        state = parse_qs(urlsplit(fresh.authorization_url).query)["state"][0]
+        _problem(other.get(with_query(trip.callback_url, state=state)), 400, "Sign-in could not be completed")
+        assert other.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+
+
+def test_a_wrong_nonce_is_refused(portal_url: str, browser: requests.Session) -> None:
+    trip = start_login(browser, portal_url)
+    trip.authorization_url = with_query(trip.authorization_url, nonce="n" * 43)
+    authenticate(browser, trip, "alice", USERS["alice"])
+    _problem(browser.get(trip.callback_url), 400, "Sign-in could not be completed")
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+
+
+def test_a_token_signed_by_another_key_is_refused(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim, caplog: pytest.LogCaptureFixture
+) -> None:
+    keycloak.mode(signing="rogue")
+    trip = start_login(browser, portal_url)
+    authenticate(browser, trip, "alice", USERS["alice"])
+    _problem(browser.get(trip.callback_url), 502, "Sign-in failed")
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+    assert any(r.levelno == logging.WARNING and "login failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_rotated_key_is_fetched_once(portal_url: str, keycloak: KeycloakSim) -> None:
+    with requests.Session() as first:
+        login(first, portal_url, "bob")
+    assert keycloak.count("/certs") == 1
+    keycloak.mode(signing="rotated")
+    time.sleep(1.1)  # the keys are refetched at most once a second
+    with requests.Session() as second:
+        assert "Bob User" in login(second, portal_url, "bob").text
+    assert keycloak.count("/certs") == 2
+    assert keycloak.count("/.well-known/openid-configuration") == 1
+
+
+def test_a_cancelled_login(portal_url: str, browser: requests.Session) -> None:
+    trip = start_login(browser, portal_url)
+    state = parse_qs(urlsplit(trip.authorization_url).query)["state"][0]
+    response = browser.get(f"{portal_url}/auth/callback", params={"error": "access_denied", "state": state})
+    _problem(response, 400, "Sign-in could not be completed")
+
+
+# --- the provider down or misbehaving ------------------------------------------------------------
+
+
+def test_provider_down_at_login_gives_the_error_page(
+    make_sso_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_sso_app(server_url=f"http://127.0.0.1:{free_port()}/")
+    client = app.test_client()
+    response = client.get("/auth/login?next=/", headers={"Accept-Language": "fr"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "La connexion est indisponible" in page
+    assert '<html lang="fr"' in page
+    assert "Traceback" not in page
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("portal.auth")
+    ]
+    assert warnings and warnings[0].exc_info is None
+    assert client.get("/", headers={"Accept-Language": "en"}).status_code == 302
+
+
+@pytest.mark.parametrize(("down", "status"), [("error", 503), ("garbage", 502)])
+def test_provider_misbehaving_at_login(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim, down: str, status: int
+) -> None:
+    keycloak.mode(down=down)
+    response = browser.get(f"{portal_url}/auth/login")
+    assert response.status_code == status
+    assert "Sign-in" in response.text and "Traceback" not in response.text
+
+
+def test_existing_sessions_keep_working_while_the_provider_is_down(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim, caplog: pytest.LogCaptureFixture
+) -> None:
+    keycloak.mode(ttl={"AccessToken": 1})
+    login(browser, portal_url, "alice")
+    keycloak.mode(down="error")
+    time.sleep(1.2)  # the access token expired: the portal tries to refresh, and cannot
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
+    assert browser.get(f"{portal_url}/widgets/status").status_code == 200
+    assert any("session refresh failed" in r.getMessage() for r in caplog.records)
+    with requests.Session() as newcomer:
+        assert newcomer.get(f"{portal_url}/auth/login").status_code == 503
+
+
+# --- the session ------------------------------------------------------------------------------------
+
+
+def test_a_widget_poll_does_not_call_the_provider(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+) -> None:
+    login(browser, portal_url, "alice")
+    before = keycloak.calls()
+    for _ in range(20):
+        assert browser.get(f"{portal_url}/widgets/status", headers={"HX-Request": "true"}).status_code == 200
+    assert keycloak.calls() == before
+
+
+def test_an_expired_session(portal_url: str, browser: requests.Session, keycloak: KeycloakSim) -> None:
+    keycloak.mode(ttl={"AccessToken": 2, "RefreshToken": 2})
+    login(browser, portal_url, "alice")
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
+    time.sleep(2.5)
+    htmx = browser.get(
+        f"{portal_url}/widgets/status",
+        headers={"HX-Request": "true", "HX-Current-URL": f"{portal_url}/"},
+        allow_redirects=False,
+    )
+    assert htmx.status_code == 401
+    assert htmx.headers["HX-Redirect"] == "/auth/login?next=%2F"
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+
+
+def test_the_session_ends_when_the_provider_refuses_the_refresh(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+) -> None:
+    keycloak.mode(ttl={"AccessToken": 1})
+    login(browser, portal_url, "bob")
+    assert keycloak.sign_out("bob") >= 1  # no back-channel URL: the portal learns it at the refresh
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
+    time.sleep(1.2)
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+
+
+def test_a_refresh_keeps_the_session_and_updates_it(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+) -> None:
+    keycloak.mode(ttl={"AccessToken": 1})
+    login(browser, portal_url, "alice")
+    time.sleep(1.2)
+    before = keycloak.count("/token")
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
+    assert keycloak.count("/token") == before + 1
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
+
+
+# --- logout -----------------------------------------------------------------------------------------
+
+
+def test_logout_ends_the_provider_session_too(portal_url: str, browser: requests.Session) -> None:
+    login(browser, portal_url, "alice")
+    page = logout(browser, portal_url)
+    assert page.url.startswith(f"{portal_url}/auth/logged-out")
+    assert "You are signed out" in page.text
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+    # A new login asks for the password again: the provider's session is over.
+    trip = start_login(browser, portal_url)
+    assert 'id="kc-form-login"' in browser.get(trip.authorization_url).text
+
+
+def test_logout_sends_the_id_token_hint(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+) -> None:
+    page = login(browser, portal_url, "alice")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    response = browser.post(
+        f"{portal_url}/auth/logout", data={"csrf_token": token.group(1)}, allow_redirects=False
+    )
+    assert response.status_code == 200
+    target = refresh_target(response.text)
+    assert target.startswith(f"{keycloak.issuer}/protocol/openid-connect/logout?")
+    query = parse_qs(urlsplit(target).query)
+    assert query["client_id"] == [CLIENT_ID]
+    assert query["post_logout_redirect_uri"] == [f"{portal_url}/auth/logged-out"]
+    assert query["id_token_hint"][0].count(".") == 2
+    # The portal session ended first, before the browser even reaches Keycloak.
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+
+
+def test_logout_needs_the_sessions_token(portal_url: str, browser: requests.Session) -> None:
+    login(browser, portal_url, "alice")
+    assert browser.post(f"{portal_url}/auth/logout", data={"csrf_token": "forged"}).status_code == 400
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
+
+
+# --- back-channel logout ----------------------------------------------------------------------------
+
+
+def test_back_channel_logout_ends_the_portal_session(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+) -> None:
+    keycloak.backchannel(f"{portal_url}/auth/backchannel-logout")
+    login(browser, portal_url, "alice")
+    with requests.Session() as bob:
+        login(bob, portal_url, "bob")
+        assert keycloak.sign_out("alice") >= 1
+        assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+        assert bob.get(f"{portal_url}/", allow_redirects=False).status_code == 200
+
+
+def _logout_claims(keycloak: KeycloakSim, **changes: Any) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "iss": keycloak.issuer,
+        "aud": CLIENT_ID,
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+        "jti": "jti-1",
+        "sub": "7d0c2a1e-1111-4c6e-9a5e-000000000001",
+        "events": {BACKCHANNEL_EVENT: {}},
+    }
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda kc: kc.mint(_logout_claims(kc), key=jwk.JWK.generate(kty="RSA", size=2048), kid=kc.key["kid"]),
+        lambda kc: kc.mint(_logout_claims(kc), key=jwk.JWK.generate(kty="RSA", size=2048, kid="unknown")),
+        lambda kc: kc.mint(_logout_claims(kc, aud="another-client")),
+        lambda kc: kc.mint(_logout_claims(kc, iss="http://127.0.0.1:1/realms/portal")),
+        lambda kc: kc.mint(_logout_claims(kc, events=None)),
+        lambda kc: kc.mint(_logout_claims(kc, nonce="n")),
+        lambda kc: kc.mint(_logout_claims(kc, exp=int(time.time()) - 600)),
+        lambda kc: "not.a.token",
+    ],
+    ids=["other-key", "unknown-kid", "aud", "iss", "no-event", "nonce", "expired", "garbage"],
+)
+def test_a_forged_logout_token_is_refused(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim, forge: Any
+) -> None:
+    login(browser, portal_url, "alice")
+    response = requests.post(
+        f"{portal_url}/auth/backchannel-logout", data={"logout_token": forge(keycloak)}, timeout=10
+    )
+    assert response.status_code == 400
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
+
+
+def test_a_genuine_logout_token_by_subject(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+) -> None:
+    login(browser, portal_url, "alice")
+    token = keycloak.mint(_logout_claims(keycloak))
+    response = requests.post(
+        f"{portal_url}/auth/backchannel-logout", data={"logout_token": token}, timeout=10
+    )
+    assert response.status_code == 200
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+
+
+# --- roles and groups ------------------------------------------------------------------------------
+
+
+def test_alice_and_bob_see_different_tiles_and_widgets(portal_url: str) -> None:
+    with requests.Session() as alice, requests.Session() as bob:
+        alice_page = login(alice, portal_url, "alice").text
+        bob_page = login(bob, portal_url, "bob").text
+        assert "Vault" in _tiles(alice_page) and "Argo CD" in _tiles(alice_page)
+        assert "Vault" not in _tiles(bob_page) and "Argo CD" not in _tiles(bob_page)
+        assert len(_tiles(alice_page)) == 9 and len(_tiles(bob_page)) == 7
+        assert 'id="widget-status"' in alice_page
+        assert 'id="widget-status"' not in bob_page
+        assert alice.get(f"{portal_url}/widgets/status").status_code == 200
+        forbidden = bob.get(
+            f"{portal_url}/widgets/status", headers={"HX-Request": "true", "Accept-Language": "en"}
+        )
+        assert forbidden.status_code == 403
+        assert "You do not have access to this widget." in forbidden.text
+
+
+def test_roles_come_from_realm_client_and_groups(portal_url: str, sso_app: Flask) -> None:
+    with requests.Session() as alice:
+        login(alice, portal_url, "alice")
+        cookie = next(c for c in alice.cookies if c.name == "portal_session")
+    serializer = sso_app.session_interface.get_signing_serializer(sso_app)  # type: ignore[attr-defined]
+    identity = from_cookie(serializer.loads(cookie.value)["auth"])
+    assert identity is not None
+    user = identity[0]
+    assert user.roles == {"portal-admin", "manage-users"}  # realm + the portal client's, no noise
+    assert user.groups == {"/admins", "/team-a"}
+    assert user.email == "alice@example.org"
+
+
+def test_a_cookie_with_too_many_groups_keeps_those_the_config_names() -> None:
+    many = frozenset(f"/projects/team-{n:04d}" for n in range(400))
+    user = User("s", "u", "U", roles=frozenset({"portal-admin", "x"}), groups=many | {"/admins"})
+    fitted = fit_grants(user, {"portal-admin", "/admins"})
+    assert fitted.roles == {"portal-admin"} and fitted.groups == {"/admins"}
+    assert len(str(to_cookie(fitted, "sid", 0))) < MAX_GRANTS_BYTES
+    small = User("s", "u", "U", roles=frozenset({"a"}))
+    assert fit_grants(small, set()) is small
+
+
+def test_the_cookie_is_secure_behind_tls(sso_app: Flask, keycloak: KeycloakSim) -> None:
+    client = sso_app.test_client()
+    response = client.get("/auth/login", base_url="https://portal.example")
+    assert response.status_code == 302
+    set_cookie = response.headers["Set-Cookie"]
+    assert "Secure" in set_cookie and "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+    plain = sso_app.test_client().get("/auth/login")
+    assert "Secure" not in plain.headers["Set-Cookie"]
+
+
+def test_the_cookie_is_secure_when_the_public_url_is_https(make_sso_app: Callable[..., Flask]) -> None:
+    app = make_sso_app(lambda c: c["auth"]["oidc"].update(public_url="https://portal.example.org"))
+    response = app.test_client().get("/auth/login")
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert "redirect_uri=https%3A%2F%2Fportal.example.org%2Fauth%2Fcallback" in response.headers["Location"]
+
+
+def test_the_login_pages_hold_a_strict_csp(sso_app: Flask) -> None:
+    client = sso_app.test_client()
+    for path in ("/auth/logged-out", "/auth/callback?state=nope&code=x", "/auth/login?next=/"):
+        finder = _InlineFinder()
+        finder.feed(client.get(path).get_data(as_text=True))
+        assert finder.problems == []
+
+
+def test_a_live_server_helper_serves_concurrently(sso_app: Flask) -> None:
+    with serve(sso_app) as url:
+        assert requests.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}

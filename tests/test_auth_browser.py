@@ -1,0 +1,85 @@
+"""Single sign-on in a real browser: Debian's Chromium driven by Playwright, through the provider's form."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from .support.keycloak import USERS, KeycloakSim
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Browser) -> Iterator[Page]:
+    context = chromium.new_context(locale="en-GB")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def _sign_in(page: Page, portal_url: str, username: str, path: str = "/") -> None:
+    page.goto(f"{portal_url}{path}")
+    page.wait_for_selector("#kc-form-login")
+    page.fill("#username", username)
+    page.fill("#password", USERS[username])
+    page.click("#kc-login")
+    page.wait_for_selector("#user-menu")
+
+
+def test_login_through_the_form_shows_the_user_and_the_cards(page: Page, portal_url: str) -> None:
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security" in message.text else None,
+    )
+    _sign_in(page, portal_url, "alice", "/?from=bookmark")
+    assert page.url == f"{portal_url}/?from=bookmark"
+    chip = page.locator(".user-chip")
+    assert chip.locator(".user-chip__avatar").inner_text() == "AA"
+    assert "Alice Admin" in chip.inner_text()
+    assert "portal-admin" in (chip.get_attribute("title") or "")  # roles on hover
+    chip.click()
+    assert page.locator(".user-menu__panel").is_visible()
+    assert "/admins" in page.locator(".user-menu__panel").inner_text()
+    page.keyboard.press("Escape")
+    assert not page.locator(".user-menu__panel").is_visible()
+    page.wait_for_selector("#widget-status .widget-content.is-ok, #widget-status .widget-content.is-stale")
+    assert page.locator(".tool-tile__name", has_text="Vault").count() == 1
+    assert violations == []
+
+
+def test_an_ended_session_sends_the_page_to_login_not_into_a_card(
+    page: Page, portal_url: str, keycloak: KeycloakSim
+) -> None:
+    keycloak.backchannel(f"{portal_url}/auth/backchannel-logout")
+    _sign_in(page, portal_url, "alice")
+    page.wait_for_selector("#widget-status .widget-content:not(.is-loading)")
+    assert keycloak.sign_out("alice") >= 1
+    page.evaluate("htmx.trigger(document.getElementById('widget-status-body'), 'poll')")
+    page.wait_for_selector("#kc-form-login")  # the whole page went to the login
+    assert "/realms/portal/" in page.url
+
+
+def test_logout_from_the_menu_ends_the_provider_session(page: Page, portal_url: str) -> None:
+    _sign_in(page, portal_url, "bob")
+    assert page.locator(".tool-tile__name", has_text="Vault").count() == 0
+    assert page.locator("#widget-status").count() == 0
+    page.click(".user-chip")
+    page.click(".user-menu__button")
+    page.wait_for_url(f"{portal_url}/auth/logged-out")
+    assert page.locator("#auth-title").inner_text() == "You are signed out"
+    page.click(".auth-card__button")
+    page.wait_for_selector("#kc-form-login")  # the password is asked again

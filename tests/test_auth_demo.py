@@ -1,0 +1,60 @@
+"""The demo identity: visibly marked, two users with different roles, and never with single sign-on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+
+TILES = re.compile(r'<span class="tool-tile__name">([^<]+)</span>')
+
+
+def _admin_only_status(config: dict[str, Any]) -> None:
+    config["widgets"]["status"]["roles"] = ["portal-admin"]
+
+
+def test_the_demo_user_is_marked(make_app: Callable[..., Flask]) -> None:
+    page = make_app().test_client().get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Camille Demo" in page
+    assert "demo identity" in page
+    assert "Demo: act as" in page and "Dominique Demo" in page
+    assert "/auth/logout" not in page  # nothing to sign out of
+
+
+def test_switching_demo_users_shows_what_roles_change(make_app: Callable[..., Flask]) -> None:
+    client = make_app(_admin_only_status).test_client()
+    admin = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert len(TILES.findall(admin)) == 9 and 'id="widget-status"' in admin
+
+    switched = client.get("/auth/demo-user/dominique?next=/%3Fx%3D1")
+    assert switched.status_code == 303 and switched.headers["Location"] == "/?x=1"
+    member = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Dominique Demo" in member
+    assert "Vault" not in TILES.findall(member) and len(TILES.findall(member)) == 7
+    assert 'id="widget-status"' not in member
+    assert client.get("/widgets/status").status_code == 403
+
+    client.get("/auth/demo-user/camille")
+    assert client.get("/widgets/status").status_code == 200
+
+
+@pytest.mark.parametrize("target", ["https://evil.example", "//evil.example"])
+def test_the_demo_switch_never_redirects_elsewhere(make_app: Callable[..., Flask], target: str) -> None:
+    response = make_app().test_client().get("/auth/demo-user/dominique", query_string={"next": target})
+    assert response.headers["Location"] == "/"
+
+
+def test_unknown_demo_users_and_sso_mode_have_no_switch(
+    make_app: Callable[..., Flask], make_sso_app: Callable[..., Flask]
+) -> None:
+    assert make_app().test_client().get("/auth/demo-user/mallory").status_code == 404
+    assert make_sso_app().test_client().get("/auth/demo-user/camille").status_code == 404
+    assert make_app().test_client().get("/auth/callback?code=x&state=y").status_code == 404
+
+
+def test_demo_mode_warns_at_start(make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture) -> None:
+    make_app()
+    assert any("demo identity is on" in r.getMessage() for r in caplog.records)
