@@ -95,7 +95,7 @@ def test_gunicorn_serves_json_logs(tmp_path: Path, portal_config: dict[str, Any]
 def test_make_run_serves_the_demo(tmp_path: Path) -> None:
     """`python -m demo` (what `make run` runs): simulators and portal, every widget alive."""
     port = free_port()
-    env = {**os.environ, "DEMO_PORT": str(port)}
+    env = {**os.environ, "DEMO_PORT": str(port), "DEMO_METRICS_PORT": str(free_port())}
     env.pop("PORTAL_CONFIG", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "demo"],

@@ -113,6 +113,7 @@ def portal_process(
         "PORTAL_BIND": f"127.0.0.1:{port}",
         "PORTAL_WORKERS": str(workers),
         "PORTAL_THREADS": str(threads),
+        "PORTAL_METRICS_BIND": "off",
         **(extra_env or {}),
     }
     with log_file.open("wb") as log:
