@@ -47,13 +47,13 @@ test-deps: ## Install the real peers the tests use (Redis, Prometheus, Chromium,
 	@scripts/install-test-deps.sh
 
 lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
-	$(VENV)/bin/ruff check portal simulators demo tests scripts
-	$(VENV)/bin/ruff format --check portal simulators demo tests scripts
+	$(VENV)/bin/ruff check portal simulators demo tests scripts gunicorn.conf.py
+	$(VENV)/bin/ruff format --check portal simulators demo tests scripts gunicorn.conf.py
 	$(VENV)/bin/mypy
 
 format: $(VENV)/.dev ## Format the code with ruff
-	$(VENV)/bin/ruff format portal simulators demo tests scripts
-	$(VENV)/bin/ruff check --fix portal simulators demo tests scripts
+	$(VENV)/bin/ruff format portal simulators demo tests scripts gunicorn.conf.py
+	$(VENV)/bin/ruff check --fix portal simulators demo tests scripts gunicorn.conf.py
 
 screenshots: $(VENV)/.dev translations test-deps ## Screenshots of the demo into screenshots/
 	$(PY) scripts/screenshots.py

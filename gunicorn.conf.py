@@ -60,7 +60,8 @@ def when_ready(server: Any) -> None:
     """Serve the workers' summed metrics from the master, on a port the Ingress does not expose."""
     if metrics_bind in ("", "off"):
         return
-    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
+    # Imported here, once PROMETHEUS_MULTIPROC_DIR is set (prometheus_client reads it at import).
+    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics  # noqa: PLC0415
 
     host, _, port = metrics_bind.rpartition(":")
     try:
@@ -74,7 +75,7 @@ def when_ready(server: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """A dead worker's gauges leave the "live" sums (its counters stay: totals never go back)."""
-    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
+    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics  # noqa: PLC0415
 
     GunicornPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
 
