@@ -6,9 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' portal/build.py)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help run test test-deps lint format translations screenshots vendor clean
+.PHONY: help run test test-deps lint format translations screenshots vendor clean helm-lint image
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,8 +44,15 @@ test: $(VENV)/.dev translations test-deps ## Install the test peers and run the 
 
 # --- the rest ------------------------------------------------------------------------------
 
-test-deps: ## Install the real peers the tests use (Redis, Prometheus, Chromium, ...)
+test-deps: ## Install the real peers the tests use (Redis, Prometheus, Chromium, helm, ...)
 	@scripts/install-test-deps.sh
+	@scripts/install-helm.sh >/dev/null
+
+helm-lint: $(VENV)/.dev ## Lint the Helm chart and validate what it renders (Kubernetes 1.30)
+	@scripts/helm-lint.sh
+
+image: ## Build the container image (needs Docker): devsecops-portal:<version>
+	docker build --build-arg PORTAL_BUILD_COMMIT="$$(git rev-parse HEAD)" -t devsecops-portal:$(VERSION) .
 
 lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check portal simulators demo tests scripts gunicorn.conf.py
@@ -62,5 +70,5 @@ vendor: $(VENV)/.runtime ## Re-fetch the vendored front-end files from npm and v
 	$(PY) scripts/vendor.py
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
