@@ -12,7 +12,10 @@ import yaml
 from .processes import ROOT
 
 CHART = ROOT / "helm" / "portal"
-SCENARIOS = {"default": None, **{p.name.removesuffix("-values.yaml"): p for p in sorted(CHART.glob("ci/*-values.yaml"))}}
+SCENARIOS = {
+    "default": None,
+    **{p.name.removesuffix("-values.yaml"): p for p in sorted(CHART.glob("ci/*-values.yaml"))},
+}
 KUBE_VERSION = "1.30.0"
 
 
@@ -21,7 +24,11 @@ class Helm:
 
     def __init__(self) -> None:
         install = subprocess.run(
-            [str(ROOT / "scripts" / "install-helm.sh")], capture_output=True, text=True, timeout=300, check=True
+            [str(ROOT / "scripts" / "install-helm.sh")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
         )
         self.binary = install.stdout.strip().splitlines()[-1]
         home = ROOT / ".tools" / "helm" / "home"
