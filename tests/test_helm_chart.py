@@ -296,3 +296,11 @@ def test_the_alerts_fire_on_the_conditions_they_describe(
         ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_values_file_is_the_rendered_scenario() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = readme.split("with a `portal-values.yaml` like this one", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", after, re.S)
+    assert block is not None
+    assert yaml.safe_load(block.group(1)) == yaml.safe_load(SCENARIOS["k3s"].read_text(encoding="utf-8"))
