@@ -4,6 +4,7 @@ and what an admin and an SRE rely on in the rendered manifests."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -40,10 +41,7 @@ def test_make_helm_lint_passes_for_every_scenario() -> None:
         text=True,
         timeout=300,
         check=False,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "KUBERNETES_VALIDATE": str(Path(sys.executable).parent / "kubernetes-validate"),
-        },
+        env={**os.environ, "KUBERNETES_VALIDATE": str(Path(sys.executable).parent / "kubernetes-validate")},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert set(SCENARIOS) >= {"default", "redis", "ingress-tls", "existing-secret", "monitoring"}

@@ -7,7 +7,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import requests
 import yaml
 
 from .support.image import Stage, read_stages
-from .support.processes import ROOT, free_port, wait_for
+from .support.processes import ROOT, free_port, served
 
 DOCKERFILE = ROOT / "Dockerfile"
 VENV_BIN = Path(sys.executable).parent
@@ -153,26 +152,11 @@ def test_the_image_command_serves_readyz_from_a_read_only_app_directory(
     command = [arg.replace(APP_DIR + "/", f"{app}/") for arg in runtime.cmd]
     log = scratch / "stdout.log"
     wrapper = _read_only_wrapper([app, VENV_BIN.parent])
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*wrapper, *command],
-            cwd=app,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: requests.get(f"{url}/readyz", timeout=1).ok, timeout=60, what="the image command")
+    with served([*wrapper, *command], cwd=app, env=env, log_file=log, url=url, timeout=60):
         ready = requests.get(f"{url}/readyz", timeout=5).json()
         page = requests.get(url, timeout=5, headers={"Accept-Language": "fr"}).text
         metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
-    except TimeoutError:
-        raise AssertionError(log.read_text()) from None
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
     assert ready["status"] == "ready"
     assert 'lang="fr"' in page and "État des services" in page  # the compiled catalogue
     assert 'portal_build_info{commit="0123456789abcdef"' in metrics
