@@ -6,6 +6,7 @@ PORTAL_METRICS_BIND, PROMETHEUS_MULTIPROC_DIR, PORTAL_ACCESS_LOG.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -32,28 +33,31 @@ forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "127.0.0.1")
 metrics_bind = os.environ.get("PORTAL_METRICS_BIND", "0.0.0.0:9100")
 
 
-def _metrics_dir() -> tuple[str, bool]:
-    """The samples directory, emptied once per master; True when it is a private temporary one.
+def _metrics_dir() -> str:
+    """The samples directory, emptied once per master (a private temporary one when unset).
 
     In Kubernetes it is an emptyDir, which outlives a container restart: samples of the
     previous run would be added to the new ones. A reload (SIGHUP) runs this file again in
     the same master and must not empty it: the preloaded app's samples would be lost.
     """
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-    temporary = not path
-    if temporary:
+    if not path:
         path = tempfile.mkdtemp(prefix="portal-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        # Removed when the master exits, also when the app fails to load (no on_exit then);
+        # workers exit through the same interpreter exit, hence the pid check.
+        master = os.getpid()
+        atexit.register(lambda: os.getpid() == master and shutil.rmtree(path, ignore_errors=True))
     if os.environ.get("PORTAL_METRICS_DIR_OWNER") != str(os.getpid()):
         os.makedirs(path, exist_ok=True)
         for name in os.listdir(path):
             if name.endswith(".db"):
                 os.remove(os.path.join(path, name))
         os.environ["PORTAL_METRICS_DIR_OWNER"] = str(os.getpid())
-    return path, temporary
+    return path
 
 
-metrics_dir, metrics_dir_is_temporary = _metrics_dir()
+metrics_dir = _metrics_dir()
 
 
 def when_ready(server: Any) -> None:
@@ -78,11 +82,6 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics  # noqa: PLC0415
 
     GunicornPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
-
-
-def on_exit(server: Any) -> None:
-    if metrics_dir_is_temporary:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 # --- logs ----------------------------------------------------------------------------------
