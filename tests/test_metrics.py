@@ -69,6 +69,10 @@ def _worker_totals(metrics_dir: Path) -> dict[int, float]:
     return totals
 
 
+def _workers(master: int) -> set[int]:
+    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
 def _burst(url: str, paths: list[str]) -> int:
     """Send the requests at once, each on its own connection (so both workers take some)."""
     barrier = threading.Barrier(len(paths))
@@ -209,7 +213,7 @@ def test_prometheus_scrapes_totals_equal_to_the_requests_sent_across_two_workers
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_a_restart_starts_from_an_empty_directory_and_dead_workers_keep_their_counts(
+def test_a_restart_empties_the_directory_dead_workers_keep_their_counts_a_reload_keeps_all(
     portal_config: dict[str, Any], tmp_path: Path
 ) -> None:
     metrics_dir = tmp_path / "metrics"
@@ -224,8 +228,9 @@ def test_a_restart_starts_from_an_empty_directory_and_dead_workers_keep_their_co
         assert sum(_worker_totals(metrics_dir).values()) == 0  # the old run's files are gone
         _burst(url, ["/"] * 6)
         master = int(pidfile.read_text())
-        children = {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
-        victim = next(pid for pid, n in _worker_totals(metrics_dir).items() if n > 0 and pid in children)
+        victim = next(
+            pid for pid, n in _worker_totals(metrics_dir).items() if n > 0 and pid in _workers(master)
+        )
         os.kill(victim, signal.SIGKILL)
         wait_for(
             lambda: not (metrics_dir / f"gauge_livemax_{victim}.db").exists(),
@@ -234,7 +239,18 @@ def test_a_restart_starts_from_an_empty_directory_and_dead_workers_keep_their_co
         )
         wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).ok, timeout=15, what="the portal")
         _burst(url, ["/"] * 4)
+        # A reload (SIGHUP) replaces the workers in the same master: nothing is emptied.
+        workers = _workers(master)
+        os.kill(master, signal.SIGHUP)
+        wait_for(
+            lambda: not workers
+            & set(map(int, Path(f"/proc/{master}/task/{master}/children").read_text().split())),
+            timeout=30,
+            what="the reload to replace the workers",
+        )
+        _burst(url, ["/"] * 2)
         text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     totals = _samples(text, "portal_http_request_total")
-    assert totals == {'{method="GET",status="200"}': 10.0}
+    assert totals == {'{method="GET",status="200"}': 12.0}
     assert _samples(text, "portal_upstream_circuit_state") == {'{upstream="uptime_kuma"}': 0.0}
+    assert len(_samples(text, "portal_build_info")) == 1
