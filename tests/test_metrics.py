@@ -243,8 +243,7 @@ def test_a_restart_empties_the_directory_dead_workers_keep_their_counts_a_reload
         workers = _workers(master)
         os.kill(master, signal.SIGHUP)
         wait_for(
-            lambda: not workers
-            & set(map(int, Path(f"/proc/{master}/task/{master}/children").read_text().split())),
+            lambda: not workers & _workers(master),
             timeout=30,
             what="the reload to replace the workers",
         )
