@@ -87,7 +87,16 @@ def test_the_deployment_is_hardened_probed_and_rolls_on_config_change(
         changed["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
         != annotations["checksum/config"]
     )
-    assert "checksum/secret" in annotations
+    # The secret's checksum follows the values (a generated key is random on every render).
+    again = find(helm.manifests(), "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert again["checksum/secret"] == annotations["checksum/secret"]
+    rotated = find(
+        helm.manifests(None, "secrets.env.PORTAL_SECRET_KEY=another-key-0123456789abcdef"), "Deployment"
+    )
+    assert (
+        rotated["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
+        != annotations["checksum/secret"]
+    )
 
 
 def test_the_network_policy_admits_traefik_and_prometheus_and_lets_out_dns_and_upstreams(
@@ -160,10 +169,12 @@ def test_the_values_schema_refuses_unknown_keys(helm: Helm) -> None:
 
 
 def test_the_service_account_has_no_token_and_the_pdb_keeps_one_pod(
-    rendered: dict[str, list[dict[str, Any]]],
+    helm: Helm, rendered: dict[str, list[dict[str, Any]]]
 ) -> None:
     assert find(rendered["default"], "ServiceAccount")["automountServiceAccountToken"] is False
     assert find(rendered["default"], "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    single = helm.manifests(None, "replicaCount=1")
+    assert not [m for m in single if m["kind"] == "PodDisruptionBudget"]  # it would block node drains
 
 
 # --- monitoring -----------------------------------------------------------------------------
