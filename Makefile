@@ -6,9 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' portal/build.py)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help run test test-deps lint format translations screenshots vendor clean
+.PHONY: help run test test-deps lint format translations screenshots vendor clean helm-lint image
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,8 +46,15 @@ test: $(VENV)/.dev translations test-deps ## Install the test peers and run the 
 
 KEYCLOAK_SIM := tests/peers/keycloak-sim
 
-test-deps: $(KEYCLOAK_SIM)/node_modules/.package-lock.json ## Install the real peers the tests use (Redis, Prometheus, Chromium, Keycloak-shaped provider, ...)
+test-deps: $(KEYCLOAK_SIM)/node_modules/.package-lock.json ## Install the real peers the tests use (Redis, Prometheus, Chromium, helm, Keycloak-shaped provider, ...)
 	@scripts/install-test-deps.sh
+	@scripts/install-helm.sh >/dev/null
+
+helm-lint: $(VENV)/.dev ## Lint the Helm chart and validate what it renders (Kubernetes 1.30)
+	@scripts/helm-lint.sh
+
+image: ## Build the container image (needs Docker): devsecops-portal:<version>
+	docker build --build-arg PORTAL_BUILD_COMMIT="$$(git rev-parse HEAD)" -t devsecops-portal:$(VERSION) .
 
 # The Keycloak-shaped OpenID provider (npm oidc-provider, pinned by its package-lock.json).
 $(KEYCLOAK_SIM)/node_modules/.package-lock.json: $(KEYCLOAK_SIM)/package.json $(KEYCLOAK_SIM)/package-lock.json
@@ -54,13 +62,13 @@ $(KEYCLOAK_SIM)/node_modules/.package-lock.json: $(KEYCLOAK_SIM)/package.json $(
 	cd $(KEYCLOAK_SIM) && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
-	$(VENV)/bin/ruff check portal simulators demo tests scripts
-	$(VENV)/bin/ruff format --check portal simulators demo tests scripts
+	$(VENV)/bin/ruff check portal simulators demo tests scripts gunicorn.conf.py
+	$(VENV)/bin/ruff format --check portal simulators demo tests scripts gunicorn.conf.py
 	$(VENV)/bin/mypy
 
 format: $(VENV)/.dev ## Format the code with ruff
-	$(VENV)/bin/ruff format portal simulators demo tests scripts
-	$(VENV)/bin/ruff check --fix portal simulators demo tests scripts
+	$(VENV)/bin/ruff format portal simulators demo tests scripts gunicorn.conf.py
+	$(VENV)/bin/ruff check --fix portal simulators demo tests scripts gunicorn.conf.py
 
 screenshots: $(VENV)/.dev translations test-deps ## Screenshots of the demo into screenshots/
 	$(PY) scripts/screenshots.py
@@ -69,5 +77,5 @@ vendor: $(VENV)/.runtime ## Re-fetch the vendored front-end files from npm and v
 	$(PY) scripts/vendor.py
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +

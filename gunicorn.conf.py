@@ -1,11 +1,16 @@
 """Gunicorn settings for every production-like start: the image, `make run` and `make bench`.
 
-Override with environment variables: PORTAL_BIND, PORTAL_WORKERS, PORTAL_THREADS.
+Override with environment variables: PORTAL_BIND, PORTAL_WORKERS, PORTAL_THREADS,
+PORTAL_METRICS_BIND, PROMETHEUS_MULTIPROC_DIR, PORTAL_ACCESS_LOG.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+from typing import Any
 
 bind = os.environ.get("PORTAL_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("PORTAL_WORKERS", "2"))
@@ -21,8 +26,70 @@ keepalive = 5
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-# The application logs one JSON line per request; gunicorn's own messages use the same format.
-accesslog = None
+# --- metrics -------------------------------------------------------------------------------
+# Every process writes its samples to files in one directory (prometheus_client's multiprocess
+# mode, chosen when prometheus_client is imported: so before the app is loaded, here), and the
+# master serves their sum on its own port. "" or "off" turns that server off.
+metrics_bind = os.environ.get("PORTAL_METRICS_BIND", "0.0.0.0:9100")
+
+
+def _metrics_dir() -> str:
+    """The samples directory, emptied once per master (a private temporary one when unset).
+
+    In Kubernetes it is an emptyDir, which outlives a container restart: samples of the
+    previous run would be added to the new ones. A reload (SIGHUP) runs this file again in
+    the same master and must not empty it: the preloaded app's samples would be lost.
+    """
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not path:
+        path = tempfile.mkdtemp(prefix="portal-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        # Removed when the master exits, also when the app fails to load (no on_exit then);
+        # workers exit through the same interpreter exit, hence the pid check.
+        master = os.getpid()
+        atexit.register(lambda: os.getpid() == master and shutil.rmtree(path, ignore_errors=True))
+    if os.environ.get("PORTAL_METRICS_DIR_OWNER") != str(os.getpid()):
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.remove(os.path.join(path, name))
+        os.environ["PORTAL_METRICS_DIR_OWNER"] = str(os.getpid())
+    return path
+
+
+metrics_dir = _metrics_dir()
+
+
+def when_ready(server: Any) -> None:
+    """Serve the workers' summed metrics from the master, on a port the Ingress does not expose."""
+    if metrics_bind in ("", "off"):
+        return
+    # Imported here, once PROMETHEUS_MULTIPROC_DIR is set (prometheus_client reads it at import).
+    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics  # noqa: PLC0415
+
+    host, _, port = metrics_bind.rpartition(":")
+    try:
+        GunicornPrometheusMetrics.start_http_server_when_ready(int(port), host.strip("[]") or "0.0.0.0")
+    except (OSError, ValueError) as exc:
+        # Users come first: keep serving; Prometheus sees the target down and alerts.
+        server.log.error("Metrics server not started on %s: %s", metrics_bind, exc)
+        return
+    server.log.info("Metrics on http://%s/metrics", metrics_bind)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A dead worker's gauges leave the "live" sums (its counters stay: totals never go back)."""
+    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics  # noqa: PLC0415
+
+    GunicornPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
+
+
+# --- logs ----------------------------------------------------------------------------------
+# The application logs one JSON line per request (with user, widget and cache result), so
+# gunicorn's access log is off unless PORTAL_ACCESS_LOG=1; both use the same JSON format.
+accesslog = "-" if os.environ.get("PORTAL_ACCESS_LOG", "") in ("1", "true") else None
+# The path without its query string (which may carry a token), and the request id.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
 errorlog = "-"
 logconfig_dict = {
     "version": 1,

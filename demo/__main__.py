@@ -35,6 +35,7 @@ def demo_config(kuma_url: str) -> dict[str, Any]:
 def main() -> int:
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
     port = os.environ.get("DEMO_PORT", "8000")
+    metrics_port = os.environ.get("DEMO_METRICS_PORT", "9100")
     kuma, _ = uptime_kuma.make_server(port=int(os.environ.get("DEMO_KUMA_PORT", "0")))
     kuma.start()
 
@@ -46,9 +47,11 @@ def main() -> int:
         "PORTAL_CONFIG": str(config_file),
         "PORTAL_SECRET_KEY": os.environ.get("PORTAL_SECRET_KEY") or secrets.token_urlsafe(32),
         "PORTAL_BIND": f"{host}:{port}",
+        "PORTAL_METRICS_BIND": f"{host}:{metrics_port}",
     }
     print(f"Uptime Kuma simulator on {kuma.url}", flush=True)
     print(f"Portal demo on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
+    print(f"Its Prometheus metrics on http://{host}:{metrics_port}/metrics", flush=True)
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "portal.wsgi:app"]
     child = subprocess.Popen(command, env=env, cwd=ROOT)
 

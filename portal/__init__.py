@@ -9,6 +9,7 @@ from typing import Any
 
 import flask_babel
 from flask import Flask, g, request, url_for
+from prometheus_client import CollectorRegistry
 
 from . import health, security, shell
 from .auth import init_auth
@@ -17,6 +18,7 @@ from .cache import CacheObserver
 from .config import LANGUAGES, ConfigError, load_settings
 from .i18n import format_uptime, init_i18n
 from .logs import configure_logging, init_request_logging
+from .metrics import PrometheusObserver, init_metrics
 from .state import PortalState, build_state
 from .widgets import WIDGET_MODULES
 
@@ -35,7 +37,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     overrides = dict(test_config or {})
     env = {**os.environ, **overrides.pop("ENV", {})}
     settings = load_settings(env=env, config=overrides.pop("PORTAL", None))
-    observer: CacheObserver = overrides.pop("CACHE_OBSERVER", None) or CacheObserver()
+    # One registry per application: tests build many apps in one process.
+    registry = CollectorRegistry()
+    observer: CacheObserver = overrides.pop("CACHE_OBSERVER", None) or PrometheusObserver(
+        registry,
+        widgets=[module.WIDGET.slug for module in WIDGET_MODULES],
+        upstreams=sorted({module.WIDGET.upstream for module in WIDGET_MODULES}),
+    )
 
     configure_logging(env.get("PORTAL_LOG_LEVEL", "INFO"))
     app = Flask(__name__)
@@ -59,6 +67,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     init_i18n(app, config.portal.default_language, config.portal.timezone)
     init_request_logging(app)
+    init_metrics(app, registry, build)
     security.init_security(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(shell.bp)

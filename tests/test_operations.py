@@ -95,7 +95,7 @@ def test_gunicorn_serves_json_logs(tmp_path: Path, portal_config: dict[str, Any]
 def test_make_run_serves_the_demo(tmp_path: Path) -> None:
     """`python -m demo` (what `make run` runs): simulators and portal, every widget alive."""
     port = free_port()
-    env = {**os.environ, "DEMO_PORT": str(port)}
+    env = {**os.environ, "DEMO_PORT": str(port), "DEMO_METRICS_PORT": str(free_port())}
     env.pop("PORTAL_CONFIG", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "demo"],
@@ -117,3 +117,24 @@ def test_make_run_serves_the_demo(tmp_path: Path) -> None:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(20)
+
+
+def test_gunicorn_access_error_and_upstream_failure_lines_are_json_without_tokens(
+    tmp_path: Path, portal_config: dict[str, Any], kuma: Any
+) -> None:
+    kuma.set_fault("error500")
+    env = {"PORTAL_ACCESS_LOG": "1", "PORTAL_METRICS_BIND": f"127.0.0.1:{free_port()}"}
+    with portal_process(portal_config, tmp_path, workers=2, extra_env=env) as url:
+        assert requests.get(f"{url}/?token=s3cret-token", timeout=5).status_code == 200
+        assert requests.get(f"{url}/widgets/status?access_token=s3cret-token", timeout=10).status_code == 200
+    text = next(tmp_path.glob("portal-*.log")).read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is JSON
+    assert "s3cret-token" not in text
+    access = [e for e in lines if e["logger"] == "gunicorn.access" and "/readyz" not in e["message"]]
+    assert len(access) == 2 and all({"time", "level", "message"} <= line.keys() for line in access)
+    assert any('"GET /widgets/status HTTP/1.1" 200' in line["message"] for line in access)
+    requests_logged = [line for line in lines if line.get("event") == "request"]
+    assert {line["route"] for line in requests_logged} == {"/", "/widgets/status"}
+    failures = [line for line in lines if line.get("event") == "upstream_error"]
+    assert failures and all(f["level"] == "WARNING" and f["upstream"] == "uptime_kuma" for f in failures)
+    assert any(line["logger"] == "gunicorn.error" and "Metrics on" in line["message"] for line in lines)

@@ -113,26 +113,35 @@ def portal_process(
         "PORTAL_BIND": f"127.0.0.1:{port}",
         "PORTAL_WORKERS": str(workers),
         "PORTAL_THREADS": str(threads),
+        "PORTAL_METRICS_BIND": "off",
         **(extra_env or {}),
     }
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "portal.wsgi:app"]
+    with served(command, cwd=ROOT, env=env, log_file=log_file, url=url):
+        yield url
+
+
+@contextmanager
+def served(
+    command: list[str], *, cwd: Path, env: dict[str, str], log_file: Path, url: str, timeout: float = 30
+) -> Iterator[None]:
+    """Run a server in a process group of its own, ready once `url`/readyz answers; stop it after."""
     with log_file.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "portal.wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: requests.get(f"{url}/readyz", timeout=1).ok, timeout=timeout, what=url)
+    except TimeoutError:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(20)
+        raise RuntimeError(f"{command[0]} did not start:\n{log_file.read_text()}") from None
+    try:
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            wait_for(lambda: requests.get(f"{url}/readyz", timeout=1).ok, timeout=30, what="the portal")
-            yield url
-        except TimeoutError:
-            raise RuntimeError(f"the portal did not start:\n{log_file.read_text()}") from None
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)

@@ -1,0 +1,115 @@
+"""Prometheus metrics: HTTP requests (prometheus-flask-exporter), cache, upstreams, build info.
+
+Under gunicorn the metrics are in prometheus_client's multiprocess mode: every process writes
+its samples to files in PROMETHEUS_MULTIPROC_DIR, and the master serves their sum on a port
+of its own (see gunicorn.conf.py), which the Ingress does not route to. The application
+itself never serves /metrics.
+
+Label values are bounded: URL rules (not raw paths), widget slugs, upstream names, outcomes.
+Nothing per user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import get_args
+
+from flask import Flask, Request
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_flask_exporter import PrometheusMetrics
+
+from .breaker import CircuitState
+from .build import BuildInfo
+from .cache import CacheObserver, Source
+
+# A widget answered from cache takes a few milliseconds; an upstream fetch up to its timeout.
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+UPSTREAM_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Probes are polled by the kubelet every few seconds: they would drown the request rates.
+UNTRACKED_PATHS = [r"^/(healthz|readyz)$"]
+CIRCUIT_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+UNMATCHED = "<unmatched>"
+
+
+def path(request: Request) -> str:
+    """The request's URL rule (`/widgets/status`), the label `path`; unknown URLs share one value."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else UNMATCHED
+
+
+class PrometheusObserver(CacheObserver):
+    """Cache and upstream events as metrics; every label set of the hot path is bound up front."""
+
+    def __init__(self, registry: CollectorRegistry, widgets: Iterable[str], upstreams: Iterable[str]) -> None:
+        self._results = Counter(
+            "portal_widget_cache_results_total",
+            "Widget cache lookups by result: hit (fresh), miss (fetched now), coalesced (another "
+            "caller's fetch), stale (last good data after a failure), error (nothing to show)",
+            ("widget", "result"),
+            registry=registry,
+        )
+        self._calls = Histogram(
+            "portal_upstream_request_duration_seconds",
+            "Upstream API calls by upstream and outcome (ok, unavailable, auth, bad_response, error)",
+            ("upstream", "outcome"),
+            buckets=UPSTREAM_BUCKETS,
+            registry=registry,
+        )
+        # Each worker has its own breakers; "livemax" shows the worst state among live workers.
+        self._circuit = Gauge(
+            "portal_upstream_circuit_state",
+            "Circuit breaker of each upstream: 0 closed, 1 half-open, 2 open (worst among the workers)",
+            ("upstream",),
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self._fallback = Gauge(
+            "portal_cache_fallback_active",
+            "1 while a worker uses its in-process cache because the shared cache (Redis) is unreachable",
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self._bound = {
+            (widget, source): self._results.labels(widget, source)
+            for widget in widgets
+            for source in get_args(Source)
+        }
+        for upstream in upstreams:
+            self._circuit.labels(upstream).set(CIRCUIT_VALUES[CircuitState.CLOSED])
+        self._fallback.set(0)
+
+    def result(self, widget: str, source: Source) -> None:
+        counter = self._bound.get((widget, source))
+        if counter is None:
+            counter = self._bound[widget, source] = self._results.labels(widget, source)
+        counter.inc()
+
+    def upstream_call(self, upstream: str, outcome: str, seconds: float) -> None:
+        self._calls.labels(upstream, outcome).observe(seconds)
+
+    def breaker_state(self, upstream: str, state: CircuitState) -> None:
+        self._circuit.labels(upstream).set(CIRCUIT_VALUES[state])
+
+    def backend_fallback(self, active: bool) -> None:
+        self._fallback.set(1 if active else 0)
+
+
+def init_metrics(app: Flask, registry: CollectorRegistry, build: BuildInfo) -> PrometheusMetrics:
+    """Request count and latency per URL rule and status, and the build info, for this app."""
+    metrics = PrometheusMetrics(
+        app,
+        path=None,  # never on the application's port: gunicorn's master serves them
+        registry=registry,
+        defaults_prefix="portal",
+        group_by=path,
+        buckets=REQUEST_BUCKETS,
+        excluded_paths=UNTRACKED_PATHS,
+    )
+    metrics.info(
+        "portal_build_info",
+        "The running portal's version and commit (always 1)",
+        version=build.version,
+        commit=build.commit,
+    )
+    app.extensions["portal_metrics"] = metrics
+    return metrics

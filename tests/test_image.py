@@ -1,0 +1,166 @@
+"""The container image without a Docker engine: hadolint, and the image's own command run as
+the image would run it (its files laid out from the Dockerfile's COPY lines, read-only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from .support.image import Stage, read_stages
+from .support.processes import ROOT, free_port, served
+
+DOCKERFILE = ROOT / "Dockerfile"
+VENV_BIN = Path(sys.executable).parent
+BUILD_DIR, APP_DIR, VENV_DIR = "/build", "/app", "/opt/venv"
+CONTEXT_IGNORED = ("__pycache__", "*.pyc", "*.mo")  # as .dockerignore says
+
+
+@pytest.fixture(scope="module")
+def stages() -> tuple[Stage, Stage]:
+    build, runtime = read_stages(DOCKERFILE)
+    return build, runtime
+
+
+def test_hadolint_is_clean() -> None:
+    result = subprocess.run(
+        [str(VENV_BIN / "hadolint"), "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_runtime_stage_is_slim_non_root_and_execs_gunicorn(stages: tuple[Stage, Stage]) -> None:
+    build, runtime = stages
+    assert build.base == runtime.base == "python:3.12-slim"
+    assert runtime.all("USER") == ["10001:10001"]  # numeric: runAsNonRoot can verify it
+    assert not any("apt-get" in run or "pip" in run for run in runtime.all("RUN"))  # no build tools
+    assert all(origin == build.name for origin, _, _ in runtime.copies)  # only built artefacts
+    assert runtime.cmd == ["gunicorn", "--config", "/app/gunicorn.conf.py", "portal.wsgi:app"]
+    assert runtime.env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
+    assert runtime.env["PORTAL_BUILD_COMMIT"] == "${PORTAL_BUILD_COMMIT}"
+    ignored = [
+        line for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines() if line[:1] != "#"
+    ]
+    assert ignored[0] == "*"  # the build context is what is listed, nothing else (.venv, .git, ...)
+
+
+def _copy(source: Path, destination: str, workdir: Path, *ignored: str) -> None:
+    """COPY's rules: a directory's contents go into the destination; a file into a "dir/"."""
+    target = workdir / destination
+    if source.is_dir():
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns(*ignored))
+        return
+    if destination.endswith("/"):
+        target = target / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target)
+
+
+def _lay_out(stages: tuple[Stage, Stage], root: Path) -> Path:
+    """The image's /app, built like the Dockerfile does (the checkout's venv stands for /opt/venv)."""
+    build, runtime = stages
+    build_dir, app_dir = root / "build", root / "app"
+    assert build.workdir == BUILD_DIR and runtime.workdir == APP_DIR
+    for origin, sources, destination in build.copies:
+        assert origin is None
+        for source in sources:
+            _copy(ROOT / source, destination, build_dir, *CONTEXT_IGNORED)
+    # The build stage's last step (catalogues and bytecode), with the checkout's venv.
+    last = build.all("RUN")[-1].replace(f" {VENV_DIR}/lib", "").replace(f"{VENV_DIR}/bin/", f"{VENV_BIN}/")
+    subprocess.run(["sh", "-c", last], cwd=build_dir, check=True, timeout=120)
+    for _, sources, destination in runtime.copies:
+        for source in sources:
+            if source != VENV_DIR:
+                _copy(build_dir / Path(source).relative_to(BUILD_DIR), destination, app_dir)
+    return app_dir
+
+
+def _snapshot(directory: Path) -> set[str]:
+    return {str(p.relative_to(directory)) for p in directory.rglob("*")}
+
+
+def _read_only_wrapper(paths: list[Path]) -> list[str]:
+    """Run the command with these paths mounted read-only (root), or rely on modes (non-root)."""
+    if os.geteuid() != 0:
+        return []
+    mounts = " && ".join(
+        f"mount --bind {q} {q} && mount -o remount,bind,ro {q} {q}" for q in map(shlex.quote, map(str, paths))
+    )
+    probe = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{mounts} && ! touch {paths[0]}/.w"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip("cannot make a read-only mount here (root without mount namespaces)")
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", f'{mounts} && exec "$@"', "sh"]
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A directory outside the checkout, removed afterwards even though parts were read-only."""
+    root = Path(tempfile.mkdtemp(prefix="portal-image-"))
+    yield root
+    for path in [root, *root.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(root)
+
+
+def test_the_image_command_serves_readyz_from_a_read_only_app_directory(
+    stages: tuple[Stage, Stage], portal_config: dict[str, Any], scratch: Path
+) -> None:
+    _, runtime = stages
+    app = _lay_out(stages, scratch)
+    assert (app / "portal" / "translations" / "fr" / "LC_MESSAGES" / "messages.mo").is_file()
+    writable = scratch / "tmp"  # stands for the emptyDir on /tmp
+    writable.mkdir()
+    config = scratch / "portal.yaml"
+    config.write_text(yaml.safe_dump(portal_config), encoding="utf-8")
+    for path in [app, *app.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    before = _snapshot(app)
+
+    port, metrics_port = free_port(), free_port()
+    image_env = {k: v.replace("/tmp", str(writable)) for k, v in runtime.env.items()}
+    env = {
+        **image_env,
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+        "TMPDIR": str(writable),
+        "PORTAL_BUILD_COMMIT": "0123456789abcdef",  # the build argument
+        "PORTAL_CONFIG": str(config),  # the chart's ConfigMap
+        "PORTAL_SECRET_KEY": "image-test-secret-key-0123456789",  # the chart's Secret
+        "PORTAL_BIND": f"127.0.0.1:{port}",
+        "PORTAL_METRICS_BIND": f"127.0.0.1:{metrics_port}",
+    }
+    command = [arg.replace(APP_DIR + "/", f"{app}/") for arg in runtime.cmd]
+    log = scratch / "stdout.log"
+    wrapper = _read_only_wrapper([app, VENV_BIN.parent])
+    url = f"http://127.0.0.1:{port}"
+    with served([*wrapper, *command], cwd=app, env=env, log_file=log, url=url, timeout=60):
+        ready = requests.get(f"{url}/readyz", timeout=5).json()
+        page = requests.get(url, timeout=5, headers={"Accept-Language": "fr"}).text
+        metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    assert ready["status"] == "ready"
+    assert 'lang="fr"' in page and "État des services" in page  # the compiled catalogue
+    assert 'portal_build_info{commit="0123456789abcdef"' in metrics
+    assert _snapshot(app) == before  # nothing written next to the code
+    assert list((writable / "portal-metrics").glob("*.db"))
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert not [line for line in lines if line["level"] in ("ERROR", "CRITICAL")], lines

@@ -1,0 +1,255 @@
+"""Metrics: a real Prometheus scrapes the portal under gunicorn; promtool lints the exposition."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from prometheus_client import generate_latest
+from prometheus_client.mmap_dict import MmapedDict
+
+from portal.breaker import CircuitState
+from simulators.base import SimServer
+
+from .support.processes import free_port, portal_process, wait_for
+from .support.prometheus import PrometheusServer
+
+pytestmark = pytest.mark.peers
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    server = PrometheusServer(tmp_path_factory.mktemp("prometheus")).start()
+    yield server
+    server.stop()
+
+
+def _exposition(app: Flask) -> str:
+    return generate_latest(app.extensions["portal_metrics"].registry).decode()
+
+
+def _samples(text: str, name: str) -> dict[str, float]:
+    """`{'{labels}': value}` of one metric in an exposition (single-process, in tests)."""
+    found = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            labels, _, value = line[len(name) :].rpartition(" ")
+            found[labels] = float(value)
+    return found
+
+
+def _promtool_check(exposition: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def _worker_totals(metrics_dir: Path) -> dict[int, float]:
+    """Requests counted by each process, read from its samples file."""
+    totals: dict[int, float] = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        pid = int(path.stem.split("_")[1])
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+            if json.loads(key)[1] == "portal_http_request_total":
+                totals[pid] = totals.get(pid, 0) + value
+    return totals
+
+
+def _workers(master: int) -> set[int]:
+    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
+def _burst(url: str, paths: list[str]) -> int:
+    """Send the requests at once, each on its own connection (so both workers take some)."""
+    barrier = threading.Barrier(len(paths))
+
+    def one(path: str) -> None:
+        barrier.wait()
+        requests.get(url + path, timeout=15)
+
+    threads = [threading.Thread(target=one, args=(path,)) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(paths)
+
+
+# --- in process -----------------------------------------------------------------------------
+
+
+def test_request_metrics_use_url_rules_and_skip_probes(app: Flask) -> None:
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/widgets/status")
+    client.get("/no/such/page/12345")
+    client.get("/healthz")
+    client.get("/readyz")
+    text = _exposition(app)
+    durations = _samples(text, "portal_http_request_duration_seconds_count")
+    assert durations == {
+        '{method="GET",path="/widgets/status",status="200"}': 3.0,
+        '{method="GET",path="<unmatched>",status="404"}': 1.0,
+    }
+    assert "12345" not in text
+    assert "demo-0001" not in text  # no per-user label anywhere
+    assert 'portal_build_info{commit="' in text
+
+
+def test_the_application_port_does_not_serve_metrics(client: Any) -> None:
+    assert client.get("/metrics").status_code == 404
+
+
+def test_cache_results_by_widget(app: Flask) -> None:
+    client = app.test_client()
+    client.get("/widgets/status")  # two status pages: two misses
+    client.get("/widgets/status")  # then two hits
+    text = _exposition(app)
+    results = _samples(text, "portal_widget_cache_results_total")
+    assert results == {
+        '{result="hit",widget="status"}': 2.0,
+        '{result="miss",widget="status"}': 2.0,
+        '{result="coalesced",widget="status"}': 0.0,
+        '{result="stale",widget="status"}': 0.0,
+        '{result="error",widget="status"}': 0.0,
+    }
+    calls = _samples(text, "portal_upstream_request_duration_seconds_count")
+    assert calls == {'{outcome="ok",upstream="uptime_kuma"}': 2.0}
+
+
+def test_upstream_failures_and_the_open_circuit(app: Flask, kuma: SimServer) -> None:
+    kuma.set_fault("error500")
+    client = app.test_client()
+    for _ in range(3):  # failure_hold is shared per key; each request tries both pages
+        client.get("/widgets/status")
+    app.extensions["portal"].cache.breaker("uptime_kuma").record_failure("down")
+    text = _exposition(app)
+    assert _samples(text, "portal_widget_cache_results_total")['{result="error",widget="status"}'] >= 2
+    calls = _samples(text, "portal_upstream_request_duration_seconds_count")
+    assert calls['{outcome="unavailable",upstream="uptime_kuma"}'] >= 2
+    assert app.extensions["portal"].cache.breaker("uptime_kuma").state is CircuitState.OPEN
+    assert _samples(text, "portal_upstream_circuit_state") == {'{upstream="uptime_kuma"}': 2.0}
+    checked = _promtool_check(text)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_shared_cache_fallback_is_a_gauge(make_app: Any) -> None:
+    app = make_app(lambda c: c["cache"].update(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    assert _samples(_exposition(app), "portal_cache_fallback_active") == {"": 0.0}
+    app.test_client().get("/widgets/status")  # Redis is not there: the in-process cache serves
+    assert _samples(_exposition(app), "portal_cache_fallback_active") == {"": 1.0}
+
+
+# --- under gunicorn -------------------------------------------------------------------------
+
+
+def _start(portal_config: dict[str, Any], tmp_path: Path, metrics_dir: Path, **env: str) -> Any:
+    metrics_port = free_port()
+    extra = {
+        "PORTAL_METRICS_BIND": f"127.0.0.1:{metrics_port}",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        **env,
+    }
+    return portal_process(portal_config, tmp_path, workers=2, extra_env=extra), metrics_port
+
+
+def test_prometheus_scrapes_totals_equal_to_the_requests_sent_across_two_workers(
+    prometheus: PrometheusServer, portal_config: dict[str, Any], tmp_path: Path
+) -> None:
+    metrics_dir = tmp_path / "metrics"
+    process, metrics_port = _start(portal_config, tmp_path, metrics_dir)
+    with process as url:
+        prometheus.scrape("totals", f"127.0.0.1:{metrics_port}")
+        sent = {"/widgets/status": 0, "/": 0, "/nope": 0}
+        for _ in range(20):  # until both workers have served some (usually the first burst)
+            sent["/widgets/status"] += _burst(url, ["/widgets/status"] * 12)
+            sent["/"] += _burst(url, ["/"] * 4)
+            sent["/nope"] += _burst(url, ["/nope"] * 2)
+            if len([n for n in _worker_totals(metrics_dir).values() if n > 0]) >= 2:
+                break
+        workers = {pid: n for pid, n in _worker_totals(metrics_dir).items() if n > 0}
+        assert len(workers) == 2, workers
+        total = sum(sent.values())
+
+        wait_for(
+            lambda: prometheus.value('sum(portal_http_request_total{target="totals"})') == total,
+            timeout=30,
+            interval=0.5,
+            what="the scraped total",
+        )
+        by_path = {
+            r["metric"]["path"]: float(r["value"][1])
+            for r in prometheus.query(
+                'sum by (path) (portal_http_request_duration_seconds_count{target="totals"})'
+            )
+        }
+        # Two status pages per widget request: each request made two cache lookups.
+        lookups = prometheus.value('sum(portal_widget_cache_results_total{target="totals"})')
+        build = prometheus.query('portal_build_info{target="totals"}')
+        exposition = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    assert sum(workers.values()) == total
+    assert by_path == {
+        "/widgets/status": sent["/widgets/status"],
+        "/": sent["/"],
+        "<unmatched>": sent["/nope"],
+    }
+    assert lookups == 2 * sent["/widgets/status"]
+    assert len(build) == 1 and build[0]["value"][1] == "1"
+    checked = _promtool_check(exposition)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_restart_empties_the_directory_dead_workers_keep_their_counts_a_reload_keeps_all(
+    portal_config: dict[str, Any], tmp_path: Path
+) -> None:
+    metrics_dir = tmp_path / "metrics"
+    pidfile = tmp_path / "gunicorn.pid"
+    first, _ = _start(portal_config, tmp_path, metrics_dir)
+    with first as url:
+        _burst(url, ["/"] * 5)
+    assert sum(_worker_totals(metrics_dir).values()) == 5  # left behind, like an emptyDir
+
+    second, metrics_port = _start(portal_config, tmp_path, metrics_dir, GUNICORN_CMD_ARGS=f"--pid {pidfile}")
+    with second as url:
+        assert sum(_worker_totals(metrics_dir).values()) == 0  # the old run's files are gone
+        _burst(url, ["/"] * 6)
+        master = int(pidfile.read_text())
+        victim = next(
+            pid for pid, n in _worker_totals(metrics_dir).items() if n > 0 and pid in _workers(master)
+        )
+        os.kill(victim, signal.SIGKILL)
+        wait_for(
+            lambda: not (metrics_dir / f"gauge_livemax_{victim}.db").exists(),
+            timeout=15,
+            what="the dead worker's live gauges to be dropped",
+        )
+        wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).ok, timeout=15, what="the portal")
+        _burst(url, ["/"] * 4)
+        # A reload (SIGHUP) replaces the workers in the same master: nothing is emptied.
+        workers = _workers(master)
+        os.kill(master, signal.SIGHUP)
+        wait_for(
+            lambda: not workers & _workers(master),
+            timeout=30,
+            what="the reload to replace the workers",
+        )
+        _burst(url, ["/"] * 2)
+        text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    totals = _samples(text, "portal_http_request_total")
+    assert totals == {'{method="GET",status="200"}': 12.0}
+    assert _samples(text, "portal_upstream_circuit_state") == {'{upstream="uptime_kuma"}': 0.0}
+    assert len(_samples(text, "portal_build_info")) == 1
