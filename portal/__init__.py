@@ -10,9 +10,10 @@ from typing import Any
 import flask_babel
 from flask import Flask, g, request, url_for
 
-from . import health, security, shell
+from . import errors, health, security, shell
 from .build import __version__, build_info
 from .cache import CacheObserver
+from .compression import init_compression
 from .config import LANGUAGES, ConfigError, load_settings
 from .i18n import format_uptime, init_i18n
 from .identity import DEMO_USER
@@ -60,6 +61,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_i18n(app, config.portal.default_language, config.portal.timezone)
     init_request_logging(app)
     security.init_security(app)
+    init_compression(app)
+    errors.init_errors(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(shell.bp)
     for module in WIDGET_MODULES:

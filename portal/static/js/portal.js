@@ -39,6 +39,7 @@
       var entry = { body: body, interval: seconds, lastPoll: Date.now(), stopped: false, inFlight: false };
       body._portalPoll = entry;
       cards.push(entry);
+      reserveHeight(body);
       schedule(entry);
     });
 
@@ -89,17 +90,56 @@
   });
 
   // "Checked at HH:MM": when the card last heard from the portal, whether or not data changed
-  // (a 204 changes nothing in the fragment, so the clock lives in the wrapper).
-  var clockFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
-    hour: "numeric",
-    minute: "2-digit",
-  });
+  // (a 204 changes nothing in the fragment, so the clock lives in the wrapper). Same zone and
+  // style as the times the server writes: the portal's configured zone, the locale's short time.
+  var root = document.documentElement;
+  var clockFormat = makeClockFormat(root.lang, document.body.getAttribute("data-timezone"));
+
+  function makeClockFormat(lang, zone) {
+    try {
+      return new Intl.DateTimeFormat(lang || undefined, { timeStyle: "short", timeZone: zone || undefined });
+    } catch (error) {  // an unknown zone name: the browser's own zone rather than no clock
+      return new Intl.DateTimeFormat(lang || undefined, { timeStyle: "short" });
+    }
+  }
 
   function showChecked(card) {
     var line = card.querySelector(".widget-card__checked");
     if (!line) return;
     var label = line.getAttribute("data-label") || "{time}";
     line.textContent = label.replace("{time}", clockFormat.format(new Date()));
+  }
+
+  /* ---- no jump when data arrives ------------------------------------------------------------ */
+
+  // A card's skeleton has the layout of its data but cannot know how many rows will come, so
+  // the card keeps the height it had on the last visit at this width until its data arrives.
+  var HEIGHT_KEY = "portal.cardHeight.";
+
+  function rememberedHeight(body) {
+    try {
+      var saved = JSON.parse(window.localStorage.getItem(HEIGHT_KEY + body.id) || "null");
+      return saved && saved.width === body.clientWidth ? saved.height : 0;
+    } catch (error) {  // storage disabled or full: the skeleton alone
+      return 0;
+    }
+  }
+
+  function reserveHeight(body) {
+    var height = rememberedHeight(body);
+    if (height > 0) body.style.minHeight = height + "px";
+  }
+
+  function rememberHeight(body) {
+    body.style.minHeight = "";
+    try {
+      window.localStorage.setItem(
+        HEIGHT_KEY + body.id,
+        JSON.stringify({ width: body.clientWidth, height: body.offsetHeight })
+      );
+    } catch (error) {
+      /* nothing to keep it in */
+    }
   }
 
   document.addEventListener("htmx:afterSwap", function (event) {
@@ -109,6 +149,7 @@
     var content = currentContent(body);
     if (!content) return;
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
+    rememberHeight(body);
     announce(cardOf(body), content.getAttribute("data-announce") || "", entry);
   });
 
