@@ -11,7 +11,9 @@ from typing import Any
 from playwright.sync_api import ConsoleMessage, Page
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
-SETTLED = "() => document.querySelectorAll('.widget-content.is-loading').length === 0"
+# Every card has left its skeleton and htmx has finished swapping and settling.
+SETTLED = """() => !document.querySelector(
+  '.widget-content.is-loading, .htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"""
 
 OpenPage = Callable[..., Page]
 

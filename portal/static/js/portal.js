@@ -25,7 +25,9 @@
     var period = entry.interval * 1000;
     // A small offset per card spreads the requests instead of firing them all at once.
     var offset = Math.floor(Math.random() * Math.min(3000, period / 4));
-    window.setTimeout(function () {
+    window.clearTimeout(entry.timer);
+    window.clearInterval(entry.timer);
+    entry.timer = window.setTimeout(function () {
       entry.timer = window.setInterval(function () {
         if (document.visibilityState === "visible") poll(entry);
       }, period);
@@ -39,16 +41,18 @@
       var entry = { body: body, interval: seconds, lastPoll: Date.now(), stopped: false, inFlight: false };
       body._portalPoll = entry;
       cards.push(entry);
-      reserveHeight(body);
       schedule(entry);
     });
 
-    // Coming back to the tab: refresh what is overdue at once rather than at the next tick.
+    // Coming back to the tab: refresh what is overdue at once rather than at the next tick,
+    // and count the next interval from now (the old tick could fire a moment later).
     document.addEventListener("visibilitychange", function () {
       if (document.visibilityState !== "visible") return;
       var now = Date.now();
       cards.forEach(function (entry) {
-        if (now - entry.lastPoll >= entry.interval * 1000) poll(entry);
+        if (entry.stopped || now - entry.lastPoll < entry.interval * 1000) return;
+        poll(entry);
+        schedule(entry);
       });
     });
   }
@@ -112,31 +116,25 @@
 
   /* ---- no jump when data arrives ------------------------------------------------------------ */
 
-  // A card's skeleton has the layout of its data but cannot know how many rows will come, so
-  // the card keeps the height it had on the last visit at this width until its data arrives.
-  var HEIGHT_KEY = "portal.cardHeight.";
-
-  function rememberedHeight(body) {
-    try {
-      var saved = JSON.parse(window.localStorage.getItem(HEIGHT_KEY + body.id) || "null");
-      return saved && saved.width === body.clientWidth ? saved.height : 0;
-    } catch (error) {  // storage disabled or full: the skeleton alone
-      return 0;
-    }
-  }
-
-  function reserveHeight(body) {
-    var height = rememberedHeight(body);
-    if (height > 0) body.style.minHeight = height + "px";
-  }
+  // early.js reserved each card's height from the last visit; once a card has its data the
+  // reservation is lifted and the card's new height recorded for the next visit.
+  var HEIGHTS_KEY = "portal.cardHeights";
 
   function rememberHeight(body) {
-    body.style.minHeight = "";
+    var sheet = window.portalReservedHeights;
+    if (sheet) {
+      for (var i = sheet.cssRules.length - 1; i >= 0; i -= 1) {
+        if (sheet.cssRules[i].selectorText === "#" + body.id) sheet.deleteRule(i);
+      }
+    }
     try {
-      window.localStorage.setItem(
-        HEIGHT_KEY + body.id,
-        JSON.stringify({ width: body.clientWidth, height: body.offsetHeight })
-      );
+      var saved = JSON.parse(window.localStorage.getItem(HEIGHTS_KEY) || "null");
+      var lang = document.documentElement.lang;
+      if (!saved || saved.width !== window.innerWidth || saved.lang !== lang) {
+        saved = { width: window.innerWidth, lang: lang, heights: {} };
+      }
+      saved.heights[body.id] = body.offsetHeight;
+      window.localStorage.setItem(HEIGHTS_KEY, JSON.stringify(saved));
     } catch (error) {
       /* nothing to keep it in */
     }
