@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help run test test-deps lint format translations screenshots vendor clean
+.PHONY: help run test e2e test-deps lint format translations screenshots audit vendor clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,19 +32,34 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 translations: $(VENV)/.runtime ## Compile the French and English catalogues
 	@$(PY) scripts/i18n.py compile
 
+# npm packages of the browser suite (axe-core) and of the audit (Lighthouse), from their lockfiles.
+E2E_NPM := tests/e2e/node_modules/.installed
+AUDIT_NPM := audit/node_modules/.installed
+
+$(E2E_NPM): tests/e2e/package.json tests/e2e/package-lock.json | test-deps
+	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(AUDIT_NPM): audit/package.json audit/package-lock.json | test-deps
+	cd audit && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # --- the two commands ----------------------------------------------------------------------
 
 run: $(VENV)/.runtime translations ## Start the demo on http://127.0.0.1:8000 (simulated upstreams)
 	$(PY) -m demo
 
-test: $(VENV)/.dev translations test-deps ## Install the test peers and run the whole suite
+test: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Install the test peers and run the whole suite
 	$(PY) scripts/i18n.py check
 	$(PY) -m pytest
 
 # --- the rest ------------------------------------------------------------------------------
 
-test-deps: ## Install the real peers the tests use (Redis, Prometheus, Chromium, ...)
+test-deps: ## Install the real peers the tests use (Redis, Prometheus, Chromium, npm, ...)
 	@scripts/install-test-deps.sh
+
+e2e: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Only the browser suite (Chromium, axe-core)
+	$(PY) -m pytest -m e2e
 
 lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check portal simulators demo tests scripts
@@ -57,6 +72,9 @@ format: $(VENV)/.dev ## Format the code with ruff
 
 screenshots: $(VENV)/.dev translations test-deps ## Screenshots of the demo into screenshots/
 	$(PY) scripts/screenshots.py
+
+audit: $(VENV)/.dev translations test-deps $(AUDIT_NPM) ## Lighthouse scores of the demo into audit/ and the README
+	$(PY) scripts/audit.py
 
 vendor: $(VENV)/.runtime ## Re-fetch the vendored front-end files from npm and verify them
 	$(PY) scripts/vendor.py

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from .helpers import OpenPage
+from .helpers import ANIMATIONS_DONE, OpenPage
 
 # Layout shifts are recorded from the first moment, before any script of the page runs.
 WATCH_SHIFTS = """
@@ -58,6 +58,7 @@ def test_the_skeleton_has_the_layout_of_the_data(open_page: OpenPage) -> None:
 
     page = open_page("/", settle=False, before=hold)
     page.wait_for_function("() => document.querySelector('.widget-skeleton')")
+    page.evaluate(ANIMATIONS_DONE)
     skeleton = page.evaluate(
         """() => {
           const card = document.querySelector('#widget-status');
@@ -71,6 +72,7 @@ def test_the_skeleton_has_the_layout_of_the_data(open_page: OpenPage) -> None:
     for route in held:
         route.continue_()  # type: ignore[attr-defined]
     page.wait_for_function("() => !document.querySelector('.widget-skeleton')")
+    page.evaluate(ANIMATIONS_DONE)  # the data fades in from 3 px lower
     data = page.evaluate(
         """() => {
           const card = document.querySelector('#widget-status');

@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import Page
 
-from .helpers import OpenPage
+from .helpers import ANIMATIONS_DONE, OpenPage
 
 # What has focus now, how it shows it, and whether anything (the sticky navbar) covers it.
 FOCUSED = """() => {
@@ -25,10 +25,6 @@ FOCUSED = """() => {
     uncovered: !!top && (top === el || el.contains(top)),
   };
 }"""
-# Focus styles may ease in (the skip link slides down): judge them once they have.
-TRANSITIONS_DONE = """() => Promise.all(document.getAnimations()
-  .filter((a) => a.effect && a.effect.getComputedTiming().iterations !== Infinity)
-  .map((a) => a.finished.catch(() => null)))"""
 # Every element a keyboard user should be able to reach.
 FOCUSABLE = """() => [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]
   .filter((el) => el.tabIndex >= 0 && !el.closest('[hidden]') && el.getClientRects().length)
@@ -39,7 +35,7 @@ def _tab_through(page: Page) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     for _ in range(80):
         page.keyboard.press("Tab")
-        page.evaluate(TRANSITIONS_DONE)
+        page.evaluate(ANIMATIONS_DONE)
         focused = page.evaluate(FOCUSED)
         if focused is None or (seen and focused["key"] == seen[0]["key"]):
             break
@@ -62,7 +58,7 @@ def test_tab_reaches_everything_with_a_visible_focus(open_page: OpenPage) -> Non
 def test_the_skip_link_goes_to_the_content(open_page: OpenPage) -> None:
     page = open_page("/")
     page.keyboard.press("Tab")
-    page.evaluate(TRANSITIONS_DONE)
+    page.evaluate(ANIMATIONS_DONE)
     assert page.evaluate("() => document.activeElement.className") == "skip-link"
     assert page.locator(".skip-link").bounding_box()["y"] >= 0  # type: ignore[index]
     page.keyboard.press("Enter")

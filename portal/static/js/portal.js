@@ -96,22 +96,26 @@
   // "Checked at HH:MM": when the card last heard from the portal, whether or not data changed
   // (a 204 changes nothing in the fragment, so the clock lives in the wrapper). Same zone and
   // style as the times the server writes: the portal's configured zone, the locale's short time.
-  var root = document.documentElement;
-  var clockFormat = makeClockFormat(root.lang, document.body.getAttribute("data-timezone"));
+  var clockFormat = null;  // made on first use: loading a zone's rules is not free
 
-  function makeClockFormat(lang, zone) {
-    try {
-      return new Intl.DateTimeFormat(lang || undefined, { timeStyle: "short", timeZone: zone || undefined });
-    } catch (error) {  // an unknown zone name: the browser's own zone rather than no clock
-      return new Intl.DateTimeFormat(lang || undefined, { timeStyle: "short" });
+  function formatClock(moment) {
+    if (!clockFormat) {
+      var lang = document.documentElement.lang || undefined;
+      var zone = document.body.getAttribute("data-timezone") || undefined;
+      try {
+        clockFormat = new Intl.DateTimeFormat(lang, { timeStyle: "short", timeZone: zone });
+      } catch (error) {  // an unknown zone name: the browser's own zone rather than no clock
+        clockFormat = new Intl.DateTimeFormat(lang, { timeStyle: "short" });
+      }
     }
+    return clockFormat.format(moment);
   }
 
   function showChecked(card) {
     var line = card.querySelector(".widget-card__checked");
     if (!line) return;
     var label = line.getAttribute("data-label") || "{time}";
-    line.textContent = label.replace("{time}", clockFormat.format(new Date()));
+    line.textContent = label.replace("{time}", formatClock(new Date()));
   }
 
   /* ---- no jump when data arrives ------------------------------------------------------------ */
