@@ -5,26 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from flask import Flask, abort
+from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.security import CSP
+
+from .support.apps import add_failing_routes
 
 
 @pytest.fixture
 def failing_app(make_app: Callable[..., Flask]) -> Flask:
     """The portal with routes that fail the ways real code can (exceptions are handled)."""
-    app = make_app(TESTING=False)
-
-    @app.get("/_fail/403")
-    def forbidden() -> str:
-        abort(403)
-
-    @app.get("/_fail/500")
-    def broken() -> str:
-        raise RuntimeError("a bug, on purpose")
-
-    return app
+    return add_failing_routes(make_app(TESTING=False), "/_fail")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from itertools import combinations
 from typing import Any
 
 import pytest
-from flask import abort
 from PIL import Image, ImageChops
 from playwright.sync_api import Page, Route
 
@@ -17,6 +16,7 @@ from portal import create_app
 from simulators.uptime_kuma import KumaWorld
 
 from ..conftest import SECRET, example_config
+from ..support.apps import add_failing_routes
 from .conftest import Portal
 from .helpers import OpenPage, PageProblems, describe_violations, run_axe
 
@@ -80,16 +80,9 @@ def rendered_errors(portal: Portal) -> Callable[[int, str], tuple[bytes, dict[st
     """
     config = example_config()
     config["upstreams"]["uptime_kuma"]["url"] = portal.url  # never called
-    app = create_app({"PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
-
-    @app.get("/_rendered/403")
-    def forbidden() -> str:
-        abort(403)
-
-    @app.get("/_rendered/500")
-    def broken() -> str:
-        raise RuntimeError("a bug, on purpose")
-
+    app = add_failing_routes(
+        create_app({"PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}}), "/_rendered"
+    )
     client = app.test_client()
 
     def render(code: int, language: str) -> tuple[bytes, dict[str, str]]:

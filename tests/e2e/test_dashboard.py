@@ -22,6 +22,20 @@ new PerformanceObserver((list) => {
 """
 
 
+# Where the status card puts its summary, rows and columns (in the skeleton or the data).
+LAYOUT = """(parts) => {
+  const card = document.querySelector("#widget-status");
+  const box = (el) => el.getBoundingClientRect();
+  const pill = card.querySelector(parts.pill);
+  return {
+    summaryTop: box(pill).top,
+    pillHeight: box(pill).height,
+    rowHeight: box(card.querySelector(parts.row)).height,
+    columns: [...new Set([...card.querySelectorAll(".status-group")].map((g) => Math.round(box(g).left)))],
+  };
+}"""
+
+
 def _shift(page: Page) -> float:
     page.wait_for_timeout(500)  # layout-shift entries are delivered asynchronously
     return float(page.evaluate("() => window.__shifts.reduce((sum, s) => sum + s.value, 0)"))
@@ -59,31 +73,12 @@ def test_the_skeleton_has_the_layout_of_the_data(open_page: OpenPage) -> None:
     page = open_page("/", settle=False, before=hold)
     page.wait_for_function("() => document.querySelector('.widget-skeleton')")
     page.evaluate(ANIMATIONS_DONE)
-    skeleton = page.evaluate(
-        """() => {
-          const card = document.querySelector('#widget-status');
-          const box = (el) => el.getBoundingClientRect();
-          const pill = card.querySelector('.skeleton--pill');
-          return {summaryTop: box(pill).top, pillHeight: box(pill).height,
-                  rowHeight: box(card.querySelector('.skeleton-row')).height,
-                  columns: [...card.querySelectorAll('.status-group')].map((g) => Math.round(box(g).left))};
-        }"""
-    )
+    skeleton = page.evaluate(LAYOUT, {"pill": ".skeleton--pill", "row": ".skeleton-row"})
     for route in held:
         route.continue_()  # type: ignore[attr-defined]
     page.wait_for_function("() => !document.querySelector('.widget-skeleton')")
     page.evaluate(ANIMATIONS_DONE)  # the data fades in from 3 px lower
-    data = page.evaluate(
-        """() => {
-          const card = document.querySelector('#widget-status');
-          const box = (el) => el.getBoundingClientRect();
-          const pill = card.querySelector('.status-pill');
-          return {summaryTop: box(pill).top, pillHeight: box(pill).height,
-                  rowHeight: box(card.querySelector('.status-row')).height,
-                  columns: [...new Set([...card.querySelectorAll('.status-group')]
-                    .map((g) => Math.round(box(g).left)))]};
-        }"""
-    )
+    data = page.evaluate(LAYOUT, {"pill": ".status-pill", "row": ".status-row"})
     assert data["summaryTop"] == skeleton["summaryTop"]
     assert data["pillHeight"] == skeleton["pillHeight"]
     assert abs(data["rowHeight"] - skeleton["rowHeight"]) < 1
