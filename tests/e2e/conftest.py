@@ -60,15 +60,13 @@ class Portal:
         response = requests.get(f"{self.url}/widgets/status", headers={"Accept-Language": "en"}, timeout=10)
         return response.headers.get("X-Widget-Version", "")
 
-    def log_events(self, event: str) -> list[dict[str, Any]]:
+    def log_records(self) -> list[dict[str, Any]]:
         found = []
         for line in self.log_file.read_text(encoding="utf-8").splitlines():
             try:
-                record = json.loads(line)
+                found.append(json.loads(line))
             except ValueError:
                 continue
-            if record.get("event") == event:
-                found.append(record)
         return found
 
 
@@ -98,8 +96,11 @@ def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> 
         found = Portal(url, directory / f"portal-{port}.log")
         found.baseline_version = found.status_version()
         yield found
-        reports = found.log_events("csp_violation")
+        records = found.log_records()
+    reports = [r for r in records if r.get("event") == "csp_violation"]
     assert not reports, f"the portal received Content-Security-Policy reports: {reports}"
+    errors = [r for r in records if r.get("level") in ("ERROR", "CRITICAL")]
+    assert not errors, f"the portal logged errors: {errors}"
 
 
 @pytest.fixture
