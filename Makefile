@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' portal/build.py)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help run test test-deps lint format translations screenshots vendor clean helm-lint image
+.PHONY: help run test test-deps lint format translations screenshots vendor clean helm-lint image e2e audit
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,12 +33,24 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 translations: $(VENV)/.runtime ## Compile the French and English catalogues
 	@$(PY) scripts/i18n.py compile
 
+# npm packages of the browser suite (axe-core) and of the audit (Lighthouse), from their lockfiles.
+E2E_NPM := tests/e2e/node_modules/.installed
+AUDIT_NPM := audit/node_modules/.installed
+
+$(E2E_NPM): tests/e2e/package.json tests/e2e/package-lock.json | test-deps
+	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(AUDIT_NPM): audit/package.json audit/package-lock.json | test-deps
+	cd audit && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # --- the two commands ----------------------------------------------------------------------
 
 run: $(VENV)/.runtime translations ## Start the demo on http://127.0.0.1:8000 (simulated upstreams)
 	$(PY) -m demo
 
-test: $(VENV)/.dev translations test-deps ## Install the test peers and run the whole suite
+test: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Install the test peers and run the whole suite
 	$(PY) scripts/i18n.py check
 	$(PY) -m pytest
 
@@ -46,7 +58,7 @@ test: $(VENV)/.dev translations test-deps ## Install the test peers and run the 
 
 KEYCLOAK_SIM := tests/peers/keycloak-sim
 
-test-deps: $(KEYCLOAK_SIM)/node_modules/.package-lock.json ## Install the real peers the tests use (Redis, Prometheus, Chromium, helm, Keycloak-shaped provider, ...)
+test-deps: $(KEYCLOAK_SIM)/node_modules/.package-lock.json ## Install the real peers the tests use (Redis, Prometheus, Chromium, helm, npm, Keycloak-shaped provider, ...)
 	@scripts/install-test-deps.sh
 	@scripts/install-helm.sh >/dev/null
 
@@ -61,6 +73,9 @@ $(KEYCLOAK_SIM)/node_modules/.package-lock.json: $(KEYCLOAK_SIM)/package.json $(
 	@scripts/install-test-deps.sh
 	cd $(KEYCLOAK_SIM) && npm ci --no-audit --no-fund --loglevel=error
 
+e2e: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Only the browser suite (Chromium, axe-core)
+	$(PY) -m pytest -m e2e
+
 lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check portal simulators demo tests scripts gunicorn.conf.py
 	$(VENV)/bin/ruff format --check portal simulators demo tests scripts gunicorn.conf.py
@@ -72,6 +87,9 @@ format: $(VENV)/.dev ## Format the code with ruff
 
 screenshots: $(VENV)/.dev translations test-deps ## Screenshots of the demo into screenshots/
 	$(PY) scripts/screenshots.py
+
+audit: $(VENV)/.dev translations test-deps $(AUDIT_NPM) ## Lighthouse scores of the demo into audit/ and the README
+	$(PY) scripts/audit.py
 
 vendor: $(VENV)/.runtime ## Re-fetch the vendored front-end files from npm and verify them
 	$(PY) scripts/vendor.py

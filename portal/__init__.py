@@ -11,10 +11,11 @@ import flask_babel
 from flask import Flask, g, request, url_for
 from prometheus_client import CollectorRegistry
 
-from . import health, security, shell
+from . import errors, health, security, shell
 from .auth import init_auth
 from .build import __version__, build_info
 from .cache import CacheObserver
+from .compression import init_compression
 from .config import LANGUAGES, ConfigError, load_settings
 from .i18n import format_uptime, init_i18n
 from .logs import configure_logging, init_request_logging
@@ -69,6 +70,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_request_logging(app)
     init_metrics(app, registry, build)
     security.init_security(app)
+    init_compression(app)
+    errors.init_errors(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(shell.bp)
     for module in WIDGET_MODULES:

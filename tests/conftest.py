@@ -11,7 +11,9 @@ import pytest
 import yaml
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, sync_playwright
 
+from demo.browser import launch_chromium
 from portal import create_app
 from simulators import uptime_kuma
 from simulators.base import SimServer
@@ -86,6 +88,15 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright, one for the whole session (one sync driver only)."""
+    with sync_playwright() as playwright:
+        launched = launch_chromium(playwright)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture

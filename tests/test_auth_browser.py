@@ -5,25 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from .support.keycloak import USERS, KeycloakSim
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
-def page(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context(locale="en-GB")
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="en-GB")
     page = context.new_page()
     page.set_default_timeout(20_000)
     yield page
@@ -81,5 +70,5 @@ def test_logout_from_the_menu_ends_the_provider_session(page: Page, portal_url: 
     page.click(".user-menu__button")
     page.wait_for_url(f"{portal_url}/auth/logged-out")
     assert page.locator("#auth-title").inner_text() == "You are signed out"
-    page.click(".auth-card__button")
+    page.click(".error-card__action")
     page.wait_for_selector("#kc-form-login")  # the password is asked again

@@ -25,7 +25,9 @@
     var period = entry.interval * 1000;
     // A small offset per card spreads the requests instead of firing them all at once.
     var offset = Math.floor(Math.random() * Math.min(3000, period / 4));
-    window.setTimeout(function () {
+    window.clearTimeout(entry.timer);
+    window.clearInterval(entry.timer);
+    entry.timer = window.setTimeout(function () {
       entry.timer = window.setInterval(function () {
         if (document.visibilityState === "visible") poll(entry);
       }, period);
@@ -42,12 +44,15 @@
       schedule(entry);
     });
 
-    // Coming back to the tab: refresh what is overdue at once rather than at the next tick.
+    // Coming back to the tab: refresh what is overdue at once rather than at the next tick,
+    // and count the next interval from now (the old tick could fire a moment later).
     document.addEventListener("visibilitychange", function () {
       if (document.visibilityState !== "visible") return;
       var now = Date.now();
       cards.forEach(function (entry) {
-        if (now - entry.lastPoll >= entry.interval * 1000) poll(entry);
+        if (entry.stopped || now - entry.lastPoll < entry.interval * 1000) return;
+        poll(entry);
+        schedule(entry);
       });
     });
   }
@@ -89,17 +94,54 @@
   });
 
   // "Checked at HH:MM": when the card last heard from the portal, whether or not data changed
-  // (a 204 changes nothing in the fragment, so the clock lives in the wrapper).
-  var clockFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
-    hour: "numeric",
-    minute: "2-digit",
-  });
+  // (a 204 changes nothing in the fragment, so the clock lives in the wrapper). Same zone and
+  // style as the times the server writes: the portal's configured zone, the locale's short time.
+  var clockFormat = null;  // made on first use: loading a zone's rules is not free
+
+  function formatClock(moment) {
+    if (!clockFormat) {
+      var lang = document.documentElement.lang || undefined;
+      var zone = document.body.getAttribute("data-timezone") || undefined;
+      try {
+        clockFormat = new Intl.DateTimeFormat(lang, { timeStyle: "short", timeZone: zone });
+      } catch (error) {  // an unknown zone name: the browser's own zone rather than no clock
+        clockFormat = new Intl.DateTimeFormat(lang, { timeStyle: "short" });
+      }
+    }
+    return clockFormat.format(moment);
+  }
 
   function showChecked(card) {
     var line = card.querySelector(".widget-card__checked");
     if (!line) return;
     var label = line.getAttribute("data-label") || "{time}";
-    line.textContent = label.replace("{time}", clockFormat.format(new Date()));
+    line.textContent = label.replace("{time}", formatClock(new Date()));
+  }
+
+  /* ---- no jump when data arrives ------------------------------------------------------------ */
+
+  // early.js reserved each card's height from the last visit; once a card has its data the
+  // reservation is lifted and the card's new height recorded for the next visit.
+  var HEIGHTS_KEY = "portal.cardHeights";
+
+  function rememberHeight(body) {
+    var sheet = window.portalReservedHeights;
+    if (sheet) {
+      for (var i = sheet.cssRules.length - 1; i >= 0; i -= 1) {
+        if (sheet.cssRules[i].selectorText === "#" + body.id) sheet.deleteRule(i);
+      }
+    }
+    try {
+      var saved = JSON.parse(window.localStorage.getItem(HEIGHTS_KEY) || "null");
+      var lang = document.documentElement.lang;
+      if (!saved || saved.width !== window.innerWidth || saved.lang !== lang) {
+        saved = { width: window.innerWidth, lang: lang, heights: {} };
+      }
+      saved.heights[body.id] = body.offsetHeight;
+      window.localStorage.setItem(HEIGHTS_KEY, JSON.stringify(saved));
+    } catch (error) {
+      /* nothing to keep it in */
+    }
   }
 
   document.addEventListener("htmx:afterSwap", function (event) {
@@ -109,6 +151,7 @@
     var content = currentContent(body);
     if (!content) return;
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
+    rememberHeight(body);
     announce(cardOf(body), content.getAttribute("data-announce") || "", entry);
   });
 

@@ -1,0 +1,34 @@
+"""Response compression (zstd, Brotli, gzip): the stylesheets and scripts are most of a first load."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+from flask_compress import Compress
+
+compress = Compress()
+MIMETYPES = ["text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"]
+
+
+def init_compression(app: Flask) -> None:
+    """Compress pages, fragments and text assets; empty and small answers go out as they are."""
+    app.config.setdefault("COMPRESS_MIMETYPES", MIMETYPES)
+    app.config["COMPRESS_REGISTER"] = False  # called below, after two corrections
+    compress.init_app(app)
+
+    @app.after_request
+    def _compress(response: Response) -> Response:
+        # A 204 ("this card has not changed") has no body to encode, and must say so.
+        if response.status_code in (204, 304):
+            return response
+        # A static file is streamed from an open file; compressing the stream would drop the
+        # file's close(). Buffered instead (Werkzeug closes the file), then compressed whole.
+        # Static URLs are cached for a year, so each browser asks for each file once.
+        if (
+            request.endpoint == "static"
+            and response.is_streamed
+            and response.status_code == 200
+            and response.mimetype in app.config["COMPRESS_MIMETYPES"]
+        ):
+            response.direct_passthrough = False
+            response.make_sequence()
+        return compress.after_request(response)

@@ -1,0 +1,25 @@
+/* Runs in <head>, before the first paint (a strict CSP allows no inline script, hence a file).
+   A card's skeleton has the layout of its data but cannot know how many rows will come, so
+   each card keeps the height it had on the last visit at this width and in this language
+   until its data arrives (portal.js records the heights and lifts the rule): nothing below a
+   card jumps. A constructed stylesheet is used because style attributes are forbidden. */
+(function () {
+  "use strict";
+
+  try {
+    var saved = JSON.parse(window.localStorage.getItem("portal.cardHeights") || "null");
+    if (!saved || !document.adoptedStyleSheets) return;
+    if (saved.width !== window.innerWidth || saved.lang !== document.documentElement.lang) return;
+    var sheet = new CSSStyleSheet();
+    Object.keys(saved.heights || {}).forEach(function (id) {
+      var height = Math.round(Number(saved.heights[id]));
+      if (/^[a-z0-9-]+$/.test(id) && height > 0 && height < 10000) {
+        sheet.insertRule("#" + id + " { min-height: " + height + "px; }", sheet.cssRules.length);
+      }
+    });
+    document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+    window.portalReservedHeights = sheet;
+  } catch (error) {
+    /* storage disabled or unreadable: the skeleton alone */
+  }
+})();

@@ -1,0 +1,169 @@
+"""The portal in a real browser: Debian's Chromium, driven by Playwright, against the portal
+under gunicorn (two workers, as in production) and the Uptime Kuma simulator.
+
+The simulator runs in this process, so a test changes what the upstream serves through
+`world`; its clock is pinned, so data only changes when a test changes it. Every page a test
+opens is watched: a console error, an uncaught exception or a Content-Security-Policy
+violation fails the test, and at the end the portal's log must hold no CSP report.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from simulators import uptime_kuma
+from simulators.base import SimServer
+from simulators.uptime_kuma import KumaWorld, demo_world
+
+from ..conftest import example_config
+from ..support.processes import portal_process, wait_for
+from .helpers import SETTLED, OpenPage, PageProblems
+
+REFRESH = 5  # seconds between polls: the smallest the configuration accepts
+CACHE_TTL = 1  # seconds the portal keeps a result fresh
+
+# A CSP violation, however it happens, is reported to the test through an exposed binding.
+WATCH_CSP = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__portalCspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@dataclass
+class Portal:
+    """The portal under test: its URL, its log, and a fragment version to wait for."""
+
+    url: str
+    log_file: Path
+    baseline_version: str = ""
+
+    def status_version(self) -> str:
+        response = requests.get(f"{self.url}/widgets/status", headers={"Accept-Language": "en"}, timeout=10)
+        return response.headers.get("X-Widget-Version", "")
+
+    def log_records(self) -> list[dict[str, Any]]:
+        found = []
+        for line in self.log_file.read_text(encoding="utf-8").splitlines():
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue
+        return found
+
+
+@pytest.fixture(scope="session")
+def kuma_server() -> Iterator[SimServer]:
+    """The demo's Uptime Kuma data at a moment where every monitor is steady."""
+    now = time.time()
+    pinned = now - now % uptime_kuma.FLAP_PERIOD + 10  # the flapping monitor is up
+    world = demo_world(clock=lambda: pinned)
+    server, _ = uptime_kuma.make_server(world)
+    server.world = world  # type: ignore[attr-defined]
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    """The example configuration in demo mode, polling every few seconds, under gunicorn."""
+    config = example_config()
+    config["portal"]["demo"] = True
+    config["auth"] = {"mode": "demo"}
+    config["upstreams"]["uptime_kuma"].update(url=kuma_server.url, timeout=3, breaker_backoff=1)
+    config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
+    directory = tmp_path_factory.mktemp("portal-e2e")
+    with portal_process(config, directory, workers=2, threads=4) as url:
+        port = url.rsplit(":", 1)[1]
+        found = Portal(url, directory / f"portal-{port}.log")
+        found.baseline_version = found.status_version()
+        yield found
+        records = found.log_records()
+    reports = [r for r in records if r.get("event") == "csp_violation"]
+    assert not reports, f"the portal received Content-Security-Policy reports: {reports}"
+    errors = [r for r in records if r.get("level") in ("ERROR", "CRITICAL")]
+    assert not errors, f"the portal logged errors: {errors}"
+
+
+@pytest.fixture
+def world(kuma_server: SimServer, portal: Portal) -> Iterator[KumaWorld]:
+    """The simulator's data, for one test to change; restored (and served again) afterwards."""
+    current: KumaWorld = kuma_server.world  # type: ignore[attr-defined]
+    saved = copy.deepcopy(current.monitors)
+    yield current
+    current.monitors.clear()
+    current.monitors.update(saved)
+    wait_for(lambda: portal.status_version() == portal.baseline_version, timeout=20, what="restored data")
+    time.sleep(CACHE_TTL + 0.2)  # the other worker's cache may hold the changed data a little longer
+
+
+@pytest.fixture
+def problems() -> PageProblems:
+    return PageProblems()
+
+
+@pytest.fixture
+def open_page(browser: Browser, portal: Portal, problems: PageProblems) -> Iterator[OpenPage]:
+    """`open_page(path, language=, scheme=, width=, height=, settle=, **context options)`.
+
+    A fresh browser context per page (no shared cookies or storage), watched for console
+    errors and CSP violations. With `settle`, returns once every card has left its skeleton.
+    """
+    contexts: list[BrowserContext] = []
+
+    def open_(
+        path: str = "/",
+        *,
+        language: str = "en",
+        scheme: str = "light",
+        width: int = 1280,
+        height: int = 900,
+        settle: bool = True,
+        before: Callable[[Page], None] | None = None,
+        **options: Any,
+    ) -> Page:
+        context = browser.new_context(
+            base_url=portal.url,
+            locale=language,
+            color_scheme=scheme,  # type: ignore[arg-type]
+            viewport={"width": width, "height": height},
+            **options,
+        )
+        contexts.append(context)
+        context.set_default_timeout(20_000)
+        context.expose_binding("__portalCspViolation", lambda _source, text: problems.csp.append(text))
+        context.add_init_script(WATCH_CSP)
+        context.on("request", lambda r: "/csp-report" in r.url and problems.csp.append(f"report {r.url}"))
+        page = context.new_page()
+        page.on("console", problems.on_console)
+        page.on("pageerror", lambda error: problems.console.append(f"uncaught: {error}"))
+        if before:
+            before(page)
+        page.goto(path)
+        if settle:
+            page.wait_for_function(SETTLED)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not problems.console, f"console errors: {problems.console}"
+    assert not problems.csp, f"Content-Security-Policy violations: {problems.csp}"

@@ -1,0 +1,284 @@
+"""Accessibility: axe-core finds nothing, colour is never the only signal, zoom and reduced
+motion are respected, and the page reflows at 320 px."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from itertools import combinations
+from typing import Any
+
+import pytest
+from PIL import Image, ImageChops
+from playwright.sync_api import Page, Route
+
+from portal import create_app
+from simulators.uptime_kuma import KumaWorld
+
+from ..conftest import SECRET, example_config
+from ..support.apps import add_failing_routes
+from ..support.processes import free_port
+from .conftest import Portal
+from .helpers import OpenPage, PageProblems, describe_violations, run_axe
+
+# Every page a person can land on. The single sign-on pages (Keycloak unreachable at login,
+# signed out) come from a portal in oidc mode whose Keycloak is down, like the 403 and 500.
+PAGES = [
+    pytest.param("/_rendered/login-problem", "light", 1280, id="login-problem-light"),
+    pytest.param("/_rendered/login-problem", "dark", 390, id="login-problem-phone-dark"),
+    pytest.param("/_rendered/logged-out", "dark", 1280, id="logged-out-dark"),
+    pytest.param("/", "light", 1280, id="dashboard-light"),
+    pytest.param("/", "dark", 1280, id="dashboard-dark"),
+    pytest.param("/", "dark", 390, id="dashboard-phone"),
+    pytest.param("/no-such-page", "light", 1280, id="404-light"),
+    pytest.param("/no-such-page", "dark", 1280, id="404-dark"),
+    pytest.param("/_rendered/403", "light", 1280, id="403-light"),
+    pytest.param("/_rendered/500", "dark", 1280, id="500-dark"),
+]
+
+
+WITHOUT_DECORATION = """() => {
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(`html { background-image: none !important; }
+    .widget-card::before, .error-card::before { content: none !important; }`);
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+}"""
+# Text on a gradient, and the contrast it needs (large bold text: 3, anything else: 4.5).
+GRADIENTS = {
+    ".portal-brand__name": 3.0,  # gradient text (background-clip) on the navbar
+    ".is-active": 4.5,  # the current language
+    ".error-card__action": 4.5,
+    ".user-chip__avatar": 4.5,
+}
+# WCAG contrast of an element's text against each colour stop of its gradient; for gradient
+# text, of each stop against the page's background colour.
+GRADIENT_CONTRAST = """(selector) => {
+  const el = document.querySelector(selector);
+  if (!el) return [];
+  const rgb = (text) => (text.match(/rgba?\\([^)]*\\)/g) || []).map((c) => c.match(/[\\d.]+/g).map(Number));
+  const luminance = ([r, g, b]) => [r, g, b].map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const ratio = (a, b) => {
+    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const style = getComputedStyle(el);
+  const stops = rgb(style.backgroundImage);
+  if (style.backgroundClip === "text") {
+    const page = rgb(getComputedStyle(document.documentElement).backgroundColor)[0];
+    return stops.map((stop) => ratio(stop, page));
+  }
+  const text = rgb(style.color)[0];
+  return stops.map((stop) => ratio(text, stop));
+}"""
+
+
+@pytest.fixture(scope="module")
+def rendered_errors(portal: Portal) -> Callable[[str, str], tuple[bytes, dict[str, str]]]:
+    """A 403 or a 500 page as the portal renders them (made to happen in an app built here).
+
+    The browser gets them on the real portal's origin, so their styles and scripts load
+    from it and its Content-Security-Policy applies.
+    """
+    config = example_config()
+    config["auth"] = {"mode": "demo"}
+    config["upstreams"]["uptime_kuma"]["url"] = portal.url  # never called
+    app = add_failing_routes(
+        create_app({"PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}}), "/_rendered"
+    )
+    client = app.test_client()
+    # The example configuration as shipped: oidc, here with a Keycloak nobody answers for.
+    sso = example_config()
+    sso["auth"]["oidc"].update(server_url=f"http://127.0.0.1:{free_port()}/", timeout=1)
+    sso_client = create_app(
+        {"PORTAL": sso, "ENV": {"PORTAL_SECRET_KEY": SECRET, "PORTAL_OIDC_CLIENT_SECRET": "x"}}
+    ).test_client()
+    sso_pages = {"login-problem": ("/auth/login?next=/", 503), "logged-out": ("/auth/logged-out", 200)}
+
+    def render(page: str, language: str) -> tuple[bytes, dict[str, str]]:
+        headers = {"Accept-Language": language}
+        if page in sso_pages:
+            path, code = sso_pages[page]
+            response = sso_client.get(path, headers=headers)
+        else:
+            code = int(page)
+            response = client.get(f"/_rendered/{code}", headers=headers)
+        assert response.status_code == code, (page, response.status_code)
+        return response.get_data(), dict(response.headers)
+
+    return render
+
+
+@pytest.fixture
+def serve_rendered_errors(
+    rendered_errors: Callable[[str, str], tuple[bytes, dict[str, str]]], problems: PageProblems
+) -> Callable[[Page], None]:
+    problems.allow_console(r"status of (403|404|500|503)")
+
+    def install(page: Page) -> None:
+        def fulfil(route: Route) -> None:
+            name = route.request.url.rsplit("/", 1)[1]
+            body, headers = rendered_errors(name, "en")
+            code = int(name) if name.isdigit() else (503 if name == "login-problem" else 200)
+            route.fulfill(status=code, body=body, headers=headers)
+
+        page.route("**/_rendered/*", fulfil)
+
+    return install
+
+
+@pytest.mark.parametrize(("path", "scheme", "width"), PAGES)
+def test_axe_finds_no_violation(
+    open_page: OpenPage, serve_rendered_errors: Callable[[Page], None], path: str, scheme: str, width: int
+) -> None:
+    page = open_page(path, scheme=scheme, width=width, before=serve_rendered_errors)
+    result = run_axe(page)
+    assert result["violations"] == [], describe_violations(result["violations"])
+    # axe cannot see through two decorations, so it cannot decide the contrast of what is over
+    # them: the backdrop image (glows, dot grid) and the cards' top glow line (a pseudo-element
+    # along the edge, behind no text). Without them, everything is decided, except text on a
+    # gradient, checked here against every colour of its gradient.
+    page.evaluate(WITHOUT_DECORATION)
+    contrast = run_axe(page, {"runOnly": ["color-contrast"]})
+    assert contrast["violations"] == [], describe_violations(contrast["violations"])
+    undecided = sorted({n["target"][0] for i in contrast["incomplete"] for n in i["nodes"]})
+    unexplained = page.evaluate(
+        "([targets, known]) => targets.filter("
+        "(t) => !known.some((k) => document.querySelector(t).matches(k)))",
+        [undecided, list(GRADIENTS)],
+    )
+    assert unexplained == [], f"contrast undecided on something that is not a known gradient: {unexplained}"
+    for selector, minimum in GRADIENTS.items():
+        for ratio in page.evaluate(GRADIENT_CONTRAST, selector):
+            assert ratio >= minimum, f"{selector}: contrast {ratio:.2f} on part of its gradient"
+
+
+def test_zoom_is_not_blocked_and_the_page_reflows_at_320px(open_page: OpenPage) -> None:
+    page = open_page("/", width=320, height=640)
+    viewport = page.locator('meta[name="viewport"]').get_attribute("content") or ""
+    assert "user-scalable" not in viewport and "maximum-scale" not in viewport
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow == 0, "the page scrolls sideways at 320 px (400 % zoom of a 1280 px screen)"
+
+
+def test_reduced_motion_stops_the_animations(open_page: OpenPage) -> None:
+    running = (
+        "() => document.getAnimations().filter((a) => a.playState === 'running').map((a) => a.animationName)"
+    )
+    moving = open_page("/")
+    assert "pulse-ring" in moving.evaluate(running)  # the down tile's dot pulses normally
+    still = open_page("/", reduced_motion="reduce")
+    assert still.evaluate(running) == []
+    durations = still.evaluate(
+        "() => ['.tool-tile', '.widget-card', '.theme-switch', '.skip-link']"
+        ".map((s) => getComputedStyle(document.querySelector(s)).transitionDuration)"
+    )
+    assert set(durations) == {"0s"}
+
+
+# --- colour is never the only signal -------------------------------------------------------------
+
+# Only the marks stay painted, on a transparent page: their alpha channel is their shape.
+SILHOUETTES = """(selector) => {
+  for (const el of [document.documentElement, document.body]) {
+    el.style.background = "transparent";
+    el.style.backdropFilter = "none";
+  }
+  document.body.style.visibility = "hidden";
+  for (const el of document.querySelectorAll(selector)) {
+    el.style.visibility = "visible";
+    el.style.animation = "none";
+  }
+  return [...document.querySelectorAll(selector)].map((el) => {
+    const box = el.getBoundingClientRect();
+    const x = box.left + scrollX + box.width / 2;
+    return { key: el.className, x, y: box.top + scrollY + box.height / 2 };
+  });
+}"""
+
+
+ONLY_THE_FIRST = """(selectors) => selectors.forEach((selector) =>
+  document.querySelectorAll(selector).forEach((el, index) => { if (index) el.remove(); }))"""
+
+
+def _shapes(page: Page, selector: str, size: int = 40) -> dict[str, Image.Image]:
+    marks: list[dict[str, Any]] = page.evaluate(SILHOUETTES, selector)
+    shot = Image.open(io.BytesIO(page.screenshot(omit_background=True, full_page=True))).getchannel("A")
+    scale = shot.width / page.viewport_size["width"]  # type: ignore[index]
+    found = {}
+    for mark in marks:
+        left, top = (mark["x"] - size / 2) * scale, (mark["y"] - size / 2) * scale
+        found[mark["key"]] = shot.crop((round(left), round(top), round(left) + size, round(top) + size))
+    return found
+
+
+def _assert_distinct_shapes(shapes: dict[str, Image.Image]) -> None:
+    for (a, shape_a), (b, shape_b) in combinations(shapes.items(), 2):
+        difference = ImageChops.difference(shape_a, shape_b).point(lambda v: 255 if v > 64 else 0)
+        changed = sum(1 for v in difference.getdata() if v)
+        assert changed >= 30, f"{a} and {b} differ only by colour ({changed} pixels of shape differ)"
+
+
+@pytest.fixture
+def every_state(world: KumaWorld) -> KumaWorld:
+    """Tiles whose monitors are up, degraded, down, in maintenance and unknown."""
+    world.monitors[3].behaviour = "pending"  # Harbor
+    world.monitors[6].behaviour = "silent"  # HedgeDoc: no heartbeat yet
+    return world
+
+
+def test_status_dots_differ_in_shape(open_page: OpenPage, every_state: KumaWorld) -> None:
+    page = open_page("/", width=1280)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.tile-dot.is-degraded, .tile-dot.is-unknown').length === 2"
+    )
+    dots = {
+        state: f"#tile-dot-{tile}"
+        for state, tile in [
+            ("up", "gitlab"),
+            ("degraded", "harbor"),
+            ("down", "sonarqube"),
+            ("maintenance", "mattermost"),
+            ("unknown", "hedgedoc"),
+        ]
+    }
+    for state, selector in dots.items():
+        assert page.locator(selector).get_attribute("class") == f"tile-dot is-{state}"
+        assert page.locator(selector).get_attribute("aria-label")  # and in words for screen readers
+    shapes = _shapes(page, ", ".join(dots.values()))
+    assert len(shapes) == 5
+    _assert_distinct_shapes(shapes)
+
+
+def test_status_badges_on_a_phone_differ_in_shape(open_page: OpenPage, every_state: KumaWorld) -> None:
+    """On a phone the badge's word is for screen readers only: its icon must tell the state."""
+    page = open_page("/", width=390)
+    page.wait_for_function("() => document.querySelector('.status-badge.is-degraded')")
+    marks = [
+        ".status-badge.is-up",
+        ".status-badge.is-degraded",
+        ".status-badge.is-down",
+        ".status-badge.is-maintenance",
+        ".status-badge.is-unknown",
+    ]
+    for selector in marks:
+        word = page.locator(f"{selector} span").first
+        assert word.text_content()  # the word is there for screen readers ...
+        assert word.bounding_box()["width"] <= 1  # type: ignore[index]  # ... but not shown
+    page.evaluate(ONLY_THE_FIRST, marks)
+    _assert_distinct_shapes(_shapes(page, ", ".join(marks)))
+
+
+def test_incident_severity_is_said_in_words_and_icons(open_page: OpenPage) -> None:
+    page = open_page("/")
+    notes = page.locator(".incident-note")
+    kinds = [k.strip() for k in notes.locator(".incident-note__kind").all_inner_texts()]
+    assert kinds == ["MAJOR INCIDENT", "MAINTENANCE"]  # uppercased by CSS
+    icons = notes.locator(".incident-note__icon use").evaluate_all(
+        "(uses) => uses.map((u) => u.getAttribute('href').split('#')[1])"
+    )
+    assert icons == ["octagon", "wrench"]

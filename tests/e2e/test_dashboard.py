@@ -1,0 +1,96 @@
+"""The dashboard loads: every configured widget shows data, tiles get their status, nothing jumps."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page
+
+from .helpers import ANIMATIONS_DONE, OpenPage
+
+# Layout shifts are recorded from the first moment, before any script of the page runs.
+WATCH_SHIFTS = """
+window.__shifts = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (!entry.hadRecentInput) {
+      window.__shifts.push({
+        value: entry.value,
+        sources: entry.sources.map((s) => (s.node && s.node.className) || String(s.node)),
+      });
+    }
+  }
+}).observe({ type: "layout-shift", buffered: true });
+"""
+
+
+# Where the status card puts its summary, rows and columns (in the skeleton or the data).
+LAYOUT = """(parts) => {
+  const card = document.querySelector("#widget-status");
+  const box = (el) => el.getBoundingClientRect();
+  const pill = card.querySelector(parts.pill);
+  return {
+    summaryTop: box(pill).top,
+    pillHeight: box(pill).height,
+    rowHeight: box(card.querySelector(parts.row)).height,
+    columns: [...new Set([...card.querySelectorAll(".status-group")].map((g) => Math.round(box(g).left)))],
+  };
+}"""
+
+
+def _shift(page: Page) -> float:
+    page.wait_for_timeout(500)  # layout-shift entries are delivered asynchronously
+    return float(page.evaluate("() => window.__shifts.reduce((sum, s) => sum + s.value, 0)"))
+
+
+def test_every_configured_widget_shows_data(open_page: OpenPage) -> None:
+    page = open_page("/")
+    cards = page.locator(".widget-card")
+    assert cards.count() >= 1
+    for index in range(cards.count()):
+        content = cards.nth(index).locator(".widget-content")
+        state = content.get_attribute("class") or ""
+        assert "is-ok" in state, f"card {index} is not showing data: {state}"
+        assert content.get_attribute("data-version")
+    status = page.locator("#widget-status")
+    assert status.locator(".status-row").count() == 13
+    assert status.locator(".status-row.is-down").count() == 1
+    assert status.locator(".incident-note").count() == 2
+    # The first answer also sets every tile's live status dot (out of band).
+    dots = page.locator(".tile-dot")
+    assert dots.count() == 9
+    assert page.locator(".tile-dot.is-unknown").count() == 0
+    assert page.locator("#tile-dot-sonarqube").get_attribute("aria-label") == "Status: Down"
+    assert page.locator("#widget-status .widget-card__checked").inner_text().startswith("Checked at ")
+
+
+def test_the_skeleton_has_the_layout_of_the_data(open_page: OpenPage) -> None:
+    """The skeleton's summary row and rows sit where the data's will."""
+    # Hold the first answer back so the skeleton can be measured, then let it through.
+    held: list[object] = []
+
+    def hold(page: Page) -> None:
+        page.route("**/widgets/status", lambda route: held.append(route))
+
+    page = open_page("/", settle=False, before=hold)
+    page.wait_for_function("() => document.querySelector('.widget-skeleton')")
+    page.evaluate(ANIMATIONS_DONE)
+    skeleton = page.evaluate(LAYOUT, {"pill": ".skeleton--pill", "row": ".skeleton-row"})
+    for route in held:
+        route.continue_()  # type: ignore[attr-defined]
+    page.wait_for_function("() => !document.querySelector('.widget-skeleton')")
+    page.evaluate(ANIMATIONS_DONE)  # the data fades in from 3 px lower
+    data = page.evaluate(LAYOUT, {"pill": ".status-pill", "row": ".status-row"})
+    assert data["summaryTop"] == skeleton["summaryTop"]
+    assert data["pillHeight"] == skeleton["pillHeight"]
+    assert abs(data["rowHeight"] - skeleton["rowHeight"]) < 1
+    assert data["columns"] == skeleton["columns"]
+
+
+def test_nothing_jumps_when_data_arrives(open_page: OpenPage) -> None:
+    """First visit: only the card's own growth (unknowable rows); next visit: no shift at all."""
+    page = open_page("/", settle=False, before=lambda p: p.add_init_script(WATCH_SHIFTS))
+    page.wait_for_function("() => !document.querySelector('.widget-skeleton')")
+    first = _shift(page)
+    assert first < 0.05, page.evaluate("() => window.__shifts")
+    page.reload()
+    page.wait_for_function("() => !document.querySelector('.widget-skeleton')")
+    assert _shift(page) == 0, page.evaluate("() => window.__shifts")

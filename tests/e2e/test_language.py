@@ -1,0 +1,132 @@
+"""The language switch translates the whole page: no English left in French, nor the reverse."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import Page
+
+from simulators.uptime_kuma import KumaWorld
+
+from .helpers import OpenPage, PageProblems
+
+# Upstream and configuration data, shown as it comes: not the interface's words.
+DATA = ", ".join(
+    [
+        ".tool-tile__name",
+        ".status-row__name",
+        ".status-group__title",
+        ".status-page__title",
+        ".incident-note__title",
+        ".incident-note__content",
+        ".user-chip__name",
+        ".user-chip__avatar",
+        ".user-menu__name",  # the user's own name, username, e-mail, roles and groups
+        ".user-menu__detail",
+        ".user-menu__tags .tag",
+        ".user-menu__switch-option",
+        ".portal-brand__name",
+    ]
+)
+# Every piece of interface text: text nodes and the attributes people hear or see.
+INTERFACE_TEXT = """(data) => {
+  const found = [];
+  // Elements that declare their own language (the language switch) are in that language.
+  const skip = (el) => el.closest(data) || el.closest("body [lang]");
+  const path = (el) => {
+    const parts = [];
+    for (; el && el !== document.documentElement; el = el.parentElement) {
+      parts.unshift(el.tagName + ":" + Array.prototype.indexOf.call(el.parentElement.children, el));
+    }
+    return parts.join("/");
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent.replace(/\\s+/g, " ").trim();
+    if (text && !skip(node.parentElement)) found.push([path(node.parentElement) + "#text", text]);
+  }
+  for (const el of document.querySelectorAll("[title], [aria-label], [placeholder], [alt], [data-label]")) {
+    if (skip(el)) continue;
+    for (const name of ["title", "aria-label", "placeholder", "alt", "data-label"]) {
+      const value = el.getAttribute(name);
+      if (value) found.push([path(el) + "@" + name, value.replace(/\\s+/g, " ").trim()]);
+    }
+  }
+  found.push(["title", document.title]);
+  found.push(["description", document.querySelector('meta[name="description"]').content]);
+  return found;
+}"""
+# The same in both languages by nature: numbers, units, codes, names.
+NEUTRAL = re.compile(
+    r"^[\d\s.,:%·/+-]*(ms)?$"  # numbers and units
+    r"|^(EN|FR|v[\d.]+|DevSecOps Portal)$"  # language codes, version, the configured title
+    r"|^(.+: )?(Information|Maintenance)$"  # words spelt alike (a tile dot: "<monitor>: <state>")
+)
+
+
+def _interface_text(page: Page) -> dict[str, str]:
+    return dict(page.evaluate(INTERFACE_TEXT, DATA))
+
+
+def _switch_language(page: Page, code: str) -> None:
+    page.locator(f".lang-switch__option[hreflang={code}]").click()
+    page.wait_for_function(f"() => document.documentElement.lang === '{code}'")
+    page.wait_for_function("() => document.querySelectorAll('.widget-content.is-loading').length === 0")
+
+
+@pytest.mark.parametrize("path", ["/", "/no-such-page"])
+def test_the_switch_translates_every_word(open_page: OpenPage, problems: PageProblems, path: str) -> None:
+    problems.allow_console("status of 404")
+    page = open_page(path, language="en")
+    english = _interface_text(page)
+    _switch_language(page, "fr")
+    french = _interface_text(page)
+    assert english.keys() == french.keys(), "the page has a different shape in French"
+    same = {key: text for key, text in english.items() if french[key] == text and not NEUTRAL.match(text)}
+    assert same == {}, f"the same in both languages: {same}"
+    _switch_language(page, "en")
+    assert _interface_text(page) == english
+
+
+def test_french_dates_numbers_and_times(open_page: OpenPage, incident_start: datetime) -> None:
+    page = open_page("/", language="fr", timezone_id="Pacific/Auckland")
+    status = page.locator("#widget-status")
+    assert re.fullmatch(r"99,9\s%", status.locator(".status-row__meta span").nth(1).inner_text())
+    since = status.locator(".incident-note.is-danger .incident-note__meta").inner_text()
+    assert since == f"Depuis le {incident_start:%d/%m/%Y %H:%M}"
+    checked = status.locator(".widget-card__checked").inner_text()
+    assert checked in {f"Vérifié à {t:%H:%M}" for t in _paris_now()}, checked
+    assert _words(status.locator(".status-pill").first.inner_text()) == "11 Opérationnel"
+
+
+def test_english_dates_numbers_and_times(open_page: OpenPage, incident_start: datetime) -> None:
+    page = open_page("/", language="en", timezone_id="Pacific/Auckland")
+    status = page.locator("#widget-status")
+    assert status.locator(".status-row__meta span").nth(1).inner_text() == "99.9%"
+    since = _words(status.locator(".incident-note.is-danger .incident-note__meta").inner_text())
+    assert since == f"Since {incident_start:%-m/%-d/%y, %-I:%M %p}"
+    checked = _words(status.locator(".widget-card__checked").inner_text())
+    assert checked in {f"Checked at {t:%-I:%M %p}" for t in _paris_now()}, checked
+    assert _words(status.locator(".status-pill").first.inner_text()) == "11 Up"
+
+
+@pytest.fixture
+def incident_start(world: KumaWorld) -> datetime:
+    """When the demo's SonarQube incident began (2 h 17 before the simulator's clock), in Paris."""
+    started = math.floor(world.clock()) - 2 * 3600 - 17 * 60
+    return datetime.fromtimestamp(started, tz=ZoneInfo("Europe/Paris"))
+
+
+def _paris_now() -> list[datetime]:
+    """The portal shows times in its configured zone, whatever the browser's zone."""
+    now = datetime.now(ZoneInfo("Europe/Paris"))
+    return [now - timedelta(minutes=1), now, now + timedelta(minutes=1)]
+
+
+def _words(text: str) -> str:
+    """Text as read: any run of spaces (line breaks between flex items, no-break spaces) is one."""
+    return " ".join(text.split())

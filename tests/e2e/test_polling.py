@@ -1,0 +1,150 @@
+"""Cards refresh themselves in place while the tab is visible, and only when data changed.
+
+The page's clock is Playwright's: a test moves it on instead of waiting for the interval,
+then waits (in real time) for the request it caused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from playwright.sync_api import Page, Request, Response
+
+from simulators.uptime_kuma import KumaWorld
+
+from .conftest import CACHE_TTL, REFRESH
+from .helpers import SETTLED, OpenPage
+
+# Every change under the status card's body, and under its live region, from now on.
+WATCH_MUTATIONS = """() => {
+  window.__mutations = { body: 0, region: 0 };
+  const watch = (el, key) => new MutationObserver((records) => {
+    window.__mutations[key] += records.length;
+  }).observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
+  watch(document.querySelector("#widget-status-body"), "body");
+  watch(document.querySelector("#widget-status [data-live-region]"), "region");
+  document.querySelector("#widget-status").__sameCard = true;
+}"""
+
+
+@dataclass
+class Polls:
+    """The status card's requests and answers, as the browser saw them."""
+
+    page: Page
+    sent: list[Request] = field(default_factory=list)
+    answered: list[int] = field(default_factory=list)
+
+    def on_request(self, request: Request) -> None:
+        if request.url.endswith("/widgets/status"):
+            self.sent.append(request)
+
+    def on_response(self, response: Response) -> None:
+        if response.url.endswith("/widgets/status"):
+            self.answered.append(response.status)
+
+    def next(self) -> int:
+        """Move the page's clock on until the card polls; return the status of the answer.
+
+        The portal's cache lives in real time: first let what it holds expire (TTL), so the
+        poll sees what the simulator serves now.
+        """
+        self.page.wait_for_timeout(CACHE_TTL * 1000 + 200)
+        before = len(self.sent)
+        for _ in range(REFRESH * 2):
+            self.page.clock.run_for(1000)
+            if len(self.sent) > before:
+                break
+        assert len(self.sent) == before + 1, "the card did not poll once in one interval"
+        self._wait_answer(before + 1)
+        return self.answered[-1]
+
+    def _wait_answer(self, count: int) -> None:
+        for _ in range(150):
+            if len(self.answered) >= count:
+                break
+            self.page.wait_for_timeout(100)
+        assert len(self.answered) >= count, "no answer to the poll"
+        self.page.wait_for_function(SETTLED)
+
+    def mutations(self) -> dict[str, int]:
+        return self.page.evaluate("() => window.__mutations")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def polls(open_page: OpenPage) -> Iterator[Polls]:
+    page = open_page("/", before=lambda p: p.clock.install())
+    found = Polls(page)
+    page.on("request", found.on_request)
+    page.on("response", found.on_response)
+    page.evaluate(WATCH_MUTATIONS)
+    return found
+
+
+def _same_card(page: Page) -> bool:
+    return bool(page.evaluate("() => document.querySelector('#widget-status').__sameCard === true"))
+
+
+def test_unchanged_data_is_not_swapped(polls: Polls) -> None:
+    for _ in range(3):
+        assert polls.next() == 204
+    assert polls.mutations() == {"body": 0, "region": 0}
+    checked = polls.page.locator("#widget-status .widget-card__checked").inner_text()
+    assert checked.startswith("Checked at ")  # the wrapper still says when it last heard
+
+
+def test_changed_data_is_swapped_in_place_and_announced(polls: Polls, world: KumaWorld) -> None:
+    page = polls.page
+    link = page.locator("#status-platform-1")  # GitLab's link, focused by a keyboard user
+    link.focus()
+    world.monitors[1].behaviour = "down"
+    assert polls.next() == 200
+    assert page.locator("#widget-status .status-pill.is-down .status-pill__count").inner_text() == "2"
+    assert page.locator("#tile-dot-gitlab").get_attribute("class") == "tile-dot is-down"
+    assert _same_card(page), "the card was replaced, not updated in place"
+    assert page.evaluate("() => document.activeElement.id") == "status-platform-1"
+    region = page.locator("#widget-status [data-live-region]")
+    assert region.inner_text() == "Service status: 2 down, 0 degraded"
+
+
+def test_a_change_that_keeps_the_state_is_not_announced(polls: Polls, world: KumaWorld) -> None:
+    page = polls.page
+    world.monitors[2].base_ping += 200  # Keycloak slower: new numbers, same states
+    assert polls.next() == 200
+    assert polls.mutations()["body"] > 0
+    assert polls.mutations()["region"] == 0
+    world.monitors[2].behaviour = "pending"
+    assert polls.next() == 200
+    region = page.locator("#widget-status [data-live-region]")
+    assert region.inner_text() == "Service status: 1 down, 1 degraded"
+
+
+def test_a_hidden_tab_does_not_poll(polls: Polls) -> None:
+    page = polls.page
+    # Headless Chromium keeps every page visible; the page is told otherwise, as a browser would.
+    page.evaluate(
+        """() => {
+          Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+          Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+          document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    sent = len(polls.sent)
+    page.clock.run_for(REFRESH * 1000 * 4)
+    page.wait_for_timeout(500)
+    assert len(polls.sent) == sent
+    # Back on the tab: the overdue card refreshes at once, and not again before a whole interval.
+    page.evaluate(
+        """() => {
+          delete document.visibilityState;
+          delete document.hidden;
+          document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    page.wait_for_function(SETTLED)
+    assert len(polls.sent) == sent + 1
+    page.clock.run_for(REFRESH * 1000 - 100)
+    page.wait_for_timeout(300)
+    assert len(polls.sent) == sent + 1
