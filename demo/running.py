@@ -24,6 +24,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_group(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    """Stop a child started with start_new_session=True, and all it started: TERM, then KILL."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(grace)
+
+
 @contextmanager
 def running_demo(timeout: float = 60.0) -> Iterator[str]:
     """Start the demo (simulators and the portal under gunicorn); yield its base URL."""
@@ -50,8 +60,4 @@ def running_demo(timeout: float = 60.0) -> Iterator[str]:
             time.sleep(0.2)
         yield base
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process)

@@ -17,6 +17,8 @@ from typing import Any
 import requests
 import yaml
 
+from demo.running import stop_group
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -140,8 +142,4 @@ def served(
     try:
         yield
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process)
