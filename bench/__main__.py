@@ -9,12 +9,12 @@ import time
 import traceback
 from pathlib import Path
 
-from . import throughput
+from . import amplification, faults, isolation, soak, stampede, throughput, wire_cost
 from .context import Bench
 from .report import table, write
 from .stack import peers
 
-PHASES = ("throughput",)
+PHASES = ("throughput", "amplification", "stampede", "isolation", "cost", "soak", "faults")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +38,16 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 if name == "throughput":
                     max_rps = throughput.measure(bench)
+                elif name == "soak":
+                    soak.measure(bench, max_rps or 200.0)
+                else:
+                    {
+                        "amplification": amplification.measure,
+                        "stampede": stampede.measure,
+                        "isolation": isolation.measure,
+                        "cost": wire_cost.measure,
+                        "faults": faults.measure,
+                    }[name](bench)
             except Exception:
                 failures += 1
                 traceback.print_exc()

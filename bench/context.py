@@ -56,15 +56,23 @@ class Bench:
     def add(self, section: str, name: str, value: str, goal: str = "", passed: bool | None = None) -> None:
         self.figures.append(Figure(section, name, value, goal, passed))
 
-    def config(self, redis: bool = True, **status: Any) -> dict[str, Any]:
-        return portal_config(self.sim.url, self.keycloak.url, self.redis.url if redis else None, **status)
+    def config(
+        self, redis: bool = True, upstream: dict[str, Any] | None = None, **status: Any
+    ) -> dict[str, Any]:
+        config = portal_config(self.sim.url, self.keycloak.url, self.redis.url if redis else None, **status)
+        config["upstreams"]["uptime_kuma"].update(upstream or {})
+        return config
 
     @contextmanager
     def portal(
-        self, redis: bool = True, env: dict[str, str] | None = None, **status: Any
+        self,
+        redis: bool = True,
+        env: dict[str, str] | None = None,
+        upstream: dict[str, Any] | None = None,
+        **status: Any,
     ) -> Iterator[Server]:
         """The portal with the production gunicorn settings, single sign-on and the simulator."""
-        config = self.config(redis, **status)
+        config = self.config(redis, upstream, **status)
         if redis:
             # Every phase starts cold: its own keys in the shared Redis.
             config["cache"]["key_prefix"] = f"bench{len(self.figures)}-{id(config)}:"

@@ -40,6 +40,10 @@ class Simulator:
     def reset(self) -> None:
         self._post("reset", {})
 
+    def latency(self, seconds: float) -> None:
+        """Seconds added to every normal answer."""
+        self._post("latency", {"seconds": seconds})
+
     def calls(self) -> dict[str, int]:
         """Requests received by path since the last reset."""
         paths: dict[str, int] = requests.get(f"{self.url}/_sim/calls", timeout=5).json()["paths"]

@@ -49,6 +49,7 @@ class Users:
     interval: float
     timeout: float = 20.0
     keep_bodies: bool = False
+    language: str = "fr-FR,fr;q=0.9,en;q=0.8"
     samples: list[Sample] = field(default_factory=list)
     bodies: list[tuple[float, str, bytes]] = field(default_factory=list)
 
@@ -56,16 +57,21 @@ class Users:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._origin = 0.0
+        self.origin = 0.0
 
     def start(self) -> Users:
-        self._origin = time.monotonic()
+        self.origin = time.monotonic()
         for index in range(self.count):
             offset = self.interval * index / self.count  # users open the page at different times
             thread = threading.Thread(target=self._run, args=(index, offset), daemon=True, name=f"user-{index}")
             thread.start()
             self._threads.append(thread)
         return self
+
+    def run_for(self, seconds: float) -> list[Sample]:
+        self.start()
+        time.sleep(seconds)
+        return self.stop()
 
     def stop(self) -> list[Sample]:
         self._stop.set()
@@ -74,7 +80,12 @@ class Users:
         return self.samples
 
     def now(self) -> float:
-        return time.monotonic() - self._origin
+        """Seconds since the users started."""
+        return time.monotonic() - self.origin
+
+    def wait_until(self, moment: float) -> None:
+        """Sleep until `moment` seconds after the users started."""
+        time.sleep(max(0.0, moment - self.now()))
 
     def _run(self, index: int, offset: float) -> None:
         session = requests.Session()
@@ -82,13 +93,13 @@ class Users:
             {
                 "Cookie": self.cookies[index % len(self.cookies)],
                 "Accept-Encoding": "gzip, br",
-                "Accept-Language": "fr-FR,fr;q=0.9,en;q=0.8",
+                "Accept-Language": self.language,
                 "HX-Request": "true",
                 "HX-Current-URL": self.base + "/",
             }
         )
         versions: dict[str, str] = {}
-        next_tick = self._origin + offset + random.uniform(0, 0.01)
+        next_tick = self.origin + offset + random.uniform(0, 0.01)
         while not self._stop.wait(max(0.0, next_tick - time.monotonic())):
             for path in self.paths:
                 self._poll(session, path, versions)
@@ -101,7 +112,7 @@ class Users:
         try:
             response = session.get(self.base + path, headers=headers, timeout=self.timeout)
         except requests.RequestException:
-            self._record(Sample(path, started - self._origin, time.monotonic() - started, 0))
+            self._record(Sample(path, started - self.origin, time.monotonic() - started, 0))
             return
         seconds = time.monotonic() - started
         state = ""
@@ -112,11 +123,11 @@ class Users:
             state = found.group(1).decode() if found else ""
             if self.keep_bodies and state not in ("", "ok"):
                 with self._lock:
-                    self.bodies.append((started - self._origin, path, response.content))
+                    self.bodies.append((started - self.origin, path, response.content))
         version = response.headers.get(VERSION_HEADER)
         if version:
             versions[path] = version
-        self._record(Sample(path, started - self._origin, seconds, response.status_code, state))
+        self._record(Sample(path, started - self.origin, seconds, response.status_code, state))
 
     def _record(self, sample: Sample) -> None:
         with self._lock:
@@ -141,3 +152,13 @@ def summary(samples: Sequence[Sample], path: str | None = None) -> dict[str, obj
         "p99_ms": round(percentile(seconds, 99) * 1000, 2),
         "max_ms": round((seconds[-1] if seconds else 0.0) * 1000, 2),
     }
+
+
+def failed(samples: Sequence[Sample], allowed: tuple[int, ...] = (200, 204)) -> int:
+    """Answers with another status, or none at all."""
+    return sum(1 for sample in samples if sample.status not in allowed)
+
+
+def server_errors(samples: Sequence[Sample]) -> int:
+    """5xx answers and no answer at all."""
+    return sum(1 for sample in samples if sample.status == 0 or sample.status >= 500)
