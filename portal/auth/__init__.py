@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from flask import Flask, g, has_request_context, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import DEMO_USER, DEMO_USERS
@@ -71,6 +71,11 @@ class PortalSessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: BaseResponse) -> None:
+        super().save_session(app, session, response)
+        if response.status_code == 204:
+            response.vary.discard("Cookie")  # nothing to cache in an empty answer
 
 
 def _relevant_grants(state: PortalState) -> frozenset[str]:
