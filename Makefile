@@ -77,13 +77,13 @@ e2e: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Only the browser suite (C
 	$(PY) -m pytest -m e2e
 
 lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
-	$(VENV)/bin/ruff check portal simulators demo tests scripts gunicorn.conf.py
-	$(VENV)/bin/ruff format --check portal simulators demo tests scripts gunicorn.conf.py
+	$(VENV)/bin/ruff check portal simulators demo tests scripts bench gunicorn.conf.py
+	$(VENV)/bin/ruff format --check portal simulators demo tests scripts bench gunicorn.conf.py
 	$(VENV)/bin/mypy
 
 format: $(VENV)/.dev ## Format the code with ruff
-	$(VENV)/bin/ruff format portal simulators demo tests scripts gunicorn.conf.py
-	$(VENV)/bin/ruff check --fix portal simulators demo tests scripts gunicorn.conf.py
+	$(VENV)/bin/ruff format portal simulators demo tests scripts bench gunicorn.conf.py
+	$(VENV)/bin/ruff check --fix portal simulators demo tests scripts bench gunicorn.conf.py
 
 screenshots: $(VENV)/.dev translations test-deps ## Screenshots of the demo into screenshots/
 	$(PY) scripts/screenshots.py

@@ -28,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     started = time.time()
     failures = 0
-    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp, peers(Path(tmp)) as (sim, keycloak, redis):
+    with (
+        tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp,
+        peers(Path(tmp)) as (sim, keycloak, redis),
+    ):
         assert redis is not None
         bench = Bench(Path(tmp), args.quick, sim, keycloak, redis)
         max_rps = 0.0

@@ -41,7 +41,9 @@ def measure(bench: Bench) -> None:
         )
         stats = summary(samples)
         errors = failed(samples)
-        bench.add(section, f"requests / errors, {label}", f"{stats['requests']} / {errors}", "0 errors", errors == 0)
+        bench.add(
+            section, f"requests / errors, {label}", f"{stats['requests']} / {errors}", "0 errors", errors == 0
+        )
         bench.details[f"amplification_{'redis' if redis else 'local'}"] = {
             "users": USERS,
             "interval_s": INTERVAL,

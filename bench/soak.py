@@ -45,13 +45,23 @@ def measure(bench: Bench, max_rps: float) -> None:
     seconds = bench.durations.soak
     bench.add(section, f"rate held for {seconds:g} s (target {target:,.0f} req/s)", f"{soak.rps:,.0f} req/s")
     errors = soak.errors + warm.errors
-    bench.add(section, "errors (non-200/204, socket errors) / ERROR log lines", f"{errors} / {log_errors}", "0 / 0",
-              errors == 0 and log_errors == 0)
+    bench.add(
+        section,
+        "errors (non-200/204, socket errors) / ERROR log lines",
+        f"{errors} / {log_errors}",
+        "0 / 0",
+        errors == 0 and log_errors == 0,
+    )
     growths = {pid: (after[pid] - before[pid]) / before[pid] for pid in workers if before[pid]}
     worst = max(growths.values(), default=0.0)
     sizes = ", ".join(f"{before[pid] // 1024}→{after[pid] // 1024} MiB" for pid in workers)
-    bench.add(section, "worker RSS growth after warm-up (worst)", f"{worst:+.1%} ({sizes})", "≤ +10 %",
-              at_most(worst, GROWTH_GOAL))
+    bench.add(
+        section,
+        "worker RSS growth after warm-up (worst)",
+        f"{worst:+.1%} ({sizes})",
+        "≤ +10 %",
+        at_most(worst, GROWTH_GOAL),
+    )
     bench.details["soak"] = {
         "target_rps": target,
         "delay_ms": delay_ms,

@@ -79,7 +79,9 @@ class Server:
     log: Path
 
     def workers(self) -> list[int]:
-        return [int(pid) for pid in Path(f"/proc/{self.master}/task/{self.master}/children").read_text().split()]
+        return [
+            int(pid) for pid in Path(f"/proc/{self.master}/task/{self.master}/children").read_text().split()
+        ]
 
 
 def portal_config(kuma_url: str, keycloak_url: str, redis_url: str | None, **status: Any) -> dict[str, Any]:

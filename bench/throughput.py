@@ -28,7 +28,12 @@ def measure(bench: Bench) -> float:
     seconds = bench.durations.wrk
     with bench.portal() as server:
         cookie = session_cookie(server.url)
-        headers = {**BROWSER_HEADERS, "Cookie": cookie, "HX-Request": "true", "HX-Current-URL": server.url + "/"}
+        headers = {
+            **BROWSER_HEADERS,
+            "Cookie": cookie,
+            "HX-Request": "true",
+            "HX-Current-URL": server.url + "/",
+        }
         fetch(server.url + WIDGET, headers)  # the first request fetches from the upstream
         fragment = fetch(server.url + WIDGET, headers)
         version = fragment.headers["x-widget-version"]

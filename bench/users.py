@@ -63,7 +63,9 @@ class Users:
         self.origin = time.monotonic()
         for index in range(self.count):
             offset = self.interval * index / self.count  # users open the page at different times
-            thread = threading.Thread(target=self._run, args=(index, offset), daemon=True, name=f"user-{index}")
+            thread = threading.Thread(
+                target=self._run, args=(index, offset), daemon=True, name=f"user-{index}"
+            )
             thread.start()
             self._threads.append(thread)
         return self

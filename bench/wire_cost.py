@@ -21,10 +21,17 @@ def measure(bench: Bench) -> None:
     with bench.portal(redis=True) as server:
         cookie = session_cookie(server.url)
         browser = {**BROWSER_HEADERS, "Cookie": cookie}
-        htmx = {**browser, "HX-Request": "true", "HX-Current-URL": server.url + "/", "HX-Target": "widget-status-body"}
+        htmx = {
+            **browser,
+            "HX-Request": "true",
+            "HX-Current-URL": server.url + "/",
+            "HX-Target": "widget-status-body",
+        }
         fetch(server.url + CARD, htmx)  # fills the cache
         changed = fetch(server.url + CARD, {**htmx, "X-Widget-Version": "0"})
-        unchanged = fetch(server.url + CARD, {**htmx, "X-Widget-Version": changed.headers["x-widget-version"]})
+        unchanged = fetch(
+            server.url + CARD, {**htmx, "X-Widget-Version": changed.headers["x-widget-version"]}
+        )
         loaded = first_load(server.url, browser)
     section = "5 wire cost"
     bench.add(
@@ -50,7 +57,11 @@ def measure(bench: Bench) -> None:
     )
     bench.details["wire_cost"] = {
         "unchanged_poll": {"status": unchanged.status, "bytes": unchanged.received, "head": unchanged.head},
-        "changed_poll": {"status": changed.status, "bytes": changed.received, "headers": changed.header_sizes},
+        "changed_poll": {
+            "status": changed.status,
+            "bytes": changed.received,
+            "headers": changed.header_sizes,
+        },
         "first_load": [
             {
                 "url": url,

@@ -401,7 +401,7 @@ class WidgetCache:
         return None
 
     def _read_fresh(self, key: str, policy: FetchPolicy) -> Entry | None:
-        """The store's entry if fresh (and kept hot), else None (a stale entry is dropped from the hot set)."""
+        """The store's entry when fresh (then kept hot); a stale one also leaves the hot set."""
         entry = self._read_entry(key)
         if entry is not None and time.time() - entry.fetched_at < policy.ttl:
             self._hot.put(key, entry)
