@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import amplification, faults, isolation, soak, stampede, throughput, wire_cost
 from .context import Bench
-from .report import table, write
+from .report import RESULTS, table, write
 from .stack import peers
 
 PHASES = ("throughput", "amplification", "stampede", "isolation", "cost", "soak", "faults")
@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorten every phase (a smoke run)")
     parser.add_argument("--only", default=",".join(PHASES), help=f"comma-separated among {', '.join(PHASES)}")
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="where to write the JSON (bench/results)"
+    )
     args = parser.parse_args(argv)
     chosen = [name for name in args.only.split(",") if name]
     unknown = set(chosen) - set(PHASES)
@@ -57,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                 bench.add(name, "phase failed (see the traceback above)", "error", "runs", False)
     print()
     print(table(bench.figures))
-    path = write(bench.figures, bench.details, args.quick, started)
-    print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {path.relative_to(Path.cwd())}")
+    path = write(bench.figures, bench.details, args.quick, started, args.results)
+    print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {path}")
     return 1 if failures else 0
 
 

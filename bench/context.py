@@ -34,7 +34,7 @@ class Durations:
 
 
 FULL = Durations(wrk=20, amplification=120, hang=30, soak=600, soak_warmup=60, fault=15, redis_down=10)
-QUICK = Durations(wrk=3, amplification=20, hang=6, soak=10, soak_warmup=4, fault=6, redis_down=4)
+QUICK = Durations(wrk=2, amplification=12, hang=5, soak=8, soak_warmup=3, fault=5, redis_down=3)
 
 
 @dataclass

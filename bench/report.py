@@ -74,11 +74,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write(figures: list[Figure], details: dict[str, Any], quick: bool, started: float) -> Path:
-    """bench/results/<UTC time>[-quick].json with every figure, the raw measurements and the machine."""
-    RESULTS.mkdir(exist_ok=True)
+def write(
+    figures: list[Figure], details: dict[str, Any], quick: bool, started: float, directory: Path = RESULTS
+) -> Path:
+    """<directory>/<UTC time>[-quick].json with every figure, the raw measurements and the machine."""
+    directory.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-    path = RESULTS / f"{stamp}{'-quick' if quick else ''}.json"
+    path = directory / f"{stamp}{'-quick' if quick else ''}.json"
     document = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "quick": quick,
