@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from . import amplification, faults, isolation, soak, stampede, throughput, wire_cost
 from .context import Bench
-from .report import RESULTS, table, write
+from .report import RESULTS, quote_in_readme, table, write
 from .stack import peers
 
 PHASES = ("throughput", "amplification", "stampede", "isolation", "cost", "soak", "faults")
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(bench.figures))
     path = write(bench.figures, bench.details, args.quick, started, args.results)
+    if not args.quick and chosen == list(PHASES) and not failures:
+        quote_in_readme(json.loads(path.read_text(encoding="utf-8")))
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {path}")
     return 1 if failures else 0
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parents[1] / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 @dataclass(frozen=True)
@@ -91,3 +93,25 @@ def write(
     }
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def readme_block(document: dict[str, Any]) -> str:
+    """The latest full run as the README quotes it: when, where, how, and the table."""
+    machine = document["machine"]
+    figures = [
+        Figure(f["section"], f["name"], f["value"], f["goal"], f["passed"]) for f in document["figures"]
+    ]
+    return (
+        f"`make bench` on {document['date']} (commit {machine['commit']}): {machine['cores']} cores "
+        f"({machine['cpu']}), {machine['memory_gib']} GiB, Python {machine['python']}; the load "
+        f"generator on the same cores. Took {document['seconds'] / 60:.0f} min.\n\n" + table(figures)
+    )
+
+
+def quote_in_readme(document: dict[str, Any], readme: Path = README) -> None:
+    """Replace the README's table between its bench markers."""
+    text = readme.read_text(encoding="utf-8")
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        after = rest.split(END, 1)[1]
+        readme.write_text(f"{before}{START}\n{readme_block(document)}\n{END}{after}", encoding="utf-8")

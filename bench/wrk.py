@@ -96,6 +96,44 @@ def parse(output: str) -> WrkResult:
     )
 
 
+@dataclass
+class Running:
+    """A wrk run under way."""
+
+    process: subprocess.Popen[str]
+    script: Path
+    seconds: float
+
+    def finish(self) -> WrkResult:
+        try:
+            stdout, stderr = self.process.communicate(timeout=self.seconds + 60)
+        finally:
+            self.script.unlink(missing_ok=True)
+        if self.process.returncode != 0:
+            raise RuntimeError(f"wrk failed: {stderr}")
+        return parse(stdout)
+
+
+def start(
+    url: str,
+    seconds: float,
+    headers: dict[str, str] | None = None,
+    connections: int = 32,
+    threads: int = 2,
+    delay_ms: float | None = None,
+) -> Running:
+    """`wrk -t2 -c32 -dNs --latency URL` with the headers (REAL_PEERS.md § Load), in the background."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise RuntimeError("wrk is not installed: run `make test-deps`")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script(headers or {}, delay_ms))
+    command = [binary, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
+    command += ["--timeout", "10s", "--latency", "-s", handle.name, url]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return Running(process, Path(handle.name), seconds)
+
+
 def run(
     url: str,
     seconds: float,
@@ -104,31 +142,5 @@ def run(
     threads: int = 2,
     delay_ms: float | None = None,
 ) -> WrkResult:
-    """`wrk -t2 -c32 -dNs --latency URL` with the headers (REAL_PEERS.md § Load)."""
-    binary = shutil.which("wrk")
-    if binary is None:
-        raise RuntimeError("wrk is not installed: run `make test-deps`")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script(headers or {}, delay_ms))
-    try:
-        done = subprocess.run(
-            [
-                binary,
-                f"-t{threads}",
-                f"-c{connections}",
-                f"-d{max(1, round(seconds))}s",
-                "--timeout",
-                "10s",
-                "--latency",
-                "-s",
-                handle.name,
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            check=True,
-        )
-    finally:
-        Path(handle.name).unlink()
-    return parse(done.stdout)
+    """One wrk run to its end."""
+    return start(url, seconds, headers, connections, threads, delay_ms).finish()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from flask_compress import Compress
 
 from .memo import Memo
 
 compress = Compress()
-# Compressed widget fragments by (fragment, Accept-Encoding): each version is compressed once.
-_compressed: Memo[tuple[Hashable, str], tuple[bytes, str]] = Memo(512)
 MEMO_KEY = "fragment_memo_key"  # set in `g` by the widget framework for a memoized fragment
 MIMETYPES = ["text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"]
 
@@ -46,10 +44,13 @@ def init_compression(app: Flask) -> None:
 
 def _compressed_fragment(response: Response, key: tuple[Hashable, str]) -> Response:
     """The fragment compressed as flask-compress would, once per version and Accept-Encoding."""
-    found = _compressed.get(key)
+    compressed: Memo[tuple[Hashable, str], tuple[bytes, str]] = current_app.extensions.setdefault(
+        "portal_compressed_fragments", Memo(512)
+    )
+    found = compressed.get(key)
     if found is None:
         response = compress.after_request(response)
-        _compressed.put(key, (response.get_data(), response.headers.get("Content-Encoding", "")))
+        compressed.put(key, (response.get_data(), response.headers.get("Content-Encoding", "")))
         return response
     body, encoding = found
     response.set_data(body)

@@ -185,8 +185,10 @@ def _version(view: WidgetView, extra: str) -> str:
     return hashlib.blake2b("\x1f".join(pieces).encode(), digest_size=10).hexdigest()
 
 
-# Rendered fragments by (version, script root): the version says everything they show.
-_rendered: Memo[tuple[str, str], str] = Memo(256)
+def _rendered() -> Memo[tuple[str, str], str]:
+    """This app's rendered fragments by (version, script root): the version says what they show."""
+    memo: Memo[tuple[str, str], str] = current_app.extensions.setdefault("portal_fragments", Memo(256))
+    return memo
 
 
 def render_fragment(view: WidgetView, status: int = 200, version_extra: str = "") -> Response:
@@ -199,10 +201,11 @@ def render_fragment(view: WidgetView, status: int = 200, version_extra: str = ""
         response.headers.remove("Content-Type")
     else:
         key = (view.version, request.script_root)
-        body = _rendered.get(key)
+        rendered = _rendered()
+        body = rendered.get(key)
         if body is None:
             body = render_template(view.widget.template, view=view)
-            _rendered.put(key, body)
+            rendered.put(key, body)
         setattr(g, MEMO_KEY, key)
         response = Response(body, status=status)
         response.vary.add("Accept-Language")
