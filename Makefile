@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' portal/build.py)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help run test test-deps lint format translations screenshots vendor clean helm-lint image e2e audit
+.PHONY: help run test test-deps lint format translations screenshots vendor clean helm-lint image e2e audit bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,19 +77,25 @@ e2e: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Only the browser suite (C
 	$(PY) -m pytest -m e2e
 
 lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
-	$(VENV)/bin/ruff check portal simulators demo tests scripts gunicorn.conf.py
-	$(VENV)/bin/ruff format --check portal simulators demo tests scripts gunicorn.conf.py
+	$(VENV)/bin/ruff check portal simulators demo tests scripts bench gunicorn.conf.py
+	$(VENV)/bin/ruff format --check portal simulators demo tests scripts bench gunicorn.conf.py
 	$(VENV)/bin/mypy
 
 format: $(VENV)/.dev ## Format the code with ruff
-	$(VENV)/bin/ruff format portal simulators demo tests scripts gunicorn.conf.py
-	$(VENV)/bin/ruff check --fix portal simulators demo tests scripts gunicorn.conf.py
+	$(VENV)/bin/ruff format portal simulators demo tests scripts bench gunicorn.conf.py
+	$(VENV)/bin/ruff check --fix portal simulators demo tests scripts bench gunicorn.conf.py
 
 screenshots: $(VENV)/.dev translations test-deps ## Screenshots of the demo into screenshots/
 	$(PY) scripts/screenshots.py
 
 audit: $(VENV)/.dev translations test-deps $(AUDIT_NPM) ## Lighthouse scores of the demo into audit/ and the README
 	$(PY) scripts/audit.py
+
+bench: $(VENV)/.dev translations test-deps ## Performance and resilience against the goals (about 20 min; bench/README.md)
+	$(PY) -m bench
+
+bench-quick: $(VENV)/.dev translations test-deps ## The same figures, every phase shortened (a smoke run, about 2 min)
+	$(PY) -m bench --quick
 
 vendor: $(VENV)/.runtime ## Re-fetch the vendored front-end files from npm and verify them
 	$(PY) scripts/vendor.py

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from collections.abc import Hashable
+
+from flask import Flask, Response, current_app, g, request
 from flask_compress import Compress
 
+from .memo import Memo
+
 compress = Compress()
+MEMO_KEY = "fragment_memo_key"  # set in `g` by the widget framework for a memoized fragment
 MIMETYPES = ["text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"]
 
 
@@ -23,6 +28,9 @@ def init_compression(app: Flask) -> None:
         # A static file is streamed from an open file; compressing the stream would drop the
         # file's close(). Buffered instead (Werkzeug closes the file), then compressed whole.
         # Static URLs are cached for a year, so each browser asks for each file once.
+        memo_key = g.get(MEMO_KEY)
+        if memo_key is not None and response.status_code == 200:
+            return _compressed_fragment(response, (memo_key, request.headers.get("Accept-Encoding", "")))
         if (
             request.endpoint == "static"
             and response.is_streamed
@@ -32,3 +40,21 @@ def init_compression(app: Flask) -> None:
             response.direct_passthrough = False
             response.make_sequence()
         return compress.after_request(response)
+
+
+def _compressed_fragment(response: Response, key: tuple[Hashable, str]) -> Response:
+    """The fragment compressed as flask-compress would, once per version and Accept-Encoding."""
+    compressed: Memo[tuple[Hashable, str], tuple[bytes, str]] = current_app.extensions.setdefault(
+        "portal_compressed_fragments", Memo(512)
+    )
+    found = compressed.get(key)
+    if found is None:
+        response = compress.after_request(response)
+        compressed.put(key, (response.get_data(), response.headers.get("Content-Encoding", "")))
+        return response
+    body, encoding = found
+    response.set_data(body)
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+    response.vary.add("Accept-Encoding")
+    return response

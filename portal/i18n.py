@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import math
 
+from babel import Locale
 from babel.numbers import format_percent
 from flask import Flask, current_app, request
 from flask_babel import Babel, get_locale, gettext
 
 from .config import LANGUAGES
+from .memo import Memo
 from .upstream import Reason
 
 LANGUAGE_COOKIE = "portal_lang"
 babel = Babel()
+# The language for each Accept-Language a browser sends (and default): browsers send few distinct ones.
+_by_header: Memo[tuple[str, str], str] = Memo(512)
+# Returned as Locale objects, which Flask-Babel then uses as they are instead of parsing a code.
+LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
     """The saved choice, else the browser's preference, else the configured default."""
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES) or current_app.config["PORTAL_LANGUAGE"]
+        return LOCALES[chosen]
+    key = (request.headers.get("Accept-Language", ""), current_app.config["PORTAL_LANGUAGE"])
+    found = _by_header.get(key)
+    if found is None:
+        found = request.accept_languages.best_match(LANGUAGES) or key[1]
+        _by_header.put(key, found)
+    return LOCALES[found]
 
 
 def select_timezone() -> str:

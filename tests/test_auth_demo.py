@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -58,3 +60,26 @@ def test_unknown_demo_users_and_sso_mode_have_no_switch(
 def test_demo_mode_warns_at_start(make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture) -> None:
     make_app()
     assert any("demo identity is on" in r.getMessage() for r in caplog.records)
+
+
+def test_a_cookie_decoded_once_is_still_checked_every_time(make_app: Callable[..., Flask]) -> None:
+    app = make_app()
+    client = app.test_client()
+
+    def tiles() -> int:  # the member sees 7 tiles, the default demo user (an admin) 9
+        return len(TILES.findall(client.get("/").get_data(as_text=True)))
+
+    client.get("/auth/demo-user/dominique")
+    cookie = client.get_cookie("portal_session")
+    assert cookie is not None
+    assert tiles() == 7
+    assert tiles() == 7  # the decoded cookie, kept
+    # An altered cookie is another value: checked in full and refused (back to the default user).
+    client.set_cookie("portal_session", cookie.value[:-2] + ("AA" if cookie.value[-2:] != "AA" else "BB"))
+    assert tiles() == 9
+    # A kept cookie past the session lifetime is refused too.
+    client.set_cookie("portal_session", cookie.value)
+    assert tiles() == 7
+    app.permanent_session_lifetime = timedelta(seconds=1)
+    time.sleep(2.1)
+    assert tiles() == 9

@@ -28,6 +28,7 @@ from portal.cache import (
     user_scope,
     widget_key,
 )
+from portal.memo import Memo
 from portal.upstream import HttpLimits, Reason, UpstreamUnavailable
 from portal.widgets.status.client import StatusPage, UptimeKumaClient
 from simulators.base import SimServer
@@ -269,3 +270,49 @@ def test_a_reason_renders_in_both_languages(app: Flask) -> None:
         assert translate_reason(reason) == "Taiga n'a pas répondu en 4 s"
     assert str(reason) == "Taiga did not answer within 4 s"
     assert isinstance(UpstreamUnavailable("Taiga", reason).message, str)
+
+
+class _CountingStore(LocalStore):
+    """A store that counts its reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: str) -> Any:
+        self.reads += 1
+        return super().get(key)
+
+
+def test_a_fresh_entry_is_served_from_the_worker_without_a_store_read(kuma: SimServer) -> None:
+    store = _CountingStore()
+    cache = WidgetCache(store)
+    policy = FetchPolicy(ttl=1, stale_ttl=300, upstream="uptime_kuma")
+    key = "widget:status:shared:platform"
+    assert cache.get_or_fetch(key, _fetcher(kuma), policy).source == "miss"
+    reads = store.reads
+    hits = [cache.fresh(key, policy) for _ in range(20)]
+    assert all(hit is not None and hit.source == "hit" for hit in hits)
+    assert store.reads == reads  # the entry the fetch wrote is kept while fresh
+    time.sleep(1.1)
+    assert cache.fresh(key, policy) is None  # no longer fresh: the store is asked again
+    assert store.reads == reads + 1
+
+
+def test_an_entry_another_worker_wrote_is_read_once_then_kept(kuma: SimServer) -> None:
+    shared = _CountingStore()
+    writer, reader = WidgetCache(shared), WidgetCache(shared)
+    key = "widget:status:shared:platform"
+    writer.get_or_fetch(key, _fetcher(kuma), POLICY)
+    reads = shared.reads
+    assert all(reader.fresh(key, POLICY) is not None for _ in range(10))
+    assert shared.reads == reads + 1
+
+
+def test_memo_forgets_the_least_recently_used() -> None:
+    memo: Memo[str, int] = Memo(2)
+    memo.put("a", 1)
+    memo.put("b", 2)
+    assert memo.get("a") == 1
+    memo.put("c", 3)
+    assert memo.get("b") is None and memo.get("a") == 1 and memo.get("c") == 3

@@ -88,3 +88,7 @@ def test_an_unchanged_widget_answer_stays_empty(client: FlaskClient) -> None:
     assert again.status_code == 204
     assert again.get_data() == b""
     assert "Content-Encoding" not in again.headers
+    # Only what a poll needs: no document headers, no body headers, no Vary (the bytes of every poll).
+    for name in ("Content-Security-Policy", "X-Frame-Options", "Content-Type", "Vary", "Referrer-Policy"):
+        assert name not in again.headers
+    assert again.headers["X-Widget-Version"] == first.headers["X-Widget-Version"]

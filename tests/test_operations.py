@@ -90,6 +90,8 @@ def test_gunicorn_serves_json_logs(tmp_path: Path, portal_config: dict[str, Any]
     parsed = [json.loads(line) for line in log if line.strip()]  # every line is JSON
     assert any(p.get("logger") == "gunicorn.error" and "Booting worker" in p["message"] for p in parsed)
     assert any(p.get("event") == "request" and p.get("route") == "/" for p in parsed)
+    # One line per request: gunicorn's access log stays off without PORTAL_ACCESS_LOG.
+    assert not any(p.get("logger") == "gunicorn.access" for p in parsed)
 
 
 def test_make_run_serves_the_demo(tmp_path: Path) -> None:

@@ -7,13 +7,17 @@ and sends anyone without a session to the login (see `guard.py`).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
-from flask import Flask, g, has_request_context, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, Response, g, has_request_context, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from itsdangerous import BadSignature
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import DEMO_USER, DEMO_USERS
+from ..memo import Memo
 from ..state import PortalState
 from .csrf import csrf_token
 from .guard import PUBLIC_ENDPOINTS, identify, login_required
@@ -67,10 +71,44 @@ class _NoStore:
 
 
 class PortalSessionInterface(SecureCookieSessionInterface):
-    """The signed cookie, marked Secure whenever the request came over TLS (behind the proxy too)."""
+    """The signed cookie, marked Secure whenever the request came over TLS (behind the proxy too).
+
+    A dashboard sends the same cookie with every poll of every card: its signature is checked
+    and its payload decoded once per worker, then kept by the exact cookie value (a forged or
+    altered cookie is a different value, checked in full). The age limit is still applied on
+    every request. The session gets a copy of the top level; nested values are never changed
+    in place by the portal (they are replaced).
+    """
+
+    def __init__(self) -> None:
+        self._decoded: Memo[str, tuple[dict[str, Any], float]] = Memo(4096)
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value or not app.secret_key:
+            return super().open_session(app, request)
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        found = self._decoded.get(value)
+        if found is None:
+            serializer = self.get_signing_serializer(app)
+            assert serializer is not None
+            try:
+                data, signed = serializer.loads(value, max_age=max_age, return_timestamp=True)
+            except BadSignature:
+                return self.session_class()
+            found = (data, signed.timestamp())
+            self._decoded.put(value, found)
+        elif not 0 <= time.time() - found[1] <= max_age:
+            return self.session_class()
+        return self.session_class(found[0])
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        super().save_session(app, session, response)
+        if response.status_code == 204:
+            response.vary.discard("Cookie")  # nothing to cache in an empty answer
 
 
 def _relevant_grants(state: PortalState) -> frozenset[str]:

@@ -3,7 +3,9 @@
 A widget package declares a `Widget` and a blueprint whose view calls `serve(...)` with one
 `Part` per cache key (most widgets have one; the status widget has one per status page).
 The fragment's version is a hash of what it renders; when the card sends the same version
-back, the answer is 204 and nothing is swapped.
+back, the answer is 204 and nothing is swapped. Because equal versions render equal HTML, a
+worker renders each version once and keeps it (and its compressed forms, see compression.py):
+anything a fragment shows besides the cached data must go into the version through `decorate`.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from flask import Response, current_app, render_template, request
+from flask import Response, current_app, g, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from ..cache import CacheResult, FetchPolicy, WidgetCache, user_scope, widget_key
+from ..compression import MEMO_KEY
 from ..config import WidgetSection
 from ..identity import User, current_user
 from ..logs import log_field
+from ..memo import Memo
 from ..upstream import Reason
 
 T = TypeVar("T")
@@ -181,17 +185,32 @@ def _version(view: WidgetView, extra: str) -> str:
     return hashlib.blake2b("\x1f".join(pieces).encode(), digest_size=10).hexdigest()
 
 
+def _rendered() -> Memo[tuple[str, str], str]:
+    """This app's rendered fragments by (version, script root): the version says what they show."""
+    memo: Memo[tuple[str, str], str] = current_app.extensions.setdefault("portal_fragments", Memo(256))
+    return memo
+
+
 def render_fragment(view: WidgetView, status: int = 200, version_extra: str = "") -> Response:
     """Render the card body, or 204 when the card already shows this exact version."""
     view.version = _version(view, version_extra)
     log_field("widget", view.widget.slug)
     if status == 200 and request.headers.get(VERSION_HEADER) == view.version:
+        # Nothing but the status and the version: an unchanged poll costs a few bytes.
         response = Response(status=204)
+        response.headers.remove("Content-Type")
     else:
-        response = Response(render_template(view.widget.template, view=view), status=status)
+        key = (view.version, request.script_root)
+        rendered = _rendered()
+        body = rendered.get(key)
+        if body is None:
+            body = render_template(view.widget.template, view=view)
+            rendered.put(key, body)
+        setattr(g, MEMO_KEY, key)
+        response = Response(body, status=status)
+        response.vary.add("Accept-Language")
     response.headers[VERSION_HEADER] = view.version
     response.headers["Cache-Control"] = "no-store"
-    response.vary.add("Accept-Language")
     return response
 
 

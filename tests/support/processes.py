@@ -127,7 +127,7 @@ def portal_process(
 @contextmanager
 def served(
     command: list[str], *, cwd: Path, env: dict[str, str], log_file: Path, url: str, timeout: float = 30
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server in a process group of its own, ready once `url`/readyz answers; stop it after."""
     with log_file.open("wb") as log:
         process = subprocess.Popen(
@@ -140,6 +140,6 @@ def served(
         process.wait(20)
         raise RuntimeError(f"{command[0]} did not start:\n{log_file.read_text()}") from None
     try:
-        yield
+        yield process
     finally:
         stop_group(process)

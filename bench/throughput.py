@@ -1,0 +1,79 @@
+"""1. Throughput at cache hit: the status widget with a logged-in session, against the ceiling.
+
+The ceiling is a bare Flask app under the same gunicorn.conf.py (workers, threads, keep-alive)
+returning the very bytes the portal sent for the fragment, so both put the same size on the
+wire. wrk sends the browser's Accept-Encoding, so the portal compresses as it does for users.
+Also measured: the unchanged poll (the card's version sent back, a 204).
+"""
+
+from __future__ import annotations
+
+from .context import Bench, session_cookie
+from .report import at_least
+from .stack import gunicorn
+from .stats import ratio
+from .wire import BROWSER_HEADERS, fetch
+from .wrk import WrkResult, run
+
+WIDGET = "/widgets/status"
+GOAL = 0.6
+
+
+def _line(result: WrkResult) -> str:
+    return f"{result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms"
+
+
+def measure(bench: Bench) -> float:
+    """Run the figure; returns the portal's maximum rate on the fragment (for the soak)."""
+    seconds = bench.durations.wrk
+    with bench.portal() as server:
+        cookie = session_cookie(server.url)
+        headers = {
+            **BROWSER_HEADERS,
+            "Cookie": cookie,
+            "HX-Request": "true",
+            "HX-Current-URL": server.url + "/",
+        }
+        fetch(server.url + WIDGET, headers)  # the first request fetches from the upstream
+        fragment = fetch(server.url + WIDGET, headers)
+        version = fragment.headers["x-widget-version"]
+        body = bench.directory / "fragment.bin"
+        body.write_bytes(fragment.body)
+        ceiling_env = {
+            "BENCH_FRAGMENT": str(body),
+            "BENCH_FRAGMENT_ENCODING": fragment.headers.get("content-encoding", ""),
+        }
+        with gunicorn("bench.ceiling:app", bench.directory, ceiling_env, "ceiling") as ceiling:
+            run(ceiling.url + "/fragment", min(seconds, 3), headers)  # warm-up of both
+            run(server.url + WIDGET, min(seconds, 3), headers)
+            bare = run(ceiling.url + "/fragment", seconds, headers)
+            full = run(server.url + WIDGET, seconds, headers)
+            unchanged = run(server.url + WIDGET, seconds, {**headers, "X-Widget-Version": version})
+            again = run(ceiling.url + "/fragment", seconds, headers)
+    # The ceiling is measured before and after the portal: their mean cancels a drift of the machine.
+    ceiling_rps = (bare.rps + again.rps) / 2
+    section = "1 throughput"
+    size = f"{fragment.received:,} B on the wire"
+    bench.add(section, f"ceiling: bare Flask, same fragment ({size})", _line(bare))
+    bench.add(section, "portal: status widget, logged in, cache hit (200)", _line(full))
+    bench.add(
+        section,
+        "ratio portal / ceiling (200)",
+        f"{ratio(full.rps, ceiling_rps):.2f}",
+        f"≥ {GOAL}",
+        at_least(ratio(full.rps, ceiling_rps), GOAL),
+    )
+    bench.add(section, "portal: unchanged poll (204)", _line(unchanged))
+    bench.add(section, "ratio portal 204 / ceiling 200", f"{ratio(unchanged.rps, ceiling_rps):.2f}")
+    bench.add(section, "ceiling again, after the portal", _line(again))
+    errors = bare.errors + full.errors + unchanged.errors + again.errors
+    bench.add(section, "errors during the runs", str(errors), "0", errors == 0)
+    bench.details["throughput"] = {
+        "fragment_bytes_on_wire": fragment.received,
+        "content_encoding": fragment.headers.get("content-encoding", ""),
+        "ceiling": bare.as_dict(),
+        "portal_200": full.as_dict(),
+        "portal_204": unchanged.as_dict(),
+        "ceiling_again": again.as_dict(),
+    }
+    return full.rps

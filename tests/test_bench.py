@@ -1,0 +1,105 @@
+"""`make bench`: the arithmetic behind its figures, and a smoke run of every phase (`--quick`).
+
+No timed assertion here: the smoke run must produce every figure, whatever their verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.report import Figure, table
+from bench.stats import amplification_limit, calls_per_key, percentile
+from bench.wire import page_assets
+from bench.wrk import MARK, parse
+
+from .support.processes import ROOT
+
+
+def test_fetches_are_counted_per_key_on_the_page_path() -> None:
+    calls = {
+        "/api/status-page/platform": 3,
+        "/api/status-page/heartbeat/platform": 3,
+        "/api/status-page/observability": 2,
+        "/api/status-page/heartbeat/observability": 1,  # a fetch that failed after the page
+        "/_sim/calls": 5,
+    }
+    assert calls_per_key(calls) == {"status:platform": 3, "status:observability": 2}
+
+
+def test_amplification_limit_is_one_fetch_per_ttl_plus_the_first_per_cache() -> None:
+    assert amplification_limit(120, 20) == 7
+    assert amplification_limit(120, 25) == 6
+    assert amplification_limit(120, 20, workers=2) == 14
+
+
+def test_nearest_rank_percentile() -> None:
+    values = sorted(float(n) for n in range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile([], 99) == 0
+
+
+def test_verdicts_and_table() -> None:
+    figures = [
+        Figure("1", "ratio", "0.7", "≥ 0.6", True),
+        Figure("1", "short one", "0.3", "≥ 0.6", False),
+        Figure("1", "informative", "12 req/s"),
+    ]
+    assert [f.verdict for f in figures] == ["pass", "SHORT", ""]
+    lines = table(figures).splitlines()
+    assert len(lines) == 5 and all(line.startswith("|") and line.endswith("|") for line in lines)
+
+
+def test_wrk_summary_line_is_parsed() -> None:
+    line = (
+        f'{MARK}{{"duration_us": 2000000, "requests": 1000, "bytes": 5000, "p50_us": 1500, "p90_us": 2000, '
+        '"p99_us": 9000, "max_us": 12000, "socket_errors": 1, "statuses": {"200": 990, "500": 10}}'
+    )
+    result = parse("Running 2s test\n" + line + "\n")
+    assert result.rps == 500 and result.p99_ms == 9
+    assert result.server_errors == 10 and result.errors == 11
+
+
+def test_a_first_load_fetches_every_subresource_once() -> None:
+    html = """<link rel="stylesheet" href="/a.css?v=1"><link rel="icon" href="/i.svg">
+      <script src="/h.js" defer></script><script src="/h.js"></script>
+      <svg><use href="/ui.svg#x"></use></svg><svg><use href="/ui.svg#y"></use></svg>
+      <img src="data:image/png;base64,AA"><img src="https://elsewhere.example/x.png">
+      <div hx-get="/widgets/status" hx-trigger="load, poll"></div>"""
+    urls, fragments = page_assets(html)
+    assert urls == ["/a.css?v=1", "/i.svg", "/h.js", "/ui.svg"]
+    assert fragments == ["/widgets/status"]
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(420)
+def test_a_quick_bench_produces_every_figure(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--results", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (result,) = tmp_path.glob("*-quick.json")
+    document = json.loads(result.read_text())
+    sections = {figure["section"] for figure in document["figures"]}
+    assert sections == {
+        "1 throughput",
+        "2 amplification",
+        "3 stampede",
+        "4 isolation",
+        "5 wire cost",
+        "6 soak",
+        "7 faults",
+    }
+    assert all(figure["value"] for figure in document["figures"])
+    assert document["machine"]["cores"]
+    print(done.stdout[done.stdout.index("| ") :])  # the table, in the test log
