@@ -74,6 +74,9 @@ def test_a_cookie_decoded_once_is_still_checked_every_time(make_app: Callable[..
     assert cookie is not None
     assert tiles() == 7
     assert tiles() == 7  # the decoded cookie, kept
+    page = client.get("/")
+    assert "Cookie" in page.headers["Vary"]  # the page depends on it, even with no cookie written
+    assert "Set-Cookie" not in page.headers
     # An altered cookie is another value: checked in full and refused (back to the default user).
     client.set_cookie("portal_session", cookie.value[:-2] + ("AA" if cookie.value[-2:] != "AA" else "BB"))
     assert tiles() == 9

@@ -106,9 +106,15 @@ class PortalSessionInterface(SecureCookieSessionInterface):
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        super().save_session(app, session, response)
-        if response.status_code == 204:
-            response.vary.discard("Cookie")  # nothing to cache in an empty answer
+        if session.modified or (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
+            super().save_session(app, session, response)
+            if response.status_code == 204:
+                response.vary.discard("Cookie")  # nothing to cache in an empty answer
+            return
+        # Unchanged (every poll): no cookie to write, only say the answer depends on it.
+        if session and session.accessed and response.status_code != 204:
+            vary = response.headers.get("Vary")
+            response.headers["Vary"] = f"{vary}, Cookie" if vary else "Cookie"
 
 
 def _relevant_grants(state: PortalState) -> frozenset[str]:

@@ -117,7 +117,7 @@ def _refresh(runtime: AuthRuntime, user: User, record: SessionRecord) -> User | 
 
 
 def _refresh_locked(runtime: AuthRuntime, user: User, record: SessionRecord) -> User | None:
-    latest = runtime.sessions.get(record.session_id)
+    latest = runtime.sessions.get(record.session_id, fresh=True)
     if latest is None:
         return _ended(runtime, record.session_id, "ended")
     if latest.refresh_at > time.time():

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..cache import FallbackStore, Store
+from ..cache import FallbackStore, RedisStore, Store
+from .invalidation import ChannelListener, KeptRecords
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,22 @@ def _key(kind: str, value: str) -> str:
 
 
 class SessionStore:
-    """Records in the shared store; every read that fails is a miss, never an exception."""
+    """Records in the shared store; every read that fails is a miss, never an exception.
+
+    With Redis, each worker also keeps the records it read, forgotten as soon as any process
+    saves or ends one (a message on a channel, see invalidation.py): a poll of a logged-in
+    dashboard then needs no round trip to Redis.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.kept: KeptRecords[SessionRecord] | None = None
+        redis_store = store.primary if isinstance(store, FallbackStore) else store
+        if isinstance(redis_store, RedisStore):
+            self.kept = KeptRecords()
+            self.kept.listener = ChannelListener(
+                redis_store.client, f"{redis_store.key_prefix}{_PREFIX}changed", self.kept.forget
+            )
 
     @property
     def degraded(self) -> bool:
@@ -91,18 +104,36 @@ class SessionStore:
 
     # --- sessions ---------------------------------------------------------------------------
 
-    def get(self, session_id: str) -> SessionRecord | None:
+    def get(self, session_id: str, fresh: bool = False) -> SessionRecord | None:
+        """The record of a live session; `fresh` reads the shared store even when one is kept."""
+        kept = self.kept
+        if kept is not None and not fresh:
+            record = kept.get(session_id)
+            if record is not None:
+                return record
+        mark = kept.mark() if kept is not None else None
         found = self._get(_key("session", session_id))
         if not isinstance(found, dict):
             return None
         try:
-            return SessionRecord(**found)
+            record = SessionRecord(**found)
         except TypeError:
             return None
+        if kept is not None and mark is not None:
+            kept.keep(session_id, record, mark)
+        return record
+
+    def _changed(self, session_id: str) -> None:
+        """Every worker, this one first, forgets what it kept of this session."""
+        if self.kept is not None:
+            self.kept.forget(session_id)
+            if self.kept.listener is not None:
+                self.kept.listener.publish(session_id)
 
     def save(self, record: SessionRecord) -> None:
         ttl = max(1.0, record.expires_at - time.time())
         self.store.set(_key("session", record.session_id), asdict(record), ttl)
+        self._changed(record.session_id)
         if record.keycloak_sid:
             self._index(_key("by-sid", record.keycloak_sid), record.session_id, ttl)
         self._index(_key("by-sub", record.subject), record.session_id, ttl)
@@ -116,6 +147,7 @@ class SessionStore:
 
     def end(self, session_id: str) -> None:
         self.store.delete(_key("session", session_id))
+        self._changed(session_id)
 
     def end_matching(self, keycloak_sid: str | None, subject: str | None) -> int:
         """End the sessions of a Keycloak session (or, without sid, of a user); how many were alive."""
@@ -123,7 +155,7 @@ class SessionStore:
         found = self._get(index)
         ended = 0
         for session_id in found if isinstance(found, list) else []:
-            record = self.get(session_id)
+            record = self.get(session_id, fresh=True)
             if record is None or (subject and record.subject != subject):
                 continue
             self.end(session_id)

@@ -1,0 +1,140 @@
+"""Session records kept by each worker: no Redis round trip per poll, yet an ended session ends everywhere.
+
+Two `SessionStore`s on one real Redis stand for two workers (or two replicas); each has its own
+subscription to the channel that says which session changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from portal.auth.invalidation import ChannelListener
+from portal.auth.sessions import SessionRecord, SessionStore
+from portal.cache import CacheObserver, FallbackStore, LocalStore, RedisStore
+
+from .support.processes import RedisServer
+
+pytestmark = pytest.mark.peers
+
+
+class CountingRedisStore(RedisStore):
+    """A Redis store that counts its reads."""
+
+    reads = 0
+
+    def get(self, key: str) -> Any:
+        self.reads += 1
+        return super().get(key)
+
+
+def _worker(url: str) -> tuple[SessionStore, CountingRedisStore]:
+    redis_store = CountingRedisStore.from_url(url, None, "test:")
+    assert isinstance(redis_store, CountingRedisStore)
+    sessions = SessionStore(FallbackStore(redis_store, LocalStore(), CacheObserver(), retry_after=0.2))
+    return sessions, redis_store
+
+
+def _eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """True as soon as `check` is; messages between processes take a moment, never a fixed one."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
+
+
+def _listener(sessions: SessionStore) -> ChannelListener:
+    assert sessions.kept is not None and sessions.kept.listener is not None
+    return sessions.kept.listener
+
+
+def _subscribed(sessions: SessionStore) -> bool:
+    listener = _listener(sessions)
+    return _eventually(lambda: listener.epoch is not None)
+
+
+def _record(session_id: str = "s1", refresh_at: float | None = None) -> SessionRecord:
+    now = time.time()
+    refresh_at = refresh_at or now + 60
+    return SessionRecord(session_id, "alice-sub", "kc-sid", "refresh", "id", refresh_at, now + 600)
+
+
+@pytest.fixture
+def workers(redis_server: RedisServer) -> Iterator[tuple[tuple[SessionStore, CountingRedisStore], ...]]:
+    first, second = _worker(redis_server.url), _worker(redis_server.url)
+    assert _subscribed(first[0]) and _subscribed(second[0])
+    yield first, second
+    for sessions, _ in (first, second):
+        _listener(sessions).close()
+
+
+def test_a_record_read_once_is_kept_by_the_worker(workers: Any) -> None:
+    (first, _), (second, second_redis) = workers
+    saved = _record()
+    first.save(saved)
+    assert second.get("s1") == saved
+    reads = second_redis.reads
+    for _ in range(50):
+        assert second.get("s1") is not None
+    assert second_redis.reads == reads  # no round trip per request
+    assert second.get("s1", fresh=True) is not None
+    assert second_redis.reads == reads + 1  # unless asked for the store's copy
+
+
+def test_a_session_ended_by_another_worker_ends_here(workers: Any) -> None:
+    (first, _), (second, _) = workers
+    first.save(_record())
+    assert second.get("s1") is not None
+    first.end("s1")  # a back-channel logout reached the other worker
+    assert _eventually(lambda: second.get("s1") is None)
+
+
+def test_a_refresh_by_another_worker_replaces_the_kept_record(workers: Any) -> None:
+    (first, _), (second, _) = workers
+    first.save(_record(refresh_at=time.time() + 1))
+    assert second.get("s1") is not None
+    later = time.time() + 300
+    first.save(_record(refresh_at=later))
+    assert _eventually(lambda: (r := second.get("s1")) is not None and r.refresh_at == later)
+
+
+def test_a_read_that_overlaps_a_change_is_not_kept(workers: Any) -> None:
+    (first, _), (second, _) = workers
+    first.save(_record())
+    kept = second.kept
+    assert kept is not None
+    mark = kept.mark()  # taken before reading the store
+    record = first.get("s1", fresh=True)
+    assert record is not None
+    kept.forget("s1")  # a message arrived while the store was being read
+    kept.keep("s1", record, mark)
+    assert kept.get("s1") is None  # the read may predate the change: not trusted
+    kept.keep("s1", record, kept.mark())
+    assert kept.get("s1") == record
+
+
+def test_without_the_channel_nothing_is_kept(redis_server: RedisServer) -> None:
+    (first, _), (second, second_redis) = _worker(redis_server.url), _worker(redis_server.url)
+    assert _subscribed(second)
+    first.save(_record())
+    assert second.get("s1") is not None
+    redis_server.stop()  # the subscription drops: what the worker kept may miss an end
+    listener = _listener(second)
+    assert _eventually(lambda: listener.epoch is None, seconds=15)
+    reads = second_redis.reads
+    second.get("s1")  # Redis is away: read (and missed), never answered from memory
+    assert second_redis.reads == reads + 1
+    redis_server.start()  # an empty Redis: the session is gone
+    assert _subscribed(second)  # subscribed again, under a new epoch
+    assert _eventually(lambda: second.get("s1") is None)  # what was kept before is not trusted
+    for sessions in (first, second):
+        _listener(sessions).close()
+
+
+def test_file_and_local_stores_keep_nothing() -> None:
+    assert SessionStore(LocalStore()).kept is None
