@@ -17,10 +17,10 @@ from .build import __version__, build_info
 from .cache import CacheObserver
 from .compression import init_compression
 from .config import LANGUAGES, ConfigError, load_settings
+from .flask_app import PortalFlask
 from .i18n import format_uptime, init_i18n
 from .logs import configure_logging, init_request_logging
 from .metrics import PrometheusObserver, init_metrics
-from .requests import PortalRequest
 from .state import PortalState, build_state
 from .widgets import WIDGET_MODULES
 
@@ -48,8 +48,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     configure_logging(env.get("PORTAL_LOG_LEVEL", "INFO"))
-    app = Flask(__name__)
-    app.request_class = PortalRequest
+    app = PortalFlask(__name__)
     app.config.from_mapping(
         SECRET_KEY=settings.secrets.secret_key,
         SESSION_COOKIE_NAME="portal_session",

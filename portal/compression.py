@@ -54,7 +54,9 @@ def _compressed_fragment(response: Response, key: tuple[Hashable, str]) -> Respo
         return response
     body, encoding = found
     response.set_data(body)
+    headers = response.headers
     if encoding:
-        response.headers["Content-Encoding"] = encoding
-    response.vary.add("Accept-Encoding")
+        headers["Content-Encoding"] = encoding
+    vary = headers.get("Vary")  # the fragment's own Vary is known: no header parsing per poll
+    headers["Vary"] = f"{vary}, Accept-Encoding" if vary else "Accept-Encoding"
     return response

@@ -12,8 +12,6 @@ from typing import Any
 from flask import Flask, Response, g, request
 from pythonjsonlogger.json import JsonFormatter
 
-from .identity import current_user
-
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 # Probes are polled every few seconds; logging them would drown the useful lines.
@@ -62,26 +60,30 @@ def init_request_logging(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        g.started = time.perf_counter()
+        here = g._get_current_object()  # one proxy lookup, not one per use
+        here.request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        here.started = time.perf_counter()
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        request_id = g.get("request_id")
+        here = g._get_current_object()
+        asked = request._get_current_object()  # type: ignore[attr-defined]
+        request_id = here.get("request_id")
         if request_id:
             response.headers[REQUEST_ID_HEADER] = request_id
-        if request.endpoint in _QUIET_ENDPOINTS:
+        if asked.endpoint in _QUIET_ENDPOINTS:
             return response
-        user = current_user()
+        user = here.get("user")
+        rule = asked.url_rule
         fields = {
             "event": "request",
             "request_id": request_id,
-            "method": request.method,
-            "route": request.url_rule.rule if request.url_rule else None,
+            "method": asked.method,
+            "route": rule.rule if rule else None,
             "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            "duration_ms": round((time.perf_counter() - here.get("started", time.perf_counter())) * 1000, 2),
             "user": user.subject if user else None,
-            **g.get("log_fields", {}),
+            **here.get("log_fields", {}),
         }
         access_log.info("request", extra=fields)
         return response

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from flask import Response, current_app, g, render_template, request
-from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from ..cache import CacheResult, FetchPolicy, WidgetCache, user_scope, widget_key
 from ..compression import MEMO_KEY
 from ..config import WidgetSection
+from ..i18n import select_locale
 from ..identity import User, current_user
 from ..logs import log_field
 from ..memo import Memo
@@ -174,7 +174,7 @@ def _version(view: WidgetView, extra: str) -> str:
         current_app.config["PORTAL_BUILD_ID"],
         view.widget.slug,
         view.state,
-        str(get_locale()),
+        str(select_locale()),  # what Flask-Babel will use, without its per-request machinery
         extra,
     ]
     for part in view.parts:
@@ -185,9 +185,9 @@ def _version(view: WidgetView, extra: str) -> str:
     return hashlib.blake2b("\x1f".join(pieces).encode(), digest_size=10).hexdigest()
 
 
-def _rendered() -> Memo[tuple[str, str], str]:
+def _rendered() -> Memo[tuple[str, str], bytes]:
     """This app's rendered fragments by (version, script root): the version says what they show."""
-    memo: Memo[tuple[str, str], str] = current_app.extensions.setdefault("portal_fragments", Memo(256))
+    memo: Memo[tuple[str, str], bytes] = current_app.extensions.setdefault("portal_fragments", Memo(256))
     return memo
 
 
@@ -204,11 +204,11 @@ def render_fragment(view: WidgetView, status: int = 200, version_extra: str = ""
         rendered = _rendered()
         body = rendered.get(key)
         if body is None:
-            body = render_template(view.widget.template, view=view)
+            body = render_template(view.widget.template, view=view).encode()
             rendered.put(key, body)
         setattr(g, MEMO_KEY, key)
         response = Response(body, status=status)
-        response.vary.add("Accept-Language")
+        response.headers["Vary"] = "Accept-Language"
     response.headers[VERSION_HEADER] = view.version
     response.headers["Cache-Control"] = "no-store"
     return response
