@@ -17,6 +17,26 @@ from .wrk import WrkResult, run
 
 WIDGET = "/widgets/status"
 GOAL = 0.6
+RUNS = 2  # of each measurement; the best counts (see best_of)
+
+
+def best_of(runs: int, url: str, seconds: float, headers: dict[str, str]) -> WrkResult:
+    """The fastest of a few runs; its `runs_rps` has every run's rate and `errors` counts them all.
+
+    wrk opens its 32 connections at once and the two workers race to accept them: now and
+    then one worker gets nearly all of them and the run measures one core, not two (the other
+    worker idles). That happens to the ceiling and to the portal alike, at random; the best of
+    a few runs measures each at its steady state.
+    """
+    results = [run(url, seconds, headers) for _ in range(runs)]
+    best = max(results, key=lambda result: result.rps)
+    best.runs_rps = [round(result.rps, 1) for result in results]
+    best.socket_errors = sum(result.socket_errors for result in results)
+    best.statuses = {}
+    for result in results:
+        for status, count in result.statuses.items():
+            best.statuses[status] = best.statuses.get(status, 0) + count
+    return best
 
 
 def _line(result: WrkResult) -> str:
@@ -46,10 +66,10 @@ def measure(bench: Bench) -> float:
         with gunicorn("bench.ceiling:app", bench.directory, ceiling_env, "ceiling") as ceiling:
             run(ceiling.url + "/fragment", min(seconds, 3), headers)  # warm-up of both
             run(server.url + WIDGET, min(seconds, 3), headers)
-            bare = run(ceiling.url + "/fragment", seconds, headers)
-            full = run(server.url + WIDGET, seconds, headers)
-            unchanged = run(server.url + WIDGET, seconds, {**headers, "X-Widget-Version": version})
-            again = run(ceiling.url + "/fragment", seconds, headers)
+            bare = best_of(RUNS, ceiling.url + "/fragment", seconds, headers)
+            full = best_of(RUNS, server.url + WIDGET, seconds, headers)
+            unchanged = best_of(RUNS, server.url + WIDGET, seconds, {**headers, "X-Widget-Version": version})
+            again = best_of(RUNS, ceiling.url + "/fragment", seconds, headers)
     # The ceiling is measured before and after the portal: their mean cancels a drift of the machine.
     ceiling_rps = (bare.rps + again.rps) / 2
     section = "1 throughput"

@@ -53,6 +53,7 @@ class WrkResult:
     bytes: int
     socket_errors: int
     statuses: dict[str, int] = field(default_factory=dict)
+    runs_rps: list[float] = field(default_factory=list)  # when the best of several runs
 
     @property
     def server_errors(self) -> int:

@@ -28,6 +28,9 @@ class PortalRequest(Request):
         return found
 
 
+_SYNCED_MAX = 512  # the app's hooks and views are a few dozen
+
+
 class PortalFlask(Flask):
     """Flask with the portal's request class, and each hook's sync-or-async check made once.
 
@@ -44,5 +47,8 @@ class PortalFlask(Flask):
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         found = self._synced.get(func)
         if found is None:
-            found = self._synced[func] = super().ensure_sync(func)
+            found = super().ensure_sync(func)
+            if len(self._synced) >= _SYNCED_MAX:  # functions made per request (after_this_request)
+                self._synced.clear()
+            self._synced[func] = found
         return found
