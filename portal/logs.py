@@ -12,6 +12,8 @@ from typing import Any
 from flask import Flask, Response, g, request
 from pythonjsonlogger.json import JsonFormatter
 
+from .identity import current_user
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 # Probes are polled every few seconds; logging them would drown the useful lines.
@@ -73,7 +75,7 @@ def init_request_logging(app: Flask) -> None:
             response.headers[REQUEST_ID_HEADER] = request_id
         if asked.endpoint in _QUIET_ENDPOINTS:
             return response
-        user = here.get("user")
+        user = current_user()
         rule = asked.url_rule
         fields = {
             "event": "request",
