@@ -2,9 +2,9 @@
 
 python-keycloak fetches the discovery document and the keys on every call unless given them, does
 not URL-encode `auth_url`, and mutates its connection's shared headers in `token()`; so this module
-caches both documents itself, builds the browser URLs with `urlencode`, and gives each thread its
-own `KeycloakOpenID` (created lazily, after gunicorn forks) with no retries, so that a reset
-connection cannot send one authorization code twice.
+caches both documents itself, builds the browser URLs with `urlencode`, and lends each call a
+`KeycloakOpenID` of its own from a small pool per process (created lazily, after gunicorn forks)
+with no retries, so that a reset connection cannot send one authorization code twice.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from keycloak.exceptions import KeycloakConnectionError, KeycloakError
 from keycloak.pkce_utils import generate_code_challenge, generate_code_verifier
 
 from ..config import OidcSection
+from .client_pool import ClientPool
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ DISCOVERY_TTL = 3600.0
 KEYS_TTL = 3600.0
 # An unknown `kid` refetches the keys, but not more often than this (anyone can send a token).
 KEYS_MIN_REFRESH = 1.0
+# Keycloak is called at a login or a token refresh, rarely at once: a few clients per process
+# serve them (one per thread cost each thread its own HTTP sessions, about 0.8 MiB, measured).
+CLIENTS_PER_PROCESS = 4
 
 
 class OidcError(Exception):
@@ -117,30 +121,31 @@ class OidcClient:
         self.settings = settings
         self.client_id = settings.client_id
         self._secret = client_secret
-        self._local = threading.local()
+        self._clients: ClientPool[KeycloakOpenID] = ClientPool(
+            self._make_openid,
+            CLIENTS_PER_PROCESS,
+            wait=settings.timeout,
+            busy=lambda: ProviderUnavailable("too many calls to Keycloak at once in this process"),
+        )
         self._lock = threading.Lock()
         self._discovery: Discovery | None = None
         self._keys: jwk.JWKSet | None = None
         self._keys_fetched_at = 0.0
 
-    # --- python-keycloak, one instance per thread ------------------------------------------
+    # --- python-keycloak, lent one call at a time -------------------------------------------
 
-    def _openid(self) -> KeycloakOpenID:
-        found: KeycloakOpenID | None = getattr(self._local, "openid", None)
-        if found is None:
-            settings = self.settings
-            verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else settings.verify_tls
-            found = KeycloakOpenID(
-                server_url=settings.base_url,
-                realm_name=settings.realm,
-                client_id=settings.client_id,
-                client_secret_key=self._secret,
-                verify=verify,
-                timeout=max(1, math.ceil(settings.timeout)),
-                max_retries=0,
-            )
-            self._local.openid = found
-        return found
+    def _make_openid(self) -> KeycloakOpenID:
+        settings = self.settings
+        verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else settings.verify_tls
+        return KeycloakOpenID(
+            server_url=settings.base_url,
+            realm_name=settings.realm,
+            client_id=settings.client_id,
+            client_secret_key=self._secret,
+            verify=verify,
+            timeout=max(1, math.ceil(settings.timeout)),
+            max_retries=0,
+        )
 
     @staticmethod
     def _failure(exc: Exception, what: str) -> OidcError:
@@ -170,7 +175,8 @@ class OidcClient:
             if cached is not None and time.time() - cached.fetched_at < DISCOVERY_TTL:
                 return cached
             try:
-                document = self._openid().well_known()
+                with self._clients.lend() as openid:
+                    document = openid.well_known()
             except (KeycloakError, TypeError, ValueError) as exc:
                 if cached is not None:  # keep using the last good one while Keycloak is away
                     log.warning("keeping the cached discovery document", extra={"event": "oidc_stale"})
@@ -189,7 +195,8 @@ class OidcClient:
                 assert keys is not None
                 return keys
             try:
-                document = self._openid().certs()
+                with self._clients.lend() as openid:
+                    document = openid.certs()
                 keys = _parse_keys(document)
             except (KeycloakError, TypeError, ValueError, JWException) as exc:
                 if self._keys is not None:
@@ -224,12 +231,13 @@ class OidcClient:
     def exchange(self, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> Tokens:
         """Trade the authorization code for tokens and check them (nonce included)."""
         try:
-            response = self._openid().token(
-                grant_type="authorization_code",
-                code=code,
-                redirect_uri=redirect_uri,
-                code_verifier=code_verifier,
-            )
+            with self._clients.lend() as openid:
+                response = openid.token(
+                    grant_type="authorization_code",
+                    code=code,
+                    redirect_uri=redirect_uri,
+                    code_verifier=code_verifier,
+                )
         except (KeycloakError, TypeError, ValueError) as exc:
             raise self._failure(exc, "code exchange") from exc
         return self._check_response(response, nonce=nonce)
@@ -237,7 +245,8 @@ class OidcClient:
     def refresh(self, refresh_token: str) -> Tokens:
         """New tokens for a session; GrantRefused when Keycloak's session is over."""
         try:
-            response = self._openid().refresh_token(refresh_token)
+            with self._clients.lend() as openid:
+                response = openid.refresh_token(refresh_token)
         except (KeycloakError, TypeError, ValueError) as exc:
             raise self._failure(exc, "refresh") from exc
         return self._check_response(response, nonce=None, previous_refresh=refresh_token)
@@ -318,17 +327,17 @@ class OidcClient:
 
     def _verify(self, token: str, check_claims: dict[str, Any]) -> dict[str, Any]:
         """Decode and check with python-keycloak, refetching the keys once for an unknown kid."""
-        openid = self._openid()
 
         def decode(keys: jwk.JWKSet) -> dict[str, Any]:
-            claims = openid.decode_token(
-                token,
-                key=keys,
-                check_claims=check_claims,
-                algs=ALGORITHMS,
-                expected_type="JWS",
-                leeway=LEEWAY,
-            )
+            with self._clients.lend() as openid:
+                claims = openid.decode_token(
+                    token,
+                    key=keys,
+                    check_claims=check_claims,
+                    algs=ALGORITHMS,
+                    expected_type="JWS",
+                    leeway=LEEWAY,
+                )
             return dict(claims)
 
         try:
