@@ -44,6 +44,14 @@ def _runtime() -> AuthRuntime:
     return runtime
 
 
+def _oidc_runtime() -> AuthRuntime:
+    """The runtime of an endpoint that exists only with single sign-on (404 in the demo)."""
+    runtime = _runtime()
+    if runtime.mode != "oidc" or runtime.oidc is None:
+        abort(404)
+    return runtime
+
+
 def _external(endpoint: str) -> str:
     """An absolute URL of the portal, from `auth.oidc.public_url` when set, else from the request."""
     public = _runtime().public_url
@@ -92,9 +100,7 @@ def login() -> Any:
 @bp.get("/callback")
 def callback() -> Any:
     """Keycloak sends the browser back here with a code: check everything, then open the session."""
-    runtime = _runtime()
-    if runtime.mode != "oidc":
-        abort(404)
+    runtime = _oidc_runtime()
     assert runtime.oidc is not None
     state = request.args.get("state", "")
     pending = [s for s in session.get(PENDING_KEY, []) if isinstance(s, str)]
@@ -178,9 +184,7 @@ def logged_out() -> Any:
 @bp.post("/backchannel-logout")
 def backchannel_logout() -> BaseResponse:
     """Keycloak ended a session: check its logout token and end the matching portal sessions."""
-    runtime = _runtime()
-    if runtime.mode != "oidc":
-        abort(404)
+    runtime = _oidc_runtime()
     assert runtime.oidc is not None
     token = request.form.get("logout_token", "")
     try:
