@@ -19,8 +19,9 @@ from .compression import init_compression
 from .config import LANGUAGES, ConfigError, load_settings
 from .flask_app import PortalFlask
 from .i18n import format_uptime, init_i18n
-from .logs import configure_logging, init_request_logging
+from .logs import configure_logging
 from .metrics import PrometheusObserver, init_metrics
+from .request_record import init_request_record
 from .state import PortalState, build_state
 from .widgets import WIDGET_MODULES
 
@@ -68,8 +69,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["portal"] = state
 
     init_i18n(app, config.portal.default_language, config.portal.timezone)
-    init_request_logging(app)
-    init_metrics(app, registry, build)
+    init_request_record(app, init_metrics(app, registry, build))
     security.init_security(app)
     init_compression(app)
     errors.init_errors(app)

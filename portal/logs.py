@@ -1,35 +1,70 @@
-"""JSON logs on stdout, one line per request, with a request id that follows the request."""
+"""JSON logs on stdout: one object per line, with the fields Loki's queries use."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
-import re
 import sys
 import time
-import uuid
 from typing import Any
 
-from flask import Flask, Response, g, request
-from pythonjsonlogger.json import JsonFormatter
+from flask import g
 
-from .identity import current_user
-
-REQUEST_ID_HEADER = "X-Request-ID"
-_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
-# Probes are polled every few seconds; logging them would drown the useful lines.
-_QUIET_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+# What every LogRecord has; anything else on a record came from `extra=` and is a field.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 access_log = logging.getLogger("portal.access")
 
 
+def _plain(value: Any) -> Any:
+    """A field JSON cannot hold as it is: dates in ISO 8601, anything else as its text."""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+class JsonLineFormatter(logging.Formatter):
+    """`time`, `level`, `logger`, `message`, then the record's extra fields, as one JSON object.
+
+    A busy worker writes a line per request, so the time text is made once per second.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stamp: tuple[int, str] = (-1, "")  # one tuple: threads swap it whole
+
+    def _time(self, created: float) -> str:
+        second = int(created)
+        stamped, text = self._stamp
+        if stamped != second:
+            text = time.strftime(TIME_FORMAT, time.localtime(second))
+            self._stamp = (second, text)
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self._time(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name, value in vars(record).items():
+            if name not in _RECORD_ATTRIBUTES:
+                line[name] = value
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exc_info"] = record.exc_text
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        return json.dumps(line, default=_plain)
+
+
 def json_formatter() -> logging.Formatter:
     """The one log format of the portal and of gunicorn (Loki parses it)."""
-    return JsonFormatter(
-        "{asctime}{levelname}{name}{message}",
-        style="{",
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-    )
+    return JsonLineFormatter()
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -54,38 +89,3 @@ def log_field(name: str, value: Any) -> None:
     """Add a field to this request's log line (widget, cache result, ...)."""
     fields: dict[str, Any] = g.setdefault("log_fields", {})
     fields[name] = value
-
-
-def init_request_logging(app: Flask) -> None:
-    """Give each request an id (kept from X-Request-ID when sane) and log it when done."""
-
-    @app.before_request
-    def _start() -> None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        here = g._get_current_object()  # one proxy lookup, not one per use
-        here.request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        here.started = time.perf_counter()
-
-    @app.after_request
-    def _finish(response: Response) -> Response:
-        here = g._get_current_object()
-        asked = request._get_current_object()  # type: ignore[attr-defined]
-        request_id = here.get("request_id")
-        if request_id:
-            response.headers[REQUEST_ID_HEADER] = request_id
-        if asked.endpoint in _QUIET_ENDPOINTS:
-            return response
-        user = current_user()
-        rule = asked.url_rule
-        fields = {
-            "event": "request",
-            "request_id": request_id,
-            "method": asked.method,
-            "route": rule.rule if rule else None,
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - here.get("started", time.perf_counter())) * 1000, 2),
-            "user": user.subject if user else None,
-            **here.get("log_fields", {}),
-        }
-        access_log.info("request", extra=fields)
-        return response

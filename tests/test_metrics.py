@@ -20,6 +20,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from portal.breaker import CircuitState
 from simulators.base import SimServer
 
+from .support.apps import add_failing_routes
 from .support.processes import free_port, portal_process, wait_for
 from .support.prometheus import PrometheusServer
 
@@ -108,6 +109,20 @@ def test_request_metrics_use_url_rules_and_skip_probes(app: Flask) -> None:
     assert "12345" not in text
     assert "demo-0001" not in text  # no per-user label anywhere
     assert 'portal_build_info{commit="' in text
+
+
+def test_a_failing_request_is_counted_and_any_method_shares_one_label(make_app: Any) -> None:
+    app = add_failing_routes(make_app(TESTING=False), "/_fail")
+    client = app.test_client()
+    assert client.get("/_fail/500").status_code == 500
+    assert client.open("/widgets/status", method="BREW").status_code == 405
+    assert client.open("/widgets/status", method="SPILL").status_code == 405
+    text = _exposition(app)
+    assert _samples(text, "portal_http_request_exceptions_total") == {'{method="GET",status="500"}': 1.0}
+    durations = _samples(text, "portal_http_request_duration_seconds_count")
+    assert durations['{method="GET",path="/_fail/500",status="500"}'] == 1.0
+    assert durations['{method="other",path="<unmatched>",status="405"}'] == 2.0
+    assert "BREW" not in text and "SPILL" not in text
 
 
 def test_the_application_port_does_not_serve_metrics(client: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -47,6 +48,29 @@ def test_a_request_logs_one_json_line_with_its_id(
     assert line["user"] == "demo-0001"
     assert line["level"] == "INFO"
     assert isinstance(line["duration_ms"], float)
+
+
+def test_log_lines_hold_any_field_and_the_traceback() -> None:
+    try:
+        raise ValueError("on purpose")
+    except ValueError:
+        record = logging.getLogger("portal.test").makeRecord(
+            "portal.test",
+            logging.ERROR,
+            __file__,
+            1,
+            "failed for %s",
+            ("ana",),
+            sys.exc_info(),
+            extra={"when": dt.date(2026, 11, 24), "odd": {1, 2} - {1}, "text": "<b>é</b>"},
+        )
+    line = json.loads(json_formatter().format(record))
+    assert list(line)[:4] == ["time", "level", "logger", "message"]
+    assert line["message"] == "failed for ana" and line["level"] == "ERROR"
+    assert dt.datetime.strptime(line["time"], "%Y-%m-%dT%H:%M:%S%z")
+    assert line["when"] == "2026-11-24" and line["odd"] == "{2}" and line["text"] == "<b>é</b>"
+    assert "ValueError: on purpose" in line["exc_info"]
+    assert "args" not in line and "exc_text" not in line  # the record's own attributes stay out
 
 
 def test_a_hostile_request_id_is_replaced(client: FlaskClient) -> None:

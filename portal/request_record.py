@@ -1,0 +1,71 @@
+"""What every request leaves when it ends: its JSON log line and its Prometheus samples.
+
+One pair of hooks does both, so what they share (the clock, the URL rule, the status) is
+looked up once per request. The id of a request is kept from X-Request-ID when it is sane,
+sent back in that header, and shown on error pages for support.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+
+from flask import Flask, Response, g, request
+
+from .identity import current_user
+from .logs import access_log
+from .metrics import UNMATCHED, RequestMetrics
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+# Probes are polled every few seconds; logging or counting them would drown the useful lines.
+_QUIET_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
+
+
+def new_request_id() -> str:
+    """32 hex digits. An id correlates lines, it guards nothing: no system randomness needed."""
+    return f"{random.getrandbits(128):032x}"
+
+
+def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
+    """Time every request, and when it ends write its log line and its metrics.
+
+    Registered before the other after-request hooks, so it runs after them (Flask runs them
+    in reverse) and records the response as it leaves.
+    """
+
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER)
+        here = g._get_current_object()  # one proxy lookup, not one per use
+        here.request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
+        here.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        here = g._get_current_object()
+        asked = request._get_current_object()  # type: ignore[attr-defined]
+        request_id = here.get("request_id")
+        if request_id:
+            response.headers.add(REQUEST_ID_HEADER, request_id)
+        if asked.endpoint in _QUIET_ENDPOINTS:
+            return response
+        now = time.perf_counter()
+        seconds = max(now - here.get("started", now), 0.0)
+        rule = asked.url_rule
+        status = response.status_code
+        metrics.observe(asked.method, rule.rule if rule else UNMATCHED, status, seconds)
+        user = current_user()
+        fields = {
+            "event": "request",
+            "request_id": request_id,
+            "method": asked.method,
+            "route": rule.rule if rule else None,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "user": user.subject if user else None,
+            **here.get("log_fields", {}),
+        }
+        access_log.info("request", extra=fields)
+        return response
