@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from flask import Flask, Response, current_app, g, request
 from flask_compress import Compress
@@ -10,7 +10,7 @@ from flask_compress import Compress
 from .memo import Memo
 
 compress = Compress()
-MEMO_KEY = "fragment_memo_key"  # set in `g` by the widget framework for a memoized fragment
+ENCODED = "body_encoded"  # set in `g` when a view has encoded its body with encoded_fragment()
 MIMETYPES = ["text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"]
 
 
@@ -28,9 +28,8 @@ def init_compression(app: Flask) -> None:
         # A static file is streamed from an open file; compressing the stream would drop the
         # file's close(). Buffered instead (Werkzeug closes the file), then compressed whole.
         # Static URLs are cached for a year, so each browser asks for each file once.
-        memo_key = g.get(MEMO_KEY)
-        if memo_key is not None and response.status_code == 200:
-            return _compressed_fragment(response, (memo_key, request.headers.get("Accept-Encoding", "")))
+        if g.get(ENCODED):
+            return response
         if (
             request.endpoint == "static"
             and response.is_streamed
@@ -42,21 +41,20 @@ def init_compression(app: Flask) -> None:
         return compress.after_request(response)
 
 
-def _compressed_fragment(response: Response, key: tuple[Hashable, str]) -> Response:
-    """The fragment compressed as flask-compress would, once per version and Accept-Encoding."""
-    compressed: Memo[tuple[Hashable, str], tuple[bytes, str]] = current_app.extensions.setdefault(
+def encoded_fragment(key: Hashable, render: Callable[[], bytes]) -> tuple[bytes, str]:
+    """A fragment's body as this request accepts it, and its Content-Encoding ("" for none).
+
+    Encoded as flask-compress would, once per `key` (what the fragment shows) and
+    Accept-Encoding; the response must then say `Vary: Accept-Encoding`.
+    """
+    encoded: Memo[tuple[Hashable, str], tuple[bytes, str]] = current_app.extensions.setdefault(
         "portal_compressed_fragments", Memo(512)
     )
-    found = compressed.get(key)
+    memo_key = (key, request.headers.get("Accept-Encoding", ""))
+    found = encoded.get(memo_key)
     if found is None:
-        response = compress.after_request(response)
-        compressed.put(key, (response.get_data(), response.headers.get("Content-Encoding", "")))
-        return response
-    body, encoding = found
-    response.set_data(body)
-    headers = response.headers
-    if encoding:
-        headers["Content-Encoding"] = encoding
-    vary = headers.get("Vary")  # the fragment's own Vary is known: no header parsing per poll
-    headers["Vary"] = f"{vary}, Accept-Encoding" if vary else "Accept-Encoding"
-    return response
+        response = compress.after_request(Response(render(), mimetype="text/html"))
+        found = (response.get_data(), response.headers.get("Content-Encoding", ""))
+        encoded.put(memo_key, found)
+    g.setdefault(ENCODED, True)
+    return found

@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import g
 
+from .log_writer import BatchedStreamHandler
+
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 # What every LogRecord has; anything else on a record came from `extra=` and is a field.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -79,7 +81,7 @@ def configure_logging(level: str = "INFO") -> None:
     logging.logMultiprocessing = False
     if any(getattr(h, "_portal", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stdout)
+    handler = BatchedStreamHandler(sys.stdout)  # a line per request: written in batches
     handler.setFormatter(json_formatter())
     handler._portal = True  # type: ignore[attr-defined]
     root.addHandler(handler)

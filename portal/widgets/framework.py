@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from flask import Response, current_app, g, render_template, request
+from flask import Response, current_app, render_template, request
 from flask_babel import gettext as _
 
 from ..cache import CacheResult, FetchPolicy, WidgetCache, user_scope, widget_key
-from ..compression import MEMO_KEY
+from ..compression import encoded_fragment
 from ..config import WidgetSection
 from ..i18n import select_locale
 from ..identity import User, current_user
@@ -191,27 +191,34 @@ def _rendered() -> Memo[tuple[str, str], bytes]:
     return memo
 
 
+def _render(view: WidgetView) -> bytes:
+    """The card's HTML, rendered once per version and script root."""
+    key = (view.version, request.script_root)
+    rendered = _rendered()
+    body = rendered.get(key)
+    if body is None:
+        body = render_template(view.widget.template, view=view).encode()
+        rendered.put(key, body)
+    return body
+
+
 def render_fragment(view: WidgetView, status: int = 200, version_extra: str = "") -> Response:
     """Render the card body, or 204 when the card already shows this exact version."""
     view.version = _version(view, version_extra)
     log_field("widget", view.widget.slug)
+    headers = [(VERSION_HEADER, view.version), ("Cache-Control", "no-store")]
     if status == 200 and request.headers.get(VERSION_HEADER) == view.version:
         # Nothing but the status and the version: an unchanged poll costs a few bytes.
-        response = Response(status=204)
+        response = Response(status=204, headers=headers)
         response.headers.remove("Content-Type")
-    else:
-        key = (view.version, request.script_root)
-        rendered = _rendered()
-        body = rendered.get(key)
-        if body is None:
-            body = render_template(view.widget.template, view=view).encode()
-            rendered.put(key, body)
-        setattr(g, MEMO_KEY, key)
-        response = Response(body, status=status)
-        response.headers["Vary"] = "Accept-Language"
-    response.headers[VERSION_HEADER] = view.version
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        return response
+    if status != 200:  # a refusal: rare, compressed (or not) as any other answer
+        return Response(_render(view), status=status, headers=[*headers, ("Vary", "Accept-Language")])
+    body, encoding = encoded_fragment((view.version, request.script_root), lambda: _render(view))
+    headers.append(("Vary", "Accept-Language, Accept-Encoding"))
+    if encoding:
+        headers.append(("Content-Encoding", encoding))
+    return Response(body, headers=headers)
 
 
 _fetch_pool: ThreadPoolExecutor | None = None
