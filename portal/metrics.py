@@ -123,10 +123,12 @@ class RequestMetrics:
 
     def observe(self, method: str, rule: str, status: int, seconds: float) -> None:
         """One request done: `rule` is its URL rule, or UNMATCHED."""
+        if method not in METHODS:  # before the lookup: the bound label sets stay few
+            method = OTHER_METHOD
         bound = self._bound.get((method, rule, status))
         if bound is None:
-            label = method if method in METHODS else OTHER_METHOD
-            bound = (self._duration.labels(label, rule, str(status)), self._total.labels(label, str(status)))
+            code = str(status)
+            bound = (self._duration.labels(method, rule, code), self._total.labels(method, code))
             self._bound[method, rule, status] = bound
         duration, total = bound
         duration.observe(seconds)
@@ -155,4 +157,5 @@ def init_metrics(app: Flask, registry: CollectorRegistry, build: BuildInfo) -> R
 
     got_request_exception.connect(_raised, app, weak=False)
     app.extensions["portal_metrics"] = metrics
+    app.extensions["portal_request_metrics"] = requests
     return requests

@@ -123,6 +123,7 @@ def test_a_failing_request_is_counted_and_any_method_shares_one_label(make_app: 
     assert durations['{method="GET",path="/_fail/500",status="500"}'] == 1.0
     assert durations['{method="other",path="<unmatched>",status="405"}'] == 2.0
     assert "BREW" not in text and "SPILL" not in text
+    assert len(app.extensions["portal_request_metrics"]._bound) == 2  # GET 500 and other 405: no more
 
 
 def test_the_application_port_does_not_serve_metrics(client: Any) -> None:
