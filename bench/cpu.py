@@ -1,0 +1,76 @@
+"""`python -m bench.cpu`: the CPU one worker spends per request, the portal's and the ceiling's.
+
+A rate on two shared cores moves by several per cent between runs, and with two workers wrk's
+connections sometimes pile onto one (see throughput.best_of). With one worker (gunicorn's other
+settings unchanged) and wrk on the other core, the worker's CPU time (every thread of it, read
+from /proc) divided by the requests it answered is a steadier measure of what a request costs.
+It is how the changes to the hot path were compared (bench/README.md § Profiling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from .context import Bench, session_cookie
+from .stack import Server, gunicorn, peers
+from .throughput import WIDGET
+from .wire import BROWSER_HEADERS, fetch
+from .wrk import run
+
+ONE_WORKER = {"PORTAL_WORKERS": "1"}
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system time of every thread of a process, so far."""
+    ticks = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat(5))
+    return ticks / _TICK
+
+
+def per_request(server: Server, url: str, headers: dict[str, str], seconds: float) -> tuple[float, float]:
+    """(µs of worker CPU per answered request, requests per second) over one wrk run."""
+    (worker,) = server.workers()
+    run(url, 2, headers)  # warm-up
+    before = cpu_seconds(worker)
+    result = run(url, seconds, headers)
+    spent = cpu_seconds(worker) - before
+    answered = sum(result.statuses.values())
+    return spent / max(answered, 1) * 1e6, result.rps
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=8, help="length of each wrk run")
+    parser.add_argument("--runs", type=int, default=2, help="runs of each, alternating")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="portal-cpu-") as tmp, peers(Path(tmp)) as (sim, keycloak, redis):
+        assert redis is not None
+        bench = Bench(Path(tmp), False, sim, keycloak, redis)
+        with bench.portal(env=ONE_WORKER) as portal:
+            headers = {**BROWSER_HEADERS, "Cookie": session_cookie(portal.url), "HX-Request": "true"}
+            fragment = fetch(portal.url + WIDGET, headers)
+            body = Path(tmp) / "fragment.bin"
+            body.write_bytes(fetch(portal.url + WIDGET, headers).body)
+            ceiling_env = {
+                **ONE_WORKER,
+                "BENCH_FRAGMENT": str(body),
+                "BENCH_FRAGMENT_ENCODING": fragment.headers.get("content-encoding", ""),
+            }
+            with gunicorn("bench.ceiling:app", Path(tmp), ceiling_env, "ceiling") as ceiling:
+                for _ in range(args.runs):
+                    for name, server, url in (
+                        ("portal ", portal, portal.url + WIDGET),
+                        ("ceiling", ceiling, ceiling.url + "/fragment"),
+                    ):
+                        cpu, rps = per_request(server, url, headers, args.seconds)
+                        print(f"{name}: {cpu:4.0f} µs of worker CPU per request ({rps:,.0f} req/s, 1 worker)")
+
+
+if __name__ == "__main__":
+    main()
