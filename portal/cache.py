@@ -13,6 +13,7 @@ Every widget goes through `WidgetCache.get_or_fetch(key, fetch, policy)`:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -37,12 +38,14 @@ T = TypeVar("T")
 Source = Literal["hit", "miss", "coalesced", "stale", "error"]
 
 
+@functools.lru_cache(maxsize=8192)  # asked on every poll, for a few keys per user
 def widget_key(slug: str, scope: str, *args: str) -> str:
     """`widget:<slug>:<scope>:<args>`; scope is "shared" or "user:<subject>"."""
     parts = [quote(part, safe="") for part in args]
     return ":".join(["widget", slug, scope, *parts])
 
 
+@functools.lru_cache(maxsize=4096)
 def user_scope(subject: str) -> str:
     """The scope of a per-user key; the subject is quoted so it cannot forge another key."""
     return "user:" + quote(subject, safe="")
@@ -359,7 +362,8 @@ class WidgetCache:
         # Fresh entries already read, kept in the worker until their TTL ends: a hit then costs
         # no store round trip (nor unpickling). Exact, not a second staleness: an entry is only
         # replaced in the store once it is no longer fresh.
-        self._hot: Memo[str, Entry] = Memo(self.HOT_ENTRIES)
+        # Each kept as the hit it answers (immutable, so shared by every caller).
+        self._hot: Memo[str, CacheResult[Any]] = Memo(self.HOT_ENTRIES)
         self.failure_hold = failure_hold
         self.observer = observer or CacheObserver()
         self._policies = breaker_policies or {}
@@ -392,28 +396,30 @@ class WidgetCache:
 
     def fresh(self, key: str, policy: FetchPolicy, widget: str = "") -> CacheResult[Any] | None:
         """The cached result if it is fresh, else None (at most one store read, no upstream call)."""
-        entry = self._hot.get(key)
-        if entry is None or time.time() - entry.fetched_at >= policy.ttl:
-            entry = self._read_fresh(key, policy)
-        if entry is not None:
+        hit = self._hot.get(key)
+        if hit is None or hit.fetched_at is None or time.time() - hit.fetched_at >= policy.ttl:
+            hit = self._read_fresh(key, policy)
+        if hit is not None:
             self.observer.result(widget or key.split(":", 2)[1], "hit")
-            return CacheResult(entry.value, entry.fingerprint, entry.fetched_at, "hit")
-        return None
+        return hit
 
-    def _read_fresh(self, key: str, policy: FetchPolicy) -> Entry | None:
-        """The store's entry when fresh (then kept hot); a stale one also leaves the hot set."""
+    def _read_fresh(self, key: str, policy: FetchPolicy) -> CacheResult[Any] | None:
+        """The store's entry as a hit when fresh (then kept hot); a stale one leaves the hot set."""
         entry = self._read_entry(key)
         if entry is not None and time.time() - entry.fetched_at < policy.ttl:
-            self._hot.put(key, entry)
-            return entry
+            return self._keep_hot(key, entry)
         self._hot.pop(key)
         return None
+
+    def _keep_hot(self, key: str, entry: Entry) -> CacheResult[Any]:
+        hit: CacheResult[Any] = CacheResult(entry.value, entry.fingerprint, entry.fetched_at, "hit")
+        self._hot.put(key, hit)
+        return hit
 
     def _get_or_fetch(self, key: str, fetch: Callable[[], T], policy: FetchPolicy) -> CacheResult[T]:
         entry = self._read_entry(key)
         if entry is not None and time.time() - entry.fetched_at < policy.ttl:
-            self._hot.put(key, entry)
-            return CacheResult(entry.value, entry.fingerprint, entry.fetched_at, "hit")
+            return self._keep_hot(key, entry)
 
         with self._flights_lock:
             flight = self._flights.get(key)
@@ -516,7 +522,7 @@ class WidgetCache:
         breaker.record_success()
         fresh = Entry(value, fingerprint(value), time.time())
         self._write(key, fresh, policy.ttl + policy.stale_ttl)
-        self._hot.put(key, fresh)
+        self._keep_hot(key, fresh)
         self._delete(self._failure_key(key))
         return CacheResult(fresh.value, fresh.fingerprint, fresh.fetched_at, "miss")
 

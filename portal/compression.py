@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from flask_compress import Compress
 
 from .memo import Memo
 
 compress = Compress()
-ENCODED = "body_encoded"  # set in `g` when a view has encoded its body with encoded_fragment()
+ENCODED = "portal_encoded"  # a response attribute: True when its body came from encoded_fragment()
 MIMETYPES = ["text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"]
 
 
@@ -28,7 +28,7 @@ def init_compression(app: Flask) -> None:
         # A static file is streamed from an open file; compressing the stream would drop the
         # file's close(). Buffered instead (Werkzeug closes the file), then compressed whole.
         # Static URLs are cached for a year, so each browser asks for each file once.
-        if g.get(ENCODED):
+        if getattr(response, ENCODED, False):
             return response
         if (
             request.endpoint == "static"
@@ -45,16 +45,16 @@ def encoded_fragment(key: Hashable, render: Callable[[], bytes]) -> tuple[bytes,
     """A fragment's body as this request accepts it, and its Content-Encoding ("" for none).
 
     Encoded as flask-compress would, once per `key` (what the fragment shows) and
-    Accept-Encoding; the response must then say `Vary: Accept-Encoding`.
+    Accept-Encoding; the response must then say `Vary: Accept-Encoding`, and have its
+    ENCODED attribute set to True so that it is not compressed again.
     """
     encoded: Memo[tuple[Hashable, str], tuple[bytes, str]] = current_app.extensions.setdefault(
         "portal_compressed_fragments", Memo(512)
     )
-    memo_key = (key, request.headers.get("Accept-Encoding", ""))
+    memo_key = (key, request.environ.get("HTTP_ACCEPT_ENCODING", ""))
     found = encoded.get(memo_key)
     if found is None:
         response = compress.after_request(Response(render(), mimetype="text/html"))
         found = (response.get_data(), response.headers.get("Content-Encoding", ""))
         encoded.put(memo_key, found)
-    g.setdefault(ENCODED, True)
     return found

@@ -23,13 +23,14 @@ LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
 
 def select_locale() -> Locale:
     """The saved choice, else the browser's preference, else the configured default."""
-    chosen = request.cookies.get(LANGUAGE_COOKIE)
-    if chosen in LANGUAGES:
-        return LOCALES[chosen]
-    key = (request.headers.get("Accept-Language", ""), current_app.config["PORTAL_LANGUAGE"])
+    asked = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    cookies = asked.cookies
+    if LANGUAGE_COOKIE in cookies and cookies[LANGUAGE_COOKIE] in LANGUAGES:
+        return LOCALES[cookies[LANGUAGE_COOKIE]]
+    key = (asked.environ.get("HTTP_ACCEPT_LANGUAGE", ""), current_app.config["PORTAL_LANGUAGE"])
     found = _by_header.get(key)
     if found is None:
-        found = request.accept_languages.best_match(LANGUAGES) or key[1]
+        found = asked.accept_languages.best_match(LANGUAGES) or key[1]
         _by_header.put(key, found)
     return LOCALES[found]
 

@@ -87,7 +87,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.addHandler(handler)
 
 
-def log_field(name: str, value: Any) -> None:
-    """Add a field to this request's log line (widget, cache result, ...)."""
-    fields: dict[str, Any] = g.setdefault("log_fields", {})
-    fields[name] = value
+def log_fields(**fields: Any) -> None:
+    """Add fields to this request's log line (widget, cache result, ...)."""
+    found: dict[str, Any] = g.setdefault("log_fields", {})
+    found.update(fields)

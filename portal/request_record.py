@@ -18,6 +18,7 @@ from .logs import access_log
 from .metrics import UNMATCHED, RequestMetrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"  # the header as the WSGI environ holds it
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 # Probes are polled every few seconds; logging or counting them would drown the useful lines.
 _QUIET_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
@@ -37,7 +38,7 @@ def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
 
     @app.before_request
     def _start() -> None:
-        incoming = request.headers.get(REQUEST_ID_HEADER)
+        incoming = request.environ.get(REQUEST_ID_ENVIRON)
         here = g._get_current_object()  # one proxy lookup, not one per use
         here.request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
         here.started = time.perf_counter()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +27,7 @@ from ..compression import encoded_fragment
 from ..config import WidgetSection
 from ..i18n import select_locale
 from ..identity import User, current_user
-from ..logs import log_field
+from ..logs import log_fields
 from ..memo import Memo
 from ..upstream import Reason
 
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 VERSION_HEADER = "X-Widget-Version"
+VERSION_ENVIRON = "HTTP_X_WIDGET_VERSION"  # the header as the WSGI environ holds it
+HTML = "text/html; charset=utf-8"
 State = Literal["loading", "ok", "empty", "stale", "error", "unconfigured", "forbidden"]
 
 
@@ -172,21 +174,61 @@ def build_view(
     )
 
 
-def _version(view: WidgetView, extra: str) -> str:
+def _version(view: WidgetView, extra: str, locale: str) -> str:
     """A hash of everything the fragment shows; equal versions render equal HTML."""
-    pieces = [
-        current_app.config["PORTAL_BUILD_ID"],
-        view.widget.slug,
-        view.state,
-        str(select_locale()),  # what Flask-Babel will use, without its per-request machinery
-        extra,
-    ]
+    pieces = [current_app.config["PORTAL_BUILD_ID"], view.widget.slug, view.state, locale, extra]
     for part in view.parts:
         result = part.result
         # The fetch time is shown (and versioned) only when data is stale: "stale since HH:MM".
         since = str(result.fetched_at) if result.error is not None else ""
         pieces += [part.label, result.fingerprint or "-", str(result.error or ""), since]
     return hashlib.blake2b("\x1f".join(pieces).encode(), digest_size=10).hexdigest()
+
+
+def _shown(parts: Sequence[PartResult[Any]]) -> tuple[Hashable, ...]:
+    """What a card shows of its parts' results: the same tuple gives the same view and version."""
+    return tuple(
+        (
+            part.label,
+            part.result.fingerprint,
+            part.result.value is None,
+            part.result.error,
+            part.result.fetched_at if part.result.error is not None else None,
+        )
+        for part in parts
+    )
+
+
+def _cards() -> Memo[Hashable, WidgetView]:
+    """This app's card views (with their versions) by what they show and who asks."""
+    memo: Memo[Hashable, WidgetView] = current_app.extensions.setdefault("portal_cards", Memo(512))
+    return memo
+
+
+def card_view(
+    widget: Widget,
+    parts: Sequence[PartResult[Any]],
+    is_empty: Callable[[list[Any]], bool],
+    decorate: Callable[[WidgetView], str] | None,
+    user: User,
+) -> WidgetView:
+    """The card's state, decoration and version, worked out once per worker for each combination.
+
+    A dashboard polls the same unchanged data all day: the view is built again only when the
+    data, the user's roles and groups, or the language differ. That is sound because the
+    view depends on nothing else: `decorate` must depend only on the view's data and the
+    user's roles and groups (see `serve`).
+    """
+    locale = str(select_locale())  # what Flask-Babel will use, without its per-request machinery
+    key = (widget.slug, _shown(parts), user.roles, user.groups, locale)
+    memo = _cards()
+    view = memo.get(key)
+    if view is None:
+        view = build_view(widget, parts, is_empty)
+        extra = decorate(view) if decorate else ""
+        view.version = _version(view, extra, locale)
+        memo.put(key, view)
+    return view
 
 
 def _rendered() -> Memo[tuple[str, str], bytes]:
@@ -214,27 +256,37 @@ class FragmentResponse(Response):
     length with its body, so its headers go out as they are (a few µs on every poll).
     """
 
+    # True when the body came from encoded_fragment(): compression.py then leaves it alone.
+    portal_encoded = False
+
     def get_wsgi_headers(self, environ: WSGIEnvironment) -> Headers:
         return self.headers
 
 
 def render_fragment(view: WidgetView, status: int = 200, version_extra: str = "") -> Response:
-    """Render the card body, or 204 when the card already shows this exact version."""
-    view.version = _version(view, version_extra)
-    log_field("widget", view.widget.slug)
+    """Version the view, then answer with its body, or 204 when the card already shows it."""
+    view.version = _version(view, version_extra, str(select_locale()))
+    return _answer(view, status)
+
+
+def _answer(view: WidgetView, status: int = 200) -> Response:
+    """The card body of a versioned view, or 204 when the card already shows this version."""
     headers = [(VERSION_HEADER, view.version), ("Cache-Control", "no-store")]
-    if status == 200 and request.headers.get(VERSION_HEADER) == view.version:
+    asked = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    if status == 200 and asked.environ.get(VERSION_ENVIRON) == view.version:
         # Nothing but the status and the version: an unchanged poll costs a few bytes.
         response = FragmentResponse(status=204, headers=headers)
         response.headers.remove("Content-Type")
         return response
     if status != 200:  # a refusal: rare, compressed (or not) as any other answer
         return FragmentResponse(_render(view), status=status, headers=[*headers, ("Vary", "Accept-Language")])
-    body, encoding = encoded_fragment((view.version, request.script_root), lambda: _render(view))
+    body, encoding = encoded_fragment((view.version, asked.script_root), lambda: _render(view))
     headers.append(("Vary", "Accept-Language, Accept-Encoding"))
     if encoding:
         headers.append(("Content-Encoding", encoding))
-    return FragmentResponse(body, headers=headers)
+    response = FragmentResponse(body, headers=headers, content_type=HTML)
+    response.portal_encoded = True
+    return response
 
 
 _fetch_pool: ThreadPoolExecutor | None = None
@@ -284,23 +336,23 @@ def serve(
     """The whole widget request: authz, cache, state, version, fragment.
 
     `decorate(view)` may add `view.extra` for the template and returns a string that is
-    mixed into the version (for what the fragment shows besides the cached data).
+    mixed into the version (for what the fragment shows besides the cached data). It must
+    depend only on the view's data and the user's roles and groups: its result is kept for
+    every later poll with the same data and grants (see `card_view`).
     """
     runtime = runtimes()[widget.slug]
     user = current_user()
     if user is None or not user.may_see(runtime.settings.roles) or not runtime.settings.enabled:
-        log_field("cache", "forbidden")
+        log_fields(widget=widget.slug, cache="forbidden")
         view = WidgetView(widget=widget, state="forbidden")
         view.announcement = _("You do not have access to this widget.")
         return render_fragment(view, status=403)
     if not runtime.configured:
-        log_field("cache", "unconfigured")
+        log_fields(widget=widget.slug, cache="unconfigured")
         view = WidgetView(widget=widget, state="unconfigured")
         return render_fragment(view)
 
     scope = "shared" if widget.scope == "shared" else user_scope(user.subject)
     results = _results(widget, runtime, [(widget_key(widget.slug, scope, p.key), p) for p in parts(runtime)])
-    log_field("cache", ",".join(r.result.source for r in results))
-    view = build_view(widget, results, is_empty)
-    extra = decorate(view) if decorate else ""
-    return render_fragment(view, version_extra=extra)
+    log_fields(widget=widget.slug, cache=",".join(r.result.source for r in results))
+    return _answer(card_view(widget, results, is_empty, decorate, user))

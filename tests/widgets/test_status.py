@@ -242,6 +242,28 @@ def test_tile_dots_skip_tiles_the_user_may_not_see(make_app: Callable[..., Flask
     assert 'id="tile-dot-harbor"' in html
 
 
+def test_each_user_and_language_gets_their_own_card_from_the_same_data(client: FlaskClient) -> None:
+    """A worker keeps each card it built: who asks and in which language are part of what it keeps."""
+    admin = _fragment(client, **{"Accept-Language": "en"})
+    assert 'id="tile-dot-argo-cd"' in admin.get_data(as_text=True)  # an admin tile
+
+    client.get("/auth/demo-user/dominique")  # a team member, same worker, same cached data
+    member = _fragment(client, **{"Accept-Language": "en"})
+    assert 'id="tile-dot-argo-cd"' not in member.get_data(as_text=True)
+    assert 'id="tile-dot-gitlab"' in member.get_data(as_text=True)
+    assert member.headers["X-Widget-Version"] != admin.headers["X-Widget-Version"]
+
+    french = _fragment(client, **{"Accept-Language": "fr"})
+    assert french.headers["X-Widget-Version"] != member.headers["X-Widget-Version"]
+    assert "Opérationnel" in french.get_data(as_text=True)
+    assert "Opérationnel" not in member.get_data(as_text=True)
+
+    client.get("/auth/demo-user/camille")
+    again = _fragment(client, **{"Accept-Language": "en"})
+    assert again.headers["X-Widget-Version"] == admin.headers["X-Widget-Version"]
+    assert again.get_data() == admin.get_data()
+
+
 def test_a_page_without_monitors_is_empty(make_app: Callable[..., Flask], world: KumaWorld) -> None:
     world.add_page(SimPage(slug="quiet", title="Quiet", groups=[("Nothing", [])]))
     app = make_app(lambda c: c["widgets"]["status"].update(slugs=["quiet"]))

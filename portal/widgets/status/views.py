@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import partial
 from typing import cast
@@ -12,7 +11,6 @@ from flask_babel import lazy_gettext as _l
 
 from ...config import StatusWidgetSection
 from ...identity import current_user
-from ...memo import Memo
 from ..framework import Part, Widget, WidgetRuntime, WidgetView, serve
 from .client import UPSTREAM, MonitorStatus, StatusPage, UptimeKumaClient
 
@@ -38,9 +36,15 @@ class TileDot:
 
 
 def _parts(runtime: WidgetRuntime) -> list[Part[StatusPage]]:
-    client: UptimeKumaClient = current_app.extensions["portal"].clients["uptime_kuma"]
-    settings = cast(StatusWidgetSection, runtime.settings)
-    return [Part(slug, slug, partial(client.status_page, slug)) for slug in settings.slugs]
+    """One part per configured status page (the same for every request: made once per app)."""
+    extensions = current_app.extensions
+    found: list[Part[StatusPage]] | None = extensions.get("status_parts")
+    if found is None:
+        client: UptimeKumaClient = extensions["portal"].clients["uptime_kuma"]
+        settings = cast(StatusWidgetSection, runtime.settings)
+        found = [Part(slug, slug, partial(client.status_page, slug)) for slug in settings.slugs]
+        extensions["status_parts"] = found
+    return found
 
 
 def _no_monitors(pages: list[StatusPage]) -> bool:
@@ -48,26 +52,21 @@ def _no_monitors(pages: list[StatusPage]) -> bool:
 
 
 def _tile_dots(view: WidgetView) -> str:
-    """Attach the dots of the tiles this user sees; their list is part of the version."""
+    """Attach the dots of the tiles this user sees; their list is part of the version.
+
+    Worked out from the data and the user's grants only, as `serve` requires: the framework
+    keeps the result for every poll with the same data and grants.
+    """
     user = current_user()
-    # The same data and the same grants give the same dots: worked out once per worker.
-    key = (
-        tuple(part.result.fingerprint for part in view.parts),
-        (user.roles, user.groups) if user is not None else None,
-    )
-    memo: Memo[Hashable, list[TileDot]] = current_app.extensions.setdefault("status_dots", Memo(1024))
-    dots = memo.get(key)
-    if dots is None:
-        by_name: dict[str, MonitorStatus] = {}
-        for page in view.values:
-            for monitor in page.monitors:
-                by_name.setdefault(monitor.name.casefold(), monitor.status)
-        dots = [
-            TileDot(tile.slug, tile.monitor, by_name.get(tile.monitor.casefold(), MonitorStatus.UNKNOWN))
-            for tile in current_app.extensions["portal"].config.tiles
-            if tile.monitor and user is not None and user.may_see(tile.roles)
-        ]
-        memo.put(key, dots)
+    by_name: dict[str, MonitorStatus] = {}
+    for page in view.values:
+        for monitor in page.monitors:
+            by_name.setdefault(monitor.name.casefold(), monitor.status)
+    dots = [
+        TileDot(tile.slug, tile.monitor, by_name.get(tile.monitor.casefold(), MonitorStatus.UNKNOWN))
+        for tile in current_app.extensions["portal"].config.tiles
+        if tile.monitor and user is not None and user.may_see(tile.roles)
+    ]
     view.extra["dots"] = dots
     return ",".join(dot.tile for dot in dots)
 
