@@ -73,6 +73,22 @@ def test_log_lines_hold_any_field_and_the_traceback() -> None:
     assert "args" not in line and "exc_text" not in line  # the record's own attributes stay out
 
 
+def test_log_lines_take_any_value_json_can_hold() -> None:
+    def line(**extra: object) -> tuple[str, dict[str, Any]]:
+        record = logging.getLogger("portal.test").makeRecord(
+            "portal.test", logging.INFO, __file__, 1, "odd values", (), None, extra=extra
+        )
+        text = json_formatter().format(record)
+        return text, json.loads(text)
+
+    text, found = line(by_code={404: "missing"}, ratio=float("nan"), person="Élodie")
+    assert found["by_code"] == {"404": "missing"}
+    assert found["ratio"] is None  # strict JSON has no NaN
+    assert found["person"] == "Élodie" and "Élodie" in text  # UTF-8, not escaped
+    _, found = line(huge=2**70)  # wider than orjson's 64 bits: the standard encoder writes it
+    assert found["huge"] == 2**70
+
+
 def test_a_hostile_request_id_is_replaced(client: FlaskClient) -> None:
     for hostile in ("<script>alert(1)</script>", "x" * 500, "short"):
         response = client.get("/healthz", headers={"X-Request-ID": hostile})
@@ -92,7 +108,7 @@ def test_upstream_failures_are_logged_at_warning_without_secrets(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "portal.cache"]
     assert warnings
     line = json_formatter().format(warnings[0])
-    assert '"upstream": "uptime_kuma"' in line
+    assert json.loads(line)["upstream"] == "uptime_kuma"
     assert "pa55word" not in line and "s3cret" not in line
 
 
