@@ -6,6 +6,7 @@ No timed assertion here: the smoke run must produce every figure, whatever their
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from bench.report import Figure, table
+from bench.soak import bad_log_lines
 from bench.stats import amplification_limit, calls_per_key, percentile
 from bench.wire import page_assets
 from bench.wrk import MARK, parse
+from portal.logs import json_formatter
 
 from .support.processes import ROOT
 
@@ -29,6 +32,16 @@ def test_fetches_are_counted_per_key_on_the_page_path() -> None:
         "/_sim/calls": 5,
     }
     assert calls_per_key(calls) == {"status:platform": 3, "status:observability": 2}
+
+
+def test_the_soak_counts_error_lines_as_the_portal_writes_them() -> None:
+    def line(level: int) -> str:
+        record = logging.getLogger("portal.test").makeRecord("portal.test", level, __file__, 1, "x", (), None)
+        return json_formatter().format(record)
+
+    text = "\n".join([line(logging.INFO), line(logging.ERROR), line(logging.WARNING), line(logging.CRITICAL)])
+    assert bad_log_lines(text) == 2
+    assert bad_log_lines(text + "\nTraceback (most recent call last):\n[]") == 4  # not JSON, or not an object
 
 
 def test_amplification_limit_is_one_fetch_per_ttl_plus_the_first_per_cache() -> None:
