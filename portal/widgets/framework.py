@@ -201,7 +201,7 @@ def _shown(parts: Sequence[PartResult[Any]]) -> tuple[Hashable, ...]:
 
 def _cards() -> Memo[Hashable, WidgetView]:
     """This app's card views (with their versions) by what they show and who asks."""
-    memo: Memo[Hashable, WidgetView] = current_app.extensions.setdefault("portal_cards", Memo(512))
+    memo: Memo[Hashable, WidgetView] = current_app.extensions.setdefault("portal_cards", Memo(4096))
     return memo
 
 
