@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,19 @@ def test_a_quick_bench_produces_every_figure(tmp_path: Path) -> None:
     assert all(figure["value"] for figure in document["figures"])
     assert document["machine"]["cores"]
     print(done.stdout[done.stdout.index("| ") :])  # the table, in the test log
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize(
+    "tool", [["bench.inprocess", "--calls", "200"], ["bench.cpu", "--runs", "1", "--seconds", "1"]]
+)
+def test_the_profiling_tools_measure_the_portal_and_the_ceiling(tool: list[str]) -> None:
+    """The tools bench/README.md gives for comparing two versions of the hot path still run."""
+    done = subprocess.run(
+        [sys.executable, "-m", *tool], cwd=ROOT, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = re.findall(r"^(portal |ceiling): +(\d+) µs", done.stdout, re.M)
+    assert [name for name, _ in figures] == ["portal ", "ceiling"]
+    assert all(int(us) > 0 for _, us in figures)
