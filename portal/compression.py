@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 from flask import Flask, Response, current_app, request
 from flask_compress import Compress
@@ -10,6 +11,7 @@ from flask_compress import Compress
 from .memo import Memo
 
 compress = Compress()
+R = TypeVar("R", bound=Response)
 ENCODED = "portal_encoded"  # a response attribute: True when its body came from encoded_fragment()
 MIMETYPES = ["text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"]
 
@@ -41,12 +43,18 @@ def init_compression(app: Flask) -> None:
         return compress.after_request(response)
 
 
+def mark_encoded(response: R) -> R:
+    """Say that `response`'s body came from encoded_fragment(): it is not compressed again."""
+    setattr(response, ENCODED, True)
+    return response
+
+
 def encoded_fragment(key: Hashable, render: Callable[[], bytes]) -> tuple[bytes, str]:
     """A fragment's body as this request accepts it, and its Content-Encoding ("" for none).
 
     Encoded as flask-compress would, once per `key` (what the fragment shows) and
-    Accept-Encoding; the response must then say `Vary: Accept-Encoding`, and have its
-    ENCODED attribute set to True so that it is not compressed again.
+    Accept-Encoding; the response must then say `Vary: Accept-Encoding` and go through
+    mark_encoded().
     """
     encoded: Memo[tuple[Hashable, str], tuple[bytes, str]] = current_app.extensions.setdefault(
         "portal_compressed_fragments", Memo(512)

@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import Headers
 
 from ..cache import CacheResult, FetchPolicy, WidgetCache, user_scope, widget_key
-from ..compression import encoded_fragment
+from ..compression import encoded_fragment, mark_encoded
 from ..config import WidgetSection
 from ..i18n import select_locale
 from ..identity import User, current_user
@@ -256,9 +256,6 @@ class FragmentResponse(Response):
     length with its body, so its headers go out as they are (a few µs on every poll).
     """
 
-    # True when the body came from encoded_fragment(): compression.py then leaves it alone.
-    portal_encoded = False
-
     def get_wsgi_headers(self, environ: WSGIEnvironment) -> Headers:
         return self.headers
 
@@ -284,9 +281,7 @@ def _answer(view: WidgetView, status: int = 200) -> Response:
     headers.append(("Vary", "Accept-Language, Accept-Encoding"))
     if encoding:
         headers.append(("Content-Encoding", encoding))
-    response = FragmentResponse(body, headers=headers, content_type=HTML)
-    response.portal_encoded = True
-    return response
+    return mark_encoded(FragmentResponse(body, headers=headers, content_type=HTML))
 
 
 _fetch_pool: ThreadPoolExecutor | None = None
