@@ -3,8 +3,8 @@
 Every request logs a line. Written by the request's thread, that line costs a system call
 during which the thread gives up the GIL, and while it waits to get it back the other threads
 queue on the handler's lock: under load the call took ~65 µs of CPU and ~0.9 ms of wall time
-per line (measured in a worker under wrk, bench/README.md). Appending the line to a queue
-costs ~25 µs, and the writer thread makes one write every INTERVAL for all of them.
+per line (measured in a worker under wrk, bench/README.md). Formatting the line and appending
+it to a queue costs ~15 µs, and the writer thread makes one write every INTERVAL for all of them.
 
 Nothing is lost on a normal exit: `logging.shutdown()` (at interpreter exit) flushes, and a
 WARNING or worse is written at once with the lines before it. A process killed outright
