@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
-VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' portal/build.py)
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' portal/observability/build.py)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: help run test test-deps lint format translations screenshots vendor clean helm-lint image e2e audit bench bench-quick

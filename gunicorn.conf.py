@@ -111,11 +111,11 @@ errorlog = "-"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "portal.logs.json_formatter"}},
+    "formatters": {"json": {"()": "portal.observability.logs.json_formatter"}},
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}
     },
-    # The application adds its own JSON handler to the root logger (portal.logs).
+    # The application adds its own JSON handler to the root logger (portal.observability.logs).
     "root": {"level": "INFO", "handlers": []},
     "loggers": {
         "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},

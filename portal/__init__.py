@@ -11,18 +11,20 @@ import flask_babel
 from flask import Flask, g, request, url_for
 from prometheus_client import CollectorRegistry
 
-from . import errors, health, security, shell
+from . import shell
 from .auth import init_auth
-from .build import __version__, build_info
-from .cache import CacheObserver
-from .compression import init_compression
+from .caching.widget_cache import CacheObserver
 from .config import LANGUAGES, ConfigError, load_settings
-from .flask_app import PortalFlask
-from .i18n import format_uptime, init_i18n
-from .logs import configure_logging
-from .metrics import PrometheusObserver, init_metrics
-from .request_record import init_request_record
+from .observability import health
+from .observability.build import __version__, build_info
+from .observability.logs import configure_logging
+from .observability.metrics import PrometheusObserver, init_metrics
 from .state import PortalState, build_state
+from .web import errors, security
+from .web.compression import init_compression
+from .web.flask_app import PortalFlask
+from .web.i18n import format_uptime, init_i18n
+from .web.request_record import init_request_record
 from .widgets import WIDGET_MODULES
 
 __all__ = ["ConfigError", "__version__", "create_app"]

@@ -9,11 +9,19 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from .breaker import BreakerPolicy
-from .build import PACKAGE_DIR, BuildInfo
-from .cache import CacheObserver, FallbackStore, FetchPolicy, LocalStore, RedisStore, Store, WidgetCache
+from .caching.widget_cache import (
+    CacheObserver,
+    FallbackStore,
+    FetchPolicy,
+    LocalStore,
+    RedisStore,
+    Store,
+    WidgetCache,
+)
 from .config import PortalConfig, Settings, Tile
-from .icons import BrandIcon, load_brand_icons
+from .observability.build import PACKAGE_DIR, BuildInfo
+from .shell.icons import BrandIcon, load_brand_icons
+from .upstreams.breaker import BreakerPolicy
 from .widgets import WIDGET_MODULES
 from .widgets.framework import WidgetRuntime
 

@@ -19,7 +19,7 @@ from bench.soak import bad_log_lines
 from bench.stats import amplification_limit, calls_per_key, percentile
 from bench.wire import page_assets
 from bench.wrk import MARK, parse
-from portal.logs import json_formatter
+from portal.observability.logs import json_formatter
 
 from .support.processes import ROOT
 

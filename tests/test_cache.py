@@ -17,8 +17,8 @@ import redis
 import requests
 from flask import Flask
 
-from portal.breaker import BreakerPolicy, CircuitBreaker, CircuitState
-from portal.cache import (
+from portal.caching.memo import Memo
+from portal.caching.widget_cache import (
     CacheObserver,
     FallbackStore,
     FetchPolicy,
@@ -28,8 +28,8 @@ from portal.cache import (
     user_scope,
     widget_key,
 )
-from portal.memo import Memo
-from portal.upstream import HttpLimits, Reason, UpstreamUnavailable
+from portal.upstreams.breaker import BreakerPolicy, CircuitBreaker, CircuitState
+from portal.upstreams.http import HttpLimits, Reason, UpstreamUnavailable
 from portal.widgets.status.client import StatusPage, UptimeKumaClient
 from simulators.base import SimServer
 
@@ -265,7 +265,7 @@ def test_followers_share_the_leaders_failure(kuma: SimServer) -> None:
 def test_a_reason_renders_in_both_languages(app: Flask) -> None:
     reason = Reason.of("%(upstream)s did not answer within %(seconds)s s", upstream="Taiga", seconds="4")
     with app.test_request_context(headers={"Accept-Language": "fr"}):
-        from portal.i18n import translate_reason
+        from portal.web.i18n import translate_reason
 
         assert translate_reason(reason) == "Taiga n'a pas répondu en 4 s"
     assert str(reason) == "Taiga did not answer within 4 s"

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.security import CSP
+from portal.web.security import CSP
 
 from .support.apps import add_failing_routes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from werkzeug.test import EnvironBuilder
 
-from portal.flask_app import PortalFlask, PortalRequest
+from portal.web.flask_app import PortalFlask, PortalRequest
 
 
 def _request(cookie: str) -> PortalRequest:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from portal import log_writer
-from portal.log_writer import BatchedStreamHandler
+from portal.observability import log_writer
+from portal.observability.log_writer import BatchedStreamHandler
 
 from .support.processes import wait_for
 
@@ -109,7 +109,7 @@ def test_a_fork_writes_each_line_once(logger: logging.Logger, tmp_path: Path) ->
 
 
 def test_the_portal_logs_through_it() -> None:
-    from portal.logs import configure_logging
+    from portal.observability.logs import configure_logging
 
     configure_logging()
     ours = [h for h in logging.getLogger().handlers if getattr(h, "_portal", False)]

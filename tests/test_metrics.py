@@ -17,7 +17,7 @@ from flask import Flask
 from prometheus_client import generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 
-from portal.breaker import CircuitState
+from portal.upstreams.breaker import CircuitState
 from simulators.base import SimServer
 
 from .support.apps import add_failing_routes

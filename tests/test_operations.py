@@ -17,7 +17,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from portal.logs import json_formatter
+from portal.observability.logs import json_formatter
 
 from .support.processes import ROOT, free_port, portal_process, wait_for
 
@@ -105,7 +105,9 @@ def test_upstream_failures_are_logged_at_warning_without_secrets(
         )
     )
     app.test_client().get("/widgets/status")
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "portal.cache"]
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and r.name == "portal.caching.widget_cache"
+    ]
     assert warnings
     line = json_formatter().format(warnings[0])
     assert json.loads(line)["upstream"] == "uptime_kuma"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from portal.auth.invalidation import ChannelListener
 from portal.auth.sessions import SessionRecord, SessionStore
-from portal.cache import CacheObserver, FallbackStore, LocalStore, RedisStore
+from portal.caching.broadcast import ChannelListener
+from portal.caching.widget_cache import CacheObserver, FallbackStore, LocalStore, RedisStore
 
 from .support.processes import RedisServer
 

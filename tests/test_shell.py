@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.security import CSP
+from portal.web.security import CSP
 from simulators.base import SimServer
 
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 from flask import Flask
 
-from portal.upstream import (
+from portal.upstreams.http import (
     BoundedJsonGetter,
     HttpLimits,
     UpstreamAuthError,

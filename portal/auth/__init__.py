@@ -16,14 +16,14 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, Se
 from itsdangerous import BadSignature
 from werkzeug.wrappers import Response as BaseResponse
 
+from ..caching.file_store import session_store
+from ..caching.memo import Memo
 from ..identity import DEMO_USER, DEMO_USERS
-from ..memo import Memo
 from ..state import PortalState
 from .csrf import csrf_token
 from .guard import PUBLIC_ENDPOINTS, identify, login_required
 from .oidc import OidcClient
 from .sessions import SessionStore
-from .store import session_store
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from flask import Response, current_app, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import User
-from ..urls import safe_next
+from ..web.urls import safe_next
 from .claims import fit_grants, from_cookie, to_cookie, user_from_claims
 from .oidc import GrantRefused, OidcError
 from .sessions import SessionRecord

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..cache import FallbackStore, RedisStore, Store
-from .invalidation import ChannelListener, KeptRecords
+from ..caching.broadcast import ChannelListener, KeptRecords
+from ..caching.widget_cache import FallbackStore, RedisStore, Store
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from flask_babel import get_locale
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import DEMO_USERS
-from ..urls import safe_next
+from ..web.urls import safe_next
 from . import AuthRuntime
 from .claims import user_from_claims
 from .csrf import csrf_ok

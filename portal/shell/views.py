@@ -6,9 +6,9 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..config import LANGUAGES
-from ..i18n import LANGUAGE_COOKIE
 from ..identity import current_user
-from ..urls import safe_next
+from ..web.i18n import LANGUAGE_COOKIE
+from ..web.urls import safe_next
 from ..widgets.framework import loading_view, visible_widgets
 
 bp = Blueprint("shell", __name__)

@@ -22,14 +22,14 @@ from flask import Response, current_app, render_template, request
 from flask_babel import gettext as _
 from werkzeug.datastructures import Headers
 
-from ..cache import CacheResult, FetchPolicy, WidgetCache, user_scope, widget_key
-from ..compression import encoded_fragment, mark_encoded
+from ..caching.memo import Memo
+from ..caching.widget_cache import CacheResult, FetchPolicy, WidgetCache, user_scope, widget_key
 from ..config import WidgetSection
-from ..i18n import select_locale
 from ..identity import User, current_user
-from ..logs import log_fields
-from ..memo import Memo
-from ..upstream import Reason
+from ..observability.logs import log_fields
+from ..upstreams.http import Reason
+from ..web.compression import encoded_fragment, mark_encoded
+from ..web.i18n import select_locale
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment

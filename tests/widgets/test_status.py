@@ -14,7 +14,7 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.upstream import HttpLimits, UpstreamBadResponse
+from portal.upstreams.http import HttpLimits, UpstreamBadResponse
 from portal.widgets.status.client import MonitorStatus, UptimeKumaClient
 from simulators.base import SimServer
 from simulators.uptime_kuma import KumaWorld, SimMonitor, SimPage

@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 
 from ...config import UpstreamSection
-from ...upstream import HttpLimits
+from ...upstreams.http import HttpLimits
 from .client import UptimeKumaClient
 from .views import WIDGET
 from .views import bp as blueprint

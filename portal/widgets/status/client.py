@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import requests
 
-from ...upstream import N_, BoundedJsonGetter, HttpLimits, Reason, UpstreamBadResponse, require
+from ...upstreams.http import N_, BoundedJsonGetter, HttpLimits, Reason, UpstreamBadResponse, require
 
 UPSTREAM = "Uptime Kuma"
 

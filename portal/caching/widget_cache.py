@@ -28,9 +28,9 @@ import redis
 from flask_caching.backends.rediscache import RedisCache
 from flask_caching.backends.simplecache import SimpleCache
 
-from .breaker import BreakerPolicy, CircuitBreaker, CircuitState
+from ..upstreams.breaker import BreakerPolicy, CircuitBreaker, CircuitState
+from ..upstreams.http import N_, Reason, UpstreamError
 from .memo import Memo
-from .upstream import N_, Reason, UpstreamError
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from babel.numbers import format_percent
 from flask import Flask, current_app, request
 from flask_babel import Babel, get_locale, gettext
 
-from .config import LANGUAGES
-from .memo import Memo
-from .upstream import Reason
+from ..caching.memo import Memo
+from ..config import LANGUAGES
+from ..upstreams.http import Reason
 
 LANGUAGE_COOKIE = "portal_lang"
 babel = Babel()

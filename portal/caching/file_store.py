@@ -13,7 +13,7 @@ from typing import Any
 
 from cachelib.file import FileSystemCache
 
-from ..cache import Lock, Store
+from .widget_cache import Lock, Store
 
 
 class _FileLock:

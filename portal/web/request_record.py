@@ -13,9 +13,9 @@ import time
 
 from flask import Flask, Response, g, request
 
-from .identity import current_user
-from .logs import access_log
-from .metrics import UNMATCHED, RequestMetrics
+from ..identity import current_user
+from ..observability.logs import access_log
+from ..observability.metrics import UNMATCHED, RequestMetrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"  # the header as the WSGI environ holds it

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from .cache import FallbackStore
+from ..caching.widget_cache import FallbackStore
 
 bp = Blueprint("health", __name__)
 

@@ -6,8 +6,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from .build import PACKAGE_DIR
-from .config import BUILTIN_ICONS
+from ..config import BUILTIN_ICONS
+from ..observability.build import PACKAGE_DIR
 
 VENDOR_DIR = PACKAGE_DIR / "static" / "vendor"
 

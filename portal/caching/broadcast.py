@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 import redis
 
-from ..memo import Memo
+from .memo import Memo
 
 log = logging.getLogger(__name__)
 

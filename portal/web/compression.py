@@ -8,7 +8,7 @@ from typing import TypeVar
 from flask import Flask, Response, current_app, request
 from flask_compress import Compress
 
-from .memo import Memo
+from ..caching.memo import Memo
 
 compress = Compress()
 R = TypeVar("R", bound=Response)

@@ -18,9 +18,9 @@ from flask import Flask, got_request_exception, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
 
-from .breaker import CircuitState
+from ..caching.widget_cache import CacheObserver, Source
+from ..upstreams.breaker import CircuitState
 from .build import BuildInfo
-from .cache import CacheObserver, Source
 
 # A widget answered from cache takes a few milliseconds; an upstream fetch up to its timeout.
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -9,7 +9,7 @@ from flask import Flask, Request
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.utils import cached_property
 
-from .memo import Memo
+from ..caching.memo import Memo
 
 # Parsed Cookie headers by their exact text: a dashboard sends the same one with every poll.
 _cookies: Memo[str, ImmutableMultiDict[str, str]] = Memo(4096)

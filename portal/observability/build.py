@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __version__ = "0.1.0"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the portal package
 
 
 @dataclass(frozen=True)
