@@ -14,18 +14,20 @@ from prometheus_client import CollectorRegistry
 from . import shell
 from .auth import init_auth
 from .caching.widget_cache import CacheObserver
-from .config import LANGUAGES, ConfigError, load_settings
+from .config import LANGUAGES, ConfigError, load_settings, upstreams_of
 from .observability import health
 from .observability.build import __version__, build_info
 from .observability.logs import configure_logging
 from .observability.metrics import PrometheusObserver, init_metrics
-from .state import PortalState, build_state
+from .state import EXTENSION, PortalState, build_state, portal_state
 from .web import errors, security
 from .web.compression import init_compression
 from .web.flask_app import PortalFlask
+from .web.guard import init_guard
 from .web.i18n import format_uptime, init_i18n
 from .web.request_record import init_request_record
-from .widgets import WIDGET_MODULES
+from .widgets import WIDGETS
+from .widgets.serving import FragmentRenderer, render_card, widget_blueprint
 
 __all__ = ["ConfigError", "__version__", "create_app"]
 
@@ -41,13 +43,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """
     overrides = dict(test_config or {})
     env = {**os.environ, **overrides.pop("ENV", {})}
-    settings = load_settings(env=env, config=overrides.pop("PORTAL", None))
+    widgets = overrides.pop("WIDGETS", WIDGETS)  # tests may add widgets of their own
+    settings = load_settings(env=env, config=overrides.pop("PORTAL", None), widgets=widgets)
     # One registry per application: tests build many apps in one process.
     registry = CollectorRegistry()
     observer: CacheObserver = overrides.pop("CACHE_OBSERVER", None) or PrometheusObserver(
         registry,
-        widgets=[module.WIDGET.slug for module in WIDGET_MODULES],
-        upstreams=sorted({module.WIDGET.upstream for module in WIDGET_MODULES}),
+        widgets=[widget.slug for widget in widgets],
+        upstreams=sorted(upstreams_of(widgets)),
     )
 
     configure_logging(env.get("PORTAL_LOG_LEVEL", "INFO"))
@@ -67,8 +70,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     build = build_info()
     app.config["PORTAL_BUILD_ID"] = build.build_id
     threads = int(env.get("PORTAL_THREADS", "8"))
-    state = build_state(settings, build, observer, threads)
-    app.extensions["portal"] = state
+    state = build_state(settings, build, observer, threads, widgets)
+    app.extensions[EXTENSION] = state
 
     init_i18n(app, config.portal.default_language, config.portal.timezone)
     init_request_record(app, init_metrics(app, registry, build))
@@ -77,10 +80,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_errors(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(shell.bp)
-    for module in WIDGET_MODULES:
-        app.register_blueprint(module.blueprint)
+    for widget in widgets:
+        app.register_blueprint(widget_blueprint(widget))
+    init_guard(app)
     init_auth(app, state)
     _init_templates(app, state)
+    state.renderer = FragmentRenderer(app)
     _register_commands(app)
     if config.auth.mode == "demo":
         log.warning(
@@ -106,7 +111,10 @@ def _init_templates(app: Flask, state: PortalState) -> None:
         format_time=flask_babel.format_time,
         format_datetime=flask_babel.format_datetime,
         format_decimal=flask_babel.format_decimal,
+        format_date=flask_babel.format_date,
+        format_timedelta=flask_babel.format_timedelta,
         format_uptime=format_uptime,
+        render_card=render_card,
         static_url=static_url,
         portal=state,
         languages=LANGUAGES,
@@ -127,4 +135,4 @@ def _register_commands(app: Flask) -> None:
     @app.cli.command("check-config")
     def check_config() -> None:
         """Validate PORTAL_CONFIG and the secrets (the app loaded, so they are valid)."""
-        print(f"configuration OK: {app.extensions['portal'].settings.source}")
+        print(f"configuration OK: {portal_state(app).settings.source}")

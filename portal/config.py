@@ -6,12 +6,13 @@ offending key (`widgets.status.refresh`, `tiles[2].url`, `PORTAL_SECRET_KEY`, ..
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,6 +24,7 @@ from pydantic import (
     Field,
     HttpUrl,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -136,6 +138,9 @@ class CacheSection(_Section):
     local_max_entries: int = Field(5000, ge=100, le=1_000_000)
     # How long a failed fetch's outcome is shared before the key may be tried again.
     failure_hold: float = Field(5.0, ge=0.5, le=300)
+    # How long a card's request waits for the fetch it started before it answers with what there
+    # is ("loading", or the previous data) and polls again soon. Never more than the upstream's timeout.
+    answer_within: float = Field(2.0, ge=0.1, le=30)
 
     @field_validator("redis_url")
     @classmethod
@@ -171,10 +176,6 @@ class UpstreamSection(_Section):
         return value
 
 
-class UpstreamsSection(_Section):
-    uptime_kuma: UpstreamSection | None = None
-
-
 class WidgetSection(_Section):
     """Settings every widget has; each widget's section adds its own."""
 
@@ -183,14 +184,6 @@ class WidgetSection(_Section):
     ttl: int = Field(30, ge=1, le=86400, description="seconds a fetched result is fresh")
     stale_ttl: int = Field(3600, ge=0, le=7 * 86400, description="seconds last good data is kept")
     roles: tuple[str, ...] = ()
-
-
-class StatusWidgetSection(WidgetSection):
-    slugs: tuple[Slug, ...] = ()
-
-
-class WidgetsSection(_Section):
-    status: StatusWidgetSection = StatusWidgetSection()
 
 
 class Tile(_Section):
@@ -222,13 +215,14 @@ class Tile(_Section):
 
 
 class PortalConfig(_Section):
-    """The whole YAML file."""
+    """The whole YAML file. `upstreams` and `widgets` hold one section per registered upstream
+    and widget: the model that validates a file is made by `config_model()` from the registry."""
 
     portal: PortalSection = PortalSection()
     auth: AuthSection  # required: single sign-on unless the demo identity is chosen explicitly
     cache: CacheSection = CacheSection()
-    upstreams: UpstreamsSection = UpstreamsSection()
-    widgets: WidgetsSection = WidgetsSection()
+    upstreams: Any = None
+    widgets: Any = None
     tiles: tuple[Tile, ...] = ()
 
     @model_validator(mode="after")
@@ -242,6 +236,75 @@ class PortalConfig(_Section):
             seen[tile.slug] = index
         return self
 
+    def upstream(self, name: str) -> UpstreamSection | None:
+        """The section of one upstream, or None when it is not configured."""
+        section: UpstreamSection | None = getattr(self.upstreams, name, None)
+        return section
+
+    def widget(self, slug: str) -> WidgetSection:
+        """The settings of one widget (its defaults when the file says nothing of it)."""
+        section: WidgetSection = getattr(self.widgets, slug)
+        return section
+
+
+class UpstreamSpec(Protocol):
+    """What the configuration needs to know of an upstream (see upstreams/upstream.py)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def settings(self) -> type[UpstreamSection]: ...
+    @property
+    def secrets(self) -> tuple[Any, ...]: ...  # each with env, key, required, help
+
+
+class WidgetSpec(Protocol):
+    """What the configuration needs to know of a widget (see widgets/contract.py)."""
+
+    @property
+    def slug(self) -> str: ...
+    @property
+    def settings_model(self) -> type[WidgetSection]: ...
+    @property
+    def upstreams(self) -> tuple[UpstreamSpec, ...]: ...
+
+
+def _registry() -> tuple[WidgetSpec, ...]:
+    from .widgets import WIDGETS  # noqa: PLC0415 - the widgets import this module's sections
+
+    return WIDGETS
+
+
+def upstreams_of(widgets: Sequence[WidgetSpec]) -> dict[str, UpstreamSpec]:
+    """Every upstream the widgets name, once, by name."""
+    found: dict[str, UpstreamSpec] = {}
+    for widget in widgets:
+        for upstream in widget.upstreams:
+            found.setdefault(upstream.name, upstream)
+    return found
+
+
+@functools.cache
+def _config_model(widgets: tuple[WidgetSpec, ...]) -> type[PortalConfig]:
+    upstream_fields: dict[str, Any] = {
+        name: (spec.settings | None, None) for name, spec in upstreams_of(widgets).items()
+    }
+    widget_fields: dict[str, Any] = {w.slug: (w.settings_model, w.settings_model()) for w in widgets}
+    upstreams = create_model("UpstreamsSection", __base__=_Section, **upstream_fields)
+    sections = create_model("WidgetsSection", __base__=_Section, **widget_fields)
+    model: type[PortalConfig] = create_model(
+        "PortalConfig",
+        __base__=PortalConfig,
+        upstreams=(upstreams, upstreams()),
+        widgets=(sections, sections()),
+    )
+    return model
+
+
+def config_model(widgets: Sequence[WidgetSpec] | None = None) -> type[PortalConfig]:
+    """The model of the whole file for these widgets (the registry's by default)."""
+    return _config_model(tuple(widgets) if widgets is not None else _registry())
+
 
 @dataclass(frozen=True)
 class Secrets:
@@ -250,6 +313,11 @@ class Secrets:
     secret_key: str
     redis_password: str | None = None
     oidc_client_secret: str | None = None
+    upstreams: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # name -> key -> value
+
+    def of(self, upstream: str) -> Mapping[str, str]:
+        """The credentials of one upstream, by their keys."""
+        return self.upstreams.get(upstream, {})
 
 
 @dataclass(frozen=True)
@@ -274,23 +342,39 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def load_secrets(config: PortalConfig, env: Mapping[str, str]) -> Secrets:
+def _missing(name: str, when: str = "", what: str = "") -> str:
+    """ "NAME: required secret is missing[ when ...] ([what; ]set it, or NAME_FILE ...)"."""
+    return f"{name}: required secret is missing{when} ({what}set it, or {name}_FILE to a file holding it)"
+
+
+def load_secrets(
+    config: PortalConfig, env: Mapping[str, str], widgets: Sequence[WidgetSpec] | None = None
+) -> Secrets:
     """Collect the secrets the configuration needs from the environment."""
     problems: list[str] = []
     secret_key = _secret(env, "PORTAL_SECRET_KEY")
     if not secret_key:
-        problems.append(
-            "PORTAL_SECRET_KEY: required secret is missing "
-            "(set it, or PORTAL_SECRET_KEY_FILE to a file holding it)"
-        )
+        problems.append(_missing("PORTAL_SECRET_KEY", ""))
     elif len(secret_key) < 16:
         problems.append("PORTAL_SECRET_KEY: too short (at least 16 characters)")
     client_secret = _secret(env, "PORTAL_OIDC_CLIENT_SECRET")
     if config.auth.mode == "oidc" and not client_secret:
         problems.append(
-            "PORTAL_OIDC_CLIENT_SECRET: required secret is missing when auth.mode is oidc "
-            "(the Keycloak client's secret; set it, or PORTAL_OIDC_CLIENT_SECRET_FILE to a file holding it)"
+            _missing("PORTAL_OIDC_CLIENT_SECRET", " when auth.mode is oidc", "the Keycloak client's secret; ")
         )
+    upstreams: dict[str, dict[str, str]] = {}
+    for name, spec in upstreams_of(widgets if widgets is not None else _registry()).items():
+        if config.upstream(name) is None:
+            continue
+        found: dict[str, str] = {}
+        for secret in spec.secrets:
+            value = _secret(env, secret.env)
+            if value:
+                found[secret.key] = value
+            elif secret.required:
+                what = f"{secret.help}; " if secret.help else ""
+                problems.append(_missing(secret.env, f" when upstreams.{name} is configured", what))
+        upstreams[name] = found
     if problems:
         raise ConfigError("\n".join(problems))
     assert secret_key is not None
@@ -298,6 +382,7 @@ def load_secrets(config: PortalConfig, env: Mapping[str, str]) -> Secrets:
         secret_key=secret_key,
         redis_password=_secret(env, "PORTAL_REDIS_PASSWORD"),
         oidc_client_secret=client_secret,
+        upstreams=upstreams,
     )
 
 
@@ -335,14 +420,14 @@ def _clean_location(error: Mapping[str, Any]) -> tuple[str | int, ...]:
     )
 
 
-def validate_config(raw: Any, source: str) -> PortalConfig:
+def validate_config(raw: Any, source: str, widgets: Sequence[WidgetSpec] | None = None) -> PortalConfig:
     """Validate a parsed YAML document, naming every wrong key."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
     try:
-        return PortalConfig.model_validate(raw)
+        return config_model(widgets).model_validate(raw)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
@@ -351,7 +436,7 @@ def validate_config(raw: Any, source: str) -> PortalConfig:
         raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(unique)) from None
 
 
-def read_config_file(path: str | Path) -> PortalConfig:
+def read_config_file(path: str | Path, widgets: Sequence[WidgetSpec] | None = None) -> PortalConfig:
     """Read and validate one YAML configuration file."""
     source = str(path)
     try:
@@ -367,20 +452,24 @@ def read_config_file(path: str | Path) -> PortalConfig:
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise ConfigError(f"{source}:{where}: {problem}") from None
-    return validate_config(raw, source)
+    return validate_config(raw, source, widgets)
 
 
 def load_settings(
     env: Mapping[str, str] | None = None,
     config: PortalConfig | Mapping[str, Any] | str | Path | None = None,
+    widgets: Sequence[WidgetSpec] | None = None,
 ) -> Settings:
-    """Load the configuration (from `config` or PORTAL_CONFIG) and its secrets from `env`."""
+    """Load the configuration (from `config` or PORTAL_CONFIG) and its secrets from `env`.
+
+    `widgets` are the widgets whose sections the file may hold (the registry's by default).
+    """
     env = os.environ if env is None else env
     if isinstance(config, PortalConfig):
         parsed, source = config, "test configuration"
     elif isinstance(config, Mapping):
-        parsed, source = validate_config(dict(config), "test configuration"), "test configuration"
+        parsed, source = validate_config(dict(config), "test configuration", widgets), "test configuration"
     else:
         path = config or env.get("PORTAL_CONFIG") or DEFAULT_CONFIG_PATH
-        parsed, source = read_config_file(path), str(path)
-    return Settings(config=parsed, secrets=load_secrets(parsed, env), source=source)
+        parsed, source = read_config_file(path, widgets), str(path)
+    return Settings(config=parsed, secrets=load_secrets(parsed, env, widgets), source=source)

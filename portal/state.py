@@ -1,44 +1,51 @@
-"""What the application builds once at start-up and every request reads: `PortalState`."""
+"""What the application builds once at start-up and every request reads: `PortalState`.
+
+Reach it through `portal_state()`, the one typed accessor (never through app.extensions).
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
-from .caching.widget_cache import (
-    CacheObserver,
-    FallbackStore,
-    FetchPolicy,
-    LocalStore,
-    RedisStore,
-    Store,
-    WidgetCache,
-)
-from .config import PortalConfig, Settings, Tile
+from .caching.broadcast import Broadcast, LocalBroadcast, RedisBroadcast
+from .caching.stores import CacheStore, FallbackStore, build_store
+from .caching.widget_cache import CacheObserver, FetchPolicy, WidgetCache
+from .config import PortalConfig, Settings, Tile, upstreams_of
 from .observability.build import PACKAGE_DIR, BuildInfo
 from .shell.icons import BrandIcon, load_brand_icons
 from .upstreams.breaker import BreakerPolicy
-from .widgets import WIDGET_MODULES
-from .widgets.framework import WidgetRuntime
+from .upstreams.upstream import ClientSetup, Upstream
+from .widgets.contract import Widget, WidgetContext
+
+if TYPE_CHECKING:
+    from .widgets.serving import CardViews, FragmentRenderer
+
+EXTENSION = "portal"
 
 
 @dataclass
 class PortalState:
-    """The deployment as configured: settings, cache, clients, widgets, tiles, assets."""
+    """The deployment as configured: settings, store, cache, clients, widgets, tiles, assets."""
 
     settings: Settings
     build: BuildInfo
+    store: CacheStore
+    broadcast: Broadcast
     cache: WidgetCache
-    store: Store
-    clients: dict[str, Any]
-    widgets: dict[str, WidgetRuntime]
+    clients: dict[str, Any]  # by upstream name
+    widgets: dict[str, WidgetContext]  # by slug, in the registry's order
     icons: dict[str, BrandIcon]
     static_versions: dict[str, str] = field(default_factory=dict)
     tiles_css: str = ""
+    renderer: FragmentRenderer | None = None  # set once the app's templates are set up
+    card_views: CardViews | None = None  # made on first use
 
     @property
     def config(self) -> PortalConfig:
@@ -47,6 +54,12 @@ class PortalState:
     @property
     def tiles(self) -> tuple[Tile, ...]:
         return self.config.tiles
+
+
+def portal_state(app: Flask | None = None) -> PortalState:
+    """The state of the current application (or of `app`)."""
+    found: PortalState = (app or current_app).extensions[EXTENSION]
+    return found
 
 
 def _session(pool_size: int) -> requests.Session:
@@ -58,34 +71,68 @@ def _session(pool_size: int) -> requests.Session:
     return session
 
 
-def build_store(settings: Settings, observer: CacheObserver) -> Store:
-    """Redis (with an in-process fallback) when configured, else in-process only."""
-    cache = settings.config.cache
-    local = LocalStore(cache.local_max_entries)
-    if not cache.redis_url:
-        return local
-    redis_store = RedisStore.from_url(cache.redis_url, settings.secrets.redis_password, cache.key_prefix)
-    return FallbackStore(redis_store, local, observer)
+def build_broadcast(store: CacheStore) -> Broadcast:
+    """Redis's channel when the store is Redis, else within this process."""
+    if isinstance(store, FallbackStore):
+        primary = store.primary
+        return RedisBroadcast(primary.client, f"{primary.key_prefix}events")
+    return LocalBroadcast()
 
 
-def build_widgets(config: PortalConfig) -> dict[str, WidgetRuntime]:
-    """Each widget with its settings, whether it is configured, and its cache policy."""
-    runtimes: dict[str, WidgetRuntime] = {}
-    for module in WIDGET_MODULES:
-        widget = module.WIDGET
-        settings = getattr(config.widgets, widget.slug)
-        upstream = getattr(config.upstreams, widget.upstream)
-        configured = upstream is not None and bool(getattr(settings, "slugs", True))
-        timeout = upstream.timeout if upstream is not None else 5.0
-        policy = FetchPolicy(
-            ttl=settings.ttl,
-            stale_ttl=settings.stale_ttl,
-            upstream=widget.upstream,
-            wait_timeout=timeout + 1.0,
-            upstream_label=widget.upstream_label,
+def build_clients(
+    settings: Settings, widgets: Sequence[Widget], store: CacheStore, threads: int
+) -> dict[str, Any]:
+    """One client per configured upstream, shared by every widget that names it."""
+    clients: dict[str, Any] = {}
+    for name, spec in upstreams_of(widgets).items():
+        section = settings.config.upstream(name)
+        if section is None:
+            continue
+        assert isinstance(spec, Upstream)
+        setup = ClientSetup(section, _session(max(threads, 4) * 2), settings.secrets.of(name), store)
+        clients[name] = spec.make_client(setup)
+    return clients
+
+
+def build_widgets(
+    config: PortalConfig, widgets: Sequence[Widget], clients: dict[str, Any]
+) -> dict[str, WidgetContext]:
+    """Each widget with its settings, whether it is configured, its clients and cache policies."""
+    contexts: dict[str, WidgetContext] = {}
+    for widget in widgets:
+        settings = config.widget(widget.slug)
+        policies = {}
+        for upstream in widget.upstreams:
+            section = config.upstream(upstream.name)
+            timeout = section.timeout if section is not None else 5.0
+            policies[upstream.name] = FetchPolicy(
+                ttl=settings.ttl,
+                stale_ttl=settings.stale_ttl,
+                upstream=upstream.name,
+                upstream_label=upstream.label,
+                timeout=timeout,
+                answer_within=min(config.cache.answer_within, timeout),
+            )
+        contexts[widget.slug] = WidgetContext(
+            widget=widget,
+            settings=settings,
+            configured=widget.is_configured(settings, config),
+            config=config,
+            clients={u.name: clients[u.name] for u in widget.upstreams if u.name in clients},
+            policies=policies,
         )
-        runtimes[widget.slug] = WidgetRuntime(widget, settings, configured, policy)
-    return runtimes
+    return contexts
+
+
+def breaker_policies(config: PortalConfig, widgets: Sequence[Widget]) -> dict[str, BreakerPolicy]:
+    policies = {}
+    for name in upstreams_of(widgets):
+        section = config.upstream(name)
+        if section is not None:
+            policies[name] = BreakerPolicy(
+                section.breaker_threshold, section.breaker_backoff, section.breaker_backoff_max
+            )
+    return policies
 
 
 def _static_versions() -> dict[str, str]:
@@ -110,30 +157,38 @@ def tiles_stylesheet(tiles: tuple[Tile, ...], icons: dict[str, BrandIcon]) -> st
     return "\n".join(rules) + "\n"
 
 
-def build_state(settings: Settings, build: BuildInfo, observer: CacheObserver, threads: int) -> PortalState:
-    """Create clients, stores and widget runtimes from validated settings."""
+def build_state(
+    settings: Settings, build: BuildInfo, observer: CacheObserver, threads: int, widgets: Sequence[Widget]
+) -> PortalState:
+    """Create stores, clients and widget contexts from validated settings."""
     config = settings.config
-    store = build_store(settings, observer)
-    policies = {}
-    clients: dict[str, Any] = {}
-    for module in WIDGET_MODULES:
-        name = module.WIDGET.upstream
-        section = getattr(config.upstreams, name)
-        if section is None or name in clients:
-            continue
-        policies[name] = BreakerPolicy(
-            section.breaker_threshold, section.breaker_backoff, section.breaker_backoff_max
-        )
-        clients[name] = module.make_client(section, _session(max(threads, 4) * 2))
-    cache = WidgetCache(store, policies, config.cache.failure_hold, observer)
+    cache_settings = config.cache
+    store = build_store(
+        cache_settings.redis_url,
+        settings.secrets.redis_password,
+        cache_settings.key_prefix,
+        cache_settings.local_max_entries,
+        observer,
+    )
+    broadcast = build_broadcast(store)
+    cache = WidgetCache(
+        store,
+        breaker_policies(config, widgets),
+        cache_settings.failure_hold,
+        observer,
+        broadcast,
+        max_waiting=max(1, threads // 4),  # the shell and the other cards keep the rest
+    )
+    clients = build_clients(settings, widgets, store, threads)
     icons = load_brand_icons()
     return PortalState(
         settings=settings,
         build=build,
-        cache=cache,
         store=store,
+        broadcast=broadcast,
+        cache=cache,
         clients=clients,
-        widgets=build_widgets(config),
+        widgets=build_widgets(config, widgets, clients),
         icons=icons,
         static_versions=_static_versions(),
         tiles_css=tiles_stylesheet(config.tiles, icons),

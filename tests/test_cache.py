@@ -1,13 +1,14 @@
-"""The widget cache: single-flight, stale window, breaker, per-user keys, Redis and its loss.
+"""The widget cache: single-flight, honest freshness, bounded waiting, invalidation, Redis and its loss.
 
-Upstream calls are counted at the simulator (real HTTP), not by instrumenting the code.
+Upstream calls are counted at the simulator (real HTTP) or by the fetch itself, not by
+instrumenting the cache.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,30 +18,32 @@ import redis
 import requests
 from flask import Flask
 
+from portal.caching.broadcast import RedisBroadcast
 from portal.caching.memo import Memo
+from portal.caching.stores import FallbackStore, LocalStore, RedisStore
 from portal.caching.widget_cache import (
     CacheObserver,
-    FallbackStore,
     FetchPolicy,
-    LocalStore,
-    RedisStore,
     WidgetCache,
     user_scope,
     widget_key,
 )
+from portal.state import portal_state
 from portal.upstreams.breaker import BreakerPolicy, CircuitBreaker, CircuitState
-from portal.upstreams.http import HttpLimits, Reason, UpstreamUnavailable
+from portal.upstreams.errors import Reason, UpstreamUnavailable
+from portal.upstreams.http import HttpLimits
 from portal.widgets.status.client import StatusPage, UptimeKumaClient
 from simulators.base import SimServer
 
-from .support.processes import RedisServer, portal_process
+from .support.processes import RedisServer, eventually, portal_process
 
 PAGE = "/api/status-page/platform"
-POLICY = FetchPolicy(ttl=30, stale_ttl=300, upstream="uptime_kuma", wait_timeout=5)
+KEY = "widget:status:shared:platform"
+POLICY = FetchPolicy(ttl=30, stale_ttl=300, upstream="uptime_kuma", timeout=4)
 
 
-def _fetcher(kuma: SimServer) -> Callable[[], StatusPage]:
-    client = UptimeKumaClient(requests.Session(), kuma.url, None, HttpLimits(timeout=3))
+def _fetcher(kuma: SimServer, timeout: float = 3) -> Callable[[], StatusPage]:
+    client = UptimeKumaClient(requests.Session(), kuma.url, None, HttpLimits(timeout=timeout))
     return lambda: client.status_page("platform")
 
 
@@ -55,11 +58,28 @@ def _stampede(cache: WidgetCache, key: str, fetch: Callable[[], Any], n: int = 5
         return list(pool.map(lambda _: one(), range(n)))
 
 
+class Gate:
+    """A fetch that blocks until released, counting its calls (an upstream the test holds)."""
+
+    def __init__(self, value: Any = "value") -> None:
+        self.value = value
+        self.calls = 0
+        self.open = threading.Event()
+
+    def __call__(self) -> Any:
+        self.calls += 1
+        self.open.wait(10)
+        return self.value
+
+
+# --- single flight ------------------------------------------------------------------------------
+
+
 def test_fifty_concurrent_misses_make_one_call_in_process(kuma: SimServer) -> None:
     kuma.latency = 0.3  # long enough for every thread to arrive while the call is in flight
-    cache = WidgetCache(LocalStore())
+    cache = WidgetCache(LocalStore(), max_waiting=50)
 
-    results = _stampede(cache, "widget:status:shared:platform", _fetcher(kuma))
+    results = _stampede(cache, KEY, _fetcher(kuma))
 
     assert kuma.count(PAGE) == 1
     assert all(r.state == "ok" and r.value.title == "Plateforme" for r in results)
@@ -68,8 +88,8 @@ def test_fifty_concurrent_misses_make_one_call_in_process(kuma: SimServer) -> No
 
 def test_fifty_concurrent_misses_make_one_call_with_redis(kuma: SimServer, redis_server: RedisServer) -> None:
     kuma.latency = 0.3
-    cache = WidgetCache(RedisStore.from_url(redis_server.url, None, "t1:"))
-    results = _stampede(cache, "widget:status:shared:platform", _fetcher(kuma))
+    cache = WidgetCache(RedisStore.from_url(redis_server.url, None, "t1:"), max_waiting=50)
+    results = _stampede(cache, KEY, _fetcher(kuma))
     assert kuma.count(PAGE) == 1
     assert all(r.state == "ok" for r in results)
 
@@ -100,7 +120,7 @@ def test_two_processes_sharing_redis_make_one_call(
     assert kuma.count("/api/status-page/heartbeat/platform") == 1
 
 
-def test_two_users_never_share_a_per_user_key(kuma: SimServer) -> None:
+def test_two_users_never_share_a_per_user_key() -> None:
     cache = WidgetCache(LocalStore())
     policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="taiga")
     alice = widget_key("tasks", user_scope("alice"), "open")
@@ -119,27 +139,31 @@ def test_two_users_never_share_a_per_user_key(kuma: SimServer) -> None:
 def test_shared_keys_hold_no_user(app: Flask) -> None:
     client = app.test_client()
     client.get("/widgets/status")
-    keys = list(app.extensions["portal"].store._cache._cache)  # the SimpleCache's own dict
+    store = portal_state(app).store
+    assert isinstance(store, LocalStore)
+    keys = store.keys()
     assert keys
     assert all(":shared:" in key for key in keys if key.startswith("widget:"))
     assert not any("demo" in key for key in keys)
 
 
+# --- failures, stale data, breaker ----------------------------------------------------------
+
+
 def test_stale_then_error_when_the_stale_window_ends(kuma: SimServer) -> None:
     cache = WidgetCache(LocalStore(), failure_hold=0.5)
-    policy = FetchPolicy(ttl=0.2, stale_ttl=1.5, upstream="uptime_kuma", wait_timeout=4)
+    policy = FetchPolicy(ttl=0.2, stale_ttl=1.5, upstream="uptime_kuma", timeout=2)
     fetch = _fetcher(kuma)
-    key = "widget:status:shared:platform"
-    assert cache.get_or_fetch(key, fetch, policy).state == "ok"
+    assert cache.get_or_fetch(KEY, fetch, policy).state == "ok"
 
     kuma.set_fault("error500")
     time.sleep(0.3)
-    stale = cache.get_or_fetch(key, fetch, policy)
+    stale = cache.get_or_fetch(KEY, fetch, policy)
     assert stale.state == "stale"
-    assert stale.value is not None and "HTTP 500" in str(stale.error)
+    assert stale.value is not None and str(stale.error) == "Uptime Kuma answered HTTP 500"
 
     time.sleep(2.0)  # past ttl + stale_ttl: the entry is gone
-    gone = cache.get_or_fetch(key, fetch, policy)
+    gone = cache.get_or_fetch(KEY, fetch, policy)
     assert gone.state == "error"
     assert gone.value is None
 
@@ -150,7 +174,7 @@ def test_breaker_opens_after_repeated_failures_and_retries_after_backoff(kuma: S
         {"uptime_kuma": BreakerPolicy(threshold=2, backoff=0.6, backoff_max=5)},
         failure_hold=0.5,
     )
-    policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="uptime_kuma", wait_timeout=4)
+    policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="uptime_kuma", timeout=2)
     kuma.set_fault("error500")
     fetch = _fetcher(kuma)
 
@@ -189,6 +213,193 @@ def test_breaker_backoff_doubles_after_a_failed_trial() -> None:
     assert breaker.seconds_until_retry() == 25  # capped
 
 
+def test_a_retry_after_opens_the_circuit_for_exactly_that_long() -> None:
+    now = {"t": 0.0}
+    breaker = CircuitBreaker("x", BreakerPolicy(threshold=3, backoff=10), clock=lambda: now["t"])
+    breaker.record_failure("throttled", retry_after=2.5)  # one 429: below the threshold
+    assert breaker.state is CircuitState.OPEN
+    now["t"] = 2.4
+    assert not breaker.allow()
+    now["t"] = 2.5
+    assert breaker.allow()
+
+
+def test_a_429_keeps_every_call_away_until_its_retry_after() -> None:
+    cache = WidgetCache(LocalStore(), failure_hold=0.5)
+    policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="gitlab", upstream_label="GitLab", timeout=2)
+    calls: list[float] = []
+
+    def throttled() -> Any:
+        calls.append(time.monotonic())
+        raise UpstreamUnavailable(
+            "GitLab", Reason.of("%(upstream)s is limiting", upstream="GitLab"), retry_after=1.2
+        )
+
+    first = cache.get_or_fetch("widget:pipelines:shared:a", throttled, policy)
+    assert first.state == "error"
+    for key in ("b", "c", "d"):  # other keys of the same upstream: no call before Retry-After
+        assert cache.get_or_fetch(f"widget:pipelines:shared:{key}", throttled, policy).state == "error"
+    assert len(calls) == 1
+    time.sleep(1.25)
+    cache.get_or_fetch("widget:pipelines:shared:e", lambda: "ok", policy)
+    assert cache.get_or_fetch("widget:pipelines:shared:e", lambda: "ok", policy).value == "ok"
+
+
+def test_followers_share_the_leaders_failure(kuma: SimServer) -> None:
+    kuma.latency = 0.3
+    kuma.set_fault("timeout", seconds=10)
+    cache = WidgetCache(LocalStore(), max_waiting=20)
+    policy = FetchPolicy(ttl=30, stale_ttl=300, upstream="uptime_kuma", timeout=0.8, answer_within=2)
+    fetch = _fetcher(kuma, timeout=0.8)
+    barrier = threading.Barrier(20)
+
+    def one() -> Any:
+        barrier.wait()
+        return cache.get_or_fetch(KEY, fetch, policy)
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda _: one(), range(20)))
+    assert kuma.count(PAGE) == 1
+    assert all(r.state == "error" and "0.8 s" in str(r.error) for r in results)
+
+
+# --- honest freshness and bounded waiting (a hung upstream) --------------------------------
+
+
+def test_data_past_its_refresh_time_is_stale_while_the_refresh_hangs() -> None:
+    """Old data served while another request's fetch hangs says stale, as if it had fetched itself."""
+    cache = WidgetCache(LocalStore(), max_waiting=1)
+    policy = FetchPolicy(
+        ttl=0.3, stale_ttl=60, upstream="u", upstream_label="Upstream", timeout=0.5, answer_within=0.1
+    )
+    assert cache.get_or_fetch(KEY, lambda: "v1", policy).state == "ok"
+    time.sleep(0.35)  # past the TTL: the next request starts a refresh, which hangs
+    gate = Gate("v2")
+    during = cache.get_or_fetch(KEY, gate, policy)
+    assert during.state == "ok" and during.source == "coalesced"  # within the time a refresh takes
+
+    time.sleep(policy.grace + 0.05)  # the data is now older than ttl + grace
+    late = [cache.get_or_fetch(KEY, gate, policy) for _ in range(5)]
+    assert all(r.state == "stale" and r.value == "v1" for r in late)
+    assert str(late[0].error) == "Upstream is taking too long to answer"
+    assert gate.calls == 1
+    gate.open.set()
+    assert eventually(lambda: cache.get_or_fetch(KEY, gate, policy).value == "v2")
+
+
+def test_a_cold_hang_holds_at_most_max_waiting_threads_and_never_past_answer_within() -> None:
+    cache = WidgetCache(LocalStore(), max_waiting=2)
+    policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="u", timeout=10, answer_within=0.5)
+    gate = Gate()
+    barrier = threading.Barrier(16)
+
+    def one() -> tuple[str, float]:
+        barrier.wait()
+        began = time.monotonic()
+        result = cache.get_or_fetch(KEY, gate, policy)
+        return result.state, time.monotonic() - began
+
+    with ThreadPoolExecutor(16) as pool:
+        first_wave = list(pool.map(lambda _: one(), range(16)))
+    assert gate.calls == 1
+    assert {state for state, _ in first_wave} == {"pending"}  # nothing yet: the card says loading
+    waited = sorted(seconds for _, seconds in first_wave)
+    assert waited[-1] < 0.5 + 0.3  # no one past the answer deadline
+    assert sum(1 for s in waited if s > 0.2) <= 2  # only `max_waiting` waited at all
+
+    began = time.monotonic()
+    assert cache.get_or_fetch(KEY, gate, policy).state == "pending"
+    assert time.monotonic() - began < 0.1  # the fetch is late already: nobody waits for it
+    gate.open.set()
+    assert eventually(lambda: cache.get_or_fetch(KEY, gate, policy).state == "ok")
+    assert gate.calls == 1
+
+
+# --- invalidation ------------------------------------------------------------------------------
+
+
+def test_invalidate_drops_a_key_and_the_next_read_fetches_anew() -> None:
+    cache = WidgetCache(LocalStore())
+    policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="taiga")
+    assert cache.get_or_fetch("widget:tasks:shared:open", lambda: "before", policy).value == "before"
+    cache.get_or_fetch("widget:deadlines:shared:open", lambda: "other widget", policy)
+    cache.invalidate("widget:tasks:")
+    assert cache.get_or_fetch("widget:tasks:shared:open", lambda: "after", policy).value == "after"
+    assert cache.get_or_fetch("widget:deadlines:shared:open", lambda: "x", policy).value == "other widget"
+    with pytest.raises(ValueError, match="prefix"):
+        cache.invalidate("widget")  # neither a key nor a prefix ending in ":"
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["in-process", "redis"])
+def test_a_fetch_that_began_before_an_invalidation_never_writes_after_it(
+    shared: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start() if shared else None
+    try:
+        store = RedisStore.from_url(server.url, None, "inv:") if server else LocalStore()
+        cache = WidgetCache(store, max_waiting=1)
+        policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="taiga", timeout=5, answer_within=0.1)
+        gate = Gate("old: read before the change")
+        assert cache.get_or_fetch("widget:tasks:shared:open", gate, policy).state == "pending"
+        assert eventually(lambda: gate.calls == 1)
+        cache.invalidate("widget:tasks:shared:open")  # the change lands while the read is under way
+        gate.open.set()
+        time.sleep(0.2)  # the old read finishes and tries to store its value
+        fresh = cache.get_or_fetch("widget:tasks:shared:open", lambda: "new", policy)
+        assert fresh.value == "new"
+    finally:
+        if server:
+            server.stop()
+
+
+@pytest.fixture
+def two_workers(redis_server: RedisServer) -> Iterator[tuple[WidgetCache, WidgetCache, list[int]]]:
+    """Two caches on one Redis, each with its own subscription: two workers (or replicas)."""
+    reads = [0]
+
+    class Counting(RedisStore):
+        def get(self, key: str) -> Any:
+            reads[0] += 1
+            return super().get(key)
+
+    caches = []
+    broadcasts = []
+    for _ in range(2):
+        store = Counting(redis.Redis.from_url(redis_server.url), "w:")
+        broadcast = RedisBroadcast(store.client, "w:events")
+        broadcasts.append(broadcast)
+        caches.append(WidgetCache(store, broadcast=broadcast))
+    assert all(eventually(lambda b=b: b.epoch is not None) for b in broadcasts)
+    yield caches[0], caches[1], reads
+    for broadcast in broadcasts:
+        broadcast.close()
+
+
+def test_an_entry_another_worker_wrote_is_read_once_then_kept(
+    two_workers: tuple[WidgetCache, WidgetCache, list[int]],
+) -> None:
+    writer, reader, reads = two_workers
+    writer.get_or_fetch(KEY, lambda: "page", POLICY)
+    before = reads[0]
+    assert all(reader.fresh(KEY, POLICY) is not None for _ in range(10))
+    assert reads[0] == before + 1
+
+
+def test_invalidation_reaches_the_kept_copy_of_every_worker(
+    two_workers: tuple[WidgetCache, WidgetCache, list[int]],
+) -> None:
+    writer, reader, _ = two_workers
+    writer.get_or_fetch("widget:tasks:shared:open", lambda: "before", POLICY)
+    assert reader.get_or_fetch("widget:tasks:shared:open", lambda: "unused", POLICY).value == "before"
+    writer.invalidate("widget:tasks:")
+    assert eventually(
+        lambda: reader.get_or_fetch("widget:tasks:shared:open", lambda: "after", POLICY).value == "after"
+    )
+
+
+# --- the shared store and its loss ------------------------------------------------------------
+
+
 def test_redis_stopped_mid_test_falls_back_without_errors(
     kuma: SimServer, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -204,15 +415,15 @@ def test_redis_stopped_mid_test_falls_back_without_errors(
     )
     cache = WidgetCache(store, observer=recorder)
     fetch = _fetcher(kuma)
-    assert cache.get_or_fetch("widget:status:shared:platform", fetch, POLICY).state == "ok"
+    assert cache.get_or_fetch(KEY, fetch, POLICY).state == "ok"
     assert store.shared
 
     redis_server.stop()
-    result = cache.get_or_fetch("widget:status:shared:platform", fetch, POLICY)
+    result = cache.get_or_fetch(KEY, fetch, POLICY)
     assert result.state == "ok"  # fetched again into the in-process store
     assert store.degraded and not store.shared
     assert events == [True]
-    assert "shared cache unreachable" in caplog.text
+    assert "shared store unreachable" in caplog.text
 
     redis_server.start()  # same port
     time.sleep(0.35)
@@ -245,21 +456,11 @@ def test_redis_stopped_under_the_running_portal_gives_no_5xx(
 def test_an_unreadable_entry_is_a_miss(kuma: SimServer, redis_server: RedisServer) -> None:
     store = RedisStore.from_url(redis_server.url, None, "t3:")
     raw = redis.Redis.from_url(redis_server.url)
-    raw.set("t3:widget:status:shared:platform", b"!not a pickle at all")
+    raw.set(f"t3:{KEY}", b"!not a pickle at all")
     cache = WidgetCache(store)
-    result = cache.get_or_fetch("widget:status:shared:platform", _fetcher(kuma), POLICY)
+    result = cache.get_or_fetch(KEY, _fetcher(kuma), POLICY)
     assert result.state == "ok"
     assert result.source == "miss"
-
-
-def test_followers_share_the_leaders_failure(kuma: SimServer) -> None:
-    kuma.latency = 0.3
-    kuma.set_fault("timeout", seconds=10)
-    client = UptimeKumaClient(requests.Session(), kuma.url, None, HttpLimits(timeout=0.8))
-    cache = WidgetCache(LocalStore())
-    results = _stampede(cache, "widget:status:shared:platform", lambda: client.status_page("platform"), n=20)
-    assert kuma.count(PAGE) == 1
-    assert all(r.state == "error" and "0.8 s" in str(r.error) for r in results)
 
 
 def test_a_reason_renders_in_both_languages(app: Flask) -> None:
@@ -270,43 +471,6 @@ def test_a_reason_renders_in_both_languages(app: Flask) -> None:
         assert translate_reason(reason) == "Taiga n'a pas répondu en 4 s"
     assert str(reason) == "Taiga did not answer within 4 s"
     assert isinstance(UpstreamUnavailable("Taiga", reason).message, str)
-
-
-class _CountingStore(LocalStore):
-    """A store that counts its reads."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads = 0
-
-    def get(self, key: str) -> Any:
-        self.reads += 1
-        return super().get(key)
-
-
-def test_a_fresh_entry_is_served_from_the_worker_without_a_store_read(kuma: SimServer) -> None:
-    store = _CountingStore()
-    cache = WidgetCache(store)
-    policy = FetchPolicy(ttl=1, stale_ttl=300, upstream="uptime_kuma")
-    key = "widget:status:shared:platform"
-    assert cache.get_or_fetch(key, _fetcher(kuma), policy).source == "miss"
-    reads = store.reads
-    hits = [cache.fresh(key, policy) for _ in range(20)]
-    assert all(hit is not None and hit.source == "hit" for hit in hits)
-    assert store.reads == reads  # the entry the fetch wrote is kept while fresh
-    time.sleep(1.1)
-    assert cache.fresh(key, policy) is None  # no longer fresh: the store is asked again
-    assert store.reads == reads + 1
-
-
-def test_an_entry_another_worker_wrote_is_read_once_then_kept(kuma: SimServer) -> None:
-    shared = _CountingStore()
-    writer, reader = WidgetCache(shared), WidgetCache(shared)
-    key = "widget:status:shared:platform"
-    writer.get_or_fetch(key, _fetcher(kuma), POLICY)
-    reads = shared.reads
-    assert all(reader.fresh(key, POLICY) is not None for _ in range(10))
-    assert shared.reads == reads + 1
 
 
 def test_memo_forgets_the_least_recently_used() -> None:

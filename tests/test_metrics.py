@@ -17,6 +17,7 @@ from flask import Flask
 from prometheus_client import generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 
+from portal.state import portal_state
 from portal.upstreams.breaker import CircuitState
 from simulators.base import SimServer
 
@@ -142,6 +143,7 @@ def test_cache_results_by_widget(app: Flask) -> None:
         '{result="coalesced",widget="status"}': 0.0,
         '{result="stale",widget="status"}': 0.0,
         '{result="error",widget="status"}': 0.0,
+        '{result="pending",widget="status"}': 0.0,
     }
     calls = _samples(text, "portal_upstream_request_duration_seconds_count")
     assert calls == {'{outcome="ok",upstream="uptime_kuma"}': 2.0}
@@ -152,12 +154,12 @@ def test_upstream_failures_and_the_open_circuit(app: Flask, kuma: SimServer) -> 
     client = app.test_client()
     for _ in range(3):  # failure_hold is shared per key; each request tries both pages
         client.get("/widgets/status")
-    app.extensions["portal"].cache.breaker("uptime_kuma").record_failure("down")
+    portal_state(app).cache.breaker("uptime_kuma").record_failure("down")
     text = _exposition(app)
     assert _samples(text, "portal_widget_cache_results_total")['{result="error",widget="status"}'] >= 2
     calls = _samples(text, "portal_upstream_request_duration_seconds_count")
     assert calls['{outcome="unavailable",upstream="uptime_kuma"}'] >= 2
-    assert app.extensions["portal"].cache.breaker("uptime_kuma").state is CircuitState.OPEN
+    assert portal_state(app).cache.breaker("uptime_kuma").state is CircuitState.OPEN
     assert _samples(text, "portal_upstream_circuit_state") == {'{upstream="uptime_kuma"}': 2.0}
     checked = _promtool_check(text)
     assert checked.returncode == 0, checked.stdout + checked.stderr

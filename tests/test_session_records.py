@@ -7,16 +7,17 @@ subscription to the channel that says which session changed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from portal.auth.sessions import SessionRecord, SessionStore
-from portal.caching.broadcast import ChannelListener
-from portal.caching.widget_cache import CacheObserver, FallbackStore, LocalStore, RedisStore
+from portal.caching.broadcast import RedisBroadcast
+from portal.caching.stores import FallbackStore, LocalStore, RedisStore
+from portal.caching.widget_cache import CacheObserver
 
-from .support.processes import RedisServer
+from .support.processes import RedisServer, eventually
 
 pytestmark = pytest.mark.peers
 
@@ -34,28 +35,19 @@ class CountingRedisStore(RedisStore):
 def _worker(url: str) -> tuple[SessionStore, CountingRedisStore]:
     redis_store = CountingRedisStore.from_url(url, None, "test:")
     assert isinstance(redis_store, CountingRedisStore)
-    sessions = SessionStore(FallbackStore(redis_store, LocalStore(), CacheObserver(), retry_after=0.2))
+    store = FallbackStore(redis_store, LocalStore(), CacheObserver(), retry_after=0.2)
+    sessions = SessionStore(store, RedisBroadcast(redis_store.client, "test:events"))
     return sessions, redis_store
 
 
-def _eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
-    """True as soon as `check` is; messages between processes take a moment, never a fixed one."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
-
-
-def _listener(sessions: SessionStore) -> ChannelListener:
-    assert sessions.kept is not None and sessions.kept.listener is not None
-    return sessions.kept.listener
+def _listener(sessions: SessionStore) -> RedisBroadcast:
+    assert sessions.kept is not None and isinstance(sessions.kept.broadcast, RedisBroadcast)
+    return sessions.kept.broadcast
 
 
 def _subscribed(sessions: SessionStore) -> bool:
     listener = _listener(sessions)
-    return _eventually(lambda: listener.epoch is not None)
+    return eventually(lambda: listener.epoch is not None)
 
 
 def _record(session_id: str = "s1", refresh_at: float | None = None) -> SessionRecord:
@@ -91,7 +83,7 @@ def test_a_session_ended_by_another_worker_ends_here(workers: Any) -> None:
     first.save(_record())
     assert second.get("s1") is not None
     first.end("s1")  # a back-channel logout reached the other worker
-    assert _eventually(lambda: second.get("s1") is None)
+    assert eventually(lambda: second.get("s1") is None)
 
 
 def test_a_refresh_by_another_worker_replaces_the_kept_record(workers: Any) -> None:
@@ -100,7 +92,7 @@ def test_a_refresh_by_another_worker_replaces_the_kept_record(workers: Any) -> N
     assert second.get("s1") is not None
     later = time.time() + 300
     first.save(_record(refresh_at=later))
-    assert _eventually(lambda: (r := second.get("s1")) is not None and r.refresh_at == later)
+    assert eventually(lambda: (r := second.get("s1")) is not None and r.refresh_at == later)
 
 
 def test_a_read_that_overlaps_a_change_is_not_kept(workers: Any) -> None:
@@ -125,13 +117,13 @@ def test_without_the_channel_nothing_is_kept(redis_server: RedisServer) -> None:
     assert second.get("s1") is not None
     redis_server.stop()  # the subscription drops: what the worker kept may miss an end
     listener = _listener(second)
-    assert _eventually(lambda: listener.epoch is None, seconds=15)
+    assert eventually(lambda: listener.epoch is None, seconds=15)
     reads = second_redis.reads
     second.get("s1")  # Redis is away: read (and missed), never answered from memory
     assert second_redis.reads == reads + 1
     redis_server.start()  # an empty Redis: the session is gone
     assert _subscribed(second)  # subscribed again, under a new epoch
-    assert _eventually(lambda: second.get("s1") is None)  # what was kept before is not trusted
+    assert eventually(lambda: second.get("s1") is None)  # what was kept before is not trusted
     for sessions in (first, second):
         _listener(sessions).close()
 

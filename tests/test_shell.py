@@ -195,19 +195,18 @@ def test_security_headers(client: FlaskClient) -> None:
     assert "max-age" in secure.headers["Strict-Transport-Security"]
 
 
-def test_a_widget_poll_goes_without_document_headers_but_a_navigation_to_it_gets_them(
-    client: FlaskClient,
-) -> None:
+def test_every_answer_with_a_body_carries_the_security_headers(client: FlaskClient) -> None:
     poll = client.get("/widgets/status", headers={"HX-Request": "true"})
     assert poll.status_code == 200 and poll.headers["Cache-Control"] == "no-store"
-    assert "Content-Security-Policy" not in poll.headers and "X-Frame-Options" not in poll.headers
-    # Opened as a page (a browser cannot add HX-Request to a navigation): a document, protected.
-    opened = client.get("/widgets/status")
-    assert opened.headers["Content-Security-Policy"] == CSP and opened.headers["X-Frame-Options"] == "DENY"
-    # An htmx answer a cache could keep might later be shown as a page: protected too.
+    assert poll.headers["Content-Security-Policy"] == CSP and poll.headers["X-Frame-Options"] == "DENY"
+    assert poll.headers["X-Content-Type-Options"] == "nosniff"
     page = client.get("/", headers={"HX-Request": "true"})
-    assert "no-store" not in page.headers.get("Cache-Control", "")
     assert page.headers["Content-Security-Policy"] == CSP
+    unchanged = client.get(
+        "/widgets/status",
+        headers={"HX-Request": "true", "X-Widget-Version": poll.headers["X-Widget-Version"]},
+    )
+    assert unchanged.status_code == 204 and "Content-Security-Policy" not in unchanged.headers  # no body
 
 
 def test_htmx_is_configured_for_the_csp(client: FlaskClient) -> None:

@@ -16,11 +16,11 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, Se
 from itsdangerous import BadSignature
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..caching.file_store import session_store
+from ..caching.broadcast import RedisBroadcast
 from ..caching.memo import Memo
+from ..caching.stores import session_store
 from ..identity import DEMO_USER, DEMO_USERS
 from ..state import PortalState
-from .csrf import csrf_token
 from .guard import PUBLIC_ENDPOINTS, identify, login_required
 from .oidc import OidcClient
 from .sessions import SessionStore
@@ -127,6 +127,13 @@ def _relevant_grants(state: PortalState) -> frozenset[str]:
     return frozenset(names)
 
 
+def _sessions(state: PortalState) -> SessionStore:
+    """Records in Redis (each worker keeping what it read, told of changes) or in shared files."""
+    store = session_store(state.store)
+    shared_channel = state.broadcast if isinstance(state.broadcast, RedisBroadcast) else None
+    return SessionStore(store, shared_channel if store is state.store else None)
+
+
 def build_runtime(state: PortalState) -> AuthRuntime:
     """The OIDC client and session store for oidc mode; nothing for the demo."""
     auth = state.config.auth
@@ -137,7 +144,7 @@ def build_runtime(state: PortalState) -> AuthRuntime:
     return AuthRuntime(
         mode="oidc",
         oidc=OidcClient(oidc, secret),
-        sessions=SessionStore(session_store(state.store)),
+        sessions=_sessions(state),
         client_id=oidc.client_id,
         session_max_age=float(oidc.session_max_age),
         call_budget=oidc.timeout * 2 + 2,
@@ -157,7 +164,7 @@ def init_auth(app: Flask, state: PortalState) -> AuthRuntime:
         # Behind a proxy gunicorn does not trust, the request may look like plain HTTP.
         app.config["SESSION_COOKIE_SECURE"] = True
     app.register_blueprint(views.bp)
-    app.jinja_env.globals.update(csrf_token=csrf_token, auth_mode=runtime.mode, demo_users=DEMO_USERS)
+    app.jinja_env.globals.update(auth_mode=runtime.mode, demo_users=DEMO_USERS)
 
     @app.before_request
     def _identify() -> BaseResponse | None:

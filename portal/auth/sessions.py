@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..caching.broadcast import ChannelListener, KeptRecords
-from ..caching.widget_cache import FallbackStore, RedisStore, Store
+from ..caching.broadcast import Broadcast, KeptRecords
+from ..caching.stores import FallbackStore, Store
 
 log = logging.getLogger(__name__)
 
 LOGIN_TTL = 600  # seconds a started login may take to come back
 _PREFIX = "auth:"
+TOPIC = "session"  # what the broadcast says when a session record changed
 _MAX_INDEXED = 50  # sessions remembered per Keycloak session or user, for back-channel logout
 
 
@@ -59,19 +60,17 @@ class SessionStore:
     """Records in the shared store; every read that fails is a miss, never an exception.
 
     With Redis, each worker also keeps the records it read, forgotten as soon as any process
-    saves or ends one (a message on a channel, see invalidation.py): a poll of a logged-in
+    saves or ends one (a message on the broadcast channel, see caching/broadcast.py): a poll of a logged-in
     dashboard then needs no round trip to Redis.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, broadcast: Broadcast | None = None) -> None:
+        """`broadcast` (Redis's channel, with a shared store) lets each worker keep what it read."""
         self.store = store
         self.kept: KeptRecords[SessionRecord] | None = None
-        redis_store = store.primary if isinstance(store, FallbackStore) else store
-        if isinstance(redis_store, RedisStore):
-            self.kept = KeptRecords()
-            self.kept.listener = ChannelListener(
-                redis_store.client, f"{redis_store.key_prefix}{_PREFIX}changed", self.kept.forget
-            )
+        if broadcast is not None:
+            self.kept = KeptRecords(broadcast)
+            broadcast.subscribe(TOPIC, self.kept.forget)
 
     @property
     def degraded(self) -> bool:
@@ -126,9 +125,7 @@ class SessionStore:
     def _changed(self, session_id: str) -> None:
         """Every worker, this one first, forgets what it kept of this session."""
         if self.kept is not None:
-            self.kept.forget(session_id)
-            if self.kept.listener is not None:
-                self.kept.listener.publish(session_id)
+            self.kept.broadcast.publish(TOPIC, session_id)
 
     def save(self, record: SessionRecord) -> None:
         ttl = max(1.0, record.expires_at - time.time())

@@ -23,10 +23,10 @@ from flask_babel import get_locale
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import DEMO_USERS
+from ..web.guard import csrf_valid
 from ..web.urls import safe_next
 from . import AuthRuntime
 from .claims import user_from_claims
-from .csrf import csrf_ok
 from .guard import COOKIE_KEY, login_url, refresh_due_at, start_session
 from .oidc import LoginRejected, OidcError, ProviderUnavailable
 from .sessions import LoginAttempt, SessionRecord
@@ -146,7 +146,7 @@ def logout() -> Any:
         session.pop("demo_user", None)
         return redirect(next_path, code=303)
     data = session.get(COOKIE_KEY)
-    if isinstance(data, dict) and not csrf_ok():
+    if isinstance(data, dict) and not csrf_valid():
         abort(400)
     record = runtime.sessions.get(str(data.get("sid"))) if isinstance(data, dict) else None
     if record is not None:

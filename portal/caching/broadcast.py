@@ -1,9 +1,13 @@
-"""Tell every worker of every replica that a session record changed, over a Redis channel.
+"""Tell every worker of every replica that something changed, over one Redis channel.
 
-A worker keeps the session records it has read (see `KeptRecords`) only while it is subscribed
-to the channel: a message names a session that ended or changed, and every subscriber forgets
-it. While the subscription is down (Redis away, a reconnect under way) nothing is kept and
-every request reads the shared store, as before.
+Workers keep what they read from the shared store (session records, fresh widget entries) so
+that a poll needs no round trip. What they keep is trusted only while they listen: a message
+names what changed (a session, a cache key or prefix) and every listener forgets it. While the
+subscription is down (Redis away, a reconnect under way) nothing kept is trusted and every
+request reads the store, as if nothing were kept.
+
+`RedisBroadcast` is the channel; `LocalBroadcast` is the same within one process (no Redis).
+Messages are `topic` and `payload`; each topic has one handler per process.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import redis
 
@@ -22,22 +26,53 @@ from .memo import Memo
 log = logging.getLogger(__name__)
 
 RETRY_MIN, RETRY_MAX = 0.5, 10.0  # seconds between reconnects, doubling
-KEEP_AT_MOST = 300.0  # seconds a kept record is trusted even with no message (a lost message's bound)
+KEEP_AT_MOST = 300.0  # seconds a kept value is trusted even with no message (a lost message's bound)
+SEPARATOR = "\x1f"
 
+Handler = Callable[[str], None]
 V = TypeVar("V")
 
 
-class ChannelListener:
+class Broadcast(Protocol):
+    """Publish a change to every process; `epoch` is None while this process may miss one."""
+
+    @property
+    def epoch(self) -> int | None: ...
+
+    def subscribe(self, topic: str, handler: Handler) -> None: ...
+
+    def publish(self, topic: str, payload: str) -> None: ...
+
+
+class LocalBroadcast:
+    """Within one process: a message reaches this process's handlers at once; always listening."""
+
+    epoch = 1
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        self._handlers[topic] = handler
+
+    def publish(self, topic: str, payload: str) -> None:
+        handler = self._handlers.get(topic)
+        if handler is not None:
+            handler(payload)
+
+
+class RedisBroadcast:
     """A daemon thread per worker, subscribed to one channel; `epoch` says whether it listens.
 
-    The epoch changes on every (re)subscription and is None while not subscribed; an entry kept
-    under an older epoch may have missed a message and is not trusted.
+    The epoch changes on every (re)subscription and is None while not subscribed; a value kept
+    under an older epoch may have missed a message and is not trusted. A message published by
+    this process reaches its own handlers at once too (not only when the echo comes back).
     """
 
-    def __init__(self, client: redis.Redis, channel: str, on_message: Callable[[str], None]) -> None:
+    def __init__(self, client: redis.Redis, channel: str) -> None:
         self.client = client
         self.channel = channel
-        self._on_message = on_message
+        self._handlers: dict[str, Handler] = {}
         self._epoch: int | None = None
         self._epochs = 0
         self._pid = 0
@@ -55,14 +90,24 @@ class ChannelListener:
             self._start()
         return self._epoch
 
-    def publish(self, message: str) -> None:
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        self._handlers[topic] = handler
+
+    def publish(self, topic: str, payload: str) -> None:
         """Send a message to every subscriber (a lost one is bounded by KEEP_AT_MOST)."""
+        self._dispatch(topic, payload)
         try:
-            self.client.publish(self.channel, message)
+            self.client.publish(self.channel, f"{topic}{SEPARATOR}{payload}")
         except redis.RedisError as exc:
             log.warning(
-                "session change not broadcast", extra={"event": "session_broadcast_failed", "error": str(exc)}
+                "change not broadcast",
+                extra={"event": "broadcast_failed", "topic": topic, "error": type(exc).__name__},
             )
+
+    def _dispatch(self, topic: str, payload: str) -> None:
+        handler = self._handlers.get(topic)
+        if handler is not None:
+            handler(payload)
 
     def _start(self) -> None:
         with self._lock:
@@ -71,7 +116,7 @@ class ChannelListener:
             # A forked worker inherits the parent's attributes, not its thread.
             self._pid = os.getpid()
             self._epoch = None
-            threading.Thread(target=self._run, name="session-invalidations", daemon=True).start()
+            threading.Thread(target=self._run, name="portal-broadcast", daemon=True).start()
 
     def _run(self) -> None:
         delay = RETRY_MIN
@@ -81,7 +126,7 @@ class ChannelListener:
             except (redis.RedisError, OSError) as exc:
                 if self._epoch is not None:
                     log.warning(
-                        "session channel lost", extra={"event": "session_channel_lost", "error": str(exc)}
+                        "broadcast channel lost", extra={"event": "broadcast_lost", "error": str(exc)}
                     )
             self._epoch = None
             if self._closed.wait(delay):
@@ -102,24 +147,28 @@ class ChannelListener:
                     self._epoch = self._epochs
                 elif message["type"] == "message":
                     data = message["data"]
-                    self._on_message(data.decode() if isinstance(data, bytes) else str(data))
+                    text = data.decode() if isinstance(data, bytes) else str(data)
+                    topic, _, payload = text.partition(SEPARATOR)
+                    self._dispatch(topic, payload)
         finally:
             self._epoch = None
             pubsub.close()
 
 
 class KeptRecords(Generic[V]):
-    """Records a worker read from the shared store, trusted while its listener is subscribed."""
+    """Values a worker read from the shared store, trusted while its broadcast listens."""
 
-    def __init__(self, size: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, broadcast: Broadcast, size: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.broadcast = broadcast
         self._memo: Memo[str, tuple[V, int, float]] = Memo(size)
         self._clock = clock
         self._changes = 0  # changes seen: a read that overlaps one is not kept
         self._changes_lock = threading.Lock()
-        self.listener: ChannelListener | None = None
 
     def get(self, key: str) -> V | None:
-        epoch = self.listener.epoch if self.listener else None
+        epoch = self.broadcast.epoch
         if epoch is None:
             return None
         found = self._memo.get(key)
@@ -133,16 +182,22 @@ class KeptRecords(Generic[V]):
 
     def mark(self) -> tuple[int | None, int]:
         """Taken before reading the store: `keep` refuses the value if anything changed since."""
-        return (self.listener.epoch if self.listener else None, self._changes)
+        return (self.broadcast.epoch, self._changes)
 
     def keep(self, key: str, value: V, mark: tuple[int | None, int]) -> None:
         epoch, changes = mark
-        if epoch is None or changes != self._changes or (self.listener and self.listener.epoch != epoch):
+        if epoch is None or changes != self._changes or self.broadcast.epoch != epoch:
             return
         self._memo.put(key, (value, epoch, self._clock()))
 
     def forget(self, key: str) -> None:
-        """A message (or this worker) says the record changed."""
+        """A message (or this worker) says the value changed."""
         with self._changes_lock:
             self._changes += 1
         self._memo.pop(key)
+
+    def forget_prefix(self, prefix: str) -> None:
+        """Forget every value whose key starts with `prefix`."""
+        with self._changes_lock:
+            self._changes += 1
+        self._memo.pop_where(lambda key: key.startswith(prefix))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -36,6 +36,12 @@ class Memo(Generic[K, V]):
     def pop(self, key: K) -> None:
         with self._lock:
             self._data.pop(key, None)
+
+    def pop_where(self, doomed: Callable[[K], bool]) -> None:
+        """Forget every entry whose key `doomed` accepts."""
+        with self._lock:
+            for key in [key for key in self._data if doomed(key)]:
+                del self._data[key]
 
     def __len__(self) -> int:
         return len(self._data)

@@ -1,13 +1,24 @@
-"""The widget cache: `get_or_fetch` with TTL, single-flight, a stale window and circuit breakers.
+"""The widget cache: single-flight fetches in the background, honest freshness, invalidation.
 
-Every widget goes through `WidgetCache.get_or_fetch(key, fetch, policy)`:
+Every widget part goes through `WidgetCache.get_many([...])` (or `get_or_fetch` for one key):
 
-- a fresh entry is returned at once (the hot path: one store read, nothing else);
-- on a miss, one caller per key fetches (a thread lock within a process, a Redis lock across
-  processes); the others wait for its result, or keep showing the previous data meanwhile;
+- a fresh entry is returned at once (the hot path: one read of the worker's kept copy or of the
+  store, nothing else);
+- on a miss, one fetch per key runs in a thread of the upstream's own pool (one per process,
+  coordinated across processes by a lock in the store). Requests wait for it until
+  `answer_within` seconds after it started, and only `max_waiting` of them at a time; the
+  others, and any request after that, answer at once with what there is. So a hung upstream
+  holds fetch threads, never the request threads the shell and the other cards need;
+- what there is, while a fetch runs: data younger than `ttl + grace` (the time a refresh may
+  take) is shown as current; older data is shown as stale with the reason; no data at all is
+  "pending" (the card says loading and polls again soon), or the last failure when one is known;
 - a failure is never stored as data: the last good entry is served as stale with the reason,
   the failure is remembered for `failure_hold` seconds so that pollers do not hammer the
-  upstream, and the upstream's circuit breaker opens after repeated failures;
+  upstream, and the upstream's circuit breaker opens after repeated failures (or at once, for as
+  long as a 429 asks);
+- `invalidate(key or prefix)` drops entries, failure records, every worker's kept copies and
+  the flights under way (through the broadcast), and a fetch that began before it can never
+  write its older value after it (the store's guarded write);
 - Redis going away falls back to an in-process store with a warning, never a 5xx.
 """
 
@@ -17,25 +28,28 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
-import redis
-from flask_caching.backends.rediscache import RedisCache
-from flask_caching.backends.simplecache import SimpleCache
-
 from ..upstreams.breaker import BreakerPolicy, CircuitBreaker, CircuitState
-from ..upstreams.http import N_, Reason, UpstreamError
-from .memo import Memo
+from ..upstreams.errors import N_, Reason, UpstreamError
+from .broadcast import Broadcast, KeptRecords, LocalBroadcast
+from .stores import CacheStore
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Source = Literal["hit", "miss", "coalesced", "stale", "error"]
+Source = Literal["hit", "miss", "coalesced", "stale", "error", "pending"]
+
+TOPIC = "cache"  # what the broadcast says when keys were invalidated
+SEQUENCE_KEY = "inval:seq"  # counts invalidations; a fetch notes it before it starts
+MARK_TTL = 600  # seconds an invalidation mark is kept: longer than any fetch may run
 
 
 @functools.lru_cache(maxsize=8192)  # asked on every poll, for a few keys per user
@@ -63,6 +77,20 @@ def fingerprint(value: Any) -> str:
 
     data = json.dumps(value, default=default, sort_keys=True, separators=(",", ":"))
     return hashlib.blake2b(data.encode(), digest_size=12).hexdigest()
+
+
+def _mark_key(target: str) -> str:
+    return f"inval:{target}"
+
+
+def _marks_of(key: str) -> list[str]:
+    """The invalidation marks that cover `key`: the key itself and each prefix ending in ":"."""
+    marks = [_mark_key(key)]
+    index = key.find(":")
+    while index != -1:
+        marks.append(_mark_key(key[: index + 1]))
+        index = key.find(":", index + 1)
+    return marks
 
 
 @dataclass(frozen=True)
@@ -93,36 +121,62 @@ class CacheResult(Generic[T]):
     error: Reason | None = None
 
     @property
-    def state(self) -> Literal["ok", "stale", "error"]:
-        """ok: fresh data; stale: last good data and a reason; error: only a reason."""
+    def state(self) -> Literal["ok", "stale", "error", "pending"]:
+        """ok: fresh data; stale: last good data and a reason; error: only a reason; pending: nothing yet."""
         if self.error is None:
-            return "ok"
+            return "pending" if self.value is None else "ok"
         return "stale" if self.value is not None else "error"
+
+    @classmethod
+    def of(cls, entry: Entry, source: Source, error: Reason | None = None) -> CacheResult[Any]:
+        return CacheResult(entry.value, entry.fingerprint, entry.fetched_at, source, error)
 
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """How one widget caches: freshness, stale window, the upstream it calls and wait bound."""
+    """How one widget part caches and the upstream it calls."""
 
     ttl: float
     stale_ttl: float
-    upstream: str  # the breaker's key: one circuit per upstream
-    wait_timeout: float = 6.0
+    upstream: str  # the breaker's key and the metrics label: one circuit per upstream
     upstream_label: str = ""  # the upstream's name in messages ("Uptime Kuma")
+    timeout: float = 5.0  # the upstream's budget for one fetch
+    answer_within: float = 2.0  # how long the request that starts a fetch waits for it
+
+    @property
+    def grace(self) -> float:
+        """How long past its TTL data still counts as current while a refresh is under way."""
+        return self.timeout + 1.0
+
+    @property
+    def wait_timeout(self) -> float:
+        """How long a fetch waits for another process that holds the key's lock."""
+        return self.timeout + 1.0
+
+    @property
+    def label(self) -> str:
+        return self.upstream_label or self.upstream
 
     @property
     def too_slow(self) -> Reason:
-        return Reason.of(
-            N_("%(upstream)s is taking too long to answer"),
-            upstream=self.upstream_label or self.upstream,
-        )
+        return Reason.of(N_("%(upstream)s is taking too long to answer"), upstream=self.label)
+
+
+@dataclass(frozen=True)
+class Request(Generic[T]):
+    """One key a card needs: where it is cached, how to fetch it, under which policy."""
+
+    key: str
+    fetch: Callable[[], T]
+    policy: FetchPolicy
+    widget: str
 
 
 class CacheObserver:
     """Receives cache and upstream events; the metrics module overrides these no-ops."""
 
     def result(self, widget: str, source: Source) -> None:
-        """A get_or_fetch call finished with this outcome."""
+        """A request for one key finished with this outcome."""
 
     def upstream_call(self, upstream: str, outcome: str, seconds: float) -> None:
         """An upstream call finished (outcome "ok" or an UpstreamError outcome)."""
@@ -134,248 +188,247 @@ class CacheObserver:
         """The shared store became unreachable (True) or came back (False)."""
 
 
-# --- stores -------------------------------------------------------------------------------
-
-
-class Lock(Protocol):
-    def release(self) -> None: ...
-
-
-class _NoLock:
-    """Within one process the per-key flight already serialises fetches."""
-
-    def release(self) -> None:
-        return None
-
-
-class Store(Protocol):
-    """Where entries live; `try_lock` returns None when another process holds the key."""
-
-    @property
-    def shared(self) -> bool:
-        """True when other processes see the same entries."""
-        ...
-
-    def get(self, key: str) -> Any: ...
-    def set(self, key: str, value: Any, timeout: float) -> None: ...
-    def delete(self, key: str) -> None: ...
-    def try_lock(self, key: str, ttl: float) -> Lock | None: ...
-    def ping(self) -> bool: ...
-
-
-class LocalStore:
-    """flask-caching's SimpleCache, guarded by a lock (its pruning iterates the dict)."""
-
-    shared = False
-
-    def __init__(self, max_entries: int = 5000) -> None:
-        self._cache = SimpleCache(threshold=max_entries, default_timeout=0)  # type: ignore[no-untyped-call]
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        with self._lock:
-            return self._cache.get(key)
-
-    def set(self, key: str, value: Any, timeout: float) -> None:
-        with self._lock:
-            self._cache.set(key, value, timeout=max(1, int(timeout + 0.999)))
-
-    def delete(self, key: str) -> None:
-        with self._lock:
-            self._cache.delete(key)
-
-    def try_lock(self, key: str, ttl: float) -> Lock | None:
-        return _NoLock()
-
-    def ping(self) -> bool:
-        return True
-
-
-class RedisStore:
-    """flask-caching's RedisCache on a client with short timeouts, plus Redis locks."""
-
-    shared = True
-
-    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
-        self.client = client
-        self.key_prefix = key_prefix
-        self._cache = RedisCache(host=client, key_prefix=key_prefix, default_timeout=0)  # type: ignore[no-untyped-call]
-
-    @classmethod
-    def from_url(cls, url: str, password: str | None, key_prefix: str) -> RedisStore:
-        """Connect lazily; every operation is bounded so a dead Redis cannot hang a request."""
-        client = redis.Redis.from_url(
-            url,
-            password=password,
-            socket_connect_timeout=0.3,
-            socket_timeout=0.5,
-            health_check_interval=30,
-        )
-        return cls(client, key_prefix)
-
-    def get(self, key: str) -> Any:
-        return self._cache.get(key)
-
-    def set(self, key: str, value: Any, timeout: float) -> None:
-        self._cache.set(key, value, timeout=max(1, int(timeout + 0.999)))
-
-    def delete(self, key: str) -> None:
-        self._cache.delete(key)
-
-    def try_lock(self, key: str, ttl: float) -> Lock | None:
-        lock = self.client.lock(f"{self.key_prefix}lock:{key}", timeout=ttl, blocking=False)
-        return lock if lock.acquire(blocking=False) else None
-
-    def ping(self) -> bool:
-        return bool(self.client.ping())
-
-
-class FallbackStore:
-    """Redis first; while Redis is unreachable, an in-process store (rechecked every few s)."""
-
-    def __init__(
-        self,
-        primary: Store,
-        fallback: Store,
-        observer: CacheObserver,
-        retry_after: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.primary = primary
-        self.fallback = fallback
-        self.observer = observer
-        self.retry_after = retry_after
-        self._clock = clock
-        self._down_until = 0.0
-        self._down = False
-        self._lock = threading.Lock()
-
-    @property
-    def shared(self) -> bool:
-        return not self.degraded
-
-    @property
-    def degraded(self) -> bool:
-        """True while the in-process fallback is in use."""
-        return self._down
-
-    def _active(self) -> Store:
-        if self._down and self._clock() < self._down_until:
-            return self.fallback
-        return self.primary
-
-    def _call(self, operation: str, *args: Any) -> Any:
-        store = self._active()
-        if store is self.fallback:
-            return getattr(store, operation)(*args)
-        try:
-            result = getattr(store, operation)(*args)
-        except redis.RedisError as exc:
-            self._mark_down(exc)
-            return getattr(self.fallback, operation)(*args)
-        if self._down:
-            self._mark_up()
-        return result
-
-    def _mark_down(self, exc: Exception) -> None:
-        with self._lock:
-            self._down_until = self._clock() + self.retry_after
-            if self._down:
-                return
-            self._down = True
-        log.warning(
-            "shared cache unreachable, using the in-process cache",
-            extra={"event": "cache_fallback", "error": type(exc).__name__},
-        )
-        self.observer.backend_fallback(True)
-
-    def _mark_up(self) -> None:
-        with self._lock:
-            if not self._down:
-                return
-            self._down = False
-        log.warning("shared cache is back", extra={"event": "cache_recovered"})
-        self.observer.backend_fallback(False)
-
-    def get(self, key: str) -> Any:
-        return self._call("get", key)
-
-    def set(self, key: str, value: Any, timeout: float) -> None:
-        self._call("set", key, value, timeout)
-
-    def delete(self, key: str) -> None:
-        self._call("delete", key)
-
-    def try_lock(self, key: str, ttl: float) -> Lock | None:
-        lock = self._call("try_lock", key, ttl)
-        return None if lock is None else _SafeLock(lock)
-
-    def ping(self) -> bool:
-        try:
-            ok = self.primary.ping()
-        except redis.RedisError as exc:
-            self._mark_down(exc)
-            return False
-        if ok and self._down:
-            self._mark_up()
-        return ok
-
-
-class _SafeLock:
-    """Releasing a Redis lock must not fail a request when Redis went away meanwhile."""
-
-    def __init__(self, lock: Lock) -> None:
-        self._lock = lock
-
-    def release(self) -> None:
-        try:
-            self._lock.release()
-        except redis.RedisError:
-            pass  # the lock expires on its own (its TTL)
-        except Exception as exc:  # redis LockError (lost ownership) is not a RedisError
-            log.debug("lock release failed: %s", exc)
-
-
-# --- single-flight ---------------------------------------------------------------------------
-
-
 @dataclass
 class _Flight:
+    """One fetch under way in this process, and its outcome once it lands."""
+
+    started: float = field(default_factory=time.monotonic)
     done: threading.Event = field(default_factory=threading.Event)
     result: CacheResult[Any] | None = None
 
 
 class WidgetCache:
-    """get_or_fetch for every widget; one instance per process."""
+    """get_many / get_or_fetch for every widget, and invalidate; one instance per process."""
 
-    POLL_INTERVAL = 0.02
-    HOT_ENTRIES = 2000
+    POLL_INTERVAL = 0.02  # s between two looks at the store while another process fetches
+    FETCH_THREADS = 8  # per upstream and process: a hung upstream holds at most these
 
     def __init__(
         self,
-        store: Store,
+        store: CacheStore,
         breaker_policies: dict[str, BreakerPolicy] | None = None,
         failure_hold: float = 5.0,
         observer: CacheObserver | None = None,
+        broadcast: Broadcast | None = None,
+        max_waiting: int = 2,
     ) -> None:
+        """`max_waiting`: how many requests of this process may wait for fetches at once (keep
+        it well below the request threads, so that a hung upstream cannot hold them all)."""
         self.store = store
-        # Fresh entries already read, kept in the worker until their TTL ends: a hit then costs
-        # no store round trip (nor unpickling). Exact, not a second staleness: an entry is only
-        # replaced in the store once it is no longer fresh.
-        # Each kept as the hit it answers (immutable, so shared by every caller).
-        self._hot: Memo[str, CacheResult[Any]] = Memo(self.HOT_ENTRIES)
+        self._waiting = threading.BoundedSemaphore(max(1, max_waiting))
         self.failure_hold = failure_hold
         self.observer = observer or CacheObserver()
+        self.broadcast = broadcast or LocalBroadcast()
+        self.broadcast.subscribe(TOPIC, self._forget)
+        # Entries read from a shared store, kept by the worker while they are fresh and the
+        # broadcast listens: a hit then costs no round trip. An in-process store needs none.
+        self._kept: KeptRecords[Entry] | None = KeptRecords(self.broadcast, 2000) if store.shared else None
         self._policies = breaker_policies or {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._flights: dict[str, _Flight] = {}
-        self._flights_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools_pid = 0
+
+    # --- reading -------------------------------------------------------------------------
+
+    def fresh(self, key: str, policy: FetchPolicy, widget: str = "") -> CacheResult[Any] | None:
+        """The cached result if it is fresh, else None (at most one store read, no upstream call)."""
+        entry = self._read_entry(key, policy.ttl)
+        if entry is not None and time.time() - entry.fetched_at < policy.ttl:
+            self.observer.result(widget or key.split(":", 2)[1], "hit")
+            return CacheResult.of(entry, "hit")
+        return None
+
+    def get_or_fetch(
+        self, key: str, fetch: Callable[[], T], policy: FetchPolicy, widget: str = ""
+    ) -> CacheResult[T]:
+        """The result for one key (see `get_many`)."""
+        found: CacheResult[T] = self.get_many([Request(key, fetch, policy, widget)])[0]
+        return found
+
+    def get_many(self, requests: Sequence[Request[Any]]) -> list[CacheResult[Any]]:
+        """Every request's result: fresh entries at once, misses fetched concurrently in the background.
+
+        The request waits for the fetches under way, each until `answer_within` after it
+        started; what has not landed by then is answered from what there is (see the module's
+        docstring).
+        """
+        now = time.time()
+        results: list[CacheResult[Any] | None] = []
+        flights: list[tuple[int, _Flight, Entry | None, bool]] = []
+        for index, request in enumerate(requests):
+            entry = self._read_entry(request.key, request.policy.ttl)
+            if entry is not None and now - entry.fetched_at < request.policy.ttl:
+                results.append(CacheResult.of(entry, "hit"))
+                continue
+            results.append(None)
+            flight, leading = self._flight(request, entry)
+            flights.append((index, flight, entry, leading))
+        if flights and self._waiting.acquire(blocking=False):
+            # Wait for each fetch until its own answer deadline (counted from when it started,
+            # so a fetch that is already late holds nobody); at most `max_waiting` requests of
+            # this process wait at once, the others answer at once with what there is.
+            try:
+                for index, flight, _, _ in flights:
+                    deadline = flight.started + requests[index].policy.answer_within
+                    flight.done.wait(max(0.0, deadline - time.monotonic()))
+            finally:
+                self._waiting.release()
+        for index, flight, entry, leading in flights:
+            results[index] = self._outcome(requests[index], flight, entry, own=leading)
+        final = [result for result in results if result is not None]
+        for request, result in zip(requests, final, strict=True):
+            self.observer.result(request.widget or request.key.split(":", 2)[1], result.source)
+        return final
+
+    def _outcome(
+        self, request: Request[Any], flight: _Flight, entry: Entry | None, own: bool
+    ) -> CacheResult[Any]:
+        """The flight's result if it landed, else what there is meanwhile."""
+        landed = flight.result if flight.done.is_set() else None
+        if landed is not None:
+            if landed.source == "miss" and not own:
+                return CacheResult(landed.value, landed.fingerprint, landed.fetched_at, "coalesced")
+            return landed
+        return self._meanwhile(request, entry)
+
+    def _meanwhile(self, request: Request[Any], entry: Entry | None) -> CacheResult[Any]:
+        """A fetch is under way: current-enough data, stale data with a reason, or nothing yet."""
+        policy = request.policy
+        failure = self._read_failure(request.key)
+        if entry is None:
+            if failure is not None:
+                return CacheResult(None, None, None, "error", failure.reason)
+            return CacheResult(None, None, None, "pending")
+        if time.time() - entry.fetched_at < policy.ttl + policy.grace:
+            return CacheResult.of(entry, "coalesced")
+        # Past the time any refresh may take: as stale as if this request had fetched itself.
+        return CacheResult.of(entry, "stale", failure.reason if failure else policy.too_slow)
+
+    # --- flights ---------------------------------------------------------------------------
+
+    def _flight(self, request: Request[Any], entry: Entry | None) -> tuple[_Flight, bool]:
+        """The flight for this key in this process, started here when there is none."""
+        with self._lock:
+            flight = self._flights.get(request.key)
+            if flight is not None:
+                return flight, False
+            flight = self._flights[request.key] = _Flight()
+        try:
+            self._pool(request.policy.upstream).submit(self._fly, request, entry, flight)
+        except RuntimeError:  # the pool is shutting down (the worker exits)
+            self._land(request.key, flight, self._degraded(entry, request.policy.too_slow))
+        return flight, True
+
+    def _pool(self, upstream: str) -> ThreadPoolExecutor:
+        """The upstream's fetch threads, created in the worker (not before gunicorn forks)."""
+        with self._lock:
+            if self._pools_pid != os.getpid():
+                self._pools = {}
+                self._pools_pid = os.getpid()
+            pool = self._pools.get(upstream)
+            if pool is None:
+                pool = self._pools[upstream] = ThreadPoolExecutor(
+                    self.FETCH_THREADS, thread_name_prefix=f"fetch-{upstream}"
+                )
+            return pool
+
+    def _fly(self, request: Request[Any], entry: Entry | None, flight: _Flight) -> None:
+        try:
+            result = self._lead(request, entry)
+        except Exception:  # a bug in a client: the followers stop waiting, the card says so
+            log.exception("fetch failed unexpectedly", extra={"event": "fetch_crashed", "key": request.key})
+            result = self._degraded(entry, request.policy.too_slow)
+        self._land(request.key, flight, result)
+
+    def _land(self, key: str, flight: _Flight, result: CacheResult[Any]) -> None:
+        """Hand the result to whoever waits and forget the flight (unless invalidation already did)."""
+        flight.result = result
+        flight.done.set()
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+
+    def _lead(self, request: Request[Any], entry: Entry | None) -> CacheResult[Any]:
+        """The one fetch per process for this key; coordinates with other processes."""
+        key, policy = request.key, request.policy
+        failure = self._read_failure(key)
+        if failure is not None and (entry is None or failure.at > entry.fetched_at):
+            return self._degraded(entry, failure.reason)
+        breaker = self.breaker(policy.upstream)
+        if breaker.state is CircuitState.OPEN:
+            return self._degraded(entry, self._open_message(breaker, policy))
+        began = time.monotonic()
+        while True:
+            lock = self.store.try_lock(key, ttl=policy.wait_timeout + 2)
+            if lock is not None:
+                try:
+                    return self._fetch_locked(request, entry, breaker)
+                finally:
+                    lock.release()
+            # Another process is fetching this key: its result lands in the store.
+            time.sleep(self.POLL_INTERVAL)
+            other = self._read_entry(key)
+            if other is not None and (entry is None or other.fetched_at > entry.fetched_at):
+                return CacheResult.of(other, "coalesced")
+            failure = self._read_failure(key)
+            if failure is not None:
+                return self._degraded(entry, failure.reason)
+            if time.monotonic() - began > policy.wait_timeout:
+                return self._degraded(entry, policy.too_slow)
+
+    def _fetch_locked(
+        self, request: Request[Any], entry: Entry | None, breaker: CircuitBreaker
+    ) -> CacheResult[Any]:
+        key, policy = request.key, request.policy
+        if self.store.shared:
+            # Another process may have refreshed the key while we waited for the lock.
+            latest = self._read_entry(key)
+            if latest is not None and time.time() - latest.fetched_at < policy.ttl:
+                return CacheResult.of(latest, "coalesced")
+        if not breaker.allow():
+            return self._degraded(entry, self._open_message(breaker, policy))
+        seen = self.store.read_counter(SEQUENCE_KEY)  # an invalidation after this wins
+        began = time.monotonic()
+        try:
+            value = request.fetch()
+        except UpstreamError as exc:
+            elapsed = time.monotonic() - began
+            breaker.record_failure(exc.reason, exc.retry_after)
+            self.observer.upstream_call(policy.upstream, exc.outcome, elapsed)
+            log.warning(
+                "upstream call failed",
+                extra={
+                    "event": "upstream_error",
+                    "upstream": policy.upstream,
+                    "widget": request.widget,
+                    "outcome": exc.outcome,
+                    "error": exc.message,
+                    "detail": exc.detail,
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
+            )
+            self.store.set(self._failure_key(key), Failure(exc.reason, time.time()), self.failure_hold)
+            return self._degraded(entry, exc.reason)
+        self.observer.upstream_call(policy.upstream, "ok", time.monotonic() - began)
+        breaker.record_success()
+        fresh = Entry(value, fingerprint(value), time.time())
+        written = self.store.set_unless_newer(key, fresh, policy.ttl + policy.stale_ttl, _marks_of(key), seen)
+        if written:
+            self.store.delete(self._failure_key(key))
+        else:
+            log.info(
+                "fetched data predates an invalidation: not kept",
+                extra={"event": "fetch_superseded", "key": key},
+            )
+        return CacheResult.of(fresh, "miss")
 
     def breaker(self, upstream: str) -> CircuitBreaker:
         """The circuit breaker of one upstream (created on first use)."""
         found = self._breakers.get(upstream)
         if found is None:
-            with self._flights_lock:
+            with self._lock:
                 found = self._breakers.setdefault(
                     upstream,
                     CircuitBreaker(
@@ -386,159 +439,56 @@ class WidgetCache:
                 )
         return found
 
-    def get_or_fetch(
-        self, key: str, fetch: Callable[[], T], policy: FetchPolicy, widget: str = ""
-    ) -> CacheResult[T]:
-        """Return the cached value for `key`, fetching it (once for all callers) when needed."""
-        result = self._get_or_fetch(key, fetch, policy)
-        self.observer.result(widget or key.split(":", 2)[1], result.source)
-        return result
-
-    def fresh(self, key: str, policy: FetchPolicy, widget: str = "") -> CacheResult[Any] | None:
-        """The cached result if it is fresh, else None (at most one store read, no upstream call)."""
-        hit = self._hot.get(key)
-        if hit is None or hit.fetched_at is None or time.time() - hit.fetched_at >= policy.ttl:
-            hit = self._read_fresh(key, policy)
-        if hit is not None:
-            self.observer.result(widget or key.split(":", 2)[1], "hit")
-        return hit
-
-    def _read_fresh(self, key: str, policy: FetchPolicy) -> CacheResult[Any] | None:
-        """The store's entry as a hit when fresh (then kept hot); a stale one leaves the hot set."""
-        entry = self._read_entry(key)
-        if entry is not None and time.time() - entry.fetched_at < policy.ttl:
-            return self._keep_hot(key, entry)
-        self._hot.pop(key)
-        return None
-
-    def _keep_hot(self, key: str, entry: Entry) -> CacheResult[Any]:
-        hit: CacheResult[Any] = CacheResult(entry.value, entry.fingerprint, entry.fetched_at, "hit")
-        self._hot.put(key, hit)
-        return hit
-
-    def _get_or_fetch(self, key: str, fetch: Callable[[], T], policy: FetchPolicy) -> CacheResult[T]:
-        entry = self._read_entry(key)
-        if entry is not None and time.time() - entry.fetched_at < policy.ttl:
-            return self._keep_hot(key, entry)
-
-        with self._flights_lock:
-            flight = self._flights.get(key)
-            leading = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
-
-        if not leading:
-            if entry is not None:
-                # Someone is refreshing it: keep showing what we have rather than waiting.
-                return CacheResult(entry.value, entry.fingerprint, entry.fetched_at, "coalesced")
-            if flight.done.wait(policy.wait_timeout) and flight.result is not None:
-                shared = flight.result
-                source: Source = "coalesced" if shared.error is None else shared.source
-                return CacheResult(shared.value, shared.fingerprint, shared.fetched_at, source, shared.error)
-            return self._degraded(entry, policy.too_slow)
-
-        try:
-            result = self._lead(key, entry, fetch, policy)
-        except BaseException:
-            self._land(key, flight, None)  # followers stop waiting; they report "too slow"
-            raise
-        self._land(key, flight, result)
-        return result
-
-    def _land(self, key: str, flight: _Flight, result: CacheResult[Any] | None) -> None:
-        """Hand the leader's result to the followers and forget the flight."""
-        flight.result = result
-        flight.done.set()
-        with self._flights_lock:
-            self._flights.pop(key, None)
-
-    def _lead(
-        self, key: str, entry: Entry | None, fetch: Callable[[], T], policy: FetchPolicy
-    ) -> CacheResult[T]:
-        """The one caller per process that may fetch; coordinates with other processes."""
-        failure = self._read_failure(key)
-        if failure is not None and (entry is None or failure.at > entry.fetched_at):
-            return self._degraded(entry, failure.reason)
-        breaker = self.breaker(policy.upstream)
-        if breaker.state is CircuitState.OPEN:
-            return self._degraded(entry, self._open_message(breaker, policy))
-
-        started = time.monotonic()
-        while True:
-            lock = self.store.try_lock(key, ttl=policy.wait_timeout + 2)
-            if lock is not None:
-                try:
-                    return self._fetch_locked(key, entry, fetch, policy, breaker)
-                finally:
-                    lock.release()
-            if entry is not None:
-                # Another process is refreshing this key: show the previous data meanwhile.
-                return CacheResult(entry.value, entry.fingerprint, entry.fetched_at, "coalesced")
-            time.sleep(self.POLL_INTERVAL)
-            other = self._read_entry(key)
-            if other is not None:
-                return CacheResult(other.value, other.fingerprint, other.fetched_at, "coalesced")
-            failure = self._read_failure(key)
-            if failure is not None:
-                return self._degraded(None, failure.reason)
-            if time.monotonic() - started > policy.wait_timeout:
-                return self._degraded(None, policy.too_slow)
-
-    def _fetch_locked(
-        self,
-        key: str,
-        entry: Entry | None,
-        fetch: Callable[[], T],
-        policy: FetchPolicy,
-        breaker: CircuitBreaker,
-    ) -> CacheResult[T]:
-        if self.store.shared:
-            # Another process may have refreshed the key while we waited for the lock.
-            latest = self._read_entry(key)
-            if latest is not None and time.time() - latest.fetched_at < policy.ttl:
-                return CacheResult(latest.value, latest.fingerprint, latest.fetched_at, "coalesced")
-        if not breaker.allow():
-            return self._degraded(entry, self._open_message(breaker, policy))
-        began = time.monotonic()
-        try:
-            value = fetch()
-        except UpstreamError as exc:
-            elapsed = time.monotonic() - began
-            breaker.record_failure(exc.reason)
-            self.observer.upstream_call(policy.upstream, exc.outcome, elapsed)
-            log.warning(
-                "upstream call failed",
-                extra={
-                    "event": "upstream_error",
-                    "upstream": policy.upstream,
-                    "outcome": exc.outcome,
-                    "error": exc.message,
-                    "duration_ms": round(elapsed * 1000, 1),
-                },
-            )
-            self._write(self._failure_key(key), Failure(exc.reason, time.time()), self.failure_hold)
-            return self._degraded(entry, exc.reason)
-        self.observer.upstream_call(policy.upstream, "ok", time.monotonic() - began)
-        breaker.record_success()
-        fresh = Entry(value, fingerprint(value), time.time())
-        self._write(key, fresh, policy.ttl + policy.stale_ttl)
-        self._keep_hot(key, fresh)
-        self._delete(self._failure_key(key))
-        return CacheResult(fresh.value, fresh.fingerprint, fresh.fetched_at, "miss")
-
     @staticmethod
     def _open_message(breaker: CircuitBreaker, policy: FetchPolicy) -> Reason:
         """While the circuit is open, the card says what the last failure was."""
         last = breaker.last_error
         if isinstance(last, Reason):
             return last
-        return Reason.of(N_("%(upstream)s is failing"), upstream=policy.upstream_label or policy.upstream)
+        return Reason.of(N_("%(upstream)s is failing"), upstream=policy.label)
 
     @staticmethod
     def _degraded(entry: Entry | None, reason: Reason) -> CacheResult[Any]:
         if entry is None:
             return CacheResult(None, None, None, "error", reason)
-        return CacheResult(entry.value, entry.fingerprint, entry.fetched_at, "stale", reason)
+        return CacheResult.of(entry, "stale", reason)
+
+    # --- invalidation ----------------------------------------------------------------------
+
+    def invalidate(self, target: str) -> None:
+        """Drop a key, or every key under a prefix ending in ":", in every worker of every replica.
+
+        The store's entries and failure records go, each worker forgets its kept copies and
+        its flights under way, and a fetch that began before this call cannot store its
+        (older) result afterwards.
+        """
+        if not target or not (target.endswith(":") or ":" in target):
+            raise ValueError(f"not a cache key or a prefix ending in ':': {target!r}")
+        sequence = self.store.incr(SEQUENCE_KEY)
+        self.store.set_counter(_mark_key(target), sequence, MARK_TTL)
+        if target.endswith(":"):
+            self.store.delete_prefix(target)
+            self.store.delete_prefix(self._failure_key(target))
+        else:
+            self.store.delete(target)
+            self.store.delete(self._failure_key(target))
+        self.broadcast.publish(TOPIC, target)
+        log.info("cache invalidated", extra={"event": "cache_invalidated", "target": target})
+
+    def _forget(self, target: str) -> None:
+        """A broadcast (or this process) invalidated `target`: forget kept copies and flights."""
+
+        def covered(key: str) -> bool:
+            return key == target or (target.endswith(":") and key.startswith(target))
+
+        if self._kept is not None:
+            if target.endswith(":"):
+                self._kept.forget_prefix(target)
+            else:
+                self._kept.forget(target)
+        with self._lock:
+            for key in [key for key in self._flights if covered(key)]:
+                del self._flights[key]  # its waiters still get its result; newcomers fetch anew
 
     # --- store access: a broken entry is a miss, never an exception ---------------------
 
@@ -546,9 +496,24 @@ class WidgetCache:
     def _failure_key(key: str) -> str:
         return f"failure:{key}"
 
-    def _read_entry(self, key: str) -> Entry | None:
+    def _read_entry(self, key: str, ttl: float | None = None) -> Entry | None:
+        """The entry of `key`: the worker's kept copy while younger than `ttl`, else the store's.
+
+        Without `ttl` the store is always read (and nothing is kept).
+        """
+        kept = self._kept
+        if kept is None or ttl is None:
+            value = self._safe_get(key)
+            return value if isinstance(value, Entry) else None
+        found = kept.get(key)
+        if found is not None and time.time() - found.fetched_at < ttl:
+            return found
+        mark = kept.mark()
         value = self._safe_get(key)
-        return value if isinstance(value, Entry) else None
+        if isinstance(value, Entry):
+            kept.keep(key, value, mark)
+            return value
+        return None
 
     def _read_failure(self, key: str) -> Failure | None:
         """A failure still within its hold (stores expire in whole seconds; this is exact)."""
@@ -563,9 +528,3 @@ class WidgetCache:
         except Exception as exc:  # an undecodable value (another version's pickle) is a miss
             log.warning("cache entry unreadable", extra={"event": "cache_unreadable", "error": str(exc)})
             return None
-
-    def _write(self, key: str, value: Any, timeout: float) -> None:
-        self.store.set(key, value, timeout)
-
-    def _delete(self, key: str) -> None:
-        self.store.delete(key)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from ..caching.widget_cache import FallbackStore
+from ..caching.stores import FallbackStore
+from ..state import portal_state
 
 bp = Blueprint("health", __name__)
 
@@ -24,7 +25,7 @@ def readyz() -> ResponseReturnValue:
     and taking every replica out of the Service would turn a degraded cache into an outage.
     Upstreams are not conditions either: one dead tool must not take the portal down.
     """
-    state = current_app.extensions["portal"]
+    state = portal_state()
     store = state.store
     cache = "local"
     if isinstance(store, FallbackStore):

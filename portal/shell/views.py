@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
+from flask import Blueprint, Response, abort, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..config import LANGUAGES
 from ..identity import current_user
+from ..state import portal_state
 from ..web.i18n import LANGUAGE_COOKIE
 from ..web.urls import safe_next
-from ..widgets.framework import loading_view, visible_widgets
+from ..widgets.serving import loading_view, visible_widgets
 
 bp = Blueprint("shell", __name__)
 
@@ -22,15 +23,15 @@ ONE_YEAR = 365 * 24 * 3600
 def index() -> str:
     """The dashboard: tiles and widget cards, each card loading itself."""
     user = current_user()
-    state = current_app.extensions["portal"]
+    state = portal_state()
     tiles = [t for t in state.tiles if user is not None and user.may_see(t.roles)]
     widgets = visible_widgets(user)
-    status_visible = any(rt.widget.slug == "status" for rt in widgets)
     return render_template(
         "shell/index.html",
         tiles=tiles,
-        cards=[(rt, loading_view(rt.widget)) for rt in widgets],
-        status_dots=status_visible,
+        cards=[(ctx, loading_view(ctx)) for ctx in widgets],
+        # A card that fills the tiles' status dots is on the page: the dots wait for it.
+        status_dots=any(ctx.widget.fills_tile_dots for ctx in widgets),
     )
 
 
@@ -66,8 +67,7 @@ def set_theme(mode: str) -> BaseResponse:
 @bp.get("/tiles.css")
 def tiles_css() -> Response:
     """Each tile's accent colour, as a stylesheet (a strict CSP forbids style attributes)."""
-    state = current_app.extensions["portal"]
-    css = state.tiles_css
+    css = portal_state().tiles_css
     response = Response(css, mimetype="text/css")
     response.headers["Cache-Control"] = f"public, max-age={ONE_YEAR}, immutable"
     return response

@@ -95,8 +95,12 @@ class CircuitBreaker:
             self.last_error = None
             self._set_state(CircuitState.CLOSED)
 
-    def record_failure(self, error: Any) -> None:
-        """A call failed: count it, and open the circuit at the threshold or after a failed trial."""
+    def record_failure(self, error: Any, retry_after: float | None = None) -> None:
+        """A call failed: count it, and open the circuit at the threshold or after a failed trial.
+
+        `retry_after` is how long the upstream asked us to wait (a 429's Retry-After): the
+        circuit opens at once, for at least that long, whatever the count.
+        """
         with self._lock:
             self.last_error = error
             self._failures += 1
@@ -104,9 +108,14 @@ class CircuitBreaker:
             self._trial_running = False
             if trial_failed or self._failures >= self.policy.threshold:
                 pause = min(self.policy.backoff * (2**self._opened), self.policy.backoff_max)
+                pause = max(pause, retry_after or 0.0)
                 self._opened += 1
-                self._open_until = self._clock() + pause
-                self._set_state(CircuitState.OPEN)
+            elif retry_after is not None:
+                pause = retry_after  # asked to wait, not (yet) failing: exactly as long as asked
+            else:
+                return
+            self._open_until = max(self._open_until, self._clock() + pause)
+            self._set_state(CircuitState.OPEN)
 
     def _set_state(self, state: CircuitState) -> None:
         if state is not self._state:

@@ -1,13 +1,17 @@
-"""What every upstream client shares: the error hierarchy and one bounded HTTP JSON fetch.
+"""One bounded HTTP exchange with an upstream's JSON API, for reads and writes alike.
 
-No Flask here. Error messages are shown to users: they say what failed in words and never
-carry secrets, query strings or credentials (URLs are redacted to scheme, host and path).
+Every call has a deadline (connect and read, and a slow drip is cut at it), a response-size cap,
+no redirects, verified TLS (or a CA bundle) and one error mapping onto `UpstreamError`. Writes
+(POST, PATCH, PUT, DELETE) go through the same bounds and are never retried: a write that may
+or may not have landed is reported, not repeated. No Flask here.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -15,85 +19,32 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3
 
+from .errors import (
+    N_,
+    Reason,
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamConflict,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+    conflict_reason,
+)
+
 JSON = Any
-
-
-def N_(msgid: str) -> str:
-    """Mark a message for translation; it is translated when rendered, not here."""
-    return msgid
-
-
-@dataclass(frozen=True)
-class Reason:
-    """Why something failed, for a user: an English msgid and its values, translated at render.
-
-    Safe to show: built only from the upstream's name, HTTP status codes, redacted URLs and
-    numbers, never from credentials, query strings or upstream-supplied text.
-    """
-
-    msgid: str
-    values: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def of(cls, msgid: str, **values: object) -> Reason:
-        return cls(msgid, tuple((k, str(v)) for k, v in values.items()))
-
-    def __str__(self) -> str:
-        return self.msgid % dict(self.values)
-
-
-class UpstreamError(Exception):
-    """An upstream call failed; `reason` says why in words safe to show to a user."""
-
-    def __init__(self, upstream: str, reason: Reason) -> None:
-        super().__init__(str(reason))
-        self.upstream = upstream
-        self.reason = reason
-
-    @property
-    def message(self) -> str:
-        """The English text, for logs."""
-        return str(self.reason)
-
-    @property
-    def outcome(self) -> str:
-        """Short label used in logs and metrics."""
-        return "error"
-
-
-class UpstreamUnavailable(UpstreamError):
-    """Timeout, refused connection, 5xx, throttling: try again later."""
-
-    @property
-    def outcome(self) -> str:
-        return "unavailable"
-
-
-class UpstreamAuthError(UpstreamError):
-    """The upstream refused our credentials (401/403)."""
-
-    @property
-    def outcome(self) -> str:
-        return "auth"
-
-
-class UpstreamBadResponse(UpstreamError):
-    """The upstream answered, but not with what we can use (404, garbage, too large)."""
-
-    @property
-    def outcome(self) -> str:
-        return "bad_response"
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def redact_url(url: str) -> str:
     """Keep scheme, host, port and path; drop credentials, query and fragment."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "<invalid url>"
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if port:
+        host = f"{host}:{port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
@@ -106,8 +57,39 @@ class HttpLimits:
     max_bytes: int = 2_000_000
 
 
-class BoundedJsonGetter:
-    """GET a JSON document within a deadline and a size cap, mapping failures to UpstreamError."""
+@dataclass(frozen=True)
+class JsonResponse:
+    """A decoded answer with the headers a client may need (pagination, rate limits)."""
+
+    status: int
+    headers: Mapping[str, str]  # case-insensitive
+    data: JSON
+
+
+def retry_after_seconds(headers: Mapping[str, str], *names: str) -> float | None:
+    """Seconds to wait from Retry-After (seconds or an HTTP date) or the upstream's own headers."""
+    for name in ("Retry-After", *names):
+        value = (headers.get(name) or "").strip()
+        if not value:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            continue
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+class BoundedJsonClient:
+    """Reads and writes JSON within a deadline and a size cap, mapping failures to UpstreamError.
+
+    `upstream` is the tool's name as users know it ("Taiga"): every message starts with it.
+    `throttle_headers` names headers besides Retry-After that say how long to wait after a 429.
+    """
 
     def __init__(
         self,
@@ -115,19 +97,95 @@ class BoundedJsonGetter:
         session: requests.Session,
         limits: HttpLimits,
         verify: bool | str = True,
+        headers: Mapping[str, str] | None = None,
+        throttle_headers: tuple[str, ...] = (),
     ) -> None:
         self.upstream = upstream
         self.session = session
         self.limits = limits
         self.verify = verify
+        self.headers = dict(headers or {})
+        self.throttle_headers = throttle_headers
 
-    def get(self, url: str, params: dict[str, Any] | None = None, deadline: float | None = None) -> JSON:
-        """Fetch `url` and return the decoded JSON body.
+    # --- the calls ---------------------------------------------------------------------------
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> JSON:
+        """GET `url` and return the decoded JSON body.
 
         `deadline` (a time.monotonic() value) bounds several calls that make one result;
         by default the call has the whole `timeout`.
         """
-        body = self._get_bytes(url, params, deadline)
+        return self.request("GET", url, params=params, deadline=deadline, headers=headers).data
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: JSON = None,
+        deadline: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> JsonResponse:
+        """One exchange; writes (POST, PATCH, PUT, DELETE) map 409 and 412 to UpstreamConflict."""
+        method = method.upper()
+        if deadline is None:
+            deadline = time.monotonic() + self.limits.timeout
+        where = f"{method} {redact_url(url)}"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.05:
+            raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: no time left")
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                timeout=(min(self.limits.connect_timeout, remaining), remaining),
+                stream=True,
+                allow_redirects=False,
+                verify=self.verify,
+                headers={"Accept": "application/json", **self.headers, **(headers or {})},
+            )
+        except requests.Timeout as exc:
+            raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: {exc}") from exc
+        except requests.ConnectionError as exc:
+            raise UpstreamUnavailable(
+                self.upstream,
+                Reason.of(N_("%(upstream)s cannot be reached"), upstream=self.upstream),
+                f"{where}: {type(exc).__name__}",
+            ) from exc
+        except requests.RequestException as exc:
+            raise UpstreamUnavailable(
+                self.upstream,
+                Reason.of(N_("%(upstream)s request failed"), upstream=self.upstream),
+                f"{where}: {type(exc).__name__}",
+            ) from exc
+        with response:
+            status = response.status_code
+            if not 200 <= status < 300:
+                body = self._error_body(response, deadline, where) if 400 <= status < 500 else b""
+                raise self._status_error(method, status, response.headers, body, where)
+            body = self._read_capped(response, deadline, where)
+        data = self._decode(body, where) if body.strip() else None
+        return JsonResponse(status, response.headers, data)
+
+    # --- mapping ----------------------------------------------------------------------------
+
+    def _timed_out(self) -> Reason:
+        return Reason.of(
+            N_("%(upstream)s did not answer within %(seconds)s s"),
+            upstream=self.upstream,
+            seconds=f"{self.limits.timeout:g}",
+        )
+
+    def _decode(self, body: bytes, where: str) -> JSON:
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -136,97 +194,62 @@ class BoundedJsonGetter:
                 Reason.of(
                     N_("%(upstream)s returned a response that is not valid JSON"), upstream=self.upstream
                 ),
+                f"{where}: not JSON",
             ) from exc
 
-    def _get_bytes(self, url: str, params: dict[str, Any] | None, deadline: float | None) -> bytes:
-        limits = self.limits
-        if deadline is None:
-            deadline = time.monotonic() + limits.timeout
-        remaining = deadline - time.monotonic()
-        if remaining <= 0.05:
-            raise UpstreamUnavailable(
-                self.upstream,
-                Reason.of(
-                    N_("%(upstream)s did not answer within %(seconds)s s"),
-                    upstream=self.upstream,
-                    seconds=f"{limits.timeout:g}",
-                ),
-            )
-        where = redact_url(url)
-        try:
-            response = self.session.get(
-                url,
-                params=params,
-                timeout=(min(limits.connect_timeout, remaining), remaining),
-                stream=True,
-                allow_redirects=False,
-                verify=self.verify,
-                headers={"Accept": "application/json"},
-            )
-        except requests.Timeout as exc:
-            raise UpstreamUnavailable(
-                self.upstream,
-                Reason.of(
-                    N_("%(upstream)s did not answer within %(seconds)s s"),
-                    upstream=self.upstream,
-                    seconds=f"{limits.timeout:g}",
-                ),
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise UpstreamUnavailable(
-                self.upstream,
-                Reason.of(
-                    N_("%(upstream)s is unreachable (connection to %(where)s failed)"),
-                    upstream=self.upstream,
-                    where=where,
-                ),
-            ) from exc
-        except requests.RequestException as exc:
-            raise UpstreamUnavailable(
-                self.upstream, Reason.of(N_("%(upstream)s request failed"), upstream=self.upstream)
-            ) from exc
-        with response:
-            self._check_status(response, where)
-            return self._read_capped(response, deadline)
-
-    def _check_status(self, response: requests.Response, where: str) -> None:
-        status = response.status_code
+    def _status_error(
+        self, method: str, status: int, headers: Mapping[str, str], body: bytes, where: str
+    ) -> UpstreamError:
+        detail = f"{where} -> HTTP {status}"
+        values = {"upstream": self.upstream, "status": status}
         if status in (401, 403):
-            raise UpstreamAuthError(
+            return UpstreamAuthError(
                 self.upstream,
-                Reason.of(
-                    N_("%(upstream)s refused the portal's credentials (HTTP %(status)s)"),
-                    upstream=self.upstream,
-                    status=status,
-                ),
+                Reason.of(N_("%(upstream)s refused the portal's credentials (HTTP %(status)s)"), **values),
+                detail,
+            )
+        if status == 429:
+            wait = retry_after_seconds(headers, *self.throttle_headers)
+            return UpstreamUnavailable(
+                self.upstream,
+                Reason.of(N_("%(upstream)s is limiting the portal's requests (HTTP 429)"), **values),
+                detail,
+                retry_after=wait,
+            )
+        if status >= 500:
+            return UpstreamUnavailable(
+                self.upstream, Reason.of(N_("%(upstream)s answered HTTP %(status)s"), **values), detail
             )
         if status == 404:
-            raise UpstreamBadResponse(
-                self.upstream,
-                Reason.of(N_("%(upstream)s: not found (%(where)s)"), upstream=self.upstream, where=where),
+            return UpstreamBadResponse(
+                self.upstream, Reason.of(N_("%(upstream)s answered HTTP 404 (not found)"), **values), detail
             )
-        if status == 429 or status >= 500:
-            raise UpstreamUnavailable(
+        if method in WRITE_METHODS and status in (409, 412):
+            return UpstreamConflict(self.upstream, conflict_reason(self.upstream), detail)
+        if 400 <= status < 500:
+            try:
+                decoded: object = json.loads(body) if body.strip() else None
+            except (ValueError, UnicodeDecodeError):
+                decoded = None
+            return UpstreamRejected(
                 self.upstream,
-                Reason.of(
-                    N_("%(upstream)s is failing (HTTP %(status)s from %(where)s)"),
-                    upstream=self.upstream,
-                    status=status,
-                    where=where,
-                ),
+                Reason.of(N_("%(upstream)s refused the request (HTTP %(status)s)"), **values),
+                detail,
+                status=status,
+                body=decoded,
             )
-        if status != 200:
-            raise UpstreamBadResponse(
-                self.upstream,
-                Reason.of(
-                    N_("%(upstream)s answered HTTP %(status)s from %(where)s"),
-                    upstream=self.upstream,
-                    status=status,
-                    where=where,
-                ),
-            )
+        return UpstreamBadResponse(
+            self.upstream, Reason.of(N_("%(upstream)s answered HTTP %(status)s"), **values), detail
+        )
 
-    def _read_capped(self, response: requests.Response, deadline: float) -> bytes:
+    def _error_body(self, response: requests.Response, deadline: float, where: str) -> bytes:
+        """An error answer's body, for the client to interpret; unreadable is empty."""
+        try:
+            return self._read_capped(response, deadline, where)
+        except UpstreamError:
+            return b""
+
+    def _read_capped(self, response: requests.Response, deadline: float, where: str) -> bytes:
         cap = self.limits.max_bytes
         too_large = UpstreamBadResponse(
             self.upstream,
@@ -235,6 +258,7 @@ class BoundedJsonGetter:
                 upstream=self.upstream,
                 kb=cap // 1000,
             ),
+            f"{where}: more than {cap} bytes",
         )
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > cap:
@@ -260,19 +284,15 @@ class BoundedJsonGetter:
                             upstream=self.upstream,
                             seconds=f"{self.limits.timeout:g}",
                         ),
+                        f"{where}: body still arriving at the deadline",
                     )
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
-            raise UpstreamUnavailable(
-                self.upstream,
-                Reason.of(
-                    N_("%(upstream)s did not answer within %(seconds)s s"),
-                    upstream=self.upstream,
-                    seconds=f"{self.limits.timeout:g}",
-                ),
-            ) from exc
+            raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: read timeout") from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise UpstreamUnavailable(
-                self.upstream, Reason.of(N_("%(upstream)s broke off the response"), upstream=self.upstream)
+                self.upstream,
+                Reason.of(N_("%(upstream)s broke off the response"), upstream=self.upstream),
+                f"{where}: {type(exc).__name__}",
             ) from exc
         return b"".join(chunks)
 
@@ -285,15 +305,14 @@ def require(mapping: Any, key: str, kind: type | tuple[type, ...], upstream: str
             Reason.of(
                 N_("%(upstream)s returned an incomplete answer (no '%(key)s')"), upstream=upstream, key=key
             ),
+            f"missing field {key!r}",
         )
     value = mapping[key]
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kinds):
         raise UpstreamBadResponse(
             upstream,
             Reason.of(N_("%(upstream)s returned a malformed '%(key)s'"), upstream=upstream, key=key),
+            f"malformed field {key!r}",
         )
     return value
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)

@@ -11,7 +11,7 @@ from flask_babel import Babel, get_locale, gettext
 
 from ..caching.memo import Memo
 from ..config import LANGUAGES
-from ..upstreams.http import Reason
+from ..upstreams.errors import Reason
 
 LANGUAGE_COOKIE = "portal_lang"
 babel = Babel()
@@ -23,14 +23,13 @@ LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
 
 def select_locale() -> Locale:
     """The saved choice, else the browser's preference, else the configured default."""
-    asked = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
-    cookies = asked.cookies
-    if LANGUAGE_COOKIE in cookies and cookies[LANGUAGE_COOKIE] in LANGUAGES:
-        return LOCALES[cookies[LANGUAGE_COOKIE]]
-    key = (asked.environ.get("HTTP_ACCEPT_LANGUAGE", ""), current_app.config["PORTAL_LANGUAGE"])
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return LOCALES[chosen]
+    key = (request.headers.get("Accept-Language", ""), current_app.config["PORTAL_LANGUAGE"])
     found = _by_header.get(key)
     if found is None:
-        found = asked.accept_languages.best_match(LANGUAGES) or key[1]
+        found = request.accept_languages.best_match(LANGUAGES) or key[1]
         _by_header.put(key, found)
     return LOCALES[found]
 

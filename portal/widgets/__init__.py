@@ -1,11 +1,14 @@
-"""Every widget of the portal. To add one, create its package and list it here."""
+"""Every widget of the portal: the registry. To add one, create its package and list it here.
+
+The order is the dashboard's default order. See README.md beside this file for what a widget
+is made of and ships with.
+"""
 
 from __future__ import annotations
 
-from types import ModuleType
+from .contract import Widget
+from .status import StatusWidget
 
-from . import status
+WIDGETS: tuple[Widget, ...] = (StatusWidget(),)
 
-WIDGET_MODULES: tuple[ModuleType, ...] = (status,)
-
-__all__ = ["WIDGET_MODULES"]
+__all__ = ["WIDGETS"]

@@ -59,7 +59,7 @@ def test_every_configured_widget_shows_data(open_page: OpenPage) -> None:
     assert dots.count() == 9
     assert page.locator(".tile-dot.is-unknown").count() == 0
     assert page.locator("#tile-dot-sonarqube").get_attribute("aria-label") == "Status: Down"
-    assert page.locator("#widget-status .widget-card__checked").inner_text().startswith("Checked at ")
+    assert page.locator("#widget-status .widget-card__checked").inner_text().startswith("Updated at ")
 
 
 def test_the_skeleton_has_the_layout_of_the_data(open_page: OpenPage) -> None:

@@ -99,7 +99,7 @@ def test_french_dates_numbers_and_times(open_page: OpenPage, incident_start: dat
     since = status.locator(".incident-note.is-danger .incident-note__meta").inner_text()
     assert since == f"Depuis le {incident_start:%d/%m/%Y %H:%M}"
     checked = status.locator(".widget-card__checked").inner_text()
-    assert checked in {f"Vérifié à {t:%H:%M}" for t in _paris_now()}, checked
+    assert checked in {f"Mis à jour à {t:%H:%M}" for t in _paris_now()}, checked
     assert _words(status.locator(".status-pill").first.inner_text()) == "11 Opérationnel"
 
 
@@ -110,7 +110,7 @@ def test_english_dates_numbers_and_times(open_page: OpenPage, incident_start: da
     since = _words(status.locator(".incident-note.is-danger .incident-note__meta").inner_text())
     assert since == f"Since {incident_start:%-m/%-d/%y, %-I:%M %p}"
     checked = _words(status.locator(".widget-card__checked").inner_text())
-    assert checked in {f"Checked at {t:%-I:%M %p}" for t in _paris_now()}, checked
+    assert checked in {f"Updated at {t:%-I:%M %p}" for t in _paris_now()}, checked
     assert _words(status.locator(".status-pill").first.inner_text()) == "11 Up"
 
 

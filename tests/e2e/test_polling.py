@@ -92,7 +92,7 @@ def test_unchanged_data_is_not_swapped(polls: Polls) -> None:
         assert polls.next() == 204
     assert polls.mutations() == {"body": 0, "region": 0}
     checked = polls.page.locator("#widget-status .widget-card__checked").inner_text()
-    assert checked.startswith("Checked at ")  # the wrapper still says when it last heard
+    assert checked.startswith("Updated at ")  # when the data shown was fetched, kept by the wrapper
 
 
 def test_changed_data_is_swapped_in_place_and_announced(polls: Polls, world: KumaWorld) -> None:

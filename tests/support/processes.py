@@ -42,6 +42,16 @@ def wait_for(check: Any, timeout: float = 15.0, interval: float = 0.05, what: st
     raise TimeoutError(f"timed out waiting for {what}: {last}")
 
 
+def eventually(check: Any, seconds: float = 5.0) -> bool:
+    """True as soon as `check` is; messages between processes take a moment, never a fixed one."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return bool(check())
+
+
 class RedisServer:
     """A real redis-server on a free loopback port with a temporary directory."""
 
@@ -102,8 +112,12 @@ def portal_process(
     workers: int = 1,
     threads: int = 8,
     extra_env: dict[str, str] | None = None,
+    app_module: str = "portal.wsgi:app",
 ) -> Iterator[str]:
-    """The portal under gunicorn with the project's gunicorn.conf.py; yields its base URL."""
+    """The portal under gunicorn with the project's gunicorn.conf.py; yields its base URL.
+
+    `app_module` may name another WSGI app (a test app with a test-only widget).
+    """
     port = free_port()
     config_file = directory / f"portal-{port}.yaml"
     config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -119,7 +133,7 @@ def portal_process(
         **(extra_env or {}),
     }
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "portal.wsgi:app"]
+    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), app_module]
     with served(command, cwd=ROOT, env=env, log_file=log_file, url=url):
         yield url
 

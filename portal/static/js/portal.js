@@ -5,6 +5,7 @@
   "use strict";
 
   var VERSION_HEADER = "X-Widget-Version";
+  var FETCHED_HEADER = "X-Widget-Fetched-At";
 
   /* ---- polling ------------------------------------------------------------------------ */
 
@@ -90,12 +91,29 @@
     card.classList.toggle("is-offline", !reachable);
     var notice = card.querySelector(".widget-card__offline");
     if (notice) notice.hidden = reachable;
-    if (reachable) showChecked(card);
+    if (reachable) showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
+    if (reachable) pollSoonIfLoading(entry);
   });
 
-  // "Checked at HH:MM": when the card last heard from the portal, whether or not data changed
-  // (a 204 changes nothing in the fragment, so the clock lives in the wrapper). Same zone and
-  // style as the times the server writes: the portal's configured zone, the locale's short time.
+  // A card whose data is still being fetched ("loading") asks again soon rather than at its
+  // interval: after 2 s, then 4, 8, ... up to the interval.
+  function pollSoonIfLoading(entry) {
+    var content = currentContent(entry.body);
+    window.clearTimeout(entry.soonTimer);
+    if (!content || content.getAttribute("data-poll") !== "soon" || entry.stopped) {
+      entry.soonDelay = 0;
+      return;
+    }
+    entry.soonDelay = Math.min((entry.soonDelay || 1000) * 2, entry.interval * 1000);
+    entry.soonTimer = window.setTimeout(function () {
+      if (document.visibilityState === "visible") poll(entry);
+    }, entry.soonDelay);
+  }
+
+  // "Updated at HH:MM": when the data the card shows was fetched from its upstream (the
+  // X-Widget-Fetched-At header, sent with a 204 too: a refresh that brought the same data
+  // moves the time without a swap). Same zone and style as the times the server writes: the
+  // portal's configured zone, the locale's short time.
   var clockFormat = null;  // made on first use: loading a zone's rules is not free
 
   function formatClock(moment) {
@@ -111,11 +129,16 @@
     return clockFormat.format(moment);
   }
 
-  function showChecked(card) {
+  function showUpdated(card, fetchedAt) {
     var line = card.querySelector(".widget-card__checked");
     if (!line) return;
+    var moment = fetchedAt ? new Date(fetchedAt) : null;
+    if (!moment || isNaN(moment.getTime())) {
+      line.innerHTML = "&nbsp;";
+      return;
+    }
     var label = line.getAttribute("data-label") || "{time}";
-    line.textContent = label.replace("{time}", formatClock(new Date()));
+    line.textContent = label.replace("{time}", formatClock(moment));
   }
 
   /* ---- no jump when data arrives ------------------------------------------------------------ */

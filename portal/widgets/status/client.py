@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 import requests
 
-from ...upstreams.http import N_, BoundedJsonGetter, HttpLimits, Reason, UpstreamBadResponse, require
+from ...upstreams.errors import N_, Reason, UpstreamBadResponse
+from ...upstreams.http import BoundedJsonClient, HttpLimits, require
 
 UPSTREAM = "Uptime Kuma"
 
@@ -131,7 +132,7 @@ class UptimeKumaClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limits = timeout or HttpLimits()
-        self._http = BoundedJsonGetter(UPSTREAM, session, self.limits, verify)
+        self._http = BoundedJsonClient(UPSTREAM, session, self.limits, verify)
 
     def status_page(self, slug: str) -> StatusPage:
         """One status page with its monitors' latest heartbeat, ping and 24 h uptime."""

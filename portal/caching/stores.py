@@ -1,0 +1,476 @@
+"""Key-value stores shared by the widget cache and the session records.
+
+- `LocalStore`: in this process only (the default without Redis, and Redis' fallback).
+- `RedisStore`: every worker of every replica; bounded timeouts so a dead Redis cannot hang.
+- `FallbackStore`: Redis first, the in-process store while Redis cannot be reached.
+- `FileStore`: files every gunicorn worker of one pod shares (session records without Redis).
+
+Every store has get, set, delete, a non-blocking lock and ping (`Store`). The widget cache needs
+three more primitives (`CacheStore`): delete by prefix, a counter, and a write that lands only if
+no invalidation newer than a given counter value happened (atomic in Redis, a Lua script), so a
+fetch that began before an invalidation can never write its older value after it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import hashlib
+import logging
+import os
+import pickle
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import redis
+from cachelib.file import FileSystemCache
+
+log = logging.getLogger(__name__)
+
+
+class Lock(Protocol):
+    def release(self) -> None: ...
+
+
+class Store(Protocol):
+    """Where entries live; `try_lock` returns None when another process holds the key."""
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes see the same entries."""
+        ...
+
+    def get(self, key: str) -> Any: ...
+    def set(self, key: str, value: Any, timeout: float) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def try_lock(self, key: str, ttl: float) -> Lock | None: ...
+    def ping(self) -> bool: ...
+
+
+class CacheStore(Store, Protocol):
+    """A store the widget cache can invalidate in."""
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key starting with `prefix`; how many there were."""
+        ...
+
+    def incr(self, key: str) -> int:
+        """Add one to a counter (0 when missing) and return it."""
+        ...
+
+    def read_counter(self, key: str) -> int:
+        """A counter's value (0 when missing)."""
+        ...
+
+    def set_counter(self, key: str, value: int, timeout: float) -> None:
+        """Set a counter (as `incr` and `set_unless_newer` read it)."""
+        ...
+
+    def set_unless_newer(
+        self, key: str, value: Any, timeout: float, guards: Sequence[str], seen: int
+    ) -> bool:
+        """Set `key` unless one of the `guards` counters holds more than `seen`; True if set."""
+        ...
+
+
+def _whole_seconds(timeout: float) -> int:
+    return max(1, int(timeout + 0.999))
+
+
+class _NoLock:
+    """Within one process the per-key flight already serialises fetches."""
+
+    def release(self) -> None:
+        return None
+
+
+# --- in process ---------------------------------------------------------------------------------
+
+
+class LocalStore:
+    """A bounded in-process map with expiry; the least recently written go first when full."""
+
+    shared = False
+
+    def __init__(self, max_entries: int = 5000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self._clock = clock
+        self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            found = self._data.get(key)
+            if found is None:
+                return None
+            expires, value = found
+            if expires <= self._clock():
+                del self._data[key]
+                return None
+            return value
+
+    def set(self, key: str, value: Any, timeout: float) -> None:
+        with self._lock:
+            self._set(key, value, timeout)
+
+    def _set(self, key: str, value: Any, timeout: float) -> None:
+        self._data[key] = (self._clock() + _whole_seconds(timeout), value)
+        self._data.move_to_end(key)
+        if len(self._data) > self.max_entries:
+            now = self._clock()
+            for stale in [k for k, (expires, _) in self._data.items() if expires <= now]:
+                del self._data[stale]
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def keys(self) -> list[str]:
+        """Every key held now (for inspection)."""
+        with self._lock:
+            return list(self._data)
+
+    def delete_prefix(self, prefix: str) -> int:
+        with self._lock:
+            doomed = [key for key in self._data if key.startswith(prefix)]
+            for key in doomed:
+                del self._data[key]
+            return len(doomed)
+
+    def incr(self, key: str) -> int:
+        with self._lock:
+            value = self._counter(key) + 1
+            self._set(key, value, 86400)
+            return value
+
+    def read_counter(self, key: str) -> int:
+        with self._lock:
+            return self._counter(key)
+
+    def set_counter(self, key: str, value: int, timeout: float) -> None:
+        self.set(key, value, timeout)
+
+    def _counter(self, key: str) -> int:
+        found = self._data.get(key)
+        return found[1] if found is not None and isinstance(found[1], int) else 0
+
+    def set_unless_newer(
+        self, key: str, value: Any, timeout: float, guards: Sequence[str], seen: int
+    ) -> bool:
+        with self._lock:
+            if any(self._counter(guard) > seen for guard in guards):
+                return False
+            self._set(key, value, timeout)
+            return True
+
+    def try_lock(self, key: str, ttl: float) -> Lock | None:
+        return _NoLock()
+
+    def ping(self) -> bool:
+        return True
+
+
+# --- Redis --------------------------------------------------------------------------------------
+
+# Set KEYS[1] to ARGV[1] for ARGV[2] seconds unless a guard counter (KEYS[2..]) exceeds ARGV[3].
+_SET_UNLESS_NEWER = """
+for i = 2, #KEYS do
+  local mark = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if mark and mark > tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
+class RedisStore:
+    """Values pickled under `key_prefix`, on a client whose every call is bounded."""
+
+    shared = True
+
+    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+        self.client = client
+        self.key_prefix = key_prefix
+        self._set_unless_newer = client.register_script(_SET_UNLESS_NEWER)
+
+    @classmethod
+    def from_url(cls, url: str, password: str | None, key_prefix: str) -> RedisStore:
+        """Connect lazily; every operation is bounded so a dead Redis cannot hang a request."""
+        client = redis.Redis.from_url(
+            url,
+            password=password,
+            socket_connect_timeout=0.3,
+            socket_timeout=0.5,
+            health_check_interval=30,
+        )
+        return cls(client, key_prefix)
+
+    def _key(self, key: str) -> str:
+        return self.key_prefix + key
+
+    def _raw(self, key: str) -> bytes | None:
+        raw: bytes | None = self.client.get(self._key(key))  # type: ignore[assignment]  # sync client
+        return raw
+
+    def get(self, key: str) -> Any:
+        raw = self._raw(key)
+        return None if raw is None else pickle.loads(raw)
+
+    def set(self, key: str, value: Any, timeout: float) -> None:
+        self.client.set(self._key(key), pickle.dumps(value), ex=_whole_seconds(timeout))
+
+    def delete(self, key: str) -> None:
+        self.client.delete(self._key(key))
+
+    def delete_prefix(self, prefix: str) -> int:
+        pattern = self._key(prefix).replace("\\", "\\\\")
+        for special in "*?[]":
+            pattern = pattern.replace(special, "\\" + special)
+        doomed = list(self.client.scan_iter(match=pattern + "*", count=500))
+        if doomed:
+            self.client.delete(*doomed)
+        return len(doomed)
+
+    def incr(self, key: str) -> int:
+        value: int = self.client.incr(self._key(key))  # type: ignore[assignment]  # sync client
+        return value
+
+    def read_counter(self, key: str) -> int:
+        raw = self._raw(key)
+        try:
+            return int(raw) if raw is not None else 0
+        except ValueError:
+            return 0
+
+    def set_counter(self, key: str, value: int, timeout: float) -> None:
+        self.client.set(self._key(key), value, ex=_whole_seconds(timeout))
+
+    def set_unless_newer(
+        self, key: str, value: Any, timeout: float, guards: Sequence[str], seen: int
+    ) -> bool:
+        keys = [self._key(key), *(self._key(guard) for guard in guards)]
+        done = self._set_unless_newer(keys=keys, args=[pickle.dumps(value), _whole_seconds(timeout), seen])
+        return bool(done)
+
+    def try_lock(self, key: str, ttl: float) -> Lock | None:
+        lock = self.client.lock(self._key(f"lock:{key}"), timeout=ttl, blocking=False)
+        return lock if lock.acquire(blocking=False) else None
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+
+class FallbackObserver(Protocol):
+    def backend_fallback(self, active: bool) -> None:
+        """The shared store became unreachable (True) or came back (False)."""
+
+
+class FallbackStore:
+    """Redis first; while Redis is unreachable, an in-process store (rechecked every few s)."""
+
+    def __init__(
+        self,
+        primary: RedisStore,
+        fallback: LocalStore,
+        observer: FallbackObserver,
+        retry_after: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.observer = observer
+        self.retry_after = retry_after
+        self._clock = clock
+        self._down_until = 0.0
+        self._down = False
+        self._lock = threading.Lock()
+
+    @property
+    def shared(self) -> bool:
+        return not self.degraded
+
+    @property
+    def degraded(self) -> bool:
+        """True while the in-process fallback is in use."""
+        return self._down
+
+    def _call(self, operation: str, *args: Any) -> Any:
+        if self._down and self._clock() < self._down_until:
+            return getattr(self.fallback, operation)(*args)
+        try:
+            result = getattr(self.primary, operation)(*args)
+        except redis.RedisError as exc:
+            self._mark_down(exc)
+            return getattr(self.fallback, operation)(*args)
+        if self._down:
+            self._mark_up()
+        return result
+
+    def _mark_down(self, exc: Exception) -> None:
+        with self._lock:
+            self._down_until = self._clock() + self.retry_after
+            if self._down:
+                return
+            self._down = True
+        log.warning(
+            "shared store unreachable, using the in-process store",
+            extra={"event": "cache_fallback", "error": type(exc).__name__},
+        )
+        self.observer.backend_fallback(True)
+
+    def _mark_up(self) -> None:
+        with self._lock:
+            if not self._down:
+                return
+            self._down = False
+        log.warning("shared store is back", extra={"event": "cache_recovered"})
+        self.observer.backend_fallback(False)
+
+    def get(self, key: str) -> Any:
+        return self._call("get", key)
+
+    def set(self, key: str, value: Any, timeout: float) -> None:
+        self._call("set", key, value, timeout)
+
+    def delete(self, key: str) -> None:
+        self._call("delete", key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        deleted: int = self._call("delete_prefix", prefix)
+        return deleted
+
+    def incr(self, key: str) -> int:
+        value: int = self._call("incr", key)
+        return value
+
+    def read_counter(self, key: str) -> int:
+        value: int = self._call("read_counter", key)
+        return value
+
+    def set_counter(self, key: str, value: int, timeout: float) -> None:
+        self._call("set_counter", key, value, timeout)
+
+    def set_unless_newer(
+        self, key: str, value: Any, timeout: float, guards: Sequence[str], seen: int
+    ) -> bool:
+        done: bool = self._call("set_unless_newer", key, value, timeout, guards, seen)
+        return done
+
+    def try_lock(self, key: str, ttl: float) -> Lock | None:
+        lock = self._call("try_lock", key, ttl)
+        return None if lock is None else _SafeLock(lock)
+
+    def ping(self) -> bool:
+        try:
+            ok = self.primary.ping()
+        except redis.RedisError as exc:
+            self._mark_down(exc)
+            return False
+        if ok and self._down:
+            self._mark_up()
+        return ok
+
+
+class _SafeLock:
+    """Releasing a Redis lock must not fail a request when Redis went away meanwhile."""
+
+    def __init__(self, lock: Lock) -> None:
+        self._lock = lock
+
+    def release(self) -> None:
+        try:
+            self._lock.release()
+        except redis.RedisError:
+            pass  # the lock expires on its own (its TTL)
+        except Exception as exc:  # redis LockError (lost ownership) is not a RedisError
+            log.debug("lock release failed: %s", exc)
+
+
+# --- files (session records without Redis) --------------------------------------------------
+
+
+class _FileLock:
+    """An flock on a file: released by `release()`, or by the kernel if the process dies."""
+
+    def __init__(self, handle: int) -> None:
+        self._handle = handle
+
+    def release(self) -> None:
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+        finally:
+            os.close(self._handle)
+
+
+class FileStore:
+    """cachelib's FileSystemCache in a directory every gunicorn worker of this process tree shares.
+
+    Without Redis, an in-process store would log a user out whenever the next request reached
+    another worker; a file per session on tmpfs is shared by all of them and costs one small read.
+    """
+
+    shared = True
+
+    def __init__(self, directory: Path, max_entries: int = 50_000) -> None:
+        self.directory = directory
+        (directory / "locks").mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._cache = FileSystemCache(str(directory / "entries"), threshold=max_entries, mode=0o600)
+
+    def get(self, key: str) -> Any:
+        return self._cache.get(key)
+
+    def set(self, key: str, value: Any, timeout: float) -> None:
+        self._cache.set(key, value, timeout=_whole_seconds(timeout))
+
+    def delete(self, key: str) -> None:
+        self._cache.delete(key)
+
+    def try_lock(self, key: str, ttl: float) -> Lock | None:
+        name = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        handle = os.open(self.directory / "locks" / name, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            return None
+        return _FileLock(handle)
+
+    def ping(self) -> bool:
+        return self.directory.is_dir()
+
+
+def temporary_file_store() -> FileStore:
+    """A private directory (on tmpfs when there is one), removed when the creating process exits."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    directory = Path(tempfile.mkdtemp(prefix="portal-sessions-", dir=base))
+    creator = os.getpid()
+
+    def _remove() -> None:
+        if os.getpid() == creator:  # forked workers inherit this hook; only the creator cleans up
+            shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(_remove)
+    return FileStore(directory)
+
+
+def session_store(shared: Store) -> Store:
+    """The cache's store when other processes see it (Redis), else a file store."""
+    return shared if shared.shared else temporary_file_store()
+
+
+def build_store(
+    redis_url: str | None, password: str | None, key_prefix: str, max_entries: int, observer: FallbackObserver
+) -> CacheStore:
+    """Redis (with an in-process fallback) when a URL is configured, else in-process only."""
+    local = LocalStore(max_entries)
+    if not redis_url:
+        return local
+    return FallbackStore(RedisStore.from_url(redis_url, password, key_prefix), local, observer)

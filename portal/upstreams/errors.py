@@ -1,0 +1,101 @@
+"""Why an upstream call failed: an error hierarchy whose `reason` a user may read.
+
+A `Reason` is an English msgid and its values, translated when a card renders it. It names the
+tool and what happened ("GitLab answered HTTP 500", "Taiga did not answer within 4 s"), never a
+URL, a credential or text the upstream sent. What an operator needs besides (the method and the
+redacted URL) travels in `detail`, which goes to the log only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def N_(msgid: str) -> str:
+    """Mark a message for translation; it is translated when rendered, not here."""
+    return msgid
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A message for users: an English msgid and its values, translated at render time."""
+
+    msgid: str
+    values: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, msgid: str, **values: object) -> Reason:
+        return cls(msgid, tuple((k, str(v)) for k, v in values.items()))
+
+    def __str__(self) -> str:
+        return self.msgid % dict(self.values)
+
+
+class UpstreamError(Exception):
+    """An upstream call failed; `reason` is for users, `detail` for the log."""
+
+    outcome = "error"  # the short label of logs and metrics
+
+    def __init__(
+        self, upstream: str, reason: Reason, detail: str = "", retry_after: float | None = None
+    ) -> None:
+        super().__init__(str(reason))
+        self.upstream = upstream
+        self.reason = reason
+        self.detail = detail
+        # Seconds the upstream asked us to wait (429 Retry-After): no call before then.
+        self.retry_after = retry_after
+
+    @property
+    def message(self) -> str:
+        """The English text, for logs."""
+        return str(self.reason)
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Timeout, refused connection, 5xx, throttling: try again later."""
+
+    outcome = "unavailable"
+
+
+class UpstreamAuthError(UpstreamError):
+    """The upstream refused our credentials (401/403)."""
+
+    outcome = "auth"
+
+
+class UpstreamBadResponse(UpstreamError):
+    """The upstream answered, but not with what we can use (404, garbage, too large)."""
+
+    outcome = "bad_response"
+
+
+class UpstreamRejected(UpstreamBadResponse):
+    """The upstream refused a request as invalid (a 4xx such as 400 or 422).
+
+    `body` is the decoded JSON error the upstream sent (or None), for the client to interpret
+    (Taiga reports a version conflict as a 400). It is never shown to users as it is.
+    """
+
+    outcome = "rejected"
+
+    def __init__(
+        self, upstream: str, reason: Reason, detail: str = "", status: int = 400, body: object = None
+    ):
+        super().__init__(upstream, reason, detail)
+        self.status = status
+        self.body = body
+
+
+class UpstreamConflict(UpstreamError):
+    """Someone else changed the item since we read it (409, 412, or the upstream's own way)."""
+
+    outcome = "conflict"
+
+
+def conflict_reason(upstream: str) -> Reason:
+    """What a card says after a refused write because the item changed meanwhile."""
+    return Reason.of(
+        N_("Someone else changed this item in %(upstream)s in the meantime: here is its current state"),
+        upstream=upstream,
+    )

@@ -1,0 +1,243 @@
+"""Serving a card: authorise, fetch the parts through the cache, build the view, answer.
+
+`GET /widgets/<slug>` answers 200 with the card's body for every upstream outcome (the card
+says what went wrong), or 204 when the card already shows this version. A version is a hash of
+everything the body shows: the data of each part, what went wrong and since when, the
+language, the clock step, who asks (roles and groups, and the subject for a per-user card) and
+the notice. Because a body is rendered from its view alone (no user, request or session in the
+template's reach: see `FragmentRenderer`), equal versions render equal HTML, and a worker
+renders each version once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Hashable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+from jinja2 import Environment, StrictUndefined
+from markupsafe import Markup
+
+from ..caching.memo import Memo
+from ..caching.widget_cache import CacheResult, Request
+from ..identity import User, current_user
+from ..observability.logs import log_fields
+from ..state import PortalState, portal_state
+from ..upstreams.errors import Reason
+from ..web.i18n import select_locale
+from .contract import NoticeKind, Part, PartResult, State, Widget, WidgetContext, WidgetView
+
+VERSION_HEADER = "X-Widget-Version"
+FETCHED_HEADER = "X-Widget-Fetched-At"  # when the oldest data shown was fetched (ISO 8601, UTC)
+HTML = "text/html; charset=utf-8"
+# What a card's template must never reach: it is rendered once and served to everyone whose
+# version matches, so anything of a request or session would leak from one person to another.
+PER_REQUEST_GLOBALS = frozenset({"request", "session", "g", "csrf_token", "get_flashed_messages", "user"})
+
+
+class FragmentRenderer:
+    """Renders card bodies from their view alone, once per version and script root.
+
+    A Jinja environment laid over the app's, without the per-request globals, and strict: a
+    template that reaches for `user` or `request` fails at once instead of leaking.
+    """
+
+    def __init__(self, app: Flask, size: int = 512) -> None:
+        env: Environment = app.jinja_env.overlay(cache_size=400, undefined=StrictUndefined)
+        env.globals = {k: v for k, v in app.jinja_env.globals.items() if k not in PER_REQUEST_GLOBALS}
+        self.env = env
+        self._rendered: Memo[tuple[str, str], Markup] = Memo(size)
+
+    def render(self, view: WidgetView) -> Markup:
+        key = (view.version, request.script_root)
+        body = self._rendered.get(key)
+        if body is None:
+            html = self.env.get_template(view.widget.template).render(view=view, settings=view.settings)
+            body = Markup(html)
+            self._rendered.put(key, body)
+        return body
+
+
+def render_card(view: WidgetView) -> Markup:
+    """A card's body, as the shell includes it and as the endpoint answers it."""
+    renderer = portal_state().renderer
+    assert renderer is not None, "the renderer is set up by create_app"
+    return renderer.render(view)
+
+
+# --- views --------------------------------------------------------------------------------------
+
+
+def visible_widgets(user: User | None) -> list[WidgetContext]:
+    """The enabled widgets this user may see, in the registry's order."""
+    if user is None:
+        return []
+    return [
+        ctx
+        for ctx in portal_state().widgets.values()
+        if ctx.settings.enabled and user.may_see(ctx.settings.roles)
+    ]
+
+
+def _hash(pieces: Sequence[object]) -> str:
+    return hashlib.blake2b("\x1f".join(map(str, pieces)).encode(), digest_size=10).hexdigest()
+
+
+def plain_view(ctx: WidgetContext, state: State, notice: Reason | None = None) -> WidgetView:
+    """A view without data (loading, forbidden, unconfigured), versioned."""
+    view = WidgetView(widget=ctx.widget, state=state, settings=ctx.settings, notice=notice)
+    view.version = _hash(
+        [current_app.config["PORTAL_BUILD_ID"], ctx.widget.slug, state, select_locale(), notice or ""]
+    )
+    return view
+
+
+def loading_view(ctx: WidgetContext) -> WidgetView:
+    """The skeleton the shell renders before the card's first answer."""
+    return plain_view(ctx, "loading")
+
+
+def _who(ctx: WidgetContext, user: User, parts: Sequence[Part[Any]]) -> tuple[Hashable, ...]:
+    """What of the user a card may depend on: grants always, the subject when anything is theirs."""
+    grants = (tuple(sorted(user.roles)), tuple(sorted(user.groups)))
+    personal = ctx.widget.scope != "shared" or any(p.per_user or p.select for p in parts)
+    return (*grants, user.subject) if personal else grants
+
+
+def _shown(results: Sequence[tuple[Part[Any], CacheResult[Any]]]) -> tuple[Hashable, ...]:
+    """What a card shows of its parts' results: the same tuple gives the same view and version."""
+    return tuple(
+        (
+            part.key,
+            result.fingerprint,
+            result.state,
+            result.error,
+            result.fetched_at if result.error is not None else None,  # "stale since HH:MM"
+        )
+        for part, result in results
+    )
+
+
+def _cut(part: Part[Any], result: CacheResult[Any]) -> Any:
+    if result.value is None or part.select is None:
+        return result.value
+    return part.select(result.value)
+
+
+def build_view(
+    ctx: WidgetContext, results: Sequence[tuple[Part[Any], CacheResult[Any]]], now: datetime | None
+) -> WidgetView:
+    """Combine the parts' results into one card state."""
+    parts = tuple(PartResult(part, result, _cut(part, result)) for part, result in results)
+    with_data = [p for p in parts if p.result.value is not None]
+    pending = any(p.result.state == "pending" for p in parts)
+    view = WidgetView(widget=ctx.widget, state="ok", parts=parts, settings=ctx.settings, now=now)
+    view.pending = pending
+    if with_data:
+        oldest = min(p.result.fetched_at or 0.0 for p in with_data)
+        view.fetched_at = datetime.fromtimestamp(oldest, tz=UTC)
+    if not with_data:
+        view.state = "loading" if pending and not view.problems else "error"
+    elif view.problems:
+        view.state = "stale"
+    elif ctx.widget.is_empty(view):
+        view.state = "empty"
+    return view
+
+
+class CardViews:
+    """The card views of one app, by what they show and who asks: built once per combination."""
+
+    def __init__(self, size: int = 16_384) -> None:
+        self._memo: Memo[Hashable, WidgetView] = Memo(size)
+
+    def view(
+        self,
+        ctx: WidgetContext,
+        user: User,
+        notice: Reason | None = None,
+        notice_kind: NoticeKind = "info",
+    ) -> tuple[WidgetView, list[CacheResult[Any]]]:
+        state = portal_state()
+        widget = ctx.widget
+        parts = list(widget.parts(ctx, user))
+        requests = [
+            Request(
+                ctx.key(p.key, user if p.per_user else None), p.fetch, ctx.policy(p.upstream), widget.slug
+            )
+            for p in parts
+        ]
+        results = state.cache.get_many(requests)
+        paired = list(zip(parts, results, strict=True))
+        locale = str(select_locale())
+        step = int(time.time() // widget.clock) if widget.clock else 0
+        who = _who(ctx, user, parts)
+        key = (widget.slug, _shown(paired), who, locale, step, notice, notice_kind)
+        view = self._memo.get(key)
+        if view is None:
+            now = datetime.fromtimestamp(step * widget.clock, tz=UTC) if widget.clock else None
+            view = build_view(ctx, paired, now)
+            view.notice, view.notice_kind = notice, notice_kind
+            extra = widget.decorate(view, ctx, user)
+            build = current_app.config["PORTAL_BUILD_ID"]
+            view.version = _hash([build, *key, view.state, extra])
+            self._memo.put(key, view)
+        return view, results
+
+
+def serve_card(
+    widget: Widget,
+    notice: Reason | None = None,
+    notice_kind: NoticeKind = "info",
+    status: int = 200,
+) -> Response:
+    """The whole card request: authz, cache, state, version, body (or 204)."""
+    state = portal_state()
+    ctx = state.widgets[widget.slug]
+    user = current_user()
+    if user is None or not ctx.settings.enabled or not user.may_see(ctx.settings.roles):
+        log_fields(widget=widget.slug, cache="forbidden")
+        return answer(plain_view(ctx, "forbidden"), status=403)
+    if not ctx.configured:
+        log_fields(widget=widget.slug, cache="unconfigured")
+        return answer(plain_view(ctx, "unconfigured"))
+    view, results = card_views(state).view(ctx, user, notice, notice_kind)
+    log_fields(widget=widget.slug, cache=",".join(r.source for r in results))
+    return answer(view, status)
+
+
+def card_views(state: PortalState) -> CardViews:
+    found: CardViews | None = state.card_views
+    if found is None:
+        found = state.card_views = CardViews()
+    return found
+
+
+def answer(view: WidgetView, status: int = 200) -> Response:
+    """The card body of a versioned view, or 204 when the card already shows this version."""
+    headers = {VERSION_HEADER: view.version, "Cache-Control": "no-store"}
+    if view.fetched_at is not None:
+        headers[FETCHED_HEADER] = view.fetched_at.isoformat(timespec="seconds")
+    if status == 200 and request.headers.get(VERSION_HEADER) == view.version:
+        unchanged = Response(status=204, headers=headers)  # nothing changed: a few bytes
+        del unchanged.headers["Content-Type"]
+        return unchanged
+    response = Response(render_card(view), status=status, headers=headers, content_type=HTML)
+    response.vary.add("Accept-Language")
+    return response
+
+
+def widget_blueprint(widget: Widget) -> Blueprint:
+    """The widget's blueprint: `GET /widgets/<slug>` and the widget's own routes."""
+    blueprint = Blueprint(widget.slug, __name__, template_folder=widget.template_folder)
+
+    def view() -> Response:
+        return serve_card(widget)
+
+    view.__doc__ = f"The {widget.slug} card's body (polled by the card)."
+    blueprint.add_url_rule(f"/widgets/{widget.slug}", "view", view, methods=["GET"])
+    widget.register_routes(blueprint)
+    return blueprint

@@ -1,0 +1,107 @@
+"""A widget's write: guarded, sent once, audited, invalidating what it touched, answered with the card.
+
+A widget's own route (see `Widget.register_routes`) checks what it can before calling
+`widget_write` (the form's values), then hands it the change as a function. The framework:
+
+1. refuses with a 403 card that says why when the guard does (not logged in, role, origin,
+   CSRF) or the change raises `WriteRefused` (the item is not the user's, checked against the
+   upstream's data);
+2. does not call an upstream whose circuit is open;
+3. calls the change once (never retried: a write that may have landed is reported, not repeated),
+   timing it under the upstream's metrics label;
+4. writes an audit line (user, widget, action, target, outcome);
+5. invalidates the cache keys the change touched, in every worker, also after a conflict or an
+   upstream failure (the item may have changed either way);
+6. answers with the card, fresh, and a notice: done, "someone else changed it", or the failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from flask import Response
+
+from ..identity import User, current_user
+from ..state import portal_state
+from ..upstreams.breaker import CircuitState
+from ..upstreams.errors import N_, Reason, UpstreamConflict, UpstreamError, UpstreamUnavailable
+from ..upstreams.upstream import Upstream
+from ..web.guard import audit, write_refusal
+from .contract import NoticeKind, Widget, WidgetContext
+from .serving import serve_card
+
+
+class WriteRefused(Exception):
+    """The user may not make this change (the item is not theirs, say): a 403 with the reason."""
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+Change = Callable[[WidgetContext, User], Reason | None]
+
+
+def widget_write(
+    widget: Widget,
+    *,
+    action: str,
+    target: str,
+    upstream: Upstream[object],
+    touches: Sequence[str],
+    change: Change,
+) -> Response:
+    """Run one change of `widget` on `upstream` and answer with the updated card.
+
+    `action` and `target` name the change in the audit line ("set_status", "task 1234");
+    `touches` are the cache keys or prefixes to invalidate afterwards; `change` makes the call
+    and returns what the card should say (None: "Saved"), or raises `WriteRefused` or an
+    `UpstreamError`.
+    """
+    state = portal_state()
+    ctx = state.widgets[widget.slug]
+    refusal = write_refusal(ctx.settings.roles)
+    if refusal is None and not ctx.configured:
+        refusal = Reason.of(N_("This widget is not configured."))
+    user = current_user()
+    if refusal is not None or user is None:
+        audit(action, target, "refused", widget=widget.slug, reason=str(refusal))
+        return serve_card(widget, refusal, "danger", status=403)
+
+    breaker = state.cache.breaker(upstream.name)
+    if breaker.state is CircuitState.OPEN:
+        reason = Reason.of(N_("%(upstream)s is failing: the change was not sent."), upstream=upstream.label)
+        audit(action, target, "not_sent", widget=widget.slug, upstream=upstream.name)
+        return serve_card(widget, reason, "danger")
+
+    status = 200
+    kind: NoticeKind = "success"
+    began = time.monotonic()
+    try:
+        notice = change(ctx, user) or Reason.of(N_("Saved."))
+        outcome = "ok"
+        breaker.record_success()
+    except WriteRefused as refused:
+        notice, kind, status, outcome = refused.reason, "danger", 403, "forbidden"
+    except UpstreamConflict as conflict:
+        notice, kind, outcome = conflict.reason, "warning", "conflict"
+    except UpstreamError as error:
+        notice, kind, outcome = error.reason, "danger", error.outcome
+        if isinstance(error, UpstreamUnavailable):
+            breaker.record_failure(error.reason, error.retry_after)
+    elapsed = time.monotonic() - began
+    if outcome != "forbidden":
+        state.cache.observer.upstream_call(upstream.name, outcome, elapsed)
+    audit(
+        action,
+        target,
+        outcome,
+        widget=widget.slug,
+        upstream=upstream.name,
+        duration_ms=round(elapsed * 1000, 1),
+    )
+    if outcome != "forbidden":
+        for key in touches:
+            state.cache.invalidate(key)
+    return serve_card(widget, notice, kind, status)

@@ -1,0 +1,283 @@
+"""The widget contract, as every widget relies on it, through the test-only notes widget.
+
+Per-user data on a shared real Redis, nothing of one session in another's answer, text that
+stays true as time passes, the write path (guard, audit, conflict, invalidation) and
+invalidation reaching every gunicorn worker.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from flask import Flask
+from flask.testing import FlaskClient
+from jinja2 import UndefinedError
+
+from portal import create_app
+from portal.state import portal_state
+from portal.widgets import WIDGETS
+from portal.widgets.serving import FragmentRenderer
+from simulators.base import SimServer
+
+from .conftest import SECRET
+from .support import notes_widget
+from .support.notes_widget import NotesWidget, NotesWorld
+from .support.processes import RedisServer, portal_process
+
+ORIGIN = "http://localhost"
+
+
+@pytest.fixture
+def notes() -> Iterator[tuple[SimServer, NotesWorld]]:
+    server, world = notes_widget.make_server()
+    server.start()
+    yield server, world
+    server.stop()
+
+
+@pytest.fixture
+def notes_app(portal_config: dict[str, Any], notes: tuple[SimServer, NotesWorld]) -> Callable[..., Flask]:
+    """Build the portal with the notes widget, optionally on a Redis."""
+
+    def build(redis_url: str | None = None) -> Flask:
+        config = notes_widget.notes_config(yaml.safe_load(yaml.safe_dump(portal_config)), notes[0].url)
+        if redis_url:
+            config["cache"]["redis_url"] = redis_url
+        return create_app(
+            {
+                "TESTING": True,
+                "PORTAL": config,
+                "ENV": {"PORTAL_SECRET_KEY": SECRET},
+                "WIDGETS": (*WIDGETS, NotesWidget()),
+            }
+        )
+
+    return build
+
+
+def _as(app: Flask, username: str) -> FlaskClient:
+    """A browser session of one demo user (camille: admin; dominique: team member)."""
+    client = app.test_client()
+    assert client.get(f"/auth/demo-user/{username}").status_code == 303
+    return client
+
+
+def _card(client: FlaskClient, slug: str = "notes", until: str = "") -> str:
+    """A card as the browser gets it, polled again while it says loading."""
+    for _ in range(30):
+        html = client.get(f"/widgets/{slug}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+        if 'data-poll="soon"' not in html and until in html:
+            return html
+        time.sleep(0.1)
+    return html
+
+
+def _token(client: FlaskClient) -> str:
+    """The CSRF token the page carries once, in `hx-headers` (htmx sends it with every request)."""
+    page = client.get("/").get_data(as_text=True)
+    found = re.search(r"hx-headers='\{&#34;X-CSRFToken&#34;: &#34;([^&]+)&#34;\}'", page)
+    found = found or re.search(r'hx-headers=\'\{"X-CSRFToken": "([^"]+)"\}\'', page)
+    assert found, "the page carries no CSRF token"
+    return found.group(1)
+
+
+# --- per-user data ---------------------------------------------------------------------------
+
+
+def test_two_users_on_one_redis_never_receive_each_others_notes(
+    notes_app: Callable[..., Flask], redis_server: RedisServer, notes: tuple[SimServer, NotesWorld]
+) -> None:
+    """Two "workers" (apps) on one real Redis; each user on each: only their own notes."""
+    first, second = notes_app(redis_server.url), notes_app(redis_server.url)
+    for app in (first, second, first):
+        camille = _card(_as(app, "camille"), until="Camille")
+        dominique = _card(_as(app, "dominique"), until="Dominique")
+        assert "Camille&#39;s plan" in camille and "Hello camille" in camille
+        assert "Dominique" not in camille and "dominique" not in camille
+        assert "Dominique&#39;s secret" in dominique and "Hello dominique" in dominique
+        assert "Camille" not in dominique and "camille" not in dominique
+    server, _ = notes
+    assert server.count("/notes") == 1  # the notes were fetched once for everyone, and cut per user
+    assert server.count("/greeting") == 2  # the per-user part: once per user
+
+
+def test_hostile_text_from_an_upstream_is_shown_as_text(notes_app: Callable[..., Flask]) -> None:
+    html = _card(_as(notes_app(), "camille"), until="Camille")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+
+
+# --- nothing of one session in another's answer ----------------------------------------------
+
+
+def test_no_card_holds_the_token_name_or_email_of_another_session(notes_app: Callable[..., Flask]) -> None:
+    """Every widget, rendered for two sessions of two users: no token, name or e-mail crosses."""
+    app = notes_app()
+    sessions = {name: _as(app, name) for name in ("camille", "dominique")}
+    secrets: dict[str, set[str]] = {}
+    for name, client in sessions.items():
+        page = client.get("/").get_data(as_text=True)
+        person, email = f"{name.capitalize()} Demo", f"{name}@demo.invalid"
+        assert person in page and email in page  # the page's user menu shows them; cards must not
+        secrets[name] = {_token(client), person, email}
+    slugs = [ctx.widget.slug for ctx in portal_state(app).widgets.values()]
+    assert "status" in slugs and "notes" in slugs
+    for slug in slugs:
+        for name, client in sessions.items():
+            html = _card(client, slug)
+            other = "dominique" if name == "camille" else "camille"
+            for secret in secrets[other] | secrets[name]:  # not even one's own: a card is shared by version
+                assert secret not in html, f"the {slug} card of {name} holds {secret!r}"
+
+
+def test_a_card_template_cannot_reach_the_user_or_the_request(notes_app: Callable[..., Flask]) -> None:
+    app = notes_app()
+    renderer = FragmentRenderer(app)
+    for name in ("user", "request", "session", "csrf_token", "g"):
+        template = renderer.env.from_string(f"{{{{ {name} }}}}")
+        with app.test_request_context(), pytest.raises(UndefinedError):
+            template.render()
+
+
+# --- time stays true ---------------------------------------------------------------------------
+
+
+def test_clock_relative_text_is_rendered_anew_each_step_with_unchanged_data(
+    notes_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _as(notes_app(), "camille")
+    first = client.get("/widgets/notes")
+    html = _card(client, until="Camille")
+    version = client.get("/widgets/notes").headers["X-Widget-Version"]
+    assert client.get("/widgets/notes", headers={"X-Widget-Version": version}).status_code == 204
+    assert first.status_code == 200
+    written = re.search(r"Written for (\S+)</p>", html)
+    assert written
+    real_time = time.time
+    monkeypatch.setattr("portal.widgets.serving.time.time", lambda: real_time() + 120)
+    later = client.get("/widgets/notes", headers={"X-Widget-Version": version})
+    assert later.status_code == 200  # same data, two minutes on: a new version
+    moved = re.search(r"Written for (\S+)</p>", later.get_data(as_text=True))
+    assert moved and moved.group(1) != written.group(1)
+
+
+# --- the write path ---------------------------------------------------------------------------
+
+
+def _rename(client: FlaskClient, note: int, title: str, version: int, **headers: str) -> Any:
+    return client.post(
+        f"/widgets/notes/{note}",
+        data={"title": title, "version": str(version)},
+        headers={"Accept-Language": "en", **headers},
+    )
+
+
+def test_a_change_needs_the_pages_token_and_origin(
+    notes_app: Callable[..., Flask], notes: tuple[SimServer, NotesWorld], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, world = notes
+    client = _as(notes_app(), "camille")
+    _card(client, until="Camille")
+    token = _token(client)
+
+    missing = _rename(client, 1, "no token", 1, Origin=ORIGIN)
+    assert missing.status_code == 403
+    assert "security token is missing or has expired" in missing.get_data(as_text=True)
+    foreign = _rename(client, 1, "from elsewhere", 1, Origin="https://evil.example", **{"X-CSRFToken": token})
+    assert foreign.status_code == 403
+    assert "did not come from the portal&#39;s page" in foreign.get_data(as_text=True)
+    assert server.count("PATCH") == 0 and world.notes[1]["title"] == "Camille's plan"
+    audits = [r for r in caplog.records if getattr(r, "event", "") == "audit"]
+    assert [r.outcome for r in audits] == ["refused", "refused"]  # type: ignore[attr-defined]
+
+
+def test_a_change_lands_once_is_audited_and_answers_with_the_fresh_card(
+    notes_app: Callable[..., Flask], notes: tuple[SimServer, NotesWorld], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, world = notes
+    client = _as(notes_app(), "camille")
+    assert "Camille&#39;s plan" in _card(client, until="Camille")
+    answer = _rename(client, 1, "Camille's new plan", 1, Origin=ORIGIN, **{"X-CSRFToken": _token(client)})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert "Saved." in html and "Camille&#39;s new plan" in html  # the card, fresh, with the notice
+    assert world.notes[1]["title"] == "Camille's new plan" and world.notes[1]["version"] == 2
+    patches = [r for r in caplog.records if getattr(r, "event", "") == "audit"]
+    assert [(r.action, r.target, r.outcome, r.user) for r in patches] == [  # type: ignore[attr-defined]
+        ("rename", "note 1", "ok", "demo-0001")
+    ]
+
+
+def test_someone_elses_item_is_refused_and_stays_as_it_was(
+    notes_app: Callable[..., Flask], notes: tuple[SimServer, NotesWorld]
+) -> None:
+    _, world = notes
+    client = _as(notes_app(), "camille")
+    _card(client, until="Camille")
+    forged = _rename(client, 2, "taken over", 1, Origin=ORIGIN, **{"X-CSRFToken": _token(client)})
+    assert forged.status_code == 403
+    assert "You are not allowed to make this change." in forged.get_data(as_text=True)
+    assert world.notes[2]["title"] == "Dominique's secret"
+
+
+def test_a_conflict_says_someone_else_changed_it_and_shows_the_current_state(
+    notes_app: Callable[..., Flask], notes: tuple[SimServer, NotesWorld]
+) -> None:
+    _, world = notes
+    client = _as(notes_app(), "camille")
+    _card(client, until="Camille")
+    world.rename_directly(1, "Changed in the tool itself")  # the card still shows version 1
+    answer = _rename(client, 1, "Mine", 1, Origin=ORIGIN, **{"X-CSRFToken": _token(client)})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert "Someone else changed this item in Notes in the meantime" in html
+    assert "Changed in the tool itself" in html  # the fresh state, not the stale one
+    assert world.notes[1]["title"] == "Changed in the tool itself"
+
+
+# --- invalidation across gunicorn workers -------------------------------------------------------
+
+
+def test_a_change_reaches_every_gunicorn_worker_at_once(
+    notes: tuple[SimServer, NotesWorld],
+    redis_server: RedisServer,
+    portal_config: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """Both workers keep the notes (a hot copy each); a rename through one shows on both at once."""
+    server, world = notes
+    config = notes_widget.notes_config(yaml.safe_load(yaml.safe_dump(portal_config)), server.url)
+    config["cache"]["redis_url"] = redis_server.url
+    with portal_process(config, tmp_path, workers=2, app_module="tests.support.notes_app:app") as url:
+        session = requests.Session()
+        session.get(f"{url}/auth/demo-user/camille", timeout=10)
+
+        def card() -> str:
+            return session.get(f"{url}/widgets/notes", timeout=10).text
+
+        deadline = time.monotonic() + 10
+        while "Camille&#39;s plan" not in card() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(20):  # enough polls for both workers to keep their copy
+            assert "Camille&#39;s plan" in card()
+        page = session.get(f"{url}/", timeout=10).text
+        token = re.search(r"X-CSRFToken&#34;: &#34;([^&]+)&#34;", page) or re.search(
+            r'"X-CSRFToken": "([^"]+)"', page
+        )
+        assert token
+        changed = session.post(
+            f"{url}/widgets/notes/1",
+            data={"title": "Renamed", "version": "1"},
+            headers={"X-CSRFToken": token.group(1), "Origin": url},
+            timeout=10,
+        )
+        assert changed.status_code == 200 and "Renamed" in changed.text
+        polls = [card() for _ in range(20)]
+    assert all("Renamed" in html and "Camille&#39;s plan" not in html for html in polls)
+    assert world.notes[1]["title"] == "Renamed"
