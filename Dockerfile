@@ -1,7 +1,11 @@
 # The portal's image: `make image` builds it.
 #   docker build --build-arg PORTAL_BUILD_COMMIT="$(git rev-parse HEAD)" -t devsecops-portal .
-# It runs as a fixed non-root UID with a read-only root filesystem: only /tmp must be writable
-# (the Helm chart mounts emptyDirs there and on the metrics directory).
+# It runs as UID:GID 65532 with a read-only root filesystem: only /tmp must be writable (the Helm
+# chart mounts emptyDirs there and on the metrics directory, and sets runAsUser/fsGroup 65532).
+# 65532 is the nonroot user of Docker Hardened Images, whose runtime images have no shell
+# (https://docs.docker.com/dhi/migration/checklist/): the runtime stage runs nothing (no RUN, no
+# useradd) and python:3.12-slim, with no passwd entry for 65532, needs none (numeric USER,
+# HOME=/tmp, nothing looks the user's name up).
 
 ARG PYTHON_IMAGE=python:3.12-slim
 
@@ -21,14 +25,12 @@ COPY portal/ portal/
 RUN /opt/venv/bin/python scripts/i18n.py compile \
     && /opt/venv/bin/python -m compileall -q portal gunicorn.conf.py /opt/venv/lib
 
-# --- runtime: the interpreter, the virtualenv and the application; no compiler, no pip cache --
+# --- runtime: the interpreter, the virtualenv and the application; no RUN, no shell needed ----
 FROM ${PYTHON_IMAGE} AS runtime
 ARG PORTAL_BUILD_COMMIT=unknown
 LABEL org.opencontainers.image.title="devsecops-portal" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.revision="${PORTAL_BUILD_COMMIT}"
-RUN groupadd --system --gid 10001 portal \
-    && useradd --system --no-log-init --uid 10001 --gid 10001 --home-dir /tmp --shell /usr/sbin/nologin portal
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -37,11 +39,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORTAL_CONFIG=/etc/portal/portal.yaml \
     PROMETHEUS_MULTIPROC_DIR=/tmp/portal-metrics
 WORKDIR /app
+# Owned by root, readable by everyone: the portal's user cannot change its own code.
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /build/gunicorn.conf.py ./
 COPY --from=build /build/portal ./portal
-USER 10001:10001
+USER 65532:65532
 # 8000: the portal (behind the Ingress); 9100: Prometheus metrics (never exposed by the Ingress).
 EXPOSE 8000 9100
-# Exec form: gunicorn is PID 1 and receives SIGTERM itself (graceful shutdown on rollouts).
+# Exec form: no shell involved, and gunicorn is PID 1 and receives SIGTERM itself (graceful
+# shutdown on rollouts).
 CMD ["gunicorn", "--config", "/app/gunicorn.conf.py", "portal.wsgi:app"]

@@ -58,7 +58,8 @@ def test_the_deployment_is_hardened_probed_and_rolls_on_config_change(
     pod = spec["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["runAsUser"] == 65532  # the image's USER (tests/test_image.py)
+    assert pod["securityContext"]["runAsGroup"] == pod["securityContext"]["fsGroup"] == 65532
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
     security = container["securityContext"]

@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from .support.image import Stage, read_stages
+from .support.image import HARDENED, OFFICIAL, Stage, read_stages
 from .support.processes import ROOT, free_port, served
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -44,19 +44,36 @@ def test_hadolint_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_runtime_stage_is_slim_non_root_and_execs_gunicorn(stages: tuple[Stage, Stage]) -> None:
+def test_the_runtime_stage_needs_no_shell_and_runs_as_the_hardened_images_user(
+    stages: tuple[Stage, Stage],
+) -> None:
     build, runtime = stages
-    assert build.base == runtime.base == "python:3.12-slim"
-    assert runtime.all("USER") == ["10001:10001"]  # numeric: runAsNonRoot can verify it
-    assert not any("apt-get" in run or "pip" in run for run in runtime.all("RUN"))  # no build tools
+    assert build.base == runtime.base == "python:3.12-slim"  # the default: anyone can build it
+    # Nothing a hardened runtime image leaves out: no shell to RUN in, no useradd, no apt.
+    assert runtime.all("RUN") == [] and runtime.all("SHELL") == [] and runtime.all("ONBUILD") == []
+    assert runtime.exec_form and runtime.all("ENTRYPOINT") == []
+    # Numeric (runAsNonRoot can verify it): the hardened runtime image's own nonroot user.
+    assert runtime.all("USER") == [f"{HARDENED.runtime_user}:{HARDENED.runtime_user}"]
     assert all(origin == build.name for origin, _, _ in runtime.copies)  # only built artefacts
     assert runtime.cmd == ["gunicorn", "--config", "/app/gunicorn.conf.py", "portal.wsgi:app"]
-    assert runtime.env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
+    # The base's PATH kept behind the virtualenv's; its LD_LIBRARY_PATH (hardened) left alone.
+    assert runtime.env["PATH"] == f"{VENV_DIR}/bin:$PATH" and "LD_LIBRARY_PATH" not in runtime.env
+    assert runtime.env["HOME"] == "/tmp" and runtime.env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
     assert runtime.env["PORTAL_BUILD_COMMIT"] == "${PORTAL_BUILD_COMMIT}"
     ignored = [
         line for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines() if line[:1] != "#"
     ]
     assert ignored[0] == "*"  # the build context is what is listed, nothing else (.venv, .git, ...)
+
+
+def test_the_images_user_is_the_charts_default() -> None:
+    _, runtime = read_stages(DOCKERFILE)
+    uid, gid = map(int, runtime.all("USER")[-1].split(":"))
+    values = yaml.safe_load((ROOT / "helm" / "portal" / "values.yaml").read_text(encoding="utf-8"))
+    pod = values["podSecurityContext"]
+    assert (pod["runAsUser"], pod["runAsGroup"], pod["fsGroup"]) == (uid, gid, gid)
+    assert pod["runAsNonRoot"] is True and values["securityContext"]["readOnlyRootFilesystem"] is True
+    assert uid != OFFICIAL.runtime_user and uid == HARDENED.runtime_user
 
 
 def _copy(source: Path, destination: str, workdir: Path, *ignored: str) -> None:
