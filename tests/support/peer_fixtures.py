@@ -52,22 +52,26 @@ def _run(name: str, make: Callable[[], Peer]) -> Iterator[Peer]:
 
 @pytest.fixture(scope="session")
 def taiga_back() -> Iterator[TaigaBack]:
+    """The real taiga-back 6.10.0 and its seeded data (prepared by `make test-deps`)."""
     yield from _run("taiga-back", lambda: TaigaBack().start())
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
+    """PostgreSQL for the portal's own database: `create_database(name)` gives a SQLAlchemy URL."""
     yield from _run("postgres", lambda: PostgresServer().start())
 
 
 @pytest.fixture(scope="session")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertmanagerServer]:
+    """Alertmanager, its API v2 wrapped (alerts, silences)."""
     directory = tmp_path_factory.mktemp("alertmanager")
     yield from _run("alertmanager", lambda: AlertmanagerServer(directory).start())
 
 
 @pytest.fixture(scope="session")
 def controlled_target() -> Iterator[ControlledTarget]:
+    """A scrape target whose gauges the test sets; clear what you set."""
     yield from _run("controlled target", lambda: ControlledTarget().start())
 
 
@@ -77,6 +81,7 @@ def prometheus_with_rules(
     alertmanager: AlertmanagerServer,
     controlled_target: ControlledTarget,
 ) -> Iterator[PrometheusServer]:
+    """Prometheus scraping `controlled_target`, rules every second (`add_rules`), alerts to `alertmanager`."""
     directory = tmp_path_factory.mktemp("prometheus-rules")
 
     def start() -> PrometheusServer:
