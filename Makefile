@@ -58,9 +58,10 @@ test: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Install the test peers a
 
 KEYCLOAK_SIM := tests/peers/keycloak-sim
 
-test-deps: $(KEYCLOAK_SIM)/node_modules/.package-lock.json ## Install the real peers the tests use (Redis, Prometheus, Chromium, helm, npm, Keycloak-shaped provider, ...)
+test-deps: $(KEYCLOAK_SIM)/node_modules/.package-lock.json ## Install the real peers the tests use (Redis, Prometheus, Alertmanager, PostgreSQL, Taiga, Chromium, helm, Keycloak-shaped provider, ...)
 	@scripts/install-test-deps.sh
 	@scripts/install-helm.sh >/dev/null
+	@tests/peers/taiga-back/install.sh
 
 helm-lint: $(VENV)/.dev ## Lint the Helm chart and validate what it renders (Kubernetes 1.30)
 	@scripts/helm-lint.sh
