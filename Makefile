@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' portal/observability/build.py)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help run test test-deps lint format translations screenshots vendor clean helm-lint image e2e audit bench bench-quick
+.PHONY: help run test test-deps lint format translations screenshots vendor clean helm-lint image image-dhi e2e audit bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,15 +58,23 @@ test: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Install the test peers a
 
 KEYCLOAK_SIM := tests/peers/keycloak-sim
 
-test-deps: $(KEYCLOAK_SIM)/node_modules/.package-lock.json ## Install the real peers the tests use (Redis, Prometheus, Chromium, helm, npm, Keycloak-shaped provider, ...)
+test-deps: $(KEYCLOAK_SIM)/node_modules/.package-lock.json ## Install the real peers the tests use (Redis, Prometheus, Alertmanager, PostgreSQL, Taiga, Chromium, helm, Keycloak-shaped provider, ...)
 	@scripts/install-test-deps.sh
 	@scripts/install-helm.sh >/dev/null
+	@tests/peers/taiga-back/install.sh
 
 helm-lint: $(VENV)/.dev ## Lint the Helm chart and validate what it renders (Kubernetes 1.30)
 	@scripts/helm-lint.sh
 
-image: ## Build the container image (needs Docker): devsecops-portal:<version>
+image: ## Build the container image on python:3.12-slim (needs Docker): devsecops-portal:<version>
 	docker build --build-arg PORTAL_BUILD_COMMIT="$$(git rev-parse HEAD)" -t devsecops-portal:$(VERSION) .
+
+# Docker Hardened Images: the -dev variant builds, the runtime variant (no shell, UID 65532) runs.
+DHI_PYTHON ?= dhi.io/python:3.12-debian13
+
+image-dhi: ## The image on Docker Hardened Images (needs Docker and `docker login dhi.io`): devsecops-portal:<version>-dhi
+	docker build --build-arg PYTHON_BUILD_IMAGE=$(DHI_PYTHON)-dev --build-arg PYTHON_IMAGE=$(DHI_PYTHON) \
+	  --build-arg PORTAL_BUILD_COMMIT="$$(git rev-parse HEAD)" -t devsecops-portal:$(VERSION)-dhi .
 
 # The Keycloak-shaped OpenID provider (npm oidc-provider, pinned by its package-lock.json).
 $(KEYCLOAK_SIM)/node_modules/.package-lock.json: $(KEYCLOAK_SIM)/package.json $(KEYCLOAK_SIM)/package-lock.json

@@ -18,6 +18,7 @@ from flask import Flask
 from portal.config import validate_config
 
 from .support.helm import CHART, SCENARIOS, Helm, find
+from .support.image import read_stages
 from .support.processes import ROOT
 
 pytestmark = pytest.mark.peers
@@ -58,7 +59,8 @@ def test_the_deployment_is_hardened_probed_and_rolls_on_config_change(
     pod = spec["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["runAsUser"] == 65532  # the image's USER (tests/test_image.py)
+    assert pod["securityContext"]["runAsGroup"] == pod["securityContext"]["fsGroup"] == 65532
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
     security = container["securityContext"]
@@ -97,6 +99,28 @@ def test_the_deployment_is_hardened_probed_and_rolls_on_config_change(
         rotated["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
         != annotations["checksum/secret"]
     )
+
+
+def test_every_scenarios_pods_fit_the_image_on_either_base(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """The image's user, configuration path and writable paths are the pod's (both bases share them)."""
+    _, runtime = read_stages(ROOT / "Dockerfile")
+    uid, gid = map(int, runtime.all("USER")[-1].split(":"))
+    image_env = runtime.env
+    for name, manifests in rendered.items():
+        pod = find(manifests, "Deployment")["spec"]["template"]["spec"]
+        security = pod["securityContext"]
+        assert (security["runAsUser"], security["runAsGroup"], security["fsGroup"]) == (uid, gid, gid), name
+        (container,) = pod["containers"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["PORTAL_CONFIG"] == image_env["PORTAL_CONFIG"], name
+        assert env["PROMETHEUS_MULTIPROC_DIR"] == image_env["PROMETHEUS_MULTIPROC_DIR"], name
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+        assert "configMap" in mounts[str(Path(image_env["PORTAL_CONFIG"]).parent)], name
+        # Everything the image writes (HOME, temporary files, metric samples) is on an emptyDir.
+        for writable in (image_env["HOME"], "/tmp", image_env["PROMETHEUS_MULTIPROC_DIR"]):
+            assert "emptyDir" in mounts[writable], (name, writable)
 
 
 def test_the_network_policy_admits_traefik_and_prometheus_and_lets_out_dns_and_upstreams(

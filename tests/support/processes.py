@@ -1,4 +1,4 @@
-"""Start real processes for tests (Redis, the portal under gunicorn) and stop them by PID."""
+"""Start real processes for tests (Redis, the portal under gunicorn, other servers) and stop them by PID."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,96 @@ def eventually(check: Any, seconds: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return bool(check())
+
+
+def start_child(
+    command: list[str], log_file: Path, ready: Callable[[], object], what: str, timeout: float = 30
+) -> subprocess.Popen[bytes]:
+    """Start a server as a child process logging to `log_file`; return once `ready()` is true.
+
+    If it is not ready in time it is stopped, and the error carries the end of its log.
+    """
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: process.poll() is None and ready(), timeout=timeout, what=what)
+    except TimeoutError:
+        stop_child(process)
+        raise RuntimeError(f"{what} did not start ({process.returncode}):\n{log_tail(log_file)}") from None
+    return process
+
+
+def run_logged(
+    command: list[str | Path],
+    log_file: Path,
+    what: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run a command to its end, its output appended to `log_file`; fail with the log's end.
+
+    Its stdin and stdout are no pipes of ours, so a daemon it leaves running holds none that
+    we would wait on (such a daemon should keep only fds 0-2, as `close_fds` makes sure).
+    """
+    with log_file.open("ab") as out:
+        done = subprocess.run(
+            [str(part) for part in command],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed ({done.returncode}):\n{log_tail(log_file)}")
+
+
+def log_tail(log_file: Path, size: int = 3000) -> str:
+    """The end of a log, for an error message."""
+    return log_file.read_text(errors="replace")[-size:]
+
+
+def stop_child(process: subprocess.Popen[bytes] | None, grace: float = 15.0) -> None:
+    """Stop a child process by its PID: SIGTERM, then SIGKILL after `grace` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(grace)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` is running (a zombie waiting for its parent counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process, but it exists
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def stop_pid(pid: int, first: signal.Signals = signal.SIGTERM, grace: float = 20.0) -> None:
+    """Stop a daemon that is not our child by its PID: `first`, then SIGKILL after `grace` seconds."""
+    for sig, wait in ((first, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                return
+            time.sleep(0.05)
+    raise RuntimeError(f"process {pid} did not stop")
 
 
 class RedisServer:
