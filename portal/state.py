@@ -43,7 +43,6 @@ class PortalState:
     widgets: dict[str, WidgetContext]  # by slug, in the registry's order
     icons: dict[str, BrandIcon]
     static_versions: dict[str, str] = field(default_factory=dict)
-    tiles_css: str = ""
     renderer: FragmentRenderer | None = None  # set once the app's templates are set up
     card_views: CardViews | None = None  # made on first use
 
@@ -194,5 +193,4 @@ def build_state(
         widgets=build_widgets(config, widgets, clients),
         icons=icons,
         static_versions=_static_versions(),
-        tiles_css=tiles_stylesheet(config.tiles, icons),
     )

@@ -41,6 +41,7 @@ class AuthRuntime:
     session_max_age: float = 36000.0
     call_budget: float = 10.0  # seconds a refresh may hold its lock
     public_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()  # the Hosts redirect URIs may be built from (no public_url)
     relevant_grants: frozenset[str] = frozenset()
 
     def session_end(self, now: float, refresh_expires_in: float) -> float:
@@ -59,6 +60,9 @@ class _NoStore:
 
     def set(self, key: str, value: object, timeout: float) -> None:
         return None
+
+    def add(self, key: str, value: object, timeout: float) -> bool:
+        return True
 
     def delete(self, key: str) -> None:
         return None
@@ -149,6 +153,7 @@ def build_runtime(state: PortalState) -> AuthRuntime:
         session_max_age=float(oidc.session_max_age),
         call_budget=oidc.timeout * 2 + 2,
         public_url=str(oidc.public_url).rstrip("/") if oidc.public_url else None,
+        allowed_hosts=oidc.allowed_hosts,
         relevant_grants=_relevant_grants(state),
     )
 

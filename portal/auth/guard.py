@@ -159,7 +159,10 @@ def login_url(next_path: str) -> str:
 def current_page() -> str:
     """The relative path of the page a request comes from (htmx says which in HX-Current-URL)."""
     if request.headers.get("HX-Request"):
-        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        try:
+            current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        except ValueError:  # a malformed URL (say "http://[::1"): back to the dashboard
+            return "/"
         if current.netloc and current.netloc != request.host:
             return "/"
         return safe_next(current.path + (f"?{current.query}" if current.query else ""))

@@ -146,6 +146,16 @@ class SessionStore:
         self.store.delete(_key("session", session_id))
         self._changed(session_id)
 
+    def first_use(self, token_id: str, ttl: float) -> bool:
+        """True the first time a logout token's id is seen (kept `ttl` s, for every replica)."""
+        try:
+            return self.store.add(_key("logout-token", token_id), True, ttl)
+        except Exception as exc:  # the store is unusable: refuse rather than accept a replay
+            log.warning(
+                "logout token not checked", extra={"event": "logout_token_unchecked", "error": str(exc)}
+            )
+            return False
+
     def end_matching(self, keycloak_sid: str | None, subject: str | None) -> int:
         """End the sessions of a Keycloak session (or, without sid, of a user); how many were alive."""
         index = _key("by-sid", keycloak_sid) if keycloak_sid else _key("by-sub", subject or "")

@@ -48,6 +48,10 @@ class Store(Protocol):
 
     def get(self, key: str) -> Any: ...
     def set(self, key: str, value: Any, timeout: float) -> None: ...
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        """Set `key` only if it is absent (at once, for every process that shares the store)."""
+        ...
+
     def delete(self, key: str) -> None: ...
     def try_lock(self, key: str, ttl: float) -> Lock | None: ...
     def ping(self) -> bool: ...
@@ -118,6 +122,14 @@ class LocalStore:
     def set(self, key: str, value: Any, timeout: float) -> None:
         with self._lock:
             self._set(key, value, timeout)
+
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        with self._lock:
+            found = self._data.get(key)
+            if found is not None and found[0] > self._clock():
+                return False
+            self._set(key, value, timeout)
+            return True
 
     def _set(self, key: str, value: Any, timeout: float) -> None:
         self._data[key] = (self._clock() + _whole_seconds(timeout), value)
@@ -226,6 +238,9 @@ class RedisStore:
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         self.client.set(self._key(key), pickle.dumps(value), ex=_whole_seconds(timeout))
+
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        return bool(self.client.set(self._key(key), pickle.dumps(value), ex=_whole_seconds(timeout), nx=True))
 
     def delete(self, key: str) -> None:
         self.client.delete(self._key(key))
@@ -340,6 +355,10 @@ class FallbackStore:
     def set(self, key: str, value: Any, timeout: float) -> None:
         self._call("set", key, value, timeout)
 
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        added: bool = self._call("add", key, value, timeout)
+        return added
+
     def delete(self, key: str) -> None:
         self._call("delete", key)
 
@@ -429,6 +448,15 @@ class FileStore:
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         self._cache.set(key, value, timeout=_whole_seconds(timeout))
+
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        lock = self.try_lock(f"add:{key}", 5)  # one writer at a time for this key, across workers
+        if lock is None:
+            return False
+        try:
+            return bool(self._cache.add(key, value, timeout=_whole_seconds(timeout)))
+        finally:
+            lock.release()
 
     def delete(self, key: str) -> None:
         self._cache.delete(key)
