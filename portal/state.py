@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
 from .caching.broadcast import Broadcast, FileBroadcast, RedisBroadcast
+from .caching.codec import Codec
 from .caching.stores import CacheStore, FallbackStore, build_store, temporary_directory
 from .caching.widget_cache import CacheObserver, FetchPolicy, WidgetCache
 from .config import PortalConfig, Settings, Tile, upstreams_of
@@ -37,6 +38,7 @@ class PortalState:
     settings: Settings
     build: BuildInfo
     store: CacheStore
+    codec: Codec  # what shared stores write values with (signed JSON)
     broadcast: Broadcast
     cache: WidgetCache
     clients: dict[str, Any]  # by upstream name
@@ -165,12 +167,14 @@ def build_state(
     """Create stores, clients and widget contexts from validated settings."""
     config = settings.config
     cache_settings = config.cache
+    codec = Codec(settings.secrets.secret_key)
     store = build_store(
         cache_settings.redis_url,
         settings.secrets.redis_password,
         cache_settings.key_prefix,
         cache_settings.local_max_entries,
         observer,
+        codec,
     )
     broadcast = build_broadcast(store)
     cache = WidgetCache(
@@ -187,6 +191,7 @@ def build_state(
         settings=settings,
         build=build,
         store=store,
+        codec=codec,
         broadcast=broadcast,
         cache=cache,
         clients=clients,

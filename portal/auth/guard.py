@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import User
 from ..web.urls import safe_next
-from .claims import fit_grants, from_cookie, to_cookie, user_from_claims
+from .claims import fit_grants, from_cookie, keycloak_sid_of, to_cookie, user_from_claims
 from .oidc import GrantRefused, OidcError
 from .sessions import SessionRecord
 
@@ -65,7 +65,9 @@ def start_session(runtime: AuthRuntime, user: User, record: SessionRecord) -> No
 
 
 def _cookie(runtime: AuthRuntime, user: User, record: SessionRecord) -> dict[str, object]:
-    return to_cookie(fit_grants(user, runtime.relevant_grants), record.session_id, record.expires_at)
+    return to_cookie(
+        fit_grants(user, runtime.relevant_grants), record.session_id, record.expires_at, record.keycloak_sid
+    )
 
 
 def identify(runtime: AuthRuntime) -> User | None:
@@ -81,9 +83,12 @@ def identify(runtime: AuthRuntime) -> User | None:
         return _ended(runtime, session_id, "expired")
     record = runtime.sessions.get(session_id)
     if record is None:
-        if runtime.sessions.degraded:
-            return user  # Redis is away: trust the signed cookie until it expires
-        return _ended(runtime, session_id, "ended")
+        # Redis is away: a session goes on for the configured grace, unless it was ended meanwhile
+        # (in any worker of this pod) or the outage has lasted longer. Fail closed on revocation.
+        keycloak_sid = keycloak_sid_of(session.get(COOKIE_KEY))
+        if runtime.sessions.outage_allows(session_id, keycloak_sid, user.subject, runtime.outage_grace):
+            return user
+        return _ended(runtime, session_id, "ended" if not runtime.sessions.degraded else "outage")
     if record.refresh_at <= now:
         return _refresh(runtime, user, record)
     return user

@@ -159,9 +159,10 @@ def logout() -> Any:
     data = session.get(COOKIE_KEY)
     if isinstance(data, dict) and not csrf_valid():
         abort(400)
-    record = runtime.sessions.get(str(data.get("sid"))) if isinstance(data, dict) else None
-    if record is not None:
-        runtime.sessions.end(record.session_id)
+    session_id = str(data.get("sid") or "") if isinstance(data, dict) else ""
+    record = runtime.sessions.get(session_id) if session_id else None
+    if session_id:  # ended even when its record cannot be read (Redis away): see OutageLedger
+        runtime.sessions.end(session_id)
     session.clear()
     session["after_logout"] = next_path
     assert runtime.oidc is not None
