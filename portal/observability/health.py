@@ -1,4 +1,4 @@
-"""Probes: /healthz (the process answers) and /readyz (configuration loaded, cache usable)."""
+"""Probes: /healthz (the process answers) and /readyz (configuration loaded, cache and database usable)."""
 
 from __future__ import annotations
 
@@ -19,15 +19,28 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    """Readiness: the configuration is loaded and a cache is usable.
+    """Readiness: the configuration is loaded, a cache is usable and the database answers.
 
     A dead Redis does not make the pod unready: the in-process fallback serves meanwhile,
     and taking every replica out of the Service would turn a degraded cache into an outage.
-    Upstreams are not conditions either: one dead tool must not take the portal down.
+    Upstreams are not conditions either: one dead tool must not take the portal down. The
+    portal's own database is (503 while it cannot be reached, or is not migrated yet): a replica
+    without it would show defaults instead of people's layouts and refuse their changes.
     """
     state = portal_state()
     store = state.store
     cache = "local"
     if isinstance(store, FallbackStore):
         cache = "redis" if store.ping() else "local (redis unreachable)"
-    return jsonify(status="ready", cache=cache, version=state.build.version)
+    database = state.database
+    if not (database.ready() and database.ping()):
+        response = jsonify(
+            status="unready",
+            reason="database unreachable",
+            database=database.kind,
+            cache=cache,
+            version=state.build.version,
+        )
+        response.status_code = 503
+        return response
+    return jsonify(status="ready", cache=cache, database=database.kind, version=state.build.version)

@@ -10,7 +10,7 @@ from ..identity import current_user
 from ..state import portal_state
 from ..web.i18n import LANGUAGE_COOKIE
 from ..web.urls import safe_next
-from ..widgets.serving import loading_view, visible_widgets
+from ..widgets.serving import loading_view
 
 bp = Blueprint("shell", __name__)
 
@@ -23,15 +23,17 @@ ONE_YEAR = 365 * 24 * 3600
 def index() -> str:
     """The dashboard: tiles and widget cards, each card loading itself."""
     user = current_user()
-    state = portal_state()
-    tiles = [t for t in state.tiles if user is not None and user.may_see(t.roles)]
-    widgets = visible_widgets(user)
+    if user is None:  # the guard sends anyone without a session to the login first
+        abort(401)
+    from ..layout.views import page_layout  # noqa: PLC0415 - state imports this package (icons)
+
+    layout = page_layout(user)
     return render_template(
         "shell/index.html",
-        tiles=tiles,
-        cards=[(ctx, loading_view(ctx)) for ctx in widgets],
-        # A card that fills the tiles' status dots is on the page: the dots wait for it.
-        status_dots=any(ctx.widget.fills_tile_dots for ctx in widgets),
+        layout=layout,
+        cards=[(card, loading_view(card.ctx)) for card in layout.cards],
+        # A card that fills the tiles' status dots is shown and polls: the dots wait for it.
+        status_dots=any(card.ctx.widget.fills_tile_dots and card.polls for card in layout.cards),
     )
 
 

@@ -91,6 +91,7 @@ def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> 
     config["upstreams"]["uptime_kuma"].update(url=kuma_server.url, timeout=3, breaker_backoff=1)
     config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
     directory = tmp_path_factory.mktemp("portal-e2e")
+    config["database"]["data_dir"] = str(directory / "data")
     with portal_process(config, directory, workers=2, threads=4) as url:
         port = url.rsplit(":", 1)[1]
         found = Portal(url, directory / f"portal-{port}.log")
