@@ -93,7 +93,7 @@ class Database:
             )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._migrated = False
-        self._next_attempt = 0.0
+        self._failed_at: float | None = None
         self._attempt_lock = threading.Lock()
 
     @classmethod
@@ -148,18 +148,21 @@ class Database:
         with self._attempt_lock:
             if self._migrated:
                 return True
-            if time.monotonic() < self._next_attempt:
+            if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER:
                 return False
             try:
                 self.upgrade()
             except (SQLAlchemyError, OSError) as error:
-                self._next_attempt = time.monotonic() + RETRY_AFTER
+                self._failed_at = time.monotonic()
                 self._failed(error)
                 return False
-            return True
+            self._failed_at = None
+            return self._migrated
 
     def current_revision(self) -> str | None:
         """The revision the database is at (None: empty)."""
+        if self.sqlite_path is not None and not self.sqlite_path.exists():
+            return None  # not created yet (and not created by asking)
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
