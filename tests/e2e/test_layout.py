@@ -13,9 +13,7 @@ from playwright.sync_api import Page, expect
 
 from simulators.base import SimServer
 
-from ..conftest import example_config
-from ..support.processes import portal_process
-from .conftest import CACHE_TTL, REFRESH, Portal
+from .conftest import Portal, served_portal
 from .helpers import OpenPage, describe_violations, run_axe
 
 CARDS = "#widget-grid > .widget-card"
@@ -23,23 +21,10 @@ CARDS = "#widget-grid > .widget-card"
 
 @pytest.fixture(scope="module")
 def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
-    """The demo configuration with the plain widgets, its own database; no errors logged."""
-    config = example_config()
-    config["portal"]["demo"] = True
-    config["auth"] = {"mode": "demo"}
-    config["upstreams"]["uptime_kuma"].update(url=kuma_server.url, timeout=3, breaker_backoff=1)
-    config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
+    """The demo configuration with the plain widgets, and a database of its own."""
     directory = tmp_path_factory.mktemp("portal-layout")
-    config["database"]["data_dir"] = str(directory / "data")
-    with portal_process(
-        config, directory, workers=2, threads=4, app_module="tests.support.layout_app:app"
-    ) as url:
-        port = url.rsplit(":", 1)[1]
-        found = Portal(url, directory / f"portal-{port}.log")
+    with served_portal(kuma_server.url, directory, app_module="tests.support.layout_app:app") as found:
         yield found
-        records = found.log_records()
-    assert not [r for r in records if r.get("event") == "csp_violation"]
-    assert not [r for r in records if r.get("level") in ("ERROR", "CRITICAL")]
 
 
 def order(page: Page) -> list[str]:
