@@ -21,12 +21,14 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.config import ConfigError
+from portal.identity import DEMO_MEMBER, DEMO_USER
 from portal.state import portal_state
+from portal.storage import Preferences
 from portal.storage import database as database_module
 from portal.widgets import WIDGETS
 
 from .conftest import SECRET
-from .support.layout_widgets import ALPHA, BETA, DELTA, EPSILON, GAMMA
+from .support.layout_widgets import ALPHA, BETA, CHOOSY, DELTA, EPSILON, GAMMA, SORT
 from .support.postgres import PostgresServer
 from .support.processes import free_port
 
@@ -492,3 +494,25 @@ def test_the_database_password_comes_from_the_environment(
     assert database.url.password == "s3cret-from-the-Secret"
     assert database.url.drivername == "postgresql+psycopg"
     assert "s3cret" not in database.describe()
+
+
+# --- preferences in a card ----------------------------------------------------------------------
+
+
+def test_a_card_follows_its_users_preference(make_layout_app: Callable[..., Flask]) -> None:
+    """`Widget.choices` reads the preference: the card changes when it does, for that user only."""
+    app = make_layout_app(widgets=(*TEST_WIDGETS, CHOOSY))
+    camille, dominique = browser(app, "camille").client, browser(app, "dominique").client
+
+    def card(client: FlaskClient) -> tuple[str, str]:
+        answer = client.get("/widgets/choosy", headers=EN)
+        found = re.search(r"sorted by (\w+)", answer.get_data(as_text=True))
+        return (found.group(1) if found else "", answer.headers["X-Widget-Version"])
+
+    before = card(camille)
+    assert before[0] == "due"
+    Preferences(portal_state(app).database, DEMO_USER.subject).set(SORT, "status")
+    after = card(camille)
+    assert after[0] == "status" and after[1] != before[1]
+    assert card(dominique)[0] == "due"
+    assert Preferences(portal_state(app).database, DEMO_MEMBER.subject).get(SORT) == "due"

@@ -3,11 +3,12 @@ so its tests use these beside the registry's (`tests.support.layout_app` serves 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from portal.identity import User
+from portal.storage import Preference, user_preferences
 from portal.widgets.contract import Part, Widget, WidgetContext
 
 TEMPLATES = str(Path(__file__).parent / "templates")
@@ -37,3 +38,23 @@ def plain_widget(slug: str, *, wide: bool = False) -> Widget:
 
 # Made once: the configuration's model is cached by the widgets it is made for.
 ALPHA, BETA, GAMMA, DELTA, EPSILON = (plain_widget(s) for s in ("alpha", "beta", "gamma", "delta", "epsilon"))
+
+
+SORT = Preference("choosy", "sort", Literal["due", "status"], "due")
+
+
+class ChoosyWidget(PlainWidget):
+    """A plain card that shows its user's sort preference (`Widget.choices`)."""
+
+    slug = "choosy"
+    title = "Choosy"
+
+    @property
+    def template(self) -> str:
+        return "widgets/choosy.html"
+
+    def choices(self, ctx: WidgetContext, user: User) -> Hashable:
+        return user_preferences(user).get(SORT)
+
+
+CHOOSY = ChoosyWidget()
