@@ -45,7 +45,14 @@ def test_make_helm_lint_passes_for_every_scenario() -> None:
         env={**os.environ, "KUBERNETES_VALIDATE": str(Path(sys.executable).parent / "kubernetes-validate")},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert set(SCENARIOS) >= {"default", "redis", "ingress-tls", "existing-secret", "monitoring", "postgresql"}
+    assert set(SCENARIOS) >= {
+        "default",
+        "redis",
+        "ingress-tls",
+        "existing-secret",
+        "monitoring",
+        "postgresql",
+    }
     assert f"{len(SCENARIOS)} scenarios linted and valid for Kubernetes 1.30.0" in result.stdout
 
 

@@ -165,6 +165,7 @@ class Page:
     pinned: list[str]
     new_tab: bool
     notice: bool
+    dots: bool
 
     @classmethod
     def parse(cls, html: str) -> Page:
@@ -188,6 +189,7 @@ class Page:
             pinned=[slug for pinned, slug in tiles if pinned],
             new_tab='target="_blank"' in html,
             notice="layout-notice" in html,
+            dots='id="tile-dot-gitlab"' in html,
         )
 
 
@@ -224,6 +226,7 @@ def test_a_saved_layout_is_what_the_next_page_shows_in_another_browser(layout_ap
     assert page.tiles[:3] == ["vault", "gitlab", "harbor"]  # then the others in their order
     assert page.new_tab
     assert not page.notice
+    assert page.dots  # the folded status card fills them once unfolded: they wait, "unknown"
 
 
 def test_team_defaults_first_matching_rule_and_reset(layout_app: Flask) -> None:

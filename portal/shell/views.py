@@ -32,8 +32,9 @@ def index() -> str:
         "shell/index.html",
         layout=layout,
         cards=[(card, loading_view(card.ctx)) for card in layout.cards],
-        # A card that fills the tiles' status dots is shown and polls: the dots wait for it.
-        status_dots=any(card.ctx.widget.fills_tile_dots and card.polls for card in layout.cards),
+        # A card that fills the tiles' status dots is on the page: the dots wait for it (when the
+        # user hid or folded it, they say "unknown" until it is shown and polls again).
+        status_dots=any(card.ctx.widget.fills_tile_dots for card in layout.cards),
     )
 
 

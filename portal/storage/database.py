@@ -113,7 +113,13 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in one transaction, committed at the end; StorageUnavailable on failure."""
+        """A session in one transaction, committed at the end; StorageUnavailable on failure.
+
+        After a failure, sessions fail at once for RETRY_AFTER seconds: a page does not wait on
+        a connect timeout while the database is away (the readiness probe still tries).
+        """
+        if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER:
+            raise StorageUnavailable("the database did not answer a moment ago")
         if not self.ready():
             raise StorageUnavailable("the database is not reachable")
         try:
@@ -124,6 +130,7 @@ class Database:
             raise StorageUnavailable(str(error.__class__.__name__)) from error
 
     def _failed(self, error: Exception) -> None:
+        self._failed_at = time.monotonic()
         log.warning(
             "database unavailable",
             extra={"event": "database_unavailable", "database": self.kind, "error": type(error).__name__},
@@ -139,6 +146,7 @@ class Database:
         except SQLAlchemyError as error:
             self._failed(error)
             return False
+        self._failed_at = None
         return True
 
     def ready(self) -> bool:
@@ -153,7 +161,6 @@ class Database:
             try:
                 self.upgrade()
             except (SQLAlchemyError, OSError) as error:
-                self._failed_at = time.monotonic()
                 self._failed(error)
                 return False
             self._failed_at = None
