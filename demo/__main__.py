@@ -22,13 +22,15 @@ from simulators import uptime_kuma
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def demo_config(kuma_url: str) -> dict[str, Any]:
-    """The example configuration, pointed at the simulators."""
+def demo_config(kuma_url: str, data_dir: Path | None = None) -> dict[str, Any]:
+    """The example configuration, pointed at the simulators (its database in `data_dir`)."""
     config = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
     config.setdefault("portal", {})["demo"] = True
     config["auth"] = {"mode": "demo"}
     config.setdefault("upstreams", {})["uptime_kuma"] = {"url": kuma_url, "timeout": 4}
     config.setdefault("cache", {}).pop("redis_url", None)
+    if data_dir is not None:
+        config.setdefault("database", {})["data_dir"] = str(data_dir)
     return config
 
 
@@ -41,7 +43,9 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="portal-demo-"))
     config_file = workdir / "portal.yaml"
-    config_file.write_text(yaml.safe_dump(demo_config(kuma.url), allow_unicode=True), encoding="utf-8")
+    config_file.write_text(
+        yaml.safe_dump(demo_config(kuma.url, workdir / "data"), allow_unicode=True), encoding="utf-8"
+    )
     env = {
         **os.environ,
         "PORTAL_CONFIG": str(config_file),

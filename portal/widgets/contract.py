@@ -11,7 +11,7 @@ widget ships.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
@@ -140,6 +140,7 @@ class WidgetView:
     now: datetime | None = None  # the clock step the text is written for (widgets with a clock)
     fetched_at: datetime | None = None  # when the oldest data shown was fetched
     pending: bool = False  # a part is still loading: poll again soon
+    choices: Hashable = None  # what the user chose for this card (Widget.choices)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -208,6 +209,16 @@ class Widget(ABC):
     def is_empty(self, view: WidgetView) -> bool:
         """True when the data says there is nothing to show (an "empty" card, not an error)."""
         return not any(view.values)
+
+    def choices(self, ctx: WidgetContext, user: User) -> Hashable:
+        """What this user chose for the card (their preferences: a sort, a filter), or None.
+
+        Read once per request, before the view is looked up: it joins the view's key and version
+        (a card is rendered anew when the choice changes) and reaches the template and
+        `decorate` as `view.choices`. Keep it small and hashable (a tuple, a frozen model); read
+        preferences with `portal.storage.user_preferences(user)` here, not in the template.
+        """
+        return None
 
     def decorate(self, view: WidgetView, ctx: WidgetContext, user: User) -> str:
         """Add to `view.extra` what the template needs besides the parts' data.
