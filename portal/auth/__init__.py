@@ -42,6 +42,7 @@ class AuthRuntime:
     call_budget: float = 10.0  # seconds a refresh may hold its lock
     public_url: str | None = None
     relevant_grants: frozenset[str] = frozenset()
+    kept_claims: frozenset[str] = frozenset()  # token claims the widgets ask for (User.claims)
 
     def session_end(self, now: float, refresh_expires_in: float) -> float:
         """When a session ends: Keycloak's refresh lifetime, or the configured maximum without one."""
@@ -127,6 +128,15 @@ def _relevant_grants(state: PortalState) -> frozenset[str]:
     return frozenset(names)
 
 
+def _kept_claims(state: PortalState) -> frozenset[str]:
+    """The token claims the configured widgets need besides the identity (a GitLab username)."""
+    names: set[str] = set()
+    for runtime in state.widgets.values():
+        if runtime.configured and runtime.settings.enabled:
+            names.update(runtime.widget.identity_claims(runtime.settings))
+    return frozenset(names)
+
+
 def _sessions(state: PortalState) -> SessionStore:
     """Records in Redis (each worker keeping what it read, told of changes) or in shared files."""
     store = session_store(state.store)
@@ -150,6 +160,7 @@ def build_runtime(state: PortalState) -> AuthRuntime:
         call_budget=oidc.timeout * 2 + 2,
         public_url=str(oidc.public_url).rstrip("/") if oidc.public_url else None,
         relevant_grants=_relevant_grants(state),
+        kept_claims=_kept_claims(state),
     )
 
 

@@ -218,6 +218,14 @@ class Widget(ABC):
         """
         return ""
 
+    def identity_claims(self, settings: WidgetSection) -> tuple[str, ...]:
+        """Claims of the user's token this widget reads (`User.claim`), besides the identity.
+
+        The session cookie carries them (short strings): e.g. the claim holding the user's
+        name in another tool, when the configuration names one.
+        """
+        return ()
+
     def register_routes(self, blueprint: Blueprint) -> None:  # noqa: B027 - optional, empty by default
         """Add this widget's own routes (writes, other views) to its blueprint."""
 
