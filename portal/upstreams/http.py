@@ -67,6 +67,15 @@ class JsonResponse:
 
 
 @dataclass(frozen=True)
+class BinaryResponse:
+    """An answer whose body is kept as bytes (an image), with its headers."""
+
+    status: int
+    headers: Mapping[str, str]  # case-insensitive
+    body: bytes
+
+
+@dataclass(frozen=True)
 class Quota:
     """An upstream's rate limit as one answer reports it (the `RateLimit-*` headers)."""
 
@@ -161,6 +170,38 @@ class BoundedJsonClient:
     ) -> JsonResponse:
         """One exchange; writes (POST, PATCH, PUT, DELETE) map 409 and 412 to UpstreamConflict."""
         method = method.upper()
+        where = f"{method} {redact_url(url)}"
+        status, answer_headers, body = self._exchange(
+            method, url, params, json_body, deadline, {"Accept": "application/json", **(headers or {})}
+        )
+        data = self._decode(body, where) if body.strip() else None
+        return JsonResponse(status, answer_headers, data)
+
+    def get_bytes(
+        self,
+        url: str,
+        *,
+        accept: str,
+        max_bytes: int | None = None,
+        deadline: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> BinaryResponse:
+        """GET a body that is not JSON (an image), within the same bounds; `max_bytes` may be smaller."""
+        status, answer_headers, body = self._exchange(
+            "GET", url, None, None, deadline, {**(headers or {}), "Accept": accept}, max_bytes
+        )
+        return BinaryResponse(status, answer_headers, body)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json_body: JSON,
+        deadline: float | None,
+        headers: Mapping[str, str],
+        max_bytes: int | None = None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
         if deadline is None:
             deadline = time.monotonic() + self.limits.timeout
         where = f"{method} {redact_url(url)}"
@@ -177,7 +218,7 @@ class BoundedJsonClient:
                 stream=True,
                 allow_redirects=False,
                 verify=self.verify,
-                headers={"Accept": "application/json", **self.headers, **(headers or {})},
+                headers={**self.headers, **headers},
             )
         except requests.Timeout as exc:
             raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: {exc}") from exc
@@ -200,9 +241,8 @@ class BoundedJsonClient:
             if not 200 <= status < 300:
                 body = self._error_body(response, deadline, where) if 400 <= status < 500 else b""
                 raise self._status_error(method, status, response.headers, body, where)
-            body = self._read_capped(response, deadline, where)
-        data = self._decode(body, where) if body.strip() else None
-        return JsonResponse(status, response.headers, data)
+            body = self._read_capped(response, deadline, where, max_bytes)
+        return status, response.headers, body
 
     # --- mapping ----------------------------------------------------------------------------
 
@@ -288,8 +328,10 @@ class BoundedJsonClient:
         except UpstreamError:
             return b""
 
-    def _read_capped(self, response: requests.Response, deadline: float, where: str) -> bytes:
-        cap = self.limits.max_bytes
+    def _read_capped(
+        self, response: requests.Response, deadline: float, where: str, max_bytes: int | None = None
+    ) -> bytes:
+        cap = min(self.limits.max_bytes, max_bytes or self.limits.max_bytes)
         too_large = UpstreamBadResponse(
             self.upstream,
             Reason.of(

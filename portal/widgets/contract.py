@@ -188,6 +188,9 @@ class Widget(ABC):
     fills_tile_dots: ClassVar[bool] = False
     # A folder of templates of its own (templates/widgets/<slug>.html inside), or None for the app's.
     template_folder: ClassVar[str | None] = None
+    # Adds a line to the user menu: the menu loads its blueprint's `user_menu` route (a fragment
+    # for the current user) once the page is shown, when the widget is configured and visible.
+    user_menu: ClassVar[bool] = False
 
     @property
     def template(self) -> str:
