@@ -129,11 +129,15 @@ class Project:
 
 @dataclass(frozen=True)
 class ProjectPipelines:
-    """One project: the latest pipeline of its default branch and its most recent ones."""
+    """One project: the latest pipeline of its default branch and its most recent ones.
 
-    project: Project
+    Or, for a project GitLab does not show the portal's token (404, 403), why not (`problem`).
+    """
+
+    project: Project | None
     latest: Pipeline | None  # of the default branch
     recent: tuple[Pipeline, ...]
+    problem: Reason | None = None
 
 
 @dataclass(frozen=True)
@@ -348,9 +352,19 @@ class GitLabClient:
     # --- the resources the card reads -------------------------------------------------------
 
     def project_pipelines(self, project: str, recent: int) -> ProjectPipelines:
-        """A project, its `recent` latest pipelines and the latest of its default branch, with details."""
+        """A project, its `recent` latest pipelines and the latest of its default branch, with details.
+
+        A project GitLab does not show the token (404, 403) is an answer, not a failure: the
+        card says so in that project's section, and GitLab's circuit breaker (shared by every
+        project and user) does not count it against GitLab.
+        """
         deadline = self._deadline()
-        found = self._project(project, deadline)
+        try:
+            found = self._project(project, deadline)
+        except UpstreamError as exc:
+            if exc.status not in (403, 404):
+                raise
+            return ProjectPipelines(None, None, (), problem=exc.reason)
         pipelines = self._pipelines(found.id, {}, recent, deadline, found.path)
         latest = None
         if found.default_branch is not None:
@@ -371,7 +385,6 @@ class GitLabClient:
         deadline = self._deadline()
         found: list[Pipeline] = []
         unreadable: list[str] = []
-        first: UpstreamError | None = None
         for project in projects:
             try:
                 found += self._pipelines(project, {"username": username}, limit, deadline, project)
@@ -379,9 +392,6 @@ class GitLabClient:
                 if exc.status not in (403, 404):  # the others concern every project: the part fails
                     raise
                 unreadable.append(project)
-                first = first or exc
-        if first is not None and len(unreadable) == len(projects):
-            raise first
         newest = sorted(found, key=lambda p: (p.created_at is not None, p.created_at, p.id), reverse=True)
         return MyPipelines(tuple(self.with_details(newest[:limit], deadline)), tuple(unreadable))
 
@@ -469,8 +479,8 @@ class GitLabClient:
     ) -> Any:
         """A detail from the memo, else fetched (while time is left) and kept `ttl(value)` seconds.
 
-        None when GitLab would not give it (the next fetch tries again); a 429 or refused
-        credentials raise.
+        None when GitLab would not give it (the next fetch tries again); a 429 or a refused
+        token raise.
         """
         found = self._remembered(key)
         if found is not None or deadline - time.monotonic() <= self.limits.timeout / 3:
@@ -503,8 +513,8 @@ class GitLabClient:
         try:
             raw = self._http.get(f"{self.api}/projects/{quote(project, safe='')}", deadline=deadline)
         except UpstreamError as exc:
-            if exc.status == 404:
-                raise self._no_project(project) from exc
+            if exc.status in (403, 404):
+                raise self._no_project(project, exc.status) from exc
             raise
         return parse_project(raw)
 
@@ -549,13 +559,13 @@ class GitLabClient:
 
     @staticmethod
     def _no_project(project: str, status: int = 404) -> UpstreamBadResponse:
+        if status == 403:
+            message = N_("%(upstream)s does not let the portal's token read project %(project)s (HTTP 403)")
+        else:
+            message = N_("%(upstream)s has no project %(project)s, or the portal's token may not read it")
         return UpstreamBadResponse(
             UPSTREAM,
-            Reason.of(
-                N_("%(upstream)s has no project %(project)s, or the portal's token may not read it"),
-                upstream=UPSTREAM,
-                project=project,
-            ),
+            Reason.of(message, upstream=UPSTREAM, project=project),
             f"project {project!r}: HTTP {status}",
             status=status,
         )
@@ -570,8 +580,11 @@ class GitLabClient:
 
 
 def stops_the_fetch(error: UpstreamError) -> bool:
-    """A 429 or refused credentials concern every call: the fetch stops (and the breaker waits)."""
-    return error.retry_after is not None or error.status in (401, 403, 429)
+    """A 429 or a refused token concern every call: the fetch stops (and the breaker waits).
+
+    A 403 on one detail concerns that project only (the list showed the item): it is left out.
+    """
+    return error.retry_after is not None or error.status in (401, 429)
 
 
 def next_page(headers: Mapping[str, str]) -> int | None:
