@@ -1,5 +1,5 @@
 """The portal in a real browser: Debian's Chromium, driven by Playwright, against the portal
-under gunicorn (two workers, as in production) and the Uptime Kuma simulator.
+under gunicorn (two workers, as in production) and the Uptime Kuma and GitLab simulators.
 
 The simulator runs in this process, so a test changes what the upstream serves through
 `world`; its clock is pinned, so data only changes when a test changes it. Every page a test
@@ -21,7 +21,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from simulators import uptime_kuma
+from simulators import gitlab, uptime_kuma
 from simulators.base import SimServer
 from simulators.uptime_kuma import KumaWorld, demo_world
 
@@ -31,6 +31,7 @@ from .helpers import SETTLED, OpenPage, PageProblems
 
 REFRESH = 5  # seconds between polls: the smallest the configuration accepts
 CACHE_TTL = 1  # seconds the portal keeps a result fresh
+PIPELINES_TTL = REFRESH  # the pipelines card's (several GitLab calls per refresh)
 
 # A CSP violation, however it happens, is reported to the test through an exposed binding.
 WATCH_CSP = """
@@ -83,15 +84,33 @@ def kuma_server() -> Iterator[SimServer]:
 
 
 @pytest.fixture(scope="session")
-def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+def gitlab_server() -> Iterator[SimServer]:
+    """The demo's GitLab data, its clock pinned (pipelines move only when a test moves them)."""
+    now = time.time()
+    world = gitlab.demo_world(clock=lambda: now)
+    server, _ = gitlab.make_server(world)
+    server.world = world  # type: ignore[attr-defined]
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def portal(
+    kuma_server: SimServer, gitlab_server: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Portal]:
     """The example configuration in demo mode, polling every few seconds, under gunicorn."""
     config = example_config()
     config["portal"]["demo"] = True
     config["auth"] = {"mode": "demo"}
     config["upstreams"]["uptime_kuma"].update(url=kuma_server.url, timeout=3, breaker_backoff=1)
     config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
+    config["upstreams"]["gitlab"] = {"url": gitlab_server.url, "timeout": 3, "breaker_backoff": 1}
+    # Its data changes only when a test changes it: fetched once per poll at most.
+    config["widgets"]["pipelines"].update(refresh=REFRESH, ttl=PIPELINES_TTL)
     directory = tmp_path_factory.mktemp("portal-e2e")
-    with portal_process(config, directory, workers=2, threads=4) as url:
+    token = {"PORTAL_GITLAB_TOKEN": gitlab.TOKEN}
+    with portal_process(config, directory, workers=2, threads=4, extra_env=token) as url:
         port = url.rsplit(":", 1)[1]
         found = Portal(url, directory / f"portal-{port}.log")
         found.baseline_version = found.status_version()

@@ -176,15 +176,17 @@
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
     restoreTab(body);
     rememberHeight(body);
-    announce(cardOf(body), content.getAttribute("data-announce") || "", entry);
+    announce(cardOf(body), content.getAttribute("data-announce") || "", entry, content.getAttribute("data-poll") === "soon");
   });
 
   // A polite live region per card says when the card's state changes, not on every refresh,
-  // and not on the first load (the page has just been announced as a whole).
-  function announce(card, text, entry) {
+  // and not on the first load (the page has just been announced as a whole). A first answer
+  // whose parts are still loading ("soon") is not that first load yet: the next one is.
+  function announce(card, text, entry, pending) {
     var region = card.querySelector("[data-live-region]");
     if (!region) return;
     if (!entry.announcedOnce) {
+      if (pending) return;
       entry.announcedOnce = true;
       entry.lastAnnouncement = text;
       return;
