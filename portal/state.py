@@ -15,8 +15,8 @@ import requests
 from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
-from .caching.broadcast import Broadcast, LocalBroadcast, RedisBroadcast
-from .caching.stores import CacheStore, FallbackStore, build_store
+from .caching.broadcast import Broadcast, FileBroadcast, RedisBroadcast
+from .caching.stores import CacheStore, FallbackStore, build_store, temporary_directory
 from .caching.widget_cache import CacheObserver, FetchPolicy, WidgetCache
 from .config import PortalConfig, Settings, Tile, upstreams_of
 from .observability.build import PACKAGE_DIR, BuildInfo
@@ -73,11 +73,14 @@ def _session(pool_size: int) -> requests.Session:
 
 
 def build_broadcast(store: CacheStore) -> Broadcast:
-    """Redis's channel when the store is Redis, else within this process."""
+    """Redis's channel when the store is Redis, else a file the pod's workers share.
+
+    Built before gunicorn forks its workers (the app is preloaded), so they share the file.
+    """
     if isinstance(store, FallbackStore):
         primary = store.primary
         return RedisBroadcast(primary.client, f"{primary.key_prefix}events")
-    return LocalBroadcast()
+    return FileBroadcast(temporary_directory("portal-events-") / "events")
 
 
 def build_clients(

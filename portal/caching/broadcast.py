@@ -6,8 +6,9 @@ names what changed (a session, a cache key or prefix) and every listener forgets
 subscription is down (Redis away, a reconnect under way) nothing kept is trusted and every
 request reads the store, as if nothing were kept.
 
-`RedisBroadcast` is the channel; `LocalBroadcast` is the same within one process (no Redis).
-Messages are `topic` and `payload`; each topic has one handler per process.
+`RedisBroadcast` is the channel; without Redis, `FileBroadcast` does the same between the
+workers of one pod (a file on tmpfs) and `LocalBroadcast` within one process. Messages are
+`topic` and `payload`; each topic has one handler per process.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 import redis
@@ -43,6 +45,9 @@ class Broadcast(Protocol):
 
     def publish(self, topic: str, payload: str) -> None: ...
 
+    def catch_up(self) -> None:
+        """Receive what was published meanwhile, for a channel that is read on demand."""
+
 
 class LocalBroadcast:
     """Within one process: a message reaches this process's handlers at once; always listening."""
@@ -59,6 +64,72 @@ class LocalBroadcast:
         handler = self._handlers.get(topic)
         if handler is not None:
             handler(payload)
+
+    def catch_up(self) -> None:
+        return None
+
+
+class FileBroadcast:
+    """Between the worker processes of one pod without Redis: an append-only file on tmpfs.
+
+    `publish` appends a line (one small O_APPEND write, whole even with several writers) and
+    runs this process's handler; `catch_up`, called at the start of a card's request, reads what
+    other processes appended since (one stat when nothing did). The file is emptied when it
+    grows past MAX_BYTES; a reader that finds it shorter reads it again from the start.
+    """
+
+    MAX_BYTES = 1_000_000
+    epoch = 1
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.path.touch(exist_ok=True)
+        self._handlers: dict[str, Handler] = {}
+        self._offset = self.path.stat().st_size
+        self._lock = threading.Lock()
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        self._handlers[topic] = handler
+
+    def publish(self, topic: str, payload: str) -> None:
+        handler = self._handlers.get(topic)
+        if handler is not None:
+            handler(payload)
+        line = f"{os.getpid()}{SEPARATOR}{topic}{SEPARATOR}{payload}\n".encode()
+        try:
+            if self.path.stat().st_size > self.MAX_BYTES:
+                os.truncate(self.path, 0)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.warning("change not broadcast", extra={"event": "broadcast_failed", "error": str(exc)})
+
+    def catch_up(self) -> None:
+        """Run the handlers of what other processes published since the last look."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return
+        if size == self._offset:
+            return
+        with self._lock:
+            if size < self._offset:  # emptied meanwhile: everything in it is new
+                self._offset = 0
+            with self.path.open("rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+            complete = data[: data.rfind(b"\n") + 1]
+            self._offset += len(complete)
+        me = str(os.getpid())
+        for line in complete.decode(errors="replace").splitlines():
+            pid, _, rest = line.partition(SEPARATOR)
+            topic, _, payload = rest.partition(SEPARATOR)
+            handler = self._handlers.get(topic)
+            if pid != me and handler is not None:
+                handler(payload)
 
 
 class RedisBroadcast:
@@ -92,6 +163,9 @@ class RedisBroadcast:
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
+
+    def catch_up(self) -> None:
+        return None  # messages arrive on the listening thread
 
     def publish(self, topic: str, payload: str) -> None:
         """Send a message to every subscriber (a lost one is bounded by KEEP_AT_MOST)."""

@@ -447,10 +447,13 @@ class FileStore:
         return self.directory.is_dir()
 
 
-def temporary_file_store() -> FileStore:
-    """A private directory (on tmpfs when there is one), removed when the creating process exits."""
+def temporary_directory(prefix: str) -> Path:
+    """A private directory (on tmpfs when there is one), removed when the creating process exits.
+
+    Made before gunicorn forks, it is shared by the pod's workers.
+    """
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    directory = Path(tempfile.mkdtemp(prefix="portal-sessions-", dir=base))
+    directory = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     creator = os.getpid()
 
     def _remove() -> None:
@@ -458,7 +461,12 @@ def temporary_file_store() -> FileStore:
             shutil.rmtree(directory, ignore_errors=True)
 
     atexit.register(_remove)
-    return FileStore(directory)
+    return directory
+
+
+def temporary_file_store() -> FileStore:
+    """Session records in files every worker of this pod shares."""
+    return FileStore(temporary_directory("portal-sessions-"))
 
 
 def session_store(shared: Store) -> Store:

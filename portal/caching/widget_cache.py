@@ -258,6 +258,7 @@ class WidgetCache:
         started; what has not landed by then is answered from what there is (see the module's
         docstring).
         """
+        self.broadcast.catch_up()  # invalidations other processes made, when nothing pushes them
         now = time.time()
         results: list[CacheResult[Any] | None] = []
         flights: list[tuple[int, _Flight, Entry | None, bool]] = []
@@ -468,6 +469,13 @@ class WidgetCache:
         """
         if not target or not (target.endswith(":") or ":" in target):
             raise ValueError(f"not a cache key or a prefix ending in ':': {target!r}")
+        if self.store.shared:
+            self._clear(target)  # once, for everyone
+        self.broadcast.publish(TOPIC, target)  # every process, this one too, runs _forget
+        log.info("cache invalidated", extra={"event": "cache_invalidated", "target": target})
+
+    def _clear(self, target: str) -> None:
+        """Mark the invalidation (fetches that began before cannot write) and delete what it covers."""
         sequence = self.store.incr(SEQUENCE_KEY)
         self.store.set_counter(_mark_key(target), sequence, MARK_TTL)
         if target.endswith(":"):
@@ -476,15 +484,15 @@ class WidgetCache:
         else:
             self.store.delete(target)
             self.store.delete(self._failure_key(target))
-        self.broadcast.publish(TOPIC, target)
-        log.info("cache invalidated", extra={"event": "cache_invalidated", "target": target})
 
     def _forget(self, target: str) -> None:
-        """A broadcast (or this process) invalidated `target`: forget kept copies and flights."""
+        """`target` was invalidated (here or in another process): forget kept copies and flights."""
 
         def covered(key: str) -> bool:
             return key == target or (target.endswith(":") and key.startswith(target))
 
+        if not self.store.shared:
+            self._clear(target)  # each process's own store
         if self._kept is not None:
             if target.endswith(":"):
                 self._kept.forget_prefix(target)

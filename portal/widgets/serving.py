@@ -27,6 +27,7 @@ from ..identity import User, current_user
 from ..observability.logs import log_fields
 from ..state import PortalState, portal_state
 from ..upstreams.errors import Reason
+from ..web.compression import encoded_fragment, mark_encoded
 from ..web.i18n import select_locale
 from .contract import NoticeKind, Part, PartResult, State, Widget, WidgetContext, WidgetView
 
@@ -225,9 +226,13 @@ def answer(view: WidgetView, status: int = 200) -> Response:
         unchanged = Response(status=204, headers=headers)  # nothing changed: a few bytes
         del unchanged.headers["Content-Type"]
         return unchanged
-    response = Response(render_card(view), status=status, headers=headers, content_type=HTML)
-    response.vary.add("Accept-Language")
-    return response
+    # Compressed once per version and Accept-Encoding: every page load asks for each card's body.
+    body, encoding = encoded_fragment((view.version, request.script_root), lambda: render_card(view).encode())
+    response = Response(body, status=status, headers=headers, content_type=HTML)
+    response.vary.update(("Accept-Language", "Accept-Encoding"))
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+    return mark_encoded(response)
 
 
 def widget_blueprint(widget: Widget) -> Blueprint:
