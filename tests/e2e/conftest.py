@@ -105,9 +105,11 @@ def portal(
     config["auth"] = {"mode": "demo"}
     config["upstreams"]["uptime_kuma"].update(url=kuma_server.url, timeout=3, breaker_backoff=1)
     config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
-    # The GitLab simulator shares this process with the browser's driver: on a busy machine a
-    # refresh of several calls may take a few seconds, and is not "taking too long" for that.
+    # The simulators share this process with the browser's driver: on a busy machine a refresh
+    # of several calls may take a few seconds. A request waits for it (up to each upstream's
+    # timeout) rather than show the older data as "taking too long" meanwhile.
     config["upstreams"]["gitlab"] = {"url": gitlab_server.url, "timeout": 8, "breaker_backoff": 1}
+    config["cache"]["answer_within"] = 8
     # Its data changes only when a test changes it: fetched once per poll at most.
     config["widgets"]["pipelines"].update(refresh=REFRESH, ttl=PIPELINES_TTL)
     directory = tmp_path_factory.mktemp("portal-e2e")
