@@ -10,12 +10,12 @@ import time
 import traceback
 from pathlib import Path
 
-from . import amplification, faults, isolation, soak, stampede, throughput, wire_cost
+from . import amplification, faults, isolation, pipelines, soak, stampede, throughput, wire_cost
 from .context import Bench
 from .report import RESULTS, quote_in_readme, table, write
 from .stack import peers
 
-PHASES = ("throughput", "amplification", "stampede", "isolation", "cost", "soak", "faults")
+PHASES = ("throughput", "amplification", "pipelines", "stampede", "isolation", "cost", "soak", "faults")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     {
                         "amplification": amplification.measure,
+                        "pipelines": pipelines.measure,
                         "stampede": stampede.measure,
                         "isolation": isolation.measure,
                         "cost": wire_cost.measure,

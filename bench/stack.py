@@ -22,6 +22,7 @@ from tests.support.keycloak import CLIENT_ID, CLIENT_SECRET, REALM, KeycloakSim
 from tests.support.processes import ROOT, RedisServer, free_port, served, wait_for
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
+PEOPLE = 200  # team members in the provider besides alice and bob (the pipelines figure logs them in)
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
 
 
@@ -146,7 +147,7 @@ def peers(directory: Path, redis: bool = True) -> Iterator[tuple[Simulator, Keyc
     """The simulator, the Keycloak-shaped provider and (optionally) Redis."""
     with ExitStack() as stack:
         sim = stack.enter_context(simulator(directory))
-        keycloak = KeycloakSim(directory).start()
+        keycloak = KeycloakSim(directory, extra_users=PEOPLE).start()
         stack.callback(keycloak.stop)
         redis_server = None
         if redis:

@@ -17,17 +17,19 @@ from typing import Any
 
 import yaml
 
-from simulators import uptime_kuma
+from simulators import gitlab, uptime_kuma
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def demo_config(kuma_url: str, data_dir: Path | None = None) -> dict[str, Any]:
+def demo_config(kuma_url: str, gitlab_url: str | None = None, data_dir: Path | None = None) -> dict[str, Any]:
     """The example configuration, pointed at the simulators (its database in `data_dir`)."""
     config = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
     config.setdefault("portal", {})["demo"] = True
     config["auth"] = {"mode": "demo"}
     config.setdefault("upstreams", {})["uptime_kuma"] = {"url": kuma_url, "timeout": 4}
+    if gitlab_url:  # its token: PORTAL_GITLAB_TOKEN, the simulator's (see main)
+        config["upstreams"]["gitlab"] = {"url": gitlab_url, "timeout": 4}
     config.setdefault("cache", {}).pop("redis_url", None)
     if data_dir is not None:
         config.setdefault("database", {})["data_dir"] = str(data_dir)
@@ -40,11 +42,13 @@ def main() -> int:
     metrics_port = os.environ.get("DEMO_METRICS_PORT", "9100")
     kuma, _ = uptime_kuma.make_server(port=int(os.environ.get("DEMO_KUMA_PORT", "0")))
     kuma.start()
+    forge, _ = gitlab.make_server(port=int(os.environ.get("DEMO_GITLAB_PORT", "0")))
+    forge.start()
 
     workdir = Path(tempfile.mkdtemp(prefix="portal-demo-"))
     config_file = workdir / "portal.yaml"
     config_file.write_text(
-        yaml.safe_dump(demo_config(kuma.url, workdir / "data"), allow_unicode=True), encoding="utf-8"
+        yaml.safe_dump(demo_config(kuma.url, forge.url, workdir / "data"), allow_unicode=True), encoding="utf-8"
     )
     env = {
         **os.environ,
@@ -52,8 +56,10 @@ def main() -> int:
         "PORTAL_SECRET_KEY": os.environ.get("PORTAL_SECRET_KEY") or secrets.token_urlsafe(32),
         "PORTAL_BIND": f"{host}:{port}",
         "PORTAL_METRICS_BIND": f"{host}:{metrics_port}",
+        "PORTAL_GITLAB_TOKEN": gitlab.TOKEN,
     }
     print(f"Uptime Kuma simulator on {kuma.url}", flush=True)
+    print(f"GitLab simulator on {forge.url}", flush=True)
     print(f"Portal demo on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
     print(f"Its Prometheus metrics on http://{host}:{metrics_port}/metrics", flush=True)
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "portal.wsgi:app"]
@@ -70,6 +76,7 @@ def main() -> int:
         return child.wait()
     finally:
         kuma.stop()
+        forge.stop()
 
 
 if __name__ == "__main__":

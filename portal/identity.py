@@ -19,11 +19,20 @@ class User:
     roles: frozenset[str] = field(default_factory=frozenset)
     groups: frozenset[str] = field(default_factory=frozenset)
     demo: bool = False
+    # Other claims of the token that the configuration asks for (a widget's `identity_claims`),
+    # as (name, value) pairs: e.g. the claim that holds the user's GitLab username.
+    claims: tuple[tuple[str, str], ...] = ()
 
     def may_see(self, allowed: Iterable[str]) -> bool:
         """True when nothing is required, or the user holds one of the roles or groups."""
         required = set(allowed)
         return not required or bool(required & (self.roles | self.groups))
+
+    def claim(self, name: str) -> str | None:
+        """A claim of the user's token: `preferred_username` is the username; others, if kept."""
+        if name == "preferred_username":
+            return self.username
+        return dict(self.claims).get(name)
 
     @property
     def initials(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -86,7 +87,11 @@ def build_broadcast(store: CacheStore) -> Broadcast:
 
 
 def build_clients(
-    settings: Settings, widgets: Sequence[Widget], store: CacheStore, threads: int
+    settings: Settings,
+    widgets: Sequence[Widget],
+    store: CacheStore,
+    threads: int,
+    observer: CacheObserver | None = None,
 ) -> dict[str, Any]:
     """One client per configured upstream, shared by every widget that names it."""
     clients: dict[str, Any] = {}
@@ -95,7 +100,9 @@ def build_clients(
         if section is None:
             continue
         assert isinstance(spec, Upstream)
-        setup = ClientSetup(section, _session(max(threads, 4) * 2), settings.secrets.of(name), store)
+        session = _session(max(threads, 4) * 2)
+        report = partial(observer.upstream_quota, name) if observer is not None else None
+        setup = ClientSetup(section, session, settings.secrets.of(name), store, report)
         clients[name] = spec.make_client(setup)
     return clients
 
@@ -187,7 +194,7 @@ def build_state(
         broadcast,
         max_waiting=max(1, threads // 4),  # the shell and the other cards keep the rest
     )
-    clients = build_clients(settings, widgets, store, threads)
+    clients = build_clients(settings, widgets, store, threads, observer)
     icons = load_brand_icons()
     return PortalState(
         settings=settings,

@@ -68,7 +68,10 @@ def update() -> None:
         catalog.header_comment = f"# {language} messages of the DevSecOps portal."
         if language == "en":  # English: the source text is the translation
             for message in catalog:
-                if message.id and not message.string:
+                # A plural message's string is a tuple of forms: empty forms are untranslated too.
+                string = message.string
+                untranslated = not any(string) if isinstance(string, tuple) else not string
+                if message.id and untranslated:
                     message.string = message.id
         with path.open("wb") as handle:
             write_po(handle, catalog, sort_output=True, no_location=True)

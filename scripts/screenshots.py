@@ -4,6 +4,8 @@
     phone-fr-light.png, phone-en-dark.png a 390 px wide phone, full page
     skeleton-en-light.png                 the cards before their first answer
     edit-{en,fr}-{light,dark}.png         "Edit layout": the controls of one's own layout
+    pipelines-{en-light,fr-dark}-{projects,mine}.png   the pipelines card, each tab (chosen from the keyboard)
+    pipelines-menu-en-light.png          the user menu with the GitLab avatar and profile link
     error-404-{en-light,fr-dark}.png      an error page
 
 Starts its own demo (simulators and gunicorn) on a free loopback port; the browser is Debian's
@@ -99,6 +101,45 @@ def _edit_mode(browser: Browser, base: str, language: str, theme: str) -> None:
     context.close()
 
 
+def _card(page: Page, selector: str, name: str) -> None:
+    """One card, cut out of the full page (where the sticky navbar stays at the top)."""
+    box = page.locator(selector).evaluate(
+        "(el) => { const r = el.getBoundingClientRect();"
+        " return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height}; }"
+    )
+    page.screenshot(path=str(OUT / f"{name}.png"), clip=box, full_page=True)
+    print(f"screenshots/{name}.png")
+
+
+def _pipelines(browser: Browser, base: str, language: str, theme: str) -> None:
+    """The pipelines card's two tabs (the second chosen with the arrow key), and the user menu."""
+    context = browser.new_context(
+        base_url=base,
+        viewport={"width": 1440, "height": 1000},
+        locale=language,
+        color_scheme=theme,  # type: ignore[arg-type]
+    )
+    page = context.new_page()
+    page.goto("/")
+    _settle(page)
+    page.wait_for_selector("#pipelines-tab-projects")
+    _card(page, "#widget-pipelines", f"pipelines-{language}-{theme}-projects")
+    page.focus("#pipelines-tab-projects")
+    page.keyboard.press("ArrowRight")
+    _card(page, "#widget-pipelines", f"pipelines-{language}-{theme}-mine")
+    if (language, theme) == ("en", "light"):
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.click("#user-menu summary")
+        page.wait_for_selector(".user-menu__gitlab")
+        page.wait_for_timeout(300)
+        page.screenshot(
+            path=str(OUT / "pipelines-menu-en-light.png"),
+            clip={"x": 900, "y": 0, "width": 540, "height": 520},
+        )
+        print("screenshots/pipelines-menu-en-light.png")
+    context.close()
+
+
 def main() -> int:
     """Every screenshot, or those whose names start with the arguments (`edit`, `dashboard-fr`)."""
     wanted = tuple(sys.argv[1:])
@@ -114,6 +155,9 @@ def main() -> int:
             for theme in ("light", "dark"):
                 if not wanted or f"edit-{language}-{theme}".startswith(wanted):
                     _edit_mode(browser, base, language, theme)
+        for language, theme in (("en", "light"), ("fr", "dark")):
+            if not wanted or f"pipelines-{language}-{theme}".startswith(wanted):
+                _pipelines(browser, base, language, theme)
         browser.close()
     return 0
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.pipelines import gitlab_calls
 from bench.report import Figure, table
 from bench.soak import bad_log_lines
 from bench.stats import amplification_limit, calls_per_key, percentile
@@ -33,6 +34,19 @@ def test_fetches_are_counted_per_key_on_the_page_path() -> None:
         "/_sim/calls": 5,
     }
     assert calls_per_key(calls) == {"status:platform": 3, "status:observability": 2}
+
+
+def test_gitlab_calls_are_sorted_by_whom_they_serve() -> None:
+    calls = {
+        "/api/v4/projects/platform%2Fportal": 2,  # the project (shared)
+        "/api/v4/projects/101/pipelines": 2,  # its pipelines, by id (shared)
+        "/api/v4/projects/platform%2Fportal/pipelines": 7,  # a person's, by the configured path
+        "/api/v4/merge_requests": 6,  # a person's reviews and assignments
+        "/api/v4/projects/101/pipelines/5004": 1,  # details
+        "/api/v4/projects/101/merge_requests/42": 1,
+        "/_sim/calls": 3,
+    }
+    assert gitlab_calls(calls) == {"projects": 4, "mine": 13, "details": 2, "other": 0}
 
 
 def test_the_soak_counts_error_lines_as_the_portal_writes_them() -> None:

@@ -245,6 +245,17 @@ def test_the_database_is_sqlite_on_a_volume_or_postgresql_for_several_replicas(
     assert data["persistentVolumeClaim"] == {"claimName": "portal-layouts"}
 
 
+def test_the_gitlab_token_goes_in_the_secret_and_its_port_out(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    assert set(find(rendered["gitlab"], "Secret")["data"]) == {"PORTAL_SECRET_KEY", "PORTAL_GITLAB_TOKEN"}
+    config = yaml.safe_load(find(rendered["gitlab"], "ConfigMap")["data"]["portal.yaml"])
+    assert "token" not in str(config["upstreams"]["gitlab"])  # the token is never in the ConfigMap
+    validate_config(config, "gitlab")
+    egress = find(rendered["gitlab"], "NetworkPolicy")["spec"]["egress"][1]
+    assert sorted(p["port"] for p in egress["ports"]) == [443, 8443]  # Keycloak's, GitLab's
+
+
 def test_the_values_schema_refuses_unknown_keys(helm: Helm) -> None:
     result = helm.run("template", "portal", str(CHART), "--set", "replicas=3")
     assert result.returncode != 0 and "replicas" in result.stderr

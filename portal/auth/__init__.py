@@ -44,6 +44,7 @@ class AuthRuntime:
     allowed_hosts: tuple[str, ...] = ()  # the Hosts redirect URIs may be built from (no public_url)
     outage_grace: float = 900.0  # seconds sessions go on while the session store is away
     relevant_grants: frozenset[str] = frozenset()
+    kept_claims: frozenset[str] = frozenset()  # token claims the widgets ask for (User.claims)
 
     def session_end(self, now: float, refresh_expires_in: float) -> float:
         """When a session ends: Keycloak's refresh lifetime, or the configured maximum without one."""
@@ -132,6 +133,15 @@ def _relevant_grants(state: PortalState) -> frozenset[str]:
     return frozenset(names)
 
 
+def _kept_claims(state: PortalState) -> frozenset[str]:
+    """The token claims the configured widgets need besides the identity (a GitLab username)."""
+    names: set[str] = set()
+    for runtime in state.widgets.values():
+        if runtime.configured and runtime.settings.enabled:
+            names.update(runtime.widget.identity_claims(runtime.settings))
+    return frozenset(names)
+
+
 def _sessions(state: PortalState) -> SessionStore:
     """Records in Redis (each worker keeping what it read, told of changes) or in the pod's files.
 
@@ -164,6 +174,7 @@ def build_runtime(state: PortalState) -> AuthRuntime:
         allowed_hosts=oidc.allowed_hosts,
         outage_grace=float(oidc.outage_grace),
         relevant_grants=_relevant_grants(state),
+        kept_claims=_kept_claims(state),
     )
 
 

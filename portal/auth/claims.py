@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..identity import User
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 _NOISE_ROLES = frozenset({"offline_access", "uma_authorization"})
 # Roles and groups together stay under this many bytes of JSON, so the cookie stays well under 4 KB.
 MAX_GRANTS_BYTES = 2000
+MAX_CLAIM_CHARS = 100  # each extra claim a widget asks for (a username, an id)
 
 
 def _strings(value: Any) -> list[str]:
@@ -31,8 +33,23 @@ def roles_from_claims(claims: Mapping[str, Any], client_id: str) -> frozenset[st
     return frozenset(r for r in roles if r not in _NOISE_ROLES and not r.startswith("default-roles-"))
 
 
-def user_from_claims(id_claims: Mapping[str, Any], access_claims: Mapping[str, Any], client_id: str) -> User:
-    """The portal's user: profile from the ID token (or the access token), roles from the access token."""
+def kept_claims(profile: Mapping[str, Any], names: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """The claims the configuration asks for, as short strings (absent or structured: left out)."""
+    kept = []
+    for name in sorted(set(names)):
+        value = profile.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            kept.append((name, str(value)[:MAX_CLAIM_CHARS]))
+    return tuple(kept)
+
+
+def user_from_claims(
+    id_claims: Mapping[str, Any], access_claims: Mapping[str, Any], client_id: str, keep: Iterable[str] = ()
+) -> User:
+    """The portal's user: profile from the ID token (or the access token), roles from the access token.
+
+    `keep` names other claims to carry (see `User.claims`).
+    """
     profile = {**access_claims, **id_claims}
     subject = str(profile.get("sub", ""))
     username = str(profile.get("preferred_username") or profile.get("email") or subject)
@@ -48,6 +65,7 @@ def user_from_claims(id_claims: Mapping[str, Any], access_claims: Mapping[str, A
         email=str(profile.get("email") or "")[:200],
         roles=roles_from_claims(access_claims, client_id),
         groups=frozenset(_strings(access_claims.get("groups"))),
+        claims=kept_claims(profile, keep),
     )
 
 
@@ -61,14 +79,7 @@ def fit_grants(user: User, relevant: Iterable[str]) -> User:
         "too many roles and groups for the session cookie: keeping those the configuration names",
         extra={"event": "identity_trimmed", "grants": len(user.roles) + len(user.groups)},
     )
-    return User(
-        subject=user.subject,
-        username=user.username,
-        name=user.name,
-        email=user.email,
-        roles=user.roles & wanted,
-        groups=user.groups & wanted,
-    )
+    return replace(user, roles=user.roles & wanted, groups=user.groups & wanted)
 
 
 def to_cookie(user: User, session_id: str, expires_at: float, keycloak_sid: str = "") -> dict[str, object]:
@@ -77,7 +88,7 @@ def to_cookie(user: User, session_id: str, expires_at: float, keycloak_sid: str 
     `ks`, Keycloak's session id, lets a back-channel logout received while the session store is
     away end this session too (see sessions.OutageLedger).
     """
-    return {
+    data: dict[str, object] = {
         "sid": session_id,
         "ks": keycloak_sid,
         "sub": user.subject,
@@ -88,6 +99,9 @@ def to_cookie(user: User, session_id: str, expires_at: float, keycloak_sid: str 
         "groups": sorted(user.groups),
         "exp": int(expires_at),
     }
+    if user.claims:
+        data["claims"] = dict(user.claims)
+    return data
 
 
 def from_cookie(data: Any) -> tuple[User, str, float] | None:
@@ -102,6 +116,7 @@ def from_cookie(data: Any) -> tuple[User, str, float] | None:
             email=str(data.get("email", "")),
             roles=frozenset(_strings(data.get("roles"))),
             groups=frozenset(_strings(data.get("groups"))),
+            claims=kept_claims(claims, claims) if isinstance(claims := data.get("claims"), dict) else (),
         )
         return user, str(data["sid"]), float(data["exp"])
     except (KeyError, TypeError, ValueError):

@@ -140,7 +140,7 @@ def _refresh_locked(runtime: AuthRuntime, user: User, record: SessionRecord) -> 
         runtime.sessions.save(replace(latest, refresh_at=time.time() + REFRESH_RETRY))
         return user
     now = time.time()
-    renewed = user_from_claims(tokens.id_claims, tokens.access_claims, runtime.client_id)
+    renewed = user_from_claims(tokens.id_claims, tokens.access_claims, runtime.client_id, runtime.kept_claims)
     updated = SessionRecord(
         session_id=latest.session_id,
         subject=latest.subject,
@@ -152,7 +152,7 @@ def _refresh_locked(runtime: AuthRuntime, user: User, record: SessionRecord) -> 
     )
     runtime.sessions.save(updated)
     if not tokens.id_claims:  # no ID token on this refresh: keep the profile we have
-        renewed = User(user.subject, user.username, user.name, user.email, renewed.roles, renewed.groups)
+        renewed = replace(user, roles=renewed.roles, groups=renewed.groups)
     session[COOKIE_KEY] = _cookie(runtime, renewed, updated)
     return renewed
 

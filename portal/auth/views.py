@@ -131,7 +131,7 @@ def callback() -> Any:
         return _problem_page(error, attempt.next_path)
 
     now = time.time()
-    user = user_from_claims(tokens.id_claims, tokens.access_claims, runtime.client_id)
+    user = user_from_claims(tokens.id_claims, tokens.access_claims, runtime.client_id, runtime.kept_claims)
     record = SessionRecord(
         session_id=SessionRecord.new_id(),
         subject=user.subject,

@@ -39,6 +39,7 @@ from urllib.parse import quote
 
 from ..upstreams.breaker import BreakerPolicy, CircuitBreaker, CircuitState
 from ..upstreams.errors import N_, Reason, UpstreamError
+from ..upstreams.http import Quota
 from .broadcast import Broadcast, KeptRecords, LocalBroadcast
 from .stores import CacheStore
 
@@ -183,6 +184,9 @@ class CacheObserver:
 
     def breaker_state(self, upstream: str, state: CircuitState) -> None:
         """An upstream's circuit changed state."""
+
+    def upstream_quota(self, upstream: str, quota: Quota) -> None:
+        """An upstream's answer said how much of its rate limit is left."""
 
     def backend_fallback(self, active: bool) -> None:
         """The shared store became unreachable (True) or came back (False)."""

@@ -20,6 +20,7 @@ from prometheus_flask_exporter import PrometheusMetrics
 
 from ..caching.widget_cache import CacheObserver, Source
 from ..upstreams.breaker import CircuitState
+from ..upstreams.http import Quota
 from .build import BuildInfo
 
 # A widget answered from cache takes a few milliseconds; an upstream fetch up to its timeout.
@@ -58,6 +59,21 @@ class PrometheusObserver(CacheObserver):
             multiprocess_mode="livemax",
             registry=registry,
         )
+        # Only when the upstream reports it (GitLab's RateLimit-* headers); the latest answer wins.
+        self._quota_limit = Gauge(
+            "portal_upstream_ratelimit_limit",
+            "Requests the upstream allows per its rate-limit window, as its latest answer said",
+            ("upstream",),
+            multiprocess_mode="livemostrecent",
+            registry=registry,
+        )
+        self._quota_remaining = Gauge(
+            "portal_upstream_ratelimit_remaining",
+            "Requests left in the upstream's rate-limit window, as its latest answer said",
+            ("upstream",),
+            multiprocess_mode="livemostrecent",
+            registry=registry,
+        )
         self._fallback = Gauge(
             "portal_cache_fallback_active",
             "1 while a worker uses its in-process cache because the shared cache (Redis) is unreachable",
@@ -84,6 +100,12 @@ class PrometheusObserver(CacheObserver):
 
     def breaker_state(self, upstream: str, state: CircuitState) -> None:
         self._circuit.labels(upstream).set(CIRCUIT_VALUES[state])
+
+    def upstream_quota(self, upstream: str, quota: Quota) -> None:
+        if quota.limit is not None:
+            self._quota_limit.labels(upstream).set(quota.limit)
+        if quota.remaining is not None:
+            self._quota_remaining.labels(upstream).set(quota.remaining)
 
     def backend_fallback(self, active: bool) -> None:
         self._fallback.set(1 if active else 0)

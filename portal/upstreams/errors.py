@@ -37,7 +37,12 @@ class UpstreamError(Exception):
     outcome = "error"  # the short label of logs and metrics
 
     def __init__(
-        self, upstream: str, reason: Reason, detail: str = "", retry_after: float | None = None
+        self,
+        upstream: str,
+        reason: Reason,
+        detail: str = "",
+        retry_after: float | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(str(reason))
         self.upstream = upstream
@@ -45,6 +50,9 @@ class UpstreamError(Exception):
         self.detail = detail
         # Seconds the upstream asked us to wait (429 Retry-After): no call before then.
         self.retry_after = retry_after
+        # The HTTP status the upstream answered with, when it answered (a client may say more
+        # than the generic reason: a 404 on a project is "no such project").
+        self.status = status
 
     @property
     def message(self) -> str:
@@ -82,8 +90,7 @@ class UpstreamRejected(UpstreamBadResponse):
     def __init__(
         self, upstream: str, reason: Reason, detail: str = "", status: int = 400, body: object = None
     ):
-        super().__init__(upstream, reason, detail)
-        self.status = status
+        super().__init__(upstream, reason, detail, status=status)
         self.body = body
 
 

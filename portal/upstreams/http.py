@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -66,6 +66,38 @@ class JsonResponse:
     data: JSON
 
 
+@dataclass(frozen=True)
+class BinaryResponse:
+    """An answer whose body is kept as bytes (an image), with its headers."""
+
+    status: int
+    headers: Mapping[str, str]  # case-insensitive
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Quota:
+    """An upstream's rate limit as one answer reports it (the `RateLimit-*` headers)."""
+
+    limit: float | None  # requests allowed in the upstream's window
+    remaining: float | None  # requests left in it
+
+
+def quota_of(headers: Mapping[str, str]) -> Quota | None:
+    """`RateLimit-Limit` and `RateLimit-Remaining` (GitLab, the IETF draft), or None without them."""
+
+    def number(name: str) -> float | None:
+        try:
+            return float((headers.get(name) or "").strip())
+        except ValueError:
+            return None
+
+    limit, remaining = number("RateLimit-Limit"), number("RateLimit-Remaining")
+    if limit is None and remaining is None:
+        return None
+    return Quota(limit, remaining)
+
+
 def retry_after_seconds(headers: Mapping[str, str], *names: str) -> float | None:
     """Seconds to wait from Retry-After (seconds or an HTTP date) or the upstream's own headers."""
     for name in ("Retry-After", *names):
@@ -89,6 +121,7 @@ class BoundedJsonClient:
 
     `upstream` is the tool's name as users know it ("Taiga"): every message starts with it.
     `throttle_headers` names headers besides Retry-After that say how long to wait after a 429.
+    `on_quota` is told the rate limit of every answer that reports one (a 429's too).
     """
 
     def __init__(
@@ -99,6 +132,7 @@ class BoundedJsonClient:
         verify: bool | str = True,
         headers: Mapping[str, str] | None = None,
         throttle_headers: tuple[str, ...] = (),
+        on_quota: Callable[[Quota], None] | None = None,
     ) -> None:
         self.upstream = upstream
         self.session = session
@@ -106,6 +140,7 @@ class BoundedJsonClient:
         self.verify = verify
         self.headers = dict(headers or {})
         self.throttle_headers = throttle_headers
+        self.on_quota = on_quota
 
     # --- the calls ---------------------------------------------------------------------------
 
@@ -135,6 +170,38 @@ class BoundedJsonClient:
     ) -> JsonResponse:
         """One exchange; writes (POST, PATCH, PUT, DELETE) map 409 and 412 to UpstreamConflict."""
         method = method.upper()
+        where = f"{method} {redact_url(url)}"
+        status, answer_headers, body = self._exchange(
+            method, url, params, json_body, deadline, {"Accept": "application/json", **(headers or {})}
+        )
+        data = self._decode(body, where) if body.strip() else None
+        return JsonResponse(status, answer_headers, data)
+
+    def get_bytes(
+        self,
+        url: str,
+        *,
+        accept: str,
+        max_bytes: int | None = None,
+        deadline: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> BinaryResponse:
+        """GET a body that is not JSON (an image), within the same bounds; `max_bytes` may be smaller."""
+        status, answer_headers, body = self._exchange(
+            "GET", url, None, None, deadline, {**(headers or {}), "Accept": accept}, max_bytes
+        )
+        return BinaryResponse(status, answer_headers, body)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json_body: JSON,
+        deadline: float | None,
+        headers: Mapping[str, str],
+        max_bytes: int | None = None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
         if deadline is None:
             deadline = time.monotonic() + self.limits.timeout
         where = f"{method} {redact_url(url)}"
@@ -151,7 +218,7 @@ class BoundedJsonClient:
                 stream=True,
                 allow_redirects=False,
                 verify=self.verify,
-                headers={"Accept": "application/json", **self.headers, **(headers or {})},
+                headers={**self.headers, **headers},
             )
         except requests.Timeout as exc:
             raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: {exc}") from exc
@@ -169,12 +236,13 @@ class BoundedJsonClient:
             ) from exc
         with response:
             status = response.status_code
+            if self.on_quota is not None and (quota := quota_of(response.headers)) is not None:
+                self.on_quota(quota)
             if not 200 <= status < 300:
                 body = self._error_body(response, deadline, where) if 400 <= status < 500 else b""
                 raise self._status_error(method, status, response.headers, body, where)
-            body = self._read_capped(response, deadline, where)
-        data = self._decode(body, where) if body.strip() else None
-        return JsonResponse(status, response.headers, data)
+            body = self._read_capped(response, deadline, where, max_bytes)
+        return status, response.headers, body
 
     # --- mapping ----------------------------------------------------------------------------
 
@@ -207,6 +275,7 @@ class BoundedJsonClient:
                 self.upstream,
                 Reason.of(N_("%(upstream)s refused the portal's credentials (HTTP %(status)s)"), **values),
                 detail,
+                status=status,
             )
         if status == 429:
             wait = retry_after_seconds(headers, *self.throttle_headers)
@@ -215,17 +284,24 @@ class BoundedJsonClient:
                 Reason.of(N_("%(upstream)s is limiting the portal's requests (HTTP 429)"), **values),
                 detail,
                 retry_after=wait,
+                status=status,
             )
         if status >= 500:
             return UpstreamUnavailable(
-                self.upstream, Reason.of(N_("%(upstream)s answered HTTP %(status)s"), **values), detail
+                self.upstream,
+                Reason.of(N_("%(upstream)s answered HTTP %(status)s"), **values),
+                detail,
+                status=status,
             )
         if status == 404:
             return UpstreamBadResponse(
-                self.upstream, Reason.of(N_("%(upstream)s answered HTTP 404 (not found)"), **values), detail
+                self.upstream,
+                Reason.of(N_("%(upstream)s answered HTTP 404 (not found)"), **values),
+                detail,
+                status=status,
             )
         if method in WRITE_METHODS and status in (409, 412):
-            return UpstreamConflict(self.upstream, conflict_reason(self.upstream), detail)
+            return UpstreamConflict(self.upstream, conflict_reason(self.upstream), detail, status=status)
         if 400 <= status < 500:
             try:
                 decoded: object = json.loads(body) if body.strip() else None
@@ -239,7 +315,10 @@ class BoundedJsonClient:
                 body=decoded,
             )
         return UpstreamBadResponse(
-            self.upstream, Reason.of(N_("%(upstream)s answered HTTP %(status)s"), **values), detail
+            self.upstream,
+            Reason.of(N_("%(upstream)s answered HTTP %(status)s"), **values),
+            detail,
+            status=status,
         )
 
     def _error_body(self, response: requests.Response, deadline: float, where: str) -> bytes:
@@ -249,8 +328,10 @@ class BoundedJsonClient:
         except UpstreamError:
             return b""
 
-    def _read_capped(self, response: requests.Response, deadline: float, where: str) -> bytes:
-        cap = self.limits.max_bytes
+    def _read_capped(
+        self, response: requests.Response, deadline: float, where: str, max_bytes: int | None = None
+    ) -> bytes:
+        cap = min(self.limits.max_bytes, max_bytes or self.limits.max_bytes)
         too_large = UpstreamBadResponse(
             self.upstream,
             Reason.of(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import requests
 
 from ..config import UpstreamSection
-from .http import HttpLimits
+from .http import HttpLimits, Quota
 
 if TYPE_CHECKING:
     from ..caching.stores import Store
@@ -41,6 +41,9 @@ class ClientSetup:
     session: requests.Session
     credentials: Mapping[str, str]
     store: Store  # shared by every worker (and replica with Redis): locks, tokens
+    # Told the upstream's rate limit when its answers report one (BoundedJsonClient's on_quota):
+    # the metrics module exports it per upstream.
+    report_quota: Callable[[Quota], None] | None = None
 
     @property
     def base_url(self) -> str:

@@ -7,8 +7,9 @@ is made of and ships with.
 from __future__ import annotations
 
 from .contract import Widget
+from .pipelines import PipelinesWidget
 from .status import StatusWidget
 
-WIDGETS: tuple[Widget, ...] = (StatusWidget(),)
+WIDGETS: tuple[Widget, ...] = (StatusWidget(), PipelinesWidget())
 
 __all__ = ["WIDGETS"]

@@ -189,6 +189,9 @@ class Widget(ABC):
     fills_tile_dots: ClassVar[bool] = False
     # A folder of templates of its own (templates/widgets/<slug>.html inside), or None for the app's.
     template_folder: ClassVar[str | None] = None
+    # Adds a line to the user menu: the menu loads its blueprint's `user_menu` route (a fragment
+    # for the current user) once the page is shown, when the widget is configured and visible.
+    user_menu: ClassVar[bool] = False
 
     @property
     def template(self) -> str:
@@ -228,6 +231,14 @@ class Widget(ABC):
         mixed widget), nothing else: the view is kept for every later poll with those.
         """
         return ""
+
+    def identity_claims(self, settings: WidgetSection) -> tuple[str, ...]:
+        """Claims of the user's token this widget reads (`User.claim`), besides the identity.
+
+        The session cookie carries them (short strings): e.g. the claim holding the user's
+        name in another tool, when the configuration names one.
+        """
+        return ()
 
     def register_routes(self, blueprint: Blueprint) -> None:  # noqa: B027 - optional, empty by default
         """Add this widget's own routes (writes, other views) to its blueprint."""

@@ -1,5 +1,5 @@
 """The portal in a real browser: Debian's Chromium, driven by Playwright, against the portal
-under gunicorn (two workers, as in production) and the Uptime Kuma simulator.
+under gunicorn (two workers, as in production) and the simulators (Uptime Kuma, GitLab).
 
 The simulator runs in this process, so a test changes what the upstream serves through
 `world`; its clock is pinned, so data only changes when a test changes it. Every page a test
@@ -22,7 +22,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from simulators import uptime_kuma
+from simulators import gitlab, uptime_kuma
 from simulators.base import SimServer
 from simulators.uptime_kuma import KumaWorld, demo_world
 
@@ -32,6 +32,7 @@ from .helpers import SETTLED, OpenPage, PageProblems
 
 REFRESH = 5  # seconds between polls: the smallest the configuration accepts
 CACHE_TTL = 1  # seconds the portal keeps a result fresh
+PIPELINES_TTL = REFRESH  # the pipelines card's (several GitLab calls per refresh)
 
 # A CSP violation, however it happens, is reported to the test through an exposed binding.
 WATCH_CSP = """
@@ -83,8 +84,25 @@ def kuma_server() -> Iterator[SimServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def gitlab_server() -> Iterator[SimServer]:
+    """The demo's GitLab data, its clock pinned (pipelines move only when a test moves them)."""
+    now = time.time()
+    world = gitlab.demo_world(clock=lambda: now)
+    server, _ = gitlab.make_server(world)
+    server.world = world  # type: ignore[attr-defined]
+    server.start()
+    yield server
+    server.stop()
+
+
 @contextmanager
-def served_portal(kuma_url: str, directory: Path, app_module: str = "portal.wsgi:app") -> Iterator[Portal]:
+def served_portal(
+    kuma_url: str,
+    directory: Path,
+    app_module: str = "portal.wsgi:app",
+    gitlab_url: str | None = None,
+) -> Iterator[Portal]:
     """The example configuration in demo mode, polling every few seconds, its database in
     `directory`, under gunicorn (two workers); at the end, no CSP report and no error logged."""
     config = example_config()
@@ -93,7 +111,19 @@ def served_portal(kuma_url: str, directory: Path, app_module: str = "portal.wsgi
     config["upstreams"]["uptime_kuma"].update(url=kuma_url, timeout=3, breaker_backoff=1)
     config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
     config["database"]["data_dir"] = str(directory / "data")
-    with portal_process(config, directory, workers=2, threads=4, app_module=app_module) as url:
+    env = {}
+    if gitlab_url:
+        # The simulators share this process with the browser's driver: on a busy machine a refresh
+        # of several calls may take a few seconds. A request waits for it (up to each upstream's
+        # timeout) rather than show the older data as "taking too long" meanwhile.
+        config["upstreams"]["gitlab"] = {"url": gitlab_url, "timeout": 8, "breaker_backoff": 1}
+        config["cache"]["answer_within"] = 8
+        # Its data changes only when a test changes it: fetched once per poll at most.
+        config["widgets"]["pipelines"].update(refresh=REFRESH, ttl=PIPELINES_TTL)
+        env["PORTAL_GITLAB_TOKEN"] = gitlab.TOKEN
+    else:
+        config["upstreams"].pop("gitlab", None)
+    with portal_process(config, directory, workers=2, threads=4, app_module=app_module, extra_env=env) as url:
         port = url.rsplit(":", 1)[1]
         found = Portal(url, directory / f"portal-{port}.log")
         yield found
@@ -105,9 +135,12 @@ def served_portal(kuma_url: str, directory: Path, app_module: str = "portal.wsgi
 
 
 @pytest.fixture(scope="session")
-def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+def portal(
+    kuma_server: SimServer, gitlab_server: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Portal]:
     """The example configuration in demo mode, polling every few seconds, under gunicorn."""
-    with served_portal(kuma_server.url, tmp_path_factory.mktemp("portal-e2e")) as found:
+    directory = tmp_path_factory.mktemp("portal-e2e")
+    with served_portal(kuma_server.url, directory, gitlab_url=gitlab_server.url) as found:
         found.baseline_version = found.status_version()
         yield found
 

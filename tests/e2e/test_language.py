@@ -30,6 +30,11 @@ DATA = ", ".join(
         ".user-menu__tags .tag",
         ".user-menu__switch-option",
         ".portal-brand__name",
+        "bdi",  # the pipelines card isolates upstream text (refs, titles, names, paths) in <bdi>
+        ".pipeline-row__title a",  # its title: the whole ref or title
+        ".pipeline-row__meta [title^='@']",  # a GitLab username
+        ".pipeline-mine__who",
+        ".user-menu__extra .user-menu__label",  # "GitLab", over the user's GitLab account
     ]
 )
 # Every piece of interface text: text nodes and the attributes people hear or see.
@@ -62,9 +67,9 @@ INTERFACE_TEXT = """(data) => {
 }"""
 # The same in both languages by nature: numbers, units, codes, names.
 NEUTRAL = re.compile(
-    r"^[\d\s.,:%·/+-]*(ms)?$"  # numbers and units
+    r"^#?[\d\s.,:%·/+-]*(ms)?$"  # numbers and units, a pipeline's number
     r"|^(EN|FR|v[\d.]+|DevSecOps Portal)$"  # language codes, version, the configured title
-    r"|^(.+: )?(Information|Maintenance)$"  # words spelt alike (a tile dot: "<monitor>: <state>")
+    r"|^(.+: )?(Information|Maintenance|Pipelines)$"  # words spelt alike (a tile dot: "<monitor>: <state>")
 )
 
 

@@ -27,14 +27,23 @@ REALM = "portal"
 CLIENT_ID = "portal"
 CLIENT_SECRET = "portal-secret"  # the test realm's client secret (tests/peers/keycloak-sim/realm.json)
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+
+
+def extra_user(index: int) -> str:
+    """The name of the index-th extra user (`KeycloakSim(extra_users=...)`); their password: name + "-pw"."""
+    return f"user{index:04d}"
+
+
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 class KeycloakSim:
     """`node server.mjs` on a free loopback port, with its test controls."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, extra_users: int = 0) -> None:
+        """`extra_users`: plain team members besides alice and bob (`extra_user(i)`), for load tests."""
         self.directory = directory
+        self.extra_users = extra_users
         self.port = free_port()
         self.key = jwk.JWK.generate(kty="RSA", size=2048, kid="test-signing-key", use="sig", alg="RS256")
         self.process: subprocess.Popen[bytes] | None = None
@@ -59,7 +68,7 @@ class KeycloakSim:
             **{k: v for k, v in os.environ.items() if not k.startswith("OIDC_")},
             "OIDC_HOST": "127.0.0.1",
             "OIDC_PORT": str(self.port),
-            "OIDC_REALM_FILE": str(SIM_DIR / "realm.json"),
+            "OIDC_REALM_FILE": str(self._realm_file()),
             "OIDC_JWKS_FILE": str(keys),
         }
         with self.log.open("wb") as log:
@@ -74,6 +83,30 @@ class KeycloakSim:
             self.stop()
             raise RuntimeError(f"keycloak-sim did not start:\n{self.log.read_text()}") from None
         return self
+
+    def _realm_file(self) -> Path:
+        """The test realm, with the extra users when asked for."""
+        if not self.extra_users:
+            return SIM_DIR / "realm.json"
+        realm = json.loads((SIM_DIR / "realm.json").read_text(encoding="utf-8"))
+        for index in range(self.extra_users):
+            name = extra_user(index)
+            realm["users"].append(
+                {
+                    "username": name,
+                    "password": f"{name}-pw",
+                    "sub": f"7d0c2a1e-9999-4c6e-9a5e-{index:012d}",
+                    "email": f"{name}@example.org",
+                    "given_name": "User",
+                    "family_name": f"{index:04d}",
+                    "realm_roles": ["portal-user"],
+                    "client_roles": {},
+                    "groups": ["/team-b"],
+                }
+            )
+        path = self.directory / "realm-extra-users.json"
+        path.write_text(json.dumps(realm), encoding="utf-8")
+        return path
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -190,7 +223,7 @@ def login(
 ) -> requests.Response:
     """A whole login as a person would do it; returns the page the portal lands on."""
     trip = start_login(browser, portal, next_path)
-    authenticate(browser, trip, username, USERS[username])
+    authenticate(browser, trip, username, USERS.get(username, f"{username}-pw"))
     assert trip.callback_url, "the provider did not send the browser back"
     return browser.get(trip.callback_url, timeout=15)
 

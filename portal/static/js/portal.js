@@ -180,16 +180,19 @@
     var content = currentContent(body);
     if (!content) return;
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
+    restoreTab(body);
     rememberHeight(body);
-    announce(cardOf(body), content.getAttribute("data-announce") || "", entry);
+    announce(cardOf(body), content.getAttribute("data-announce") || "", entry, content.getAttribute("data-poll") === "soon");
   });
 
   // A polite live region per card says when the card's state changes, not on every refresh,
-  // and not on the first load (the page has just been announced as a whole).
-  function announce(card, text, entry) {
+  // and not on the first load (the page has just been announced as a whole). A first answer
+  // whose parts are still loading ("soon") is not that first load yet: the next one is.
+  function announce(card, text, entry, pending) {
     var region = card.querySelector("[data-live-region]");
     if (!region) return;
     if (!entry.announcedOnce) {
+      if (pending) return;
       entry.announcedOnce = true;
       entry.lastAnnouncement = text;
       return;
@@ -197,6 +200,49 @@
     if (text && text !== entry.lastAnnouncement) region.textContent = text;
     entry.lastAnnouncement = text;
   }
+
+  /* ---- tabs inside a card ------------------------------------------------------------------- */
+
+  // A card's [role=tablist][data-tabs]: a click, or the arrow keys, Home and End on a tab, select
+  // it (roving tabindex: only the selected tab is in the Tab order) and show its panel. The
+  // choice is kept on the stable card wrapper, so a refresh of the card's body keeps it.
+  function selectTab(tab, focus) {
+    var list = tab.closest("[role=tablist]");
+    if (!list) return;
+    list.querySelectorAll("[role=tab]").forEach(function (other) {
+      var selected = other === tab;
+      other.setAttribute("aria-selected", selected ? "true" : "false");
+      other.tabIndex = selected ? 0 : -1;
+      var panel = document.getElementById(other.getAttribute("aria-controls"));
+      if (panel) panel.hidden = !selected;
+    });
+    var card = tab.closest(".widget-card");
+    if (card) card.setAttribute("data-tab", tab.id);
+    if (focus) tab.focus();
+  }
+
+  function restoreTab(body) {
+    var card = cardOf(body);
+    var chosen = card && card.getAttribute("data-tab");
+    var tab = chosen && document.getElementById(chosen);
+    if (tab && body.contains(tab) && tab.getAttribute("aria-selected") !== "true") selectTab(tab, false);
+  }
+
+  document.addEventListener("click", function (event) {
+    var tab = event.target.closest && event.target.closest("[data-tabs] [role=tab]");
+    if (tab) selectTab(tab, false);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var tab = event.target.closest && event.target.closest("[data-tabs] [role=tab]");
+    if (!tab || event.altKey || event.ctrlKey || event.metaKey) return;
+    var tabs = Array.prototype.slice.call(tab.closest("[role=tablist]").querySelectorAll("[role=tab]"));
+    var index = tabs.indexOf(tab);
+    var next = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 }[event.key];
+    if (next === undefined) return;
+    event.preventDefault();
+    selectTab(tabs[(next + tabs.length) % tabs.length], true);
+  });
 
   /* ---- theme switch ------------------------------------------------------------------------ */
 

@@ -1,0 +1,601 @@
+"""GitLab's REST API v4, as the pipelines card reads it (../shared/UPSTREAM_APIS.md § 4).
+
+Pure Python, no Flask. A service token (scope `read_api`) goes in the `PRIVATE-TOKEN` header.
+Project ids or paths are URL-encoded (`group%2Fproject`); lists follow `X-Next-Page` up to
+`max_pages`; a 429 raises `UpstreamUnavailable` with the `Retry-After` (or
+`RateLimit-ResetTime`) the breaker then waits for; the `RateLimit-*` headers of every answer
+go to `on_quota`.
+
+A pipeline in a list has no user nor duration: they come from its detail
+(`/projects/:id/pipelines/:pipeline_id`), fetched only for the pipelines a card shows and kept
+in `memo` (the portal's shared store) under the pipeline's id *and status*: a finished
+pipeline's detail is fetched once, a running one's again only when its status changes. A
+merge request's pipeline status comes from its detail likewise, kept while it is finished and
+for `unsettled_ttl` seconds while it runs.
+
+Why not python-gitlab: it reads every body whole (no size cap, and a body dripped slowly is
+never cut, since requests' read timeout counts per read), retries 429s and 5xx by sleeping in
+the caller's thread by default, and follows redirects; `BoundedJsonClient` gives the bounds
+every upstream of the portal has, and the few endpoints used here take a page each.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import parse_qs, quote, urlsplit
+
+import requests
+
+from ...upstreams.errors import N_, Reason, UpstreamBadResponse, UpstreamError
+from ...upstreams.http import BoundedJsonClient, HttpLimits, Quota, require
+
+log = logging.getLogger(__name__)
+
+UPSTREAM = "GitLab"
+API = "/api/v4"
+# Every status GitLab documents, then the two newer ones seen in its source; anything else is
+# shown as an unknown status, never as one of these.
+STATUSES = (
+    "created",
+    "waiting_for_resource",
+    "preparing",
+    "pending",
+    "running",
+    "success",
+    "failed",
+    "canceled",
+    "skipped",
+    "manual",
+    "scheduled",
+    "canceling",
+    "waiting_for_callback",
+)
+FINISHED = frozenset({"success", "failed", "canceled", "skipped"})  # will not change by itself
+MAX_PER_PAGE = 100  # GitLab's own maximum
+DETAIL_TTL = 86_400.0  # a detail kept under its status: one day (it does not change meanwhile)
+AVATAR_TYPES = {  # content types accepted for an avatar, and how their bytes begin
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+
+
+class Memo(Protocol):
+    """Where details are kept between fetches (the portal's store: every worker sees them)."""
+
+    def get(self, key: str) -> Any: ...
+    def set(self, key: str, value: Any, timeout: float) -> None: ...
+
+
+# --- what the card shows ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    username: str
+    name: str
+    web_url: str | None = None
+    avatar_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineDetail:
+    """What only a pipeline's detail says: who triggered it, when it ran, how long it took."""
+
+    user: Person | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration: float | None  # seconds; None while it runs
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    id: int
+    project_id: int
+    project: str  # the project's path ("group/project"), from its web URL or as configured
+    status: str  # as GitLab says it (see `known_status`)
+    ref: str
+    sha: str
+    source: str
+    web_url: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    detail: PipelineDetail | None = None  # None: not fetched (yet)
+
+    @property
+    def known_status(self) -> str:
+        """The status, or "unknown" for one this portal does not know."""
+        return self.status if self.status in STATUSES else "unknown"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    path: str  # path_with_namespace
+    web_url: str | None
+    default_branch: str | None  # None for an empty repository
+
+
+@dataclass(frozen=True)
+class ProjectPipelines:
+    """One project: the latest pipeline of its default branch and its most recent ones.
+
+    Or, for a project GitLab does not show the portal's token (404, 403), why not (`problem`).
+    """
+
+    project: Project | None
+    latest: Pipeline | None  # of the default branch
+    recent: tuple[Pipeline, ...]
+    problem: Reason | None = None
+
+
+@dataclass(frozen=True)
+class MyPipelines:
+    """Pipelines a user triggered across the configured projects, newest first."""
+
+    pipelines: tuple[Pipeline, ...]
+    unreadable: tuple[str, ...] = ()  # configured projects GitLab did not show (404, 403)
+
+
+@dataclass(frozen=True)
+class MergeRequest:
+    id: int
+    iid: int
+    project_id: int
+    reference: str  # "group/project!12"
+    title: str
+    draft: bool
+    web_url: str | None
+    created_at: datetime | None
+    author: Person | None
+    reviewer: bool  # the user is one of its reviewers
+    assignee: bool  # the user is one of its assignees
+    sha: str
+    pipeline_status: str | None = None  # of its head pipeline; None: none, or not known
+
+    @property
+    def known_pipeline_status(self) -> str | None:
+        status = self.pipeline_status
+        return None if status is None else status if status in STATUSES else "unknown"
+
+
+@dataclass(frozen=True)
+class Reviews:
+    """Open merge requests where the user is a reviewer or an assignee, newest first."""
+
+    merge_requests: tuple[MergeRequest, ...]
+    more: bool = False  # there were more than the card shows
+
+
+@dataclass(frozen=True)
+class Avatar:
+    content_type: str
+    data: bytes
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+
+def parse_time(value: Any) -> datetime | None:
+    """GitLab's ISO 8601 times ("2026-08-11T11:28:34.085Z"); anything else is None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _text(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _url(value: Any) -> str | None:
+    """A link to show: only http(s)."""
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
+
+
+def project_of_url(web_url: str | None) -> str:
+    """`group/sub/project` from `https://gitlab/group/sub/project/-/pipelines/47`, or ""."""
+    if not web_url:
+        return ""
+    path = urlsplit(web_url).path
+    return path.split("/-/", 1)[0].strip("/") if "/-/" in path else ""
+
+
+def _person(raw: Any) -> Person | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("username"), str):
+        return None
+    return Person(
+        username=raw["username"],
+        name=_text(raw, "name") or raw["username"],
+        web_url=_url(raw.get("web_url")),
+        avatar_url=_url(raw.get("avatar_url")),
+    )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def parse_pipeline(raw: Any, project: str = "") -> Pipeline:
+    """A pipeline of a list (or a detail: the same fields and more)."""
+    web_url = _url(raw.get("web_url")) if isinstance(raw, dict) else None
+    return Pipeline(
+        id=require(raw, "id", int, UPSTREAM),
+        project_id=require(raw, "project_id", int, UPSTREAM),
+        project=project_of_url(web_url) or project,
+        status=require(raw, "status", str, UPSTREAM),
+        ref=require(raw, "ref", str, UPSTREAM),
+        sha=_text(raw, "sha"),
+        source=_text(raw, "source"),
+        web_url=web_url,
+        created_at=parse_time(raw.get("created_at")),
+        updated_at=parse_time(raw.get("updated_at")),
+    )
+
+
+def parse_detail(raw: Any) -> PipelineDetail:
+    if not isinstance(raw, dict):
+        raise UpstreamBadResponse(
+            UPSTREAM,
+            Reason.of(N_("%(upstream)s returned a malformed '%(key)s'"), upstream=UPSTREAM, key="pipeline"),
+        )
+    return PipelineDetail(
+        user=_person(raw.get("user")),
+        started_at=parse_time(raw.get("started_at")),
+        finished_at=parse_time(raw.get("finished_at")),
+        duration=_number(raw.get("duration")),
+    )
+
+
+def head_pipeline_status(raw: Any) -> str:
+    """The status of a merge request's head pipeline (its detail), or "" when it has none."""
+    head = raw.get("head_pipeline") if isinstance(raw, dict) else None
+    return _text(head, "status") if isinstance(head, dict) else ""
+
+
+def parse_project(raw: Any) -> Project:
+    branch = raw.get("default_branch") if isinstance(raw, dict) else None
+    return Project(
+        id=require(raw, "id", int, UPSTREAM),
+        name=require(raw, "name", str, UPSTREAM),
+        path=require(raw, "path_with_namespace", str, UPSTREAM),
+        web_url=_url(raw.get("web_url")),
+        default_branch=branch if isinstance(branch, str) and branch else None,
+    )
+
+
+def _usernames(raw: Any) -> set[str]:
+    people = raw if isinstance(raw, list) else []
+    return {
+        p["username"].casefold() for p in people if isinstance(p, dict) and isinstance(p.get("username"), str)
+    }
+
+
+def parse_merge_request(raw: Any, username: str) -> MergeRequest:
+    references = raw.get("references") if isinstance(raw, dict) else None
+    reference = _text(references, "full") if isinstance(references, dict) else ""
+    me = username.casefold()
+    # `draft` since GitLab 14.0; `work_in_progress` before (and still sent, deprecated).
+    draft = raw.get("draft") if isinstance(raw.get("draft"), bool) else raw.get("work_in_progress") is True
+    assignees = _usernames(raw.get("assignees")) | _usernames([raw.get("assignee")])
+    iid = require(raw, "iid", int, UPSTREAM)
+    web_url = _url(raw.get("web_url"))
+    return MergeRequest(
+        id=require(raw, "id", int, UPSTREAM),
+        iid=iid,
+        project_id=require(raw, "project_id", int, UPSTREAM),
+        reference=reference or f"{project_of_url(web_url)}!{iid}",
+        title=require(raw, "title", str, UPSTREAM),
+        draft=bool(draft),
+        web_url=web_url,
+        created_at=parse_time(raw.get("created_at")),
+        author=_person(raw.get("author")),
+        reviewer=me in _usernames(raw.get("reviewers")),
+        assignee=me in assignees,
+        sha=_text(raw, "sha"),
+    )
+
+
+# --- the client --------------------------------------------------------------------------------
+
+
+class GitLabClient:
+    """Reads projects, pipelines, merge requests and users with a service token."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        credentials: Mapping[str, str],
+        timeout: HttpLimits | None = None,
+        verify: bool | str = True,
+        *,
+        max_pages: int = 5,
+        page_size: int = MAX_PER_PAGE,
+        memo: Memo | None = None,
+        unsettled_ttl: float = 60.0,
+        on_quota: Callable[[Quota], None] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api = self.base_url + API
+        self.limits = timeout or HttpLimits()
+        self.max_pages = max_pages
+        self.page_size = max(1, min(page_size, MAX_PER_PAGE))
+        self.memo = memo
+        self.unsettled_ttl = unsettled_ttl
+        token = credentials.get("token", "")
+        self._http = BoundedJsonClient(
+            UPSTREAM,
+            session,
+            self.limits,
+            verify,
+            headers={"PRIVATE-TOKEN": token} if token else {},
+            throttle_headers=("RateLimit-ResetTime",),
+            on_quota=on_quota,
+        )
+
+    # --- the resources the card reads -------------------------------------------------------
+
+    def project_pipelines(self, project: str, recent: int) -> ProjectPipelines:
+        """A project, its `recent` latest pipelines and the latest of its default branch, with details.
+
+        A project GitLab does not show the token (404, 403) is an answer, not a failure: the
+        card says so in that project's section, and GitLab's circuit breaker (shared by every
+        project and user) does not count it against GitLab.
+        """
+        deadline = self._deadline()
+        try:
+            found = self._project(project, deadline)
+        except UpstreamError as exc:
+            if exc.status not in (403, 404):
+                raise
+            return ProjectPipelines(None, None, (), problem=exc.reason)
+        pipelines = self._pipelines(found.id, {}, recent, deadline, found.path)
+        latest = None
+        if found.default_branch is not None:
+            latest = next((p for p in pipelines if p.ref == found.default_branch), None)
+            if latest is None:  # not among the most recent: one more (small) list
+                on_branch = self._pipelines(found.id, {"ref": found.default_branch}, 1, deadline, found.path)
+                latest = on_branch[0] if on_branch else None
+        shown = [*pipelines, *([latest] if latest is not None and latest not in pipelines else [])]
+        detailed = {p.id: p for p in self.with_details(shown, deadline)}
+        return ProjectPipelines(
+            project=found,
+            latest=detailed[latest.id] if latest is not None else None,
+            recent=tuple(detailed[p.id] for p in pipelines),
+        )
+
+    def user_pipelines(self, username: str, projects: Sequence[str], limit: int) -> MyPipelines:
+        """Pipelines `username` triggered in each project (its `username` filter), newest first."""
+        deadline = self._deadline()
+        found: list[Pipeline] = []
+        unreadable: list[str] = []
+        for project in projects:
+            try:
+                found += self._pipelines(project, {"username": username}, limit, deadline, project)
+            except UpstreamError as exc:
+                if exc.status not in (403, 404):  # the others concern every project: the part fails
+                    raise
+                unreadable.append(project)
+        newest = sorted(found, key=lambda p: (p.created_at is not None, p.created_at, p.id), reverse=True)
+        return MyPipelines(tuple(self.with_details(newest[:limit], deadline)), tuple(unreadable))
+
+    def reviews(self, username: str, limit: int) -> Reviews:
+        """Open merge requests where `username` is a reviewer or an assignee, with their pipeline status."""
+        deadline = self._deadline()
+        found: dict[int, MergeRequest] = {}
+        more = False
+        for role in ("reviewer_username", "assignee_username"):
+            params = {"scope": "all", "state": "opened", role: username}
+            items, truncated = self._list(f"{self.api}/merge_requests", params, limit, deadline)
+            more = more or truncated
+            for raw in items:
+                request = parse_merge_request(raw, username)
+                kept = found.get(request.id, request)  # both a reviewer and an assignee: once
+                found[request.id] = replace(
+                    kept,
+                    reviewer=kept.reviewer or role == "reviewer_username",
+                    assignee=kept.assignee or role == "assignee_username",
+                )
+        newest = sorted(found.values(), key=lambda m: m.id, reverse=True)
+        more = more or len(newest) > limit
+        shown = [self._with_pipeline(m, deadline) for m in newest[:limit]]
+        return Reviews(tuple(shown), more)
+
+    def user(self, username: str) -> Person | None:
+        """A user by username (`/users?username=`: always a list; case-insensitive), or None."""
+        found = self._http.get(f"{self.api}/users", params={"username": username}, deadline=self._deadline())
+        if not isinstance(found, list):
+            raise self._malformed("users")
+        return next((person for raw in found if (person := _person(raw)) is not None), None)
+
+    def avatar(self, url: str, max_bytes: int) -> Avatar:
+        """An avatar image: PNG, JPEG, GIF or WebP only, whose bytes say so, within `max_bytes`."""
+        answer = self._http.get_bytes(url, accept=", ".join(AVATAR_TYPES), max_bytes=max_bytes)
+        content_type = answer.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        magic = AVATAR_TYPES.get(content_type)
+        if magic is None or not answer.body.startswith(magic):
+            raise UpstreamBadResponse(
+                UPSTREAM,
+                Reason.of(N_("%(upstream)s sent an avatar that is not an image"), upstream=UPSTREAM),
+                f"avatar: {content_type or 'no content type'}",
+            )
+        return Avatar(content_type, answer.body)
+
+    # --- details, kept under their status --------------------------------------------------
+
+    def with_details(self, pipelines: Sequence[Pipeline], deadline: float) -> list[Pipeline]:
+        """The pipelines with their detail: from the memo, else one call each (while time is left).
+
+        A detail GitLab will not give (a pipeline deleted meanwhile, a 500) is left out: the
+        card shows the pipeline without it, and the next fetch tries again. A 429 or refused
+        credentials stop the fetch: they concern every call.
+        """
+        done: list[Pipeline] = []
+        for pipeline in pipelines:
+            detail = self._detail(
+                f"gitlab:pipeline:{pipeline.project_id}:{pipeline.id}:{pipeline.status}",
+                f"/projects/{pipeline.project_id}/pipelines/{pipeline.id}",
+                deadline,
+                parse_detail,
+                lambda _: DETAIL_TTL,
+            )
+            done.append(replace(pipeline, detail=detail) if isinstance(detail, PipelineDetail) else pipeline)
+        return done
+
+    def _with_pipeline(self, request: MergeRequest, deadline: float) -> MergeRequest:
+        """The merge request with its head pipeline's status (kept: long once finished)."""
+        status = self._detail(
+            f"gitlab:mr:{request.project_id}:{request.iid}:{request.sha}",
+            f"/projects/{request.project_id}/merge_requests/{request.iid}",
+            deadline,
+            head_pipeline_status,
+            lambda status: DETAIL_TTL if status in FINISHED or not status else self.unsettled_ttl,
+        )
+        return replace(request, pipeline_status=status or None) if isinstance(status, str) else request
+
+    def _detail(
+        self,
+        key: str,
+        path: str,
+        deadline: float,
+        parse: Callable[[Any], Any],
+        ttl: Callable[[Any], float],
+    ) -> Any:
+        """A detail from the memo, else fetched (while time is left) and kept `ttl(value)` seconds.
+
+        None when GitLab would not give it (the next fetch tries again); a 429 or a refused
+        token raise.
+        """
+        found = self._remembered(key)
+        if found is not None or deadline - time.monotonic() <= self.limits.timeout / 3:
+            return found
+        try:
+            value = parse(self._http.get(f"{self.api}{path}", deadline=deadline))
+        except UpstreamError as exc:
+            if stops_the_fetch(exc):
+                raise
+            log.info("detail left out", extra={"event": "detail_skipped", "error": exc.message})
+            return None
+        self._remember(key, value, ttl(value))
+        return value
+
+    def _remembered(self, key: str) -> Any:
+        if self.memo is None:
+            return None
+        try:
+            return self.memo.get(key)
+        except Exception:  # an unreadable entry is a miss (the store logs what it can)
+            return None
+
+    def _remember(self, key: str, value: Any, timeout: float) -> None:
+        if self.memo is not None:
+            self.memo.set(key, value, timeout)
+
+    # --- lists and projects -------------------------------------------------------------------
+
+    def _project(self, project: str, deadline: float) -> Project:
+        try:
+            raw = self._http.get(f"{self.api}/projects/{quote(project, safe='')}", deadline=deadline)
+        except UpstreamError as exc:
+            if exc.status in (403, 404):
+                raise self._no_project(project, exc.status) from exc
+            raise
+        return parse_project(raw)
+
+    def _pipelines(
+        self, project: str | int, params: Mapping[str, Any], limit: int, deadline: float, label: str
+    ) -> list[Pipeline]:
+        url = f"{self.api}/projects/{quote(str(project), safe='')}/pipelines"
+        try:
+            items, _ = self._list(url, {"order_by": "id", "sort": "desc", **params}, limit, deadline)
+        except UpstreamError as exc:
+            if exc.status == 404:
+                raise self._no_project(str(project), exc.status) from exc
+            raise
+        return [parse_pipeline(raw, label) for raw in items]
+
+    def _list(
+        self, url: str, params: Mapping[str, Any], limit: int, deadline: float
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `limit` items, following `X-Next-Page` (or `Link: rel="next"`) up to `max_pages`.
+
+        Also says whether there were more than that.
+        """
+        items: list[dict[str, Any]] = []
+        page: int | None = 1
+        per_page = min(limit, self.page_size)
+        pages = 0
+        while page is not None and len(items) < limit and pages < self.max_pages:
+            answer = self._http.request(
+                "GET", url, params={**params, "per_page": per_page, "page": page}, deadline=deadline
+            )
+            if not isinstance(answer.data, list):
+                raise self._malformed("list")
+            items += [raw for raw in answer.data if isinstance(raw, dict)]
+            page = next_page(answer.headers)
+            pages += 1
+        return items[:limit], page is not None or len(items) > limit
+
+    # --- errors --------------------------------------------------------------------------------
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.limits.timeout
+
+    @staticmethod
+    def _no_project(project: str, status: int = 404) -> UpstreamBadResponse:
+        if status == 403:
+            message = N_("%(upstream)s does not let the portal's token read project %(project)s (HTTP 403)")
+        else:
+            message = N_("%(upstream)s has no project %(project)s, or the portal's token may not read it")
+        return UpstreamBadResponse(
+            UPSTREAM,
+            Reason.of(message, upstream=UPSTREAM, project=project),
+            f"project {project!r}: HTTP {status}",
+            status=status,
+        )
+
+    @staticmethod
+    def _malformed(key: str) -> UpstreamBadResponse:
+        return UpstreamBadResponse(
+            UPSTREAM,
+            Reason.of(N_("%(upstream)s returned a malformed '%(key)s'"), upstream=UPSTREAM, key=key),
+            f"malformed {key}",
+        )
+
+
+def stops_the_fetch(error: UpstreamError) -> bool:
+    """A 429 or a refused token concern every call: the fetch stops (and the breaker waits).
+
+    A 403 on one detail concerns that project only (the list showed the item): it is left out.
+    """
+    return error.retry_after is not None or error.status in (401, 429)
+
+
+def next_page(headers: Mapping[str, str]) -> int | None:
+    """The next page from `X-Next-Page` (empty on the last page), else from `Link: rel="next"`."""
+    value = (headers.get("X-Next-Page") or "").strip()
+    if value:
+        return int(value) if value.isdigit() else None
+    if "X-Next-Page" in headers:
+        return None
+    for link in requests.utils.parse_header_links(headers.get("Link", "")):
+        if link.get("rel") == "next":
+            pages = parse_qs(urlsplit(link.get("url", "")).query).get("page", [])
+            return int(pages[0]) if pages and pages[0].isdigit() else None
+    return None

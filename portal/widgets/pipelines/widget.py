@@ -1,0 +1,213 @@
+"""The pipelines card: the team's projects (shared) and mine (per user), from GitLab.
+
+*Projects*: one part per configured project, shared by everyone (a project GitLab does not show
+says so in its own section; the others still show). *Mine*: two parts per user, cached under
+their subject: the pipelines they triggered across the projects (GitLab's `username` filter),
+and the open merge requests where they are a reviewer or an assignee. Their GitLab username is
+the token claim `username_claim` (Keycloak's `preferred_username` by default).
+
+The user menu shows the user's GitLab avatar and a link to their GitLab profile: the avatar is
+fetched by the portal, checked (an image type whose bytes agree, size-capped) and served from
+the portal itself, so the page's `img-src 'self' data:` policy stays as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Annotated, Any
+
+from babel.dates import format_timedelta
+from babel.units import format_unit
+from flask import Blueprint
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from ...config import PortalConfig, UpstreamSection, WidgetSection
+from ...identity import User
+from ...upstreams.upstream import ClientSetup, Secret, Upstream
+from ..contract import PER_MINUTE, Part, Widget, WidgetContext, WidgetView
+from .client import UPSTREAM, GitLabClient, ProjectPipelines
+
+
+class GitLabSection(UpstreamSection):
+    """upstreams.gitlab: the GitLab base URL (the API is under /api/v4) and its bounds."""
+
+    max_pages: int = Field(5, ge=1, le=50, description="pages of a list followed at most")
+    # Hosts besides GitLab's own an avatar may be fetched from (e.g. secure.gravatar.com).
+    avatar_hosts: tuple[str, ...] = ()
+    avatar_max_bytes: int = Field(200_000, ge=1000, le=2_000_000)
+
+
+def _client(setup: ClientSetup) -> GitLabClient:
+    section = setup.section
+    assert isinstance(section, GitLabSection)
+    return GitLabClient(
+        setup.session,
+        setup.base_url,
+        setup.credentials,
+        setup.limits,
+        setup.verify,
+        max_pages=section.max_pages,
+        memo=setup.store,
+        on_quota=setup.report_quota,
+    )
+
+
+GITLAB: Upstream[GitLabClient] = Upstream(
+    "gitlab",
+    UPSTREAM,
+    _client,
+    settings=GitLabSection,
+    secrets=(Secret("PORTAL_GITLAB_TOKEN", "token", help="a GitLab access token with the read_api scope"),),
+)
+
+
+def _as_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _check_project(value: str) -> str:
+    value = value.strip()
+    segment = r"[A-Za-z0-9_.][A-Za-z0-9_.-]*"
+    if re.fullmatch(r"[1-9][0-9]*", value) or re.fullmatch(rf"{segment}(/{segment})+", value):
+        return value
+    raise ValueError("a project id (42) or path (group/project)")
+
+
+ProjectRef = Annotated[str, BeforeValidator(_as_text), AfterValidator(_check_project)]
+
+
+class PipelinesSettings(WidgetSection):
+    """widgets.pipelines: the team's projects, how many pipelines to show, whose they are."""
+
+    projects: tuple[ProjectRef, ...] = ()
+    recent: int = Field(5, ge=1, le=20, description="recent pipelines per project")
+    mine: int = Field(8, ge=1, le=50, description="pipelines of mine shown")
+    reviews: int = Field(10, ge=1, le=100, description="merge requests shown")
+    # The token claim holding the user's GitLab username.
+    username_claim: str = Field("preferred_username", pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
+
+
+# --- the template's helpers -------------------------------------------------------------------
+
+
+def relative_time(moment: datetime | None, now: datetime | None) -> str:
+    """ "5 min. ago" from the view's clock step (never the wall clock): the text stays true."""
+    if moment is None or now is None:
+        return ""
+    delta = moment - now
+    if delta > timedelta(seconds=-60):  # within the current step (or a clock a little ahead)
+        return str(_("just now"))
+    text: str = format_timedelta(delta, add_direction=True, format="short", threshold=1, locale=get_locale())
+    return text
+
+
+def duration_text(seconds: float | None) -> str:
+    """ "2 min 30 s", "1 h 5 min", "40 s"."""
+    if seconds is None:
+        return ""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    locale = get_locale()
+    parts = []
+    if hours:
+        parts.append(format_unit(hours, "duration-hour", length="short", locale=locale))
+    if minutes:
+        parts.append(format_unit(minutes, "duration-minute", length="short", locale=locale))
+    if (secs and not hours) or not parts:
+        parts.append(format_unit(secs, "duration-second", length="short", locale=locale))
+    return " ".join(parts)
+
+
+# --- the widget -----------------------------------------------------------------------------------
+
+
+class PipelinesWidget(Widget):
+    """Latest pipelines of the team's projects; mine, and merge requests waiting for me."""
+
+    slug = "pipelines"
+    title = _l("Pipelines")
+    icon = "pipeline"
+    scope = "mixed"
+    upstreams = (GITLAB,)
+    settings_model = PipelinesSettings
+    clock = PER_MINUTE
+    wide = True
+
+    def is_configured(self, settings: WidgetSection, config: PortalConfig) -> bool:
+        assert isinstance(settings, PipelinesSettings)
+        return super().is_configured(settings, config) and bool(settings.projects)
+
+    def identity_claims(self, settings: WidgetSection) -> tuple[str, ...]:
+        assert isinstance(settings, PipelinesSettings)
+        return () if settings.username_claim == "preferred_username" else (settings.username_claim,)
+
+    def parts(self, ctx: WidgetContext, user: User) -> Sequence[Part[Any]]:
+        """One shared part per project; the user's pipelines and reviews, when their username is known."""
+        client = ctx.client(GITLAB)
+        settings = ctx.settings
+        assert isinstance(settings, PipelinesSettings)
+        parts: list[Part[Any]] = [
+            Part(f"project:{ref}", ref, GITLAB, partial(client.project_pipelines, ref, settings.recent))
+            for ref in settings.projects
+        ]
+        username = user.claim(settings.username_claim)
+        if username:
+            mine = partial(client.user_pipelines, username, settings.projects, settings.mine)
+            reviews = partial(client.reviews, username, settings.reviews)
+            # Labels are written in the request's language: the card's view is kept per language.
+            parts.append(Part("mine", _("My pipelines"), GITLAB, mine, per_user=True))
+            parts.append(Part("reviews", _("Merge requests for me"), GITLAB, reviews, per_user=True))
+        return parts
+
+    def is_empty(self, view: WidgetView) -> bool:
+        return False  # each tab says what it has, or that it has nothing
+
+    def decorate(self, view: WidgetView, ctx: WidgetContext, user: User) -> str:
+        """The projects in order, the user's two parts, and their GitLab username (or why none)."""
+        settings = ctx.settings
+        assert isinstance(settings, PipelinesSettings)
+        projects: list[tuple[str, ProjectPipelines | None, Any]] = []
+        for ref in settings.projects:
+            part = view.part(f"project:{ref}")
+            if part is not None:
+                projects.append((ref, part.value, part))
+        username = user.claim(settings.username_claim)
+        mine, reviews = view.part("mine"), view.part("reviews")
+        view.extra.update(
+            projects=projects,
+            mine=mine,
+            reviews=reviews,
+            username=username,
+            claim=settings.username_claim,
+            failing=sum(1 for project in projects if _failing(project[1])),
+            waiting=len(reviews.value.merge_requests) if reviews is not None and reviews.value else 0,
+        )
+        return f"{settings.username_claim}={username or ''}"
+
+    # --- the user menu: GitLab avatar and profile link ---------------------------------------------
+
+    user_menu = True
+
+    def register_routes(self, blueprint: Blueprint) -> None:
+        """The user menu's GitLab line and the avatar it shows; the card's time helpers."""
+        from . import profile  # noqa: PLC0415 - its views read the portal's state, which imports the widgets
+
+        blueprint.add_url_rule(f"/widgets/{self.slug}/me", "user_menu", partial(profile.user_menu, self))
+        blueprint.add_url_rule(f"/widgets/{self.slug}/avatar", "avatar", partial(profile.avatar, self))
+        blueprint.add_app_template_global(relative_time, "relative_time")
+        blueprint.add_app_template_global(duration_text, "duration_text")
+
+
+def _failing(found: ProjectPipelines | None) -> bool:
+    """The latest pipeline of the project's default branch failed."""
+    return found is not None and found.latest is not None and found.latest.status == "failed"
+
+
+__all__ = ["GITLAB", "GitLabSection", "PipelinesSettings", "PipelinesWidget"]

@@ -1,0 +1,107 @@
+"""The pipelines card in a browser: its two tabs from the keyboard, and a refresh that keeps the tab."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page
+
+from simulators.base import SimServer
+from simulators.gitlab import GitLabWorld, SimMergeRequest
+
+from .conftest import PIPELINES_TTL
+from .helpers import ANIMATIONS_DONE, OpenPage
+
+STATE = """() => ({
+  focused: document.activeElement && document.activeElement.id,
+  selected: [...document.querySelectorAll('#widget-pipelines [role=tab]')]
+    .filter((t) => t.getAttribute('aria-selected') === 'true').map((t) => t.id),
+  inTabOrder: [...document.querySelectorAll('#widget-pipelines [role=tab]')].filter((t) => t.tabIndex === 0)
+    .map((t) => t.id),
+  shown: [...document.querySelectorAll('#widget-pipelines [role=tabpanel]')].filter((p) => !p.hidden)
+    .map((p) => p.id),
+})"""
+
+
+@pytest.fixture
+def gitlab_world(gitlab_server: SimServer) -> Iterator[GitLabWorld]:
+    world: GitLabWorld = gitlab_server.world  # type: ignore[attr-defined]
+    saved = dict(world.merge_requests)
+    yield world
+    world.merge_requests.clear()
+    world.merge_requests.update(saved)
+
+
+def _state(page: Page) -> dict[str, object]:
+    page.evaluate(ANIMATIONS_DONE)
+    found: dict[str, object] = page.evaluate(STATE)
+    return found
+
+
+def _on(tab: str) -> dict[str, object]:
+    return {
+        "focused": f"pipelines-tab-{tab}",
+        "selected": [f"pipelines-tab-{tab}"],
+        "inTabOrder": [f"pipelines-tab-{tab}"],
+        "shown": [f"pipelines-panel-{tab}"],
+    }
+
+
+def test_the_tabs_work_from_the_keyboard_and_survive_a_refresh(
+    open_page: OpenPage, gitlab_world: GitLabWorld
+) -> None:
+    page = open_page("/")
+    page.wait_for_selector("#pipelines-tab-projects")
+    for _ in range(80):  # Tab reaches the selected tab; the other one is not in the Tab order
+        page.keyboard.press("Tab")
+        focused = page.evaluate("() => document.activeElement.id")
+        assert focused != "pipelines-tab-mine"
+        if focused == "pipelines-tab-projects":
+            break
+    assert _state(page) == _on("projects")
+    assert page.locator("#pipelines-tab-projects").evaluate("(el) => el.matches(':focus-visible')")
+
+    page.keyboard.press("ArrowRight")
+    assert _state(page) == _on("mine")
+    assert page.get_by_text("Merge requests waiting for me").is_visible()
+    assert page.get_by_text("Cache Redis partagé entre les réplicas").is_visible()
+    page.keyboard.press("ArrowRight")  # past the last tab: back to the first
+    assert _state(page) == _on("projects")
+    page.keyboard.press("End")
+    assert _state(page) == _on("mine")
+    page.keyboard.press("Home")
+    assert _state(page) == _on("projects")
+    page.keyboard.press("ArrowLeft")
+    assert _state(page) == _on("mine")
+
+    # A new review waits: the card refreshes with it, on the tab the user chose, focus kept.
+    gitlab_world.add_merge_request(
+        SimMergeRequest(4242, 77, 101, "Revue arrivée pendant la lecture", "alex", "late", ["camille"])
+    )
+    page.wait_for_timeout(PIPELINES_TTL * 1000 + 200)
+    page.evaluate("() => htmx.trigger('#widget-pipelines-body', 'poll')")
+    page.get_by_text("Revue arrivée pendant la lecture").wait_for(state="visible", timeout=15_000)
+    assert _state(page) == _on("mine")
+    assert page.locator("#pipelines-tab-mine .pipeline-tab__count").inner_text() == "4"
+
+    page.keyboard.press("Tab")  # from the tab into its panel: the first merge request's link
+    assert (
+        page.evaluate("() => document.activeElement.closest('[role=tabpanel]').id") == "pipelines-panel-mine"
+    )
+
+
+def test_the_user_menu_shows_the_gitlab_avatar_from_the_portal(open_page: OpenPage) -> None:
+    page = open_page("/")
+    page.click("#user-menu summary")
+    link = page.locator(".user-menu__gitlab")
+    link.wait_for(state="visible")
+    assert link.get_attribute("href", timeout=5000) is not None and link.get_attribute(
+        "href", timeout=5000
+    ).endswith("/camille")  # type: ignore[union-attr]
+    avatar = page.locator("#user-chip-avatar img")
+    avatar.wait_for()
+    assert avatar.get_attribute("src", timeout=5000).startswith("/widgets/pipelines/avatar?v=")  # type: ignore[union-attr]
+    assert (
+        page.evaluate("() => document.querySelector('#user-chip-avatar img').naturalWidth") > 0
+    )  # loaded under the CSP

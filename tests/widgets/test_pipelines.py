@@ -1,0 +1,569 @@
+"""The pipelines widget: its GitLab client, and its card against the GitLab simulator.
+
+Calls are counted at the simulator: the shared projects once for everyone, the per-user parts
+once per user, details only for the pipelines shown and only when their status changes, and
+nothing while a 429's Retry-After runs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+import responses
+import yaml
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry, generate_latest
+
+from portal import create_app
+from portal.auth.claims import from_cookie, to_cookie, user_from_claims
+from portal.identity import DEMO_USER
+from portal.observability.metrics import PrometheusObserver
+from portal.upstreams.errors import UpstreamAuthError, UpstreamBadResponse, UpstreamUnavailable
+from portal.upstreams.http import HttpLimits, Quota, quota_of
+from portal.widgets.pipelines.client import STATUSES, GitLabClient, next_page
+from portal.widgets.pipelines.profile import avatar_allowed
+from portal.widgets.pipelines.widget import PipelinesWidget, duration_text
+from simulators import gitlab
+from simulators.base import FAULT_MODES, SimServer
+from simulators.gitlab import TOKEN, GitLabWorld, SimMergeRequest, SimPipeline, SimProject, demo_world, png
+
+from ..conftest import SECRET
+from ..support.processes import RedisServer
+
+BASE = "https://gitlab.example.com"
+API = f"{BASE}/api/v4"
+PROJECTS = ["platform/portal", "platform/infra", "apps/billing"]
+Forge = tuple[SimServer, GitLabWorld]
+
+
+# --- the client, against recorded payloads -------------------------------------------------------
+
+
+def _client(**options: Any) -> GitLabClient:
+    return GitLabClient(requests.Session(), BASE, {"token": "glpat-test"}, HttpLimits(timeout=2), **options)
+
+
+@responses.activate
+def test_client_reads_a_project_its_pipelines_and_their_details(fixture_json: Callable[[str], Any]) -> None:
+    token = responses.matchers.header_matcher({"PRIVATE-TOKEN": "glpat-test"})
+    responses.get(
+        f"{API}/projects/platform%2Fportal", json=fixture_json("pipelines/project.json"), match=[token]
+    )
+    responses.get(f"{API}/projects/3/pipelines", json=fixture_json("pipelines/pipelines.json"), match=[token])
+    responses.get(f"{API}/projects/3/pipelines/47", json=fixture_json("pipelines/pipeline-47.json"))
+    responses.get(f"{API}/projects/3/pipelines/48", json=fixture_json("pipelines/pipeline-48.json"))
+    responses.get(f"{API}/projects/3/pipelines/49", status=500, body="<html>oops</html>")
+
+    found = _client().project_pipelines("platform/portal", 3)
+
+    assert (found.project.path, found.project.default_branch) == ("platform/portal", "main")
+    assert [p.id for p in found.recent] == [49, 48, 47]
+    assert found.latest is not None and found.latest.id == 49  # the newest on main: no second list
+    unknown, running, passed = found.recent
+    assert (unknown.status, unknown.known_status, unknown.detail) == ("exploding", "unknown", None)
+    assert running.known_status == "running" and running.detail and running.detail.duration is None
+    assert running.detail.user and running.detail.user.username == "camille"
+    assert passed.detail and passed.detail.duration == 219 and passed.detail.user
+    assert passed.detail.user.name == "Administrator" and passed.project == "platform/portal"
+    listed = [c.request for c in responses.calls if c.request.url and "/pipelines?" in c.request.url]
+    assert "per_page=3" in (listed[0].url or "") and "order_by=id" in (listed[0].url or "")
+
+
+@responses.activate
+def test_client_reads_merge_requests_for_me_with_their_pipeline(fixture_json: Callable[[str], Any]) -> None:
+    mine = fixture_json("pipelines/merge-requests.json")
+    reviewer = responses.matchers.query_param_matcher(
+        {"scope": "all", "state": "opened", "reviewer_username": "camille", "per_page": "10", "page": "1"}
+    )
+    responses.get(f"{API}/merge_requests", json=mine, match=[reviewer], headers={"X-Next-Page": ""})
+    responses.get(f"{API}/merge_requests", json=[mine[0]], headers={"X-Next-Page": ""})
+    responses.get(f"{API}/projects/3/merge_requests/12", json=fixture_json("pipelines/merge-request-12.json"))
+    responses.get(f"{API}/projects/3/merge_requests/9", json={"id": 80, "iid": 9, "head_pipeline": None})
+
+    reviews = _client().reviews("camille", 10)
+
+    first, second = reviews.merge_requests
+    assert (first.reference, first.title, first.draft) == (
+        "platform/portal!12",
+        "Cache the pipelines per status",
+        False,
+    )
+    assert first.reviewer and first.assignee  # listed for both: shown once, with both roles
+    assert first.pipeline_status == "running" and first.author and first.author.username == "dominique"
+    assert second.draft and second.reviewer and not second.assignee  # GitLab < 14: work_in_progress
+    assert second.pipeline_status is None and not reviews.more
+
+
+def test_the_next_page_comes_from_x_next_page_or_link() -> None:
+    assert next_page({"X-Next-Page": "3"}) == 3
+    assert next_page({"X-Next-Page": ""}) is None  # the last page
+    link = '<https://gitlab.example.com/api/v4/merge_requests?page=4&per_page=20>; rel="next"'
+    assert next_page({"Link": link}) == 4  # above 10,000 records: Link only
+    assert next_page({}) is None
+
+
+@responses.activate
+def test_client_maps_upstream_errors_to_words() -> None:
+    responses.get(f"{API}/projects/nope%2Fnope", status=404, json={"message": "404 Project Not Found"})
+    responses.get(f"{API}/projects/secret%2Fproject", status=403, json={"message": "403 Forbidden"})
+    responses.get(f"{API}/users", status=401, json={"message": "401 Unauthorized"})
+    # A project GitLab does not show is an answer (the card says it there), not a failure of GitLab.
+    missing = _client().project_pipelines("nope/nope", 5)
+    assert str(missing.problem) == "GitLab has no project nope/nope, or the portal's token may not read it"
+    assert missing.project is None and missing.recent == ()
+    forbidden = _client().project_pipelines("secret/project", 5)
+    assert (
+        str(forbidden.problem)
+        == "GitLab does not let the portal's token read project secret/project (HTTP 403)"
+    )
+    with pytest.raises(UpstreamAuthError):  # the token itself refused: that is a failure
+        _client().user("camille")
+
+
+@responses.activate
+def test_an_avatar_must_be_an_image_whose_bytes_agree_and_small() -> None:
+    url = f"{BASE}/uploads/avatar.png"
+    responses.get(url, body=png((10, 20, 30)), content_type="image/png")
+    assert _client().avatar(url, 10_000).content_type == "image/png"
+    for body, kind in [
+        (b"<svg onload=alert(1)>", "image/svg+xml"),
+        (b"<html>", "image/png"),
+        (b"x", "text/html"),
+    ]:
+        responses.replace(responses.GET, url, body=body, content_type=kind)
+        with pytest.raises(UpstreamBadResponse):
+            _client().avatar(url, 10_000)
+    responses.replace(responses.GET, url, body=png((1, 2, 3), size=200), content_type="image/png")
+    with pytest.raises(UpstreamBadResponse, match="larger than"):
+        _client().avatar(url, 1_000)
+    assert avatar_allowed(f"{BASE}/uploads/a.png", BASE, ())
+    assert not avatar_allowed("https://evil.example/a.png", BASE, ())
+    assert not avatar_allowed("http://secure.gravatar.com/a.png", BASE, ("secure.gravatar.com",))
+    assert avatar_allowed("https://secure.gravatar.com/a.png", BASE, ("secure.gravatar.com",))
+
+
+# --- the client, against the simulator -------------------------------------------------------------
+
+
+@pytest.fixture
+def forge() -> Iterator[Forge]:
+    """The demo's GitLab, its clock pinned (`world.moment["t"]` moves it)."""
+    moment = {"t": time.time()}
+    world = demo_world(clock=lambda: moment["t"])
+    world.moment = moment  # type: ignore[attr-defined]
+    server, _ = gitlab.make_server(world)
+    server.start()
+    yield server, world
+    server.stop()
+
+
+def test_lists_are_followed_page_by_page_up_to_the_cap(forge: Forge) -> None:
+    server, world = forge
+    for number in range(45):
+        change = SimMergeRequest(
+            1000 + number, 500 + number, 101, f"Change {number}", "alex", "b", ["camille"]
+        )
+        world.add_merge_request(change)
+    client = GitLabClient(
+        requests.Session(), server.url, {"token": TOKEN}, HttpLimits(timeout=3), page_size=20
+    )
+    reviews = client.reviews("camille", 100)
+    assert len(reviews.merge_requests) == 48 and not reviews.more  # 45 + the demo's 3 (2 reviews, 1 assigned)
+    assert server.count("/api/v4/merge_requests") == 3 + 1  # reviewer: 3 pages; assignee: 1
+
+    server.reset()
+    capped = GitLabClient(
+        requests.Session(), server.url, {"token": TOKEN}, HttpLimits(timeout=3), page_size=20, max_pages=2
+    )
+    reviews = capped.reviews("camille", 100)
+    assert len(reviews.merge_requests) == 40 + 1 and reviews.more  # 2 pages, then the assignee's one
+    assert server.count("/api/v4/merge_requests") == 2 + 1
+
+
+def test_a_429_says_how_long_to_wait_and_its_quota_is_reported(forge: Forge) -> None:
+    server, world = forge
+    quotas: list[Quota] = []
+    client = GitLabClient(
+        requests.Session(), server.url, {"token": TOKEN}, HttpLimits(timeout=3), on_quota=quotas.append
+    )
+    assert client.user("camille") is not None
+    assert quotas[-1].limit == gitlab.RATE_LIMIT and quotas[-1].remaining == gitlab.RATE_LIMIT - 1
+    world.throttle(7)
+    with pytest.raises(UpstreamUnavailable) as throttled:
+        client.user("camille")
+    assert throttled.value.status == 429 and throttled.value.retry_after == 7
+    assert str(throttled.value) == "GitLab is limiting the portal's requests (HTTP 429)"
+    assert quotas[-1].remaining == 0
+
+
+def test_rate_limit_headers_become_metrics() -> None:
+    assert quota_of({"RateLimit-Limit": "2000", "RateLimit-Remaining": "1999"}) == Quota(2000, 1999)
+    assert quota_of({"Content-Type": "application/json"}) is None
+    registry = CollectorRegistry()
+    PrometheusObserver(registry, widgets=["pipelines"], upstreams=["gitlab"]).upstream_quota(
+        "gitlab", Quota(2000, 12)
+    )
+    text = generate_latest(registry).decode()
+    assert 'portal_upstream_ratelimit_remaining{upstream="gitlab"} 12.0' in text
+    assert 'portal_upstream_ratelimit_limit{upstream="gitlab"} 2000.0' in text
+
+
+def test_the_token_is_sent_and_never_shown(forge: Forge) -> None:
+    server, _ = forge
+    wrong = GitLabClient(requests.Session(), server.url, {"token": "glpat-wrong"}, HttpLimits(timeout=3))
+    with pytest.raises(UpstreamAuthError) as refused:
+        wrong.user("camille")
+    assert "glpat" not in str(refused.value) and "glpat" not in refused.value.detail
+
+
+# --- the card ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_gitlab_app(portal_config: dict[str, Any], forge: Forge) -> Callable[..., Flask]:
+    """The example configuration with GitLab pointed at the simulator; `widget` changes its card."""
+
+    def build(
+        changes: Callable[[dict[str, Any]], None] | None = None, redis_url: str | None = None, **widget: Any
+    ) -> Flask:
+        config = yaml.safe_load(yaml.safe_dump(portal_config))
+        config["upstreams"]["gitlab"] = {"url": forge[0].url, "timeout": 1.5, "breaker_backoff": 1}
+        config["widgets"]["pipelines"].update({"ttl": 30, "refresh": 30, **widget})
+        if redis_url:
+            config["cache"]["redis_url"] = redis_url
+        if changes:
+            changes(config)
+        env = {"PORTAL_SECRET_KEY": SECRET, "PORTAL_GITLAB_TOKEN": TOKEN}
+        return create_app({"TESTING": True, "PORTAL": config, "ENV": env})
+
+    return build
+
+
+def _as(app: Flask, username: str = "camille") -> FlaskClient:
+    client = app.test_client()
+    assert client.get(f"/auth/demo-user/{username}").status_code == 303
+    return client
+
+
+def _card(client: FlaskClient, language: str = "en", until: str = "") -> str:
+    """The card as the browser gets it, polled again while a part is still loading."""
+    html = ""
+    for _ in range(60):
+        html = client.get("/widgets/pipelines", headers={"Accept-Language": language}).get_data(as_text=True)
+        if 'data-poll="soon"' not in html and until in html:
+            return html
+        time.sleep(0.1)
+    return html
+
+
+def _mine(html: str) -> str:
+    """The Mine panel of a card."""
+    found = re.search(r'id="pipelines-panel-mine".*', html, re.S)
+    assert found, "no Mine panel"
+    return found.group(0)
+
+
+def _details(server: SimServer) -> int:
+    """Detail calls of pipelines so far."""
+    return sum(n for path, n in server.calls.items() if re.search(r"/pipelines/\d+$", path))
+
+
+def test_every_status_and_an_unknown_one_by_icon_colour_and_word(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    _, world = forge
+    world.add_project(SimProject(104, "qa/statuses", "statuses"))
+    now = world.clock()
+    for index, status in enumerate([*STATUSES, "exploding"]):
+        world.add_pipeline(
+            SimPipeline(600 + index, index, 104, f"ref-{status}", "alex", now - 600 + index, fixed=status)
+        )
+    html = _card(_as(make_gitlab_app(projects=["qa/statuses"], recent=20)))
+    expected = {
+        "created": ("neutral", "circle", "Created"),
+        "waiting_for_resource": ("pending", "hourglass", "Waiting for resource"),
+        "preparing": ("pending", "loader", "Preparing"),
+        "pending": ("pending", "clock", "Pending"),
+        "running": ("running", "loader", "Running"),
+        "success": ("success", "check", "Passed"),
+        "failed": ("failed", "x", "Failed"),
+        "canceled": ("neutral", "ban", "Canceled"),
+        "canceling": ("neutral", "ban", "Canceling"),
+        "skipped": ("neutral", "skip", "Skipped"),
+        "manual": ("manual", "play", "Manual"),
+        "scheduled": ("manual", "calendar", "Scheduled"),
+        "waiting_for_callback": ("pending", "hourglass", "Waiting for callback"),
+        "exploding": ("unknown", "question", "Unknown status"),
+    }
+    for status, (css, glyph, word) in expected.items():
+        row = re.search(rf'<li class="pipeline-row is-{css}">(?:(?!</li>).)*ref-{status}<', html, re.S)
+        assert row, f"{status}: no row of class is-{css}"
+        assert f"#{glyph}" in row.group(0) and f"<span>{word}</span>" in row.group(0), status
+    assert "GitLab says: exploding" in html  # the unknown status says what GitLab said
+
+
+def test_the_card_shows_projects_and_mine_with_details(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    server, _ = forge
+    html = _card(_as(make_gitlab_app()), until="Merge requests")
+    assert 'role="tablist"' in html and 'aria-selected="true"' in html and 'id="pipelines-panel-mine"' in html
+    for path in PROJECTS:
+        assert f"<bdi>{path}</bdi>" in html
+    assert "Camille Demo" in html and "2 min 30 sec" in html  # from the details: who, how long
+    assert re.search(r"\d+ (min\.|hr\.) ago", html)
+    mine = _mine(html)
+    assert "Cache Redis partagé entre les réplicas" in mine and "Factures en PDF" in mine
+    assert "Draft" in mine and "reviewer" in mine and "assignee" in mine  # camille is assigned the Helm one
+    assert "Journal d&#39;audit" not in mine  # dominique's review, not camille's
+    assert server.count("/api/v4/projects/platform%2Fportal/pipelines") == 1  # her own, with username=
+
+
+def test_a_missing_project_shows_its_own_problem_and_the_others_show(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    _, world = forge
+    world.projects[102].forbidden = True
+    app = make_gitlab_app(projects=["platform/portal", "nope/missing", "platform/infra", "apps/billing"])
+    html = _card(_as(app), until="Merge requests")
+    assert 'class="widget-content is-ok"' in html  # GitLab answered: not a failure of GitLab
+    section = re.search(r"<bdi>nope/missing</bdi></h3>.*?</section>", html, re.S)
+    assert (
+        section
+        and "GitLab has no project nope/missing, or the portal&#39;s token may not read it"
+        in section.group(0)
+    )
+    forbidden = re.search(r"<bdi>platform/infra</bdi></h3>.*?</section>", html, re.S)
+    assert (
+        forbidden
+        and "does not let the portal&#39;s token read project platform/infra (HTTP 403)" in forbidden.group(0)
+    )
+    assert "pipeline-7000" in html and "apps/billing" in html  # the others are there
+    assert "Not shown: nope/missing, platform/infra" in _mine(html)  # Mine skips them, and says so
+
+
+def test_a_429_is_waited_out_no_call_before_retry_after(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    server, world = forge
+    app = make_gitlab_app(lambda c: c["cache"].update(failure_hold=0.5), ttl=1)
+    client = _as(app)
+    world.throttle(3)
+    started = time.monotonic()
+    first = _card(client)
+    assert "GitLab is limiting the portal&#39;s requests (HTTP 429)" in first
+    calls = server.count("/api/v4/")
+    while time.monotonic() - started < 2.6:  # polls during the wait: not one call
+        assert "HTTP 429" in _card(client)
+        time.sleep(0.2)
+    assert server.count("/api/v4/") == calls
+    time.sleep(max(0.0, 3.3 - (time.monotonic() - started)))
+    after = _card(client, until="pipeline-7000")
+    assert server.count("/api/v4/") > calls and "pipeline-7000" in after
+
+
+def test_details_are_fetched_for_what_is_shown_once_per_status(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    server, world = forge
+    client = _as(make_gitlab_app(ttl=1))
+    _card(client, until="Merge requests")
+    first = _details(server)
+    html = _card(client)
+    shown = {int(n) for n in re.findall(r'id="(?:mine-)?pipeline-(\d+)"', html)}
+    both = set(re.findall(r'id="mine-pipeline-(\d+)"', html)) & set(re.findall(r'id="pipeline-(\d+)"', html))
+    # One detail per pipeline shown (in either tab), none for the others; a pipeline in both tabs
+    # may be fetched by both parts when they start at once, cold.
+    assert len(shown) <= first <= len(shown) + len(both)
+    for _ in range(10):  # polls within the TTL: nothing at all
+        _card(client)
+    assert _details(server) == first
+    time.sleep(1.1)  # past the TTL: the lists again, no detail (no status changed)
+    lists = server.count("/api/v4/projects/101/pipelines")
+    _card(client)
+    _card(client)
+    assert server.count("/api/v4/projects/101/pipelines") > lists and _details(server) == first
+    before = world.moment["t"]  # type: ignore[attr-defined]
+    world.moment["t"] += 200  # type: ignore[attr-defined]  # the running pipelines finish, new ones start
+    time.sleep(1.1)
+    html = _card(client)
+    now_shown = {int(n) for n in re.findall(r'id="(?:mine-)?pipeline-(\d+)"', html)}
+    moved = {
+        p.id
+        for p in world.pipelines.values()
+        if p.id in now_shown and (p.id not in shown or p.timeline(before)[0] != p.timeline(before + 200)[0])
+    }
+    both = set(re.findall(r'id="mine-pipeline-(\d+)"', html)) & set(re.findall(r'id="pipeline-(\d+)"', html))
+    twice = {str(i) for i in moved} & both
+    # Only the new ones and those whose status changed (once, or twice when in both tabs).
+    assert moved and first + len(moved) <= _details(server) <= first + len(moved) + len(twice)
+
+
+@pytest.mark.parametrize("mode", [m for m in FAULT_MODES if m != "none"])
+def test_each_fault_gives_a_card_that_says_it_and_the_page_is_fine(
+    make_gitlab_app: Callable[..., Flask], forge: Forge, mode: str
+) -> None:
+    server, _ = forge
+    words = {
+        "timeout": "GitLab did not answer within 1.5 s",
+        "error500": "GitLab answered HTTP 500",
+        "unauthorized": "GitLab refused the portal&#39;s credentials (HTTP 401)",
+        "notfound": "GitLab has no project platform/portal",
+        "garbage": "GitLab returned a response that is not valid JSON",
+        "oversize": "GitLab sent a response larger than",
+        "slow": "GitLab is too slow",
+    }[mode]
+    server.set_fault(mode, **({"seconds": 4} if mode == "timeout" else {}))
+    client = _as(make_gitlab_app())
+    html = _card(client)
+    # Nothing to show but the reason; with every path 404, the projects' sections say it each.
+    state = "stale" if mode == "notfound" else "error"
+    assert f'class="widget-content is-{state}"' in html and words in html, html[:1500]
+    assert client.get("/", headers={"Accept-Language": "en"}).status_code == 200
+    status = client.get("/widgets/status", headers={"Accept-Language": "en"})
+    assert status.status_code == 200 and "is-ok" in status.get_data(as_text=True)
+
+
+def test_hostile_text_is_shown_as_text(make_gitlab_app: Callable[..., Flask], forge: Forge) -> None:
+    _, world = forge
+    world.add_hostile()
+    html = _card(_as(make_gitlab_app()), until="RTL title")
+    assert "<script>" not in html and "<img src=x" not in html and '<a href="javascript:' not in html
+    assert "<b>bold</b>" not in html and "<i>branch</i>" not in html
+    assert "&lt;script&gt;alert(&#34;ref&#34;)&lt;/script&gt;" in html  # the ref
+    assert "&lt;a href=&#34;javascript:alert(1)&#34;&gt;click&lt;/a&gt;" in html  # the merge request's title
+    assert "&lt;img src=x onerror=&#34;alert(&#39;name&#39;)&#34;&gt;" in html  # the user's name
+    assert "<bdi>&lt;b&gt;bold&lt;/b&gt;-ref</bdi>" in html  # isolated: right-to-left text stays inside
+
+
+def test_two_users_on_one_redis_never_see_each_others_mine(
+    make_gitlab_app: Callable[..., Flask], forge: Forge, redis_server: RedisServer
+) -> None:
+    server, _ = forge
+    first, second = make_gitlab_app(redis_url=redis_server.url), make_gitlab_app(redis_url=redis_server.url)
+    for app in (first, second, first):
+        camille = _mine(_card(_as(app, "camille"), until="Merge requests"))
+        dominique = _mine(_card(_as(app, "dominique"), until="Merge requests"))
+        # "Factures en PDF" waits for camille's review, "Journal d'audit" for dominique's.
+        assert "<bdi>@camille</bdi>)" in camille and "Factures en PDF" in camille
+        assert 'title="@camille"><bdi>Camille Demo' in camille  # her pipelines
+        assert "<bdi>@dominique</bdi>)" not in camille and "Journal d&#39;audit" not in camille
+        assert 'title="@dominique"><bdi>Dominique Demo</bdi></span><time' not in camille
+        assert "<bdi>@dominique</bdi>)" in dominique and "Journal d&#39;audit" in dominique
+        assert "<bdi>@camille</bdi>)" not in dominique and "Factures en PDF" not in dominique
+        assert 'title="@camille"><bdi>Camille Demo' not in dominique
+    # The projects were fetched once for everyone; each user's lists once per user.
+    assert (
+        server.count("/api/v4/projects/platform%2Fportal") == 1 + 2
+    )  # the project, and each one's own pipelines
+    assert server.count("/api/v4/merge_requests") == 2 * 2  # reviewer and assignee, per user
+
+
+def test_relative_times_move_with_the_clock_on_unchanged_data(
+    make_gitlab_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _as(make_gitlab_app())
+    html = _card(client, until="Merge requests")
+    version = client.get("/widgets/pipelines").headers["X-Widget-Version"]
+    assert client.get("/widgets/pipelines", headers={"X-Widget-Version": version}).status_code == 204
+    real_time = time.time
+    monkeypatch.setattr("portal.widgets.serving.time.time", lambda: real_time() + 3 * 3600)
+    later = client.get("/widgets/pipelines", headers={"X-Widget-Version": version, "Accept-Language": "en"})
+    assert later.status_code == 200
+    ago = re.findall(r'<time datetime="[^"]+" title="[^"]+">([^<]+)</time>', html)
+    moved = re.findall(r'<time datetime="[^"]+" title="[^"]+">([^<]+)</time>', later.get_data(as_text=True))
+    assert ago and moved and ago != moved
+
+
+def test_french_card_and_plural_counts(make_gitlab_app: Callable[..., Flask]) -> None:
+    html = _card(_as(make_gitlab_app()), language="fr", until="Merge requests")
+    assert "Projets" in html and "Mes pipelines" in html and "Réussi" in html and "il y a" in html
+    assert "3 merge requests pour vous" in html
+
+
+def test_durations_are_short_and_localised(make_gitlab_app: Callable[..., Flask]) -> None:
+    with make_gitlab_app().test_request_context(headers={"Accept-Language": "en"}):
+        assert duration_text(150) == "2 min 30 sec" and duration_text(3900) == "1 hr 5 min"
+        assert duration_text(0) == "0 sec" and duration_text(None) == ""
+
+
+# --- the GitLab username, and the user menu ------------------------------------------------------------
+
+
+def test_another_claim_can_carry_the_gitlab_username_in_the_cookie() -> None:
+    user = user_from_claims(
+        {"sub": "s-1", "preferred_username": "cmartin", "gitlab_user": "camille", "roles": ["x"]},
+        {"realm_access": {"roles": ["portal-user"]}},
+        "portal",
+        keep=["gitlab_user", "absent", "roles"],
+    )
+    assert user.claims == (("gitlab_user", "camille"),)  # absent or structured claims are left out
+    parsed = from_cookie(to_cookie(user, "sid", 1e10))
+    assert (
+        parsed
+        and parsed[0].claim("gitlab_user") == "camille"
+        and parsed[0].claim("preferred_username") == "cmartin"
+    )
+    widget = PipelinesWidget()
+    settings = widget.settings_model(username_claim="gitlab_user")
+    assert widget.identity_claims(settings) == ("gitlab_user",)
+    assert widget.identity_claims(widget.settings_model()) == ()  # preferred_username: the username itself
+
+
+def test_a_user_without_the_claim_is_told_why_mine_is_empty(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    server, _ = forge
+    html = _card(_as(make_gitlab_app(username_claim="gitlab_user")))
+    assert "Your account has no “gitlab_user” claim" in _mine(html) and "pipeline-7000" in html
+    assert server.count("/api/v4/merge_requests") == 0
+
+
+def test_the_user_menu_shows_the_gitlab_avatar_and_profile(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    server, world = forge
+    client = _as(make_gitlab_app())
+    page = client.get("/").get_data(as_text=True)
+    assert 'hx-get="/widgets/pipelines/me"' in page and 'id="user-chip-avatar"' in page
+    menu = client.get("/widgets/pipelines/me", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert f'href="{server.url}/camille"' in menu and "GitLab profile" in menu
+    found = re.search(r'src="(/widgets/pipelines/avatar\?v=[0-9a-f]+)"', menu)
+    assert found and 'hx-swap-oob="true"' in menu  # the chip shows the avatar too
+    image = client.get(found.group(1))
+    assert (
+        image.status_code == 200 and image.content_type == "image/png" and image.data.startswith(b"\x89PNG")
+    )
+    assert (
+        "sandbox" in image.headers["Content-Security-Policy"]
+        and "max-age=2592000" in image.headers["Cache-Control"]
+    )
+    for _ in range(3):
+        client.get("/widgets/pipelines/me")
+    assert server.count("/api/v4/users") == 1 and server.count("/uploads/") == 1  # kept an hour
+    del world.users["dominique"]
+    nobody = _as(make_gitlab_app(), "dominique").get(
+        "/widgets/pipelines/me", headers={"Accept-Language": "en"}
+    )
+    assert "No GitLab account named dominique." in nobody.get_data(as_text=True)
+
+
+def test_no_gitlab_no_menu_line_and_the_card_says_not_configured(make_app: Callable[..., Flask]) -> None:
+    client = make_app().test_client()
+    assert "/widgets/pipelines/me" not in client.get("/").get_data(as_text=True)
+    html = client.get("/widgets/pipelines", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Not configured" in html and "upstreams.gitlab" in html
+    assert client.get("/widgets/pipelines/me").get_data(as_text=True).strip() == ""
+    assert client.get("/widgets/pipelines/avatar").status_code == 404
+
+
+def test_demo_user_is_known_to_the_demo_gitlab() -> None:
+    world = demo_world()
+    assert DEMO_USER.username in world.users
+    assert any(DEMO_USER.username in m.reviewers for m in world.merge_requests.values())
