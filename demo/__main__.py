@@ -22,7 +22,9 @@ from simulators import gitlab, uptime_kuma
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def demo_config(kuma_url: str, gitlab_url: str | None = None, data_dir: Path | None = None) -> dict[str, Any]:
+def demo_config(
+    kuma_url: str, gitlab_url: str | None = None, data_dir: Path | None = None
+) -> dict[str, Any]:
     """The example configuration, pointed at the simulators (its database in `data_dir`)."""
     config = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
     config.setdefault("portal", {})["demo"] = True
@@ -48,7 +50,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="portal-demo-"))
     config_file = workdir / "portal.yaml"
     config_file.write_text(
-        yaml.safe_dump(demo_config(kuma.url, forge.url, workdir / "data"), allow_unicode=True), encoding="utf-8"
+        yaml.safe_dump(demo_config(kuma.url, forge.url, workdir / "data"), allow_unicode=True),
+        encoding="utf-8",
     )
     env = {
         **os.environ,
