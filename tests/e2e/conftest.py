@@ -22,6 +22,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from portal.widgets import WIDGETS
 from simulators import gitlab, uptime_kuma
 from simulators.base import SimServer
 from simulators.uptime_kuma import KumaWorld, demo_world
@@ -102,10 +103,19 @@ def served_portal(
     directory: Path,
     app_module: str = "portal.wsgi:app",
     gitlab_url: str | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> Iterator[Portal]:
     """The example configuration in demo mode, polling every few seconds, its database in
-    `directory`, under gunicorn (two workers); at the end, no CSP report and no error logged."""
+    `directory`, under gunicorn (two workers); at the end, no CSP report and no error logged.
+
+    `only` names the registry's cards that `app_module` registers (their sections alone are kept).
+    """
     config = example_config()
+    if only is not None:
+        kept = [widget for widget in WIDGETS if widget.slug in only]
+        config["widgets"] = {k: v for k, v in config["widgets"].items() if k in only}
+        names = {upstream.name for widget in kept for upstream in widget.upstreams}
+        config["upstreams"] = {k: v for k, v in config["upstreams"].items() if k in names}
     config["portal"]["demo"] = True
     config["auth"] = {"mode": "demo"}
     config["upstreams"]["uptime_kuma"].update(url=kuma_url, timeout=3, breaker_backoff=1)

@@ -23,7 +23,8 @@ CARDS = "#widget-grid > .widget-card"
 def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     """The demo configuration with the plain widgets, and a database of its own."""
     directory = tmp_path_factory.mktemp("portal-layout")
-    with served_portal(kuma_server.url, directory, app_module="tests.support.layout_app:app") as found:
+    module = "tests.support.layout_app:app"
+    with served_portal(kuma_server.url, directory, app_module=module, only=("status",)) as found:
         yield found
 
 
