@@ -7,8 +7,10 @@ is made of and ships with.
 from __future__ import annotations
 
 from .contract import Widget
+from .incidents import IncidentsWidget
+from .metrics import MetricsWidget
 from .status import StatusWidget
 
-WIDGETS: tuple[Widget, ...] = (StatusWidget(),)
+WIDGETS: tuple[Widget, ...] = (StatusWidget(), MetricsWidget(), IncidentsWidget())
 
 __all__ = ["WIDGETS"]
