@@ -17,17 +17,23 @@ from typing import Any
 
 import yaml
 
-from simulators import uptime_kuma
+from simulators import prometheus, uptime_kuma
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def demo_config(kuma_url: str) -> dict[str, Any]:
+def demo_config(kuma_url: str, prometheus_url: str = "", alertmanager_url: str = "") -> dict[str, Any]:
     """The example configuration, pointed at the simulators."""
     config = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
     config.setdefault("portal", {})["demo"] = True
     config["auth"] = {"mode": "demo"}
-    config.setdefault("upstreams", {})["uptime_kuma"] = {"url": kuma_url, "timeout": 4}
+    upstreams = config.setdefault("upstreams", {})
+    upstreams["uptime_kuma"] = {"url": kuma_url, "timeout": 4}
+    for name, url in (("prometheus", prometheus_url), ("alertmanager", alertmanager_url)):
+        if url:
+            upstreams[name] = {"url": url, "timeout": 4}
+        else:
+            upstreams.pop(name, None)
     config.setdefault("cache", {}).pop("redis_url", None)
     return config
 
@@ -38,10 +44,19 @@ def main() -> int:
     metrics_port = os.environ.get("DEMO_METRICS_PORT", "9100")
     kuma, _ = uptime_kuma.make_server(port=int(os.environ.get("DEMO_KUMA_PORT", "0")))
     kuma.start()
+    prom, alertmanager, _ = prometheus.make_servers(
+        prometheus_port=int(os.environ.get("DEMO_PROMETHEUS_PORT", "0")),
+        alertmanager_port=int(os.environ.get("DEMO_ALERTMANAGER_PORT", "0")),
+    )
+    prom.start()
+    alertmanager.start()
 
     workdir = Path(tempfile.mkdtemp(prefix="portal-demo-"))
     config_file = workdir / "portal.yaml"
-    config_file.write_text(yaml.safe_dump(demo_config(kuma.url), allow_unicode=True), encoding="utf-8")
+    config_file.write_text(
+        yaml.safe_dump(demo_config(kuma.url, prom.url, alertmanager.url), allow_unicode=True),
+        encoding="utf-8",
+    )
     env = {
         **os.environ,
         "PORTAL_CONFIG": str(config_file),
@@ -50,6 +65,7 @@ def main() -> int:
         "PORTAL_METRICS_BIND": f"{host}:{metrics_port}",
     }
     print(f"Uptime Kuma simulator on {kuma.url}", flush=True)
+    print(f"Prometheus simulator on {prom.url}, Alertmanager simulator on {alertmanager.url}", flush=True)
     print(f"Portal demo on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
     print(f"Its Prometheus metrics on http://{host}:{metrics_port}/metrics", flush=True)
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "portal.wsgi:app"]
@@ -66,6 +82,8 @@ def main() -> int:
         return child.wait()
     finally:
         kuma.stop()
+        prom.stop()
+        alertmanager.stop()
 
 
 if __name__ == "__main__":

@@ -7,21 +7,31 @@ import contextlib
 import signal
 import threading
 
-from . import uptime_kuma
+from . import prometheus, uptime_kuma
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m simulators")
     parser.add_argument("--kuma-port", type=int, default=18101)
+    parser.add_argument("--prometheus-port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--alertmanager-port", type=int, default=0, help="0: any free port")
     args = parser.parse_args()
     kuma, _ = uptime_kuma.make_server(port=args.kuma_port)
     kuma.start()
+    prom, alertmanager, _ = prometheus.make_servers(
+        prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port
+    )
+    prom.start()
+    alertmanager.start()
     print(f"Uptime Kuma simulator on {kuma.url}", flush=True)
+    print(f"Prometheus simulator on {prom.url}, Alertmanager simulator on {alertmanager.url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     kuma.stop()
+    prom.stop()
+    alertmanager.stop()
 
 
 if __name__ == "__main__":
