@@ -207,7 +207,10 @@ def serve_card(
         return answer(plain_view(ctx, "unconfigured"))
     view, results = card_views(state).view(ctx, user, notice, notice_kind)
     log_fields(widget=widget.slug, cache=",".join(r.source for r in results))
-    return answer(view, status)
+    # The view is kept for every poll that shows the same data: when that data was last
+    # fetched comes from this request's results, not from the view's first build.
+    fetched = [r.fetched_at for r in results if r.value is not None and r.fetched_at is not None]
+    return answer(view, status, datetime.fromtimestamp(min(fetched), tz=UTC) if fetched else None)
 
 
 def card_views(state: PortalState) -> CardViews:
@@ -217,11 +220,14 @@ def card_views(state: PortalState) -> CardViews:
     return found
 
 
-def answer(view: WidgetView, status: int = 200) -> Response:
-    """The card body of a versioned view, or 204 when the card already shows this version."""
+def answer(view: WidgetView, status: int = 200, fetched_at: datetime | None = None) -> Response:
+    """The card body of a versioned view, or 204 when the card already shows this version.
+
+    `fetched_at`: when the oldest data shown was fetched (X-Widget-Fetched-At, "Updated at").
+    """
     headers = {VERSION_HEADER: view.version, "Cache-Control": "no-store"}
-    if view.fetched_at is not None:
-        headers[FETCHED_HEADER] = view.fetched_at.isoformat(timespec="seconds")
+    if fetched_at is not None:
+        headers[FETCHED_HEADER] = fetched_at.isoformat(timespec="seconds")
     if status == 200 and request.headers.get(VERSION_HEADER) == view.version:
         unchanged = Response(status=204, headers=headers)  # nothing changed: a few bytes
         del unchanged.headers["Content-Type"]
