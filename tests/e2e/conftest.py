@@ -1,5 +1,6 @@
 """The portal in a real browser: Debian's Chromium, driven by Playwright, against the portal
-under gunicorn (two workers, as in production) and the Uptime Kuma simulator.
+under gunicorn (two workers, as in production) and the Uptime Kuma, Prometheus and Alertmanager
+simulators.
 
 The simulator runs in this process, so a test changes what the upstream serves through
 `world`; its clock is pinned, so data only changes when a test changes it. Every page a test
@@ -21,8 +22,10 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from simulators import prometheus as prometheus_sim
 from simulators import uptime_kuma
 from simulators.base import SimServer
+from simulators.prometheus import MonitoringWorld
 from simulators.uptime_kuma import KumaWorld, demo_world
 
 from ..conftest import example_config
@@ -31,6 +34,7 @@ from .helpers import SETTLED, OpenPage, PageProblems
 
 REFRESH = 5  # seconds between polls: the smallest the configuration accepts
 CACHE_TTL = 1  # seconds the portal keeps a result fresh
+STEADY_GAUGES = {"cpu": 48.5, "memory": 71.2, "restarts": 1, "ingress-5xx": 0.02}
 
 # A CSP violation, however it happens, is reported to the test through an exposed binding.
 WATCH_CSP = """
@@ -83,18 +87,62 @@ def kuma_server() -> Iterator[SimServer]:
 
 
 @pytest.fixture(scope="session")
-def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
-    """The example configuration in demo mode, polling every few seconds, under gunicorn."""
+def monitoring_servers() -> Iterator[tuple[SimServer, SimServer, MonitoringWorld]]:
+    """The demo's Prometheus and Alertmanager, held still: gauges pinned, no alert on a schedule."""
+    world = prometheus_sim.demo_world()
+    for alert in world.alerts.values():
+        alert.period = 0  # what fired earlier in the day stays; nothing starts or ends by itself
+    for name, value in STEADY_GAUGES.items():
+        world.pin(name, value)
+    prometheus, alertmanager, _ = prometheus_sim.make_servers(world)
+    prometheus.start()
+    alertmanager.start()
+    yield prometheus, alertmanager, world
+    prometheus.stop()
+    alertmanager.stop()
+
+
+def e2e_config(
+    kuma: SimServer, monitoring: tuple[SimServer, SimServer, MonitoringWorld], monitoring_ttl: int
+) -> dict[str, Any]:
+    """The example configuration in demo mode on the simulators, polling every few seconds."""
     config = example_config()
     config["portal"]["demo"] = True
     config["auth"] = {"mode": "demo"}
-    config["upstreams"]["uptime_kuma"].update(url=kuma_server.url, timeout=3, breaker_backoff=1)
+    config["upstreams"]["uptime_kuma"].update(url=kuma.url, timeout=3, breaker_backoff=1)
     config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
+    prometheus, alertmanager, _ = monitoring
+    config["upstreams"]["prometheus"] = {"url": prometheus.url, "timeout": 3, "breaker_backoff": 1}
+    config["upstreams"]["alertmanager"] = {"url": alertmanager.url, "timeout": 3, "breaker_backoff": 1}
+    for slug in ("metrics", "incidents"):
+        config["widgets"][slug].update(refresh=REFRESH, ttl=monitoring_ttl)
+    config["widgets"]["incidents"]["history_step"] = 15
+    return config
+
+
+@pytest.fixture(scope="session")
+def portal(
+    kuma_server: SimServer,
+    monitoring_servers: tuple[SimServer, SimServer, MonitoringWorld],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Portal]:
+    """The example configuration in demo mode, polling every few seconds, under gunicorn.
+
+    The metrics and incidents cards keep their first data for the session: their polls are
+    cache hits, so the status card's tests see only its own fetches (a request waits for at most
+    `max_waiting` fetches at once; test_monitoring.py has a portal whose cards refresh every second).
+    """
+    config = e2e_config(kuma_server, monitoring_servers, monitoring_ttl=86400)
     directory = tmp_path_factory.mktemp("portal-e2e")
     with portal_process(config, directory, workers=2, threads=4) as url:
         port = url.rsplit(":", 1)[1]
         found = Portal(url, directory / f"portal-{port}.log")
         found.baseline_version = found.status_version()
+        for card in (f"{url}/widgets/metrics", f"{url}/widgets/incidents"):
+            # Each worker fetches these now, not during a test: a new connection each time, so
+            # that both workers answer some of them.
+            for _ in range(12):
+                wait_for(lambda card=card: "is-ok" in requests.get(card, timeout=10).text)  # type: ignore[misc]
         yield found
         records = found.log_records()
     reports = [r for r in records if r.get("event") == "csp_violation"]

@@ -29,6 +29,9 @@ FOCUSED = """() => {
 FOCUSABLE = """() => [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]
   .filter((el) => el.tabIndex >= 0 && !el.closest('[hidden]') && el.getClientRects().length)
   .filter((el) => !el.closest('details:not([open])') || el.matches('summary, summary *'))
+  // A radio group is one stop: its checked button (the arrow keys move within it).
+  .filter((el) => el.type !== 'radio' || el.checked || !document.querySelector(
+    `input[type=radio][name="${el.name}"]:checked`))
   .map((el) => el.id || el.getAttribute('href') || el.className)"""
 
 

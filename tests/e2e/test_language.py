@@ -30,6 +30,11 @@ DATA = ", ".join(
         ".user-menu__tags .tag",
         ".user-menu__switch-option",
         ".portal-brand__name",
+        ".alert-row__name",  # alerts as Prometheus and Alertmanager give them
+        ".alert-row__summary",
+        ".alert-row__description",
+        ".alert-label",
+        ".alert-mute q",
     ]
 )
 # Every piece of interface text: text nodes and the attributes people hear or see.
@@ -64,7 +69,8 @@ INTERFACE_TEXT = """(data) => {
 NEUTRAL = re.compile(
     r"^[\d\s.,:%·/+-]*(ms)?$"  # numbers and units
     r"|^(EN|FR|v[\d.]+|DevSecOps Portal)$"  # language codes, version, the configured title
-    r"|^(.+: )?(Information|Maintenance)$"  # words spelt alike (a tile dot: "<monitor>: <state>")
+    r"|^(.+: )?(Information|Maintenance|OK|Info)$"  # spelt alike (a tile dot: "<monitor>: <state>")
+    r"|^(min|max) [\d\s.,%]*$"  # a sparkline's lowest and highest values
 )
 
 
