@@ -4,6 +4,7 @@
     phone-fr-light.png, phone-en-dark.png a 390 px wide phone, full page
     skeleton-en-light.png                 the cards before their first answer
     error-404-{en-light,fr-dark}.png      an error page
+    {metrics,incidents}-{en,fr}-{light,dark}.png   one card each, as the dashboard shows it
 
 Starts its own demo (simulators and gunicorn) on a free loopback port; the browser is Debian's
 Chromium driven by Playwright (never `playwright install`).
@@ -74,6 +75,27 @@ def _skeleton(browser: Browser, base: str) -> None:
     context.close()
 
 
+CARDS = ("metrics", "incidents")
+
+
+def _cards(browser: Browser, base: str, language: str, theme: str) -> None:
+    """Each card alone, in a window tall enough that the sticky navbar covers none of it."""
+    context = browser.new_context(
+        base_url=base,
+        viewport={"width": 1440, "height": 2600},
+        locale=language,
+        color_scheme=theme,  # type: ignore[arg-type]
+    )
+    page = context.new_page()
+    page.goto("/")
+    _settle(page)
+    for slug in CARDS:
+        name = f"{slug}-{language}-{theme}"
+        page.locator(f"#widget-{slug}").screenshot(path=str(OUT / f"{name}.png"))
+        print(f"screenshots/{name}.png")
+    context.close()
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     with running_demo() as base, sync_playwright() as playwright:
@@ -81,6 +103,9 @@ def main() -> int:
         for name, path, language, theme, width, height in SHOTS:
             _shoot(browser, base, name, path, language, theme, (width, height))
         _skeleton(browser, base)
+        for language in ("en", "fr"):
+            for theme in ("light", "dark"):
+                _cards(browser, base, language, theme)
         browser.close()
     return 0
 
