@@ -23,6 +23,8 @@ from portal.upstreams.http import HttpLimits
 from portal.widgets.incidents.client import AlertmanagerClient
 from portal.widgets.incidents.timeline import History, expand, firings_of, incidents, intervals
 from portal.widgets.metrics.client import ActiveAlert, AlertRule, Series
+from simulators import prometheus as simulated
+from simulators.base import SimServer
 
 from ..conftest import SECRET
 from ..support.alertmanager import AlertmanagerServer
@@ -336,3 +338,66 @@ def test_the_severity_filter_is_cut_on_the_server_and_part_of_the_version(
     other = client.get("/widgets/incidents?severity=warning", headers={"X-Widget-Version": version})
     assert again.status_code in (200, 204) and other.status_code == 200
     assert "<script>" not in both
+
+
+@pytest.mark.peers
+def test_without_alertmanager_the_card_shows_prometheus_view_alone(
+    portal_config: dict[str, Any], prometheus_with_rules: PrometheusServer, rules: Callable[..., None]
+) -> None:
+    rules("incident-no-am", {"alert": "PortalIncidentPrometheusOnly", "expr": "vector(1)"})
+    config = monitoring_config(portal_config, prometheus_with_rules.url, None)
+    client = create_app(
+        {"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}}
+    ).test_client()
+    html = card(
+        client, "incidents", lambda h: alert_row(h, "PortalIncidentPrometheusOnly") is not None, timeout=30
+    )
+    assert 'class="widget-content is-ok"' in html  # no Alertmanager is no problem
+    assert "Open Alertmanager" not in html and "In Alertmanager" not in html
+    row = _row(html, "PortalIncidentPrometheusOnly")
+    assert ">Info</span>" in row  # no severity label: the lowest level, said in words
+    assert "/graph?g0.expr=vector%281%29&amp;g0.tab=1" in row  # the rule's expression in Prometheus
+
+
+@pytest.fixture
+def alertmanager_sim() -> Iterator[SimServer]:
+    """Alertmanager's simulator, for the faults a real Alertmanager cannot show on demand."""
+    prometheus, alertmanager, _ = simulated.make_servers()
+    prometheus.start()
+    alertmanager.start()
+    yield alertmanager
+    prometheus.stop()
+    alertmanager.stop()
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("error500", "Alertmanager answered HTTP 500"),
+        ("garbage", "Alertmanager returned a response that is not valid JSON"),
+        ("unauthorized", "Alertmanager refused the portal&#39;s credentials (HTTP 401)"),
+        ("timeout", "Alertmanager did not answer within 3 s"),
+    ],
+)
+def test_an_alertmanager_fault_is_said_and_leaves_prometheus_view(
+    incidents_app: Callable[..., Flask],
+    rules: Callable[..., None],
+    alertmanager_sim: SimServer,
+    mode: str,
+    said: str,
+) -> None:
+    rules("incident-am-fault", {"alert": "PortalIncidentAmFault", "expr": "vector(1)"})
+    alertmanager_sim.set_fault(mode, seconds=6)
+    client = incidents_app(alertmanager_url=alertmanager_sim.url).test_client()
+    html = card(
+        client,
+        "incidents",
+        lambda h: said in h and alert_row(h, "PortalIncidentAmFault") is not None,
+        timeout=30,
+    )
+    assert (
+        "is-firing" in _row(html, "PortalIncidentAmFault")
+        and "Silences and inhibitions are not shown." in html
+    )
+    assert "<html>" not in html  # the upstream's body never reaches the card
