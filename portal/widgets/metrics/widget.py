@@ -219,6 +219,7 @@ class GaugeView:
     critical: str
     direction: str
     stale: bool
+    pending: bool  # its first answer has not come yet (the card asks again soon)
     problem: Problem | None
 
 
@@ -303,6 +304,7 @@ def gauge_view(gauge: Gauge, part: PartResult[Any] | None, language: str) -> Gau
         critical=limit_text(gauge.critical),
         direction=gauge.direction,
         stale=part.stale if part is not None else False,
+        pending=part is not None and part.result.state == "pending" and reading is None,
         problem=part.problem if part is not None else None,
     )
 
