@@ -137,6 +137,11 @@ def test_cache_results_by_widget(app: Flask) -> None:
     client.get("/widgets/status")  # then two hits
     text = _exposition(app)
     results = _samples(text, "portal_widget_cache_results_total")
+    untouched = {  # every widget's series exist from the start (these two are not configured here)
+        f'{{result="{result}",widget="{widget}"}}': 0.0
+        for widget in ("metrics", "incidents")
+        for result in ("hit", "miss", "coalesced", "stale", "error", "pending")
+    }
     assert results == {
         '{result="hit",widget="status"}': 2.0,
         '{result="miss",widget="status"}': 2.0,
@@ -144,6 +149,7 @@ def test_cache_results_by_widget(app: Flask) -> None:
         '{result="stale",widget="status"}': 0.0,
         '{result="error",widget="status"}': 0.0,
         '{result="pending",widget="status"}': 0.0,
+        **untouched,
     }
     calls = _samples(text, "portal_upstream_request_duration_seconds_count")
     assert calls == {'{outcome="ok",upstream="uptime_kuma"}': 2.0}
@@ -160,7 +166,11 @@ def test_upstream_failures_and_the_open_circuit(app: Flask, kuma: SimServer) -> 
     calls = _samples(text, "portal_upstream_request_duration_seconds_count")
     assert calls['{outcome="unavailable",upstream="uptime_kuma"}'] >= 2
     assert portal_state(app).cache.breaker("uptime_kuma").state is CircuitState.OPEN
-    assert _samples(text, "portal_upstream_circuit_state") == {'{upstream="uptime_kuma"}': 2.0}
+    assert _samples(text, "portal_upstream_circuit_state") == {
+        '{upstream="uptime_kuma"}': 2.0,
+        '{upstream="prometheus"}': 0.0,  # every upstream's circuit is shown, closed until it fails
+        '{upstream="alertmanager"}': 0.0,
+    }
     checked = _promtool_check(text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -269,5 +279,9 @@ def test_a_restart_empties_the_directory_dead_workers_keep_their_counts_a_reload
         text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     totals = _samples(text, "portal_http_request_total")
     assert totals == {'{method="GET",status="200"}': 12.0}
-    assert _samples(text, "portal_upstream_circuit_state") == {'{upstream="uptime_kuma"}': 0.0}
+    assert _samples(text, "portal_upstream_circuit_state") == {
+        '{upstream="uptime_kuma"}': 0.0,
+        '{upstream="prometheus"}': 0.0,
+        '{upstream="alertmanager"}': 0.0,
+    }
     assert len(_samples(text, "portal_build_info")) == 1

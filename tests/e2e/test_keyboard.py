@@ -37,7 +37,7 @@ FOCUSABLE = """() => [...document.querySelectorAll('a[href], button, input, sele
 
 def _tab_through(page: Page) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
-    for _ in range(80):
+    for _ in range(200):  # the incidents card alone has two links per alert
         page.keyboard.press("Tab")
         page.evaluate(ANIMATIONS_DONE)
         focused = page.evaluate(FOCUSED)
