@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import amplification, faults, isolation, pipelines, soak, stampede, throughput, wire_cost
 from .context import Bench
+from .monitoring import monitoring
 from .report import RESULTS, quote_in_readme, table, write
 from .stack import peers
 
@@ -35,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp,
         peers(Path(tmp)) as (sim, keycloak, redis),
+        monitoring(Path(tmp)) as prometheus,
     ):
         assert redis is not None
-        bench = Bench(Path(tmp), args.quick, sim, keycloak, redis)
+        bench = Bench(Path(tmp), args.quick, sim, keycloak, redis, prometheus)
         max_rps = 0.0
         for name in chosen:
             print(f"[bench] {name} ...", flush=True)

@@ -13,6 +13,7 @@ import requests
 from tests.support.keycloak import KeycloakSim, login
 from tests.support.processes import RedisServer
 
+from .monitoring import Monitoring
 from .report import Figure
 from .stack import Server, Simulator, portal, portal_config
 
@@ -46,6 +47,7 @@ class Bench:
     sim: Simulator
     keycloak: KeycloakSim
     redis: RedisServer
+    monitoring: Monitoring | None = None  # the real Prometheus and Alertmanager of both cards
     figures: list[Figure] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -59,7 +61,10 @@ class Bench:
     def config(
         self, redis: bool = True, upstream: dict[str, Any] | None = None, **status: Any
     ) -> dict[str, Any]:
-        config = portal_config(self.sim.url, self.keycloak.url, self.redis.url if redis else None, **status)
+        urls = self.monitoring.urls() if self.monitoring else None
+        config = portal_config(
+            self.sim.url, self.keycloak.url, self.redis.url if redis else None, urls, **status
+        )
         config["upstreams"]["uptime_kuma"].update(upstream or {})
         config.setdefault("database", {})["data_dir"] = str(self.directory / "data")  # out of the checkout
         return config

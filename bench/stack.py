@@ -85,8 +85,18 @@ class Server:
         ]
 
 
-def portal_config(kuma_url: str, keycloak_url: str, redis_url: str | None, **status: Any) -> dict[str, Any]:
-    """The example configuration, with single sign-on against the provider and the simulator upstream."""
+def portal_config(
+    kuma_url: str,
+    keycloak_url: str,
+    redis_url: str | None,
+    monitoring: dict[str, str] | None = None,
+    **status: Any,
+) -> dict[str, Any]:
+    """The example configuration, with single sign-on against the provider and the simulator upstream.
+
+    `monitoring`: the URLs of the real Prometheus and Alertmanager (bench/monitoring.py); without
+    it the metrics and incidents cards are not configured.
+    """
     config: dict[str, Any] = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
     config["auth"] = {
         "mode": "oidc",
@@ -99,6 +109,11 @@ def portal_config(kuma_url: str, keycloak_url: str, redis_url: str | None, **sta
         },
     }
     config["upstreams"]["uptime_kuma"]["url"] = kuma_url
+    for name in ("prometheus", "alertmanager"):
+        if monitoring:
+            config["upstreams"][name]["url"] = monitoring[name]
+        else:
+            config["upstreams"].pop(name, None)
     config["widgets"]["status"].update(status)
     if redis_url:
         config["cache"]["redis_url"] = redis_url

@@ -4,6 +4,7 @@
     phone-fr-light.png, phone-en-dark.png a 390 px wide phone, full page
     skeleton-en-light.png                 the cards before their first answer
     edit-{en,fr}-{light,dark}.png         "Edit layout": the controls of one's own layout
+    {metrics,incidents}-{en,fr}-{light,dark}.png   one card each, as the dashboard shows it
     pipelines-{en-light,fr-dark}-{projects,mine}.png   the pipelines card, each tab (chosen from the keyboard)
     pipelines-menu-en-light.png          the user menu with the GitLab avatar and profile link
     error-404-{en-light,fr-dark}.png      an error page
@@ -140,6 +141,27 @@ def _pipelines(browser: Browser, base: str, language: str, theme: str) -> None:
     context.close()
 
 
+CARDS = ("metrics", "incidents")
+
+
+def _cards(browser: Browser, base: str, language: str, theme: str) -> None:
+    """Each card alone, in a window tall enough that the sticky navbar covers none of it."""
+    context = browser.new_context(
+        base_url=base,
+        viewport={"width": 1440, "height": 2600},
+        locale=language,
+        color_scheme=theme,  # type: ignore[arg-type]
+    )
+    page = context.new_page()
+    page.goto("/")
+    _settle(page)
+    for slug in CARDS:
+        name = f"{slug}-{language}-{theme}"
+        page.locator(f"#widget-{slug}").screenshot(path=str(OUT / f"{name}.png"))
+        print(f"screenshots/{name}.png")
+    context.close()
+
+
 def main() -> int:
     """Every screenshot, or those whose names start with the arguments (`edit`, `dashboard-fr`)."""
     wanted = tuple(sys.argv[1:])
@@ -155,6 +177,10 @@ def main() -> int:
             for theme in ("light", "dark"):
                 if not wanted or f"edit-{language}-{theme}".startswith(wanted):
                     _edit_mode(browser, base, language, theme)
+        for language in ("en", "fr"):
+            for theme in ("light", "dark"):
+                if not wanted or any(f"{c}-{language}-{theme}".startswith(wanted) for c in CARDS):
+                    _cards(browser, base, language, theme)
         for language, theme in (("en", "light"), ("fr", "dark")):
             if not wanted or f"pipelines-{language}-{theme}".startswith(wanted):
                 _pipelines(browser, base, language, theme)

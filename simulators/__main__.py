@@ -7,22 +7,30 @@ import contextlib
 import signal
 import threading
 
-from . import gitlab, uptime_kuma
+from . import gitlab, prometheus, uptime_kuma
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m simulators")
     parser.add_argument("--kuma-port", type=int, default=18101)
     parser.add_argument("--gitlab-port", type=int, default=None, help="also run the GitLab simulator")
+    parser.add_argument("--prometheus-port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--alertmanager-port", type=int, default=0, help="0: any free port")
     args = parser.parse_args()
     kuma, _ = uptime_kuma.make_server(port=args.kuma_port)
     kuma.start()
+    prom, alertmanager, _ = prometheus.make_servers(
+        prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port
+    )
+    prom.start()
+    alertmanager.start()
     print(f"Uptime Kuma simulator on {kuma.url}", flush=True)
     forge = None
     if args.gitlab_port is not None:
         forge, _ = gitlab.make_server(port=args.gitlab_port)
         forge.start()
         print(f"GitLab simulator on {forge.url}", flush=True)
+    print(f"Prometheus simulator on {prom.url}, Alertmanager simulator on {alertmanager.url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
@@ -30,6 +38,8 @@ def main() -> None:
     kuma.stop()
     if forge is not None:
         forge.stop()
+    prom.stop()
+    alertmanager.stop()
 
 
 if __name__ == "__main__":

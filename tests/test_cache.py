@@ -290,6 +290,26 @@ def test_data_past_its_refresh_time_is_stale_while_the_refresh_hangs() -> None:
     assert eventually(lambda: cache.get_or_fetch(KEY, gate, policy).value == "v2")
 
 
+def test_old_data_whose_refresh_just_began_is_pending_not_slow_when_the_request_cannot_wait() -> None:
+    """Another card's request holds the only waiting place: this one answers at once, without
+    calling the upstream slow (its refresh has only just begun), and asks again soon."""
+    cache = WidgetCache(LocalStore(), max_waiting=1)
+    policy = FetchPolicy(ttl=0.05, stale_ttl=60, upstream="u", upstream_label="Upstream", timeout=0.1)
+    assert cache.get_or_fetch(KEY, lambda: "v1", policy).value == "v1"
+    time.sleep(policy.ttl + policy.grace + 0.05)  # older than any refresh may take
+    other = Gate()
+    waiting = threading.Thread(target=cache.get_or_fetch, args=("widget:other:shared:x", other, policy))
+    waiting.start()
+    assert eventually(lambda: other.calls == 1)  # that request now waits for its fetch
+    gate = Gate("v2")
+    result = cache.get_or_fetch(KEY, gate, policy)
+    assert (result.state, result.value, result.error) == ("pending", "v1", None)
+    gate.open.set()
+    other.open.set()
+    waiting.join(5)
+    assert eventually(lambda: cache.get_or_fetch(KEY, gate, policy).value == "v2")
+
+
 def test_a_cold_hang_holds_at_most_max_waiting_threads_and_never_past_answer_within() -> None:
     cache = WidgetCache(LocalStore(), max_waiting=2)
     policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="u", timeout=10, answer_within=0.5)

@@ -510,7 +510,7 @@ def test_the_database_password_comes_from_the_environment(
 
 
 def test_a_card_follows_its_users_preference(make_layout_app: Callable[..., Flask]) -> None:
-    """`Widget.choices` reads the preference: the card changes when it does, for that user only."""
+    """`Widget.choice` reads the preference: the card changes when it does, for that user only."""
     app = make_layout_app(widgets=(*TEST_WIDGETS, CHOOSY))
     camille, dominique = browser(app, "camille").client, browser(app, "dominique").client
 

@@ -9,7 +9,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import pytest
 import requests
@@ -17,7 +17,6 @@ from flask import Flask
 from prometheus_client import generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 
-from portal.caching.widget_cache import Source
 from portal.state import portal_state
 from portal.upstreams.breaker import CircuitState
 from simulators.base import SimServer
@@ -138,6 +137,11 @@ def test_cache_results_by_widget(app: Flask) -> None:
     client.get("/widgets/status")  # then two hits
     text = _exposition(app)
     results = _samples(text, "portal_widget_cache_results_total")
+    untouched = {  # every widget's series exist from the start (these two are not configured here)
+        f'{{result="{result}",widget="{widget}"}}': 0.0
+        for widget in ("metrics", "incidents", "pipelines")
+        for result in ("hit", "miss", "coalesced", "stale", "error", "pending")
+    }
     assert results == {
         '{result="hit",widget="status"}': 2.0,
         '{result="miss",widget="status"}': 2.0,
@@ -145,8 +149,7 @@ def test_cache_results_by_widget(app: Flask) -> None:
         '{result="stale",widget="status"}': 0.0,
         '{result="error",widget="status"}': 0.0,
         '{result="pending",widget="status"}': 0.0,
-        # every registered widget's series are there from the start (pipelines: not configured here)
-        **{f'{{result="{result}",widget="pipelines"}}': 0.0 for result in get_args(Source)},
+        **untouched,
     }
     calls = _samples(text, "portal_upstream_request_duration_seconds_count")
     assert calls == {'{outcome="ok",upstream="uptime_kuma"}': 2.0}
@@ -166,6 +169,8 @@ def test_upstream_failures_and_the_open_circuit(app: Flask, kuma: SimServer) -> 
     assert _samples(text, "portal_upstream_circuit_state") == {
         '{upstream="gitlab"}': 0.0,  # every registered upstream's, configured or not
         '{upstream="uptime_kuma"}': 2.0,
+        '{upstream="prometheus"}': 0.0,
+        '{upstream="alertmanager"}': 0.0,
     }
     checked = _promtool_check(text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -278,5 +283,7 @@ def test_a_restart_empties_the_directory_dead_workers_keep_their_counts_a_reload
     assert _samples(text, "portal_upstream_circuit_state") == {
         '{upstream="gitlab"}': 0.0,
         '{upstream="uptime_kuma"}': 0.0,
+        '{upstream="prometheus"}': 0.0,
+        '{upstream="alertmanager"}': 0.0,
     }
     assert len(_samples(text, "portal_build_info")) == 1

@@ -167,6 +167,18 @@ def test_clock_relative_text_is_rendered_anew_each_step_with_unchanged_data(
     assert moved and moved.group(1) != written.group(1)
 
 
+def test_updated_at_is_the_latest_fetch_even_when_the_data_and_its_view_stay_the_same(
+    make_app: Callable[..., Flask],
+) -> None:
+    """A view is kept for every poll that shows the same data; "Updated at" moves on regardless."""
+    client = make_app(lambda c: c["widgets"]["status"].update(ttl=1)).test_client()
+    first = client.get("/widgets/status")
+    time.sleep(1.2)  # past the TTL: fetched again, the same data
+    again = client.get("/widgets/status", headers={"X-Widget-Version": first.headers["X-Widget-Version"]})
+    assert again.status_code == 204
+    assert again.headers["X-Widget-Fetched-At"] > first.headers["X-Widget-Fetched-At"]
+
+
 # --- the write path ---------------------------------------------------------------------------
 
 

@@ -10,12 +10,15 @@ Every widget part goes through `WidgetCache.get_many([...])` (or `get_or_fetch` 
   others, and any request after that, answer at once with what there is. So a hung upstream
   holds fetch threads, never the request threads the shell and the other cards need;
 - what there is, while a fetch runs: data younger than `ttl + grace` (the time a refresh may
-  take) is shown as current; older data is shown as stale with the reason; no data at all is
-  "pending" (the card says loading and polls again soon), or the last failure when one is known;
+  take) is shown as current; older data is shown as stale with the reason, unless its refresh
+  began less than `answer_within` ago (this request could not wait for it: the data is shown,
+  "pending", and the card polls again soon); no data at all is "pending" (the card says
+  loading and polls again soon), or the last failure when one is known;
 - a failure is never stored as data: the last good entry is served as stale with the reason,
   the failure is remembered for `failure_hold` seconds so that pollers do not hammer the
   upstream, and the upstream's circuit breaker opens after repeated failures (or at once, for as
-  long as a 429 asks);
+  long as a 429 asks); a request the upstream refused as invalid (`UpstreamRejected`, a 400 or
+  422: a bad query) fails its own key only and leaves the circuit closed;
 - `invalidate(key or prefix)` drops entries, failure records, every worker's kept copies and
   the flights under way (through the broadcast), and a fetch that began before it can never
   write its older value after it (the store's guarded write);
@@ -38,7 +41,7 @@ from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from ..upstreams.breaker import BreakerPolicy, CircuitBreaker, CircuitState
-from ..upstreams.errors import N_, Reason, UpstreamError
+from ..upstreams.errors import N_, Reason, UpstreamError, UpstreamRejected
 from ..upstreams.http import Quota
 from .broadcast import Broadcast, KeptRecords, LocalBroadcast
 from .stores import CacheStore
@@ -123,9 +126,10 @@ class CacheResult(Generic[T]):
 
     @property
     def state(self) -> Literal["ok", "stale", "error", "pending"]:
-        """ok: fresh data; stale: last good data and a reason; error: only a reason; pending: nothing yet."""
+        """ok: fresh data; stale: last good data and a reason; error: only a reason; pending:
+        nothing yet, or older data while its refresh has only just begun (ask again soon)."""
         if self.error is None:
-            return "pending" if self.value is None else "ok"
+            return "pending" if self.value is None or self.source == "pending" else "ok"
         return "stale" if self.value is not None else "error"
 
     @classmethod
@@ -296,9 +300,9 @@ class WidgetCache:
             if landed.source == "miss" and not own:
                 return CacheResult(landed.value, landed.fingerprint, landed.fetched_at, "coalesced")
             return landed
-        return self._meanwhile(request, entry)
+        return self._meanwhile(request, entry, flight)
 
-    def _meanwhile(self, request: Request[Any], entry: Entry | None) -> CacheResult[Any]:
+    def _meanwhile(self, request: Request[Any], entry: Entry | None, flight: _Flight) -> CacheResult[Any]:
         """A fetch is under way: current-enough data, stale data with a reason, or nothing yet."""
         policy = request.policy
         failure = self._read_failure(request.key)
@@ -308,6 +312,11 @@ class WidgetCache:
             return CacheResult(None, None, None, "pending")
         if time.time() - entry.fetched_at < policy.ttl + policy.grace:
             return CacheResult.of(entry, "coalesced")
+        if failure is None and time.monotonic() - flight.started < policy.answer_within:
+            # The refresh has only just begun and this request could not wait for it (other
+            # requests were waiting): it is not late. The old data is shown for what it is (its
+            # fetch time), and the card asks again soon instead of calling the upstream slow.
+            return CacheResult.of(entry, "pending")
         # Past the time any refresh may take: as stale as if this request had fetched itself.
         return CacheResult.of(entry, "stale", failure.reason if failure else policy.too_slow)
 
@@ -400,7 +409,12 @@ class WidgetCache:
             value = request.fetch()
         except UpstreamError as exc:
             elapsed = time.monotonic() - began
-            breaker.record_failure(exc.reason, exc.retry_after)
+            if isinstance(exc, UpstreamRejected):
+                # The upstream answered: it refused this one request (a query it cannot run),
+                # which says nothing of its health. The other parts that read it go on.
+                breaker.record_success()
+            else:
+                breaker.record_failure(exc.reason, exc.retry_after)
             self.observer.upstream_call(policy.upstream, exc.outcome, elapsed)
             log.warning(
                 "upstream call failed",

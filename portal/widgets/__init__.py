@@ -7,9 +7,11 @@ is made of and ships with.
 from __future__ import annotations
 
 from .contract import Widget
+from .incidents import IncidentsWidget
+from .metrics import MetricsWidget
 from .pipelines import PipelinesWidget
 from .status import StatusWidget
 
-WIDGETS: tuple[Widget, ...] = (StatusWidget(), PipelinesWidget())
+WIDGETS: tuple[Widget, ...] = (StatusWidget(), MetricsWidget(), IncidentsWidget(), PipelinesWidget())
 
 __all__ = ["WIDGETS"]

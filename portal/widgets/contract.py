@@ -140,7 +140,7 @@ class WidgetView:
     now: datetime | None = None  # the clock step the text is written for (widgets with a clock)
     fetched_at: datetime | None = None  # when the oldest data shown was fetched
     pending: bool = False  # a part is still loading: poll again soon
-    choices: Hashable = None  # what the user chose for this card (Widget.choices)
+    choice: Hashable = None  # what the card shows of its data (Widget.choice): a filter, a sort
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -213,13 +213,17 @@ class Widget(ABC):
         """True when the data says there is nothing to show (an "empty" card, not an error)."""
         return not any(view.values)
 
-    def choices(self, ctx: WidgetContext, user: User) -> Hashable:
-        """What this user chose for the card (their preferences: a sort, a filter), or None.
+    def choice(self, ctx: WidgetContext, user: User, args: Mapping[str, str]) -> Hashable:
+        """What the card is asked to show of its data (a filter, a sort), or None for the default.
 
-        Read once per request, before the view is looked up: it joins the view's key and version
-        (a card is rendered anew when the choice changes) and reaches the template and
-        `decorate` as `view.choices`. Keep it small and hashable (a tuple, a frozen model); read
-        preferences with `portal.storage.user_preferences(user)` here, not in the template.
+        Two sources: the values the card sends with each poll (a `<form data-card-choice>` in its
+        body: the page sends its fields as query parameters with every poll, and polls at once
+        when one changes), and what the user chose for good (their preferences, read with
+        `portal.storage.user_preferences(user)`; a choice is saved through a guarded write route
+        of the widget's own). Return it checked and normalised (unknown values dropped) and
+        small and hashable: it joins the view's key and version (a card is rendered anew when it
+        changes), and `decorate` and the template read it as `view.choice`. The data shown is cut
+        on the server from it. Read once per request, before the view is looked up.
         """
         return None
 
@@ -227,8 +231,9 @@ class Widget(ABC):
         """Add to `view.extra` what the template needs besides the parts' data.
 
         Returns a string mixed into the version. It may depend on the view's data, the
-        widget's settings and the user's roles and groups (and subject, for a per-user or
-        mixed widget), nothing else: the view is kept for every later poll with those.
+        widget's settings, the card's choice (`view.choice`) and the user's roles and groups
+        (and subject, for a per-user or mixed widget), nothing else: the view is kept for every
+        later poll with those.
         """
         return ""
 

@@ -3,10 +3,10 @@
 `GET /widgets/<slug>` answers 200 with the card's body for every upstream outcome (the card
 says what went wrong), or 204 when the card already shows this version. A version is a hash of
 everything the body shows: the data of each part, what went wrong and since when, the
-language, the clock step, who asks (roles and groups, and the subject for a per-user card) and
-the notice. Because a body is rendered from its view alone (no user, request or session in the
-template's reach: see `FragmentRenderer`), equal versions render equal HTML, and a worker
-renders each version once.
+language, the clock step, who asks (roles and groups, and the subject for a per-user card), the
+notice and what the card asked to see (`Widget.choice`, from the values it sends). Because a
+body is rendered from its view alone (no user, request or session in the template's reach: see
+`FragmentRenderer`), equal versions render equal HTML, and a worker renders each version once.
 """
 
 from __future__ import annotations
@@ -176,13 +176,13 @@ class CardViews:
         locale = str(select_locale())
         step = int(time.time() // widget.clock) if widget.clock else 0
         who = _who(ctx, user, parts)
-        choices = widget.choices(ctx, user)
-        key = (widget.slug, _shown(paired), who, locale, step, notice, notice_kind, choices)
+        choice = widget.choice(ctx, user, request.args)
+        key = (widget.slug, _shown(paired), who, locale, step, notice, notice_kind, choice)
         view = self._memo.get(key)
         if view is None:
             now = datetime.fromtimestamp(step * widget.clock, tz=UTC) if widget.clock else None
             view = build_view(ctx, paired, now)
-            view.notice, view.notice_kind, view.choices = notice, notice_kind, choices
+            view.notice, view.notice_kind, view.choice = notice, notice_kind, choice
             extra = widget.decorate(view, ctx, user)
             build = current_app.config["PORTAL_BUILD_ID"]
             view.version = _hash([build, *key, view.state, extra])
@@ -208,7 +208,10 @@ def serve_card(
         return answer(plain_view(ctx, "unconfigured"))
     view, results = card_views(state).view(ctx, user, notice, notice_kind)
     log_fields(widget=widget.slug, cache=",".join(r.source for r in results))
-    return answer(view, status)
+    # The view is kept for every poll that shows the same data: when that data was last
+    # fetched comes from this request's results, not from the view's first build.
+    fetched = [r.fetched_at for r in results if r.value is not None and r.fetched_at is not None]
+    return answer(view, status, datetime.fromtimestamp(min(fetched), tz=UTC) if fetched else None)
 
 
 def card_views(state: PortalState) -> CardViews:
@@ -218,11 +221,14 @@ def card_views(state: PortalState) -> CardViews:
     return found
 
 
-def answer(view: WidgetView, status: int = 200) -> Response:
-    """The card body of a versioned view, or 204 when the card already shows this version."""
+def answer(view: WidgetView, status: int = 200, fetched_at: datetime | None = None) -> Response:
+    """The card body of a versioned view, or 204 when the card already shows this version.
+
+    `fetched_at`: when the oldest data shown was fetched (X-Widget-Fetched-At, "Updated at").
+    """
     headers = {VERSION_HEADER: view.version, "Cache-Control": "no-store"}
-    if view.fetched_at is not None:
-        headers[FETCHED_HEADER] = view.fetched_at.isoformat(timespec="seconds")
+    if fetched_at is not None:
+        headers[FETCHED_HEADER] = fetched_at.isoformat(timespec="seconds")
     if status == 200 and request.headers.get(VERSION_HEADER) == view.version:
         unchanged = Response(status=204, headers=headers)  # nothing changed: a few bytes
         del unchanged.headers["Content-Type"]

@@ -1,5 +1,6 @@
 """The portal in a real browser: Debian's Chromium, driven by Playwright, against the portal
-under gunicorn (two workers, as in production) and the simulators (Uptime Kuma, GitLab).
+under gunicorn (two workers, as in production) and the simulators (Uptime Kuma, GitLab,
+Prometheus and Alertmanager).
 
 The simulator runs in this process, so a test changes what the upstream serves through
 `world`; its clock is pinned, so data only changes when a test changes it. Every page a test
@@ -24,7 +25,9 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from portal.widgets import WIDGETS
 from simulators import gitlab, uptime_kuma
+from simulators import prometheus as prometheus_sim
 from simulators.base import SimServer
+from simulators.prometheus import MonitoringWorld
 from simulators.uptime_kuma import KumaWorld, demo_world
 
 from ..conftest import example_config
@@ -34,6 +37,7 @@ from .helpers import SETTLED, OpenPage, PageProblems
 REFRESH = 5  # seconds between polls: the smallest the configuration accepts
 CACHE_TTL = 1  # seconds the portal keeps a result fresh
 PIPELINES_TTL = REFRESH  # the pipelines card's (several GitLab calls per refresh)
+STEADY_GAUGES = {"cpu": 48.5, "memory": 71.2, "restarts": 1, "ingress-5xx": 0.02}
 
 # A CSP violation, however it happens, is reported to the test through an exposed binding.
 WATCH_CSP = """
@@ -97,43 +101,78 @@ def gitlab_server() -> Iterator[SimServer]:
     server.stop()
 
 
-@contextmanager
-def served_portal(
-    kuma_url: str,
-    directory: Path,
-    app_module: str = "portal.wsgi:app",
-    gitlab_url: str | None = None,
-    only: tuple[str, ...] | None = None,
-) -> Iterator[Portal]:
-    """The example configuration in demo mode, polling every few seconds, its database in
-    `directory`, under gunicorn (two workers); at the end, no CSP report and no error logged.
+@pytest.fixture(scope="session")
+def monitoring_servers() -> Iterator[tuple[SimServer, SimServer, MonitoringWorld]]:
+    """The demo's Prometheus and Alertmanager, held still: gauges pinned, no alert on a schedule."""
+    world = prometheus_sim.demo_world()
+    for alert in world.alerts.values():
+        alert.period = 0  # what fired earlier in the day stays; nothing starts or ends by itself
+    for name, value in STEADY_GAUGES.items():
+        world.pin(name, value)
+    prometheus, alertmanager, _ = prometheus_sim.make_servers(world)
+    prometheus.start()
+    alertmanager.start()
+    yield prometheus, alertmanager, world
+    prometheus.stop()
+    alertmanager.stop()
 
-    `only` names the registry's cards that `app_module` registers (their sections alone are kept).
+
+def e2e_config(
+    kuma: SimServer,
+    monitoring: tuple[SimServer, SimServer, MonitoringWorld] | None = None,
+    monitoring_ttl: int = 86400,
+    gitlab_server: SimServer | None = None,
+    only: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """The example configuration in demo mode on the simulators, polling every few seconds.
+
+    Upstreams without a simulator here are left out (their cards say "not configured"); `only`
+    names the registry's cards an app of the test's own registers (their sections alone are kept).
     """
     config = example_config()
+    config["portal"]["demo"] = True
+    config["auth"] = {"mode": "demo"}
     if only is not None:
         kept = [widget for widget in WIDGETS if widget.slug in only]
         config["widgets"] = {k: v for k, v in config["widgets"].items() if k in only}
         names = {upstream.name for widget in kept for upstream in widget.upstreams}
         config["upstreams"] = {k: v for k, v in config["upstreams"].items() if k in names}
-    config["portal"]["demo"] = True
-    config["auth"] = {"mode": "demo"}
-    config["upstreams"]["uptime_kuma"].update(url=kuma_url, timeout=3, breaker_backoff=1)
+    upstreams = config["upstreams"]
+    upstreams["uptime_kuma"].update(url=kuma.url, timeout=3, breaker_backoff=1)
     config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
-    config["database"]["data_dir"] = str(directory / "data")
-    env = {}
-    if gitlab_url:
+    for name in ("prometheus", "alertmanager", "gitlab"):
+        upstreams.pop(name, None)
+    if monitoring is not None:
+        prometheus, alertmanager, _ = monitoring
+        upstreams["prometheus"] = {"url": prometheus.url, "timeout": 3, "breaker_backoff": 1}
+        upstreams["alertmanager"] = {"url": alertmanager.url, "timeout": 3, "breaker_backoff": 1}
+        for slug in ("metrics", "incidents"):
+            config["widgets"][slug].update(refresh=REFRESH, ttl=monitoring_ttl)
+        config["widgets"]["incidents"]["history_step"] = 15
+    if gitlab_server is not None:
         # The simulators share this process with the browser's driver: on a busy machine a refresh
         # of several calls may take a few seconds. A request waits for it (up to each upstream's
         # timeout) rather than show the older data as "taking too long" meanwhile.
-        config["upstreams"]["gitlab"] = {"url": gitlab_url, "timeout": 8, "breaker_backoff": 1}
+        upstreams["gitlab"] = {"url": gitlab_server.url, "timeout": 8, "breaker_backoff": 1}
         config["cache"]["answer_within"] = 8
         # Its data changes only when a test changes it: fetched once per poll at most.
         config["widgets"]["pipelines"].update(refresh=REFRESH, ttl=PIPELINES_TTL)
-        env["PORTAL_GITLAB_TOKEN"] = gitlab.TOKEN
-    else:
-        config["upstreams"].pop("gitlab", None)
-    with portal_process(config, directory, workers=2, threads=4, app_module=app_module, extra_env=env) as url:
+    return config
+
+
+E2E_ENV = {"PORTAL_GITLAB_TOKEN": gitlab.TOKEN}  # the simulators' secrets
+
+
+@contextmanager
+def served_portal(
+    config: dict[str, Any], directory: Path, app_module: str = "portal.wsgi:app", threads: int = 4
+) -> Iterator[Portal]:
+    """`config` under gunicorn (two workers), its database in `directory`; at the end, no CSP
+    report and no error logged."""
+    config["database"] = {**config.get("database", {}), "data_dir": str(directory / "data")}
+    with portal_process(
+        config, directory, workers=2, threads=threads, app_module=app_module, extra_env=E2E_ENV
+    ) as url:
         port = url.rsplit(":", 1)[1]
         found = Portal(url, directory / f"portal-{port}.log")
         yield found
@@ -146,12 +185,25 @@ def served_portal(
 
 @pytest.fixture(scope="session")
 def portal(
-    kuma_server: SimServer, gitlab_server: SimServer, tmp_path_factory: pytest.TempPathFactory
+    kuma_server: SimServer,
+    gitlab_server: SimServer,
+    monitoring_servers: tuple[SimServer, SimServer, MonitoringWorld],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Portal]:
-    """The example configuration in demo mode, polling every few seconds, under gunicorn."""
-    directory = tmp_path_factory.mktemp("portal-e2e")
-    with served_portal(kuma_server.url, directory, gitlab_url=gitlab_server.url) as found:
+    """Every card on the simulators, polling every few seconds, under gunicorn.
+
+    The metrics and incidents cards keep their first data for the session: their polls are
+    cache hits, so the status card's tests see only its own fetches (a request waits for at most
+    `max_waiting` fetches at once; test_monitoring.py has a portal whose cards refresh every second).
+    """
+    config = e2e_config(kuma_server, monitoring_servers, gitlab_server=gitlab_server)
+    with served_portal(config, tmp_path_factory.mktemp("portal-e2e")) as found:
         found.baseline_version = found.status_version()
+        for card in (f"{found.url}/widgets/metrics", f"{found.url}/widgets/incidents"):
+            # Each worker fetches these now, not during a test: a new connection each time, so
+            # that both workers answer some of them.
+            for _ in range(12):
+                wait_for(lambda card=card: "is-ok" in requests.get(card, timeout=10).text)  # type: ignore[misc]
         yield found
 
 

@@ -29,12 +29,15 @@ FOCUSED = """() => {
 FOCUSABLE = """() => [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]
   .filter((el) => el.tabIndex >= 0 && !el.closest('[hidden]') && el.getClientRects().length)
   .filter((el) => !el.closest('details:not([open])') || el.matches('summary, summary *'))
+  // A radio group is one stop: its checked button (the arrow keys move within it).
+  .filter((el) => el.type !== 'radio' || el.checked || !document.querySelector(
+    `input[type=radio][name="${el.name}"]:checked`))
   .map((el) => el.id || el.getAttribute('href') || el.className)"""
 
 
 def _tab_through(page: Page) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
-    for _ in range(80):
+    for _ in range(200):  # the incidents card alone has two links per alert
         page.keyboard.press("Tab")
         page.evaluate(ANIMATIONS_DONE)
         focused = page.evaluate(FOCUSED)

@@ -35,6 +35,11 @@ DATA = ", ".join(
         ".pipeline-row__meta [title^='@']",  # a GitLab username
         ".pipeline-mine__who",
         ".user-menu__extra .user-menu__label",  # "GitLab", over the user's GitLab account
+        ".alert-row__name",  # alerts as Prometheus and Alertmanager give them
+        ".alert-row__summary",
+        ".alert-row__description",
+        ".alert-label",
+        ".alert-mute q",
     ]
 )
 # Every piece of interface text: text nodes and the attributes people hear or see.
@@ -70,6 +75,8 @@ NEUTRAL = re.compile(
     r"^#?[\d\s.,:%·/+-]*(ms)?$"  # numbers and units, a pipeline's number
     r"|^(EN|FR|v[\d.]+|DevSecOps Portal)$"  # language codes, version, the configured title
     r"|^(.+: )?(Information|Maintenance|Pipelines)$"  # words spelt alike (a tile dot: "<monitor>: <state>")
+    r"|^(.+: )?(Information|Maintenance|OK|Info)$"  # spelt alike (a tile dot: "<monitor>: <state>")
+    r"|^(min|max) [\d\s.,%]*$"  # a sparkline's lowest and highest values
 )
 
 

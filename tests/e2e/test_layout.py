@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from simulators.base import SimServer
 
-from .conftest import Portal, served_portal
+from .conftest import Portal, e2e_config, served_portal
 from .helpers import OpenPage, describe_violations, run_axe
 
 CARDS = "#widget-grid > .widget-card"
@@ -24,7 +24,8 @@ def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> 
     """The demo configuration with the plain widgets, and a database of its own."""
     directory = tmp_path_factory.mktemp("portal-layout")
     module = "tests.support.layout_app:app"
-    with served_portal(kuma_server.url, directory, app_module=module, only=("status",)) as found:
+    config = e2e_config(kuma_server, only=("status",))
+    with served_portal(config, directory, app_module=module) as found:
         yield found
 
 

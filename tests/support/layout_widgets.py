@@ -3,7 +3,7 @@ so its tests use these beside the registry's (`tests.support.layout_app` serves 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,7 +44,7 @@ SORT = Preference("choosy", "sort", Literal["due", "status"], "due")
 
 
 class ChoosyWidget(PlainWidget):
-    """A plain card that shows its user's sort preference (`Widget.choices`)."""
+    """A plain card that shows its user's sort preference (`Widget.choice`)."""
 
     slug = "choosy"
     title = "Choosy"
@@ -53,7 +53,7 @@ class ChoosyWidget(PlainWidget):
     def template(self) -> str:
         return "widgets/choosy.html"
 
-    def choices(self, ctx: WidgetContext, user: User) -> Hashable:
+    def choice(self, ctx: WidgetContext, user: User, args: Mapping[str, str]) -> Hashable:
         return user_preferences(user).get(SORT)
 
 

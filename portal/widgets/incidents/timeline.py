@@ -1,0 +1,233 @@
+"""The last 24 hours of alerts: when each one fired, from Prometheus' `ALERTS` series.
+
+The recipe of ../shared/UPSTREAM_APIS.md § 3.7: a range query of
+`max_over_time(ALERTS{alertstate="firing"}[<step>])` over the day, with a step no shorter than
+the rules' evaluation interval (and widened to stay within 11,000 points); points closer than a
+step belong to one firing interval, a larger gap ends it. An interval is known to ±1 step.
+Alertmanager keeps no history; `/api/v1/alerts` tells which alerts fire now.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from ..metrics.client import ActiveAlert, AlertRule, PrometheusClient, Series, choose_step
+from .client import AlertmanagerState, HeldAlert, Silence
+
+DAY = 86400.0
+HIDDEN_LABELS = frozenset({"__name__", "alertstate"})
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One alert's firing intervals over the window: (start, end), oldest first, to ±1 step."""
+
+    labels: dict[str, str]
+    intervals: tuple[tuple[float, float], ...]
+    open: bool  # the last interval reaches the end of the window
+
+
+@dataclass(frozen=True)
+class History:
+    """What Prometheus remembers of the day: firing intervals by alert, and the alerting rules."""
+
+    start: float
+    end: float
+    step: float
+    firings: tuple[Firing, ...]
+    rules: tuple[AlertRule, ...]
+
+
+def intervals(
+    points: Sequence[tuple[float, float]], step: float, end: float
+) -> tuple[tuple[tuple[float, float], ...], bool]:
+    """Firing intervals from the points of one series (the recipe); and whether the last is open."""
+    found: list[tuple[float, float]] = []
+    first = previous = None
+    for t, _ in points:
+        if first is None or previous is None:
+            first = previous = t
+            continue
+        if t - previous > step * 1.001:
+            found.append((first - step, previous))
+            first = t
+        previous = t
+    still = False
+    if first is not None and previous is not None:
+        found.append((first - step, previous))
+        still = previous >= end - step * 0.5
+    return tuple(found), still
+
+
+def key_of(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """An alert's identity: its labels, without the series name and its state."""
+    return tuple(sorted((k, v) for k, v in labels.items() if k not in HIDDEN_LABELS))
+
+
+def fetch_history(client: PrometheusClient, step_wanted: float, window: float = DAY) -> History:
+    """The rules and the day's `ALERTS`: two calls, within one deadline."""
+    deadline = time.monotonic() + client.limits.timeout
+    groups = client.rules(deadline)
+    intervals_seen = [g.interval for g in groups if g.rules and g.interval > 0]
+    end = round(time.time(), 3)
+    start = end - window
+    step = choose_step(start, end, max(step_wanted, min(intervals_seen, default=step_wanted)))
+    window_s = f"{math.ceil(step)}s"
+    series = client.query_range(
+        f'max_over_time(ALERTS{{alertstate="firing"}}[{window_s}])', start, end, step, deadline
+    )
+    return History(start, end, step, firings_of(series, step, end), tuple(r for g in groups for r in g.rules))
+
+
+def firings_of(series: Iterable[Series], step: float, end: float) -> tuple[Firing, ...]:
+    merged: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
+    for one in series:
+        merged.setdefault(key_of(one.labels), []).extend(one.points)
+    found = []
+    for key, points in merged.items():
+        spans, still = intervals(sorted(points), step, end)
+        found.append(Firing(dict(key), spans, still))
+    return tuple(found)
+
+
+# --- one row per alert ------------------------------------------------------------------------
+
+_LABEL_REF = re.compile(r"\{\{-?\s*(?:\$labels|\.Labels)\.([a-zA-Z_][a-zA-Z0-9_]*)\s*-?\}\}")
+
+
+def expand(template: str, labels: Mapping[str, str]) -> str | None:
+    """A rule's annotation with its label references filled in; None when it needs more (a value)."""
+    text = _LABEL_REF.sub(lambda m: labels.get(m.group(1), ""), template)
+    return None if "{{" in text else text
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One alert of the window as the card lists it."""
+
+    key: tuple[tuple[str, str], ...]
+    labels: dict[str, str]
+    firing: bool
+    intervals: tuple[tuple[float, float], ...]  # the last one ends now while firing
+    start: float  # of the latest firing
+    end: float | None  # None while firing
+    summary: str
+    description: str
+    rule: AlertRule | None
+    held: HeldAlert | None  # Alertmanager's view of it, when it holds it
+    silences: tuple[Silence, ...]
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def last_activity(self) -> float:
+        return math.inf if self.end is None else self.end
+
+    @property
+    def silenced(self) -> bool:
+        return bool(self.held and self.held.silenced_by)
+
+    @property
+    def inhibited(self) -> bool:
+        return bool(self.held and self.held.inhibited_by)
+
+
+def _held_for(labels: Mapping[str, str], held: Sequence[HeldAlert]) -> HeldAlert | None:
+    """The alert Alertmanager holds for these labels (it may add Prometheus' external labels)."""
+    best: HeldAlert | None = None
+    for alert in held:
+        matches = all(alert.labels.get(k) == v for k, v in labels.items())
+        if matches and (best is None or len(alert.labels) < len(best.labels)):
+            best = alert
+    return best
+
+
+def incidents(
+    history: History | None,
+    active: Sequence[ActiveAlert] | None,
+    alertmanager: AlertmanagerState | None,
+    now: float,
+    window: float = DAY,
+    excluded: frozenset[str] = frozenset(),
+) -> list[Incident]:
+    """Every alert that fired in the window, newest activity first (firing ones, then by end)."""
+    firing_now = {key_of(a.labels): a for a in (active or ()) if a.state == "firing"}
+    rules = {r.name: r for r in (history.rules if history else ())}
+    recorded = {key_of(f.labels): f for f in (history.firings if history else ())}
+    step = history.step if history else 0.0
+    held = alertmanager.alerts if alertmanager else ()
+    found = []
+    for key in set(recorded) | set(firing_now):
+        labels = dict(key)
+        if labels.get("alertname") in excluded:
+            continue
+        alert = firing_now.get(key)
+        rule = rules.get(labels.get("alertname", ""))
+        record = recorded.get(key)
+        spans = record.intervals if record else ()
+        shown = [(max(a, now - window), min(b, now)) for a, b in spans if b >= now - window]
+        if alert is not None:
+            # Firing now: from when it started firing (activeAt + the rule's `for`, exact) to now.
+            began = alert.active_at + (rule.duration if rule else 0.0) if alert.active_at else None
+            ongoing = bool(shown) and history is not None and shown[-1][1] >= history.end - 2 * step
+            if ongoing:
+                began = shown[-1][0] if began is None else began
+                del shown[-1]
+            began = now if began is None else min(max(began, now - window), now)
+            shown.append((began, now))
+        shown = [span for span in shown if span[1] >= span[0]]
+        if not shown:
+            continue
+        annotations = alert.annotations if alert is not None else {}
+        summary = annotations.get("summary")
+        description = annotations.get("description")
+        if alert is None and rule is not None:
+            summary = expand(rule.annotations.get("summary", ""), labels)
+            description = expand(rule.annotations.get("description", ""), labels)
+        match = _held_for(labels, held)
+        silences = (
+            tuple(alertmanager.silences[i] for i in match.silenced_by if i in alertmanager.silences)
+            if match and alertmanager
+            else ()
+        )
+        found.append(
+            Incident(
+                key=key,
+                labels=labels,
+                firing=alert is not None,
+                intervals=tuple(shown),
+                start=shown[-1][0],
+                end=None if alert is not None else shown[-1][1],
+                summary=summary or "",
+                description=description or "",
+                rule=rule,
+                held=match if alert is not None else None,
+                silences=silences if alert is not None else (),
+            )
+        )
+    found.sort(key=lambda i: (i.last_activity, i.start), reverse=True)
+    return found
+
+
+def prometheus_link(public_url: str, rule: AlertRule | None, labels: Mapping[str, str]) -> str:
+    """Prometheus' graph of the rule's expression (what Prometheus sends as the generator URL)."""
+    expression = rule.query if rule else f'ALERTS{{alertname="{labels.get("alertname", "")}"}}'
+    return f"{public_url}/graph?g0.expr={quote(expression, safe='')}&g0.tab=1"
+
+
+def alertmanager_link(public_url: str, labels: Mapping[str, str]) -> str:
+    """Alertmanager's page of the alerts with this name (silenced and inhibited ones included)."""
+    name = labels.get("alertname", "").replace("\\", "\\\\").replace('"', '\\"')
+    matcher = quote(f'{{alertname="{name}"}}', safe="")
+    return f"{public_url}/#/alerts?silenced=true&inhibited=true&filter={matcher}"
+
+
+def silence_link(public_url: str, silence: Silence) -> str:
+    return f"{public_url}/#/silences/{quote(silence.id, safe='')}"

@@ -1,0 +1,297 @@
+"""The incidents card: every alert of the last 24 hours, firing now or fired and resolved.
+
+Three parts, each failing on its own: Prometheus' alerts firing now (`/api/v1/alerts`), its
+history of the day (`/api/v1/rules` and `ALERTS` over a range query), and, when configured,
+Alertmanager's alerts and silences (who silenced an alert, until when; which are inhibited).
+When Alertmanager is down the card still shows Prometheus' view and says so; when Prometheus is
+down it keeps its last good data, marked stale. Durations and "since" are written from the
+view's clock step (`clock = PER_MINUTE`).
+
+The severity filter is a choice the card sends with each poll (`?severity=critical`): the rows
+are cut on the server. Keeping that choice per user (the portal's database) is left to a later
+change: today it lasts as long as the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Literal
+
+from flask_babel import format_datetime, format_time, gettext, to_user_timezone
+from flask_babel import lazy_gettext as _l
+from pydantic import Field, field_validator
+
+from ...config import PortalConfig, WidgetSection
+from ...identity import User
+from ..contract import PER_MINUTE, Part, Widget, WidgetContext, WidgetView
+from ..metrics import format as fmt
+from ..metrics.client import ActiveAlert
+from ..metrics.upstream import PROMETHEUS
+from .client import AlertmanagerClient, AlertmanagerState
+from .timeline import (
+    DAY,
+    History,
+    Incident,
+    alertmanager_link,
+    fetch_history,
+    incidents,
+    prometheus_link,
+    silence_link,
+)
+from .upstream import ALERTMANAGER
+
+Severity = Literal["critical", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
+# Severity label values as tools write them, by the card's three levels (anything else: info).
+_LEVELS: Mapping[str, Severity] = {
+    **dict.fromkeys(("critical", "crit", "page", "error", "high", "emergency", "alert", "fatal"), "critical"),
+    **dict.fromkeys(("warning", "warn", "medium", "major"), "warning"),
+}
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+class IncidentsSettings(WidgetSection):
+    """widgets.incidents: which label is the severity, which labels to show, what to leave out."""
+
+    severity_label: str = "severity"
+    # Shown besides alertname, namespace and pod (or instance).
+    labels: tuple[str, ...] = ()
+    # Alerts that always fire on purpose (kube-prometheus' heartbeats): never listed.
+    exclude: tuple[str, ...] = ("Watchdog", "InfoInhibitor")
+    # Seconds between two points of the day's history: at least the rules' evaluation interval
+    # (and widened to stay within Prometheus' 11,000 points). Start and end are known to ±1 step.
+    history_step: int = Field(60, ge=1, le=3600)
+    max_alerts: int = Field(50, ge=1, le=500)
+
+    @field_validator("severity_label")
+    @classmethod
+    def _label_name(cls, value: str) -> str:
+        if not _LABEL_NAME.fullmatch(value):
+            raise ValueError("a Prometheus label name")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _LABEL_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a Prometheus label name")
+        return value
+
+
+def level_of(value: str) -> Severity:
+    return _LEVELS.get(value.strip().lower(), "info")
+
+
+def _safe_link(url: str) -> str:
+    """Only http(s) links are followed: an alert's text decides nothing else."""
+    return url if url.startswith(("http://", "https://")) and '"' not in url else ""
+
+
+@dataclass(frozen=True)
+class Moment:
+    iso: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SilenceView:
+    by: str
+    until: Moment | None
+    comment: str
+    link: str
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """One row of the card, written in the user's language from the view's clock."""
+
+    id: str
+    alertname: str
+    level: Severity
+    severity: str  # the label's own value ("" when the alert has none)
+    firing: bool
+    summary: str
+    description: str
+    labels: tuple[tuple[str, str], ...]
+    start: Moment
+    end: Moment | None
+    duration: str
+    times: int  # firings in the window
+    ribbon: tuple[tuple[str, str], ...]  # x, width of each firing on the 1440-wide ribbon
+    ribbon_label: str  # the latest few firings in words ("09:12–09:30, 14:02–now"), for its label
+    silences: tuple[SilenceView, ...]
+    silenced: bool
+    inhibited: bool
+    source: str  # Prometheus' graph of the rule
+    alertmanager: str  # Alertmanager's page of it
+
+
+def _moment(at: float, now: float) -> Moment:
+    moment = datetime.fromtimestamp(at, tz=UTC)
+    same_day = to_user_timezone(moment).date() == to_user_timezone(datetime.fromtimestamp(now, tz=UTC)).date()
+    text = format_time(moment, "short") if same_day else format_datetime(moment, "short")
+    return Moment(moment.isoformat(timespec="seconds"), str(text))
+
+
+def _shown_labels(
+    labels: Mapping[str, str], extra: Sequence[str], severity_label: str
+) -> tuple[tuple[str, str], ...]:
+    names = ["namespace", "pod" if "pod" in labels else "instance", *extra]
+    seen = {"alertname", severity_label}
+    found = []
+    for name in names:
+        if name in labels and name not in seen:
+            seen.add(name)
+            found.append((name, labels[name]))
+    return tuple(found)
+
+
+def incident_view(
+    incident: Incident,
+    now: float,
+    settings: IncidentsSettings,
+    prometheus_url: str,
+    alertmanager_url: str | None,
+) -> IncidentView:
+    severity = incident.labels.get(settings.severity_label, "")
+    spans = incident.intervals
+    recent = ", ".join(
+        _moment(a, now).text
+        + "–"
+        + (gettext("now") if incident.firing and b >= now else _moment(b, now).text)
+        for a, b in spans[-5:]
+    )
+    generator = incident.held.generator_url if incident.held else ""
+    source = _safe_link(generator) or prometheus_link(prometheus_url, incident.rule, incident.labels)
+    silences = tuple(
+        SilenceView(
+            by=s.created_by,
+            until=_moment(s.ends_at, now) if s.ends_at else None,
+            comment=s.comment,
+            link=silence_link(alertmanager_url, s) if alertmanager_url else "",
+        )
+        for s in incident.silences
+    )
+    end = incident.end if incident.end is not None else now
+    return IncidentView(
+        id="alert-" + hashlib.blake2b(repr(incident.key).encode(), digest_size=6).hexdigest(),
+        alertname=incident.alertname,
+        level=level_of(severity),
+        severity=severity,
+        firing=incident.firing,
+        summary=incident.summary,
+        description=incident.description,
+        labels=_shown_labels(incident.labels, settings.labels, settings.severity_label),
+        start=_moment(incident.start, now),
+        end=_moment(incident.end, now) if incident.end is not None else None,
+        duration=fmt.duration(end - incident.start),
+        times=len(spans),
+        ribbon=fmt.ribbon(spans, now - DAY, now),
+        ribbon_label=recent,
+        silences=silences,
+        silenced=incident.silenced,
+        inhibited=incident.inhibited,
+        source=_safe_link(source),
+        alertmanager=alertmanager_link(alertmanager_url, incident.labels) if alertmanager_url else "",
+    )
+
+
+def read_alertmanager(client: AlertmanagerClient) -> AlertmanagerState:
+    return client.state(time.monotonic() + client.limits.timeout)
+
+
+class IncidentsWidget(Widget):
+    """What fired in the last 24 hours, what still fires, and who is on it."""
+
+    slug = "incidents"
+    title = _l("Incidents (24 h)")
+    icon = "megaphone"
+    scope = "shared"
+    upstreams = (PROMETHEUS, ALERTMANAGER)
+    settings_model = IncidentsSettings
+    clock = PER_MINUTE
+    wide = True
+
+    def is_configured(self, settings: WidgetSection, config: PortalConfig) -> bool:
+        """Prometheus is enough; Alertmanager adds silences and inhibitions."""
+        return config.upstream(PROMETHEUS.name) is not None
+
+    def parts(self, ctx: WidgetContext, user: User) -> Sequence[Part[Any]]:
+        settings = ctx.settings
+        assert isinstance(settings, IncidentsSettings)
+        prometheus = ctx.client(PROMETHEUS)
+        parts: list[Part[Any]] = [
+            Part("firing", "", PROMETHEUS, prometheus.alerts),
+            Part("history", "", PROMETHEUS, partial(fetch_history, prometheus, float(settings.history_step))),
+        ]
+        if ALERTMANAGER.name in ctx.clients:
+            parts.append(
+                Part("alertmanager", "", ALERTMANAGER, partial(read_alertmanager, ctx.client(ALERTMANAGER)))
+            )
+        return parts
+
+    def choice(self, ctx: WidgetContext, user: User, args: Mapping[str, str]) -> str:
+        """The severity the card shows (`?severity=critical`), or "" for every alert."""
+        wanted = args.get("severity", "")
+        return wanted if wanted in SEVERITIES else ""
+
+    def is_empty(self, view: WidgetView) -> bool:
+        return False  # the card says "no alert in 24 hours" itself, with its filter
+
+    def decorate(self, view: WidgetView, ctx: WidgetContext, user: User) -> str:
+        """The rows of the chosen severity, the counts of every severity, written for `view.now`."""
+        settings = ctx.settings
+        assert isinstance(settings, IncidentsSettings)
+        firing_part, history_part, am_part = (
+            view.part("firing"),
+            view.part("history"),
+            view.part("alertmanager"),
+        )
+        active: tuple[ActiveAlert, ...] | None = firing_part.value if firing_part else None
+        history: History | None = history_part.value if history_part else None
+        state: AlertmanagerState | None = am_part.value if am_part else None
+        now = view.now.timestamp() if view.now else time.time()
+        if history is not None:
+            now = max(now, history.end)  # never draw data newer than the clock as the future
+        rows = incidents(history, active, state, now, DAY, frozenset(settings.exclude))
+        prometheus = ctx.client(PROMETHEUS)
+        am_url = ctx.client(ALERTMANAGER).public_url if ALERTMANAGER.name in ctx.clients else None
+        counts = dict.fromkeys(SEVERITIES, 0)
+        firing = dict.fromkeys(SEVERITIES, 0)
+        for row in rows:
+            level = level_of(row.labels.get(settings.severity_label, ""))
+            counts[level] += 1
+            firing[level] += row.firing
+        chosen = [
+            r
+            for r in rows
+            if not view.choice or level_of(r.labels.get(settings.severity_label, "")) == view.choice
+        ]
+        shown = [
+            incident_view(r, now, settings, prometheus.public_url, am_url)
+            for r in chosen[: settings.max_alerts]
+        ]
+        view.extra.update(
+            rows=shown,
+            more=max(0, len(chosen) - len(shown)),
+            counts=counts,
+            firing=firing,
+            total=len(rows),
+            firing_total=sum(firing.values()),
+            alertmanager_url=am_url or "",
+            alertmanager_configured=am_url is not None,
+            # Prometheus' data kept from an earlier fetch: the rows are drawn muted.
+            stale=any(part is not None and part.stale for part in (firing_part, history_part)),
+            ticks=tuple(f"{RIBBON_TICK * k:g}" for k in range(1, 4)),
+        )
+        return ""
+
+
+RIBBON_TICK = fmt.RIBBON_WIDTH / 4  # a tick every 6 hours

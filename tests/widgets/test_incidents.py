@@ -1,0 +1,404 @@
+"""The incidents card: its Alertmanager client and timeline, and the card against a real Prometheus
+evaluating rules the test loads (every second) and sending to a real Alertmanager.
+
+Each test names its own alerts (Prometheus and Alertmanager live for the whole session) and
+removes its rules afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import responses
+import yaml
+from flask import Flask
+
+from portal import create_app
+from portal.upstreams.http import HttpLimits
+from portal.widgets.incidents.client import AlertmanagerClient
+from portal.widgets.incidents.timeline import History, expand, firings_of, incidents, intervals
+from portal.widgets.metrics.client import ActiveAlert, AlertRule, Series
+from simulators import prometheus as simulated
+from simulators.base import SimServer
+
+from ..conftest import SECRET
+from ..support.alertmanager import AlertmanagerServer
+from ..support.metrics_target import ControlledTarget
+from ..support.monitoring import alert_row, card, monitoring_config
+from ..support.processes import free_port, wait_for
+from ..support.prometheus import PrometheusServer
+
+AM = "http://alertmanager.test"
+
+# --- the client and the timeline, against recorded answers ---------------------------------------
+
+
+@responses.activate
+def test_alertmanager_client_reads_silenced_alerts_and_their_silences(
+    fixture_json: Callable[[str], Any],
+) -> None:
+    responses.get(f"{AM}/api/v2/alerts", json=fixture_json("incidents/am-alerts.json"))
+    responses.get(f"{AM}/api/v2/silences", json=fixture_json("incidents/am-silences.json"))
+    state = AlertmanagerClient(requests.Session(), AM, {}, HttpLimits(timeout=2)).state()
+    held = {a.labels["alertname"]: a for a in state.alerts}
+    silenced = held["PortalCaptureWarning"]
+    assert silenced.state == "suppressed" and silenced.fingerprint == "8f4bc1b67ab9c8c5"
+    (silence_id,) = silenced.silenced_by
+    assert state.silences[silence_id].created_by == "alice"
+    assert state.silences[silence_id].comment == "maintenance window"
+    assert held["PortalCaptureCritical"].state == "active" and not held["PortalCaptureCritical"].silenced_by
+    assert held["PortalCaptureCritical"].generator_url.startswith("http://127.0.0.1:")
+
+
+def test_firing_intervals_follow_the_recipe() -> None:
+    points = [(100.0, 1.0), (110.0, 1.0), (120.0, 1.0), (200.0, 1.0), (210.0, 1.0)]
+    spans, still = intervals(points, step=10, end=210)
+    assert spans == ((90.0, 120.0), (190.0, 210.0)) and still
+    assert intervals(points, step=10, end=300)[1] is False
+    assert intervals([], step=10, end=0) == ((), False)
+
+
+def test_history_and_firing_now_make_one_row_per_alert_newest_first() -> None:
+    labels = {"alertname": "Disk", "severity": "warning", "instance": "a"}
+    series = [
+        Series({"__name__": "ALERTS", "alertstate": "firing", **labels}, ((1000.0, 1.0), (1010.0, 1.0)))
+    ]
+    other = {"alertname": "Cpu", "severity": "critical"}
+    series.append(
+        Series({"__name__": "ALERTS", "alertstate": "firing", **other}, ((1500.0, 1.0), (2000.0, 1.0)))
+    )
+    rule = AlertRule("g", "Disk", "disk > 1", 0, {}, {"summary": "Disk full on {{ $labels.instance }}"}, "ok")
+    history = History(0.0, 2000.0, 10.0, firings_of(series, 10.0, 2000.0), (rule,))
+    active = [ActiveAlert(other, {"summary": "CPU hot"}, "firing", 1600.0, 1.0)]
+    cpu, disk = incidents(history, active, None, now=2030.0)
+    assert (cpu.alertname, cpu.firing, cpu.end, cpu.start) == ("Cpu", True, None, 1600.0)  # activeAt, exact
+    assert cpu.summary == "CPU hot"
+    assert (disk.alertname, disk.firing, disk.intervals) == ("Disk", False, ((990.0, 1010.0),))
+    assert disk.summary == "Disk full on a"  # the rule's template, its labels filled in
+    assert expand("{{ $value }} left", {}) is None  # a value is not known once resolved: not shown
+    assert incidents(history, active, None, now=2030.0, excluded=frozenset({"Cpu"}))[0].alertname == "Disk"
+
+
+# --- the card, against the real Prometheus and Alertmanager ------------------------------------------
+
+
+@pytest.fixture
+def incidents_app(
+    portal_config: dict[str, Any], prometheus_with_rules: PrometheusServer, alertmanager: AlertmanagerServer
+) -> Callable[..., Flask]:
+    def build(prometheus: str | None = None, alertmanager_url: str | None = None, **settings: Any) -> Flask:
+        config = monitoring_config(
+            portal_config,
+            prometheus or prometheus_with_rules.url,
+            alertmanager_url or alertmanager.url,
+            **settings,
+        )
+        return create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
+
+    return build
+
+
+@pytest.fixture
+def rules(
+    prometheus_with_rules: PrometheusServer, controlled_target: ControlledTarget
+) -> Iterator[Callable[..., None]]:
+    """`rules(name, *rule dicts)`: load a group evaluated every second; unloaded after the test."""
+    loaded: list[str] = []
+
+    def load(name: str, *rule: dict[str, Any]) -> None:
+        prometheus_with_rules.add_rules(name, [{"name": name, "interval": "1s", "rules": list(rule)}])
+        loaded.append(name)
+
+    yield load
+    for name in loaded:
+        prometheus_with_rules.remove_rules(name)
+
+
+def _row(html: str, alertname: str) -> str:
+    row = alert_row(html, alertname)
+    assert row is not None, f"no row for {alertname} in:\n{html}"
+    return row
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(180)
+def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and_ribbon(
+    incidents_app: Callable[..., Flask],
+    rules: Callable[..., None],
+    controlled_target: ControlledTarget,
+    prometheus_with_rules: PrometheusServer,
+) -> None:
+    metric = "portal_test_incident_value"
+    controlled_target.set(metric, 0)
+    rules(
+        "incident-toggle",
+        {
+            "alert": "PortalIncidentToggled",
+            "expr": f'{metric}{{target="controlled"}} > 0.5',
+            "labels": {"severity": "critical", "namespace": "platform"},
+            "annotations": {
+                "summary": "Toggled on {{ $labels.target }}",
+                "description": "Value {{ $value }}",
+            },
+        },
+    )
+    client = incidents_app().test_client()
+    try:
+        controlled_target.set(metric, 1)
+        html = card(
+            client, "incidents", lambda h: alert_row(h, "PortalIncidentToggled") is not None, timeout=30
+        )
+        row = _row(html, "PortalIncidentToggled")
+        assert "is-firing" in row and ">Firing</span>" in row and "Firing since" in row
+        assert "Toggled on controlled" in row and "Value 1" in row  # expanded by Prometheus
+        assert ">Critical</span>" in row and "#octagon" in row
+        assert re.search(
+            r'<span class="alert-label__name">namespace</span><bdi class="alert-label__value">platform', row
+        )
+        assert 'href="http' in row and "In Alertmanager" in row
+
+        controlled_target.set(metric, 0)
+        html = card(
+            client,
+            "incidents",
+            lambda h: "is-resolved" in (alert_row(h, "PortalIncidentToggled") or ""),
+            timeout=30,
+        )
+    finally:
+        controlled_target.clear(metric)
+    row = _row(html, "PortalIncidentToggled")
+    assert ">Resolved</span>" in row
+    when = re.search(r"From (.+?) to (.+?) \(([^)]+)\)", row)
+    assert when, row
+    assert re.fullmatch(r"\d+\s(sec|min)", when.group(3).replace("\xa0", " ")), when.group(3)
+    assert "Toggled on controlled" in row and "Value" not in row  # the template needs a value: left out
+    ribbon = re.findall(r'<rect class="ribbon__firing is-critical" x="([\d.]+)" y="1" width="([\d.]+)"', row)
+    assert len(ribbon) == 1 and float(ribbon[0][0]) > 1400  # in the last minutes of the day
+    assert 'aria-label="Fired 1 time in the last 24 hours: ' in row
+    assert re.search(r"Incidents: \d+ firing now, \d+ in the last 24 hours", html)
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(120)
+def test_a_silence_created_through_alertmanager_shows_as_silenced(
+    incidents_app: Callable[..., Flask], rules: Callable[..., None], alertmanager: AlertmanagerServer
+) -> None:
+    rules(
+        "incident-silenced",
+        {"alert": "PortalIncidentSilenced", "expr": "vector(1)", "labels": {"severity": "warning"}},
+    )
+    wait_for(
+        lambda: alertmanager.alerts(alertname="PortalIncidentSilenced"),
+        timeout=20,
+        what="the alert in Alertmanager",
+    )
+    silence = alertmanager.create_silence(
+        {"alertname": "PortalIncidentSilenced"}, comment="<b>maintenance</b> \u202ewindow", created_by="alice"
+    )
+    try:
+        client = incidents_app().test_client()
+        html = card(
+            client,
+            "incidents",
+            lambda h: "Silenced by alice" in (alert_row(h, "PortalIncidentSilenced") or ""),
+            timeout=30,
+        )
+        row = _row(html, "PortalIncidentSilenced")
+        assert "is-muted" in row and re.search(r"Silenced by alice until \d", row)
+        assert "&lt;b&gt;maintenance&lt;/b&gt; \u202ewindow" in row and "<b>" not in row
+        assert f"/#/silences/{silence}" in row
+    finally:
+        alertmanager.expire_silence(silence)
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(120)
+def test_alertmanager_down_keeps_prometheus_view_and_says_so(
+    incidents_app: Callable[..., Flask], rules: Callable[..., None]
+) -> None:
+    rules(
+        "incident-am-down",
+        {"alert": "PortalIncidentNoAm", "expr": "vector(1)", "labels": {"severity": "info"}},
+    )
+    app = incidents_app(alertmanager_url=f"http://127.0.0.1:{free_port()}")
+    html = card(
+        app.test_client(),
+        "incidents",
+        lambda h: alert_row(h, "PortalIncidentNoAm") is not None and "cannot be reached" in h,
+        timeout=30,
+    )
+    banner = re.search(r'<div class="stale-banner">.*?</div>\s*</div>', html, re.S)
+    assert banner and "Alertmanager cannot be reached" in banner.group(0)
+    assert "Silences and inhibitions are not shown." in banner.group(0) and "Prometheus" not in banner.group(
+        0
+    )
+    assert "is-firing" in _row(html, "PortalIncidentNoAm")
+    assert 'class="alert-list is-stale"' not in html  # Prometheus' data is fresh: not muted
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(120)
+def test_prometheus_down_keeps_the_last_alerts_marked_stale(
+    incidents_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    rule_file = tmp_path / "always.yml"
+    always = {"alert": "PortalIncidentOwnServer", "expr": "vector(1)", "labels": {"severity": "warning"}}
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "own", "interval": "1s", "rules": [always]}]}))
+    (tmp_path / "prometheus").mkdir()
+    own = PrometheusServer(tmp_path / "prometheus", rule_files=[rule_file]).start()
+    try:
+        client = incidents_app(prometheus=own.url).test_client()
+        card(client, "incidents", lambda h: alert_row(h, "PortalIncidentOwnServer") is not None, timeout=30)
+    finally:
+        own.stop()
+    html = card(client, "incidents", "Prometheus cannot be reached", timeout=30)
+    assert 'class="widget-content is-stale"' in html and re.search(r"Data from <time", html)
+    assert html.count("Prometheus cannot be reached") == 1
+    assert 'class="alert-list is-stale"' in html and alert_row(html, "PortalIncidentOwnServer")
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(120)
+def test_hostile_label_and_annotation_text_is_shown_as_text(
+    incidents_app: Callable[..., Flask], rules: Callable[..., None]
+) -> None:
+    long_value = "x" * 5000
+    rules(
+        "incident-hostile",
+        {
+            "alert": "PortalIncidentHostile",
+            "expr": "vector(1)",
+            "labels": {
+                "severity": "<img src=x onerror=alert(1)>",
+                "namespace": '"><script>alert("ns")</script>',
+                "pod": "\u202eexe.live\u202c \u05e9\u05dc\u05d5\u05dd",
+                "instance": long_value,
+            },
+            "annotations": {
+                "summary": '<script>alert("summary")</script>',
+                "description": "\u05d4\u05ea\u05e8\u05d0\u05d4 " + "y" * 5000,
+                "runbook_url": "javascript:alert(1)",
+            },
+        },
+    )
+    client = incidents_app().test_client()
+    html = card(client, "incidents", lambda h: alert_row(h, "PortalIncidentHostile") is not None, timeout=30)
+    row = _row(html, "PortalIncidentHostile")
+    assert "<script>" not in html and "<img" not in html and "javascript:" not in html
+    assert "&lt;script&gt;alert(&#34;summary&#34;)&lt;/script&gt;" in row
+    assert "&#34;&gt;&lt;script&gt;alert(&#34;ns&#34;)&lt;/script&gt;" in row
+    assert "\u202eexe.live\u202c" in row and 'dir="auto"' in row
+    assert long_value not in row and "y" * 5000 not in row  # cut to a readable length
+    assert (
+        "(&lt;img src=x onerror=alert(1)&gt;)" in row and ">Info" in row
+    )  # an unknown severity: info, said as is
+    page = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "<script>alert" not in page
+    status = client.get("/widgets/status", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "is-ok" in status
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(120)
+def test_the_severity_filter_is_cut_on_the_server_and_part_of_the_version(
+    incidents_app: Callable[..., Flask], rules: Callable[..., None]
+) -> None:
+    rules(
+        "incident-filter",
+        {"alert": "PortalIncidentFilterCritical", "expr": "vector(1)", "labels": {"severity": "critical"}},
+        {"alert": "PortalIncidentFilterWarning", "expr": "vector(1)", "labels": {"severity": "warning"}},
+    )
+    client = incidents_app().test_client()
+    both = card(
+        client,
+        "incidents",
+        lambda h: alert_row(h, "PortalIncidentFilterWarning") is not None
+        and alert_row(h, "PortalIncidentFilterCritical") is not None,
+        timeout=30,
+    )
+    critical = card(client, "incidents", "PortalIncidentFilterCritical", query="?severity=critical")
+    assert alert_row(critical, "PortalIncidentFilterWarning") is None
+    assert 'value="critical" id="incidents-severity-critical" checked' in critical
+    assert "data-card-choice" in critical
+    counts = re.search(
+        r'for="incidents-severity-warning">.*?<span class="incidents-pill__count">(\d+)', critical, re.S
+    )
+    assert counts and int(counts.group(1)) >= 1  # the counts are of every alert, whatever is shown
+    unknown = card(client, "incidents", "PortalIncidentFilterWarning", query="?severity=<script>")
+    assert (
+        alert_row(unknown, "PortalIncidentFilterWarning") and 'id="incidents-severity-all" checked' in unknown
+    )
+    version = client.get("/widgets/incidents?severity=critical").headers["X-Widget-Version"]
+    again = client.get("/widgets/incidents?severity=critical", headers={"X-Widget-Version": version})
+    other = client.get("/widgets/incidents?severity=warning", headers={"X-Widget-Version": version})
+    assert again.status_code in (200, 204) and other.status_code == 200
+    assert "<script>" not in both
+
+
+@pytest.mark.peers
+def test_without_alertmanager_the_card_shows_prometheus_view_alone(
+    portal_config: dict[str, Any], prometheus_with_rules: PrometheusServer, rules: Callable[..., None]
+) -> None:
+    rules("incident-no-am", {"alert": "PortalIncidentPrometheusOnly", "expr": "vector(1)"})
+    config = monitoring_config(portal_config, prometheus_with_rules.url, None)
+    client = create_app(
+        {"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}}
+    ).test_client()
+    html = card(
+        client, "incidents", lambda h: alert_row(h, "PortalIncidentPrometheusOnly") is not None, timeout=30
+    )
+    assert 'class="widget-content is-ok"' in html  # no Alertmanager is no problem
+    assert "Open Alertmanager" not in html and "In Alertmanager" not in html
+    row = _row(html, "PortalIncidentPrometheusOnly")
+    assert ">Info</span>" in row  # no severity label: the lowest level, said in words
+    assert "/graph?g0.expr=vector%281%29&amp;g0.tab=1" in row  # the rule's expression in Prometheus
+
+
+@pytest.fixture
+def alertmanager_sim() -> Iterator[SimServer]:
+    """Alertmanager's simulator, for the faults a real Alertmanager cannot show on demand."""
+    prometheus, alertmanager, _ = simulated.make_servers()
+    prometheus.start()
+    alertmanager.start()
+    yield alertmanager
+    prometheus.stop()
+    alertmanager.stop()
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("error500", "Alertmanager answered HTTP 500"),
+        ("garbage", "Alertmanager returned a response that is not valid JSON"),
+        ("unauthorized", "Alertmanager refused the portal&#39;s credentials (HTTP 401)"),
+        ("timeout", "Alertmanager did not answer within 3 s"),
+    ],
+)
+def test_an_alertmanager_fault_is_said_and_leaves_prometheus_view(
+    incidents_app: Callable[..., Flask],
+    rules: Callable[..., None],
+    alertmanager_sim: SimServer,
+    mode: str,
+    said: str,
+) -> None:
+    rules("incident-am-fault", {"alert": "PortalIncidentAmFault", "expr": "vector(1)"})
+    alertmanager_sim.set_fault(mode, seconds=6)
+    client = incidents_app(alertmanager_url=alertmanager_sim.url).test_client()
+    # Each parameter fires the alert anew (the earlier one is in the history, resolved).
+    html = card(
+        client,
+        "incidents",
+        lambda h: said in h and "is-firing" in (alert_row(h, "PortalIncidentAmFault") or ""),
+        timeout=30,
+    )
+    assert (
+        "is-firing" in _row(html, "PortalIncidentAmFault")
+        and "Silences and inhibitions are not shown." in html
+    )
+    assert "<html>" not in html  # the upstream's body never reaches the card
