@@ -71,7 +71,9 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="portal-demo-"))
     config_file = workdir / "portal.yaml"
     urls = {name: server.url for name, server in servers.items()}
-    config_file.write_text(yaml.safe_dump(demo_config(urls, workdir / "data"), allow_unicode=True), encoding="utf-8")
+    config_file.write_text(
+        yaml.safe_dump(demo_config(urls, workdir / "data"), allow_unicode=True), encoding="utf-8"
+    )
     env = {
         **os.environ,
         "PORTAL_CONFIG": str(config_file),
