@@ -68,7 +68,9 @@ def update() -> None:
         catalog.header_comment = f"# {language} messages of the DevSecOps portal."
         if language == "en":  # English: the source text is the translation
             for message in catalog:
-                if message.id and not message.string:
+                # A plural's string is a (singular, plural) tuple, empty strings when new.
+                untranslated = not message.string or (message.pluralizable and not all(message.string))
+                if message.id and untranslated:
                     message.string = message.id
         with path.open("wb") as handle:
             write_po(handle, catalog, sort_output=True, no_location=True)

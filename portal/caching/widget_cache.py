@@ -15,7 +15,8 @@ Every widget part goes through `WidgetCache.get_many([...])` (or `get_or_fetch` 
 - a failure is never stored as data: the last good entry is served as stale with the reason,
   the failure is remembered for `failure_hold` seconds so that pollers do not hammer the
   upstream, and the upstream's circuit breaker opens after repeated failures (or at once, for as
-  long as a 429 asks);
+  long as a 429 asks); a request the upstream refused as invalid (`UpstreamRejected`, a 400 or
+  422: a bad query) fails its own key only and leaves the circuit closed;
 - `invalidate(key or prefix)` drops entries, failure records, every worker's kept copies and
   the flights under way (through the broadcast), and a fetch that began before it can never
   write its older value after it (the store's guarded write);
@@ -38,7 +39,7 @@ from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from ..upstreams.breaker import BreakerPolicy, CircuitBreaker, CircuitState
-from ..upstreams.errors import N_, Reason, UpstreamError
+from ..upstreams.errors import N_, Reason, UpstreamError, UpstreamRejected
 from .broadcast import Broadcast, KeptRecords, LocalBroadcast
 from .stores import CacheStore
 
@@ -396,7 +397,12 @@ class WidgetCache:
             value = request.fetch()
         except UpstreamError as exc:
             elapsed = time.monotonic() - began
-            breaker.record_failure(exc.reason, exc.retry_after)
+            if isinstance(exc, UpstreamRejected):
+                # The upstream answered: it refused this one request (a query it cannot run),
+                # which says nothing of its health. The other parts that read it go on.
+                breaker.record_success()
+            else:
+                breaker.record_failure(exc.reason, exc.retry_after)
             self.observer.upstream_call(policy.upstream, exc.outcome, elapsed)
             log.warning(
                 "upstream call failed",

@@ -140,6 +140,7 @@ class WidgetView:
     now: datetime | None = None  # the clock step the text is written for (widgets with a clock)
     fetched_at: datetime | None = None  # when the oldest data shown was fetched
     pending: bool = False  # a part is still loading: poll again soon
+    choice: str = ""  # what the card asked to see (Widget.choice), "" for the default
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -209,12 +210,24 @@ class Widget(ABC):
         """True when the data says there is nothing to show (an "empty" card, not an error)."""
         return not any(view.values)
 
+    def choice(self, ctx: WidgetContext, user: User, args: Mapping[str, str]) -> str:
+        """What the card asks to see, from the values it sends with each poll; "" for the default.
+
+        A card body may hold a `<form data-card-choice>` (a filter, say): the page sends its
+        fields as query parameters with every poll of the card, and polls at once when one
+        changes. Return them checked and normalised (unknown values dropped): the result is part
+        of the view's key and version, and `decorate` and the template read it as `view.choice`.
+        It may depend on `args` and the user; the shown data is cut on the server from it.
+        """
+        return ""
+
     def decorate(self, view: WidgetView, ctx: WidgetContext, user: User) -> str:
         """Add to `view.extra` what the template needs besides the parts' data.
 
         Returns a string mixed into the version. It may depend on the view's data, the
-        widget's settings and the user's roles and groups (and subject, for a per-user or
-        mixed widget), nothing else: the view is kept for every later poll with those.
+        widget's settings, the card's choice (`view.choice`) and the user's roles and groups
+        (and subject, for a per-user or mixed widget), nothing else: the view is kept for every
+        later poll with those.
         """
         return ""
 

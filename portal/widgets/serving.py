@@ -3,10 +3,10 @@
 `GET /widgets/<slug>` answers 200 with the card's body for every upstream outcome (the card
 says what went wrong), or 204 when the card already shows this version. A version is a hash of
 everything the body shows: the data of each part, what went wrong and since when, the
-language, the clock step, who asks (roles and groups, and the subject for a per-user card) and
-the notice. Because a body is rendered from its view alone (no user, request or session in the
-template's reach: see `FragmentRenderer`), equal versions render equal HTML, and a worker
-renders each version once.
+language, the clock step, who asks (roles and groups, and the subject for a per-user card), the
+notice and what the card asked to see (`Widget.choice`, from the values it sends). Because a
+body is rendered from its view alone (no user, request or session in the template's reach: see
+`FragmentRenderer`), equal versions render equal HTML, and a worker renders each version once.
 """
 
 from __future__ import annotations
@@ -176,12 +176,13 @@ class CardViews:
         locale = str(select_locale())
         step = int(time.time() // widget.clock) if widget.clock else 0
         who = _who(ctx, user, parts)
-        key = (widget.slug, _shown(paired), who, locale, step, notice, notice_kind)
+        choice = widget.choice(ctx, user, request.args)
+        key = (widget.slug, _shown(paired), who, locale, step, notice, notice_kind, choice)
         view = self._memo.get(key)
         if view is None:
             now = datetime.fromtimestamp(step * widget.clock, tz=UTC) if widget.clock else None
             view = build_view(ctx, paired, now)
-            view.notice, view.notice_kind = notice, notice_kind
+            view.notice, view.notice_kind, view.choice = notice, notice_kind, choice
             extra = widget.decorate(view, ctx, user)
             build = current_app.config["PORTAL_BUILD_ID"]
             view.version = _hash([build, *key, view.state, extra])

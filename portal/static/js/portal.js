@@ -70,6 +70,32 @@
     var content = currentContent(body);
     var version = content && content.getAttribute("data-version");
     if (version) event.detail.headers[VERSION_HEADER] = version;
+    // What the card asks to see (a filter): the user's latest choice, else its form's fields,
+    // goes with every poll, and the server cuts the data accordingly (Widget.choice).
+    var entry = body._portalPoll;
+    var form = content && content.querySelector("form[data-card-choice]");
+    var choice = (entry && entry.choice) || (form && new FormData(form));
+    if (choice) {
+      choice.forEach(function (value, name) {
+        event.detail.parameters[name] = value;
+      });
+    }
+  });
+
+  // A changed choice is kept for the page's life and polls the card at once (htmx queues the
+  // request behind one in flight); the form itself is never submitted.
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-card-choice]");
+    var body = form && form.closest(".widget-card__body");
+    var entry = body && body._portalPoll;
+    if (!entry) return;
+    entry.choice = new FormData(form);
+    entry.inFlight = false;
+    poll(entry);
+  });
+
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches && event.target.matches("form[data-card-choice]")) event.preventDefault();
   });
 
   document.addEventListener("htmx:beforeRequest", function (event) {
