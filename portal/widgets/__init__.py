@@ -7,8 +7,14 @@ is made of and ships with.
 from __future__ import annotations
 
 from .contract import Widget
+from .deadlines import DeadlinesWidget
 from .status import StatusWidget
+from .tasks import TasksWidget
 
-WIDGETS: tuple[Widget, ...] = (StatusWidget(),)
+WIDGETS: tuple[Widget, ...] = (
+    TasksWidget(),
+    DeadlinesWidget(),
+    StatusWidget(),
+)
 
 __all__ = ["WIDGETS"]
