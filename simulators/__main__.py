@@ -7,21 +7,28 @@ import contextlib
 import signal
 import threading
 
-from . import uptime_kuma
+from . import taiga, uptime_kuma
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m simulators")
     parser.add_argument("--kuma-port", type=int, default=18101)
+    parser.add_argument("--taiga-port", type=int, default=18102)
+    parser.add_argument("--taiga-people", type=int, default=0, help="a Taiga of this many people (bench)")
     args = parser.parse_args()
     kuma, _ = uptime_kuma.make_server(port=args.kuma_port)
     kuma.start()
     print(f"Uptime Kuma simulator on {kuma.url}", flush=True)
+    world = taiga.crowd_world(args.taiga_people) if args.taiga_people else None
+    tracker, _ = taiga.make_server(world, port=args.taiga_port)
+    tracker.start()
+    print(f"Taiga simulator on {tracker.url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     kuma.stop()
+    tracker.stop()
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ API = "/api/v1"
 PAGE_SIZE = 30
 MAX_PAGE_SIZE = 1000
 THROTTLE_HEADER = "X-Throttle-Wait-Seconds"
+Answer = Callable[[SimRequest, "re.Match[str]", "SimUser | None"], SimResponse]  # a route that knows who asks
 
 
 def _slug(text: str) -> str:
@@ -399,17 +400,18 @@ class TaigaWorld:
         self.refresh[refresh] = user.id
         return {"auth_token": access, "refresh": refresh}
 
-    def user_of(self, request: SimRequest) -> SimUser | None | bool:
-        """The token's user; None without a token; False for a bad or expired one."""
+    def user_of(self, request: SimRequest) -> tuple[SimUser | None, bool]:
+        """The token's user (None without a token), and whether the token is acceptable."""
         header = request.headers.get("authorization", "")
         if not header:
-            return None
+            return None, True
         if not header.startswith("Bearer "):
-            return False
+            return None, False
         found = self.access.get(header[7:])
         if found is None or found[1] <= self.clock():
-            return False
-        return self.users.get(found[0]) or False
+            return None, False
+        user = self.users.get(found[0])
+        return user, user is not None
 
     def expire_access_tokens(self) -> None:
         """Every access token stops working (as after their lifetime), refresh tokens still work."""
@@ -470,9 +472,7 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
     server = SimServer("taiga", port=port)
     base = f"http://127.0.0.1:{server.port}"
 
-    def guarded(
-        handler: Callable[[SimRequest, re.Match[str], SimUser | None], SimResponse], auth: str = "list"
-    ):
+    def guarded(handler: Answer, auth: str = "list") -> Callable[[SimRequest, re.Match[str]], SimResponse]:
         """auth: "list" (no token: []), "required" (no token: 401), "none"."""
 
         def wrapped(request: SimRequest, match: re.Match[str]) -> SimResponse:
@@ -489,8 +489,8 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
                     )
                 if world._teammate is not None:
                     world._teammate(world)
-                user = world.user_of(request) if auth != "none" else None
-                if user is False:
+                user, valid = world.user_of(request) if auth != "none" else (None, True)
+                if not valid:
                     return SimResponse.json(
                         _TOKEN_INVALID, 401, headers={"WWW-Authenticate": 'Bearer realm="api"'}
                     )
@@ -500,13 +500,12 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
                     )
                 if user is None and auth == "list":
                     return _paginate(request, [], base)
-                assert user is not False
                 return handler(request, match, user)
 
         return wrapped
 
-    def route(method: str, pattern: str, auth: str = "list"):
-        def register(handler: Callable[[SimRequest, re.Match[str], SimUser | None], SimResponse]):
+    def route(method: str, pattern: str, auth: str = "list") -> Callable[[Answer], Answer]:
+        def register(handler: Answer) -> Answer:
             server.route(method, API + pattern)(guarded(handler, auth))
             return handler
 
@@ -815,4 +814,22 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
             w.change("task", mover.id, status=wanted)
 
     world.on_request(teammate)
+    return world
+
+
+def crowd_world(people: int, projects: int = 10, clock: Callable[[], float] = time.time) -> TaigaWorld:
+    """A Taiga of `people` users (user0001, ...), each with a task and a story in one of `projects`
+    projects, dated from today: what the bench's portal users are cut from."""
+    world = TaigaWorld(clock)
+    world.add_user(*SERVICE_ACCOUNT, superuser=True)
+    users = [world.add_user(f"user{n:04d}", f"User {n:04d}", f"pw-user{n:04d}") for n in range(1, people + 1)]
+    teams = [users[i::projects] for i in range(projects)]
+    for index, team in enumerate(teams, start=1):
+        project = world.add_project(f"Project {index:02d}", f"project-{index:02d}", team)
+        sprint = world.add_sprint(project, f"Sprint {index}", -3, 4 + index % 5)
+        for number, user in enumerate(team):
+            world.add_item(
+                "task", project, f"Task of {user.username}", "In progress", user, number % 20 - 5, sprint
+            )
+            world.add_item("us", project, f"Story of {user.username}", "New", user, number % 30, sprint)
     return world

@@ -33,8 +33,9 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 class KeycloakSim:
     """`node server.mjs` on a free loopback port, with its test controls."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, realm_file: Path | None = None) -> None:
         self.directory = directory
+        self.realm_file = realm_file or SIM_DIR / "realm.json"  # a realm with other users (bench)
         self.port = free_port()
         self.key = jwk.JWK.generate(kty="RSA", size=2048, kid="test-signing-key", use="sig", alg="RS256")
         self.process: subprocess.Popen[bytes] | None = None
@@ -59,7 +60,7 @@ class KeycloakSim:
             **{k: v for k, v in os.environ.items() if not k.startswith("OIDC_")},
             "OIDC_HOST": "127.0.0.1",
             "OIDC_PORT": str(self.port),
-            "OIDC_REALM_FILE": str(SIM_DIR / "realm.json"),
+            "OIDC_REALM_FILE": str(self.realm_file),
             "OIDC_JWKS_FILE": str(keys),
         }
         with self.log.open("wb") as log:
