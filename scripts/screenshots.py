@@ -4,6 +4,10 @@
     phone-fr-light.png, phone-en-dark.png a 390 px wide phone, full page
     skeleton-en-light.png                 the cards before their first answer
     error-404-{en-light,fr-dark}.png      an error page
+    tasks-{en,fr}-{light,dark}.png, deadlines-{en,fr}-{light,dark}.png   the Taiga cards alone
+    tasks-menu-en-light.png, deadlines-feed-fr-dark.png                 a status menu, the feed panel
+
+`python scripts/screenshots.py taiga` shoots the Taiga cards only.
 
 Starts its own demo (simulators and gunicorn) on a free loopback port; the browser is Debian's
 Chromium driven by Playwright (never `playwright install`).
@@ -74,13 +78,48 @@ def _skeleton(browser: Browser, base: str) -> None:
     context.close()
 
 
+def _taiga_cards(browser: Browser, base: str) -> None:
+    """The tasks and deadlines cards alone, both languages and themes; a status menu open; the feed panel."""
+    for language in ("en", "fr"):
+        for theme in ("light", "dark"):
+            context = browser.new_context(
+                base_url=base,
+                viewport={"width": 1440, "height": 2000},
+                locale=language,
+                color_scheme=theme,  # type: ignore[arg-type]
+            )
+            page = context.new_page()
+            page.goto("/")
+            _settle(page)
+            page.mouse.move(0, 0)
+            for slug in ("tasks", "deadlines"):
+                page.locator(f"#widget-{slug}").screenshot(path=str(OUT / f"{slug}-{language}-{theme}.png"))
+                print(f"screenshots/{slug}-{language}-{theme}.png")
+            if (language, theme) == ("en", "light"):
+                page.locator("#widget-tasks details.status-menu summary").nth(1).click()
+                page.wait_for_timeout(300)
+                page.locator("#widget-tasks").screenshot(path=str(OUT / "tasks-menu-en-light.png"))
+                print("screenshots/tasks-menu-en-light.png")
+            if (language, theme) == ("fr", "dark"):
+                page.locator("#widget-deadlines .feed-panel summary").click()
+                page.wait_for_selector("#deadlines-feed")
+                page.mouse.move(0, 0)
+                page.wait_for_timeout(300)
+                page.locator("#widget-deadlines").screenshot(path=str(OUT / "deadlines-feed-fr-dark.png"))
+                print("screenshots/deadlines-feed-fr-dark.png")
+            context.close()
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
+    only_taiga = sys.argv[1:] == ["taiga"]
     with running_demo() as base, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        for name, path, language, theme, width, height in SHOTS:
-            _shoot(browser, base, name, path, language, theme, (width, height))
-        _skeleton(browser, base)
+        if not only_taiga:
+            for name, path, language, theme, width, height in SHOTS:
+                _shoot(browser, base, name, path, language, theme, (width, height))
+            _skeleton(browser, base)
+        _taiga_cards(browser, base)
         browser.close()
     return 0
 
