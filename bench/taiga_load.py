@@ -2,8 +2,9 @@
 
 Each person is a distinct user of the Keycloak-shaped provider (a realm made for the run) and of
 the Taiga simulator (`crowd_world`: one task and one story each, in ten projects), logged in
-through the provider's form (access tokens of an hour: no refresh during the run). For each count, a fresh portal (2 workers, Redis, TTL 20 s) is
-polled by that many people, every card every 15 s, for the run. The simulator counts every call
+through the provider's form (access tokens of an hour: no refresh during the run). For each
+count, a fresh portal (2 workers, Redis, TTL 20 s) is polled by that many people, every card
+every 15 s, for the run. The simulator counts every call
 it receives: the board (projects, tasks, stories, sprints, users) is read once per TTL for
 everyone, the statuses once per `catalog_ttl`, so the calls per cache period are the same
 whatever the number of people. Goal: the same count for each number of people (within one
