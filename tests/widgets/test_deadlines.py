@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from icalendar import Calendar
 
 from portal import create_app
+from portal.identity import User
 from portal.widgets.deadlines.widget import month_of, shift
 from portal.widgets.taiga import keeping
 from portal.widgets.taiga.work import PALETTE, due_state, hue_of, palette_rules
@@ -270,3 +271,22 @@ def test_create_app_without_keeper_uses_unavailable(
     app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET, **SERVICE}})
     with app.app_context():
         assert keeping.keeper().available is False
+
+
+def test_with_single_sign_on_the_feed_and_the_webhook_need_no_session_and_the_rest_does(
+    portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld], keycloak: Any
+) -> None:
+    from ..conftest import SSO_ENV, sso_config
+
+    config = with_taiga(sso_config(portal_config, keycloak.url), f"{tracker[0].url}/api/v1/")
+    app = create_app({"TESTING": True, "PORTAL": config, "ENV": {**SSO_ENV, **SERVICE}})
+    keeper = keeping.MemoryKeeper()
+    keeping.install(app, keeper)
+    owner = keeper.renew_feed_token(User(subject="s-1", username="camille", name="Camille"))
+    anonymous = app.test_client()
+    feed = anonymous.get(f"/feeds/taiga/{owner.token}.ics")
+    assert feed.status_code == 200 and b"BEGIN:VCALENDAR" in feed.get_data()
+    assert anonymous.get("/feeds/taiga/wrong.ics").status_code == 404
+    assert anonymous.post("/hooks/taiga", data=b"{}").status_code == 403  # the signature, not a login
+    assert anonymous.get("/widgets/deadlines/feed").status_code == 302  # the panel: log in first
+    assert anonymous.post("/widgets/tasks/task/1/status").status_code == 401
