@@ -1,20 +1,28 @@
 """What the Taiga cards keep per person in the portal's database: feed tokens and the sort choice.
 
-Both live behind the small interfaces below, so that the cards work the same whatever keeps
-them. The portal's database (issue 12, `portal/storage/`) is not part of this deployment yet:
-until it is, `unavailable()` is used, which keeps nothing (the card then sorts for the page's
-life only, and says that calendar feeds need the database). The in-memory keeper is for tests.
-WAITING FOR ISSUE 12: a `DatabaseKeeper` on `portal.storage.Preference` plugs in here.
+Both live behind the small `Keeper` interface below, so that the cards work the same whatever
+keeps them:
+
+- `DatabaseKeeper`, on the portal's database (issue 12, `portal/storage/`: typed per-user
+  preferences, keyed by the Keycloak subject): the sort is the preference `tasks.sort`; a feed
+  is `deadlines.feed_token` (the token; `holders()` finds whose it is) and `deadlines.feed_owner`
+  (the Taiga name it is cut by, and when it was made). WAITING FOR ISSUE 12: the database is not
+  on this branch yet; this keeper is used as soon as the portal's state has one (`database`),
+  and its tests (tests/widgets/test_deadlines.py) run once `portal.storage` exists.
+- `Unavailable`, without a database: nothing is kept (the card sorts for the page's life only,
+  and says that calendar feeds need the database; every feed URL answers 404).
+- `MemoryKeeper`, in one process's memory: for tests.
 """
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from flask import Flask, current_app
 
@@ -151,12 +159,107 @@ class MemoryKeeper:
             self._sorts[user.subject] = sort
 
 
+def storage() -> Any | None:
+    """The portal's storage package (issue 12), or None while this deployment has none."""
+    try:
+        return importlib.import_module("portal.storage")
+    except ImportError:
+        return None
+
+
+class DatabaseKeeper:
+    """Feed tokens and the sort as per-user preferences in the portal's database (issue 12)."""
+
+    available = True
+
+    def __init__(self, database: Any) -> None:
+        found = storage()
+        if found is None:
+            raise StorageMissing("no portal.storage")
+        self.database = database
+        self._storage = found
+        preference = found.Preference
+        self.sort = preference("tasks", "sort", Literal["due", "status", "project", "modified"], "due")
+        self.token = preference("deadlines", "feed_token", str, "")
+        self.owner = preference("deadlines", "feed_owner", dict[str, str], {})
+
+    def _of(self, subject: str) -> Any:
+        return self._storage.Preferences(self.database, subject)
+
+    def _unavailable(self) -> type[Exception]:
+        error: type[Exception] = self._storage.StorageUnavailable
+        return error
+
+    def feed_token(self, user: User) -> FeedToken | None:
+        token, owner = self._of(user.subject).get_many([self.token, self.owner])
+        if not token:
+            return None
+        return FeedToken(token, _created(owner))
+
+    def renew_feed_token(self, user: User) -> FeedToken:
+        token = new_token()
+        created = datetime.now(UTC)
+        prefs = self._of(user.subject)
+        try:
+            prefs.set(
+                self.owner, {"username": user.username, "email": user.email, "created": created.isoformat()}
+            )
+            prefs.set(self.token, token)
+        except self._unavailable() as error:
+            raise StorageMissing(str(error)) from error
+        return FeedToken(token, created)
+
+    def revoke_feed_token(self, user: User) -> None:
+        try:
+            self._of(user.subject).clear(self.token)
+        except self._unavailable() as error:
+            raise StorageMissing(str(error)) from error
+
+    def feed_owner(self, token: str) -> FeedOwner | None:
+        if not token:
+            return None
+        try:
+            subjects = self._storage.preferences.holders(self.database, self.token, token)
+        except self._unavailable():
+            return None
+        if len(subjects) != 1:
+            return None
+        owner = self._of(subjects[0]).get(self.owner)
+        return FeedOwner(subjects[0], owner.get("username", ""), owner.get("email", ""), _created(owner))
+
+    def sort_of(self, user: User) -> str | None:
+        found: str = self._of(user.subject).get(self.sort)
+        return found
+
+    def save_sort(self, user: User, sort: str) -> None:
+        try:
+            self._of(user.subject).set(self.sort, sort)
+        except self._unavailable() as error:
+            raise StorageMissing(str(error)) from error
+
+
+def _created(owner: dict[str, str]) -> datetime:
+    try:
+        return datetime.fromisoformat(owner.get("created", ""))
+    except ValueError:
+        return datetime.now(UTC)
+
+
 def install(app: Flask, keeper: Keeper) -> None:
-    """Use `keeper` in this app (tests; the database-backed one once the database exists)."""
+    """Use `keeper` in this app (tests; another store)."""
     app.extensions[EXTENSION] = keeper
 
 
 def keeper() -> Keeper:
-    """This app's keeper: the one installed, else "unavailable"."""
+    """This app's keeper: the one installed, else the database's when there is one, else none."""
     found: Keeper | None = current_app.extensions.get(EXTENSION)
-    return found if found is not None else Unavailable()
+    if found is not None:
+        return found
+    from ...state import portal_state  # noqa: PLC0415 - the state imports the widgets
+
+    database = getattr(portal_state(), "database", None)
+    if database is not None and storage() is not None:
+        made = DatabaseKeeper(database)
+        current_app.extensions[EXTENSION] = made
+        return made
+    return Unavailable()

@@ -1,16 +1,20 @@
-"""The tasks card's own routes: the quick status change, and Taiga's webhook."""
+"""The tasks card's own routes: the quick status change, the kept sort, and Taiga's webhook."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from ...identity import User
+from ...identity import User, current_user
+from ...state import portal_state
 from ...upstreams.errors import N_, Reason
+from ...web.guard import audit, write_refusal
 from ..contract import WidgetContext, upstream_key
 from ..taiga import hooks
 from ..taiga.cards import taiga_name
 from ..taiga.client import Kind, TaigaClient
+from ..taiga.keeping import StorageMissing, keeper
 from ..taiga.upstream import TAIGA
+from ..taiga.work import SORTS
 from ..writes import WriteRefused, widget_write
 from .widget import KINDS, TasksWidget
 
@@ -23,8 +27,13 @@ def register(widget: TasksWidget, blueprint: Blueprint) -> None:
     blueprint.add_url_rule(
         "/widgets/tasks/<kind>/<int:item_id>/status", "set_status", set_status, methods=["POST"]
     )
+
+    def save_sort() -> Response:
+        """Keep my sort of the card for every device (in the portal's database)."""
+        return keep_sort(widget)
+
+    blueprint.add_url_rule("/widgets/tasks/sort", "save_sort", save_sort, methods=["POST"])
     hooks.register(blueprint)
-    # WAITING FOR ISSUE 12: POST /widgets/tasks/sort keeps the sort through keeper().save_sort.
 
 
 def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
@@ -57,3 +66,23 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
         touches=[upstream_key(TAIGA, "board")],
         change=change,
     )
+
+
+def keep_sort(widget: TasksWidget) -> Response:
+    """The sort chosen on the card, kept per person (the card itself re-sorts through its poll)."""
+    ctx = portal_state().widgets[widget.slug]
+    sort = request.form.get("sort", "")
+    refusal = write_refusal(ctx.settings.roles)
+    if refusal is None and sort not in SORTS:
+        refusal = Reason.of(N_("This change is not valid."))
+    user = current_user()
+    if refusal is not None or user is None:
+        audit("save_sort", f"sort {sort[:20]}", "refused", widget=widget.slug, reason=str(refusal))
+        return Response(status=403)
+    try:
+        keeper().save_sort(user, sort)
+    except StorageMissing:
+        audit("save_sort", f"sort {sort}", "no_storage", widget=widget.slug)
+        return Response(status=503)
+    audit("save_sort", f"sort {sort}", "ok", widget=widget.slug)
+    return Response(status=204)
