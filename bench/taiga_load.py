@@ -81,7 +81,18 @@ def crowd(directory: Path, people: int) -> Iterator[str]:
         process.wait(10)
 
 
-def cookie_of(base: str, number: int) -> str:
+def cookie_of(base: str, number: int, tries: int = 3) -> str:
+    """A session of user<number>, logged in through the provider's form (tried again if refused)."""
+    for attempt in range(1, tries + 1):
+        try:
+            return _login(base, number)
+        except (RuntimeError, requests.RequestException, AssertionError):
+            if attempt == tries:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _login(base: str, number: int) -> str:
     browser = requests.Session()
     trip = start_login(browser, base)
     authenticate(browser, trip, f"user{number:04d}", f"pw-user{number:04d}")
@@ -121,7 +132,7 @@ def measure(bench: Bench) -> None:
                     "PORTAL_TAIGA_PASSWORD": SERVICE_ACCOUNT[2],
                 }
                 with portal(config, bench.directory, env) as server:
-                    with ThreadPoolExecutor(16) as pool:
+                    with ThreadPoolExecutor(8) as pool:
                         cookies = list(pool.map(lambda n: cookie_of(server.url, n), range(1, people + 1)))
                     requests.post(f"{taiga_url}/_sim/reset", timeout=5)
                     samples = Users(
