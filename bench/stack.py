@@ -89,7 +89,13 @@ def portal_config(kuma_url: str, keycloak_url: str, redis_url: str | None, **sta
     config: dict[str, Any] = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
     config["auth"] = {
         "mode": "oidc",
-        "oidc": {"server_url": keycloak_url, "realm": REALM, "client_id": CLIENT_ID, "timeout": 3},
+        "oidc": {
+            "server_url": keycloak_url,
+            "realm": REALM,
+            "client_id": CLIENT_ID,
+            "timeout": 3,
+            "allowed_hosts": ["127.0.0.1"],
+        },
     }
     config["upstreams"]["uptime_kuma"]["url"] = kuma_url
     config["widgets"]["status"].update(status)

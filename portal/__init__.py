@@ -115,6 +115,7 @@ def _init_templates(app: Flask, state: PortalState) -> None:
         format_timedelta=flask_babel.format_timedelta,
         format_uptime=format_uptime,
         render_card=render_card,
+        tiles_css_url=shell.views.tiles_css_url,
         static_url=static_url,
         portal=state,
         languages=LANGUAGES,

@@ -98,6 +98,15 @@ class OidcSection(_Section):
     ca_bundle: Path | None = None
     # Used when Keycloak gives no refresh lifetime (offline tokens): the longest a session lasts.
     session_max_age: int = Field(36000, ge=60, le=30 * 86400)
+    # Seconds a back-channel logout token is accepted after it was issued; its id (jti) is
+    # remembered that long, so a replayed token is refused.
+    logout_token_max_age: int = Field(120, ge=10, le=3600)
+    # Without public_url the portal builds its redirect URIs from the request's Host: only the
+    # hosts listed here are then served (anything else: 400). One of the two is required.
+    allowed_hosts: tuple[str, ...] = ()
+    # While the session store (Redis) cannot be reached, existing sessions keep working this long
+    # (seconds from the start of the outage); sessions ended meanwhile stay ended. 0: refuse at once.
+    outage_grace: int = Field(900, ge=0, le=86400)
 
     @field_validator("ca_bundle")
     @classmethod
@@ -112,6 +121,15 @@ class OidcSection(_Section):
         if "/" in value or value.strip() != value:
             raise ValueError("a realm name, not a path")
         return value
+
+    @model_validator(mode="after")
+    def _public_url_or_hosts(self) -> OidcSection:
+        if self.public_url is None and not self.allowed_hosts:
+            raise ValueError(
+                "auth.oidc.public_url is required (the portal's address as browsers reach it), "
+                "or list auth.oidc.allowed_hosts: redirect URIs are never built from an unchecked Host"
+            )
+        return self
 
     @property
     def base_url(self) -> str:

@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
 from .caching.broadcast import Broadcast, FileBroadcast, RedisBroadcast
+from .caching.codec import Codec
 from .caching.stores import CacheStore, FallbackStore, build_store, temporary_directory
 from .caching.widget_cache import CacheObserver, FetchPolicy, WidgetCache
 from .config import PortalConfig, Settings, Tile, upstreams_of
@@ -37,13 +38,13 @@ class PortalState:
     settings: Settings
     build: BuildInfo
     store: CacheStore
+    codec: Codec  # what shared stores write values with (signed JSON)
     broadcast: Broadcast
     cache: WidgetCache
     clients: dict[str, Any]  # by upstream name
     widgets: dict[str, WidgetContext]  # by slug, in the registry's order
     icons: dict[str, BrandIcon]
     static_versions: dict[str, str] = field(default_factory=dict)
-    tiles_css: str = ""
     renderer: FragmentRenderer | None = None  # set once the app's templates are set up
     card_views: CardViews | None = None  # made on first use
 
@@ -166,12 +167,14 @@ def build_state(
     """Create stores, clients and widget contexts from validated settings."""
     config = settings.config
     cache_settings = config.cache
+    codec = Codec(settings.secrets.secret_key)
     store = build_store(
         cache_settings.redis_url,
         settings.secrets.redis_password,
         cache_settings.key_prefix,
         cache_settings.local_max_entries,
         observer,
+        codec,
     )
     broadcast = build_broadcast(store)
     cache = WidgetCache(
@@ -188,11 +191,11 @@ def build_state(
         settings=settings,
         build=build,
         store=store,
+        codec=codec,
         broadcast=broadcast,
         cache=cache,
         clients=clients,
         widgets=build_widgets(config, widgets, clients),
         icons=icons,
         static_versions=_static_versions(),
-        tiles_css=tiles_stylesheet(config.tiles, icons),
     )

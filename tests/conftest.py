@@ -144,7 +144,13 @@ def sso_config(base: dict[str, Any], server_url: str) -> dict[str, Any]:
     config["portal"]["demo"] = False
     config["auth"] = {
         "mode": "oidc",
-        "oidc": {"server_url": server_url, "realm": REALM, "client_id": CLIENT_ID, "timeout": 3},
+        "oidc": {
+            "server_url": server_url,
+            "realm": REALM,
+            "client_id": CLIENT_ID,
+            "timeout": 3,
+            "allowed_hosts": ["127.0.0.1", "localhost"],  # served on loopback at a free port
+        },
     }
     # The status card is for administrators here, so that alice and bob see different widgets.
     config["widgets"]["status"]["roles"] = ["portal-admin"]

@@ -352,7 +352,7 @@ def _logout_claims(keycloak: KeycloakSim, **changes: Any) -> dict[str, Any]:
         "aud": CLIENT_ID,
         "iat": int(time.time()),
         "exp": int(time.time()) + 60,
-        "jti": "jti-1",
+        "jti": f"jti-{time.monotonic_ns()}",
         "sub": "7d0c2a1e-1111-4c6e-9a5e-000000000001",
         "events": {BACKCHANNEL_EVENT: {}},
     }
@@ -370,9 +370,24 @@ def _logout_claims(keycloak: KeycloakSim, **changes: Any) -> dict[str, Any]:
         lambda kc: kc.mint(_logout_claims(kc, events=None)),
         lambda kc: kc.mint(_logout_claims(kc, nonce="n")),
         lambda kc: kc.mint(_logout_claims(kc, exp=int(time.time()) - 600)),
+        lambda kc: kc.mint(_logout_claims(kc, iat=int(time.time()) - 365 * 86400, exp=None)),
+        lambda kc: kc.mint(_logout_claims(kc, iat=int(time.time()) + 3600)),
+        lambda kc: kc.mint(_logout_claims(kc, jti=None)),
         lambda kc: "not.a.token",
     ],
-    ids=["other-key", "unknown-kid", "aud", "iss", "no-event", "nonce", "expired", "garbage"],
+    ids=[
+        "other-key",
+        "unknown-kid",
+        "aud",
+        "iss",
+        "no-event",
+        "nonce",
+        "expired",
+        "a-year-old",
+        "future",
+        "no-jti",
+        "garbage",
+    ],
 )
 def test_a_forged_logout_token_is_refused(
     portal_url: str, browser: requests.Session, keycloak: KeycloakSim, forge: Any
@@ -395,6 +410,17 @@ def test_a_genuine_logout_token_by_subject(
     )
     assert response.status_code == 200
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+
+
+def test_a_replayed_logout_token_is_refused(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+) -> None:
+    token = keycloak.mint(_logout_claims(keycloak))
+    url = f"{portal_url}/auth/backchannel-logout"
+    assert requests.post(url, data={"logout_token": token}, timeout=10).status_code == 200
+    login(browser, portal_url, "alice")  # signed in again afterwards: the old token must not end it
+    assert requests.post(url, data={"logout_token": token}, timeout=10).status_code == 400
+    assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
 
 
 # --- roles and groups ------------------------------------------------------------------------------
@@ -440,13 +466,14 @@ def test_a_cookie_with_too_many_groups_keeps_those_the_config_names() -> None:
     assert fit_grants(small, set()) is small
 
 
-def test_the_cookie_is_secure_behind_tls(sso_app: Flask, keycloak: KeycloakSim) -> None:
-    client = sso_app.test_client()
+def test_the_cookie_is_secure_behind_tls(make_sso_app: Callable[..., Flask], keycloak: KeycloakSim) -> None:
+    app = make_sso_app(lambda c: c["auth"]["oidc"].update(allowed_hosts=["portal.example", "localhost"]))
+    client = app.test_client()
     response = client.get("/auth/login", base_url="https://portal.example")
     assert response.status_code == 302
     set_cookie = response.headers["Set-Cookie"]
     assert "Secure" in set_cookie and "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
-    plain = sso_app.test_client().get("/auth/login")
+    plain = app.test_client().get("/auth/login")
     assert "Secure" not in plain.headers["Set-Cookie"]
 
 

@@ -28,7 +28,7 @@ def test_healthz_and_readyz(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.get_json()["cache"] == "local"
+    assert ready.get_json() == {"status": "ready"}  # nothing about the build or the cache, to anyone
 
 
 def test_a_request_logs_one_json_line_with_its_id(

@@ -14,12 +14,15 @@ import pytest
 
 from portal.auth.sessions import SessionRecord, SessionStore
 from portal.caching.broadcast import RedisBroadcast
+from portal.caching.codec import Codec
 from portal.caching.stores import FallbackStore, LocalStore, RedisStore
 from portal.caching.widget_cache import CacheObserver
 
 from .support.processes import RedisServer, eventually
 
 pytestmark = pytest.mark.peers
+
+CODEC = Codec("test-secret-key-0123456789")
 
 
 class CountingRedisStore(RedisStore):
@@ -33,7 +36,7 @@ class CountingRedisStore(RedisStore):
 
 
 def _worker(url: str) -> tuple[SessionStore, CountingRedisStore]:
-    redis_store = CountingRedisStore.from_url(url, None, "test:")
+    redis_store = CountingRedisStore.from_url(url, None, "test:", CODEC)
     assert isinstance(redis_store, CountingRedisStore)
     store = FallbackStore(redis_store, LocalStore(), CacheObserver(), retry_after=0.2)
     sessions = SessionStore(store, RedisBroadcast(redis_store.client, "test:events"))

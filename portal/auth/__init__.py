@@ -18,12 +18,12 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..caching.broadcast import RedisBroadcast
 from ..caching.memo import Memo
-from ..caching.stores import session_store
+from ..caching.stores import FallbackStore, temporary_file_store
 from ..identity import DEMO_USER, DEMO_USERS
 from ..state import PortalState
 from .guard import identify, is_public, login_required
 from .oidc import OidcClient
-from .sessions import SessionStore
+from .sessions import OutageLedger, SessionStore, TokenSealer
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ class AuthRuntime:
     session_max_age: float = 36000.0
     call_budget: float = 10.0  # seconds a refresh may hold its lock
     public_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()  # the Hosts redirect URIs may be built from (no public_url)
+    outage_grace: float = 900.0  # seconds sessions go on while the session store is away
     relevant_grants: frozenset[str] = frozenset()
 
     def session_end(self, now: float, refresh_expires_in: float) -> float:
@@ -59,6 +61,9 @@ class _NoStore:
 
     def set(self, key: str, value: object, timeout: float) -> None:
         return None
+
+    def add(self, key: str, value: object, timeout: float) -> bool:
+        return True
 
     def delete(self, key: str) -> None:
         return None
@@ -128,10 +133,17 @@ def _relevant_grants(state: PortalState) -> frozenset[str]:
 
 
 def _sessions(state: PortalState) -> SessionStore:
-    """Records in Redis (each worker keeping what it read, told of changes) or in shared files."""
-    store = session_store(state.store)
-    shared_channel = state.broadcast if isinstance(state.broadcast, RedisBroadcast) else None
-    return SessionStore(store, shared_channel if store is state.store else None)
+    """Records in Redis (each worker keeping what it read, told of changes) or in the pod's files.
+
+    With Redis, the pod's files also stand in while Redis is away: what is written then (a login,
+    an ended session) is seen by every worker of the pod, and the ends reach Redis when it is back.
+    """
+    sealer = TokenSealer(state.settings.secrets.secret_key)
+    files = temporary_file_store(state.codec)
+    if isinstance(state.store, FallbackStore) and isinstance(state.broadcast, RedisBroadcast):
+        store = FallbackStore(state.store.primary, files, state.store.observer)
+        return SessionStore(store, state.broadcast, sealer, OutageLedger(files))
+    return SessionStore(files, None, sealer)
 
 
 def build_runtime(state: PortalState) -> AuthRuntime:
@@ -149,6 +161,8 @@ def build_runtime(state: PortalState) -> AuthRuntime:
         session_max_age=float(oidc.session_max_age),
         call_budget=oidc.timeout * 2 + 2,
         public_url=str(oidc.public_url).rstrip("/") if oidc.public_url else None,
+        allowed_hosts=oidc.allowed_hosts,
+        outage_grace=float(oidc.outage_grace),
         relevant_grants=_relevant_grants(state),
     )
 

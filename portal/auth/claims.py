@@ -71,10 +71,15 @@ def fit_grants(user: User, relevant: Iterable[str]) -> User:
     )
 
 
-def to_cookie(user: User, session_id: str, expires_at: float) -> dict[str, object]:
-    """The identity as stored in the signed cookie (never a token)."""
+def to_cookie(user: User, session_id: str, expires_at: float, keycloak_sid: str = "") -> dict[str, object]:
+    """The identity as stored in the signed cookie (never a token).
+
+    `ks`, Keycloak's session id, lets a back-channel logout received while the session store is
+    away end this session too (see sessions.OutageLedger).
+    """
     return {
         "sid": session_id,
+        "ks": keycloak_sid,
         "sub": user.subject,
         "usr": user.username,
         "name": user.name,
@@ -101,3 +106,9 @@ def from_cookie(data: Any) -> tuple[User, str, float] | None:
         return user, str(data["sid"]), float(data["exp"])
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def keycloak_sid_of(data: Any) -> str:
+    """The Keycloak session id the cookie names ("" when none)."""
+    found = data.get("ks") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else ""

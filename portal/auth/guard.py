@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import User
 from ..web.urls import safe_next
-from .claims import fit_grants, from_cookie, to_cookie, user_from_claims
+from .claims import fit_grants, from_cookie, keycloak_sid_of, to_cookie, user_from_claims
 from .oidc import GrantRefused, OidcError
 from .sessions import SessionRecord
 
@@ -81,7 +81,9 @@ def start_session(runtime: AuthRuntime, user: User, record: SessionRecord) -> No
 
 
 def _cookie(runtime: AuthRuntime, user: User, record: SessionRecord) -> dict[str, object]:
-    return to_cookie(fit_grants(user, runtime.relevant_grants), record.session_id, record.expires_at)
+    return to_cookie(
+        fit_grants(user, runtime.relevant_grants), record.session_id, record.expires_at, record.keycloak_sid
+    )
 
 
 def identify(runtime: AuthRuntime) -> User | None:
@@ -97,9 +99,12 @@ def identify(runtime: AuthRuntime) -> User | None:
         return _ended(runtime, session_id, "expired")
     record = runtime.sessions.get(session_id)
     if record is None:
-        if runtime.sessions.degraded:
-            return user  # Redis is away: trust the signed cookie until it expires
-        return _ended(runtime, session_id, "ended")
+        # Redis is away: a session goes on for the configured grace, unless it was ended meanwhile
+        # (in any worker of this pod) or the outage has lasted longer. Fail closed on revocation.
+        keycloak_sid = keycloak_sid_of(session.get(COOKIE_KEY))
+        if runtime.sessions.outage_allows(session_id, keycloak_sid, user.subject, runtime.outage_grace):
+            return user
+        return _ended(runtime, session_id, "ended" if not runtime.sessions.degraded else "outage")
     if record.refresh_at <= now:
         return _refresh(runtime, user, record)
     return user
@@ -175,7 +180,10 @@ def login_url(next_path: str) -> str:
 def current_page() -> str:
     """The relative path of the page a request comes from (htmx says which in HX-Current-URL)."""
     if request.headers.get("HX-Request"):
-        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        try:
+            current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        except ValueError:  # a malformed URL (say "http://[::1"): back to the dashboard
+            return "/"
         if current.netloc and current.netloc != request.host:
             return "/"
         return safe_next(current.path + (f"?{current.query}" if current.query else ""))

@@ -120,6 +120,7 @@ class OidcClient:
     def __init__(self, settings: OidcSection, client_secret: str) -> None:
         self.settings = settings
         self.client_id = settings.client_id
+        self.logout_token_max_age = float(settings.logout_token_max_age)
         self._secret = client_secret
         self._clients: ClientPool[KeycloakOpenID] = ClientPool(
             self._make_openid,
@@ -316,6 +317,14 @@ class OidcClient:
         expires = claims.get("exp")
         if expires is not None and (not isinstance(expires, int | float) or expires + LEEWAY < time.time()):
             raise ProviderMisbehaving("logout token expired")
+        issued = claims.get("iat")
+        age = (
+            time.time() - issued if isinstance(issued, int | float) and not isinstance(issued, bool) else None
+        )
+        if age is None or not -LEEWAY <= age <= self.logout_token_max_age + LEEWAY:
+            raise ProviderMisbehaving("logout token issued too long ago (or in the future)")
+        if not isinstance(claims.get("jti"), str) or not claims["jti"]:
+            raise ProviderMisbehaving("logout token without an id (jti)")
         return claims
 
     def _check_azp(self, claims: dict[str, Any], required: bool) -> None:

@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
+from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import DEMO_USERS
@@ -53,9 +54,19 @@ def _oidc_runtime() -> AuthRuntime:
 
 
 def _external(endpoint: str) -> str:
-    """An absolute URL of the portal, from `auth.oidc.public_url` when set, else from the request."""
-    public = _runtime().public_url
-    return public + url_for(endpoint) if public else url_for(endpoint, _external=True)
+    """An absolute URL of the portal: from `auth.oidc.public_url`, else from a listed Host.
+
+    A redirect URI is never built from an unchecked Host header (400 for an unlisted one).
+    """
+    runtime = _runtime()
+    if runtime.public_url:
+        return runtime.public_url + url_for(endpoint)
+    if not host_is_trusted(request.host, runtime.allowed_hosts):
+        log.warning(
+            "request for an unlisted host", extra={"event": "untrusted_host", "host": request.host[:100]}
+        )
+        abort(400)
+    return url_for(endpoint, _external=True)
 
 
 def _language() -> str:
@@ -148,9 +159,10 @@ def logout() -> Any:
     data = session.get(COOKIE_KEY)
     if isinstance(data, dict) and not csrf_valid():
         abort(400)
-    record = runtime.sessions.get(str(data.get("sid"))) if isinstance(data, dict) else None
-    if record is not None:
-        runtime.sessions.end(record.session_id)
+    session_id = str(data.get("sid") or "") if isinstance(data, dict) else ""
+    record = runtime.sessions.get(session_id) if session_id else None
+    if session_id:  # ended even when its record cannot be read (Redis away): see OutageLedger
+        runtime.sessions.end(session_id)
     session.clear()
     session["after_logout"] = next_path
     assert runtime.oidc is not None
@@ -199,6 +211,12 @@ def backchannel_logout() -> BaseResponse:
         status = 503 if isinstance(error, ProviderUnavailable) else 400
         response = jsonify(error="invalid_request" if status == 400 else "temporarily_unavailable")
         response.status_code = status
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    if not runtime.sessions.first_use(str(claims["jti"]), runtime.oidc.logout_token_max_age + 60):
+        log.warning("back-channel logout token replayed", extra={"event": "backchannel_logout_replayed"})
+        response = jsonify(error="invalid_request")
+        response.status_code = 400
         response.headers["Cache-Control"] = "no-store"
         return response
     sid = str(claims.get("sid") or "") or None

@@ -14,11 +14,12 @@ fetch that began before an invalidation can never write its older value after it
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import hashlib
 import logging
 import os
-import pickle
+import random
 import shutil
 import tempfile
 import threading
@@ -29,7 +30,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import redis
-from cachelib.file import FileSystemCache
+
+from .codec import Codec, ValueRefused
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,10 @@ class Store(Protocol):
 
     def get(self, key: str) -> Any: ...
     def set(self, key: str, value: Any, timeout: float) -> None: ...
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        """Set `key` only if it is absent (at once, for every process that shares the store)."""
+        ...
+
     def delete(self, key: str) -> None: ...
     def try_lock(self, key: str, ttl: float) -> Lock | None: ...
     def ping(self) -> bool: ...
@@ -77,6 +83,16 @@ class CacheStore(Store, Protocol):
     ) -> bool:
         """Set `key` unless one of the `guards` counters holds more than `seen`; True if set."""
         ...
+
+
+def _read(codec: Codec, raw: bytes, key: str) -> Any:
+    """A stored value, or None (a miss) when the portal did not write it."""
+    try:
+        return codec.loads(raw)
+    except ValueRefused as exc:
+        fields = {"event": "store_value_refused", "key": key[:120], "error": str(exc)}
+        log.warning("stored value refused", extra=fields)
+        return None
 
 
 def _whole_seconds(timeout: float) -> int:
@@ -118,6 +134,14 @@ class LocalStore:
     def set(self, key: str, value: Any, timeout: float) -> None:
         with self._lock:
             self._set(key, value, timeout)
+
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        with self._lock:
+            found = self._data.get(key)
+            if found is not None and found[0] > self._clock():
+                return False
+            self._set(key, value, timeout)
+            return True
 
     def _set(self, key: str, value: Any, timeout: float) -> None:
         self._data[key] = (self._clock() + _whole_seconds(timeout), value)
@@ -192,17 +216,22 @@ return 1
 
 
 class RedisStore:
-    """Values pickled under `key_prefix`, on a client whose every call is bounded."""
+    """Values as signed JSON (codec.py) under `key_prefix`, on a client whose every call is bounded.
+
+    A value the portal did not write (another application's, a forged one, a pickle from an
+    older version) is refused and read as missing.
+    """
 
     shared = True
 
-    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+    def __init__(self, client: redis.Redis, key_prefix: str, codec: Codec) -> None:
         self.client = client
         self.key_prefix = key_prefix
+        self.codec = codec
         self._set_unless_newer = client.register_script(_SET_UNLESS_NEWER)
 
     @classmethod
-    def from_url(cls, url: str, password: str | None, key_prefix: str) -> RedisStore:
+    def from_url(cls, url: str, password: str | None, key_prefix: str, codec: Codec) -> RedisStore:
         """Connect lazily; every operation is bounded so a dead Redis cannot hang a request."""
         client = redis.Redis.from_url(
             url,
@@ -211,7 +240,7 @@ class RedisStore:
             socket_timeout=0.5,
             health_check_interval=30,
         )
-        return cls(client, key_prefix)
+        return cls(client, key_prefix, codec)
 
     def _key(self, key: str) -> str:
         return self.key_prefix + key
@@ -222,10 +251,14 @@ class RedisStore:
 
     def get(self, key: str) -> Any:
         raw = self._raw(key)
-        return None if raw is None else pickle.loads(raw)
+        return None if raw is None else _read(self.codec, raw, key)
 
     def set(self, key: str, value: Any, timeout: float) -> None:
-        self.client.set(self._key(key), pickle.dumps(value), ex=_whole_seconds(timeout))
+        self.client.set(self._key(key), self.codec.dumps(value), ex=_whole_seconds(timeout))
+
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        stored = self.client.set(self._key(key), self.codec.dumps(value), ex=_whole_seconds(timeout), nx=True)
+        return bool(stored)
 
     def delete(self, key: str) -> None:
         self.client.delete(self._key(key))
@@ -257,7 +290,8 @@ class RedisStore:
         self, key: str, value: Any, timeout: float, guards: Sequence[str], seen: int
     ) -> bool:
         keys = [self._key(key), *(self._key(guard) for guard in guards)]
-        done = self._set_unless_newer(keys=keys, args=[pickle.dumps(value), _whole_seconds(timeout), seen])
+        args: list[bytes | int] = [self.codec.dumps(value), _whole_seconds(timeout), seen]
+        done = self._set_unless_newer(keys=keys, args=args)
         return bool(done)
 
     def try_lock(self, key: str, ttl: float) -> Lock | None:
@@ -279,7 +313,7 @@ class FallbackStore:
     def __init__(
         self,
         primary: RedisStore,
-        fallback: LocalStore,
+        fallback: Any,  # a LocalStore for the cache, the pod's FileStore for session records
         observer: FallbackObserver,
         retry_after: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
@@ -291,6 +325,7 @@ class FallbackStore:
         self._clock = clock
         self._down_until = 0.0
         self._down = False
+        self.down_since: float | None = None  # when (epoch s) this process found Redis away
         self._lock = threading.Lock()
 
     @property
@@ -320,6 +355,7 @@ class FallbackStore:
             if self._down:
                 return
             self._down = True
+            self.down_since = time.time()
         log.warning(
             "shared store unreachable, using the in-process store",
             extra={"event": "cache_fallback", "error": type(exc).__name__},
@@ -331,6 +367,7 @@ class FallbackStore:
             if not self._down:
                 return
             self._down = False
+            self.down_since = None
         log.warning("shared store is back", extra={"event": "cache_recovered"})
         self.observer.backend_fallback(False)
 
@@ -339,6 +376,10 @@ class FallbackStore:
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         self._call("set", key, value, timeout)
+
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        added: bool = self._call("add", key, value, timeout)
+        return added
 
     def delete(self, key: str) -> None:
         self._call("delete", key)
@@ -411,27 +452,80 @@ class _FileLock:
 
 
 class FileStore:
-    """cachelib's FileSystemCache in a directory every gunicorn worker of this process tree shares.
+    """One file per key in a directory every gunicorn worker of this pod shares (on tmpfs).
 
     Without Redis, an in-process store would log a user out whenever the next request reached
-    another worker; a file per session on tmpfs is shared by all of them and costs one small read.
+    another worker; a small file per session is shared by all of them and costs one read. Each
+    file holds its expiry and the signed JSON value (codec.py); it is replaced whole (a rename),
+    so a reader never sees half a value.
     """
 
     shared = True
+    SWEEP_CHANCE = 0.01
 
-    def __init__(self, directory: Path, max_entries: int = 50_000) -> None:
+    def __init__(self, directory: Path, codec: Codec) -> None:
         self.directory = directory
+        self.codec = codec
         (directory / "locks").mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._cache = FileSystemCache(str(directory / "entries"), threshold=max_entries, mode=0o600)
+        (directory / "entries").mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _path(self, key: str) -> Path:
+        return self.directory / "entries" / hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
     def get(self, key: str) -> Any:
-        return self._cache.get(key)
+        try:
+            raw = self._path(key).read_bytes()
+        except OSError:
+            return None
+        expires, _, value = raw.partition(b"\n")
+        try:
+            if float(expires) <= time.time():
+                return None
+        except ValueError:
+            return None
+        return _read(self.codec, value, key)
 
     def set(self, key: str, value: Any, timeout: float) -> None:
-        self._cache.set(key, value, timeout=_whole_seconds(timeout))
+        path = self._path(key)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+        expires = f"{time.time() + _whole_seconds(timeout):.3f}\n".encode()
+        temporary.write_bytes(expires + self.codec.dumps(value))
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+        if random.random() < self.SWEEP_CHANCE:
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Remove the files of expired entries (now and then, from `set`)."""
+        now = time.time()
+        for entry in (self.directory / "entries").iterdir():
+            try:
+                with entry.open("rb") as handle:
+                    expires = float(handle.readline() or 0)
+                if expires <= now:
+                    entry.unlink()
+            except (OSError, ValueError):
+                continue
+
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        lock = self.try_lock(f"add:{key}", 5)  # one writer at a time for this key, across workers
+        if lock is None:
+            return False
+        try:
+            if self.get(key) is not None:
+                return False
+            self.set(key, value, timeout)
+            return True
+        finally:
+            lock.release()
 
     def delete(self, key: str) -> None:
-        self._cache.delete(key)
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    def exists(self, key: str) -> bool:
+        """Whether a file for `key` is there (one stat: expiry not checked)."""
+        return self._path(key).exists()
 
     def try_lock(self, key: str, ttl: float) -> Lock | None:
         name = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
@@ -464,21 +558,21 @@ def temporary_directory(prefix: str) -> Path:
     return directory
 
 
-def temporary_file_store() -> FileStore:
+def temporary_file_store(codec: Codec) -> FileStore:
     """Session records in files every worker of this pod shares."""
-    return FileStore(temporary_directory("portal-sessions-"))
-
-
-def session_store(shared: Store) -> Store:
-    """The cache's store when other processes see it (Redis), else a file store."""
-    return shared if shared.shared else temporary_file_store()
+    return FileStore(temporary_directory("portal-sessions-"), codec)
 
 
 def build_store(
-    redis_url: str | None, password: str | None, key_prefix: str, max_entries: int, observer: FallbackObserver
+    redis_url: str | None,
+    password: str | None,
+    key_prefix: str,
+    max_entries: int,
+    observer: FallbackObserver,
+    codec: Codec,
 ) -> CacheStore:
     """Redis (with an in-process fallback) when a URL is configured, else in-process only."""
     local = LocalStore(max_entries)
     if not redis_url:
         return local
-    return FallbackStore(RedisStore.from_url(redis_url, password, key_prefix), local, observer)
+    return FallbackStore(RedisStore.from_url(redis_url, password, key_prefix, codec), local, observer)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, redirect, render_template, request
+import hashlib
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..config import LANGUAGES
-from ..identity import current_user
-from ..state import portal_state
+from ..config import LANGUAGES, Tile
+from ..identity import User, current_user
+from ..state import portal_state, tiles_stylesheet
 from ..web.i18n import LANGUAGE_COOKIE
 from ..web.urls import safe_next
 from ..widgets.serving import loading_view, visible_widgets
@@ -20,19 +22,20 @@ ONE_YEAR = 365 * 24 * 3600
 
 
 @bp.get("/")
-def index() -> str:
+def index() -> Response:
     """The dashboard: tiles and widget cards, each card loading itself."""
     user = current_user()
-    state = portal_state()
-    tiles = [t for t in state.tiles if user is not None and user.may_see(t.roles)]
+    tiles = visible_tiles(user)
     widgets = visible_widgets(user)
-    return render_template(
+    page = render_template(
         "shell/index.html",
         tiles=tiles,
         cards=[(ctx, loading_view(ctx)) for ctx in widgets],
         # A card that fills the tiles' status dots is on the page: the dots wait for it.
         status_dots=any(ctx.widget.fills_tile_dots for ctx in widgets),
     )
+    # The page holds the session's CSRF token and the user's name and e-mail: never stored.
+    return Response(page, headers={"Cache-Control": "no-store"}, mimetype="text/html")
 
 
 def _remember(name: str, value: str) -> BaseResponse:
@@ -64,10 +67,27 @@ def set_theme(mode: str) -> BaseResponse:
     return _remember(THEME_COOKIE, mode)
 
 
+def visible_tiles(user: User | None) -> list[Tile]:
+    """The tiles this user may see, in configuration order."""
+    return [t for t in portal_state().tiles if user is not None and user.may_see(t.roles)]
+
+
+def tiles_css_url(user: User | None) -> str:
+    """The tile stylesheet of this user's tiles, its URL versioned by the build and those tiles."""
+    slugs = ",".join(tile.slug for tile in visible_tiles(user))
+    version = hashlib.blake2b(f"{portal_state().build.build_id}:{slugs}".encode(), digest_size=6).hexdigest()
+    return url_for("shell.tiles_css", v=version)
+
+
 @bp.get("/tiles.css")
 def tiles_css() -> Response:
-    """Each tile's accent colour, as a stylesheet (a strict CSP forbids style attributes)."""
-    css = portal_state().tiles_css
+    """The accent colour of each tile this user sees (a strict CSP forbids style attributes).
+
+    Private: it names only the tiles the user's roles show, and a shared cache must not hand
+    it to someone else.
+    """
+    state = portal_state()
+    css = tiles_stylesheet(tuple(visible_tiles(current_user())), state.icons)
     response = Response(css, mimetype="text/css")
-    response.headers["Cache-Control"] = f"public, max-age={ONE_YEAR}, immutable"
+    response.headers["Cache-Control"] = f"private, max-age={ONE_YEAR}, immutable"
     return response

@@ -44,8 +44,10 @@ bp = Blueprint("security", __name__)
 @bp.post("/csp-report")
 def csp_report() -> tuple[str, int]:
     """Log a browser's Content-Security-Policy violation report."""
-    report = request.get_json(force=True, silent=True) or {}
+    report = request.get_json(force=True, silent=True)
     body = report.get("csp-report", report) if isinstance(report, dict) else {}
+    if not isinstance(body, dict):  # whatever a client sends, a report is a mapping or nothing
+        body = {}
     log.warning(
         "content security policy violation",
         extra={

@@ -184,8 +184,19 @@ class RedisServer:
         client.close()
         return self
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections hang as with a dead node, nothing is lost."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT), with all it held."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
+            self.resume()
             self.process.terminate()
             self.process.wait(10)
         self.process = None

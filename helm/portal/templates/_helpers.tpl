@@ -91,9 +91,13 @@ Refuses the demo identity unless allowDemoAuth is set.
 {{- fail "config.auth.mode is \"demo\" (or missing): everyone would be signed in as the demo user. Configure single sign-on, or set allowDemoAuth=true for a throw-away demo." }}
 {{- end }}
 {{- $oidc := default dict $auth.oidc }}
-{{- if and (eq (default "" $auth.mode) "oidc") .Values.ingress.enabled .Values.ingress.host (not $oidc.public_url) }}
+{{- if and (eq (default "" $auth.mode) "oidc") .Values.ingress.host (not $oidc.public_url) }}
+{{- /* Where browsers reach the portal: the Ingress host (the redirect URIs are built from it). */}}
 {{- $scheme := ternary "https" "http" .Values.ingress.tls.enabled }}
 {{- $_ := set $oidc "public_url" (printf "%s://%s" $scheme .Values.ingress.host) }}
+{{- end }}
+{{- if and (eq (default "" $auth.mode) "oidc") (not $oidc.public_url) (not $oidc.allowed_hosts) }}
+{{- fail "config.auth.oidc.public_url (or ingress.host) is required: the portal's address as browsers reach it, from which its Keycloak redirect URIs are built" }}
 {{- end }}
 {{- if $oidc }}
 {{- $_ := set $auth "oidc" (omit $oidc "public_url" | merge (ternary (dict "public_url" $oidc.public_url) dict (not (empty $oidc.public_url)))) }}
