@@ -9,7 +9,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import requests
@@ -17,6 +17,7 @@ from flask import Flask
 from prometheus_client import generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 
+from portal.caching.widget_cache import Source
 from portal.state import portal_state
 from portal.upstreams.breaker import CircuitState
 from simulators.base import SimServer
@@ -144,6 +145,12 @@ def test_cache_results_by_widget(app: Flask) -> None:
         '{result="stale",widget="status"}': 0.0,
         '{result="error",widget="status"}': 0.0,
         '{result="pending",widget="status"}': 0.0,
+        # every registered widget's series are there from the start (tasks, deadlines: not configured here)
+        **{
+            f'{{result="{result}",widget="{slug}"}}': 0.0
+            for result in get_args(Source)
+            for slug in ("tasks", "deadlines")
+        },
     }
     calls = _samples(text, "portal_upstream_request_duration_seconds_count")
     assert calls == {'{outcome="ok",upstream="uptime_kuma"}': 2.0}
@@ -160,7 +167,10 @@ def test_upstream_failures_and_the_open_circuit(app: Flask, kuma: SimServer) -> 
     calls = _samples(text, "portal_upstream_request_duration_seconds_count")
     assert calls['{outcome="unavailable",upstream="uptime_kuma"}'] >= 2
     assert portal_state(app).cache.breaker("uptime_kuma").state is CircuitState.OPEN
-    assert _samples(text, "portal_upstream_circuit_state") == {'{upstream="uptime_kuma"}': 2.0}
+    assert _samples(text, "portal_upstream_circuit_state") == {
+        '{upstream="taiga"}': 0.0,  # every registered upstream's, configured or not
+        '{upstream="uptime_kuma"}': 2.0,
+    }
     checked = _promtool_check(text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -269,5 +279,8 @@ def test_a_restart_empties_the_directory_dead_workers_keep_their_counts_a_reload
         text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     totals = _samples(text, "portal_http_request_total")
     assert totals == {'{method="GET",status="200"}': 12.0}
-    assert _samples(text, "portal_upstream_circuit_state") == {'{upstream="uptime_kuma"}': 0.0}
+    assert _samples(text, "portal_upstream_circuit_state") == {
+        '{upstream="taiga"}': 0.0,
+        '{upstream="uptime_kuma"}': 0.0,
+    }
     assert len(_samples(text, "portal_build_info")) == 1

@@ -1,5 +1,5 @@
 """The portal in a real browser: Debian's Chromium, driven by Playwright, against the portal
-under gunicorn (two workers, as in production) and the Uptime Kuma simulator.
+under gunicorn (two workers, as in production) and the Uptime Kuma and Taiga simulators.
 
 The simulator runs in this process, so a test changes what the upstream serves through
 `world`; its clock is pinned, so data only changes when a test changes it. Every page a test
@@ -21,12 +21,13 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from simulators import uptime_kuma
+from simulators import taiga, uptime_kuma
 from simulators.base import SimServer
 from simulators.uptime_kuma import KumaWorld, demo_world
 
 from ..conftest import example_config
 from ..support.processes import portal_process, wait_for
+from ..support.taiga_portal import SERVICE as TAIGA_SERVICE
 from .helpers import SETTLED, OpenPage, PageProblems
 
 REFRESH = 5  # seconds between polls: the smallest the configuration accepts
@@ -83,15 +84,29 @@ def kuma_server() -> Iterator[SimServer]:
 
 
 @pytest.fixture(scope="session")
-def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+def taiga_server() -> Iterator[SimServer]:
+    """The demo's Taiga data; nothing moves but what a test changes."""
+    server, world = taiga.make_server()
+    world.on_request(lambda w: None)
+    server.world = world  # type: ignore[attr-defined]
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def portal(
+    kuma_server: SimServer, taiga_server: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Portal]:
     """The example configuration in demo mode, polling every few seconds, under gunicorn."""
     config = example_config()
     config["portal"]["demo"] = True
     config["auth"] = {"mode": "demo"}
     config["upstreams"]["uptime_kuma"].update(url=kuma_server.url, timeout=3, breaker_backoff=1)
     config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
+    config["upstreams"]["taiga"] = {"url": f"{taiga_server.url}/api/v1/", "timeout": 8, "breaker_backoff": 1}
     directory = tmp_path_factory.mktemp("portal-e2e")
-    with portal_process(config, directory, workers=2, threads=4) as url:
+    with portal_process(config, directory, workers=2, threads=4, extra_env=TAIGA_SERVICE) as url:
         port = url.rsplit(":", 1)[1]
         found = Portal(url, directory / f"portal-{port}.log")
         found.baseline_version = found.status_version()

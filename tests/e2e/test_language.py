@@ -30,6 +30,8 @@ DATA = ", ".join(
         ".user-menu__tags .tag",
         ".user-menu__switch-option",
         ".portal-brand__name",
+        "bdi",  # the Taiga cards isolate upstream text (subjects, projects, sprints, statuses) in <bdi>
+        ".day__marks",  # a calendar day's deadlines, named in its title
     ]
 )
 # Every piece of interface text: text nodes and the attributes people hear or see.

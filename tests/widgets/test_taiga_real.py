@@ -21,6 +21,7 @@ import requests
 from flask import Flask
 
 from portal import create_app
+from portal.caching.codec import Codec
 from portal.caching.stores import RedisStore
 from portal.upstreams.errors import UpstreamAuthError
 from portal.upstreams.http import HttpLimits
@@ -151,7 +152,7 @@ def test_a_401_mid_session_is_recovered_once(taiga_back: TaigaBack) -> None:
     good = client._read_store()
     assert good is not None
     broken = Tokens("not-a-jwt", good.refresh, good.obtained)
-    client.store.set(client.token_key, broken, 60)
+    client._write_store(broken)
     client._tokens = broken
     assert client.catalog().statuses  # 401, refreshed, repeated
     assert session.count("POST", "auth/refresh") == 1 and session.count("POST", "/auth") == 1
@@ -167,7 +168,7 @@ def test_a_refused_refresh_falls_back_to_a_fresh_login(taiga_back: TaigaBack) ->
         f"{taiga_back.url}auth/refresh", json={"refresh": good.refresh}, timeout=15
     )  # spent elsewhere
     spent = Tokens("not-a-jwt", good.refresh, good.obtained)
-    client.store.set(client.token_key, spent, 60)
+    client._write_store(spent)
     client._tokens = spent
     assert client.catalog().statuses
     assert session.count("POST", "auth/refresh") == 1 and session.count("POST", "/auth") == 2
@@ -184,14 +185,16 @@ def test_wrong_credentials_are_reported_not_retried(taiga_back: TaigaBack) -> No
 
 def test_a_refresh_is_made_once_for_every_worker(taiga_back: TaigaBack, redis_server: RedisServer) -> None:
     """Four "workers" (clients on one Redis) find the token refused at once: one refresh in all."""
-    store = RedisStore.from_url(redis_server.url, None, "taiga-test:")
+    store = RedisStore.from_url(
+        redis_server.url, None, "taiga-test:", Codec("a-test-secret-of-32-characters!!")
+    )
     sessions = [CountingSession() for _ in range(4)]
     clients = [_client(taiga_back, session=s, store=store) for s in sessions]
     clients[0].catalog()
     good = clients[0]._read_store()
     assert good is not None
     stale = Tokens("not-a-jwt", good.refresh, good.obtained)
-    store.set(clients[0].token_key, stale, 60)
+    clients[0]._write_store(stale)
     for client in clients:
         client._tokens = stale
     barrier = threading.Barrier(len(clients))
@@ -210,6 +213,8 @@ def test_a_refresh_is_made_once_for_every_worker(taiga_back: TaigaBack, redis_se
     for thread in threads:
         thread.join(60)
     assert not failures
+    raw = store.client.get(store._key(clients[0].token_key))
+    assert raw and good.refresh.encode() not in raw and b"not-a-jwt" not in raw  # encrypted at rest
     assert sum(s.count("POST", "auth/refresh") for s in sessions) == 1
     assert sum(s.count("POST", "/auth") for s in sessions) == 1  # the first login only
 

@@ -34,7 +34,9 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from cryptography.fernet import Fernet, InvalidToken
 
+from ...caching.codec import derive_key
 from ...caching.stores import LocalStore, Store
 from ...upstreams.errors import (
     N_,
@@ -369,6 +371,9 @@ class TaigaClient:
         )
         account = hashlib.blake2b(f"{self.base_url}\x1f{self.username}".encode(), digest_size=8).hexdigest()
         self.token_key = f"taiga:tokens:{account}"
+        # The tokens act as the service account: encrypted at rest in the shared store, under a
+        # key every worker and replica derives from the account's password (and nobody else has).
+        self._sealer = Fernet(base64.urlsafe_b64encode(derive_key(self._password or "-", "taiga-tokens")))
         self._tokens: Tokens | None = None
         self._renewing = threading.Lock()
         self._people: dict[str, tuple[float, Person | None]] = {}
@@ -616,13 +621,20 @@ class TaigaClient:
 
     def _read_store(self) -> Tokens | None:
         try:
-            found = self.store.get(self.token_key)
-        except Exception:  # an unreadable entry (another version's pickle): log in again
+            sealed = self.store.get(self.token_key)
+            if not isinstance(sealed, str):
+                return None
+            access, refresh, obtained = json.loads(self._sealer.decrypt(sealed.encode()))
+            return Tokens(str(access), str(refresh), float(obtained))
+        except (InvalidToken, ValueError, TypeError):  # not ours, or from another password
             return None
-        return found if isinstance(found, Tokens) else None
+        except Exception:  # an unreadable entry: log in again
+            log.warning("Taiga tokens unreadable in the store", extra={"event": "taiga_tokens_unreadable"})
+            return None
 
     def _write_store(self, tokens: Tokens) -> None:
-        self.store.set(self.token_key, tokens, TOKEN_TTL)
+        sealed = self._sealer.encrypt(json.dumps([tokens.access, tokens.refresh, tokens.obtained]).encode())
+        self.store.set(self.token_key, sealed.decode(), TOKEN_TTL)
 
     def forget_tokens(self) -> None:
         """Drop this process's tokens (tests: the next call reads the store or logs in)."""
