@@ -87,5 +87,5 @@ def row_of(html: str, subject_part: str) -> str:
 
 
 def status_shown(html: str, subject_part: str) -> str:
-    found = re.search(r'class="status-tag__name">([^<]*)<', row_of(html, subject_part))
-    return found.group(1) if found else ""
+    found = re.search(r'class="status-tag__name">(.*?)</span>', row_of(html, subject_part))
+    return re.sub(r"<[^>]+>", "", found.group(1)) if found else ""
