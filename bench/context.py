@@ -61,6 +61,7 @@ class Bench:
     ) -> dict[str, Any]:
         config = portal_config(self.sim.url, self.keycloak.url, self.redis.url if redis else None, **status)
         config["upstreams"]["uptime_kuma"].update(upstream or {})
+        config.setdefault("database", {})["data_dir"] = str(self.directory / "data")  # out of the checkout
         return config
 
     @contextmanager

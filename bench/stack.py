@@ -125,7 +125,8 @@ def gunicorn(app: str, directory: Path, env: dict[str, str], name: str) -> Itera
 def portal(config: dict[str, Any], directory: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
     """The portal as production runs it (workers, threads and metrics from gunicorn.conf.py)."""
     config_file = directory / f"portal-{free_port()}.yaml"
-    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    database = {**config.get("database", {}), "data_dir": str(directory / "data")}  # out of the checkout
+    config_file.write_text(yaml.safe_dump({**config, "database": database}), encoding="utf-8")
     with gunicorn(
         "portal.wsgi:app",
         directory,

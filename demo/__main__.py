@@ -22,8 +22,8 @@ from simulators import taiga, uptime_kuma
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def demo_config(kuma_url: str, taiga_url: str | None = None) -> dict[str, Any]:
-    """The example configuration, pointed at the simulators."""
+def demo_config(kuma_url: str, data_dir: Path | None = None, taiga_url: str | None = None) -> dict[str, Any]:
+    """The example configuration, pointed at the simulators (its database in `data_dir`)."""
     config = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
     config.setdefault("portal", {})["demo"] = True
     config["auth"] = {"mode": "demo"}
@@ -31,6 +31,8 @@ def demo_config(kuma_url: str, taiga_url: str | None = None) -> dict[str, Any]:
     if taiga_url:  # its service account: PORTAL_TAIGA_USERNAME / _PASSWORD, the simulator's (see main)
         config["upstreams"]["taiga"] = {"url": f"{taiga_url}/api/v1/", "front_url": taiga_url, "timeout": 4}
     config.setdefault("cache", {}).pop("redis_url", None)
+    if data_dir is not None:
+        config.setdefault("database", {})["data_dir"] = str(data_dir)
     return config
 
 
@@ -46,7 +48,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="portal-demo-"))
     config_file = workdir / "portal.yaml"
     config_file.write_text(
-        yaml.safe_dump(demo_config(kuma.url, tracker.url), allow_unicode=True), encoding="utf-8"
+        yaml.safe_dump(demo_config(kuma.url, workdir / "data", tracker.url), allow_unicode=True),
+        encoding="utf-8",
     )
     env = {
         **os.environ,

@@ -15,6 +15,7 @@ from . import shell
 from .auth import init_auth
 from .caching.widget_cache import CacheObserver
 from .config import LANGUAGES, ConfigError, load_settings, upstreams_of
+from .layout import views as layout_views
 from .observability import health
 from .observability.build import __version__, build_info
 from .observability.logs import configure_logging
@@ -72,6 +73,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     threads = int(env.get("PORTAL_THREADS", "8"))
     state = build_state(settings, build, observer, threads, widgets)
     app.extensions[EXTENSION] = state
+    _migrate_at_start(state)
 
     init_i18n(app, config.portal.default_language, config.portal.timezone)
     init_request_record(app, init_metrics(app, registry, build))
@@ -80,6 +82,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_errors(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(shell.bp)
+    app.register_blueprint(layout_views.bp)
     for widget in widgets:
         app.register_blueprint(widget_blueprint(widget))
     init_guard(app)
@@ -93,6 +96,30 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             extra={"event": "demo_mode"},
         )
     return app
+
+
+def _migrate_at_start(state: PortalState) -> None:
+    """Bring the database's schema up to date (one replica at a time); start anyway without it.
+
+    Under gunicorn the app is loaded once in the master: its connections are closed here, before
+    the workers are forked, and each worker opens its own.
+    """
+    database = state.database
+    if database.ready():
+        log.info(
+            "database ready",
+            extra={
+                "event": "database_ready",
+                "database": database.kind,
+                "revision": database.current_revision(),
+            },
+        )
+    else:
+        log.error(
+            "database unreachable at start: layouts fall back to the defaults until it answers",
+            extra={"event": "database_unreachable", "database": database.kind, "url": database.describe()},
+        )
+    database.dispose()
 
 
 def _init_templates(app: Flask, state: PortalState) -> None:

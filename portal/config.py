@@ -173,6 +173,61 @@ class CacheSection(_Section):
         return value
 
 
+class DatabaseSection(_Section):
+    """The portal's own database: layouts and preferences (see portal/storage/).
+
+    SQLite by default, a file in `data_dir` (one replica only); PostgreSQL when `url` is set
+    (several replicas). The password never goes in the URL: PORTAL_DATABASE_PASSWORD.
+    """
+
+    url: str | None = None
+    data_dir: Path = Path("data")
+    connect_timeout: float = Field(5.0, gt=0, le=60, description="seconds to reach the database")
+    pool_size: int = Field(5, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url  # noqa: PLC0415 - only when a URL is set
+        from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (postgresql+psycopg://user@host:5432/name)") from None
+        if url.get_backend_name() not in ("postgresql", "sqlite"):
+            raise ValueError("must start with postgresql+psycopg:// (or sqlite:///path for one replica)")
+        if url.get_backend_name() == "postgresql" and url.get_driver_name() not in ("psycopg", "psycopg2"):
+            raise ValueError("use the psycopg driver: postgresql+psycopg://")
+        if url.password:
+            raise ValueError("must not carry a password: set PORTAL_DATABASE_PASSWORD instead")
+        return value
+
+
+Width = Literal["normal", "wide"]
+
+
+class LayoutDefault(_Section):
+    """A starting layout for the users holding one of `roles` (roles or groups; empty: everyone)."""
+
+    roles: tuple[str, ...] = ()
+    widgets: tuple[str, ...] = ()  # these cards first, in this order; the others follow
+    hidden: tuple[str, ...] = ()
+    collapsed: tuple[str, ...] = ()
+    widths: dict[str, Width] = Field(default_factory=dict)
+    pinned: tuple[str, ...] = ()  # tiles shown first (their name or id)
+    new_tab: bool = False  # tiles open in a new tab
+
+
+class LayoutSection(_Section):
+    """Personal layouts: each user arranges the dashboard; these rules give the starting one."""
+
+    # The first rule whose roles match the user wins; no match: the widgets' own order.
+    defaults: tuple[LayoutDefault, ...] = ()
+
+
 class UpstreamSection(_Section):
     url: HttpUrl
     # Total budget of one call in seconds (a slow drip is cut at this deadline).
@@ -239,6 +294,8 @@ class PortalConfig(_Section):
     portal: PortalSection = PortalSection()
     auth: AuthSection  # required: single sign-on unless the demo identity is chosen explicitly
     cache: CacheSection = CacheSection()
+    database: DatabaseSection = DatabaseSection()
+    layout: LayoutSection = LayoutSection()
     upstreams: Any = None
     widgets: Any = None
     tiles: tuple[Tile, ...] = ()
@@ -253,6 +310,15 @@ class PortalConfig(_Section):
                 )
             seen[tile.slug] = index
         return self
+
+    @property
+    def widget_slugs(self) -> tuple[str, ...]:
+        """Every registered widget's slug, in the registry's order."""
+        return tuple(type(self.widgets).model_fields) if self.widgets is not None else ()
+
+    def tile(self, reference: str) -> Tile | None:
+        """The tile with this name or id, or None."""
+        return next((t for t in self.tiles if reference in (t.name, t.slug)), None)
 
     def upstream(self, name: str) -> UpstreamSection | None:
         """The section of one upstream, or None when it is not configured."""
@@ -331,6 +397,7 @@ class Secrets:
     secret_key: str
     redis_password: str | None = None
     oidc_client_secret: str | None = None
+    database_password: str | None = None
     upstreams: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # name -> key -> value
 
     def of(self, upstream: str) -> Mapping[str, str]:
@@ -400,6 +467,7 @@ def load_secrets(
         secret_key=secret_key,
         redis_password=_secret(env, "PORTAL_REDIS_PASSWORD"),
         oidc_client_secret=client_secret,
+        database_password=_secret(env, "PORTAL_DATABASE_PASSWORD"),
         upstreams=upstreams,
     )
 
@@ -445,13 +513,48 @@ def validate_config(raw: Any, source: str, widgets: Sequence[WidgetSpec] | None 
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
     try:
-        return config_model(widgets).model_validate(raw)
+        config = config_model(widgets).model_validate(raw)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
             lines.append(f"  {_key_path(_clean_location(error))}: {_describe(error)}")
         unique = list(dict.fromkeys(lines))
         raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(unique)) from None
+    problems = _layout_problems(config)
+    if problems:
+        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(f"  {p}" for p in problems))
+    return config
+
+
+def _layout_problems(config: PortalConfig) -> list[str]:
+    """The layout rules name only registered widgets and configured tiles, each once."""
+    slugs = config.widget_slugs
+    known = ", ".join(slugs) or "none"
+    problems = []
+    for index, rule in enumerate(config.layout.defaults):
+        where = f"layout.defaults[{index}]"
+        for key in ("widgets", "hidden", "collapsed"):
+            seen: set[str] = set()
+            for position, slug in enumerate(getattr(rule, key)):
+                if slug not in slugs:
+                    problems.append(f"{where}.{key}[{position}]: unknown widget {slug!r} (known: {known})")
+                elif slug in seen:
+                    problems.append(f"{where}.{key}[{position}]: widget {slug!r} is listed twice")
+                seen.add(slug)
+        for slug in rule.widths:
+            if slug not in slugs:
+                problems.append(f"{where}.widths.{slug}: unknown widget {slug!r} (known: {known})")
+        seen_tiles: set[str] = set()
+        for position, name in enumerate(rule.pinned):
+            tile = config.tile(name)
+            if tile is None:
+                names = ", ".join(t.name for t in config.tiles) or "none"
+                problems.append(f"{where}.pinned[{position}]: unknown tile {name!r} (tiles: {names})")
+            elif tile.slug in seen_tiles:
+                problems.append(f"{where}.pinned[{position}]: tile {name!r} is listed twice")
+            else:
+                seen_tiles.add(tile.slug)
+    return problems
 
 
 def read_config_file(path: str | Path, widgets: Sequence[WidgetSpec] | None = None) -> PortalConfig:

@@ -21,6 +21,7 @@ from .caching.widget_cache import CacheObserver, FetchPolicy, WidgetCache
 from .config import PortalConfig, Settings, Tile, upstreams_of
 from .observability.build import PACKAGE_DIR, BuildInfo
 from .shell.icons import BrandIcon, load_brand_icons
+from .storage.database import Database
 from .upstreams.breaker import BreakerPolicy
 from .upstreams.upstream import ClientSetup, Upstream
 from .widgets.contract import Widget, WidgetContext
@@ -33,7 +34,7 @@ EXTENSION = "portal"
 
 @dataclass
 class PortalState:
-    """The deployment as configured: settings, store, cache, clients, widgets, tiles, assets."""
+    """The deployment as configured: settings, store, cache, clients, widgets, tiles, database, assets."""
 
     settings: Settings
     build: BuildInfo
@@ -44,6 +45,7 @@ class PortalState:
     clients: dict[str, Any]  # by upstream name
     widgets: dict[str, WidgetContext]  # by slug, in the registry's order
     icons: dict[str, BrandIcon]
+    database: Database
     static_versions: dict[str, str] = field(default_factory=dict)
     renderer: FragmentRenderer | None = None  # set once the app's templates are set up
     card_views: CardViews | None = None  # made on first use
@@ -197,5 +199,6 @@ def build_state(
         clients=clients,
         widgets=build_widgets(config, widgets, clients),
         icons=icons,
+        database=Database.from_settings(config.database, settings.secrets.database_password),
         static_versions=_static_versions(),
     )

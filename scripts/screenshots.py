@@ -3,6 +3,7 @@
     dashboard-{en,fr}-{light,dark}.png   the desktop dashboard, full page
     phone-fr-light.png, phone-en-dark.png a 390 px wide phone, full page
     skeleton-en-light.png                 the cards before their first answer
+    edit-{en,fr}-{light,dark}.png         "Edit layout": the controls of one's own layout
     error-404-{en-light,fr-dark}.png      an error page
     tasks-{en,fr}-{light,dark}.png, deadlines-{en,fr}-{light,dark}.png   the Taiga cards alone
     tasks-menu-en-light.png, deadlines-feed-fr-dark.png                 a status menu, the feed panel
@@ -103,6 +104,10 @@ def _taiga_cards(browser: Browser, base: str) -> None:
             if (language, theme) == ("fr", "dark"):
                 page.locator("#widget-deadlines .feed-panel summary").click()
                 page.wait_for_selector("#deadlines-feed")
+                create = page.locator("#deadlines-feed button.is-primary")
+                if create.count():  # the demo's own database: a feed address made for the shot
+                    create.click()
+                page.wait_for_selector("#deadlines-feed-url")
                 page.mouse.move(0, 0)
                 page.wait_for_timeout(300)
                 page.locator("#widget-deadlines").screenshot(path=str(OUT / "deadlines-feed-fr-dark.png"))
@@ -110,16 +115,47 @@ def _taiga_cards(browser: Browser, base: str) -> None:
             context.close()
 
 
+def _edit_mode(browser: Browser, base: str, language: str, theme: str) -> None:
+    """The edit mode with a tool pinned (the demo's database is its own, thrown away after)."""
+    context = browser.new_context(
+        base_url=base, viewport={"width": 1440, "height": 1000}, locale=language, color_scheme=theme
+    )
+    page = context.new_page()
+    page.goto("/")
+    _settle(page)
+    page.locator("#layout-toggle").click()
+    pin = page.locator(".tile-item[data-tile='grafana'] .tile-pin")
+    if pin.get_attribute("aria-pressed") == "true":  # pinned by the previous shot: pinned again
+        pin.click()
+        page.wait_for_function("() => document.querySelector('#layout-status').textContent.trim() !== ''")
+        page.evaluate("() => { document.querySelector('#layout-status').textContent = ''; }")
+    pin.click()
+    page.wait_for_function("() => document.querySelector('#layout-status').textContent.trim() !== ''")
+    page.mouse.move(0, 0)  # no hover
+    page.wait_for_timeout(400)
+    name = f"edit-{language}-{theme}"
+    page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+    print(f"screenshots/{name}.png")
+    context.close()
+
+
 def main() -> int:
+    """Every screenshot, or those whose names start with the arguments (`edit`, `dashboard-fr`)."""
+    wanted = tuple(sys.argv[1:])
     OUT.mkdir(exist_ok=True)
-    only_taiga = sys.argv[1:] == ["taiga"]
     with running_demo() as base, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        if not only_taiga:
-            for name, path, language, theme, width, height in SHOTS:
+        for name, path, language, theme, width, height in SHOTS:
+            if not wanted or name.startswith(wanted):
                 _shoot(browser, base, name, path, language, theme, (width, height))
+        if not wanted or "skeleton-en-light".startswith(wanted):
             _skeleton(browser, base)
-        _taiga_cards(browser, base)
+        for language in ("en", "fr"):
+            for theme in ("light", "dark"):
+                if not wanted or f"edit-{language}-{theme}".startswith(wanted):
+                    _edit_mode(browser, base, language, theme)
+        if not wanted or any(w in ("taiga", "tasks", "deadlines") for w in wanted):
+            _taiga_cards(browser, base)
         browser.close()
     return 0
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,15 +55,23 @@ def _steady_flapping(request: pytest.FixtureRequest) -> None:
         world.clock = lambda: pinned
 
 
+# The portal's database of apps built without a data directory of their own: out of the checkout.
+_SCRATCH_DATA = tempfile.mkdtemp(prefix="portal-test-data-")
+atexit.register(shutil.rmtree, _SCRATCH_DATA, ignore_errors=True)
+
+
 def example_config() -> dict[str, Any]:
-    """portal.example.yaml as a dict (the configuration admins start from)."""
-    return yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    """portal.example.yaml as a dict (the configuration admins start from), its database in a scratch dir."""
+    config: dict[str, Any] = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
+    config.setdefault("database", {})["data_dir"] = _SCRATCH_DATA
+    return config
 
 
 @pytest.fixture
-def portal_config(kuma: SimServer) -> dict[str, Any]:
-    """The example configuration pointed at the simulator, with short cache times."""
+def portal_config(kuma: SimServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The example configuration pointed at the simulator, with short cache times and its own database."""
     config = example_config()
+    config["database"]["data_dir"] = str(tmp_path_factory.mktemp("data"))
     config["portal"]["demo"] = True
     config["auth"] = {"mode": "demo"}
     config["upstreams"]["uptime_kuma"].update(url=kuma.url, timeout=1.5, breaker_backoff=1)

@@ -45,7 +45,14 @@ def test_make_helm_lint_passes_for_every_scenario() -> None:
         env={**os.environ, "KUBERNETES_VALIDATE": str(Path(sys.executable).parent / "kubernetes-validate")},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert set(SCENARIOS) >= {"default", "redis", "ingress-tls", "existing-secret", "monitoring"}
+    assert set(SCENARIOS) >= {
+        "default",
+        "redis",
+        "ingress-tls",
+        "existing-secret",
+        "monitoring",
+        "postgresql",
+    }
     assert f"{len(SCENARIOS)} scenarios linted and valid for Kubernetes 1.30.0" in result.stdout
 
 
@@ -54,8 +61,11 @@ def test_the_deployment_is_hardened_probed_and_rolls_on_config_change(
 ) -> None:
     deployment = find(rendered["default"], "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 2
-    assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    assert spec["replicas"] == 1  # SQLite by default: one pod, replaced rather than rolled
+    assert spec["strategy"] == {"type": "Recreate"}
+    several = find(rendered["postgresql"], "Deployment")["spec"]
+    assert several["replicas"] == 2
+    assert several["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
     pod = spec["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -137,8 +147,9 @@ def test_the_network_policy_admits_traefik_and_prometheus_and_lets_out_dns_and_u
     dns, upstreams = policy["egress"]
     assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
     assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
-    # The Uptime Kuma URL (https: 443), the Redis URL's port (6380) and Keycloak's (443).
-    assert sorted(p["port"] for p in upstreams["ports"]) == [443, 6380]
+    # The Uptime Kuma URL (https: 443), the Redis URL's port (6380), Keycloak's (443) and
+    # PostgreSQL's (no port in database.url: 5432).
+    assert sorted(p["port"] for p in upstreams["ports"]) == [443, 5432, 6380]
     default = find(rendered["default"], "NetworkPolicy")["spec"]["egress"][1]
     assert [p["port"] for p in default["ports"]] == [443]
 
@@ -202,6 +213,54 @@ def test_the_taiga_service_account_goes_in_the_secret_and_its_port_out(
     assert 9443 in [p["port"] for p in egress["ports"]]  # Taiga's port
 
 
+def test_the_database_is_sqlite_on_a_volume_or_postgresql_for_several_replicas(
+    helm: Helm, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    default = rendered["default"]
+    claim = find(default, "PersistentVolumeClaim")
+    assert claim["metadata"]["name"] == "portal-data"
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"  # layouts outlive uninstall
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    pod = find(default, "Deployment")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    assert volumes[mounts["/var/lib/portal"]]["persistentVolumeClaim"] == {"claimName": "portal-data"}
+    config = yaml.safe_load(find(default, "ConfigMap")["data"]["portal.yaml"])
+    assert config["database"] == {"data_dir": "/var/lib/portal"}
+
+    # More than one pod on SQLite is refused by the values schema; PostgreSQL takes them.
+    for refused in ("replicaCount=2", "autoscaling.enabled=true"):
+        result = helm.run("template", "portal", str(CHART), "--set", refused)
+        assert result.returncode != 0, refused
+        assert refused.split(".")[0].split("=")[0] in result.stderr
+    password_in_url = helm.run(
+        "template", "portal", str(CHART), "--set", "database.url=postgresql+psycopg://portal:pw@db/portal"
+    )
+    assert password_in_url.returncode != 0 and "database.url" in password_in_url.stderr
+
+    postgresql = rendered["postgresql"]
+    assert not [m for m in postgresql if m["kind"] == "PersistentVolumeClaim"]
+    config = yaml.safe_load(find(postgresql, "ConfigMap")["data"]["portal.yaml"])
+    assert config["database"] == {
+        "url": "postgresql+psycopg://portal@postgresql.databases.svc.cluster.local:5432/portal"
+    }
+    validate_config(config, "postgresql")
+    assert set(find(postgresql, "Secret")["data"]) == {"PORTAL_SECRET_KEY", "PORTAL_DATABASE_PASSWORD"}
+    egress = find(postgresql, "NetworkPolicy")["spec"]["egress"][1]
+    assert 5432 in [p["port"] for p in egress["ports"]]
+    pod = find(postgresql, "Deployment")["spec"]["template"]["spec"]
+    assert "data" not in {v["name"] for v in pod["volumes"]}
+
+    trial = helm.manifests(None, "database.sqlite.persistence.enabled=false")
+    assert not [m for m in trial if m["kind"] == "PersistentVolumeClaim"]
+    data = {v["name"]: v for v in find(trial, "Deployment")["spec"]["template"]["spec"]["volumes"]}["data"]
+    assert "emptyDir" in data
+    theirs = helm.manifests(None, "database.sqlite.persistence.existingClaim=portal-layouts")
+    assert not [m for m in theirs if m["kind"] == "PersistentVolumeClaim"]
+    data = {v["name"]: v for v in find(theirs, "Deployment")["spec"]["template"]["spec"]["volumes"]}["data"]
+    assert data["persistentVolumeClaim"] == {"claimName": "portal-layouts"}
+
+
 def test_the_values_schema_refuses_unknown_keys(helm: Helm) -> None:
     result = helm.run("template", "portal", str(CHART), "--set", "replicas=3")
     assert result.returncode != 0 and "replicas" in result.stderr
@@ -211,8 +270,8 @@ def test_the_service_account_has_no_token_and_the_pdb_keeps_one_pod(
     helm: Helm, rendered: dict[str, list[dict[str, Any]]]
 ) -> None:
     assert find(rendered["default"], "ServiceAccount")["automountServiceAccountToken"] is False
-    assert find(rendered["default"], "PodDisruptionBudget")["spec"]["minAvailable"] == 1
-    single = helm.manifests(None, "replicaCount=1")
+    assert find(rendered["postgresql"], "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    single = rendered["default"]  # one replica
     assert not [m for m in single if m["kind"] == "PodDisruptionBudget"]  # it would block node drains
 
 
@@ -358,7 +417,7 @@ def test_keycloak_is_reachable_and_sessions_stay_on_one_replica_without_redis(
     helm: Helm, rendered: dict[str, list[dict[str, Any]]]
 ) -> None:
     """Sign-in sessions live in each replica unless Redis is shared: Traefik keeps a browser on one."""
-    plain = find(rendered["default"], "Service", "portal")["metadata"].get("annotations", {})
+    plain = find(rendered["postgresql"], "Service", "portal")["metadata"].get("annotations", {})
     assert plain["traefik.ingress.kubernetes.io/service.sticky.cookie"] == "true"
     shared = find(rendered["redis"], "Service", "portal")["metadata"].get("annotations", {})
     assert "traefik.ingress.kubernetes.io/service.sticky.cookie" not in shared

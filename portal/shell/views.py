@@ -12,7 +12,7 @@ from ..identity import User, current_user
 from ..state import portal_state, tiles_stylesheet
 from ..web.i18n import LANGUAGE_COOKIE
 from ..web.urls import safe_next
-from ..widgets.serving import loading_view, visible_widgets
+from ..widgets.serving import loading_view
 
 bp = Blueprint("shell", __name__)
 
@@ -25,14 +25,18 @@ ONE_YEAR = 365 * 24 * 3600
 def index() -> Response:
     """The dashboard: tiles and widget cards, each card loading itself."""
     user = current_user()
-    tiles = visible_tiles(user)
-    widgets = visible_widgets(user)
+    if user is None:  # the guard sends anyone without a session to the login first
+        abort(401)
+    from ..layout.views import page_layout  # noqa: PLC0415 - state imports this package (icons)
+
+    layout = page_layout(user)
     page = render_template(
         "shell/index.html",
-        tiles=tiles,
-        cards=[(ctx, loading_view(ctx)) for ctx in widgets],
-        # A card that fills the tiles' status dots is on the page: the dots wait for it.
-        status_dots=any(ctx.widget.fills_tile_dots for ctx in widgets),
+        layout=layout,
+        cards=[(card, loading_view(card.ctx)) for card in layout.cards],
+        # A card that fills the tiles' status dots is on the page: the dots wait for it (when the
+        # user hid or folded it, they say "unknown" until it is shown and polls again).
+        status_dots=any(card.ctx.widget.fills_tile_dots for card in layout.cards),
     )
     # The page holds the session's CSRF token and the user's name and e-mail: never stored.
     return Response(page, headers={"Cache-Control": "no-store"}, mimetype="text/html")

@@ -11,7 +11,7 @@ widget ships.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
@@ -164,6 +164,7 @@ class WidgetView:
     fetched_at: datetime | None = None  # when the oldest data shown was fetched
     pending: bool = False  # a part is still loading: poll again soon
     choice: str = ""  # what the card asked to see (Widget.choice), "" for the default
+    choices: Hashable = None  # what the user chose for this card (Widget.choices)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -243,6 +244,16 @@ class Widget(ABC):
         It may depend on `args` and the user; the shown data is cut on the server from it.
         """
         return ""
+
+    def choices(self, ctx: WidgetContext, user: User) -> Hashable:
+        """What this user chose for the card (their preferences: a sort, a filter), or None.
+
+        Read once per request, before the view is looked up: it joins the view's key and version
+        (a card is rendered anew when the choice changes) and reaches the template and
+        `decorate` as `view.choices`. Keep it small and hashable (a tuple, a frozen model); read
+        preferences with `portal.storage.user_preferences(user)` here, not in the template.
+        """
+        return None
 
     def decorate(self, view: WidgetView, ctx: WidgetContext, user: User) -> str:
         """Add to `view.extra` what the template needs besides the parts' data.

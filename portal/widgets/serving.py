@@ -172,12 +172,14 @@ class CardViews:
         step = int(time.time() // widget.clock) if widget.clock else 0
         who = _who(ctx, user, parts)
         choice = widget.choice(ctx, user, request.args)
-        key = (widget.slug, _shown(paired), who, locale, step, notice, notice_kind, choice)
+        choices = widget.choices(ctx, user)
+        key = (widget.slug, _shown(paired), who, locale, step, notice, notice_kind, choice, choices)
         view = self._memo.get(key)
         if view is None:
             now = datetime.fromtimestamp(step * widget.clock, tz=UTC) if widget.clock else None
             view = build_view(ctx, paired, now)
-            view.notice, view.notice_kind, view.choice = notice, notice_kind, choice
+            view.notice, view.notice_kind = notice, notice_kind
+            view.choice, view.choices = choice, choices
             extra = widget.decorate(view, ctx, user)
             build = current_app.config["PORTAL_BUILD_ID"]
             view.version = _hash([build, *key, view.state, extra])

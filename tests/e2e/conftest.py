@@ -13,6 +13,7 @@ import copy
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,28 +95,43 @@ def taiga_server() -> Iterator[SimServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def portal(
-    kuma_server: SimServer, taiga_server: SimServer, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def served_portal(
+    kuma_url: str, directory: Path, app_module: str = "portal.wsgi:app", taiga_url: str | None = None
 ) -> Iterator[Portal]:
-    """The example configuration in demo mode, polling every few seconds, under gunicorn."""
+    """The example configuration in demo mode, polling every few seconds, its database in
+    `directory`, under gunicorn (two workers); at the end, no CSP report and no error logged.
+    With `taiga_url`, the Taiga cards read it."""
     config = example_config()
     config["portal"]["demo"] = True
     config["auth"] = {"mode": "demo"}
-    config["upstreams"]["uptime_kuma"].update(url=kuma_server.url, timeout=3, breaker_backoff=1)
+    config["upstreams"]["uptime_kuma"].update(url=kuma_url, timeout=3, breaker_backoff=1)
     config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
-    config["upstreams"]["taiga"] = {"url": f"{taiga_server.url}/api/v1/", "timeout": 8, "breaker_backoff": 1}
-    directory = tmp_path_factory.mktemp("portal-e2e")
-    with portal_process(config, directory, workers=2, threads=4, extra_env=TAIGA_SERVICE) as url:
+    config["database"]["data_dir"] = str(directory / "data")
+    env = {}
+    if taiga_url:
+        config["upstreams"]["taiga"] = {"url": f"{taiga_url}/api/v1/", "timeout": 8, "breaker_backoff": 1}
+        env = TAIGA_SERVICE
+    with portal_process(config, directory, workers=2, threads=4, app_module=app_module, extra_env=env) as url:
         port = url.rsplit(":", 1)[1]
         found = Portal(url, directory / f"portal-{port}.log")
-        found.baseline_version = found.status_version()
         yield found
         records = found.log_records()
     reports = [r for r in records if r.get("event") == "csp_violation"]
     assert not reports, f"the portal received Content-Security-Policy reports: {reports}"
     errors = [r for r in records if r.get("level") in ("ERROR", "CRITICAL")]
     assert not errors, f"the portal logged errors: {errors}"
+
+
+@pytest.fixture(scope="session")
+def portal(
+    kuma_server: SimServer, taiga_server: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Portal]:
+    """The example configuration in demo mode, polling every few seconds, under gunicorn."""
+    directory = tmp_path_factory.mktemp("portal-e2e")
+    with served_portal(kuma_server.url, directory, taiga_url=taiga_server.url) as found:
+        found.baseline_version = found.status_version()
+        yield found
 
 
 @pytest.fixture

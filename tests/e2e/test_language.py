@@ -124,9 +124,11 @@ def incident_start(world: KumaWorld) -> datetime:
 
 
 def _paris_now() -> list[datetime]:
-    """The portal shows times in its configured zone, whatever the browser's zone."""
+    """The minutes "Updated at" may say: when the data shown was fetched, in the portal's zone
+    (whatever the browser's): within the last few minutes (the suite's portal shares its cache
+    between tests, and the data is fetched again only when its TTL is over)."""
     now = datetime.now(ZoneInfo("Europe/Paris"))
-    return [now - timedelta(minutes=1), now, now + timedelta(minutes=1)]
+    return [now - timedelta(minutes=minutes) for minutes in range(-1, 6)]
 
 
 def _words(text: str) -> str:

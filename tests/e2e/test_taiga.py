@@ -44,6 +44,7 @@ def taiga_portal(
     config = with_taiga(config, f"{tracker[0].url}/api/v1/")
     config["widgets"]["tasks"].update(refresh=5, ttl=2)
     directory = tmp_path_factory.mktemp("portal-taiga-e2e")
+    config["database"]["data_dir"] = str(directory / "data")
     with portal_process(config, directory, workers=2, threads=4, extra_env=SERVICE) as url:
         yield url
 

@@ -23,6 +23,7 @@ from icalendar import Calendar
 
 from portal import create_app
 from portal.identity import User
+from portal.storage import Database
 from portal.widgets.deadlines.widget import month_of, shift
 from portal.widgets.taiga import keeping
 from portal.widgets.taiga.work import PALETTE, due_state, hue_of, palette_rules
@@ -203,7 +204,7 @@ def test_the_feed_parses_with_two_parsers_and_has_stable_all_day_events(
 
 
 def test_a_revoked_or_renewed_feed_url_answers_404(taiga_app: Callable[..., Flask]) -> None:
-    app = taiga_app(keeping.MemoryKeeper())
+    app = taiga_app()  # the tokens in the portal's database
     client = _as(app, "camille")
     card(client, "deadlines", until="upcoming")
     first = _renew(client)
@@ -243,20 +244,16 @@ def test_the_feed_url_is_never_in_the_card(taiga_app: Callable[..., Flask]) -> N
     assert token not in card(client, "tasks", until="task-row")
 
 
-def test_without_the_database_the_panel_says_feeds_wait_for_it(taiga_app: Callable[..., Flask]) -> None:
-    client = _as(taiga_app(), "camille")
+def test_without_the_database_the_panel_says_feeds_need_it(taiga_app: Callable[..., Flask]) -> None:
+    client = _as(taiga_app(keeping.Unavailable()), "camille")
     panel = client.get("/widgets/deadlines/feed", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Calendar feeds need the portal’s database" in panel
 
 
-WAITING = "waits for the portal's database (issue 12): portal.storage is not on this branch yet"
-
-
 @pytest.fixture
 def database(tmp_path: Path) -> Any:
-    """The portal's own database on SQLite, migrated (issue 12's API)."""
-    storage = pytest.importorskip("portal.storage", reason=WAITING)
-    found = storage.Database(f"sqlite:///{tmp_path / 'portal.sqlite'}")
+    """The portal's own database on SQLite, migrated."""
+    found = Database(f"sqlite:///{tmp_path / 'portal.sqlite'}")
     found.upgrade()
     yield found
     found.dispose()
@@ -288,8 +285,8 @@ def test_keeping_in_the_database_the_sort_follows_the_person(database: Any) -> N
 
 
 def test_a_kept_sort_is_the_next_browsers_order(taiga_app: Callable[..., Flask]) -> None:
-    """Through the card with a keeper (in memory here; the database's once issue 12 lands)."""
-    app = taiga_app(keeping.MemoryKeeper())
+    """Through the card, kept in the portal's database (the app's own SQLite)."""
+    app = taiga_app()
     client = _as(app, "camille")
     html = card(client, "tasks", until="task-row")
     assert 'hx-post="/widgets/tasks/sort"' in html
@@ -313,13 +310,13 @@ def test_a_kept_sort_is_the_next_browsers_order(taiga_app: Callable[..., Flask])
     assert '<option value="due" selected>' in card(_as(app, "dominique"), "tasks", until="task-row")
 
 
-def test_create_app_without_keeper_uses_unavailable(
+def test_the_cards_keep_what_they_keep_in_the_portals_database(
     portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
     config = with_taiga(portal_config, f"{tracker[0].url}/api/v1/")
     app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET, **SERVICE}})
     with app.app_context():
-        assert keeping.keeper().available is False
+        assert isinstance(keeping.keeper(), keeping.DatabaseKeeper)
 
 
 def test_with_single_sign_on_the_feed_and_the_webhook_need_no_session_and_the_rest_does(

@@ -81,7 +81,8 @@ The name of the Secret the pods read their secrets from.
 {{- end }}
 
 {{/*
-The portal.yaml the ConfigMap holds: `config`, plus the Redis URL when redis.enabled.
+The portal.yaml the ConfigMap holds: `config`, plus the Redis URL when redis.enabled and the
+database (database.url, or SQLite's data_dir on the volume).
 Refuses the demo identity unless allowDemoAuth is set.
 */}}
 {{- define "portal.config" -}}
@@ -107,11 +108,32 @@ Refuses the demo identity unless allowDemoAuth is set.
 {{- $_ := set $cache "redis_url" .Values.redis.url }}
 {{- $_ := set $config "cache" $cache }}
 {{- end }}
+{{- $database := default dict $config.database }}
+{{- if .Values.database.url }}
+{{- $_ := set $database "url" .Values.database.url }}
+{{- else }}
+{{- $_ := set $database "data_dir" .Values.database.sqlite.mountPath }}
+{{- end }}
+{{- $_ := set $config "database" $database }}
 {{- toYaml $config }}
 {{- end }}
 
 {{/*
-The TCP ports the pods call out to: those of the upstream URLs, Redis and extraEgressPorts.
+Whether the database is SQLite (database.url empty): one pod, a volume, pods replaced not rolled.
+*/}}
+{{- define "portal.sqlite" -}}
+{{- if not .Values.database.url }}true{{ end }}
+{{- end }}
+
+{{/*
+The SQLite file's claim: an existing one, or the chart's.
+*/}}
+{{- define "portal.dataClaim" -}}
+{{- default (printf "%s-data" (include "portal.fullname" .)) .Values.database.sqlite.persistence.existingClaim }}
+{{- end }}
+
+{{/*
+The TCP ports the pods call out to: those of the upstream URLs, Redis, PostgreSQL, Keycloak and extraEgressPorts.
 */}}
 {{- define "portal.egressPorts" -}}
 {{- $ports := dict }}
@@ -128,6 +150,14 @@ The TCP ports the pods call out to: those of the upstream URLs, Redis and extraE
 {{- if .Values.redis.enabled }}
 {{- $url := urlParse .Values.redis.url }}
 {{- $port := "6379" }}
+{{- if contains ":" $url.host }}
+{{- $port = last (splitList ":" $url.host) }}
+{{- end }}
+{{- $_ := set $ports $port true }}
+{{- end }}
+{{- if .Values.database.url }}
+{{- $url := urlParse .Values.database.url }}
+{{- $port := "5432" }}
 {{- if contains ":" $url.host }}
 {{- $port = last (splitList ":" $url.host) }}
 {{- end }}

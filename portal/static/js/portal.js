@@ -16,8 +16,14 @@
     return body.closest(".widget-card");
   }
 
+  // A collapsed or hidden card does not poll (the user's layout); it resumes when shown.
+  function paused(entry) {
+    var card = cardOf(entry.body);
+    return card.classList.contains("is-collapsed") || card.classList.contains("is-hidden-card");
+  }
+
   function poll(entry) {
-    if (entry.stopped || entry.inFlight) return;
+    if (entry.stopped || entry.inFlight || paused(entry)) return;
     entry.lastPoll = Date.now();
     htmx.trigger(entry.body, "poll");
   }
@@ -278,6 +284,13 @@
         input.value = "";
         apply();
       }
+      // Enter opens the tool when exactly one matches (in a new tab if the user chose so).
+      if (event.key === "Enter") {
+        var shown = items.filter(function (item) { return !item.hidden; });
+        if (shown.length !== 1 || !input.value.trim()) return;
+        event.preventDefault();
+        shown[0].querySelector("a.tool-tile").click();
+      }
     });
 
     document.addEventListener("keydown", function (event) {
@@ -338,10 +351,277 @@
     }
   });
 
+  /* ---- personal layout ------------------------------------------------------------------ */
+
+  // "Edit layout" shows the controls; every change is saved at once (the whole layout, through
+  // the guarded write path with the page's CSRF token) and said in the live region. Cards move
+  // by drag and drop (native HTML) or by their arrow buttons from the keyboard.
+  function initLayout() {
+    var bar = document.getElementById("layout-bar");
+    if (!bar) return;
+    var grid = document.getElementById("widget-grid");
+    var tileGrid = document.getElementById("tile-grid");
+    var toggle = document.getElementById("layout-toggle");
+    var status = document.getElementById("layout-status");
+    var newTab = document.getElementById("layout-new-tab");
+    var reset = document.getElementById("layout-reset");
+    var toggleText = toggle.querySelector("span");
+    var editLabel = toggleText.textContent;
+    var editing = false;
+    var dragged = null;
+    var queue = Promise.resolve();
+    bar.hidden = false;
+
+    function label(name, values) {
+      var text = bar.getAttribute("data-label-" + name) || "";
+      Object.keys(values || {}).forEach(function (key) { text = text.replace("{" + key + "}", values[key]); });
+      return text;
+    }
+
+    function say(text, failed) {
+      status.textContent = text;
+      status.classList.toggle("is-danger", Boolean(failed));
+    }
+
+    function csrfToken() {
+      try {
+        return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+      } catch (error) {
+        return "";
+      }
+    }
+
+    function cards() {
+      return grid ? Array.prototype.slice.call(grid.querySelectorAll(":scope > .widget-card")) : [];
+    }
+
+    function tiles() {
+      return tileGrid ? Array.prototype.slice.call(tileGrid.querySelectorAll(":scope > .tile-item")) : [];
+    }
+
+    function titleOf(card) {
+      return card.querySelector(".widget-card__title").textContent.trim();
+    }
+
+    function layoutNow() {
+      return {
+        cards: cards().map(function (card) {
+          return {
+            slug: card.getAttribute("data-slug"),
+            hidden: card.classList.contains("is-hidden-card"),
+            collapsed: card.classList.contains("is-collapsed"),
+            width: card.getAttribute("data-width") === "wide" ? "wide" : "normal"
+          };
+        }),
+        pinned: tiles().filter(function (item) { return item.classList.contains("is-pinned"); })
+          .map(function (item) { return item.getAttribute("data-tile"); }),
+        new_tab: Boolean(newTab && newTab.checked)
+      };
+    }
+
+    function post(url, body) {
+      return window.fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: body
+      }).then(function (response) {
+        return response.json().then(function (answer) { return { ok: response.ok, answer: answer }; });
+      });
+    }
+
+    // One save at a time, each sending the layout as it is when its turn comes: the server
+    // keeps the last one, which is the page's last state.
+    function save(said) {
+      queue = queue.then(function () {
+        return post(bar.getAttribute("data-save-url"), JSON.stringify(layoutNow())).then(function (result) {
+          if (result.ok) say((said ? said + " " : "") + result.answer.message);
+          else say(result.answer.error, true);
+        }, function () {
+          say(label("failed"), true);
+        });
+      });
+    }
+
+    function resume(card) {
+      var body = card.querySelector(".widget-card__body");
+      var entry = body && body._portalPoll;
+      if (!entry || paused(entry)) return;
+      var content = currentContent(body);
+      var overdue = Date.now() - entry.lastPoll >= entry.interval * 1000;
+      if (!content || content.classList.contains("is-loading") || overdue) {
+        poll(entry);
+        schedule(entry);
+      }
+    }
+
+    function setEditing(on) {
+      editing = on;
+      document.body.classList.toggle("is-editing-layout", on);
+      toggle.setAttribute("aria-pressed", on ? "true" : "false");
+      toggleText.textContent = on ? toggle.getAttribute("data-label-done") || editLabel : editLabel;
+      cards().forEach(function (card) {
+        if (on) card.setAttribute("draggable", "true");
+        else card.removeAttribute("draggable");
+      });
+    }
+
+    toggle.addEventListener("click", function () { setEditing(!editing); });
+
+    // --- cards: move, hide, width, collapse ---
+    function moved(card, focus) {
+      var all = cards();
+      if (focus) focus.focus();
+      save(label("moved", { widget: titleOf(card), position: all.indexOf(card) + 1, count: all.length }));
+    }
+
+    function move(card, delta, button) {
+      var all = cards();
+      var to = all.indexOf(card) + delta;
+      if (to < 0 || to >= all.length) return;
+      grid.insertBefore(card, delta < 0 ? all[to] : all[to].nextSibling);
+      moved(card, button);
+    }
+
+    if (grid) {
+      grid.addEventListener("click", function (event) {
+        var button = event.target.closest("button[data-action]");
+        if (!button) return;
+        var card = button.closest(".widget-card");
+        var action = button.getAttribute("data-action");
+        if (action === "up" || action === "down") move(card, action === "up" ? -1 : 1, button);
+        if (action === "hide") {
+          var hidden = !card.classList.contains("is-hidden-card");
+          card.classList.toggle("is-hidden-card", hidden);
+          button.setAttribute("aria-pressed", hidden ? "true" : "false");
+          if (!hidden) resume(card);
+          save(label(hidden ? "hidden" : "shown", { widget: titleOf(card) }));
+        }
+        if (action === "width") {
+          var wide = card.getAttribute("data-width") !== "wide";
+          card.setAttribute("data-width", wide ? "wide" : "normal");
+          card.classList.toggle("widget-card--wide", wide);
+          button.setAttribute("aria-pressed", wide ? "true" : "false");
+          save(label(wide ? "wide" : "normal", { widget: titleOf(card) }));
+        }
+        if (action === "collapse") {
+          var collapsed = !card.classList.contains("is-collapsed");
+          card.classList.toggle("is-collapsed", collapsed);
+          card.querySelector(".widget-card__body").hidden = collapsed;
+          button.setAttribute("aria-expanded", collapsed ? "false" : "true");
+          if (!collapsed) resume(card);
+          save("");
+        }
+      });
+
+      grid.addEventListener("dragstart", function (event) {
+        var card = event.target.closest && event.target.closest(".widget-card");
+        if (!editing || !card) return;
+        dragged = card;
+        event.dataTransfer.effectAllowed = "move";
+        event.dataTransfer.setData("text/plain", card.getAttribute("data-slug"));
+        card.classList.add("is-dragging");
+      });
+      grid.addEventListener("dragover", function (event) {
+        if (!dragged) return;
+        event.preventDefault();
+        event.dataTransfer.dropEffect = "move";
+        var target = event.target.closest(".widget-card");
+        cards().forEach(function (card) { card.classList.toggle("is-drop-target", card === target && card !== dragged); });
+      });
+      grid.addEventListener("drop", function (event) {
+        if (!dragged) return;
+        event.preventDefault();
+        var target = event.target.closest(".widget-card");
+        var card = dragged;
+        endDrag();
+        if (!target || target === card) return;
+        var all = cards();
+        // The dragged card takes the place of the one it is dropped on.
+        grid.insertBefore(card, all.indexOf(card) > all.indexOf(target) ? target : target.nextSibling);
+        moved(card, null);
+      });
+      grid.addEventListener("dragend", endDrag);
+    }
+
+    function endDrag() {
+      if (dragged) dragged.classList.remove("is-dragging");
+      dragged = null;
+      cards().forEach(function (card) { card.classList.remove("is-drop-target"); });
+    }
+
+    // --- tiles: pinned first, where they open ---
+    if (tileGrid) {
+      tileGrid.addEventListener("click", function (event) {
+        var button = event.target.closest("button[data-action='pin']");
+        if (!button) return;
+        var item = button.closest(".tile-item");
+        var pinned = !item.classList.contains("is-pinned");
+        item.classList.toggle("is-pinned", pinned);
+        button.setAttribute("aria-pressed", pinned ? "true" : "false");
+        var others = tiles().filter(function (other) { return other !== item; });
+        var lastPinned = others.filter(function (other) { return other.classList.contains("is-pinned"); }).pop();
+        var index = Number(item.getAttribute("data-index"));
+        var before = pinned
+          ? (lastPinned ? lastPinned.nextSibling : tileGrid.firstElementChild)
+          : others.filter(function (other) {
+            return !other.classList.contains("is-pinned") && Number(other.getAttribute("data-index")) > index;
+          })[0] || null;
+        tileGrid.insertBefore(item, before);
+        button.focus();
+        var name = item.querySelector(".tool-tile__name").firstChild.textContent.trim();
+        save(label(pinned ? "pinned" : "unpinned", { tool: name }));
+      });
+    }
+
+    if (newTab) {
+      newTab.addEventListener("change", function () {
+        var on = newTab.checked;
+        tiles().forEach(function (item) {
+          var link = item.querySelector("a.tool-tile");
+          var note = link.querySelector(".tile-new-tab");
+          if (on) {
+            link.setAttribute("target", "_blank");
+            link.setAttribute("rel", "noopener noreferrer");
+            if (!note) {
+              note = document.createElement("span");
+              note.className = "is-sr-only tile-new-tab";
+              note.textContent = " " + (bar.getAttribute("data-label-new-tab") || "");
+              link.querySelector(".tool-tile__name").appendChild(note);
+            }
+          } else {
+            link.removeAttribute("target");
+            link.setAttribute("rel", "noopener");
+            if (note) note.remove();
+          }
+        });
+        save("");
+      });
+    }
+
+    if (reset) {
+      reset.addEventListener("click", function () {
+        queue = queue.then(function () {
+          return post(bar.getAttribute("data-reset-url"), "{}").then(function (result) {
+            if (!result.ok) {
+              say(result.answer.error, true);
+              return;
+            }
+            say(result.answer.message);
+            window.location.reload();
+          }, function () {
+            say(label("failed"), true);
+          });
+        });
+      });
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     initUserMenu();
     initThemeSwitch();
     initTileFilter();
+    initLayout();
     initPolling();
   });
 })();

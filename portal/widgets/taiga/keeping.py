@@ -6,11 +6,10 @@ keeps them:
 - `DatabaseKeeper`, on the portal's database (issue 12, `portal/storage/`: typed per-user
   preferences, keyed by the Keycloak subject): the sort is the preference `tasks.sort`; a feed
   is `deadlines.feed_token` (the token; `holders()` finds whose it is) and `deadlines.feed_owner`
-  (the Taiga name it is cut by, and when it was made). WAITING FOR ISSUE 12: the database is not
-  on this branch yet; this keeper is used as soon as the portal's state has one (`database`),
-  and its tests (tests/widgets/test_deadlines.py) run once `portal.storage` exists.
-- `Unavailable`, without a database: nothing is kept (the card sorts for the page's life only,
-  and says that calendar feeds need the database; every feed URL answers 404).
+  (the Taiga name it is cut by, and when it was made). Used whenever the portal's state has its
+  database (every deployment since issue 12).
+- `Unavailable`, without a database (an app built without one): nothing is kept (the card sorts
+  for the page's life only, and says that calendar feeds need the database; every feed URL 404s).
 - `MemoryKeeper`, in one process's memory: for tests.
 """
 
@@ -159,12 +158,9 @@ class MemoryKeeper:
             self._sorts[user.subject] = sort
 
 
-def storage() -> Any | None:
-    """The portal's storage package (issue 12), or None while this deployment has none."""
-    try:
-        return importlib.import_module("portal.storage")
-    except ImportError:
-        return None
+def storage() -> Any:
+    """The portal's storage package (issue 12), imported when first needed (it reads the state)."""
+    return importlib.import_module("portal.storage")
 
 
 class DatabaseKeeper:
@@ -174,8 +170,6 @@ class DatabaseKeeper:
 
     def __init__(self, database: Any) -> None:
         found = storage()
-        if found is None:
-            raise StorageMissing("no portal.storage")
         self.database = database
         self._storage = found
         preference = found.Preference
@@ -258,7 +252,7 @@ def keeper() -> Keeper:
     from ...state import portal_state  # noqa: PLC0415 - the state imports the widgets
 
     database = getattr(portal_state(), "database", None)
-    if database is not None and storage() is not None:
+    if database is not None:
         made = DatabaseKeeper(database)
         current_app.extensions[EXTENSION] = made
         return made

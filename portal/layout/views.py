@@ -1,0 +1,91 @@
+"""The layout's routes: save (the whole document, at every change of the edit mode) and reset.
+
+Both go through the write path's guard (logged in, same origin, Flask-WTF's CSRF token from the
+page's `hx-headers`) and leave an audit line. A refused layout changes nothing: it is checked
+whole before the one statement that replaces the saved one.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..identity import User, current_user
+from ..state import portal_state
+from ..storage.database import StorageUnavailable
+from ..upstreams.errors import N_, Reason
+from ..web.guard import audit, write_refusal
+from ..web.i18n import translate_reason
+from .model import MAX_BODY_BYTES, LayoutRefused, PageLayout, arrange, check_document, parse_document
+from .store import load_document, reset_document, save_document
+
+bp = Blueprint("layout", __name__)
+
+UNAVAILABLE = Reason.of(N_("Your layout cannot be saved right now (the portal's database is unreachable)."))
+
+
+def page_layout(user: User) -> PageLayout:
+    """The dashboard as this user arranged it (or their team's default), against what they may see now."""
+    state = portal_state()
+    document, source = load_document(state.database, state.config, user)
+    return arrange(document, user, list(state.widgets.values()), state.tiles, source)
+
+
+def _answer(reason: Reason, status: int, **fields: object) -> Response:
+    key = "message" if status == 200 else "error"
+    response = jsonify({key: translate_reason(reason), **fields})
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _body() -> bytes:
+    """The request's body, read no further than the layout's limit (one byte more tells it is over)."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return b"x" * (MAX_BODY_BYTES + 1)
+    return request.stream.read(MAX_BODY_BYTES + 1)
+
+
+def _guard(action: str) -> User | Response:
+    """The user making the change, or the 403 that refuses it (audited)."""
+    refusal = write_refusal()
+    user = current_user()
+    if refusal is not None or user is None:
+        audit(action, "layout", "refused", reason=str(refusal))
+        return _answer(refusal or Reason.of(N_("You are not allowed to make this change.")), 403)
+    return user
+
+
+@bp.post("/layout")
+def save() -> Response:
+    """Save the user's whole layout (cards, pinned tiles, new tab), replacing the previous one."""
+    user = _guard("layout_save")
+    if isinstance(user, Response):
+        return user
+    state = portal_state()
+    try:
+        document = parse_document(_body())
+        check_document(document, user, list(state.widgets.values()), state.config)
+        revision = save_document(state.database, user.subject, document)
+    except LayoutRefused as refused:
+        audit("layout_save", "layout", "invalid", reason=str(refused.reason), status=refused.status)
+        return _answer(refused.reason, refused.status)
+    except StorageUnavailable:
+        audit("layout_save", "layout", "unavailable")
+        return _answer(UNAVAILABLE, 503)
+    audit("layout_save", "layout", "ok", revision=revision, cards=len(document.cards))
+    return _answer(Reason.of(N_("Layout saved.")), 200, revision=revision)
+
+
+@bp.post("/layout/reset")
+def reset() -> Response:
+    """Forget the user's layout: their team's default applies again."""
+    user = _guard("layout_reset")
+    if isinstance(user, Response):
+        return user
+    try:
+        reset_document(portal_state().database, user.subject)
+    except StorageUnavailable:
+        audit("layout_reset", "layout", "unavailable")
+        return _answer(UNAVAILABLE, 503)
+    audit("layout_reset", "layout", "ok")
+    return _answer(Reason.of(N_("Your team's default layout is back.")), 200)

@@ -1,0 +1,168 @@
+"""Per-user preferences, typed: a feature declares each of its choices once and reads it back.
+
+    from portal.storage import Preference, user_preferences
+
+    SORT = Preference("tasks", "sort", Literal["due", "status", "project"], "due")
+
+    prefs = user_preferences()          # the current user's (in a request)
+    order = prefs.get(SORT)             # "due" until the user chose; also while the database is down
+    prefs.set(SORT, "status")           # validated; StorageUnavailable if the database is down
+
+A stored value that no longer validates (the type changed) reads as the default. Values are
+small JSON documents; `holders(pref, value)` finds who holds a value (a calendar feed's token).
+Writes from a page go through the guard like every change (portal/web/guard.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import delete, select
+
+from ..identity import User, current_user
+from .database import Database, StorageUnavailable, upsert
+from .models import UserPreference, utcnow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+MAX_VALUE_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class Preference(Generic[T]):
+    """One choice: where it belongs (`namespace`, a widget's slug), its name, type and default.
+
+    `kind` is anything pydantic validates: bool, str, Literal[...], a frozen BaseModel, a tuple.
+    """
+
+    namespace: str
+    name: str
+    kind: Any
+    default: T
+    _adapter: TypeAdapter[T] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for part in (self.namespace, self.name):
+            if not _NAME.fullmatch(part):
+                raise ValueError(f"preference names are short lower-case words: {part!r}")
+        object.__setattr__(self, "_adapter", TypeAdapter(self.kind))
+
+    def validate(self, value: object) -> T:
+        """The value as this preference's type; ValueError when it is not one."""
+        try:
+            return self._adapter.validate_python(value)
+        except ValidationError as error:
+            raise ValueError(f"{self.namespace}.{self.name}: {error.errors()[0]['msg']}") from None
+
+    def dump(self, value: T) -> Any:
+        dumped = self._adapter.dump_python(value, mode="json")
+        if len(self._adapter.dump_json(value)) > MAX_VALUE_BYTES:
+            raise ValueError(f"{self.namespace}.{self.name}: the value is too large")
+        return dumped
+
+
+class Preferences:
+    """One user's preferences in one database."""
+
+    def __init__(self, database: Database | None, subject: str) -> None:
+        self.database = database
+        self.subject = subject
+
+    def get(self, preference: Preference[T]) -> T:
+        """The user's choice, or the default (not chosen, no longer valid, database unreachable)."""
+        found: T = self.get_many([preference])[0]
+        return found
+
+    def get_many(self, preferences: Sequence[Preference[Any]]) -> list[Any]:
+        """Several choices in one query, in the order asked."""
+        found: dict[tuple[str, str], Any] = {}
+        if self.database is not None:
+            wanted = {(p.namespace, p.name) for p in preferences}
+            try:
+                with self.database.session() as session:
+                    rows = session.execute(
+                        select(UserPreference.namespace, UserPreference.name, UserPreference.value).where(
+                            UserPreference.subject == self.subject,
+                            UserPreference.namespace.in_({n for n, _ in wanted}),
+                        )
+                    )
+                    found = {(str(n), str(k)): v for n, k, v in rows if (n, k) in wanted}
+            except StorageUnavailable:
+                pass  # the defaults, while the database is away
+        values = []
+        for preference in preferences:
+            key = (preference.namespace, preference.name)
+            if key not in found:
+                values.append(preference.default)
+                continue
+            try:
+                values.append(preference.validate(found[key]))
+            except ValueError:
+                log.warning(
+                    "stored preference no longer valid: using its default",
+                    extra={"event": "preference_invalid", "preference": ".".join(key)},
+                )
+                values.append(preference.default)
+        return values
+
+    def set(self, preference: Preference[T], value: T) -> None:
+        """Save a choice (validated first: ValueError); StorageUnavailable when it cannot be saved."""
+        stored = preference.dump(preference.validate(value))
+        with self._session() as session:
+            upsert(
+                session,
+                UserPreference,
+                {
+                    "subject": self.subject,
+                    "namespace": preference.namespace,
+                    "name": preference.name,
+                    "value": stored,
+                    "updated_at": utcnow(),
+                },
+                ("subject", "namespace", "name"),
+            )
+
+    def clear(self, preference: Preference[Any]) -> None:
+        """Forget a choice: the default applies again."""
+        with self._session() as session:
+            session.execute(
+                delete(UserPreference).where(
+                    UserPreference.subject == self.subject,
+                    UserPreference.namespace == preference.namespace,
+                    UserPreference.name == preference.name,
+                )
+            )
+
+    def _session(self) -> Any:
+        if self.database is None:
+            raise StorageUnavailable("no database")
+        return self.database.session()
+
+
+def holders(database: Database, preference: Preference[T], value: T) -> list[str]:
+    """The subjects whose choice for `preference` is `value` (who owns this feed token, say)."""
+    wanted = preference.dump(preference.validate(value))
+    with database.session() as session:
+        rows = session.execute(
+            select(UserPreference.subject, UserPreference.value).where(
+                UserPreference.namespace == preference.namespace, UserPreference.name == preference.name
+            )
+        )
+        return sorted(str(subject) for subject, stored in rows if stored == wanted)
+
+
+def user_preferences(user: User | None = None) -> Preferences:
+    """The preferences of `user` (default: the current request's) in the portal's database."""
+    from ..state import portal_state  # noqa: PLC0415 - state imports this package
+
+    who = user or current_user()
+    if who is None:
+        raise LookupError("nobody is logged in")
+    return Preferences(portal_state().database, who.subject)

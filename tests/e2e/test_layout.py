@@ -1,0 +1,132 @@
+"""A personal layout in a real browser: drag a card, move another from the keyboard, hide one,
+and find the same layout in a second browser of the same user; axe in edit mode.
+
+The portal here serves three plain test widgets beside the registry's (tests.support.layout_app),
+under gunicorn with two workers and its own SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from simulators.base import SimServer
+
+from .conftest import Portal, served_portal
+from .helpers import OpenPage, describe_violations, run_axe
+
+CARDS = "#widget-grid > .widget-card"
+
+
+@pytest.fixture(scope="module")
+def portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    """The demo configuration with the plain widgets, and a database of its own."""
+    directory = tmp_path_factory.mktemp("portal-layout")
+    with served_portal(kuma_server.url, directory, app_module="tests.support.layout_app:app") as found:
+        yield found
+
+
+def order(page: Page) -> list[str]:
+    return page.locator(CARDS).evaluate_all("(cards) => cards.map((c) => c.dataset.slug)")
+
+
+def saved(page: Page, text: str = "Layout saved.") -> None:
+    expect(page.locator("#layout-status")).to_contain_text(text)
+    page.wait_for_function("() => !document.querySelector('#layout-status').textContent.includes('…')")
+
+
+def edit(page: Page) -> None:
+    page.locator("#layout-toggle").click()
+    expect(page.locator("#layout-toggle")).to_have_attribute("aria-pressed", "true")
+
+
+def test_drag_keyboard_hide_and_the_same_layout_in_a_second_browser(open_page: OpenPage) -> None:
+    page = open_page("/")
+    edit(page)
+    page.locator("#layout-reset").click()  # from the plain default, whatever ran before
+    page.wait_for_load_state()
+    page = open_page("/")
+    assert order(page) == ["status", "alpha", "beta", "gamma"]
+    expect(page.locator(".card-edit").first).to_be_hidden()  # the everyday page is calm
+    edit(page)
+
+    # The mouse: alpha is dragged by its header onto status's header, and takes its place.
+    header = {"x": 80, "y": 24}
+    page.locator("#widget-alpha").drag_to(
+        page.locator("#widget-status"), source_position=header, target_position=header
+    )
+    expect(page.locator("#layout-status")).to_contain_text("Alpha moved to position 1 of 4. Layout saved.")
+    assert order(page) == ["alpha", "status", "beta", "gamma"]
+
+    # The keyboard: beta's "move up" button, pressed with Enter, keeps the focus and is announced.
+    up = page.locator("#widget-beta [data-action='up']")
+    up.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#layout-status")).to_contain_text("Beta moved to position 2 of 4. Layout saved.")
+    assert order(page) == ["alpha", "beta", "status", "gamma"]
+    assert page.evaluate("() => document.activeElement.closest('.widget-card').id") == "widget-beta"
+    assert page.locator("#layout-status").get_attribute("aria-live") == "polite"
+
+    # Hide gamma.
+    page.locator("#widget-gamma [data-action='hide']").click()
+    expect(page.locator("#layout-status")).to_contain_text("Gamma is hidden. Layout saved.")
+    page.locator("#layout-toggle").click()  # done
+    expect(page.locator("#widget-gamma")).to_be_hidden()
+
+    # A second browser of the same user, on its first load.
+    polled: list[str] = []
+    other = open_page(
+        "/", before=lambda p: p.on("request", lambda r: "/widgets/" in r.url and polled.append(r.url))
+    )
+    assert order(other) == ["alpha", "beta", "status", "gamma"]
+    expect(other.locator("#widget-gamma")).to_be_hidden()
+    expect(other.locator("#widget-alpha")).to_be_visible()
+    assert any(url.endswith("/widgets/alpha") for url in polled)
+    assert not any(url.endswith("/widgets/gamma") for url in polled)  # a hidden card does not poll
+    edit(other)
+    expect(other.locator("#widget-gamma")).to_be_visible()  # to be shown again
+    expect(other.locator("#widget-gamma [data-action='hide']")).to_have_attribute("aria-pressed", "true")
+
+
+def test_collapse_pin_and_new_tab(open_page: OpenPage) -> None:
+    page = open_page("/")
+    edit(page)
+    page.locator("#layout-reset").click()
+    page.wait_for_load_state()
+    page = open_page("/")
+    fold = page.locator("#widget-status .card-fold")
+    fold.click()  # folding works outside the edit mode too
+    expect(fold).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("#widget-status-body")).to_be_hidden()
+    saved(page)
+    edit(page)
+    page.locator(".tile-item[data-tile='grafana'] .tile-pin").click()
+    saved(page, "Grafana is pinned first. Layout saved.")
+    page.locator("#layout-new-tab").check()
+    saved(page)
+    other = open_page("/")
+    assert other.locator(".tile-item").first.get_attribute("data-tile") == "grafana"
+    assert other.locator(".tile-item a").first.get_attribute("target") == "_blank"
+    expect(other.locator("#widget-status-body")).to_be_hidden()
+    # The filter: Enter opens the only match (here in a new tab, as chosen); the tool's page is
+    # answered here, nothing leaves the machine.
+    other.context.route("https://sonar.example.org/**", lambda route: route.fulfill(body="SonarQube"))
+    with other.context.expect_page() as opened:
+        other.locator("#tile-filter").fill("sonar")
+        other.locator("#tile-filter").press("Enter")
+    opened.value.wait_for_load_state()
+    assert opened.value.url == "https://sonar.example.org/"
+    opened.value.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_violation_in_edit_mode(open_page: OpenPage, scheme: str) -> None:
+    page = open_page("/", scheme=scheme)
+    edit(page)
+    page.locator("#widget-beta [data-action='hide']").click()  # a hidden card, as edit mode shows it
+    saved(page)
+    result = run_axe(page)
+    assert result["violations"] == [], describe_violations(result["violations"])
+    page.locator("#widget-beta [data-action='hide']").click()
+    saved(page)

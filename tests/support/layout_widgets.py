@@ -1,0 +1,60 @@
+"""Plain widgets for testing layouts: no upstream, a fixed body. The layout never names a widget,
+so its tests use these beside the registry's (`tests.support.layout_app` serves them)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from portal.identity import User
+from portal.storage import Preference, user_preferences
+from portal.widgets.contract import Part, Widget, WidgetContext
+
+TEMPLATES = str(Path(__file__).parent / "templates")
+
+
+class PlainWidget(Widget):
+    """A card with nothing to fetch (its body says so)."""
+
+    scope = "shared"
+    upstreams = ()
+    icon = "inbox"
+    template_folder = TEMPLATES
+
+    @property
+    def template(self) -> str:
+        return "widgets/plain.html"
+
+    def parts(self, ctx: WidgetContext, user: User) -> Sequence[Part[Any]]:
+        return []
+
+
+def plain_widget(slug: str, *, wide: bool = False) -> Widget:
+    """A plain widget called `slug` (its title is the slug, capitalised)."""
+    attributes = {"slug": slug, "title": slug.capitalize(), "wide": wide}
+    return type(f"{slug.capitalize()}Widget", (PlainWidget,), attributes)()
+
+
+# Made once: the configuration's model is cached by the widgets it is made for.
+ALPHA, BETA, GAMMA, DELTA, EPSILON = (plain_widget(s) for s in ("alpha", "beta", "gamma", "delta", "epsilon"))
+
+
+SORT = Preference("choosy", "sort", Literal["due", "status"], "due")
+
+
+class ChoosyWidget(PlainWidget):
+    """A plain card that shows its user's sort preference (`Widget.choices`)."""
+
+    slug = "choosy"
+    title = "Choosy"
+
+    @property
+    def template(self) -> str:
+        return "widgets/choosy.html"
+
+    def choices(self, ctx: WidgetContext, user: User) -> Hashable:
+        return user_preferences(user).get(SORT)
+
+
+CHOOSY = ChoosyWidget()

@@ -1,0 +1,521 @@
+"""Personal layouts, the same tests on SQLite and on a real PostgreSQL: save, load, reset, team
+defaults, concurrent saves, isolation between users, every bad input refused with nothing lost,
+and the page without its database."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.config import ConfigError
+from portal.identity import DEMO_MEMBER, DEMO_USER
+from portal.state import portal_state
+from portal.storage import Preferences
+from portal.storage import database as database_module
+from portal.widgets import WIDGETS
+
+from .conftest import SECRET
+from .support.layout_widgets import ALPHA, BETA, CHOOSY, DELTA, EPSILON, GAMMA, SORT
+from .support.postgres import PostgresServer
+from .support.processes import free_port
+
+ORIGIN = "http://localhost"
+EN = {"Accept-Language": "en"}
+TEST_WIDGETS = (*WIDGETS, ALPHA, BETA, GAMMA, DELTA)
+REGISTRY = [w.slug for w in TEST_WIDGETS]
+
+pytestmark = pytest.mark.peers
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The `database` section of one test's own database: a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return {"data_dir": str(tmp_path / "data")}
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    return {"url": postgres.create_database(f"layout_{uuid.uuid4().hex[:12]}")}
+
+
+def with_layout(portal_config: dict[str, Any], database: dict[str, Any]) -> dict[str, Any]:
+    """Four plain widgets beside the registry's; delta only for administrators; a rule per team."""
+    config: dict[str, Any] = yaml.safe_load(yaml.safe_dump(portal_config))
+    config["database"] = database
+    config["widgets"].update(
+        {slug: {"refresh": 30} for slug in ("alpha", "beta", "gamma")}
+        | {"delta": {"refresh": 30, "roles": ["/admins"]}}
+    )
+    config["layout"] = {
+        "defaults": [
+            {"roles": ["/team-b"], "widgets": ["gamma", "beta"], "hidden": ["alpha"], "pinned": ["Grafana"]},
+            {"roles": ["/admins"], "widgets": ["delta"], "collapsed": ["status"], "new_tab": True},
+        ]
+    }
+    return config
+
+
+@pytest.fixture
+def build_app() -> Iterator[Callable[..., Flask]]:
+    """Build apps whose database connections are closed at the end of the test."""
+    apps: list[Flask] = []
+
+    def build(config: dict[str, Any], widgets: tuple[Any, ...] = TEST_WIDGETS) -> Flask:
+        app = create_app(
+            {"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}, "WIDGETS": widgets}
+        )
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        portal_state(app).database.dispose()
+
+
+@pytest.fixture
+def make_layout_app(
+    portal_config: dict[str, Any], database_config: dict[str, Any], build_app: Callable[..., Flask]
+) -> Callable[..., Flask]:
+    def build(
+        changes: Callable[[dict[str, Any]], None] | None = None, widgets: tuple[Any, ...] = TEST_WIDGETS
+    ) -> Flask:
+        config = with_layout(portal_config, database_config)
+        if changes:
+            changes(config)
+        return build_app(config, widgets)
+
+    return build
+
+
+@pytest.fixture
+def layout_app(make_layout_app: Callable[..., Flask]) -> Flask:
+    return make_layout_app()
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Browser:
+    """One browser of one demo user: its own cookies, the page's CSRF token."""
+
+    client: FlaskClient
+    token: str = ""
+
+    def page(self) -> Page:
+        html = self.client.get("/", headers=EN).get_data(as_text=True)
+        found = re.search(r"X-CSRFToken&#34;: &#34;([^&]+)&#34;", html) or re.search(
+            r'"X-CSRFToken": "([^"]+)"', html
+        )
+        assert found, "the page carries no CSRF token"
+        self.token = found.group(1)
+        return Page.parse(html)
+
+    def save(self, document: Any, **headers: str) -> tuple[int, dict[str, Any]]:
+        if not self.token:
+            self.page()
+        body = document if isinstance(document, str | bytes) else json.dumps(document)
+        sent = {
+            "X-CSRFToken": self.token,
+            "Origin": ORIGIN,
+            "Content-Type": "application/json",
+            **EN,
+            **headers,
+        }
+        response = self.client.post("/layout", data=body, headers={k: v for k, v in sent.items() if v})
+        return response.status_code, response.get_json()
+
+    def reset(self) -> tuple[int, dict[str, Any]]:
+        if not self.token:
+            self.page()
+        response = self.client.post(
+            "/layout/reset", headers={"X-CSRFToken": self.token, "Origin": ORIGIN, **EN}
+        )
+        return response.status_code, response.get_json()
+
+
+def browser(app: Flask, username: str) -> Browser:
+    """A fresh browser where `username` (camille: /admins; dominique: /team-b) is logged in."""
+    client = app.test_client()
+    assert client.get(f"/auth/demo-user/{username}").status_code == 303
+    return Browser(client)
+
+
+@dataclass
+class Page:
+    """What the dashboard shows of the layout."""
+
+    cards: list[str]
+    hidden: set[str]
+    collapsed: set[str]
+    wide: set[str]
+    polling: set[str]
+    tiles: list[str]
+    pinned: list[str]
+    new_tab: bool
+    notice: bool
+    dots: bool
+
+    @classmethod
+    def parse(cls, html: str) -> Page:
+        cards = re.findall(
+            r'<section class="widget-card([^"]*)" id="widget-[^"]+" data-slug="([^"]+)" data-width="(\w+)"',
+            html,
+        )
+        bodies = dict(
+            re.findall(r'id="widget-([a-z0-9_-]+)-body"\s+hx-get="[^"]+" hx-trigger="([^"]+)"', html)
+        )
+        tiles = re.findall(r'<li class="tile-item( is-pinned)?" data-tile="([^"]+)"', html)
+        return cls(
+            cards=[slug for _, slug, _ in cards],
+            hidden={slug for classes, slug, _ in cards if "is-hidden-card" in classes},
+            collapsed={slug for classes, slug, _ in cards if "is-collapsed" in classes},
+            wide={
+                slug for classes, slug, width in cards if width == "wide" and "widget-card--wide" in classes
+            },
+            polling={slug for slug, trigger in bodies.items() if "load" in trigger},
+            tiles=[slug for _, slug in tiles],
+            pinned=[slug for pinned, slug in tiles if pinned],
+            new_tab='target="_blank"' in html,
+            notice="layout-notice" in html,
+            dots='id="tile-dot-gitlab"' in html,
+        )
+
+
+def card(slug: str, **choices: Any) -> dict[str, Any]:
+    return {"slug": slug, **choices}
+
+
+MINE = {
+    "cards": [
+        card("gamma", width="wide"),
+        card("status", collapsed=True),
+        card("alpha", hidden=True),
+        card("delta"),
+        card("beta"),
+    ],
+    "pinned": ["vault", "gitlab"],
+    "new_tab": True,
+}
+
+
+# --- save, load, reset, defaults ------------------------------------------------------------------
+
+
+def test_a_saved_layout_is_what_the_next_page_shows_in_another_browser(layout_app: Flask) -> None:
+    first = browser(layout_app, "camille")
+    assert first.save(MINE) == (200, {"message": "Layout saved.", "revision": 1})
+    page = browser(layout_app, "camille").page()  # a second browser of the same user
+    assert page.cards == ["gamma", "status", "alpha", "delta", "beta"]
+    assert page.hidden == {"alpha"}
+    assert page.collapsed == {"status"}
+    assert page.wide == {"gamma", "status"}  # status is wide by its own choice
+    assert page.polling == {"gamma", "delta", "beta"}  # hidden and collapsed cards wait
+    assert page.pinned == ["vault", "gitlab"]
+    assert page.tiles[:3] == ["vault", "gitlab", "harbor"]  # then the others in their order
+    assert page.new_tab
+    assert not page.notice
+    assert page.dots  # the folded status card fills them once unfolded: they wait, "unknown"
+
+
+def test_team_defaults_first_matching_rule_and_reset(layout_app: Flask) -> None:
+    dominique = browser(layout_app, "dominique").page()  # /team-b: the first rule
+    assert dominique.cards == ["gamma", "beta", "status", "alpha"]  # no delta: not an admin
+    assert dominique.hidden == {"alpha"}
+    assert dominique.pinned == ["grafana"]
+    assert not dominique.new_tab
+    camille = browser(layout_app, "camille")  # /admins and /team-a: the second rule
+    default = camille.page()
+    assert default.cards == ["delta", "status", "alpha", "beta", "gamma"]
+    assert default.collapsed == {"status"}
+    assert default.new_tab
+    assert camille.save(MINE)[0] == 200
+    assert camille.page().cards == ["gamma", "status", "alpha", "delta", "beta"]
+    assert camille.reset() == (200, {"message": "Your team's default layout is back."})
+    assert camille.page() == default
+    assert browser(layout_app, "camille").page() == default
+
+
+def test_without_a_rule_the_widgets_own_order(make_layout_app: Callable[..., Flask]) -> None:
+    app = make_layout_app(lambda config: config.pop("layout"))
+    page = browser(app, "camille").page()
+    assert page.cards == REGISTRY
+    assert page.hidden == page.collapsed == set()
+    assert not page.pinned and not page.new_tab
+
+
+def test_two_users_never_see_each_others_layout(layout_app: Flask) -> None:
+    camille, dominique = browser(layout_app, "camille"), browser(layout_app, "dominique")
+    before = dominique.page()
+    assert camille.save(MINE)[0] == 200
+    assert dominique.page() == before
+    theirs = {"cards": [card("beta"), card("status", hidden=True)], "pinned": ["harbor"], "new_tab": False}
+    assert dominique.save(theirs)[0] == 200
+    assert browser(layout_app, "dominique").page().cards == ["beta", "status", "alpha", "gamma"]
+    assert browser(layout_app, "camille").page().cards == ["gamma", "status", "alpha", "delta", "beta"]
+
+
+def test_concurrent_saves_from_two_browsers_last_one_wins_whole(layout_app: Flask) -> None:
+    browsers = [browser(layout_app, "camille") for _ in range(2)]
+    orders = [["alpha", "beta", "gamma", "delta", "status"], ["status", "delta", "gamma", "beta", "alpha"]]
+    documents = [
+        {
+            "cards": [card(s, hidden=i == 0 and s == "beta") for s in order],
+            "pinned": [["gitlab"], ["vault"]][i],
+        }
+        for i, order in enumerate(orders)
+    ]
+    answers: list[int] = []
+    errors: list[BaseException] = []
+
+    def hammer(index: int) -> None:
+        try:
+            for _ in range(15):
+                answers.append(browsers[index].save(documents[index])[0])
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert answers == [200] * 30
+    page = browser(layout_app, "camille").page()
+    whole = [(orders[0], {"beta"}, ["gitlab"]), (orders[1], set(), ["vault"])]
+    assert (page.cards, page.hidden, page.pinned) in whole  # one of the two, never a mix
+    # The last save, made after both, wins.
+    assert browsers[1].save(documents[1])[1]["revision"] == 31
+    assert browser(layout_app, "camille").page().cards == orders[1]
+
+
+# --- bad input loses nothing --------------------------------------------------------------------
+
+BAD = [
+    pytest.param({"cards": [card("nope")]}, 400, "There is no widget called “nope”.", id="unknown-widget"),
+    pytest.param(
+        {"cards": [card("beta"), card("beta")]}, 400, "The widget “beta” is listed twice.", id="duplicate"
+    ),
+    pytest.param(
+        {"cards": [card("delta")]}, 403, "You may not see the widget “delta”.", id="forbidden-widget"
+    ),
+    pytest.param({"pinned": ["nope"]}, 400, "There is no tool called “nope”.", id="unknown-tile"),
+    pytest.param(
+        {"pinned": ["harbor", "harbor"]}, 400, "The tool “Harbor” is pinned twice.", id="duplicate-tile"
+    ),
+    pytest.param({"pinned": ["vault"]}, 403, "You may not see the tool “Vault”.", id="forbidden-tile"),
+    pytest.param({"cards": [card("beta", width="huge")]}, 400, "could not be read", id="bad-width"),
+    pytest.param({"cards": [], "extra": 1}, 400, "could not be read", id="unknown-key"),
+    pytest.param("{not json", 400, "could not be read", id="not-json"),
+    pytest.param({"cards": [card("beta")] * 201}, 400, "could not be read", id="too-many"),
+    pytest.param("x" * 20_000, 413, "This layout is too large to be saved.", id="oversized"),
+]
+
+
+@pytest.mark.parametrize(("document", "status", "message"), BAD)
+def test_a_bad_layout_is_refused_and_the_saved_one_stays(
+    layout_app: Flask, document: Any, status: int, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    dominique = browser(layout_app, "dominique")
+    mine = {"cards": [card("beta"), card("gamma", collapsed=True)], "pinned": ["harbor"]}
+    assert dominique.save(mine)[0] == 200
+    before = dominique.page()
+    caplog.set_level(logging.INFO, logger="portal.audit")
+    caplog.clear()
+    code, answer = dominique.save(document)
+    assert code == status
+    assert message in answer["error"]
+    assert browser(layout_app, "dominique").page() == before
+    audit = [r for r in caplog.records if r.name == "portal.audit"]
+    assert [(r.action, r.outcome, r.user) for r in audit] == [("layout_save", "invalid", "demo-0002")]  # type: ignore[attr-defined]
+
+
+GUARD = [
+    pytest.param({"X-CSRFToken": ""}, "security token", id="no-csrf"),
+    pytest.param({"X-CSRFToken": "forged"}, "security token", id="forged-csrf"),
+    pytest.param({"Origin": "https://evil.example"}, "did not come from the portal", id="other-origin"),
+]
+
+
+@pytest.mark.parametrize(("headers", "message"), GUARD)
+def test_a_change_from_elsewhere_is_refused_by_the_guard(
+    layout_app: Flask, headers: dict[str, str], message: str
+) -> None:
+    camille = browser(layout_app, "camille")
+    before = camille.page()
+    code, answer = camille.save(MINE, **headers)
+    assert code == 403
+    assert message in answer["error"]
+    reset = camille.client.post("/layout/reset", headers={"Origin": ORIGIN, **headers})
+    assert reset.status_code == 403
+    assert camille.page() == before
+
+
+# --- the deployment changes under a saved layout ---------------------------------------------------
+
+
+def test_a_widget_no_longer_visible_goes_and_a_new_one_comes_at_the_end(
+    make_layout_app: Callable[..., Flask],
+) -> None:
+    assert browser(make_layout_app(), "camille").save(MINE)[0] == 200
+
+    def delta_for_nobody(config: dict[str, Any]) -> None:
+        config["widgets"]["delta"]["roles"] = ["/nobody"]
+        config["widgets"]["epsilon"] = {"refresh": 30}
+        config["tiles"] = [t for t in config["tiles"] if t["name"] != "Vault"]
+
+    later = make_layout_app(delta_for_nobody, widgets=(*TEST_WIDGETS, EPSILON))
+    page = browser(later, "camille").page()
+    assert page.cards == ["gamma", "status", "alpha", "beta", "epsilon"]
+    assert page.pinned == ["gitlab"]
+    assert browser(later, "camille").client.get("/widgets/delta").status_code == 403
+
+
+# --- without its database ------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unreachable(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[dict[str, Any], Callable[[], None]]:
+    """A database section nobody answers for, and how to make it answer."""
+    if request.param == "sqlite":
+        blocker = tmp_path / "blocked"
+        blocker.write_text("a file where the data directory should be")
+        return {"data_dir": str(blocker / "data")}, blocker.unlink
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    name = f"later_{uuid.uuid4().hex[:12]}"
+    return {"url": postgres.url(name), "connect_timeout": 2}, lambda: postgres.create_database(name) and None
+
+
+def test_without_its_database_the_portal_is_unready_but_the_page_and_cards_work(
+    portal_config: dict[str, Any],
+    unreachable: tuple[dict[str, Any], Callable[[], None]],
+    build_app: Callable[..., Flask],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    section, make_reachable = unreachable
+    app = build_app(with_layout(portal_config, section))
+    client = app.test_client()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.get_json() == {"status": "unready"}  # nothing more to anyone who asks
+    camille = browser(app, "camille")
+    page = camille.page()
+    assert page.notice  # says so, and shows the team's default
+    assert page.cards == ["delta", "status", "alpha", "beta", "gamma"]
+    assert re.search(r'id="layout-toggle"[^>]* disabled>', camille.client.get("/").get_data(as_text=True))
+    assert camille.client.get("/widgets/status").status_code == 200
+    code, answer = camille.save(MINE)
+    assert code == 503
+    assert "cannot be saved right now" in answer["error"]
+
+    make_reachable()
+    monkeypatch.setattr(database_module, "RETRY_AFTER", 0.0)
+    assert camille.client.get("/").status_code == 200
+    assert client.get("/readyz").status_code == 200  # migrated on the way
+    assert camille.save(MINE)[0] == 200
+    assert not camille.page().notice
+
+
+def test_readyz_says_ready_and_nothing_else(layout_app: Flask) -> None:
+    answer = layout_app.test_client().get("/readyz")
+    assert answer.status_code == 200
+    assert answer.get_json() == {"status": "ready"}
+
+
+# --- configuration --------------------------------------------------------------------------------
+
+REFUSED = [
+    pytest.param(
+        {"widgets": ["status", "nope"]}, "layout.defaults[0].widgets[1]: unknown widget 'nope'", id="widget"
+    ),
+    pytest.param(
+        {"hidden": ["status", "status"]},
+        "layout.defaults[0].hidden[1]: widget 'status' is listed twice",
+        id="twice",
+    ),
+    pytest.param(
+        {"widths": {"nope": "wide"}}, "layout.defaults[0].widths.nope: unknown widget 'nope'", id="width"
+    ),
+    pytest.param(
+        {"pinned": ["GitLab", "Nope"]}, "layout.defaults[0].pinned[1]: unknown tile 'Nope'", id="tile"
+    ),
+    pytest.param({"widths": {"status": "huge"}}, "layout.defaults[0].widths.status", id="width-value"),
+    pytest.param({"colour": "red"}, "layout.defaults[0].colour: unknown key", id="key"),
+]
+
+
+@pytest.mark.parametrize(("rule", "message"), REFUSED)
+def test_layout_defaults_are_checked_at_start(
+    portal_config: dict[str, Any], rule: dict[str, Any], message: str
+) -> None:
+    config = yaml.safe_load(yaml.safe_dump(portal_config))
+    config["layout"] = {"defaults": [rule]}
+    with pytest.raises(ConfigError) as refused:
+        create_app({"PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgresql+psycopg://portal:secret@db/portal",
+            "must not carry a password: set PORTAL_DATABASE_PASSWORD",
+        ),
+        ("mysql://portal@db/portal", "must start with postgresql+psycopg://"),
+        ("not a url", "not a database URL"),
+    ],
+)
+def test_database_url_is_checked_at_start(portal_config: dict[str, Any], url: str, message: str) -> None:
+    config = yaml.safe_load(yaml.safe_dump(portal_config))
+    config["database"] = {"url": url}
+    with pytest.raises(ConfigError) as refused:
+        create_app({"PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
+    assert f"database.url: {message}" in str(refused.value)
+
+
+def test_the_database_password_comes_from_the_environment(
+    portal_config: dict[str, Any], postgres: PostgresServer
+) -> None:
+    config = yaml.safe_load(yaml.safe_dump(portal_config))
+    config["database"] = {"url": f"postgresql://portal@127.0.0.1:{free_port()}/portal", "connect_timeout": 1}
+    env = {"PORTAL_SECRET_KEY": SECRET, "PORTAL_DATABASE_PASSWORD": "s3cret-from-the-Secret"}
+    app = create_app({"PORTAL": config, "ENV": env})
+    database = app.extensions["portal"].database
+    assert database.url.password == "s3cret-from-the-Secret"
+    assert database.url.drivername == "postgresql+psycopg"
+    assert "s3cret" not in database.describe()
+
+
+# --- preferences in a card ----------------------------------------------------------------------
+
+
+def test_a_card_follows_its_users_preference(make_layout_app: Callable[..., Flask]) -> None:
+    """`Widget.choices` reads the preference: the card changes when it does, for that user only."""
+    app = make_layout_app(widgets=(*TEST_WIDGETS, CHOOSY))
+    camille, dominique = browser(app, "camille").client, browser(app, "dominique").client
+
+    def card(client: FlaskClient) -> tuple[str, str]:
+        answer = client.get("/widgets/choosy", headers=EN)
+        found = re.search(r"sorted by (\w+)", answer.get_data(as_text=True))
+        return (found.group(1) if found else "", answer.headers["X-Widget-Version"])
+
+    before = card(camille)
+    assert before[0] == "due"
+    Preferences(portal_state(app).database, DEMO_USER.subject).set(SORT, "status")
+    after = card(camille)
+    assert after[0] == "status" and after[1] != before[1]
+    assert card(dominique)[0] == "due"
+    assert Preferences(portal_state(app).database, DEMO_MEMBER.subject).get(SORT) == "due"

@@ -1,0 +1,230 @@
+"""The portal's own database on SQLite and on a real PostgreSQL: migrations (from an empty
+database, from the previous revision, two starts at once), the typed preferences API, and
+`python -m portal db upgrade`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import pytest
+import yaml
+from pydantic import BaseModel
+from sqlalchemy import inspect, text
+
+from portal.storage import Database, Preference, Preferences, StorageUnavailable
+from portal.storage.database import head_revision
+from portal.storage.preferences import holders
+
+from .conftest import SECRET, example_config
+from .support.postgres import PostgresServer
+from .support.processes import ROOT
+
+pytestmark = pytest.mark.peers
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite+pysqlite:///{tmp_path / 'data' / 'portal.db'}"
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    return postgres.create_database(f"storage_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def database(url: str) -> Iterator[Database]:
+    found = Database(url)
+    yield found
+    found.dispose()
+
+
+def _tables(database: Database) -> set[str]:
+    with database.engine.connect() as connection:
+        return set(inspect(connection).get_table_names())
+
+
+# --- migrations ---------------------------------------------------------------------------------
+
+
+def test_from_an_empty_database_to_the_newest_revision(database: Database) -> None:
+    assert database.current_revision() is None
+    assert database.ready()
+    assert database.current_revision() == head_revision() == "0002"
+    assert {"user_layouts", "user_preferences", "alembic_version"} <= _tables(database)
+    database.upgrade()  # again: nothing to do
+    assert database.current_revision() == "0002"
+
+
+def test_from_the_previous_revision_data_is_kept(database: Database) -> None:
+    database.upgrade("0001")
+    assert "user_preferences" not in _tables(database)
+    with database.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO user_layouts (subject, layout, revision, updated_at) VALUES (:s, :l, 3, :t)"),
+            {"s": "someone", "l": json.dumps({"cards": [{"slug": "status"}]}), "t": datetime.now(UTC)},
+        )
+    database.upgrade()
+    assert database.current_revision() == "0002"
+    with database.engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT layout, revision FROM user_layouts WHERE subject = 'someone'")
+        ).one()
+    stored = row[0] if isinstance(row[0], dict) else json.loads(row[0])
+    assert stored == {"cards": [{"slug": "status"}]}
+    assert row[1] == 3
+    Preferences(database, "someone").set(FILTER, "critical")
+    database.downgrade("0001")  # and back: the newest migration is reversible
+    assert "user_preferences" not in _tables(database)
+    assert "user_layouts" in _tables(database)
+
+
+def test_two_replicas_starting_together_migrate_once(url: str) -> None:
+    """Each in its own process, as two pods would: the lock makes one wait for the other."""
+    script = (
+        "import sys; from portal.storage import Database; d = Database(sys.argv[1]); "
+        "d.upgrade(); print(d.current_revision())"
+    )
+    if url.startswith("sqlite"):
+        Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, url], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outcomes = [p.communicate(timeout=60) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], [err.decode()[-2000:] for _, err in outcomes]
+    assert [out.decode().strip() for out, _ in outcomes] == ["0002"] * 3
+
+
+def test_migrations_in_threads_of_one_process_too(url: str) -> None:
+    databases = [Database(url) for _ in range(3)]
+    errors: list[BaseException] = []
+
+    def start(database: Database) -> None:
+        try:
+            database.upgrade()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(d,)) for d in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert {d.current_revision() for d in databases} == {"0002"}
+    for database in databases:
+        database.dispose()
+
+
+# --- preferences --------------------------------------------------------------------------------
+
+
+class Feed(BaseModel):
+    model_config = {"frozen": True}
+
+    token: str
+    created: str
+
+
+SORT = Preference("tasks", "sort", Literal["due", "status", "project"], "due")
+FILTER = Preference("incidents", "severity", Literal["all", "warning", "critical"], "all")
+FEED: Preference[Feed | None] = Preference("deadlines", "feed", Feed | None, None)
+
+
+def test_preferences_default_then_chosen_per_user(database: Database) -> None:
+    database.upgrade()
+    mine, theirs = Preferences(database, "user-a"), Preferences(database, "user-b")
+    assert mine.get(SORT) == "due"
+    mine.set(SORT, "status")
+    mine.set(SORT, "project")  # replaced, not added
+    assert mine.get(SORT) == "project"
+    assert theirs.get(SORT) == "due"
+    theirs.set(FILTER, "critical")
+    assert mine.get_many([SORT, FILTER]) == ["project", "all"]
+    assert theirs.get_many([SORT, FILTER]) == ["due", "critical"]
+    mine.clear(SORT)
+    assert mine.get(SORT) == "due"
+
+
+def test_preferences_are_typed(database: Database) -> None:
+    database.upgrade()
+    prefs = Preferences(database, "user-a")
+    with pytest.raises(ValueError, match=r"tasks\.sort"):
+        prefs.set(SORT, "random")  # type: ignore[arg-type]
+    assert prefs.get(SORT) == "due"
+    feed = Feed(token="t0k3n", created="2026-12-01")
+    prefs.set(FEED, feed)
+    assert prefs.get(FEED) == feed
+    assert holders(database, FEED, feed) == ["user-a"]
+    assert holders(database, FEED, Feed(token="other", created="2026-12-01")) == []
+    with pytest.raises(ValueError, match="too large"):
+        prefs.set(FEED, Feed(token="x" * 10_000, created=""))
+
+
+def test_a_stored_value_no_longer_valid_reads_as_the_default(database: Database) -> None:
+    database.upgrade()
+    old = Preference("tasks", "sort", str, "due")
+    Preferences(database, "user-a").set(old, "priority")  # a choice the widget no longer offers
+    assert Preferences(database, "user-a").get(SORT) == "due"
+
+
+def test_preferences_without_the_database(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocked"
+    blocker.write_text("not a directory")
+    away = Database(f"sqlite+pysqlite:///{blocker / 'data' / 'portal.db'}")
+    prefs = Preferences(away, "user-a")
+    assert prefs.get(SORT) == "due"  # the default, and the widget goes on
+    with pytest.raises(StorageUnavailable):
+        prefs.set(SORT, "status")
+    with pytest.raises(ValueError, match="short lower-case"):
+        Preference("Tasks", "sort order", str, "")
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def test_python_m_portal_db_upgrade(tmp_path: Path) -> None:
+    config = example_config()
+    config["database"] = {"data_dir": str(tmp_path / "data")}
+    path = tmp_path / "portal.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {
+        **os.environ,
+        "PORTAL_CONFIG": str(path),
+        "PORTAL_SECRET_KEY": SECRET,
+        "PORTAL_OIDC_CLIENT_SECRET": "x",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "portal", "db", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    current = run("current")
+    assert current.returncode == 0, current.stderr
+    assert "empty (newest: 0002)" in current.stdout
+    upgraded = run("upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout.strip().endswith("empty -> 0002")
+    assert (tmp_path / "data" / "portal.db").is_file()
+    config["database"] = {"url": "postgresql+psycopg://portal@127.0.0.1:1/portal", "connect_timeout": 1}
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    unreachable = run("upgrade")
+    assert unreachable.returncode == 1
+    assert "database unreachable: postgresql+psycopg://portal@127.0.0.1:1/portal" in unreachable.stderr
