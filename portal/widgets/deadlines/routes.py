@@ -73,8 +73,13 @@ def feed_change(widget: DeadlinesWidget, action: str) -> Response:
         return feed_panel_answer(widget, translate_reason(refusal) if refusal else "", "danger", 403)
     try:
         if action == "renew":
+            had = keeper().feed_token(user) is not None
             keeper().renew_feed_token(user)
-            notice = _("Your feed has a new address: the previous one no longer works.")
+            notice = (
+                _("Your feed has a new address: the previous one no longer works.")
+                if had
+                else _("Your feed address is ready: add it to your calendar application.")
+            )
         else:
             keeper().revoke_feed_token(user)
             notice = _("Your feed is switched off: its address no longer works.")
