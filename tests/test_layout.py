@@ -35,7 +35,8 @@ from .support.processes import free_port
 ORIGIN = "http://localhost"
 EN = {"Accept-Language": "en"}
 TEST_WIDGETS = (*WIDGETS, ALPHA, BETA, GAMMA, DELTA)
-REGISTRY = [w.slug for w in TEST_WIDGETS]
+# The cards on the page: the status card and the plain ones (with_layout turns the others off).
+REGISTRY = [w.slug for w in TEST_WIDGETS if w.slug == "status" or w not in WIDGETS]
 
 pytestmark = pytest.mark.peers
 
@@ -57,6 +58,11 @@ def with_layout(portal_config: dict[str, Any], database: dict[str, Any]) -> dict
         {slug: {"refresh": 30} for slug in ("alpha", "beta", "gamma")}
         | {"delta": {"refresh": 30, "roles": ["/admins"]}}
     )
+    # The registry's other cards (their tools not configured here) are off: layouts of the status
+    # card and the plain ones, whatever widgets the portal gains.
+    for widget in WIDGETS:
+        if widget.slug != "status":
+            config["widgets"].setdefault(widget.slug, {})["enabled"] = False
     config["layout"] = {
         "defaults": [
             {"roles": ["/team-b"], "widgets": ["gamma", "beta"], "hidden": ["alpha"], "pinned": ["Grafana"]},

@@ -112,6 +112,9 @@ def served_portal(
     if taiga_url:
         config["upstreams"]["taiga"] = {"url": f"{taiga_url}/api/v1/", "timeout": 8, "breaker_backoff": 1}
         env = TAIGA_SERVICE
+    else:  # no Taiga: no Taiga cards
+        for slug in ("tasks", "deadlines"):
+            config["widgets"][slug]["enabled"] = False
     with portal_process(config, directory, workers=2, threads=4, app_module=app_module, extra_env=env) as url:
         port = url.rsplit(":", 1)[1]
         found = Portal(url, directory / f"portal-{port}.log")
