@@ -10,13 +10,23 @@ import time
 import traceback
 from pathlib import Path
 
-from . import amplification, faults, isolation, pipelines, soak, stampede, throughput, wire_cost
+from . import amplification, faults, isolation, pipelines, soak, stampede, taiga_load, throughput, wire_cost
 from .context import Bench
 from .monitoring import monitoring
 from .report import RESULTS, quote_in_readme, table, write
 from .stack import peers
 
-PHASES = ("throughput", "amplification", "pipelines", "stampede", "isolation", "cost", "soak", "faults")
+PHASES = (
+    "throughput",
+    "amplification",
+    "pipelines",
+    "stampede",
+    "isolation",
+    "cost",
+    "soak",
+    "faults",
+    "taiga",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                         "isolation": isolation.measure,
                         "cost": wire_cost.measure,
                         "faults": faults.measure,
+                        "taiga": taiga_load.measure,
                     }[name](bench)
             except Exception:
                 failures += 1

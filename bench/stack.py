@@ -57,7 +57,7 @@ def simulator(directory: Path) -> Iterator[Simulator]:
     url = f"http://127.0.0.1:{port}"
     with (directory / f"sim-{port}.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "simulators", "--kuma-port", str(port)],
+            [sys.executable, "-m", "simulators", "--kuma-port", str(port), "--taiga-port", str(free_port())],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -18,27 +18,24 @@ from typing import Any
 
 import yaml
 
-from simulators import gitlab, prometheus, uptime_kuma
+from simulators import gitlab, prometheus, taiga, uptime_kuma
 from simulators.base import SimServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def demo_config(urls: Mapping[str, str], data_dir: Path | None = None) -> dict[str, Any]:
-    """The example configuration, each upstream named in `urls` pointed at its simulator.
-
-    Upstreams the example configures but `urls` does not name are left out (not configured).
-    The portal's database goes in `data_dir`.
-    """
+def demo_config(upstreams: Mapping[str, Mapping[str, Any]], data_dir: Path | None = None) -> dict[str, Any]:
+    """The example configuration, each upstream in `upstreams` set to the section given (its
+    simulator's URL), the example's others left out; the portal's database in `data_dir`."""
     config = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
     config.setdefault("portal", {})["demo"] = True
     config["auth"] = {"mode": "demo"}
-    upstreams = config.setdefault("upstreams", {})
-    for name in list(upstreams):
-        if name not in urls:
-            del upstreams[name]
-    for name, url in urls.items():
-        upstreams[name] = {**(upstreams.get(name) or {}), "url": url, "timeout": 4}
+    sections = config.setdefault("upstreams", {})
+    for name in list(sections):
+        if name not in upstreams:
+            del sections[name]
+    for name, section in upstreams.items():
+        sections[name] = {**(sections.get(name) or {}), "timeout": 4, **section}
     config.setdefault("cache", {}).pop("redis_url", None)
     if data_dir is not None:
         config.setdefault("database", {})["data_dir"] = str(data_dir)
@@ -49,38 +46,51 @@ def _port(name: str) -> int:
     return int(os.environ.get(name, "0"))
 
 
-def start_simulators() -> tuple[dict[str, SimServer], dict[str, str]]:
-    """Every upstream's simulator on loopback: the servers by name, and the secrets they expect."""
+def start_simulators() -> tuple[dict[str, SimServer], dict[str, dict[str, Any]], dict[str, str]]:
+    """Every upstream's simulator on loopback: the servers by name, the upstream sections that
+    point at them, and the secrets they expect."""
     kuma, _ = uptime_kuma.make_server(port=_port("DEMO_KUMA_PORT"))
     forge, _ = gitlab.make_server(port=_port("DEMO_GITLAB_PORT"))
     prom, alertmanager, _ = prometheus.make_servers(
         prometheus_port=_port("DEMO_PROMETHEUS_PORT"), alertmanager_port=_port("DEMO_ALERTMANAGER_PORT")
     )
-    servers = {"uptime_kuma": kuma, "gitlab": forge, "prometheus": prom, "alertmanager": alertmanager}
+    tracker, _ = taiga.make_server(port=_port("DEMO_TAIGA_PORT"))
+    servers = {
+        "uptime_kuma": kuma,
+        "gitlab": forge,
+        "prometheus": prom,
+        "alertmanager": alertmanager,
+        "taiga": tracker,
+    }
     for server in servers.values():
         server.start()
-    return servers, {"PORTAL_GITLAB_TOKEN": gitlab.TOKEN}
+    sections: dict[str, dict[str, Any]] = {name: {"url": server.url} for name, server in servers.items()}
+    sections["taiga"] = {"url": f"{tracker.url}/api/v1/", "front_url": tracker.url}
+    credentials = {
+        "PORTAL_GITLAB_TOKEN": gitlab.TOKEN,
+        "PORTAL_TAIGA_USERNAME": taiga.SERVICE_ACCOUNT[0],
+        "PORTAL_TAIGA_PASSWORD": taiga.SERVICE_ACCOUNT[2],
+    }
+    return servers, sections, credentials
 
 
 def main() -> int:
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
     port = os.environ.get("DEMO_PORT", "8000")
     metrics_port = os.environ.get("DEMO_METRICS_PORT", "9100")
-    servers, upstream_secrets = start_simulators()
+    servers, sections, credentials = start_simulators()
 
     workdir = Path(tempfile.mkdtemp(prefix="portal-demo-"))
     config_file = workdir / "portal.yaml"
-    urls = {name: server.url for name, server in servers.items()}
-    config_file.write_text(
-        yaml.safe_dump(demo_config(urls, workdir / "data"), allow_unicode=True), encoding="utf-8"
-    )
+    config = demo_config(sections, workdir / "data")
+    config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {
         **os.environ,
         "PORTAL_CONFIG": str(config_file),
         "PORTAL_SECRET_KEY": os.environ.get("PORTAL_SECRET_KEY") or secrets.token_urlsafe(32),
         "PORTAL_BIND": f"{host}:{port}",
         "PORTAL_METRICS_BIND": f"{host}:{metrics_port}",
-        **upstream_secrets,
+        **credentials,
     }
     for name, server in servers.items():
         print(f"{name} simulator on {server.url}", flush=True)

@@ -5,6 +5,8 @@
     skeleton-en-light.png                 the cards before their first answer
     edit-{en,fr}-{light,dark}.png         "Edit layout": the controls of one's own layout
     {metrics,incidents}-{en,fr}-{light,dark}.png   one card each, as the dashboard shows it
+    tasks-{en,fr}-{light,dark}.png, deadlines-{en,fr}-{light,dark}.png   the Taiga cards alone
+    tasks-menu-en-light.png, deadlines-feed-fr-dark.png                 a status menu, the feed panel
     pipelines-{en-light,fr-dark}-{projects,mine}.png   the pipelines card, each tab (chosen from the keyboard)
     pipelines-menu-en-light.png          the user menu with the GitLab avatar and profile link
     error-404-{en-light,fr-dark}.png      an error page
@@ -162,6 +164,42 @@ def _cards(browser: Browser, base: str, language: str, theme: str) -> None:
     context.close()
 
 
+def _taiga_cards(browser: Browser, base: str) -> None:
+    """The tasks and deadlines cards alone, both languages and themes; a status menu open; the feed panel."""
+    for language in ("en", "fr"):
+        for theme in ("light", "dark"):
+            context = browser.new_context(
+                base_url=base,
+                viewport={"width": 1440, "height": 2000},
+                locale=language,
+                color_scheme=theme,  # type: ignore[arg-type]
+            )
+            page = context.new_page()
+            page.goto("/")
+            _settle(page)
+            page.mouse.move(0, 0)
+            for slug in ("tasks", "deadlines"):
+                page.locator(f"#widget-{slug}").screenshot(path=str(OUT / f"{slug}-{language}-{theme}.png"))
+                print(f"screenshots/{slug}-{language}-{theme}.png")
+            if (language, theme) == ("en", "light"):
+                page.locator("#widget-tasks details.status-menu summary").nth(1).click()
+                page.wait_for_timeout(300)
+                page.locator("#widget-tasks").screenshot(path=str(OUT / "tasks-menu-en-light.png"))
+                print("screenshots/tasks-menu-en-light.png")
+            if (language, theme) == ("fr", "dark"):
+                page.locator("#widget-deadlines .feed-panel summary").click()
+                page.wait_for_selector("#deadlines-feed")
+                create = page.locator("#deadlines-feed button.is-primary")
+                if create.count():  # the demo's own database: a feed address made for the shot
+                    create.click()
+                page.wait_for_selector("#deadlines-feed-url")
+                page.mouse.move(0, 0)
+                page.wait_for_timeout(300)
+                page.locator("#widget-deadlines").screenshot(path=str(OUT / "deadlines-feed-fr-dark.png"))
+                print("screenshots/deadlines-feed-fr-dark.png")
+            context.close()
+
+
 def main() -> int:
     """Every screenshot, or those whose names start with the arguments (`edit`, `dashboard-fr`)."""
     wanted = tuple(sys.argv[1:])
@@ -181,6 +219,8 @@ def main() -> int:
             for theme in ("light", "dark"):
                 if not wanted or any(f"{c}-{language}-{theme}".startswith(wanted) for c in CARDS):
                     _cards(browser, base, language, theme)
+        if not wanted or any(w in ("taiga", "tasks", "deadlines") for w in wanted):
+            _taiga_cards(browser, base)
         for language, theme in (("en", "light"), ("fr", "dark")):
             if not wanted or f"pipelines-{language}-{theme}".startswith(wanted):
                 _pipelines(browser, base, language, theme)

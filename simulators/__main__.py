@@ -7,7 +7,7 @@ import contextlib
 import signal
 import threading
 
-from . import gitlab, prometheus, uptime_kuma
+from . import gitlab, prometheus, taiga, uptime_kuma
 
 
 def main() -> None:
@@ -16,6 +16,8 @@ def main() -> None:
     parser.add_argument("--gitlab-port", type=int, default=None, help="also run the GitLab simulator")
     parser.add_argument("--prometheus-port", type=int, default=0, help="0: any free port")
     parser.add_argument("--alertmanager-port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--taiga-port", type=int, default=18102)
+    parser.add_argument("--taiga-people", type=int, default=0, help="a Taiga of this many people (bench)")
     args = parser.parse_args()
     kuma, _ = uptime_kuma.make_server(port=args.kuma_port)
     kuma.start()
@@ -31,6 +33,10 @@ def main() -> None:
         forge.start()
         print(f"GitLab simulator on {forge.url}", flush=True)
     print(f"Prometheus simulator on {prom.url}, Alertmanager simulator on {alertmanager.url}", flush=True)
+    world = taiga.crowd_world(args.taiga_people) if args.taiga_people else None
+    tracker, _ = taiga.make_server(world, port=args.taiga_port)
+    tracker.start()
+    print(f"Taiga simulator on {tracker.url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
@@ -40,6 +46,7 @@ def main() -> None:
         forge.stop()
     prom.stop()
     alertmanager.stop()
+    tracker.stop()
 
 
 if __name__ == "__main__":

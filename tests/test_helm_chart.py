@@ -197,6 +197,22 @@ def test_secrets_come_from_the_chart_or_an_existing_secret(rendered: dict[str, l
     assert "checksum/secret" not in pod["metadata"]["annotations"]
 
 
+def test_the_taiga_service_account_goes_in_the_secret_and_its_port_out(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    assert set(find(rendered["taiga"], "Secret")["data"]) == {
+        "PORTAL_SECRET_KEY",
+        "PORTAL_TAIGA_USERNAME",
+        "PORTAL_TAIGA_PASSWORD",
+        "PORTAL_TAIGA_WEBHOOK_SECRET",
+    }
+    config = yaml.safe_load(find(rendered["taiga"], "ConfigMap")["data"]["portal.yaml"])
+    assert "password" not in str(config).lower()  # the service account is never in the ConfigMap
+    validate_config(config, "taiga")
+    egress = find(rendered["taiga"], "NetworkPolicy")["spec"]["egress"][1]
+    assert 9443 in [p["port"] for p in egress["ports"]]  # Taiga's port
+
+
 def test_the_database_is_sqlite_on_a_volume_or_postgresql_for_several_replicas(
     helm: Helm, rendered: dict[str, list[dict[str, Any]]]
 ) -> None:

@@ -59,6 +59,11 @@ def with_layout(portal_config: dict[str, Any], database: dict[str, Any]) -> dict
         {slug: {"refresh": 30} for slug in ("alpha", "beta", "gamma")}
         | {"delta": {"refresh": 30, "roles": ["/admins"]}}
     )
+    # The registry's other cards (their tools not configured here) are off: layouts of the status
+    # card and the plain ones, whatever widgets the portal gains.
+    for widget in WIDGETS:
+        if widget.slug != "status":
+            config["widgets"].setdefault(widget.slug, {})["enabled"] = False
     config["layout"] = {
         "defaults": [
             {"roles": ["/team-b"], "widgets": ["gamma", "beta"], "hidden": ["alpha"], "pinned": ["Grafana"]},

@@ -139,7 +139,7 @@ def test_cache_results_by_widget(app: Flask) -> None:
     results = _samples(text, "portal_widget_cache_results_total")
     untouched = {  # every widget's series exist from the start (these two are not configured here)
         f'{{result="{result}",widget="{widget}"}}': 0.0
-        for widget in ("metrics", "incidents", "pipelines")
+        for widget in ("metrics", "incidents", "pipelines", "tasks", "deadlines")
         for result in ("hit", "miss", "coalesced", "stale", "error", "pending")
     }
     assert results == {
@@ -171,6 +171,7 @@ def test_upstream_failures_and_the_open_circuit(app: Flask, kuma: SimServer) -> 
         '{upstream="uptime_kuma"}': 2.0,
         '{upstream="prometheus"}': 0.0,
         '{upstream="alertmanager"}': 0.0,
+        '{upstream="taiga"}': 0.0,
     }
     checked = _promtool_check(text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -285,5 +286,6 @@ def test_a_restart_empties_the_directory_dead_workers_keep_their_counts_a_reload
         '{upstream="uptime_kuma"}': 0.0,
         '{upstream="prometheus"}': 0.0,
         '{upstream="alertmanager"}': 0.0,
+        '{upstream="taiga"}': 0.0,
     }
     assert len(_samples(text, "portal_build_info")) == 1

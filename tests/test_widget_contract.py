@@ -302,3 +302,36 @@ def test_a_change_reaches_every_gunicorn_worker_at_once(
         polls = [card() for _ in range(20)]
     assert all("Renamed" in html and "Camille&#39;s plan" not in html for html in polls)
     assert world.notes[1]["title"] == "Renamed"
+
+
+# --- parts shared between cards, and kept longer ------------------------------------------------
+
+
+def test_an_upstream_wide_part_has_one_key_for_every_widget_and_its_own_ttl(
+    notes_app: Callable[..., Flask],
+) -> None:
+    from portal.identity import DEMO_USER
+    from portal.widgets.contract import Part, upstream_key
+
+    app = notes_app()
+    state = portal_state(app)
+    ctx = state.widgets["notes"]
+    shared = Part("all", "", notes_widget.NOTES, lambda: (), upstream_wide=True, ttl=600)
+    plain = Part("all", "", notes_widget.NOTES, lambda: ())
+    assert (
+        ctx.part_key(shared, DEMO_USER)
+        == upstream_key(notes_widget.NOTES, "all")
+        == "widget:@notes:shared:all"
+    )
+    assert ctx.part_key(plain, DEMO_USER) == "widget:notes:shared:all"
+    assert ctx.part_policy(shared).ttl == 600 and ctx.part_policy(plain).ttl == ctx.settings.ttl
+    mine = Part("greeting", "", notes_widget.NOTES, lambda: "", per_user=True, upstream_wide=True)
+    assert ctx.part_key(mine, DEMO_USER) == "widget:@notes:user:demo-0001:greeting"
+
+
+def test_a_public_view_is_reached_without_a_session(notes_app: Callable[..., Flask]) -> None:
+    from portal.auth.guard import is_public
+
+    app = notes_app()
+    assert is_public(app, "tasks.taiga_webhook") and is_public(app, "deadlines.feed")
+    assert not is_public(app, "tasks.set_status") and not is_public(app, "notes.rename")

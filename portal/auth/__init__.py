@@ -21,7 +21,7 @@ from ..caching.memo import Memo
 from ..caching.stores import FallbackStore, temporary_file_store
 from ..identity import DEMO_USER, DEMO_USERS
 from ..state import PortalState
-from .guard import PUBLIC_ENDPOINTS, identify, login_required
+from .guard import identify, is_public, login_required
 from .oidc import OidcClient
 from .sessions import OutageLedger, SessionStore, TokenSealer
 
@@ -199,7 +199,7 @@ def init_auth(app: Flask, state: PortalState) -> AuthRuntime:
             g.user = DEMO_USERS.get(str(session.get("demo_user")), DEMO_USER)
             return None
         g.user = identify(runtime)
-        if g.user is None and request.endpoint is not None and request.endpoint not in PUBLIC_ENDPOINTS:
+        if g.user is None and request.endpoint is not None and not is_public(app, request.endpoint):
             return login_required()
         return None
 

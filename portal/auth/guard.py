@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from flask import Response, current_app, request, session, url_for
+from flask import Flask, Response, current_app, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import User
@@ -47,6 +48,21 @@ PUBLIC_ENDPOINTS = frozenset(
         "auth.demo_user",
     }
 )
+
+PUBLIC_VIEW = "portal_public_view"
+
+
+def public_view(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view as reachable without a session: it checks its caller itself (a secret token in
+    its URL, a signature). Nothing of a logged-in user is available to it."""
+    setattr(view, PUBLIC_VIEW, True)
+    return view
+
+
+def is_public(app: Flask, endpoint: str) -> bool:
+    """Whether an endpoint is reachable without a session."""
+    return endpoint in PUBLIC_ENDPOINTS or bool(getattr(app.view_functions.get(endpoint), PUBLIC_VIEW, False))
+
 
 _refreshing: set[str] = set()
 _refreshing_lock = threading.Lock()

@@ -7,11 +7,20 @@ is made of and ships with.
 from __future__ import annotations
 
 from .contract import Widget
+from .deadlines import DeadlinesWidget
 from .incidents import IncidentsWidget
 from .metrics import MetricsWidget
 from .pipelines import PipelinesWidget
 from .status import StatusWidget
+from .tasks import TasksWidget
 
-WIDGETS: tuple[Widget, ...] = (StatusWidget(), MetricsWidget(), IncidentsWidget(), PipelinesWidget())
+WIDGETS: tuple[Widget, ...] = (
+    TasksWidget(),
+    DeadlinesWidget(),
+    StatusWidget(),
+    MetricsWidget(),
+    IncidentsWidget(),
+    PipelinesWidget(),
+)
 
 __all__ = ["WIDGETS"]

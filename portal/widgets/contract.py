@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
@@ -44,6 +44,10 @@ class Part(Generic[T]):
     `per_user` parts are cached under the user's subject (the framework puts it in the key).
     `select`, for a part fetched once for everyone, cuts what this user may see out of the
     shared data on the server (a closure over the user): the card never receives the rest.
+    `ttl` keeps this part fresh for longer (or shorter) than the widget's `ttl` (a catalogue
+    that rarely changes). `upstream_wide` caches the part under its upstream instead of the
+    widget (`widget:@<upstream>:<scope>:<key>`): every widget that declares the same key on the
+    same upstream shares one entry and one fetch (two cards cut from the same data).
     """
 
     key: str  # unique within the widget; the cache key's last segment
@@ -52,6 +56,14 @@ class Part(Generic[T]):
     fetch: Callable[[], T]
     per_user: bool = False
     select: Callable[[T], Any] | None = None
+    ttl: float | None = None  # seconds fresh, when not the widget's
+    upstream_wide: bool = False  # shared by every widget of the upstream that names this key
+
+
+def upstream_key(upstream: Upstream[Any], part_key: str, user: User | None = None) -> str:
+    """The cache key of an `upstream_wide` part (shared, or the user's): for invalidation too."""
+    scope = "shared" if user is None else user_scope(user.subject)
+    return widget_key(f"@{upstream.name}", scope, part_key)
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,17 @@ class WidgetContext:
         """The cache key of a part: shared, or the user's when `user` is given."""
         scope = "shared" if user is None else user_scope(user.subject)
         return widget_key(self.widget.slug, scope, part_key)
+
+    def part_key(self, part: Part[Any], user: User) -> str:
+        """Where `part` is cached for `user`: the widget's key, or its upstream's (`upstream_wide`)."""
+        if part.upstream_wide:
+            return upstream_key(part.upstream, part.key, user if part.per_user else None)
+        return self.key(part.key, user if part.per_user else None)
+
+    def part_policy(self, part: Part[Any]) -> FetchPolicy:
+        """The cache policy of `part`: its upstream's, with the part's own `ttl` when it has one."""
+        policy = self.policies[part.upstream.name]
+        return policy if part.ttl is None else replace(policy, ttl=part.ttl)
 
     @property
     def prefix(self) -> str:

@@ -165,12 +165,7 @@ class CardViews:
         state = portal_state()
         widget = ctx.widget
         parts = list(widget.parts(ctx, user))
-        requests = [
-            Request(
-                ctx.key(p.key, user if p.per_user else None), p.fetch, ctx.policy(p.upstream), widget.slug
-            )
-            for p in parts
-        ]
+        requests = [Request(ctx.part_key(p, user), p.fetch, ctx.part_policy(p), widget.slug) for p in parts]
         results = state.cache.get_many(requests)
         paired = list(zip(parts, results, strict=True))
         locale = str(select_locale())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from flask import Response
 
@@ -48,7 +49,7 @@ def widget_write(
     *,
     action: str,
     target: str,
-    upstream: Upstream[object],
+    upstream: Upstream[Any],
     touches: Sequence[str],
     change: Change,
 ) -> Response:

@@ -1,6 +1,6 @@
 """The portal in a real browser: Debian's Chromium, driven by Playwright, against the portal
 under gunicorn (two workers, as in production) and the simulators (Uptime Kuma, GitLab,
-Prometheus and Alertmanager).
+Prometheus, Alertmanager and Taiga).
 
 The simulator runs in this process, so a test changes what the upstream serves through
 `world`; its clock is pinned, so data only changes when a test changes it. Every page a test
@@ -24,7 +24,7 @@ import requests
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from portal.widgets import WIDGETS
-from simulators import gitlab, uptime_kuma
+from simulators import gitlab, taiga, uptime_kuma
 from simulators import prometheus as prometheus_sim
 from simulators.base import SimServer
 from simulators.prometheus import MonitoringWorld
@@ -32,6 +32,7 @@ from simulators.uptime_kuma import KumaWorld, demo_world
 
 from ..conftest import example_config
 from ..support.processes import portal_process, wait_for
+from ..support.taiga_portal import SERVICE as TAIGA_SERVICE
 from .helpers import SETTLED, OpenPage, PageProblems
 
 REFRESH = 5  # seconds between polls: the smallest the configuration accepts
@@ -102,6 +103,17 @@ def gitlab_server() -> Iterator[SimServer]:
 
 
 @pytest.fixture(scope="session")
+def taiga_server() -> Iterator[SimServer]:
+    """The demo's Taiga data; nothing moves but what a test changes."""
+    server, world = taiga.make_server()
+    world.on_request(lambda w: None)
+    server.world = world  # type: ignore[attr-defined]
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def monitoring_servers() -> Iterator[tuple[SimServer, SimServer, MonitoringWorld]]:
     """The demo's Prometheus and Alertmanager, held still: gauges pinned, no alert on a schedule."""
     world = prometheus_sim.demo_world()
@@ -123,6 +135,7 @@ def e2e_config(
     monitoring_ttl: int = 86400,
     gitlab_server: SimServer | None = None,
     only: tuple[str, ...] | None = None,
+    taiga_server: SimServer | None = None,
 ) -> dict[str, Any]:
     """The example configuration in demo mode on the simulators, polling every few seconds.
 
@@ -140,7 +153,7 @@ def e2e_config(
     upstreams = config["upstreams"]
     upstreams["uptime_kuma"].update(url=kuma.url, timeout=3, breaker_backoff=1)
     config["widgets"]["status"].update(refresh=REFRESH, ttl=CACHE_TTL)
-    for name in ("prometheus", "alertmanager", "gitlab"):
+    for name in ("prometheus", "alertmanager", "gitlab", "taiga"):
         upstreams.pop(name, None)
     if monitoring is not None:
         prometheus, alertmanager, _ = monitoring
@@ -157,10 +170,16 @@ def e2e_config(
         config["cache"]["answer_within"] = 8
         # Its data changes only when a test changes it: fetched once per poll at most.
         config["widgets"]["pipelines"].update(refresh=REFRESH, ttl=PIPELINES_TTL)
+    if taiga_server is not None:
+        upstreams["taiga"] = {"url": f"{taiga_server.url}/api/v1/", "timeout": 8, "breaker_backoff": 1}
+    else:  # no Taiga: no Taiga cards
+        for slug in ("tasks", "deadlines"):
+            if slug in config["widgets"]:
+                config["widgets"][slug]["enabled"] = False
     return config
 
 
-E2E_ENV = {"PORTAL_GITLAB_TOKEN": gitlab.TOKEN}  # the simulators' secrets
+E2E_ENV = {"PORTAL_GITLAB_TOKEN": gitlab.TOKEN, **TAIGA_SERVICE}  # the simulators' secrets
 
 
 @contextmanager
@@ -188,6 +207,7 @@ def portal(
     kuma_server: SimServer,
     gitlab_server: SimServer,
     monitoring_servers: tuple[SimServer, SimServer, MonitoringWorld],
+    taiga_server: SimServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Portal]:
     """Every card on the simulators, polling every few seconds, under gunicorn.
@@ -196,7 +216,9 @@ def portal(
     cache hits, so the status card's tests see only its own fetches (a request waits for at most
     `max_waiting` fetches at once; test_monitoring.py has a portal whose cards refresh every second).
     """
-    config = e2e_config(kuma_server, monitoring_servers, gitlab_server=gitlab_server)
+    config = e2e_config(
+        kuma_server, monitoring_servers, gitlab_server=gitlab_server, taiga_server=taiga_server
+    )
     with served_portal(config, tmp_path_factory.mktemp("portal-e2e")) as found:
         found.baseline_version = found.status_version()
         for card in (f"{found.url}/widgets/metrics", f"{found.url}/widgets/incidents"):

@@ -30,7 +30,7 @@ DATA = ", ".join(
         ".user-menu__tags .tag",
         ".user-menu__switch-option",
         ".portal-brand__name",
-        "bdi",  # the pipelines card isolates upstream text (refs, titles, names, paths) in <bdi>
+        "bdi",  # the pipelines and Taiga cards isolate upstream text (refs, titles, subjects) in <bdi>
         ".pipeline-row__title a",  # its title: the whole ref or title
         ".pipeline-row__meta [title^='@']",  # a GitLab username
         ".pipeline-mine__who",
@@ -40,6 +40,7 @@ DATA = ", ".join(
         ".alert-row__description",
         ".alert-label",
         ".alert-mute q",
+        ".day__marks",  # a calendar day's deadlines, named in its title
     ]
 )
 # Every piece of interface text: text nodes and the attributes people hear or see.

@@ -40,10 +40,12 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 class KeycloakSim:
     """`node server.mjs` on a free loopback port, with its test controls."""
 
-    def __init__(self, directory: Path, extra_users: int = 0) -> None:
-        """`extra_users`: plain team members besides alice and bob (`extra_user(i)`), for load tests."""
+    def __init__(self, directory: Path, extra_users: int = 0, realm_file: Path | None = None) -> None:
+        """`extra_users`: plain team members besides alice and bob (`extra_user(i)`), for load tests;
+        `realm_file`: another realm altogether (the bench's thousand people)."""
         self.directory = directory
         self.extra_users = extra_users
+        self.realm_file = realm_file
         self.port = free_port()
         self.key = jwk.JWK.generate(kty="RSA", size=2048, kid="test-signing-key", use="sig", alg="RS256")
         self.process: subprocess.Popen[bytes] | None = None
@@ -68,7 +70,7 @@ class KeycloakSim:
             **{k: v for k, v in os.environ.items() if not k.startswith("OIDC_")},
             "OIDC_HOST": "127.0.0.1",
             "OIDC_PORT": str(self.port),
-            "OIDC_REALM_FILE": str(self._realm_file()),
+            "OIDC_REALM_FILE": str(self.realm_file or self._realm_file()),
             "OIDC_JWKS_FILE": str(keys),
         }
         with self.log.open("wb") as log:

@@ -367,6 +367,36 @@
     });
   }
 
+  /* ---- changes made from a card ----------------------------------------------------------- */
+
+  // A change sent from inside a card (a status menu) replaces the card's body: focus goes back
+  // to the element the form names in data-focus-after, so a keyboard user stays where they were.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var form = source && source.closest && source.closest("[data-focus-after]");
+    var target = form && document.getElementById(form.getAttribute("data-focus-after"));
+    if (target) target.focus();
+  });
+
+  // A button with data-copy="ID" copies the value (or text) of the element ID to the clipboard.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source) return;
+    var text = source.value !== undefined ? source.value : source.textContent;
+    function done() {
+      var label = button.textContent;
+      button.textContent = button.getAttribute("data-copied") || label;
+      window.setTimeout(function () { button.textContent = label; }, 2000);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { source.select && source.select(); });
+    } else if (source.select) {
+      source.select();  // no clipboard API over plain HTTP: selected, Ctrl-C copies it
+    }
+  });
+
   /* ---- personal layout ------------------------------------------------------------------ */
 
   // "Edit layout" shows the controls; every change is saved at once (the whole layout, through

@@ -1,0 +1,117 @@
+"""The deadlines card's own routes: the calendar feed's panel, its renewal and revocation, the feed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template, url_for
+from flask_babel import gettext as _
+
+from ...auth.guard import public_view
+from ...identity import current_user
+from ...state import portal_state
+from ...web.guard import audit, write_refusal
+from ...web.i18n import translate_reason
+from ..taiga.cards import board_part, taiga_settings
+from ..taiga.feed import calendar
+from ..taiga.keeping import StorageMissing, keeper
+from ..taiga.work import MyWork
+from .widget import DeadlinesSettings, DeadlinesWidget
+
+
+def register(widget: DeadlinesWidget, blueprint: Blueprint) -> None:
+    def feed_panel() -> Response:
+        """The calendar feed's panel on the card: my private URL, renew, revoke."""
+        return feed_panel_answer(widget)
+
+    def renew_feed() -> Response:
+        """A new private feed URL for me (the previous one stops working)."""
+        return feed_change(widget, "renew")
+
+    def revoke_feed() -> Response:
+        """No feed URL for me any more (it answers 404)."""
+        return feed_change(widget, "revoke")
+
+    def feed(token: str) -> Response:
+        """My deadlines as an iCalendar feed, for a calendar application: the URL is the credential."""
+        return feed_answer(widget, token)
+
+    blueprint.add_url_rule("/widgets/deadlines/feed", "feed_panel", feed_panel, methods=["GET"])
+    blueprint.add_url_rule("/widgets/deadlines/feed/renew", "renew_feed", renew_feed, methods=["POST"])
+    blueprint.add_url_rule("/widgets/deadlines/feed/revoke", "revoke_feed", revoke_feed, methods=["POST"])
+    blueprint.add_url_rule("/feeds/taiga/<token>.ics", "feed", public_view(feed), methods=["GET"])
+
+
+def feed_panel_answer(
+    widget: DeadlinesWidget, notice: str = "", kind: str = "info", status: int = 200
+) -> Response:
+    state = portal_state()
+    ctx = state.widgets[widget.slug]
+    user = current_user()
+    if user is None or not ctx.settings.enabled or not user.may_see(ctx.settings.roles):
+        return Response(status=403)
+    kept = keeper()
+    token = kept.feed_token(user) if kept.available else None
+    url = url_for(f"{widget.slug}.feed", token=token.token, _external=True) if token else ""
+    html = render_template(
+        "widgets/deadlines_feed.html",
+        available=kept.available,
+        token=token,
+        url=url,
+        notice=notice,
+        kind=kind,
+    )
+    response = Response(html, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def feed_change(widget: DeadlinesWidget, action: str) -> Response:
+    ctx = portal_state().widgets[widget.slug]
+    refusal = write_refusal(ctx.settings.roles)
+    user = current_user()
+    if refusal is not None or user is None:
+        audit(f"{action}_feed", "calendar feed", "refused", widget=widget.slug, reason=str(refusal))
+        return feed_panel_answer(widget, translate_reason(refusal) if refusal else "", "danger", 403)
+    try:
+        if action == "renew":
+            had = keeper().feed_token(user) is not None
+            keeper().renew_feed_token(user)
+            notice = (
+                _("Your feed has a new address: the previous one no longer works.")
+                if had
+                else _("Your feed address is ready: add it to your calendar application.")
+            )
+        else:
+            keeper().revoke_feed_token(user)
+            notice = _("Your feed is switched off: its address no longer works.")
+    except StorageMissing:
+        audit(f"{action}_feed", "calendar feed", "no_storage", widget=widget.slug)
+        return feed_panel_answer(widget, _("Calendar feeds need the portal's database."), "warning")
+    audit(f"{action}_feed", "calendar feed", "ok", widget=widget.slug)
+    return feed_panel_answer(widget, notice, "success")
+
+
+def feed_answer(widget: DeadlinesWidget, token: str) -> Response:
+    state = portal_state()
+    ctx = state.widgets[widget.slug]
+    owner = keeper().feed_owner(token) if ctx.settings.enabled and ctx.configured else None
+    settings = ctx.settings
+    assert isinstance(settings, DeadlinesSettings)
+    if owner is None or not settings.feed:
+        return Response("Not found\n", status=404, content_type="text/plain; charset=utf-8")
+    user = owner.as_user()
+    part = board_part(ctx, user)
+    result = state.cache.get_or_fetch(
+        ctx.part_key(part, user), part.fetch, ctx.part_policy(part), widget.slug
+    )
+    if result.value is None:
+        answer = Response("Taiga cannot be read right now\n", status=503, content_type="text/plain")
+        answer.headers["Retry-After"] = "60"
+        return answer
+    assert part.select is not None
+    work: MyWork = part.select(result.value)
+    body = calendar(work, taiga_settings(ctx).front, _("Deadlines from Taiga"))
+    response = Response(body, content_type="text/calendar; charset=utf-8")
+    response.headers["Cache-Control"] = "private, max-age=300"
+    response.headers["Content-Disposition"] = 'inline; filename="taiga-deadlines.ics"'
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response

@@ -1,0 +1,58 @@
+"""What the tasks and deadlines cards share: the board's part, the person's name in Taiga, dates."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any
+
+from ...identity import User
+from ..contract import Part, WidgetContext, WidgetView
+from .client import Catalog, TaigaClient
+from .upstream import TAIGA, TaigaSettings, match_name
+from .work import MyWork, cut, today_in
+
+
+def taiga_settings(ctx: WidgetContext) -> TaigaSettings:
+    section = ctx.config.upstream(TAIGA.name)
+    assert isinstance(section, TaigaSettings)
+    return section
+
+
+def taiga_name(ctx: WidgetContext, user: User) -> str:
+    """The Taiga username this portal user is looked up by."""
+    return match_name(taiga_settings(ctx), user.username, user.email)
+
+
+def board_part(ctx: WidgetContext, user: User) -> Part[Any]:
+    """The open work of every project, fetched once for everyone (and for both cards), cut for `user`."""
+    client: TaigaClient = ctx.client(TAIGA)
+    return Part(
+        "board", "", TAIGA, client.board, select=partial(cut, name=taiga_name(ctx, user)), upstream_wide=True
+    )
+
+
+def catalog_part(ctx: WidgetContext) -> Part[Any]:
+    """The statuses and their colours: shared too, kept fresh longer (they rarely change)."""
+    client: TaigaClient = ctx.client(TAIGA)
+    return Part(
+        "catalog", "", TAIGA, client.catalog, ttl=float(taiga_settings(ctx).catalog_ttl), upstream_wide=True
+    )
+
+
+def my_work(view: WidgetView) -> MyWork | None:
+    part = view.part("board")
+    value = part.value if part is not None else None
+    return value if isinstance(value, MyWork) else None
+
+
+def catalog_of(view: WidgetView) -> Catalog | None:
+    part = view.part("catalog")
+    value = part.value if part is not None else None
+    return value if isinstance(value, Catalog) else None
+
+
+def view_today(view: WidgetView, ctx: WidgetContext) -> date:
+    """Today in the portal's zone, as of the view's clock step (never the wall clock)."""
+    now = view.now or datetime.now(UTC)
+    return today_in(now, ctx.config.portal.timezone)

@@ -1,0 +1,83 @@
+"""A person's deadlines as an iCalendar feed (RFC 5545), made with the `icalendar` library.
+
+Every event is all-day (DTSTART;VALUE=DATE, DTEND the day after), has a UID stable across
+fetches (`taiga-task-5@taiga.example.org`: the kind, Taiga's id and the Taiga host), and links
+back to Taiga (URL, and the description's last line).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask_babel import gettext as _
+from icalendar import Calendar, Event
+
+from .client import Sprint, WorkItem
+from .work import MyWork
+
+PRODID = "-//DevSecOps Portal//Taiga deadlines//EN"
+
+
+def item_url(front: str, item: WorkItem) -> str:
+    """The item in Taiga's web app: /project/<slug>/task/<ref> or /project/<slug>/us/<ref>."""
+    return f"{front}/project/{item.project_slug}/{item.kind}/{item.ref}"
+
+
+def sprint_url(front: str, sprint: Sprint) -> str:
+    return f"{front}/project/{sprint.project_slug}/taskboard/{sprint.slug}"
+
+
+def calendar(
+    work: MyWork,
+    front: str,
+    name: str,
+    now: datetime | None = None,
+) -> bytes:
+    """The .ics body: the person's dated open items and their projects' open sprint ends.
+
+    Texts are in the language of the request (a calendar application sends Accept-Language).
+    """
+    host = urlsplit(front).hostname or "taiga"
+    stamp = (now or datetime.now(UTC)).astimezone(UTC)
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", name)
+    cal.add("x-published-ttl", "PT1H")
+    cal.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    for item in work.items:
+        if item.due_date is None:
+            continue
+        url = item_url(front, item)
+        kind = _("Task") if item.kind == "task" else _("User story")
+        event = Event()
+        event.add("uid", f"taiga-{item.kind}-{item.id}@{host}")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", item.due_date)
+        event.add("dtend", item.due_date + timedelta(days=1))
+        event.add("summary", f"{item.subject} ({item.project_name} #{item.ref})")
+        event.add("description", f"{kind} · {item.project_name} · {item.status_name}\n{url}")
+        event.add("url", url)
+        event.add("categories", [kind])
+        event.add("transp", "TRANSPARENT")
+        cal.add_component(event)
+    for sprint in work.sprints:
+        url = sprint_url(front, sprint)
+        event = Event()
+        event.add("uid", f"taiga-sprint-{sprint.id}@{host}")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", sprint.finish)
+        event.add("dtend", sprint.finish + timedelta(days=1))
+        event.add(
+            "summary", _("End of %(sprint)s (%(project)s)", sprint=sprint.name, project=sprint.project_name)
+        )
+        event.add("description", f"{sprint.project_name}\n{url}")
+        event.add("url", url)
+        event.add("categories", [_("Sprint")])
+        event.add("transp", "TRANSPARENT")
+        cal.add_component(event)
+    body: bytes = cal.to_ical()
+    return body

@@ -1,0 +1,259 @@
+"""What the Taiga cards keep per person in the portal's database: feed tokens and the sort choice.
+
+Both live behind the small `Keeper` interface below, so that the cards work the same whatever
+keeps them:
+
+- `DatabaseKeeper`, on the portal's database (issue 12, `portal/storage/`: typed per-user
+  preferences, keyed by the Keycloak subject): the sort is the preference `tasks.sort`; a feed
+  is `deadlines.feed_token` (the token; `holders()` finds whose it is) and `deadlines.feed_owner`
+  (the Taiga name it is cut by, and when it was made). Used whenever the portal's state has its
+  database (every deployment since issue 12).
+- `Unavailable`, without a database (an app built without one): nothing is kept (the card sorts
+  for the page's life only, and says that calendar feeds need the database; every feed URL 404s).
+- `MemoryKeeper`, in one process's memory: for tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from flask import Flask, current_app
+
+from ...identity import User
+
+EXTENSION = "taiga_keeper"
+TOKEN_BYTES = 24  # 192 bits, URL-safe: the feed's URL is its only credential
+
+
+@dataclass(frozen=True)
+class FeedOwner:
+    """Whose deadlines a feed token gives: enough to cut the board without a session."""
+
+    subject: str
+    username: str
+    email: str
+    created: datetime
+
+    def as_user(self) -> User:
+        return User(subject=self.subject, username=self.username, name=self.username, email=self.email)
+
+
+@dataclass(frozen=True)
+class FeedToken:
+    token: str
+    created: datetime
+
+
+class StorageMissing(Exception):
+    """The portal's database is not there (not configured, or unreachable): nothing was kept."""
+
+
+class Keeper(Protocol):
+    """Per-person choices of the Taiga cards."""
+
+    @property
+    def available(self) -> bool:
+        """False when nothing can be kept (no database)."""
+        ...
+
+    def feed_token(self, user: User) -> FeedToken | None:
+        """The user's current feed token, or None."""
+        ...
+
+    def renew_feed_token(self, user: User) -> FeedToken:
+        """A new token for the user; the previous one stops working at once."""
+        ...
+
+    def revoke_feed_token(self, user: User) -> None:
+        """No token any more: the feed's URL answers 404."""
+        ...
+
+    def feed_owner(self, token: str) -> FeedOwner | None:
+        """Whose feed this token opens, or None (unknown or revoked)."""
+        ...
+
+    def sort_of(self, user: User) -> str | None:
+        """The user's saved sort of the tasks card, or None."""
+        ...
+
+    def save_sort(self, user: User, sort: str) -> None:
+        """Keep the user's sort for every device."""
+        ...
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+class Unavailable:
+    """No database: nothing is kept, every feed URL answers 404."""
+
+    available = False
+
+    def feed_token(self, user: User) -> FeedToken | None:
+        return None
+
+    def renew_feed_token(self, user: User) -> FeedToken:
+        raise StorageMissing("no database")
+
+    def revoke_feed_token(self, user: User) -> None:
+        raise StorageMissing("no database")
+
+    def feed_owner(self, token: str) -> FeedOwner | None:
+        return None
+
+    def sort_of(self, user: User) -> str | None:
+        return None
+
+    def save_sort(self, user: User, sort: str) -> None:
+        raise StorageMissing("no database")
+
+
+class MemoryKeeper:
+    """In one process's memory: for tests (and a single-process demo), never for production."""
+
+    available = True
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, FeedOwner]] = {}  # subject -> (token, owner)
+        self._sorts: dict[str, str] = {}
+
+    def feed_token(self, user: User) -> FeedToken | None:
+        with self._lock:
+            found = self._tokens.get(user.subject)
+        return FeedToken(found[0], found[1].created) if found else None
+
+    def renew_feed_token(self, user: User) -> FeedToken:
+        token = new_token()
+        owner = FeedOwner(user.subject, user.username, user.email, self._clock())
+        with self._lock:
+            self._tokens[user.subject] = (token, owner)
+        return FeedToken(token, owner.created)
+
+    def revoke_feed_token(self, user: User) -> None:
+        with self._lock:
+            self._tokens.pop(user.subject, None)
+
+    def feed_owner(self, token: str) -> FeedOwner | None:
+        with self._lock:
+            for stored, owner in self._tokens.values():
+                if secrets.compare_digest(stored, token):
+                    return owner
+        return None
+
+    def sort_of(self, user: User) -> str | None:
+        with self._lock:
+            return self._sorts.get(user.subject)
+
+    def save_sort(self, user: User, sort: str) -> None:
+        with self._lock:
+            self._sorts[user.subject] = sort
+
+
+def storage() -> Any:
+    """The portal's storage package (issue 12), imported when first needed (it reads the state)."""
+    return importlib.import_module("portal.storage")
+
+
+class DatabaseKeeper:
+    """Feed tokens and the sort as per-user preferences in the portal's database (issue 12)."""
+
+    available = True
+
+    def __init__(self, database: Any) -> None:
+        found = storage()
+        self.database = database
+        self._storage = found
+        preference = found.Preference
+        self.sort = preference("tasks", "sort", Literal["due", "status", "project", "modified"], "due")
+        self.token = preference("deadlines", "feed_token", str, "")
+        self.owner = preference("deadlines", "feed_owner", dict[str, str], {})
+
+    def _of(self, subject: str) -> Any:
+        return self._storage.Preferences(self.database, subject)
+
+    def _unavailable(self) -> type[Exception]:
+        error: type[Exception] = self._storage.StorageUnavailable
+        return error
+
+    def feed_token(self, user: User) -> FeedToken | None:
+        token, owner = self._of(user.subject).get_many([self.token, self.owner])
+        if not token:
+            return None
+        return FeedToken(token, _created(owner))
+
+    def renew_feed_token(self, user: User) -> FeedToken:
+        token = new_token()
+        created = datetime.now(UTC)
+        prefs = self._of(user.subject)
+        try:
+            prefs.set(
+                self.owner, {"username": user.username, "email": user.email, "created": created.isoformat()}
+            )
+            prefs.set(self.token, token)
+        except self._unavailable() as error:
+            raise StorageMissing(str(error)) from error
+        return FeedToken(token, created)
+
+    def revoke_feed_token(self, user: User) -> None:
+        try:
+            self._of(user.subject).clear(self.token)
+        except self._unavailable() as error:
+            raise StorageMissing(str(error)) from error
+
+    def feed_owner(self, token: str) -> FeedOwner | None:
+        if not token:
+            return None
+        try:
+            subjects = self._storage.preferences.holders(self.database, self.token, token)
+        except self._unavailable():
+            return None
+        if len(subjects) != 1:
+            return None
+        owner = self._of(subjects[0]).get(self.owner)
+        return FeedOwner(subjects[0], owner.get("username", ""), owner.get("email", ""), _created(owner))
+
+    def sort_of(self, user: User) -> str | None:
+        found: str = self._of(user.subject).get(self.sort)
+        return found
+
+    def save_sort(self, user: User, sort: str) -> None:
+        try:
+            self._of(user.subject).set(self.sort, sort)
+        except self._unavailable() as error:
+            raise StorageMissing(str(error)) from error
+
+
+def _created(owner: dict[str, str]) -> datetime:
+    try:
+        return datetime.fromisoformat(owner.get("created", ""))
+    except ValueError:
+        return datetime.now(UTC)
+
+
+def install(app: Flask, keeper: Keeper) -> None:
+    """Use `keeper` in this app (tests; another store)."""
+    app.extensions[EXTENSION] = keeper
+
+
+def keeper() -> Keeper:
+    """This app's keeper: the one installed, else the database's when there is one, else none."""
+    found: Keeper | None = current_app.extensions.get(EXTENSION)
+    if found is not None:
+        return found
+    from ...state import portal_state  # noqa: PLC0415 - the state imports the widgets
+
+    database = getattr(portal_state(), "database", None)
+    if database is not None:
+        made = DatabaseKeeper(database)
+        current_app.extensions[EXTENSION] = made
+        return made
+    return Unavailable()

@@ -1,0 +1,7 @@
+"""The `tasks` widget: my open Taiga tasks and user stories, with a quick status change."""
+
+from __future__ import annotations
+
+from .widget import TasksSettings, TasksWidget
+
+__all__ = ["TasksSettings", "TasksWidget"]

@@ -1,0 +1,146 @@
+"""The Taiga cards in a real browser: a status changed from the keyboard, the month moved, axe.
+
+A portal of its own (two gunicorn workers, demo identities) reads the Taiga simulator, which
+runs in this process so the test can see what landed in "Taiga".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from simulators import taiga
+from simulators.base import SimServer
+from simulators.taiga import TaigaWorld
+
+from ..conftest import example_config
+from ..support.processes import portal_process
+from ..support.taiga_portal import SERVICE, with_taiga
+from .conftest import WATCH_CSP
+from .helpers import SETTLED, PageProblems, describe_violations, run_axe
+
+
+@pytest.fixture(scope="module")
+def tracker() -> Iterator[tuple[SimServer, TaigaWorld]]:
+    server, world = taiga.make_server()
+    world.on_request(lambda w: None)  # nothing moves but what the test does
+    server.start()
+    yield server, world
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def taiga_portal(
+    tracker: tuple[SimServer, TaigaWorld], kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    config = example_config()
+    config["portal"]["demo"] = True
+    config["auth"] = {"mode": "demo"}
+    config["upstreams"]["uptime_kuma"].update(url=kuma_server.url, timeout=3)
+    for other in ("prometheus", "alertmanager", "gitlab"):  # tools this test has no simulator of
+        config["upstreams"].pop(other, None)
+    config = with_taiga(config, f"{tracker[0].url}/api/v1/")
+    config["widgets"]["tasks"].update(refresh=5, ttl=2)
+    directory = tmp_path_factory.mktemp("portal-taiga-e2e")
+    config["database"]["data_dir"] = str(directory / "data")
+    with portal_process(config, directory, workers=2, threads=4, extra_env=SERVICE) as url:
+        yield url
+
+
+@pytest.fixture
+def page_of(browser: Browser, taiga_portal: str) -> Iterator[Any]:
+    contexts: list[BrowserContext] = []
+    problems = PageProblems()
+
+    def open_(language: str = "en", scheme: str = "light", user: str = "camille") -> Page:
+        context = browser.new_context(
+            base_url=taiga_portal,
+            locale=language,
+            color_scheme=scheme,
+            viewport={"width": 1280, "height": 1000},
+        )
+        contexts.append(context)
+        context.set_default_timeout(20_000)
+        context.expose_binding("__portalCspViolation", lambda _source, text: problems.csp.append(text))
+        context.add_init_script(WATCH_CSP)
+        page = context.new_page()
+        page.on("console", problems.on_console)
+        page.on("pageerror", lambda error: problems.console.append(f"uncaught: {error}"))
+        page.goto(f"/auth/demo-user/{user}")
+        page.goto("/")
+        page.wait_for_function(SETTLED)
+        page.wait_for_selector("#widget-tasks .task-row")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not problems.console, f"console errors: {problems.console}"
+    assert not problems.csp, f"Content-Security-Policy violations: {problems.csp}"
+
+
+def test_a_status_changed_from_the_keyboard_updates_the_card(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    _, world = tracker
+    page = page_of()
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire la politique"))
+    summary = page.locator(f"#tasks-task-{item.id}-status")
+    expect(summary).to_contain_text("New")
+    summary.focus()
+    page.keyboard.press("Enter")  # opens the menu
+    menu = page.locator(f"#tasks-task-{item.id}-menu")
+    expect(menu).to_have_attribute("open", "")
+    target = menu.locator("button", has_text="Ready for test")
+    for _ in range(8):  # Tab through the statuses to "Ready for test"
+        page.keyboard.press("Tab")
+        if target.evaluate("(el) => el === document.activeElement"):
+            break
+    assert target.evaluate("(el) => el === document.activeElement"), "Tab did not reach the status"
+    page.keyboard.press("Enter")
+    expect(page.locator("#widget-tasks .card-notice")).to_contain_text("is now Ready for test")
+    expect(page.locator(f"#tasks-task-{item.id}-status")).to_contain_text("Ready for test")
+    focused = page.evaluate("() => document.activeElement && document.activeElement.id")
+    assert focused == f"tasks-task-{item.id}-status"  # the keyboard user stays on the item
+    assert world.statuses["task"][item.status].name == "Ready for test" and item.version == 2
+
+
+def test_the_month_moves_through_htmx_and_stays_on_the_next_poll(page_of: Any) -> None:
+    page = page_of()
+    title = page.locator("#deadlines-month")
+    first = title.inner_text()
+    page.locator("#deadlines-next").click()
+    expect(title).not_to_have_text(first)
+    moved = title.inner_text()
+    page.evaluate("() => htmx.trigger(document.getElementById('widget-deadlines-body'), 'poll')")
+    page.wait_for_timeout(500)
+    page.wait_for_function(SETTLED)
+    assert title.inner_text() == moved  # the poll asked for the month shown
+    page.locator("#deadlines-today").click()
+    expect(title).to_have_text(first)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_nothing_on_the_taiga_cards(page_of: Any, scheme: str) -> None:
+    page = page_of(scheme=scheme)
+    page.locator("#tasks-task-1-menu summary").click()  # an open status menu too
+    result = run_axe(page)
+    assert not result["violations"], describe_violations(result["violations"])
+
+
+def test_sort_and_filter_from_the_card(page_of: Any) -> None:
+    page = page_of()
+    page.locator("#widget-tasks input[name=blocked]").check()
+    expect(page.locator("#widget-tasks .task-row")).to_have_count(1)
+    page.locator("#widget-tasks input[name=blocked]").uncheck()
+    page.locator("#widget-tasks select[name=sort]").select_option("project")
+    # the card comes back from the server sorted (its option marked selected in the new body)
+    expect(page.locator("#widget-tasks option[value=project]")).to_have_attribute("selected", "")
+    page.wait_for_function(SETTLED)
+    projects = page.locator("#widget-tasks .task-row__project").all_inner_texts()
+    assert projects == sorted(projects, key=str.casefold)
+    assert re.search(r"\d", page.locator("#widget-tasks .tasks-controls__count").first.inner_text())

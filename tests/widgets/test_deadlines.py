@@ -1,0 +1,338 @@
+"""The deadlines card and its calendar feed, against the Taiga simulator.
+
+The month is rendered on the server (and moved through the card's choice); due states are the
+portal's own (its time zone, its "soon"); the feed parses with `icalendar` and with `ics`, an
+independent parser; a revoked feed URL answers 404. The feed tokens are kept by an in-memory
+keeper here: the portal's database (issue 12) is not part of this branch yet, and the tests of
+the database-backed keeper wait for it (test_keeping_in_the_database_*).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import ics
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from icalendar import Calendar
+
+from portal import create_app
+from portal.identity import User
+from portal.storage import Database
+from portal.widgets.deadlines.widget import month_of, shift
+from portal.widgets.taiga import keeping
+from portal.widgets.taiga.work import PALETTE, due_state, hue_of, palette_rules
+from simulators import taiga
+from simulators.base import SimServer
+from simulators.taiga import TaigaWorld
+
+from ..conftest import SECRET
+from ..support.processes import ROOT
+from ..support.taiga_portal import ORIGIN, SERVICE, card, csrf_token, with_taiga
+
+
+@pytest.fixture
+def tracker() -> Iterator[tuple[SimServer, TaigaWorld]]:
+    server, world = taiga.make_server()
+    world.on_request(lambda w: None)
+    server.start()
+    yield server, world
+    server.stop()
+
+
+@pytest.fixture
+def taiga_app(portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld]) -> Callable[..., Flask]:
+    def build(keeper: keeping.Keeper | None = None) -> Flask:
+        config = with_taiga(portal_config, f"{tracker[0].url}/api/v1/")
+        app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET, **SERVICE}})
+        if keeper is not None:
+            keeping.install(app, keeper)
+        return app
+
+    return build
+
+
+def _as(app: Flask, username: str) -> FlaskClient:
+    client = app.test_client()
+    assert client.get(f"/auth/demo-user/{username}").status_code == 303
+    return client
+
+
+def _day_class(html: str, day: date) -> str:
+    """The class of a day's cell in the month shown (the day's number, inside the month)."""
+    cells = re.findall(r'<td class="(day[^"]*)"[^>]*>\s*<span class="day__number"[^>]*>(\d+)</span>', html)
+    found = [css for css, number in cells if int(number) == day.day and "is-outside" not in css]
+    assert found, f"no cell for {day}"
+    return found[0]
+
+
+# --- the month and the list -------------------------------------------------------------------
+
+
+def test_due_states_on_the_calendar_and_in_the_list(taiga_app: Callable[..., Flask]) -> None:
+    html = card(_as(taiga_app(), "camille"), "deadlines", until="upcoming")
+    today = datetime.now(UTC).date()
+    assert "is-today" in _day_class(html, today) and 'aria-current="date"' in html
+    if (today - timedelta(days=2)).month == today.month:
+        assert "is-overdue" in _day_class(html, today - timedelta(days=2))  # renewing the certificates
+    if (today + timedelta(days=1)).month == today.month:
+        assert "is-soon" in _day_class(html, today + timedelta(days=1))
+    assert "Overdue" in html and "Due soon" in html  # said in words, beside colour and icon
+    upcoming = html[html.index('class="upcoming__list"') :]
+    assert "Renouveler les certificats" in upcoming and "2 days overdue" in upcoming
+    assert "End of Itération 7" in upcoming  # a sprint of camille's project ends within 14 days
+    assert "Documenter la rotation" in upcoming  # due in 11 days
+    assert "Alerte quand un certificat" not in upcoming  # due in 20 days: beyond the list
+
+
+def test_the_previous_and_next_months_come_from_the_server(taiga_app: Callable[..., Flask]) -> None:
+    client = _as(taiga_app(), "camille")
+    today = datetime.now(UTC).date()
+    later = shift(today.replace(day=1), 1)
+    html = card(client, "deadlines", until="upcoming", month=later.strftime("%Y-%m"))
+    assert f'name="month" value="{later.strftime("%Y-%m")}"' in html
+    assert later.strftime("%B") in html and "This month" in html
+    assert month_of("1999-01", today) == today.replace(day=1)  # too far: today's month
+    assert month_of("nonsense", today) == today.replace(day=1)
+
+
+def test_french_month_and_weekdays(taiga_app: Callable[..., Flask]) -> None:
+    client = _as(taiga_app(), "camille")
+    html = client.get(
+        "/widgets/deadlines", query_string={"month": "2026-12"}, headers={"Accept-Language": "fr"}
+    ).get_data(as_text=True)
+    for _ in range(30):
+        if 'data-poll="soon"' not in html:
+            break
+        html = client.get(
+            "/widgets/deadlines", query_string={"month": "2026-12"}, headers={"Accept-Language": "fr"}
+        ).get_data(as_text=True)
+    assert "décembre 2026" in html
+    assert re.search(r'<th scope="col"><abbr title="lundi">', html)  # the week starts on Monday in French
+
+
+def test_due_state_uses_the_portals_own_thresholds() -> None:
+    today = date(2026, 12, 1)
+    assert due_state(date(2026, 11, 30), today, 2) == "overdue"
+    assert due_state(today, today, 2) == "soon"
+    assert due_state(date(2026, 12, 3), today, 2) == "soon"
+    assert due_state(date(2026, 12, 4), today, 2) == "later"
+    assert due_state(None, today, 2) == "none"
+
+
+# --- colours ----------------------------------------------------------------------------------
+
+
+def _luminance(color: str) -> float:
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_every_palette_pair_is_readable_and_in_the_stylesheet() -> None:
+    css = (ROOT / "portal" / "static" / "css" / "portal.css").read_text(encoding="utf-8")
+    for name, (light_fg, light_bg, dark_fg, dark_bg) in PALETTE.items():
+        assert _contrast(light_fg, light_bg) >= 4.5, name
+        assert _contrast(dark_fg, dark_bg) >= 4.5, name
+    for rule in palette_rules("light") + palette_rules("dark"):
+        assert rule in css
+
+
+def test_taigas_colours_map_to_the_nearest_hue() -> None:
+    assert hue_of("#E47C40") == "orange"
+    assert hue_of("#70728F") == "grey"  # a greyish blue: too little colour
+    assert hue_of("#A8E440") == "lime"
+    assert hue_of("#5178D3") == "blue"
+    assert hue_of("#E44057") == "red"
+    assert hue_of("red; background:url(x)") == "grey"  # never upstream text in markup
+
+
+# --- the calendar feed ------------------------------------------------------------------------
+
+
+def _renew(client: FlaskClient) -> str:
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    panel = client.post(
+        "/widgets/deadlines/feed/renew",
+        headers={"Origin": ORIGIN, "X-CSRFToken": token, "Accept-Language": "en"},
+    )
+    assert panel.status_code == 200
+    found = re.search(r'value="(http[^"]+\.ics)"', panel.get_data(as_text=True))
+    assert found, panel.get_data(as_text=True)
+    return found.group(1).replace("http://localhost", "")
+
+
+def test_the_feed_parses_with_two_parsers_and_has_stable_all_day_events(
+    taiga_app: Callable[..., Flask],
+) -> None:
+    app = taiga_app(keeping.MemoryKeeper())
+    client = _as(app, "camille")
+    card(client, "deadlines", until="upcoming")
+    path = _renew(client)
+    anonymous = app.test_client()  # a calendar application: no session
+    first = anonymous.get(path)
+    assert first.status_code == 200 and first.mimetype == "text/calendar"
+    body = first.get_data()
+    calendar = Calendar.from_ical(body)
+    events = list(calendar.walk("VEVENT"))
+    summaries = [str(e["SUMMARY"]) for e in events]
+    assert any("Renouveler les certificats" in s for s in summaries)
+    assert any("Itération 7" in s for s in summaries)  # a sprint end
+    assert not any("Android 15" in s for s in summaries)  # dominique's
+    assert not any("Nettoyer les anciennes images" in s for s in summaries)  # no due date
+    for event in events:
+        start, end = event.decoded("DTSTART"), event.decoded("DTEND")
+        assert type(start) is date and end - start == timedelta(days=1)  # all-day
+        assert str(event["URL"]).startswith("https://taiga.example.org/project/")
+        assert str(event["UID"]).endswith("@taiga.example.org")
+    second = Calendar.from_ical(anonymous.get(path).get_data())
+    assert sorted(str(e["UID"]) for e in second.walk("VEVENT")) == sorted(str(e["UID"]) for e in events)
+    parsed = ics.Calendar(body.decode())  # an independent parser
+    assert len(parsed.events) == len(events)
+    assert all(event.all_day for event in parsed.events)
+    assert {event.uid for event in parsed.events} == {str(e["UID"]) for e in events}
+
+
+def test_a_revoked_or_renewed_feed_url_answers_404(taiga_app: Callable[..., Flask]) -> None:
+    app = taiga_app()  # the tokens in the portal's database
+    client = _as(app, "camille")
+    card(client, "deadlines", until="upcoming")
+    first = _renew(client)
+    anonymous = app.test_client()
+    assert anonymous.get(first).status_code == 200
+    second = _renew(client)
+    assert (
+        second != first
+        and anonymous.get(first).status_code == 404
+        and anonymous.get(second).status_code == 200
+    )
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    revoked = client.post(
+        "/widgets/deadlines/feed/revoke",
+        headers={"Origin": ORIGIN, "X-CSRFToken": token, "Accept-Language": "en"},
+    )
+    assert revoked.status_code == 200 and "no longer works" in revoked.get_data(as_text=True)
+    assert anonymous.get(second).status_code == 404
+    assert anonymous.get("/feeds/taiga/not-a-token.ics").status_code == 404
+
+
+def test_feed_changes_need_the_pages_token(taiga_app: Callable[..., Flask]) -> None:
+    app = taiga_app(keeping.MemoryKeeper())
+    client = _as(app, "camille")
+    assert client.post("/widgets/deadlines/feed/renew", headers={"Origin": ORIGIN}).status_code == 403
+    assert "Create my feed address" in client.get(
+        "/widgets/deadlines/feed", headers={"Accept-Language": "en"}
+    ).get_data(as_text=True)
+
+
+def test_the_feed_url_is_never_in_the_card(taiga_app: Callable[..., Flask]) -> None:
+    app = taiga_app(keeping.MemoryKeeper())
+    client = _as(app, "camille")
+    path = _renew(client)
+    token = path.rsplit("/", 1)[1].removesuffix(".ics")
+    assert token not in card(client, "deadlines", until="upcoming")
+    assert token not in card(client, "tasks", until="task-row")
+
+
+def test_without_the_database_the_panel_says_feeds_need_it(taiga_app: Callable[..., Flask]) -> None:
+    client = _as(taiga_app(keeping.Unavailable()), "camille")
+    panel = client.get("/widgets/deadlines/feed", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Calendar feeds need the portal’s database" in panel
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Any:
+    """The portal's own database on SQLite, migrated."""
+    found = Database(f"sqlite:///{tmp_path / 'portal.sqlite'}")
+    found.upgrade()
+    yield found
+    found.dispose()
+
+
+def test_keeping_in_the_database_feed_tokens_are_found_by_another_process_and_revocation_holds(
+    database: Any,
+) -> None:
+    camille = User(subject="sub-camille", username="camille", name="Camille", email="camille@example.org")
+    first, second = keeping.DatabaseKeeper(database), keeping.DatabaseKeeper(database)
+    token = first.renew_feed_token(camille)
+    owner = second.feed_owner(token.token)  # another worker, another replica: the same database
+    assert owner is not None and (owner.subject, owner.username) == ("sub-camille", "camille")
+    assert second.feed_token(camille) == token
+    renewed = second.renew_feed_token(camille)
+    assert first.feed_owner(token.token) is None and first.feed_owner(renewed.token) is not None
+    first.revoke_feed_token(camille)
+    assert second.feed_owner(renewed.token) is None and second.feed_token(camille) is None
+
+
+def test_keeping_in_the_database_the_sort_follows_the_person(database: Any) -> None:
+    camille = User(subject="sub-camille", username="camille", name="Camille")
+    dominique = User(subject="sub-dominique", username="dominique", name="Dominique")
+    keeper = keeping.DatabaseKeeper(database)
+    assert keeper.sort_of(camille) == "due"
+    keeper.save_sort(camille, "project")
+    assert keeping.DatabaseKeeper(database).sort_of(camille) == "project"
+    assert keeper.sort_of(dominique) == "due"
+
+
+def test_a_kept_sort_is_the_next_browsers_order(taiga_app: Callable[..., Flask]) -> None:
+    """Through the card, kept in the portal's database (the app's own SQLite)."""
+    app = taiga_app()
+    client = _as(app, "camille")
+    html = card(client, "tasks", until="task-row")
+    assert 'hx-post="/widgets/tasks/sort"' in html
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    assert (
+        client.post("/widgets/tasks/sort", data={"sort": "project"}, headers={"Origin": ORIGIN}).status_code
+        == 403
+    )
+    saved = client.post(
+        "/widgets/tasks/sort", data={"sort": "project"}, headers={"Origin": ORIGIN, "X-CSRFToken": token}
+    )
+    assert saved.status_code == 204
+    assert (
+        client.post(
+            "/widgets/tasks/sort", data={"sort": "nonsense"}, headers={"Origin": ORIGIN, "X-CSRFToken": token}
+        ).status_code
+        == 403
+    )
+    other_browser = _as(app, "camille")
+    assert '<option value="project" selected>' in card(other_browser, "tasks", until="task-row")
+    assert '<option value="due" selected>' in card(_as(app, "dominique"), "tasks", until="task-row")
+
+
+def test_the_cards_keep_what_they_keep_in_the_portals_database(
+    portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    config = with_taiga(portal_config, f"{tracker[0].url}/api/v1/")
+    app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET, **SERVICE}})
+    with app.app_context():
+        assert isinstance(keeping.keeper(), keeping.DatabaseKeeper)
+
+
+def test_with_single_sign_on_the_feed_and_the_webhook_need_no_session_and_the_rest_does(
+    portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld], keycloak: Any
+) -> None:
+    from ..conftest import SSO_ENV, sso_config
+
+    config = with_taiga(sso_config(portal_config, keycloak.url), f"{tracker[0].url}/api/v1/")
+    app = create_app({"TESTING": True, "PORTAL": config, "ENV": {**SSO_ENV, **SERVICE}})
+    keeper = keeping.MemoryKeeper()
+    keeping.install(app, keeper)
+    owner = keeper.renew_feed_token(User(subject="s-1", username="camille", name="Camille"))
+    anonymous = app.test_client()
+    feed = anonymous.get(f"/feeds/taiga/{owner.token}.ics")
+    assert feed.status_code == 200 and b"BEGIN:VCALENDAR" in feed.get_data()
+    assert anonymous.get("/feeds/taiga/wrong.ics").status_code == 404
+    assert anonymous.post("/hooks/taiga", data=b"{}").status_code == 403  # the signature, not a login
+    assert anonymous.get("/widgets/deadlines/feed").status_code == 302  # the panel: log in first
+    assert anonymous.post("/widgets/tasks/task/1/status").status_code == 401

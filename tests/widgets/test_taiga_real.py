@@ -1,0 +1,446 @@
+"""The Taiga client and both Taiga cards against the real taiga-back 6.10.0 and its seeded data.
+
+The service account is Taiga's `admin`; portal users log in through the Keycloak-shaped provider
+as alice and bob, who are Taiga's alice and bob. Every test that changes an item puts it back
+(status and all) through Taiga's API, and reads versions afresh: tests share one Taiga.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import date, timedelta
+from html import unescape
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+
+from portal import create_app
+from portal.caching.codec import Codec
+from portal.caching.stores import RedisStore
+from portal.upstreams.errors import UpstreamAuthError
+from portal.upstreams.http import HttpLimits
+from portal.widgets.taiga.client import TaigaClient, Tokens
+
+from ..conftest import SSO_ENV, sso_config
+from ..support.keycloak import KeycloakSim, login
+from ..support.live import serve
+from ..support.processes import RedisServer
+from ..support.taiga import TaigaBack
+from ..support.taiga_portal import card, csrf_token, status_form, status_shown, with_taiga
+
+pytestmark = pytest.mark.peers
+
+LIMITS = HttpLimits(20, 5, 10_000_000)
+
+
+class CountingSession(requests.Session):
+    """A session that counts the requests it sends, by method and path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        with self._lock:
+            self.sent.append((str(method), str(url).split("?")[0]))
+        return super().request(method, url, *args, **kwargs)
+
+    def count(self, method: str, path_end: str) -> int:
+        return sum(1 for m, u in self.sent if m == method and u.endswith(path_end))
+
+
+def _client(
+    taiga_back: TaigaBack, username: str = "admin", session: requests.Session | None = None, **options: Any
+) -> TaigaClient:
+    user = taiga_back.user(username)
+    return TaigaClient(
+        session or CountingSession(),
+        taiga_back.url,
+        {"username": username, "password": user["password"]},
+        LIMITS,
+        **options,
+    )
+
+
+def _admin(taiga_back: TaigaBack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {taiga_back.login('admin')['auth_token']}"}
+
+
+def _task(taiga_back: TaigaBack, task_id: int) -> dict[str, Any]:
+    answer = requests.get(f"{taiga_back.url}tasks/{task_id}", headers=_admin(taiga_back), timeout=15)
+    answer.raise_for_status()
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def _set(taiga_back: TaigaBack, kind: str, item_id: int, **fields: Any) -> dict[str, Any]:
+    """Change an item in Taiga itself (as its admin), with its current version."""
+    path = "tasks" if kind == "task" else "userstories"
+    headers = _admin(taiga_back)
+    current = requests.get(f"{taiga_back.url}{path}/{item_id}", headers=headers, timeout=15).json()
+    answer = requests.patch(
+        f"{taiga_back.url}{path}/{item_id}",
+        json={**fields, "version": current["version"]},
+        headers=headers,
+        timeout=15,
+    )
+    answer.raise_for_status()
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def _status_id(taiga_back: TaigaBack, project: int, name: str) -> int:
+    statuses = requests.get(
+        f"{taiga_back.url}task-statuses", params={"project": project}, headers=_admin(taiga_back), timeout=15
+    ).json()
+    return int(next(s["id"] for s in statuses if s["name"] == name))
+
+
+def _seeded(
+    taiga_back: TaigaBack, username: str, label: str, project: str = "portal-alpha"
+) -> dict[str, Any]:
+    found: dict[str, Any] = next(
+        t
+        for t in taiga_back.seed["tasks"]
+        if t["assigned_to"] == username and t["project"] == project and t["subject"].endswith(label)
+    )
+    return found
+
+
+@pytest.fixture
+def restore(taiga_back: TaigaBack) -> Iterator[Callable[[int], None]]:
+    """Remember tasks a test changes; put their status and subject back afterwards."""
+    saved: dict[int, dict[str, Any]] = {}
+
+    def remember(task_id: int) -> None:
+        task = _task(taiga_back, task_id)
+        saved.setdefault(task_id, {"status": task["status"], "subject": task["subject"]})
+
+    yield remember
+    for task_id, fields in saved.items():
+        _set(taiga_back, "task", task_id, **fields)
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+def test_login_checks_the_token_and_a_refresh_rotates(taiga_back: TaigaBack) -> None:
+    client = _client(taiga_back)
+    board = client.board()
+    assert client.me is not None and client.me.username == "admin"
+    assert {p.slug for p in board.projects} >= {"portal-alpha", "portal-beta", "bob-private"}
+    first = client._read_store()
+    assert first is not None
+    renewed = client._renew(first, None)  # the token is refused: refreshed once
+    assert renewed.refresh != first.refresh and renewed.access != first.access
+    reuse = requests.post(f"{taiga_back.url}auth/refresh", json={"refresh": first.refresh}, timeout=15)
+    assert reuse.status_code == 401 and reuse.json()["code"] == "token_not_valid"  # the old one works no more
+    assert client.board().items  # and the new one does
+
+
+def test_a_401_mid_session_is_recovered_once(taiga_back: TaigaBack) -> None:
+    session = CountingSession()
+    client = _client(taiga_back, session=session)
+    client.catalog()
+    good = client._read_store()
+    assert good is not None
+    broken = Tokens("not-a-jwt", good.refresh, good.obtained)
+    client._write_store(broken)
+    client._tokens = broken
+    assert client.catalog().statuses  # 401, refreshed, repeated
+    assert session.count("POST", "auth/refresh") == 1 and session.count("POST", "/auth") == 1
+
+
+def test_a_refused_refresh_falls_back_to_a_fresh_login(taiga_back: TaigaBack) -> None:
+    session = CountingSession()
+    client = _client(taiga_back, session=session)
+    client.catalog()
+    good = client._read_store()
+    assert good is not None
+    requests.post(
+        f"{taiga_back.url}auth/refresh", json={"refresh": good.refresh}, timeout=15
+    )  # spent elsewhere
+    spent = Tokens("not-a-jwt", good.refresh, good.obtained)
+    client._write_store(spent)
+    client._tokens = spent
+    assert client.catalog().statuses
+    assert session.count("POST", "auth/refresh") == 1 and session.count("POST", "/auth") == 2
+
+
+def test_wrong_credentials_are_reported_not_retried(taiga_back: TaigaBack) -> None:
+    client = TaigaClient(
+        CountingSession(), taiga_back.url, {"username": "admin", "password": "wrong"}, LIMITS
+    )
+    with pytest.raises(UpstreamAuthError) as raised:
+        client.board()
+    assert str(raised.value) == "Taiga refused the portal's service account"
+
+
+def test_a_refresh_is_made_once_for_every_worker(taiga_back: TaigaBack, redis_server: RedisServer) -> None:
+    """Four "workers" (clients on one Redis) find the token refused at once: one refresh in all."""
+    store = RedisStore.from_url(
+        redis_server.url, None, "taiga-test:", Codec("a-test-secret-of-32-characters!!")
+    )
+    sessions = [CountingSession() for _ in range(4)]
+    clients = [_client(taiga_back, session=s, store=store) for s in sessions]
+    clients[0].catalog()
+    good = clients[0]._read_store()
+    assert good is not None
+    stale = Tokens("not-a-jwt", good.refresh, good.obtained)
+    clients[0]._write_store(stale)
+    for client in clients:
+        client._tokens = stale
+    barrier = threading.Barrier(len(clients))
+    failures: list[BaseException] = []
+
+    def work(client: TaigaClient) -> None:
+        barrier.wait()
+        try:
+            client.catalog()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures
+    raw = store.client.get(store._key(clients[0].token_key))
+    assert raw and good.refresh.encode() not in raw and b"not-a-jwt" not in raw  # encrypted at rest
+    assert sum(s.count("POST", "auth/refresh") for s in sessions) == 1
+    assert sum(s.count("POST", "/auth") for s in sessions) == 1  # the first login only
+
+
+def test_alices_44_tasks_come_over_two_pages(taiga_back: TaigaBack) -> None:
+    session = CountingSession()
+    client = _client(taiga_back, "alice", session=session, page_size=30)
+    alice = taiga_back.user("alice")["id"]
+    tasks, truncated = client._pages("tasks", {"assigned_to": str(alice)}, deadline=time.monotonic() + 30)
+    assert len(tasks) == 44 == taiga_back.seed["counts"]["alice"] and not truncated
+    assert len({t["id"] for t in tasks}) == 44
+    assert session.count("GET", "/tasks") == 2
+    capped, cut = _client(taiga_back, "alice", page_size=30, max_pages=1)._pages(
+        "tasks", {"assigned_to": str(alice)}, deadline=time.monotonic() + 30
+    )
+    assert len(capped) == 30 and cut
+
+
+def test_users_are_found_by_username(taiga_back: TaigaBack) -> None:
+    client = _client(taiga_back)
+    alice = client.user_by_username("alice")
+    assert alice is not None and alice.id == taiga_back.user("alice")["id"]
+    assert client.user_by_username("nobody-here") is None
+
+
+# --- through the portal -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def taiga_apps(
+    portal_config: dict[str, Any], keycloak: KeycloakSim, taiga_back: TaigaBack, redis_server: RedisServer
+) -> Callable[[], Flask]:
+    """Apps (workers) on one Redis, single sign-on, reading the real Taiga as its admin."""
+    config = with_taiga(
+        sso_config(portal_config, keycloak.url), taiga_back.url, taiga_back.front_url.rstrip("/")
+    )
+    config["cache"]["redis_url"] = redis_server.url
+    admin = taiga_back.user("admin")
+    env = {**SSO_ENV, "PORTAL_TAIGA_USERNAME": "admin", "PORTAL_TAIGA_PASSWORD": admin["password"]}
+
+    def build() -> Flask:
+        return create_app({"TESTING": True, "PORTAL": config, "ENV": env})
+
+    return build
+
+
+@pytest.fixture
+def served(taiga_apps: Callable[[], Flask]) -> Iterator[list[str]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(serve(taiga_apps())) for _ in range(2)]
+
+
+def _browser(base: str, username: str) -> requests.Session:
+    browser = requests.Session()
+    assert login(browser, base, username).status_code == 200
+    return browser
+
+
+def _change(
+    browser: requests.Session, base: str, action: str, status: str, version: str, token: str | None
+) -> requests.Response:
+    headers = {"Origin": base, "Accept-Language": "en"}
+    if token:
+        headers["X-CSRFToken"] = token
+    return browser.post(
+        f"{base}{action}", data={"status": status, "version": version}, headers=headers, timeout=30
+    )
+
+
+def test_alice_and_bob_never_see_each_others_items(served: list[str], taiga_back: TaigaBack) -> None:
+    first, second = served
+    alice, bob = _browser(first, "alice"), _browser(first, "bob")
+    for base in (first, second, first):
+        mine = unescape(card(alice, "tasks", base, until="task-row"))
+        theirs = unescape(card(bob, "tasks", base, until="task-row"))
+        assert "Task for alice" in mine and "for bob" not in mine and "Bob Private" not in mine
+        assert "Task for bob" in theirs and "for alice" not in theirs and "Bob Private" in theirs
+        calendar = unescape(card(alice, "deadlines", base, until="upcoming"))
+        assert "for bob" not in calendar and "Private Sprint" not in calendar
+    tasks = sum(
+        1 for t in taiga_back.seed["tasks"] if t["assigned_to"] == "alice" and t["status"] != "Closed"
+    )
+    stories = sum(
+        1 for s in taiga_back.seed["userstories"] if s["assigned_to"] == "alice" and s["status"] != "Done"
+    )
+    assert mine.count('<li class="task-row') == tasks + 26 + stories  # with her 26 undated chores
+
+
+def test_a_status_change_lands_in_taiga_with_the_right_version(
+    served: list[str], taiga_back: TaigaBack, restore: Callable[[int], None]
+) -> None:
+    base = served[0]
+    browser = _browser(base, "alice")
+    seeded = _seeded(taiga_back, "alice", "due in 10 days")
+    restore(seeded["id"])
+    before = _task(taiga_back, seeded["id"])
+    html = card(browser, "tasks", base, until="task-row")
+    action, version, statuses = status_form(html, seeded["subject"])
+    assert int(version) == before["version"]
+    token = csrf_token(browser.get(f"{base}/", timeout=15).text)
+    answer = _change(browser, base, action, statuses["Ready for test"], version, token)
+    assert answer.status_code == 200 and "is now Ready for test." in answer.text
+    assert status_shown(answer.text, seeded["subject"]) == "Ready for test"  # the card, fresh
+    after = _task(taiga_back, seeded["id"])
+    assert (
+        after["status_extra_info"]["name"] == "Ready for test" and after["version"] == before["version"] + 1
+    )
+    there = card(browser, "tasks", served[1], until="task-row")  # the other worker, at once
+    assert status_shown(there, seeded["subject"]) == "Ready for test"
+
+
+def test_a_change_made_in_taiga_first_is_a_conflict_shown_clearly(
+    served: list[str], taiga_back: TaigaBack, restore: Callable[[int], None]
+) -> None:
+    base = served[0]
+    browser = _browser(base, "alice")
+    seeded = _seeded(taiga_back, "alice", "due in 2 days", "portal-beta")
+    restore(seeded["id"])
+    html = card(browser, "tasks", base, until="task-row")
+    action, version, statuses = status_form(html, seeded["subject"])
+    project = _task(taiga_back, seeded["id"])["project"]
+    _set(
+        taiga_back, "task", seeded["id"], status=_status_id(taiga_back, project, "Needs Info")
+    )  # someone, in Taiga
+    token = csrf_token(browser.get(f"{base}/", timeout=15).text)
+    answer = _change(browser, base, action, statuses["In progress"], version, token)
+    assert answer.status_code == 200
+    assert "Someone else changed this item in Taiga in the meantime" in answer.text
+    assert status_shown(answer.text, seeded["subject"]) == "Needs Info"
+    assert _task(taiga_back, seeded["id"])["status_extra_info"]["name"] == "Needs Info"
+
+
+def test_alice_forging_a_change_of_bobs_task_is_refused_and_taiga_unchanged(
+    served: list[str], taiga_back: TaigaBack
+) -> None:
+    base = served[0]
+    browser = _browser(base, "alice")
+    card(browser, "tasks", base, until="task-row")
+    bobs = _seeded(taiga_back, "bob", "due today")
+    before = _task(taiga_back, bobs["id"])
+    token = csrf_token(browser.get(f"{base}/", timeout=15).text)
+    other = _status_id(taiga_back, before["project"], "In progress")
+    forged = _change(
+        browser, base, f"/widgets/tasks/task/{bobs['id']}/status", str(other), str(before["version"]), token
+    )
+    assert forged.status_code == 403 and "Only items assigned to you can be changed here." in forged.text
+    after = _task(taiga_back, bobs["id"])
+    assert (after["status"], after["version"]) == (before["status"], before["version"])
+
+
+def test_a_change_without_the_csrf_token_is_refused(served: list[str], taiga_back: TaigaBack) -> None:
+    base = served[0]
+    browser = _browser(base, "alice")
+    seeded = _seeded(taiga_back, "alice", "due in 1 day")
+    before = _task(taiga_back, seeded["id"])
+    html = card(browser, "tasks", base, until="task-row")
+    action, version, statuses = status_form(html, seeded["subject"])
+    refused = _change(browser, base, action, statuses["Ready for test"], version, None)
+    assert refused.status_code == 403 and "security token is missing" in refused.text
+    assert _task(taiga_back, seeded["id"])["version"] == before["version"]
+
+
+def _cell(html: str, day: date) -> str:
+    cells = re.findall(r'<td class="(day[^"]*)"[^>]*>\s*<span class="day__number"[^>]*>(\d+)</span>', html)
+    return next(css for css, number in cells if int(number) == day.day and "is-outside" not in css)
+
+
+def test_due_states_on_the_calendar_match_the_seeded_dates(served: list[str], taiga_back: TaigaBack) -> None:
+    base = served[0]
+    browser = _browser(base, "alice")
+    today = date.fromisoformat(taiga_back.seed["today_utc"])
+    html = card(browser, "deadlines", base, until="upcoming", month=today.strftime("%Y-%m"))
+    expected = {-3: "is-overdue", -1: "is-overdue", 0: "is-soon", 1: "is-soon", 2: "is-soon", 10: "is-later"}
+    for offset, state in expected.items():
+        day = today + timedelta(days=offset)
+        if day.month != today.month:
+            continue
+        css = _cell(html, day)
+        if state == "is-later":
+            assert "is-overdue" not in css and "is-soon" not in css
+        else:
+            assert state in css, f"{day}: {css}"
+    upcoming = unescape(html[html.index('class="upcoming__list"') :])
+    for task in taiga_back.seed["tasks"]:
+        if task["assigned_to"] != "alice" or task["status"] == "Closed" or not task["due_date"]:
+            continue
+        offset = (date.fromisoformat(task["due_date"]) - today).days
+        row = re.search(
+            rf'<li class="upcoming__row is-(\w+)[^"]*">(?:(?!</li>).)*{re.escape(task["subject"])}',
+            upcoming,
+            re.S,
+        )
+        if offset > 14:
+            assert row is None
+            continue
+        assert row, task["subject"]
+        assert row.group(1) == ("overdue" if offset < 0 else "soon" if offset <= 2 else "later")
+
+
+def test_hostile_text_in_subjects_and_project_names_is_shown_as_text(
+    served: list[str], taiga_back: TaigaBack, restore: Callable[[int], None]
+) -> None:
+    base = served[0]
+    browser = _browser(base, "alice")
+    seeded = _seeded(taiga_back, "alice", "due in 30 days")
+    restore(seeded["id"])
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)> \u202eRTL\u202c ' + "long " * 60
+    _set(taiga_back, "task", seeded["id"], subject=hostile)
+    project = taiga_back.project("portal-alpha")
+    headers = _admin(taiga_back)
+    requests.patch(
+        f"{taiga_back.url}projects/{project['id']}",
+        json={"name": "<b>Alpha</b>&amp;\u05e9\u05dc\u05d5\u05dd"},
+        headers=headers,
+        timeout=15,
+    ).raise_for_status()
+    try:
+        html = card(browser, "tasks", base, until="&lt;script&gt;")
+        assert "&lt;script&gt;alert(" in html and "<script>" not in html and "<img src=x" not in html
+        assert "&lt;b&gt;Alpha&lt;/b&gt;&amp;amp;" in html and "<b>Alpha" not in html
+        calendar = card(browser, "deadlines", base, until="upcoming")
+        assert "<script>" not in calendar and "<b>Alpha" not in calendar
+    finally:
+        requests.patch(
+            f"{taiga_back.url}projects/{project['id']}",
+            json={"name": project["name"]},
+            headers=headers,
+            timeout=15,
+        ).raise_for_status()

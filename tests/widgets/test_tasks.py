@@ -1,0 +1,329 @@
+"""The tasks card against the Taiga simulator: per-person cuts of one shared board, the status menu
+through the write path, each upstream fault and Taiga's throttling, the webhook.
+
+What needs the real Taiga (rotation, versions, the seeded 44 tasks) is in test_taiga_real.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Iterator
+from html import unescape
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.state import portal_state
+from portal.widgets.contract import upstream_key
+from portal.widgets.taiga.upstream import TAIGA
+from simulators import taiga
+from simulators.base import SimServer
+from simulators.taiga import TaigaWorld
+
+from ..conftest import SECRET
+from ..support.processes import RedisServer
+from ..support.taiga_portal import ORIGIN, SERVICE, card, csrf_token, status_form, status_shown, with_taiga
+
+WEBHOOK_KEY = "webhook-key-for-tests"
+
+
+@pytest.fixture
+def tracker() -> Iterator[tuple[SimServer, TaigaWorld]]:
+    server, world = taiga.make_server()
+    world.on_request(lambda w: None)  # nothing moves unless a test moves it
+    server.start()
+    yield server, world
+    server.stop()
+
+
+@pytest.fixture
+def taiga_app(portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld]) -> Callable[..., Flask]:
+    def build(redis_url: str | None = None, changes: Callable[[dict[str, Any]], None] | None = None) -> Flask:
+        config = with_taiga(portal_config, f"{tracker[0].url}/api/v1/")
+        if redis_url:
+            config["cache"]["redis_url"] = redis_url
+        if changes:
+            changes(config)
+        env = {"PORTAL_SECRET_KEY": SECRET, **SERVICE, "PORTAL_TAIGA_WEBHOOK_SECRET": WEBHOOK_KEY}
+        return create_app({"TESTING": True, "PORTAL": config, "ENV": env})
+
+    return build
+
+
+def _as(app: Flask, username: str) -> FlaskClient:
+    client = app.test_client()
+    assert client.get(f"/auth/demo-user/{username}").status_code == 303
+    return client
+
+
+def _post(client: FlaskClient, action: str, status: str, version: str, **headers: str) -> Any:
+    return client.post(
+        action, data={"status": status, "version": version}, headers={"Accept-Language": "en", **headers}
+    )
+
+
+# --- one board for everyone, cut per person ---------------------------------------------------
+
+
+def test_two_people_on_one_redis_get_their_own_items_from_one_fetch(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], redis_server: RedisServer
+) -> None:
+    server, _ = tracker
+    first, second = taiga_app(redis_server.url), taiga_app(redis_server.url)
+    for app in (first, second, first):
+        camille = card(_as(app, "camille"), "tasks", until="task-row")
+        dominique = card(_as(app, "dominique"), "tasks", until="task-row")
+        assert "Renouveler les certificats" in camille and "Android 15" not in camille
+        assert "Android 15" in dominique and "Renouveler les certificats" not in dominique
+        for other in ("Préparer la démo du vendredi", "Auditer les rôles RBAC"):  # sacha's
+            assert other not in camille and other not in dominique
+        deadlines = card(_as(app, "dominique"), "deadlines", until="upcoming")
+        assert "Android 15" in deadlines and "certificats" not in deadlines
+    # One board for two people, two apps and both cards: each list read once.
+    assert server.count("/api/v1/tasks") == 1 and server.count("/api/v1/userstories") == 1
+    assert server.count("/api/v1/auth") == 1  # one login, its tokens shared through Redis
+
+
+def test_a_person_without_a_taiga_account_is_told_so(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    _, world = tracker
+    world.users = {i: u for i, u in world.users.items() if u.username != "dominique"}
+    html = card(_as(taiga_app(), "dominique"), "tasks", until="Taiga account")
+    assert "You have no Taiga account named “dominique”." in html
+    assert "task-row" not in html and "is-empty" not in html
+
+
+def test_rows_say_due_state_blocked_note_link_and_status_colour(taiga_app: Callable[..., Flask]) -> None:
+    html = card(_as(taiga_app(), "camille"), "tasks", until="task-row")
+    assert 'href="https://taiga.example.org/project/plateforme-k3s/task/1"' in html
+    assert "2 days overdue" in html and "Due today" in html and "Due tomorrow" in html
+    assert "En attente de la fenêtre de maintenance" in html  # the blocked note
+    assert 'class="status-tag hue-orange"' in html and 'fill="#e47c40"' in html
+    assert "/us/" in html  # user stories are there too, linked as stories
+
+
+def test_sort_and_filters_are_cut_on_the_server(taiga_app: Callable[..., Flask]) -> None:
+    client = _as(taiga_app(), "camille")
+    blocked = card(client, "tasks", until="task-row", sort="due", blocked="1")
+    assert blocked.count('<li class="task-row') == 1 and "Mettre à jour K3s" in blocked
+    soon = card(client, "tasks", until="task-row", soon="1")
+    assert "Documenter la rotation" not in soon and "Renouveler les certificats" in soon
+    by_project = card(client, "tasks", until="task-row", sort="project")
+    assert (
+        by_project.index("Plateforme K3s") < by_project.index("Portail DevSecOps")
+        or "Plateforme" in by_project
+    )
+    assert '<option value="project" selected>' in by_project
+
+
+# --- the status menu --------------------------------------------------------------------------
+
+
+def test_a_status_change_lands_with_the_version_and_answers_with_the_updated_item(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, world = tracker
+    client = _as(taiga_app(), "camille")
+    html = card(client, "tasks", until="task-row")
+    action, version, statuses = status_form(html, "Relire la politique réseau")
+    answer = _post(
+        client,
+        action,
+        statuses["In progress"],
+        version,
+        Origin=ORIGIN,
+        **{"X-CSRFToken": csrf_token(client.get("/").get_data(as_text=True))},
+    )
+    fresh = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert (
+        "is now In progress." in fresh and status_shown(fresh, "Relire la politique réseau") == "In progress"
+    )
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
+    assert world.statuses["task"][item.status].name == "In progress" and item.version == int(version) + 1
+    audits = [r for r in caplog.records if getattr(r, "event", "") == "audit"]
+    assert [(r.action, r.outcome) for r in audits] == [("set_status", "ok")]  # type: ignore[attr-defined]
+
+
+def test_a_change_reaches_another_worker_at_once(
+    taiga_app: Callable[..., Flask], redis_server: RedisServer
+) -> None:
+    first, second = taiga_app(redis_server.url), taiga_app(redis_server.url)
+    here, there = _as(first, "camille"), _as(second, "camille")
+    html = card(here, "tasks", until="task-row")
+    assert status_shown(card(there, "tasks", until="task-row"), "Relire la politique") == "New"
+    action, version, statuses = status_form(html, "Relire la politique réseau")
+    token = csrf_token(here.get("/").get_data(as_text=True))
+    assert (
+        _post(
+            here, action, statuses["Needs Info"], version, Origin=ORIGIN, **{"X-CSRFToken": token}
+        ).status_code
+        == 200
+    )
+    assert status_shown(card(there, "tasks", until="task-row"), "Relire la politique") == "Needs Info"
+
+
+def test_a_conflict_says_someone_else_changed_it_and_shows_the_fresh_state(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    _, world = tracker
+    client = _as(taiga_app(), "camille")
+    html = card(client, "tasks", until="task-row")
+    action, version, statuses = status_form(html, "Relire la politique réseau")
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
+    world.change(
+        "task", item.id, status=world.status_id("task", item.project, "Ready for test")
+    )  # in Taiga itself
+    answer = _post(
+        client,
+        action,
+        statuses["In progress"],
+        version,
+        Origin=ORIGIN,
+        **{"X-CSRFToken": csrf_token(client.get("/").get_data(as_text=True))},
+    )
+    fresh = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert "Someone else changed this item in Taiga in the meantime" in fresh
+    assert status_shown(fresh, "Relire la politique réseau") == "Ready for test"
+    assert world.statuses["task"][item.status].name == "Ready for test"
+
+
+def test_someone_elses_item_is_refused_with_403_and_stays_as_it_was(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    _, world = tracker
+    client = _as(taiga_app(), "camille")
+    card(client, "tasks", until="task-row")
+    theirs = next(
+        i for i in world.items["task"].values() if i.subject.startswith("Corriger le plantage")
+    )  # dominique's
+    before = (theirs.status, theirs.version)
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    forged = _post(
+        client,
+        f"/widgets/tasks/task/{theirs.id}/status",
+        str(theirs.status + 1),
+        str(theirs.version),
+        Origin=ORIGIN,
+        **{"X-CSRFToken": token},
+    )
+    assert forged.status_code == 403
+    assert "Only items assigned to you can be changed here." in forged.get_data(as_text=True)
+    assert (theirs.status, theirs.version) == before
+
+
+def test_a_change_without_the_pages_token_is_refused(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    _, world = tracker
+    client = _as(taiga_app(), "camille")
+    html = card(client, "tasks", until="task-row")
+    action, version, statuses = status_form(html, "Relire la politique réseau")
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
+    refused = _post(client, action, statuses["In progress"], version, Origin=ORIGIN)
+    assert refused.status_code == 403 and "security token is missing" in refused.get_data(as_text=True)
+    assert item.version == int(version) and world.statuses["task"][item.status].name == "New"
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "options", "words"),
+    [
+        ("timeout", {"seconds": 4}, "Taiga did not answer within 1.5 s"),
+        ("error500", {}, "Taiga answered HTTP 500"),
+        ("unauthorized", {}, "Taiga refused the portal's service account"),
+        ("notfound", {}, "Taiga answered HTTP 404 (not found)"),
+        ("garbage", {}, "Taiga returned a response that is not valid JSON"),
+        ("oversize", {"size": 300_000}, "Taiga sent a response larger than 200 kB"),
+        ("slow", {"interval": 0.3}, "Taiga is too slow"),
+    ],
+)
+def test_each_fault_is_said_in_words_and_leaves_the_page_alone(
+    taiga_app: Callable[..., Flask],
+    tracker: tuple[SimServer, TaigaWorld],
+    mode: str,
+    options: dict[str, Any],
+    words: str,
+) -> None:
+    server, _ = tracker
+    app = taiga_app(changes=lambda c: c["upstreams"]["taiga"].update(timeout=1.5, max_bytes=200_000))
+    client = _as(app, "camille")
+    server.set_fault(mode, **options)
+    html = unescape(card(client, "tasks", until="Taiga"))
+    assert words in html and "is-error" in html
+    assert client.get("/").status_code == 200  # the shell never waits on Taiga
+    assert "is-error" not in card(client, "status")  # nor do the other cards
+
+
+def test_throttling_is_waited_out_as_taiga_asks(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    server, world = tracker
+    app = taiga_app(changes=lambda c: c["widgets"]["tasks"].update(ttl=1))
+    client = _as(app, "camille")
+    assert "task-row" in card(client, "tasks", until="task-row")
+    world.throttle(3)
+    time.sleep(1.1)
+    throttled = card(client, "tasks", until="limiting")
+    assert (
+        "Taiga is limiting the portal&#39;s requests (HTTP 429)" in throttled and "task-row" in throttled
+    )  # stale, kept
+    calls = server.count()
+    for _ in range(10):  # polls during the wait Taiga asked for: no call reaches it
+        card(client, "tasks")
+        time.sleep(0.1)
+    assert server.count() == calls
+    time.sleep(2.5)
+    assert "limiting" not in card(client, "tasks", until="is-ok")
+
+
+# --- webhook ----------------------------------------------------------------------------------
+
+
+def _hook(client: FlaskClient, body: bytes, signature: str | None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["X-TAIGA-WEBHOOK-SIGNATURE"] = signature
+    return client.post("/hooks/taiga", data=body, headers=headers)
+
+
+def test_a_signed_webhook_makes_a_change_in_taiga_show_at_once(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    _, world = tracker
+    app = taiga_app()
+    client = _as(app, "camille")
+    assert status_shown(card(client, "tasks", until="task-row"), "Relire la politique") == "New"
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
+    world.change("task", item.id, status=world.status_id("task", item.project, "Needs Info"))
+    assert status_shown(card(client, "tasks"), "Relire la politique") == "New"  # cached for its TTL
+    body = json.dumps({"action": "change", "type": "task", "data": {"id": item.id}}).encode()
+    anonymous = app.test_client()  # Taiga has no session
+    assert _hook(anonymous, body, None).status_code == 403
+    assert _hook(anonymous, body, "0" * 40).status_code == 403
+    assert status_shown(card(client, "tasks"), "Relire la politique") == "New"  # nothing changed
+    good = hmac.new(WEBHOOK_KEY.encode(), body, hashlib.sha1).hexdigest()
+    assert _hook(anonymous, body, good).status_code == 204
+    assert status_shown(card(client, "tasks", until="task-row"), "Relire la politique") == "Needs Info"
+
+
+def test_without_a_webhook_key_every_hook_is_refused(
+    portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    config = with_taiga(portal_config, f"{tracker[0].url}/api/v1/")
+    app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET, **SERVICE}})
+    body = b'{"type": "task"}'
+    signature = hmac.new(b"", body, hashlib.sha1).hexdigest()
+    assert _hook(app.test_client(), body, signature).status_code == 403
+    assert upstream_key(TAIGA, "board") == "widget:@taiga:shared:board"
+    assert portal_state(app).widgets["tasks"].configured
