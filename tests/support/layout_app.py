@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from portal import create_app
-from portal.widgets import WIDGETS
 
-from .layout_widgets import ALPHA, BETA, GAMMA
+from .layout_widgets import ALPHA, BETA, GAMMA, STATUS
 
-app = create_app({"WIDGETS": (WIDGETS[0], ALPHA, BETA, GAMMA)})  # status and the test cards
+app = create_app({"WIDGETS": (STATUS, ALPHA, BETA, GAMMA)})  # status and the test cards

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from portal.identity import User
 from portal.storage import Preference, user_preferences
+from portal.widgets import WIDGETS
 from portal.widgets.contract import Part, Widget, WidgetContext
 
 TEMPLATES = str(Path(__file__).parent / "templates")
@@ -38,6 +39,8 @@ def plain_widget(slug: str, *, wide: bool = False) -> Widget:
 
 # Made once: the configuration's model is cached by the widgets it is made for.
 ALPHA, BETA, GAMMA, DELTA, EPSILON = (plain_widget(s) for s in ("alpha", "beta", "gamma", "delta", "epsilon"))
+# The registry's status card: the only real one the layout tests configure (the simulator of Uptime Kuma).
+STATUS = next(w for w in WIDGETS if w.slug == "status")
 
 
 SORT = Preference("choosy", "sort", Literal["due", "status"], "due")
