@@ -25,6 +25,7 @@ from flask import Response
 
 from ..identity import User, current_user
 from ..state import portal_state
+from ..storage import Preference, StorageUnavailable, user_preferences
 from ..upstreams.breaker import CircuitState
 from ..upstreams.errors import N_, Reason, UpstreamConflict, UpstreamError, UpstreamUnavailable
 from ..upstreams.upstream import Upstream
@@ -106,3 +107,32 @@ def widget_write(
         for key in touches:
             state.cache.invalidate(key)
     return serve_card(widget, notice, kind, status)
+
+
+def keep_choice(widget: Widget, preference: Preference[Any], raw: str) -> Response:
+    """Keep what the user chose on `widget`'s card (a filter, a sort) for every device.
+
+    The card itself shows the choice through its next poll (`Widget.choice` reads it back);
+    this only stores it. Answers 204 when kept, 403 when the guard or the value refuses it,
+    503 when the portal's database cannot keep it (the choice still holds for the page's life).
+    """
+    ctx = portal_state().widgets[widget.slug]
+    target = f"{preference.namespace}.{preference.name}"
+    refusal = write_refusal(ctx.settings.roles)
+    user = current_user()
+    value: Any = None
+    if refusal is None:
+        try:
+            value = preference.validate(raw)
+        except ValueError:
+            refusal = Reason.of(N_("This change is not valid."))
+    if refusal is not None or user is None:
+        audit("keep_choice", target, "refused", widget=widget.slug, reason=str(refusal))
+        return Response(status=403)
+    try:
+        user_preferences(user).set(preference, value)
+    except StorageUnavailable:
+        audit("keep_choice", target, "no_storage", widget=widget.slug)
+        return Response(status=503)
+    audit("keep_choice", target, "ok", widget=widget.slug, value=str(value)[:40])
+    return Response(status=204)

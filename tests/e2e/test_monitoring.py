@@ -1,5 +1,5 @@
 """The metrics and incidents cards in the browser: a gauge changes state, an alert fires then
-resolves, and the severity filter cuts the list and holds across polls.
+resolves, and the severity filter cuts the list, holds across polls and is kept for the person.
 
 The Prometheus and Alertmanager simulators run in this process (tests/e2e/conftest.py): a test
 pins a gauge or fires an alert there, and the cards, polling on their own, show it. A portal of
@@ -88,12 +88,14 @@ def test_an_alert_moves_from_firing_to_resolved(
     expect(row.locator(".ribbon__firing")).to_have_count(1)
 
 
-def test_the_severity_filter_cuts_the_list_and_holds_across_polls(open_page: OpenPage, live: str) -> None:
+def test_the_severity_filter_cuts_holds_and_is_kept(open_page: OpenPage, live: str) -> None:
     page = open_page(f"{live}/")
     rows = page.locator("#widget-incidents .alert-row")
     expect(rows.and_(page.locator(":not(.is-critical)")).first).to_be_visible()
 
-    page.locator("#incidents-severity-critical").click()  # its pill, as a person clicks it
+    with page.expect_response(lambda r: r.url.endswith("/widgets/incidents/severity")) as kept:
+        page.locator("#incidents-severity-critical").click()  # its pill, as a person clicks it
+    assert kept.value.status == 204  # kept for this person, in the portal's database
     expect(page.locator("#incidents-severity-critical")).to_be_checked(timeout=10_000)
     others = page.locator("#widget-incidents .alert-row:not(.is-critical)")
     expect(others).to_have_count(0, timeout=10_000)
@@ -102,7 +104,15 @@ def test_the_severity_filter_cuts_the_list_and_holds_across_polls(open_page: Ope
     expect(page.locator("#incidents-severity-critical")).to_be_checked()
     expect(others).to_have_count(0)
 
+    page.reload()  # a new page (or another device) starts with the kept choice
+    expect(page.locator("#incidents-severity-critical")).to_be_checked(timeout=10_000)
+    expect(rows.first).to_be_visible()
+    expect(others).to_have_count(0)
+
     page.locator("#incidents-severity-critical").focus()
-    page.keyboard.press("ArrowLeft")  # the radio group from the keyboard: back to "All"
+    with page.expect_response(lambda r: r.url.endswith("/widgets/incidents/severity")):
+        page.keyboard.press("ArrowLeft")  # the radio group from the keyboard: back to "All"
     expect(page.locator("#incidents-severity-all")).to_be_checked()
     expect(others.first).to_be_visible(timeout=10_000)
+    page.reload()
+    expect(page.locator("#incidents-severity-all")).to_be_checked(timeout=10_000)

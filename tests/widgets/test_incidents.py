@@ -17,6 +17,7 @@ import requests
 import responses
 import yaml
 from flask import Flask
+from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.upstreams.http import HttpLimits
@@ -32,6 +33,7 @@ from ..support.metrics_target import ControlledTarget
 from ..support.monitoring import alert_row, card, monitoring_config
 from ..support.processes import free_port, wait_for
 from ..support.prometheus import PrometheusServer
+from ..support.taiga_portal import ORIGIN, csrf_token
 
 AM = "http://alertmanager.test"
 
@@ -117,6 +119,13 @@ def rules(
     yield load
     for name in loaded:
         prometheus_with_rules.remove_rules(name)
+
+
+def _as(app: Flask, username: str) -> FlaskClient:
+    """A browser of the demo person `username`."""
+    client = app.test_client()
+    assert client.get(f"/auth/demo-user/{username}").status_code == 303
+    return client
 
 
 def _row(html: str, alertname: str) -> str:
@@ -323,21 +332,55 @@ def test_the_severity_filter_is_cut_on_the_server_and_part_of_the_version(
     )
     critical = card(client, "incidents", "PortalIncidentFilterCritical", query="?severity=critical")
     assert alert_row(critical, "PortalIncidentFilterWarning") is None
-    assert 'value="critical" id="incidents-severity-critical" checked' in critical
+    assert re.search(r'id="incidents-severity-critical"[^>]* checked', critical)
     assert "data-card-choice" in critical
     counts = re.search(
         r'for="incidents-severity-warning">.*?<span class="incidents-pill__count">(\d+)', critical, re.S
     )
     assert counts and int(counts.group(1)) >= 1  # the counts are of every alert, whatever is shown
     unknown = card(client, "incidents", "PortalIncidentFilterWarning", query="?severity=<script>")
-    assert (
-        alert_row(unknown, "PortalIncidentFilterWarning") and 'id="incidents-severity-all" checked' in unknown
+    assert alert_row(unknown, "PortalIncidentFilterWarning") and re.search(
+        r'id="incidents-severity-all"[^>]* checked', unknown
     )
     version = client.get("/widgets/incidents?severity=critical").headers["X-Widget-Version"]
     again = client.get("/widgets/incidents?severity=critical", headers={"X-Widget-Version": version})
     other = client.get("/widgets/incidents?severity=warning", headers={"X-Widget-Version": version})
     assert again.status_code in (200, 204) and other.status_code == 200
     assert "<script>" not in both
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(120)
+def test_the_severity_filter_is_kept_per_person_for_the_next_browser(
+    incidents_app: Callable[..., Flask], rules: Callable[..., None]
+) -> None:
+    """Kept in the portal's database through the guard; another browser of the same person starts with it."""
+    rules(
+        "incident-keep",
+        {"alert": "PortalIncidentKeepCritical", "expr": "vector(1)", "labels": {"severity": "critical"}},
+        {"alert": "PortalIncidentKeepWarning", "expr": "vector(1)", "labels": {"severity": "warning"}},
+    )
+    app = incidents_app()
+    camille = _as(app, "camille")
+    html = card(camille, "incidents", "PortalIncidentKeepWarning", timeout=30)
+    assert 'hx-post="/widgets/incidents/severity"' in html
+    token = csrf_token(camille.get("/").get_data(as_text=True))
+    url = "/widgets/incidents/severity"
+    assert camille.post(url, data={"severity": "critical"}, headers={"Origin": ORIGIN}).status_code == 403
+    refused = camille.post(url, data={"severity": "<b>"}, headers={"Origin": ORIGIN, "X-CSRFToken": token})
+    assert refused.status_code == 403
+    kept = camille.post(url, data={"severity": "critical"}, headers={"Origin": ORIGIN, "X-CSRFToken": token})
+    assert kept.status_code == 204
+
+    other_browser = card(_as(app, "camille"), "incidents", "PortalIncidentKeepCritical")
+    assert 'id="incidents-severity-critical" hx-post' in other_browser
+    assert re.search(r'id="incidents-severity-critical"[^>]* checked', other_browser)
+    assert alert_row(other_browser, "PortalIncidentKeepWarning") is None
+    # What the card sends wins over what is kept ("All" chosen on this page), and others keep theirs.
+    every = card(_as(app, "camille"), "incidents", "PortalIncidentKeepWarning", query="?severity=")
+    assert alert_row(every, "PortalIncidentKeepCritical") is not None
+    dominique = card(_as(app, "dominique"), "incidents", "PortalIncidentKeepWarning")
+    assert re.search(r'id="incidents-severity-all"[^>]* checked', dominique)
 
 
 @pytest.mark.peers

@@ -8,8 +8,8 @@ down it keeps its last good data, marked stale. Durations and "since" are writte
 view's clock step (`clock = PER_MINUTE`).
 
 The severity filter is a choice the card sends with each poll (`?severity=critical`): the rows
-are cut on the server. Keeping that choice per user (the portal's database) is left to a later
-change: today it lasts as long as the page.
+are cut on the server. A change of the filter is also kept per user in the portal's database
+(`POST /widgets/incidents/severity`), so that a first load on any device starts with it.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
 
+from flask import Blueprint, Response, request
 from flask_babel import format_datetime, format_time, gettext, to_user_timezone
 from flask_babel import lazy_gettext as _l
 from pydantic import Field, field_validator
 
 from ...config import PortalConfig, WidgetSection
 from ...identity import User
+from ...storage import Preference, user_preferences
 from ..contract import PER_MINUTE, Part, Widget, WidgetContext, WidgetView
 from ..metrics import format as fmt
 from ..metrics.client import ActiveAlert
@@ -48,6 +50,8 @@ from .upstream import ALERTMANAGER
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
+# The filter kept per user: "" shows every alert.
+SEVERITY_FILTER = Preference("incidents", "severity", Literal["", "critical", "warning", "info"], "")
 # Severity label values as tools write them, by the card's three levels (anything else: info).
 _LEVELS: Mapping[str, Severity] = {
     **dict.fromkeys(("critical", "crit", "page", "error", "high", "emergency", "alert", "fatal"), "critical"),
@@ -238,9 +242,20 @@ class IncidentsWidget(Widget):
         return parts
 
     def choice(self, ctx: WidgetContext, user: User, args: Mapping[str, str]) -> str:
-        """The severity the card shows (`?severity=critical`), or "" for every alert."""
-        wanted = args.get("severity", "")
+        """The severity the card shows (`?severity=critical`, else the user's kept one), "" for all."""
+        wanted = args["severity"] if "severity" in args else user_preferences(user).get(SEVERITY_FILTER)
         return wanted if wanted in SEVERITIES else ""
+
+    def register_routes(self, blueprint: Blueprint) -> None:
+        from ..writes import keep_choice  # noqa: PLC0415 - the state imports the widgets
+
+        def keep_severity() -> Response:
+            """Keep my severity filter for every device."""
+            return keep_choice(self, SEVERITY_FILTER, request.form.get("severity", ""))
+
+        blueprint.add_url_rule(
+            "/widgets/incidents/severity", "keep_severity", keep_severity, methods=["POST"]
+        )
 
     def is_empty(self, view: WidgetView) -> bool:
         return False  # the card says "no alert in 24 hours" itself, with its filter
