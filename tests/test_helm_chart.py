@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
-from .support.helm import SCENARIOS, Helm, find, kinds, portal_container, portal_yaml, subchart
+from .support.helm import SCENARIOS, Helm, find, kinds, notes, portal_container, portal_yaml, subchart
 from .support.image import read_stages
 from .support.processes import ROOT
 
@@ -385,3 +386,21 @@ def test_the_values_schema_refuses_unknown_keys(helm: Helm) -> None:
     """A misspelt key is refused by name (the settings an admin may set are shown rendered above)."""
     assert "replicas" in helm.refusal(SCENARIOS["minimal"], "replicas=3")
     assert "ingres" in helm.refusal(SCENARIOS["minimal"], "ingres.enabled=true")
+
+
+def test_the_install_notes_print_this_releases_keycloak_and_taiga_urls(
+    helm: Helm, tmp_path: Path, app: Flask
+) -> None:
+    """The exact URIs to paste into Keycloak's client and Taiga's webhooks: the portal's own routes."""
+    rules = {rule.endpoint: rule.rule for rule in app.url_map.iter_rules()}
+    text = notes(helm, tmp_path, SCENARIOS["k3s"])
+    public = "https://portal.example.org"
+    assert 'Keycloak: the client "portal" of the realm "corp" needs' in text
+    assert f"Valid redirect URIs             {public}{rules['auth.callback']}\n" in text
+    assert f"Valid post logout redirect URIs {public}{rules['auth.logged_out']}\n" in text
+    assert f"Web origins                     {public}\n" in text
+    assert f"Backchannel logout URL          {public}{rules['auth.backchannel_logout']}\n" in text
+    assert f"webhooks of each project go to {public}{rules['tasks.taiga_webhook']}," in text
+    plain = notes(helm, tmp_path / "plain", SCENARIOS["minimal"])  # no TLS, no Taiga
+    assert "Valid redirect URIs             http://portal.example.org/auth/callback" in plain
+    assert "/hooks/taiga" not in plain
