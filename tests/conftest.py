@@ -26,7 +26,7 @@ from .support.keycloak import CLIENT_ID, CLIENT_SECRET, REALM, KeycloakSim
 from .support.live import serve
 from .support.processes import ROOT, RedisServer
 
-pytest_plugins = ["tests.support.peer_fixtures"]
+pytest_plugins = ["tests.support.peer_fixtures", "tests.support.helm_fixtures"]
 SECRET = "test-secret-key-0123456789"
 
 

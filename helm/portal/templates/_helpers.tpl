@@ -31,16 +31,29 @@ Create chart name and version as used by the chart label.
 {{- end }}
 
 {{/*
-Common labels
+Common labels (commonLabels first: the chart's own labels win on a clash).
 */}}
 {{- define "portal.labels" -}}
-helm.sh/chart: {{ include "portal.chart" . }}
-{{ include "portal.selectorLabels" . }}
+{{- $own := dict "helm.sh/chart" (include "portal.chart" .) "app.kubernetes.io/managed-by" .Release.Service "app.kubernetes.io/part-of" "devsecops-portal" }}
 {{- if .Chart.AppVersion }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- $_ := set $own "app.kubernetes.io/version" .Chart.AppVersion }}
 {{- end }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: devsecops-portal
+{{- $own = merge $own (include "portal.selectorLabels" . | fromYaml) }}
+{{- toYaml (merge $own (deepCopy (default dict .Values.commonLabels))) }}
+{{- end }}
+
+{{/*
+An object's metadata: name, the common labels plus `labels`, commonAnnotations plus `annotations`
+(the object's own win). Call with (dict "ctx" $ "name" ... "labels" ... "annotations" ...).
+*/}}
+{{- define "portal.metadata" -}}
+name: {{ .name }}
+labels:
+  {{- merge (deepCopy (default dict .labels)) (include "portal.labels" .ctx | fromYaml) | toYaml | nindent 2 }}
+{{- with merge (deepCopy (default dict .annotations)) (deepCopy (default dict .ctx.Values.commonAnnotations)) }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -63,13 +76,36 @@ Create the name of the service account to use
 {{- end }}
 
 {{/*
-The image reference: repository with the digest when set, else the tag (appVersion by default).
+The image reference: [registry/]repository, with the digest when set, else the tag (appVersion
+by default). global.imageRegistry wins over image.registry.
 */}}
 {{- define "portal.image" -}}
+{{- $registry := coalesce (default dict .Values.global).imageRegistry .Values.image.registry }}
+{{- $repository := .Values.image.repository }}
+{{- if $registry }}
+{{- $repository = printf "%s/%s" (trimSuffix "/" $registry) $repository }}
+{{- end }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pods' pull secrets: imagePullSecrets and global.imagePullSecrets (names or {name: ...}), once each.
+*/}}
+{{- define "portal.imagePullSecrets" -}}
+{{- $names := list }}
+{{- range concat (default list .Values.imagePullSecrets) (default list (default dict .Values.global).imagePullSecrets) }}
+{{- if kindIs "map" . }}
+{{- $names = append $names .name }}
+{{- else }}
+{{- $names = append $names . }}
+{{- end }}
+{{- end }}
+{{- range $names | uniq }}
+- name: {{ . }}
 {{- end }}
 {{- end }}
 
@@ -78,105 +114,4 @@ The name of the Secret the pods read their secrets from.
 */}}
 {{- define "portal.secretName" -}}
 {{- default (include "portal.fullname" .) .Values.secrets.existingSecret }}
-{{- end }}
-
-{{/*
-The portal.yaml the ConfigMap holds: `config`, plus the Redis URL when redis.enabled and the
-database (database.url, or SQLite's data_dir on the volume).
-Refuses the demo identity unless allowDemoAuth is set.
-*/}}
-{{- define "portal.config" -}}
-{{- $config := deepCopy .Values.config }}
-{{- $auth := default dict $config.auth }}
-{{- if and (eq (default "demo" $auth.mode) "demo") (not .Values.allowDemoAuth) }}
-{{- fail "config.auth.mode is \"demo\" (or missing): everyone would be signed in as the demo user. Configure single sign-on, or set allowDemoAuth=true for a throw-away demo." }}
-{{- end }}
-{{- $oidc := default dict $auth.oidc }}
-{{- if and (eq (default "" $auth.mode) "oidc") .Values.ingress.host (not $oidc.public_url) }}
-{{- /* Where browsers reach the portal: the Ingress host (the redirect URIs are built from it). */}}
-{{- $scheme := ternary "https" "http" .Values.ingress.tls.enabled }}
-{{- $_ := set $oidc "public_url" (printf "%s://%s" $scheme .Values.ingress.host) }}
-{{- end }}
-{{- if and (eq (default "" $auth.mode) "oidc") (not $oidc.public_url) (not $oidc.allowed_hosts) }}
-{{- fail "config.auth.oidc.public_url (or ingress.host) is required: the portal's address as browsers reach it, from which its Keycloak redirect URIs are built" }}
-{{- end }}
-{{- if $oidc }}
-{{- $_ := set $auth "oidc" (omit $oidc "public_url" | merge (ternary (dict "public_url" $oidc.public_url) dict (not (empty $oidc.public_url)))) }}
-{{- end }}
-{{- if .Values.redis.enabled }}
-{{- $cache := default dict $config.cache }}
-{{- $_ := set $cache "redis_url" .Values.redis.url }}
-{{- $_ := set $config "cache" $cache }}
-{{- end }}
-{{- $database := default dict $config.database }}
-{{- if .Values.database.url }}
-{{- $_ := set $database "url" .Values.database.url }}
-{{- else }}
-{{- $_ := set $database "data_dir" .Values.database.sqlite.mountPath }}
-{{- end }}
-{{- $_ := set $config "database" $database }}
-{{- toYaml $config }}
-{{- end }}
-
-{{/*
-Whether the database is SQLite (database.url empty): one pod, a volume, pods replaced not rolled.
-*/}}
-{{- define "portal.sqlite" -}}
-{{- if not .Values.database.url }}true{{ end }}
-{{- end }}
-
-{{/*
-The SQLite file's claim: an existing one, or the chart's.
-*/}}
-{{- define "portal.dataClaim" -}}
-{{- default (printf "%s-data" (include "portal.fullname" .)) .Values.database.sqlite.persistence.existingClaim }}
-{{- end }}
-
-{{/*
-The TCP ports the pods call out to: those of the upstream URLs, Redis, PostgreSQL, Keycloak and extraEgressPorts.
-*/}}
-{{- define "portal.egressPorts" -}}
-{{- $ports := dict }}
-{{- range $name, $upstream := (default dict .Values.config.upstreams) }}
-{{- if and $upstream $upstream.url }}
-{{- $url := urlParse $upstream.url }}
-{{- $port := ternary "443" "80" (eq $url.scheme "https") }}
-{{- if contains ":" $url.host }}
-{{- $port = last (splitList ":" $url.host) }}
-{{- end }}
-{{- $_ := set $ports $port true }}
-{{- end }}
-{{- end }}
-{{- if .Values.redis.enabled }}
-{{- $url := urlParse .Values.redis.url }}
-{{- $port := "6379" }}
-{{- if contains ":" $url.host }}
-{{- $port = last (splitList ":" $url.host) }}
-{{- end }}
-{{- $_ := set $ports $port true }}
-{{- end }}
-{{- if .Values.database.url }}
-{{- $url := urlParse .Values.database.url }}
-{{- $port := "5432" }}
-{{- if contains ":" $url.host }}
-{{- $port = last (splitList ":" $url.host) }}
-{{- end }}
-{{- $_ := set $ports $port true }}
-{{- end }}
-{{- $oidc := (default dict (default dict .Values.config.auth).oidc) }}
-{{- if $oidc.server_url }}
-{{- $url := urlParse $oidc.server_url }}
-{{- $port := ternary "443" "80" (eq $url.scheme "https") }}
-{{- if contains ":" $url.host }}
-{{- $port = last (splitList ":" $url.host) }}
-{{- end }}
-{{- $_ := set $ports $port true }}
-{{- end }}
-{{- range .Values.networkPolicy.extraEgressPorts }}
-{{- $_ := set $ports (toString .) true }}
-{{- end }}
-{{- range $port := keys $ports | sortAlpha }}
-- protocol: TCP
-  port: {{ atoi $port }}
-{{- end }}
 {{- end }}

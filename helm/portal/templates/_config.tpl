@@ -1,0 +1,134 @@
+{{/*
+The portal.yaml the ConfigMap holds: `config`, plus the Redis URL when redis.enabled and the
+database (database.url, or SQLite's data_dir on the volume).
+Refuses the demo identity unless allowDemoAuth is set.
+*/}}
+{{- define "portal.config" -}}
+{{- $config := deepCopy .Values.config }}
+{{- $auth := default dict $config.auth }}
+{{- if and (eq (default "demo" $auth.mode) "demo") (not .Values.allowDemoAuth) }}
+{{- fail "config.auth.mode is \"demo\" (or missing): everyone would be signed in as the demo user. Configure single sign-on, or set allowDemoAuth=true for a throw-away demo." }}
+{{- end }}
+{{- $oidc := default dict $auth.oidc }}
+{{- if and (eq (default "" $auth.mode) "oidc") .Values.ingress.host (not $oidc.public_url) }}
+{{- /* Where browsers reach the portal: the Ingress host (the redirect URIs are built from it). */}}
+{{- $scheme := ternary "https" "http" .Values.ingress.tls.enabled }}
+{{- $_ := set $oidc "public_url" (printf "%s://%s" $scheme .Values.ingress.host) }}
+{{- end }}
+{{- if and (eq (default "" $auth.mode) "oidc") (not $oidc.public_url) (not $oidc.allowed_hosts) }}
+{{- fail "config.auth.oidc.public_url (or ingress.host) is required: the portal's address as browsers reach it, from which its Keycloak redirect URIs are built" }}
+{{- end }}
+{{- if $oidc }}
+{{- $_ := set $auth "oidc" (omit $oidc "public_url" | merge (ternary (dict "public_url" $oidc.public_url) dict (not (empty $oidc.public_url)))) }}
+{{- end }}
+{{- if .Values.redis.enabled }}
+{{- $cache := default dict $config.cache }}
+{{- $_ := set $cache "redis_url" .Values.redis.url }}
+{{- $_ := set $config "cache" $cache }}
+{{- end }}
+{{- $database := default dict $config.database }}
+{{- if .Values.database.url }}
+{{- $_ := set $database "url" .Values.database.url }}
+{{- else }}
+{{- $_ := set $database "data_dir" .Values.database.sqlite.mountPath }}
+{{- end }}
+{{- $_ := set $config "database" $database }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/*
+The portal's address as browsers reach it (public_url, else from ingress.host), or "".
+*/}}
+{{- define "portal.publicUrl" -}}
+{{- $oidc := (include "portal.config" . | fromYaml).auth.oidc }}
+{{- if $oidc }}{{ trimSuffix "/" (default "" $oidc.public_url) }}{{ end }}
+{{- end }}
+
+{{/*
+Whether the database is SQLite (database.url empty): one pod, a volume, pods replaced not rolled.
+*/}}
+{{- define "portal.sqlite" -}}
+{{- if not .Values.database.url }}true{{ end }}
+{{- end }}
+
+{{/*
+The SQLite file's claim: an existing one, or the chart's.
+*/}}
+{{- define "portal.dataClaim" -}}
+{{- default (printf "%s-data" (include "portal.fullname" .)) .Values.database.sqlite.persistence.existingClaim }}
+{{- end }}
+
+{{/*
+The secrets each upstream cannot start without (the `required` Secrets the portal's widgets
+declare; tests/test_helm_chart.py checks this list against the widget registry).
+*/}}
+{{- define "portal.requiredSecrets" -}}
+taiga: [PORTAL_TAIGA_USERNAME, PORTAL_TAIGA_PASSWORD]
+gitlab: [PORTAL_GITLAB_TOKEN]
+{{- end }}
+
+{{/*
+Mistakes refused at `helm install` rather than found in a crash-looping pod; each message names
+the value to change. Rendered by the ConfigMap.
+*/}}
+{{- define "portal.checks" -}}
+{{- $config := include "portal.config" . | fromYaml }}
+{{- $secrets := .Values.secrets }}
+{{- /* Secrets: only the chart's own Secret can be checked (extraEnvFrom may bring any name). */}}
+{{- if and (not $secrets.existingSecret) (not .Values.extraEnvFrom) }}
+{{- $given := dict }}
+{{- range $key, $value := $secrets.env }}
+{{- if $value }}{{ $_ := set $given $key true }}{{ end }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- $_ := set $given (trimSuffix "_FILE" .name) true }}
+{{- end }}
+{{- if and (eq $config.auth.mode "oidc") (not $given.PORTAL_OIDC_CLIENT_SECRET) }}
+{{- fail "secrets.env.PORTAL_OIDC_CLIENT_SECRET is empty while config.auth.mode is oidc: the portal would refuse to start. Give the Keycloak client's secret there, or name a Secret holding it (and the other keys) in secrets.existingSecret." }}
+{{- end }}
+{{- range $upstream, $keys := include "portal.requiredSecrets" . | fromYaml }}
+{{- if index (default dict $config.upstreams) $upstream }}
+{{- range $keys }}
+{{- if not (index $given .) }}
+{{- fail (printf "secrets.env.%s is empty while config.upstreams.%s is set: the portal would refuse to start. Give it there, or use secrets.existingSecret." . $upstream) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $upstream := list "prometheus" "alertmanager" }}
+{{- $section := index (default dict $config.upstreams) $upstream }}
+{{- $env := printf "PORTAL_%s" (upper $upstream) }}
+{{- $password := index $given (printf "%s_PASSWORD" $env) }}
+{{- $token := index $given (printf "%s_TOKEN" $env) }}
+{{- if and $section $password $token }}
+{{- fail (printf "secrets.env.%s_PASSWORD and %s_TOKEN are both set: config.upstreams.%s takes a password (with its username) or a token, not both." $env $env $upstream) }}
+{{- end }}
+{{- if and $section $section.username (not $password) (not $token) }}
+{{- fail (printf "config.upstreams.%s.username is set but secrets.env.%s_PASSWORD is empty: basic auth needs both." $upstream $env) }}
+{{- end }}
+{{- if and $section $password (not $section.username) }}
+{{- fail (printf "secrets.env.%s_PASSWORD is set but config.upstreams.%s.username is not: basic auth needs both." $env $upstream) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- /* Files: the ConfigMap's directory holds portal.yaml only; a CA bundle is mounted elsewhere. */}}
+{{- $mounts := list }}
+{{- range .Values.extraVolumeMounts }}
+{{- if or (eq (trimSuffix "/" .mountPath) "/etc/portal") (hasPrefix "/etc/portal/" .mountPath) }}
+{{- fail (printf "extraVolumeMounts: %s is inside /etc/portal, the configuration's ConfigMap: mount it elsewhere, e.g. /etc/portal-ca" .mountPath) }}
+{{- end }}
+{{- $mounts = append $mounts (printf "%s/" (trimSuffix "/" .mountPath)) }}
+{{- end }}
+{{- $bundles := dict }}
+{{- with ($config.auth.oidc | default dict).ca_bundle }}{{ $_ := set $bundles "config.auth.oidc.ca_bundle" . }}{{ end }}
+{{- range $name, $section := default dict $config.upstreams }}
+{{- with ($section | default dict).ca_bundle }}{{ $_ := set $bundles (printf "config.upstreams.%s.ca_bundle" $name) . }}{{ end }}
+{{- end }}
+{{- range $key, $path := $bundles }}
+{{- $mounted := false }}
+{{- range $mounts }}{{ if hasPrefix . $path }}{{ $mounted = true }}{{ end }}{{ end }}
+{{- if not $mounted }}
+{{- fail (printf "%s: %s is not in a volume of extraVolumeMounts, so the pod has no such file (/etc/portal/ holds portal.yaml only). Mount the CA from a ConfigMap or Secret with extraVolumes and extraVolumeMounts (e.g. at /etc/portal-ca) and point ca_bundle into it." $key $path) }}
+{{- end }}
+{{- end }}
+{{- end }}

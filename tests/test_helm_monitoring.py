@@ -1,0 +1,275 @@
+"""The chart's monitoring objects: the ServiceMonitor, the alerts (promtool's rule unit tests on
+series shaped like the portal's exposition) and the Grafana dashboard."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from flask import Flask
+
+from .support.helm import SCENARIOS, Helm, find, kinds
+
+pytestmark = pytest.mark.peers
+
+Rendered = dict[str, list[dict[str, Any]]]
+JOB = 'job="portal-metrics", namespace="portal"'
+
+
+def _exposed_names(app: Flask) -> set[str]:
+    """Sample names the portal's metric families expose (with or without samples yet)."""
+    suffixes = {"histogram": ("_bucket", "_count", "_sum"), "counter": ("_total",), "gauge": ("",)}
+    registry = app.extensions["portal_metrics"].registry
+    return {family.name + suffix for family in registry.collect() for suffix in suffixes[family.type]}
+
+
+def _rules(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = find(manifests, "PrometheusRule")["spec"]["groups"][0]["rules"]
+    return rules
+
+
+def rules_file(manifests: list[dict[str, Any]], directory: Path) -> Path:
+    """The PrometheusRule's groups as a Prometheus rule file."""
+    path = directory / "rules.yaml"
+    groups = find(manifests, "PrometheusRule")["spec"]["groups"]
+    path.write_text(yaml.safe_dump({"groups": groups}), encoding="utf-8")
+    return path
+
+
+def test_monitoring_objects_use_metrics_the_portal_exposes(rendered: Rendered, app: Flask) -> None:
+    manifests = rendered["monitoring"]
+    monitor = find(manifests, "ServiceMonitor")
+    metrics_service = find(manifests, "Service", "-metrics")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= metrics_service["metadata"]["labels"].items()
+    assert find(manifests, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] == 4
+    assert "replicas" not in find(manifests, "Deployment")["spec"]
+
+    dashboard = json.loads(find(manifests, "ConfigMap", "-dashboard")["data"]["devsecops-portal.json"])
+    expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    expressions += [rule["expr"] for rule in _rules(rendered["k3s"])]  # with Redis: every alert
+    exposed = _exposed_names(app)
+    used = {name for expr in expressions for name in re.findall(r"\bportal_[a-z_]+\b", expr)}
+    assert used and used <= exposed, used - exposed
+    assert "portal_cache_fallback_active" in used
+
+
+def test_monitoring_is_off_unless_asked(rendered: Rendered) -> None:
+    assert not {"ServiceMonitor", "PrometheusRule"} & kinds(rendered["minimal"])
+    assert "-dashboard" not in str([m["metadata"]["name"] for m in rendered["minimal"]])
+
+
+def test_the_rules_select_the_service_monitors_series_or_the_admins(helm: Helm, rendered: Rendered) -> None:
+    """prometheus-operator names a ServiceMonitor's job after the Service it scrapes."""
+    service = find(rendered["monitoring"], "Service", "-metrics")["metadata"]["name"]
+    down = _rules(rendered["monitoring"])[0]
+    series = f'up{{job="{service}", namespace="portal"}}'
+    assert down["expr"] == f"max({series}) == 0 or absent({series})"
+    own = helm.manifests(
+        SCENARIOS["monitoring"],
+        "metrics.serviceMonitor.enabled=false",
+        'metrics.prometheusRule.selector=job="tools/portal"',
+    )
+    assert all('job="tools/portal"' in rule["expr"] for rule in _rules(own))
+    assert "ServiceMonitor" not in kinds(own)
+
+
+def test_the_service_monitor_takes_relabelings(helm: Helm) -> None:
+    manifests = helm.manifests(
+        SCENARIOS["monitoring"],
+        "metrics.serviceMonitor.relabelings[0].targetLabel=cluster",
+        "metrics.serviceMonitor.relabelings[0].replacement=k3s-prod",
+        "metrics.serviceMonitor.metricRelabelings[0].action=drop",
+        "metrics.serviceMonitor.metricRelabelings[0].sourceLabels={__name__}",
+        "metrics.serviceMonitor.metricRelabelings[0].regex=portal_upstream_ratelimit_.*",
+    )
+    (endpoint,) = find(manifests, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["relabelings"] == [{"targetLabel": "cluster", "replacement": "k3s-prod"}]
+    assert endpoint["metricRelabelings"][0]["action"] == "drop"
+
+
+@pytest.mark.parametrize("scenario", ["monitoring", "k3s"])
+def test_the_prometheus_rules_pass_promtool(rendered: Rendered, tmp_path: Path, scenario: str) -> None:
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(rules_file(rendered[scenario], tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    count = len(_rules(rendered[scenario]))
+    assert f"SUCCESS: {count} rules found" in result.stdout
+    assert count == {"monitoring": 5, "k3s": 6}[scenario]  # PortalRedisUnreachable with Redis only
+
+
+def test_additional_rules_join_the_group(helm: Helm, tmp_path: Path) -> None:
+    manifests = helm.manifests(
+        SCENARIOS["monitoring"],
+        "metrics.prometheusRule.additionalRules[0].alert=PortalTooManyReplicas",
+        'metrics.prometheusRule.additionalRules[0].expr=count(up{job="portal-metrics"}) > 4',
+    )
+    assert _rules(manifests)[-1] == {
+        "alert": "PortalTooManyReplicas",
+        "expr": 'count(up{job="portal-metrics"}) > 4',
+    }
+    check = subprocess.run(
+        ["promtool", "check", "rules", str(rules_file(manifests, tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _series(name: str, labels: str, values: str) -> dict[str, str]:
+    return {"series": f"{name}{{{JOB}{labels}}}", "values": values}
+
+
+def _fires(at: str, alert: str, labels: dict[str, str], summary: str, description: str) -> dict[str, Any]:
+    expected = {"exp_labels": {"team": "platform", **labels}}
+    expected["exp_annotations"] = {"summary": summary, "description": description}
+    return {"eval_time": at, "alertname": alert, "exp_alerts": [expected]}
+
+
+def _quiet(at: str, alert: str) -> dict[str, Any]:
+    return {"eval_time": at, "alertname": alert, "exp_alerts": []}
+
+
+def _promtool_test(rules: Path, directory: Path, tests: list[dict[str, Any]]) -> None:
+    suite = {"rule_files": [str(rules)], "evaluation_interval": "1m", "tests": tests}
+    test_file = directory / "alerts-test.yaml"
+    test_file.write_text(yaml.safe_dump(suite), encoding="utf-8")
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: Path) -> None:
+    """promtool's rule unit tests, on series shaped like the portal's exposition."""
+    manifests = helm.manifests(SCENARIOS["monitoring"], "redis.enabled=true")
+    kuma = ', upstream="uptime_kuma"'
+    duration = "portal_http_request_duration_seconds_bucket"
+    calls = "portal_upstream_request_duration_seconds_count"
+    total = "portal_http_request_total"
+    warning = {"severity": "warning"}
+    series = [
+        _series("up", ', pod="a"', "1 1 1 0x30"),
+        _series(calls, kuma + ', outcome="ok"', "0+60x30"),
+        _series(calls, kuma + ', outcome="unavailable"', "0+60x30"),
+        # 600 requests a minute (10/s), each between 1 s and 3 s: p99 = 1 + 2 x 0.99 = 2.98 s.
+        _series(duration, ', path="/", le="1.0"', "0x30"),
+        _series(duration, ', path="/", le="3.0"', "0+600x30"),
+        _series(duration, ', path="/", le="+Inf"', "0+600x30"),
+        _series(duration.removesuffix("_bucket") + "_count", ', path="/"', "0+600x30"),
+        # A tenth of the answers are 500s.
+        _series(total, ', method="GET", status="200"', "0+540x30"),
+        _series(total, ', method="GET", status="500"', "0+60x30"),
+        _series("portal_upstream_circuit_state", kuma, "2x30"),
+        _series("portal_cache_fallback_active", ', pod="a"', "0 0 1x30"),
+    ]
+    alerts = [
+        _quiet("2m", "PortalDown"),
+        _fires(
+            "20m",
+            "PortalDown",
+            {"severity": "critical"},
+            "The portal is down",
+            "No portal pod of portal/portal has answered Prometheus for 5 minutes.",
+        ),
+        _fires(
+            "20m",
+            "PortalHttp5xxRatioHigh",
+            warning,
+            "The portal answers with errors",
+            "10% of the portal's answers were 5xx errors over 10 minutes (over 0.05); "
+            "the pods' logs name each error's request id.",
+        ),
+        _fires(
+            "20m",
+            "PortalUpstreamErrorRatioHigh",
+            {**warning, "upstream": "uptime_kuma"},
+            "Calls to uptime_kuma fail",
+            "50% of the portal's calls to uptime_kuma failed over 10 minutes; "
+            "its cards show stale data or an error.",
+        ),
+        _fires(
+            "20m",
+            "PortalLatencyP99High",
+            warning,
+            "The portal answers slowly",
+            "The 99th percentile of the portal's request latency is 2.98s (over 1.5s for 10 minutes).",
+        ),
+        _fires(
+            "20m",
+            "PortalUpstreamCircuitOpen",
+            {"severity": "info", "upstream": "uptime_kuma"},
+            "The portal stopped calling uptime_kuma",
+            "The circuit breaker of uptime_kuma has been open for 15 minutes: "
+            "the upstream keeps failing and is only retried with backoff.",
+        ),
+        _quiet("5m", "PortalRedisUnreachable"),  # 1 since minute 2: not yet 5 minutes
+        _fires(
+            "20m",
+            "PortalRedisUnreachable",
+            warning,
+            "The portal has lost Redis",
+            "A portal worker of portal/portal has used its in-process store for 5 minutes because Redis "
+            "cannot be reached: each worker caches and calls the upstreams on its own, sign-in sessions "
+            "last at most auth.oidc.outage_grace seconds more, and a logout reaches the other replicas "
+            "only once Redis answers.",
+        ),
+    ]
+    _promtool_test(
+        rules_file(manifests, tmp_path),
+        tmp_path,
+        [{"interval": "1m", "input_series": series, "alert_rule_test": alerts}],
+    )
+
+
+def test_latency_and_errors_stay_quiet_on_a_trickle_of_requests(rendered: Rendered, tmp_path: Path) -> None:
+    """Below minRequestRate (0.1/s) one slow or failed request is no percentile: no alert."""
+    duration = "portal_http_request_duration_seconds_bucket"
+    total = "portal_http_request_total"
+    series = [
+        _series("up", ', pod="a"', "1x30"),
+        # 3 requests a minute (0.05/s), all slow and all failing.
+        _series(duration, ', path="/", le="1.0"', "0x30"),
+        _series(duration, ', path="/", le="+Inf"', "0+3x30"),
+        _series(duration.removesuffix("_bucket") + "_count", ', path="/"', "0+3x30"),
+        _series(total, ', method="GET", status="500"', "0+3x30"),
+    ]
+    alerts = [_quiet("25m", "PortalLatencyP99High"), _quiet("25m", "PortalHttp5xxRatioHigh")]
+    _promtool_test(
+        rules_file(rendered["monitoring"], tmp_path),
+        tmp_path,
+        [{"interval": "1m", "input_series": series, "alert_rule_test": alerts}],
+    )
+
+
+def test_each_release_has_its_own_dashboard(helm: Helm, rendered: Rendered) -> None:
+    def dashboard(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+        board: dict[str, Any] = json.loads(
+            find(manifests, "ConfigMap", "-dashboard")["data"]["devsecops-portal.json"]
+        )
+        return board
+
+    ours = dashboard(rendered["monitoring"])
+    other = dashboard(helm.manifests(SCENARIOS["monitoring"], "fullnameOverride=portal-staging"))
+    again = dashboard(helm.manifests(SCENARIOS["monitoring"]))
+    assert ours["uid"] != other["uid"] and ours["uid"] == again["uid"]
+    assert len(ours["uid"]) <= 40  # Grafana's limit
+    assert ours["title"] == "DevSecOps portal (portal/portal)"
+    assert other["title"] == "DevSecOps portal (portal/portal-staging)"
+    variables = {v["name"]: v.get("current") for v in ours["templating"]["list"]}
+    assert variables["namespace"] == {"text": "portal", "value": "portal"}
+    assert variables["job"] == {"text": "portal-metrics", "value": "portal-metrics"}

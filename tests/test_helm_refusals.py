@@ -1,0 +1,148 @@
+"""Mistakes the chart refuses at `helm install` (its render), each with a message naming the value:
+otherwise they would show as a crash-looping pod, an alert firing for ever or a hung node drain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .support.helm import SCENARIOS, Helm
+
+pytestmark = pytest.mark.peers
+
+MINIMAL = SCENARIOS["minimal"]
+SEVERAL = SCENARIOS["postgresql"]  # two replicas on PostgreSQL
+SCALED = SCENARIOS["monitoring"]  # autoscaling from 2 to 4 pods
+
+
+def test_the_defaults_alone_are_refused_for_want_of_the_keycloak_client_secret(helm: Helm) -> None:
+    message = helm.refusal(None)
+    assert "secrets.env.PORTAL_OIDC_CLIENT_SECRET is empty while config.auth.mode is oidc" in message
+    assert "secrets.existingSecret" in message
+    assert helm.manifests(None, "secrets.existingSecret=portal-secrets")  # the Secret's keys are the admin's
+    assert helm.manifests(None, "config.auth.mode=demo", "allowDemoAuth=true")
+
+
+@pytest.mark.parametrize(
+    ("upstream", "url", "missing"),
+    [
+        ("taiga", "https://taiga.example.org/api/v1/", "PORTAL_TAIGA_USERNAME"),
+        ("gitlab", "https://gitlab.example.org", "PORTAL_GITLAB_TOKEN"),
+    ],
+)
+def test_an_upstream_without_its_required_secret_is_refused(
+    helm: Helm, upstream: str, url: str, missing: str
+) -> None:
+    message = helm.refusal(MINIMAL, f"config.upstreams.{upstream}.url={url}")
+    assert f"secrets.env.{missing} is empty while config.upstreams.{upstream} is set" in message
+
+
+def test_basic_auth_of_prometheus_needs_its_password_and_never_both_kinds(helm: Helm) -> None:
+    prometheus = "config.upstreams.prometheus.url=http://prometheus-operated.monitoring.svc:9090"
+    without = helm.refusal(MINIMAL, prometheus, "config.upstreams.prometheus.username=portal")
+    assert (
+        "config.upstreams.prometheus.username is set but secrets.env.PORTAL_PROMETHEUS_PASSWORD is empty"
+        in without
+    )
+    both = helm.refusal(
+        MINIMAL,
+        prometheus,
+        "secrets.env.PORTAL_PROMETHEUS_PASSWORD=pw",
+        "secrets.env.PORTAL_PROMETHEUS_TOKEN=tk",
+        "config.upstreams.prometheus.username=portal",
+    )
+    assert "PORTAL_PROMETHEUS_PASSWORD and PORTAL_PROMETHEUS_TOKEN are both set" in both
+    assert helm.manifests(MINIMAL, prometheus, "secrets.env.PORTAL_PROMETHEUS_TOKEN=tk")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value_path"),
+    [
+        ("config.auth.oidc.server_url=sso.example.org", "config.auth.oidc.server_url"),
+        ("config.auth.oidc.public_url=portal.example.org", "config.auth.oidc.public_url"),
+        ("config.upstreams.uptime_kuma.url=status.example.org:3001", "config.upstreams.uptime_kuma.url"),
+        ("config.upstreams.gitlab.url=ftp://gitlab.example.org", "config.upstreams.gitlab.url"),
+    ],
+)
+def test_a_url_without_its_scheme_is_refused(helm: Helm, setting: str, value_path: str) -> None:
+    """Without a scheme the policy would open port 80 and the portal refuse to start."""
+    message = helm.refusal(MINIMAL, setting)
+    assert f"{value_path}: Does not match pattern" in message
+
+
+def test_an_autoscaler_whose_minimum_is_above_its_maximum_is_refused(helm: Helm) -> None:
+    message = helm.refusal(SCALED, "autoscaling.minReplicas=5")
+    assert "autoscaling.minReplicas (5) is above autoscaling.maxReplicas (4)" in message
+
+
+@pytest.mark.parametrize(
+    ("values", "sets", "expected"),
+    [
+        (
+            SEVERAL,
+            ("podDisruptionBudget.minAvailable=2",),
+            "podDisruptionBudget.minAvailable 2 keeps 2 of replicaCount 2",
+        ),
+        (
+            SEVERAL,
+            ("podDisruptionBudget.minAvailable=100%",),
+            "podDisruptionBudget.minAvailable 100% keeps 2",
+        ),
+        (SEVERAL, ("podDisruptionBudget.minAvailable=60%",), "podDisruptionBudget.minAvailable 60% keeps 2"),
+        (
+            SCALED,
+            ("autoscaling.minReplicas=1",),
+            "podDisruptionBudget.minAvailable 1 keeps 1 of autoscaling.minReplicas 1",
+        ),
+        (SEVERAL, ("podDisruptionBudget.maxUnavailable=0",), "podDisruptionBudget.maxUnavailable is 0"),
+        (SEVERAL, ("podDisruptionBudget.maxUnavailable=0%",), "podDisruptionBudget.maxUnavailable is 0%"),
+    ],
+)
+def test_a_disruption_budget_that_blocks_every_drain_is_refused(
+    helm: Helm, values: Path, sets: tuple[str, ...], expected: str
+) -> None:
+    message = helm.refusal(values, *sets)
+    assert expected in message and "node drain" in message
+
+
+def test_a_budget_that_lets_a_pod_go_is_accepted(helm: Helm) -> None:
+    assert helm.manifests(SEVERAL, "podDisruptionBudget.minAvailable=50%")
+    assert helm.manifests(SCALED, "autoscaling.minReplicas=1", "podDisruptionBudget.maxUnavailable=1")
+
+
+def test_more_than_one_pod_on_sqlite_is_refused(helm: Helm) -> None:
+    for setting in ("replicaCount=2", "autoscaling.enabled=true"):
+        message = helm.refusal(MINIMAL, setting)
+        assert setting.split(".")[0].split("=")[0] in message, setting
+    password = helm.refusal(MINIMAL, "database.url=postgresql+psycopg://portal:pw@db/portal")
+    assert "database.url" in password
+
+
+def test_a_ca_bundle_outside_the_mounted_volumes_is_refused(helm: Helm) -> None:
+    message = helm.refusal(MINIMAL, "config.auth.oidc.ca_bundle=/etc/portal/keycloak-ca.pem")
+    assert (
+        "config.auth.oidc.ca_bundle: /etc/portal/keycloak-ca.pem is not in a volume of extraVolumeMounts"
+        in message
+    )
+    ca = SCENARIOS["ca-bundle"]
+    elsewhere = helm.refusal(ca, "config.upstreams.uptime_kuma.ca_bundle=/etc/ssl/corp.pem")
+    assert "config.upstreams.uptime_kuma.ca_bundle: /etc/ssl/corp.pem is not in a volume" in elsewhere
+    inside = helm.refusal(ca, "extraVolumeMounts[0].mountPath=/etc/portal/ca")
+    assert "extraVolumeMounts: /etc/portal/ca is inside /etc/portal" in inside
+
+
+def test_alerts_without_a_scrape_are_refused(helm: Helm) -> None:
+    message = helm.refusal(SCALED, "metrics.serviceMonitor.enabled=false")
+    assert "metrics.prometheusRule.enabled needs metrics.serviceMonitor.enabled" in message
+    own_job = helm.manifests(
+        SCALED,
+        "metrics.serviceMonitor.enabled=false",
+        'metrics.prometheusRule.selector=job="portal"\\, namespace="tools"',
+    )
+    assert [m for m in own_job if m["kind"] == "PrometheusRule"]
+
+
+def test_the_demo_identity_is_refused_unless_allowed(helm: Helm) -> None:
+    message = helm.refusal(MINIMAL, "config.auth.mode=demo")
+    assert "allowDemoAuth" in message
