@@ -23,7 +23,6 @@ from .observability.metrics import PrometheusObserver, init_metrics
 from .state import EXTENSION, PortalState, build_state, portal_state
 from .web import errors, security
 from .web.compression import init_compression
-from .web.flask_app import PortalFlask
 from .web.guard import init_guard
 from .web.i18n import format_uptime, init_i18n
 from .web.request_record import init_request_record
@@ -55,7 +54,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     configure_logging(env.get("PORTAL_LOG_LEVEL", "INFO"))
-    app = PortalFlask(__name__)
+    app = Flask(__name__)
     app.config.from_mapping(
         SECRET_KEY=settings.secrets.secret_key,
         SESSION_COOKIE_NAME="portal_session",

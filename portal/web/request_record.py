@@ -39,34 +39,31 @@ def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
     @app.before_request
     def _start() -> None:
         incoming = request.environ.get(REQUEST_ID_ENVIRON)
-        here = g._get_current_object()  # one proxy lookup, not one per use
-        here.request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
-        here.started = time.perf_counter()
+        g.request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
+        g.started = time.perf_counter()
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        here = g._get_current_object()
-        asked = request._get_current_object()  # type: ignore[attr-defined]
-        request_id = here.get("request_id")
+        request_id = g.get("request_id")
         if request_id:
             response.headers.add(REQUEST_ID_HEADER, request_id)
-        if asked.endpoint in _QUIET_ENDPOINTS:
+        if request.endpoint in _QUIET_ENDPOINTS:
             return response
         now = time.perf_counter()
-        seconds = max(now - here.get("started", now), 0.0)
-        rule = asked.url_rule
+        seconds = max(now - g.get("started", now), 0.0)
+        rule = request.url_rule
         status = response.status_code
-        metrics.observe(asked.method, rule.rule if rule else UNMATCHED, status, seconds)
+        metrics.observe(request.method, rule.rule if rule else UNMATCHED, status, seconds)
         user = current_user()
         fields = {
             "event": "request",
             "request_id": request_id,
-            "method": asked.method,
+            "method": request.method,
             "route": rule.rule if rule else None,
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
             "user": user.subject if user else None,
-            **here.get("log_fields", {}),
+            **g.get("log_fields", {}),
         }
         access_log.info("request", extra=fields)
         return response
