@@ -397,6 +397,87 @@
     }
   });
 
+  /* ---- packing: the dashboard's cards without holes -------------------------------------- */
+
+  // CSS gives the grid as many columns as fit (auto-fill); here each card, in the layout's order,
+  // takes the highest free place in one column, or, for a wide card, in two side by side where
+  // their tops are level ("when there is room": it would otherwise leave a hole beside it), on rows
+  // of PACK_ROW px. So cards of different heights leave no holes. The places go into a constructed
+  // stylesheet (the CSP forbids style attributes); they are worked out again whenever a card
+  // changes size (data arrives, folded, hidden, widened) or moves. Without script: a plain grid.
+  var PACK_ROW = 4;
+  var LEVEL = 40;  // rows (160 px): the most a wide card may leave empty beside its top
+
+  function placeIn(columns, first, span, height) {
+    // The lowest top (in rows) where `span` columns from `first` are free for `height` rows, and
+    // the space it leaves empty above it in those columns.
+    var tops = [0];
+    for (var c = first; c < first + span; c += 1) {
+      columns[c].forEach(function (used) { tops.push(used[1]); });
+    }
+    tops.sort(function (a, b) { return a - b; });
+    var top = tops[tops.length - 1];
+    for (var i = 0; i < tops.length; i += 1) {
+      var at = tops[i];
+      var clear = true;
+      for (var k = first; k < first + span && clear; k += 1) {
+        clear = columns[k].every(function (used) { return at + height <= used[0] || at >= used[1]; });
+      }
+      if (clear) { top = at; break; }
+    }
+    var empty = 0;
+    for (var j = first; j < first + span; j += 1) {
+      var below = 0;
+      columns[j].forEach(function (used) { if (used[1] <= top) below = Math.max(below, used[1]); });
+      empty += top - below;
+    }
+    return { first: first, span: span, top: top, empty: empty };
+  }
+
+  function bestPlace(columns, span, height) {
+    var best = null;
+    for (var first = 0; first + span <= columns.length; first += 1) {
+      var place = placeIn(columns, first, span, height);
+      if (span > 1 && place.empty > LEVEL) continue;
+      if (!best || place.top < best.top) best = place;
+    }
+    return best;
+  }
+
+  function pack(grid, sheet) {
+    var style = window.getComputedStyle(grid);
+    var count = style.gridTemplateColumns.split(" ").filter(Boolean).length;
+    var gap = parseFloat(style.columnGap) || 0;
+    var wideFits = count > 1 && window.matchMedia("(min-width: 60rem)").matches;
+    var columns = [];
+    for (var c = 0; c < count; c += 1) columns.push([]);
+    var rules = [];
+    grid.querySelectorAll(":scope > .widget-card").forEach(function (card) {
+      if (!card.offsetParent) return;  // hidden
+      var height = Math.ceil((card.offsetHeight + gap) / PACK_ROW);
+      var wide = wideFits && card.classList.contains("widget-card--wide") && bestPlace(columns, 2, height);
+      var place = wide || bestPlace(columns, 1, height);
+      for (var k = place.first; k < place.first + place.span; k += 1) columns[k].push([place.top, place.top + height]);
+      rules.push("#" + card.id + " { grid-column: " + (place.first + 1) + " / span " + place.span +
+        "; grid-row: " + (place.top + 1) + " / span " + height + "; }");
+    });
+    sheet.replaceSync(rules.join("\n"));
+    grid.setAttribute("data-columns", String(count));
+    grid.classList.add("is-packed");
+  }
+
+  function initPacking() {
+    var grid = document.getElementById("widget-grid");
+    if (!grid || !window.ResizeObserver || !document.adoptedStyleSheets) return;
+    var sheet = new CSSStyleSheet();
+    document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+    // Both observers call back before the next paint: the cards are never drawn out of place.
+    var resized = new ResizeObserver(function () { pack(grid, sheet); });
+    resized.observe(grid);
+    grid.querySelectorAll(":scope > .widget-card").forEach(function (card) { resized.observe(card); });
+    new MutationObserver(function () { pack(grid, sheet); }).observe(grid, { childList: true });
+  }
+
   /* ---- personal layout ------------------------------------------------------------------ */
 
   // "Edit layout" shows the controls; every change is saved at once (the whole layout, through
@@ -668,6 +749,7 @@
     initThemeSwitch();
     initTileFilter();
     initLayout();
+    initPacking();
     initPolling();
   });
 })();
