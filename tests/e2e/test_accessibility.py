@@ -165,12 +165,17 @@ def test_zoom_is_not_blocked_and_the_page_reflows_at_320px(open_page: OpenPage) 
     assert overflow == 0, "the page scrolls sideways at 320 px (400 % zoom of a 1280 px screen)"
 
 
-def test_reduced_motion_stops_the_animations(open_page: OpenPage) -> None:
+def test_nothing_loops_and_reduced_motion_stops_the_animations(open_page: OpenPage) -> None:
     running = (
         "() => document.getAnimations().filter((a) => a.playState === 'running').map((a) => a.animationName)"
     )
+    looping = (
+        "() => document.getAnimations().filter((a) => a.playState === 'running'"
+        " && a.effect.getComputedTiming().iterations === Infinity).map((a) => a.animationName)"
+    )
     moving = open_page("/")
-    assert "pulse-ring" in moving.evaluate(running)  # the down tile's dot pulses normally
+    assert moving.locator(".tile-dot.is-down").count() > 0
+    assert moving.evaluate(looping) == []  # a page left open all day: no down dot pulsing for ever
     still = open_page("/", reduced_motion="reduce")
     assert still.evaluate(running) == []
     durations = still.evaluate(

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
-from .helpers import OpenPage
+from .conftest import REFRESH
+from .helpers import SETTLED, OpenPage, PageProblems
 
 # Each visible card's box, relative to the grid, and the grid's own width.
 CARD_BOXES = """() => {
@@ -109,3 +110,32 @@ def test_the_cards_fill_the_width_without_holes(open_page: OpenPage, width: int)
     # The width is used: four columns at 1920 px, three at 1280 and 1440.
     columns = {round(card["left"]) for card in layout["cards"]}
     assert len(columns) >= (4 if width >= 1920 else 3) - 1, layout
+
+
+def test_an_unreachable_portal_is_said_at_the_top_and_retried_with_a_backoff(
+    open_page: OpenPage, problems: PageProblems
+) -> None:
+    """The portal itself down while the page is open (every request to it fails), then back."""
+    problems.allow_console("Failed to load resource|ERR_FAILED|htmx:afterRequest|htmx:sendError")
+    page = open_page("/", before=lambda p: p.clock.install())
+    page.route("**/widgets/**", lambda route: route.abort())
+    page.route("**/healthz", lambda route: route.abort())
+    banner = page.locator("#portal-offline")
+    for _ in range(REFRESH * 2):  # the next poll of any card fails
+        page.clock.run_for(1000)
+        if banner.is_visible():
+            break
+    expect(banner).to_be_visible()
+    assert _box(page, "#portal-offline")["y"] < 150  # at the top, not below the fold
+    when = page.locator("#portal-offline-when")
+    expect(when).to_have_text("Next try in 2 s.")
+    page.clock.run_for(2000)  # the first try fails: the next one waits twice as long
+    expect(when).to_have_text("Next try in 4 s.")
+    page.mouse.wheel(0, 1500)
+    assert _box(page, "#portal-offline")["y"] < 150  # held under the navbar while scrolling
+    page.unroute("**/widgets/**")
+    page.unroute("**/healthz")
+    page.locator("#portal-offline-retry").click()  # no need to wait: tried at once
+    expect(banner).to_be_hidden()
+    page.wait_for_function(SETTLED)
+    assert page.locator(".widget-content.is-error").count() == 0

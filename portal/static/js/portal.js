@@ -23,7 +23,7 @@
   }
 
   function poll(entry) {
-    if (entry.stopped || entry.inFlight || paused(entry)) return;
+    if (entry.stopped || entry.inFlight || paused(entry) || outage) return;
     entry.lastPoll = Date.now();
     htmx.trigger(entry.body, "poll");
   }
@@ -119,12 +119,83 @@
     entry.inFlight = false;
     var card = cardOf(body);
     var xhr = event.detail.xhr;
+    // No answer, or a 5xx: the portal itself is down (an upstream's failure is a card's 200).
     var reachable = xhr && xhr.status > 0 && xhr.status < 500;
-    card.classList.toggle("is-offline", !reachable);
-    var notice = card.querySelector(".widget-card__offline");
-    if (notice) notice.hidden = reachable;
-    if (reachable) showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
-    if (reachable) pollSoonIfLoading(entry);
+    if (!reachable) {
+      portalUnreachable();
+      return;
+    }
+    showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
+    pollSoonIfLoading(entry);
+  });
+
+  /* ---- the portal itself unreachable -------------------------------------------------------- */
+
+  // One banner at the top of the page says it (not one per card); the cards stop polling and
+  // the page asks /healthz after 2 s, then 4, 8, ... up to a minute, or at once with "Retry now".
+  // When it answers, every card polls again.
+  var RETRY_FIRST = 2000;
+  var RETRY_MAX = 60000;
+  var outage = null;  // { delay, due, timer, ticker } while the portal cannot be reached
+
+  function showCountdown() {
+    var when = document.getElementById("portal-offline-when");
+    if (!when || !outage) return;
+    var seconds = Math.max(0, Math.ceil((outage.due - Date.now()) / 1000));
+    when.textContent = (when.getAttribute("data-label") || "").replace("{seconds}", seconds);
+  }
+
+  function retryLater() {
+    window.clearTimeout(outage.timer);
+    window.clearInterval(outage.ticker);
+    outage.due = Date.now() + outage.delay;
+    outage.timer = window.setTimeout(probe, outage.delay);
+    outage.ticker = window.setInterval(showCountdown, 1000);
+    showCountdown();
+  }
+
+  function probe() {
+    var banner = document.getElementById("portal-offline");
+    if (!outage || !banner) return;
+    window.clearTimeout(outage.timer);
+    window.fetch(banner.getAttribute("data-health-url"), { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) { return response.ok; }, function () { return false; })
+      .then(function (ok) {
+        if (!outage) return;
+        if (ok) {
+          portalBack();
+        } else {
+          outage.delay = Math.min(outage.delay * 2, RETRY_MAX);
+          retryLater();
+        }
+      });
+  }
+
+  function portalUnreachable() {
+    if (outage) return;
+    outage = { delay: RETRY_FIRST };
+    document.body.classList.add("is-portal-offline");
+    var banner = document.getElementById("portal-offline");
+    if (banner) banner.hidden = false;
+    retryLater();
+  }
+
+  function portalBack() {
+    window.clearTimeout(outage.timer);
+    window.clearInterval(outage.ticker);
+    outage = null;
+    document.body.classList.remove("is-portal-offline");
+    var banner = document.getElementById("portal-offline");
+    if (banner) banner.hidden = true;
+    cards.forEach(function (entry) {
+      entry.inFlight = false;
+      poll(entry);
+      schedule(entry);
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("#portal-offline-retry")) probe();
   });
 
   // A card whose data is still being fetched ("loading") asks again soon rather than at its
@@ -172,6 +243,100 @@
     var label = line.getAttribute("data-label") || "{time}";
     line.textContent = label.replace("{time}", formatClock(moment));
   }
+
+  /* ---- calm refreshes: only what changed moves, once ---------------------------------------- */
+
+  // A card's new body is merged into the one on the page (the "card-morph" swap, hx-ext on the
+  // card body) rather than replacing it: an unchanged row keeps its very nodes (no redraw, no
+  // animation, its focus and hover); a new figure or time is written in place, silently; a row
+  // that changes state (its class: up to down, firing to resolved) or appears is lit once
+  // (is-changed). Children are matched by data-key or id when they have one, else by position.
+  var ROWS = "[data-key], .status-row, .status-pill, .incident-note, .alert-row, .incidents-pill, .gauge, " +
+    ".task-row, .upcoming__row, .pipeline-row, .review-row";
+
+  function keyOf(node) {
+    return node.nodeType === 1 ? node.getAttribute("data-key") || node.id || null : null;
+  }
+
+  function sameKind(a, b) {
+    return a.nodeType === b.nodeType && a.nodeName === b.nodeName;
+  }
+
+  function morphAttributes(old, fresh, changed) {
+    Array.prototype.slice.call(fresh.attributes).forEach(function (attr) {
+      if (old.getAttribute(attr.name) === attr.value) return;
+      if (attr.name === "class") changed.push(old);
+      old.setAttribute(attr.name, attr.value);
+    });
+    Array.prototype.slice.call(old.attributes).forEach(function (attr) {
+      // A menu the user opened stays open through a refresh.
+      if (attr.name === "open" && old.nodeName === "DETAILS") return;
+      if (!fresh.hasAttribute(attr.name)) old.removeAttribute(attr.name);
+    });
+  }
+
+  function morphNode(old, fresh, changed) {
+    if (old.nodeType !== 1) {
+      if (old.nodeValue !== fresh.nodeValue) old.nodeValue = fresh.nodeValue;
+      return;
+    }
+    if (old.isEqualNode(fresh)) return;
+    morphAttributes(old, fresh, changed);
+    morphChildren(old, fresh, changed);
+  }
+
+  function morphChildren(parent, freshParent, changed) {
+    var keyed = {};
+    Array.prototype.forEach.call(parent.children, function (child) {
+      var key = keyOf(child);
+      if (key) keyed[key] = child;
+    });
+    var index = 0;
+    var fresh = freshParent.firstChild;
+    while (fresh) {
+      var following = fresh.nextSibling;
+      var current = parent.childNodes[index] || null;
+      var key = keyOf(fresh);
+      var match = key ? keyed[key] : current && !keyOf(current) && current;
+      if (match && sameKind(match, fresh)) {
+        if (key) delete keyed[key];
+        if (match !== current) parent.insertBefore(match, current);
+        morphNode(match, fresh, changed);
+      } else {
+        parent.insertBefore(fresh, current);
+        changed.push(fresh);
+      }
+      index += 1;
+      fresh = following;
+    }
+    while (parent.childNodes.length > index) parent.removeChild(parent.lastChild);
+  }
+
+  function lightUp(node) {
+    if (node.nodeType !== 1 || !node.matches(ROWS)) return;
+    node.classList.remove("is-changed");
+    void node.offsetWidth;  // a second change restarts the light
+    node.classList.add("is-changed");
+  }
+
+  document.addEventListener("animationend", function (event) {
+    if (event.animationName === "changed") event.target.classList.remove("is-changed");
+  });
+
+  htmx.defineExtension("card-morph", {
+    handleSwap: function (style, target, fragment) {
+      var old = style === "innerHTML" && currentContent(target);
+      var fresh = fragment.firstElementChild;
+      if (!old || !fresh || !fresh.classList.contains("widget-content")) return false;  // a plain swap
+      // Rows light up only between two answers with data (not as the data first arrives).
+      var same = old.className === fresh.className && !old.classList.contains("is-loading");
+      var changed = [];
+      morphChildren(target, fragment, changed);
+      if (same) changed.forEach(lightUp);
+      var content = currentContent(target);
+      return content ? [content] : [];
+    }
+  });
 
   /* ---- no jump when data arrives ------------------------------------------------------------ */
 
@@ -407,6 +572,7 @@
   // changes size (data arrives, folded, hidden, widened) or moves. Without script: a plain grid.
   var PACK_ROW = 4;
   var LEVEL = 40;  // rows (160 px): the most a wide card may leave empty beside its top
+  var SHOW_AFTER = 1000;
 
   function placeIn(columns, first, span, height) {
     // The lowest top (in rows) where `span` columns from `first` are free for `height` rows, and
@@ -444,23 +610,46 @@
     return best;
   }
 
+  // Where each card went (by id): a card whose content grows or shrinks stays in its column(s)
+  // and only what is below it moves, as in any page; a new arrangement (another number of
+  // columns, a card moved, widened, hidden or folded) places every card afresh.
+  var packed = { arrangement: "", places: {} };
+
+  function arrangementOf(cards, count) {
+    return count + ":" + cards.map(function (card) {
+      return card.id + (card.classList.contains("widget-card--wide") ? "+" : "") +
+        (card.classList.contains("is-collapsed") ? "-" : "");
+    }).join(",");
+  }
+
   function pack(grid, sheet) {
     var style = window.getComputedStyle(grid);
     var count = style.gridTemplateColumns.split(" ").filter(Boolean).length;
     var gap = parseFloat(style.columnGap) || 0;
     var wideFits = count > 1 && window.matchMedia("(min-width: 60rem)").matches;
+    var cards = Array.prototype.filter.call(grid.querySelectorAll(":scope > .widget-card"), function (card) {
+      return card.offsetParent !== null;  // not hidden
+    });
+    var arrangement = arrangementOf(cards, count);
+    var afresh = arrangement !== packed.arrangement;
     var columns = [];
     for (var c = 0; c < count; c += 1) columns.push([]);
+    var places = {};
     var rules = [];
-    grid.querySelectorAll(":scope > .widget-card").forEach(function (card) {
-      if (!card.offsetParent) return;  // hidden
+    cards.forEach(function (card) {
       var height = Math.ceil((card.offsetHeight + gap) / PACK_ROW);
-      var wide = wideFits && card.classList.contains("widget-card--wide") && bestPlace(columns, 2, height);
-      var place = wide || bestPlace(columns, 1, height);
+      var kept = !afresh && packed.places[card.id];
+      var place = kept ? placeIn(columns, kept.first, kept.span, height) : null;
+      if (!place) {
+        var wide = wideFits && card.classList.contains("widget-card--wide") && bestPlace(columns, 2, height);
+        place = wide || bestPlace(columns, 1, height);
+      }
+      places[card.id] = place;
       for (var k = place.first; k < place.first + place.span; k += 1) columns[k].push([place.top, place.top + height]);
       rules.push("#" + card.id + " { grid-column: " + (place.first + 1) + " / span " + place.span +
         "; grid-row: " + (place.top + 1) + " / span " + height + "; }");
     });
+    packed = { arrangement: arrangement, places: places };
     sheet.replaceSync(rules.join("\n"));
     grid.setAttribute("data-columns", String(count));
     grid.classList.add("is-packed");
@@ -468,7 +657,11 @@
 
   function initPacking() {
     var grid = document.getElementById("widget-grid");
-    if (!grid || !window.ResizeObserver || !document.adoptedStyleSheets) return;
+    if (!grid) return;
+    if (!window.ResizeObserver || !document.adoptedStyleSheets) {
+      grid.classList.add("is-shown");  // a plain grid, shown as it is
+      return;
+    }
     var sheet = new CSSStyleSheet();
     document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
     // Both observers call back before the next paint: the cards are never drawn out of place.
@@ -476,6 +669,12 @@
     resized.observe(grid);
     grid.querySelectorAll(":scope > .widget-card").forEach(function (card) { resized.observe(card); });
     new MutationObserver(function () { pack(grid, sheet); }).observe(grid, { childList: true });
+    // Shown when every card has its first data, or after SHOW_AFTER ms, whichever comes first.
+    var show = function () { grid.classList.add("is-shown"); };
+    window.setTimeout(show, SHOW_AFTER);
+    document.addEventListener("htmx:afterSettle", function () {
+      if (!grid.querySelector(".widget-card:not(.is-collapsed):not(.is-hidden-card) .widget-content.is-loading")) show();
+    });
   }
 
   /* ---- personal layout ------------------------------------------------------------------ */
