@@ -40,7 +40,8 @@ PAGES = [
 WITHOUT_DECORATION = """() => {
   const sheet = new CSSStyleSheet();
   sheet.replaceSync(`html { background-image: none !important; }
-    .widget-card::before, .error-card::before { content: none !important; }`);
+    body::before, .portal-navbar::after, .widget-card__header::after,
+    .widget-card::before, .error-card::before, .widget-card::after, .error-card::after { content: none !important; }`);
   document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 }"""
 # Text on a gradient, and the contrast it needs (large bold text: 3, anything else: 4.5).
@@ -136,9 +137,10 @@ def test_axe_finds_no_violation(
     page = open_page(path, scheme=scheme, width=width, before=serve_rendered_errors)
     result = run_axe(page)
     assert result["violations"] == [], describe_violations(result["violations"])
-    # axe cannot see through two decorations, so it cannot decide the contrast of what is over
-    # them: the backdrop image (glows, dot grid) and the cards' top glow line (a pseudo-element
-    # along the edge, behind no text). Without them, everything is decided, except text on a
+    # axe cannot see through decorations, so it cannot decide the contrast of what is over them:
+    # the backdrop (auroras, grid: a fixed pseudo-element behind the page), the navbar's strip of
+    # light, and the cards' top glow line, edge light and header hairline (pseudo-elements along
+    # edges, behind no text). Without them, everything is decided, except text on a
     # gradient, checked here against every colour of its gradient.
     page.evaluate(WITHOUT_DECORATION)
     contrast = run_axe(page, {"runOnly": ["color-contrast"]})
