@@ -41,7 +41,9 @@ WITHOUT_DECORATION = """() => {
   const sheet = new CSSStyleSheet();
   sheet.replaceSync(`html { background-image: none !important; }
     body::before, .portal-navbar::after, .widget-card__header::after,
-    .widget-card::before, .error-card::before, .widget-card::after, .error-card::after { content: none !important; }`);
+    .widget-card::before, .error-card::before, .widget-card::after, .error-card::after {
+      content: none !important;
+    }`);
   document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 }"""
 # Text on a gradient, and the contrast it needs (large bold text: 3, anything else: 4.5).
