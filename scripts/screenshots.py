@@ -279,7 +279,7 @@ def main() -> int:
         if not wanted or "skeleton-en-light".startswith(wanted):
             _skeleton(browser, base)
         if not wanted or any(w.startswith("page") for w in wanted):
-            _first_screens(browser, base, tuple(w for w in wanted if w != "page"))
+            _first_screens(browser, base, tuple(w for w in wanted if w.startswith("page-")))
         if not wanted or "page-offline-en-light".startswith(wanted):
             _offline(browser, base)
         for language in ("en", "fr"):
