@@ -58,7 +58,7 @@ FIRST_SCREENS = [
 
 
 def _settle(page: Page) -> None:
-    """Wait until every card has its data and the fade-in is over."""
+    """Wait until every card has its data and the page has settled."""
     page.wait_for_function(SETTLED, timeout=20_000)
     page.wait_for_timeout(600)
 

@@ -327,9 +327,12 @@
     handleSwap: function (style, target, fragment) {
       var old = style === "innerHTML" && currentContent(target);
       var fresh = fragment.firstElementChild;
-      if (!old || !fresh || !fresh.classList.contains("widget-content")) return false;  // a plain swap
-      // Rows light up only between two answers with data (not as the data first arrives).
-      var same = old.className === fresh.className && !old.classList.contains("is-loading");
+      // A first answer (over the skeleton) or something else: a plain swap, cheaper.
+      if (!old || old.classList.contains("is-loading") || !fresh || !fresh.classList.contains("widget-content")) {
+        return false;
+      }
+      // Rows light up only between two answers in the same state (ok to ok, not stale to ok).
+      var same = old.className === fresh.className;
       var changed = [];
       morphChildren(target, fragment, changed);
       if (same) changed.forEach(lightUp);
@@ -567,9 +570,10 @@
   // CSS gives the grid as many columns as fit (auto-fill); here each card, in the layout's order,
   // takes the highest free place in one column, or, for a wide card, in two side by side where
   // their tops are level ("when there is room": it would otherwise leave a hole beside it), on rows
-  // of PACK_ROW px. So cards of different heights leave no holes. The places go into a constructed
-  // stylesheet (the CSP forbids style attributes); they are worked out again whenever a card
-  // changes size (data arrives, folded, hidden, widened) or moves. Without script: a plain grid.
+  // of PACK_ROW px. So cards of different heights leave no holes. The places are set through the
+  // CSSOM (allowed by the CSP, unlike style attributes), only where they changed; they are worked
+  // out again whenever a card changes size (data arrives, folded, hidden, widened) or moves.
+  // Without script: a plain grid.
   var PACK_ROW = 4;
   var LEVEL = 40;  // rows (160 px): the most a wide card may leave empty beside its top
   var SHOW_AFTER = 1000;
@@ -622,7 +626,12 @@
     }).join(",");
   }
 
-  function pack(grid, sheet) {
+  function setPlace(card, column, row) {
+    if (card.style.gridColumn !== column) card.style.gridColumn = column;
+    if (card.style.gridRow !== row) card.style.gridRow = row;
+  }
+
+  function pack(grid) {
     var style = window.getComputedStyle(grid);
     var count = style.gridTemplateColumns.split(" ").filter(Boolean).length;
     var gap = parseFloat(style.columnGap) || 0;
@@ -635,7 +644,6 @@
     var columns = [];
     for (var c = 0; c < count; c += 1) columns.push([]);
     var places = {};
-    var rules = [];
     cards.forEach(function (card) {
       var height = Math.ceil((card.offsetHeight + gap) / PACK_ROW);
       var kept = !afresh && packed.places[card.id];
@@ -646,29 +654,25 @@
       }
       places[card.id] = place;
       for (var k = place.first; k < place.first + place.span; k += 1) columns[k].push([place.top, place.top + height]);
-      rules.push("#" + card.id + " { grid-column: " + (place.first + 1) + " / span " + place.span +
-        "; grid-row: " + (place.top + 1) + " / span " + height + "; }");
+      setPlace(card, (place.first + 1) + " / span " + place.span, (place.top + 1) + " / span " + height);
     });
     packed = { arrangement: arrangement, places: places };
-    sheet.replaceSync(rules.join("\n"));
-    grid.setAttribute("data-columns", String(count));
+    if (grid.getAttribute("data-columns") !== String(count)) grid.setAttribute("data-columns", String(count));
     grid.classList.add("is-packed");
   }
 
   function initPacking() {
     var grid = document.getElementById("widget-grid");
     if (!grid) return;
-    if (!window.ResizeObserver || !document.adoptedStyleSheets) {
+    if (!window.ResizeObserver) {
       grid.classList.add("is-shown");  // a plain grid, shown as it is
       return;
     }
-    var sheet = new CSSStyleSheet();
-    document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
     // Both observers call back before the next paint: the cards are never drawn out of place.
-    var resized = new ResizeObserver(function () { pack(grid, sheet); });
+    var resized = new ResizeObserver(function () { pack(grid); });
     resized.observe(grid);
     grid.querySelectorAll(":scope > .widget-card").forEach(function (card) { resized.observe(card); });
-    new MutationObserver(function () { pack(grid, sheet); }).observe(grid, { childList: true });
+    new MutationObserver(function () { pack(grid); }).observe(grid, { childList: true });
     // Shown when every card has its first data, or after SHOW_AFTER ms, whichever comes first.
     var show = function () { grid.classList.add("is-shown"); };
     window.setTimeout(show, SHOW_AFTER);
