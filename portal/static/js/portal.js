@@ -576,7 +576,6 @@
   // Without script: a plain grid.
   var PACK_ROW = 4;
   var LEVEL = 40;  // rows (160 px): the most a wide card may leave empty beside its top
-  var SHOW_AFTER = 1000;
 
   function placeIn(columns, first, span, height) {
     // The lowest top (in rows) where `span` columns from `first` are free for `height` rows, and
@@ -658,7 +657,7 @@
     });
     packed = { arrangement: arrangement, places: places };
     if (grid.getAttribute("data-columns") !== String(count)) grid.setAttribute("data-columns", String(count));
-    grid.classList.add("is-packed");
+    grid.classList.add("is-packed", "is-shown");
   }
 
   function initPacking() {
@@ -673,12 +672,6 @@
     resized.observe(grid);
     grid.querySelectorAll(":scope > .widget-card").forEach(function (card) { resized.observe(card); });
     new MutationObserver(function () { pack(grid); }).observe(grid, { childList: true });
-    // Shown when every card has its first data, or after SHOW_AFTER ms, whichever comes first.
-    var show = function () { grid.classList.add("is-shown"); };
-    window.setTimeout(show, SHOW_AFTER);
-    document.addEventListener("htmx:afterSettle", function () {
-      if (!grid.querySelector(".widget-card:not(.is-collapsed):not(.is-hidden-card) .widget-content.is-loading")) show();
-    });
   }
 
   /* ---- personal layout ------------------------------------------------------------------ */
