@@ -29,7 +29,7 @@ def demo_config(upstreams: Mapping[str, Mapping[str, Any]], data_dir: Path | Non
     simulator's URL), the example's others left out; the portal's database in `data_dir`."""
     config = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
     config.setdefault("portal", {})["demo"] = True
-    config["auth"] = {"mode": "demo"}
+    config["auth"] = {"mode": "demo", "role_labels": config.get("auth", {}).get("role_labels", {})}
     sections = config.setdefault("upstreams", {})
     for name in list(sections):
         if name not in upstreams:

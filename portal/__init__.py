@@ -142,6 +142,7 @@ def _init_templates(app: Flask, state: PortalState) -> None:
         format_uptime=format_uptime,
         render_card=render_card,
         tiles_css_url=shell.views.tiles_css_url,
+        role_names=shell.views.role_names,
         static_url=static_url,
         portal=state,
         languages=LANGUAGES,

@@ -71,6 +71,13 @@ TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 LocalizedText = str | dict[Literal["en", "fr"], str]
 
 
+def localized(text: LocalizedText, language: str) -> str:
+    """A configured text in `language`, else its first version."""
+    if isinstance(text, str):
+        return text
+    return text.get(language) or next(iter(text.values()), "")  # type: ignore[call-overload]
+
+
 class _Section(BaseModel):
     """Every section refuses unknown keys and is immutable once loaded."""
 
@@ -142,6 +149,9 @@ class AuthSection(_Section):
     # oidc: Keycloak single sign-on (production). demo: fixed demo users, for the local demo only.
     mode: Literal["oidc", "demo"] = "oidc"
     oidc: OidcSection | None = None
+    # How the user menu names a Keycloak role or group ({portal-admin: Administrator}); the
+    # roles and groups it does not name are not shown there.
+    role_labels: dict[str, LocalizedText] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _oidc_needs_its_section(self) -> AuthSection:

@@ -10,6 +10,10 @@
     pipelines-{en-light,fr-dark}-{projects,mine}.png   the pipelines card, each tab (chosen from the keyboard)
     pipelines-menu-en-light.png          the user menu with the GitLab avatar and profile link
     error-404-{en-light,fr-dark}.png      an error page
+    page-{390,768,1280,1440,1920}-en-light.png   the first screen at each width (what is above the fold)
+    page-{390,1440,1920}-fr-dark.png, page-768-fr-light.png, page-1280-en-dark.png   the others
+    page-390-{en-light,fr-dark}-menu.png  the user menu open on a phone
+    page-offline-en-light.png             the banner when the portal itself cannot be reached
 
 Starts its own demo (simulators and gunicorn) on a free loopback port; the browser is Debian's
 Chromium driven by Playwright (never `playwright install`).
@@ -20,7 +24,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -28,6 +32,7 @@ from demo.browser import launch_chromium
 from demo.running import ROOT, running_demo
 
 OUT = ROOT / "screenshots"
+PAGE_SIZES = ((390, 844), (768, 1024), (1280, 720), (1440, 900), (1920, 1080))
 SHOTS = [
     # name, path, language, theme, width, height
     ("dashboard-en-light", "/", "en", "light", 1440, 1000),
@@ -40,10 +45,20 @@ SHOTS = [
     ("error-404-fr-dark", "/no-such-page", "fr", "dark", 1440, 900),
 ]
 SETTLED = "() => !document.querySelector('.widget-content.is-loading, .htmx-request, .htmx-settling')"
+# The first screen at the widths people use: every width in one language and theme, the key ones
+# in the others (name, language, theme, width, height).
+FIRST_SCREENS = [
+    *((f"page-{w}-en-light", "en", "light", w, h) for w, h in PAGE_SIZES),
+    ("page-390-fr-dark", "fr", "dark", 390, 844),
+    ("page-768-fr-light", "fr", "light", 768, 1024),
+    ("page-1280-en-dark", "en", "dark", 1280, 720),
+    ("page-1440-fr-dark", "fr", "dark", 1440, 900),
+    ("page-1920-fr-dark", "fr", "dark", 1920, 1080),
+]
 
 
 def _settle(page: Page) -> None:
-    """Wait until every card has its data and the fade-in is over."""
+    """Wait until every card has its data and the page has settled."""
     page.wait_for_function(SETTLED, timeout=20_000)
     page.wait_for_timeout(600)
 
@@ -200,6 +215,58 @@ def _taiga_cards(browser: Browser, base: str) -> None:
             context.close()
 
 
+def _context(
+    browser: Browser, base: str, language: str, theme: str, width: int, height: int
+) -> BrowserContext:
+    return browser.new_context(
+        base_url=base,
+        viewport={"width": width, "height": height},
+        device_scale_factor=1 if width > 800 else 2,
+        locale=language,
+        color_scheme=theme,  # type: ignore[arg-type]
+    )
+
+
+def _first_screens(browser: Browser, base: str, wanted: tuple[str, ...]) -> None:
+    """The first screen at each size; on a phone, the user menu open too."""
+    for name, language, theme, width, height in FIRST_SCREENS:
+        if wanted and not name.startswith(wanted):
+            continue
+        context = _context(browser, base, language, theme, width, height)
+        page = context.new_page()
+        page.goto("/")
+        _settle(page)
+        page.mouse.move(0, 0)
+        page.screenshot(path=str(OUT / f"{name}.png"))
+        print(f"screenshots/{name}.png")
+        if width == 390:
+            page.click("#user-menu summary")
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(OUT / f"{name}-menu.png"))
+            print(f"screenshots/{name}-menu.png")
+        context.close()
+
+
+def _offline(browser: Browser, base: str) -> None:
+    """The portal itself unreachable: every request to it fails, and the banner says so at the top."""
+    context = _context(browser, base, "en", "light", 1280, 720)
+    page = context.new_page()
+    page.clock.install()
+    page.goto("/")
+    page.wait_for_function(SETTLED, timeout=20_000)
+    page.route("**/widgets/**", lambda route: route.abort())
+    page.route("**/healthz", lambda route: route.abort())
+    for _ in range(120):  # the page's clock on, until a card's poll fails
+        page.clock.run_for(1000)
+        if page.locator("#portal-offline").is_visible():
+            break
+    page.clock.run_for(2000)  # one retry failed: the next in 4 s
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(OUT / "page-offline-en-light.png"))
+    print("screenshots/page-offline-en-light.png")
+    context.close()
+
+
 def main() -> int:
     """Every screenshot, or those whose names start with the arguments (`edit`, `dashboard-fr`)."""
     wanted = tuple(sys.argv[1:])
@@ -211,6 +278,10 @@ def main() -> int:
                 _shoot(browser, base, name, path, language, theme, (width, height))
         if not wanted or "skeleton-en-light".startswith(wanted):
             _skeleton(browser, base)
+        if not wanted or any(w.startswith("page") for w in wanted):
+            _first_screens(browser, base, tuple(w for w in wanted if w.startswith("page-")))
+        if not wanted or "page-offline-en-light".startswith(wanted):
+            _offline(browser, base)
         for language in ("en", "fr"):
             for theme in ("light", "dark"):
                 if not wanted or f"edit-{language}-{theme}".startswith(wanted):

@@ -166,6 +166,7 @@ def sso_config(base: dict[str, Any], server_url: str) -> dict[str, Any]:
             "timeout": 3,
             "allowed_hosts": ["127.0.0.1", "localhost"],  # served on loopback at a free port
         },
+        "role_labels": {"portal-admin": {"en": "Portal administrator", "fr": "Administrateur du portail"}},
     }
     # The status card is for administrators here, so that alice and bob see different widgets.
     config["widgets"]["status"]["roles"] = ["portal-admin"]

@@ -58,7 +58,9 @@ def test_a_full_login_through_the_providers_form(
     assert page.url == f"{portal_url}/"
     assert "Alice Admin" in page.text
     assert 'class="user-chip__avatar" aria-hidden="true">AA<' in page.text
-    assert "portal-admin" in page.text and "/admins" in page.text  # roles and groups in the menu
+    # The roles the configuration names, as it names them; the others (raw Keycloak names) not at all.
+    assert '<li class="tag">Portal administrator</li>' in page.text
+    assert "manage-users" not in page.text and "/admins" not in page.text
     cookie = next(c for c in browser.cookies if c.name == "portal_session")
     assert cookie.has_nonstandard_attr("HttpOnly")
     assert len(cookie.value) < 4096

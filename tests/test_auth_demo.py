@@ -21,7 +21,7 @@ def _admin_only_status(config: dict[str, Any]) -> None:
 def test_the_demo_user_is_marked(make_app: Callable[..., Flask]) -> None:
     page = make_app().test_client().get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Camille Demo" in page
-    assert "demo identity" in page
+    assert page.count('class="tag is-warning is-light demo-badge"') == 1  # one demo marker, not two
     assert "Demo: act as" in page and "Dominique Demo" in page
     assert "/auth/logout" not in page  # nothing to sign out of
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..config import LANGUAGES, Tile
+from ..config import LANGUAGES, Tile, localized
 from ..identity import User, current_user
 from ..state import portal_state, tiles_stylesheet
 from ..web.i18n import LANGUAGE_COOKIE
@@ -74,6 +75,15 @@ def set_theme(mode: str) -> BaseResponse:
 def visible_tiles(user: User | None) -> list[Tile]:
     """The tiles this user may see, in configuration order."""
     return [t for t in portal_state().tiles if user is not None and user.may_see(t.roles)]
+
+
+def role_names(user: User) -> list[str]:
+    """The user's roles and groups as the configuration names them (auth.role_labels), sorted;
+    those it does not name are left out (a raw Keycloak name means nothing to most people)."""
+    labels = portal_state().config.auth.role_labels
+    language = str(get_locale())
+    named = (user.roles | user.groups) & labels.keys()
+    return sorted({localized(labels[grant], language) for grant in named})
 
 
 def tiles_css_url(user: User | None) -> str:

@@ -14,12 +14,14 @@ from .pipelines import PipelinesWidget
 from .status import StatusWidget
 from .tasks import TasksWidget
 
+# What is down or firing first, then one's own work, then the rest: the first screen holds
+# what is most urgent.
 WIDGETS: tuple[Widget, ...] = (
+    StatusWidget(),
+    IncidentsWidget(),
     TasksWidget(),
     DeadlinesWidget(),
-    StatusWidget(),
     MetricsWidget(),
-    IncidentsWidget(),
     PipelinesWidget(),
 )
 

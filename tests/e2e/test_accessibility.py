@@ -40,7 +40,10 @@ PAGES = [
 WITHOUT_DECORATION = """() => {
   const sheet = new CSSStyleSheet();
   sheet.replaceSync(`html { background-image: none !important; }
-    .widget-card::before, .error-card::before { content: none !important; }`);
+    body::before, .portal-navbar::after, .widget-card__header::after,
+    .widget-card::before, .error-card::before, .widget-card::after, .error-card::after {
+      content: none !important;
+    }`);
   document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 }"""
 # Text on a gradient, and the contrast it needs (large bold text: 3, anything else: 4.5).
@@ -136,9 +139,10 @@ def test_axe_finds_no_violation(
     page = open_page(path, scheme=scheme, width=width, before=serve_rendered_errors)
     result = run_axe(page)
     assert result["violations"] == [], describe_violations(result["violations"])
-    # axe cannot see through two decorations, so it cannot decide the contrast of what is over
-    # them: the backdrop image (glows, dot grid) and the cards' top glow line (a pseudo-element
-    # along the edge, behind no text). Without them, everything is decided, except text on a
+    # axe cannot see through decorations, so it cannot decide the contrast of what is over them:
+    # the backdrop (auroras, grid: a fixed pseudo-element behind the page), the navbar's strip of
+    # light, and the cards' top glow line, edge light and header hairline (pseudo-elements along
+    # edges, behind no text). Without them, everything is decided, except text on a
     # gradient, checked here against every colour of its gradient.
     page.evaluate(WITHOUT_DECORATION)
     contrast = run_axe(page, {"runOnly": ["color-contrast"]})
@@ -165,12 +169,17 @@ def test_zoom_is_not_blocked_and_the_page_reflows_at_320px(open_page: OpenPage) 
     assert overflow == 0, "the page scrolls sideways at 320 px (400 % zoom of a 1280 px screen)"
 
 
-def test_reduced_motion_stops_the_animations(open_page: OpenPage) -> None:
+def test_nothing_loops_and_reduced_motion_stops_the_animations(open_page: OpenPage) -> None:
     running = (
         "() => document.getAnimations().filter((a) => a.playState === 'running').map((a) => a.animationName)"
     )
+    looping = (
+        "() => document.getAnimations().filter((a) => a.playState === 'running'"
+        " && a.effect.getComputedTiming().iterations === Infinity).map((a) => a.animationName)"
+    )
     moving = open_page("/")
-    assert "pulse-ring" in moving.evaluate(running)  # the down tile's dot pulses normally
+    assert moving.locator(".tile-dot.is-down").count() > 0
+    assert moving.evaluate(looping) == []  # a page left open all day: no down dot pulsing for ever
     still = open_page("/", reduced_motion="reduce")
     assert still.evaluate(running) == []
     durations = still.evaluate(

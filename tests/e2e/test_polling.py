@@ -121,6 +121,47 @@ def test_a_change_that_keeps_the_state_is_not_announced(polls: Polls, world: Kum
     assert region.inner_text() == "Service status: 1 down, 1 degraded"
 
 
+# From now on: every status row marked (to tell a kept node from a new one), and every animation
+# that starts, with the row it lights.
+WATCH_ROWS = """() => {
+  document.querySelectorAll("#widget-status .status-row").forEach((row) => { row.__kept = true; });
+  window.__started = [];
+  document.addEventListener("animationstart", (event) => {
+    const row = event.target.closest(".status-row");
+    window.__started.push({ name: event.animationName, row: row ? row.dataset.key : event.target.className });
+  });
+}"""
+ROWS = """() => [...document.querySelectorAll("#widget-status .status-row")].map((row) => ({
+  key: row.dataset.key,
+  kept: row.__kept === true,
+  name: row.querySelector(".status-row__name").textContent.trim(),
+}))"""
+
+
+def test_a_refresh_moves_only_the_row_that_changed(polls: Polls, world: KumaWorld) -> None:
+    page = polls.page
+    page.evaluate(WATCH_ROWS)
+    lit = "() => window.__started.filter((s) => s.name !== 'spin')"  # the card's own refresh spinner aside
+    world.monitors[2].base_ping += 200  # Keycloak slower: a new figure, written in place, nothing lit
+    assert polls.next() == 200
+    rows = page.evaluate(ROWS)
+    assert rows and all(row["kept"] for row in rows), rows  # merged in place: the same nodes
+    assert page.evaluate(lit) == []
+    world.monitors[2].behaviour = "pending"  # Keycloak degraded: its row changes state
+    assert polls.next() == 200
+    rows = page.evaluate(ROWS)
+    assert all(row["kept"] for row in rows), rows
+    keycloak = next(row["key"] for row in rows if row["name"] == "Keycloak")
+    keys = {row["key"] for row in rows}
+    started = [s for s in page.evaluate(lit) if s["row"] in keys]
+    assert started == [{"name": "changed", "row": keycloak}], started  # one light, on that row alone
+    assert {"name": "changed", "row": "status-pill is-degraded is-changed"} in page.evaluate(lit)  # 0 → 1
+    faded = """() => document.getAnimations()
+      .filter((a) => a.effect.target.closest("#widget-status .widget-content"))
+      .flatMap((a) => a.effect.getKeyframes().flatMap(Object.keys))"""
+    assert "opacity" not in page.evaluate(faded)  # the card's content does not fade in again
+
+
 def test_a_hidden_tab_does_not_poll(polls: Polls) -> None:
     page = polls.page
     # The page's own clock at each poll: the test's clock runs on in real time as well, so

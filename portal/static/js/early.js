@@ -6,6 +6,9 @@
 (function () {
   "use strict";
 
+  // The cards wait, unseen, until portal.js has packed them (portal.css): never drawn elsewhere first.
+  document.documentElement.classList.add("js-packing");
+
   try {
     var saved = JSON.parse(window.localStorage.getItem("portal.cardHeights") || "null");
     if (!saved || !document.adoptedStyleSheets) return;

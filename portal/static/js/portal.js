@@ -23,7 +23,7 @@
   }
 
   function poll(entry) {
-    if (entry.stopped || entry.inFlight || paused(entry)) return;
+    if (entry.stopped || entry.inFlight || paused(entry) || outage) return;
     entry.lastPoll = Date.now();
     htmx.trigger(entry.body, "poll");
   }
@@ -119,12 +119,83 @@
     entry.inFlight = false;
     var card = cardOf(body);
     var xhr = event.detail.xhr;
+    // No answer, or a 5xx: the portal itself is down (an upstream's failure is a card's 200).
     var reachable = xhr && xhr.status > 0 && xhr.status < 500;
-    card.classList.toggle("is-offline", !reachable);
-    var notice = card.querySelector(".widget-card__offline");
-    if (notice) notice.hidden = reachable;
-    if (reachable) showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
-    if (reachable) pollSoonIfLoading(entry);
+    if (!reachable) {
+      portalUnreachable();
+      return;
+    }
+    showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
+    pollSoonIfLoading(entry);
+  });
+
+  /* ---- the portal itself unreachable -------------------------------------------------------- */
+
+  // One banner at the top of the page says it (not one per card); the cards stop polling and
+  // the page asks /healthz after 2 s, then 4, 8, ... up to a minute, or at once with "Retry now".
+  // When it answers, every card polls again.
+  var RETRY_FIRST = 2000;
+  var RETRY_MAX = 60000;
+  var outage = null;  // { delay, due, timer, ticker } while the portal cannot be reached
+
+  function showCountdown() {
+    var when = document.getElementById("portal-offline-when");
+    if (!when || !outage) return;
+    var seconds = Math.max(0, Math.ceil((outage.due - Date.now()) / 1000));
+    when.textContent = (when.getAttribute("data-label") || "").replace("{seconds}", seconds);
+  }
+
+  function retryLater() {
+    window.clearTimeout(outage.timer);
+    window.clearInterval(outage.ticker);
+    outage.due = Date.now() + outage.delay;
+    outage.timer = window.setTimeout(probe, outage.delay);
+    outage.ticker = window.setInterval(showCountdown, 1000);
+    showCountdown();
+  }
+
+  function probe() {
+    var banner = document.getElementById("portal-offline");
+    if (!outage || !banner) return;
+    window.clearTimeout(outage.timer);
+    window.fetch(banner.getAttribute("data-health-url"), { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) { return response.ok; }, function () { return false; })
+      .then(function (ok) {
+        if (!outage) return;
+        if (ok) {
+          portalBack();
+        } else {
+          outage.delay = Math.min(outage.delay * 2, RETRY_MAX);
+          retryLater();
+        }
+      });
+  }
+
+  function portalUnreachable() {
+    if (outage) return;
+    outage = { delay: RETRY_FIRST };
+    document.body.classList.add("is-portal-offline");
+    var banner = document.getElementById("portal-offline");
+    if (banner) banner.hidden = false;
+    retryLater();
+  }
+
+  function portalBack() {
+    window.clearTimeout(outage.timer);
+    window.clearInterval(outage.ticker);
+    outage = null;
+    document.body.classList.remove("is-portal-offline");
+    var banner = document.getElementById("portal-offline");
+    if (banner) banner.hidden = true;
+    cards.forEach(function (entry) {
+      entry.inFlight = false;
+      poll(entry);
+      schedule(entry);
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("#portal-offline-retry")) probe();
   });
 
   // A card whose data is still being fetched ("loading") asks again soon rather than at its
@@ -172,6 +243,103 @@
     var label = line.getAttribute("data-label") || "{time}";
     line.textContent = label.replace("{time}", formatClock(moment));
   }
+
+  /* ---- calm refreshes: only what changed moves, once ---------------------------------------- */
+
+  // A card's new body is merged into the one on the page (the "card-morph" swap, hx-ext on the
+  // card body) rather than replacing it: an unchanged row keeps its very nodes (no redraw, no
+  // animation, its focus and hover); a new figure or time is written in place, silently; a row
+  // that changes state (its class: up to down, firing to resolved) or appears is lit once
+  // (is-changed). Children are matched by data-key or id when they have one, else by position.
+  var ROWS = "[data-key], .status-row, .status-pill, .incident-note, .alert-row, .incidents-pill, .gauge, " +
+    ".task-row, .upcoming__row, .pipeline-row, .review-row";
+
+  function keyOf(node) {
+    return node.nodeType === 1 ? node.getAttribute("data-key") || node.id || null : null;
+  }
+
+  function sameKind(a, b) {
+    return a.nodeType === b.nodeType && a.nodeName === b.nodeName;
+  }
+
+  function morphAttributes(old, fresh, changed) {
+    Array.prototype.slice.call(fresh.attributes).forEach(function (attr) {
+      if (old.getAttribute(attr.name) === attr.value) return;
+      if (attr.name === "class") changed.push(old);
+      old.setAttribute(attr.name, attr.value);
+    });
+    Array.prototype.slice.call(old.attributes).forEach(function (attr) {
+      // A menu the user opened stays open through a refresh.
+      if (attr.name === "open" && old.nodeName === "DETAILS") return;
+      if (!fresh.hasAttribute(attr.name)) old.removeAttribute(attr.name);
+    });
+  }
+
+  function morphNode(old, fresh, changed) {
+    if (old.nodeType !== 1) {
+      if (old.nodeValue !== fresh.nodeValue) old.nodeValue = fresh.nodeValue;
+      return;
+    }
+    if (old.isEqualNode(fresh)) return;
+    morphAttributes(old, fresh, changed);
+    morphChildren(old, fresh, changed);
+  }
+
+  function morphChildren(parent, freshParent, changed) {
+    var keyed = {};
+    Array.prototype.forEach.call(parent.children, function (child) {
+      var key = keyOf(child);
+      if (key) keyed[key] = child;
+    });
+    var index = 0;
+    var fresh = freshParent.firstChild;
+    while (fresh) {
+      var following = fresh.nextSibling;
+      var current = parent.childNodes[index] || null;
+      var key = keyOf(fresh);
+      var match = key ? keyed[key] : current && !keyOf(current) && current;
+      if (match && sameKind(match, fresh)) {
+        if (key) delete keyed[key];
+        if (match !== current) parent.insertBefore(match, current);
+        morphNode(match, fresh, changed);
+      } else {
+        parent.insertBefore(fresh, current);
+        changed.push(fresh);
+      }
+      index += 1;
+      fresh = following;
+    }
+    while (parent.childNodes.length > index) parent.removeChild(parent.lastChild);
+  }
+
+  function lightUp(node) {
+    if (node.nodeType !== 1 || !node.matches(ROWS)) return;
+    node.classList.remove("is-changed");
+    void node.offsetWidth;  // a second change restarts the light
+    node.classList.add("is-changed");
+  }
+
+  document.addEventListener("animationend", function (event) {
+    if (event.animationName === "changed") event.target.classList.remove("is-changed");
+  });
+
+  htmx.defineExtension("card-morph", {
+    handleSwap: function (style, target, fragment) {
+      var old = style === "innerHTML" && currentContent(target);
+      var fresh = fragment.firstElementChild;
+      // A first answer (over the skeleton) or something else: a plain swap, cheaper.
+      if (!old || old.classList.contains("is-loading") || !fresh || !fresh.classList.contains("widget-content")) {
+        return false;
+      }
+      // Rows light up only between two answers in the same state (ok to ok, not stale to ok).
+      var same = old.className === fresh.className;
+      var changed = [];
+      morphChildren(target, fragment, changed);
+      if (same) changed.forEach(lightUp);
+      var content = currentContent(target);
+      return content ? [content] : [];
+    }
+  });
 
   /* ---- no jump when data arrives ------------------------------------------------------------ */
 
@@ -396,6 +564,115 @@
       source.select();  // no clipboard API over plain HTTP: selected, Ctrl-C copies it
     }
   });
+
+  /* ---- packing: the dashboard's cards without holes -------------------------------------- */
+
+  // CSS gives the grid as many columns as fit (auto-fill); here each card, in the layout's order,
+  // takes the highest free place in one column, or, for a wide card, in two side by side where
+  // their tops are level ("when there is room": it would otherwise leave a hole beside it), on rows
+  // of PACK_ROW px. So cards of different heights leave no holes. The places are set through the
+  // CSSOM (allowed by the CSP, unlike style attributes), only where they changed; they are worked
+  // out again whenever a card changes size (data arrives, folded, hidden, widened) or moves.
+  // Without script: a plain grid.
+  var PACK_ROW = 4;
+  var LEVEL = 40;  // rows (160 px): the most a wide card may leave empty beside its top
+
+  function placeIn(columns, first, span, height) {
+    // The lowest top (in rows) where `span` columns from `first` are free for `height` rows, and
+    // the space it leaves empty above it in those columns.
+    var tops = [0];
+    for (var c = first; c < first + span; c += 1) {
+      columns[c].forEach(function (used) { tops.push(used[1]); });
+    }
+    tops.sort(function (a, b) { return a - b; });
+    var top = tops[tops.length - 1];
+    for (var i = 0; i < tops.length; i += 1) {
+      var at = tops[i];
+      var clear = true;
+      for (var k = first; k < first + span && clear; k += 1) {
+        clear = columns[k].every(function (used) { return at + height <= used[0] || at >= used[1]; });
+      }
+      if (clear) { top = at; break; }
+    }
+    var empty = 0;
+    for (var j = first; j < first + span; j += 1) {
+      var below = 0;
+      columns[j].forEach(function (used) { if (used[1] <= top) below = Math.max(below, used[1]); });
+      empty += top - below;
+    }
+    return { first: first, span: span, top: top, empty: empty };
+  }
+
+  function bestPlace(columns, span, height) {
+    var best = null;
+    for (var first = 0; first + span <= columns.length; first += 1) {
+      var place = placeIn(columns, first, span, height);
+      if (span > 1 && place.empty > LEVEL) continue;
+      if (!best || place.top < best.top) best = place;
+    }
+    return best;
+  }
+
+  // Where each card went (by id): a card whose content grows or shrinks stays in its column(s)
+  // and only what is below it moves, as in any page; a new arrangement (another number of
+  // columns, a card moved, widened, hidden or folded) places every card afresh.
+  var packed = { arrangement: "", places: {} };
+
+  function arrangementOf(cards, count) {
+    return count + ":" + cards.map(function (card) {
+      return card.id + (card.classList.contains("widget-card--wide") ? "+" : "") +
+        (card.classList.contains("is-collapsed") ? "-" : "");
+    }).join(",");
+  }
+
+  function setPlace(card, column, row) {
+    if (card.style.gridColumn !== column) card.style.gridColumn = column;
+    if (card.style.gridRow !== row) card.style.gridRow = row;
+  }
+
+  function pack(grid) {
+    var style = window.getComputedStyle(grid);
+    var count = style.gridTemplateColumns.split(" ").filter(Boolean).length;
+    var gap = parseFloat(style.columnGap) || 0;
+    var wideFits = count > 1 && window.matchMedia("(min-width: 60rem)").matches;
+    var cards = Array.prototype.filter.call(grid.querySelectorAll(":scope > .widget-card"), function (card) {
+      return card.offsetParent !== null;  // not hidden
+    });
+    var arrangement = arrangementOf(cards, count);
+    var afresh = arrangement !== packed.arrangement;
+    var columns = [];
+    for (var c = 0; c < count; c += 1) columns.push([]);
+    var places = {};
+    cards.forEach(function (card) {
+      var height = Math.ceil((card.offsetHeight + gap) / PACK_ROW);
+      var kept = !afresh && packed.places[card.id];
+      var place = kept ? placeIn(columns, kept.first, kept.span, height) : null;
+      if (!place) {
+        var wide = wideFits && card.classList.contains("widget-card--wide") && bestPlace(columns, 2, height);
+        place = wide || bestPlace(columns, 1, height);
+      }
+      places[card.id] = place;
+      for (var k = place.first; k < place.first + place.span; k += 1) columns[k].push([place.top, place.top + height]);
+      setPlace(card, (place.first + 1) + " / span " + place.span, (place.top + 1) + " / span " + height);
+    });
+    packed = { arrangement: arrangement, places: places };
+    if (grid.getAttribute("data-columns") !== String(count)) grid.setAttribute("data-columns", String(count));
+    grid.classList.add("is-packed", "is-shown");
+  }
+
+  function initPacking() {
+    var grid = document.getElementById("widget-grid");
+    if (!grid) return;
+    if (!window.ResizeObserver) {
+      grid.classList.add("is-shown");  // a plain grid, shown as it is
+      return;
+    }
+    // Both observers call back before the next paint: the cards are never drawn out of place.
+    var resized = new ResizeObserver(function () { pack(grid); });
+    resized.observe(grid);
+    grid.querySelectorAll(":scope > .widget-card").forEach(function (card) { resized.observe(card); });
+    new MutationObserver(function () { pack(grid); }).observe(grid, { childList: true });
+  }
 
   /* ---- personal layout ------------------------------------------------------------------ */
 
@@ -668,6 +945,7 @@
     initThemeSwitch();
     initTileFilter();
     initLayout();
+    initPacking();
     initPolling();
   });
 })();

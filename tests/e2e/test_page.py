@@ -1,0 +1,141 @@
+"""The page as a whole, at the sizes people use: the header and user menu on a phone, the cards
+packed in the width of a wide screen, the most urgent cards in the first screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import REFRESH
+from .helpers import SETTLED, OpenPage, PageProblems
+
+# Each visible card's box, relative to the grid, and the grid's own width.
+CARD_BOXES = """() => {
+  const grid = document.querySelector("#widget-grid").getBoundingClientRect();
+  const cards = [...document.querySelectorAll("#widget-grid > .widget-card")].filter((c) => c.offsetParent);
+  return {
+    width: grid.width,
+    gap: parseFloat(getComputedStyle(document.querySelector("#widget-grid")).columnGap),
+    cards: cards.map((c) => {
+      const b = c.getBoundingClientRect();
+      const x = grid.left;
+      const y = grid.top;
+      return { id: c.id, left: b.left - x, right: b.right - x, top: b.top - y, bottom: b.bottom - y };
+    }),
+  };
+}"""
+
+
+def _box(page: Page, selector: str) -> dict[str, float]:
+    box = page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not shown"
+    return box
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_user_menu_stays_inside_a_phone_screen(open_page: OpenPage, language: str) -> None:
+    page = open_page("/", language=language, width=390, height=844)
+    page.click("#user-menu summary")
+    panel = _box(page, ".user-menu__panel")
+    assert panel["x"] >= 0 and panel["x"] + panel["width"] <= 390, panel
+    for part in (".user-menu__name", "p.user-menu__detail"):
+        box = _box(page, f".user-menu__panel {part}")
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (part, box)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_phone_header_is_one_row_with_the_name_and_one_demo_marker(
+    open_page: OpenPage, language: str
+) -> None:
+    page = open_page("/", language=language, width=390, height=844)
+    header = _box(page, ".portal-navbar")
+    assert header["height"] < 64, header  # one row of controls
+    name = page.locator(".user-chip__name")
+    assert name.is_visible() and _box(page, ".user-chip__name")["width"] > 40
+    assert page.locator(".demo-badge").count() == 1
+    assert page.locator(".user-chip .tag").count() == 0  # not said a second time in the chip
+
+
+def test_the_menu_names_roles_as_the_configuration_does(open_page: OpenPage) -> None:
+    """The e2e portal names no role (auth.role_labels is empty): no raw Keycloak name is shown."""
+    page = open_page("/")
+    page.click("#user-menu summary")
+    menu = page.locator(".user-menu__panel").inner_text()
+    assert "portal-admin" not in menu and "/admins" not in menu
+
+
+def test_the_first_card_starts_in_the_first_screen(open_page: OpenPage) -> None:
+    page = open_page("/", width=1280, height=720)
+    assert _box(page, "#widget-grid > .widget-card >> nth=0")["y"] < 400
+    phone = open_page("/", width=390, height=844)
+    assert (
+        _box(phone, "#widget-grid > .widget-card >> nth=0")["y"] < 600
+    )  # the tiles take two or three short rows
+
+
+def _holes(layout: dict[str, Any]) -> list[str]:
+    """Cards with empty space above them: neither the grid's top nor a card's bottom there."""
+    found = []
+    gap = layout["gap"]
+    for card in layout["cards"]:
+        if card["top"] < 1:
+            continue
+        above = [
+            other
+            for other in layout["cards"]
+            if other is not card
+            and other["left"] < card["right"] - 1
+            and other["right"] > card["left"] + 1
+            and other["bottom"] <= card["top"] + 1
+        ]
+        # Every column under the card ends right above it (a wide card may leave a sliver).
+        reach = max((other["bottom"] for other in above), default=0)
+        if card["top"] - reach > gap + 8:
+            found.append(f"{card['id']}: {card['top'] - reach:.0f} px empty above")
+    return found
+
+
+@pytest.mark.parametrize("width", [1280, 1440, 1920])
+def test_the_cards_fill_the_width_without_holes(open_page: OpenPage, width: int) -> None:
+    page = open_page("/", width=width, height=900)
+    page.wait_for_function("() => document.querySelector('#widget-grid.is-packed')")
+    layout = page.evaluate(CARD_BOXES)
+    assert len(layout["cards"]) == 6
+    rightmost = max(card["right"] for card in layout["cards"])
+    assert rightmost > layout["width"] - 2, layout  # the last column is used
+    assert not _holes(layout), layout
+    # The width is used: four columns at 1920 px, three at 1280 and 1440.
+    columns = {round(card["left"]) for card in layout["cards"]}
+    assert len(columns) >= (4 if width >= 1920 else 3) - 1, layout
+
+
+def test_an_unreachable_portal_is_said_at_the_top_and_retried_with_a_backoff(
+    open_page: OpenPage, problems: PageProblems
+) -> None:
+    """The portal itself down while the page is open (every request to it fails), then back."""
+    problems.allow_console("Failed to load resource|ERR_FAILED|htmx:afterRequest|htmx:sendError")
+    page = open_page("/", before=lambda p: p.clock.install())
+    page.route("**/widgets/**", lambda route: route.abort())
+    page.route("**/healthz", lambda route: route.abort())
+    banner = page.locator("#portal-offline")
+    for _ in range(REFRESH * 2):  # the next poll of any card fails
+        page.clock.run_for(1000)
+        if banner.is_visible():
+            break
+    expect(banner).to_be_visible()
+    assert _box(page, "#portal-offline")["y"] < 150  # at the top, not below the fold
+    when = page.locator("#portal-offline-when")
+    expect(when).to_have_text("Next try in 2 s.")
+    page.clock.run_for(2000)  # the first try fails: the next one waits twice as long
+    expect(when).to_have_text("Next try in 4 s.")
+    page.mouse.wheel(0, 1500)
+    assert _box(page, "#portal-offline")["y"] < 150  # held under the navbar while scrolling
+    page.unroute("**/widgets/**")
+    page.unroute("**/healthz")
+    page.locator("#portal-offline-retry").click()  # no need to wait: tried at once
+    expect(banner).to_be_hidden()
+    page.wait_for_function(SETTLED)
+    assert page.locator(".widget-content.is-error").count() == 0
