@@ -746,7 +746,8 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
         camille,
         1,
         k_now,
-        blocked="En attente de la fenêtre de maintenance validée par l'équipe réseau",
+        # Markdown, as Taiga renders it (blocked_note_html)
+        blocked="En attente de la fenêtre de maintenance validée par l’équipe *réseau* (`change-1432`)",
     )
     add("task", portal, "Ajouter les sondes readiness à Harbor", "Ready for test", camille, 4, p_now)
     add("task", platform, "Documenter la rotation des secrets Vault", "New", camille, 11)
