@@ -47,7 +47,7 @@ $(AUDIT_NPM): audit/package.json audit/package-lock.json | test-deps
 
 # --- the two commands ----------------------------------------------------------------------
 
-run: $(VENV)/.runtime translations ## Start the demo on http://127.0.0.1:8000 (simulated upstreams)
+run: $(VENV)/.runtime translations ## Start the demo on http://127.0.0.1:8000 (simulated upstreams; another port: DEMO_PORT=8001)
 	$(PY) -m demo
 
 test: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Install the test peers and run the whole suite

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,31 @@ def _port(name: str) -> int:
     return int(os.environ.get(name, "0"))
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on host:port (gunicorn would fail to bind there).
+
+    SO_REUSEADDR as gunicorn sets it: a port a demo just left (TIME_WAIT) is free again.
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def busy_port_message(host: str, ports: Mapping[str, str]) -> str | None:
+    """One line naming the first taken port and the variable that moves it, or None when all are free."""
+    for variable, port in ports.items():
+        if port.isdigit() and int(port) and port_taken(host, int(port)):
+            return (
+                f"Port {port} on {host} is already in use (another program, or a demo still running): "
+                f"choose another with {variable}, e.g. `make run {variable}={int(port) + 1}`."
+            )
+    return None
+
+
 def start_simulators() -> tuple[dict[str, SimServer], dict[str, dict[str, Any]], dict[str, str]]:
     """Every upstream's simulator on loopback: the servers by name, the upstream sections that
     point at them, and the secrets they expect."""
@@ -78,6 +104,10 @@ def main() -> int:
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
     port = os.environ.get("DEMO_PORT", "8000")
     metrics_port = os.environ.get("DEMO_METRICS_PORT", "9100")
+    busy = busy_port_message(host, {"DEMO_PORT": port, "DEMO_METRICS_PORT": metrics_port})
+    if busy:  # said in one line, before anything starts (gunicorn's own error is several)
+        print(busy, file=sys.stderr, flush=True)
+        return 1
     servers, sections, credentials = start_simulators()
 
     workdir = Path(tempfile.mkdtemp(prefix="portal-demo-"))

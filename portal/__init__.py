@@ -24,7 +24,8 @@ from .state import EXTENSION, PortalState, build_state, portal_state
 from .web import errors, security
 from .web.compression import init_compression
 from .web.guard import init_guard
-from .web.i18n import format_uptime, init_i18n
+from .web.i18n import format_list, format_uptime, init_i18n
+from .web.markdown import render_markdown
 from .web.request_record import init_request_record
 from .widgets import WIDGETS
 from .widgets.serving import FragmentRenderer, render_card, widget_blueprint
@@ -140,6 +141,7 @@ def _init_templates(app: Flask, state: PortalState) -> None:
         format_date=flask_babel.format_date,
         format_timedelta=flask_babel.format_timedelta,
         format_uptime=format_uptime,
+        format_list=format_list,
         render_card=render_card,
         tiles_css_url=shell.views.tiles_css_url,
         role_names=shell.views.role_names,
@@ -147,6 +149,8 @@ def _init_templates(app: Flask, state: PortalState) -> None:
         portal=state,
         languages=LANGUAGES,
     )
+
+    app.jinja_env.filters["markdown"] = render_markdown
 
     @app.context_processor
     def _request_context() -> dict[str, Any]:

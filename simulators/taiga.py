@@ -735,7 +735,7 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
     add = world.add_item
     # camille: platform and portal work
     add(
-        "task", platform, "Renouveler les certificats de l'ingress Traefik", "In progress", camille, -2, k_now
+        "task", platform, "Renouveler les certificats de l’ingress Traefik", "In progress", camille, -2, k_now
     )
     add("task", portal, "Relire la politique réseau du chart Helm", "New", camille, 0, p_now)
     add(
@@ -746,7 +746,8 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
         camille,
         1,
         k_now,
-        blocked="En attente de la fenêtre de maintenance validée par l'équipe réseau",
+        # Markdown, as Taiga renders it (blocked_note_html)
+        blocked="En attente de la fenêtre de maintenance validée par l’équipe *réseau* (`change-1432`)",
     )
     add("task", portal, "Ajouter les sondes readiness à Harbor", "Ready for test", camille, 4, p_now)
     add("task", platform, "Documenter la rotation des secrets Vault", "New", camille, 11)
@@ -754,7 +755,7 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
     add(
         "us",
         portal,
-        "En tant qu'admin, je vois l'état des sauvegardes",
+        "En tant qu’admin, je vois l’état des sauvegardes",
         "In progress",
         camille,
         6,
@@ -772,7 +773,7 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
         -1,
         m_now,
     )
-    add("task", mobile, "Traduire l'écran de connexion en allemand", "New", dominique, 2, m_now)
+    add("task", mobile, "Traduire l’écran de connexion en allemand", "New", dominique, 2, m_now)
     add("task", portal, "Maquette de la carte « Mes tâches »", "Ready for test", dominique, 3, p_now)
     add(
         "task",
@@ -787,7 +788,7 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
     add(
         "us",
         mobile,
-        "En tant qu'utilisateur, je reçois une notification de rappel",
+        "En tant qu’utilisateur, je reçois une notification de rappel",
         "New",
         dominique,
         8,

@@ -212,8 +212,11 @@ def demo_world(clock: Callable[[], float] = time.time) -> KumaWorld:
                     "id": 3,
                     "style": "danger",
                     "title": "SonarQube indisponible",
-                    "content": "Le serveur d'analyse ne répond plus depuis la mise à jour. "
-                    "L'équipe plateforme enquête ; les pipelines sautent l'étape qualité.",
+                    # Markdown, as Uptime Kuma renders it on its own status page.
+                    "content": "Le serveur d’analyse ne répond plus depuis la mise à jour en **10.7**.\n\n"
+                    "- L’équipe plateforme enquête\u00a0; suivi dans "
+                    "[le canal *incidents*](https://mattermost.example.org/platform/channels/incidents).\n"
+                    "- Les pipelines sautent l’étape `sonar-scan` en attendant.",
                     "pin": True,
                     "active": True,
                     "createdDate": kuma_date(started - 2 * 3600 - 17 * 60),
@@ -225,7 +228,8 @@ def demo_world(clock: Callable[[], float] = time.time) -> KumaWorld:
                 {
                     "id": 1,
                     "title": "Mise à jour de Mattermost",
-                    "description": "Passage en version 10 : messagerie indisponible jusqu'à 14 h.",
+                    "description": "Passage en **version 10**\u00a0: messagerie indisponible "
+                    "jusqu’à 14\u00a0h.",
                     "strategy": "single",
                     "intervalDay": 1,
                     "active": True,

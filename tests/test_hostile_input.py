@@ -5,11 +5,15 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+
+from portal.web.markdown import MAX_SOURCE, render_markdown
+from simulators.uptime_kuma import KumaWorld
 
 MALFORMED_URLS = [
     "http://[::1",
@@ -97,3 +101,107 @@ def test_no_route_answers_5xx_to_hostile_input(
     if signed_in:
         assert client.get("/").status_code == 200
     assert _no_5xx(client, app) == []
+
+
+# --- upstream Markdown ------------------------------------------------------------------------
+
+HOSTILE_MARKDOWN = [
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(2)">',
+    "![pic](https://evil.example/x.png)",
+    '![x" onerror="alert(3)](https://evil.example/x.png)',
+    "[click](javascript:alert(4))",
+    "[click](JaVaScRiPt:alert(5))",
+    "[click](jav&#x09;ascript:alert(6))",
+    "[click](&#106;avascript:alert(7))",
+    "[click](vbscript:msgbox(8))",
+    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCg5KTwvc2NyaXB0Pg==)",
+    "<javascript:alert(10)>",
+    '[click][ref]\n\n[ref]: javascript:alert(11) "t"',
+    '<a href="javascript:alert(12)">raw link</a>',
+    '<iframe src="https://evil.example"></iframe>',
+    '<div style="position:fixed;inset:0">cover</div>',
+    '[x](https://ok.example "title\\" onmouseover=\\"alert(13)")',
+    "<!-- a comment --><style>body{display:none}</style>",
+    "<svg><script>alert(14)</script></svg>",
+    "[rel](/admin) and [proto](//evil.example)",
+    "*" * 5000 + "a" + "_" * 5000,  # emphasis that never closes: bounded, not a hang
+    "\u202eevil\u202c **bold**",
+]
+ALLOWED = {"p", "br", "strong", "em", "s", "code", "pre", "blockquote", "ul", "ol", "li", "a", "hr"}
+
+
+class _Markup(HTMLParser):
+    """Every tag and attribute of a rendered fragment."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Markup()
+    parser.feed(html)
+    return parser.tags
+
+
+def _harmless(html: str) -> None:
+    for tag, attrs in _tags(html):
+        assert tag in ALLOWED, (tag, html[:200])
+        assert set(attrs) <= {"href", "title", "rel", "start"}, (tag, attrs)
+        if tag == "a" and "href" in attrs:
+            assert re.match(r"(https?|mailto):", attrs["href"] or ""), attrs
+            assert attrs["rel"] == "noopener noreferrer" and "target" not in attrs
+
+
+@pytest.mark.parametrize("text", HOSTILE_MARKDOWN, ids=range(len(HOSTILE_MARKDOWN)))
+@pytest.mark.parametrize("inline", [False, True], ids=["block", "inline"])
+def test_hostile_markdown_comes_out_as_harmless_text(text: str, inline: bool) -> None:
+    html = str(render_markdown(text, inline=inline))
+    _harmless(html)
+    if inline:
+        assert not {tag for tag, _ in _tags(html)} - {"strong", "em", "s", "code", "a", "br"}
+    assert len(html) < 2 * MAX_SOURCE + 2000  # a huge text is cut before it is parsed
+
+
+def test_raw_html_is_shown_as_the_text_it_is() -> None:
+    html = str(render_markdown('<script>alert(1)</script> and <img src=x onerror="alert(2)">'))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=" in html
+    assert str(render_markdown("![the diagram](https://evil.example/x.png)")) == "<p>the diagram</p>"
+
+
+def test_the_safe_subset_survives() -> None:
+    html = str(
+        render_markdown(
+            "**bold** *em* ~~gone~~ `code`\n\n- one\n- two\n\n1. first\n\n[docs](https://docs.example/a?b=1)"
+        )
+    )
+    assert "<strong>bold</strong>" in html and "<em>em</em>" in html and "<s>gone</s>" in html
+    assert "<code>code</code>" in html and "<ul>" in html and "<li>two</li>" in html and "<ol>" in html
+    assert '<a href="https://docs.example/a?b=1" rel="noopener noreferrer">docs</a>' in html
+    assert (
+        str(render_markdown("# Title")) == "<p><strong>Title</strong></p>"
+    )  # the card keeps its own outline
+
+
+def test_hostile_incident_and_maintenance_text_on_the_status_card(
+    client: FlaskClient, world: KumaWorld
+) -> None:
+    page = world.pages["platform"]
+    page.incidents[0]["content"] = (
+        "\n\n".join(HOSTILE_MARKDOWN[:19]) + "\n\n**still** [here](https://ok.example)"
+    )
+    page.maintenances[0]["description"] = '<img src=x onerror="alert(2)"> [x](javascript:alert(1)) *calm*'
+    html = client.get("/widgets/status", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    notes = re.findall(r'<div class="incident-note__content rich-text" dir="auto">(.*?)</div>\n', html, re.S)
+    assert len(notes) == 2
+    for note in notes:
+        _harmless(note)
+    assert "<strong>still</strong>" in notes[0] and 'href="https://ok.example"' in notes[0]
+    assert "&lt;script&gt;" in notes[0] and "<em>calm</em>" in notes[1]
+    links = [attrs["href"] or "" for tag, attrs in _tags(html) if tag == "a" and "href" in attrs]
+    assert links and not [link for link in links if not re.match(r"https?:", link)]  # every link of the card

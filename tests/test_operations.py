@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -161,6 +162,37 @@ def test_make_run_serves_the_demo(tmp_path: Path) -> None:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(20)
+
+
+@pytest.mark.parametrize("variable", ["DEMO_PORT", "DEMO_METRICS_PORT"])
+def test_make_run_on_a_busy_port_says_which_in_one_line(variable: str) -> None:
+    """A port already listened on: one line naming it and the variable to change, nothing started."""
+    ports = {"DEMO_PORT": str(free_port()), "DEMO_METRICS_PORT": str(free_port())}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports[variable] = str(taken.getsockname()[1])
+        done = subprocess.run(
+            [sys.executable, "-m", "demo"],
+            cwd=ROOT,
+            env={**os.environ, **ports, "DEMO_HOST": "127.0.0.1"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""  # no simulator and no "Portal demo on ..." before the refusal
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"Port {ports[variable]} on 127.0.0.1 is already in use" in lines[0]
+    assert f"make run {variable}=" in lines[0]
+    assert "Address already in use" not in done.stderr
+
+
+def test_the_readme_says_how_to_move_the_demo() -> None:
+    first_screen = "\n".join((ROOT / "README.md").read_text(encoding="utf-8").splitlines()[:20])
+    assert "make run" in first_screen and "make test" in first_screen and "DEMO_PORT" in first_screen
 
 
 def test_gunicorn_access_error_and_upstream_failure_lines_are_json_without_tokens(

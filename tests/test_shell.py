@@ -88,7 +88,7 @@ def test_french_from_the_browser(client: FlaskClient) -> None:
         "Tableau de bord",
         "État des services",
         "Filtrer les outils",
-        "Registre d&#39;images",
+        "Registre d’images",
     ):
         assert words in html
     for english in ("Dashboard", "Tools<", "Service status", "Filter tools"):
@@ -128,7 +128,7 @@ def test_switches_never_redirect_elsewhere(client: FlaskClient, target: str) -> 
 def test_fragments_speak_the_users_language(client: FlaskClient) -> None:
     fr = client.get("/widgets/status", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     en = client.get("/widgets/status", headers={"Accept-Language": "en"}).get_data(as_text=True)
-    assert "Opérationnel" in fr and "En panne" in fr and "Disponibilité sur 24 heures" in fr
+    assert "Opérationnel" in fr and "En panne" in fr and "Disponibilité sur 24\u00a0heures" in fr
     assert re.search(r"\d+,\d\u202f%|\d+\u00a0%|100\u202f%", fr)  # French percent format
     assert "Up<" in en and "Down<" in en
     assert re.search(r"\d+\.\d%", en)

@@ -22,6 +22,7 @@ from portal.upstreams.http import BoundedJsonClient, HttpLimits, redact_url
 from simulators.base import SimServer
 
 from .support.processes import free_port
+from .test_i18n import shown_text
 
 PAGE = "/api/status-page/platform"
 
@@ -186,3 +187,28 @@ def test_an_unknown_status_page_slug_is_named(make_app: Callable[..., Flask], ku
     assert 'class="widget-content is-stale"' in html  # the known page still shows
     assert "GitLab" in html
     assert "no-such-page: Uptime Kuma answered HTTP 404 (not found)" in html  # each part says its own
+
+
+@pytest.mark.parametrize(("mode", "options", "words"), FAULTS)
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_no_address_reaches_the_words_of_the_card(
+    make_app: Callable[..., Flask],
+    kuma: SimServer,
+    mode: str,
+    options: dict[str, Any],
+    words: str,
+    language: str,
+) -> None:
+    """Whatever failed, what people read or hear names the tool, never a URL ("HTTP 500 from http://…")."""
+    kuma.set_fault(mode, **options)
+    client = make_app().test_client()
+    html = ""
+    for _ in range(40):  # asked again while it says loading, as the browser does
+        html = client.get("/widgets/status", headers={"Accept-Language": language}).get_data(as_text=True)
+        if 'data-poll="soon"' not in html:
+            break
+        time.sleep(0.2)
+    assert "is-error" in html
+    shown = " ".join(shown_text(html))
+    assert "Uptime Kuma" in shown
+    assert not re.search(r"https?://|127\.0\.0\.1|/api/", shown), shown

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from babel import Locale
+from babel.lists import format_list as babel_format_list
 from babel.numbers import format_percent
 from flask import Flask, current_app, request
 from flask_babel import Babel, get_locale, gettext
@@ -52,6 +54,11 @@ def format_uptime(fraction: float) -> str:
     """An uptime ratio as a localised percentage with one decimal, never rounded up to 100 %."""
     floored = math.floor(fraction * 1000) / 1000
     return str(format_percent(floored, locale=get_locale(), decimal_quantization=False))
+
+
+def format_list(items: Iterable[str]) -> str:
+    """ "a, b and c" in the user's language ("a, b et c")."""
+    return str(babel_format_list(list(items), locale=get_locale()))
 
 
 def translate_reason(reason: Reason) -> str:

@@ -12,6 +12,7 @@ from playwright.sync_api import Page
 
 from simulators.uptime_kuma import KumaWorld
 
+from ..test_i18n import french_typography_problems
 from .helpers import OpenPage, PageProblems
 
 # Upstream and configuration data, shown as it comes: not the interface's words.
@@ -76,7 +77,7 @@ NEUTRAL = re.compile(
     r"^#?[\d\s.,:%·/+-]*(ms)?$"  # numbers and units, a pipeline's number
     r"|^(EN|FR|v[\d.]+|DevSecOps Portal)$"  # language codes, version, the configured title
     r"|^(.+: )?(Information|Maintenance|Pipelines)$"  # words spelt alike (a tile dot: "<monitor>: <state>")
-    r"|^(.+: )?(Information|Maintenance|OK|Info)$"  # spelt alike (a tile dot: "<monitor>: <state>")
+    r"|^(.+: )?(Information|Maintenance|OK|Info|info)$"  # spelt alike (a tile dot: "<monitor>: <state>")
     r"|^(min|max) [\d\s.,%]*$"  # a sparkline's lowest and highest values
 )
 
@@ -113,26 +114,57 @@ def test_the_switch_translates_every_word(open_page: OpenPage, problems: PagePro
     assert _clock_free(_interface_text(page)) == _clock_free(english)
 
 
+# The same text, its spaces as they are (no-break spaces kept): the French proofreader reads it.
+RAW_TEXT = INTERFACE_TEXT.replace('.replace(/\\s+/g, " ").trim()', "")
+
+
+def test_french_typography_on_every_card(open_page: OpenPage) -> None:
+    """No-break spaces before : ; ? ! and inside « », on the whole page with every card loaded."""
+    page = open_page("/", language="fr")
+    page.wait_for_function("() => document.querySelectorAll('.widget-content.is-loading').length === 0")
+    texts = dict(page.evaluate(RAW_TEXT, DATA))
+    assert any("Échéances" in text for text in texts.values())  # the cards are there
+    problems = {
+        where: problem
+        for where, text in texts.items()
+        for problem in french_typography_problems(text, catalogue=False)
+    }
+    assert problems == {}
+
+
 def test_french_dates_numbers_and_times(open_page: OpenPage, incident_start: datetime) -> None:
     page = open_page("/", language="fr", timezone_id="Pacific/Auckland")
     status = page.locator("#widget-status")
-    assert re.fullmatch(r"99,9\s%", status.locator(".status-row__meta span").nth(1).inner_text())
+    # Each number says what it is, in words (a phone has no tooltips).
+    assert re.fullmatch(r"réponse en \d+\s+ms", status.locator(".status-row__ping").first.inner_text())
+    assert re.fullmatch(
+        r"disponible à 99,9\s%\s\(24\sh\)", status.locator(".status-row__uptime").first.inner_text()
+    )
     since = status.locator(".incident-note.is-danger .incident-note__meta").inner_text()
-    assert since == f"Depuis le {incident_start:%d/%m/%Y %H:%M}"
+    assert since == f"Depuis le {incident_start:%d/%m/%Y} à {incident_start:%H:%M}"
     checked = status.locator(".widget-card__checked").inner_text()
     assert checked in {f"Mis à jour à {t:%H:%M}" for t in _paris_now()}, checked
-    assert _words(status.locator(".status-pill").first.inner_text()) == "11 Opérationnel"
+    assert (
+        _words(status.locator(".status-pill").first.inner_text()) == "11 opérationnels"
+    )  # agreed, in lower case
+    # The incident's Markdown, rendered (a safe subset): bold, a list, a link, code.
+    content = status.locator(".incident-note.is-danger .incident-note__content")
+    assert content.locator("strong").first.inner_text() == "10.7"
+    assert content.locator("li").count() == 2 and content.locator("code").inner_text() == "sonar-scan"
+    assert content.locator("a").get_attribute("rel") == "noopener noreferrer"
+    assert "**" not in content.inner_text()
 
 
 def test_english_dates_numbers_and_times(open_page: OpenPage, incident_start: datetime) -> None:
     page = open_page("/", language="en", timezone_id="Pacific/Auckland")
     status = page.locator("#widget-status")
-    assert status.locator(".status-row__meta span").nth(1).inner_text() == "99.9%"
+    assert re.fullmatch(r"\d+ ms response", status.locator(".status-row__ping").first.inner_text())
+    assert status.locator(".status-row__uptime").first.inner_text() == "99.9% uptime (24 h)"
     since = _words(status.locator(".incident-note.is-danger .incident-note__meta").inner_text())
-    assert since == f"Since {incident_start:%-m/%-d/%y, %-I:%M %p}"
+    assert since == f"Since {incident_start:%-m/%-d/%y} at {incident_start:%-I:%M %p}"
     checked = _words(status.locator(".widget-card__checked").inner_text())
     assert checked in {f"Updated at {t:%-I:%M %p}" for t in _paris_now()}, checked
-    assert _words(status.locator(".status-pill").first.inner_text()) == "11 Up"
+    assert _words(status.locator(".status-pill").first.inner_text()) == "11 up"
 
 
 @pytest.fixture

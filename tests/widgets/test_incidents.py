@@ -221,6 +221,13 @@ def test_a_silence_created_through_alertmanager_shows_as_silenced(
         assert "is-muted" in row and re.search(r"Silenced by alice until \d", row)
         assert "&lt;b&gt;maintenance&lt;/b&gt; \u202ewindow" in row and "<b>" not in row
         assert f"/#/silences/{silence}" in row
+        # French: "jusqu’à 14:05" today, "jusqu’au 02/12/2026 à 01:17" another day (never a bare date).
+        french = _row(
+            card(client, "incidents", "PortalIncidentSilenced", language="fr"), "PortalIncidentSilenced"
+        )
+        assert re.search(
+            r"Mise en silence par alice jusqu’(à \d\d:\d\d|au \d\d/\d\d/\d{4} à \d\d:\d\d)", french
+        )
     finally:
         alertmanager.expire_silence(silence)
 

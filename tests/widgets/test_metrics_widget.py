@@ -242,9 +242,9 @@ def test_a_gauge_reads_a_real_value_and_crosses_warn_then_critical(
     html = card(client, "metrics", lambda h: gauge_status(h, "cpu") == "critical")
     shown = gauge(html, "cpu")
     assert "95.5%" in shown and ">Critical</span>" in shown and "#octagon" in shown
-    assert "Quick metrics: 1 critical, 0 warning" in html  # said to screen readers
+    assert "Quick metrics: 1 critical, 0 warnings" in html  # said to screen readers
     french = card(client, "metrics", lambda h: "95,5" in h, language="fr")
-    assert "95,5\u202f%" in gauge(french, "cpu") and "Critique" in gauge(french, "cpu")
+    assert "95,5\u00a0%" in gauge(french, "cpu") and "Critique" in gauge(french, "cpu")
 
 
 @pytest.mark.peers

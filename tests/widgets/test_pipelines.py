@@ -482,9 +482,12 @@ def test_relative_times_move_with_the_clock_on_unchanged_data(
 
 
 def test_french_card_and_plural_counts(make_gitlab_app: Callable[..., Flask]) -> None:
-    html = _card(_as(make_gitlab_app()), language="fr", until="Merge requests")
+    html = _card(_as(make_gitlab_app()), language="fr", until="Demandes de fusion")
     assert "Projets" in html and "Mes pipelines" in html and "Réussi" in html and "il y a" in html
-    assert "3 merge requests pour vous" in html
+    assert "3 demandes de fusion pour vous" in html
+    # Each number says what it is: the tabs' counts and a pipeline's duration.
+    assert re.search(r'class="pipeline-tab__count"[^>]*>3 en attente<', html)
+    assert re.search(r"</svg> durée\u00a0: \d+\u00a0min", html)
 
 
 def test_durations_are_short_and_localised(make_gitlab_app: Callable[..., Flask]) -> None:

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any, Literal
 
 from flask import Blueprint, Response, request
-from flask_babel import format_datetime, format_time, gettext, to_user_timezone
+from flask_babel import format_date, format_time, gettext, to_user_timezone
 from flask_babel import lazy_gettext as _l
 from pydantic import Field, field_validator
 
@@ -100,8 +100,17 @@ def _safe_link(url: str) -> str:
 
 @dataclass(frozen=True)
 class Moment:
+    """A time of the card: `time` ("14:05"), and `day` ("30/11/2026") when it is not today, so
+    sentences can say "since 14:05" or "since 30/11/2026 at 14:05" (French: "depuis le … à …")."""
+
     iso: str
-    text: str
+    time: str
+    day: str = ""
+
+    @property
+    def text(self) -> str:
+        """The time alone today, else the date and the time (a ribbon's list of firings)."""
+        return gettext("%(date)s at %(time)s", date=self.day, time=self.time) if self.day else self.time
 
 
 @dataclass(frozen=True)
@@ -140,8 +149,11 @@ class IncidentView:
 def _moment(at: float, now: float) -> Moment:
     moment = datetime.fromtimestamp(at, tz=UTC)
     same_day = to_user_timezone(moment).date() == to_user_timezone(datetime.fromtimestamp(now, tz=UTC)).date()
-    text = format_time(moment, "short") if same_day else format_datetime(moment, "short")
-    return Moment(moment.isoformat(timespec="seconds"), str(text))
+    return Moment(
+        moment.isoformat(timespec="seconds"),
+        str(format_time(moment, "short")),
+        "" if same_day else str(format_date(moment, "short")),
+    )
 
 
 def _shown_labels(
