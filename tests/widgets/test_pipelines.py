@@ -302,7 +302,7 @@ def test_every_status_and_an_unknown_one_by_icon_colour_and_word(
         "exploding": ("unknown", "question", "Unknown status"),
     }
     for status, (css, glyph, word) in expected.items():
-        row = re.search(rf'<li class="pipeline-row is-{css}">(?:(?!</li>).)*ref-{status}<', html, re.S)
+        row = re.search(rf'<li class="pipeline-row is-{css}"[^>]*>(?:(?!</li>).)*ref-{status}<', html, re.S)
         assert row, f"{status}: no row of class is-{css}"
         assert f"#{glyph}" in row.group(0) and f"<span>{word}</span>" in row.group(0), status
     assert "GitLab says: exploding" in html  # the unknown status says what GitLab said
