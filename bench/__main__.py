@@ -10,7 +10,18 @@ import time
 import traceback
 from pathlib import Path
 
-from . import amplification, faults, isolation, pipelines, soak, stampede, taiga_load, throughput, wire_cost
+from . import (
+    amplification,
+    capacity,
+    faults,
+    isolation,
+    pipelines,
+    soak,
+    stampede,
+    taiga_load,
+    throughput,
+    wire_cost,
+)
 from .context import Bench
 from .monitoring import monitoring
 from .report import RESULTS, quote_in_readme, table, write
@@ -18,6 +29,7 @@ from .stack import peers
 
 PHASES = (
     "throughput",
+    "capacity",
     "amplification",
     "pipelines",
     "stampede",
@@ -51,12 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         assert redis is not None
         bench = Bench(Path(tmp), args.quick, sim, keycloak, redis, prometheus)
         max_rps = 0.0
+        people = 0  # figure 1's capacity: the writes run at half of it, and the soak
         for name in chosen:
             print(f"[bench] {name} ...", flush=True)
             sim.reset()
             try:
                 if name == "throughput":
                     max_rps = throughput.measure(bench)
+                elif name == "capacity":
+                    people = capacity.measure(bench)
+                    bench.details["capacity_people"] = people
                 elif name == "soak":
                     soak.measure(bench, max_rps or 200.0)
                 else:
