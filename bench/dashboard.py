@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -91,6 +92,20 @@ class Dashboard:
             sim.reset()
             sim.latency(LATENCY[0], LATENCY[1])
 
+    def wait_all_ok(self, cookie: str, limit: float = 90.0) -> None:
+        """Until every card shows fresh data again (the breakers closed, the failures forgotten)."""
+        deadline = time.monotonic() + limit
+        waiting = list(CARDS)
+        while waiting and time.monotonic() < deadline:
+            headers = {"Cookie": cookie, "HX-Request": "true", "Accept-Language": "en"}
+            answer = requests.get(f"{self.server.url}/widgets/{waiting[0]}", headers=headers, timeout=15)
+            if b'class="widget-content is-ok"' in answer.content:
+                waiting.pop(0)
+            else:
+                time.sleep(0.5)
+        if waiting:
+            raise TimeoutError(f"the cards {', '.join(waiting)} did not come back after a fault")
+
     def calls(self) -> dict[str, dict[str, int]]:
         """Each simulator's calls by path since its last reset."""
         return {name: sim.calls() for name, sim in self.sims.items()}
@@ -124,10 +139,11 @@ def dashboard(
     real_monitoring: bool = True,
     refresh: int | None = None,
     upstream: dict[str, Any] | None = None,
+    ttl: int | None = None,
 ) -> Iterator[Dashboard]:
     """The stack for up to `people` people (module docstring).
 
-    `refresh`: every card's refresh and TTL instead of the configured ones (a shortened run);
+    `refresh`: every card's refresh and TTL (`ttl` when given) instead of the configured ones;
     `upstream`: settings given to every upstream (a shorter timeout, a shorter breaker backoff).
     """
     ports = {name: free_port() for name in ("uptime_kuma", "taiga", "prometheus", "alertmanager", "gitlab")}
@@ -169,7 +185,7 @@ def dashboard(
             config["upstreams"][name].update(upstream or {})
         if refresh:
             for slug in CARDS:
-                config["widgets"][slug].update(refresh=refresh, ttl=refresh)
+                config["widgets"][slug].update(refresh=refresh, ttl=ttl or refresh)
         env = {
             "PORTAL_GITLAB_TOKEN": TOKEN,
             "PORTAL_TAIGA_USERNAME": SERVICE_ACCOUNT[0],

@@ -77,13 +77,14 @@ class Crowd:
         timeout: float = 10.0,
         language: str = "en",
         keep_bodies: bool = False,
+        htmx: bool = True,
     ) -> None:
         self.base = base
         self.cards = list(cards)
         self.timeout = timeout
         self.keep_bodies = keep_bodies
         self.samples: list[Sample] = []
-        self.bodies: list[tuple[float, str, int, bytes]] = []  # (at, path, person, body) not `ok`
+        self.bodies: list[tuple[float, str, int, bytes]] = []  # (at, path, person, body) of each 200
         self.people: list[Person] = []
         self.cpu_seconds = 0.0  # the generator's own CPU (its thread)
         host_port = base.split("://", 1)[1]
@@ -91,8 +92,10 @@ class Crowd:
         self._port = int(port or 80)
         self._fixed = (
             f"Host: {host_port}\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n"
-            f"Accept-Language: {language}\r\nHX-Request: true\r\nHX-Current-URL: {base}/\r\n"
+            f"Accept-Language: {language}\r\n"
         )
+        if htmx:  # a card's poll; without: a page load
+            self._fixed += f"HX-Request: true\r\nHX-Current-URL: {base}/\r\n"
         self._size = connections
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, daemon=True, name="crowd")
@@ -218,7 +221,7 @@ class Crowd:
         elif answer.status == 200:
             found = STATE.search(answer.body)
             state = found.group(1).decode() if found else ""
-            if self.keep_bodies and state not in ("", "ok"):
+            if self.keep_bodies:
                 self.bodies.append((due - self.origin, path, index, answer.body))
         version = answer.headers.get(VERSION_HEADER.lower())
         if version:

@@ -139,7 +139,8 @@ class SimServer:
         with self._lock:
             if self.faults is faults:
                 self.faults = Faults()
-        self._httpd = _SimHTTPServer(old.server_address, _RequestHandler, self)
+        host, port = old.server_address[:2]
+        self._httpd = _SimHTTPServer((str(host), int(port)), _RequestHandler, self)
         self.start()
 
     def reset(self) -> None:
@@ -230,8 +231,8 @@ class SimServer:
         elif mode == "unauthorized":
             send(_encode(SimResponse.json({"detail": "Authentication credentials were not provided."}, 401)))
         elif mode == "forbidden":
-            body = {"detail": "You do not have permission to perform this action."}
-            send(_encode(SimResponse.json(body, 403)))
+            denied = {"detail": "You do not have permission to perform this action."}
+            send(_encode(SimResponse.json(denied, 403)))
         elif mode == "notfound":
             send(_encode(SimResponse.json({"status": "fail", "msg": "Status Page Not Found"}, 404)))
         elif mode == "garbage":
