@@ -142,8 +142,8 @@ def _write(board: Dashboard, taiga: Taiga, cookie: str, conflict: bool) -> dict[
         timeout=30,
     )
     truth = taiga.task(form.item)
-    shown_after, soon, version = _settled(base, htmx, answer)
-    shown_after = _current(shown_after, form.item)
+    settled, soon, version = _settled(base, htmx, answer)
+    shown_after = _current(settled, form.item)
     polls = [_shown(base, htmx, version, form.item) for _ in range(NEXT_POLLS)]
     return {
         "ready": True,
