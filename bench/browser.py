@@ -102,8 +102,8 @@ def _first_load(browser: Any, base: str, number: int) -> dict[str, Any]:
         )
         page.add_init_script(WATCH % list(CARDS))
         page.goto(base + "/")
-        page.wait_for_function("window.__filled !== undefined", polling=100, timeout=30_000)
-        filled_ms = float(page.evaluate("window.__filled"))
+        page.wait_for_function("() => window.__filled !== undefined", polling=100, timeout=30_000)
+        filled_ms = float(page.evaluate("() => window.__filled"))
         total = sum(received.values())
         return {"filled_s": round(filled_ms / 1000, 3), "bytes": int(total), "responses": len(received)}
     finally:

@@ -142,7 +142,7 @@ def _step(bench: Bench, board: Dashboard, crowd: Crowd, people: int, plan: Plan)
     calls = board.calls()
     if bench.monitoring:
         calls["prometheus"] = calls_between(prometheus, bench.monitoring.api_calls())
-    crowd.wait_until(end + crowd.timeout)  # the window's last polls answered (or timed out)
+    crowd.drain(end)  # the window's last polls answered (or timed out)
     time.sleep(0.5)  # the portal's log lines are written every 0.1 s
     samples = crowd.window(start, end)
     cached = from_cache(samples, cache_sources(board.server.log))

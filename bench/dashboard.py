@@ -92,9 +92,14 @@ class Dashboard:
             sim.reset()
             sim.latency(LATENCY[0], LATENCY[1])
 
-    def wait_all_ok(self, cookie: str, limit: float = 90.0) -> None:
-        """Until every card shows fresh data again (the breakers closed, the failures forgotten)."""
-        deadline = time.monotonic() + limit
+    def wait_all_ok(self, cookie: str, limit: float = 300.0) -> float:
+        """Until every card shows fresh data again (the breakers closed, the failures forgotten).
+
+        Returns the seconds it took. A breaker's pause doubles after each failed retry (up to
+        `breaker_backoff_max`): after a long fault the first retry may come a while later.
+        """
+        began = time.monotonic()
+        deadline = began + limit
         waiting = list(CARDS)
         while waiting and time.monotonic() < deadline:
             headers = {"Cookie": cookie, "HX-Request": "true", "Accept-Language": "en"}
@@ -105,6 +110,7 @@ class Dashboard:
                 time.sleep(0.5)
         if waiting:
             raise TimeoutError(f"the cards {', '.join(waiting)} did not come back after a fault")
+        return time.monotonic() - began
 
     def calls(self) -> dict[str, dict[str, int]]:
         """Each simulator's calls by path since its last reset."""

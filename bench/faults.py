@@ -96,11 +96,11 @@ def _cell(board: Dashboard, crowd: Crowd, upstream: str, fault: str, seconds: fl
     if mode != "refused":  # (a closed port opens again by itself)
         board.sims[upstream].fault("none")
     end = crowd.now()
-    crowd.wait_until(end + UPSTREAM["timeout"] + 2)  # the answers to the window's polls
+    crowd.drain(end)  # the answers to the window's polls
     readers = {f"/widgets/{slug}" for slug in READERS[upstream]}
-    during = crowd.window(start, end + UPSTREAM["timeout"] + 2)
+    during = crowd.window(start, end)
     bodies = [
-        (path, body) for at, path, _, body in list(crowd.bodies) if start <= at < end + 2 and path in readers
+        (path, body) for at, path, _, body in list(crowd.bodies) if start <= at < end and path in readers
     ]
     label = LABELS[upstream].encode()
     stating = {

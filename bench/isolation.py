@@ -45,6 +45,7 @@ def measure(bench: Bench) -> None:
         crowd = Crowd(board.server.url, board.cards(), connections=32).start()
         shell = Crowd(board.server.url, [Card(SHELL, 1.0)], connections=8, htmx=False).start()
         results: dict[str, Any] = {}
+        recovery: dict[str, float] = {}  # s from the hang's end until every card was fresh
         try:
             crowd.join(cookies, REFRESH)
             shell.join(cookies[:10], 1.0)
@@ -59,13 +60,20 @@ def measure(bench: Bench) -> None:
                 crowd.wait_until(start + window)
                 end = crowd.now()
                 board.realistic()  # answering again
-                crowd.wait_until(end + board.timeout(upstream) + 2)  # the window's last answers
+                crowd.drain(end)  # the window's last answers
+                shell.drain(end + crowd.origin - shell.origin)
                 results[upstream] = _windows(crowd, shell, start, end)
-                board.wait_all_ok(cookies[0])
+                recovery[upstream] = crowd.now() - end + board.wait_all_ok(cookies[0])
         finally:
             crowd.stop()
             shell.stop()
     _figures(bench, board, baseline, results, window)
+    bench.add(
+        SECTION,
+        "after each hang, until every card was fresh again (s)",
+        ", ".join(f"{LABELS[name]} {seconds:.0f}" for name, seconds in recovery.items()),
+    )
+    bench.details["isolation"]["recovery_s"] = recovery
 
 
 def _windows(crowd: Crowd, shell: Crowd, start: float, end: float) -> dict[str, list[Sample]]:

@@ -104,6 +104,7 @@ class Crowd:
         self._pool: asyncio.Queue[_Connection | None] | None = None
         self._stopping = False
         self._sent = 0
+        self._inflight: dict[str, float] = {}  # request id -> when it was due
         self.origin = time.monotonic()
 
     # --- from the calling thread -----------------------------------------------------------
@@ -148,6 +149,14 @@ class Crowd:
 
     def wait_until(self, moment: float) -> None:
         time.sleep(max(0.0, moment - self.now()))
+
+    def drain(self, moment: float) -> None:
+        """Until every poll due before `moment` has its answer (or timed out)."""
+        deadline = time.monotonic() + self.timeout + 1
+        while time.monotonic() < deadline:
+            if all(due - self.origin >= moment for due in list(self._inflight.values())):
+                return
+            time.sleep(0.05)
 
     def window(self, start: float, end: float, path: str | None = None) -> list[Sample]:
         """Samples of polls due between two moments (of one path)."""
@@ -207,6 +216,7 @@ class Crowd:
         self._sent += 1
         request_id = f"bench-{self._sent:08x}"
         headers["X-Request-ID"] = request_id
+        self._inflight[request_id] = due
         try:
             answer = await asyncio.wait_for(
                 self._request("GET", path, person.cookie, b"", headers), self.timeout
@@ -214,6 +224,8 @@ class Crowd:
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
             self.samples.append(Sample(path, due - self.origin, time.monotonic() - due, 0, "", request_id))
             return
+        finally:
+            self._inflight.pop(request_id, None)
         seconds = time.monotonic() - due
         state = ""
         if answer.status == 204:
