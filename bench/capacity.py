@@ -58,7 +58,7 @@ FULL = Plan(
     settle=15,
     window=60,
 )
-QUICK = Plan(steps=(5, 10, 20), counted=(5, 10, 20), ramp=3, settle=2, window=10, refresh=5)
+QUICK = Plan(steps=(5, 15), counted=(5, 15), ramp=2, settle=2, window=8, refresh=5)
 
 
 def plan_of(bench: Bench) -> Plan:

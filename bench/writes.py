@@ -126,7 +126,8 @@ def _write(board: Dashboard, taiga: Taiga, cookie: str, conflict: bool) -> dict[
     page = requests.get(base + "/", headers=browser, timeout=30).text
     token = CSRF.search(page)
     htmx = {**browser, "HX-Request": "true", "HX-Current-URL": base + "/"}
-    form = task_form(requests.get(base + "/widgets/tasks", headers=htmx, timeout=30).text)
+    card = requests.get(base + "/widgets/tasks", headers=htmx, timeout=30)
+    form = task_form(_settled(base, htmx, card)[0])  # (still loading after someone's write: its data)
     if token is None or form is None:
         return {"ready": False}
     wanted = form.choices[0]
