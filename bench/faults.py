@@ -111,7 +111,8 @@ def _cell(board: Dashboard, crowd: Crowd, upstream: str, fault: str, seconds: fl
     }
     stale = sum(1 for s in during if s.path in readers and s.state == "stale")
     others = [s for s in during if s.path not in readers]
-    disturbed = sum(1 for s in others if s.status not in (200, 204) or s.state not in ("ok", "unchanged"))
+    bad = [s for s in others if s.status not in (200, 204) or s.state not in ("ok", "unchanged")]
+    disturbed = len(bad)
     with board.server.log.open("rb") as handle:
         handle.seek(log_before)
         logged = _logged(handle.read().decode("utf-8", "replace"), upstream)
@@ -125,6 +126,7 @@ def _cell(board: Dashboard, crowd: Crowd, upstream: str, fault: str, seconds: fl
         "stale": stale,
         "others": len(others),
         "others_disturbed": disturbed,
+        "disturbed": sorted({f"{s.path} {s.status} {s.state}" for s in bad}),
         "logged": logged,
     }
 

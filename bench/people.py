@@ -162,12 +162,6 @@ class Crowd:
         """Samples of polls due between two moments (of one path)."""
         return [s for s in list(self.samples) if start <= s.at < end and (path is None or s.path == path)]
 
-    def fetch(self, method: str, path: str, cookie: str, body: bytes = b"", **headers: str) -> Answer:
-        """One request through the crowd's connections (a write, a check), from another thread."""
-        request = self._request(method, path, cookie, body, headers)
-        future = asyncio.run_coroutine_threadsafe(request, self._loop)
-        return future.result(self.timeout + 5)
-
     # --- in the loop's thread -------------------------------------------------------------------
 
     def _run(self) -> None:
