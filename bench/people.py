@@ -86,7 +86,6 @@ class Crowd:
         self.samples: list[Sample] = []
         self.bodies: list[tuple[float, str, int, bytes]] = []  # (at, path, person, body) of each 200
         self.people: list[Person] = []
-        self.cpu_seconds = 0.0  # the generator's own CPU (its thread)
         host_port = base.split("://", 1)[1]
         self._host, _, port = host_port.partition(":")
         self._port = int(port or 80)
@@ -154,7 +153,11 @@ class Crowd:
         """Until every poll due before `moment` has its answer (or timed out)."""
         deadline = time.monotonic() + self.timeout + 1
         while time.monotonic() < deadline:
-            if all(due - self.origin >= moment for due in list(self._inflight.values())):
+            try:
+                dues = list(self._inflight.values())
+            except RuntimeError:  # changed by the loop's thread meanwhile
+                continue
+            if all(due - self.origin >= moment for due in dues):
                 return
             time.sleep(0.05)
 
@@ -166,11 +169,9 @@ class Crowd:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        started = time.thread_time()
         try:
             self._loop.run_until_complete(self._schedule())
         finally:
-            self.cpu_seconds = time.thread_time() - started
             self._loop.close()
 
     def _halt(self) -> None:
