@@ -2,7 +2,7 @@
 
 `dashboard(bench, people)` starts, on free loopback ports and stopped by PID:
 
-- the simulators in two processes of their own (Uptime Kuma, Taiga holding `people` people,
+- the simulators in two processes of their own (Uptime Kuma, Taiga holding up to 1,000 people,
   the Prometheus and Alertmanager simulators in one; GitLab, the busiest, in the other), every
   one answering after a delay drawn between 50 and 300 ms (`/_sim/latency`);
 - a Keycloak-shaped provider whose realm holds the same people (user0001, ...);
@@ -40,7 +40,12 @@ from .stack import Server, Simulator, portal, portal_config
 from .taiga_load import cookie_of, realm_with
 
 CARDS = ("tasks", "deadlines", "status", "metrics", "incidents", "pipelines")
-LATENCY = (0.05, 0.3)  # seconds: each simulated answer waits a time drawn in this range
+LATENCY = (0.05, 0.3)
+# Taiga holds at most this many of the people (one task and one story each, in ten projects):
+# its board is then the same at every step of figure 1, as figure 2 compares, and of a size a
+# large team has (with 4,000, each board read was ~15 MB of JSON). Beyond them, people are not
+# in Taiga: their tasks and deadlines cards say so, cut from the same board.
+TAIGA_PEOPLE = 1000  # seconds: each simulated answer waits a time drawn in this range
 PROJECTS = ("platform/portal", "platform/infra", "apps/billing")  # the GitLab demo's projects
 UPSTREAMS = ("taiga", "prometheus", "alertmanager", "gitlab", "uptime_kuma")
 LABELS = {
@@ -162,7 +167,7 @@ def dashboard(
                     *("--kuma-port", str(ports["uptime_kuma"]), "--taiga-port", str(ports["taiga"])),
                     *("--prometheus-port", str(ports["prometheus"])),
                     *("--alertmanager-port", str(ports["alertmanager"])),
-                    *("--taiga-people", str(people)),
+                    *("--taiga-people", str(min(people, TAIGA_PEOPLE))),
                 ],
                 "sims",
             )
