@@ -43,7 +43,7 @@ CARDS = ("tasks", "deadlines", "status", "metrics", "incidents", "pipelines")
 LATENCY = (0.05, 0.3)
 # Taiga holds at most this many of the people (one task and one story each, in ten projects):
 # its board is then the same at every step of figure 1, as figure 2 compares, and of a size a
-# large team has (with 4,000, each board read was ~15 MB of JSON). Beyond them, people are not
+# large team has (a board read is 4.3 MB of JSON with 1,000; 17 MB with 4,000). Beyond them, people are not
 # in Taiga: their tasks and deadlines cards say so, cut from the same board.
 TAIGA_PEOPLE = 1000  # seconds: each simulated answer waits a time drawn in this range
 PROJECTS = ("platform/portal", "platform/infra", "apps/billing")  # the GitLab demo's projects
