@@ -40,12 +40,12 @@ from .stack import Server, Simulator, portal, portal_config
 from .taiga_load import cookie_of, realm_with
 
 CARDS = ("tasks", "deadlines", "status", "metrics", "incidents", "pipelines")
-LATENCY = (0.05, 0.3)
+LATENCY = (0.05, 0.3)  # seconds: each simulated answer waits a time drawn in this range
 # Taiga holds at most this many of the people (one task and one story each, in ten projects):
 # its board is then the same at every step of figure 1, as figure 2 compares, and of a size a
-# large team has (a board read is 4.3 MB of JSON with 1,000; 17 MB with 4,000). Beyond them, people are not
-# in Taiga: their tasks and deadlines cards say so, cut from the same board.
-TAIGA_PEOPLE = 1000  # seconds: each simulated answer waits a time drawn in this range
+# large team has (a board read is 4.3 MB of JSON with 1,000 people, 17 MB with 4,000). Beyond
+# them, people are not in Taiga: their tasks and deadlines cards say so, cut from the same board.
+TAIGA_PEOPLE = 1000
 PROJECTS = ("platform/portal", "platform/infra", "apps/billing")  # the GitLab demo's projects
 UPSTREAMS = ("taiga", "prometheus", "alertmanager", "gitlab", "uptime_kuma")
 LABELS = {
