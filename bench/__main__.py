@@ -26,7 +26,7 @@ from . import (
 )
 from .context import Bench
 from .monitoring import monitoring
-from .report import RESULTS, quote_in_readme, table, write
+from .report import RESULTS, machine, quote_in_readme, table, write
 from .stack import peers
 
 # The seven figures (the throughput ratio belongs to the first), then the cold-key
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     started = time.time()
+    measured_on = machine()
     failures = 0
     with (
         tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp,
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench.add(name, "phase failed (see the traceback above)", "error", "runs", False)
     print()
     print(table(bench.figures))
-    path = write(bench.figures, bench.details, args.quick, started, args.results)
+    path = write(bench.figures, bench.details, args.quick, started, args.results, measured_on)
     if not args.quick and chosen == list(PHASES) and not failures:
         quote_in_readme(json.loads(path.read_text(encoding="utf-8")))
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {path}")
