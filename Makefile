@@ -99,10 +99,10 @@ screenshots: $(VENV)/.dev translations test-deps ## Screenshots of the demo into
 audit: $(VENV)/.dev translations test-deps $(AUDIT_NPM) ## Lighthouse scores of the demo into audit/ and the README
 	$(PY) scripts/audit.py
 
-bench: $(VENV)/.dev translations test-deps ## Performance and resilience against the goals (about 20 min; bench/README.md)
+bench: $(VENV)/.dev translations test-deps ## Performance and resilience against the goals (about 50 min; bench/README.md)
 	$(PY) -m bench
 
-bench-quick: $(VENV)/.dev translations test-deps ## The same figures, every phase shortened (a smoke run, about 2 min)
+bench-quick: $(VENV)/.dev translations test-deps ## The same figures, every phase shortened (a smoke run, about 6 min)
 	$(PY) -m bench --quick
 
 vendor: $(VENV)/.runtime ## Re-fetch the vendored front-end files from npm and verify them

@@ -10,38 +10,59 @@ import time
 import traceback
 from pathlib import Path
 
-from . import amplification, faults, isolation, pipelines, soak, stampede, taiga_load, throughput, wire_cost
+from . import (
+    amplification,
+    browser,
+    capacity,
+    faults,
+    isolation,
+    pipelines,
+    soak,
+    stampede,
+    taiga_load,
+    throughput,
+    wire_cost,
+    writes,
+)
 from .context import Bench
 from .monitoring import monitoring
-from .report import RESULTS, quote_in_readme, table, write
+from .report import RESULTS, machine, quote_in_readme, table, write
 from .stack import peers
 
+# The issue's seven figures (the throughput ratio belongs to the first), then the cold-key
+# stampede and the bytes of a poll. Writes and the soak run at half of figure 1's people.
 PHASES = (
     "throughput",
-    "amplification",
-    "pipelines",
-    "stampede",
+    "capacity",
     "isolation",
-    "cost",
-    "soak",
     "faults",
-    "taiga",
+    "writes",
+    "browser",
+    "soak",
+    "stampede",
+    "cost",
 )
+# Earlier figures of one card each, which figure 2 now covers for every upstream at once:
+# run on demand (`--only amplification,pipelines,taiga`).
+EXTRA = ("amplification", "pipelines", "taiga")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorten every phase (a smoke run)")
-    parser.add_argument("--only", default=",".join(PHASES), help=f"comma-separated among {', '.join(PHASES)}")
+    parser.add_argument(
+        "--only", default=",".join(PHASES), help=f"comma-separated among {', '.join(PHASES + EXTRA)}"
+    )
     parser.add_argument(
         "--results", type=Path, default=RESULTS, help="where to write the JSON (bench/results)"
     )
     args = parser.parse_args(argv)
     chosen = [name for name in args.only.split(",") if name]
-    unknown = set(chosen) - set(PHASES)
+    unknown = set(chosen) - set(PHASES + EXTRA)
     if unknown:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     started = time.time()
+    measured_on = machine()
     failures = 0
     with (
         tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp,
@@ -50,21 +71,27 @@ def main(argv: list[str] | None = None) -> int:
     ):
         assert redis is not None
         bench = Bench(Path(tmp), args.quick, sim, keycloak, redis, prometheus)
-        max_rps = 0.0
+        people = 0  # figure 1's capacity: the writes run at half of it, and the soak
         for name in chosen:
             print(f"[bench] {name} ...", flush=True)
             sim.reset()
             try:
                 if name == "throughput":
-                    max_rps = throughput.measure(bench)
+                    throughput.measure(bench)
+                elif name == "capacity":
+                    people = capacity.measure(bench)
+                    bench.details["capacity_people"] = people
+                elif name == "writes":
+                    writes.measure(bench, people)
                 elif name == "soak":
-                    soak.measure(bench, max_rps or 200.0)
+                    soak.measure(bench, people)
                 else:
                     {
                         "amplification": amplification.measure,
                         "pipelines": pipelines.measure,
                         "stampede": stampede.measure,
                         "isolation": isolation.measure,
+                        "browser": browser.measure,
                         "cost": wire_cost.measure,
                         "faults": faults.measure,
                         "taiga": taiga_load.measure,
@@ -75,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench.add(name, "phase failed (see the traceback above)", "error", "runs", False)
     print()
     print(table(bench.figures))
-    path = write(bench.figures, bench.details, args.quick, started, args.results)
+    path = write(bench.figures, bench.details, args.quick, started, args.results, measured_on)
     if not args.quick and chosen == list(PHASES) and not failures:
         quote_in_readme(json.loads(path.read_text(encoding="utf-8")))
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {path}")

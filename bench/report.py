@@ -77,7 +77,12 @@ def machine() -> dict[str, Any]:
 
 
 def write(
-    figures: list[Figure], details: dict[str, Any], quick: bool, started: float, directory: Path = RESULTS
+    figures: list[Figure],
+    details: dict[str, Any],
+    quick: bool,
+    started: float,
+    directory: Path = RESULTS,
+    measured_on: dict[str, Any] | None = None,
 ) -> Path:
     """<directory>/<UTC time>[-quick].json with every figure, the raw measurements and the machine."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -87,7 +92,7 @@ def write(
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "quick": quick,
         "seconds": round(time.time() - started, 1),
-        "machine": machine(),
+        "machine": measured_on or machine(),  # (read when the run began: the commit it ran)
         "figures": [{**asdict(f), "verdict": f.verdict} for f in figures],
         "details": details,
     }

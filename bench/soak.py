@@ -1,29 +1,28 @@
-"""6. Soak: half the measured maximum rate on the widget for a long while; errors and worker memory.
+"""7. Soak: half of figure 1's people with the whole dashboard open, for 10 minutes.
 
-The rate is paced with wrk's delay() hook: each of 16 connections waits between requests so
-that together they send about half the rate the throughput figure reached. One wrk run covers
-the warm-up and the soak; each worker's RSS is read from /proc after the warm-up, every 30 s
-and just before the end.
+The dashboard stack of figure 1 (bench/dashboard.py: configured refresh, the real Prometheus),
+half of the people figure 1 found (at least `MIN_PEOPLE`) polling the six cards. After the
+warm-up, and every 30 s until the end, each worker's RSS, threads and open sockets are read
+from /proc. Goals: no failed poll and no ERROR (or non-JSON) line in the portal's log; each
+worker's RSS at the end within +10 % of its value after the warm-up; its threads and sockets not
+climbing: the median of the soak's last third no higher than the highest of its first third.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import os
+import statistics
 from pathlib import Path
 
-from .context import Bench, session_cookie
+from .context import Bench
+from .dashboard import dashboard
+from .people import Crowd
 from .report import at_most
-from .wire import BROWSER_HEADERS, fetch
-from .wrk import run, start
+from .users import Sample, failed
 
-CARD = "/widgets/status"
-CONNECTIONS = 16
-# Keycloak's access tokens live 5 min; the first refresh would come 270 s in, after the
-# warm-up, and the one-time set-up it costs a worker (OIDC client, discovery, keys: ~8 MiB)
-# would read as growth. 12 s tokens are refreshed every ~10 s, by either worker: both have
-# refreshed several times before the first reading, and refreshes go on all through the soak.
-ACCESS_TOKEN_SECONDS = 12
+MIN_PEOPLE = 100
+QUICK_PEOPLE = 10
 GROWTH_GOAL = 0.10
 SAMPLE_EVERY = 30.0
 
@@ -48,76 +47,104 @@ def bad_log_lines(text: str) -> int:
     return bad
 
 
-def measure(bench: Bench, max_rps: float) -> None:
-    target = max(20.0, max_rps / 2)
-    warmup, soak_seconds = bench.durations.soak_warmup, bench.durations.soak
-    bench.keycloak.mode(ttl={"AccessToken": ACCESS_TOKEN_SECONDS})
-    try:
-        _soak(bench, target, warmup, soak_seconds)
-    finally:
-        bench.keycloak.reset()  # Keycloak's lifetimes again
+def threads_and_sockets(pid: int) -> tuple[int, int]:
+    """A process's threads and its open sockets (connections, listening ones included)."""
+    threads = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            threads = int(line.split()[1])
+    sockets = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            sockets += os.readlink(fd).startswith("socket:")
+        except OSError:
+            continue  # closed meanwhile
+    return threads, sockets
 
 
-def _soak(bench: Bench, target: float, warmup: float, soak_seconds: float) -> None:
-    with bench.portal(redis=True) as server:
-        cookie = session_cookie(server.url)
-        headers = {**BROWSER_HEADERS, "Cookie": cookie, "HX-Request": "true"}
-        fetch(server.url + CARD, headers)
-        # A short paced run tells how long a request takes at that pace, beyond its delay (the
-        # mean, from the rate it held: the p50 leaves out the slow tail and the rate fell short).
-        probe_delay_ms = CONNECTIONS * 1000 / target
-        probe = run(server.url + CARD, 5, headers, CONNECTIONS, delay_ms=probe_delay_ms)
-        beyond_ms = max(0.0, CONNECTIONS * 1000 / max(probe.rps, 1.0) - probe_delay_ms)
-        delay_ms = max(0.0, CONNECTIONS * 1000 / target - beyond_ms)
-        # One run: the warm-up is its beginning, so connections (and the load on each worker)
-        # stay the same between the two memory readings.
-        running = start(server.url + CARD, warmup + soak_seconds, headers, CONNECTIONS, delay_ms=delay_ms)
-        time.sleep(warmup)
-        tokens_before = bench.keycloak.count("/token")
-        workers = server.workers()
-        before = {pid: rss_kib(pid) for pid in workers}
-        curve: list[dict[int, int]] = []
-        end = time.monotonic() + soak_seconds - 2  # the last reading while the load still runs
-        while time.monotonic() < end:
-            time.sleep(min(SAMPLE_EVERY, max(0.0, end - time.monotonic())))
-            curve.append({pid: rss_kib(pid) for pid in workers})
-        after = curve[-1] if curve else {pid: rss_kib(pid) for pid in workers}
-        soak = running.finish()
-        refreshes = bench.keycloak.count("/token") - tokens_before
-        log_errors = bad_log_lines(server.log.read_text())
-    section = "6 soak"
+def measure(bench: Bench, capacity: int) -> None:
+    people = max(QUICK_PEOPLE if bench.quick else MIN_PEOPLE, capacity // 2)
+    warmup, seconds = bench.durations.soak_warmup, bench.durations.soak
+    refresh = 5 if bench.quick else None
+    with dashboard(bench, people, refresh=refresh) as board:
+        cookies = board.login(people)
+        crowd = Crowd(board.server.url, board.cards()).start()
+        try:
+            crowd.join(cookies, min(30.0, warmup / 2))
+            crowd.wait_until(warmup)
+            start = crowd.now()
+            workers = board.server.workers()
+            curve: list[dict[int, tuple[int, int, int]]] = []
+            end = start + seconds
+            while True:
+                curve.append({pid: (rss_kib(pid), *threads_and_sockets(pid)) for pid in workers})
+                if crowd.now() >= end - 1:
+                    break
+                crowd.wait_until(min(end - 1, crowd.now() + (SAMPLE_EVERY if not bench.quick else 2)))
+            samples = crowd.window(start, crowd.now())
+        finally:
+            crowd.stop()
+        log_errors = bad_log_lines(board.server.log.read_text(encoding="utf-8", errors="replace"))
+    _figures(bench, people, warmup, seconds, samples, curve, log_errors)
+
+
+def _figures(
+    bench: Bench,
+    people: int,
+    warmup: float,
+    seconds: float,
+    samples: list[Sample],
+    curve: list[dict[int, tuple[int, int, int]]],
+    log_errors: int,
+) -> None:
+    section = "7 soak"
+    errors = failed(samples)
     bench.add(
         section,
-        f"rate held for {warmup:g} + {soak_seconds:g} s (target {target:,.0f} req/s)",
-        f"{soak.rps:,.0f} req/s",
-    )
-    errors = soak.errors + probe.errors
-    bench.add(
-        section,
-        "errors (non-200/204, socket errors) / ERROR or non-JSON log lines",
-        f"{errors} / {log_errors}",
+        f"{people:,} people for {seconds:g} s after {warmup:g} s: failed polls / ERROR or non-JSON log lines",
+        f"{errors} of {len(samples):,} / {log_errors}",
         "0 / 0",
         errors == 0 and log_errors == 0,
     )
-    refreshed = f"token refreshes after the warm-up ({ACCESS_TOKEN_SECONDS} s access tokens)"
-    bench.add(section, refreshed, str(refreshes))
-    growths = {pid: (after[pid] - before[pid]) / before[pid] for pid in workers if before[pid]}
+    first, last = curve[0], curve[-1]
+    growths = {pid: (last[pid][0] - first[pid][0]) / first[pid][0] for pid in first if first[pid][0]}
     worst = max(growths.values(), default=0.0)
-    sizes = ", ".join(f"{before[pid] / 1024:.0f}→{after[pid] / 1024:.0f} MiB" for pid in workers)
+    sizes = ", ".join(f"{first[pid][0] / 1024:.0f}→{last[pid][0] / 1024:.0f} MiB" for pid in first)
     bench.add(
         section,
-        f"worker RSS growth after the {warmup:g} s warm-up (worst)",
+        "worker RSS growth after the warm-up (worst)",
         f"{worst:+.1%} ({sizes})",
         "≤ +10 %",
         at_most(worst, GROWTH_GOAL),
     )
+    # "No growth": a climb, not the ups and downs of a count (a worker's sockets include the
+    # keep-alive connections the crowd's pool happens to hold to it: 50 to 77 in one soak).
+    third = max(1, len(curve) // 3)
+    for index, what in ((1, "threads"), (2, "open sockets")):
+        grown = []
+        for pid in first:
+            early = max(reading[pid][index] for reading in curve[:third])
+            late = statistics.median(reading[pid][index] for reading in curve[-third:])
+            if late > early:
+                grown.append(pid)
+        counts = ", ".join(
+            f"{first[pid][index]}→{last[pid][index]} "
+            f"({min(r[pid][index] for r in curve)}-{max(r[pid][index] for r in curve)})"
+            for pid in first
+        )
+        bench.add(
+            section,
+            f"worker {what}, after the warm-up → at the end (lowest-highest)",
+            counts,
+            "no growth: the last third's median ≤ the first third's highest",
+            not grown,
+        )
     bench.details["soak"] = {
-        "target_rps": target,
-        "delay_ms": delay_ms,
-        "probe": probe.as_dict(),
-        "soak": soak.as_dict(),
-        "rss_kib_after_warmup": before,
-        "rss_kib_every_30s": curve,
+        "people": people,
+        "warmup_s": warmup,
+        "seconds": seconds,
+        "requests": len(samples),
+        "failed": errors,
         "error_log_lines": log_errors,
-        "token_refreshes_after_warmup": refreshes,
+        "curve_rss_kib_threads_sockets": [{str(pid): v for pid, v in reading.items()} for reading in curve],
     }

@@ -27,7 +27,7 @@ GUNICORN = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py
 
 
 class Simulator:
-    """The Uptime Kuma simulator (`python -m simulators`), driven over its /_sim/ controls."""
+    """A simulator of `python -m simulators` (Uptime Kuma's by default), driven over its /_sim/ controls."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -41,9 +41,9 @@ class Simulator:
     def reset(self) -> None:
         self._post("reset", {})
 
-    def latency(self, seconds: float) -> None:
-        """Seconds added to every normal answer."""
-        self._post("latency", {"seconds": seconds})
+    def latency(self, seconds: float, most: float = 0.0) -> None:
+        """Seconds added to every normal answer (drawn between `seconds` and `most` when given)."""
+        self._post("latency", {"seconds": seconds, "max": most})
 
     def calls(self) -> dict[str, int]:
         """Requests received by path since the last reset."""

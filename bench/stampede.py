@@ -44,7 +44,7 @@ def measure(bench: Bench) -> None:
             thread.join(60)
         bench.sim.latency(0)
         per_key = calls_per_key(bench.sim.calls())
-    section = "3 stampede"
+    section = "8 stampede"
     worst = max(per_key.values(), default=0)
     counts = ", ".join(f"{key} {n}" for key, n in sorted(per_key.items()))
     bench.add(

@@ -36,6 +36,7 @@ class Sample:
     seconds: float
     status: int  # 0: no answer (connection error or client timeout)
     state: str = ""  # the card's state for a 200 fragment, "unchanged" for a 204
+    request_id: str = ""  # the X-Request-ID sent (bench/people.py), to find the request in the log
 
 
 @dataclass

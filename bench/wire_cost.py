@@ -33,7 +33,7 @@ def measure(bench: Bench) -> None:
             server.url + CARD, {**htmx, "X-Widget-Version": changed.headers["x-widget-version"]}
         )
         loaded = first_load(server.url, browser)
-    section = "5 wire cost"
+    section = "9 wire cost"
     bench.add(
         section,
         f"unchanged poll: response bytes (HTTP {unchanged.status}; request {unchanged.sent} B)",

@@ -6,6 +6,7 @@ Tests and the benchmark switch faults and read counts either in process (`server
 
     POST /_sim/fault   {"mode": "timeout", "seconds": 30}   modes: see FAULT_MODES
     POST /_sim/latency {"seconds": 0.3}                    added to every normal answer
+    POST /_sim/latency {"seconds": 0.05, "max": 0.3}       a delay drawn in [seconds, max] each time
     GET  /_sim/calls   -> {"total": n, "paths": {"/api/...": n}}
     POST /_sim/reset   clears counts and faults
 
@@ -15,6 +16,7 @@ Responses go out in one write with Nagle's algorithm off (otherwise each waits ~
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import sys
@@ -33,10 +35,12 @@ FAULT_MODES = (
     "timeout",  # accept, then say nothing for `seconds`
     "error500",  # HTTP 500 with an HTML body
     "unauthorized",  # HTTP 401
+    "forbidden",  # HTTP 403 (a token without the scope, a proxy refusing the portal)
     "notfound",  # HTTP 404 JSON like the real API
     "garbage",  # HTTP 200 with a body that is not JSON
     "oversize",  # HTTP 200 with a body of `size` bytes
     "slow",  # HTTP 200, the body dripped a few bytes every `interval` seconds
+    "refused",  # the port closed for `seconds` (a restarting upstream), connections open dropped
 )
 
 
@@ -91,6 +95,7 @@ class SimServer:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.faults = Faults()
         self.latency = 0.0  # seconds added to every normal answer (a slow but working upstream)
+        self.latency_max = 0.0  # above `latency`: each answer waits a time drawn between the two
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -119,11 +124,29 @@ class SimServer:
             raise ValueError(f"unknown fault mode {mode!r}")
         with self._lock:
             self.faults = Faults(mode=mode, **options)
+        if mode == "refused":
+            # Closed now (the next connection is refused); listening again after `seconds`:
+            # the control paths share the port, so the closing ends by itself.
+            old = self._httpd
+            old.shutdown()
+            old.socket.close()
+            threading.Thread(target=self._reopen, args=(old, self.faults), daemon=True).start()
+
+    def _reopen(self, old: _SimHTTPServer, faults: Faults) -> None:
+        self._stop.wait(faults.seconds)
+        if self._stop.is_set():
+            return
+        with self._lock:
+            if self.faults is faults:
+                self.faults = Faults()
+        host, port = old.server_address[:2]
+        self._httpd = _SimHTTPServer((str(host), int(port)), _RequestHandler, self)
+        self.start()
 
     def reset(self) -> None:
         with self._lock:
             self.faults = Faults()
-            self.latency = 0.0
+            self.latency = self.latency_max = 0.0
             self.calls.clear()
 
     def count(self, path_part: str = "") -> int:
@@ -156,8 +179,8 @@ class SimServer:
         if faults.applies_to(request.path):
             self._misbehave(faults, request, send)
             return
-        if self.latency:
-            self._stop.wait(self.latency)
+        if self.latency or self.latency_max:
+            self._stop.wait(random.uniform(self.latency, max(self.latency, self.latency_max)))
         send(_encode(self._dispatch(request)))
 
     def _dispatch(self, request: SimRequest) -> SimResponse:
@@ -184,12 +207,16 @@ class SimServer:
                 return SimResponse.json({"error": str(exc)}, status=400)
             return SimResponse.json({"ok": True, "mode": self.faults.mode})
         if request.path == "/_sim/latency" and request.method == "POST":
-            self.latency = float((request.json() or {}).get("seconds", 0))
-            return SimResponse.json({"ok": True, "latency": self.latency})
+            options = request.json() or {}
+            self.latency = float(options.get("seconds", 0))
+            self.latency_max = float(options.get("max", 0))
+            return SimResponse.json({"ok": True, "latency": self.latency, "max": self.latency_max})
         return SimResponse.json({"error": "unknown control path"}, status=404)
 
     def _misbehave(self, faults: Faults, request: SimRequest, send: Callable[[bytes], None]) -> None:
         mode = faults.mode
+        if mode == "refused":
+            return  # a connection opened before the port closed: dropped without a word
         if mode == "timeout":
             self._stop.wait(faults.seconds)
             return  # then close without a word
@@ -203,6 +230,9 @@ class SimServer:
             )
         elif mode == "unauthorized":
             send(_encode(SimResponse.json({"detail": "Authentication credentials were not provided."}, 401)))
+        elif mode == "forbidden":
+            denied = {"detail": "You do not have permission to perform this action."}
+            send(_encode(SimResponse.json(denied, 403)))
         elif mode == "notfound":
             send(_encode(SimResponse.json({"status": "fail", "msg": "Status Page Not Found"}, 404)))
         elif mode == "garbage":

@@ -14,11 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from bench.capacity import per_minute
+from bench.faults import FAULTS, cells
+from bench.people import from_cache
 from bench.pipelines import gitlab_calls
 from bench.report import Figure, table
 from bench.soak import bad_log_lines
 from bench.stats import amplification_limit, calls_per_key, percentile
+from bench.users import Sample
 from bench.wire import page_assets
+from bench.writes import task_form
 from bench.wrk import MARK, parse
 from portal.observability.logs import json_formatter
 
@@ -104,15 +109,60 @@ def test_a_first_load_fetches_every_subresource_once() -> None:
     assert fragments == ["/widgets/status"]
 
 
+def test_a_task_form_gives_the_item_its_version_and_the_statuses_it_may_move_to() -> None:
+    fragment = """<form class="status-menu__list" hx-post="/widgets/tasks/task/42/status?sort=due&amp;soon=1"
+            hx-target="closest .widget-card__body" hx-swap="innerHTML" data-focus-after="x-status">
+        <input type="hidden" name="version" value="7">
+        <p class="status-menu__title">Change the status</p>
+        <button type="submit" name="status" value="3" class="status-menu__option hue-1"
+          aria-current="true" disabled><span class="status-menu__dot"></span><bdi>In progress</bdi></button>
+        <button type="submit" name="status" value="4" class="status-menu__option hue-2">
+          <span class="status-menu__dot" aria-hidden="true"></span><bdi>Ready for test</bdi></button>
+        <button type="submit" name="status" value="5" class="status-menu__option hue-3">
+          <span class="status-menu__dot"></span><bdi>Done</bdi> <span>(closes it)</span></button>
+      </form>"""
+    form = task_form(fragment)
+    assert form is not None
+    assert (form.url, form.item, form.version) == ("/widgets/tasks/task/42/status?sort=due&soon=1", 42, 7)
+    assert (form.current, form.choices) == (3, [4])
+    assert task_form("<p>No task</p>") is None
+
+
+def test_the_fault_matrix_covers_every_upstream_and_fault_and_the_quick_run_each_fault() -> None:
+    full, quick = cells(False), cells(True)
+    assert len(full) == len(set(full)) == 5 * 7
+    assert sorted(fault for _, fault in quick) == sorted(FAULTS)
+    assert len({upstream for upstream, _ in quick}) == 5
+
+
+def test_upstream_calls_per_minute_split_gitlab_by_whom_they_serve() -> None:
+    calls = {
+        "uptime_kuma": {"/api/status-page/platform": 4, "/api/status-page/heartbeat/platform": 4},
+        "gitlab": {"/api/v4/projects/101/pipelines": 3, "/api/v4/merge_requests": 10},
+    }
+    assert per_minute(calls, 30) == {
+        "uptime_kuma": 16,
+        "gitlab projects": 6,
+        "gitlab mine": 20,
+        "gitlab details": 0,
+    }
+
+
+def test_polls_answered_from_the_cache_alone_are_those_whose_every_part_was_a_hit() -> None:
+    samples = [Sample("/widgets/status", 0, 0.01, 204, "unchanged", f"bench-{n}") for n in range(4)]
+    sources = {"bench-0": "hit,hit", "bench-1": "hit,miss", "bench-2": "coalesced"}  # bench-3: not logged
+    assert [s.request_id for s in from_cache(samples, sources)] == ["bench-0"]
+
+
 @pytest.mark.peers
-@pytest.mark.timeout(520)
+@pytest.mark.timeout(620)
 def test_a_quick_bench_produces_every_figure(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--results", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=500,
+        timeout=600,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -120,14 +170,15 @@ def test_a_quick_bench_produces_every_figure(tmp_path: Path) -> None:
     document = json.loads(result.read_text())
     sections = {figure["section"] for figure in document["figures"]}
     assert sections == {
-        "1 throughput",
-        "2 amplification",
-        "3 stampede",
-        "4 isolation",
-        "5 wire cost",
-        "6 soak",
-        "7 faults",
-        "8 taiga",
+        "1 capacity",
+        "2 upstream load",
+        "3 isolation",
+        "4 faults",
+        "5 writes",
+        "6 first load",
+        "7 soak",
+        "8 stampede",
+        "9 wire cost",
     }
     assert all(figure["value"] for figure in document["figures"])
     assert document["machine"]["cores"]

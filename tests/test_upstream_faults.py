@@ -19,7 +19,7 @@ from flask import Flask
 from portal.state import portal_state
 from portal.upstreams.errors import UpstreamAuthError, UpstreamBadResponse, UpstreamError, UpstreamUnavailable
 from portal.upstreams.http import BoundedJsonClient, HttpLimits, redact_url
-from simulators.base import SimServer
+from simulators.base import SimServer, wait_until
 
 from .support.processes import free_port
 from .test_i18n import shown_text
@@ -37,6 +37,8 @@ def _getter(timeout: float = 1.0, max_bytes: int = 200_000) -> BoundedJsonClient
         ("timeout", {"seconds": 5}, UpstreamUnavailable, "did not answer within 1 s"),
         ("error500", {}, UpstreamUnavailable, "Kuma answered HTTP 500"),
         ("unauthorized", {}, UpstreamAuthError, "refused the portal's credentials (HTTP 401)"),
+        ("forbidden", {}, UpstreamAuthError, "refused the portal's credentials (HTTP 403)"),
+        ("refused", {"seconds": 1}, UpstreamUnavailable, "Kuma cannot be reached"),
         ("notfound", {}, UpstreamBadResponse, "answered HTTP 404 (not found)"),
         ("garbage", {}, UpstreamBadResponse, "not valid JSON"),
         ("oversize", {"size": 300_000}, UpstreamBadResponse, "larger than 200 kB"),
@@ -53,6 +55,16 @@ def test_each_fault_raises_its_error_within_the_deadline(
     elapsed = time.monotonic() - started
     assert words in str(raised.value)
     assert elapsed < 1.0 + 0.5, f"{mode} took {elapsed:.2f} s"
+    if mode == "refused":  # the port listens again by itself, the fault over
+        assert wait_until(lambda: _reachable(kuma.url + PAGE), timeout=10)
+        assert kuma.faults.mode == "none"
+
+
+def _reachable(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
 
 
 def test_connection_refused_is_unavailable() -> None:

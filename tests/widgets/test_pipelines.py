@@ -414,16 +414,18 @@ def test_each_fault_gives_a_card_that_says_it_and_the_page_is_fine(
         "timeout": "GitLab did not answer within 1.5 s",
         "error500": "GitLab answered HTTP 500",
         "unauthorized": "GitLab refused the portal&#39;s credentials (HTTP 401)",
+        "forbidden": "GitLab does not let the portal&#39;s token read project platform/portal (HTTP 403)",
+        "refused": "GitLab cannot be reached",
         "notfound": "GitLab has no project platform/portal",
         "garbage": "GitLab returned a response that is not valid JSON",
         "oversize": "GitLab sent a response larger than",
         "slow": "GitLab is too slow",
     }[mode]
-    server.set_fault(mode, **({"seconds": 4} if mode == "timeout" else {}))
+    server.set_fault(mode, **({"seconds": 4} if mode in ("timeout", "refused") else {}))
     client = _as(make_gitlab_app())
     html = _card(client)
     # Nothing to show but the reason; with every path 404, the projects' sections say it each.
-    state = "stale" if mode == "notfound" else "error"
+    state = "stale" if mode in ("notfound", "forbidden") else "error"
     assert f'class="widget-content is-{state}"' in html and words in html, html[:1500]
     assert client.get("/", headers={"Accept-Language": "en"}).status_code == 200
     status = client.get("/widgets/status", headers={"Accept-Language": "en"})

@@ -1,0 +1,239 @@
+"""The whole dashboard as a pod runs it: six cards over five upstreams, and people to open it.
+
+`dashboard(bench, people)` starts, on free loopback ports and stopped by PID:
+
+- the simulators in two processes of their own (Uptime Kuma, Taiga holding up to 1,000 people,
+  the Prometheus and Alertmanager simulators in one; GitLab, the busiest, in the other), every
+  one answering after a delay drawn between 50 and 300 ms (`/_sim/latency`);
+- a Keycloak-shaped provider whose realm holds the same people (user0001, ...);
+- the portal under the project's gunicorn.conf.py (the chart's 2 workers and 8 threads), with
+  Redis and the example configuration's six cards at their configured refresh and TTL.
+
+The metrics and incidents cards read the real Prometheus and Alertmanager (bench/monitoring.py)
+unless `real_monitoring=False`: then the simulators', so that faults can be injected there too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from simulators.gitlab import TOKEN
+from simulators.taiga import SERVICE_ACCOUNT
+from tests.support.keycloak import KeycloakSim
+from tests.support.processes import ROOT, free_port, wait_for
+
+from .context import Bench
+from .people import Card
+from .stack import Server, Simulator, portal, portal_config
+from .taiga_load import cookie_of, realm_with
+
+CARDS = ("tasks", "deadlines", "status", "metrics", "incidents", "pipelines")
+LATENCY = (0.05, 0.3)  # seconds: each simulated answer waits a time drawn in this range
+# Taiga holds at most this many of the people (one task and one story each, in ten projects):
+# its board is then the same at every step of figure 1, as figure 2 compares, and of a size a
+# large team has (a board read is 4.3 MB of JSON with 1,000 people, 17 MB with 4,000). Beyond
+# them, people are not in Taiga: their tasks and deadlines cards say so, cut from the same board.
+TAIGA_PEOPLE = 1000
+PROJECTS = ("platform/portal", "platform/infra", "apps/billing")  # the GitLab demo's projects
+UPSTREAMS = ("taiga", "prometheus", "alertmanager", "gitlab", "uptime_kuma")
+LABELS = {
+    "taiga": "Taiga",
+    "prometheus": "Prometheus",
+    "alertmanager": "Alertmanager",
+    "gitlab": "GitLab",
+    "uptime_kuma": "Uptime Kuma",
+}
+# The cards that read each upstream (the incidents card reads Alertmanager besides Prometheus).
+READERS = {
+    "taiga": ("tasks", "deadlines"),
+    "prometheus": ("metrics", "incidents"),
+    "alertmanager": ("incidents",),
+    "gitlab": ("pipelines",),
+    "uptime_kuma": ("status",),
+}
+
+
+@dataclass
+class Dashboard:
+    """The running stack: the portal, each upstream's simulator controls, the people's logins."""
+
+    server: Server
+    config: dict[str, Any]
+    sims: dict[str, Simulator]  # by upstream; the monitoring ones only without real monitoring
+    keycloak: KeycloakSim
+    cookies: list[str] = field(default_factory=list)
+
+    def cards(self) -> list[Card]:
+        """The six cards at their configured refresh."""
+        widgets = self.config["widgets"]
+        return [Card(f"/widgets/{slug}", float(widgets[slug]["refresh"])) for slug in CARDS]
+
+    def timeout(self, upstream: str) -> float:
+        return float(self.config["upstreams"][upstream]["timeout"])
+
+    def login(self, count: int) -> list[str]:
+        """Sessions of the first `count` people, each logged in through the provider's form."""
+        missing = range(len(self.cookies) + 1, count + 1)
+        if missing:
+            with ThreadPoolExecutor(8) as pool:
+                self.cookies += list(pool.map(lambda n: cookie_of(self.server.url, n), missing))
+        return self.cookies[:count]
+
+    def realistic(self) -> None:
+        """Every simulator back to normal, answering in 50-300 ms."""
+        for sim in self.sims.values():
+            sim.reset()
+            sim.latency(LATENCY[0], LATENCY[1])
+
+    def wait_all_ok(self, cookie: str, limit: float = 300.0) -> float:
+        """Until every card shows fresh data again (the breakers closed, the failures forgotten).
+
+        Returns the seconds it took. A breaker's pause doubles after each failed retry (up to
+        `breaker_backoff_max`): after a long fault the first retry may come a while later.
+        """
+        began = time.monotonic()
+        deadline = began + limit
+        waiting = list(CARDS)
+        while waiting and time.monotonic() < deadline:
+            headers = {"Cookie": cookie, "HX-Request": "true", "Accept-Language": "en"}
+            answer = requests.get(f"{self.server.url}/widgets/{waiting[0]}", headers=headers, timeout=15)
+            if b'class="widget-content is-ok"' in answer.content:
+                waiting.pop(0)
+            else:
+                time.sleep(0.5)
+        if waiting:
+            raise TimeoutError(f"the cards {', '.join(waiting)} did not come back after a fault")
+        return time.monotonic() - began
+
+    def calls(self) -> dict[str, dict[str, int]]:
+        """Each simulator's calls by path since its last reset."""
+        return {name: sim.calls() for name, sim in self.sims.items()}
+
+    def reset_counts(self) -> None:
+        """Counts from zero (and every simulator back to normal)."""
+        self.realistic()
+
+
+@contextmanager
+def _simulators(directory: Path, arguments: Sequence[str], what: str) -> Iterator[None]:
+    with (directory / f"{what}-{free_port()}.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "simulators", *arguments],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def dashboard(
+    bench: Bench,
+    people: int,
+    real_monitoring: bool = True,
+    refresh: int | None = None,
+    upstream: dict[str, Any] | None = None,
+    ttl: int | None = None,
+) -> Iterator[Dashboard]:
+    """The stack for up to `people` people (module docstring).
+
+    `refresh`: every card's refresh and TTL (`ttl` when given) instead of the configured ones;
+    `upstream`: settings given to every upstream (a shorter timeout, a shorter breaker backoff).
+    """
+    ports = {name: free_port() for name in ("uptime_kuma", "taiga", "prometheus", "alertmanager", "gitlab")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    with ExitStack() as stack:
+        stack.enter_context(
+            _simulators(
+                bench.directory,
+                [
+                    *("--kuma-port", str(ports["uptime_kuma"]), "--taiga-port", str(ports["taiga"])),
+                    *("--prometheus-port", str(ports["prometheus"])),
+                    *("--alertmanager-port", str(ports["alertmanager"])),
+                    *("--taiga-people", str(min(people, TAIGA_PEOPLE))),
+                ],
+                "sims",
+            )
+        )
+        stack.enter_context(
+            _simulators(
+                bench.directory,
+                ["--gitlab-port", str(ports["gitlab"]), "--kuma-port", "0", "--taiga-port", "0"],
+                "gitlab-sim",
+            )
+        )
+        for url in urls.values():
+            wait_for(lambda url=url: requests.get(f"{url}/_sim/calls", timeout=1).ok, timeout=60, what=url)
+        sims = {name: Simulator(url) for name, url in urls.items()}
+        monitoring = bench.monitoring.urls() if real_monitoring and bench.monitoring else None
+        if monitoring:
+            sims.pop("prometheus")
+            sims.pop("alertmanager")
+        keycloak = KeycloakSim(bench.directory, realm_file=realm_with(people, bench.directory)).start()
+        stack.callback(keycloak.stop)
+        # Hour-long access tokens: the people log in within minutes of each other, and their
+        # refreshes, all due together, would measure the bench's logins rather than a pod.
+        keycloak.mode(ttl={"AccessToken": 3600})
+        config = _config(bench, urls, monitoring, keycloak.url)
+        for name in UPSTREAMS:
+            config["upstreams"][name].update(upstream or {})
+        if refresh:
+            for slug in CARDS:
+                config["widgets"][slug].update(refresh=refresh, ttl=ttl or refresh)
+        env = {
+            "PORTAL_GITLAB_TOKEN": TOKEN,
+            "PORTAL_TAIGA_USERNAME": SERVICE_ACCOUNT[0],
+            "PORTAL_TAIGA_PASSWORD": SERVICE_ACCOUNT[2],
+        }
+        server = stack.enter_context(portal(config, bench.directory, env))
+        board = Dashboard(server, config, sims, keycloak)
+        board.realistic()
+        yield board
+
+
+def _config(
+    bench: Bench, urls: dict[str, str], monitoring: dict[str, str] | None, keycloak_url: str
+) -> dict[str, Any]:
+    """The example configuration, every upstream a simulator (or the real monitoring)."""
+    config = portal_config(
+        urls["uptime_kuma"],
+        keycloak_url,
+        bench.redis.url,
+        monitoring or {"prometheus": urls["prometheus"], "alertmanager": urls["alertmanager"]},
+    )
+    config["cache"]["key_prefix"] = f"bench-dashboard-{uuid.uuid4().hex[:8]}:"
+    config["database"] = {"data_dir": str(bench.directory / f"data-{uuid.uuid4().hex[:6]}")}
+    config["upstreams"]["gitlab"] = {"url": urls["gitlab"], "timeout": 5}
+    # Taiga holds every simulated person: its board is a few MB, read in pages of 1,000.
+    config["upstreams"]["taiga"] = {
+        "url": f"{urls['taiga']}/api/v1/",
+        "timeout": 8,
+        "page_size": 1000,
+        "max_bytes": 20_000_000,
+    }
+    config["widgets"]["pipelines"]["projects"] = list(PROJECTS)
+    os.makedirs(config["database"]["data_dir"], exist_ok=True)
+    return config
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process so far, its finished threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
