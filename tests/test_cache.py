@@ -494,7 +494,7 @@ def test_a_reason_renders_in_both_languages(app: Flask) -> None:
     with app.test_request_context(headers={"Accept-Language": "fr"}):
         from portal.web.i18n import translate_reason
 
-        assert translate_reason(reason) == "Taiga n'a pas répondu en 4 s"
+        assert translate_reason(reason) == "Taiga n’a pas répondu en moins de 4\u00a0s"
     assert str(reason) == "Taiga did not answer within 4 s"
     assert isinstance(UpstreamUnavailable("Taiga", reason).message, str)
 
