@@ -238,7 +238,13 @@ def world(kuma_server: SimServer, portal: Portal) -> Iterator[KumaWorld]:
     current.monitors.clear()
     current.monitors.update(saved)
     wait_for(lambda: portal.status_version() == portal.baseline_version, timeout=20, what="restored data")
-    time.sleep(CACHE_TTL + 0.2)  # the other worker's cache may hold the changed data a little longer
+    # The other worker may still hold the changed data, and would show it (as current, while its
+    # refresh runs) to a page whose first load finds every waiting slot taken by the other cards.
+    # Once it has expired, a request refreshes it: enough requests, each on a new connection,
+    # that both workers answer some of them with the restored data.
+    time.sleep(CACHE_TTL + 0.2)
+    for _ in range(16):
+        assert portal.status_version() == portal.baseline_version, "a worker kept the changed data"
 
 
 @pytest.fixture
