@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from .conftest import REFRESH
 from .helpers import SETTLED, OpenPage, PageProblems
@@ -139,3 +139,39 @@ def test_an_unreachable_portal_is_said_at_the_top_and_retried_with_a_backoff(
     expect(banner).to_be_hidden()
     page.wait_for_function(SETTLED)
     assert page.locator(".widget-content.is-error").count() == 0
+
+
+# Each card body's reserved height (early.js's rule) and its height now.
+RESERVED = """() => [...document.querySelectorAll("#widget-grid .widget-card__body")].map((body) => ({
+  id: body.id,
+  reserved: (window.portalReservedHeights ? [...window.portalReservedHeights.cssRules] : [])
+    .filter((rule) => rule.selectorText === "#" + body.id)
+    .map((rule) => parseFloat(rule.style.minHeight))[0] || 0,
+  height: body.offsetHeight,
+}))"""
+
+
+def test_a_second_visit_keeps_each_card_at_its_last_height_until_its_data_arrives(
+    open_page: OpenPage,
+) -> None:
+    page = open_page("/", width=1280, height=900)
+    page.wait_for_function(
+        "() => Object.keys((JSON.parse(localStorage.getItem('portal.cardHeights')) || {}).heights || {}).length >= 6"
+    )
+    first = {card["id"]: card["height"] for card in page.evaluate(RESERVED)}
+    # The cards' data held back on the second visit: the skeletons show, at the kept heights.
+    held: list[Route] = []
+    holding = [True]
+    page.route("**/widgets/**", lambda route: held.append(route) if holding[0] else route.continue_())
+    page.goto("/")
+    page.wait_for_function("() => document.querySelector('#widget-grid.is-shown')")
+    again = page.evaluate(RESERVED)
+    assert {card["id"] for card in again} == set(first)
+    for card in again:
+        assert card["reserved"] == first[card["id"]], card
+        assert card["height"] >= first[card["id"]] - 1, card
+    holding[0] = False
+    for route in held:
+        route.continue_()
+    page.wait_for_function(SETTLED)
+    assert all(card["reserved"] == 0 for card in page.evaluate(RESERVED))  # lifted with the data

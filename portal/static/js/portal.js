@@ -347,6 +347,10 @@
   // reservation is lifted and the card's new height recorded for the next visit.
   var HEIGHTS_KEY = "portal.cardHeights";
 
+  // The heights are read after the next frame, all at once: reading one right after a swap would
+  // make the browser lay the page out there and then, once per card.
+  var toMeasure = [];
+
   function rememberHeight(body) {
     var sheet = window.portalReservedHeights;
     if (sheet) {
@@ -354,13 +358,22 @@
         if (sheet.cssRules[i].selectorText === "#" + body.id) sheet.deleteRule(i);
       }
     }
+    if (toMeasure.indexOf(body) < 0) toMeasure.push(body);
+    if (toMeasure.length === 1) {
+      window.requestAnimationFrame(function () { window.setTimeout(saveHeights, 0); });
+    }
+  }
+
+  function saveHeights() {
+    var bodies = toMeasure;
+    toMeasure = [];
     try {
       var saved = JSON.parse(window.localStorage.getItem(HEIGHTS_KEY) || "null");
       var lang = document.documentElement.lang;
       if (!saved || saved.width !== window.innerWidth || saved.lang !== lang) {
         saved = { width: window.innerWidth, lang: lang, heights: {} };
       }
-      saved.heights[body.id] = body.offsetHeight;
+      bodies.forEach(function (body) { saved.heights[body.id] = body.offsetHeight; });
       window.localStorage.setItem(HEIGHTS_KEY, JSON.stringify(saved));
     } catch (error) {
       /* nothing to keep it in */
@@ -643,8 +656,11 @@
     var columns = [];
     for (var c = 0; c < count; c += 1) columns.push([]);
     var places = {};
-    cards.forEach(function (card) {
-      var height = Math.ceil((card.offsetHeight + gap) / PACK_ROW);
+    // Every height is read before any place is written: reading one after a write would make
+    // the browser lay the page out again for each card (on a phone, most of the page's script time).
+    var heights = cards.map(function (card) { return Math.ceil((card.offsetHeight + gap) / PACK_ROW); });
+    cards.forEach(function (card, index) {
+      var height = heights[index];
       var kept = !afresh && packed.places[card.id];
       var place = kept ? placeIn(columns, kept.first, kept.span, height) : null;
       if (!place) {
