@@ -169,6 +169,10 @@ class CacheSection(_Section):
     # How long a card's request waits for the fetch it started before it answers with what there
     # is ("loading", or the previous data) and polls again soon. Never more than the upstream's timeout.
     answer_within: float = Field(2.0, ge=0.1, le=30)
+    # How long a request waits for the refresh of data that is still current (within its TTL and
+    # the time a refresh may take) before it answers with that data; the refresh lands for the
+    # next poll. Short, so that a slow upstream does not slow each poll of a per-person card.
+    refresh_within: float = Field(0.15, ge=0.0, le=30)
 
     @field_validator("redis_url")
     @classmethod

@@ -125,6 +125,7 @@ def build_widgets(
                 upstream_label=upstream.label,
                 timeout=timeout,
                 answer_within=min(config.cache.answer_within, timeout),
+                refresh_within=min(config.cache.refresh_within, config.cache.answer_within, timeout),
             )
         contexts[widget.slug] = WidgetContext(
             widget=widget,

@@ -290,6 +290,47 @@ def test_data_past_its_refresh_time_is_stale_while_the_refresh_hangs() -> None:
     assert eventually(lambda: cache.get_or_fetch(KEY, gate, policy).value == "v2")
 
 
+class Slow:
+    """A fetch that takes `seconds` and returns the next of its values."""
+
+    def __init__(self, seconds: float, *values: str) -> None:
+        self.seconds = seconds
+        self.values = list(values)
+
+    def __call__(self) -> str:
+        time.sleep(self.seconds)
+        return self.values.pop(0)
+
+
+def test_a_slow_refresh_of_current_data_holds_the_poll_only_refresh_within() -> None:
+    """Data past its TTL but within the time a refresh takes is current: the poll waits a little
+    for its refresh, answers with that data when the refresh is slower, and the next poll gets
+    what the refresh brought. Without data, or with data past that time, it waits longer."""
+    cache = WidgetCache(LocalStore(), max_waiting=2)
+    policy = FetchPolicy(
+        ttl=0.2, stale_ttl=60, upstream="u", timeout=2, answer_within=1.5, refresh_within=0.1
+    )
+    slow = Slow(0.5, "v1", "v2", "v3")
+
+    def timed() -> tuple[Any, str, float]:
+        began = time.monotonic()
+        result = cache.get_or_fetch(KEY, slow, policy)
+        return result.value, result.state, time.monotonic() - began
+
+    value, state, seconds = timed()  # nothing yet: waits for the fetch (within answer_within)
+    assert (value, state) == ("v1", "ok") and 0.45 < seconds < 1.4
+    time.sleep(0.25)  # past the TTL, well within TTL + grace
+    value, state, seconds = timed()
+    assert (value, state) == ("v1", "ok") and seconds < 0.4  # answered after refresh_within
+    time.sleep(0.5)
+    value, state, seconds = timed()  # the refresh has landed: fresh, at once
+    assert (value, state) == ("v2", "ok") and seconds < 0.1
+
+    time.sleep(policy.ttl + policy.grace + 0.05)  # past the time any refresh may take
+    value, state, seconds = timed()  # not current any more: waits for the refresh, as when cold
+    assert (value, state) == ("v3", "ok") and 0.45 < seconds < 1.4
+
+
 def test_old_data_whose_refresh_just_began_is_pending_not_slow_when_the_request_cannot_wait() -> None:
     """Another card's request holds the only waiting place: this one answers at once, without
     calling the upstream slow (its refresh has only just begun), and asks again soon."""

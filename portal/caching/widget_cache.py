@@ -6,9 +6,10 @@ Every widget part goes through `WidgetCache.get_many([...])` (or `get_or_fetch` 
   store, nothing else);
 - on a miss, one fetch per key runs in a thread of the upstream's own pool (one per process,
   coordinated across processes by a lock in the store). Requests wait for it until
-  `answer_within` seconds after it started, and only `max_waiting` of them at a time; the
-  others, and any request after that, answer at once with what there is. So a hung upstream
-  holds fetch threads, never the request threads the shell and the other cards need;
+  `answer_within` seconds after it started (only `refresh_within` when the data they have is
+  still current), and only `max_waiting` of them at a time; the others, and any request after
+  that, answer at once with what there is. So a hung upstream holds fetch threads, never the
+  request threads the shell and the other cards need, and a slow one never slows every poll;
 - what there is, while a fetch runs: data younger than `ttl + grace` (the time a refresh may
   take) is shown as current; older data is shown as stale with the reason, unless its refresh
   began less than `answer_within` ago (this request could not wait for it: the data is shown,
@@ -146,12 +147,17 @@ class FetchPolicy:
     upstream: str  # the breaker's key and the metrics label: one circuit per upstream
     upstream_label: str = ""  # the upstream's name in messages ("Uptime Kuma")
     timeout: float = 5.0  # the upstream's budget for one fetch
-    answer_within: float = 2.0  # how long the request that starts a fetch waits for it
+    answer_within: float = 2.0  # how long a request with nothing current to show waits for a fetch
+    refresh_within: float = 0.15  # how long a request with current data waits for its refresh
 
     @property
     def grace(self) -> float:
         """How long past its TTL data still counts as current while a refresh is under way."""
         return self.timeout + 1.0
+
+    def current(self, entry: Entry | None, now: float) -> bool:
+        """Whether `entry` may still be shown as current while its refresh is under way."""
+        return entry is not None and now - entry.fetched_at < self.ttl + self.grace
 
     @property
     def wait_timeout(self) -> float:
@@ -259,8 +265,10 @@ class WidgetCache:
         """Every request's result: fresh entries at once, misses fetched concurrently in the background.
 
         The request waits for the fetches under way, each until `answer_within` after it
-        started; what has not landed by then is answered from what there is (see the module's
-        docstring).
+        started, or only `refresh_within` when the data it has is still current (a refresh that
+        takes longer lands for the next poll: a slow upstream does not slow every poll of a card
+        whose data expires between two polls); what has not landed by then is answered from what
+        there is (see the module's docstring).
         """
         self.broadcast.catch_up()  # invalidations other processes made, when nothing pushes them
         now = time.time()
@@ -279,9 +287,10 @@ class WidgetCache:
             # so a fetch that is already late holds nobody); at most `max_waiting` requests of
             # this process wait at once, the others answer at once with what there is.
             try:
-                for index, flight, _, _ in flights:
-                    deadline = flight.started + requests[index].policy.answer_within
-                    flight.done.wait(max(0.0, deadline - time.monotonic()))
+                for index, flight, entry, _ in flights:
+                    policy = requests[index].policy
+                    within = policy.refresh_within if policy.current(entry, now) else policy.answer_within
+                    flight.done.wait(max(0.0, flight.started + within - time.monotonic()))
             finally:
                 self._waiting.release()
         for index, flight, entry, leading in flights:
@@ -310,7 +319,7 @@ class WidgetCache:
             if failure is not None:
                 return CacheResult(None, None, None, "error", failure.reason)
             return CacheResult(None, None, None, "pending")
-        if time.time() - entry.fetched_at < policy.ttl + policy.grace:
+        if policy.current(entry, time.time()):
             return CacheResult.of(entry, "coalesced")
         if failure is None and time.monotonic() - flight.started < policy.answer_within:
             # The refresh has only just begun and this request could not wait for it (other

@@ -170,6 +170,10 @@ def e2e_config(
         config["cache"]["answer_within"] = 8
         # Its data changes only when a test changes it: fetched once per poll at most.
         config["widgets"]["pipelines"].update(refresh=REFRESH, ttl=PIPELINES_TTL)
+    # The tests change an upstream's data and expect the next poll after the TTL to show it: that
+    # poll waits for its refresh (on a busy machine the simulators may take more than the 0.15 s
+    # a poll waits by default, and the change would show one poll later).
+    config["cache"]["refresh_within"] = config["cache"]["answer_within"]
     if taiga_server is not None:
         upstreams["taiga"] = {"url": f"{taiga_server.url}/api/v1/", "timeout": 8, "breaker_backoff": 1}
     else:  # no Taiga: no Taiga cards

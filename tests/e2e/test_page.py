@@ -141,6 +141,9 @@ def test_an_unreachable_portal_is_said_at_the_top_and_retried_with_a_backoff(
     assert page.locator(".widget-content.is-error").count() == 0
 
 
+# How many card heights the page has kept for the next visit.
+KEPT_HEIGHTS = """() => Object.keys(
+  (JSON.parse(localStorage.getItem("portal.cardHeights")) || {}).heights || {}).length >= 6"""
 # Each card body's reserved height (early.js's rule) and its height now.
 RESERVED = """() => [...document.querySelectorAll("#widget-grid .widget-card__body")].map((body) => ({
   id: body.id,
@@ -155,9 +158,7 @@ def test_a_second_visit_keeps_each_card_at_its_last_height_until_its_data_arrive
     open_page: OpenPage,
 ) -> None:
     page = open_page("/", width=1280, height=900)
-    page.wait_for_function(
-        "() => Object.keys((JSON.parse(localStorage.getItem('portal.cardHeights')) || {}).heights || {}).length >= 6"
-    )
+    page.wait_for_function(KEPT_HEIGHTS)
     first = {card["id"]: card["height"] for card in page.evaluate(RESERVED)}
     # The cards' data held back on the second visit: the skeletons show, at the kept heights.
     held: list[Route] = []
