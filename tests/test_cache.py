@@ -24,6 +24,7 @@ from portal.caching.memo import Memo
 from portal.caching.stores import FallbackStore, LocalStore, RedisStore
 from portal.caching.widget_cache import (
     CacheObserver,
+    Entry,
     FetchPolicy,
     WidgetCache,
     user_scope,
@@ -419,12 +420,12 @@ def test_a_fetch_that_began_before_an_invalidation_never_writes_after_it(
 @pytest.fixture
 def two_workers(redis_server: RedisServer) -> Iterator[tuple[WidgetCache, WidgetCache, list[int]]]:
     """Two caches on one Redis, each with its own subscription: two workers (or replicas)."""
-    reads = [0]
+    reads = [0]  # entries read (and decoded) whole
 
     class Counting(RedisStore):
-        def get(self, key: str) -> Any:
+        def get_tagged(self, key: str) -> tuple[Any, bytes | None]:
             reads[0] += 1
-            return super().get(key)
+            return super().get_tagged(key)
 
     caches = []
     broadcasts = []
@@ -447,6 +448,29 @@ def test_an_entry_another_worker_wrote_is_read_once_then_kept(
     before = reads[0]
     assert all(reader.fresh(KEY, POLICY) is not None for _ in range(10))
     assert reads[0] == before + 1
+
+
+def test_an_expired_entry_is_not_read_whole_again_while_the_store_holds_the_same(
+    two_workers: tuple[WidgetCache, WidgetCache, list[int]],
+) -> None:
+    """While a refresh hangs (or fails), every poll finds the entry past its TTL: the worker's
+    kept copy is used as long as the store's tag says it holds that very value; a value another
+    worker writes is read."""
+    writer, reader, reads = two_workers
+    policy = FetchPolicy(ttl=0.3, stale_ttl=60, upstream="u", timeout=2, refresh_within=0.01)
+    writer.get_or_fetch(KEY, lambda: "page", policy)
+    assert reader.get_or_fetch(KEY, lambda: "unused", policy).value == "page"
+    time.sleep(0.35)  # past the TTL; the reader's refresh hangs
+    gate = Gate("page 2")
+    before = reads[0]
+    during = [reader.get_or_fetch(KEY, gate, policy) for _ in range(20)]
+    assert all(r.value == "page" and r.state == "ok" for r in during)  # within TTL + grace
+    assert reads[0] - before <= 1  # the refresh's own look at the store, not one per poll
+    # Another worker's refresh lands (its own fetch would wait for the reader's lock on the key).
+    writer.store.set(KEY, Entry("page 3", "another", time.time()), 60)
+    assert reader.get_or_fetch(KEY, gate, policy).value == "page 3"
+    assert reads[0] - before <= 2
+    gate.open.set()
 
 
 def test_invalidation_reaches_the_kept_copy_of_every_worker(

@@ -26,6 +26,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 FORMAT = b"p1"  # the first bytes of every stored value: the format's version
+# The format and the signature (base64 of HMAC-SHA256): the first bytes of a stored value, which
+# name it (two values with the same tag are the same value), read without reading the value.
+TAG_LENGTH = len(FORMAT) + 1 + 44
 
 
 class ValueRefused(ValueError):

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import redis
 
-from .codec import Codec, ValueRefused
+from .codec import TAG_LENGTH, Codec, ValueRefused
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,18 @@ class CacheStore(Store, Protocol):
         self, key: str, value: Any, timeout: float, guards: Sequence[str], seen: int
     ) -> bool:
         """Set `key` unless one of the `guards` counters holds more than `seen`; True if set."""
+        ...
+
+    def get_tagged(self, key: str) -> tuple[Any, bytes | None]:
+        """The value and a short tag that names it (None: this store has no tags)."""
+        ...
+
+    def tag(self, key: str) -> bytes | None:
+        """The tag of the value stored now, without reading the value (None: missing, or no tags).
+
+        A process that kept a decoded copy of a value asks this to know that the store still
+        holds that very value, instead of reading and decoding it again.
+        """
         ...
 
 
@@ -195,6 +207,12 @@ class LocalStore:
             self._set(key, value, timeout)
             return True
 
+    def get_tagged(self, key: str) -> tuple[Any, bytes | None]:
+        return self.get(key), None  # in-process values need no decoding: nothing to spare
+
+    def tag(self, key: str) -> bytes | None:
+        return None
+
     def try_lock(self, key: str, ttl: float) -> Lock | None:
         return _NoLock()
 
@@ -252,6 +270,17 @@ class RedisStore:
     def get(self, key: str) -> Any:
         raw = self._raw(key)
         return None if raw is None else _read(self.codec, raw, key)
+
+    def get_tagged(self, key: str) -> tuple[Any, bytes | None]:
+        raw = self._raw(key)
+        if raw is None:
+            return None, None
+        value = _read(self.codec, raw, key)
+        return value, (raw[:TAG_LENGTH] if value is not None else None)
+
+    def tag(self, key: str) -> bytes | None:
+        found: bytes = self.client.getrange(self._key(key), 0, TAG_LENGTH - 1)  # type: ignore[assignment]
+        return found if len(found) == TAG_LENGTH else None
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         self.client.set(self._key(key), self.codec.dumps(value), ex=_whole_seconds(timeout))
@@ -373,6 +402,14 @@ class FallbackStore:
 
     def get(self, key: str) -> Any:
         return self._call("get", key)
+
+    def get_tagged(self, key: str) -> tuple[Any, bytes | None]:
+        found: tuple[Any, bytes | None] = self._call("get_tagged", key)
+        return found
+
+    def tag(self, key: str) -> bytes | None:
+        found: bytes | None = self._call("tag", key)
+        return found
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         self._call("set", key, value, timeout)

@@ -202,6 +202,14 @@ class CacheObserver:
         """The shared store became unreachable (True) or came back (False)."""
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """An entry a worker read from the shared store, and the store's tag of it."""
+
+    entry: Entry
+    tag: bytes | None
+
+
 @dataclass
 class _Flight:
     """One fetch under way in this process, and its outcome once it lands."""
@@ -236,7 +244,7 @@ class WidgetCache:
         self.broadcast.subscribe(TOPIC, self._forget)
         # Entries read from a shared store, kept by the worker while they are fresh and the
         # broadcast listens: a hit then costs no round trip. An in-process store needs none.
-        self._kept: KeptRecords[Entry] | None = KeptRecords(self.broadcast, 2000) if store.shared else None
+        self._kept: KeptRecords[_Kept] | None = KeptRecords(self.broadcast, 2000) if store.shared else None
         self._policies = breaker_policies or {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._flights: dict[str, _Flight] = {}
@@ -541,12 +549,17 @@ class WidgetCache:
             value = self._safe_get(key)
             return value if isinstance(value, Entry) else None
         found = kept.get(key)
-        if found is not None and time.time() - found.fetched_at < ttl:
-            return found
+        if found is not None and time.time() - found.entry.fetched_at < ttl:
+            return found.entry
         mark = kept.mark()
-        value = self._safe_get(key)
+        if found is not None and found.tag is not None and self._safe_tag(key) == found.tag:
+            # Past its TTL and not yet refreshed (a refresh under way, or failing): the store
+            # still holds the very value kept here, which is not read and decoded again.
+            kept.keep(key, found, mark)
+            return found.entry
+        value, tag = self._safe_get_tagged(key)
         if isinstance(value, Entry):
-            kept.keep(key, value, mark)
+            kept.keep(key, _Kept(value, tag), mark)
             return value
         return None
 
@@ -562,4 +575,17 @@ class WidgetCache:
             return self.store.get(key)
         except Exception as exc:  # an undecodable value (another version's pickle) is a miss
             log.warning("cache entry unreadable", extra={"event": "cache_unreadable", "error": str(exc)})
+            return None
+
+    def _safe_get_tagged(self, key: str) -> tuple[Any, bytes | None]:
+        try:
+            return self.store.get_tagged(key)
+        except Exception as exc:  # as in _safe_get
+            log.warning("cache entry unreadable", extra={"event": "cache_unreadable", "error": str(exc)})
+            return None, None
+
+    def _safe_tag(self, key: str) -> bytes | None:
+        try:
+            return self.store.tag(key)
+        except Exception:  # no tag: the value is read whole, and that read says what failed
             return None
