@@ -23,6 +23,7 @@ from .config import PortalConfig, Settings, Tile, upstreams_of
 from .observability.build import PACKAGE_DIR, BuildInfo
 from .shell.icons import BrandIcon, load_brand_icons
 from .storage.database import Database
+from .storage.preferences import KeptPreferences
 from .upstreams.breaker import BreakerPolicy
 from .upstreams.upstream import ClientSetup, Upstream
 from .widgets.contract import Widget, WidgetContext
@@ -47,6 +48,7 @@ class PortalState:
     widgets: dict[str, WidgetContext]  # by slug, in the registry's order
     icons: dict[str, BrandIcon]
     database: Database
+    preferences: KeptPreferences  # each user's stored choices, kept by the worker between changes
     static_versions: dict[str, str] = field(default_factory=dict)
     renderer: FragmentRenderer | None = None  # set once the app's templates are set up
     card_views: CardViews | None = None  # made on first use
@@ -208,5 +210,6 @@ def build_state(
         widgets=build_widgets(config, widgets, clients),
         icons=icons,
         database=Database.from_settings(config.database, settings.secrets.database_password),
+        preferences=KeptPreferences(broadcast),
         static_versions=_static_versions(),
     )

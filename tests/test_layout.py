@@ -526,7 +526,8 @@ def test_a_card_follows_its_users_preference(make_layout_app: Callable[..., Flas
 
     before = card(camille)
     assert before[0] == "due"
-    Preferences(portal_state(app).database, DEMO_USER.subject).set(SORT, "status")
+    state = portal_state(app)
+    Preferences(state.database, DEMO_USER.subject, state.preferences).set(SORT, "status")
     after = card(camille)
     assert after[0] == "status" and after[1] != before[1]
     assert card(dominique)[0] == "due"

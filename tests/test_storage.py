@@ -16,17 +16,19 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+import redis
 import yaml
 from pydantic import BaseModel
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 
+from portal.caching.broadcast import RedisBroadcast
 from portal.storage import Database, Preference, Preferences, StorageUnavailable
 from portal.storage.database import head_revision
-from portal.storage.preferences import holders
+from portal.storage.preferences import KeptPreferences, holders
 
 from .conftest import SECRET, example_config
 from .support.postgres import PostgresServer
-from .support.processes import ROOT
+from .support.processes import ROOT, RedisServer, eventually
 
 pytestmark = pytest.mark.peers
 
@@ -155,6 +157,33 @@ def test_preferences_default_then_chosen_per_user(database: Database) -> None:
     assert theirs.get_many([SORT, FILTER]) == ["due", "critical"]
     mine.clear(SORT)
     assert mine.get(SORT) == "due"
+
+
+def test_a_worker_reads_a_users_preferences_once_until_any_worker_changes_one(
+    database: Database, redis_server: RedisServer
+) -> None:
+    """Cards read a choice on every poll: each worker queries the database once per user, and
+    a change made in another worker (or replica) reaches it through the broadcast."""
+    database.upgrade()
+    queries: list[str] = []
+    event.listen(database.engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
+    broadcasts = [RedisBroadcast(redis.Redis.from_url(redis_server.url), "prefs-test") for _ in range(2)]
+    assert all(eventually(lambda b=b: b.epoch is not None) for b in broadcasts)
+    here, there = (Preferences(database, "user-a", KeptPreferences(b)) for b in broadcasts)
+    try:
+        assert [here.get(SORT) for _ in range(20)] == ["due"] * 20
+        reads = [
+            q for q in queries if "user_preference" in q.lower() and q.lstrip().upper().startswith("SELECT")
+        ]
+        assert len(reads) == 1
+        there.set(SORT, "status")
+        assert eventually(lambda: here.get(SORT) == "status")
+        assert here.get(FILTER) == "all"
+        there.clear(SORT)
+        assert eventually(lambda: here.get(SORT) == "due")
+    finally:
+        for broadcast in broadcasts:
+            broadcast.close()
 
 
 def test_preferences_are_typed(database: Database) -> None:

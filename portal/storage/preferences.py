@@ -15,15 +15,17 @@ Writes from a page go through the guard like every change (portal/web/guard.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete, select
 
+from ..caching.broadcast import Broadcast, KeptRecords
 from ..identity import User, current_user
 from .database import Database, StorageUnavailable, upsert
 from .models import UserPreference, utcnow
@@ -68,12 +70,46 @@ class Preference(Generic[T]):
         return dumped
 
 
+Stored = dict[tuple[str, str], Any]  # a user's stored values, by (namespace, name)
+TOPIC = "preferences"  # what the broadcast says when a user's preferences changed
+
+
+class KeptPreferences:
+    """Each user's stored preferences as a worker last read them, until one of them changes.
+
+    Cards read a choice on every poll (the incidents card's filter, the tasks card's sort):
+    kept here, that costs no query. A change made in any worker of any replica reaches every
+    worker through the broadcast, as an invalidation of the cache does.
+    """
+
+    def __init__(self, broadcast: Broadcast, size: int = 10_000) -> None:
+        self.broadcast = broadcast
+        self._kept: KeptRecords[Stored] = KeptRecords(broadcast, size)
+        broadcast.subscribe(TOPIC, self._kept.forget)
+
+    def read(self, subject: str, load: Callable[[], Stored]) -> Stored:
+        """The subject's kept values, else `load()`'s (kept unless something changed meanwhile)."""
+        self.broadcast.catch_up()
+        found = self._kept.get(subject)
+        if found is None:
+            mark = self._kept.mark()
+            found = load()
+            self._kept.keep(subject, found, mark)
+        return found
+
+    def changed(self, subject: str) -> None:
+        """The subject's preferences changed: every worker reads them again."""
+        self._kept.forget(subject)
+        self.broadcast.publish(TOPIC, subject)
+
+
 class Preferences:
     """One user's preferences in one database."""
 
-    def __init__(self, database: Database | None, subject: str) -> None:
+    def __init__(self, database: Database | None, subject: str, kept: KeptPreferences | None = None) -> None:
         self.database = database
         self.subject = subject
+        self.kept = kept
 
     def get(self, preference: Preference[T]) -> T:
         """The user's choice, or the default (not chosen, no longer valid, database unreachable)."""
@@ -82,20 +118,10 @@ class Preferences:
 
     def get_many(self, preferences: Sequence[Preference[Any]]) -> list[Any]:
         """Several choices in one query, in the order asked."""
-        found: dict[tuple[str, str], Any] = {}
+        found: Stored = {}
         if self.database is not None:
-            wanted = {(p.namespace, p.name) for p in preferences}
-            try:
-                with self.database.session() as session:
-                    rows = session.execute(
-                        select(UserPreference.namespace, UserPreference.name, UserPreference.value).where(
-                            UserPreference.subject == self.subject,
-                            UserPreference.namespace.in_({n for n, _ in wanted}),
-                        )
-                    )
-                    found = {(str(n), str(k)): v for n, k, v in rows if (n, k) in wanted}
-            except StorageUnavailable:
-                pass  # the defaults, while the database is away
+            with contextlib.suppress(StorageUnavailable):  # the defaults, while the database is away
+                found = self.kept.read(self.subject, self._load) if self.kept else self._load()
         values = []
         for preference in preferences:
             key = (preference.namespace, preference.name)
@@ -111,6 +137,21 @@ class Preferences:
                 )
                 values.append(preference.default)
         return values
+
+    def _load(self) -> Stored:
+        """Every value the user has stored (a few small documents), in one query."""
+        assert self.database is not None
+        with self.database.session() as session:
+            rows = session.execute(
+                select(UserPreference.namespace, UserPreference.name, UserPreference.value).where(
+                    UserPreference.subject == self.subject
+                )
+            )
+            return {(str(namespace), str(name)): value for namespace, name, value in rows}
+
+    def _changed(self) -> None:
+        if self.kept is not None:
+            self.kept.changed(self.subject)
 
     def set(self, preference: Preference[T], value: T) -> None:
         """Save a choice (validated first: ValueError); StorageUnavailable when it cannot be saved."""
@@ -128,6 +169,7 @@ class Preferences:
                 },
                 ("subject", "namespace", "name"),
             )
+        self._changed()
 
     def clear(self, preference: Preference[Any]) -> None:
         """Forget a choice: the default applies again."""
@@ -139,6 +181,7 @@ class Preferences:
                     UserPreference.name == preference.name,
                 )
             )
+        self._changed()
 
     def _session(self) -> Any:
         if self.database is None:
@@ -165,4 +208,5 @@ def user_preferences(user: User | None = None) -> Preferences:
     who = user or current_user()
     if who is None:
         raise LookupError("nobody is logged in")
-    return Preferences(portal_state().database, who.subject)
+    state = portal_state()
+    return Preferences(state.database, who.subject, state.preferences)

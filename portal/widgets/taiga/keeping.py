@@ -178,7 +178,9 @@ class DatabaseKeeper:
         self.owner = preference("deadlines", "feed_owner", dict[str, str], {})
 
     def _of(self, subject: str) -> Any:
-        return self._storage.Preferences(self.database, subject)
+        from ...state import portal_state  # noqa: PLC0415 - the state imports the widgets
+
+        return self._storage.Preferences(self.database, subject, portal_state().preferences)
 
     def _unavailable(self) -> type[Exception]:
         error: type[Exception] = self._storage.StorageUnavailable
