@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -239,8 +240,17 @@ def _revision(connection: Connection) -> str | None:
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     """WAL lets readers go on while one writer writes; wait for the writer rather than fail."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # WAL is kept in the file once set; setting it needs the database to itself for a moment,
+    # and SQLite answers "locked" at once (no busy wait) while another connection migrates it.
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == 99:
+                raise
+            time.sleep(0.05)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
