@@ -125,13 +125,21 @@ def _migrate_at_start(state: PortalState) -> None:
 def _init_templates(app: Flask, state: PortalState) -> None:
     """Template helpers, and every template compiled before the first request."""
 
+    built: dict[tuple[str, str], str] = {}  # a card draws a dozen icons: url_for once for each
+
     def static_url(filename: str) -> str:
-        version = state.static_versions.get(filename)
-        return (
-            url_for("static", filename=filename, v=version)
-            if version
-            else url_for("static", filename=filename)
-        )
+        key = (filename, request.script_root)
+        found = built.get(key)
+        if found is None:
+            version = state.static_versions.get(filename)
+            found = (
+                url_for("static", filename=filename, v=version)
+                if version
+                else url_for("static", filename=filename)
+            )
+            if len(built) < 1000:  # the static files, under a few script roots
+                built[key] = found
+        return found
 
     app.jinja_env.globals.update(
         get_locale=flask_babel.get_locale,

@@ -139,6 +139,18 @@ class PartResult(Generic[T]):
         return self.result.state == "stale"
 
     @property
+    def shown(self) -> tuple[Hashable, ...]:
+        """What the card shows of this shared part: equal tuples render alike (a shared piece's key).
+
+        Refused for a personal part (per user, or cut per user): its fingerprint is not the person's.
+        """
+        if self.part.per_user or self.part.select is not None:
+            raise ValueError(f"part {self.part.key!r} is personal: it cannot key a shared piece")
+        result = self.result
+        since = result.fetched_at if result.error is not None else None
+        return (self.part.key, result.fingerprint, result.state, str(result.error or ""), since)
+
+    @property
     def problem(self) -> Problem | None:
         """Why this part is not fresh, or None."""
         error = self.result.error

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,8 +49,24 @@ class FragmentRenderer:
     def __init__(self, app: Flask, size: int = 512) -> None:
         env: Environment = app.jinja_env.overlay(cache_size=400, undefined=StrictUndefined)
         env.globals = {k: v for k, v in app.jinja_env.globals.items() if k not in PER_REQUEST_GLOBALS}
+        env.globals["shared_piece"] = self.shared_piece
         self.env = env
         self._rendered: Memo[tuple[str, str], Markup] = Memo(size)
+        self._pieces: Memo[tuple[Hashable, str, str], Markup] = Memo(size)
+
+    def shared_piece(self, key: Hashable, macro: Callable[[], str]) -> Markup:
+        """A piece of a per-person card that shows shared data only (the pipelines card's projects),
+        rendered once per `key`, language and script root rather than once per person.
+
+        `key` must name everything the piece shows (its parts' `PartResult.shown`, the view's
+        clock step); the macro must read nothing of the person's parts.
+        """
+        full = (key, str(select_locale()), request.script_root)
+        piece = self._pieces.get(full)
+        if piece is None:
+            piece = Markup(macro())
+            self._pieces.put(full, piece)
+        return piece
 
     def render(self, view: WidgetView) -> Markup:
         key = (view.version, request.script_root)

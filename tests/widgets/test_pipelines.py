@@ -22,13 +22,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from portal import create_app
 from portal.auth.claims import from_cookie, to_cookie, user_from_claims
+from portal.caching.widget_cache import CacheResult
 from portal.identity import DEMO_USER
 from portal.observability.metrics import PrometheusObserver
+from portal.state import portal_state
 from portal.upstreams.errors import UpstreamAuthError, UpstreamBadResponse, UpstreamUnavailable
 from portal.upstreams.http import HttpLimits, Quota, quota_of
+from portal.widgets.contract import Part, PartResult
 from portal.widgets.pipelines.client import STATUSES, GitLabClient, next_page
 from portal.widgets.pipelines.profile import avatar_allowed
-from portal.widgets.pipelines.widget import PipelinesWidget, duration_text
+from portal.widgets.pipelines.widget import GITLAB, PipelinesWidget, duration_text
 from simulators import gitlab
 from simulators.base import FAULT_MODES, SimServer
 from simulators.gitlab import TOKEN, GitLabWorld, SimMergeRequest, SimPipeline, SimProject, demo_world, png
@@ -465,6 +468,41 @@ def test_two_users_on_one_redis_never_see_each_others_mine(
         server.count("/api/v4/projects/platform%2Fportal") == 1 + 2
     )  # the project, and each one's own pipelines
     assert server.count("/api/v4/merge_requests") == 2 * 2  # reviewer and assignee, per user
+
+
+def _projects(html: str) -> str:
+    """The Projects panel of a card."""
+    found = re.search(
+        r'<div class="pipeline-panel" role="tabpanel" id="pipelines-panel-projects"'
+        r'.*?(?=<div class="pipeline-panel")',
+        html,
+        re.S,
+    )
+    assert found, "no Projects panel"
+    return found.group(0)
+
+
+def test_the_projects_panel_is_rendered_once_for_everyone_in_a_language(
+    make_gitlab_app: Callable[..., Flask],
+) -> None:
+    """Each person's card is their own (their pipelines, their reviews), but its projects panel
+    shows shared data only: rendered once per data, clock step and language, not per person."""
+    app = make_gitlab_app()
+    pieces = portal_state(app).renderer._pieces  # type: ignore[union-attr]
+    camille = _card(_as(app, "camille"), until="Merge requests")
+    dominique = _card(_as(app, "dominique"), until="Merge requests")
+    assert _mine(camille) != _mine(dominique)
+    assert _projects(camille) == _projects(dominique) and "platform/portal" in _projects(camille)
+    assert len(pieces) == 1
+    french = _card(_as(app, "dominique"), "fr", until="Demandes de fusion")
+    assert "Branche par défaut" in _projects(french)
+    assert len(pieces) == 2
+
+
+def test_a_personal_part_cannot_key_a_shared_piece() -> None:
+    part = Part("mine", "", GITLAB, lambda: None, per_user=True)
+    with pytest.raises(ValueError, match="personal"):
+        _ = PartResult(part, CacheResult("x", "fp", 0.0, "hit")).shown
 
 
 def test_relative_times_move_with_the_clock_on_unchanged_data(

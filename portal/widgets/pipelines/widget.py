@@ -182,6 +182,9 @@ class PipelinesWidget(Widget):
         mine, reviews = view.part("mine"), view.part("reviews")
         view.extra.update(
             projects=projects,
+            # The projects' panel is the same for everyone who sees these projects' data at this
+            # clock step: rendered once for all of them (FragmentRenderer.shared_piece).
+            projects_key=("pipelines:projects", view.now, tuple(part.shown for _, _, part in projects)),
             mine=mine,
             reviews=reviews,
             username=username,

@@ -168,9 +168,11 @@ class DatabaseKeeper:
 
     available = True
 
-    def __init__(self, database: Any) -> None:
+    def __init__(self, database: Any, kept: Any = None) -> None:
+        """`kept`: the worker's KeptPreferences (none: every read queries the database)."""
         found = storage()
         self.database = database
+        self.kept = kept
         self._storage = found
         preference = found.Preference
         self.sort = preference("tasks", "sort", Literal["due", "status", "project", "modified"], "due")
@@ -178,9 +180,7 @@ class DatabaseKeeper:
         self.owner = preference("deadlines", "feed_owner", dict[str, str], {})
 
     def _of(self, subject: str) -> Any:
-        from ...state import portal_state  # noqa: PLC0415 - the state imports the widgets
-
-        return self._storage.Preferences(self.database, subject, portal_state().preferences)
+        return self._storage.Preferences(self.database, subject, self.kept)
 
     def _unavailable(self) -> type[Exception]:
         error: type[Exception] = self._storage.StorageUnavailable
@@ -253,9 +253,10 @@ def keeper() -> Keeper:
         return found
     from ...state import portal_state  # noqa: PLC0415 - the state imports the widgets
 
-    database = getattr(portal_state(), "database", None)
+    state = portal_state()
+    database = getattr(state, "database", None)
     if database is not None:
-        made = DatabaseKeeper(database)
+        made = DatabaseKeeper(database, state.preferences)
         current_app.extensions[EXTENSION] = made
         return made
     return Unavailable()
