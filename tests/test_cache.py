@@ -423,6 +423,11 @@ def two_workers(redis_server: RedisServer) -> Iterator[tuple[WidgetCache, Widget
     reads = [0]  # entries read (and decoded) whole
 
     class Counting(RedisStore):
+        def get(self, key: str) -> Any:
+            if key.startswith("widget:"):  # an entry, not a failure record
+                reads[0] += 1
+            return super().get(key)
+
         def get_tagged(self, key: str) -> tuple[Any, bytes | None]:
             reads[0] += 1
             return super().get_tagged(key)
@@ -471,6 +476,26 @@ def test_an_expired_entry_is_not_read_whole_again_while_the_store_holds_the_same
     assert reader.get_or_fetch(KEY, gate, policy).value == "page 3"
     assert reads[0] - before <= 2
     gate.open.set()
+
+
+def test_a_worker_waiting_for_another_workers_fetch_reads_the_entry_when_it_lands(
+    two_workers: tuple[WidgetCache, WidgetCache, list[int]],
+) -> None:
+    """While another worker holds the key's lock, this one looks at the store's tag every
+    20 ms and reads the entry only when the tag moved: not a whole read (and decode) each time."""
+    first, second, reads = two_workers
+    policy = FetchPolicy(ttl=0.3, stale_ttl=60, upstream="u", timeout=3, refresh_within=0.01)
+    first.get_or_fetch(KEY, lambda: "v1", policy)
+    time.sleep(0.35)
+    gate = Gate("v2")
+    assert first.get_or_fetch(KEY, gate, policy).value == "v1"  # its refresh now holds the lock
+    assert eventually(lambda: gate.calls == 1)
+    before = reads[0]
+    assert second.get_or_fetch(KEY, lambda: "unused", policy).value == "v1"
+    time.sleep(0.6)  # about 30 looks at the store
+    assert reads[0] - before <= 3
+    gate.open.set()
+    assert eventually(lambda: second.get_or_fetch(KEY, lambda: "unused", policy).value == "v2")
 
 
 def test_invalidation_reaches_the_kept_copy_of_every_worker(

@@ -391,6 +391,7 @@ class WidgetCache:
         if breaker.state is CircuitState.OPEN:
             return self._degraded(entry, self._open_message(breaker, policy))
         began = time.monotonic()
+        held: bytes | None = b""  # the store's tag of what it held at the last whole read
         while True:
             lock = self.store.try_lock(key, ttl=policy.wait_timeout + 2)
             if lock is not None:
@@ -398,11 +399,15 @@ class WidgetCache:
                     return self._fetch_locked(request, entry, breaker)
                 finally:
                     lock.release()
-            # Another process is fetching this key: its result lands in the store.
+            # Another process is fetching this key: its result lands in the store. Its tag is
+            # looked at each time; the entry is read (and decoded) only when the tag moved.
             time.sleep(self.POLL_INTERVAL)
-            other = self._read_entry(key)
-            if other is not None and (entry is None or other.fetched_at > entry.fetched_at):
-                return CacheResult.of(other, "coalesced")
+            tag = self._safe_tag(key)
+            if tag is None or tag != held:
+                held = tag
+                other = self._read_entry(key)
+                if other is not None and (entry is None or other.fetched_at > entry.fetched_at):
+                    return CacheResult.of(other, "coalesced")
             failure = self._read_failure(key)
             if failure is not None:
                 return self._degraded(entry, failure.reason)
