@@ -332,6 +332,25 @@ def test_a_slow_refresh_of_current_data_holds_the_poll_only_refresh_within() -> 
     assert (value, state) == ("v3", "ok") and 0.45 < seconds < 1.4
 
 
+def test_data_in_the_last_fifth_of_its_ttl_is_refreshed_ahead_without_waiting() -> None:
+    """A person's own part, polled as often as it expires: each poll answers at once, and the
+    data it shows is never older than its TTL (refreshed in the background before it expires)."""
+    cache = WidgetCache(LocalStore())
+    policy = FetchPolicy(ttl=1.0, stale_ttl=60, upstream="u", timeout=2, refresh_within=0.05)
+    slow = Slow(0.3, "v1", "v2", "v3")
+    assert cache.get_or_fetch(KEY, slow, policy).value == "v1"
+    time.sleep(0.4)
+    assert cache.get_or_fetch(KEY, slow, policy).source == "hit"
+    assert slow.values == ["v2", "v3"]  # 0.4 s old: no refresh yet
+    time.sleep(0.5)  # 0.9 s old: in the last fifth
+    began = time.monotonic()
+    ahead = cache.get_or_fetch(KEY, slow, policy)
+    assert (ahead.value, ahead.source) == ("v1", "hit") and time.monotonic() - began < 0.1
+    time.sleep(0.4)  # the refresh has landed (it took 0.3 s): fresh, though v1 would have expired
+    assert cache.get_or_fetch(KEY, slow, policy).value == "v2"
+    assert slow.values == ["v3"]
+
+
 def test_old_data_whose_refresh_just_began_is_pending_not_slow_when_the_request_cannot_wait() -> None:
     """Another card's request holds the only waiting place: this one answers at once, without
     calling the upstream slow (its refresh has only just begun), and asks again soon."""

@@ -3,7 +3,8 @@
 Every widget part goes through `WidgetCache.get_many([...])` (or `get_or_fetch` for one key):
 
 - a fresh entry is returned at once (the hot path: one read of the worker's kept copy or of the
-  store, nothing else);
+  store, nothing else); in the last fifth of its TTL it is also refreshed in the background, so
+  that data polled as often as it expires is not found expired at every other poll;
 - on a miss, one fetch per key runs in a thread of the upstream's own pool (one per process,
   coordinated across processes by a lock in the store). Requests wait for it until
   `answer_within` seconds after it started (only `refresh_within` when the data they have is
@@ -55,6 +56,11 @@ Source = Literal["hit", "miss", "coalesced", "stale", "error", "pending"]
 TOPIC = "cache"  # what the broadcast says when keys were invalidated
 SEQUENCE_KEY = "inval:seq"  # counts invalidations; a fetch notes it before it starts
 MARK_TTL = 600  # seconds an invalidation mark is kept: longer than any fetch may run
+# A hit in the last fifth of its TTL starts the refresh in the background (and answers at once).
+# A card polled as often as its data expires (a person's own parts: TTL = refresh) would
+# otherwise find its data expired at every other poll, older than the time a refresh may take,
+# and wait for the upstream; data many people poll is refreshed before anyone finds it expired.
+REFRESH_AHEAD = 0.2
 
 
 @functools.lru_cache(maxsize=8192)  # asked on every poll, for a few keys per user
@@ -286,6 +292,8 @@ class WidgetCache:
             entry = self._read_entry(request.key, request.policy.ttl)
             if entry is not None and now - entry.fetched_at < request.policy.ttl:
                 results.append(CacheResult.of(entry, "hit"))
+                if now - entry.fetched_at >= request.policy.ttl * (1 - REFRESH_AHEAD):
+                    self._flight(request, entry)  # refreshed ahead, in the background
                 continue
             results.append(None)
             flight, leading = self._flight(request, entry)
@@ -419,9 +427,14 @@ class WidgetCache:
     ) -> CacheResult[Any]:
         key, policy = request.key, request.policy
         if self.store.shared:
-            # Another process may have refreshed the key while we waited for the lock.
+            # Another process may have refreshed the key while we waited for the lock (a fresh
+            # entry newer than ours: a refresh ahead of the TTL starts from a fresh one).
             latest = self._read_entry(key)
-            if latest is not None and time.time() - latest.fetched_at < policy.ttl:
+            if (
+                latest is not None
+                and time.time() - latest.fetched_at < policy.ttl
+                and (entry is None or latest.fetched_at > entry.fetched_at)
+            ):
                 return CacheResult.of(latest, "coalesced")
         if not breaker.allow():
             return self._degraded(entry, self._open_message(breaker, policy))
