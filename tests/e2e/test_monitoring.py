@@ -19,7 +19,7 @@ from simulators.base import SimServer
 from simulators.prometheus import MonitoringWorld
 
 from .conftest import CACHE_TTL, REFRESH, STEADY_GAUGES, e2e_config, served_portal
-from .helpers import OpenPage
+from .helpers import OpenPage, PageProblems
 
 ALERT = "PortalE2EDiskFull"
 WAIT = (REFRESH * 3 + 5) * 1000  # ms: a few polls
@@ -116,3 +116,26 @@ def test_the_severity_filter_cuts_holds_and_is_kept(open_page: OpenPage, live: s
     expect(others.first).to_be_visible(timeout=10_000)
     page.reload()
     expect(page.locator("#incidents-severity-all")).to_be_checked(timeout=10_000)
+
+
+def test_a_choice_the_portal_cannot_keep_holds_on_the_page_and_says_so(
+    open_page: OpenPage, live: str, problems: PageProblems
+) -> None:
+    """The portal's database away (its answer to the keeping POST: 503): the filter still cuts
+    the card on this page, and a note under the card says it is not kept for other devices."""
+    problems.allow_console(r"status of 503|Error Code 503 from /widgets/incidents/severity")  # browser, htmx
+    page = open_page(f"{live}/")
+    note = page.locator("#widget-incidents [data-choice-note]")
+    expect(note).to_be_hidden()
+    page.route("**/widgets/incidents/severity", lambda route: route.fulfill(status=503))
+    with page.expect_response(lambda r: r.url.endswith("/widgets/incidents/severity")):
+        page.locator("#incidents-severity-critical").click()
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("this page only")
+    expect(page.locator("#widget-incidents [data-live-region]")).to_contain_text("this page only")
+    expect(page.locator("#widget-incidents .alert-row:not(.is-critical)")).to_have_count(0, timeout=10_000)
+    page.unroute("**/widgets/incidents/severity")
+    with page.expect_response(lambda r: r.url.endswith("/widgets/incidents/severity")) as kept:
+        page.locator("#incidents-severity-all").click()  # kept again: the note goes
+    assert kept.value.status == 204
+    expect(note).to_be_hidden()

@@ -112,8 +112,29 @@
     }
   });
 
+  // Keeping a choice (a filter, a sort) for every device is a POST from the choice's own control;
+  // the choice already holds on the page. When the portal cannot keep it (its database is away:
+  // 503) or refuses it (403: a stale page's token), the card says so under it, and the live
+  // region too; once a choice is kept again, the note goes.
+  function noteChoice(control, xhr) {
+    var card = control.closest(".widget-card");
+    var note = card && card.querySelector("[data-choice-note]");
+    if (!note || !xhr) return;
+    var text = xhr.status === 503 ? note.getAttribute("data-unkept")
+      : xhr.status === 403 || xhr.status === 0 || xhr.status >= 500 ? note.getAttribute("data-refused") : "";
+    note.textContent = text || "";
+    note.hidden = !text;
+    var region = card.querySelector("[data-live-region]");
+    if (region && text) region.textContent = text;
+  }
+
   document.addEventListener("htmx:afterRequest", function (event) {
     var body = event.detail.elt;
+    if (body.closest && body.closest("form[data-card-choice]") && event.detail.requestConfig &&
+        event.detail.requestConfig.verb === "post") {
+      noteChoice(body, event.detail.xhr);
+      return;
+    }
     var entry = body._portalPoll;
     if (!entry) return;
     entry.inFlight = false;
