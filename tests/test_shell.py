@@ -33,7 +33,7 @@ def test_the_shell_makes_no_upstream_call(client: FlaskClient, kuma: SimServer) 
 def test_the_shell_includes_the_same_card_template(client: FlaskClient) -> None:
     html = _page(client)
     body = re.search(
-        r'<div class="widget-card__body".*?>(.*?)</div>\s*<p class="widget-card__checked"', html, re.S
+        r'<div class="widget-card__body".*?>(.*?)</div>\s*<p class="widget-card__kept"', html, re.S
     )
     assert body
     assert 'class="widget-content is-loading"' in body.group(1)

@@ -79,7 +79,7 @@ class KeycloakSim:
             )
         try:
             wait_for(
-                lambda: requests.get(f"{self.url}health/ready", timeout=1).ok, timeout=30, what="keycloak-sim"
+                lambda: requests.get(f"{self.url}health/ready", timeout=1).ok, timeout=90, what="keycloak-sim"
             )
         except TimeoutError:
             self.stop()
