@@ -56,7 +56,8 @@ Source = Literal["hit", "miss", "coalesced", "stale", "error", "pending"]
 TOPIC = "cache"  # what the broadcast says when keys were invalidated
 SEQUENCE_KEY = "inval:seq"  # counts invalidations; a fetch notes it before it starts
 MARK_TTL = 600  # seconds an invalidation mark is kept: longer than any fetch may run
-# A hit in the last fifth of its TTL starts the refresh in the background (and answers at once).
+# A hit in the last fifth of its TTL starts the refresh in the background (and answers at once),
+# when the upstream's fetch threads have room for it.
 # A card polled as often as its data expires (a person's own parts: TTL = refresh) would
 # otherwise find its data expired at every other poll, older than the time a refresh may take,
 # and wait for the upstream; data many people poll is refreshed before anyone finds it expired.
@@ -254,6 +255,7 @@ class WidgetCache:
         self._policies = breaker_policies or {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._flights: dict[str, _Flight] = {}
+        self._queued: dict[str, int] = {}  # fetches submitted and not finished, by upstream
         self._lock = threading.Lock()
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._pools_pid = 0
@@ -292,7 +294,9 @@ class WidgetCache:
             entry = self._read_entry(request.key, request.policy.ttl)
             if entry is not None and now - entry.fetched_at < request.policy.ttl:
                 results.append(CacheResult.of(entry, "hit"))
-                if now - entry.fetched_at >= request.policy.ttl * (1 - REFRESH_AHEAD):
+                if now - entry.fetched_at >= request.policy.ttl * (1 - REFRESH_AHEAD) and self._spare(
+                    request.policy.upstream
+                ):
                     self._flight(request, entry)  # refreshed ahead, in the background
                 continue
             results.append(None)
@@ -355,8 +359,10 @@ class WidgetCache:
                 return flight, False
             flight = self._flights[request.key] = _Flight()
         try:
+            self._count(request.policy.upstream, 1)
             self._pool(request.policy.upstream).submit(self._fly, request, entry, flight)
         except RuntimeError:  # the pool is shutting down (the worker exits)
+            self._count(request.policy.upstream, -1)
             self._land(request.key, flight, self._degraded(entry, request.policy.too_slow))
         return flight, True
 
@@ -379,7 +385,18 @@ class WidgetCache:
         except Exception:  # a bug in a client: the followers stop waiting, the card says so
             log.exception("fetch failed unexpectedly", extra={"event": "fetch_crashed", "key": request.key})
             result = self._degraded(entry, request.policy.too_slow)
+        finally:
+            self._count(request.policy.upstream, -1)
         self._land(request.key, flight, result)
+
+    def _count(self, upstream: str, change: int) -> None:
+        with self._lock:
+            self._queued[upstream] = self._queued.get(upstream, 0) + change
+
+    def _spare(self, upstream: str) -> bool:
+        """Whether the upstream's fetch threads have room for a refresh ahead of its TTL: one is
+        only worth it when it delays no fetch that a card is waiting for."""
+        return self._queued.get(upstream, 0) < self.FETCH_THREADS // 2
 
     def _land(self, key: str, flight: _Flight, result: CacheResult[Any]) -> None:
         """Hand the result to whoever waits and forget the flight (unless invalidation already did)."""
