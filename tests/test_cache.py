@@ -358,14 +358,14 @@ def test_data_in_the_last_fifth_of_its_ttl_is_refreshed_ahead_without_waiting() 
 
 
 def test_no_refresh_ahead_while_the_upstreams_fetch_threads_are_busy() -> None:
-    """Refreshing ahead is only worth it when it delays no fetch a card waits for: with half of
-    the upstream's fetch threads busy (many people's own parts due at once), hits stay hits."""
+    """Refreshing ahead is only worth it when it delays no fetch a card waits for: with every
+    fetch thread of the upstream busy (many people's own parts due at once), hits stay hits."""
     cache = WidgetCache(LocalStore(), max_waiting=1)
     policy = FetchPolicy(ttl=1.0, stale_ttl=60, upstream="u", timeout=5, answer_within=0.05)
     counted = Slow(0.0, "v1", "v2")
     assert cache.get_or_fetch(KEY, counted, policy).value == "v1"
     fetched = time.monotonic()
-    gates = [Gate() for _ in range(WidgetCache.FETCH_THREADS // 2)]
+    gates = [Gate() for _ in range(WidgetCache.FETCH_THREADS)]
     for index, gate in enumerate(gates):  # other keys of the same upstream, hanging
         cache.get_or_fetch(f"widget:other:shared:{index}", gate, policy)
     time.sleep(fetched + 0.85 - time.monotonic())  # in the last fifth of the TTL

@@ -57,7 +57,7 @@ TOPIC = "cache"  # what the broadcast says when keys were invalidated
 SEQUENCE_KEY = "inval:seq"  # counts invalidations; a fetch notes it before it starts
 MARK_TTL = 600  # seconds an invalidation mark is kept: longer than any fetch may run
 # A hit in the last fifth of its TTL starts the refresh in the background (and answers at once),
-# when the upstream's fetch threads have room for it.
+# when one of the upstream's fetch threads is free for it.
 # A card polled as often as its data expires (a person's own parts: TTL = refresh) would
 # otherwise find its data expired at every other poll, older than the time a refresh may take,
 # and wait for the upstream; data many people poll is refreshed before anyone finds it expired.
@@ -396,7 +396,7 @@ class WidgetCache:
     def _spare(self, upstream: str) -> bool:
         """Whether the upstream's fetch threads have room for a refresh ahead of its TTL: one is
         only worth it when it delays no fetch that a card is waiting for."""
-        return self._queued.get(upstream, 0) < self.FETCH_THREADS // 2
+        return self._queued.get(upstream, 0) < self.FETCH_THREADS
 
     def _land(self, key: str, flight: _Flight, result: CacheResult[Any]) -> None:
         """Hand the result to whoever waits and forget the flight (unless invalidation already did)."""
