@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' portal/observability/build.py)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help run test test-deps lint format translations screenshots vendor clean helm-lint image image-dhi e2e audit bench bench-quick
+.PHONY: help run test test-deps lint format translations screenshots vendor css clean helm-lint image image-dhi e2e audit bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -107,6 +107,9 @@ bench-quick: $(VENV)/.dev translations test-deps ## The same figures, every phas
 
 vendor: $(VENV)/.runtime ## Re-fetch the vendored front-end files from npm and verify them
 	$(PY) scripts/vendor.py
+
+css: $(E2E_NPM) ## Cut Bulma to the classes the templates and scripts use (after using a new Bulma class)
+	node scripts/trim_bulma.mjs
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -123,6 +124,34 @@ def test_vendored_assets_match_their_recorded_checksums() -> None:
         for relative, meta in package["files"].items():
             digest = hashlib.sha256((VENDOR / relative).read_bytes()).hexdigest()
             assert digest == meta["sha256"], relative
+
+
+@pytest.mark.peers
+def test_the_trimmed_bulma_is_what_the_trim_writes_from_todays_sources(tmp_path: Path) -> None:
+    """A template that starts using a Bulma class must come with `make css` (the page is served
+    the trimmed file); the check fails on a file one byte off."""
+    script = ROOT / "scripts" / "trim_bulma.mjs"
+    check = subprocess.run(
+        ["node", str(script), "--check"], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert check.returncode == 0, check.stderr
+    # The same check against a copy of the tree with one byte changed in the trimmed file.
+    copy = tmp_path / "tree"
+    for part in ("scripts", "portal"):
+        shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
+    (copy / "tests" / "e2e").mkdir(parents=True)
+    for name in ("package.json", "node_modules"):
+        (copy / "tests" / "e2e" / name).symlink_to(ROOT / "tests" / "e2e" / name)
+    trimmed = copy / "portal" / "static" / "vendor" / "bulma-1.0.4" / "bulma.portal.min.css"
+    trimmed.write_text(trimmed.read_text() + " ")
+    stale = subprocess.run(
+        ["node", str(copy / "scripts" / "trim_bulma.mjs"), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert stale.returncode == 1 and "make css" in stale.stderr
 
 
 def test_gunicorn_serves_json_logs(tmp_path: Path, portal_config: dict[str, Any]) -> None:
