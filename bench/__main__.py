@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         people = 0  # figure 1's capacity: the writes run at half of it, and the soak
         for name in chosen:
             print(f"[bench] {name} ...", flush=True)
+            phase_started = time.monotonic()
             sim.reset()
             try:
                 if name == "throughput":
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 failures += 1
                 traceback.print_exc()
                 bench.add(name, "phase failed (see the traceback above)", "error", "runs", False)
+            print(f"[bench] {name} took {time.monotonic() - phase_started:.0f} s", flush=True)
     print()
     print(table(bench.figures))
     path = write(bench.figures, bench.details, args.quick, started, args.results, measured_on)
