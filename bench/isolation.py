@@ -39,7 +39,9 @@ def measure(bench: Bench) -> None:
     # a hang shows as stale after that. --quick: 2 s timeouts, a 10 s window.
     window = bench.durations.hang
     people = 10 if bench.quick else 100
-    settings = {"timeout": 2} if bench.quick else None
+    # --quick: a short breaker backoff too, or waiting for the cards to come back after the hang
+    # (the breaker's first retry) takes most of the smoke run.
+    settings = {"timeout": 2, "breaker_backoff": 2, "breaker_backoff_max": 4} if bench.quick else None
     with dashboard(bench, people, real_monitoring=False, refresh=REFRESH, upstream=settings) as board:
         cookies = board.login(people)
         crowd = Crowd(board.server.url, board.cards(), connections=32).start()
