@@ -102,7 +102,8 @@ def build_clients(
         if section is None:
             continue
         assert isinstance(spec, Upstream)
-        session = _session(max(threads, 4) * 2)
+        # Every fetch thread and every request thread may hold a connection at once.
+        session = _session(max(max(threads, 4) * 2, section.fetch_threads + threads))
         report = partial(observer.upstream_quota, name) if observer is not None else None
         setup = ClientSetup(section, session, settings.secrets.of(name), store, report)
         clients[name] = spec.make_client(setup)
@@ -151,6 +152,12 @@ def breaker_policies(config: PortalConfig, widgets: Sequence[Widget]) -> dict[st
     return policies
 
 
+def fetch_threads(config: PortalConfig, widgets: Sequence[Widget]) -> dict[str, int]:
+    """Each configured upstream's concurrent fetches per worker."""
+    sections = {name: config.upstream(name) for name in upstreams_of(widgets)}
+    return {name: section.fetch_threads for name, section in sections.items() if section is not None}
+
+
 def _static_versions() -> dict[str, str]:
     """A content hash per static file, for cache-busting URLs (computed once)."""
     root = PACKAGE_DIR / "static"
@@ -196,6 +203,7 @@ def build_state(
         observer,
         broadcast,
         max_waiting=max(1, threads // 4),  # the shell and the other cards keep the rest
+        fetch_threads=fetch_threads(config, widgets),
     )
     clients = build_clients(settings, widgets, store, threads, observer)
     icons = load_brand_icons()

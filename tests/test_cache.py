@@ -365,7 +365,7 @@ def test_no_refresh_ahead_while_the_upstreams_fetch_threads_are_busy() -> None:
     counted = Slow(0.0, "v1", "v2")
     assert cache.get_or_fetch(KEY, counted, policy).value == "v1"
     fetched = time.monotonic()
-    gates = [Gate() for _ in range(WidgetCache.FETCH_THREADS)]
+    gates = [Gate() for _ in range(cache.threads_of("u"))]
     for index, gate in enumerate(gates):  # other keys of the same upstream, hanging
         cache.get_or_fetch(f"widget:other:shared:{index}", gate, policy)
     time.sleep(fetched + 0.85 - time.monotonic())  # in the last fifth of the TTL
@@ -375,6 +375,23 @@ def test_no_refresh_ahead_while_the_upstreams_fetch_threads_are_busy() -> None:
     for gate in gates:
         gate.open.set()
     assert eventually(lambda: cache.get_or_fetch(KEY, counted, policy).value == "v2")
+
+
+def test_each_upstream_runs_as_many_fetches_at_once_as_its_fetch_threads() -> None:
+    """The configured threads of one upstream bound its calls in flight; the others keep theirs."""
+    cache = WidgetCache(LocalStore(), max_waiting=1, fetch_threads={"u": 2})
+    policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="u", timeout=5, answer_within=0.01)
+    other = FetchPolicy(ttl=30, stale_ttl=60, upstream="v", timeout=5, answer_within=2)
+    assert (cache.threads_of("u"), cache.threads_of("v")) == (2, WidgetCache.FETCH_THREADS)
+    gates = [Gate() for _ in range(5)]
+    for index, gate in enumerate(gates):  # five people's own parts, all due now
+        assert cache.get_or_fetch(f"widget:mine:user:{index}", gate, policy).state == "pending"
+    time.sleep(0.2)
+    assert [gate.calls for gate in gates] == [1, 1, 0, 0, 0]  # two in flight, the rest queued
+    assert cache.get_or_fetch("widget:other:shared:x", lambda: "v", other).value == "v"  # not held
+    for gate in gates:
+        gate.open.set()
+    assert eventually(lambda: [gate.calls for gate in gates] == [1, 1, 1, 1, 1])
 
 
 def test_old_data_whose_refresh_just_began_is_pending_not_slow_when_the_request_cannot_wait() -> None:

@@ -39,6 +39,10 @@ def test_the_example_config_is_valid() -> None:
         (lambda c: c.update(extra_section={}), "extra_section: unknown key"),
         (lambda c: c["upstreams"]["uptime_kuma"].update(timeout="soon"), "upstreams.uptime_kuma.timeout"),
         (lambda c: c["upstreams"]["uptime_kuma"].update(url="not a url"), "upstreams.uptime_kuma.url"),
+        (
+            lambda c: c["upstreams"]["uptime_kuma"].update(fetch_threads=0),
+            "upstreams.uptime_kuma.fetch_threads",
+        ),
         (lambda c: c["widgets"]["status"].update(refresh=1), "widgets.status.refresh"),
         (lambda c: c["widgets"]["status"].update(slugs=["Bad Slug!"]), "widgets.status.slugs[0]"),
         (lambda c: c["tiles"][2].pop("url"), "tiles[2].url: required key is missing"),

@@ -36,7 +36,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -230,7 +230,7 @@ class WidgetCache:
     """get_many / get_or_fetch for every widget, and invalidate; one instance per process."""
 
     POLL_INTERVAL = 0.02  # s between two looks at the store while another process fetches
-    FETCH_THREADS = 8  # per upstream and process: a hung upstream holds at most these
+    FETCH_THREADS = 8  # per upstream and process, unless `fetch_threads` names the upstream
 
     def __init__(
         self,
@@ -240,9 +240,12 @@ class WidgetCache:
         observer: CacheObserver | None = None,
         broadcast: Broadcast | None = None,
         max_waiting: int = 2,
+        fetch_threads: Mapping[str, int] | None = None,
     ) -> None:
         """`max_waiting`: how many requests of this process may wait for fetches at once (keep
-        it well below the request threads, so that a hung upstream cannot hold them all)."""
+        it well below the request threads, so that a hung upstream cannot hold them all).
+        `fetch_threads`: how many fetches of each upstream this process runs at once (a hung
+        upstream holds at most these threads; each person's own parts need one each)."""
         self.store = store
         self._waiting = threading.BoundedSemaphore(max(1, max_waiting))
         self.failure_hold = failure_hold
@@ -253,6 +256,7 @@ class WidgetCache:
         # broadcast listens: a hit then costs no round trip. An in-process store needs none.
         self._kept: KeptRecords[_Kept] | None = KeptRecords(self.broadcast, 2000) if store.shared else None
         self._policies = breaker_policies or {}
+        self._fetch_threads = dict(fetch_threads or {})
         self._breakers: dict[str, CircuitBreaker] = {}
         self._flights: dict[str, _Flight] = {}
         self._queued: dict[str, int] = {}  # fetches submitted and not finished, by upstream
@@ -375,7 +379,7 @@ class WidgetCache:
             pool = self._pools.get(upstream)
             if pool is None:
                 pool = self._pools[upstream] = ThreadPoolExecutor(
-                    self.FETCH_THREADS, thread_name_prefix=f"fetch-{upstream}"
+                    self.threads_of(upstream), thread_name_prefix=f"fetch-{upstream}"
                 )
             return pool
 
@@ -396,7 +400,11 @@ class WidgetCache:
     def _spare(self, upstream: str) -> bool:
         """Whether the upstream's fetch threads have room for a refresh ahead of its TTL: one is
         only worth it when it delays no fetch that a card is waiting for."""
-        return self._queued.get(upstream, 0) < self.FETCH_THREADS
+        return self._queued.get(upstream, 0) < self.threads_of(upstream)
+
+    def threads_of(self, upstream: str) -> int:
+        """How many fetches of `upstream` this process runs at once."""
+        return self._fetch_threads.get(upstream, self.FETCH_THREADS)
 
     def _land(self, key: str, flight: _Flight, result: CacheResult[Any]) -> None:
         """Hand the result to whoever waits and forget the flight (unless invalidation already did)."""
