@@ -223,6 +223,26 @@ def test_breaker_backoff_doubles_after_a_failed_trial() -> None:
     assert breaker.seconds_until_retry() == 25  # capped
 
 
+def test_calls_under_way_when_the_circuit_opens_do_not_lengthen_its_pause() -> None:
+    """A hang ends every call in flight at its timeout, one after another (each person's own
+    parts): the circuit opens once, for `backoff`, not for `backoff_max` (it took GitLab's
+    cards five minutes to come back after a 30 s hang)."""
+    now = {"t": 0.0}
+    breaker = CircuitBreaker(
+        "x", BreakerPolicy(threshold=3, backoff=10, backoff_max=300), clock=lambda: now["t"]
+    )
+    for _ in range(16):  # sixteen fetches that were under way, failing together
+        breaker.record_failure("timed out")
+    assert breaker.seconds_until_retry() == 10
+    now["t"] = 5
+    breaker.record_failure("timed out", retry_after=30)  # a 429 still keeps every call away
+    assert breaker.seconds_until_retry() == 30
+    now["t"] = 35
+    assert breaker.allow()  # the trial
+    breaker.record_failure("still down")
+    assert breaker.seconds_until_retry() == 20  # a failed trial doubles the pause
+
+
 def test_a_retry_after_opens_the_circuit_for_exactly_that_long() -> None:
     now = {"t": 0.0}
     breaker = CircuitBreaker("x", BreakerPolicy(threshold=3, backoff=10), clock=lambda: now["t"])

@@ -106,7 +106,13 @@ class CircuitBreaker:
             self._failures += 1
             trial_failed = self._trial_running
             self._trial_running = False
-            if trial_failed or self._failures >= self.policy.threshold:
+            # Calls already under way when the circuit opened fail in their turn (a hang ends
+            # every one of them at its timeout): they say nothing new and do not lengthen the
+            # pause. Only the failure that opens it, and a failed trial, do.
+            already_open = self._state is CircuitState.OPEN and not trial_failed
+            if already_open:
+                pause = retry_after or 0.0
+            elif trial_failed or self._failures >= self.policy.threshold:
                 pause = min(self.policy.backoff * (2**self._opened), self.policy.backoff_max)
                 pause = max(pause, retry_after or 0.0)
                 self._opened += 1
