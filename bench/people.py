@@ -47,6 +47,7 @@ class Card:
 class Person:
     cookie: str
     versions: dict[str, str] = field(default_factory=dict)
+    states: dict[str, str] = field(default_factory=dict)  # each card's state as last shown
 
 
 @dataclass
@@ -161,6 +162,22 @@ class Crowd:
                 return
             time.sleep(0.05)
 
+    def showing(self, *states: str) -> int:
+        """How many of the people's cards show one of `states` now (as their last answer left them)."""
+        return sum(1 for person in self.people for state in list(person.states.values()) if state in states)
+
+    def wait_all_fresh(self, limit: float) -> float:
+        """Until every person's every card shows data that is not stale (ok or empty); the seconds
+        it took. Raises TimeoutError after `limit`."""
+        began = time.monotonic()
+        while time.monotonic() - began < limit:
+            answered = all(len(person.states) == len(self.cards) for person in self.people)
+            if answered and self.showing("ok", "empty") == len(self.people) * len(self.cards):
+                return time.monotonic() - began
+            time.sleep(0.5)
+        behind = self.showing("stale", "error", "pending", "loading")
+        raise TimeoutError(f"{behind} cards not fresh after {limit} s")
+
     def window(self, start: float, end: float, path: str | None = None) -> list[Sample]:
         """Samples of polls due between two moments (of one path)."""
         return [s for s in list(self.samples) if start <= s.at < end and (path is None or s.path == path)]
@@ -228,6 +245,7 @@ class Crowd:
         elif answer.status == 200:
             found = STATE.search(answer.body)
             state = found.group(1).decode() if found else ""
+            person.states[path] = state
             if self.keep_bodies:
                 self.bodies.append((due - self.origin, path, index, answer.body))
         version = answer.headers.get(VERSION_HEADER.lower())

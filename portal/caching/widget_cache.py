@@ -229,7 +229,11 @@ class _Flight:
 class WidgetCache:
     """get_many / get_or_fetch for every widget, and invalidate; one instance per process."""
 
-    POLL_INTERVAL = 0.02  # s between two looks at the store while another process fetches
+    # While another process fetches a key: s between two looks at the store, at first, growing
+    # with the wait up to POLL_INTERVAL_MAX (a hung upstream's keys are not read 50 times a second
+    # for the whole timeout: that CPU is the other cards').
+    POLL_INTERVAL = 0.02
+    POLL_INTERVAL_MAX = 0.25
     FETCH_THREADS = 8  # per upstream and process, unless `fetch_threads` names the upstream
 
     def __init__(
@@ -434,7 +438,8 @@ class WidgetCache:
                     lock.release()
             # Another process is fetching this key: its result lands in the store. Its tag is
             # looked at each time; the entry is read (and decoded) only when the tag moved.
-            time.sleep(self.POLL_INTERVAL)
+            waited = time.monotonic() - began
+            time.sleep(min(self.POLL_INTERVAL_MAX, self.POLL_INTERVAL + waited / 4))
             tag = self._safe_tag(key)
             if tag is None or tag != held:
                 held = tag
