@@ -290,6 +290,7 @@ def open_page(browser: Browser, portal: Portal, problems: PageProblems) -> Itera
         context.on("request", lambda r: "/csp-report" in r.url and problems.csp.append(f"report {r.url}"))
         page = context.new_page()
         page.on("console", problems.on_console)
+        page.on("response", lambda r: r.status >= 400 and problems.failed.append(f"{r.status} {r.url}"))
         page.on("pageerror", lambda error: problems.console.append(f"uncaught: {error}"))
         if before:
             before(page)
@@ -301,5 +302,5 @@ def open_page(browser: Browser, portal: Portal, problems: PageProblems) -> Itera
     yield open_
     for context in contexts:
         context.close()
-    assert not problems.console, f"console errors: {problems.console}"
+    assert not problems.console, f"console errors: {problems.console} (answers: {problems.failed})"
     assert not problems.csp, f"Content-Security-Policy violations: {problems.csp}"

@@ -31,6 +31,7 @@ class PageProblems:
     console: list[str] = field(default_factory=list)
     csp: list[str] = field(default_factory=list)
     allowed: list[re.Pattern[str]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # answers of 400 and above: which resource
 
     def allow_console(self, pattern: str) -> None:
         self.allowed.append(re.compile(pattern))

@@ -61,6 +61,18 @@ class Polls:
         self.wait_answer(before + 1)
         return self.answered[-1]
 
+    def next_change(self, polls: int = 3) -> int:
+        """The status of the first of the next polls that is not a 204.
+
+        A poll whose data is still current waits only `cache.refresh_within` for its refresh: a
+        refresh slower than that (a loaded machine) lands for the next poll, and this one is a 204.
+        """
+        for _ in range(polls):
+            status = self.next()
+            if status != 204:
+                return status
+        return 204
+
     def wait_answer(self, count: int) -> None:
         for _ in range(150):
             if len(self.answered) >= count:
@@ -100,7 +112,7 @@ def test_changed_data_is_swapped_in_place_and_announced(polls: Polls, world: Kum
     link = page.locator("#status-platform-1")  # GitLab's link, focused by a keyboard user
     link.focus()
     world.monitors[1].behaviour = "down"
-    assert polls.next() == 200
+    assert polls.next_change() == 200
     assert page.locator("#widget-status .status-pill.is-down .status-pill__count").inner_text() == "2"
     assert page.locator("#tile-dot-gitlab").get_attribute("class") == "tile-dot is-down"
     assert _same_card(page), "the card was replaced, not updated in place"
@@ -112,11 +124,11 @@ def test_changed_data_is_swapped_in_place_and_announced(polls: Polls, world: Kum
 def test_a_change_that_keeps_the_state_is_not_announced(polls: Polls, world: KumaWorld) -> None:
     page = polls.page
     world.monitors[2].base_ping += 200  # Keycloak slower: new numbers, same states
-    assert polls.next() == 200
+    assert polls.next_change() == 200
     assert polls.mutations()["body"] > 0
     assert polls.mutations()["region"] == 0
     world.monitors[2].behaviour = "pending"
-    assert polls.next() == 200
+    assert polls.next_change() == 200
     region = page.locator("#widget-status [data-live-region]")
     assert region.inner_text() == "Service status: 1 down, 1 degraded"
 
@@ -143,12 +155,12 @@ def test_a_refresh_moves_only_the_row_that_changed(polls: Polls, world: KumaWorl
     page.evaluate(WATCH_ROWS)
     lit = "() => window.__started.filter((s) => s.name !== 'spin')"  # the card's own refresh spinner aside
     world.monitors[2].base_ping += 200  # Keycloak slower: a new figure, written in place, nothing lit
-    assert polls.next() == 200
+    assert polls.next_change() == 200
     rows = page.evaluate(ROWS)
     assert rows and all(row["kept"] for row in rows), rows  # merged in place: the same nodes
     assert page.evaluate(lit) == []
     world.monitors[2].behaviour = "pending"  # Keycloak degraded: its row changes state
-    assert polls.next() == 200
+    assert polls.next_change() == 200
     rows = page.evaluate(ROWS)
     assert all(row["kept"] for row in rows), rows
     keycloak = next(row["key"] for row in rows if row["name"] == "Keycloak")
