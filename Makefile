@@ -50,9 +50,13 @@ $(AUDIT_NPM): audit/package.json audit/package-lock.json | test-deps
 run: $(VENV)/.runtime translations ## Start the demo on http://127.0.0.1:8000 (simulated upstreams; another port: DEMO_PORT=8001)
 	$(PY) -m demo
 
-test: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Install the test peers and run the whole suite
+# Two test processes (pytest-xdist): the suite mostly waits on peers and browsers, so two halve
+# its time on two cores. Each process starts its own peers on free ports. TEST_PROCESSES=0: one.
+TEST_PROCESSES ?= 2
+
+test: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Install the test peers and run the whole suite (in two processes)
 	$(PY) scripts/i18n.py check
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES)
 
 # --- the rest ------------------------------------------------------------------------------
 
