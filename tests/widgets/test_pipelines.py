@@ -597,6 +597,23 @@ def test_the_user_menu_shows_the_gitlab_avatar_and_profile(
     assert "No GitLab account named dominique." in nobody.get_data(as_text=True)
 
 
+def test_an_avatar_asked_of_a_worker_that_has_not_read_the_profile_yet_is_served(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """The menu came from one worker, the image is asked of another (its own cache, without
+    Redis), while GitLab is slower than a request waits for a fetch: the image, not a 404."""
+    server, _ = forge
+    menu = _as(make_gitlab_app()).get("/widgets/pipelines/me").get_data(as_text=True)
+    found = re.search(r'src="(/widgets/pipelines/avatar\?v=[0-9a-f]+)"', menu)
+    assert found
+    other = make_gitlab_app()
+    policy = portal_state(other).widgets["pipelines"].policy(GITLAB)
+    server.latency = policy.answer_within / 2 + 0.1  # two calls: longer than a request waits
+    image = _as(other).get(found.group(1))
+    assert image.status_code == 200 and image.data.startswith(b"\x89PNG")
+    assert server.count("/api/v4/users") == 2  # once per worker
+
+
 def test_no_gitlab_no_menu_line_and_the_card_says_not_configured(make_app: Callable[..., Flask]) -> None:
     client = make_app().test_client()
     assert "/widgets/pipelines/me" not in client.get("/").get_data(as_text=True)

@@ -12,6 +12,7 @@ under the user's subject.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -27,6 +28,7 @@ from .client import Avatar, GitLabClient, Person
 from .widget import GITLAB, GitLabSection, PipelinesSettings, PipelinesWidget
 
 PROFILE_TTL = 3600.0  # seconds a user's GitLab profile and avatar are kept
+AVATAR_POLL = 0.1  # s between two looks at the profile's fetch, for an avatar asked before it landed
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,19 @@ def user_menu(widget: PipelinesWidget) -> Response:
 
 
 def avatar(widget: PipelinesWidget) -> Response:
-    """The user's GitLab avatar, served by the portal (checked, size-capped, kept an hour)."""
-    profile, _ = current_profile(widget)
+    """The user's GitLab avatar, served by the portal (checked, size-capped, kept an hour).
+
+    The menu that names it may have come from another worker: when this one has not read the
+    profile yet, the request waits for that fetch (two calls, each within the timeout) rather
+    than answer 404, which the header would show as a broken image. Rare: the image's URL is
+    versioned, and the browser keeps it for a month.
+    """
+    profile, username = current_profile(widget)
+    if profile is None and username:
+        deadline = time.monotonic() + 2 * portal_state().widgets[widget.slug].policy(GITLAB).timeout + 0.5
+        while profile is None and time.monotonic() < deadline:
+            time.sleep(AVATAR_POLL)
+            profile, username = current_profile(widget)
     if profile is None or profile.avatar is None:
         abort(404)
     versioned = request.args.get("v") == profile.avatar_version
