@@ -18,6 +18,7 @@ import redis
 import requests
 from flask import Flask
 
+from portal.caching.broadcast import DEAF_AFTER
 from portal.caching.codec import Codec, ValueRefused
 from portal.state import portal_state
 from portal.upstreams.http import HttpLimits
@@ -84,6 +85,9 @@ def test_a_live_session_goes_on_for_the_grace_then_not(
             login(alice, url, "alice")
             redis_server.pause()
             try:
+                # Until the worker's channel has gone unanswered for DEAF_AFTER, the record it
+                # kept is trusted (a Redis that hangs does not say so); after, the outage counts.
+                time.sleep(DEAF_AFTER + 0.5)
                 assert _status(alice, url) == expected, f"grace {seconds} s"
             finally:
                 redis_server.resume()

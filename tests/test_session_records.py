@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from portal.auth.sessions import SessionRecord, SessionStore
-from portal.caching.broadcast import RedisBroadcast
+from portal.caching.broadcast import DEAF_AFTER, RedisBroadcast
 from portal.caching.codec import Codec
 from portal.caching.stores import FallbackStore, LocalStore, RedisStore
 from portal.caching.widget_cache import CacheObserver
@@ -129,6 +129,28 @@ def test_without_the_channel_nothing_is_kept(redis_server: RedisServer) -> None:
     assert eventually(lambda: second.get("s1") is None)  # what was kept before is not trusted
     for sessions in (first, second):
         _listener(sessions).close()
+
+
+def test_a_redis_that_hangs_is_not_listening_within_seconds(workers: Any, redis_server: RedisServer) -> None:
+    """Paused, Redis keeps the socket open and never says it is gone: the pings it leaves
+    unanswered tell. What the worker kept is not trusted meanwhile; once it answers, the
+    subscription comes back under a new epoch."""
+    (first, _), (second, second_redis) = workers
+    first.save(_record())
+    assert second.get("s1") is not None
+    listener = _listener(second)
+    epoch = listener.epoch
+    paused_at = time.monotonic()
+    redis_server.pause()
+    try:
+        assert eventually(lambda: listener.epoch is None, seconds=10)
+        assert time.monotonic() - paused_at < DEAF_AFTER + 2.5
+        reads = second_redis.reads
+        second.get("s1")  # not from memory: the store is read (and, paused, times out)
+        assert second_redis.reads == reads + 1
+    finally:
+        redis_server.resume()
+    assert eventually(lambda: listener.epoch not in (None, epoch), seconds=15)
 
 
 def test_file_and_local_stores_keep_nothing() -> None:

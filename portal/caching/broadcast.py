@@ -28,6 +28,7 @@ from .memo import Memo
 log = logging.getLogger(__name__)
 
 RETRY_MIN, RETRY_MAX = 0.5, 10.0  # seconds between reconnects, doubling
+DEAF_AFTER = 3.0  # s without a word from Redis (it is pinged every idle second): not listening
 KEEP_AT_MOST = 300.0  # seconds a kept value is trusted even with no message (a lost message's bound)
 SEPARATOR = "\x1f"
 
@@ -146,6 +147,7 @@ class RedisBroadcast:
         self._handlers: dict[str, Handler] = {}
         self._epoch: int | None = None
         self._epochs = 0
+        self._heard = 0.0  # when the channel last said anything (a message, a pong)
         self._pid = 0
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -156,9 +158,16 @@ class RedisBroadcast:
 
     @property
     def epoch(self) -> int | None:
-        """The current subscription, or None; starts the thread in this process when needed."""
+        """The current subscription, or None; starts the thread in this process when needed.
+
+        None too when the channel has answered nothing for DEAF_AFTER seconds: a Redis that
+        hangs (paused, or cut off without a reset) keeps the socket open and never says it is
+        gone, and what the worker kept must not be trusted meanwhile.
+        """
         if self._pid != os.getpid():
             self._start()
+        if self._epoch is not None and time.monotonic() - self._heard > DEAF_AFTER:
+            return None
         return self._epoch
 
     def subscribe(self, topic: str, handler: Handler) -> None:
@@ -214,8 +223,11 @@ class RedisBroadcast:
             while not self._closed.is_set():
                 message = pubsub.get_message(timeout=1.0)
                 if message is None:
-                    pubsub.ping()  # an idle link that died is noticed within seconds
+                    if self._epoch is not None and time.monotonic() - self._heard > DEAF_AFTER:
+                        raise redis.ConnectionError("the channel answers no ping")
+                    pubsub.ping()  # an idle link that died, or hangs, is noticed within seconds
                     continue
+                self._heard = time.monotonic()
                 if message["type"] == "subscribe":
                     self._epochs += 1
                     self._epoch = self._epochs
