@@ -11,11 +11,12 @@ from typing import Any
 from playwright.sync_api import ConsoleMessage, Page
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
-# Every card has left its skeleton (but those the user's layout hides or folds: they wait) and
-# htmx has finished swapping and settling.
+# Every card has left its skeleton (but those the user's layout hides or folds: they wait), the
+# user menu's lines have landed (a GitLab profile still being fetched asks again) and htmx has
+# finished swapping and settling.
 SETTLED = """() => !document.querySelector(
   '.widget-card:not(.is-collapsed):not(.is-hidden-card) .widget-content.is-loading,'
-  + '.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"""
+  + '.user-menu__pending, .htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"""
 # Finite animations and transitions (a fade-in, a focus style easing in) have run their course.
 ANIMATIONS_DONE = """() => Promise.all(document.getAnimations()
   .filter((a) => a.effect && a.effect.getComputedTiming().iterations !== Infinity)

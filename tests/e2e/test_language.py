@@ -13,7 +13,7 @@ from playwright.sync_api import Page
 from simulators.uptime_kuma import KumaWorld
 
 from ..test_i18n import french_typography_problems
-from .helpers import OpenPage, PageProblems
+from .helpers import SETTLED, OpenPage, PageProblems
 
 # Upstream and configuration data, shown as it comes: not the interface's words.
 DATA = ", ".join(
@@ -97,7 +97,7 @@ def _clock_free(texts: dict[str, str]) -> dict[str, str]:
 def _switch_language(page: Page, code: str) -> None:
     page.locator(f".lang-switch__option[hreflang={code}]").click()
     page.wait_for_function(f"() => document.documentElement.lang === '{code}'")
-    page.wait_for_function("() => document.querySelectorAll('.widget-content.is-loading').length === 0")
+    page.wait_for_function(SETTLED)  # the cards and the user menu's lines too
 
 
 @pytest.mark.parametrize("path", ["/", "/no-such-page"])

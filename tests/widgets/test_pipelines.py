@@ -30,7 +30,7 @@ from portal.upstreams.errors import UpstreamAuthError, UpstreamBadResponse, Upst
 from portal.upstreams.http import HttpLimits, Quota, quota_of
 from portal.widgets.contract import Part, PartResult
 from portal.widgets.pipelines.client import STATUSES, GitLabClient, next_page
-from portal.widgets.pipelines.profile import avatar_allowed
+from portal.widgets.pipelines.profile import MENU_TRIES, avatar_allowed
 from portal.widgets.pipelines.widget import GITLAB, PipelinesWidget, duration_text
 from simulators import gitlab
 from simulators.base import FAULT_MODES, SimServer
@@ -612,6 +612,29 @@ def test_an_avatar_asked_of_a_worker_that_has_not_read_the_profile_yet_is_served
     image = _as(other).get(found.group(1))
     assert image.status_code == 200 and image.data.startswith(b"\x89PNG")
     assert server.count("/api/v4/users") == 2  # once per worker
+
+
+def test_a_menu_asked_before_gitlab_answered_asks_again_until_it_has_the_profile(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """GitLab slower than a request waits: the line asks again a second later, then shows the
+    profile, without a reload; the asks are bounded."""
+    server, _ = forge
+    app = make_gitlab_app()
+    policy = portal_state(app).widgets["pipelines"].policy(GITLAB)
+    server.latency = policy.answer_within / 2 + 0.1  # two calls: longer than a request waits
+    client = _as(app)
+    first = client.get("/widgets/pipelines/me", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    again = re.search(r'hx-get="(/widgets/pipelines/me\?attempt=1)" hx-trigger="load delay:(\d+)ms"', first)
+    assert again and int(again.group(2)) >= 500 and "GitLab profile" not in first
+    deadline = time.monotonic() + 2 * policy.timeout + 1
+    menu = first
+    while "GitLab profile" not in menu and time.monotonic() < deadline:
+        time.sleep(0.2)
+        menu = client.get(again.group(1), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "GitLab profile" in menu and "attempt=" not in menu
+    last = client.get(f"/widgets/pipelines/me?attempt={MENU_TRIES}").get_data(as_text=True)
+    assert "attempt=" not in last  # landed, and in any case the last ask asks no more
 
 
 def test_no_gitlab_no_menu_line_and_the_card_says_not_configured(make_app: Callable[..., Flask]) -> None:

@@ -29,6 +29,8 @@ from .widget import GITLAB, GitLabSection, PipelinesSettings, PipelinesWidget
 
 PROFILE_TTL = 3600.0  # seconds a user's GitLab profile and avatar are kept
 AVATAR_POLL = 0.1  # s between two looks at the profile's fetch, for an avatar asked before it landed
+MENU_RETRY = 1.0  # s before the menu asks again for a profile whose fetch has not landed yet
+MENU_TRIES = 20  # at most this many asks (the fetch ends within its timeouts; GitLab down: none)
 
 
 @dataclass(frozen=True)
@@ -46,28 +48,45 @@ class Profile:
 
 def current_profile(widget: PipelinesWidget) -> tuple[Profile | None, str | None]:
     """The current user's GitLab profile (None when the card is not theirs to see) and username."""
+    profile, username, _ = _lookup(widget)
+    return profile, username
+
+
+def _lookup(widget: PipelinesWidget) -> tuple[Profile | None, str | None, bool]:
+    """`current_profile`, and whether its fetch is still under way (ask again soon)."""
     state = portal_state()
     ctx = state.widgets[widget.slug]
     user = current_user()
     if user is None or not ctx.configured or not ctx.settings.enabled or not user.may_see(ctx.settings.roles):
-        return None, None
+        return None, None, False
     settings = ctx.settings
     assert isinstance(settings, PipelinesSettings)
     username = user.claim(settings.username_claim)
     if not username:
-        return None, None
+        return None, None, False
     section = ctx.config.upstream(GITLAB.name)
     assert isinstance(section, GitLabSection)
     fetch = partial(fetch_profile, ctx.client(GITLAB), section, username)
     policy: FetchPolicy = replace(ctx.policy(GITLAB), ttl=PROFILE_TTL, stale_ttl=PROFILE_TTL * 24)
     result = state.cache.get_or_fetch(ctx.key("profile", user), fetch, policy, widget.slug)
-    return result.value, username
+    return result.value, username, result.state == "pending"
 
 
 def user_menu(widget: PipelinesWidget) -> Response:
-    """The user menu's GitLab line: avatar and profile link (nothing when unknown)."""
-    profile, username = current_profile(widget)
-    html = render_template("widgets/pipelines_menu.html", profile=profile, username=username)
+    """The user menu's GitLab line: avatar and profile link (nothing when unknown).
+
+    A first look may come before GitLab has answered (a fetch waits only so long): the line
+    then asks again a second later, so the menu fills in without a reload.
+    """
+    profile, username, pending = _lookup(widget)
+    tries = request.args.get("attempt", default=0, type=int)
+    again = pending and tries < MENU_TRIES
+    html = render_template(
+        "widgets/pipelines_menu.html",
+        profile=profile,
+        username=username,
+        again=again and {"attempt": tries + 1, "delay": MENU_RETRY},
+    )
     return Response(html, headers={"Cache-Control": "no-store"}, content_type="text/html; charset=utf-8")
 
 
