@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import Any
@@ -37,6 +38,56 @@ def test_the_shell_includes_the_same_card_template(client: FlaskClient) -> None:
     )
     assert body
     assert 'class="widget-content is-loading"' in body.group(1)
+
+
+STATUS_BODY = re.compile(
+    r'<div class="widget-card__body" id="widget-status-body"(.*?)</div>\s*<p class="widget-card__kept"', re.S
+)
+EN = {"Accept-Language": "en"}
+
+
+def test_a_card_whose_data_is_fresh_in_the_cache_is_drawn_with_it(
+    client: FlaskClient, kuma: SimServer
+) -> None:
+    """Someone's card fetched the data a moment ago: the page shows it at once, fetching
+    nothing, and the card's first poll finds it has that version (a 204)."""
+    polled = client.get("/widgets/status", headers=EN)
+    calls = kuma.count()
+    html = _page(client, **EN)
+    assert kuma.count() == calls  # the page still fetches nothing
+    body = STATUS_BODY.search(html)
+    assert body, "the status card's body"
+    assert "is-loading" not in body.group(1) and "SonarQube" in body.group(1)
+    assert 'hx-trigger="poll"' in body.group(1)  # no first request: it polls at its interval
+    version = polled.headers["X-Widget-Version"]
+    assert f'data-version="{version}"' in body.group(1)
+    fetched = polled.headers["X-Widget-Fetched-At"]
+    assert f'<p class="widget-card__checked" data-fetched-at="{fetched}"' in html
+    again = client.get("/widgets/status", headers={**EN, "X-Widget-Version": version})
+    assert again.status_code == 204
+
+
+def test_a_card_whose_data_is_past_its_ttl_or_failing_starts_as_a_skeleton(
+    make_app: Callable[..., Flask], kuma: SimServer
+) -> None:
+    client = make_app(lambda config: config["widgets"]["status"].update(ttl=1)).test_client()
+    client.get("/widgets/status", headers=EN)
+    time.sleep(1.1)
+    body = STATUS_BODY.search(_page(client, **EN))
+    assert body and "widget-skeleton" in body.group(1) and 'hx-trigger="load, poll"' in body.group(1)
+    kuma.set_fault("error500")
+    failing = make_app().test_client()
+    assert "Data unavailable" in failing.get("/widgets/status", headers=EN).get_data(as_text=True)
+    body = STATUS_BODY.search(_page(failing, **EN))
+    assert body and "widget-skeleton" in body.group(1)  # an error is the card's own answer to give
+
+
+def test_a_card_not_configured_says_so_in_the_page(client: FlaskClient) -> None:
+    """Nothing to wait for (no Prometheus here): no skeleton, no request, no polling."""
+    html = _page(client, **EN)
+    body = re.search(r'id="widget-metrics-body"(.*?)</div>\s*<p class="widget-card__kept"', html, re.S)
+    assert body and "Not configured" in body.group(1) and "upstreams.prometheus" in body.group(1)
+    assert 'hx-trigger="poll"' in body.group(1) and 'data-poll="stop"' in body.group(1)
 
 
 def test_tiles_follow_the_config(client: FlaskClient) -> None:

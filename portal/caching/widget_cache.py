@@ -328,6 +328,22 @@ class WidgetCache:
             self.observer.result(request.widget or request.key.split(":", 2)[1], result.source)
         return final
 
+    def peek_fresh(self, requests: Sequence[Request[Any]]) -> list[CacheResult[Any]] | None:
+        """Every request's entry when all are within their TTL now, else None.
+
+        Reads only (the worker's kept copy, else the store): no fetch starts and nothing waits.
+        The shell draws a card with its data from these when they are all there.
+        """
+        self.broadcast.catch_up()
+        now = time.time()
+        found: list[CacheResult[Any]] = []
+        for request in requests:
+            entry = self._read_entry(request.key, request.policy.ttl)
+            if entry is None or now - entry.fetched_at >= request.policy.ttl:
+                return None
+            found.append(CacheResult.of(entry, "hit"))
+        return found
+
     def _outcome(
         self, request: Request[Any], flight: _Flight, entry: Entry | None, own: bool
     ) -> CacheResult[Any]:

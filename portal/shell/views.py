@@ -13,7 +13,7 @@ from ..identity import User, current_user
 from ..state import portal_state, tiles_stylesheet
 from ..web.i18n import LANGUAGE_COOKIE
 from ..web.urls import safe_next
-from ..widgets.serving import loading_view
+from ..widgets.serving import first_view
 
 bp = Blueprint("shell", __name__)
 
@@ -24,7 +24,8 @@ ONE_YEAR = 365 * 24 * 3600
 
 @bp.get("/")
 def index() -> Response:
-    """The dashboard: tiles and widget cards, each card loading itself."""
+    """The dashboard: tiles and widget cards; a card whose data is fresh in the cache is drawn
+    with it, the others load themselves."""
     user = current_user()
     if user is None:  # the guard sends anyone without a session to the login first
         abort(401)
@@ -34,7 +35,7 @@ def index() -> Response:
     page = render_template(
         "shell/index.html",
         layout=layout,
-        cards=[(card, loading_view(card.ctx)) for card in layout.cards],
+        cards=[(card, *first_view(card.ctx, user, card.polls)) for card in layout.cards],
         # A card that fills the tiles' status dots is on the page: the dots wait for it (when the
         # user hid or folded it, they say "unknown" until it is shown and polls again).
         status_dots=any(card.ctx.widget.fills_tile_dots for card in layout.cards),

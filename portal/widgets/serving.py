@@ -178,11 +178,31 @@ class CardViews:
         notice: Reason | None = None,
         notice_kind: NoticeKind = "info",
     ) -> tuple[WidgetView, list[CacheResult[Any]]]:
-        state = portal_state()
+        """The card as its upstreams' data stands (fetching what is missing, waiting a bounded time)."""
+        parts = list(ctx.widget.parts(ctx, user))
+        results = portal_state().cache.get_many(_requests(ctx, user, parts))
+        return self._view(ctx, user, parts, results, notice, notice_kind), results
+
+    def ready(self, ctx: WidgetContext, user: User) -> tuple[WidgetView, datetime | None] | None:
+        """The card with its data and when that was fetched, when every part is fresh in the
+        cache now; else None. Nothing is fetched and nothing waits: the page never does."""
+        parts = list(ctx.widget.parts(ctx, user))
+        results = portal_state().cache.peek_fresh(_requests(ctx, user, parts))
+        if results is None:
+            return None
+        view = self._view(ctx, user, parts, results, None, "info")
+        return (view, fetched_at(results)) if view.state in ("ok", "empty") else None
+
+    def _view(
+        self,
+        ctx: WidgetContext,
+        user: User,
+        parts: Sequence[Part[Any]],
+        results: Sequence[CacheResult[Any]],
+        notice: Reason | None,
+        notice_kind: NoticeKind,
+    ) -> WidgetView:
         widget = ctx.widget
-        parts = list(widget.parts(ctx, user))
-        requests = [Request(ctx.part_key(p, user), p.fetch, ctx.part_policy(p), widget.slug) for p in parts]
-        results = state.cache.get_many(requests)
         paired = list(zip(parts, results, strict=True))
         locale = str(select_locale())
         step = int(time.time() // widget.clock) if widget.clock else 0
@@ -198,7 +218,31 @@ class CardViews:
             build = current_app.config["PORTAL_BUILD_ID"]
             view.version = _hash([build, *key, view.state, extra])
             self._memo.put(key, view)
-        return view, results
+        return view
+
+
+def _requests(ctx: WidgetContext, user: User, parts: Sequence[Part[Any]]) -> list[Request[Any]]:
+    return [Request(ctx.part_key(p, user), p.fetch, ctx.part_policy(p), ctx.widget.slug) for p in parts]
+
+
+def fetched_at(results: Sequence[CacheResult[Any]]) -> datetime | None:
+    """When the oldest data shown was fetched (the view is kept for every poll that shows the
+    same data: this comes from the request's results, not from the view's first build)."""
+    fetched = [r.fetched_at for r in results if r.value is not None and r.fetched_at is not None]
+    return datetime.fromtimestamp(min(fetched), tz=UTC) if fetched else None
+
+
+def first_view(ctx: WidgetContext, user: User, polls: bool) -> tuple[WidgetView, datetime | None]:
+    """What the shell draws in a card: its data when it is all fresh in the cache (the card then
+    only polls at its interval), "not configured" when it is not, else the skeleton (the card
+    loads itself at once)."""
+    if polls and not ctx.configured:
+        return plain_view(ctx, "unconfigured"), None
+    if polls:
+        ready = card_views(portal_state()).ready(ctx, user)
+        if ready is not None:
+            return ready
+    return loading_view(ctx), None
 
 
 def serve_card(
@@ -219,10 +263,7 @@ def serve_card(
         return answer(plain_view(ctx, "unconfigured"))
     view, results = card_views(state).view(ctx, user, notice, notice_kind)
     log_fields(widget=widget.slug, cache=",".join(r.source for r in results))
-    # The view is kept for every poll that shows the same data: when that data was last
-    # fetched comes from this request's results, not from the view's first build.
-    fetched = [r.fetched_at for r in results if r.value is not None and r.fetched_at is not None]
-    return answer(view, status, datetime.fromtimestamp(min(fetched), tz=UTC) if fetched else None)
+    return answer(view, status, fetched_at(results))
 
 
 def card_views(state: PortalState) -> CardViews:

@@ -165,6 +165,8 @@ def test_a_refresh_moves_only_the_row_that_changed(polls: Polls, world: KumaWorl
     assert all(row["kept"] for row in rows), rows
     keycloak = next(row["key"] for row in rows if row["name"] == "Keycloak")
     keys = {row["key"] for row in rows}
+    # animationstart is dispatched at the next frame, which a loaded machine may draw late.
+    page.wait_for_function(f"() => ({lit})().some((s) => s.row === {keycloak!r})")
     started = [s for s in page.evaluate(lit) if s["row"] in keys]
     assert started == [{"name": "changed", "row": keycloak}], started  # one light, on that row alone
     assert {"name": "changed", "row": "status-pill is-degraded is-changed"} in page.evaluate(lit)  # 0 → 1

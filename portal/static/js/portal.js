@@ -48,6 +48,8 @@
       var entry = { body: body, interval: seconds, lastPoll: Date.now(), stopped: false, inFlight: false };
       body._portalPoll = entry;
       cards.push(entry);
+      var content = currentContent(body);
+      if (content && !content.classList.contains("is-loading")) drawnWithData(entry, content);
       schedule(entry);
     });
 
@@ -62,6 +64,25 @@
         schedule(entry);
       });
     });
+  }
+
+  // A card the page drew with its data (fresh in the portal's cache) is what a first answer
+  // would have been: its tile dots and other out-of-band pieces go where they belong, its
+  // height is kept, its time shown, and its state is not announced (the page is, as a whole).
+  function drawnWithData(entry, content) {
+    var card = cardOf(entry.body);
+    entry.body.querySelectorAll(":scope > [hx-swap-oob]").forEach(function (piece) {
+      var target = piece.id && document.getElementById(piece.id);
+      piece.removeAttribute("hx-swap-oob");
+      if (target && target !== piece) target.replaceWith(piece);
+      else piece.remove();
+    });
+    if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
+    entry.announcedOnce = true;
+    entry.lastAnnouncement = content.getAttribute("data-announce") || "";
+    rememberHeight(entry.body);
+    var line = card.querySelector(".widget-card__checked");
+    showUpdated(card, line && line.getAttribute("data-fetched-at"));
   }
 
   /* ---- fragment versions, state and announcements --------------------------------------- */

@@ -1,0 +1,109 @@
+"""A card whose data is fresh in the portal's cache comes with the page: no skeleton, no first
+request, its tile dots and time filled; it then polls like any other card.
+
+The portal of this module shares its cache through a real Redis (as replicas do), so that the
+data one request fetched is there for the page whichever worker serves it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from simulators.base import SimServer
+from simulators.uptime_kuma import KumaWorld
+
+from ..support.processes import RedisServer
+from .conftest import REFRESH, e2e_config, served_portal
+from .helpers import OpenPage
+
+TTL = 8  # seconds the status data stays fresh here: a page opened right after a fetch has it
+
+# What the page held when its HTML was parsed, before any answer could arrive, and every layout
+# shift from then on.
+WATCH_FIRST_PAINT = """
+window.__shifts = [];
+const named = (s) => (s.node ? s.node.id || s.node.className || s.node.nodeName : "?");
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.hadRecentInput) continue;
+    const sources = entry.sources.map((s) => [named(s), s.previousRect.toJSON(), s.currentRect.toJSON()]);
+    window.__shifts.push({ value: entry.value, at: Math.round(entry.startTime), sources: sources });
+  }
+}).observe({ type: "layout-shift", buffered: true });
+document.addEventListener("DOMContentLoaded", () => {
+  window.__parsed = {
+    skeleton: Boolean(document.querySelector("#widget-status .widget-skeleton")),
+    rows: document.querySelectorAll("#widget-status .status-row").length,
+  };
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def warm_portal(kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The status card alone, its cache in Redis; the base URL."""
+    directory: Path = tmp_path_factory.mktemp("portal-e2e-first-paint")
+    redis = RedisServer(directory).start()
+    config = e2e_config(kuma_server, only=("status",))
+    config["widgets"]["status"].update(ttl=TTL)
+    config["cache"]["redis_url"] = redis.url
+    try:
+        with served_portal(config, directory) as found:
+            yield found.url
+    finally:
+        redis.stop()
+
+
+def _open_warm(open_page: OpenPage, url: str, asked: list[str]) -> Page:
+    """The page, opened right after the status data was fetched."""
+    assert requests.get(f"{url}/widgets/status", timeout=10).status_code == 200
+
+    def watch(page: Page) -> None:
+        page.add_init_script(WATCH_FIRST_PAINT)
+        page.on("request", lambda request: "/widgets/status" in request.url and asked.append(request.url))
+
+    return open_page(f"{url}/", before=watch)
+
+
+def test_a_card_whose_data_is_in_the_cache_comes_with_the_page(open_page: OpenPage, warm_portal: str) -> None:
+    asked: list[str] = []
+    page = _open_warm(open_page, warm_portal, asked)
+    assert page.evaluate("() => window.__parsed") == {"skeleton": False, "rows": 13}
+    # Its out-of-band pieces went where they belong: every tile's dot, none left in the card.
+    assert page.locator(".tile-dot.is-unknown").count() == 0
+    assert page.locator("#tile-dot-sonarqube").get_attribute("aria-label") == "Status: Down"
+    assert page.locator(".widget-card__body .tile-dot, .widget-card__body [hx-swap-oob]").count() == 0
+    checked = page.locator("#widget-status .widget-card__checked").inner_text()
+    assert re.fullmatch(r"Updated at \d{1,2}:\d\d\s[AP]M", checked), checked
+    page.wait_for_timeout(1500)
+    assert asked == []  # no first request: the card polls at its interval
+    assert page.evaluate("() => window.__shifts") == []  # what moved, and from where to where
+
+
+def test_a_card_that_came_with_the_page_polls_and_announces_a_change(
+    open_page: OpenPage, warm_portal: str, world: KumaWorld
+) -> None:
+    asked: list[str] = []
+    page = _open_warm(open_page, warm_portal, asked)
+    assert page.evaluate("() => window.__parsed")["skeleton"] is False
+    page.evaluate(
+        "() => document.querySelectorAll('#widget-status .status-row').forEach((r) => { r.__kept = true; })"
+    )
+    world.monitors[1].behaviour = "down"  # GitLab
+    wait = (TTL + REFRESH * 2 + 5) * 1000  # the data expires, then the next poll brings the change
+    expect(page.locator("#tile-dot-gitlab")).to_have_class("tile-dot is-down", timeout=wait)
+    pill = page.locator("#widget-status .status-pill.is-down .status-pill__count")
+    assert pill.inner_text() == "2" and asked
+    kept = "() => [...document.querySelectorAll('#widget-status .status-row')].every((r) => r.__kept)"
+    assert page.evaluate(kept), (
+        "the answer replaced the rows drawn with the page instead of merging into them"
+    )
+    # The card's first state came with the page: this change is the first one said aloud.
+    region = page.locator("#widget-status [data-live-region]")
+    expect(region).to_have_text("Service status: 2 down, 0 degraded")
