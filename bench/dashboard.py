@@ -16,11 +16,9 @@ unless `real_monitoring=False`: then the simulators', so that faults can be inje
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -32,11 +30,10 @@ import requests
 from simulators.gitlab import TOKEN
 from simulators.taiga import SERVICE_ACCOUNT
 from tests.support.keycloak import KeycloakSim
-from tests.support.processes import ROOT, free_port, wait_for
 
 from .context import Bench
 from .people import Card
-from .stack import Server, Simulator, portal, portal_config
+from .stack import Server, Simulator, portal, portal_config, simulators_process
 from .taiga_load import cookie_of, realm_with
 
 CARDS = ("tasks", "deadlines", "status", "metrics", "incidents", "pipelines")
@@ -127,23 +124,6 @@ class Dashboard:
 
 
 @contextmanager
-def _simulators(directory: Path, arguments: Sequence[str], what: str) -> Iterator[None]:
-    with (directory / f"{what}-{free_port()}.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "simulators", *arguments],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-@contextmanager
 def dashboard(
     bench: Bench,
     people: int,
@@ -157,30 +137,11 @@ def dashboard(
     `refresh`: every card's refresh and TTL (`ttl` when given) instead of the configured ones;
     `upstream`: settings given to every upstream (a shorter timeout, a shorter breaker backoff).
     """
-    ports = {name: free_port() for name in ("uptime_kuma", "taiga", "prometheus", "alertmanager", "gitlab")}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with ExitStack() as stack:
-        stack.enter_context(
-            _simulators(
-                bench.directory,
-                [
-                    *("--kuma-port", str(ports["uptime_kuma"]), "--taiga-port", str(ports["taiga"])),
-                    *("--prometheus-port", str(ports["prometheus"])),
-                    *("--alertmanager-port", str(ports["alertmanager"])),
-                    *("--taiga-people", str(min(people, TAIGA_PEOPLE))),
-                ],
-                "sims",
-            )
-        )
-        stack.enter_context(
-            _simulators(
-                bench.directory,
-                ["--gitlab-port", str(ports["gitlab"]), "--kuma-port", "0", "--taiga-port", "0"],
-                "gitlab-sim",
-            )
-        )
-        for url in urls.values():
-            wait_for(lambda url=url: requests.get(f"{url}/_sim/calls", timeout=1).ok, timeout=60, what=url)
+        crowd = ("--taiga-people", str(min(people, TAIGA_PEOPLE)))
+        urls = stack.enter_context(simulators_process(bench.directory, "sims", *crowd))
+        gitlab = stack.enter_context(simulators_process(bench.directory, "gitlab-sim", "--gitlab-port", "0"))
+        urls["gitlab"] = gitlab["gitlab"]
         sims = {name: Simulator(url) for name, url in urls.items()}
         monitoring = bench.monitoring.urls() if real_monitoring and bench.monitoring else None
         if monitoring:

@@ -19,21 +19,16 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import requests
-
 from simulators.gitlab import TOKEN
 from tests.support.keycloak import extra_user
-from tests.support.processes import ROOT, free_port, wait_for
 
 from .context import Bench, session_cookie
 from .report import at_most
-from .stack import Simulator, portal
+from .stack import Simulator, portal, simulators_process
 from .users import Users, failed
 
 INTERVAL = 15.0
@@ -86,28 +81,9 @@ def gitlab_calls(paths: Mapping[str, int]) -> dict[str, int]:
 
 @contextmanager
 def gitlab_simulator(bench: Bench) -> Iterator[Simulator]:
-    """The GitLab simulator in a process of its own (with an Uptime Kuma one it does not use)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        "-m",
-        "simulators",
-        "--kuma-port",
-        str(free_port()),
-        "--gitlab-port",
-        str(port),
-    ]
-    with (bench.directory / f"gitlab-sim-{port}.log").open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        wait_for(lambda: requests.get(f"{url}/_sim/calls", timeout=1).ok, what="gitlab simulator")
-        yield Simulator(url)
-    finally:
-        process.terminate()
-        process.wait(10)
+    """The GitLab simulator in a process of its own (with the others, unused)."""
+    with simulators_process(bench.directory, "gitlab-sim", "--gitlab-port", "0") as urls:
+        yield Simulator(urls["gitlab"])
 
 
 def measure(bench: Bench) -> None:

@@ -6,9 +6,11 @@ generator in this process does not share their interpreter), started and stopped
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -52,23 +54,36 @@ class Simulator:
 
 
 @contextmanager
-def simulator(directory: Path) -> Iterator[Simulator]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (directory / f"sim-{port}.log").open("wb") as log:
+def simulators_process(directory: Path, what: str, *arguments: str) -> Iterator[dict[str, str]]:
+    """`python -m simulators` in a process of its own, each simulator on a port the system picks
+    as it binds (a port chosen beforehand may be taken by then); yields their URLs by name."""
+    name = f"{what}-{uuid.uuid4().hex[:8]}"
+    ports_file, log_path = directory / f"{name}.json", directory / f"{name}.log"
+    ports = ("--kuma-port", "0", "--taiga-port", "0")  # unless `arguments` say otherwise (the last wins)
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "simulators", "--kuma-port", str(port), "--taiga-port", str(free_port())],
+            [sys.executable, "-m", "simulators", *ports, "--ports-file", str(ports_file), *arguments],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        wait_for(lambda: requests.get(f"{url}/_sim/calls", timeout=1).ok, what="simulator")
-        yield Simulator(url)
+        wait_for(lambda: ports_file.exists() or process.poll() is not None, timeout=60, what=what)
+        if not ports_file.exists():
+            raise RuntimeError(f"{what} exited with {process.returncode}: see {log_path}")
+        urls: dict[str, str] = json.loads(ports_file.read_text(encoding="utf-8"))
+        yield urls
     finally:
         process.terminate()
         process.wait(10)
+
+
+@contextmanager
+def simulator(directory: Path) -> Iterator[Simulator]:
+    """The Uptime Kuma simulator (with the others, unused)."""
+    with simulators_process(directory, "sim") as urls:
+        yield Simulator(urls["uptime_kuma"])
 
 
 @dataclass

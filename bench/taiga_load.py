@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,11 +26,10 @@ import requests
 
 from simulators.taiga import SERVICE_ACCOUNT
 from tests.support.keycloak import SIM_DIR, KeycloakSim, authenticate, start_login
-from tests.support.processes import ROOT, free_port, wait_for
 
 from .context import COOKIE, Bench
 from .report import at_most
-from .stack import portal, portal_config
+from .stack import portal, portal_config, simulators_process
 from .users import Users, failed, summary
 
 FULL_PEOPLE = (10, 100, 1000)
@@ -66,19 +63,8 @@ def realm_with(people: int, directory: Path) -> Path:
 @contextmanager
 def crowd(directory: Path, people: int) -> Iterator[str]:
     """The simulators in a process of their own, Taiga holding `people` people; yields Taiga's URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "simulators", "--kuma-port", str(free_port()), "--taiga-port", str(port)]
-    with (directory / f"taiga-sim-{port}.log").open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "--taiga-people", str(people)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_for(lambda: requests.get(f"{url}/_sim/calls", timeout=1).ok, timeout=30, what="taiga simulator")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
+    with simulators_process(directory, "taiga-sim", "--taiga-people", str(people)) as urls:
+        yield urls["taiga"]
 
 
 def cookie_of(base: str, number: int, tries: int = 3) -> str:

@@ -1,11 +1,18 @@
-"""`python -m simulators`: run every upstream simulator on fixed loopback ports until stopped."""
+"""`python -m simulators`: run every upstream simulator on loopback ports until stopped.
+
+Port 0 lets the system pick a free one; `--ports-file` then says which, once every simulator
+listens (JSON: each simulator's URL by name), for the process that started this one.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import signal
 import threading
+from pathlib import Path
 
 from . import gitlab, prometheus, taiga, uptime_kuma
 
@@ -18,6 +25,7 @@ def main() -> None:
     parser.add_argument("--alertmanager-port", type=int, default=0, help="0: any free port")
     parser.add_argument("--taiga-port", type=int, default=18102)
     parser.add_argument("--taiga-people", type=int, default=0, help="a Taiga of this many people (bench)")
+    parser.add_argument("--ports-file", type=Path, default=None, help="write every simulator's URL here")
     args = parser.parse_args()
     kuma, _ = uptime_kuma.make_server(port=args.kuma_port)
     kuma.start()
@@ -37,6 +45,14 @@ def main() -> None:
     tracker, _ = taiga.make_server(world, port=args.taiga_port)
     tracker.start()
     print(f"Taiga simulator on {tracker.url}", flush=True)
+    if args.ports_file is not None:
+        urls = {"uptime_kuma": kuma.url, "prometheus": prom.url, "alertmanager": alertmanager.url}
+        urls["taiga"] = tracker.url
+        if forge is not None:
+            urls["gitlab"] = forge.url
+        partial = args.ports_file.with_suffix(".partial")
+        partial.write_text(json.dumps(urls), encoding="utf-8")
+        os.replace(partial, args.ports_file)  # whole or absent: the reader never sees half of it
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
