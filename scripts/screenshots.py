@@ -83,7 +83,8 @@ def _shoot(
 
 
 def _skeleton(browser: Browser, base: str) -> None:
-    """The loading state: every widget request is cancelled, so the cards keep their skeletons."""
+    """The loading state: every widget request is cancelled, so the cards keep their skeletons
+    (the demo's cache is still empty: nothing comes with the page)."""
     context = browser.new_context(base_url=base, viewport={"width": 1440, "height": 900}, locale="en")
     page = context.new_page()
     page.add_init_script("document.addEventListener('htmx:beforeRequest', (e) => e.preventDefault())")
@@ -273,11 +274,11 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     with running_demo() as base, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
+        if not wanted or "skeleton-en-light".startswith(wanted):
+            _skeleton(browser, base)  # first: data fresh in the cache would come with the page
         for name, path, language, theme, width, height in SHOTS:
             if not wanted or name.startswith(wanted):
                 _shoot(browser, base, name, path, language, theme, (width, height))
-        if not wanted or "skeleton-en-light".startswith(wanted):
-            _skeleton(browser, base)
         if not wanted or any(w.startswith("page") for w in wanted):
             _first_screens(browser, base, tuple(w for w in wanted if w.startswith("page-")))
         if not wanted or "page-offline-en-light".startswith(wanted):
