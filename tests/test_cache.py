@@ -678,3 +678,19 @@ def test_memo_forgets_the_least_recently_used() -> None:
     assert memo.get("a") == 1
     memo.put("c", 3)
     assert memo.get("b") is None and memo.get("a") == 1 and memo.get("c") == 3
+
+
+def test_a_weighed_memo_keeps_its_entries_within_its_weight() -> None:
+    memo: Memo[str, str] = Memo(100, max_weight=10, weigh=len)
+    memo.put("a", "aaaa")
+    memo.put("b", "bbbb")
+    assert memo.weight == 8
+    memo.put("c", "cccc")  # 12 > 10: the least recently used goes
+    assert memo.get("a") is None and memo.get("b") == "bbbb" and memo.weight == 8
+    memo.put("b", "bb")  # replaced: its old weight is given back
+    assert memo.weight == 6
+    memo.put("big", "x" * 50)  # heavier than the whole budget: kept alone (the latest is served)
+    assert len(memo) == 1 and memo.get("big") and memo.weight == 50
+    memo.pop("big")
+    memo.pop_where(lambda key: True)
+    assert len(memo) == 0 and memo.weight == 0

@@ -12,10 +12,15 @@ V = TypeVar("V")
 
 
 class Memo(Generic[K, V]):
-    """At most `size` entries; `get` marks an entry as recently used."""
+    """At most `size` entries, and with `weigh`, at most `max_weight` of their weight (bytes,
+    say: entries of very different sizes); `get` marks an entry as recently used."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_weight: int = 0, weigh: Callable[[V], int] | None = None) -> None:
         self.size = size
+        self.max_weight = max_weight
+        self._weigh = weigh
+        self._weights: dict[K, int] = {}
+        self.weight = 0
         self._data: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -28,20 +33,30 @@ class Memo(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         with self._lock:
+            self._forget(key)
             self._data[key] = value
-            self._data.move_to_end(key)
-            if len(self._data) > self.size:
-                self._data.popitem(last=False)
+            if self._weigh is not None:
+                self._weights[key] = weight = self._weigh(value)
+                self.weight += weight
+            while len(self._data) > self.size or (
+                self._weigh is not None and self.weight > self.max_weight and len(self._data) > 1
+            ):
+                self._forget(next(iter(self._data)))
 
     def pop(self, key: K) -> None:
         with self._lock:
-            self._data.pop(key, None)
+            self._forget(key)
 
     def pop_where(self, doomed: Callable[[K], bool]) -> None:
         """Forget every entry whose key `doomed` accepts."""
         with self._lock:
             for key in [key for key in self._data if doomed(key)]:
-                del self._data[key]
+                self._forget(key)
+
+    def _forget(self, key: K) -> None:
+        """Drop `key` (the lock held)."""
+        self._data.pop(key, None)
+        self.weight -= self._weights.pop(key, 0)
 
     def __len__(self) -> int:
         return len(self._data)

@@ -14,6 +14,7 @@ compress = Compress()
 R = TypeVar("R", bound=Response)
 ENCODED = "portal_encoded"  # a response attribute: True when its body came from encoded_fragment()
 MIMETYPES = ["text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"]
+ENCODED_BYTES = 4 * 2**20  # encoded card bodies kept per worker (most are a few kB compressed)
 
 
 def init_compression(app: Flask) -> None:
@@ -57,7 +58,7 @@ def encoded_fragment(key: Hashable, render: Callable[[], bytes]) -> tuple[bytes,
     mark_encoded().
     """
     encoded: Memo[tuple[Hashable, str], tuple[bytes, str]] = current_app.extensions.setdefault(
-        "portal_compressed_fragments", Memo(512)
+        "portal_compressed_fragments", Memo(512, ENCODED_BYTES, lambda found: len(found[0]))
     )
     memo_key = (key, request.environ.get("HTTP_ACCEPT_ENCODING", ""))
     found = encoded.get(memo_key)

@@ -15,7 +15,7 @@ import hashlib
 import time
 from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Blueprint, Flask, Response, current_app, request
 from jinja2 import Environment, StrictUndefined
@@ -36,6 +36,8 @@ FETCHED_HEADER = "X-Widget-Fetched-At"  # when the oldest data shown was fetched
 HTML = "text/html; charset=utf-8"
 # What a card's template must never reach: it is rendered once and served to everyone whose
 # version matches, so anything of a request or session would leak from one person to another.
+RENDERED_CHARS = 4 * 2**20  # card bodies kept per worker, in characters (up to 2 bytes each)
+PIECES_CHARS = 2**20  # shared pieces of per-person cards kept per worker
 PER_REQUEST_GLOBALS = frozenset({"request", "session", "g", "csrf_token", "get_flashed_messages", "user"})
 
 
@@ -51,8 +53,10 @@ class FragmentRenderer:
         env.globals = {k: v for k, v in app.jinja_env.globals.items() if k not in PER_REQUEST_GLOBALS}
         env.globals["shared_piece"] = self.shared_piece
         self.env = env
-        self._rendered: Memo[tuple[str, str], Markup] = Memo(size)
-        self._pieces: Memo[tuple[Hashable, str, str], Markup] = Memo(size)
+        # Bounded in characters too: a person's card is a new body at each of its versions, tens
+        # of kB each, and a worker keeps these for as long as it runs.
+        self._rendered: Memo[tuple[str, str], Markup] = Memo(size, RENDERED_CHARS, len)
+        self._pieces: Memo[tuple[Hashable, str, str], Markup] = Memo(size, PIECES_CHARS, len)
 
     def shared_piece(self, key: Hashable, macro: Callable[[], str]) -> Markup:
         """A piece of a per-person card that shows shared data only (the pipelines card's projects),
@@ -165,11 +169,25 @@ def build_view(
     return view
 
 
+class ViewKey(NamedTuple):
+    """Everything a card view depends on: the same key, the same view and version."""
+
+    slug: str
+    shown: tuple[Hashable, ...]  # its parts' results (_shown)
+    who: tuple[Hashable, ...]  # what of the user it may show (_who)
+    locale: str
+    step: int  # the widget's clock step (0 without a clock)
+    notice: Reason | None
+    notice_kind: NoticeKind
+    choice: Hashable
+
+
 class CardViews:
     """The card views of one app, by what they show and who asks: built once per combination."""
 
     def __init__(self, size: int = 16_384) -> None:
-        self._memo: Memo[Hashable, WidgetView] = Memo(size)
+        self._memo: Memo[ViewKey, WidgetView] = Memo(size)
+        self._steps: dict[str, int] = {}  # each clocked widget's latest step
 
     def view(
         self,
@@ -206,9 +224,11 @@ class CardViews:
         paired = list(zip(parts, results, strict=True))
         locale = str(select_locale())
         step = int(time.time() // widget.clock) if widget.clock else 0
+        if step > self._steps.get(widget.slug, step - 1):
+            self._forget_before(widget.slug, step)
         who = _who(ctx, user, parts)
         choice = widget.choice(ctx, user, request.args)
-        key = (widget.slug, _shown(paired), who, locale, step, notice, notice_kind, choice)
+        key = ViewKey(widget.slug, _shown(paired), who, locale, step, notice, notice_kind, choice)
         view = self._memo.get(key)
         if view is None:
             now = datetime.fromtimestamp(step * widget.clock, tz=UTC) if widget.clock else None
@@ -219,6 +239,13 @@ class CardViews:
             view.version = _hash([build, *key, view.state, extra])
             self._memo.put(key, view)
         return view
+
+    def _forget_before(self, slug: str, step: int) -> None:
+        """A clocked widget's views of past steps are never asked for again (a person's card
+        is a new view at each step): dropped when its clock moves on, not kept until the memo
+        is full."""
+        self._steps[slug] = step
+        self._memo.pop_where(lambda key: key.slug == slug and key.step < step)
 
 
 def _requests(ctx: WidgetContext, user: User, parts: Sequence[Part[Any]]) -> list[Request[Any]]:

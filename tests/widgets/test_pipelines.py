@@ -28,6 +28,7 @@ from portal.observability.metrics import PrometheusObserver
 from portal.state import portal_state
 from portal.upstreams.errors import UpstreamAuthError, UpstreamBadResponse, UpstreamUnavailable
 from portal.upstreams.http import HttpLimits, Quota, quota_of
+from portal.widgets import serving
 from portal.widgets.contract import Part, PartResult
 from portal.widgets.pipelines.client import STATUSES, GitLabClient, next_page
 from portal.widgets.pipelines.profile import MENU_TRIES, avatar_allowed
@@ -635,6 +636,42 @@ def test_a_menu_asked_before_gitlab_answered_asks_again_until_it_has_the_profile
     assert "GitLab profile" in menu and "attempt=" not in menu
     last = client.get(f"/widgets/pipelines/me?attempt={MENU_TRIES}").get_data(as_text=True)
     assert "attempt=" not in last  # landed, and in any case the last ask asks no more
+
+
+class _MovingClock:
+    """`time` for the card views' module, hours ahead of the cache's: each poll a new clock step."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+
+def test_a_persons_card_over_a_long_day_keeps_a_bounded_memory(
+    make_gitlab_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that runs for weeks: a person's card is a new view and body at each minute's
+    step. Views of past steps are dropped; bodies are kept within a budget of characters."""
+    app = make_gitlab_app()
+    client = _as(app)
+    _card(client)
+    clock = _MovingClock()
+    monkeypatch.setattr(serving, "time", clock)
+    state = portal_state(app)
+    views = serving.card_views(state)
+    versions = set()
+    for _ in range(300):
+        clock.ahead += 60
+        versions.add(
+            client.get("/widgets/pipelines", headers={"Accept-Language": "en"}).headers["X-Widget-Version"]
+        )
+    assert len(versions) == 300  # a new version at each step ("3 min ago" moves on)
+    assert len(views._memo) == 1  # the current step's alone
+    renderer = state.renderer
+    assert renderer is not None
+    assert 0 < renderer._rendered.weight <= serving.RENDERED_CHARS
+    assert len(renderer._rendered) < 300  # the oldest bodies went
 
 
 def test_no_gitlab_no_menu_line_and_the_card_says_not_configured(make_app: Callable[..., Flask]) -> None:
