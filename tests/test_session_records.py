@@ -155,3 +155,37 @@ def test_a_redis_that_hangs_is_not_listening_within_seconds(workers: Any, redis_
 
 def test_file_and_local_stores_keep_nothing() -> None:
     assert SessionStore(LocalStore()).kept is None
+
+
+def test_a_change_heard_back_after_the_next_read_still_lets_the_session_through_an_outage(
+    workers: Any, redis_server: RedisServer
+) -> None:
+    """A login or a refresh is broadcast, to this worker too; on a loaded machine that echo may
+    arrive after the session's next request. The session stays known alive: when Redis then
+    goes away it goes on (within the grace), as a session whose change was heard first does."""
+    (first, _), (second, _) = workers
+    first.save(_record())
+    assert first.get("s1") is not None  # the next request, read before the echo arrives...
+    first._forget("s1")  # ...and the echo itself
+    redis_server.pause()
+    try:
+        assert first.get("s1") is None and first.degraded  # nothing to read: Redis is away
+        assert first.outage_allows("s1", "kc-sid", "alice-sub", grace=60)
+    finally:
+        redis_server.resume()
+
+
+def test_an_end_heard_from_another_worker_stops_the_session_through_an_outage(
+    workers: Any, redis_server: RedisServer
+) -> None:
+    (first, _), (second, _) = workers
+    first.save(_record())
+    assert first.get("s1") is not None
+    second.end("s1")
+    assert eventually(lambda: first.get("s1") is None)  # heard: what was kept is gone
+    redis_server.pause()
+    try:
+        first.get("s1")
+        assert first.degraded and not first.outage_allows("s1", "kc-sid", "alice-sub", grace=60)
+    finally:
+        redis_server.resume()

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 LOGIN_TTL = 600  # seconds a started login may take to come back
 _PREFIX = "auth:"
-TOPIC = "session"  # what the broadcast says when a session record changed
+TOPIC = "session"  # what the broadcast says when a session record changed (tokens refreshed)
+ENDED = "session-ended"  # ... and when a session ended
 _MAX_INDEXED = 50  # sessions remembered per Keycloak session or user, for back-channel logout
 
 
@@ -197,11 +198,17 @@ class SessionStore:
         if broadcast is not None:
             self.kept = KeptRecords(broadcast)
             broadcast.subscribe(TOPIC, self._forget)
+            broadcast.subscribe(ENDED, self._forget_ended)
 
     def _forget(self, session_id: str) -> None:
-        """A session changed or ended somewhere: what this worker knew of it no longer holds."""
+        """A session changed somewhere: the record this worker kept of it no longer holds (it is
+        still alive: a change's own echo, arriving after the next read, must not unsay that)."""
         if self.kept is not None:
             self.kept.forget(session_id)
+
+    def _forget_ended(self, session_id: str) -> None:
+        """A session ended somewhere: nor may it go on here while Redis is away."""
+        self._forget(session_id)
         self._alive.pop(session_id)
 
     @property
@@ -235,7 +242,7 @@ class SessionStore:
             for kind, value in ledger.queue():
                 if kind == "session":
                     self.store.delete(_key("session", value))
-                    self._changed(value)
+                    self._changed(value, ENDED)
                 else:
                     self.end_matching(
                         value if kind == "keycloak" else None, value if kind == "subject" else None
@@ -309,10 +316,11 @@ class SessionStore:
             self._alive.put(session_id, time.time())
         return record
 
-    def _changed(self, session_id: str) -> None:
-        """Every worker, this one first, forgets what it kept of this session."""
+    def _changed(self, session_id: str, topic: str = TOPIC) -> None:
+        """Every worker, this one first, forgets what it kept of this session (`ENDED`: and that
+        it was alive)."""
         if self.kept is not None:
-            self.kept.broadcast.publish(TOPIC, session_id)
+            self.kept.broadcast.publish(topic, session_id)
 
     def save(self, record: SessionRecord) -> None:
         ttl = max(1.0, record.expires_at - time.time())
@@ -334,7 +342,7 @@ class SessionStore:
         self.store.delete(_key("session", session_id))
         if self.ledger is not None and self.degraded:
             self.ledger.record("session", session_id)  # Redis is told when it is back
-        self._changed(session_id)
+        self._changed(session_id, ENDED)
 
     def first_use(self, token_id: str, ttl: float) -> bool:
         """True the first time a logout token's id is seen (kept `ttl` s, for every replica)."""
