@@ -163,7 +163,7 @@ def test_a_change_heard_back_after_the_next_read_still_lets_the_session_through_
     """A login or a refresh is broadcast, to this worker too; on a loaded machine that echo may
     arrive after the session's next request. The session stays known alive: when Redis then
     goes away it goes on (within the grace), as a session whose change was heard first does."""
-    (first, _), (second, _) = workers
+    (first, _), _ = workers
     first.save(_record())
     assert first.get("s1") is not None  # the next request, read before the echo arrives...
     first._forget("s1")  # ...and the echo itself
