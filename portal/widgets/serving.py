@@ -34,10 +34,10 @@ from .contract import NoticeKind, Part, PartResult, State, Widget, WidgetContext
 VERSION_HEADER = "X-Widget-Version"
 FETCHED_HEADER = "X-Widget-Fetched-At"  # when the oldest data shown was fetched (ISO 8601, UTC)
 HTML = "text/html; charset=utf-8"
-# What a card's template must never reach: it is rendered once and served to everyone whose
-# version matches, so anything of a request or session would leak from one person to another.
 RENDERED_CHARS = 4 * 2**20  # card bodies kept per worker, in characters (up to 2 bytes each)
 PIECES_CHARS = 2**20  # shared pieces of per-person cards kept per worker
+# What a card's template must never reach: it is rendered once and served to everyone whose
+# version matches, so anything of a request or session would leak from one person to another.
 PER_REQUEST_GLOBALS = frozenset({"request", "session", "g", "csrf_token", "get_flashed_messages", "user"})
 
 
@@ -263,6 +263,8 @@ def first_view(ctx: WidgetContext, user: User, polls: bool) -> tuple[WidgetView,
     """What the shell draws in a card: its data when it is all fresh in the cache (the card then
     only polls at its interval), "not configured" when it is not, else the skeleton (the card
     loads itself at once)."""
+    if not (ctx.settings.enabled and user.may_see(ctx.settings.roles)):
+        return loading_view(ctx), None  # the layout leaves such cards out; the endpoint says 403
     if polls and not ctx.configured:
         return plain_view(ctx, "unconfigured"), None
     if polls:
