@@ -594,7 +594,9 @@
 
   // A change sent from inside a card (a status menu) replaces the card's body: focus goes back
   // to the element the form names in data-focus-after, so a keyboard user stays where they were.
-  document.addEventListener("htmx:afterSettle", function (event) {
+  // On the swap itself, not after the settle delay: the button pressed is disabled by the new
+  // body, which leaves focus on <body> until it is given back.
+  document.addEventListener("htmx:afterSwap", function (event) {
     var source = event.detail.requestConfig && event.detail.requestConfig.elt;
     var form = source && source.closest && source.closest("[data-focus-after]");
     var target = form && document.getElementById(form.getAttribute("data-focus-after"));
