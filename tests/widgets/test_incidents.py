@@ -86,6 +86,21 @@ def test_history_and_firing_now_make_one_row_per_alert_newest_first() -> None:
     assert incidents(history, active, None, now=2030.0, excluded=frozenset({"Cpu"}))[0].alertname == "Disk"
 
 
+def test_an_alert_history_sees_firing_is_not_called_resolved_by_an_older_list_of_active_alerts() -> None:
+    labels = {"alertname": "Disk", "severity": "warning"}
+    points = ((1990.0, 1.0), (2000.0, 1.0))
+    series = [Series({"__name__": "ALERTS", "alertstate": "firing", **labels}, points)]
+    history = History(0.0, 2000.0, 10.0, firings_of(series, 10.0, 2000.0), ())
+    # Firing at history's last step; the active alerts were read before that step: still firing.
+    (row,) = incidents(history, [], None, now=2005.0, active_as_of=1995.0)
+    assert (row.firing, row.end, row.intervals) == (True, None, ((1980.0, 2005.0),))
+    (row,) = incidents(history, None, None, now=2005.0)  # the active alerts could not be read
+    assert row.firing
+    # Read after history's last step and not among them: it has resolved since.
+    (row,) = incidents(history, [], None, now=2005.0, active_as_of=2003.0)
+    assert (row.firing, row.end) == (False, 2000.0)
+
+
 # --- the card, against the real Prometheus and Alertmanager ------------------------------------------
 
 

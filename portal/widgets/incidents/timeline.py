@@ -156,9 +156,16 @@ def incidents(
     now: float,
     window: float = DAY,
     excluded: frozenset[str] = frozenset(),
+    active_as_of: float | None = None,
 ) -> list[Incident]:
-    """Every alert that fired in the window, newest activity first (firing ones, then by end)."""
+    """Every alert that fired in the window, newest activity first (firing ones, then by end).
+
+    `active` and `history` are fetched apart. An alert that history shows firing up to its last
+    step, and that `active` (fetched at `active_as_of`, None: unknown) cannot have seen yet, is
+    still firing: a just-fired alert is never shown as resolved for a poll.
+    """
     firing_now = {key_of(a.labels): a for a in (active or ()) if a.state == "firing"}
+    behind = history is not None and (active_as_of is None or active_as_of < history.end)
     rules = {r.name: r for r in (history.rules if history else ())}
     recorded = {key_of(f.labels): f for f in (history.firings if history else ())}
     step = history.step if history else 0.0
@@ -173,7 +180,10 @@ def incidents(
         record = recorded.get(key)
         spans = record.intervals if record else ()
         shown = [(max(a, now - window), min(b, now)) for a, b in spans if b >= now - window]
-        if alert is not None:
+        firing = alert is not None or (behind and record is not None and record.open)
+        if alert is None and firing and shown:
+            shown[-1] = (shown[-1][0], now)  # history's latest step says it fires; `active` is older
+        elif alert is not None:
             # Firing now: from when it started firing (activeAt + the rule's `for`, exact) to now.
             began = alert.active_at + (rule.duration if rule else 0.0) if alert.active_at else None
             ongoing = bool(shown) and history is not None and shown[-1][1] >= history.end - 2 * step
@@ -201,10 +211,10 @@ def incidents(
             Incident(
                 key=key,
                 labels=labels,
-                firing=alert is not None,
+                firing=firing,
                 intervals=tuple(shown),
                 start=shown[-1][0],
-                end=None if alert is not None else shown[-1][1],
+                end=None if firing else shown[-1][1],
                 summary=summary or "",
                 description=description or "",
                 rule=rule,

@@ -287,7 +287,8 @@ class IncidentsWidget(Widget):
         now = view.now.timestamp() if view.now else time.time()
         if history is not None:
             now = max(now, history.end)  # never draw data newer than the clock as the future
-        rows = incidents(history, active, state, now, DAY, frozenset(settings.exclude))
+        active_as_of = firing_part.result.fetched_at if firing_part and active is not None else None
+        rows = incidents(history, active, state, now, DAY, frozenset(settings.exclude), active_as_of)
         prometheus = ctx.client(PROMETHEUS)
         am_url = ctx.client(ALERTMANAGER).public_url if ALERTMANAGER.name in ctx.clients else None
         counts = dict.fromkeys(SEVERITIES, 0)
