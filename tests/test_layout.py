@@ -259,6 +259,18 @@ def test_team_defaults_first_matching_rule_and_reset(layout_app: Flask) -> None:
     assert browser(layout_app, "camille").page() == default
 
 
+def test_of_two_rules_that_match_a_person_the_first_one_listed_wins(
+    make_layout_app: Callable[..., Flask],
+) -> None:
+    team_a = {"roles": ["/team-a"], "widgets": ["alpha", "gamma"], "hidden": ["beta"]}
+    after = make_layout_app(lambda config: config["layout"]["defaults"].append(team_a))
+    page = browser(after, "camille").page()  # /admins and /team-a: the /admins rule comes first
+    assert page.cards[0] == "delta" and page.collapsed == {"status"} and not page.hidden
+    before = make_layout_app(lambda config: config["layout"]["defaults"].insert(0, team_a))
+    page = browser(before, "camille").page()
+    assert page.cards[:2] == ["alpha", "gamma"] and page.hidden == {"beta"} and not page.collapsed
+
+
 def test_without_a_rule_the_widgets_own_order(make_layout_app: Callable[..., Flask]) -> None:
     app = make_layout_app(lambda config: config.pop("layout"))
     page = browser(app, "camille").page()
