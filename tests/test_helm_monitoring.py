@@ -41,6 +41,15 @@ def rules_file(manifests: list[dict[str, Any]], directory: Path) -> Path:
     return path
 
 
+def _dashboard(manifests: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The dashboard ConfigMap's one file: its name and the dashboard it holds."""
+    data: dict[str, str] = find(manifests, "ConfigMap", "-dashboard")["data"]
+    assert len(data) == 1, sorted(data)
+    ((name, text),) = data.items()
+    board: dict[str, Any] = json.loads(text)
+    return name, board
+
+
 def test_monitoring_objects_use_metrics_the_portal_exposes(rendered: Rendered, app: Flask) -> None:
     manifests = rendered["monitoring"]
     monitor = find(manifests, "ServiceMonitor")
@@ -52,7 +61,7 @@ def test_monitoring_objects_use_metrics_the_portal_exposes(rendered: Rendered, a
     assert find(manifests, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] == 4
     assert "replicas" not in find(manifests, "Deployment")["spec"]
 
-    dashboard = json.loads(find(manifests, "ConfigMap", "-dashboard")["data"]["devsecops-portal.json"])
+    dashboard = _dashboard(manifests)[1]
     expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     expressions += [rule["expr"] for rule in _rules(rendered["k3s"])]  # with Redis: every alert
     exposed = _exposed_names(app)
@@ -257,15 +266,13 @@ def test_latency_and_errors_stay_quiet_on_a_trickle_of_requests(rendered: Render
 
 
 def test_each_release_has_its_own_dashboard(helm: Helm, rendered: Rendered) -> None:
-    def dashboard(manifests: list[dict[str, Any]]) -> dict[str, Any]:
-        board: dict[str, Any] = json.loads(
-            find(manifests, "ConfigMap", "-dashboard")["data"]["devsecops-portal.json"]
-        )
-        return board
-
-    ours = dashboard(rendered["monitoring"])
-    other = dashboard(helm.manifests(SCENARIOS["monitoring"], "fullnameOverride=portal-staging"))
-    again = dashboard(helm.manifests(SCENARIOS["monitoring"]))
+    our_file, ours = _dashboard(rendered["monitoring"])
+    other_file, other = _dashboard(helm.manifests(SCENARIOS["monitoring"], "fullnameOverride=portal-staging"))
+    again_file, again = _dashboard(helm.manifests(SCENARIOS["monitoring"]))
+    # Grafana's sidecar writes every dashboard ConfigMap's files into one folder: a shared file
+    # name would make the last release written replace the other's dashboard.
+    assert our_file == "portal-portal.json" and other_file == "portal-portal-staging.json"
+    assert our_file == again_file
     assert ours["uid"] != other["uid"] and ours["uid"] == again["uid"]
     assert len(ours["uid"]) <= 40  # Grafana's limit
     assert ours["title"] == "DevSecOps portal (portal/portal)"
