@@ -479,6 +479,21 @@ def test_the_cookie_is_secure_behind_tls(make_sso_app: Callable[..., Flask], key
     assert "Secure" not in plain.headers["Set-Cookie"]
 
 
+def test_without_public_url_an_unlisted_host_gets_no_redirect_uri(
+    make_sso_app: Callable[..., Flask], keycloak: KeycloakSim
+) -> None:
+    app = make_sso_app(lambda c: c["auth"]["oidc"].update(allowed_hosts=["portal.example"]))
+    foreign = app.test_client().get("/auth/login", headers={"Host": "evil.example"})
+    assert foreign.status_code == 400
+    assert "evil.example" not in foreign.headers.get("Location", "")
+    assert "evil.example" not in foreign.get_data(as_text=True)
+    assert "redirect_uri" not in foreign.get_data(as_text=True)
+    listed = app.test_client().get("/auth/login", headers={"Host": "portal.example"})
+    assert listed.status_code == 302
+    query = parse_qs(urlsplit(listed.headers["Location"]).query)
+    assert query["redirect_uri"] == ["http://portal.example/auth/callback"]
+
+
 def test_the_cookie_is_secure_when_the_public_url_is_https(make_sso_app: Callable[..., Flask]) -> None:
     app = make_sso_app(lambda c: c["auth"]["oidc"].update(public_url="https://portal.example.org"))
     response = app.test_client().get("/auth/login")

@@ -86,6 +86,20 @@ def test_a_wrong_oidc_key_is_named(change: Any, named: str) -> None:
     assert named in _refused(config)
 
 
+def test_single_sign_on_without_public_url_or_allowed_hosts_is_refused_at_start() -> None:
+    """Redirect URIs are never built from an unchecked Host: one of the two keys is required."""
+    config = example_config()
+    config["auth"]["oidc"].pop("public_url")
+    config["auth"]["oidc"].pop("allowed_hosts", None)
+    message = _refused(config)
+    assert "auth.oidc.public_url is required" in message and "auth.oidc.allowed_hosts" in message
+    with pytest.raises(ConfigError, match=r"auth\.oidc\.public_url is required"):
+        create_app({"PORTAL": config, "ENV": ENV})
+    config["auth"]["oidc"]["allowed_hosts"] = ["portal.example.org"]
+    oidc = load_settings(env=ENV, config=config).config.auth.oidc
+    assert oidc is not None and oidc.public_url is None and oidc.allowed_hosts == ("portal.example.org",)
+
+
 def test_the_client_secret_is_required_with_single_sign_on() -> None:
     message = _refused(example_config(), env={"PORTAL_SECRET_KEY": SECRET})
     assert "PORTAL_OIDC_CLIENT_SECRET: required secret is missing" in message
