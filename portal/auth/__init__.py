@@ -11,9 +11,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Request, Response, g, has_request_context, request, session
+from flask import (
+    Flask,
+    Request,
+    Response,
+    abort,
+    current_app,
+    g,
+    has_request_context,
+    request,
+    session,
+    url_for,
+)
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import BadSignature
+from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..caching.broadcast import RedisBroadcast
@@ -27,7 +39,7 @@ from .sessions import OutageLedger, SessionStore, TokenSealer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuthRuntime", "init_auth"]
+__all__ = ["AuthRuntime", "external_url", "init_auth", "portal_origin"]
 
 
 @dataclass
@@ -50,6 +62,29 @@ class AuthRuntime:
         """When a session ends: Keycloak's refresh lifetime, or the configured maximum without one."""
         lifetime = refresh_expires_in if refresh_expires_in > 0 else self.session_max_age
         return now + min(lifetime, self.session_max_age)
+
+
+def portal_origin() -> str:
+    """The portal's origin for absolute URLs: `auth.oidc.public_url`, else the request's own if
+    its Host is listed in `auth.oidc.allowed_hosts` (the demo lists none: any well-formed Host).
+
+    Nothing security-relevant (a redirect URI, a private feed URL) is built on an unlisted Host:
+    400 instead.
+    """
+    runtime: AuthRuntime = current_app.extensions["portal_auth"]
+    if runtime.public_url:
+        return runtime.public_url
+    if not host_is_trusted(request.host, runtime.allowed_hosts):
+        log.warning(
+            "request for an unlisted host", extra={"event": "untrusted_host", "host": request.host[:100]}
+        )
+        abort(400)
+    return request.host_url.rstrip("/")
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL of one of the portal's endpoints, on `portal_origin()` (400 for an unlisted Host)."""
+    return portal_origin() + url_for(endpoint, **values)
 
 
 class _NoStore:

@@ -20,13 +20,12 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
-from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import DEMO_USERS
 from ..web.guard import csrf_valid
 from ..web.urls import safe_next
-from . import AuthRuntime
+from . import AuthRuntime, external_url
 from .claims import user_from_claims
 from .guard import COOKIE_KEY, login_url, refresh_due_at, start_session
 from .oidc import LoginRejected, OidcError, ProviderUnavailable
@@ -51,22 +50,6 @@ def _oidc_runtime() -> AuthRuntime:
     if runtime.mode != "oidc" or runtime.oidc is None:
         abort(404)
     return runtime
-
-
-def _external(endpoint: str) -> str:
-    """An absolute URL of the portal: from `auth.oidc.public_url`, else from a listed Host.
-
-    A redirect URI is never built from an unchecked Host header (400 for an unlisted one).
-    """
-    runtime = _runtime()
-    if runtime.public_url:
-        return runtime.public_url + url_for(endpoint)
-    if not host_is_trusted(request.host, runtime.allowed_hosts):
-        log.warning(
-            "request for an unlisted host", extra={"event": "untrusted_host", "host": request.host[:100]}
-        )
-        abort(400)
-    return url_for(endpoint, _external=True)
 
 
 def _language() -> str:
@@ -94,7 +77,7 @@ def login() -> Any:
     if runtime.mode != "oidc" or g.get("user") is not None:
         return redirect(next_path)
     assert runtime.oidc is not None
-    redirect_uri = _external("auth.callback")
+    redirect_uri = external_url("auth.callback")
     try:
         login_request = runtime.oidc.login_request(redirect_uri, _language())
     except OidcError as error:
@@ -168,7 +151,7 @@ def logout() -> Any:
     assert runtime.oidc is not None
     try:
         target = runtime.oidc.end_session_url(
-            record.id_token if record else None, _external("auth.logged_out"), _language()
+            record.id_token if record else None, external_url("auth.logged_out"), _language()
         )
     except OidcError as error:
         log.warning(

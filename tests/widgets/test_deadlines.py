@@ -17,6 +17,7 @@ from typing import Any
 
 import ics
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
@@ -32,6 +33,7 @@ from simulators.base import SimServer
 from simulators.taiga import TaigaWorld
 
 from ..conftest import SECRET
+from ..support.keycloak import USERS, LoginTrip, authenticate
 from ..support.processes import ROOT
 from ..support.taiga_portal import ORIGIN, SERVICE, card, csrf_token, with_taiga
 
@@ -336,3 +338,61 @@ def test_with_single_sign_on_the_feed_and_the_webhook_need_no_session_and_the_re
     assert anonymous.post("/hooks/taiga", data=b"{}").status_code == 403  # the signature, not a login
     assert anonymous.get("/widgets/deadlines/feed").status_code == 302  # the panel: log in first
     assert anonymous.post("/widgets/tasks/task/1/status").status_code == 401
+
+
+def _signed_in_through_the_provider(app: Flask) -> FlaskClient:
+    """A test client signed in as alice through the Keycloak-shaped provider, on http://localhost."""
+    client = app.test_client()
+    started = client.get("/auth/login")
+    assert started.status_code == 302
+    trip = LoginTrip(authorization_url=started.headers["Location"])
+    with requests.Session() as browser:
+        authenticate(browser, trip, "alice", USERS["alice"])
+    assert trip.callback_url.startswith("http://localhost/auth/callback?")
+    assert client.get(trip.callback_url).status_code == 303
+    return client
+
+
+@pytest.mark.parametrize("public_url", [None, "http://localhost"], ids=["allowed-hosts", "public-url"])
+def test_the_feed_url_is_never_built_on_a_foreign_host(
+    portal_config: dict[str, Any],
+    tracker: tuple[SimServer, TaigaWorld],
+    keycloak: Any,
+    public_url: str | None,
+) -> None:
+    """The feed URL is the credential: it is built on `public_url`, else on a listed Host only;
+    alice's own session and page token sent with `Host: evil.example` never get one on that host."""
+    from ..conftest import SSO_ENV, sso_config
+
+    config = with_taiga(sso_config(portal_config, keycloak.url), f"{tracker[0].url}/api/v1/")
+    if public_url is not None:
+        config["auth"]["oidc"].update(public_url=public_url, allowed_hosts=[])
+    app = create_app({"TESTING": True, "PORTAL": config, "ENV": {**SSO_ENV, **SERVICE}})
+    keeping.install(app, keeping.MemoryKeeper())
+    alice = _signed_in_through_the_provider(app)
+    token = csrf_token(alice.get("/").get_data(as_text=True))
+    url = _renew(alice)  # on the listed host: the path of http://localhost/feeds/taiga/<token>.ics
+    secret = url.rsplit("/", 1)[1]
+
+    session_cookie = alice.get_cookie("portal_session")
+    assert session_cookie is not None
+    foreign = app.test_client(use_cookies=False)  # alice's cookie, sent to another Host
+    headers = {"Cookie": f"portal_session={session_cookie.value}", "Accept-Language": "en"}
+    panel = foreign.get("/widgets/deadlines/feed", base_url="http://evil.example", headers=headers)
+    renewed = foreign.post(
+        "/widgets/deadlines/feed/renew",
+        base_url="http://evil.example",
+        headers={**headers, "Origin": "http://evil.example", "X-CSRFToken": token},
+    )
+    for answer in (panel, renewed):
+        assert "evil.example" not in answer.get_data(as_text=True)
+    if public_url is None:
+        assert panel.status_code == 400 and renewed.status_code == 400
+        assert secret not in panel.get_data(as_text=True)
+        # Refused before the address changed: the one alice has still works.
+        assert f'value="http://localhost{url}"' in alice.get("/widgets/deadlines/feed").get_data(as_text=True)
+        assert app.test_client().get(url).status_code == 200
+    else:
+        assert panel.status_code == 200 and f'value="http://localhost{url}"' in panel.get_data(as_text=True)
+        assert renewed.status_code == 200
+        assert 'value="http://localhost/feeds/taiga/' in renewed.get_data(as_text=True)

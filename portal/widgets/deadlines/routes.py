@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, url_for
+from flask import Blueprint, Response, render_template
 from flask_babel import gettext as _
 
+from ...auth import external_url, portal_origin
 from ...auth.guard import public_view
 from ...identity import current_user
 from ...state import portal_state
@@ -50,7 +51,8 @@ def feed_panel_answer(
         return Response(status=403)
     kept = keeper()
     token = kept.feed_token(user) if kept.available else None
-    url = url_for(f"{widget.slug}.feed", token=token.token, _external=True) if token else ""
+    # The URL is the credential: on the configured public URL, or a listed Host (400 otherwise).
+    url = external_url(f"{widget.slug}.feed", token=token.token) if token else ""
     html = render_template(
         "widgets/deadlines_feed.html",
         available=kept.available,
@@ -71,6 +73,7 @@ def feed_change(widget: DeadlinesWidget, action: str) -> Response:
     if refusal is not None or user is None:
         audit(f"{action}_feed", "calendar feed", "refused", widget=widget.slug, reason=str(refusal))
         return feed_panel_answer(widget, translate_reason(refusal) if refusal else "", "danger", 403)
+    portal_origin()  # an unlisted Host is refused (400) before the address changes, not after
     try:
         if action == "renew":
             had = keeper().feed_token(user) is not None
