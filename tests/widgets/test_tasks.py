@@ -23,7 +23,7 @@ from portal.state import portal_state
 from portal.widgets.contract import upstream_key
 from portal.widgets.taiga.upstream import TAIGA
 from simulators import taiga
-from simulators.base import SimServer
+from simulators.base import FAULT_MODES, SimServer
 from simulators.taiga import TaigaWorld
 
 from ..conftest import SECRET
@@ -237,31 +237,38 @@ def test_a_change_without_the_pages_token_is_refused(
 # --- faults -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("mode", "options", "words"),
-    [
-        ("timeout", {"seconds": 4}, "Taiga did not answer within 1.5 s"),
-        ("error500", {}, "Taiga answered HTTP 500"),
-        ("unauthorized", {}, "Taiga refused the portal's service account"),
-        ("notfound", {}, "Taiga answered HTTP 404 (not found)"),
-        ("garbage", {}, "Taiga returned a response that is not valid JSON"),
-        ("oversize", {"size": 300_000}, "Taiga sent a response larger than 200 kB"),
-        ("slow", {"interval": 0.3}, "Taiga is too slow"),
-    ],
-)
+# Each fault of the simulators' list (simulators/base.py), in the card's words. With every path
+# failing, the service account's login meets the fault first (403 and 401 alike: it is refused).
+FAULT_WORDS: dict[str, tuple[dict[str, Any], str]] = {
+    "timeout": ({"seconds": 4}, "Taiga did not answer within 1.5 s"),
+    "error500": ({}, "Taiga answered HTTP 500"),
+    "unauthorized": ({}, "Taiga refused the portal's service account"),
+    "forbidden": ({}, "Taiga refused the portal's service account"),
+    "notfound": ({}, "Taiga answered HTTP 404 (not found)"),
+    "garbage": ({}, "Taiga returned a response that is not valid JSON"),
+    "oversize": ({"size": 300_000}, "Taiga sent a response larger than 200 kB"),
+    "slow": ({"interval": 0.3}, "Taiga is too slow"),
+    "refused": ({"seconds": 4}, "Taiga cannot be reached"),
+}
+
+
+def test_every_fault_of_the_simulators_has_its_words() -> None:
+    assert set(FAULT_WORDS) == set(FAULT_MODES) - {"none"}
+
+
+@pytest.mark.parametrize("mode", [m for m in FAULT_MODES if m != "none"])
 def test_each_fault_is_said_in_words_and_leaves_the_page_alone(
-    taiga_app: Callable[..., Flask],
-    tracker: tuple[SimServer, TaigaWorld],
-    mode: str,
-    options: dict[str, Any],
-    words: str,
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], mode: str
 ) -> None:
     server, _ = tracker
+    options, words = FAULT_WORDS[mode]
     app = taiga_app(changes=lambda c: c["upstreams"]["taiga"].update(timeout=1.5, max_bytes=200_000))
     client = _as(app, "camille")
     server.set_fault(mode, **options)
     html = unescape(card(client, "tasks", until="Taiga"))
-    assert words in html and "is-error" in html
+    assert words in html and "is-error" in html, html[:1500]
+    answer = client.get("/widgets/tasks", headers={"Accept-Language": "en"})
+    assert answer.status_code == 200  # a fault is a state of the card, never a 5xx
     assert client.get("/").status_code == 200  # the shell never waits on Taiga
     assert "is-error" not in card(client, "status")  # nor do the other cards
 
@@ -269,23 +276,83 @@ def test_each_fault_is_said_in_words_and_leaves_the_page_alone(
 def test_throttling_is_waited_out_as_taiga_asks(
     taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
+    """Taiga's X-Throttle-Wait-Seconds holds every call back for as long as it says, and no
+    longer: the wait is longer than both the data's TTL and the cache's failure hold, so only
+    the header can be what keeps the portal quiet."""
     server, world = tracker
-    app = taiga_app(changes=lambda c: c["widgets"]["tasks"].update(ttl=1))
-    client = _as(app, "camille")
+    wait = 5.0
+
+    def changes(config: dict[str, Any]) -> None:
+        config["widgets"]["tasks"].update(ttl=1)
+        config["cache"]["failure_hold"] = 1  # a failed fetch alone holds the key back 1 s
+
+    client = _as(taiga_app(changes=changes), "camille")
     assert "task-row" in card(client, "tasks", until="task-row")
-    world.throttle(3)
-    time.sleep(1.1)
+    world.throttle(wait)  # 429 with X-Throttle-Wait-Seconds until then
+    until = time.monotonic() + wait
+    time.sleep(1.1)  # the data is past its TTL: the next poll asks Taiga
+    before = server.count()
     throttled = card(client, "tasks", until="limiting")
+    asked = time.monotonic()
     assert (
         "Taiga is limiting the portal&#39;s requests (HTTP 429)" in throttled and "task-row" in throttled
     )  # stale, kept
     calls = server.count()
-    for _ in range(10):  # polls during the wait Taiga asked for: no call reaches it
+    assert calls == before + 1  # the one call that met the 429
+    while time.monotonic() < until - 0.4:  # polls during the wait Taiga asked for: no call reaches it
+        card(client, "tasks")
+        assert server.count() == calls, "a call reached Taiga before its throttle wait was over"
+        time.sleep(0.1)
+    # The TTL (1 s) and the failure hold (1 s) were long over during those polls.
+    assert time.monotonic() - asked > 2.0
+    while server.count() == calls and time.monotonic() < until + 2.0:
         card(client, "tasks")
         time.sleep(0.1)
-    assert server.count() == calls
-    time.sleep(2.5)
+    assert server.count() > calls, "no call to Taiga soon after its throttle wait"
+    assert time.monotonic() >= until - 0.4
     assert "limiting" not in card(client, "tasks", until="is-ok")
+
+
+def test_a_401_that_a_fresh_login_does_not_cure_is_reported_not_retried_in_a_loop(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A 401 mid-session renews the token once (the refused refresh falls back to a fresh login),
+    repeats the call once, then the card says it: every later fetch the same, never a loop."""
+    server, world = tracker
+
+    def changes(config: dict[str, Any]) -> None:
+        config["widgets"]["tasks"].update(ttl=1)
+        config["cache"]["failure_hold"] = 1
+
+    client = _as(taiga_app(changes=changes), "camille")
+    assert "task-row" in card(client, "tasks", until="task-row")
+    logins, refreshes, listed = world.logins, world.refreshes, server.count("/api/v1/projects")
+    assert (logins, refreshes, listed) == (1, 0, 1)
+    with world.lock:  # Taiga forgets the portal's tokens (its secret rotated, its sessions flushed)
+        world.access.clear()
+        world.refresh.clear()
+    server.set_fault("unauthorized", only="/api/v1/projects")  # and refuses even fresh ones there
+    time.sleep(1.1)
+    began = time.monotonic()
+    html = unescape(card(client, "tasks", until="refused"))
+    assert "Taiga refused the portal's credentials (HTTP 401)" in html
+    assert "task-row" in html  # the last good items stay, marked stale
+    # Recovered once: the refused refresh fell back to one fresh login, the call was repeated once.
+    assert server.count("/api/v1/auth/refresh") == 1 and world.refreshes == refreshes
+    assert world.logins == logins + 1
+    assert server.count("/api/v1/projects") == listed + 2
+    for _ in range(30):  # 3 s of polls: past the TTL, the failure hold and the breaker's pause
+        card(client, "tasks")
+        time.sleep(0.1)
+    refused = server.count("/api/v1/projects") - listed
+    renewals = (world.logins - logins) + (world.refreshes - refreshes)
+    assert refused == 2 * renewals  # each fetch: one call, one renewal, one more call, reported
+    # Fetches are at least the failure hold (1 s) apart, and the breaker spaces them out more.
+    assert world.logins - logins <= renewals <= 1 + (time.monotonic() - began)
+    assert server.count("/api/v1/auth") <= 1 + 2 * renewals  # no login or refresh beyond those
+    assert "Taiga refused the portal&#39;s credentials (HTTP 401)" in card(client, "tasks")
+    server.set_fault("none")  # Taiga takes the tokens again: the card recovers by itself
+    assert "refused" not in card(client, "tasks", until="is-ok")
 
 
 # --- webhook ----------------------------------------------------------------------------------
