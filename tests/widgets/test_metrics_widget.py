@@ -1,8 +1,8 @@
 """The metrics card: its Prometheus client, and its gauges against a real Prometheus.
 
 The gauges read a metric the test sets on a target the real Prometheus scrapes every second
-(tests/support/peer_fixtures.py). The simulator is used only for the faults a real server does
-not show on demand (a hang, garbage, an oversized or dripped answer, HTTP 500 and 401).
+(tests/support/peer_fixtures.py). The faults a real server does not show on demand (a hang,
+garbage, an oversized or dripped answer, HTTP 4xx and 5xx) are in test_monitoring_faults.py.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from portal.state import portal_state
 from portal.upstreams.breaker import CircuitState
 from portal.upstreams.http import HttpLimits, UpstreamBadResponse, UpstreamRejected
 from portal.widgets.metrics.client import MAX_POINTS, PrometheusClient, choose_step, parse_rfc3339
-from simulators import prometheus as simulated
-from simulators.base import SimServer
 
 from ..conftest import SECRET
 from ..support.metrics_target import ControlledTarget
@@ -344,43 +342,3 @@ def test_prometheus_down_keeps_the_last_values_marked_stale_then_says_so(
     never = metrics_app([_gauge("one", "vector(1)")], prometheus=f"http://127.0.0.1:{free_port()}")
     html = card(never.test_client(), "metrics", "Data unavailable")
     assert "Prometheus cannot be reached" in html and 'class="widget-content is-error"' in html
-
-
-@pytest.fixture
-def prometheus_sim() -> Iterator[SimServer]:
-    """The simulator, for the faults a real Prometheus cannot show on demand."""
-    prometheus, alertmanager, _ = simulated.make_servers()
-    prometheus.start()
-    alertmanager.start()
-    yield prometheus
-    prometheus.stop()
-    alertmanager.stop()
-
-
-@pytest.mark.parametrize(
-    ("mode", "options", "said"),
-    [
-        ("timeout", {"seconds": 5}, "Prometheus did not answer within 1 s"),
-        ("slow", {"interval": 0.3}, "Prometheus is too slow"),
-        ("garbage", {}, "Prometheus returned a response that is not valid JSON"),
-        ("oversize", {"size": 6_000_000}, "Prometheus sent a response larger than"),
-        ("error500", {}, "Prometheus answered HTTP 500"),
-        ("unauthorized", {}, "Prometheus refused the portal&#39;s credentials (HTTP 401)"),
-    ],
-)
-def test_each_fault_gives_a_card_that_says_it_and_leaves_the_page_alone(
-    portal_config: dict[str, Any], prometheus_sim: SimServer, mode: str, options: dict[str, Any], said: str
-) -> None:
-    config = monitoring_config(
-        portal_config, prometheus_sim.url, gauges=[_gauge("cpu", "node_cpu_seconds_total")]
-    )
-    config["upstreams"]["prometheus"]["timeout"] = 1
-    app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
-    prometheus_sim.set_fault(mode, **options)
-    client = app.test_client()
-    began = time.monotonic()
-    html = card(client, "metrics", said, timeout=15)
-    assert 'class="widget-content is-error"' in html and time.monotonic() - began < 10
-    assert "127.0.0.1" not in html and "<html>" not in html  # no URL, no upstream body
-    status = client.get("/widgets/status", headers={"Accept-Language": "en"}).get_data(as_text=True)
-    assert "is-ok" in status

@@ -1,0 +1,131 @@
+"""The metrics and incidents cards under each fault of the simulators (simulators/base.py FAULT_MODES).
+
+Prometheus and Alertmanager are the simulators here (a real server does not hang, drip or
+answer garbage on demand): whatever the fault, the card says it in words, shows no address
+and no upstream body, answers 200, and the page and the other cards (or the other part of
+the incidents card) still show.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from simulators import prometheus as simulated
+from simulators.base import FAULT_MODES, SimServer
+
+from ..conftest import SECRET
+from ..support.monitoring import alert_row, card, monitoring_config
+from ..test_i18n import shown_text
+
+FAULTS = [mode for mode in FAULT_MODES if mode != "none"]
+# The alert of the simulator's world that fires all along (and that Alertmanager holds silenced).
+ALWAYS_FIRING = "NodeMemoryHighUtilization"
+
+
+@pytest.fixture
+def monitoring() -> Iterator[tuple[SimServer, SimServer]]:
+    """The Prometheus and Alertmanager simulators, sharing one world."""
+    prometheus, alertmanager, _ = simulated.make_servers()
+    prometheus.start()
+    alertmanager.start()
+    yield prometheus, alertmanager
+    prometheus.stop()
+    alertmanager.stop()
+
+
+def _client(portal_config: dict[str, Any], prometheus: SimServer, alertmanager: SimServer) -> FlaskClient:
+    """Both cards on the simulators, each upstream given one second a call."""
+    gauges = [{"id": "cpu", "label": {"en": "Cpu", "fr": "CPU"}, "query": "node_cpu_seconds_total"}]
+    config = monitoring_config(portal_config, prometheus.url, alertmanager.url, gauges=gauges)
+    for name in ("prometheus", "alertmanager"):
+        config["upstreams"][name]["timeout"] = 1
+    app: Flask = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
+    return app.test_client()
+
+
+def _faulted(
+    portal_config: dict[str, Any], monitoring: tuple[SimServer, SimServer], upstream: str, mode: str
+) -> tuple[FlaskClient, str]:
+    """A browser of both cards, `upstream` ("Prometheus" or "Alertmanager") in fault `mode`;
+    and the words the card is to say."""
+    client = _client(portal_config, *monitoring)
+    options: dict[str, Any] = {
+        "timeout": {"seconds": 4},
+        "refused": {"seconds": 4},
+        "slow": {"interval": 0.3},
+        "oversize": {"size": 6_000_000},  # above Prometheus' max_bytes (5 MB) and Alertmanager's (2 MB)
+    }.get(mode, {})
+    prometheus, alertmanager = monitoring
+    (prometheus if upstream == "Prometheus" else alertmanager).set_fault(mode, **options)
+    return client, _words(upstream, mode)
+
+
+def _words(upstream: str, mode: str) -> str:
+    return {
+        "timeout": f"{upstream} did not answer within 1 s",
+        "error500": f"{upstream} answered HTTP 500",
+        "unauthorized": f"{upstream} refused the portal&#39;s credentials (HTTP 401)",
+        "forbidden": f"{upstream} refused the portal&#39;s credentials (HTTP 403)",
+        "notfound": f"{upstream} answered HTTP 404 (not found)",
+        "garbage": f"{upstream} returned a response that is not valid JSON",
+        "oversize": f"{upstream} sent a response larger than",
+        "slow": f"{upstream} is too slow",
+        "refused": f"{upstream} cannot be reached",
+    }[mode]
+
+
+def _no_address_nor_body(html: str) -> None:
+    """What people read or hear names the tool, never an address; the upstream's body stays out."""
+    shown = " ".join(shown_text(html))
+    assert not re.search(r"https?://|127\.0\.0\.1|/api/v[12]", shown), shown
+    assert "<html>" not in html and "Status Page Not Found" not in html and "permission" not in html
+
+
+def _rest_of_the_page(client: FlaskClient, *others: str) -> None:
+    """The dashboard still answers, and so do `others` (cards the fault does not touch)."""
+    page = client.get("/", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="widget-metrics"' in html and 'id="widget-incidents"' in html
+    for other in others:
+        assert 'class="widget-content is-ok"' in card(client, other, timeout=15), other
+
+
+@pytest.mark.parametrize("mode", FAULTS)
+def test_each_prometheus_fault_is_said_on_the_metrics_card_and_the_page_is_fine(
+    portal_config: dict[str, Any], monitoring: tuple[SimServer, SimServer], mode: str
+) -> None:
+    client, said = _faulted(portal_config, monitoring, "Prometheus", mode)
+
+    html = card(client, "metrics", said, timeout=15)
+
+    assert 'class="widget-content is-error"' in html
+    assert "Data unavailable" in html
+    assert html.count(said) == 1  # said once for the card, not once per gauge
+    _no_address_nor_body(html)
+    _rest_of_the_page(client, "status")
+
+
+@pytest.mark.parametrize("mode", FAULTS)
+def test_each_alertmanager_fault_is_said_and_prometheus_view_stays(
+    portal_config: dict[str, Any], monitoring: tuple[SimServer, SimServer], mode: str
+) -> None:
+    client, said = _faulted(portal_config, monitoring, "Alertmanager", mode)
+
+    html = card(client, "incidents", lambda h: said in h and alert_row(h, ALWAYS_FIRING) is not None)
+
+    banner = re.search(r'<div class="stale-banner">.*?</div>\s*</div>', html, re.S)
+    assert banner and said in banner.group(0), html
+    assert "Silences and inhibitions are not shown." in banner.group(0)
+    assert "Prometheus" not in banner.group(0)  # Prometheus' part is fine, and not blamed
+    assert "is-firing" in (alert_row(html, ALWAYS_FIRING) or "")  # its view of the alerts stays
+    assert 'class="alert-list is-stale"' not in html  # and is fresh: not muted
+    _no_address_nor_body(html)
+    _rest_of_the_page(client, "metrics", "status")
