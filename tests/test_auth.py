@@ -445,6 +445,29 @@ def test_alice_and_bob_see_different_tiles_and_widgets(portal_url: str) -> None:
         assert "You do not have access to this widget." in forbidden.text
 
 
+def test_the_dashboard_and_the_tile_stylesheet_are_never_shared(portal_url: str) -> None:
+    with requests.Session() as anonymous:
+        for path in ("/", "/tiles.css"):
+            answer = anonymous.get(f"{portal_url}{path}", allow_redirects=False, timeout=10)
+            assert answer.status_code in (302, 401)
+            assert answer.status_code == 401 or "/auth/login" in answer.headers["Location"]
+            assert "tile--" not in answer.text
+    with requests.Session() as alice, requests.Session() as bob:
+        sheets = {}
+        for name, browser in (("alice", alice), ("bob", bob)):
+            page = login(browser, portal_url, name)
+            assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+            href = re.search(r'href="(/tiles\.css\?v=[0-9a-f]+)"', page.text)
+            assert href, "the page links its tile stylesheet"
+            sheets[name] = browser.get(f"{portal_url}{href.group(1)}", allow_redirects=False, timeout=10)
+        assert ".tile--vault{" in sheets["alice"].text and ".tile--argo-cd{" in sheets["alice"].text
+        assert sheets["bob"].status_code == 200 and ".tile--gitlab{" in sheets["bob"].text
+        assert "vault" not in sheets["bob"].text and "argo" not in sheets["bob"].text  # portal-admin's
+        for sheet in sheets.values():
+            directives = {d.strip() for d in sheet.headers["Cache-Control"].split(",")}
+            assert "private" in directives and "public" not in directives
+
+
 def test_roles_come_from_realm_client_and_groups(portal_url: str, sso_app: Flask) -> None:
     with requests.Session() as alice:
         login(alice, portal_url, "alice")

@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 
 TILES = re.compile(r'<span class="tool-tile__name">([^<]+)</span>')
+TILES_CSS = re.compile(r'href="(/tiles\.css\?v=[0-9a-f]+)"')
 
 
 def _admin_only_status(config: dict[str, Any]) -> None:
@@ -41,6 +42,29 @@ def test_switching_demo_users_shows_what_roles_change(make_app: Callable[..., Fl
 
     client.get("/auth/demo-user/camille")
     assert client.get("/widgets/status").status_code == 200
+
+
+def test_the_dashboard_is_never_stored_and_the_tile_stylesheet_is_each_users_own(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app().test_client()
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    admin = client.get(TILES_CSS.findall(page.get_data(as_text=True))[0])
+    assert ".tile--vault{" in admin.get_data(as_text=True) and ".tile--argo-cd{" in admin.get_data(
+        as_text=True
+    )
+
+    client.get("/auth/demo-user/dominique")  # portal-user only: Vault and Argo CD are portal-admin's
+    page = client.get("/")
+    assert page.headers["Cache-Control"] == "no-store"
+    member = client.get(TILES_CSS.findall(page.get_data(as_text=True))[0])
+    css = member.get_data(as_text=True)
+    assert member.status_code == 200 and ".tile--gitlab{" in css
+    assert "vault" not in css and "argo" not in css
+    for answer in (admin, member):
+        directives = {d.strip() for d in answer.headers["Cache-Control"].split(",")}
+        assert "private" in directives and "public" not in directives
 
 
 @pytest.mark.parametrize("target", ["https://evil.example", "//evil.example"])
