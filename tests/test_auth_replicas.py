@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from flask import Flask
 
 from .conftest import SSO_ENV, sso_config
 from .support.keycloak import KeycloakSim, login
+from .support.live import serve
 from .support.processes import RedisServer, portal_process
+from .test_auth import _logout_claims
 
 pytestmark = pytest.mark.peers
 
@@ -34,6 +38,28 @@ def test_back_channel_logout_reaches_the_other_replica(
         # Keycloak told the second replica; the first one learns it from the shared store.
         assert alice.get(f"{first}/", allow_redirects=False).status_code == 302
         assert alice.get(f"{second}/", allow_redirects=False).status_code == 302
+
+
+def test_a_logout_token_accepted_by_one_replica_is_a_replay_for_the_other(
+    make_sso_app: Callable[..., Flask], keycloak: KeycloakSim, redis_server: RedisServer
+) -> None:
+    """The token ids are remembered in the shared Redis, not in each replica's own files."""
+
+    def with_redis(config: dict[str, Any]) -> None:
+        config["cache"]["redis_url"] = redis_server.url
+
+    first, second = make_sso_app(with_redis), make_sso_app(with_redis)
+    alone = make_sso_app()  # no Redis: remembers only what it saw itself
+    token = keycloak.mint(_logout_claims(keycloak))
+    path = "/auth/backchannel-logout"
+    assert first.test_client().post(path, data={"logout_token": token}).status_code == 200
+    with serve(second) as url, requests.Session() as alice:
+        login(alice, url, "alice")  # signed in on the other replica afterwards: the old token must not end it
+        replayed = requests.post(f"{url}{path}", data={"logout_token": token}, timeout=10)
+        assert replayed.status_code == 400 and replayed.json() == {"error": "invalid_request"}
+        assert alice.get(f"{url}/", allow_redirects=False).status_code == 200
+    assert alone.test_client().post(path, data={"logout_token": token}).status_code == 200
+    assert second.test_client().post(path, data={"logout_token": token}).status_code == 400
 
 
 def test_workers_of_one_process_share_sessions_without_redis(
