@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
 from .caching.broadcast import Broadcast, FileBroadcast, RedisBroadcast
+from .caching.changes import UpstreamChanges
 from .caching.codec import Codec
 from .caching.stores import CacheStore, FallbackStore, build_store, temporary_directory
 from .caching.widget_cache import CacheObserver, FetchPolicy, WidgetCache
@@ -49,6 +50,7 @@ class PortalState:
     icons: dict[str, BrandIcon]
     database: Database
     preferences: KeptPreferences  # each user's stored choices, kept by the worker between changes
+    changes: UpstreamChanges  # when each tool last pushed a change (its webhooks)
     static_versions: dict[str, str] = field(default_factory=dict)
     renderer: FragmentRenderer | None = None  # set once the app's templates are set up
     card_views: CardViews | None = None  # made on first use
@@ -219,5 +221,6 @@ def build_state(
         icons=icons,
         database=Database.from_settings(config.database, settings.secrets.database_password),
         preferences=KeptPreferences(broadcast),
+        changes=UpstreamChanges(broadcast),
         static_versions=_static_versions(),
     )

@@ -39,6 +39,7 @@ def index() -> Response:
         # A card that fills the tiles' status dots is on the page: the dots wait for it (when the
         # user hid or folded it, they say "unknown" until it is shown and polls again).
         status_dots=any(card.ctx.widget.fills_tile_dots for card in layout.cards),
+        changed=portal_state().changes.header(),  # what the page is drawn with: older pushes move nothing
     )
     # The page holds the session's CSRF token and the user's name and e-mail: never stored.
     return Response(page, headers={"Cache-Control": "no-store"}, mimetype="text/html")

@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
+from ..caching.changes import CHANGED_HEADER
 from ..caching.memo import Memo
 from ..caching.widget_cache import CacheResult, Request
 from ..identity import User, current_user
@@ -308,6 +309,9 @@ def answer(view: WidgetView, status: int = 200, fetched_at: datetime | None = No
     `fetched_at`: when the oldest data shown was fetched (X-Widget-Fetched-At, "Updated at").
     """
     headers = {VERSION_HEADER: view.version, "Cache-Control": "no-store"}
+    changed = portal_state().changes.header()
+    if changed:  # a tool pushed a change lately: the page polls its cards (caching/changes.py)
+        headers[CHANGED_HEADER] = changed
     if fetched_at is not None:
         headers[FETCHED_HEADER] = fetched_at.isoformat(timespec="seconds")
     if status == 200 and request.headers.get(VERSION_HEADER) == view.version:

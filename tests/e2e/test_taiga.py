@@ -6,11 +6,17 @@ runs in this process so the test can see what landed in "Taiga".
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from simulators import taiga
@@ -33,10 +39,15 @@ def tracker() -> Iterator[tuple[SimServer, TaigaWorld]]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def taiga_portal(
-    tracker: tuple[SimServer, TaigaWorld], kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def _portal(
+    tracker: tuple[SimServer, TaigaWorld],
+    kuma_server: SimServer,
+    directory: Path,
+    widgets: dict[str, dict[str, int]],
+    env: dict[str, str],
 ) -> Iterator[str]:
+    """The demo's identities, the Taiga and Uptime Kuma simulators, the cards' `widgets` settings."""
     config = example_config()
     config["portal"]["demo"] = True
     config["auth"] = {"mode": "demo"}
@@ -44,10 +55,19 @@ def taiga_portal(
     for other in ("prometheus", "alertmanager", "gitlab"):  # tools this test has no simulator of
         config["upstreams"].pop(other, None)
     config = with_taiga(config, f"{tracker[0].url}/api/v1/")
-    config["widgets"]["tasks"].update(refresh=5, ttl=2)
-    directory = tmp_path_factory.mktemp("portal-taiga-e2e")
     config["database"]["data_dir"] = str(directory / "data")
-    with portal_process(config, directory, workers=2, threads=4, extra_env=SERVICE) as url:
+    for slug, settings in widgets.items():
+        config["widgets"][slug].update(settings)
+    with portal_process(config, directory, workers=2, threads=4, extra_env={**SERVICE, **env}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def taiga_portal(
+    tracker: tuple[SimServer, TaigaWorld], kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    directory = tmp_path_factory.mktemp("portal-taiga-e2e")
+    with _portal(tracker, kuma_server, directory, {"tasks": {"refresh": 5, "ttl": 2}}, {}) as url:
         yield url
 
 
@@ -107,6 +127,63 @@ def test_a_status_changed_from_the_keyboard_updates_the_card(
     focused = page.evaluate("() => document.activeElement && document.activeElement.id")
     assert focused == f"tasks-task-{item.id}-status"  # the keyboard user stays on the item
     assert world.statuses["task"][item.status].name == "Ready for test" and item.version == 2
+
+
+WEBHOOK_KEY = "webhook-key-for-the-browser-test"
+
+
+@pytest.fixture(scope="module")
+def pushed_portal(
+    tracker: tuple[SimServer, TaigaWorld], kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The Taiga cards poll every 5 minutes; the status card every 5 s (answers come often)."""
+    slow = {"refresh": 300, "ttl": 300}
+    widgets = {"tasks": slow, "deadlines": slow, "status": {"refresh": 5, "ttl": 5}}
+    env = {"PORTAL_TAIGA_WEBHOOK_SECRET": WEBHOOK_KEY}
+    with _portal(tracker, kuma_server, tmp_path_factory.mktemp("portal-taiga-push"), widgets, env) as url:
+        yield url
+
+
+def test_a_change_pushed_by_taigas_webhook_shows_without_waiting_for_the_cards_poll(
+    browser: Browser, pushed_portal: str, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    _, world = tracker
+    viewport = {"width": 1280, "height": 1000}
+    context = browser.new_context(base_url=pushed_portal, locale="en", viewport=viewport)  # type: ignore[arg-type]
+    try:
+        page = context.new_page()
+        page.goto("/auth/demo-user/camille")
+        page.goto("/")
+        page.wait_for_function(SETTLED)
+        subjects = page.locator("#widget-tasks .task-row__subject").all_inner_texts()
+        item = next(
+            i
+            for i in world.items["task"].values()
+            if i.subject in subjects and not i.subject.startswith("Relire la politique")
+        )
+        status = page.locator(f"#tasks-task-{item.id}-status")
+        before = status.inner_text().strip()
+        target = next(
+            s
+            for s in world.statuses["task"].values()
+            if s.project == item.project and s.name != before and not s.is_closed
+        )
+        world.change("task", item.id, status=target.id)
+        page.wait_for_timeout(6000)  # a poll of the status card or two: the Taiga cards keep their data
+        expect(status).to_have_text(before)
+        body = json.dumps({"action": "change", "type": "task", "data": {"id": item.id}}).encode()
+        signature = hmac.new(WEBHOOK_KEY.encode(), body, hashlib.sha1).hexdigest()
+        answer = requests.post(
+            f"{pushed_portal}/hooks/taiga",
+            data=body,
+            headers={"Content-Type": "application/json", "X-TAIGA-WEBHOOK-SIGNATURE": signature},
+            timeout=10,
+        )
+        assert answer.status_code == 204
+        # Within seconds (the next answer of any card tells the page), not at the card's 5 minutes.
+        expect(status).to_have_text(target.name, timeout=15_000)
+    finally:
+        context.close()
 
 
 def test_the_month_moves_through_htmx_and_stays_on_the_next_poll(page_of: Any) -> None:

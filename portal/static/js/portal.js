@@ -169,7 +169,41 @@
     }
     showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
     pollSoonIfLoading(entry);
+    pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER));
   });
+
+  /* ---- a change a tool pushed: its cards poll at once ---------------------------------------- */
+
+  // Every card answer says when each tool last pushed a change (Taiga's webhooks), as
+  // "taiga=<ms>;...". A value newer than what the page knows polls the cards of that tool now,
+  // rather than at their next tick; the page starts from what it was drawn with.
+  var CHANGED_HEADER = "X-Portal-Changed";
+  var grid = document.getElementById("widget-grid");
+  var changesKnown = parseChanges(grid && grid.getAttribute("data-changed"));
+
+  function parseChanges(text) {
+    var found = {};
+    (text || "").split(";").forEach(function (pair) {
+      var at = pair.indexOf("=");
+      var stamp = at > 0 ? Number(pair.slice(at + 1)) : NaN;
+      if (stamp > 0) found[pair.slice(0, at)] = stamp;
+    });
+    return found;
+  }
+
+  function pollWhatChanged(header) {
+    var told = parseChanges(header);
+    Object.keys(told).forEach(function (upstream) {
+      if (told[upstream] <= (changesKnown[upstream] || 0)) return;
+      changesKnown[upstream] = told[upstream];
+      cards.forEach(function (entry) {
+        var names = (cardOf(entry.body).getAttribute("data-upstreams") || "").split(" ");
+        if (names.indexOf(upstream) < 0) return;
+        poll(entry);
+        schedule(entry);
+      });
+    });
+  }
 
   /* ---- the portal itself unreachable -------------------------------------------------------- */
 

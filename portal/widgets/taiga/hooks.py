@@ -4,7 +4,8 @@ Taiga POSTs each change of a project to the URL configured in its admin (`POST /
 here), signed with HMAC-SHA1 of the raw body under the webhook's key, hex, in
 `X-TAIGA-WEBHOOK-SIGNATURE` (taiga-back `taiga/webhooks/tasks.py`). The key is
 PORTAL_TAIGA_WEBHOOK_SECRET. A good signature invalidates the shared board (and the statuses when
-they changed) in every worker of every replica; a bad or missing one is a 403 and changes nothing.
+they changed) in every worker of every replica, and announces the change so that open pages poll
+their Taiga cards at once (`caching/changes.py`); a bad or missing one is a 403 and changes nothing.
 
 Taiga refuses to call private addresses (10/8, 172.16/12, 192.168/16, loopback) unless its
 setting WEBHOOKS_ALLOW_PRIVATE_ADDRESS is True: a portal inside the cluster needs it set.
@@ -62,6 +63,8 @@ def receive() -> Response:
     touched = TOUCHES.get(kind, ())
     for part in touched:
         state.cache.invalidate(upstream_key(TAIGA, part))
+    if touched:
+        state.changes.announce(TAIGA.name)  # open pages poll the Taiga cards at once
     log.info(
         "Taiga webhook received",
         extra={"event": "taiga_webhook", "type": kind, "invalidated": ",".join(touched)},
