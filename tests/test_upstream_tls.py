@@ -2,8 +2,8 @@
 
 The simulators are served over HTTPS on 127.0.0.1 with a certificate signed by a throwaway CA
 (trustme). Without `ca_bundle` the portal refuses that certificate: no request reaches the
-upstream and the card says, in words, that the tool cannot be reached (no address, no 500).
-With `ca_bundle` naming the CA's PEM, the same upstream is read and the card shows its data.
+upstream and the card says, in words, that the tool's certificate could not be verified (no
+address, no 500). With `ca_bundle` naming the CA's PEM, the same upstream is read and the card shows its data.
 Every upstream's client takes the setting the same way (`ClientSetup.verify`).
 """
 
@@ -90,7 +90,7 @@ def test_without_ca_bundle_the_certificate_is_refused_and_the_card_says_so_in_wo
     html = card(client, "status", "Data unavailable", timeout=10)
 
     assert 'class="widget-content is-error"' in html
-    assert "Uptime Kuma cannot be reached" in html
+    assert "Uptime Kuma&#39;s certificate could not be verified" in html
     shown = " ".join(shown_text(html))
     assert not re.search(r"https?://|127\.0\.0\.1|/api/|certificate verify failed", shown), shown
     assert server.count() == 0  # refused at the handshake: no request reached the upstream
@@ -163,7 +163,7 @@ def test_each_upstream_client_verifies_against_its_ca_bundle(
 
         with pytest.raises(UpstreamUnavailable) as refused:
             case.read(client())
-        assert str(refused.value) == f"{case.upstream.label} cannot be reached"
+        assert str(refused.value) == f"{case.upstream.label}'s certificate could not be verified"
         assert "SSLError" in refused.value.detail  # the cause is in the log line, not on the card
         assert started[0].count() == 0
 

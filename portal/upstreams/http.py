@@ -222,6 +222,12 @@ class BoundedJsonClient:
             )
         except requests.Timeout as exc:
             raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: {exc}") from exc
+        except requests.exceptions.SSLError as exc:  # before ConnectionError, which it is a kind of
+            raise UpstreamUnavailable(
+                self.upstream,
+                Reason.of(N_("%(upstream)s's certificate could not be verified"), upstream=self.upstream),
+                f"{where}: {type(exc).__name__} (a private CA: the upstream's ca_bundle)",
+            ) from exc
         except requests.ConnectionError as exc:
             raise UpstreamUnavailable(
                 self.upstream,
