@@ -10,8 +10,7 @@
     pipelines-{en-light,fr-dark}-{projects,mine}.png   the pipelines card, each tab (chosen from the keyboard)
     pipelines-menu-en-light.png          the user menu with the GitLab avatar and profile link
     error-404-{en-light,fr-dark}.png      an error page
-    page-{390,768,1280,1440,1920}-en-light.png   the first screen at each width (what is above the fold)
-    page-{390,1440,1920}-fr-dark.png, page-768-fr-light.png, page-1280-en-dark.png   the others
+    page-{390,768,1280,1440,1920}-{en,fr}-{light,dark}.png   the first screen at each width (above the fold)
     page-390-{en-light,fr-dark}-menu.png  the user menu open on a phone
     page-offline-en-light.png             the banner when the portal itself cannot be reached
 
@@ -45,16 +44,16 @@ SHOTS = [
     ("error-404-fr-dark", "/no-such-page", "fr", "dark", 1440, 900),
 ]
 SETTLED = "() => !document.querySelector('.widget-content.is-loading, .htmx-request, .htmx-settling')"
-# The first screen at the widths people use: every width in one language and theme, the key ones
-# in the others (name, language, theme, width, height).
+# The first screen at every width people use, in both languages and both themes
+# (name, language, theme, width, height).
 FIRST_SCREENS = [
-    *((f"page-{w}-en-light", "en", "light", w, h) for w, h in PAGE_SIZES),
-    ("page-390-fr-dark", "fr", "dark", 390, 844),
-    ("page-768-fr-light", "fr", "light", 768, 1024),
-    ("page-1280-en-dark", "en", "dark", 1280, 720),
-    ("page-1440-fr-dark", "fr", "dark", 1440, 900),
-    ("page-1920-fr-dark", "fr", "dark", 1920, 1080),
+    (f"page-{w}-{language}-{theme}", language, theme, w, h)
+    for w, h in PAGE_SIZES
+    for language in ("en", "fr")
+    for theme in ("light", "dark")
 ]
+# On a phone, the user menu open too (these two).
+MENU_SHOTS = ("page-390-en-light", "page-390-fr-dark")
 
 
 def _settle(page: Page) -> None:
@@ -240,7 +239,7 @@ def _first_screens(browser: Browser, base: str, wanted: tuple[str, ...]) -> None
         page.mouse.move(0, 0)
         page.screenshot(path=str(OUT / f"{name}.png"))
         print(f"screenshots/{name}.png")
-        if width == 390:
+        if name in MENU_SHOTS:
             page.click("#user-menu summary")
             page.wait_for_timeout(300)
             page.screenshot(path=str(OUT / f"{name}-menu.png"))
