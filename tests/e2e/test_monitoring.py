@@ -1,111 +1,187 @@
-"""The metrics and incidents cards in the browser: a gauge changes state, an alert fires then
-resolves, and the severity filter cuts the list, holds across polls and is kept for the person.
+"""The metrics and incidents cards in the browser, on the real Prometheus and Alertmanager
+(tests/support/peer_fixtures.py): a gauge changes state as the test moves the metric Prometheus
+scrapes, an alert a rule fires moves from firing to resolved, and the severity filter cuts the
+list, holds across polls and is kept for the person.
 
-The Prometheus and Alertmanager simulators run in this process (tests/e2e/conftest.py): a test
-pins a gauge or fires an alert there, and the cards, polling on their own, show it. A portal of
-this module's own refreshes both cards every second (the suite's keeps their data longer).
+This module's `portal` stands in for the suite's (on the simulators), so `open_page` opens it:
+both cards read the real peers, fresh for a second and polled every few seconds. Prometheus
+scrapes the controlled target and evaluates the rules a test loads every second. The faults a
+real server cannot show on demand are tested on the simulator, in tests/widgets.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, Response, expect
 
 from simulators.base import SimServer
-from simulators.prometheus import MonitoringWorld
 
-from .conftest import CACHE_TTL, REFRESH, STEADY_GAUGES, e2e_config, served_portal
-from .helpers import OpenPage, PageProblems
+from ..support.alertmanager import AlertmanagerServer
+from ..support.metrics_target import ControlledTarget
+from ..support.monitoring import monitoring_config
+from ..support.processes import wait_for
+from ..support.prometheus import PrometheusServer
+from .conftest import Portal, e2e_config, served_portal
+from .helpers import SETTLED, OpenPage, PageProblems
 
+pytestmark = [pytest.mark.peers, pytest.mark.timeout(240)]
+
+CPU_METRIC = "portal_e2e_cpu_percent"
+CPU = {
+    "id": "cpu",
+    "label": {"en": "Cluster CPU", "fr": "CPU du cluster"},
+    "query": f'{CPU_METRIC}{{target="controlled"}}',
+    "unit": "percent",
+    "decimals": 1,
+    "warn": 75,
+    "critical": 90,
+    "display": "gauge",
+}
 ALERT = "PortalE2EDiskFull"
-WAIT = (REFRESH * 3 + 5) * 1000  # ms: a few polls
+# ms: a scrape or a rule's evaluation (every second), then the card's next poll (every 5 s) on a
+# busy machine; `expect` returns as soon as the page shows it.
+WAIT = 45_000
 
 
 @pytest.fixture(scope="module")
-def live(
+def portal(
     kuma_server: SimServer,
-    monitoring_servers: tuple[SimServer, SimServer, MonitoringWorld],
+    prometheus_with_rules: PrometheusServer,
+    alertmanager: AlertmanagerServer,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
-    """The portal with both cards fresh for a second, under gunicorn; its base URL."""
-    config = e2e_config(kuma_server, monitoring_servers, monitoring_ttl=CACHE_TTL)
+) -> Iterator[Portal]:
+    """The portal under gunicorn on the real Prometheus and Alertmanager, one gauge (CPU) on the
+    metric the test sets; at the end, no CSP report and no error logged."""
+    config = monitoring_config(
+        e2e_config(kuma_server), prometheus_with_rules.url, alertmanager.url, gauges=[CPU]
+    )
     with served_portal(config, tmp_path_factory.mktemp("portal-e2e-monitoring"), threads=8) as found:
-        yield found.url
+        yield found
 
 
 @pytest.fixture
-def monitoring(monitoring_servers: tuple[SimServer, SimServer, MonitoringWorld]) -> Iterator[MonitoringWorld]:
-    """The simulators' data for one test to change; put back as it was afterwards."""
-    world = monitoring_servers[2]
-    yield world
-    for name, value in STEADY_GAUGES.items():
-        world.pin(name, value)
-    with world.lock:
-        world.alerts.pop(ALERT, None)
-    time.sleep(CACHE_TTL + 0.2)
+def cpu(
+    controlled_target: ControlledTarget, prometheus_with_rules: PrometheusServer
+) -> Iterator[Callable[[float], None]]:
+    """`cpu(value)`: the CPU gauge's metric, once Prometheus has scraped it; gone after the test."""
+
+    def set_(value: float) -> None:
+        controlled_target.set(CPU_METRIC, value)
+        wait_for(
+            lambda: prometheus_with_rules.value(CPU["query"]) == value,
+            timeout=30,
+            interval=0.25,
+            what=f"Prometheus to scrape {CPU_METRIC}={value}",
+        )
+
+    yield set_
+    controlled_target.clear(CPU_METRIC)
+
+
+@pytest.fixture
+def two_severities(rules: Callable[..., None]) -> None:
+    """A critical and a warning alert that fire for the whole test."""
+    rules(
+        "e2e-severities",
+        {"alert": "PortalE2ECritical", "expr": "vector(1)", "labels": {"severity": "critical"}},
+        {"alert": "PortalE2EWarning", "expr": "vector(1)", "labels": {"severity": "warning"}},
+    )
+
+
+def _incidents_page(open_page: OpenPage) -> Page:
+    """The dashboard, once the incidents card lists both alerts of `two_severities`."""
+    page = open_page("/")
+    for name in ("PortalE2ECritical", "PortalE2EWarning"):
+        row = page.locator("#widget-incidents .alert-row", has=page.locator("bdi", has_text=name))
+        expect(row).to_have_class(re.compile(r"\bis-firing\b"), timeout=WAIT)
+    return page
+
+
+def _is_poll(response: Response) -> bool:
+    return urlsplit(response.url).path == "/widgets/incidents"
 
 
 def test_a_gauge_changes_state_as_prometheus_answers(
-    open_page: OpenPage, live: str, monitoring: MonitoringWorld
+    open_page: OpenPage, cpu: Callable[[float], None]
 ) -> None:
-    page = open_page(f"{live}/")
-    cpu = page.locator("#gauge-cpu")
-    expect(cpu).to_have_class(re.compile(r"\bis-ok\b"))
-    expect(cpu.locator(".gauge__value")).to_have_text("48.5%")
+    cpu(48.5)
+    page = open_page("/")
+    gauge = page.locator("#gauge-cpu")
+    expect(gauge.locator(".gauge__value")).to_have_text("48.5%", timeout=WAIT)
+    expect(gauge).to_have_class(re.compile(r"\bis-ok\b"))
+    expect(gauge.locator(".gauge-state")).to_have_text("OK")
 
-    monitoring.pin("cpu", 95.0)
-    expect(cpu).to_have_class(re.compile(r"\bis-critical\b"), timeout=WAIT)
-    expect(cpu.locator(".gauge-state")).to_have_text("Critical")
-    expect(cpu.locator(".gauge__value")).to_have_text("95.0%")
+    cpu(95.0)
+    expect(gauge).to_have_class(re.compile(r"\bis-critical\b"), timeout=WAIT)
+    expect(gauge.locator(".gauge-state")).to_have_text("Critical")
+    expect(gauge.locator(".gauge__value")).to_have_text("95.0%")
     region = page.locator("#widget-metrics [data-live-region]")
-    expect(region).to_contain_text("1 critical", timeout=5000)  # told to screen readers
+    expect(region).to_contain_text("1 critical", timeout=WAIT)  # told to screen readers
 
-    monitoring.pin("cpu", 80.0)
-    expect(cpu).to_have_class(re.compile(r"\bis-warn\b"), timeout=WAIT)
-    expect(cpu.locator(".gauge-state")).to_have_text("Warning")
+    cpu(80.0)
+    expect(gauge).to_have_class(re.compile(r"\bis-warn\b"), timeout=WAIT)
+    expect(gauge.locator(".gauge-state")).to_have_text("Warning")
+    expect(gauge.locator(".gauge__value")).to_have_text("80.0%")
 
 
 def test_an_alert_moves_from_firing_to_resolved(
-    open_page: OpenPage, live: str, monitoring: MonitoringWorld
+    open_page: OpenPage, rules: Callable[..., None], controlled_target: ControlledTarget
 ) -> None:
-    page = open_page(f"{live}/")
-    row = page.locator("#widget-incidents .alert-row", has=page.locator("bdi", has_text=ALERT))
-    expect(row).to_have_count(0)
+    metric = "portal_e2e_disk_full"
+    controlled_target.set(metric, 0)
+    rules(
+        "e2e-disk-full",
+        {
+            "alert": ALERT,
+            "expr": f'{metric}{{target="controlled"}} > 0.5',
+            "labels": {"severity": "critical", "namespace": "gitlab"},
+            "annotations": {"summary": "Disk full on {{ $labels.target }}"},
+        },
+    )
+    try:
+        page = open_page("/")
+        row = page.locator("#widget-incidents .alert-row", has=page.locator("bdi", has_text=ALERT))
+        expect(row).to_have_count(0)
 
-    monitoring.fire(ALERT, severity="critical", namespace="gitlab")
-    expect(row).to_have_class(re.compile(r"\bis-firing\b"), timeout=WAIT)
-    expect(row.locator(".alert-state")).to_have_text("Firing")
-    expect(row.locator(".alert-row__when")).to_contain_text("Firing since")
+        controlled_target.set(metric, 1)
+        expect(row).to_have_class(re.compile(r"\bis-firing\b"), timeout=WAIT)
+        expect(row.locator(".alert-state")).to_have_text("Firing")
+        expect(row.locator(".alert-row__when")).to_contain_text("Firing since")
+        expect(row.locator(".alert-row__summary")).to_have_text("Disk full on controlled")
 
-    monitoring.resolve(ALERT)
-    expect(row).to_have_class(re.compile(r"\bis-resolved\b"), timeout=WAIT)
-    expect(row.locator(".alert-state")).to_have_text("Resolved")
-    expect(row.locator(".alert-row__when")).to_contain_text("From ")
-    expect(row.locator(".ribbon__firing")).to_have_count(1)
+        controlled_target.set(metric, 0)
+        expect(row).to_have_class(re.compile(r"\bis-resolved\b"), timeout=WAIT)
+        expect(row.locator(".alert-state")).to_have_text("Resolved")
+        expect(row.locator(".alert-row__when")).to_contain_text("From ")
+        expect(row.locator(".ribbon__firing")).to_have_count(1)
+    finally:
+        controlled_target.clear(metric)
 
 
-def test_the_severity_filter_cuts_holds_and_is_kept(open_page: OpenPage, live: str) -> None:
-    page = open_page(f"{live}/")
+@pytest.mark.usefixtures("two_severities")
+def test_the_severity_filter_cuts_holds_and_is_kept(open_page: OpenPage) -> None:
+    page = _incidents_page(open_page)
     rows = page.locator("#widget-incidents .alert-row")
-    expect(rows.and_(page.locator(":not(.is-critical)")).first).to_be_visible()
+    others = page.locator("#widget-incidents .alert-row:not(.is-critical)")
 
     with page.expect_response(lambda r: r.url.endswith("/widgets/incidents/severity")) as kept:
         page.locator("#incidents-severity-critical").click()  # its pill, as a person clicks it
     assert kept.value.status == 204  # kept for this person, in the portal's database
-    expect(page.locator("#incidents-severity-critical")).to_be_checked(timeout=10_000)
-    others = page.locator("#widget-incidents .alert-row:not(.is-critical)")
-    expect(others).to_have_count(0, timeout=10_000)
+    expect(page.locator("#incidents-severity-critical")).to_be_checked(timeout=WAIT)
+    expect(others).to_have_count(0, timeout=WAIT)
     expect(rows.first).to_be_visible()
-    page.wait_for_timeout((REFRESH + 2) * 1000)  # the next poll carries the choice too
+    with page.expect_response(_is_poll, timeout=WAIT):  # the next poll carries the choice too
+        pass
+    page.wait_for_function(SETTLED)
     expect(page.locator("#incidents-severity-critical")).to_be_checked()
     expect(others).to_have_count(0)
 
     page.reload()  # a new page (or another device) starts with the kept choice
-    expect(page.locator("#incidents-severity-critical")).to_be_checked(timeout=10_000)
+    expect(page.locator("#incidents-severity-critical")).to_be_checked(timeout=WAIT)
     expect(rows.first).to_be_visible()
     expect(others).to_have_count(0)
 
@@ -113,18 +189,19 @@ def test_the_severity_filter_cuts_holds_and_is_kept(open_page: OpenPage, live: s
     with page.expect_response(lambda r: r.url.endswith("/widgets/incidents/severity")):
         page.keyboard.press("ArrowLeft")  # the radio group from the keyboard: back to "All"
     expect(page.locator("#incidents-severity-all")).to_be_checked()
-    expect(others.first).to_be_visible(timeout=10_000)
+    expect(others.first).to_be_visible(timeout=WAIT)
     page.reload()
-    expect(page.locator("#incidents-severity-all")).to_be_checked(timeout=10_000)
+    expect(page.locator("#incidents-severity-all")).to_be_checked(timeout=WAIT)
 
 
+@pytest.mark.usefixtures("two_severities")
 def test_a_choice_the_portal_cannot_keep_holds_on_the_page_and_says_so(
-    open_page: OpenPage, live: str, problems: PageProblems
+    open_page: OpenPage, problems: PageProblems
 ) -> None:
     """The portal's database away (its answer to the keeping POST: 503): the filter still cuts
     the card on this page, and a note under the card says it is not kept for other devices."""
     problems.allow_console(r"status of 503|Error Code 503 from /widgets/incidents/severity")  # browser, htmx
-    page = open_page(f"{live}/")
+    page = _incidents_page(open_page)
     note = page.locator("#widget-incidents [data-choice-note]")
     expect(note).to_be_hidden()
     page.route("**/widgets/incidents/severity", lambda route: route.fulfill(status=503))
@@ -133,7 +210,7 @@ def test_a_choice_the_portal_cannot_keep_holds_on_the_page_and_says_so(
     expect(note).to_be_visible()
     expect(note).to_contain_text("this page only")
     expect(page.locator("#widget-incidents [data-live-region]")).to_contain_text("this page only")
-    expect(page.locator("#widget-incidents .alert-row:not(.is-critical)")).to_have_count(0, timeout=10_000)
+    expect(page.locator("#widget-incidents .alert-row:not(.is-critical)")).to_have_count(0, timeout=WAIT)
     page.unroute("**/widgets/incidents/severity")
     with page.expect_response(lambda r: r.url.endswith("/widgets/incidents/severity")) as kept:
         page.locator("#incidents-severity-all").click()  # kept again: the note goes

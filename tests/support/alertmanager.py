@@ -30,17 +30,15 @@ class AlertmanagerServer:
         self.directory = directory
         self.port = free_port()
         self.log = directory / "alertmanager.log"
+        self.config_file = directory / "alertmanager.yml"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> AlertmanagerServer:
-        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-        if binary is None:
-            raise RuntimeError("prometheus-alertmanager is not installed: run `make test-deps`")
-        config = {
+    def _write_config(self, inhibit_rules: list[dict[str, Any]]) -> None:
+        config: dict[str, Any] = {
             "route": {
                 "receiver": "null",  # yaml.safe_dump quotes it: a bare null would be YAML's null
                 "group_by": ["alertname"],
@@ -50,11 +48,18 @@ class AlertmanagerServer:
             },
             "receivers": [{"name": "null"}],
         }
-        config_file = self.directory / "alertmanager.yml"
-        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+        if inhibit_rules:
+            config["inhibit_rules"] = inhibit_rules
+        self.config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+    def start(self) -> AlertmanagerServer:
+        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        if binary is None:
+            raise RuntimeError("prometheus-alertmanager is not installed: run `make test-deps`")
+        self._write_config([])
         command = [
             binary,
-            f"--config.file={config_file}",
+            f"--config.file={self.config_file}",
             f"--storage.path={self.directory / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--cluster.listen-address=",  # no gossip (it would bind 0.0.0.0:9094)
@@ -67,6 +72,17 @@ class AlertmanagerServer:
     def stop(self) -> None:
         stop_child(self.process)
         self.process = None
+
+    def inhibit(self, inhibit_rules: list[dict[str, Any]]) -> None:
+        """Replace its `inhibit_rules` (none: `[]`) and reload; back once they apply.
+
+        Alertmanager answers `POST /-/reload` after the new configuration is in force (or says
+        why it refused it); the alerts it holds are kept, and inhibitions are worked out anew.
+        """
+        self._write_config(inhibit_rules)
+        answer = requests.post(f"{self.url}/-/reload", timeout=10)
+        if not answer.ok:
+            raise RuntimeError(f"alertmanager refused its configuration: {answer.text}")
 
     # --- API v2 ---------------------------------------------------------------------------------
 

@@ -9,11 +9,13 @@ and is stopped by PID when the session ends. Mark the tests that use them `peers
 - `postgres`: PostgresServer for the portal's own database; `create_database(name)` returns a
   SQLAlchemy URL (`postgresql+psycopg://...`). Taiga's PostgreSQL is another server.
 - `alertmanager`: AlertmanagerServer (API v2: `alerts()`, `post_alert()`, `create_silence()`,
-  `silences()`, `expire_silence()`).
+  `silences()`, `expire_silence()`; `inhibit(rules)` replaces its inhibit rules through a reload).
 - `controlled_target`: ControlledTarget, a scrape target whose gauges a test sets (`set(name, value)`).
 - `prometheus_with_rules`: PrometheusServer scraping `controlled_target` (label `target="controlled"`),
   evaluating rules every second and sending alerts to `alertmanager`; `add_rules(name, groups)`
   loads a test's rules, `remove_rules(name)` unloads them.
+- `rules`: `rules(name, *rule dicts)` loads a group into `prometheus_with_rules`, evaluated every
+  second; unloaded after the test.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -94,3 +96,17 @@ def prometheus_with_rules(
         return server
 
     yield from _run("prometheus with rules", start)
+
+
+@pytest.fixture
+def rules(prometheus_with_rules: PrometheusServer) -> Iterator[Callable[..., None]]:
+    """`rules(name, *rule dicts)`: load a group evaluated every second; unloaded after the test."""
+    loaded: list[str] = []
+
+    def load(name: str, *rule: dict[str, Any]) -> None:
+        prometheus_with_rules.add_rules(name, [{"name": name, "interval": "1s", "rules": list(rule)}])
+        loaded.append(name)
+
+    yield load
+    for name in loaded:
+        prometheus_with_rules.remove_rules(name)

@@ -120,22 +120,6 @@ def incidents_app(
     return build
 
 
-@pytest.fixture
-def rules(
-    prometheus_with_rules: PrometheusServer, controlled_target: ControlledTarget
-) -> Iterator[Callable[..., None]]:
-    """`rules(name, *rule dicts)`: load a group evaluated every second; unloaded after the test."""
-    loaded: list[str] = []
-
-    def load(name: str, *rule: dict[str, Any]) -> None:
-        prometheus_with_rules.add_rules(name, [{"name": name, "interval": "1s", "rules": list(rule)}])
-        loaded.append(name)
-
-    yield load
-    for name in loaded:
-        prometheus_with_rules.remove_rules(name)
-
-
 def _as(app: Flask, username: str) -> FlaskClient:
     """A browser of the demo person `username`."""
     client = app.test_client()
@@ -245,6 +229,53 @@ def test_a_silence_created_through_alertmanager_shows_as_silenced(
         )
     finally:
         alertmanager.expire_silence(silence)
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(120)
+def test_an_alert_inhibited_in_alertmanager_says_so_and_its_source_does_not(
+    incidents_app: Callable[..., Flask], rules: Callable[..., None], alertmanager: AlertmanagerServer
+) -> None:
+    """Alertmanager inhibits the warning while the critical of the same namespace fires."""
+    source, target = "PortalIncidentInhibitor", "PortalIncidentInhibited"
+    alertmanager.inhibit(
+        [
+            {
+                "source_matchers": [f'alertname="{source}"'],
+                "target_matchers": [f'alertname="{target}"'],
+                "equal": ["namespace"],
+            }
+        ]
+    )
+    try:
+        rules(
+            "incident-inhibit",
+            {"alert": source, "expr": "vector(1)", "labels": {"severity": "critical", "namespace": "db"}},
+            {"alert": target, "expr": "vector(1)", "labels": {"severity": "warning", "namespace": "db"}},
+        )
+        wait_for(
+            lambda: any(a["status"]["inhibitedBy"] for a in alertmanager.alerts(alertname=target)),
+            timeout=30,
+            what="Alertmanager to inhibit the target alert",
+        )
+        client = incidents_app().test_client()
+        html = card(
+            client,
+            "incidents",
+            lambda h: "Inhibited by another alert" in (alert_row(h, target) or ""),
+            timeout=30,
+        )
+        row = _row(html, target)
+        assert "is-firing" in row and "is-muted" in row
+        inhibited = re.search(r'<p class="alert-mute is-inhibited">.*?</p>', row, re.S)
+        assert inhibited and "<span>Inhibited by another alert</span>" in inhibited.group(0)
+        assert "Silenced" not in row  # inhibited is not silenced
+        inhibitor = _row(html, source)
+        assert "is-firing" in inhibitor and "is-muted" not in inhibitor and "Inhibited" not in inhibitor
+        french = _row(card(client, "incidents", target, language="fr"), target)
+        assert "Inhibée par une autre alerte" in french
+    finally:
+        alertmanager.inhibit([])
 
 
 @pytest.mark.peers
