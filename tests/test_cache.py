@@ -317,6 +317,32 @@ def test_data_past_its_refresh_time_is_stale_while_the_refresh_hangs() -> None:
     assert eventually(lambda: cache.get_or_fetch(KEY, gate, policy).value == "v2")
 
 
+def test_once_its_upstream_has_failed_old_data_is_answered_stale_at_once_not_after_a_wait() -> None:
+    """A refresh after a failure (a hang, an outage) will most likely fail too: the poll holds no
+    thread waiting for it, however long it may wait for a refresh of a healthy upstream."""
+    cache = WidgetCache(LocalStore(), failure_hold=0.05, max_waiting=1)
+    policy = FetchPolicy(
+        ttl=0.1, stale_ttl=60, upstream="u", upstream_label="Upstream", timeout=0.1, answer_within=30
+    )
+    assert cache.get_or_fetch(KEY, lambda: "v1", policy).state == "ok"
+    time.sleep(0.1 + policy.grace + 0.05)  # past the time data counts as current
+
+    def down() -> str:
+        raise UpstreamUnavailable("u", Reason.of("Upstream cannot be reached"), "test")
+
+    failed = cache.get_or_fetch(KEY, down, policy)
+    assert (failed.state, failed.value, str(failed.error)) == ("stale", "v1", "Upstream cannot be reached")
+    time.sleep(0.1)  # past the failure's hold: the next poll starts a refresh, which hangs
+    gate = Gate("v2")
+    during = cache.get_or_fetch(KEY, gate, policy)
+    # Answered while the refresh still hangs (it waited for nothing, not answer_within's 30 s):
+    assert not gate.open.is_set() and eventually(lambda: gate.calls == 1)
+    assert (during.state, during.value, str(during.error)) == ("stale", "v1", "Upstream cannot be reached")
+    gate.open.set()  # the upstream is back: its data lands, and the breaker forgets the failure
+    assert eventually(lambda: cache.get_or_fetch(KEY, gate, policy).value == "v2")
+    assert cache.breaker("u").last_error is None
+
+
 class Slow:
     """A fetch that takes `seconds` and returns the next of its values."""
 

@@ -317,6 +317,10 @@ class WidgetCache:
             try:
                 for index, flight, entry, _ in flights:
                     policy = requests[index].policy
+                    if entry is not None and self._failing(policy.upstream) is not None:
+                        # Its upstream's last call failed (a hang, an outage): this refresh will
+                        # most likely fail too. The old data now, marked stale, holds no thread.
+                        continue
                     within = policy.refresh_within if policy.current(entry, now) else policy.answer_within
                     flight.done.wait(max(0.0, flight.started + within - time.monotonic()))
             finally:
@@ -365,13 +369,15 @@ class WidgetCache:
             return CacheResult(None, None, None, "pending")
         if policy.current(entry, time.time()):
             return CacheResult.of(entry, "coalesced")
-        if failure is None and time.monotonic() - flight.started < policy.answer_within:
+        failing = self._failing(policy.upstream) if failure is None else None
+        if failure is None and failing is None and time.monotonic() - flight.started < policy.answer_within:
             # The refresh has only just begun and this request could not wait for it (other
             # requests were waiting): it is not late. The old data is shown for what it is (its
             # fetch time), and the card asks again soon instead of calling the upstream slow.
             return CacheResult.of(entry, "pending")
-        # Past the time any refresh may take: as stale as if this request had fetched itself.
-        return CacheResult.of(entry, "stale", failure.reason if failure else policy.too_slow)
+        # Past the time any refresh may take, or its upstream failing: as stale as if this
+        # request had fetched itself.
+        return CacheResult.of(entry, "stale", failure.reason if failure else failing or policy.too_slow)
 
     # --- flights ---------------------------------------------------------------------------
 
@@ -538,6 +544,11 @@ class WidgetCache:
                     ),
                 )
         return found
+
+    def _failing(self, upstream: str) -> Reason | None:
+        """What the upstream's last call in this process said, while none has succeeded since."""
+        last = self.breaker(upstream).last_error
+        return last if isinstance(last, Reason) else None
 
     @staticmethod
     def _open_message(breaker: CircuitBreaker, policy: FetchPolicy) -> Reason:
