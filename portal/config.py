@@ -266,6 +266,11 @@ class UpstreamSection(_Section):
             raise ValueError(f"file not found: {value}")
         return value
 
+    def identity_claims(self) -> tuple[str, ...]:
+        """Claims of the user's token this section names besides the identity (the claim that
+        holds a person's name in the tool): the session carries them (`User.claims`)."""
+        return ()
+
 
 class WidgetSection(_Section):
     """Settings every widget has; each widget's section adds its own."""

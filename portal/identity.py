@@ -19,8 +19,8 @@ class User:
     roles: frozenset[str] = field(default_factory=frozenset)
     groups: frozenset[str] = field(default_factory=frozenset)
     demo: bool = False
-    # Other claims of the token that the configuration asks for (a widget's `identity_claims`),
-    # as (name, value) pairs: e.g. the claim that holds the user's GitLab username.
+    # Other claims of the token that the configuration asks for (a widget's `identity_claims`,
+    # an upstream section's), as (name, value) pairs: e.g. the claim holding the GitLab username.
     claims: tuple[tuple[str, str], ...] = ()
 
     def may_see(self, allowed: Iterable[str]) -> bool:

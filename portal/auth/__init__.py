@@ -169,11 +169,16 @@ def _relevant_grants(state: PortalState) -> frozenset[str]:
 
 
 def _kept_claims(state: PortalState) -> frozenset[str]:
-    """The token claims the configured widgets need besides the identity (a GitLab username)."""
+    """The token claims the configured widgets and their upstreams' sections need besides the
+    identity (the claim holding a GitLab or Taiga username)."""
     names: set[str] = set()
     for runtime in state.widgets.values():
         if runtime.configured and runtime.settings.enabled:
             names.update(runtime.widget.identity_claims(runtime.settings))
+            for upstream in runtime.widget.upstreams:
+                section = runtime.config.upstream(upstream.name)
+                if section is not None:
+                    names.update(section.identity_claims())
     return frozenset(names)
 
 

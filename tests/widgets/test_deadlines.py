@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from simulators.taiga import TaigaWorld
 from ..conftest import SECRET
 from ..support.keycloak import USERS, LoginTrip, authenticate
 from ..support.processes import ROOT
-from ..support.taiga_portal import ORIGIN, SERVICE, card, csrf_token, with_taiga
+from ..support.taiga_portal import ORIGIN, SERVICE, card, csrf_token, status_form, status_shown, with_taiga
 
 
 @pytest.fixture
@@ -340,14 +341,14 @@ def test_with_single_sign_on_the_feed_and_the_webhook_need_no_session_and_the_re
     assert anonymous.post("/widgets/tasks/task/1/status").status_code == 401
 
 
-def _signed_in_through_the_provider(app: Flask) -> FlaskClient:
-    """A test client signed in as alice through the Keycloak-shaped provider, on http://localhost."""
+def _signed_in_through_the_provider(app: Flask, username: str = "alice") -> FlaskClient:
+    """A test client signed in through the Keycloak-shaped provider, on http://localhost."""
     client = app.test_client()
     started = client.get("/auth/login")
     assert started.status_code == 302
     trip = LoginTrip(authorization_url=started.headers["Location"])
     with requests.Session() as browser:
-        authenticate(browser, trip, "alice", USERS["alice"])
+        authenticate(browser, trip, username, USERS[username])
     assert trip.callback_url.startswith("http://localhost/auth/callback?")
     assert client.get(trip.callback_url).status_code == 303
     return client
@@ -396,3 +397,44 @@ def test_the_feed_url_is_never_built_on_a_foreign_host(
         assert panel.status_code == 200 and f'value="http://localhost{url}"' in panel.get_data(as_text=True)
         assert renewed.status_code == 200
         assert 'value="http://localhost/feeds/taiga/' in renewed.get_data(as_text=True)
+
+
+def test_a_claim_the_configuration_names_finds_the_person_in_taiga(
+    portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld], keycloak: Any
+) -> None:
+    """upstreams.taiga.username_claim: alice signs in as "alice", and her token's family_name
+    ("Admin") is her Taiga username. Her session keeps that claim; both cards, a status change and
+    the calendar feed (no session: its owner is kept in the portal's database) find her by it."""
+    from ..conftest import SSO_ENV, sso_config
+
+    server, world = tracker
+    camille = next(u for u in world.users.values() if u.username == "camille")
+    camille.username = "Admin"  # these items are alice's in Taiga, under her family name
+    config = with_taiga(
+        sso_config(portal_config, keycloak.url), f"{server.url}/api/v1/", username_claim="family_name"
+    )
+    app = create_app({"TESTING": True, "PORTAL": config, "ENV": {**SSO_ENV, **SERVICE}})
+    alice = _signed_in_through_the_provider(app)
+    tasks = card(alice, "tasks", until="task-row")
+    assert "Renouveler les certificats" in tasks and "Android 15" not in tasks
+    deadlines = card(alice, "deadlines", until="upcoming")
+    assert "Renouveler les certificats" in deadlines and "Android 15" not in deadlines
+    action, version, statuses = status_form(tasks, "Relire la politique réseau")
+    changed = alice.post(
+        action,
+        data={"status": statuses["In progress"], "version": version},
+        headers={
+            "Origin": ORIGIN,
+            "X-CSRFToken": csrf_token(alice.get("/").get_data(as_text=True)),
+            "Accept-Language": "en",
+        },
+    )
+    assert changed.status_code == 200
+    assert status_shown(changed.get_data(as_text=True), "Relire la politique réseau") == "In progress"
+    feed = app.test_client().get(_renew(alice))  # a calendar application, without a session
+    summaries = [str(e["SUMMARY"]) for e in Calendar.from_ical(feed.get_data()).walk("VEVENT")]
+    assert any("Renouveler les certificats" in s for s in summaries)
+    assert not any("Android 15" in s for s in summaries)
+    bob = _signed_in_through_the_provider(app, "bob")  # family_name "User": nobody in Taiga
+    nobody = unescape(card(bob, "tasks", until="Taiga account"))
+    assert "You have no Taiga account named “User”." in nobody and "task-row" not in nobody

@@ -17,11 +17,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from pydantic import ValidationError
 
 from portal import create_app
+from portal.identity import User
 from portal.state import portal_state
 from portal.widgets.contract import upstream_key
-from portal.widgets.taiga.upstream import TAIGA
+from portal.widgets.taiga.upstream import TAIGA, TaigaSettings, match_name
 from simulators import taiga
 from simulators.base import FAULT_MODES, SimServer
 from simulators.taiga import TaigaWorld
@@ -68,6 +70,16 @@ def _post(client: FlaskClient, action: str, status: str, version: str, **headers
     )
 
 
+def _next_status(client: FlaskClient, item: Any) -> Any:
+    """A change of `item` (the simulator's) to the next status id, with the page's token: a change
+    the card never offered."""
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    path = f"/widgets/tasks/task/{item.id}/status"
+    return _post(
+        client, path, str(item.status + 1), str(item.version), Origin=ORIGIN, **{"X-CSRFToken": token}
+    )
+
+
 # --- one board for everyone, cut per person ---------------------------------------------------
 
 
@@ -98,6 +110,46 @@ def test_a_person_without_a_taiga_account_is_told_so(
     html = card(_as(taiga_app(), "dominique"), "tasks", until="Taiga account")
     assert "You have no Taiga account named “dominique”." in html
     assert "task-row" not in html and "is-empty" not in html
+
+
+def test_a_person_whose_token_lacks_the_configured_claim_is_told_so_and_changes_nothing(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """With username_claim set, a person without that claim is never looked up by another name
+    (their username would find camille's items): the cards say what is missing."""
+    _, world = tracker
+    app = taiga_app(changes=lambda c: c["upstreams"]["taiga"].update(username_claim="taiga_username"))
+    client = _as(app, "camille")  # the demo identities carry no other claim
+    for slug in ("tasks", "deadlines"):
+        html = unescape(card(client, slug, until="claim"))
+        assert (
+            "Your account has no “taiga_username” claim: the portal cannot tell your Taiga username." in html
+        )
+        assert 'class="card-notice is-warning"' in html
+        assert "Renouveler les certificats" not in html and "task-row" not in html
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))  # camille's
+    before = (item.status, item.version)
+    refused = _next_status(client, item)
+    assert refused.status_code == 403 and (item.status, item.version) == before
+
+
+def test_how_a_person_is_found_in_taiga_keeps_match_by_and_takes_one_way_only() -> None:
+    user = User(
+        subject="s-1",
+        username="cmartin",
+        name="Camille Martin",
+        email="camille@example.org",
+        claims=(("taiga_username", "camille"),),
+    )
+    url = "https://taiga.example.org/api/v1/"
+    assert match_name(TaigaSettings(url=url), user) == "cmartin"  # preferred_username
+    assert match_name(TaigaSettings(url=url, username_claim="taiga_username"), user) == "camille"
+    assert match_name(TaigaSettings(url=url, username_claim="absent"), user) is None
+    assert match_name(TaigaSettings(url=url, match_by="email_local_part"), user) == "camille"
+    assert TaigaSettings(url=url, username_claim="taiga_username").identity_claims() == ("taiga_username",)
+    assert TaigaSettings(url=url).identity_claims() == ()  # the username itself is always kept
+    with pytest.raises(ValidationError, match="keep one"):
+        TaigaSettings(url=url, username_claim="taiga_username", match_by="email_local_part")
 
 
 def test_rows_say_due_state_blocked_note_link_and_status_colour(taiga_app: Callable[..., Flask]) -> None:
@@ -207,15 +259,7 @@ def test_someone_elses_item_is_refused_with_403_and_stays_as_it_was(
         i for i in world.items["task"].values() if i.subject.startswith("Corriger le plantage")
     )  # dominique's
     before = (theirs.status, theirs.version)
-    token = csrf_token(client.get("/").get_data(as_text=True))
-    forged = _post(
-        client,
-        f"/widgets/tasks/task/{theirs.id}/status",
-        str(theirs.status + 1),
-        str(theirs.version),
-        Origin=ORIGIN,
-        **{"X-CSRFToken": token},
-    )
+    forged = _next_status(client, theirs)
     assert forged.status_code == 403
     assert "Only items assigned to you can be changed here." in forged.get_data(as_text=True)
     assert (theirs.status, theirs.version) == before
@@ -321,6 +365,7 @@ def test_a_401_that_a_fresh_login_does_not_cure_is_reported_not_retried_in_a_loo
     server, world = tracker
 
     def changes(config: dict[str, Any]) -> None:
+        config["upstreams"]["taiga"]["timeout"] = 1.5
         config["widgets"]["tasks"].update(ttl=1)
         config["cache"]["failure_hold"] = 1
 
@@ -334,16 +379,21 @@ def test_a_401_that_a_fresh_login_does_not_cure_is_reported_not_retried_in_a_loo
     server.set_fault("unauthorized", only="/api/v1/projects")  # and refuses even fresh ones there
     time.sleep(1.1)
     began = time.monotonic()
-    html = unescape(card(client, "tasks", until="refused"))
-    assert "Taiga refused the portal's credentials (HTTP 401)" in html
-    assert "task-row" in html  # the last good items stay, marked stale
+    client.get("/widgets/tasks")  # past the TTL: this poll's refresh meets the 401
+    while server.count("/api/v1/projects") < listed + 2 and time.monotonic() < began + 5:
+        time.sleep(0.05)
+    time.sleep(0.3)  # without another poll, nothing more reaches Taiga
     # Recovered once: the refused refresh fell back to one fresh login, the call was repeated once.
     assert server.count("/api/v1/auth/refresh") == 1 and world.refreshes == refreshes
     assert world.logins == logins + 1
     assert server.count("/api/v1/projects") == listed + 2
+    html = unescape(card(client, "tasks", until="refused"))
+    assert "Taiga refused the portal's credentials (HTTP 401)" in html
+    assert "task-row" in html  # the last good items stay, marked stale
     for _ in range(30):  # 3 s of polls: past the TTL, the failure hold and the breaker's pause
         card(client, "tasks")
         time.sleep(0.1)
+    time.sleep(0.3)  # the last fetch lands
     refused = server.count("/api/v1/projects") - listed
     renewals = (world.logins - logins) + (world.refreshes - refreshes)
     assert refused == 2 * renewals  # each fetch: one call, one renewal, one more call, reported

@@ -26,7 +26,7 @@ from pydantic import Field
 from ...config import WidgetSection
 from ...identity import User
 from ..contract import PER_HOUR, Part, Widget, WidgetContext, WidgetView
-from ..taiga.cards import board_part, my_work, taiga_settings, view_today
+from ..taiga.cards import board_part, my_work, taiga_settings, tell_missing_claim, view_today
 from ..taiga.client import Sprint
 from ..taiga.feed import item_url, sprint_url
 from ..taiga.upstream import TAIGA
@@ -188,7 +188,7 @@ class DeadlinesWidget(Widget):
                 for s in ("overdue", "soon")
             },
         )
-        return today.isoformat()
+        return f"{today.isoformat()}{tell_missing_claim(view)}"
 
     def register_routes(self, blueprint: Blueprint) -> None:
         from . import routes  # noqa: PLC0415 - its views read the portal's state, which imports the widgets

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from ...identity import User
+from ...upstreams.errors import N_, Reason
 from ..contract import Part, WidgetContext, WidgetView
 from .client import Catalog, TaigaClient
 from .upstream import TAIGA, TaigaSettings, match_name
@@ -19,17 +20,35 @@ def taiga_settings(ctx: WidgetContext) -> TaigaSettings:
     return section
 
 
-def taiga_name(ctx: WidgetContext, user: User) -> str:
-    """The Taiga username this portal user is looked up by."""
-    return match_name(taiga_settings(ctx), user.username, user.email)
+def taiga_name(ctx: WidgetContext, user: User) -> str | None:
+    """The Taiga username this portal user is looked up by (None: their token lacks the claim)."""
+    return match_name(taiga_settings(ctx), user)
 
 
 def board_part(ctx: WidgetContext, user: User) -> Part[Any]:
     """The open work of every project, fetched once for everyone (and for both cards), cut for `user`."""
     client: TaigaClient = ctx.client(TAIGA)
-    return Part(
-        "board", "", TAIGA, client.board, select=partial(cut, name=taiga_name(ctx, user)), upstream_wide=True
-    )
+    cut_for = partial(cut, name=taiga_name(ctx, user), claim=taiga_settings(ctx).username_claim)
+    return Part("board", "", TAIGA, client.board, select=cut_for, upstream_wide=True)
+
+
+def tell_missing_claim(view: WidgetView) -> str:
+    """When the user's token lacks the claim holding their Taiga username, the card says so in
+    words above its "no Taiga account" state (unless a write already has something to say).
+    Returns what it adds to the view's version."""
+    work = my_work(view)
+    if work is None or not work.missing_claim:
+        return ""
+    if view.notice is None:
+        view.notice = Reason.of(
+            N_(
+                "Your account has no “%(claim)s” claim: the portal cannot tell your Taiga username. "
+                "Ask an administrator."
+            ),
+            claim=work.missing_claim,
+        )
+        view.notice_kind = "warning"
+    return f"no-claim:{work.missing_claim}"
 
 
 def catalog_part(ctx: WidgetContext) -> Part[Any]:

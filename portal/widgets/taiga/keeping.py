@@ -6,7 +6,8 @@ keeps them:
 - `DatabaseKeeper`, on the portal's database (issue 12, `portal/storage/`: typed per-user
   preferences, keyed by the Keycloak subject): the sort is the preference `tasks.sort`; a feed
   is `deadlines.feed_token` (the token; `holders()` finds whose it is) and `deadlines.feed_owner`
-  (the Taiga name it is cut by, and when it was made). Used whenever the portal's state has its
+  (what the Taiga name it is cut by is found from: username, e-mail and the token's kept claims,
+  and when it was made). Used whenever the portal's state has its
   database (every deployment since issue 12).
 - `Unavailable`, without a database (an app built without one): nothing is kept (the card sorts
   for the page's life only, and says that calendar feeds need the database; every feed URL 404s).
@@ -29,6 +30,7 @@ from ...identity import User
 
 EXTENSION = "taiga_keeper"
 TOKEN_BYTES = 24  # 192 bits, URL-safe: the feed's URL is its only credential
+CLAIM_PREFIX = "claim:"  # a kept claim of the feed's owner, in `deadlines.feed_owner`
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,16 @@ class FeedOwner:
     username: str
     email: str
     created: datetime
+    claims: tuple[tuple[str, str], ...] = ()  # the kept claims (one may hold the Taiga username)
 
     def as_user(self) -> User:
-        return User(subject=self.subject, username=self.username, name=self.username, email=self.email)
+        return User(
+            subject=self.subject,
+            username=self.username,
+            name=self.username,
+            email=self.email,
+            claims=self.claims,
+        )
 
 
 @dataclass(frozen=True)
@@ -133,7 +142,7 @@ class MemoryKeeper:
 
     def renew_feed_token(self, user: User) -> FeedToken:
         token = new_token()
-        owner = FeedOwner(user.subject, user.username, user.email, self._clock())
+        owner = FeedOwner(user.subject, user.username, user.email, self._clock(), user.claims)
         with self._lock:
             self._tokens[user.subject] = (token, owner)
         return FeedToken(token, owner.created)
@@ -197,9 +206,9 @@ class DatabaseKeeper:
         created = datetime.now(UTC)
         prefs = self._of(user.subject)
         try:
-            prefs.set(
-                self.owner, {"username": user.username, "email": user.email, "created": created.isoformat()}
-            )
+            owner = {"username": user.username, "email": user.email, "created": created.isoformat()}
+            owner.update({CLAIM_PREFIX + name: value for name, value in user.claims})
+            prefs.set(self.owner, owner)
             prefs.set(self.token, token)
         except self._unavailable() as error:
             raise StorageMissing(str(error)) from error
@@ -221,7 +230,14 @@ class DatabaseKeeper:
         if len(subjects) != 1:
             return None
         owner = self._of(subjects[0]).get(self.owner)
-        return FeedOwner(subjects[0], owner.get("username", ""), owner.get("email", ""), _created(owner))
+        claims = tuple(
+            (key.removeprefix(CLAIM_PREFIX), value)
+            for key, value in owner.items()
+            if key.startswith(CLAIM_PREFIX)
+        )
+        return FeedOwner(
+            subjects[0], owner.get("username", ""), owner.get("email", ""), _created(owner), claims
+        )
 
     def sort_of(self, user: User) -> str | None:
         found: str = self._of(user.subject).get(self.sort)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, model_validator
 
 from ...config import UpstreamSection
+from ...identity import User
 from ...upstreams.upstream import ClientSetup, Secret, Upstream
 from .client import UPSTREAM, TaigaClient
 
@@ -18,11 +19,28 @@ class TaigaSettings(UpstreamSection):
     front_url: HttpUrl | None = None
     page_size: int = Field(100, ge=1, le=1000, description="items per page (Taiga allows up to 1000)")
     max_pages: int = Field(20, ge=1, le=200, description="pages followed per list before it is cut")
-    # How a portal user is found in Taiga: their Keycloak preferred_username, or the part of
-    # their e-mail address before the @.
+    # The claim of the user's token that holds their Taiga username: Keycloak's
+    # preferred_username, or another one (e.g. an attribute a Keycloak mapper adds to the token).
+    username_claim: str = Field("preferred_username", pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
+    # Kept for the configurations that set it: email_local_part finds a user in Taiga by the
+    # part of their e-mail address before the @ instead of a claim.
     match_by: Literal["preferred_username", "email_local_part"] = "preferred_username"
     # Seconds the statuses (names, colours) stay fresh: they rarely change.
     catalog_ttl: int = Field(600, ge=10, le=86400)
+
+    @model_validator(mode="after")
+    def _one_way_to_find_a_user(self) -> TaigaSettings:
+        if self.match_by == "email_local_part" and self.username_claim != "preferred_username":
+            raise ValueError(
+                "username_claim and match_by: email_local_part both say how users are found: keep one"
+            )
+        return self
+
+    def identity_claims(self) -> tuple[str, ...]:
+        """The claim holding the Taiga username, when it is not the username itself."""
+        if self.match_by == "email_local_part" or self.username_claim == "preferred_username":
+            return ()
+        return (self.username_claim,)
 
     @property
     def front(self) -> str:
@@ -66,8 +84,8 @@ TAIGA: Upstream[TaigaClient] = Upstream(
 )
 
 
-def match_name(settings: TaigaSettings, username: str, email: str) -> str:
-    """The Taiga username a portal user is looked up by."""
-    if settings.match_by == "email_local_part" and "@" in email:
-        return email.split("@", 1)[0]
-    return username
+def match_name(settings: TaigaSettings, user: User) -> str | None:
+    """The Taiga username a portal user is looked up by; None when their token has no such claim."""
+    if settings.match_by == "email_local_part":
+        return user.email.split("@", 1)[0] if "@" in user.email else user.username
+    return user.claim(settings.username_claim) or None

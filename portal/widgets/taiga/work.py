@@ -27,8 +27,9 @@ Sort = Literal["due", "status", "project", "modified"]
 class MyWork:
     """What one person's cards show: their open items and their projects' open sprints.
 
-    `person` is None when Taiga has no account by the name the portal looked up (`name`):
-    a state of its own, not an empty list.
+    `person` is None when Taiga has no account by the name the portal looked up (`name`), or
+    when the user's token has no claim to look them up by (`missing_claim` names it, `name` is
+    ""): states of their own, not an empty list.
     """
 
     name: str
@@ -36,10 +37,14 @@ class MyWork:
     items: tuple[WorkItem, ...]
     sprints: tuple[Sprint, ...]
     truncated: bool = False
+    missing_claim: str = ""
 
 
-def cut(board: Board, name: str) -> MyWork:
-    """The part of the board that is `name`'s, and nothing else."""
+def cut(board: Board, name: str | None, claim: str = "") -> MyWork:
+    """The part of the board that is `name`'s, and nothing else; nothing without a name (the
+    user's token lacks `claim`, the one that holds it)."""
+    if not name:
+        return MyWork("", None, (), (), board.truncated, missing_claim=claim)
     person = people_by_username(board.people).get(name.casefold())
     if person is None:
         return MyWork(name, None, (), (), board.truncated)

@@ -49,7 +49,8 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
         if not valid:
             raise WriteRefused(Reason.of(N_("This change is not valid.")))
         client: TaigaClient = ctx.client(TAIGA)
-        person = client.user_by_username(taiga_name(ctx, user))
+        name = taiga_name(ctx, user)
+        person = client.user_by_username(name) if name else None
         current = client.item(item_kind, item_id)  # Taiga's data, not what the form says
         if person is None or person.id not in current.assignees:
             raise WriteRefused(Reason.of(N_("Only items assigned to you can be changed here.")))

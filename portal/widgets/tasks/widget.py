@@ -21,7 +21,15 @@ from pydantic import Field
 from ...config import WidgetSection
 from ...identity import User
 from ..contract import PER_HOUR, Part, Widget, WidgetContext, WidgetView
-from ..taiga.cards import board_part, catalog_of, catalog_part, my_work, taiga_settings, view_today
+from ..taiga.cards import (
+    board_part,
+    catalog_of,
+    catalog_part,
+    my_work,
+    taiga_settings,
+    tell_missing_claim,
+    view_today,
+)
 from ..taiga.client import Kind, Status, WorkItem
 from ..taiga.feed import item_url
 from ..taiga.keeping import keeper
@@ -109,7 +117,7 @@ class TasksWidget(Widget):
         view.extra["sorts"] = SORTS
         view.extra["keeps_sort"] = keeper().available
         if work is None or work.person is None:
-            return ""
+            return tell_missing_claim(view)
         today = view_today(view, ctx)
         front = taiga_settings(ctx).front
         catalog = catalog_of(view)
