@@ -343,6 +343,21 @@ def test_once_its_upstream_has_failed_old_data_is_answered_stale_at_once_not_aft
     assert cache.breaker("u").last_error is None
 
 
+def test_an_upstream_that_fails_fast_is_said_at_every_poll_while_the_data_is_still_current() -> None:
+    cache = WidgetCache(LocalStore(), failure_hold=0.01, max_waiting=1)
+    policy = FetchPolicy(ttl=0.1, stale_ttl=60, upstream="u", upstream_label="Upstream", timeout=5)
+    assert cache.get_or_fetch(KEY, lambda: "v1", policy).state == "ok"
+    time.sleep(0.15)  # past the TTL, well within the grace of a refresh under way
+
+    def down() -> str:
+        raise UpstreamUnavailable("u", Reason.of("Upstream cannot be reached"), "test")
+
+    for _ in range(3):  # each poll refreshes (the failure's hold is over) and waits refresh_within
+        time.sleep(0.02)
+        said = cache.get_or_fetch(KEY, down, policy)
+        assert (said.state, said.value, str(said.error)) == ("stale", "v1", "Upstream cannot be reached")
+
+
 class Slow:
     """A fetch that takes `seconds` and returns the next of its values."""
 

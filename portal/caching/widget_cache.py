@@ -317,11 +317,12 @@ class WidgetCache:
             try:
                 for index, flight, entry, _ in flights:
                     policy = requests[index].policy
-                    if entry is not None and self._failing(policy.upstream) is not None:
+                    current = policy.current(entry, now)
+                    if entry is not None and not current and self._failing(policy.upstream) is not None:
                         # Its upstream's last call failed (a hang, an outage): this refresh will
                         # most likely fail too. The old data now, marked stale, holds no thread.
                         continue
-                    within = policy.refresh_within if policy.current(entry, now) else policy.answer_within
+                    within = policy.refresh_within if current else policy.answer_within
                     flight.done.wait(max(0.0, flight.started + within - time.monotonic()))
             finally:
                 self._waiting.release()
