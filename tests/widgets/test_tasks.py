@@ -127,6 +127,7 @@ def test_a_person_whose_token_lacks_the_configured_claim_is_told_so_and_changes_
         )
         assert 'class="card-notice is-warning"' in html
         assert "Renouveler les certificats" not in html and "task-row" not in html
+        assert "no Taiga account named" not in html  # it is not that the account is missing
     item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))  # camille's
     before = (item.status, item.version)
     refused = _next_status(client, item)
