@@ -343,6 +343,30 @@ def test_once_its_upstream_has_failed_old_data_is_answered_stale_at_once_not_aft
     assert cache.breaker("u").last_error is None
 
 
+def test_a_failure_another_worker_met_spares_this_worker_the_wait_too() -> None:
+    """Each worker has its own breaker; the key's failure record, shared, says it for them all."""
+    store = LocalStore()
+    first, second = (WidgetCache(store, failure_hold=0.05, max_waiting=1) for _ in range(2))
+    policy = FetchPolicy(
+        ttl=0.1, stale_ttl=60, upstream="u", upstream_label="Upstream", timeout=0.1, answer_within=30
+    )
+    assert first.get_or_fetch(KEY, lambda: "v1", policy).state == "ok"
+    time.sleep(0.1 + policy.grace + 0.05)
+
+    def down() -> str:
+        raise UpstreamUnavailable("u", Reason.of("Upstream cannot be reached"), "test")
+
+    assert first.get_or_fetch(KEY, down, policy).state == "stale"
+    assert second.breaker("u").last_error is None
+    time.sleep(0.1)  # past the failure's hold: the second worker's poll starts a refresh, which hangs
+    gate = Gate("v2")
+    during = second.get_or_fetch(KEY, gate, policy)
+    assert not gate.open.is_set() and eventually(lambda: gate.calls == 1)
+    assert (during.state, during.value, str(during.error)) == ("stale", "v1", "Upstream cannot be reached")
+    gate.open.set()
+    assert eventually(lambda: second.get_or_fetch(KEY, gate, policy).value == "v2")
+
+
 def test_an_upstream_that_fails_fast_is_said_at_every_poll_while_the_data_is_still_current() -> None:
     cache = WidgetCache(LocalStore(), failure_hold=0.01, max_waiting=1)
     policy = FetchPolicy(ttl=0.1, stale_ttl=60, upstream="u", upstream_label="Upstream", timeout=5)

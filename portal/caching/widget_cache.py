@@ -17,10 +17,12 @@ Every widget part goes through `WidgetCache.get_many([...])` (or `get_or_fetch` 
   "pending", and the card polls again soon); no data at all is "pending" (the card says
   loading and polls again soon), or the last failure when one is known;
 - a failure is never stored as data: the last good entry is served as stale with the reason,
-  the failure is remembered for `failure_hold` seconds so that pollers do not hammer the
-  upstream, and the upstream's circuit breaker opens after repeated failures (or at once, for as
-  long as a 429 asks); a request the upstream refused as invalid (`UpstreamRejected`, a 400 or
-  422: a bad query) fails its own key only and leaves the circuit closed;
+  no new try is made for `failure_hold` seconds so that pollers do not hammer the upstream, and
+  until a refresh succeeds no request waits for one (in any worker: the failure is recorded in
+  the store), since it will most likely fail too; the upstream's circuit breaker opens after
+  repeated failures (or at once, for as long as a 429 asks); a request the upstream refused as
+  invalid (`UpstreamRejected`, a 400 or 422: a bad query) fails its own key only and leaves the
+  circuit closed;
 - `invalidate(key or prefix)` drops entries, failure records, every worker's kept copies and
   the flights under way (through the broadcast), and a fetch that began before it can never
   write its older value after it (the store's guarded write);
@@ -318,9 +320,10 @@ class WidgetCache:
                 for index, flight, entry, _ in flights:
                     policy = requests[index].policy
                     current = policy.current(entry, now)
-                    if entry is not None and not current and self._failing(policy.upstream) is not None:
-                        # Its upstream's last call failed (a hang, an outage): this refresh will
-                        # most likely fail too. The old data now, marked stale, holds no thread.
+                    if entry is not None and not current and self._known_failing(requests[index], entry):
+                        # Its last refresh failed, here or in another worker (a hang, an outage):
+                        # this one will most likely fail too. The old data now, marked stale,
+                        # holds no thread.
                         continue
                     within = policy.refresh_within if current else policy.answer_within
                     flight.done.wait(max(0.0, flight.started + within - time.monotonic()))
@@ -370,7 +373,7 @@ class WidgetCache:
             return CacheResult(None, None, None, "pending")
         if policy.current(entry, time.time()):
             return CacheResult.of(entry, "coalesced")
-        failing = self._failing(policy.upstream) if failure is None else None
+        failing = None if failure is not None else self._known_failing(request, entry)
         if failure is None and failing is None and time.monotonic() - flight.started < policy.answer_within:
             # The refresh has only just begun and this request could not wait for it (other
             # requests were waiting): it is not late. The old data is shown for what it is (its
@@ -516,7 +519,10 @@ class WidgetCache:
                     "duration_ms": round(elapsed * 1000, 1),
                 },
             )
-            self.store.set(self._failure_key(key), Failure(exc.reason, time.time()), self.failure_hold)
+            # Kept as long as the entry (a refresh's failure is told until one succeeds); the
+            # hold before the next try is `failure_hold` from its time (`_read_failure`).
+            kept = max(self.failure_hold, policy.ttl + policy.stale_ttl)
+            self.store.set(self._failure_key(key), Failure(exc.reason, time.time()), kept)
             return self._degraded(entry, exc.reason)
         self.observer.upstream_call(policy.upstream, "ok", time.monotonic() - began)
         breaker.record_success()
@@ -546,10 +552,17 @@ class WidgetCache:
                 )
         return found
 
-    def _failing(self, upstream: str) -> Reason | None:
-        """What the upstream's last call in this process said, while none has succeeded since."""
-        last = self.breaker(upstream).last_error
-        return last if isinstance(last, Reason) else None
+    def _known_failing(self, request: Request[Any], entry: Entry) -> Reason | None:
+        """Why refreshing `entry` failed last, if it did: the upstream's last call in this process
+        (while none has succeeded since), else the key's failure record, past its hold too, when
+        it is newer than the entry (another worker tried, and failed)."""
+        last = self.breaker(request.policy.upstream).last_error
+        if isinstance(last, Reason):
+            return last
+        value = self._safe_get(self._failure_key(request.key))
+        if isinstance(value, Failure) and value.at > entry.fetched_at:
+            return value.reason
+        return None
 
     @staticmethod
     def _open_message(breaker: CircuitBreaker, policy: FetchPolicy) -> Reason:
