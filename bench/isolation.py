@@ -3,7 +3,8 @@
 The dashboard stack (bench/dashboard.py) with the Prometheus and Alertmanager simulators (so
 that they can hang too), every card's refresh and TTL at 5 s so that each card retries during
 the hang and gives many answers per window. `PEOPLE` people poll the six cards; 10 more load the
-shell (`/`, no htmx headers) every second. A baseline window, then each upstream in turn hangs
+shell (`/`, no htmx headers) every second. A baseline window, a second one to tell how far a
+p99 moves with nothing hung (the noise, reported beside the goals), then each upstream in turn hangs
 (the simulator accepts and says nothing) for a window of the same length, then answers again
 and every card is waited for until it shows fresh data. (`--quick`: GitLab only.)
 
@@ -68,6 +69,12 @@ def measure(bench: Bench) -> None:
             start = crowd.now()
             crowd.wait_until(start + window)
             baseline = _windows(crowd, shell, start, crowd.now())
+            # The same again with nothing hung: how far p99 moves between two windows alike (the
+            # noise the ratios below stand in; on 2 cores shared with the crowd, a p99 is the
+            # third-slowest of a few hundred answers).
+            start = crowd.now()
+            crowd.wait_until(start + window)
+            again = _windows(crowd, shell, start, crowd.now())
             for upstream in _hangs(bench):
                 board.sims[upstream].fault("timeout", seconds=window + 60)
                 start = crowd.now()
@@ -83,6 +90,7 @@ def measure(bench: Bench) -> None:
         finally:
             crowd.stop()
             shell.stop()
+    _noise(bench, baseline, again)
     _figures(bench, board, baseline, results, window)
     bench.add(
         SECTION,
@@ -98,6 +106,20 @@ def _windows(crowd: Crowd, shell: Crowd, start: float, end: float) -> dict[str, 
     offset = shell.origin - crowd.origin
     found[SHELL] = [s for s in list(shell.samples) if start <= s.at + offset < end and s.path == SHELL]
     return found
+
+
+def _noise(bench: Bench, baseline: dict[str, list[Sample]], again: dict[str, list[Sample]]) -> None:
+    """A second baseline against the first: the ratios a hang's are read against."""
+    ratios = {path: ratio(_p99(again[path], path), _p99(samples, path)) for path, samples in baseline.items()}
+    worst = max(ratios.items(), key=lambda item: item[1])
+    bench.add(
+        SECTION,
+        "nothing hangs, a second baseline window: worst p99 / baseline (the noise)",
+        f"{worst[1]:.2f} ({worst[0]}: {_p99(again[worst[0]], worst[0]):.0f} / "
+        f"{_p99(baseline[worst[0]], worst[0]):.0f} ms); median of the ratios "
+        f"{sorted(ratios.values())[len(ratios) // 2]:.2f}",
+    )
+    bench.details.setdefault("isolation_noise", {})["ratios"] = ratios
 
 
 def _figures(

@@ -94,7 +94,7 @@ def measure(bench: Bench) -> None:
     counts = QUICK_PEOPLE if bench.quick else FULL_PEOPLE
     results: dict[int, dict[str, Any]] = {}
     seconds = bench.durations.amplification
-    section = "8 taiga"
+    section = "2b Taiga load"
     most = max(counts)
     keycloak = KeycloakSim(bench.directory, realm_file=realm_with(most, bench.directory)).start()
     # Hour-long access tokens: a thousand sessions refreshing at Keycloak (the soak measures

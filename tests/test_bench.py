@@ -172,6 +172,7 @@ def test_a_quick_bench_produces_every_figure(tmp_path: Path) -> None:
     assert sections == {
         "1 capacity",
         "2 upstream load",
+        "2b Taiga load",
         "3 isolation",
         "4 faults",
         "5 writes",
