@@ -6,6 +6,7 @@ under gunicorn with two workers and its own SQLite database."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -70,9 +71,12 @@ def test_drag_keyboard_hide_and_the_same_layout_in_a_second_browser(open_page: O
     assert page.evaluate("() => document.activeElement.closest('.widget-card').id") == "widget-beta"
     assert page.locator("#layout-status").get_attribute("aria-live") == "polite"
 
-    # Hide gamma.
+    # Hide gamma; make beta wide.
     page.locator("#widget-gamma [data-action='hide']").click()
     expect(page.locator("#layout-status")).to_contain_text("Gamma is hidden. Layout saved.")
+    page.locator("#widget-beta [data-action='width']").click()
+    expect(page.locator("#widget-beta [data-action='width']")).to_have_attribute("aria-pressed", "true")
+    saved(page)
     page.locator("#layout-toggle").click()  # done
     expect(page.locator("#widget-gamma")).to_be_hidden()
 
@@ -83,6 +87,9 @@ def test_drag_keyboard_hide_and_the_same_layout_in_a_second_browser(open_page: O
     )
     assert order(other) == ["alpha", "beta", "status", "gamma"]
     expect(other.locator("#widget-gamma")).to_be_hidden()
+    expect(other.locator("#widget-beta")).to_have_attribute("data-width", "wide")
+    expect(other.locator("#widget-beta")).to_have_class(re.compile(r"\bwidget-card--wide\b"))
+    expect(other.locator("#widget-alpha")).not_to_have_class(re.compile(r"\bwidget-card--wide\b"))
     expect(other.locator("#widget-alpha")).to_be_visible()
     assert any(url.endswith("/widgets/alpha") for url in polled)
     assert not any(url.endswith("/widgets/gamma") for url in polled)  # a hidden card does not poll
@@ -114,6 +121,11 @@ def test_collapse_pin_and_new_tab(open_page: OpenPage) -> None:
     # The filter: Enter opens the only match (here in a new tab, as chosen); the tool's page is
     # answered here, nothing leaves the machine.
     other.context.route("https://sonar.example.org/**", lambda route: route.fulfill(body="SonarQube"))
+    pages = len(other.context.pages)
+    other.locator("#tile-filter").fill("o")  # several tools match: Enter opens none of them
+    other.locator("#tile-filter").press("Enter")
+    other.wait_for_timeout(500)
+    assert len(other.context.pages) == pages and other.url.endswith("/")
     with other.context.expect_page() as opened:
         other.locator("#tile-filter").fill("sonar")
         other.locator("#tile-filter").press("Enter")
