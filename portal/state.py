@@ -221,6 +221,6 @@ def build_state(
         icons=icons,
         database=Database.from_settings(config.database, settings.secrets.database_password),
         preferences=KeptPreferences(broadcast),
-        changes=UpstreamChanges(broadcast),
+        changes=UpstreamChanges(broadcast, upstreams_of(widgets)),
         static_versions=_static_versions(),
     )

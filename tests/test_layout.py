@@ -182,7 +182,8 @@ class Page:
     @classmethod
     def parse(cls, html: str) -> Page:
         cards = re.findall(
-            r'<section class="widget-card([^"]*)" id="widget-[^"]+" data-slug="([^"]+)"[^>]*? data-width="(\w+)"',
+            r'<section class="widget-card([^"]*)" id="widget-[^"]+" data-slug="([^"]+)"'
+            r'[^>]*? data-width="(\w+)"',
             html,
         )
         bodies = dict(

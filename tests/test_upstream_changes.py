@@ -7,6 +7,7 @@ side (the page polls the cards of that tool at once) is tests/e2e/test_taiga.py.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import redis
@@ -20,7 +21,7 @@ from .support.processes import RedisServer, eventually
 
 def test_a_change_is_told_until_it_is_old_and_junk_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     broadcast = LocalBroadcast()
-    told = UpstreamChanges(broadcast)
+    told = UpstreamChanges(broadcast, ["taiga", "gitlab"])
     assert told.header() == ""
     now = 1_764_680_000.0
     monkeypatch.setattr(changes.time, "time", lambda: now)
@@ -38,7 +39,7 @@ def test_a_change_is_told_until_it_is_old_and_junk_is_ignored(monkeypatch: pytes
 def test_a_change_announced_by_one_worker_is_told_by_the_others(redis_server: RedisServer) -> None:
     listeners = [RedisBroadcast(redis.Redis.from_url(redis_server.url), "test:events") for _ in range(2)]
     try:
-        first, second = (UpstreamChanges(b) for b in listeners)
+        first, second = (UpstreamChanges(b, ["taiga"]) for b in listeners)
         assert all(eventually(lambda b=b: b.epoch is not None) for b in listeners)  # subscribed
         first.announce("taiga")
         assert re.fullmatch(r"taiga=\d{13}", first.header())
@@ -46,3 +47,25 @@ def test_a_change_announced_by_one_worker_is_told_by_the_others(redis_server: Re
     finally:
         for listener in listeners:
             listener.close()
+
+
+@pytest.mark.peers
+def test_a_crafted_name_from_a_shared_redis_never_reaches_a_header(redis_server: RedisServer) -> None:
+    """Anyone who can publish on the portal's Redis cannot put a header, or endless names, in answers."""
+    listener = RedisBroadcast(redis.Redis.from_url(redis_server.url), "test:events")
+    try:
+        told = UpstreamChanges(listener, ["taiga", "gitlab"])
+        assert eventually(lambda: listener.epoch is not None)
+        publisher = RedisBroadcast(redis.Redis.from_url(redis_server.url), "test:events")
+        try:
+            now = int(time.time() * 1000)  # a current time: an old one would be left out anyway
+            for junk in ("taiga\r\nSet-Cookie: session=stolen=1", "harbor", "x" * 5000, "taiga ", "TAIGA"):
+                publisher.publish(changes.TOPIC, f"{junk}={now}")
+            publisher.publish(changes.TOPIC, "gitlab=\u0661\u0662")  # digits, but not ASCII ones
+            told.announce("taiga")  # published last: once heard, everything before it was too
+            assert eventually(lambda: told.header() != "")
+        finally:
+            publisher.close()
+        assert re.fullmatch(r"taiga=\d{13}", told.header())
+    finally:
+        listener.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 
 from .broadcast import Broadcast
 
@@ -26,8 +27,12 @@ TOLD_FOR = 600.0  # seconds a change is told in answers: a page asleep longer re
 class UpstreamChanges:
     """When each upstream last pushed a change, as milliseconds since the epoch, in this process."""
 
-    def __init__(self, broadcast: Broadcast) -> None:
+    def __init__(self, broadcast: Broadcast, upstreams: Iterable[str]) -> None:
         self._broadcast = broadcast
+        # Only this portal's upstream names are heard: a payload comes from a shared Redis, and a
+        # name goes out in a response header, where a crafted one ("x\r\nSet-Cookie: …") would
+        # break every answer and an endless stream of new names would grow this dict.
+        self._upstreams = frozenset(upstreams)
         self._at: dict[str, int] = {}
         self._lock = threading.Lock()
         broadcast.subscribe(TOPIC, self._heard)
@@ -38,7 +43,7 @@ class UpstreamChanges:
 
     def _heard(self, payload: str) -> None:
         name, _, stamp = payload.partition("=")
-        if not name or not stamp.isdigit():
+        if name not in self._upstreams or not (stamp.isascii() and stamp.isdigit()):
             return
         with self._lock:
             self._at[name] = max(self._at.get(name, 0), int(stamp))
