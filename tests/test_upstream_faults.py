@@ -224,3 +224,18 @@ def test_no_address_reaches_the_words_of_the_card(
     shown = " ".join(shown_text(html))
     assert "Uptime Kuma" in shown
     assert not re.search(r"https?://|127\.0\.0\.1|/api/", shown), shown
+
+
+def test_an_upstream_down_for_every_part_is_said_once(make_app: Callable[..., Flask], kuma: SimServer) -> None:
+    """Both status pages fail alike: one line says so, not one per page with its name."""
+    app = make_app(lambda c: c["widgets"]["status"].update(ttl=1))
+    assert "is-ok" in _card(app)
+    kuma.set_fault("error500")
+    time.sleep(1.05)
+
+    html = _card(app, until="is-stale")
+
+    banner = re.search(r'<div class="stale-banner">.*?</div>\s*</div>', html, re.S)
+    assert banner is not None
+    assert banner.group(0).count("Uptime Kuma answered HTTP 500") == 1
+    assert "platform" not in banner.group(0) and "observability" not in banner.group(0)

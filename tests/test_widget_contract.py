@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from jinja2 import UndefinedError
 
 from portal import create_app
 from portal.state import portal_state
+from portal.upstreams.errors import Reason
 from portal.widgets import WIDGETS
+from portal.widgets.contract import Problem, said_once
 from portal.widgets.serving import FragmentRenderer
 from simulators.base import SimServer
 
@@ -335,3 +338,22 @@ def test_a_public_view_is_reached_without_a_session(notes_app: Callable[..., Fla
     app = notes_app()
     assert is_public(app, "tasks.taiga_webhook") and is_public(app, "deadlines.feed")
     assert not is_public(app, "tasks.set_status") and not is_public(app, "notes.rename")
+
+
+def test_parts_that_failed_alike_are_said_once_and_others_each() -> None:
+    down = Reason.of("%(upstream)s answered HTTP %(status)s", upstream="GitLab", status=500)
+    other = Reason.of("%(upstream)s did not answer within %(seconds)s s", upstream="GitLab", seconds=5)
+    at = datetime(2026, 12, 2, 15, 59, 10, tzinfo=UTC)
+    later_that_minute, another_minute = at.replace(second=50), at.replace(minute=58)
+
+    alike = said_once([Problem("a", "GitLab", down, at), Problem("b", "GitLab", down, later_that_minute)])
+    assert alike == (Problem("", "GitLab", down, at),)  # no part's name: it is every part's
+
+    for problems in (
+        [Problem("a", "GitLab", down, at), Problem("b", "GitLab", other, at)],  # not the same problem
+        [Problem("a", "GitLab", down, at), Problem("b", "GitLab", down, another_minute)],  # data of two times
+        [Problem("a", "GitLab", down, at), Problem("b", "GitLab", down, None)],  # one has no data at all
+    ):
+        assert said_once(problems) == tuple(problems)
+    one = [Problem("a", "GitLab", down, at)]
+    assert said_once(one) == tuple(one) and said_once([]) == ()

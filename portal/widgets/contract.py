@@ -121,6 +121,22 @@ class Problem:
     stale_since: datetime | None  # when the data shown was fetched (None: no data)
 
 
+def _minute(moment: datetime | None) -> datetime | None:
+    """The minute a card shows for `moment` ("Data from 15:59")."""
+    return moment.replace(second=0, microsecond=0) if moment is not None else None
+
+
+def said_once(problems: Sequence[Problem]) -> tuple[Problem, ...]:
+    """One line, without a part's name, when every part failed alike with data of the same minute
+    (an upstream down fails each of its parts the same way); else one line per part."""
+    first = problems[0] if problems else None
+    if first is None or len(problems) == 1:
+        return tuple(problems)
+    if all(p.reason == first.reason and _minute(p.stale_since) == _minute(first.stale_since) for p in problems):
+        return (Problem("", first.upstream, first.reason, first.stale_since),)
+    return tuple(problems)
+
+
 @dataclass(frozen=True)
 class PartResult(Generic[T]):
     """A part's outcome: the cache result, and the value the card shows (cut for the user)."""
@@ -182,6 +198,11 @@ class WidgetView:
     def problems(self) -> tuple[Problem, ...]:
         """Each part's problem, in the order of the parts."""
         return tuple(problem for part in self.parts if (problem := part.problem) is not None)
+
+    @property
+    def problem_lines(self) -> tuple[Problem, ...]:
+        """The problems as the card says them (see `said_once`)."""
+        return said_once(self.problems)
 
     @property
     def values(self) -> list[Any]:
