@@ -226,7 +226,9 @@ def test_no_address_reaches_the_words_of_the_card(
     assert not re.search(r"https?://|127\.0\.0\.1|/api/", shown), shown
 
 
-def test_an_upstream_down_for_every_part_is_said_once(make_app: Callable[..., Flask], kuma: SimServer) -> None:
+def test_an_upstream_down_for_every_part_is_said_once(
+    make_app: Callable[..., Flask], kuma: SimServer
+) -> None:
     """Both status pages fail alike: one line says so, not one per page with its name."""
     app = make_app(lambda c: c["widgets"]["status"].update(ttl=1))
     assert "is-ok" in _card(app)

@@ -132,7 +132,8 @@ def said_once(problems: Sequence[Problem]) -> tuple[Problem, ...]:
     first = problems[0] if problems else None
     if first is None or len(problems) == 1:
         return tuple(problems)
-    if all(p.reason == first.reason and _minute(p.stale_since) == _minute(first.stale_since) for p in problems):
+    minute = _minute(first.stale_since)
+    if all(p.reason == first.reason and _minute(p.stale_since) == minute for p in problems):
         return (Problem("", first.upstream, first.reason, first.stale_since),)
     return tuple(problems)
 
