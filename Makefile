@@ -54,9 +54,10 @@ run: $(VENV)/.runtime translations ## Start the demo on http://127.0.0.1:8000 (s
 # its time on two cores. Each process starts its own peers on free ports. TEST_PROCESSES=0: one.
 TEST_PROCESSES ?= 2
 
-test: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Install the test peers and run the whole suite (in two processes)
+test: $(VENV)/.dev translations test-deps $(E2E_NPM) ## Install the test peers, run the whole suite (in two processes), then the linters
 	$(PY) scripts/i18n.py check
 	$(PY) -m pytest -n $(TEST_PROCESSES)
+	$(MAKE) --no-print-directory lint
 
 # --- the rest ------------------------------------------------------------------------------
 
