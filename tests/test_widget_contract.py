@@ -346,14 +346,15 @@ def test_parts_that_failed_alike_are_said_once_and_others_each() -> None:
     at = datetime(2026, 12, 2, 15, 59, 10, tzinfo=UTC)
     later_that_minute, another_minute = at.replace(second=50), at.replace(minute=58)
 
-    alike = said_once([Problem("a", "GitLab", down, at), Problem("b", "GitLab", down, later_that_minute)])
-    assert alike == (Problem("", "GitLab", down, at),)  # no part's name: it is every part's
+    alike = [Problem("a", "GitLab", down, at), Problem("b", "GitLab", down, later_that_minute)]
+    assert said_once(alike, parts=2) == (Problem("", "GitLab", down, at),)  # no name: every part's
+    assert said_once(alike, parts=3) == tuple(alike)  # a third part is fine: the two are named
 
     for problems in (
         [Problem("a", "GitLab", down, at), Problem("b", "GitLab", other, at)],  # not the same problem
         [Problem("a", "GitLab", down, at), Problem("b", "GitLab", down, another_minute)],  # data of two times
         [Problem("a", "GitLab", down, at), Problem("b", "GitLab", down, None)],  # one has no data at all
     ):
-        assert said_once(problems) == tuple(problems)
+        assert said_once(problems, parts=2) == tuple(problems)
     one = [Problem("a", "GitLab", down, at)]
-    assert said_once(one) == tuple(one) and said_once([]) == ()
+    assert said_once(one, parts=1) == tuple(one) and said_once([], parts=2) == ()

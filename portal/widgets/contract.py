@@ -126,11 +126,11 @@ def _minute(moment: datetime | None) -> datetime | None:
     return moment.replace(second=0, microsecond=0) if moment is not None else None
 
 
-def said_once(problems: Sequence[Problem]) -> tuple[Problem, ...]:
-    """One line, without a part's name, when every part failed alike with data of the same minute
-    (an upstream down fails each of its parts the same way); else one line per part."""
+def said_once(problems: Sequence[Problem], parts: int) -> tuple[Problem, ...]:
+    """One line, without a part's name, when every one of the card's `parts` failed alike with
+    data of the same minute (its upstream is down); else one line per failing part, named."""
     first = problems[0] if problems else None
-    if first is None or len(problems) == 1:
+    if first is None or len(problems) == 1 or len(problems) < parts:
         return tuple(problems)
     minute = _minute(first.stale_since)
     if all(p.reason == first.reason and _minute(p.stale_since) == minute for p in problems):
@@ -203,7 +203,7 @@ class WidgetView:
     @property
     def problem_lines(self) -> tuple[Problem, ...]:
         """The problems as the card says them (see `said_once`)."""
-        return said_once(self.problems)
+        return said_once(self.problems, len(self.parts))
 
     @property
     def values(self) -> list[Any]:
