@@ -111,11 +111,14 @@ def test_a_status_changed_from_the_keyboard_updates_the_card(
     item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire la politique"))
     summary = page.locator(f"#tasks-task-{item.id}-status")
     expect(summary).to_contain_text("New")
+    menu = page.locator(f"#tasks-task-{item.id}-menu")
+    target = menu.locator("button", has_text="Ready for test")
+    # The board can land before the statuses (the menu then says they are being read, and the
+    # card asks again soon): Tab would pass the menu by. A person would wait for them too.
+    expect(target).to_be_attached()
     summary.focus()
     page.keyboard.press("Enter")  # opens the menu
-    menu = page.locator(f"#tasks-task-{item.id}-menu")
     expect(menu).to_have_attribute("open", "")
-    target = menu.locator("button", has_text="Ready for test")
     for _ in range(8):  # Tab through the statuses to "Ready for test"
         page.keyboard.press("Tab")
         if target.evaluate("(el) => el === document.activeElement"):

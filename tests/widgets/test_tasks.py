@@ -297,6 +297,28 @@ FAULT_WORDS: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
+def test_the_status_menu_says_the_statuses_are_being_read_then_that_taiga_failed_to_give_them(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """The board lands before the statuses (hung here): the menu does not call that a failure."""
+    server, _ = tracker
+    app = taiga_app(changes=lambda c: c["upstreams"]["taiga"].update(timeout=1.5))
+    client = _as(app, "camille")
+    server.set_fault("timeout", only="-statuses", seconds=20)
+    first = ""
+    for _ in range(30):
+        answer = client.get("/widgets/tasks", headers={"Accept-Language": "en"})
+        first = unescape(answer.get_data(as_text=True))
+        if "task-row" in first:
+            break
+        time.sleep(0.1)
+    assert 'data-poll="soon"' in first  # the card asks again soon
+    assert "Reading the statuses from Taiga…" in first and "cannot be read" not in first
+
+    later = unescape(card(client, "tasks", until="cannot be read"))  # once the read timed out
+    assert "The statuses cannot be read from Taiga right now." in later and "Reading the" not in later
+
+
 def test_every_fault_of_the_simulators_has_its_words() -> None:
     assert set(FAULT_WORDS) == set(FAULT_MODES) - {"none"}
 

@@ -121,6 +121,10 @@ class TasksWidget(Widget):
         today = view_today(view, ctx)
         front = taiga_settings(ctx).front
         catalog = catalog_of(view)
+        read = view.part("catalog")
+        # Not read yet (the card asks again soon): said as such, not as Taiga failing.
+        pending = read is not None and read.result.state == "pending"
+        view.extra["statuses_pending"] = catalog is None and pending
         sprints = {sprint.id: sprint.name for sprint in work.sprints}
         rows = []
         counts = {"overdue": 0, "soon": 0, "blocked": 0}
