@@ -4,6 +4,7 @@ packed in the width of a wide screen, the most urgent cards in the first screen.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -119,6 +120,9 @@ def test_an_unreachable_portal_is_said_at_the_top_and_retried_with_a_backoff(
     """The portal itself down while the page is open (every request to it fails), then back."""
     problems.allow_console("Failed to load resource|ERR_FAILED|htmx:afterRequest|htmx:sendError")
     page = open_page("/", before=lambda p: p.clock.install())
+    # An installed clock still runs at the real pace; paused, the countdown moves only with
+    # run_for (a slow machine would otherwise pass "2 s" before it is read).
+    page.clock.pause_at(datetime.fromtimestamp(page.evaluate("Date.now()") / 1000 + 0.01, tz=UTC))
     page.route("**/widgets/**", lambda route: route.abort())
     page.route("**/healthz", lambda route: route.abort())
     banner = page.locator("#portal-offline")
@@ -136,6 +140,7 @@ def test_an_unreachable_portal_is_said_at_the_top_and_retried_with_a_backoff(
     assert _box(page, "#portal-offline")["y"] < 150  # held under the navbar while scrolling
     page.unroute("**/widgets/**")
     page.unroute("**/healthz")
+    page.clock.resume()  # htmx settles its swaps on timers
     page.locator("#portal-offline-retry").click()  # no need to wait: tried at once
     expect(banner).to_be_hidden()
     page.wait_for_function(SETTLED)
