@@ -90,8 +90,9 @@ _CLOCK = re.compile(r"\b\d{1,2}:\d{2}(\s?[AP]M)?")
 
 
 def _clock_free(texts: dict[str, str]) -> dict[str, str]:
-    """The texts with times of day blanked: a card may refresh (a new "Updated at") meanwhile."""
-    return {key: _CLOCK.sub("HH:MM", text) for key, text in texts.items()}
+    """The texts with times of day and numbers blanked: a card may refresh meanwhile (a new
+    "Updated at") and a minute pass ("27 min ago" becomes "28 min ago"); the words must stay."""
+    return {key: re.sub(r"\d+", "N", _CLOCK.sub("HH:MM", text)) for key, text in texts.items()}
 
 
 def _switch_language(page: Page, code: str) -> None:

@@ -158,19 +158,26 @@ def test_a_change_pushed_by_taigas_webhook_shows_without_waiting_for_the_cards_p
         page.goto("/auth/demo-user/camille")
         page.goto("/")
         page.wait_for_function(SETTLED)
-        subjects = page.locator("#widget-tasks .task-row__subject").all_inner_texts()
-        item = next(
+        # A cold card may first say it is loading and poll again soon: its rows are awaited.
+        rows = page.locator("#widget-tasks .task-row__subject")
+        expect(rows.first).to_be_visible(timeout=15_000)
+        subjects = rows.all_inner_texts()
+        items = [
             i
             for i in world.items["task"].values()
             if i.subject in subjects and not i.subject.startswith("Relire la politique")
-        )
+        ]
+        assert items, f"none of the card's tasks is in the tracker: {subjects}"
+        item = items[0]
         status = page.locator(f"#tasks-task-{item.id}-status")
         before = status.inner_text().strip()
-        target = next(
+        targets = [
             s
             for s in world.statuses["task"].values()
             if s.project == item.project and s.name != before and not s.is_closed
-        )
+        ]
+        assert targets, f"no other open status in the project of task {item.id} (now {before!r})"
+        target = targets[0]
         world.change("task", item.id, status=target.id)
         page.wait_for_timeout(6000)  # a poll of the status card or two: the Taiga cards keep their data
         expect(status).to_have_text(before)
