@@ -256,10 +256,12 @@ def test_a_widget_poll_does_not_call_the_provider(
 
 
 def test_an_expired_session(portal_url: str, browser: requests.Session, keycloak: KeycloakSim) -> None:
-    keycloak.mode(ttl={"AccessToken": 2, "RefreshToken": 2})
+    lifetime = 4  # the next request comes well within it, even on a slow machine
+    keycloak.mode(ttl={"AccessToken": lifetime, "RefreshToken": lifetime})
     login(browser, portal_url, "alice")
+    issued = time.monotonic()
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
-    time.sleep(2.5)
+    time.sleep(max(0.0, issued + lifetime + 0.5 - time.monotonic()))
     htmx = browser.get(
         f"{portal_url}/widgets/status",
         headers={"HX-Request": "true", "HX-Current-URL": f"{portal_url}/"},
@@ -273,11 +275,15 @@ def test_an_expired_session(portal_url: str, browser: requests.Session, keycloak
 def test_the_session_ends_when_the_provider_refuses_the_refresh(
     portal_url: str, browser: requests.Session, keycloak: KeycloakSim
 ) -> None:
-    keycloak.mode(ttl={"AccessToken": 1})
+    # Long enough for the next two requests on a slow machine (with 1 s, the token had expired
+    # by the first one once), short enough to wait out.
+    lifetime = 4
+    keycloak.mode(ttl={"AccessToken": lifetime})
     login(browser, portal_url, "bob")
+    issued = time.monotonic()
     assert keycloak.sign_out("bob") >= 1  # no back-channel URL: the portal learns it at the refresh
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
-    time.sleep(1.2)
+    time.sleep(max(0.0, issued + lifetime + 0.3 - time.monotonic()))
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
 
 

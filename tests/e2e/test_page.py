@@ -121,8 +121,9 @@ def test_an_unreachable_portal_is_said_at_the_top_and_retried_with_a_backoff(
     problems.allow_console("Failed to load resource|ERR_FAILED|htmx:afterRequest|htmx:sendError")
     page = open_page("/", before=lambda p: p.clock.install())
     # An installed clock still runs at the real pace; paused, the countdown moves only with
-    # run_for (a slow machine would otherwise pass "2 s" before it is read).
-    page.clock.pause_at(datetime.fromtimestamp(page.evaluate("Date.now()") / 1000 + 0.01, tz=UTC))
+    # run_for (a slow machine would otherwise pass "2 s" before it is read). Paused a little
+    # ahead: the page's clock goes on while the call travels, and it cannot be paused in its past.
+    page.clock.pause_at(datetime.fromtimestamp(page.evaluate("Date.now()") / 1000 + 2, tz=UTC))
     page.route("**/widgets/**", lambda route: route.abort())
     page.route("**/healthz", lambda route: route.abort())
     banner = page.locator("#portal-offline")
