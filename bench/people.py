@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .users import STATE, VERSION_HEADER, Sample
+from .users import FETCHED_HEADER, STATE, VERSION_HEADER, Sample
 from .wire import decode
 
 IDLE_CLOSE = 4.0  # s: gunicorn closes a keep-alive connection idle for `keepalive` (5 s)
@@ -47,6 +47,7 @@ class Card:
 class Person:
     cookie: str
     versions: dict[str, str] = field(default_factory=dict)
+    fetched: dict[str, str] = field(default_factory=dict)  # when each card's data was fetched
     states: dict[str, str] = field(default_factory=dict)  # each card's state as last shown
 
 
@@ -225,6 +226,8 @@ class Crowd:
         person = self.people[index]
         path = self.cards[card_index].path
         headers = {VERSION_HEADER: person.versions[path]} if path in person.versions else {}
+        if headers and path in person.fetched:  # as portal.js says it on a poll
+            headers[FETCHED_HEADER] = person.fetched[path]
         self._sent += 1
         request_id = f"bench-{self._sent:08x}"
         headers["X-Request-ID"] = request_id
@@ -251,6 +254,12 @@ class Crowd:
         version = answer.headers.get(VERSION_HEADER.lower())
         if version:
             person.versions[path] = version
+        if answer.status in (200, 204):
+            fetched = answer.headers.get(FETCHED_HEADER.lower())
+            if fetched:
+                person.fetched[path] = fetched
+            else:
+                person.fetched.pop(path, None)
         self.samples.append(Sample(path, due - self.origin, seconds, answer.status, state, request_id))
 
     async def _request(

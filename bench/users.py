@@ -25,6 +25,7 @@ from .stats import percentile
 
 STATE = re.compile(rb'class="widget-content is-([a-z]+)"')
 VERSION_HEADER = "X-Widget-Version"
+FETCHED_HEADER = "X-Widget-Fetched-At"  # when the data a card shows was fetched (sent back on polls)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ invalidation reaching every gunicorn worker.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from portal.widgets import WIDGETS
 from portal.widgets.contract import Problem, said_once
 from portal.widgets.serving import FragmentRenderer
 from simulators.base import SimServer
+from simulators.uptime_kuma import KumaWorld
 
 from .conftest import SECRET
 from .support import notes_widget
@@ -180,6 +182,97 @@ def test_updated_at_is_the_latest_fetch_even_when_the_data_and_its_view_stay_the
     again = client.get("/widgets/status", headers={"X-Widget-Version": first.headers["X-Widget-Version"]})
     assert again.status_code == 204
     assert again.headers["X-Widget-Fetched-At"] > first.headers["X-Widget-Fetched-At"]
+
+
+# --- never back in time -------------------------------------------------------------------------
+
+
+def test_a_poll_reaching_a_worker_with_older_data_keeps_the_newer_card(
+    make_app: Callable[..., Flask], world: KumaWorld
+) -> None:
+    """Two workers of a pod without Redis, each caching on its own: the card on screen came from
+    the one that fetched last; a poll reaching the other keeps it rather than going back."""
+    earlier, later = make_app().test_client(), make_app().test_client()
+    old = earlier.get("/widgets/status")  # this worker fetched while GitLab was up
+    world.monitors[1].behaviour = "down"
+    time.sleep(0.01)
+    new = later.get("/widgets/status")  # this one after GitLab went down: the card on screen
+    shown = {
+        "X-Widget-Version": new.headers["X-Widget-Version"],
+        "X-Widget-Fetched-At": new.headers["X-Widget-Fetched-At"],
+    }
+    assert new.headers["X-Widget-Fetched-At"] > old.headers["X-Widget-Fetched-At"]
+
+    kept = earlier.get("/widgets/status", headers=shown)
+    assert (kept.status_code, kept.data) == (204, b"")
+    assert kept.headers["X-Widget-Fetched-At"] == shown["X-Widget-Fetched-At"]  # the time on screen stays
+    assert "X-Widget-Version" not in kept.headers  # the card's own version stands
+
+    # Anything else gets this worker's card: a first load, a request that does not say when its
+    # data was fetched (a person's own, not a poll), data on screen older than this worker's,
+    # past its TTL, or a time that cannot be believed.
+    assert earlier.get("/widgets/status").status_code == 200
+    assert (
+        earlier.get("/widgets/status", headers={"X-Widget-Version": shown["X-Widget-Version"]}).status_code
+        == 200
+    )
+    seconds = datetime.fromisoformat(old.headers["X-Widget-Fetched-At"])
+    for said in (
+        (seconds - timedelta(seconds=1)).isoformat(),  # older than this worker's
+        (datetime.now(UTC) - timedelta(seconds=31)).isoformat(),  # past the card's TTL (30 s)
+        (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),  # in the future
+        datetime.now().replace(tzinfo=None).isoformat(),  # no zone
+        "yesterday",
+    ):
+        answer = earlier.get("/widgets/status", headers={**shown, "X-Widget-Fetched-At": said})
+        assert answer.status_code == 200, said
+        assert answer.headers["X-Widget-Fetched-At"] == old.headers["X-Widget-Fetched-At"]
+    # The worker that holds the newer data answers as before: 204 for its own version.
+    assert later.get("/widgets/status", headers=shown).status_code == 204
+
+
+def test_a_card_polled_across_two_workers_without_redis_never_goes_back_in_time(
+    portal_config: dict[str, Any], world: KumaWorld, tmp_path: Path
+) -> None:
+    """The chart's default pod: two gunicorn workers, no Redis, each caching on its own. The page
+    polls as portal.js does (its version and when its data was fetched), each poll on a new
+    connection as an ingress spreads them; GitLab goes up and down all along, so the two workers
+    hold different data. The card's data only ever moves forward (it went back at 15 of 36
+    changes in the demo before)."""
+    portal_config["widgets"]["status"].update(ttl=1)
+    stop = threading.Event()
+
+    def flap() -> None:
+        while not stop.wait(0.3):
+            world.monitors[1].behaviour = "down" if world.monitors[1].behaviour == "up" else "up"
+
+    with portal_process(portal_config, tmp_path, workers=2) as url:
+        session = requests.Session()
+        session.headers["Connection"] = "close"
+        session.get(f"{url}/auth/demo-user/camille", timeout=10)
+        flapping = threading.Thread(target=flap, daemon=True)
+        flapping.start()
+        try:
+            shown: dict[str, str] = {}
+            times: list[str] = []
+            changes = 0
+            for _ in range(60):
+                answer = session.get(
+                    f"{url}/widgets/status", headers={"HX-Request": "true", **shown}, timeout=10
+                )
+                assert answer.status_code in (200, 204)
+                fetched = answer.headers["X-Widget-Fetched-At"]
+                if answer.status_code == 200:
+                    changes += 1
+                    shown = {"X-Widget-Version": answer.headers["X-Widget-Version"]}
+                shown["X-Widget-Fetched-At"] = fetched
+                times.append(fetched)
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            flapping.join(2)
+    assert changes >= 5, "the data hardly changed: the test shows nothing"
+    assert times == sorted(times), f"the card went back in time: {times}"
 
 
 # --- the write path ---------------------------------------------------------------------------

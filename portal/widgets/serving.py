@@ -7,6 +7,11 @@ language, the clock step, who asks (roles and groups, and the subject for a per-
 notice and what the card asked to see (`Widget.choice`, from the values it sends). Because a
 body is rendered from its view alone (no user, request or session in the template's reach: see
 `FragmentRenderer`), equal versions render equal HTML, and a worker renders each version once.
+
+A card never goes back in time. Without Redis each worker of a pod caches on its own, so a
+poll may reach a worker that fetched before the one that drew the card: a poll says when the
+data on screen was fetched (`X-Widget-Fetched-At`), and while that data is newer than this
+worker's and still within its TTL, the answer is 204 (keep it) rather than the older data.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Hashable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -34,6 +39,7 @@ from .contract import NoticeKind, Part, PartResult, State, Widget, WidgetContext
 
 VERSION_HEADER = "X-Widget-Version"
 FETCHED_HEADER = "X-Widget-Fetched-At"  # when the oldest data shown was fetched (ISO 8601, UTC)
+CLOCK_SKEW = timedelta(seconds=5)  # a time from a poll later than now by more is not believed
 HTML = "text/html; charset=utf-8"
 RENDERED_CHARS = 4 * 2**20  # card bodies kept per worker, in characters (up to 2 bytes each)
 PIECES_CHARS = 2**20  # shared pieces of per-person cards kept per worker
@@ -293,7 +299,46 @@ def serve_card(
         return answer(plain_view(ctx, "unconfigured"))
     view, results = card_views(state).view(ctx, user, notice, notice_kind)
     log_fields(widget=widget.slug, cache=",".join(r.source for r in results))
-    return answer(view, status, fetched_at(results))
+    fetched = fetched_at(results)
+    newer = newer_on_screen(ctx, view, fetched) if status == 200 else None
+    if newer is not None:
+        log_fields(kept="newer")
+        return keep_answer(newer)
+    return answer(view, status, fetched)
+
+
+def fetched_text(moment: datetime) -> str:
+    """A fetch time as the header and the page carry it (milliseconds: two workers' fetches of
+    the same second are told apart)."""
+    return moment.isoformat(timespec="milliseconds")
+
+
+def newer_on_screen(ctx: WidgetContext, view: WidgetView, fetched: datetime | None) -> datetime | None:
+    """When a poll's card shows data fetched after this worker's, and still within its TTL: that
+    time (the card keeps what it shows, and its time, even when this worker's data is the same);
+    else None. Only a poll sends it (portal.js), never a request a person made: theirs always
+    gets this worker's answer."""
+    shown_version = request.headers.get(VERSION_HEADER)
+    said = request.headers.get(FETCHED_HEADER)
+    if request.method != "GET" or not shown_version or not said:
+        return None
+    try:
+        shown = datetime.fromisoformat(said)
+    except ValueError:
+        return None
+    now = datetime.now(UTC)
+    if shown.tzinfo is None or shown > now + CLOCK_SKEW or shown + timedelta(seconds=ctx.settings.ttl) <= now:
+        return None
+    if fetched is not None and fetched >= shown:
+        return None
+    return shown
+
+
+def keep_answer(shown: datetime) -> Response:
+    """204: the card keeps its version and its time (newer than what this worker holds)."""
+    kept = Response(status=204, headers=_headers(None, shown))  # the card's own version stands
+    del kept.headers["Content-Type"]
+    return kept
 
 
 def card_views(state: PortalState) -> CardViews:
@@ -308,12 +353,7 @@ def answer(view: WidgetView, status: int = 200, fetched_at: datetime | None = No
 
     `fetched_at`: when the oldest data shown was fetched (X-Widget-Fetched-At, "Updated at").
     """
-    headers = {VERSION_HEADER: view.version, "Cache-Control": "no-store"}
-    changed = portal_state().changes.header()
-    if changed:  # a tool pushed a change lately: the page polls its cards (caching/changes.py)
-        headers[CHANGED_HEADER] = changed
-    if fetched_at is not None:
-        headers[FETCHED_HEADER] = fetched_at.isoformat(timespec="seconds")
+    headers = _headers(view.version, fetched_at)
     if status == 200 and request.headers.get(VERSION_HEADER) == view.version:
         unchanged = Response(status=204, headers=headers)  # nothing changed: a few bytes
         del unchanged.headers["Content-Type"]
@@ -325,6 +365,19 @@ def answer(view: WidgetView, status: int = 200, fetched_at: datetime | None = No
     if encoding:
         response.headers["Content-Encoding"] = encoding
     return mark_encoded(response)
+
+
+def _headers(version: str | None, fetched_at: datetime | None) -> dict[str, str]:
+    """The headers of every card answer, body or not."""
+    headers = {"Cache-Control": "no-store"}
+    if version is not None:
+        headers[VERSION_HEADER] = version
+    changed = portal_state().changes.header()
+    if changed:  # a tool pushed a change lately: the page polls its cards (caching/changes.py)
+        headers[CHANGED_HEADER] = changed
+    if fetched_at is not None:
+        headers[FETCHED_HEADER] = fetched_text(fetched_at)
+    return headers
 
 
 def widget_blueprint(widget: Widget) -> Blueprint:

@@ -219,6 +219,43 @@ def test_axe_finds_nothing_on_the_taiga_cards(page_of: Any, scheme: str) -> None
     assert not result["violations"], describe_violations(result["violations"])
 
 
+def test_a_poll_says_when_its_data_was_fetched_and_a_new_filter_does_not(page_of: Any) -> None:
+    """Each worker of a pod without Redis caches on its own: a poll tells when the data on
+    screen was fetched, so that a worker holding older data lets the card keep it. A poll that
+    asks for something else (a filter just changed) must get its answer: it does not say it."""
+    page = page_of()
+    sent: list[dict[str, str]] = []
+    answered: list[str | None] = []
+    page.on("request", lambda r: "/widgets/tasks" in r.url and sent.append(r.headers))
+    page.on(
+        "response",
+        lambda r: "/widgets/tasks" in r.url and answered.append(r.headers.get("x-widget-fetched-at")),
+    )
+
+    def poll() -> dict[str, str]:
+        before = len(sent)
+        page.evaluate("() => htmx.trigger(document.getElementById('widget-tasks-body'), 'poll')")
+        page.wait_for_function(SETTLED)
+        page.wait_for_timeout(200)
+        assert len(sent) == before + 1 and len(answered) == len(sent)
+        return sent[-1]
+
+    first = poll()
+    assert first.get("x-widget-version") and first.get("x-widget-fetched-at")
+    again = poll()
+    assert again["x-widget-fetched-at"] == answered[-2]  # the time of the data on screen
+    before = len(sent)
+    page.locator("#widget-tasks input[name=blocked]").check()
+    expect(page.locator("#widget-tasks .task-row")).to_have_count(1)
+    page.wait_for_function(SETTLED)
+    filtered = sent[before]
+    assert filtered.get("x-widget-version") and "x-widget-fetched-at" not in filtered
+    assert "blocked=1" in page.evaluate(
+        "() => performance.getEntriesByType('resource').map((e) => e.name).join(' ')"
+    )
+    assert poll().get("x-widget-fetched-at")  # the filtered card is now the one on screen
+
+
 def test_sort_and_filter_from_the_card(page_of: Any) -> None:
     page = page_of()
     page.locator("#widget-tasks input[name=blocked]").check()

@@ -82,7 +82,10 @@
     entry.lastAnnouncement = content.getAttribute("data-announce") || "";
     rememberHeight(entry.body);
     var line = card.querySelector(".widget-card__checked");
-    showUpdated(card, line && line.getAttribute("data-fetched-at"));
+    entry.fetchedAt = line && line.getAttribute("data-fetched-at");
+    var form = content.querySelector("form[data-card-choice]");
+    entry.shownAsk = asked(form && new FormData(form));
+    showUpdated(card, entry.fetchedAt);
   }
 
   /* ---- fragment versions, state and announcements --------------------------------------- */
@@ -107,7 +110,19 @@
         event.detail.parameters[name] = value;
       });
     }
+    // A poll asking what the card on screen answers (the same choice) says when that data was
+    // fetched: a worker holding older data lets the card keep it rather than go back in time
+    // (each worker of a pod without Redis caches on its own). A new choice is always answered.
+    if (!entry) return;
+    entry.asking = asked(choice);
+    if (version && entry.fetchedAt && entry.shownAsk === entry.asking) {
+      event.detail.headers[FETCHED_HEADER] = entry.fetchedAt;
+    }
   });
+
+  function asked(choice) {
+    return choice ? new URLSearchParams(choice).toString() : "";
+  }
 
   // A changed choice is kept for the page's life and polls the card at once (htmx queues the
   // request behind one in flight); the form itself is never submitted.
@@ -166,6 +181,10 @@
     if (!reachable) {
       portalUnreachable();
       return;
+    }
+    if (xhr.status === 200 || xhr.status === 204) {  // the card on screen answers what was asked
+      entry.shownAsk = entry.asking;
+      entry.fetchedAt = xhr.getResponseHeader(FETCHED_HEADER);
     }
     showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
     pollSoonIfLoading(entry);
