@@ -3,14 +3,22 @@
 The dashboard stack (bench/dashboard.py) with the Prometheus and Alertmanager simulators (so
 that they can hang too), every card's refresh and TTL at 5 s so that each card retries during
 the hang and gives many answers per window. `PEOPLE` people poll the six cards; 10 more load the
-shell (`/`, no htmx headers) every second. A baseline window, a second one to tell how far a
+shell (`/`, no htmx headers) every second. First a cold hang: Uptime Kuma hangs before anyone
+arrives, so the status card (the one the page itself carries when its data is cached) has
+nothing to show, and a window of the same length is measured once the other cards' first
+fetches are done; then Uptime Kuma answers again and every card is waited for until fresh.
+Then a baseline window, a second one to tell how far a
 p99 moves with nothing hung (the noise, reported beside the goals), then each upstream in turn hangs
 (the simulator accepts and says nothing) for a window of the same length, then answers again
 and every card is waited for until it shows fresh data. (`--quick`: GitLab only.)
 
 Goals, per hang: the p99 of the shell and of every card that does not read the hung upstream
 within 1.2 × its baseline p99; the cards that read it answer within the upstream's timeout +
-0.5 s, with their last good data marked stale (stale answers, no error).
+0.5 s, with their last good data marked stale (stale answers, no error). In the cold hang, which
+has no last good data: the shell never waits for the hung fetch, from the first second (its
+slowest answer under the upstream's timeout), the shell and the other cards within 1.2 × their
+(warm) baseline p99, and the status card answers within `answer_within` + 0.5 s, saying it is
+loading and then that Uptime Kuma did not answer (no 5xx).
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ GOAL = 1.2
 SHELL = "/"
 RECOVERY_LIMIT = 400  # s; a breaker's pause is at most 300 s
 QUICK_UPSTREAMS = ("gitlab",)  # --quick: the upstream of the mixed card (shared and per-person parts)
+COLD = "uptime_kuma"  # hung before anyone arrives: its card is the one the page carries when cached
+COLD_STATES = ("loading", "error", "unchanged")  # nothing to show yet, then the failure in words
 
 
 def _hangs(bench: Bench) -> tuple[str, ...]:
@@ -62,10 +72,18 @@ def measure(bench: Bench) -> None:
         results: dict[str, Any] = {}
         recovery: dict[str, float] = {}  # s from the hang's end until every card was fresh
         try:
+            settled = REFRESH * 3  # the other cards' first fetches are done by then
+            board.sims[COLD].fault("timeout", seconds=settled + window + 60)
             crowd.join(cookies, REFRESH)
             shell.join(cookies[:10], 1.0)
-            crowd.wait_until(REFRESH * 3)
-            crowd.wait_all_fresh(RECOVERY_LIMIT)
+            crowd.wait_until(settled + window)
+            end = crowd.now()
+            board.realistic()
+            crowd.drain(end)
+            shell.drain(end + crowd.origin - shell.origin)
+            cold = _windows(crowd, shell, settled, end)
+            joining = _windows(crowd, shell, 0.0, settled)[SHELL]
+            cold_recovery = crowd.now() - end + crowd.wait_all_fresh(RECOVERY_LIMIT)
             start = crowd.now()
             crowd.wait_until(start + window)
             baseline = _windows(crowd, shell, start, crowd.now())
@@ -90,12 +108,14 @@ def measure(bench: Bench) -> None:
         finally:
             crowd.stop()
             shell.stop()
+    _cold_figures(bench, board, baseline, cold, joining)
     _noise(bench, baseline, again)
     _figures(bench, board, baseline, results, window)
     bench.add(
         SECTION,
         "after each hang, until every card was fresh again (s)",
-        ", ".join(f"{LABELS[name]} {seconds:.0f}" for name, seconds in recovery.items()),
+        f"cold {LABELS[COLD]} {cold_recovery:.0f}, "
+        + ", ".join(f"{LABELS[name]} {seconds:.0f}" for name, seconds in recovery.items()),
     )
     bench.details["isolation"]["recovery_s"] = recovery
 
@@ -106,6 +126,63 @@ def _windows(crowd: Crowd, shell: Crowd, start: float, end: float) -> dict[str, 
     offset = shell.origin - crowd.origin
     found[SHELL] = [s for s in list(shell.samples) if start <= s.at + offset < end and s.path == SHELL]
     return found
+
+
+def _cold_figures(
+    bench: Bench,
+    board: Dashboard,
+    baseline: dict[str, list[Sample]],
+    cold: dict[str, list[Sample]],
+    joining: list[Sample],
+) -> None:
+    """The cold hang: nothing cached for the hung card, no thread held for it, nothing else slower."""
+    label = LABELS[COLD]
+    timeout = board.timeout(COLD)
+    first = max((s.seconds for s in joining), default=0.0)
+    bench.add(
+        SECTION,
+        f"cold: {label} hangs as people arrive: the shell's slowest answer in the first {REFRESH * 3} s",
+        f"{first:.2f} s ({len(joining)} pages)",
+        f"< {timeout:g} s (the upstream's timeout: never waits for the hung fetch)",
+        bool(joining) and first < timeout,
+    )
+    hung = {f"/widgets/{slug}" for slug in READERS[COLD]}
+    ratios = {
+        path: ratio(_p99(samples, path), _p99(baseline[path], path))
+        for path, samples in cold.items()
+        if path not in hung
+    }
+    worst = max(ratios.items(), key=lambda item: item[1])
+    bench.add(
+        SECTION,
+        f"cold: {label} hangs: worst p99 of the shell and the other cards / baseline",
+        f"{worst[1]:.2f} ({worst[0]}: {_p99(cold[worst[0]], worst[0]):.0f} / "
+        f"{_p99(baseline[worst[0]], worst[0]):.0f} ms)",
+        f"≤ {GOAL}",
+        all(at_most(value, GOAL) for value in ratios.values()),
+    )
+    samples = [s for path in sorted(hung) for s in cold[path]]
+    slowest = max((s.seconds for s in samples), default=0.0)
+    limit = float(board.config["cache"]["answer_within"]) + 0.5
+    states: dict[str, int] = {}
+    for sample in samples:
+        states[sample.state or str(sample.status)] = states.get(sample.state or str(sample.status), 0) + 1
+    said = ", ".join(f"{state} {count}" for state, count in sorted(states.items()))
+    bench.add(
+        SECTION,
+        f"cold: {label} hangs: {', '.join(sorted(p.removeprefix('/widgets/') for p in hung))}: "
+        "slowest answer; what it showed",
+        f"{slowest:.2f} s; {said}",
+        f"≤ {limit:g} s (answer_within + 0.5); only {', '.join(COLD_STATES)}",
+        bool(samples) and at_most(slowest, limit) and set(states) <= set(COLD_STATES),
+    )
+    bench.details["isolation_cold"] = {
+        "upstream": COLD,
+        "shell_while_joining": summary(joining),
+        "ratios": ratios,
+        "hung": summary(samples),
+        "others": {path: summary(found) for path, found in cold.items() if path not in hung},
+    }
 
 
 def _noise(bench: Bench, baseline: dict[str, list[Sample]], again: dict[str, list[Sample]]) -> None:
