@@ -188,7 +188,7 @@ def test_updated_at_is_the_latest_fetch_even_when_the_data_and_its_view_stay_the
 
 
 def test_a_poll_reaching_a_worker_with_older_data_keeps_the_newer_card(
-    make_app: Callable[..., Flask], world: KumaWorld
+    make_app: Callable[..., Flask], world: KumaWorld, kuma: SimServer
 ) -> None:
     """Two workers of a pod without Redis, each caching on its own: the card on screen came from
     the one that fetched last; a poll reaching the other keeps it rather than going back."""
@@ -229,6 +229,14 @@ def test_a_poll_reaching_a_worker_with_older_data_keeps_the_newer_card(
         assert answer.headers["X-Widget-Fetched-At"] == old.headers["X-Widget-Fetched-At"]
     # The worker that holds the newer data answers as before: 204 for its own version.
     assert later.get("/widgets/status", headers=shown).status_code == 204
+    assert "X-Widget-Poll" not in kept.headers  # nothing under way: the card polls at its interval
+
+    # A worker with nothing yet, its fetch under way (a new worker, or one whose data a pushed
+    # change invalidated): the card keeps its data and asks again soon, not at its interval.
+    kuma.set_fault("timeout", seconds=3)
+    waiting = make_app(lambda c: c["cache"].update(answer_within=0.2)).test_client()
+    pending = waiting.get("/widgets/status", headers=shown)
+    assert (pending.status_code, pending.headers.get("X-Widget-Poll")) == (204, "soon")
 
 
 def test_a_card_polled_across_two_workers_without_redis_never_goes_back_in_time(

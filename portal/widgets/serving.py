@@ -39,6 +39,7 @@ from .contract import NoticeKind, Part, PartResult, State, Widget, WidgetContext
 
 VERSION_HEADER = "X-Widget-Version"
 FETCHED_HEADER = "X-Widget-Fetched-At"  # when the oldest data shown was fetched (ISO 8601, UTC)
+POLL_HEADER = "X-Widget-Poll"  # "soon" on a kept card while this worker fetches anew
 CLOCK_SKEW = timedelta(seconds=5)  # a time from a poll later than now by more is not believed
 HTML = "text/html; charset=utf-8"
 RENDERED_CHARS = 4 * 2**20  # card bodies kept per worker, in characters (up to 2 bytes each)
@@ -303,7 +304,7 @@ def serve_card(
     newer = newer_on_screen(ctx, view, fetched) if status == 200 else None
     if newer is not None:
         log_fields(kept="newer")
-        return keep_answer(newer)
+        return keep_answer(newer, soon=view.pending)
     return answer(view, status, fetched)
 
 
@@ -334,9 +335,14 @@ def newer_on_screen(ctx: WidgetContext, view: WidgetView, fetched: datetime | No
     return shown
 
 
-def keep_answer(shown: datetime) -> Response:
-    """204: the card keeps its version and its time (newer than what this worker holds)."""
+def keep_answer(shown: datetime, soon: bool) -> Response:
+    """204: the card keeps its version and its time (newer than what this worker holds).
+
+    `soon`: this worker is fetching anew (after an invalidation, say: a change pushed by the
+    tool), so the page asks again soon rather than at the card's interval."""
     kept = Response(status=204, headers=_headers(None, shown))  # the card's own version stands
+    if soon:
+        kept.headers[POLL_HEADER] = "soon"
     del kept.headers["Content-Type"]
     return kept
 

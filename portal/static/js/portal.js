@@ -6,6 +6,7 @@
 
   var VERSION_HEADER = "X-Widget-Version";
   var FETCHED_HEADER = "X-Widget-Fetched-At";
+  var POLL_HEADER = "X-Widget-Poll";
 
   /* ---- polling ------------------------------------------------------------------------ */
 
@@ -83,8 +84,7 @@
     rememberHeight(entry.body);
     var line = card.querySelector(".widget-card__checked");
     entry.fetchedAt = line && line.getAttribute("data-fetched-at");
-    var form = content.querySelector("form[data-card-choice]");
-    entry.shownAsk = asked(form && new FormData(form));
+    entry.shownAsk = asked(choiceOf(entry, content));
     showUpdated(card, entry.fetchedAt);
   }
 
@@ -103,8 +103,7 @@
     // What the card asks to see (a filter): the user's latest choice, else its form's fields,
     // goes with every poll, and the server cuts the data accordingly (Widget.choice).
     var entry = body._portalPoll;
-    var form = content && content.querySelector("form[data-card-choice]");
-    var choice = (entry && entry.choice) || (form && new FormData(form));
+    var choice = choiceOf(entry, content);
     if (choice) {
       choice.forEach(function (value, name) {
         event.detail.parameters[name] = value;
@@ -119,6 +118,11 @@
       event.detail.headers[FETCHED_HEADER] = entry.fetchedAt;
     }
   });
+
+  function choiceOf(entry, content) {
+    var form = content && content.querySelector("form[data-card-choice]");
+    return (entry && entry.choice) || (form && new FormData(form));
+  }
 
   function asked(choice) {
     return choice ? new URLSearchParams(choice).toString() : "";
@@ -182,12 +186,10 @@
       portalUnreachable();
       return;
     }
-    if (xhr.status === 200 || xhr.status === 204) {  // the card on screen answers what was asked
-      entry.shownAsk = entry.asking;
-      entry.fetchedAt = xhr.getResponseHeader(FETCHED_HEADER);
-    }
+    if (xhr.status === 204) entry.shownAsk = entry.asking;  // the card on screen answers it
+    if (xhr.status === 200 || xhr.status === 204) entry.fetchedAt = xhr.getResponseHeader(FETCHED_HEADER);
     showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
-    pollSoonIfLoading(entry);
+    pollSoonIfLoading(entry, xhr.status === 204 && xhr.getResponseHeader(POLL_HEADER) === "soon");
     pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER));
   });
 
@@ -295,10 +297,12 @@
 
   // A card whose data is still being fetched ("loading") asks again soon rather than at its
   // interval: after 2 s, then 4, 8, ... up to the interval.
-  function pollSoonIfLoading(entry) {
+  // `kept`: the card kept its newer data while the worker that answered fetches anew.
+  function pollSoonIfLoading(entry, kept) {
     var content = currentContent(entry.body);
     window.clearTimeout(entry.soonTimer);
-    if (!content || content.getAttribute("data-poll") !== "soon" || entry.stopped) {
+    var soon = kept || (content && content.getAttribute("data-poll") === "soon");
+    if (!soon || entry.stopped) {
       entry.soonDelay = 0;
       return;
     }
@@ -481,6 +485,7 @@
     if (!entry) return;
     var content = currentContent(body);
     if (!content) return;
+    entry.shownAsk = asked(choiceOf(entry, content));  // what the card on screen answers
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
     restoreTab(body);
     rememberHeight(body);
