@@ -22,6 +22,43 @@ ANIMATIONS_DONE = """() => Promise.all(document.getAnimations()
   .filter((a) => a.effect && a.effect.getComputedTiming().iterations !== Infinity)
   .map((a) => a.finished.catch(() => null)))"""
 
+# Every layout shift, with where everything was laid out when the HTML was parsed. A frame drawn
+# while the HTML was still arriving (the tools' heading alone on its line, the account menu
+# without its name) is the browser's own doing, not the page's: its shift is reported with the
+# next frame, which may come after parsing ended, but it only brings the screen to the layout
+# parsing ended with. So `window.__moved()` lists the shifts after parsing in which something
+# ended up elsewhere than parsing left it (or was not there yet). A shift's rectangles are what
+# was painted, not boxes: they are shown, not compared. An init script (Page.add_init_script).
+WATCH_MOVES = """
+window.__shifts = [];
+const named = (node) => (node ? node.id || node.className || node.nodeName : "?");
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.hadRecentInput) continue;
+    const sources = entry.sources.map((s) => ({
+      node: s.node, from: s.previousRect.toJSON(), to: s.currentRect.toJSON(),
+    }));
+    window.__shifts.push({ value: entry.value, at: Math.round(entry.startTime), sources: sources });
+  }
+}).observe({ type: "layout-shift", buffered: true });
+const near = (a, b) => ["x", "y", "width", "height"].every((k) => Math.abs(a[k] - b[k]) < 0.5);
+const stayed = (node) =>
+  window.__laidOut.has(node) && near(window.__laidOut.get(node), node.getBoundingClientRect());
+window.__moved = () => window.__shifts
+  .filter((s) => s.at >= Math.floor(window.__parsedAt))
+  .filter((s) => !s.sources.every((o) => stayed(o.node)))
+  .map((s) => ({ value: s.value, at: s.at, sources: s.sources.map((o) => [named(o.node), o.from, o.to]) }));
+window.__shiftTotal = () => window.__shifts.reduce((sum, s) => sum + s.value, 0);
+window.__named = () => window.__shifts.map((s) => ({
+  value: s.value, at: s.at, sources: s.sources.map((o) => named(o.node)),
+}));
+document.addEventListener("DOMContentLoaded", () => {
+  window.__parsedAt = performance.now();  // before portal.js's own handler: registered first
+  const boxes = [...document.body.querySelectorAll("*")].map((e) => [e, e.getBoundingClientRect().toJSON()]);
+  window.__laidOut = new Map(boxes);
+});
+"""
+
 OpenPage = Callable[..., Page]
 
 

@@ -20,46 +20,23 @@ from simulators.uptime_kuma import KumaWorld
 
 from ..support.processes import RedisServer
 from .conftest import REFRESH, e2e_config, served_portal
-from .helpers import OpenPage
+from .helpers import WATCH_MOVES, OpenPage
 
 TTL = 8  # seconds the status data stays fresh here: a page opened right after a fetch has it
 
-# What the page held when its HTML was parsed, before any answer could arrive, where everything
-# was laid out then, and every layout shift. A frame drawn while the HTML was still arriving
-# (the tools' heading alone on its line, the account menu without its name) is the browser's own
-# doing, not the cards': its shift is reported with the next frame, which may come after parsing
-# ended, but it only brings the screen to the layout parsing ended with. So a shift counts when
-# one of the things it moved is no longer where it was laid out when parsing ended (or was not
-# there yet). A shift's rectangles are what was painted, not boxes: they are shown, not compared.
-WATCH_FIRST_PAINT = """
-window.__shifts = [];
-const named = (node) => (node ? node.id || node.className || node.nodeName : "?");
-new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) {
-    if (entry.hadRecentInput) continue;
-    const sources = entry.sources.map((s) => ({
-      node: s.node, from: s.previousRect.toJSON(), to: s.currentRect.toJSON(),
-    }));
-    window.__shifts.push({ value: entry.value, at: Math.round(entry.startTime), sources: sources });
-  }
-}).observe({ type: "layout-shift", buffered: true });
-const near = (a, b) => ["x", "y", "width", "height"].every((k) => Math.abs(a[k] - b[k]) < 0.5);
-const stayed = (node) =>
-  window.__laidOut.has(node) && near(window.__laidOut.get(node), node.getBoundingClientRect());
-window.__moved = () => window.__shifts
-  .filter((s) => s.at >= Math.floor(window.__parsedAt))
-  .filter((s) => !s.sources.every((o) => stayed(o.node)))
-  .map((s) => ({ value: s.value, at: s.at, sources: s.sources.map((o) => [named(o.node), o.from, o.to]) }));
+# What the page held when its HTML was parsed, before any answer could arrive (besides
+# WATCH_MOVES: every layout shift, and what moved once parsing ended).
+WATCH_FIRST_PAINT = (
+    WATCH_MOVES
+    + """
 document.addEventListener("DOMContentLoaded", () => {
-  window.__parsedAt = performance.now();  // before portal.js's own handler: registered first
-  const boxes = [...document.body.querySelectorAll("*")].map((e) => [e, e.getBoundingClientRect().toJSON()]);
-  window.__laidOut = new Map(boxes);
   window.__parsed = {
     skeleton: Boolean(document.querySelector("#widget-status .widget-skeleton")),
     rows: document.querySelectorAll("#widget-status .status-row").length,
   };
 });
 """
+)
 
 
 @pytest.fixture(scope="module")

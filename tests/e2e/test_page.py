@@ -124,12 +124,18 @@ def test_an_unreachable_portal_is_said_at_the_top_and_retried_with_a_backoff(
     # run_for (a slow machine would otherwise pass "2 s" before it is read). Paused a little
     # ahead: the page's clock goes on while the call travels, and it cannot be paused in its past.
     page.clock.pause_at(datetime.fromtimestamp(page.evaluate("Date.now()") / 1000 + 2, tz=UTC))
-    page.route("**/widgets/**", lambda route: route.abort())
-    page.route("**/healthz", lambda route: route.abort())
+    refused: list[str] = []
+
+    def refuse(route: Route) -> None:
+        refused.append(route.request.url)
+        route.abort()
+
+    page.route("**/widgets/**", refuse)
+    page.route("**/healthz", refuse)
     banner = page.locator("#portal-offline")
     for _ in range(REFRESH * 2):  # the next poll of any card fails
         page.clock.run_for(1000)
-        if banner.is_visible():
+        if refused:  # its failure reaches the page in real time: the clock waits for the banner
             break
     expect(banner).to_be_visible()
     assert _box(page, "#portal-offline")["y"] < 150  # at the top, not below the fold
