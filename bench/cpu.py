@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .context import Bench, session_cookie
 from .stack import Server, gunicorn, peers
-from .throughput import WIDGET
+from .throughput import SENT_BACK, WIDGET
 from .wire import BROWSER_HEADERS, fetch
 from .wrk import run
 
@@ -33,15 +33,17 @@ def cpu_seconds(pid: int) -> float:
     return ticks / _TICK
 
 
-def per_request(server: Server, url: str, headers: dict[str, str], seconds: float) -> tuple[float, float]:
-    """(µs of worker CPU per answered request, requests per second) over one wrk run."""
+def per_request(
+    server: Server, url: str, headers: dict[str, str], seconds: float, follow: tuple[str, ...] = ()
+) -> tuple[float, float, dict[str, int]]:
+    """(µs of worker CPU per answered request, requests per second, statuses) over one wrk run."""
     (worker,) = server.workers()
-    run(url, 2, headers)  # warm-up
+    run(url, 2, headers, follow=follow)  # warm-up
     before = cpu_seconds(worker)
-    result = run(url, seconds, headers)
+    result = run(url, seconds, headers, follow=follow)
     spent = cpu_seconds(worker) - before
     answered = sum(result.statuses.values())
-    return spent / max(answered, 1) * 1e6, result.rps
+    return spent / max(answered, 1) * 1e6, result.rps, result.statuses
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,14 +64,19 @@ def main(argv: list[str] | None = None) -> None:
                 "BENCH_FRAGMENT": str(body),
                 "BENCH_FRAGMENT_ENCODING": fragment.headers.get("content-encoding", ""),
             }
+            shown = fetch(portal.url + WIDGET, headers).headers
+            polling = {**headers, **{name: shown[name.lower()] for name in SENT_BACK}}
             with gunicorn("bench.ceiling:app", Path(tmp), ceiling_env, "ceiling") as ceiling:
                 for _ in range(args.runs):
-                    for name, server, url in (
-                        ("portal ", portal, portal.url + WIDGET),
-                        ("ceiling", ceiling, ceiling.url + "/fragment"),
+                    for name, server, url, sent, follow in (
+                        ("portal ", portal, portal.url + WIDGET, headers, ()),
+                        ("poll   ", portal, portal.url + WIDGET, polling, SENT_BACK),
+                        ("ceiling", ceiling, ceiling.url + "/fragment", headers, ()),
                     ):
-                        cpu, rps = per_request(server, url, headers, args.seconds)
-                        print(f"{name}: {cpu:4.0f} µs of worker CPU per request ({rps:,.0f} req/s, 1 worker)")
+                        cpu, rps, statuses = per_request(server, url, sent, args.seconds, follow)
+                        counts = ", ".join(f"{n:,} {status}" for status, n in sorted(statuses.items()))
+                        rate = f"{rps:,.0f} req/s, 1 worker; {counts}"
+                        print(f"{name}: {cpu:4.0f} µs of worker CPU per request ({rate})")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 The ceiling is a bare Flask app under the same gunicorn.conf.py (workers, threads, keep-alive)
 returning the very bytes the portal sent for the fragment, so both put the same size on the
 wire. wrk sends the browser's Accept-Encoding, so the portal compresses as it does for users.
-Also measured: the unchanged poll (the card's version sent back, a 204).
+Also measured: the unchanged poll, as the page sends it: the version and fetch time of the card
+it shows, updated from each answer (a 204 while the data is unchanged).
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from .wire import BROWSER_HEADERS, fetch
 from .wrk import WrkResult, run
 
 WIDGET = "/widgets/status"
-GOAL = 0.6
+GOAL = 0.5  # #11 point 10: the throughput ratio's goal became 0.5 (it was 0.6)
 POLL_GOAL = 0.5  # the status poll as the browser sends it (its version back: a 204)
 RUNS = 2  # of each measurement; the best counts (see best_of)
+# What the page sends back from its card's last answer (portal.js): a poll answered 204 until
+# the data changes. Sent as fixed headers, the first change of data made every later poll a 200.
+SENT_BACK = ("X-Widget-Version", "X-Widget-Fetched-At")
+UNCHANGED_SHARE = 0.95  # of the polls: the status data changes once per TTL, not per poll
 
 
-def best_of(runs: int, url: str, seconds: float, headers: dict[str, str]) -> WrkResult:
+def best_of(
+    runs: int, url: str, seconds: float, headers: dict[str, str], follow: tuple[str, ...] = ()
+) -> WrkResult:
     """The fastest of a few runs; its `runs_rps` has every run's rate and `errors` counts them all.
 
     wrk opens its 32 connections at once and the two workers race to accept them: now and
@@ -29,7 +36,7 @@ def best_of(runs: int, url: str, seconds: float, headers: dict[str, str]) -> Wrk
     worker idles). That happens to the ceiling and to the portal alike, at random; the best of
     a few runs measures each at its steady state.
     """
-    results = [run(url, seconds, headers) for _ in range(runs)]
+    results = [run(url, seconds, headers, follow=follow) for _ in range(runs)]
     best = max(results, key=lambda result: result.rps)
     best.runs_rps = [round(result.rps, 1) for result in results]
     best.socket_errors = sum(result.socket_errors for result in results)
@@ -57,7 +64,6 @@ def measure(bench: Bench) -> float:
         }
         fetch(server.url + WIDGET, headers)  # the first request fetches from the upstream
         fragment = fetch(server.url + WIDGET, headers)
-        version = fragment.headers["x-widget-version"]
         body = bench.directory / "fragment.bin"
         body.write_bytes(fragment.body)
         ceiling_env = {
@@ -69,7 +75,9 @@ def measure(bench: Bench) -> float:
             run(server.url + WIDGET, min(seconds, 3), headers)
             bare = best_of(RUNS, ceiling.url + "/fragment", seconds, headers)
             full = best_of(RUNS, server.url + WIDGET, seconds, headers)
-            unchanged = best_of(RUNS, server.url + WIDGET, seconds, {**headers, "X-Widget-Version": version})
+            shown = fetch(server.url + WIDGET, headers).headers
+            on_screen = {name: shown[name.lower()] for name in SENT_BACK}
+            unchanged = best_of(RUNS, server.url + WIDGET, seconds, {**headers, **on_screen}, SENT_BACK)
             again = best_of(RUNS, ceiling.url + "/fragment", seconds, headers)
     # The ceiling is measured before and after the portal: their mean cancels a drift of the machine.
     ceiling_rps = (bare.rps + again.rps) / 2
@@ -92,6 +100,14 @@ def measure(bench: Bench) -> float:
         f"{poll_ratio:.2f}",
         f"≥ {POLL_GOAL}",
         at_least(poll_ratio, POLL_GOAL),
+    )
+    share = unchanged.statuses.get("204", 0) / max(sum(unchanged.statuses.values()), 1)
+    bench.add(
+        section,
+        "share of those polls answered 204",
+        f"{share:.3f}",
+        f"≥ {UNCHANGED_SHARE}",
+        at_least(share, UNCHANGED_SHARE),
     )
     bench.add(section, "ceiling again, after the portal", _line(again))
     errors = bare.errors + full.errors + unchanged.errors + again.errors

@@ -16,11 +16,20 @@ wrk.method = "GET"
 {headers}
 local threads = {{}}
 function setup(thread) table.insert(threads, thread) end
-function init(args) statuses = {{}} end
+function init(args)
+  statuses = {{}}
+  sent = {{}}
+  for name, value in pairs(wrk.headers) do sent[name] = value end
+end
+local follow = {{{follow}}}
 function response(status, headers, body)
   local key = tostring(status)
   statuses[key] = (statuses[key] or 0) + 1
+  for name, value in pairs(headers) do
+    if follow[string.lower(name)] then sent[follow[string.lower(name)]] = value end
+  end
 end
+{request}
 {delay}
 function done(summary, latency, requests)
   local counts = {{}}
@@ -72,10 +81,15 @@ def lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid Lua string for header values
 
 
-def script(headers: dict[str, str], delay_ms: float | None = None) -> str:
+def script(headers: dict[str, str], delay_ms: float | None = None, follow: tuple[str, ...] = ()) -> str:
+    """The Lua script. `follow`: response headers whose last value each connection sends back
+    on its next request, as the page sends back its card's version (then every request is
+    built anew, which costs wrk a little)."""
     lines = "\n".join(f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items())
     delay = f"function delay() return {max(0, round(delay_ms))} end" if delay_ms else ""
-    return _SCRIPT.format(headers=lines, delay=delay, mark=MARK)
+    followed = ", ".join(f"[{lua_string(name.lower())}] = {lua_string(name)}" for name in follow)
+    request = "function request() return wrk.format(nil, nil, sent) end" if follow else ""
+    return _SCRIPT.format(headers=lines, delay=delay, follow=followed, request=request, mark=MARK)
 
 
 def parse(output: str) -> WrkResult:
@@ -122,13 +136,14 @@ def start(
     connections: int = 32,
     threads: int = 2,
     delay_ms: float | None = None,
+    follow: tuple[str, ...] = (),
 ) -> Running:
     """`wrk -t2 -c32 -dNs --latency URL` with the headers (REAL_PEERS.md § Load), in the background."""
     binary = shutil.which("wrk")
     if binary is None:
         raise RuntimeError("wrk is not installed: run `make test-deps`")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script(headers or {}, delay_ms))
+        handle.write(script(headers or {}, delay_ms, follow))
     command = [binary, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
     command += ["--timeout", "10s", "--latency", "-s", handle.name, url]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -142,6 +157,7 @@ def run(
     connections: int = 32,
     threads: int = 2,
     delay_ms: float | None = None,
+    follow: tuple[str, ...] = (),
 ) -> WrkResult:
     """One wrk run to its end."""
-    return start(url, seconds, headers, connections, threads, delay_ms).finish()
+    return start(url, seconds, headers, connections, threads, delay_ms, follow).finish()

@@ -5,11 +5,14 @@ No timed assertion here: the smoke run must produce every figure, whatever their
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,7 @@ from bench.stats import amplification_limit, calls_per_key, percentile
 from bench.users import Sample
 from bench.wire import page_assets
 from bench.writes import task_form
-from bench.wrk import MARK, parse
+from bench.wrk import MARK, parse, run
 from portal.observability.logs import json_formatter
 
 from .support.processes import ROOT
@@ -96,6 +99,40 @@ def test_wrk_summary_line_is_parsed() -> None:
     result = parse("Running 2s test\n" + line + "\n")
     assert result.rps == 500 and result.p99_ms == 9
     assert result.server_errors == 10 and result.errors == 11
+
+
+def test_wrk_sends_back_what_the_last_answer_said_as_the_page_does() -> None:
+    """The unchanged poll of figure 1 follows the card's version: wrk's connections send back the
+    latest X-Widget-Version they received, not the one they started with."""
+    counter = itertools.count(1)
+    received: list[str] = []
+
+    class Versions(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            received.append(self.headers.get("X-Widget-Version", ""))
+            self.send_response(200)
+            self.send_header("X-Widget-Version", f"v{next(counter)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Versions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        follow = ("X-Widget-Version",)
+        result = run(url, 1, {"X-Widget-Version": "v0"}, connections=2, threads=1, follow=follow)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.statuses.get("200", 0) > 10
+    assert received.count("v0") <= 2  # each connection's first request only
+    sent = {f"v{n}" for n in range(1, len(received) + 1)}
+    assert set(received) - {"v0"} <= sent and len(set(received)) > 10
 
 
 def test_a_first_load_fetches_every_subresource_once() -> None:

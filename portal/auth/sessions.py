@@ -287,10 +287,11 @@ class SessionStore:
     def get(self, session_id: str, fresh: bool = False) -> SessionRecord | None:
         """The record of a live session; `fresh` reads the shared store even when one is kept."""
         ledger = self.ledger
-        if ledger is not None and ledger.waiting():
+        waiting = ledger is not None and ledger.waiting()
+        if waiting:
             self._catch_up()
+            waiting = ledger is not None and ledger.waiting()
         record = self._read(session_id, fresh)
-        waiting = record is not None and ledger is not None and ledger.waiting()
         if waiting and ledger and record and ledger.ended(session_id, record.keycloak_sid, record.subject):
             return None  # ended during the outage; Redis has not been told yet
         return record

@@ -505,9 +505,14 @@ class FileStore:
         self.codec = codec
         (directory / "locks").mkdir(parents=True, exist_ok=True, mode=0o700)
         (directory / "entries").mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._entries = str(directory / "entries")
+
+    @staticmethod
+    def _name(key: str) -> str:
+        return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
     def _path(self, key: str) -> Path:
-        return self.directory / "entries" / hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        return Path(self._entries, self._name(key))
 
     def get(self, key: str) -> Any:
         try:
@@ -561,8 +566,11 @@ class FileStore:
             self._path(key).unlink()
 
     def exists(self, key: str) -> bool:
-        """Whether a file for `key` is there (one stat: expiry not checked)."""
-        return self._path(key).exists()
+        """Whether a file for `key` is there (one stat: expiry not checked).
+
+        Asked on every request (sessions.OutageLedger.waiting), hence os.path rather than pathlib.
+        """
+        return os.path.exists(os.path.join(self._entries, self._name(key)))
 
     def try_lock(self, key: str, ttl: float) -> Lock | None:
         name = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
