@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
 import requests
 
 from simulators.gitlab import TOKEN
@@ -62,6 +63,28 @@ READERS = {
 }
 
 
+class PortalSlot:
+    """The dashboard's portal, which can be stopped and started again (`Dashboard.cold_restart`)."""
+
+    def __init__(self, config: dict[str, Any], directory: Path, env: dict[str, str]) -> None:
+        self.config, self.directory, self.env = config, directory, env
+        self._running: ExitStack | None = None
+
+    def start(self) -> Server:
+        self._running = ExitStack()
+        return self._running.enter_context(portal(self.config, self.directory, self.env))
+
+    def stop(self) -> None:
+        if self._running is not None:
+            self._running.close()
+            self._running = None
+
+
+# What a pod has cached in Redis: the cards' data and the failure records. The sessions
+# ("auth:") stay, so the people stay logged in across a cold restart.
+CACHED = ("widget:*", "failure:*")
+
+
 @dataclass
 class Dashboard:
     """The running stack: the portal, each upstream's simulator controls, the people's logins."""
@@ -70,7 +93,24 @@ class Dashboard:
     config: dict[str, Any]
     sims: dict[str, Simulator]  # by upstream; the monitoring ones only without real monitoring
     keycloak: KeycloakSim
+    slot: PortalSlot
+    redis_url: str
     cookies: list[str] = field(default_factory=list)
+
+    def cold_restart(self) -> None:
+        """The portal as a cold pod: stopped, every cached answer and failure record deleted
+        from Redis (the sessions kept), and started again, on a new port (`server.url`)."""
+        self.slot.stop()
+        prefix = self.config["cache"]["key_prefix"]
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            for pattern in CACHED:
+                keys = list(client.scan_iter(match=prefix + pattern, count=1000))
+                if keys:
+                    client.delete(*keys)
+        finally:
+            client.close()
+        self.server = self.slot.start()
 
     def cards(self) -> list[Card]:
         """The six cards at their configured refresh."""
@@ -163,8 +203,9 @@ def dashboard(
             "PORTAL_TAIGA_USERNAME": SERVICE_ACCOUNT[0],
             "PORTAL_TAIGA_PASSWORD": SERVICE_ACCOUNT[2],
         }
-        server = stack.enter_context(portal(config, bench.directory, env))
-        board = Dashboard(server, config, sims, keycloak)
+        slot = PortalSlot(config, bench.directory, env)
+        stack.callback(slot.stop)
+        board = Dashboard(slot.start(), config, sims, keycloak, slot, bench.redis.url)
         board.realistic()
         yield board
 
