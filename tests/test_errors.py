@@ -81,6 +81,8 @@ def test_pages_and_assets_are_compressed(client: FlaskClient) -> None:
 
 def test_an_unchanged_widget_answer_stays_empty(client: FlaskClient) -> None:
     first = client.get("/widgets/status", headers={"Accept-Encoding": "br"})
+    # The body depends on the language and the encoding asked for: a shared cache must know.
+    assert {"Accept-Language", "Accept-Encoding"} <= set(first.headers["Vary"].replace(" ", "").split(","))
     again = client.get(
         "/widgets/status",
         headers={"Accept-Encoding": "br", "X-Widget-Version": first.headers["X-Widget-Version"]},

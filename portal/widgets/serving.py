@@ -366,8 +366,8 @@ def answer(view: WidgetView, status: int = 200, fetched_at: datetime | None = No
         return unchanged
     # Compressed once per version and Accept-Encoding: every page load asks for each card's body.
     body, encoding = encoded_fragment((view.version, request.script_root), lambda: render_card(view).encode())
+    headers["Vary"] = "Accept-Language, Accept-Encoding"
     response = Response(body, status=status, headers=headers, content_type=HTML)
-    response.vary.update(("Accept-Language", "Accept-Encoding"))
     if encoding:
         response.headers["Content-Encoding"] = encoding
     return mark_encoded(response)
