@@ -459,3 +459,27 @@ def test_parts_that_failed_alike_are_said_once_and_others_each() -> None:
         assert said_once(problems, parts=2) == tuple(problems)
     one = [Problem("a", "GitLab", down, at)]
     assert said_once(one, parts=1) == tuple(one) and said_once([], parts=2) == ()
+
+
+def test_unnamed_parts_that_failed_alike_are_one_line_dated_by_the_oldest_data() -> None:
+    """The tasks card with Taiga refusing the service account read "Data from 01:29 — Taiga
+    refused ..." and "Unavailable — Taiga refused ..." (its statuses, never read): two lines that
+    said the same thing, the second wrong about the tasks on screen."""
+    refused = Reason.of("Taiga refused the portal's service account")
+    down = Reason.of("%(upstream)s answered HTTP %(status)s", upstream="Taiga", status=500)
+    at = datetime(2026, 12, 3, 1, 29, 10, tzinfo=UTC)
+    earlier = at.replace(minute=12)
+
+    assert said_once([Problem("", "Taiga", refused, at), Problem("", "Taiga", refused, None)], parts=3) == (
+        Problem("", "Taiga", refused, at),
+    )
+    assert said_once(
+        [Problem("", "Taiga", refused, at), Problem("", "Taiga", refused, earlier)], parts=2
+    ) == (Problem("", "Taiga", refused, earlier),)
+    assert said_once([Problem("", "Taiga", refused, None), Problem("", "Taiga", refused, None)], parts=3) == (
+        Problem("", "Taiga", refused, None),
+    )
+    different = [Problem("", "Taiga", refused, at), Problem("", "Taiga", down, at)]
+    assert said_once(different, parts=3) == tuple(different)
+    named = [Problem("statuses", "Taiga", refused, None), Problem("", "Taiga", refused, at)]
+    assert said_once(named, parts=3) == tuple(named)

@@ -128,14 +128,35 @@ def _minute(moment: datetime | None) -> datetime | None:
 
 def said_once(problems: Sequence[Problem], parts: int) -> tuple[Problem, ...]:
     """One line, without a part's name, when every one of the card's `parts` failed alike with
-    data of the same minute (its upstream is down); else one line per failing part, named."""
+    data of the same minute (its upstream is down); else one line per failing part, named.
+
+    Parts without a name that failed alike are one line too (two lines a person could not tell
+    apart), dated by the oldest data shown: "Data from 15:59 — Taiga refused ...", not that line
+    and "Unavailable — Taiga refused ..." for a part whose data the card does not show."""
     first = problems[0] if problems else None
-    if first is None or len(problems) == 1 or len(problems) < parts:
+    if first is None or len(problems) == 1:
         return tuple(problems)
     minute = _minute(first.stale_since)
-    if all(p.reason == first.reason and _minute(p.stale_since) == minute for p in problems):
+    if len(problems) >= parts and all(
+        p.reason == first.reason and _minute(p.stale_since) == minute for p in problems
+    ):
         return (Problem("", first.upstream, first.reason, first.stale_since),)
-    return tuple(problems)
+    lines: list[Problem] = []
+    for problem in problems:
+        alike = next(
+            (
+                i
+                for i, line in enumerate(lines)
+                if not (line.label or problem.label) and line.reason == problem.reason
+            ),
+            None,
+        )
+        if alike is None:
+            lines.append(problem)
+            continue
+        times = [t for t in (lines[alike].stale_since, problem.stale_since) if t is not None]
+        lines[alike] = replace(lines[alike], stale_since=min(times) if times else None)
+    return tuple(lines)
 
 
 @dataclass(frozen=True)
