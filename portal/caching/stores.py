@@ -573,8 +573,7 @@ class FileStore:
         return os.path.exists(os.path.join(self._entries, self._name(key)))
 
     def try_lock(self, key: str, ttl: float) -> Lock | None:
-        name = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-        handle = os.open(self.directory / "locks" / name, os.O_CREAT | os.O_RDWR, 0o600)
+        handle = os.open(self.directory / "locks" / self._name(key), os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
