@@ -123,7 +123,7 @@ def _migrate_at_start(state: PortalState) -> None:
 
 
 def _init_templates(app: Flask, state: PortalState) -> None:
-    """Template helpers, and every template compiled before the first request."""
+    """Template helpers (the templates are compiled at start by `web.warm_up`, under gunicorn)."""
 
     built: dict[tuple[str, str], str] = {}  # a card draws a dozen icons: url_for once for each
 
@@ -166,9 +166,6 @@ def _init_templates(app: Flask, state: PortalState) -> None:
             "user": g.get("user"),
             "theme": request.cookies.get(shell.views.THEME_COOKIE, "system"),
         }
-
-    for name in app.jinja_env.list_templates(extensions=["html"]):
-        app.jinja_env.get_template(name)
 
 
 def _register_commands(app: Flask) -> None:
