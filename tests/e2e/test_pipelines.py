@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -105,3 +106,49 @@ def test_the_user_menu_shows_the_gitlab_avatar_from_the_portal(open_page: OpenPa
     assert (
         page.evaluate("() => document.querySelector('#user-chip-avatar img').naturalWidth") > 0
     )  # loaded under the CSP
+
+
+# Each relative moment of the card: its text, and the text the server wrote (the date, for a page
+# without its script); each duration under way, and whether it shows.
+TIMES = """() => ({
+  ago: [...document.querySelectorAll('#widget-pipelines time[data-ago]')]
+    .map((node) => ({ text: node.textContent, server: node.title })),
+  since: [...document.querySelectorAll('#widget-pipelines [data-since]')]
+    .map((node) => ({ text: node.textContent, hidden: node.hidden })),
+})"""
+
+
+@pytest.mark.parametrize(
+    ("language", "ago", "opened", "running"),
+    [
+        (
+            "en",
+            r"^(opened )?(just now|\d+\s\S+\sago)$",
+            "opened ",
+            "running for ",
+        ),
+        ("fr", r"^(ouverte )?(à l’instant|il y a \d+\s.+)$", "ouverte ", "en cours depuis "),
+    ],
+)
+def test_times_are_written_by_the_page_and_stay_true_as_its_clock_moves(
+    open_page: OpenPage, language: str, ago: str, opened: str, running: str
+) -> None:
+    """The card's HTML carries moments (the same HTML all day); the page writes them relative to
+    its clock, in its language, and again as the clock moves."""
+    page = open_page("/", language=language, before=lambda p: p.clock.install())
+    page.wait_for_selector("#widget-pipelines time[data-ago]", state="attached")
+    before = page.evaluate(TIMES)
+    assert before["ago"], "no time in the card"
+    for moment in before["ago"]:
+        assert re.match(ago, moment["text"]), moment
+        assert moment["server"] not in moment["text"]  # written by the page, not the server's date
+    assert any(moment["text"].startswith(opened) for moment in before["ago"])
+    page.clock.fast_forward("03:00:00")  # three hours on: the page's 30 s rewrite is due
+    after = page.evaluate(TIMES)
+    hours = [m["text"] for m in after["ago"] if re.search(r"\b3\s(hr|h)\b", m["text"])]
+    # The minutes-old moments are three hours old now: the page's clock, which the portal never sees.
+    assert hours, after
+    # A pipeline under way says for how long once it has run a minute.
+    assert after["since"] and all(
+        not s["hidden"] and s["text"].startswith(running) for s in after["since"]
+    ), after

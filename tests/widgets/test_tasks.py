@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from portal import create_app
 from portal.identity import User
 from portal.state import portal_state
+from portal.widgets import serving
 from portal.widgets.contract import upstream_key
 from portal.widgets.taiga.upstream import TAIGA, TaigaSettings, match_name
 from simulators import taiga
@@ -161,6 +162,43 @@ def test_rows_say_due_state_blocked_note_link_and_status_colour(taiga_app: Calla
     assert "<em>réseau</em> (<code>change-1432</code>)" in html  # its Markdown, as Taiga shows it
     assert 'class="status-tag hue-orange"' in html and 'fill="#e47c40"' in html
     assert "/us/" in html  # user stories are there too, linked as stories
+
+
+class _MovingClock:
+    """`time` for the card views' module, hours ahead of the cache's: each poll a new clock step."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+
+def test_a_persons_card_over_weeks_keeps_a_bounded_memory(
+    taiga_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that runs for weeks: a person's card with a clock ("due in 3 h") is a new view
+    and body at each of its steps. Views of past steps are dropped; bodies are kept within a
+    budget of characters."""
+    app = taiga_app()
+    client = _as(app, "camille")
+    card(client, "tasks", until="task-row")
+    clock = _MovingClock()
+    monkeypatch.setattr(serving, "time", clock)
+    state = portal_state(app)
+    views = serving.card_views(state)
+    versions = set()
+    for _ in range(300):
+        clock.ahead += 3600
+        versions.add(
+            client.get("/widgets/tasks", headers={"Accept-Language": "en"}).headers["X-Widget-Version"]
+        )
+    assert len(versions) == 300  # a new version at each step ("due in 3 h" moves on)
+    assert len(views._memo) == 1  # the current step's alone
+    renderer = state.renderer
+    assert renderer is not None
+    assert 0 < renderer._rendered.weight <= serving.RENDERED_CHARS
+    assert len(renderer._rendered) < 300  # the oldest bodies went
 
 
 def test_sort_and_filters_are_cut_on_the_server(taiga_app: Callable[..., Flask]) -> None:

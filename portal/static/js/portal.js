@@ -343,6 +343,77 @@
     line.textContent = label.replace("{time}", formatClock(moment));
   }
 
+  /* ---- times relative to now ("5 min ago"), written by the page ---------------------------- */
+
+  // A card carries its past moments as they are (<time datetime data-ago>, [data-since]), the
+  // same HTML whatever the hour, so that an unchanged card is a 204 all day; the page writes
+  // them relative to its own clock, in its language, after each swap and every 30 s.
+  // Babel's units and rounding, as the server writes such times (format_timedelta).
+  var AGO_UNITS = [["year", 31536000], ["month", 2592000], ["week", 604800], ["day", 86400],
+    ["hour", 3600], ["minute", 60]];
+  var TIMES_EVERY = 30000;
+  var agoFormat = null;  // made on first use, in the page's language
+  var unitFormats = {};
+
+  function agoText(seconds) {
+    if (seconds < 60) return document.body.getAttribute("data-just-now") || "";  // or a clock a little ahead
+    if (!agoFormat) {
+      agoFormat = new Intl.RelativeTimeFormat(document.documentElement.lang || undefined,
+        { numeric: "always", style: "short" });
+    }
+    for (var i = 0; i < AGO_UNITS.length; i += 1) {
+      var value = seconds / AGO_UNITS[i][1];
+      if (value >= 1) return agoFormat.format(-Math.max(1, Math.round(value)), AGO_UNITS[i][0]);
+    }
+    return "";
+  }
+
+  function unitText(value, unit) {
+    if (!unitFormats[unit]) {
+      unitFormats[unit] = new Intl.NumberFormat(document.documentElement.lang || undefined,
+        { style: "unit", unit: unit, unitDisplay: "short" });
+    }
+    return unitFormats[unit].format(value);
+  }
+
+  // "1 hr 5 min", "2 min 30 sec": the server's duration_text.
+  function durationText(total) {
+    var hours = Math.floor(total / 3600);
+    var minutes = Math.floor((total % 3600) / 60);
+    var seconds = total % 60;
+    var parts = [];
+    if (hours) parts.push(unitText(hours, "hour"));
+    if (minutes) parts.push(unitText(minutes, "minute"));
+    if ((seconds && !hours) || !parts.length) parts.push(unitText(seconds, "second"));
+    return parts.join(" ");
+  }
+
+  function writeTimes(root) {
+    if (!root || !root.querySelectorAll) return;
+    var now = Date.now();
+    root.querySelectorAll("time[data-ago]").forEach(function (node) {
+      var moment = Date.parse(node.getAttribute("datetime"));
+      if (isNaN(moment)) return;
+      var text = (node.getAttribute("data-label") || "{time}").replace("{time}", agoText((now - moment) / 1000));
+      if (node.textContent !== text) node.textContent = text;
+    });
+    root.querySelectorAll("[data-since]").forEach(function (node) {
+      var start = Date.parse(node.getAttribute("data-since"));
+      var seconds = Math.round((now - start) / 1000);
+      if (isNaN(start) || seconds < 60) {  // under a minute it says nothing yet
+        node.hidden = true;
+        return;
+      }
+      var text = (node.getAttribute("data-label") || "{time}").replace("{time}", durationText(seconds));
+      if (node.textContent !== text) node.textContent = text;
+      node.hidden = false;
+    });
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    writeTimes(event.detail.elt);
+  });
+
   /* ---- calm refreshes: only what changed moves, once ---------------------------------------- */
 
   // A card's new body is merged into the one on the page (the "card-morph" swap, hx-ext on the
@@ -1059,6 +1130,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    writeTimes(document);
+    window.setInterval(function () { writeTimes(document); }, TIMES_EVERY);
     initUserMenu();
     initThemeSwitch();
     initTileFilter();

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
 
-from babel.dates import format_timedelta
 from babel.units import format_unit
 from flask import Blueprint
 from flask_babel import get_locale
@@ -30,7 +28,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from ...config import PortalConfig, UpstreamSection, WidgetSection
 from ...identity import User
 from ...upstreams.upstream import ClientSetup, Secret, Upstream
-from ..contract import PER_MINUTE, Part, Widget, WidgetContext, WidgetView
+from ..contract import Part, Widget, WidgetContext, WidgetView
 from .client import UPSTREAM, GitLabClient, ProjectPipelines
 
 
@@ -96,17 +94,6 @@ class PipelinesSettings(WidgetSection):
 # --- the template's helpers -------------------------------------------------------------------
 
 
-def relative_time(moment: datetime | None, now: datetime | None) -> str:
-    """ "5 min. ago" from the view's clock step (never the wall clock): the text stays true."""
-    if moment is None or now is None:
-        return ""
-    delta = moment - now
-    if delta > timedelta(seconds=-60):  # within the current step (or a clock a little ahead)
-        return str(_("just now"))
-    text: str = format_timedelta(delta, add_direction=True, format="short", threshold=1, locale=get_locale())
-    return text
-
-
 def duration_text(seconds: float | None) -> str:
     """ "2 min 30 s", "1 h 5 min", "40 s"."""
     if seconds is None:
@@ -137,7 +124,8 @@ class PipelinesWidget(Widget):
     scope = "mixed"
     upstreams = (GITLAB,)
     settings_model = PipelinesSettings
-    clock = PER_MINUTE
+    # No clock: its times are written relative to now by the page (`ago` and `since` in
+    # widgets/_macros.html), so a person's card is the same HTML until their data changes.
     wide = True
 
     def is_configured(self, settings: WidgetSection, config: PortalConfig) -> bool:
@@ -182,9 +170,9 @@ class PipelinesWidget(Widget):
         mine, reviews = view.part("mine"), view.part("reviews")
         view.extra.update(
             projects=projects,
-            # The projects' panel is the same for everyone who sees these projects' data at this
-            # clock step: rendered once for all of them (FragmentRenderer.shared_piece).
-            projects_key=("pipelines:projects", view.now, tuple(part.shown for _, _, part in projects)),
+            # The projects' panel is the same for everyone who sees these projects' data: rendered
+            # once for all of them (FragmentRenderer.shared_piece).
+            projects_key=("pipelines:projects", tuple(part.shown for _, _, part in projects)),
             mine=mine,
             reviews=reviews,
             username=username,
@@ -199,12 +187,11 @@ class PipelinesWidget(Widget):
     user_menu = True
 
     def register_routes(self, blueprint: Blueprint) -> None:
-        """The user menu's GitLab line and the avatar it shows; the card's time helpers."""
+        """The user menu's GitLab line and the avatar it shows; the card's duration helper."""
         from . import profile  # noqa: PLC0415 - its views read the portal's state, which imports the widgets
 
         blueprint.add_url_rule(f"/widgets/{self.slug}/me", "user_menu", partial(profile.user_menu, self))
         blueprint.add_url_rule(f"/widgets/{self.slug}/avatar", "avatar", partial(profile.avatar, self))
-        blueprint.add_app_template_global(relative_time, "relative_time")
         blueprint.add_app_template_global(duration_text, "duration_text")
 
 
