@@ -38,6 +38,7 @@ from simulators.base import FAULT_MODES, SimServer
 from simulators.gitlab import TOKEN, GitLabWorld, SimMergeRequest, SimPipeline, SimProject, demo_world, png
 
 from ..conftest import SECRET
+from ..support.clock import ViewClock
 from ..support.processes import RedisServer
 
 BASE = "https://gitlab.example.com"
@@ -518,13 +519,7 @@ def test_a_persons_unchanged_card_stays_the_same_as_the_clock_moves(
     assert not re.search(r">[^<]*\b(ago|running for)\b", html)  # no text written from the clock
     version = client.get("/widgets/pipelines").headers["X-Widget-Version"]
     assert client.get("/widgets/pipelines", headers={"X-Widget-Version": version}).status_code == 204
-
-    class ThreeHoursAhead:  # the card views' clock alone: the cache's data stays as it is
-        @staticmethod
-        def time() -> float:
-            return time.time() + 3 * 3600
-
-    monkeypatch.setattr(serving, "time", ThreeHoursAhead)
+    monkeypatch.setattr(serving, "time", ViewClock(ahead=3 * 3600))  # the cache's data stays as it is
     later = client.get("/widgets/pipelines", headers={"X-Widget-Version": version})
     assert later.status_code == 204
 

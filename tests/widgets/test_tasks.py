@@ -30,6 +30,7 @@ from simulators.base import FAULT_MODES, SimServer
 from simulators.taiga import TaigaWorld
 
 from ..conftest import SECRET
+from ..support.clock import ViewClock
 from ..support.processes import RedisServer
 from ..support.taiga_portal import ORIGIN, SERVICE, card, csrf_token, status_form, status_shown, with_taiga
 
@@ -164,16 +165,6 @@ def test_rows_say_due_state_blocked_note_link_and_status_colour(taiga_app: Calla
     assert "/us/" in html  # user stories are there too, linked as stories
 
 
-class _MovingClock:
-    """`time` for the card views' module, hours ahead of the cache's: each poll a new clock step."""
-
-    def __init__(self) -> None:
-        self.ahead = 0.0
-
-    def time(self) -> float:
-        return time.time() + self.ahead
-
-
 def test_a_persons_card_over_weeks_keeps_a_bounded_memory(
     taiga_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,7 +174,7 @@ def test_a_persons_card_over_weeks_keeps_a_bounded_memory(
     app = taiga_app()
     client = _as(app, "camille")
     card(client, "tasks", until="task-row")
-    clock = _MovingClock()
+    clock = ViewClock()
     monkeypatch.setattr(serving, "time", clock)
     state = portal_state(app)
     views = serving.card_views(state)
