@@ -31,7 +31,7 @@ from .context import Bench
 from .dashboard import CARDS, Dashboard, dashboard, process_cpu
 from .monitoring import calls_between
 from .people import Crowd, cache_sources, from_cache
-from .pipelines import MINE_CALLS, gitlab_calls
+from .pipelines import gitlab_calls
 from .report import at_least, at_most
 from .users import Sample, summary
 
@@ -241,18 +241,6 @@ def _upstream_figures(bench: Bench, steps: list[Step], board: Dashboard) -> None
     first = rows[0][1]
     for name in first:
         values = [row.get(name, 0.0) for _, row in rows]
-        if name == "gitlab mine":
-            ttl = float(board.config["widgets"]["pipelines"]["ttl"])
-            limit = MINE_CALLS * 60 / ttl * SHARED_SLACK
-            per_person = [value / people for (people, _), value in zip(rows, values, strict=True)]
-            bench.add(
-                SECTION_2,
-                f"GitLab Mine calls per minute per person, at {who} people",
-                " / ".join(f"{v:.1f}" for v in per_person),
-                f"≤ {limit:.1f} (linear: {MINE_CALLS} per {ttl:g} s TTL)",
-                all(at_most(v, limit) for v in per_person),
-            )
-            continue
         limit = SHARED_SLACK * values[0] + 2
         goal = f"≤ {limit:.0f} (independent of N)" if name != "gitlab details" else ""
         bench.add(

@@ -97,6 +97,7 @@ class SimServer:
         self.latency = 0.0  # seconds added to every normal answer (a slow but working upstream)
         self.latency_max = 0.0  # above `latency`: each answer waits a time drawn between the two
         self.calls: Counter[str] = Counter()
+        self.parameters: Counter[str] = Counter()  # query parameter names asked, over every call
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd = _SimHTTPServer((host, port), _RequestHandler, self)
@@ -148,6 +149,7 @@ class SimServer:
             self.faults = Faults()
             self.latency = self.latency_max = 0.0
             self.calls.clear()
+            self.parameters.clear()
 
     def count(self, path_part: str = "") -> int:
         """Calls whose path contains `path_part` (all calls when empty)."""
@@ -175,6 +177,7 @@ class SimServer:
             return
         with self._lock:
             self.calls[request.path] += 1
+            self.parameters.update(request.query.keys())
             faults = self.faults
         if faults.applies_to(request.path):
             self._misbehave(faults, request, send)

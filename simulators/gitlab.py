@@ -5,6 +5,7 @@
                                                    status, order_by=id, sort, page, per_page (20, max 100)
     GET /api/v4/projects/:id/pipelines/:pid        the detail: user, started_at, finished_at, duration, ...
     GET /api/v4/merge_requests                     scope=all, state, reviewer_username, assignee_username
+    GET /api/v4/projects/:id/merge_requests        the project's: state, reviewer_username, assignee_username
     GET /api/v4/projects/:id/merge_requests/:iid   the detail, with head_pipeline
     GET /api/v4/users?username=                    always a list (case-insensitive match)
     GET /uploads/-/system/user/avatar/:id/avatar.png   a small PNG
@@ -162,7 +163,9 @@ class GitLabWorld:
         return pipeline
 
     def add_merge_request(self, request: SimMergeRequest) -> SimMergeRequest:
-        request.sha = request.sha or _sha(f"mr:{request.id}")
+        head = self.pipelines.get(request.pipeline) if request.pipeline else None
+        # As in GitLab: the head pipeline ran on the merge request's head commit.
+        request.sha = request.sha or (head.sha if head else _sha(f"mr:{request.id}"))
         self.merge_requests[request.id] = request
         return request
 
@@ -351,8 +354,10 @@ class GitLabWorld:
             body["head_pipeline"] = self.pipeline_json(pipeline, detail=True) if pipeline else None
         return body
 
-    def list_merge_requests(self, request: SimRequest) -> list[dict[str, Any]]:
-        chosen = list(self.merge_requests.values())
+    def list_merge_requests(
+        self, request: SimRequest, project: SimProject | None = None
+    ) -> list[dict[str, Any]]:
+        chosen = [m for m in self.merge_requests.values() if project is None or m.project_id == project.id]
         state = request.arg("state", "all")
         if state != "all":
             chosen = [m for m in chosen if m.state == state]
@@ -551,6 +556,14 @@ def make_server(world: GitLabWorld | None = None, port: int = 0) -> tuple[SimSer
         if request.arg("scope") != "all":  # the default scope is created_by_me: the token's own
             return _page([], request, world.base_url, headers)
         return _page(world.list_merge_requests(request), request, world.base_url, headers)
+
+    @server.route("GET", rf"/api/v4/projects/{_ID}/merge_requests")
+    @guarded
+    @on_project
+    def project_merge_requests(
+        request: SimRequest, match: re.Match[str], headers: dict[str, str], found: SimProject
+    ) -> SimResponse:
+        return _page(world.list_merge_requests(request, found), request, world.base_url, headers)
 
     @server.route("GET", rf"/api/v4/projects/{_ID}/merge_requests/(?P<iid>\d+)")
     @guarded

@@ -30,7 +30,8 @@ from portal.upstreams.errors import UpstreamAuthError, UpstreamBadResponse, Upst
 from portal.upstreams.http import HttpLimits, Quota, quota_of
 from portal.widgets import serving
 from portal.widgets.contract import Part, PartResult
-from portal.widgets.pipelines.client import STATUSES, GitLabClient, next_page
+from portal.widgets.pipelines.client import DETAILS_AT_ONCE, STATUSES, GitLabClient, next_page
+from portal.widgets.pipelines.mine import cut_for
 from portal.widgets.pipelines.profile import MENU_TRIES, avatar_allowed
 from portal.widgets.pipelines.widget import GITLAB, PipelinesWidget, duration_text
 from simulators import gitlab
@@ -81,28 +82,77 @@ def test_client_reads_a_project_its_pipelines_and_their_details(fixture_json: Ca
 
 
 @responses.activate
-def test_client_reads_merge_requests_for_me_with_their_pipeline(fixture_json: Callable[[str], Any]) -> None:
-    mine = fixture_json("pipelines/merge-requests.json")
-    reviewer = responses.matchers.query_param_matcher(
-        {"scope": "all", "state": "opened", "reviewer_username": "camille", "per_page": "10", "page": "1"}
+def test_the_teams_work_is_read_once_for_everyone_and_cut_per_person(
+    fixture_json: Callable[[str], Any],
+) -> None:
+    """No call names a person: each project's latest pipelines (with who ran them) and its open
+    merge requests (with their reviewers and assignees) are read once, and each person's Mine is
+    cut from them."""
+    window = responses.matchers.query_param_matcher(
+        {"order_by": "id", "sort": "desc", "per_page": "50", "page": "1"}
     )
-    responses.get(f"{API}/merge_requests", json=mine, match=[reviewer], headers={"X-Next-Page": ""})
-    responses.get(f"{API}/merge_requests", json=[mine[0]], headers={"X-Next-Page": ""})
-    responses.get(f"{API}/projects/3/merge_requests/12", json=fixture_json("pipelines/merge-request-12.json"))
+    responses.get(
+        f"{API}/projects/platform%2Fportal/pipelines",
+        json=fixture_json("pipelines/pipelines.json"),
+        match=[window],
+    )
+    responses.get(f"{API}/projects/3/pipelines/47", json=fixture_json("pipelines/pipeline-47.json"))
+    responses.get(f"{API}/projects/3/pipelines/48", json=fixture_json("pipelines/pipeline-48.json"))
+    responses.get(f"{API}/projects/3/pipelines/49", status=500, body="<html>oops</html>")
+    opened = responses.matchers.query_param_matcher(
+        {"state": "opened", "order_by": "created_at", "sort": "desc", "per_page": "100", "page": "1"}
+    )
+    responses.get(
+        f"{API}/projects/platform%2Fportal/merge_requests",
+        json=fixture_json("pipelines/merge-requests.json"),
+        match=[opened],
+        headers={"X-Next-Page": ""},
+    )
+    # !12's head commit ran pipeline 48 (read with the list); !9's is not among them: its detail.
     responses.get(f"{API}/projects/3/merge_requests/9", json={"id": 80, "iid": 9, "head_pipeline": None})
 
-    reviews = _client().reviews("camille", 10)
+    team = _client().team_work(["platform/portal"], 50)
 
-    first, second = reviews.merge_requests
+    assert [p.id for p in team.pipelines] == [49, 48, 47] and team.window == 50
+    assert not any("username" in (call.request.url or "") for call in responses.calls)
+    camille = cut_for(team, "camille", pipelines=8, reviews=10)
+    assert [p.id for p in camille.pipelines.pipelines] == [48]  # 47 is root's; 49's detail failed
+    assert camille.pipelines.unattributed == 1  # 49: who ran it is not known yet
+    first, second = camille.reviews.merge_requests
     assert (first.reference, first.title, first.draft) == (
         "platform/portal!12",
         "Cache the pipelines per status",
         False,
     )
-    assert first.reviewer and first.assignee  # listed for both: shown once, with both roles
-    assert first.pipeline_status == "running" and first.author and first.author.username == "dominique"
+    assert first.reviewer and not first.assignee and first.author and first.author.username == "dominique"
+    assert first.pipeline_status == "running"  # from pipeline 48: no detail call for !12
     assert second.draft and second.reviewer and not second.assignee  # GitLab < 14: work_in_progress
-    assert second.pipeline_status is None and not reviews.more
+    assert second.pipeline_status is None and not camille.reviews.more
+    dominique = cut_for(team, "Dominique", pipelines=8, reviews=10)  # GitLab's usernames ignore case
+    assert [(m.iid, m.reviewer, m.assignee) for m in dominique.reviews.merge_requests] == [(12, False, True)]
+    assert dominique.pipelines.pipelines == ()
+    assert not any(call.request.url and "merge_requests/12" in call.request.url for call in responses.calls)
+
+
+@responses.activate
+def test_a_429_among_the_windows_details_stops_the_calls_not_yet_made() -> None:
+    """Details are read a few at a time; once GitLab says to wait, no further call is made."""
+    listed = [
+        {"id": n, "project_id": 3, "status": "success", "ref": "main", "sha": f"{n:040x}"} for n in range(30)
+    ]
+    responses.get(f"{API}/projects/platform%2Fportal/pipelines", json=listed)
+    responses.get(f"{API}/projects/platform%2Fportal/merge_requests", json=[])
+    responses.get(
+        re.compile(rf"{re.escape(API)}/projects/3/pipelines/\d+"),
+        status=429,
+        body="Retry later",
+        headers={"Retry-After": "30"},
+    )
+    with pytest.raises(UpstreamUnavailable) as waiting:
+        _client().team_work(["platform/portal"], 30)
+    assert waiting.value.retry_after == 30
+    details = [c for c in responses.calls if re.search(r"/pipelines/\d+$", c.request.url or "")]
+    assert 1 <= len(details) <= DETAILS_AT_ONCE  # only those already under way
 
 
 def test_the_next_page_comes_from_x_next_page_or_link() -> None:
@@ -178,17 +228,21 @@ def test_lists_are_followed_page_by_page_up_to_the_cap(forge: Forge) -> None:
     client = GitLabClient(
         requests.Session(), server.url, {"token": TOKEN}, HttpLimits(timeout=3), page_size=20
     )
-    reviews = client.reviews("camille", 100)
-    assert len(reviews.merge_requests) == 48 and not reviews.more  # 45 + the demo's 3 (2 reviews, 1 assigned)
-    assert server.count("/api/v4/merge_requests") == 3 + 1  # reviewer: 3 pages; assignee: 1
+    team = client.team_work(["platform/portal"], 5)
+    reviews = cut_for(team, "camille", pipelines=8, reviews=100).reviews
+    assert len(team.merge_requests) == 47 and not team.more_requests  # the 45 and the demo's 2 there
+    assert len(reviews.merge_requests) == 46 and not reviews.more  # 45 + one the demo has her review
+    assert server.count("/api/v4/projects/platform%2Fportal/merge_requests") == 3  # 20 + 20 + 7
 
     server.reset()
     capped = GitLabClient(
         requests.Session(), server.url, {"token": TOKEN}, HttpLimits(timeout=3), page_size=20, max_pages=2
     )
-    reviews = capped.reviews("camille", 100)
-    assert len(reviews.merge_requests) == 40 + 1 and reviews.more  # 2 pages, then the assignee's one
-    assert server.count("/api/v4/merge_requests") == 2 + 1
+    team = capped.team_work(["platform/portal"], 5)
+    reviews = cut_for(team, "camille", pipelines=8, reviews=100).reviews
+    assert len(team.merge_requests) == 40 and team.more_requests  # 2 pages: there are more in GitLab
+    assert len(reviews.merge_requests) == 39 and reviews.more
+    assert server.count("/api/v4/projects/platform%2Fportal/merge_requests") == 2
 
 
 def test_a_429_says_how_long_to_wait_and_its_quota_is_reported(forge: Forge) -> None:
@@ -329,7 +383,7 @@ def test_the_card_shows_projects_and_mine_with_details(
     assert "Cache Redis partagé entre les réplicas" in mine and "Factures en PDF" in mine
     assert "Draft" in mine and "reviewer" in mine and "assignee" in mine  # camille is assigned the Helm one
     assert "Journal d&#39;audit" not in mine  # dominique's review, not camille's
-    assert server.count("/api/v4/projects/platform%2Fportal/pipelines") == 1  # her own, with username=
+    assert server.count("/api/v4/projects/platform%2Fportal/pipelines") == 1  # the team's, read once
 
 
 def test_a_missing_project_shows_its_own_problem_and_the_others_show(
@@ -375,19 +429,27 @@ def test_a_429_is_waited_out_no_call_before_retry_after(
     assert server.count("/api/v4/") > calls and "pipeline-7000" in after
 
 
-def test_details_are_fetched_for_what_is_shown_once_per_status(
+def test_details_are_fetched_once_per_pipeline_and_status_for_everyone(
     make_gitlab_app: Callable[..., Flask], forge: Forge
 ) -> None:
+    """Who ran a pipeline and how long it took are in its detail only: read once per status for
+    the whole team (each project's window), not per person, and again only when it moves."""
     server, world = forge
-    client = _as(make_gitlab_app(ttl=1))
-    _card(client, until="Merge requests")
+    app = make_gitlab_app(ttl=1)
+    client = _as(app)
+    html = _card(client, until="Merge requests")
     first = _details(server)
-    html = _card(client)
-    shown = {int(n) for n in re.findall(r'id="(?:mine-)?pipeline-(\d+)"', html)}
-    both = set(re.findall(r'id="mine-pipeline-(\d+)"', html)) & set(re.findall(r'id="pipeline-(\d+)"', html))
-    # One detail per pipeline shown (in either tab), none for the others; a pipeline in both tabs
-    # may be fetched by both parts when they start at once, cold.
-    assert len(shown) <= first <= len(shown) + len(both)
+
+    def windowed() -> dict[int, str]:
+        now = world.clock()
+        return {p.id: p.timeline(now)[0] for p in world.pipelines.values() if p.project_id in (101, 102, 103)}
+
+    known = windowed()
+    projects = set(re.findall(r'id="pipeline-(\d+)"', html))
+    # Each once; a pipeline both in a project's recent ones and in the team's window may be read
+    # by both parts when they start at once, cold.
+    assert len(known) <= first <= len(known) + len(projects)
+    _card(_as(app, "dominique"), until="Merge requests")  # someone else: nothing more
     for _ in range(10):  # polls within the TTL: nothing at all
         _card(client)
     assert _details(server) == first
@@ -396,20 +458,11 @@ def test_details_are_fetched_for_what_is_shown_once_per_status(
     _card(client)
     _card(client)
     assert server.count("/api/v4/projects/101/pipelines") > lists and _details(server) == first
-    before = world.moment["t"]  # type: ignore[attr-defined]
     world.moment["t"] += 200  # type: ignore[attr-defined]  # the running pipelines finish, new ones start
     time.sleep(1.1)
-    html = _card(client)
-    now_shown = {int(n) for n in re.findall(r'id="(?:mine-)?pipeline-(\d+)"', html)}
-    moved = {
-        p.id
-        for p in world.pipelines.values()
-        if p.id in now_shown and (p.id not in shown or p.timeline(before)[0] != p.timeline(before + 200)[0])
-    }
-    both = set(re.findall(r'id="mine-pipeline-(\d+)"', html)) & set(re.findall(r'id="pipeline-(\d+)"', html))
-    twice = {str(i) for i in moved} & both
-    # Only the new ones and those whose status changed (once, or twice when in both tabs).
-    assert moved and first + len(moved) <= _details(server) <= first + len(moved) + len(twice)
+    _card(client, until="Merge requests")
+    moved = {i for i, status in windowed().items() if known.get(i) != status}
+    assert moved and first + len(moved) <= _details(server) <= first + 2 * len(moved)
 
 
 @pytest.mark.parametrize("mode", [m for m in FAULT_MODES if m != "none"])
@@ -431,8 +484,9 @@ def test_each_fault_gives_a_card_that_says_it_and_the_page_is_fine(
     server.set_fault(mode, **({"seconds": 4} if mode in ("timeout", "refused") else {}))
     client = _as(make_gitlab_app())
     html = _card(client)
-    # Nothing to show but the reason; with every path 404, the projects' sections say it each.
-    state = "stale" if mode in ("notfound", "forbidden") else "error"
+    # Nothing to show but the reason. With every path 404 (403), GitLab has answered: each
+    # project's section says it does not show that project, and Mine names them all.
+    state = "ok" if mode in ("notfound", "forbidden") else "error"
     assert f'class="widget-content is-{state}"' in html and words in html, html[:1500]
     assert client.get("/", headers={"Accept-Language": "en"}).status_code == 200
     status = client.get("/widgets/status", headers={"Accept-Language": "en"})
@@ -467,11 +521,11 @@ def test_two_users_on_one_redis_never_see_each_others_mine(
         assert "<bdi>@dominique</bdi>)" in dominique and "Journal d&#39;audit" in dominique
         assert "<bdi>@camille</bdi>)" not in dominique and "Factures en PDF" not in dominique
         assert 'title="@camille"><bdi>Camille Demo' not in dominique
-    # The projects were fetched once for everyone; each user's lists once per user.
-    assert (
-        server.count("/api/v4/projects/platform%2Fportal") == 1 + 2
-    )  # the project, and each one's own pipelines
-    assert server.count("/api/v4/merge_requests") == 2 * 2  # reviewer and assignee, per user
+    # Everything was read once for everyone: no call names a person, none is made per person.
+    assert server.count("/api/v4/projects/platform%2Fportal/pipelines") == 1  # the team's window
+    assert server.count("/api/v4/projects/platform%2Fportal/merge_requests") == 1
+    assert server.count("/api/v4/merge_requests") == 0
+    assert server.parameters["per_page"] > 0 and not [n for n in server.parameters if "username" in n]
 
 
 def _projects(html: str) -> str:
@@ -569,7 +623,7 @@ def test_a_user_without_the_claim_is_told_why_mine_is_empty(
     server, _ = forge
     html = _card(_as(make_gitlab_app(username_claim="gitlab_user")))
     assert "Your account has no “gitlab_user” claim" in _mine(html) and "pipeline-7000" in html
-    assert server.count("/api/v4/merge_requests") == 0
+    assert server.count("/merge_requests") == 0  # nothing is read for a Mine no one can see
 
 
 def test_the_user_menu_shows_the_gitlab_avatar_and_profile(

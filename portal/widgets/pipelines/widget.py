@@ -1,10 +1,12 @@
 """The pipelines card: the team's projects (shared) and mine (per user), from GitLab.
 
 *Projects*: one part per configured project, shared by everyone (a project GitLab does not show
-says so in its own section; the others still show). *Mine*: two parts per user, cached under
-their subject: the pipelines they triggered across the projects (GitLab's `username` filter),
-and the open merge requests where they are a reviewer or an assignee. Their GitLab username is
-the token claim `username_claim` (Keycloak's `preferred_username` by default).
+says so in its own section; the others still show). *Mine*: one part read once for everyone
+(each project's latest `window` pipelines with who ran each, and its open merge requests) and
+cut per person on the server (`mine.cut_for`): the pipelines they ran and the merge requests
+where they are a reviewer or an assignee. So GitLab's load does not grow with the people who
+look. Their GitLab username is the token claim `username_claim` (Keycloak's
+`preferred_username` by default).
 
 The user menu shows the user's GitLab avatar and a link to their GitLab profile: the avatar is
 fetched by the portal, checked (an image type whose bytes agree, size-capped) and served from
@@ -30,6 +32,7 @@ from ...identity import User
 from ...upstreams.upstream import ClientSetup, Secret, Upstream
 from ..contract import Part, Widget, WidgetContext, WidgetView
 from .client import UPSTREAM, GitLabClient, ProjectPipelines
+from .mine import Mine, cut_for
 
 
 class GitLabSection(UpstreamSection):
@@ -86,6 +89,8 @@ class PipelinesSettings(WidgetSection):
     projects: tuple[ProjectRef, ...] = ()
     recent: int = Field(5, ge=1, le=20, description="recent pipelines per project")
     mine: int = Field(8, ge=1, le=50, description="pipelines of mine shown")
+    # Mine is found among each project's latest `window` pipelines (one page of GitLab's list).
+    window: int = Field(50, ge=5, le=100, description="latest pipelines of each project searched for mine")
     reviews: int = Field(10, ge=1, le=100, description="merge requests shown")
     # The token claim holding the user's GitLab username.
     username_claim: str = Field("preferred_username", pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
@@ -147,11 +152,10 @@ class PipelinesWidget(Widget):
         ]
         username = user.claim(settings.username_claim)
         if username:
-            mine = partial(client.user_pipelines, username, settings.projects, settings.mine)
-            reviews = partial(client.reviews, username, settings.reviews)
+            team = partial(client.team_work, settings.projects, settings.window)
+            mine = partial(cut_for, username=username, pipelines=settings.mine, reviews=settings.reviews)
             # Labels are written in the request's language: the card's view is kept per language.
-            parts.append(Part("mine", _("My pipelines"), GITLAB, mine, per_user=True))
-            parts.append(Part("reviews", _("Merge requests for me"), GITLAB, reviews, per_user=True))
+            parts.append(Part("team", _("Mine"), GITLAB, team, select=mine))
         return parts
 
     def is_empty(self, view: WidgetView) -> bool:
@@ -167,18 +171,20 @@ class PipelinesWidget(Widget):
             if part is not None:
                 projects.append((ref, part.value, part))
         username = user.claim(settings.username_claim)
-        mine, reviews = view.part("mine"), view.part("reviews")
+        mine = view.part("team")
+        cut: Mine | None = mine.value if mine is not None else None
         view.extra.update(
             projects=projects,
             # The projects' panel is the same for everyone who sees these projects' data: rendered
             # once for all of them (FragmentRenderer.shared_piece).
             projects_key=("pipelines:projects", tuple(part.shown for _, _, part in projects)),
             mine=mine,
-            reviews=reviews,
+            my_pipelines=cut.pipelines if cut is not None else None,
+            my_reviews=cut.reviews if cut is not None else None,
             username=username,
             claim=settings.username_claim,
             failing=sum(1 for project in projects if _failing(project[1])),
-            waiting=len(reviews.value.merge_requests) if reviews is not None and reviews.value else 0,
+            waiting=len(cut.reviews.merge_requests) if cut is not None else 0,
         )
         return f"{settings.username_claim}={username or ''}"
 
