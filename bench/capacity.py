@@ -221,7 +221,7 @@ def _card(item: tuple[str, float]) -> str:
 
 
 def per_minute(calls: dict[str, dict[str, int]], seconds: float) -> dict[str, float]:
-    """Calls per minute to each upstream; GitLab's split into its shared and per-person calls."""
+    """Calls per minute to each upstream; GitLab's split by whom they serve (projects, Mine, details)."""
     found: dict[str, float] = {}
     for upstream, paths in calls.items():
         if upstream == "gitlab":
