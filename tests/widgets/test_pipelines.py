@@ -26,6 +26,7 @@ from portal.caching.widget_cache import CacheResult
 from portal.identity import DEMO_USER
 from portal.observability.metrics import PrometheusObserver
 from portal.state import portal_state
+from portal.upstreams.breaker import CircuitState
 from portal.upstreams.errors import UpstreamAuthError, UpstreamBadResponse, UpstreamUnavailable
 from portal.upstreams.http import HttpLimits, Quota, quota_of
 from portal.widgets import serving
@@ -465,6 +466,27 @@ def test_details_are_fetched_once_per_pipeline_and_status_for_everyone(
     assert moved and first + len(moved) <= _details(server) <= first + 2 * len(moved)
 
 
+def test_when_gitlab_shows_no_project_at_all_mine_keeps_its_last_data_and_says_why(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """One project refused is that project's answer; all of them is the token's access (a scope
+    taken away, a proxy): Mine keeps what it last showed, muted, with why, and GitLab, which
+    answered, is not paused for it."""
+    _, world = forge
+    app = make_gitlab_app(lambda c: c["cache"].update(failure_hold=0.5), ttl=1)
+    client = _as(app)
+    assert "Factures en PDF" in _mine(_card(client, until="Merge requests"))
+    for project in world.projects.values():
+        project.forbidden = True
+    for _ in range(5):  # past the TTL, more times than the breaker's threshold
+        time.sleep(1.1)
+        html = _card(client)
+    mine = _mine(html)
+    assert "does not let the portal&#39;s token read project platform/portal (HTTP 403)" in mine
+    assert "Factures en PDF" in mine and '<ul class="review-list is-stale">' in mine
+    assert portal_state(app).cache.breaker("gitlab").state == CircuitState.CLOSED
+
+
 @pytest.mark.parametrize("mode", [m for m in FAULT_MODES if m != "none"])
 def test_each_fault_gives_a_card_that_says_it_and_the_page_is_fine(
     make_gitlab_app: Callable[..., Flask], forge: Forge, mode: str
@@ -484,9 +506,9 @@ def test_each_fault_gives_a_card_that_says_it_and_the_page_is_fine(
     server.set_fault(mode, **({"seconds": 4} if mode in ("timeout", "refused") else {}))
     client = _as(make_gitlab_app())
     html = _card(client)
-    # Nothing to show but the reason. With every path 404 (403), GitLab has answered: each
-    # project's section says it does not show that project, and Mine names them all.
-    state = "ok" if mode in ("notfound", "forbidden") else "error"
+    # Nothing to show but the reason; with every path 404 (403), the projects' sections say it
+    # each, and Mine, which has no project to show, fails (its last data would stay, stale).
+    state = "stale" if mode in ("notfound", "forbidden") else "error"
     assert f'class="widget-content is-{state}"' in html and words in html, html[:1500]
     assert client.get("/", headers={"Accept-Language": "en"}).status_code == 200
     status = client.get("/widgets/status", headers={"Accept-Language": "en"})

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 
-from ...upstreams.errors import N_, Reason, UpstreamBadResponse, UpstreamError
+from ...upstreams.errors import N_, Reason, UpstreamBadResponse, UpstreamError, UpstreamRejected
 from ...upstreams.http import BoundedJsonClient, HttpLimits, Quota, require
 
 log = logging.getLogger(__name__)
@@ -416,7 +416,7 @@ class GitLabClient:
         deadline = self._deadline()
         pipelines: list[Pipeline] = []
         requests_: list[MergeRequest] = []
-        unreadable: list[str] = []
+        unreadable: list[tuple[str, UpstreamError]] = []  # the projects, and why
         more = False
         for project in projects:
             try:
@@ -430,11 +430,17 @@ class GitLabClient:
             except UpstreamError as exc:
                 if exc.status not in (403, 404):  # the others concern every project: the part fails
                     raise
-                unreadable.append(project)
+                unreadable.append((project, exc))
                 continue
             pipelines += listed
             requests_ += [m for m in map(parse_merge_request, opened) if m.reviewers or m.assignees]
             more = more or truncated
+        if projects and len(unreadable) == len(projects):
+            # Not one project shown: the token's access, not the projects. The part fails, so
+            # the last good Mine stays shown (stale) with why; GitLab itself answered, so its
+            # breaker does not count it (UpstreamRejected).
+            _, first = unreadable[0]
+            raise UpstreamRejected(UPSTREAM, first.reason, first.detail, status=first.status or 403)
         detailed = self.with_details(pipelines, deadline, at_once=DETAILS_AT_ONCE)
         heads = {(p.project_id, p.sha): p.status for p in sorted(detailed, key=lambda p: p.id) if p.sha}
         requests_ = self._each(requests_, lambda m: self._head_status(m, heads, deadline), DETAILS_AT_ONCE)
@@ -442,7 +448,7 @@ class GitLabClient:
             pipelines=tuple(sorted(detailed, key=_newest, reverse=True)),
             merge_requests=tuple(sorted(requests_, key=lambda m: m.id, reverse=True)),
             window=window,
-            unreadable=tuple(unreadable),
+            unreadable=tuple(project for project, _ in unreadable),
             more_requests=more,
         )
 
@@ -591,7 +597,7 @@ class GitLabClient:
         try:
             items, _ = self._list(url, {"order_by": "id", "sort": "desc", **params}, limit, deadline)
         except UpstreamError as exc:
-            if exc.status == 404:
+            if exc.status in (403, 404):
                 raise self._no_project(str(project), exc.status) from exc
             raise
         return [parse_pipeline(raw, label) for raw in items]
