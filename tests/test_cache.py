@@ -6,6 +6,9 @@ instrumenting the cache.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +30,7 @@ from portal.caching.widget_cache import (
     Entry,
     FetchPolicy,
     WidgetCache,
+    fingerprint,
     user_scope,
     widget_key,
 )
@@ -625,6 +629,41 @@ def test_an_expired_entry_is_not_read_whole_again_while_the_store_holds_the_same
     gate.open.set()
 
 
+def test_threads_asking_at_once_for_a_refreshed_entry_read_and_decode_it_once(
+    redis_server: RedisServer,
+) -> None:
+    """A large entry (Taiga's board) takes tens of ms to decode: the worker's threads that ask
+    for it at once wait for the one reading it, instead of each decoding it (a stall of every
+    poll of the worker, each time the entry was refreshed)."""
+    reads = [0]
+
+    class Slow(RedisStore):
+        def get_tagged(self, key: str) -> tuple[Any, bytes | None]:
+            reads[0] += 1
+            time.sleep(0.05)  # a large value's decoding
+            return super().get_tagged(key)
+
+    writer = WidgetCache(RedisStore(redis.Redis.from_url(redis_server.url), "s:", CODEC))
+    store = Slow(redis.Redis.from_url(redis_server.url), "s:", CODEC)
+    broadcast = RedisBroadcast(store.client, "s:events")
+    try:
+        reader = WidgetCache(store, broadcast=broadcast)
+        assert eventually(lambda: broadcast.epoch is not None)
+        writer.get_or_fetch(KEY, lambda: "board", POLICY)
+        start = threading.Barrier(8)
+
+        def ask() -> Any:
+            start.wait()
+            found = reader.fresh(KEY, POLICY)
+            return found.value if found else None
+
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(lambda _: ask(), range(8))) == ["board"] * 8
+        assert reads[0] == 1
+    finally:
+        broadcast.close()
+
+
 def test_a_worker_waiting_for_another_workers_fetch_reads_the_entry_when_it_lands(
     two_workers: tuple[WidgetCache, WidgetCache, list[int]],
 ) -> None:
@@ -759,3 +798,28 @@ def test_a_weighed_memo_keeps_its_entries_within_its_weight() -> None:
     memo.pop("big")
     memo.pop_where(lambda key: True)
     assert len(memo) == 0 and memo.weight == 0
+
+
+def test_a_fingerprint_is_the_same_in_every_worker_and_moves_with_the_data() -> None:
+    """Equal values hash alike whatever each process's hash seed does to a set's order (two
+    workers must give a card the same version); different values do not."""
+    script = (
+        "from portal.caching.widget_cache import fingerprint;"
+        "from portal.widgets.pipelines.client import MergeRequest;"
+        "names = frozenset(f'user{n}' for n in range(50));"
+        "request = MergeRequest(1, 1, 1, 'r', 't', False, None, None, None, 's', names);"
+        "print(fingerprint([request, {2: 'b', 1: 'a'}]))"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(seen) == 1
+    assert fingerprint({"a": (1, 2)}) != fingerprint({"a": (1, 3)})
+    assert fingerprint(2**70) != fingerprint(2**70 + 1)  # beyond what orjson writes: still a hash
