@@ -436,7 +436,8 @@ def test_details_are_fetched_once_per_pipeline_and_status_for_everyone(
     """Who ran a pipeline and how long it took are in its detail only: read once per status for
     the whole team (each project's window), not per person, and again only when it moves."""
     server, world = forge
-    app = make_gitlab_app(ttl=1)
+    # A timeout long enough that no detail is left for a later fetch on a busy machine.
+    app = make_gitlab_app(lambda c: c["upstreams"]["gitlab"].update(timeout=5), ttl=1)
     client = _as(app)
     html = _card(client, until="Merge requests")
     first = _details(server)

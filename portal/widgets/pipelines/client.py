@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -418,20 +419,14 @@ class GitLabClient:
         requests_: list[MergeRequest] = []
         unreadable: list[tuple[str, UpstreamError]] = []  # the projects, and why
         more = False
-        for project in projects:
-            try:
-                listed = self._pipelines(project, {}, window, deadline, project)
-                opened, truncated = self._list(
-                    f"{self.api}/projects/{quote(project, safe='')}/merge_requests",
-                    {"state": "opened", "order_by": "created_at", "sort": "desc"},
-                    self.max_pages * self.page_size,
-                    deadline,
-                )
-            except UpstreamError as exc:
-                if exc.status not in (403, 404):  # the others concern every project: the part fails
-                    raise
-                unreadable.append((project, exc))
+        # The projects side by side, as their details are: a cold fetch within one timeout.
+        read_project = partial(self._project_work, window=window, deadline=deadline)
+        reads = self._each(projects, read_project, DETAILS_AT_ONCE)
+        for project, read in zip(projects, reads, strict=True):
+            if isinstance(read, UpstreamError):
+                unreadable.append((project, read))
                 continue
+            listed, opened, truncated = read
             pipelines += listed
             requests_ += [m for m in map(parse_merge_request, opened) if m.reviewers or m.assignees]
             more = more or truncated
@@ -451,6 +446,25 @@ class GitLabClient:
             unreadable=tuple(project for project, _ in unreadable),
             more_requests=more,
         )
+
+    def _project_work(
+        self, project: str, window: int, deadline: float
+    ) -> tuple[list[Pipeline], list[dict[str, Any]], bool] | UpstreamError:
+        """A project's latest pipelines, its open merge requests (raw) and whether there were
+        more of them; or, for a project GitLab does not show (404, 403), why not."""
+        try:
+            listed = self._pipelines(project, {}, window, deadline, project)
+            opened, truncated = self._list(
+                f"{self.api}/projects/{quote(project, safe='')}/merge_requests",
+                {"state": "opened", "order_by": "created_at", "sort": "desc"},
+                self.max_pages * self.page_size,
+                deadline,
+            )
+        except UpstreamError as exc:
+            if exc.status not in (403, 404):  # the others concern every project: the part fails
+                raise
+            return exc
+        return listed, opened, truncated
 
     def _head_status(
         self, request: MergeRequest, heads: Mapping[tuple[int, str], str], deadline: float
