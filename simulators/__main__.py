@@ -25,6 +25,9 @@ def main() -> None:
     parser.add_argument("--alertmanager-port", type=int, default=0, help="0: any free port")
     parser.add_argument("--taiga-port", type=int, default=18102)
     parser.add_argument("--taiga-people", type=int, default=0, help="a Taiga of this many people (bench)")
+    parser.add_argument(
+        "--taiga-moves-every", type=float, default=0.0, help="with --taiga-people: a task moves every N s"
+    )
     parser.add_argument("--ports-file", type=Path, default=None, help="write every simulator's URL here")
     args = parser.parse_args()
     kuma, _ = uptime_kuma.make_server(port=args.kuma_port)
@@ -41,7 +44,11 @@ def main() -> None:
         forge.start()
         print(f"GitLab simulator on {forge.url}", flush=True)
     print(f"Prometheus simulator on {prom.url}, Alertmanager simulator on {alertmanager.url}", flush=True)
-    world = taiga.crowd_world(args.taiga_people) if args.taiga_people else None
+    world = (
+        taiga.crowd_world(args.taiga_people, moves_every=args.taiga_moves_every)
+        if args.taiga_people
+        else None
+    )
     tracker, _ = taiga.make_server(world, port=args.taiga_port)
     tracker.start()
     print(f"Taiga simulator on {tracker.url}", flush=True)

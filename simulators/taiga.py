@@ -818,9 +818,15 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
     return world
 
 
-def crowd_world(people: int, projects: int = 10, clock: Callable[[], float] = time.time) -> TaigaWorld:
+def crowd_world(
+    people: int, projects: int = 10, clock: Callable[[], float] = time.time, moves_every: float = 0.0
+) -> TaigaWorld:
     """A Taiga of `people` users (user0001, ...), each with a task and a story in one of `projects`
-    projects, dated from today: what the bench's portal users are cut from."""
+    projects, dated from today: what the bench's portal users are cut from.
+
+    `moves_every` > 0: a team at work. Every that many seconds one task moves between "In
+    progress" and "Ready for test", each task in turn, so that the board differs at each read.
+    """
     world = TaigaWorld(clock)
     world.add_user(*SERVICE_ACCOUNT, superuser=True)
     users = [world.add_user(f"user{n:04d}", f"User {n:04d}", f"pw-user{n:04d}") for n in range(1, people + 1)]
@@ -833,4 +839,25 @@ def crowd_world(people: int, projects: int = 10, clock: Callable[[], float] = ti
                 "task", project, f"Task of {user.username}", "In progress", user, number % 20 - 5, sprint
             )
             world.add_item("us", project, f"Story of {user.username}", "New", user, number % 30, sprint)
+    if moves_every > 0:
+        world.on_request(_moving_tasks(world, moves_every))
     return world
+
+
+def _moving_tasks(world: TaigaWorld, every: float) -> Callable[[TaigaWorld], None]:
+    """Run before each answer: the moves due since the last answer (at most one per task)."""
+    tasks = itertools.cycle(sorted(world.items["task"]))
+    last = {"step": int(world.clock() // every)}
+    lock = threading.Lock()  # the simulator answers from several threads
+
+    def teammates(w: TaigaWorld) -> None:
+        step = int(w.clock() // every)
+        with lock:
+            due, last["step"] = min(step - last["step"], len(w.items["task"])), step
+        for _ in range(due):
+            item = w.items["task"][next(tasks)]
+            current = w.statuses["task"][item.status].name
+            wanted = "Ready for test" if current == "In progress" else "In progress"
+            w.change("task", item.id, status=w.status_id("task", item.project, wanted))
+
+    return teammates

@@ -2,9 +2,10 @@
 
 `GET /widgets/<slug>` answers 200 with the card's body for every upstream outcome (the card
 says what went wrong), or 204 when the card already shows this version. A version is a hash of
-everything the body shows: the data of each part, what went wrong and since when, the
-language, the clock step, who asks (roles and groups, and the subject for a per-user card), the
-notice and what the card asked to see (`Widget.choice`, from the values it sends). Because a
+everything the body shows: the data of each part (of a part read once for everyone and cut per
+person, that person's cut), what went wrong and since when, the language, the clock step, who
+asks (roles and groups, and the subject for a per-user card), the notice and what the card
+asked to see (`Widget.choice`, from the values it sends). Because a
 body is rendered from its view alone (no user, request or session in the template's reach: see
 `FragmentRenderer`), equal versions render equal HTML, and a worker renders each version once.
 
@@ -28,7 +29,7 @@ from markupsafe import Markup
 
 from ..caching.changes import CHANGED_HEADER
 from ..caching.memo import Memo
-from ..caching.widget_cache import CacheResult, Request
+from ..caching.widget_cache import CacheResult, Request, fingerprint
 from ..identity import User, current_user
 from ..observability.logs import log_fields
 from ..state import PortalState, portal_state
@@ -136,31 +137,33 @@ def _who(ctx: WidgetContext, user: User, parts: Sequence[Part[Any]]) -> tuple[Ha
     return (*grants, user.subject) if personal else grants
 
 
-def _shown(results: Sequence[tuple[Part[Any], CacheResult[Any]]]) -> tuple[Hashable, ...]:
+class Cut(NamedTuple):
+    """What a card shows of one part's result: its value, or for a part read once for everyone
+    (`Part.select`) the person's cut of it, and that value's fingerprint."""
+
+    value: Any
+    fingerprint: str | None
+
+
+def _shown(results: Sequence[tuple[Part[Any], CacheResult[Any], Cut]]) -> tuple[Hashable, ...]:
     """What a card shows of its parts' results: the same tuple gives the same view and version."""
     return tuple(
         (
             part.key,
-            result.fingerprint,
+            cut.fingerprint,
             result.state,
             result.error,
             result.fetched_at if result.error is not None else None,  # "stale since HH:MM"
         )
-        for part, result in results
+        for part, result, cut in results
     )
 
 
-def _cut(part: Part[Any], result: CacheResult[Any]) -> Any:
-    if result.value is None or part.select is None:
-        return result.value
-    return part.select(result.value)
-
-
 def build_view(
-    ctx: WidgetContext, results: Sequence[tuple[Part[Any], CacheResult[Any]]], now: datetime | None
+    ctx: WidgetContext, results: Sequence[tuple[Part[Any], CacheResult[Any], Cut]], now: datetime | None
 ) -> WidgetView:
     """Combine the parts' results into one card state."""
-    parts = tuple(PartResult(part, result, _cut(part, result)) for part, result in results)
+    parts = tuple(PartResult(part, result, cut.value) for part, result, cut in results)
     with_data = [p for p in parts if p.result.value is not None]
     pending = any(p.result.state == "pending" for p in parts)
     view = WidgetView(widget=ctx.widget, state="ok", parts=parts, settings=ctx.settings, now=now)
@@ -195,6 +198,7 @@ class CardViews:
 
     def __init__(self, size: int = 16_384) -> None:
         self._memo: Memo[ViewKey, WidgetView] = Memo(size)
+        self._cuts: Memo[tuple[str, str, str | None, str], Cut] = Memo(size)
         self._steps: dict[str, int] = {}  # each clocked widget's latest step
 
     def view(
@@ -229,7 +233,7 @@ class CardViews:
         notice_kind: NoticeKind,
     ) -> WidgetView:
         widget = ctx.widget
-        paired = list(zip(parts, results, strict=True))
+        paired = [(p, r, self._cut(ctx, user, p, r)) for p, r in zip(parts, results, strict=True)]
         locale = str(select_locale())
         step = int(time.time() // widget.clock) if widget.clock else 0
         if step > self._steps.get(widget.slug, step - 1):
@@ -247,6 +251,25 @@ class CardViews:
             view.version = _hash([build, *key, view.state, extra])
             self._memo.put(key, view)
         return view
+
+    def _cut(self, ctx: WidgetContext, user: User, part: Part[Any], result: CacheResult[Any]) -> Cut:
+        """The part's value as this person's card shows it, cut once per person and data.
+
+        A person's version holds the fingerprint of their cut, not of what was read for
+        everyone: a teammate's change on Taiga's board gives a new board, but only the cards of
+        the people whose items changed get a new version (everyone else's poll stays a 204, and
+        no card is drawn again for them).
+        """
+        if result.value is None or part.select is None:
+            return Cut(result.value, result.fingerprint)
+        # Like the view's own key, this takes a person's claims as fixed for their subject.
+        key = (ctx.widget.slug, part.key, result.fingerprint, user.subject)
+        cut = self._cuts.get(key)
+        if cut is None:
+            value = part.select(result.value)
+            cut = Cut(value, fingerprint(value))
+            self._cuts.put(key, cut)
+        return cut
 
     def _forget_before(self, slug: str, step: int) -> None:
         """A clocked widget's views of past steps are never asked for again (a person's card

@@ -487,6 +487,58 @@ def test_a_signed_webhook_makes_a_change_in_taiga_show_at_once(
     assert status_shown(card(client, "tasks", until="task-row"), "Relire la politique") == "Needs Info"
 
 
+def test_a_teammates_change_gives_a_new_card_to_the_people_it_concerns_only(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """The board is read for everyone, but a person's version is that of their own cut: when a
+    teammate moves one of camille's tasks, dominique's cards answer 204 (nothing drawn again,
+    nothing sent), camille's the new status."""
+    server, world = tracker
+    app = taiga_app()
+    camille, dominique = _as(app, "camille"), _as(app, "dominique")
+    versions = {}
+    for who, client in (("camille", camille), ("dominique", dominique)):
+        for slug, until in (("tasks", "task-row"), ("deadlines", "upcoming")):
+            card(client, slug, until=until)
+            answer = client.get(f"/widgets/{slug}", headers={"Accept-Language": "en"})
+            versions[who, slug] = answer.headers["X-Widget-Version"]
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
+    world.change("task", item.id, status=world.status_id("task", item.project, "Needs Info"))
+    body = json.dumps({"action": "change", "type": "task", "data": {"id": item.id}}).encode()
+    good = hmac.new(WEBHOOK_KEY.encode(), body, hashlib.sha1).hexdigest()
+    assert _hook(app.test_client(), body, good).status_code == 204
+    assert status_shown(card(camille, "tasks", until="task-row"), "Relire la politique") == "Needs Info"
+    assert server.count("/api/v1/tasks") == 2  # the board was read again, with the change
+    for slug in ("tasks", "deadlines"):
+        headers = {"Accept-Language": "en", "X-Widget-Version": versions["dominique", slug]}
+        assert dominique.get(f"/widgets/{slug}", headers=headers).status_code == 204, slug
+    headers = {"Accept-Language": "en", "X-Widget-Version": versions["camille", "tasks"]}
+    mine = camille.get("/widgets/tasks", headers=headers)
+    assert mine.status_code == 200 and mine.headers["X-Widget-Version"] != versions["camille", "tasks"]
+
+
+def test_the_bench_crowds_team_moves_one_task_every_few_seconds_each_in_turn() -> None:
+    """`crowd_world(moves_every=5)`: the busy team of the bench's figure 1 (a board that differs
+    at each read); the moves due are made before an answer, none more."""
+    now = [1_000_000.0]
+    world = taiga.crowd_world(20, moves_every=5, clock=lambda: now[0])
+    tasks = world.items["task"]
+    before = {item_id: item.status for item_id, item in tasks.items()}
+    teammates = world._teammate  # what the simulator runs before each answer
+    assert teammates is not None
+    teammates(world)
+    assert {i: t.status for i, t in tasks.items()} == before  # none due yet
+    now[0] += 12  # two moves due
+    teammates(world)
+    moved = sorted(i for i, t in tasks.items() if t.status != before[i])
+    assert moved == sorted(tasks)[:2]
+    assert {world.statuses["task"][tasks[i].status].name for i in moved} == {"Ready for test"}
+    assert all(tasks[i].version == 2 for i in moved)
+    now[0] += 10 * 5 * len(tasks)  # a long quiet spell: each task moves once, not ten times
+    teammates(world)
+    assert max(t.version for t in tasks.values()) <= 3
+
+
 def test_without_a_webhook_key_every_hook_is_refused(
     portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
