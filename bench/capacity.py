@@ -109,7 +109,7 @@ def measure(bench: Bench) -> int:
     """Figures 1 and 2; returns the people one pod holds, for the writes and the soak."""
     plan = plan_of(bench)
     steps: list[Step] = []
-    with dashboard(bench, max(plan.steps), refresh=plan.refresh) as board:
+    with dashboard(bench, max(plan.steps), refresh=plan.refresh, busy_team=True) as board:
         crowd = Crowd(board.server.url, board.cards(), connections=64).start()
         try:
             for people in plan.steps:

@@ -4,7 +4,9 @@
 
 - the simulators in two processes of their own (Uptime Kuma, Taiga holding up to 1,000 people,
   the Prometheus and Alertmanager simulators in one; GitLab, the busiest, in the other), every
-  one answering after a delay drawn between 50 and 300 ms (`/_sim/latency`);
+  one answering after a delay drawn between 50 and 300 ms (`/_sim/latency`); with `busy_team`,
+  a task of Taiga's board moves every `TEAM_MOVES_EVERY` seconds, as a team at work moves its
+  tasks along (the board read for everyone differs at each read);
 - a Keycloak-shaped provider whose realm holds the same people (user0001, ...);
 - the portal under the project's gunicorn.conf.py (the chart's 2 workers and 8 threads), with
   Redis and the example configuration's six cards at their configured refresh and TTL.
@@ -44,6 +46,9 @@ LATENCY = (0.05, 0.3)  # seconds: each simulated answer waits a time drawn in th
 # large team has (a board read is 4.3 MB of JSON with 1,000 people, 17 MB with 4,000). Beyond
 # them, people are not in Taiga: their tasks and deadlines cards say so, cut from the same board.
 TAIGA_PEOPLE = 1000
+# A busy team: a task moves every 5 s, whatever the number of people (about six moves a day for
+# each of 1,000 people, one every two minutes for each of 50). Figures 1, 2 and 7.
+TEAM_MOVES_EVERY = 5.0
 PROJECTS = ("platform/portal", "platform/infra", "apps/billing")  # the GitLab demo's projects
 UPSTREAMS = ("taiga", "prometheus", "alertmanager", "gitlab", "uptime_kuma")
 LABELS = {
@@ -171,14 +176,18 @@ def dashboard(
     refresh: int | None = None,
     upstream: dict[str, Any] | None = None,
     ttl: int | None = None,
+    busy_team: bool = False,
 ) -> Iterator[Dashboard]:
     """The stack for up to `people` people (module docstring).
 
     `refresh`: every card's refresh and TTL (`ttl` when given) instead of the configured ones;
-    `upstream`: settings given to every upstream (a shorter timeout, a shorter breaker backoff).
+    `upstream`: settings given to every upstream (a shorter timeout, a shorter breaker backoff);
+    `busy_team`: Taiga's tasks move as a team at work moves them (`TEAM_MOVES_EVERY`).
     """
     with ExitStack() as stack:
-        crowd = ("--taiga-people", str(min(people, TAIGA_PEOPLE)))
+        crowd: tuple[str, ...] = ("--taiga-people", str(min(people, TAIGA_PEOPLE)))
+        if busy_team:
+            crowd += ("--taiga-moves-every", str(TEAM_MOVES_EVERY))
         urls = stack.enter_context(simulators_process(bench.directory, "sims", *crowd))
         gitlab = stack.enter_context(simulators_process(bench.directory, "gitlab-sim", "--gitlab-port", "0"))
         urls["gitlab"] = gitlab["gitlab"]

@@ -61,7 +61,7 @@ def main() -> None:
     ):
         assert redis is not None
         bench = Bench(Path(tmp), False, sim, keycloak, redis, prometheus)
-        with dashboard(bench, args.people) as board:
+        with dashboard(bench, args.people, busy_team=True) as board:
             crowd = Crowd(board.server.url, board.cards(), connections=64).start()
             try:
                 crowd.join(board.login(args.people), args.ramp)

@@ -66,7 +66,7 @@ def measure(bench: Bench, capacity: int) -> None:
     people = max(QUICK_PEOPLE if bench.quick else MIN_PEOPLE, capacity // 2)
     warmup, seconds = bench.durations.soak_warmup, bench.durations.soak
     refresh = 5 if bench.quick else None
-    with dashboard(bench, people, refresh=refresh) as board:
+    with dashboard(bench, people, refresh=refresh, busy_team=True) as board:
         cookies = board.login(people)
         crowd = Crowd(board.server.url, board.cards()).start()
         try:
