@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from typing import Any
 
@@ -12,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from portal.web import markdown
 from portal.web.markdown import MAX_SOURCE, render_markdown
 from simulators.uptime_kuma import KumaWorld
 
@@ -205,3 +209,31 @@ def test_hostile_incident_and_maintenance_text_on_the_status_card(
     assert "&lt;script&gt;" in notes[0] and "<em>calm</em>" in notes[1]
     links = [attrs["href"] or "" for tag, attrs in _tags(html) if tag == "a" and "href" in attrs]
     assert links and not [link for link in links if not re.match(r"https?:", link)]  # every link of the card
+
+
+def test_markdown_is_rendered_safely_by_many_threads_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """markdown-it-py builds its rule lists on first use and mdurl its escape tables: a worker's
+    threads rendering together a card's first texts (after a refresh, say) once met half-built
+    ones (a 500: "none of the block rules matched", an IndexError in mdurl)."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads hand over often: the race shows at once
+    try:
+        _render_together(monkeypatch)
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def _render_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    for attempt in range(5):
+        monkeypatch.setattr(markdown, "_PARSER", markdown._parser())  # rules not yet compiled
+        monkeypatch.setattr(markdown, "_rendered", markdown.Memo(256))
+        start = threading.Barrier(32)
+
+        def render(n: int, attempt: int = attempt, start: threading.Barrier = start) -> str:
+            start.wait()
+            text = f"**Incident {attempt}-{n}**: see [the runbook](https://example.org/r/{n}?q=é) and `x`"
+            return str(markdown.render_markdown(text, inline=n % 2 == 0))
+
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(render, range(32)))
+        assert all("the runbook</a>" in html for html in answers)

@@ -11,6 +11,7 @@ attribute or URL scheme is not on its lists. Links get `rel="noopener noreferrer
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,6 +77,10 @@ _BLOCK = _cleaner(BLOCK_TAGS)
 _INLINE = _cleaner(INLINE_TAGS)
 # A card body is rendered once per version, but the same incident text comes back in every one.
 _rendered: Memo[tuple[str, bool], Markup] = Memo(256)
+# markdown-it-py compiles its rule lists on first use, and mdurl fills its escape tables as it
+# goes: a worker's threads rendering at once met them half-built (a card's 500 after a refresh).
+# One render at a time; each text is rendered once and then kept.
+_rendering = threading.Lock()
 
 
 def _bounded(text: str) -> str:
@@ -94,7 +99,9 @@ def render_markdown(text: Any, inline: bool = False) -> Markup:
     key = (source, inline)
     found = _rendered.get(key)
     if found is None:
-        html = _INLINE.clean(_PARSER.renderInline(source)) if inline else _BLOCK.clean(_PARSER.render(source))
+        with _rendering:
+            rendered = _PARSER.renderInline(source) if inline else _PARSER.render(source)
+        html = _INLINE.clean(rendered) if inline else _BLOCK.clean(rendered)
         found = Markup(html.strip())  # sanitised by nh3 just above
         _rendered.put(key, found)
     return found
