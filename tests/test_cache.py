@@ -606,6 +606,23 @@ def test_an_entry_another_worker_wrote_is_read_once_then_kept(
     assert reads[0] == before + 1
 
 
+def test_the_worker_that_fetched_an_entry_keeps_it_without_reading_it_back(
+    two_workers: tuple[WidgetCache, WidgetCache, list[int]],
+) -> None:
+    """The fetching worker's next polls take the value it fetched (reading back a large entry,
+    Taiga's board, cost its decode again each TTL); the store still holds that very value."""
+    writer, _, reads = two_workers
+    policy = FetchPolicy(ttl=0.3, stale_ttl=60, upstream="u", timeout=2, refresh_within=0.01)
+    writer.get_or_fetch(KEY, lambda: "v1", policy)
+    before = reads[0]
+    assert all(writer.get_or_fetch(KEY, lambda: "unused", policy).value == "v1" for _ in range(5))
+    time.sleep(0.35)
+    assert writer.get_or_fetch(KEY, lambda: "v2", policy).value in ("v1", "v2")  # refreshed
+    assert eventually(lambda: writer.fresh(KEY, policy) is not None)
+    assert all(writer.get_or_fetch(KEY, lambda: "unused", policy).value == "v2" for _ in range(5))
+    assert reads[0] - before <= 1  # the refresh's own look at the store before fetching
+
+
 def test_an_expired_entry_is_not_read_whole_again_while_the_store_holds_the_same(
     two_workers: tuple[WidgetCache, WidgetCache, list[int]],
 ) -> None:
@@ -718,8 +735,9 @@ def test_redis_stopped_mid_test_falls_back_without_errors(
     assert store.shared
 
     redis_server.stop()
-    result = cache.get_or_fetch(KEY, fetch, POLICY)
-    assert result.state == "ok"  # fetched again into the in-process store
+    # A key this worker does not hold a copy of (of KEY it keeps what it fetched).
+    result = cache.get_or_fetch("widget:status:shared:after", fetch, POLICY)
+    assert result.state == "ok"  # fetched into the in-process store
     assert store.degraded and not store.shared
     assert events == [True]
     assert "shared store unreachable" in caplog.text

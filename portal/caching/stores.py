@@ -80,8 +80,9 @@ class CacheStore(Store, Protocol):
 
     def set_unless_newer(
         self, key: str, value: Any, timeout: float, guards: Sequence[str], seen: int
-    ) -> bool:
-        """Set `key` unless one of the `guards` counters holds more than `seen`; True if set."""
+    ) -> tuple[bool, bytes | None]:
+        """Set `key` unless one of the `guards` counters holds more than `seen`: whether it was
+        set, and the tag of the value set (as `tag` will read it; None: not set, or no tags)."""
         ...
 
     def get_tagged(self, key: str) -> tuple[Any, bytes | None]:
@@ -200,12 +201,12 @@ class LocalStore:
 
     def set_unless_newer(
         self, key: str, value: Any, timeout: float, guards: Sequence[str], seen: int
-    ) -> bool:
+    ) -> tuple[bool, bytes | None]:
         with self._lock:
             if any(self._counter(guard) > seen for guard in guards):
-                return False
+                return False, None
             self._set(key, value, timeout)
-            return True
+            return True, None
 
     def get_tagged(self, key: str) -> tuple[Any, bytes | None]:
         return self.get(key), None  # in-process values need no decoding: nothing to spare
@@ -317,11 +318,11 @@ class RedisStore:
 
     def set_unless_newer(
         self, key: str, value: Any, timeout: float, guards: Sequence[str], seen: int
-    ) -> bool:
+    ) -> tuple[bool, bytes | None]:
         keys = [self._key(key), *(self._key(guard) for guard in guards)]
-        args: list[bytes | int] = [self.codec.dumps(value), _whole_seconds(timeout), seen]
-        done = self._set_unless_newer(keys=keys, args=args)
-        return bool(done)
+        raw = self.codec.dumps(value)
+        done = self._set_unless_newer(keys=keys, args=[raw, _whole_seconds(timeout), seen])
+        return (True, raw[:TAG_LENGTH]) if done else (False, None)
 
     def try_lock(self, key: str, ttl: float) -> Lock | None:
         lock = self.client.lock(self._key(f"lock:{key}"), timeout=ttl, blocking=False)
@@ -438,8 +439,8 @@ class FallbackStore:
 
     def set_unless_newer(
         self, key: str, value: Any, timeout: float, guards: Sequence[str], seen: int
-    ) -> bool:
-        done: bool = self._call("set_unless_newer", key, value, timeout, guards, seen)
+    ) -> tuple[bool, bytes | None]:
+        done: tuple[bool, bytes | None] = self._call("set_unless_newer", key, value, timeout, guards, seen)
         return done
 
     def try_lock(self, key: str, ttl: float) -> Lock | None:

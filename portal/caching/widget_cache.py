@@ -548,9 +548,16 @@ class WidgetCache:
         self.observer.upstream_call(policy.upstream, "ok", time.monotonic() - began)
         breaker.record_success()
         fresh = Entry(value, fingerprint(value), time.time())
-        written = self.store.set_unless_newer(key, fresh, policy.ttl + policy.stale_ttl, _marks_of(key), seen)
+        mark = self._kept.mark() if self._kept is not None else None
+        written, tag = self.store.set_unless_newer(
+            key, fresh, policy.ttl + policy.stale_ttl, _marks_of(key), seen
+        )
         if written:
             self.store.delete(self._failure_key(key))
+            if self._kept is not None and mark is not None and tag is not None:
+                # This worker's next polls take what it has just fetched, rather than reading and
+                # decoding it back from the store (75 ms of CPU for 1,000 people's Taiga board).
+                self._kept.keep(key, _Kept(fresh, tag), mark)
         else:
             log.info(
                 "fetched data predates an invalidation: not kept",
