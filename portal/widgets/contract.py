@@ -165,7 +165,7 @@ class PartResult(Generic[T]):
 
     part: Part[T]
     result: CacheResult[T]
-    value: Any = None  # `result.value`, or what `part.select` kept of it
+    value: Any = None  # `result.value` (of a selected part, the result is already the person's cut)
 
     @property
     def label(self) -> str:

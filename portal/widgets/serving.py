@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -138,32 +139,31 @@ def _who(ctx: WidgetContext, user: User, parts: Sequence[Part[Any]]) -> tuple[Ha
 
 
 class Cut(NamedTuple):
-    """What a card shows of one part's result: its value, or for a part read once for everyone
-    (`Part.select`) the person's cut of it, and that value's fingerprint."""
+    """A person's cut of a part read once for everyone (`Part.select`), and its fingerprint."""
 
     value: Any
-    fingerprint: str | None
+    fingerprint: str
 
 
-def _shown(results: Sequence[tuple[Part[Any], CacheResult[Any], Cut]]) -> tuple[Hashable, ...]:
+def _shown(results: Sequence[tuple[Part[Any], CacheResult[Any]]]) -> tuple[Hashable, ...]:
     """What a card shows of its parts' results: the same tuple gives the same view and version."""
     return tuple(
         (
             part.key,
-            cut.fingerprint,
+            result.fingerprint,
             result.state,
             result.error,
             result.fetched_at if result.error is not None else None,  # "stale since HH:MM"
         )
-        for part, result, cut in results
+        for part, result in results
     )
 
 
 def build_view(
-    ctx: WidgetContext, results: Sequence[tuple[Part[Any], CacheResult[Any], Cut]], now: datetime | None
+    ctx: WidgetContext, results: Sequence[tuple[Part[Any], CacheResult[Any]]], now: datetime | None
 ) -> WidgetView:
-    """Combine the parts' results into one card state."""
-    parts = tuple(PartResult(part, result, cut.value) for part, result, cut in results)
+    """Combine the parts' results (a selected part's already cut for the person) into one card state."""
+    parts = tuple(PartResult(part, result, result.value) for part, result in results)
     with_data = [p for p in parts if p.result.value is not None]
     pending = any(p.result.state == "pending" for p in parts)
     view = WidgetView(widget=ctx.widget, state="ok", parts=parts, settings=ctx.settings, now=now)
@@ -233,7 +233,7 @@ class CardViews:
         notice_kind: NoticeKind,
     ) -> WidgetView:
         widget = ctx.widget
-        paired = [(p, r, self._cut(ctx, user, p, r)) for p, r in zip(parts, results, strict=True)]
+        paired = [(p, self._cut(ctx, user, p, r)) for p, r in zip(parts, results, strict=True)]
         locale = str(select_locale())
         step = int(time.time() // widget.clock) if widget.clock else 0
         if step > self._steps.get(widget.slug, step - 1):
@@ -252,16 +252,21 @@ class CardViews:
             self._memo.put(key, view)
         return view
 
-    def _cut(self, ctx: WidgetContext, user: User, part: Part[Any], result: CacheResult[Any]) -> Cut:
-        """The part's value as this person's card shows it, cut once per person and data.
+    def _cut(
+        self, ctx: WidgetContext, user: User, part: Part[Any], result: CacheResult[Any]
+    ) -> CacheResult[Any]:
+        """The part's result as this person's card shows it: of a part read once for everyone,
+        their cut, with the cut's fingerprint (cut once per person and data).
 
-        A person's version holds the fingerprint of their cut, not of what was read for
-        everyone: a teammate's change on Taiga's board gives a new board, but only the cards of
-        the people whose items changed get a new version (everyone else's poll stays a 204, and
-        no card is drawn again for them).
+        A person's version is then that of their cut, not of what was read for everyone: a
+        teammate's change on Taiga's board gives a new board, but only the cards of the people
+        whose items changed get a new version (everyone else's poll stays a 204, and no card is
+        drawn again for them). And a view keeps the cut alone: views outlive many reads (a
+        person's tasks card is one view per hour while nothing of theirs moves), and each
+        keeping the whole board it was built from would keep a board per read.
         """
         if result.value is None or part.select is None:
-            return Cut(result.value, result.fingerprint)
+            return result
         # Like the view's own key, this takes a person's claims as fixed for their subject.
         key = (ctx.widget.slug, part.key, result.fingerprint, user.subject)
         cut = self._cuts.get(key)
@@ -269,7 +274,7 @@ class CardViews:
             value = part.select(result.value)
             cut = Cut(value, fingerprint(value))
             self._cuts.put(key, cut)
-        return cut
+        return replace(result, value=cut.value, fingerprint=cut.fingerprint)
 
     def _forget_before(self, slug: str, step: int) -> None:
         """A clocked widget's views of past steps are never asked for again (a person's card

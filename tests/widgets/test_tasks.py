@@ -25,6 +25,7 @@ from portal.state import portal_state
 from portal.widgets import serving
 from portal.widgets.contract import upstream_key
 from portal.widgets.taiga.upstream import TAIGA, TaigaSettings, match_name
+from portal.widgets.taiga.work import MyWork
 from simulators import taiga
 from simulators.base import FAULT_MODES, SimServer
 from simulators.taiga import TaigaWorld
@@ -515,6 +516,10 @@ def test_a_teammates_change_gives_a_new_card_to_the_people_it_concerns_only(
     headers = {"Accept-Language": "en", "X-Widget-Version": versions["camille", "tasks"]}
     mine = camille.get("/widgets/tasks", headers=headers)
     assert mine.status_code == 200 and mine.headers["X-Widget-Version"] != versions["camille", "tasks"]
+    # The views outlive the reads they were built from: each keeps the person's cut, never a board.
+    views = list(serving.card_views(portal_state(app))._memo._data.values())
+    kept = [p.result.value for v in views for p in v.parts if p.part.select is not None]
+    assert kept and all(isinstance(value, MyWork) for value in kept)
 
 
 def test_the_bench_crowds_team_moves_one_task_every_few_seconds_each_in_turn() -> None:

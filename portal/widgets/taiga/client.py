@@ -27,9 +27,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -147,6 +148,24 @@ class Board:
     people: tuple[Person, ...]
     projects: tuple[Project, ...]
     truncated: bool = False  # a list had more pages than the cap: what is shown is incomplete
+
+    # Indexes built once per board (a worker cuts it for every person who polls, and a board
+    # changes at each read while a team works: going through all of it for each person made
+    # those cuts grow with the square of the team). Not fields: neither stored nor hashed.
+
+    @cached_property
+    def by_username(self) -> dict[str, Person]:
+        """The people by their username, case-folded."""
+        return {person.username.casefold(): person for person in self.people}
+
+    @cached_property
+    def items_of(self) -> dict[int, tuple[WorkItem, ...]]:
+        """Each person's items (by person id), in the board's order."""
+        found: dict[int, list[WorkItem]] = {}
+        for item in self.items:
+            for person in dict.fromkeys(item.assignees):
+                found.setdefault(person, []).append(item)
+        return {person: tuple(items) for person, items in found.items()}
 
 
 @dataclass(frozen=True)
@@ -651,10 +670,6 @@ def next_page(answer: JsonResponse) -> int | None:
         return int(values[0])
     except (IndexError, ValueError):
         return None
-
-
-def people_by_username(people: Iterable[Person]) -> dict[str, Person]:
-    return {person.username.casefold(): person for person in people}
 
 
 __all__ = [

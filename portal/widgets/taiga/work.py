@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from .client import Board, Person, Sprint, WorkItem, people_by_username
+from .client import Board, Person, Sprint, WorkItem
 
 DueState = Literal["overdue", "soon", "later", "none"]
 SORTS = ("due", "status", "project", "modified")
@@ -45,10 +45,10 @@ def cut(board: Board, name: str | None, claim: str = "") -> MyWork:
     user's token lacks `claim`, the one that holds it)."""
     if not name:
         return MyWork("", None, (), (), board.truncated, missing_claim=claim)
-    person = people_by_username(board.people).get(name.casefold())
+    person = board.by_username.get(name.casefold())
     if person is None:
         return MyWork(name, None, (), (), board.truncated)
-    items = tuple(item for item in board.items if person.id in item.assignees)
+    items = board.items_of.get(person.id, ())
     projects = {project.id for project in board.projects if person.id in project.members}
     projects |= {item.project for item in items}
     sprints = tuple(sprint for sprint in board.sprints if sprint.project in projects)
