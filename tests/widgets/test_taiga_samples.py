@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 import requests
 
+from portal.caching.codec import Codec
+from portal.caching.widget_cache import fingerprint
 from portal.upstreams.http import JsonResponse
 from portal.widgets.taiga.client import (
+    Board,
     next_page,
     parse_item,
     parse_person,
@@ -20,6 +23,7 @@ from portal.widgets.taiga.client import (
     parse_sprint,
     parse_status,
 )
+from portal.widgets.taiga.work import cut
 from simulators import taiga
 from simulators.base import SimServer
 from simulators.taiga import TaigaWorld
@@ -67,6 +71,30 @@ def test_every_recorded_list_parses() -> None:
     assert parse_project(projects[0]).members == (6, 7, 5)
     _, _, me = sample("08")
     assert parse_person(me).username == "alice"
+
+
+def test_a_boards_indexes_follow_its_fields_and_leave_its_fingerprint_and_stored_form_alone() -> None:
+    """A board indexes its people and their items as it is made, so that each person's cut does
+    not go through all of it; the index neither changes its fingerprint once cuts are made nor
+    is stored (another worker rebuilds it as it reads the board)."""
+    _, _, tasks = sample("10")
+    _, _, stories = sample("21")
+    _, _, projects = sample("28")
+    _, _, me = sample("08")
+    items = tuple(parse_item("task", raw) for raw in tasks) + tuple(parse_item("us", raw) for raw in stories)
+    alice = parse_person(me)
+    board = Board(items, (), (alice,), tuple(parse_project(raw) for raw in projects))
+    assert board.person("ALICE") == alice and board.person("bob") is None
+    mine = tuple(item for item in items if alice.id in item.assignees)
+    assert mine and board.items_of(alice) == mine
+    before = fingerprint(board)
+    assert cut(board, "alice").items == mine
+    assert fingerprint(board) == before
+    codec = Codec("a-secret-of-the-portal-0123456789")
+    stored = codec.dumps(board)
+    assert b"items_at" not in stored and b"person_at" not in stored
+    again = codec.loads(stored)  # as another worker reads it from Redis
+    assert again == board and fingerprint(again) == before and again.items_of(alice) == mine
 
 
 def test_pagination_headers_are_followed_by_page_number() -> None:

@@ -28,9 +28,8 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -149,23 +148,32 @@ class Board:
     projects: tuple[Project, ...]
     truncated: bool = False  # a list had more pages than the cap: what is shown is incomplete
 
-    # Indexes built once per board (a worker cuts it for every person who polls, and a board
-    # changes at each read while a team works: going through all of it for each person made
-    # those cuts grow with the square of the team). Not fields: neither stored nor hashed.
+    # Built from the fields above as the board is made (fetched or read from the store), not
+    # stored: a worker cuts the board for every person who polls, and a board changes at each
+    # read while a team works; going through all of it for each person made those cuts grow
+    # with the square of the team. Positions, not copies: orjson writes them into the board's
+    # fingerprint too (they follow from the fields, so equal boards still hash alike), and a
+    # property cached on the instance would have entered it only once computed.
+    person_at: dict[str, int] = field(init=False, repr=False, compare=False)
+    items_at: dict[int, tuple[int, ...]] = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def by_username(self) -> dict[str, Person]:
-        """The people by their username, case-folded."""
-        return {person.username.casefold(): person for person in self.people}
-
-    @cached_property
-    def items_of(self) -> dict[int, tuple[WorkItem, ...]]:
-        """Each person's items (by person id), in the board's order."""
-        found: dict[int, list[WorkItem]] = {}
-        for item in self.items:
+    def __post_init__(self) -> None:
+        by_name = {person.username.casefold(): at for at, person in enumerate(self.people)}
+        found: dict[int, list[int]] = {}
+        for at, item in enumerate(self.items):
             for person in dict.fromkeys(item.assignees):
-                found.setdefault(person, []).append(item)
-        return {person: tuple(items) for person, items in found.items()}
+                found.setdefault(person, []).append(at)
+        object.__setattr__(self, "person_at", by_name)  # frozen: set once, here
+        object.__setattr__(self, "items_at", {person: tuple(ats) for person, ats in found.items()})
+
+    def person(self, username: str) -> Person | None:
+        """The person with this username (case-folded), or None."""
+        at = self.person_at.get(username.casefold())
+        return None if at is None else self.people[at]
+
+    def items_of(self, person: Person) -> tuple[WorkItem, ...]:
+        """The items assigned to `person`, in the board's order."""
+        return tuple(self.items[at] for at in self.items_at.get(person.id, ()))
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,10 @@ def cut(board: Board, name: str | None, claim: str = "") -> MyWork:
     user's token lacks `claim`, the one that holds it)."""
     if not name:
         return MyWork("", None, (), (), board.truncated, missing_claim=claim)
-    person = board.by_username.get(name.casefold())
+    person = board.person(name)
     if person is None:
         return MyWork(name, None, (), (), board.truncated)
-    items = board.items_of.get(person.id, ())
+    items = board.items_of(person)
     projects = {project.id for project in board.projects if person.id in project.members}
     projects |= {item.project for item in items}
     sprints = tuple(sprint for sprint in board.sprints if sprint.project in projects)
