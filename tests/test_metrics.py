@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,35 @@ def test_a_failing_request_is_counted_and_any_method_shares_one_label(make_app: 
     assert durations['{method="other",path="<unmatched>",status="405"}'] == 2.0
     assert "BREW" not in text and "SPILL" not in text
     assert len(app.extensions["portal_request_metrics"]._bound) == 2  # GET 500 and other 405: no more
+
+
+def test_the_cpu_a_route_uses_is_counted_apart_from_the_time_it_waits(make_app: Any) -> None:
+    """A card that costs the pod its CPU shows in the counter; one that waits on its upstream does not."""
+    app = make_app()
+
+    @app.get("/_cpu/busy")
+    def busy() -> str:
+        until = time.thread_time() + 0.05
+        while time.thread_time() < until:
+            pass
+        return "busy"
+
+    @app.get("/_cpu/waiting")
+    def waiting() -> str:
+        time.sleep(0.1)
+        return "waited"
+
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get("/_cpu/busy").status_code == 200
+        assert client.get("/_cpu/waiting").status_code == 200
+    text = _exposition(app)
+    cpu = _samples(text, "portal_http_request_cpu_seconds_total")
+    durations = _samples(text, "portal_http_request_duration_seconds_sum")
+    assert cpu['{method="GET",path="/_cpu/busy"}'] >= 0.1
+    assert durations['{method="GET",path="/_cpu/waiting",status="200"}'] >= 0.2
+    assert cpu['{method="GET",path="/_cpu/waiting"}'] < 0.05
+    assert _promtool_check(text).returncode == 0
 
 
 def test_the_application_port_does_not_serve_metrics(client: Any) -> None:

@@ -50,6 +50,7 @@ def test_a_request_logs_one_json_line_with_its_id(
     assert line["user"] == "demo-0001"
     assert line["level"] == "INFO"
     assert isinstance(line["duration_ms"], float)
+    assert 0 <= line["cpu_ms"] <= line["duration_ms"] + 1  # the thread's CPU within the request
 
 
 def test_log_lines_hold_any_field_and_the_traceback() -> None:

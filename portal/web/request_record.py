@@ -30,7 +30,8 @@ def new_request_id() -> str:
 
 
 def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
-    """Time every request, and when it ends write its log line and its metrics.
+    """Time every request (wall clock, and the CPU its thread used: which cards cost the pod
+    its CPU), and when it ends write its log line and its metrics.
 
     Registered before the other after-request hooks, so it runs after them (Flask runs them
     in reverse) and records the response as it leaves.
@@ -41,6 +42,7 @@ def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
         incoming = request.environ.get(REQUEST_ID_ENVIRON)
         g.request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
         g.started = time.perf_counter()
+        g.cpu_started = time.thread_time()
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -49,11 +51,12 @@ def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
             response.headers.add(REQUEST_ID_HEADER, request_id)
         if request.endpoint in _QUIET_ENDPOINTS:
             return response
-        now = time.perf_counter()
+        now, cpu_now = time.perf_counter(), time.thread_time()
         seconds = max(now - g.get("started", now), 0.0)
+        cpu = max(cpu_now - g.get("cpu_started", cpu_now), 0.0)
         rule = request.url_rule
         status = response.status_code
-        metrics.observe(request.method, rule.rule if rule else UNMATCHED, status, seconds)
+        metrics.observe(request.method, rule.rule if rule else UNMATCHED, status, seconds, cpu)
         user = current_user()
         fields = {
             "event": "request",
@@ -62,6 +65,7 @@ def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
             "route": rule.rule if rule else None,
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
+            "cpu_ms": round(cpu * 1000, 2),
             "user": user.subject if user else None,
             **g.get("log_fields", {}),
         }
