@@ -35,7 +35,7 @@ class Durations:
 
 
 FULL = Durations(wrk=20, amplification=120, hang=30, soak=600, soak_warmup=90, fault=15, redis_down=10)
-QUICK = Durations(wrk=2, amplification=12, hang=10, soak=10, soak_warmup=8, fault=8, redis_down=3)
+QUICK = Durations(wrk=2, amplification=12, hang=6, soak=10, soak_warmup=8, fault=5, redis_down=3)
 
 
 @dataclass

@@ -65,7 +65,7 @@ def _p99(samples: list[Sample], path: str) -> float:
 
 def measure(bench: Bench) -> None:
     # Data stays current for its TTL + the upstream's timeout + 1 s while a refresh is under way:
-    # a hang shows as stale after that. --quick: 2 s timeouts, a 10 s window.
+    # a hang shows as stale after that. --quick: 2 s timeouts, a 6 s window.
     window = bench.durations.hang
     people = 10 if bench.quick else 100
     # --quick: a short breaker backoff too, or waiting for the cards to come back after the hang

@@ -33,7 +33,7 @@ from .stack import portal, portal_config, simulators_process
 from .users import Users, failed, summary
 
 FULL_PEOPLE = (10, 100, 1000)
-QUICK_PEOPLE = (5, 20, 60)
+QUICK_PEOPLE = (5, 30)
 INTERVAL = 15.0
 TTL = 20
 BOARD = ("/api/v1/projects", "/api/v1/tasks", "/api/v1/userstories", "/api/v1/milestones", "/api/v1/users")
