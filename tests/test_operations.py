@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -165,6 +166,16 @@ def test_gunicorn_serves_json_logs(tmp_path: Path, portal_config: dict[str, Any]
     assert any(p.get("event") == "request" and p.get("route") == "/" for p in parsed)
     # One line per request: gunicorn's access log stays off without PORTAL_ACCESS_LOG.
     assert not any(p.get("logger") == "gunicorn.access" for p in parsed)
+    # Each worker's collector skips the app the master loaded, and runs less often.
+    tuned = [
+        re.fullmatch(r"Worker \d+: (\d+) objects frozen, collector thresholds (.*)", p["message"])
+        for p in parsed
+    ]
+    found = [match.groups() for match in tuned if match]
+    assert len(found) == 2, found
+    assert all(int(frozen) > 50_000 and thresholds == "(20000, 50, 20)" for frozen, thresholds in found), (
+        found
+    )
 
 
 def test_make_run_serves_the_demo(tmp_path: Path) -> None:
