@@ -90,7 +90,7 @@ def child_exit(server: Any, worker: Any) -> None:
 # --- garbage collector ---------------------------------------------------------------------
 # A worker holds a few hundred thousand long-lived objects (its cards' views and cuts, Taiga's
 # board, sessions). Python's cyclic collector went through all of them at each full collection:
-# 130 to 425 ms with every thread of the worker stopped, every few seconds at 1,000 people, and
+# 130 to 670 ms with every thread of the worker stopped, every few seconds at 1,000 people, and
 # every card's p99 was those pauses. The app's own objects, loaded once in the master, are
 # frozen before each fork (never scanned again, and their pages stay shared with the master);
 # in the workers, young-object collections run every 20,000 allocations instead of 700, so that

@@ -144,7 +144,7 @@ class RequestMetrics:
         # before the pod runs out): the thread's CPU time from the request's start to its end.
         self._cpu = Counter(
             "portal_http_request_cpu_seconds",
-            "CPU time used by HTTP requests, in seconds (the request's thread, without streaming)",
+            "CPU seconds used by HTTP requests in the portal's hooks and views (the request's thread)",
             ("method", "path"),
             registry=registry,
         )
