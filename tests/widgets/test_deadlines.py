@@ -9,11 +9,13 @@ the database-backed keeper wait for it (test_keeping_in_the_database_*).
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import ics
@@ -25,7 +27,9 @@ from icalendar import Calendar
 
 from portal import create_app
 from portal.identity import User
+from portal.state import portal_state
 from portal.storage import Database
+from portal.widgets import serving
 from portal.widgets.deadlines.widget import month_of, shift
 from portal.widgets.taiga import keeping
 from portal.widgets.taiga.work import PALETTE, due_state, hue_of, palette_rules
@@ -117,6 +121,34 @@ def test_french_month_and_weekdays(taiga_app: Callable[..., Flask]) -> None:
         ).get_data(as_text=True)
     assert "décembre 2026" in html
     assert re.search(r'<th scope="col"><abbr title="lundi">', html)  # the week starts on Monday in French
+
+
+def _tracked_from(root: object) -> int:
+    """The objects the garbage collector tracks that `root` reaches (itself included)."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        found = todo.pop()
+        if id(found) in seen or not gc.is_tracked(found) or isinstance(found, type | ModuleType):
+            continue
+        seen.add(id(found))
+        todo.extend(gc.get_referents(found))
+    return len(seen)
+
+
+def test_a_kept_view_holds_its_month_not_a_grid_of_days(taiga_app: Callable[..., Flask]) -> None:
+    """A worker keeps every person's view; each day of a grid kept in it was an object the
+    garbage collector goes through at every full collection (which stops the worker): the grid
+    is drawn while rendering, and the view keeps the month and its deadlines alone."""
+    app = taiga_app()
+    html = card(_as(app, "camille"), "deadlines", until="upcoming")
+    assert len(re.findall(r'<td class="day', html)) in (35, 42)  # the whole grid is drawn
+    kept = [
+        v for v in serving.card_views(portal_state(app))._memo._data.values() if v.widget.slug == "deadlines"
+    ]
+    assert kept
+    for view in kept:
+        assert _tracked_from(view.extra) < 35  # fewer than the grid's days (89 when it was kept)
 
 
 def test_due_state_uses_the_portals_own_thresholds() -> None:

@@ -132,6 +132,25 @@ def weeks_of(first: date, today: date, first_weekday: int, deadlines: Sequence[D
     return [[Day(d, d.month == first.month, d == today, by_day.get(d, [])) for d in week] for week in weeks]
 
 
+@dataclass(frozen=True)
+class Month:
+    """The month the calendar shows; its grid of days is drawn when the card is rendered.
+
+    A worker keeps each person's view (a thousand people, some 35,000 days): kept as days, they
+    were the largest group of objects the garbage collector goes through at each full
+    collection, which stops the whole worker. The grid is needed only while rendering.
+    """
+
+    first: date
+    today: date
+    first_weekday: int
+    deadlines: tuple[Deadline, ...]
+
+    @property
+    def weeks(self) -> list[list[Day]]:
+        return weeks_of(self.first, self.today, self.first_weekday, self.deadlines)
+
+
 class DeadlinesWidget(Widget):
     """My due dates and my projects' sprint ends: a month calendar and the next days' list."""
 
@@ -176,7 +195,7 @@ class DeadlinesWidget(Widget):
                 )
                 for i in range(7)
             ],
-            weeks=weeks_of(first, today, locale.first_week_day, deadlines),
+            month=Month(first, today, locale.first_week_day, tuple(deadlines)),
             upcoming=[d for d in deadlines if d.day <= horizon and (d.day >= today or d.kind != "sprint")],
             previous=shift(first, -1).strftime("%Y-%m"),
             following=shift(first, 1).strftime("%Y-%m"),
