@@ -193,6 +193,29 @@ def test_a_persons_card_over_weeks_keeps_a_bounded_memory(
     assert len(renderer._rendered) < 300  # the oldest bodies went
 
 
+def test_the_cuts_of_superseded_board_reads_are_dropped(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """Each read of the shared board is cut for each person under that read's fingerprint; the
+    cuts of reads before the last two are never asked again, and are dropped at once rather
+    than kept until the memo is full (a worker grew by a hundred MiB in ten minutes)."""
+    _, world = tracker
+    app = taiga_app()
+    client = _as(app, "camille")
+    state = portal_state(app)
+    views = serving.card_views(state)
+    task = next(iter(world.items["task"]))
+    reads: list[str] = []
+    for n in range(4):
+        world.change("task", task, subject=f"Renamed {n}")
+        state.cache.invalidate(upstream_key(TAIGA, "board"))
+        assert f"Renamed {n}" in card(client, "tasks", until=f"Renamed {n}")
+        kept = {key[2] for key in views._cuts._data if key[:2] == ("tasks", "board")}
+        reads.extend(kept - set(reads))  # this read's fingerprint
+        assert len(reads) == n + 1  # each read cut for camille
+        assert kept == set(reads[-serving.KEPT_READS :])  # the older reads' cuts are gone
+
+
 def test_sort_and_filters_are_cut_on_the_server(taiga_app: Callable[..., Flask]) -> None:
     client = _as(taiga_app(), "camille")
     blocked = card(client, "tasks", until="task-row", sort="due", blocked="1")
