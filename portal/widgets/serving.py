@@ -283,9 +283,10 @@ class CardViews:
 
     def _forget_superseded(self, slug: str, part_key: str, read: str | None) -> None:
         """Keep the cuts of a part's last KEPT_READS reads only. Every new read (a busy team's
-        board, every TTL) keys a new cut for each person; kept until the memo was full, the cuts
-        of older reads grew a worker by a hundred MiB over ten minutes at 1,500 people. The
-        read before the latest stays: a worker's threads may still hold it for a moment."""
+        board, every TTL) keys a new cut for each person, never asked for again once a newer
+        read is there; kept until the memo was full, a worker at 1,500 people held 10,000 of them
+        after three minutes. The read before the latest stays: a worker's threads may still
+        hold it for a moment."""
         with self._reads_lock:
             reads = self._reads.setdefault((slug, part_key), [])
             if read in reads:

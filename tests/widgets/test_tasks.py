@@ -198,7 +198,7 @@ def test_the_cuts_of_superseded_board_reads_are_dropped(
 ) -> None:
     """Each read of the shared board is cut for each person under that read's fingerprint; the
     cuts of reads before the last two are never asked again, and are dropped at once rather
-    than kept until the memo is full (a worker grew by a hundred MiB in ten minutes)."""
+    than kept until the memo is full (16,384 entries)."""
     _, world = tracker
     app = taiga_app()
     client = _as(app, "camille")
