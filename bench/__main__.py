@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results", type=Path, default=RESULTS, help="where to write the JSON (bench/results)"
     )
+    parser.add_argument(
+        "--people",
+        type=int,
+        default=0,
+        help="figure 1's capacity, for writes and the soak when capacity is not run (they run at half)",
+    )
     args = parser.parse_args(argv)
     chosen = [name for name in args.only.split(",") if name]
     unknown = set(chosen) - set(PHASES + EXTRA)
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         assert redis is not None
         bench = Bench(Path(tmp), args.quick, sim, keycloak, redis, prometheus)
-        people = 0  # figure 1's capacity: the writes run at half of it, and the soak
+        people = args.people  # figure 1's capacity: the writes run at half of it, and the soak
         for name in chosen:
             print(f"[bench] {name} ...", flush=True)
             phase_started = time.monotonic()

@@ -194,12 +194,18 @@ class ViewKey(NamedTuple):
     notice_kind: NoticeKind
     choice: Hashable
 
+    def holder(self) -> tuple[Hashable, ...]:
+        """Whose card this is, as its poll asks for it: the same holder asks again with newer
+        data, a new step or no notice, never for an older view (see `CardViews._supersede`)."""
+        return (self.slug, self.who, self.locale, self.choice)
+
 
 class CardViews:
     """The card views of one app, by what they show and who asks: built once per combination."""
 
     def __init__(self, size: int = 16_384) -> None:
         self._memo: Memo[ViewKey, WidgetView] = Memo(size)
+        self._latest: Memo[tuple[Hashable, ...], ViewKey] = Memo(size)  # each holder's last view
         self._cuts: Memo[tuple[str, str, str | None, str], Cut] = Memo(size)
         self._reads: dict[tuple[str, str], list[str | None]] = {}  # each cut part's latest reads
         self._reads_lock = threading.Lock()
@@ -254,7 +260,19 @@ class CardViews:
             build = current_app.config["PORTAL_BUILD_ID"]
             view.version = _hash([build, *key, view.state, extra])
             self._memo.put(key, view)
+            self._supersede(key)
         return view
+
+    def _supersede(self, key: ViewKey) -> None:
+        """Drop the view this one replaces for the same holder. A person's card is a new view
+        at each change of their data (a moved task, a finished pipeline), and the older one is
+        never asked for again. Kept until the memo was full, a worker at 1,500 people held all
+        16,384 after a ten-minute soak where 4,500 are current (351 MiB against 285 without)."""
+        holder = key.holder()
+        previous = self._latest.get(holder)
+        self._latest.put(holder, key)
+        if previous is not None and previous != key:
+            self._memo.pop(previous)
 
     def _cut(
         self, ctx: WidgetContext, user: User, part: Part[Any], result: CacheResult[Any]

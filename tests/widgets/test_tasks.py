@@ -193,12 +193,13 @@ def test_a_persons_card_over_weeks_keeps_a_bounded_memory(
     assert len(renderer._rendered) < 300  # the oldest bodies went
 
 
-def test_the_cuts_of_superseded_board_reads_are_dropped(
+def test_the_cuts_and_views_of_superseded_board_reads_are_dropped(
     taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
-    """Each read of the shared board is cut for each person under that read's fingerprint; the
-    cuts of reads before the last two are never asked again, and are dropped at once rather
-    than kept until the memo is full (16,384 entries)."""
+    """Each read of the shared board is cut for each person under that read's fingerprint, and
+    their card is a new view of that cut. The cuts of reads before the last two, and the view a
+    newer one replaces, are never asked again: dropped at once rather than kept until their
+    memo is full (16,384 entries each)."""
     _, world = tracker
     app = taiga_app()
     client = _as(app, "camille")
@@ -214,6 +215,10 @@ def test_the_cuts_of_superseded_board_reads_are_dropped(
         reads.extend(kept - set(reads))  # this read's fingerprint
         assert len(reads) == n + 1  # each read cut for camille
         assert kept == set(reads[-serving.KEPT_READS :])  # the older reads' cuts are gone
+        assert [key.locale for key in views._memo._data if key.slug == "tasks"] == ["en"]  # this read's
+    french = client.get("/widgets/tasks", headers={"Accept-Language": "fr"})
+    assert "Renamed 3" in french.get_data(as_text=True)
+    assert sorted(key.locale for key in views._memo._data if key.slug == "tasks") == ["en", "fr"]
 
 
 def test_sort_and_filters_are_cut_on_the_server(taiga_app: Callable[..., Flask]) -> None:
