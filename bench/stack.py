@@ -26,6 +26,9 @@ from tests.support.processes import ROOT, RedisServer, free_port, served, wait_f
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
 PEOPLE = 200  # team members in the provider besides alice and bob (the pipelines figure logs them in)
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
+# What the image's ENV sets for the workers' memory (the Dockerfile's runtime stage; a test
+# checks they agree): the bench measures the pod as it runs.
+IMAGE_ENV = {"MALLOC_ARENA_MAX": "2"}
 
 
 class Simulator:
@@ -143,6 +146,7 @@ def gunicorn(app: str, directory: Path, env: dict[str, str], name: str) -> Itera
     log = directory / f"{name}-{port}.log"
     full_env = {
         **os.environ,
+        **IMAGE_ENV,
         "PORTAL_BIND": f"127.0.0.1:{port}",
         "PORTAL_METRICS_BIND": f"127.0.0.1:{free_port()}",
         **env,

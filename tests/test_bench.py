@@ -8,7 +8,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +24,8 @@ from bench.faults import FAULTS, cells
 from bench.people import from_cache
 from bench.pipelines import gitlab_calls
 from bench.report import Figure, table
-from bench.soak import bad_log_lines
+from bench.soak import bad_log_lines, threads_and_sockets
+from bench.stack import IMAGE_ENV
 from bench.stats import amplification_limit, calls_per_key, percentile
 from bench.users import Sample
 from bench.wire import page_assets
@@ -30,6 +33,7 @@ from bench.writes import task_form
 from bench.wrk import MARK, parse, run
 from portal.observability.logs import json_formatter
 
+from .support.image import read_stages
 from .support.processes import ROOT
 
 
@@ -65,6 +69,23 @@ def test_the_soak_counts_error_lines_as_the_portal_writes_them() -> None:
     text = "\n".join([line(logging.INFO), line(logging.ERROR), line(logging.WARNING), line(logging.CRITICAL)])
     assert bad_log_lines(text) == 2
     assert bad_log_lines(text + "\nTraceback (most recent call last):\n[]") == 4  # not JSON, or not an object
+
+
+def test_the_soak_tells_the_sockets_a_worker_opened_from_the_connections_it_accepted() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        _, own_before, served_before = threads_and_sockets(os.getpid(), port)
+        with socket.create_connection(("127.0.0.1", port)) as outbound:  # as to Redis
+            accepted, _ = listener.accept()  # as a person's connection
+            with accepted:
+                _, own, served = threads_and_sockets(os.getpid(), port)
+                assert outbound.getsockname()[1] != port
+    assert (own - own_before, served - served_before) == (1, 1)
+
+
+def test_the_bench_runs_workers_with_the_images_memory_settings() -> None:
+    _, runtime = read_stages(ROOT / "Dockerfile")
+    assert IMAGE_ENV and {name: runtime.env[name] for name in IMAGE_ENV} == IMAGE_ENV
 
 
 def test_amplification_limit_is_one_fetch_per_ttl_plus_the_first_per_cache() -> None:
