@@ -17,6 +17,10 @@ import os
 import statistics
 from pathlib import Path
 
+import yaml
+
+from tests.support.processes import ROOT
+
 from .context import Bench
 from .dashboard import dashboard
 from .people import Crowd
@@ -40,6 +44,20 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def pss_kib(pid: int) -> int:
+    """A process's proportional share of the memory it maps: pages shared with the other
+    gunicorn processes (what the master loaded before forking) counted once across them."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def chart_memory_limit() -> str:
+    values = yaml.safe_load((ROOT / "helm" / "portal" / "values.yaml").read_text(encoding="utf-8"))
+    return str(values["resources"]["limits"]["memory"])
 
 
 def bad_log_lines(text: str) -> int:
@@ -104,11 +122,18 @@ def measure(bench: Bench, capacity: int) -> None:
                 if crowd.now() >= end - 1:
                     break
                 crowd.wait_until(min(end - 1, crowd.now() + (SAMPLE_EVERY if not bench.quick else 2)))
+            pod = sum(pss_kib(pid) for pid in [board.server.master, *workers])
             samples = crowd.window(start, crowd.now())
         finally:
             crowd.stop()
         log_errors = bad_log_lines(board.server.log.read_text(encoding="utf-8", errors="replace"))
     _figures(bench, people, warmup, seconds, samples, curve, log_errors)
+    bench.add(
+        "7 soak",
+        "the pod's memory at the end: master and workers (PSS, shared pages counted once)",
+        f"{pod / 1024:.0f} MiB (the chart's limit: {chart_memory_limit()})",
+    )
+    bench.details["soak"]["pod_pss_kib"] = pod
 
 
 def _figures(
