@@ -104,7 +104,7 @@ screenshots: $(VENV)/.dev translations test-deps ## Screenshots of the demo into
 audit: $(VENV)/.dev translations test-deps $(AUDIT_NPM) ## Lighthouse scores of the demo into audit/ and the README
 	$(PY) scripts/audit.py
 
-bench: $(VENV)/.dev translations test-deps ## Performance and resilience against the goals (about 50 min; bench/README.md)
+bench: $(VENV)/.dev translations test-deps ## Performance and resilience against the goals (about 65 min; bench/README.md)
 	$(PY) -m bench
 
 bench-quick: $(VENV)/.dev translations test-deps ## The same figures, every phase shortened (a smoke run, about 6 min)
