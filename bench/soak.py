@@ -6,8 +6,9 @@ warm-up (`WARM_POLLS` polls of the slowest card: each worker has then served nea
 person's every card once, and holds what a pod holds for them), and every 30 s until the end,
 each worker's RSS, threads and open sockets are read from /proc. Goals: no failed poll and no
 ERROR (or non-JSON) line in the portal's log; each worker's RSS at the end within +10 % of its
-value after the warm-up; its threads and sockets not climbing: the median of the soak's last
-third no higher than the highest of its first third.
+value after the warm-up; its threads and the sockets it opened itself (to Redis, to the
+upstreams) not climbing: the median of the soak's last third no higher than the highest of its
+first third. The people's connections to it are reported, not judged.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def pss_kib(pid: int) -> int:
 
 
 def chart_memory_limit() -> str:
+    """The pod's memory limit in the chart's default values, as written there ("512Mi")."""
     values = yaml.safe_load((ROOT / "helm" / "portal" / "values.yaml").read_text(encoding="utf-8"))
     return str(values["resources"]["limits"]["memory"])
 
