@@ -25,6 +25,7 @@ from . import (
     writes,
 )
 from .context import Bench
+from .host import cpu_times, steal_share
 from .monitoring import monitoring
 from .report import RESULTS, machine, quote_in_readme, table, write
 from .stack import peers
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     started = time.time()
     measured_on = machine()
+    host_before = cpu_times()
     failures = 0
     with (
         tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp,
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {name} took {time.monotonic() - phase_started:.0f} s", flush=True)
     print()
     print(table(bench.figures))
+    bench.details["host_steal"] = round(steal_share(host_before, cpu_times()), 4)
     path = write(bench.figures, bench.details, args.quick, started, args.results, measured_on)
     if not args.quick and chosen == list(PHASES) and not failures:
         quote_in_readme(json.loads(path.read_text(encoding="utf-8")))

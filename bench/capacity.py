@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from .context import Bench
 from .dashboard import CARDS, Dashboard, dashboard, process_cpu
+from .host import cpu_times, steal_share
 from .monitoring import calls_between
 from .people import Crowd, cache_sources, from_cache
 from .pipelines import gitlab_calls
@@ -77,6 +78,7 @@ class Step:
     generator_cpu: float
     calls: dict[str, dict[str, int]]
     cached: list[Sample]  # the polls answered from the cache alone
+    steal: float = 0.0  # share of the machine's CPU the host took during the window (bench/host.py)
 
     def failures(self) -> int:
         return sum(1 for s in self.samples if s.status not in (200, 204))
@@ -141,11 +143,13 @@ def _step(bench: Bench, board: Dashboard, crowd: Crowd, people: int, plan: Plan)
     prometheus = bench.monitoring.api_calls() if bench.monitoring else {}
     cpu = sum(process_cpu(pid) for pid in workers)
     generator = crowd.thread_cpu()
+    host = cpu_times()
     start = crowd.now()
     crowd.wait_until(start + (plan.counted_window if people in plan.counted else plan.window))
     end = crowd.now()
     cpu = sum(process_cpu(pid) for pid in workers) - cpu
     generator = crowd.thread_cpu() - generator
+    steal = steal_share(host, cpu_times())
     calls = board.calls()
     if bench.monitoring:
         calls["prometheus"] = calls_between(prometheus, bench.monitoring.api_calls())
@@ -153,7 +157,7 @@ def _step(bench: Bench, board: Dashboard, crowd: Crowd, people: int, plan: Plan)
     time.sleep(0.5)  # the portal's log lines are written every 0.1 s
     samples = crowd.window(start, end)
     cached = from_cache(samples, cache_sources(board.server.log))
-    return Step(people, samples, end - start, cpu, generator, calls, cached)
+    return Step(people, samples, end - start, cpu, generator, calls, cached, steal)
 
 
 def _p99(samples: list[Sample], path: str) -> float:
@@ -182,8 +186,10 @@ def _capacity_figures(bench: Bench, steps: list[Step], capacity: int, plan: Plan
         rate = len(step.samples) / step.seconds
         bench.add(
             SECTION_1,
-            f"{step.people:,} people: req/s; worst p99; from the cache; waited for an upstream; failures",
-            f"{rate:,.0f}; {_card(worst)}; {_card(cached)}; {step.waited():.1%}; {step.failures()}",
+            f"{step.people:,} people: req/s; worst p99; from the cache; waited for an upstream; failures; "
+            "CPU the host took",
+            f"{rate:,.0f}; {_card(worst)}; {_card(cached)}; {step.waited():.1%}; {step.failures()}; "
+            f"{step.steal:.1%}",
         )
     at_capacity = next((s for s in steps if s.people == capacity), steps[-1] if steps else None)
     if at_capacity is not None:
@@ -210,6 +216,7 @@ def _capacity_figures(bench: Bench, steps: list[Step], capacity: int, plan: Plan
                 "worker_cpu_s": round(s.worker_cpu, 2),
                 "generator_cpu_s": round(s.generator_cpu, 2),
                 "cpu_ms_per_person_minute": round(s.cpu_ms_per_person_minute(), 2),
+                "host_steal": round(s.steal, 4),
             }
             for s in steps
         ],

@@ -109,8 +109,14 @@ def readme_block(document: dict[str, Any]) -> str:
     return (
         f"`make bench` on {document['date']} (commit {machine['commit']}): {machine['cores']} cores "
         f"({machine['cpu']}), {machine['memory_gib']} GiB, Python {machine['python']}; the load "
-        f"generator on the same cores. Took {document['seconds'] / 60:.0f} min.\n\n" + table(figures)
+        f"generator on the same cores. Took {document['seconds'] / 60:.0f} min{_steal(document)}.\n\n"
+        + table(figures)
     )
+
+
+def _steal(document: dict[str, Any]) -> str:
+    share = document["details"].get("host_steal")
+    return "" if share is None else f"; the host took {share:.1%} of the CPU (steal, bench/host.py)"
 
 
 def quote_in_readme(document: dict[str, Any], readme: Path = README) -> None:

@@ -6,9 +6,10 @@ warm-up (`WARM_POLLS` polls of the slowest card: each worker has then served nea
 person's every card once, and holds what a pod holds for them), and every 30 s until the end,
 each worker's RSS, threads and open sockets are read from /proc. Goals: no failed poll and no
 ERROR (or non-JSON) line in the portal's log; each worker's RSS at the end within +10 % of its
-value after the warm-up; its threads and the sockets it opened itself (to Redis, to the
-upstreams) not climbing: the median of the soak's last third no higher than the highest of its
-first third. The people's connections to it are reported, not judged.
+value after the warm-up; its threads not climbing (the median of the soak's last third no
+higher than the highest of its first third), nor the sockets it opened itself, counted by the
+peer at their far end (Redis, the provider, each upstream; see `grown_sockets`). The people's
+connections to it are reported, not judged.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from __future__ import annotations
 import json
 import os
 import statistics
+from collections import Counter
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -75,14 +79,7 @@ def bad_log_lines(text: str) -> int:
     return bad
 
 
-def threads_and_sockets(pid: int, served_port: int) -> tuple[int, int, int]:
-    """A process's threads; the sockets it opened itself (to Redis, to the upstreams); and the
-    connections it accepted on `served_port` (the listening socket among them): the people's
-    keep-alive connections, which land on either worker as the crowd's pool opens them again."""
-    threads = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            threads = int(line.split()[1])
+def _socket_inodes(pid: int) -> set[str]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -91,13 +88,60 @@ def threads_and_sockets(pid: int, served_port: int) -> tuple[int, int, int]:
             continue  # closed meanwhile
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
-    served = 0
+    return inodes
+
+
+def _tcp_ports(pid: int, inodes: set[str]) -> list[tuple[int, int]]:
+    """(local port, remote port) of each of the process's TCP sockets among `inodes`."""
+    ports = []
     for table in ("tcp", "tcp6"):
         for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
             fields = line.split()
-            if fields[9] in inodes and int(fields[1].rsplit(":", 1)[1], 16) == served_port:
-                served += 1
+            if fields[9] in inodes:
+                ports.append((int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)))
+    return ports
+
+
+def threads_and_sockets(pid: int, served_port: int) -> tuple[int, int, int]:
+    """A process's threads; the sockets it opened itself (to Redis, to the upstreams); and the
+    connections it accepted on `served_port` (the listening socket among them): the people's
+    keep-alive connections, which land on either worker as the crowd's pool opens them again."""
+    threads = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            threads = int(line.split()[1])
+    inodes = _socket_inodes(pid)
+    served = sum(local == served_port for local, _ in _tcp_ports(pid, inodes))
     return threads, len(inodes) - served, served
+
+
+def peer_ports(config: dict[str, Any]) -> dict[int, str]:
+    """The port of each peer the portal's configuration names: its upstreams, Redis, the provider."""
+    urls = {name: upstream["url"] for name, upstream in config.get("upstreams", {}).items()}
+    urls["redis"] = config.get("cache", {}).get("redis_url", "")
+    urls["keycloak"] = config.get("auth", {}).get("oidc", {}).get("server_url", "")
+    ports: dict[int, list[str]] = {}
+    for name, url in urls.items():
+        port = urlsplit(url).port if url else None
+        if port:
+            ports.setdefault(port, []).append(name)
+    return {port: "+".join(sorted(names)) for port, names in ports.items()}
+
+
+def sockets_by_peer(pid: int, served_port: int, peers: dict[int, str]) -> Counter[str]:
+    """The sockets a process opened itself, by the peer at their far end ("other" for a TCP
+    socket to a port no peer has, "listening", "not TCP" for the rest: Unix sockets, the metrics listener)."""
+    inodes = _socket_inodes(pid)
+    tcp = _tcp_ports(pid, inodes)
+    counts = Counter(
+        peers.get(remote, "listening" if remote == 0 else "other")
+        for local, remote in tcp
+        if local != served_port
+    )
+    not_tcp = len(inodes) - len(tcp)
+    if not_tcp:
+        counts["not TCP"] = not_tcp
+    return counts
 
 
 def measure(bench: Bench, capacity: int) -> None:
@@ -117,10 +161,13 @@ def measure(bench: Bench, capacity: int) -> None:
             start = crowd.now()
             workers = board.server.workers()
             port = int(board.server.url.rsplit(":", 1)[1])
+            peers = peer_ports(board.config)
             curve: list[dict[int, tuple[int, int, int, int]]] = []
+            by_peer: list[dict[int, Counter[str]]] = []
             end = start + seconds
             while True:
                 curve.append({pid: (rss_kib(pid), *threads_and_sockets(pid, port)) for pid in workers})
+                by_peer.append({pid: sockets_by_peer(pid, port, peers) for pid in workers})
                 if crowd.now() >= end - 1:
                     break
                 crowd.wait_until(min(end - 1, crowd.now() + (SAMPLE_EVERY if not bench.quick else 2)))
@@ -129,13 +176,52 @@ def measure(bench: Bench, capacity: int) -> None:
         finally:
             crowd.stop()
         log_errors = bad_log_lines(board.server.log.read_text(encoding="utf-8", errors="replace"))
-    _figures(bench, people, warmup, seconds, samples, curve, log_errors)
+    _figures(bench, people, warmup, seconds, samples, curve, by_peer, log_errors)
+    bench.details["soak"]["sockets_by_peer"] = [
+        {str(pid): dict(counts) for pid, counts in reading.items()} for reading in by_peer
+    ]
     bench.add(
         "7 soak",
         "the pod's memory at the end: master and workers (PSS, shared pages counted once)",
         f"{pod / 1024:.0f} MiB (the chart's limit: {chart_memory_limit()})",
     )
     bench.details["soak"]["pod_pss_kib"] = pod
+
+
+def grown_sockets(by_peer: list[dict[int, Counter[str]]]) -> list[str]:
+    """The peers to which a worker's sockets grew: the median of its last third of readings
+    above the most any worker held to that peer in the first third.
+
+    Both workers run the same code under the same load, and an HTTP or Redis pool opens one more
+    connection the first time one more call overlaps: a worker reaching what its sibling held
+    from the start is its pool reaching the pod's working size (a soak saw Taiga 1→2 in one
+    worker, 8.5 minutes in, while the other held 2 throughout). A leak goes past it."""
+    third = max(1, len(by_peer) // 3)
+    peers = {peer for reading in by_peer for counts in reading.values() for peer in counts}
+    grown = []
+    for peer in sorted(peers):
+        early = max(counts[peer] for reading in by_peer[:third] for counts in reading.values())
+        for pid in by_peer[0]:
+            late = statistics.median(reading[pid][peer] for reading in by_peer[-third:])
+            if late > early:
+                grown.append(f"{peer} (worker {pid}: {late:g} > {early})")
+    return grown
+
+
+def peer_changes(by_peer: list[dict[int, Counter[str]]]) -> str:
+    """Per worker, the peers whose sockets changed in number between the first and last reading
+    (what a growth in the sockets row is made of), or the counts when none changed."""
+    first, last = by_peer[0], by_peer[-1]
+    parts = []
+    for pid in first:
+        changed = [
+            f"{peer} {first[pid][peer]}→{last[pid].get(peer, 0)}"
+            for peer in sorted(set(first[pid]) | set(last[pid]))
+            if first[pid][peer] != last[pid].get(peer, 0)
+        ]
+        unchanged = ", ".join(f"{peer} {n}" for peer, n in sorted(first[pid].items()))
+        parts.append("; ".join(changed) if changed else f"unchanged ({unchanged})")
+    return " | ".join(parts)
 
 
 def _figures(
@@ -145,6 +231,7 @@ def _figures(
     seconds: float,
     samples: list[Sample],
     curve: list[dict[int, tuple[int, int, int, int]]],
+    by_peer: list[dict[int, Counter[str]]],
     log_errors: int,
 ) -> None:
     section = "7 soak"
@@ -178,20 +265,28 @@ def _figures(
             for pid in first
         )
 
-    for index, what in ((1, "threads"), (2, "sockets it opened (Redis, upstreams)")):
-        grown = []
-        for pid in first:
-            early = max(reading[pid][index] for reading in curve[:third])
-            late = statistics.median(reading[pid][index] for reading in curve[-third:])
-            if late > early:
-                grown.append(pid)
-        bench.add(
-            section,
-            f"worker {what}, after the warm-up → at the end (lowest-highest)",
-            counts(index),
-            "no growth: the last third's median ≤ the first third's highest",
-            not grown,
-        )
+    grown_threads = [
+        pid
+        for pid in first
+        if statistics.median(reading[pid][1] for reading in curve[-third:])
+        > max(reading[pid][1] for reading in curve[:third])
+    ]
+    bench.add(
+        section,
+        "worker threads, after the warm-up → at the end (lowest-highest)",
+        counts(1),
+        "no growth: the last third's median ≤ the first third's highest",
+        not grown_threads,
+    )
+    grown = grown_sockets(by_peer)
+    bench.add(
+        section,
+        "worker sockets it opened (Redis, upstreams), after the warm-up → at the end (lowest-highest)",
+        counts(2) + (f"; grown: {', '.join(grown)}" if grown else ""),
+        "no growth: to each peer, the last third's median ≤ the most a worker held in the first third",
+        not grown,
+    )
+    bench.add(section, "worker sockets by peer, after the warm-up → at the end", peer_changes(by_peer))
     # Not judged: how many of the people's keep-alive connections a worker holds is up to the
     # crowd's pool (closed when idle, opened again on either worker).
     bench.add(section, "worker connections from the people, after the warm-up → at the end", counts(3))

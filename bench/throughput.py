@@ -10,6 +10,7 @@ it shows, updated from each answer (a 204 while the data is unchanged).
 from __future__ import annotations
 
 from .context import Bench, session_cookie
+from .host import cpu_times, steal_share
 from .report import at_least
 from .stack import gunicorn
 from .stats import ratio
@@ -73,12 +74,14 @@ def measure(bench: Bench) -> float:
         with gunicorn("bench.ceiling:app", bench.directory, ceiling_env, "ceiling") as ceiling:
             run(ceiling.url + "/fragment", min(seconds, 3), headers)  # warm-up of both
             run(server.url + WIDGET, min(seconds, 3), headers)
+            host = cpu_times()
             bare = best_of(RUNS, ceiling.url + "/fragment", seconds, headers)
             full = best_of(RUNS, server.url + WIDGET, seconds, headers)
             shown = fetch(server.url + WIDGET, headers).headers
             on_screen = {name: shown[name.lower()] for name in SENT_BACK}
             unchanged = best_of(RUNS, server.url + WIDGET, seconds, {**headers, **on_screen}, SENT_BACK)
             again = best_of(RUNS, ceiling.url + "/fragment", seconds, headers)
+            steal = steal_share(host, cpu_times())
     # The ceiling is measured before and after the portal: their mean cancels a drift of the machine.
     ceiling_rps = (bare.rps + again.rps) / 2
     section = "1 capacity"
@@ -112,6 +115,7 @@ def measure(bench: Bench) -> float:
     bench.add(section, "ceiling again, after the portal", _line(again))
     errors = bare.errors + full.errors + unchanged.errors + again.errors
     bench.add(section, "errors during the runs", str(errors), "0", errors == 0)
+    bench.add(section, "CPU the host took during the runs (steal, bench/host.py)", f"{steal:.1%}")
     bench.details["throughput"] = {
         "fragment_bytes_on_wire": fragment.received,
         "content_encoding": fragment.headers.get("content-encoding", ""),
@@ -119,5 +123,6 @@ def measure(bench: Bench) -> float:
         "portal_200": full.as_dict(),
         "portal_204": unchanged.as_dict(),
         "ceiling_again": again.as_dict(),
+        "host_steal": round(steal, 4),
     }
     return full.rps

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,10 +22,18 @@ import pytest
 
 from bench.capacity import per_minute
 from bench.faults import FAULTS, cells
+from bench.host import CpuTimes, cpu_times, steal_share
 from bench.people import from_cache
 from bench.pipelines import gitlab_calls
-from bench.report import Figure, table
-from bench.soak import bad_log_lines, threads_and_sockets
+from bench.report import Figure, readme_block, table
+from bench.soak import (
+    bad_log_lines,
+    grown_sockets,
+    peer_changes,
+    peer_ports,
+    sockets_by_peer,
+    threads_and_sockets,
+)
 from bench.stack import IMAGE_ENV
 from bench.stats import amplification_limit, calls_per_key, percentile
 from bench.users import Sample
@@ -81,6 +90,69 @@ def test_the_soak_tells_the_sockets_a_worker_opened_from_the_connections_it_acce
                 _, own, served = threads_and_sockets(os.getpid(), port)
                 assert outbound.getsockname()[1] != port
     assert (own - own_before, served - served_before) == (1, 1)
+
+
+def test_the_soak_names_the_peer_at_the_far_end_of_each_socket_a_worker_opened() -> None:
+    with (
+        socket.create_server(("127.0.0.1", 0)) as redis_like,
+        socket.create_server(("127.0.0.1", 0)) as served,
+    ):
+        redis_port, served_port = redis_like.getsockname()[1], served.getsockname()[1]
+        config = {
+            "cache": {"redis_url": f"redis://127.0.0.1:{redis_port}/0"},
+            "upstreams": {
+                "gitlab": {"url": "http://127.0.0.1:1/"},
+                "taiga": {"url": "http://127.0.0.1:1/api/"},
+            },
+            "auth": {"oidc": {"server_url": "http://127.0.0.1:2"}},
+        }
+        peers = peer_ports(config)
+        assert peers == {redis_port: "redis", 1: "gitlab+taiga", 2: "keycloak"}
+        before = sockets_by_peer(os.getpid(), served_port, peers)
+        with (
+            socket.create_connection(("127.0.0.1", redis_port)),
+            socket.create_connection(("127.0.0.1", served_port)),
+        ):
+            during = sockets_by_peer(os.getpid(), served_port, peers)
+    assert during["redis"] - before["redis"] == 1
+    assert during["other"] - before["other"] == 1  # our end of the connection to the served port
+    changes = peer_changes([{7: before}, {7: during}])
+    assert f"redis {before['redis']}→{during['redis']}" in changes
+
+
+def test_steal_is_the_hosts_share_of_the_machines_cpu_time_between_two_readings(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    stat.write_text("cpu  100 0 50 800 10 0 0 40 30 0\ncpu0 1 2 3\n")
+    before = cpu_times(stat)
+    stat.write_text("cpu  160 0 70 900 10 0 0 60 50 0\ncpu0 1 2 3\n")
+    after = cpu_times(stat)
+    assert (before.total, before.steal) == (1000, 40)
+    assert steal_share(before, after) == 20 / 200  # guest time is inside user: not counted twice
+    assert steal_share(after, after) == 0.0
+    assert cpu_times(tmp_path / "absent") == CpuTimes(0, 0)
+
+
+def test_this_machine_reports_its_cpu_times() -> None:
+    assert cpu_times().total > 0
+
+
+def test_a_pool_reaching_what_the_other_worker_held_is_not_growth_a_climb_past_it_is() -> None:
+    def readings(first: list[int], second: list[int]) -> list[dict[int, Counter[str]]]:
+        return [
+            {1: Counter(taiga=a, redis=13), 2: Counter(taiga=b, redis=13)}
+            for a, b in zip(first, second, strict=True)
+        ]
+
+    # One worker's pool opens its second connection late; its sibling held two from the start.
+    assert grown_sockets(readings([1, 1, 1, 1, 2, 2], [2, 2, 2, 2, 2, 2])) == []
+    # A leak: one more connection every few readings, past what any worker held.
+    assert grown_sockets(readings([2, 2, 3, 3, 4, 5], [2, 2, 2, 2, 2, 2])) == ["taiga (worker 1: 4.5 > 2)"]
+    # A peer that appears only late counts from zero.
+    late = readings([1] * 6, [1] * 6)
+    for reading in late[-2:]:
+        reading[2]["other"] = 1
+    assert grown_sockets(late) == ["other (worker 2: 1 > 0)"]
 
 
 def test_the_bench_runs_workers_with_the_images_memory_settings() -> None:
@@ -241,6 +313,9 @@ def test_a_quick_bench_produces_every_figure(tmp_path: Path) -> None:
     }
     assert all(figure["value"] for figure in document["figures"])
     assert document["machine"]["cores"]
+    assert 0 <= document["details"]["host_steal"] < 1
+    assert "the host took" in readme_block(document)
+    assert document["details"]["soak"]["sockets_by_peer"][0]  # each worker's sockets, by peer
     print(done.stdout[done.stdout.index("| ") :])  # the table, in the test log
 
 
