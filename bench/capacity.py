@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from . import chart
 from .context import Bench
 from .dashboard import CARDS, Dashboard, dashboard, process_cpu
 from .host import cpu_times, steal_share
@@ -197,8 +198,14 @@ def _capacity_figures(bench: Bench, steps: list[Step], capacity: int, plan: Plan
             SECTION_1,
             f"worker CPU per person per minute (at {at_capacity.people:,})",
             f"{at_capacity.cpu_ms_per_person_minute():.1f} ms "
-            f"(both workers {at_capacity.worker_cpu / at_capacity.seconds:.0%} of a core; "
+            f"(the two workers together {at_capacity.worker_cpu / at_capacity.seconds:.0%} of a core; "
             f"the generator {at_capacity.generator_cpu / at_capacity.seconds:.0%})",
+        )
+        limit = chart.cpu_limit()
+        bench.add(
+            SECTION_1,
+            f"people the chart's CPU limit holds at that cost (resources.limits.cpu: {limit})",
+            f"{chart.people_within(at_capacity.cpu_ms_per_person_minute(), limit):,}",
         )
     bench.details["capacity"] = {
         "plan": plan.__dict__,

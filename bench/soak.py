@@ -22,10 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
-from tests.support.processes import ROOT
-
+from . import chart
 from .context import Bench
 from .dashboard import dashboard
 from .people import Crowd
@@ -58,12 +55,6 @@ def pss_kib(pid: int) -> int:
         if line.startswith("Pss:"):
             return int(line.split()[1])
     return 0
-
-
-def chart_memory_limit() -> str:
-    """The pod's memory limit in the chart's default values, as written there ("512Mi")."""
-    values = yaml.safe_load((ROOT / "helm" / "portal" / "values.yaml").read_text(encoding="utf-8"))
-    return str(values["resources"]["limits"]["memory"])
 
 
 def bad_log_lines(text: str) -> int:
@@ -183,7 +174,7 @@ def measure(bench: Bench, capacity: int) -> None:
     bench.add(
         "7 soak",
         "the pod's memory at the end: master and workers (PSS, shared pages counted once)",
-        f"{pod / 1024:.0f} MiB (the chart's limit: {chart_memory_limit()})",
+        f"{pod / 1024:.0f} MiB (the chart's limit: {chart.memory_limit()})",
     )
     bench.details["soak"]["pod_pss_kib"] = pod
 

@@ -19,7 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
+from bench import chart
 from bench.capacity import per_minute
 from bench.faults import FAULTS, cells
 from bench.host import CpuTimes, cpu_times, steal_share
@@ -158,6 +160,20 @@ def test_a_pool_reaching_what_the_other_worker_held_is_not_growth_a_climb_past_i
 def test_the_bench_runs_workers_with_the_images_memory_settings() -> None:
     _, runtime = read_stages(ROOT / "Dockerfile")
     assert IMAGE_ENV and {name: runtime.env[name] for name in IMAGE_ENV} == IMAGE_ENV
+
+
+def test_cpu_quantities_and_the_people_a_limit_holds() -> None:
+    assert chart.cores("2") == 2.0
+    assert chart.cores("1500m") == 1.5
+    assert chart.people_within(30.0, "2") == 4000  # 2 cores × 60,000 ms / 30 ms per person
+    assert chart.people_within(30.0, "500m") == 1000
+    assert chart.people_within(0.0, "2") == 0
+
+
+def test_the_charts_cpu_limit_gives_each_gunicorn_worker_a_core() -> None:
+    values = yaml.safe_load(chart.VALUES.read_text(encoding="utf-8"))
+    assert chart.cores(chart.cpu_limit()) >= values["gunicorn"]["workers"]
+    assert chart.memory_limit() == values["resources"]["limits"]["memory"]
 
 
 def test_amplification_limit_is_one_fetch_per_ttl_plus_the_first_per_cache() -> None:
@@ -316,6 +332,10 @@ def test_a_quick_bench_produces_every_figure(tmp_path: Path) -> None:
     assert 0 <= document["details"]["host_steal"] < 1
     assert "the host took" in readme_block(document)
     assert document["details"]["soak"]["sockets_by_peer"][0]  # each worker's sockets, by peer
+    (within_limit,) = (
+        f["value"] for f in document["figures"] if f["name"].startswith("people the chart's CPU")
+    )
+    assert int(within_limit.replace(",", "")) > 0
     print(done.stdout[done.stdout.index("| ") :])  # the table, in the test log
 
 
