@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
+from demo.running import stop_group
 from portal.observability.logs import json_formatter
 
 from .support.processes import ROOT, free_port, portal_process, wait_for
@@ -179,18 +179,21 @@ def test_gunicorn_serves_json_logs(tmp_path: Path, portal_config: dict[str, Any]
 
 
 def test_make_run_serves_the_demo(tmp_path: Path) -> None:
-    """`python -m demo` (what `make run` runs): simulators and portal, every widget alive."""
+    """`python -m demo` (what `make run` runs): simulators and portal, every widget alive; stopped,
+    it ends cleanly, its workers never killed for outliving gunicorn's graceful timeout."""
     port = free_port()
     env = {**os.environ, "DEMO_PORT": str(port), "DEMO_METRICS_PORT": str(free_port())}
     env.pop("PORTAL_CONFIG", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "demo"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    output = tmp_path / "demo.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "demo"],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: requests.get(f"{base}/readyz", timeout=1).ok, timeout=60, what="the demo")
@@ -201,8 +204,16 @@ def test_make_run_serves_the_demo(tmp_path: Path) -> None:
         assert 'class="widget-content is-ok"' in card.text
         assert "SonarQube indisponible" in card.text
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(20)
+        # Past gunicorn's graceful timeout (20 s) the master kills its workers: wait longer
+        # than that, so that a slow stop is reported below rather than left running.
+        stop_group(process, grace=45)
+    said = output.read_text(encoding="utf-8", errors="replace")
+    tail = "\n".join(said.splitlines()[-30:])
+    assert process.returncode == 0, tail
+    assert "Shutting down: Master" in said, tail
+    booted = set(re.findall(r"Booting worker with pid: (\d+)", said))
+    assert booted, tail
+    assert set(re.findall(r"Worker exiting \(pid: (\d+)\)", said)) == booted, tail  # none killed
 
 
 @pytest.mark.parametrize("variable", ["DEMO_PORT", "DEMO_METRICS_PORT"])
