@@ -127,18 +127,23 @@ def main() -> int:
     print(f"Portal demo on http://{host}:{port}  (Ctrl-C to stop)", flush=True)
     print(f"Its Prometheus metrics on http://{host}:{metrics_port}/metrics", flush=True)
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "portal.wsgi:app"]
-    child = subprocess.Popen(command, env=env, cwd=ROOT)
+    # Gunicorn in a process group of its own, so that a stop (Ctrl-C, `kill` of the demo's
+    # group, a closed terminal) reaches the demo alone, which hands it to gunicorn's master,
+    # which stops its workers. When every process got the signal at once, a worker could exit
+    # before a busy master read it; the master then started a new worker, which could miss the
+    # stop and ran until the master's graceful timeout (20 s) killed it.
+    child = subprocess.Popen(command, env=env, cwd=ROOT, process_group=0)
 
     def forward(signum: int, _frame: Any) -> None:
-        child.send_signal(signum)
+        child.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
 
-    signal.signal(signal.SIGTERM, forward)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
     try:
         return child.wait()
-    except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)
-        return child.wait()
     finally:
+        if child.poll() is None:  # the demo itself failed: leave nothing behind
+            os.killpg(child.pid, signal.SIGKILL)
         for server in servers.values():
             server.stop()
 

@@ -9,9 +9,11 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,13 +180,11 @@ def test_gunicorn_serves_json_logs(tmp_path: Path, portal_config: dict[str, Any]
     )
 
 
-def test_make_run_serves_the_demo(tmp_path: Path) -> None:
-    """`python -m demo` (what `make run` runs): simulators and portal, every widget alive; stopped,
-    it ends cleanly, its workers never killed for outliving gunicorn's graceful timeout."""
+def _start_demo(output: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m demo` in a session of its own, writing to `output`; its base URL once ready."""
     port = free_port()
     env = {**os.environ, "DEMO_PORT": str(port), "DEMO_METRICS_PORT": str(free_port())}
     env.pop("PORTAL_CONFIG", None)
-    output = tmp_path / "demo.log"
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "demo"],
@@ -197,6 +197,44 @@ def test_make_run_serves_the_demo(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: requests.get(f"{base}/readyz", timeout=1).ok, timeout=60, what="the demo")
+    except BaseException:
+        stop_group(process, grace=45)
+        raise
+    return process, base
+
+
+def _workers_of_a_clean_stop(process: subprocess.Popen[bytes], output: Path) -> set[str]:
+    """The demo exited 0 and every gunicorn worker it booted said it exited (none was killed
+    at the master's graceful timeout); the workers' pids."""
+    said = output.read_text(encoding="utf-8", errors="replace")
+    tail = "\n".join(said.splitlines()[-30:])
+    assert process.returncode == 0, tail
+    assert "Shutting down: Master" in said, tail
+    booted = set(re.findall(r"Booting worker with pid: (\d+)", said))
+    assert booted, tail
+    assert set(re.findall(r"Worker exiting \(pid: (\d+)\)", said)) == booted, tail
+    return booted
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc: field 4 of stat, after the name)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_make_run_serves_the_demo(tmp_path: Path) -> None:
+    """`python -m demo` (what `make run` runs): simulators and portal, every widget alive; stopped,
+    it ends cleanly, its workers never killed for outliving gunicorn's graceful timeout."""
+    output = tmp_path / "demo.log"
+    process, base = _start_demo(output)
+    try:
         page = requests.get(base, timeout=5, headers={"Accept-Language": "en"}).text
         assert "Demo" in page
         card = requests.get(f"{base}/widgets/status", timeout=10, headers={"Accept-Language": "en"})
@@ -207,13 +245,29 @@ def test_make_run_serves_the_demo(tmp_path: Path) -> None:
         # Past gunicorn's graceful timeout (20 s) the master kills its workers: wait longer
         # than that, so that a slow stop is reported below rather than left running.
         stop_group(process, grace=45)
-    said = output.read_text(encoding="utf-8", errors="replace")
-    tail = "\n".join(said.splitlines()[-30:])
-    assert process.returncode == 0, tail
-    assert "Shutting down: Master" in said, tail
-    booted = set(re.findall(r"Booting worker with pid: (\d+)", said))
-    assert booted, tail
-    assert set(re.findall(r"Worker exiting \(pid: (\d+)\)", said)) == booted, tail  # none killed
+    _workers_of_a_clean_stop(process, output)
+
+
+def test_a_stop_reaching_the_demo_while_gunicorns_master_is_busy_kills_no_worker(tmp_path: Path) -> None:
+    """Ctrl-C or a `kill` of the demo's group, while gunicorn's master cannot run (a loaded
+    machine): the master hears of it when it can, and stops its workers in order. Reached by the
+    signal directly, the workers used to exit first; the master started new ones, one of which
+    missed the stop and was killed 20 s later."""
+    output = tmp_path / "demo.log"
+    process, _ = _start_demo(output)
+    try:
+        (master,) = _children(process.pid)
+        wait_for(lambda: len(_children(master)) == 2, timeout=30, what="both workers")
+        workers = {str(pid) for pid in _children(master)}
+        os.kill(master, signal.SIGSTOP)
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            time.sleep(1.5)  # long enough for a worker that heard it to be gone (it wakes each second)
+        finally:
+            os.kill(master, signal.SIGCONT)
+    finally:
+        stop_group(process, grace=45)
+    assert _workers_of_a_clean_stop(process, output) == workers  # none started after the stop
 
 
 @pytest.mark.parametrize("variable", ["DEMO_PORT", "DEMO_METRICS_PORT"])
