@@ -10,6 +10,7 @@ import atexit
 import gc
 import os
 import shutil
+import signal
 import tempfile
 from typing import Any
 
@@ -112,6 +113,48 @@ def post_fork(server: Any, worker: Any) -> None:
         gc.get_freeze_count(),
         GC_THRESHOLDS,
     )
+
+
+# --- a stop while a worker boots ----------------------------------------------------------
+# From its fork until gunicorn installs its own handlers, a worker still runs the master's: a
+# TERM sent then (a pod stopped as it starts, Ctrl-C just after `make run`) is queued for a
+# master loop the worker never runs, and the worker lives on until the graceful timeout kills
+# it 20 s later. The stop signals are blocked across the fork; the child remembers any that
+# arrive and sends them to itself again once its own handlers are in place.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+_stops_while_booting: list[int] = []
+
+
+def _remember_stop(signum: int, _frame: Any) -> None:
+    _stops_while_booting.append(signum)
+
+
+def _block_stops() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _unblock_stops() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _child_remembers_stops() -> None:
+    _stops_while_booting.clear()
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _remember_stop)
+    _unblock_stops()
+
+
+os.register_at_fork(
+    before=_block_stops, after_in_parent=_unblock_stops, after_in_child=_child_remembers_stops
+)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Give the worker the stops it received while booting, now that its own handlers take them."""
+    for signum in _stops_while_booting:
+        name = signal.Signals(signum).name
+        worker.log.info("Worker %s: %s received while booting, taken now", worker.pid, name)
+        os.kill(os.getpid(), signum)
 
 
 # --- logs ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from flask.testing import FlaskClient
 
 from demo.running import stop_group
@@ -268,6 +269,62 @@ def test_a_stop_reaching_the_demo_while_gunicorns_master_is_busy_kills_no_worker
     finally:
         stop_group(process, grace=45)
     assert _workers_of_a_clean_stop(process, output) == workers  # none started after the stop
+
+
+SLOW_BOOT_CONFIG = """
+import time
+
+exec(compile(open({conf!r}).read(), "gunicorn.conf.py", "exec"))
+_post_fork = post_fork
+
+
+def post_fork(server, worker):
+    _post_fork(server, worker)
+    time.sleep(3)  # a slow boot, before gunicorn installs the worker's own signal handlers
+"""
+
+
+def test_a_stop_while_the_workers_boot_is_taken_not_lost(
+    tmp_path: Path, portal_config: dict[str, Any]
+) -> None:
+    """The master is stopped while its workers are still booting: each worker takes the stop
+    once it has booted and exits, instead of living on until the graceful timeout kills it."""
+    conf = tmp_path / "slow-boot.conf.py"
+    conf.write_text(SLOW_BOOT_CONFIG.format(conf=str(ROOT / "gunicorn.conf.py")), encoding="utf-8")
+    (tmp_path / "portal.yaml").write_text(yaml.safe_dump(portal_config), encoding="utf-8")
+    env = {
+        **os.environ,
+        "PORTAL_CONFIG": str(tmp_path / "portal.yaml"),
+        "PORTAL_SECRET_KEY": "test-secret-key-0123456789",
+        "PORTAL_BIND": f"127.0.0.1:{free_port()}",
+        "PORTAL_WORKERS": "2",
+        "PORTAL_METRICS_BIND": "off",
+    }
+    output = tmp_path / "gunicorn.log"
+    with output.open("wb") as sink:
+        master = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(conf), "portal.wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(
+            lambda: output.read_text().count("Booting worker with pid") == 2,
+            timeout=60,
+            what="two booting workers",
+        )
+        master.terminate()  # as Kubernetes stops a pod: TERM to the master alone
+        master.wait(45)
+    finally:
+        if master.poll() is None:
+            stop_group(master, grace=45)
+    booted = _workers_of_a_clean_stop(master, output)
+    said = output.read_text(encoding="utf-8")
+    assert len(booted) == 2
+    assert said.count("SIGTERM received while booting, taken now") == 2, said[-3000:]
 
 
 @pytest.mark.parametrize("variable", ["DEMO_PORT", "DEMO_METRICS_PORT"])
