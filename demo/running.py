@@ -25,8 +25,16 @@ def free_port() -> int:
 
 
 def stop_group(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
-    """Stop a child started with start_new_session=True, and all it started: TERM, then KILL."""
-    os.killpg(process.pid, signal.SIGTERM)
+    """Stop a child started with start_new_session=True, and all it started: TERM to the child
+    alone, which stops what it started in order (gunicorn's master its workers, the demo its
+    gunicorn), then KILL to its whole group if it has not exited after `grace` seconds.
+
+    A TERM to the whole group reached gunicorn's workers before a busy master: they exited, the
+    master started new ones, and its own stop then waited for them.
+    """
+    if process.poll() is not None:
+        return
+    process.terminate()
     try:
         process.wait(grace)
     except subprocess.TimeoutExpired:

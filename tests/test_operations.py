@@ -319,8 +319,7 @@ def test_a_stop_while_the_workers_boot_is_taken_not_lost(
         master.terminate()  # as Kubernetes stops a pod: TERM to the master alone
         master.wait(45)
     finally:
-        if master.poll() is None:
-            stop_group(master, grace=45)
+        stop_group(master, grace=45)
     booted = _workers_of_a_clean_stop(master, output)
     said = output.read_text(encoding="utf-8")
     assert len(booted) == 2
