@@ -23,7 +23,7 @@ from portal.upstreams.breaker import CircuitState
 from simulators.base import SimServer
 
 from .support.apps import add_failing_routes
-from .support.processes import free_port, portal_process, wait_for
+from .support.processes import children, free_port, portal_process, wait_for
 from .support.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.peers
@@ -70,10 +70,6 @@ def _worker_totals(metrics_dir: Path) -> dict[int, float]:
             if json.loads(key)[1] == "portal_http_request_total":
                 totals[pid] = totals.get(pid, 0) + value
     return totals
-
-
-def _workers(master: int) -> set[int]:
-    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
 
 
 def _burst(url: str, paths: list[str]) -> int:
@@ -289,7 +285,7 @@ def test_a_restart_empties_the_directory_dead_workers_keep_their_counts_a_reload
         _burst(url, ["/"] * 6)
         master = int(pidfile.read_text())
         victim = next(
-            pid for pid, n in _worker_totals(metrics_dir).items() if n > 0 and pid in _workers(master)
+            pid for pid, n in _worker_totals(metrics_dir).items() if n > 0 and pid in children(master)
         )
         os.kill(victim, signal.SIGKILL)
         wait_for(
@@ -300,10 +296,10 @@ def test_a_restart_empties_the_directory_dead_workers_keep_their_counts_a_reload
         wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).ok, timeout=15, what="the portal")
         _burst(url, ["/"] * 4)
         # A reload (SIGHUP) replaces the workers in the same master: nothing is emptied.
-        workers = _workers(master)
+        workers = children(master)
         os.kill(master, signal.SIGHUP)
         wait_for(
-            lambda: not workers & _workers(master),
+            lambda: not workers & children(master),
             timeout=30,
             what="the reload to replace the workers",
         )

@@ -19,13 +19,12 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 from flask.testing import FlaskClient
 
 from demo.running import stop_group
 from portal.observability.logs import json_formatter
 
-from .support.processes import ROOT, free_port, portal_process, wait_for
+from .support.processes import ROOT, children, free_port, portal_env, portal_process, wait_for
 
 VENDOR = ROOT / "portal" / "static" / "vendor"
 
@@ -205,8 +204,8 @@ def _start_demo(output: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _workers_of_a_clean_stop(process: subprocess.Popen[bytes], output: Path) -> set[str]:
-    """The demo exited 0 and every gunicorn worker it booted said it exited (none was killed
-    at the master's graceful timeout); the workers' pids."""
+    """The process (the demo, or gunicorn's master) exited 0 and every gunicorn worker booted
+    said it exited (none was killed at the master's graceful timeout); the workers' pids."""
     said = output.read_text(encoding="utf-8", errors="replace")
     tail = "\n".join(said.splitlines()[-30:])
     assert process.returncode == 0, tail
@@ -215,19 +214,6 @@ def _workers_of_a_clean_stop(process: subprocess.Popen[bytes], output: Path) -> 
     assert booted, tail
     assert set(re.findall(r"Worker exiting \(pid: (\d+)\)", said)) == booted, tail
     return booted
-
-
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (from /proc: field 4 of stat, after the name)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def test_make_run_serves_the_demo(tmp_path: Path) -> None:
@@ -257,9 +243,9 @@ def test_a_stop_reaching_the_demo_while_gunicorns_master_is_busy_kills_no_worker
     output = tmp_path / "demo.log"
     process, _ = _start_demo(output)
     try:
-        (master,) = _children(process.pid)
-        wait_for(lambda: len(_children(master)) == 2, timeout=30, what="both workers")
-        workers = {str(pid) for pid in _children(master)}
+        (master,) = children(process.pid)
+        wait_for(lambda: len(children(master)) == 2, timeout=30, what="both workers")
+        workers = {str(pid) for pid in children(master)}
         os.kill(master, signal.SIGSTOP)
         try:
             os.killpg(process.pid, signal.SIGTERM)
@@ -291,15 +277,7 @@ def test_a_stop_while_the_workers_boot_is_taken_not_lost(
     once it has booted and exits, instead of living on until the graceful timeout kills it."""
     conf = tmp_path / "slow-boot.conf.py"
     conf.write_text(SLOW_BOOT_CONFIG.format(conf=str(ROOT / "gunicorn.conf.py")), encoding="utf-8")
-    (tmp_path / "portal.yaml").write_text(yaml.safe_dump(portal_config), encoding="utf-8")
-    env = {
-        **os.environ,
-        "PORTAL_CONFIG": str(tmp_path / "portal.yaml"),
-        "PORTAL_SECRET_KEY": "test-secret-key-0123456789",
-        "PORTAL_BIND": f"127.0.0.1:{free_port()}",
-        "PORTAL_WORKERS": "2",
-        "PORTAL_METRICS_BIND": "off",
-    }
+    env = portal_env(portal_config, tmp_path, free_port(), workers=2)
     output = tmp_path / "gunicorn.log"
     with output.open("wb") as sink:
         master = subprocess.Popen(

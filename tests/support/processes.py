@@ -206,6 +206,34 @@ class RedisServer:
         return self.process is not None and self.process.poll() is None
 
 
+def children(pid: int) -> set[int]:
+    """The PIDs of the processes `pid` started (a gunicorn master's workers), from /proc."""
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def portal_env(
+    config: dict[str, Any],
+    directory: Path,
+    port: int,
+    workers: int = 1,
+    threads: int = 8,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of the portal under gunicorn on `port`, its configuration written to `directory`."""
+    config_file = directory / f"portal-{port}.yaml"
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return {
+        **os.environ,
+        "PORTAL_CONFIG": str(config_file),
+        "PORTAL_SECRET_KEY": "test-secret-key-0123456789",
+        "PORTAL_BIND": f"127.0.0.1:{port}",
+        "PORTAL_WORKERS": str(workers),
+        "PORTAL_THREADS": str(threads),
+        "PORTAL_METRICS_BIND": "off",
+        **(extra_env or {}),
+    }
+
+
 @contextmanager
 def portal_process(
     config: dict[str, Any],
@@ -220,19 +248,8 @@ def portal_process(
     `app_module` may name another WSGI app (a test app with a test-only widget).
     """
     port = free_port()
-    config_file = directory / f"portal-{port}.yaml"
-    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = portal_env(config, directory, port, workers, threads, extra_env)
     log_file = directory / f"portal-{port}.log"
-    env = {
-        **os.environ,
-        "PORTAL_CONFIG": str(config_file),
-        "PORTAL_SECRET_KEY": "test-secret-key-0123456789",
-        "PORTAL_BIND": f"127.0.0.1:{port}",
-        "PORTAL_WORKERS": str(workers),
-        "PORTAL_THREADS": str(threads),
-        "PORTAL_METRICS_BIND": "off",
-        **(extra_env or {}),
-    }
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), app_module]
     with served(command, cwd=ROOT, env=env, log_file=log_file, url=url):
