@@ -18,7 +18,8 @@ from requests.adapters import HTTPAdapter
 from .caching.broadcast import Broadcast, FileBroadcast, RedisBroadcast
 from .caching.changes import UpstreamChanges
 from .caching.codec import Codec
-from .caching.stores import CacheStore, FallbackStore, build_store, temporary_directory
+from .caching.pod_store import build_store
+from .caching.stores import CacheStore, FallbackStore, temporary_directory
 from .caching.widget_cache import CacheObserver, FetchPolicy, WidgetCache
 from .config import PortalConfig, Settings, Tile, upstreams_of
 from .observability.build import PACKAGE_DIR, BuildInfo

@@ -24,7 +24,8 @@ from flask import Flask
 from portal.caching.broadcast import RedisBroadcast
 from portal.caching.codec import Codec
 from portal.caching.memo import Memo
-from portal.caching.stores import FallbackStore, LocalStore, RedisStore
+from portal.caching.pod_store import PodStore
+from portal.caching.stores import CacheStore, FallbackStore, LocalStore, RedisStore
 from portal.caching.widget_cache import (
     CacheObserver,
     Entry,
@@ -154,7 +155,7 @@ def test_shared_keys_hold_no_user(app: Flask) -> None:
     client = app.test_client()
     client.get("/widgets/status")
     store = portal_state(app).store
-    assert isinstance(store, LocalStore)
+    assert isinstance(store, PodStore)
     keys = store.keys()
     assert keys
     assert all(":shared:" in key for key in keys if key.startswith("widget:"))
@@ -546,13 +547,19 @@ def test_invalidate_drops_a_key_and_the_next_read_fetches_anew() -> None:
         cache.invalidate("widget")  # neither a key nor a prefix ending in ":"
 
 
-@pytest.mark.parametrize("shared", [False, True], ids=["in-process", "redis"])
+@pytest.mark.parametrize("kind", ["in-process", "pod", "redis"])
 def test_a_fetch_that_began_before_an_invalidation_never_writes_after_it(
-    shared: bool, tmp_path_factory: pytest.TempPathFactory
+    kind: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start() if shared else None
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start() if kind == "redis" else None
     try:
-        store = RedisStore.from_url(server.url, None, "inv:", CODEC) if server else LocalStore()
+        store: CacheStore
+        if server is not None:
+            store = RedisStore.from_url(server.url, None, "inv:", CODEC)
+        elif kind == "pod":
+            store = PodStore(tmp_path_factory.mktemp("pod"), CODEC)
+        else:
+            store = LocalStore()
         cache = WidgetCache(store, max_waiting=1)
         policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="taiga", timeout=5, answer_within=0.1)
         gate = Gate("old: read before the change")

@@ -92,11 +92,15 @@ class FileBroadcast:
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
 
+    def sender(self) -> str:
+        """Who publishes: this process (made before the fork, the object is every worker's)."""
+        return str(os.getpid())
+
     def publish(self, topic: str, payload: str) -> None:
         handler = self._handlers.get(topic)
         if handler is not None:
             handler(payload)
-        line = f"{os.getpid()}{SEPARATOR}{topic}{SEPARATOR}{payload}\n".encode()
+        line = f"{self.sender()}{SEPARATOR}{topic}{SEPARATOR}{payload}\n".encode()
         try:
             if self.path.stat().st_size > self.MAX_BYTES:
                 os.truncate(self.path, 0)
@@ -124,7 +128,7 @@ class FileBroadcast:
                 data = handle.read()
             complete = data[: data.rfind(b"\n") + 1]
             self._offset += len(complete)
-        me = str(os.getpid())
+        me = self.sender()
         for line in complete.decode(errors="replace").splitlines():
             pid, _, rest = line.partition(SEPARATOR)
             topic, _, payload = rest.partition(SEPARATOR)

@@ -1,9 +1,10 @@
 """Key-value stores shared by the widget cache and the session records.
 
-- `LocalStore`: in this process only (the default without Redis, and Redis' fallback).
+- `LocalStore`: in this process only (Redis' fallback for the widget cache).
 - `RedisStore`: every worker of every replica; bounded timeouts so a dead Redis cannot hang.
 - `FallbackStore`: Redis first, the in-process store while Redis cannot be reached.
-- `FileStore`: files every gunicorn worker of one pod shares (session records without Redis).
+- `FileStore`: files every gunicorn worker of one pod shares (session records without Redis);
+  `pod_store.PodStore` adds what the widget cache needs (its store without Redis).
 
 Every store has get, set, delete, a non-blocking lock and ping (`Store`). The widget cache needs
 three more primitives (`CacheStore`): delete by prefix, a counter, and a write that lands only if
@@ -106,6 +107,16 @@ def _read(codec: Codec, raw: bytes, key: str) -> Any:
         fields = {"event": "store_value_refused", "key": key[:120], "error": str(exc)}
         log.warning("stored value refused", extra=fields)
         return None
+
+
+def _read_unexpired(codec: Codec, expires: bytes, raw: bytes, key: str) -> Any:
+    """A stored value whose file gives its expiry (epoch s), or None once that has passed."""
+    try:
+        if float(expires) <= time.time():
+            return None
+    except ValueError:
+        return None
+    return _read(codec, raw, key)
 
 
 def _whole_seconds(timeout: float) -> int:
@@ -521,12 +532,7 @@ class FileStore:
         except OSError:
             return None
         expires, _, value = raw.partition(b"\n")
-        try:
-            if float(expires) <= time.time():
-                return None
-        except ValueError:
-            return None
-        return _read(self.codec, value, key)
+        return _read_unexpired(self.codec, expires, value, key)
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         path = self._path(key)
@@ -606,18 +612,3 @@ def temporary_directory(prefix: str) -> Path:
 def temporary_file_store(codec: Codec) -> FileStore:
     """Session records in files every worker of this pod shares."""
     return FileStore(temporary_directory("portal-sessions-"), codec)
-
-
-def build_store(
-    redis_url: str | None,
-    password: str | None,
-    key_prefix: str,
-    max_entries: int,
-    observer: FallbackObserver,
-    codec: Codec,
-) -> CacheStore:
-    """Redis (with an in-process fallback) when a URL is configured, else in-process only."""
-    local = LocalStore(max_entries)
-    if not redis_url:
-        return local
-    return FallbackStore(RedisStore.from_url(redis_url, password, key_prefix, codec), local, observer)
