@@ -493,6 +493,26 @@ def test_when_gitlab_shows_no_project_at_all_mine_keeps_its_last_data_and_says_w
     assert portal_state(app).cache.breaker("gitlab").state == CircuitState.CLOSED
 
 
+def test_when_gitlab_fails_the_card_says_why_once_and_each_project_when_its_data_is_from(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """Every project stale for one reason: the banner says it once, and each project's title the
+    time of its data (it said the whole reason again under each title: four times for three
+    projects)."""
+    server, _ = forge
+    client = _as(make_gitlab_app(lambda c: c["cache"].update(failure_hold=0.5), ttl=1))
+    assert "Factures en PDF" in _mine(_card(client, until="Merge requests"))
+    server.set_fault("error500")
+    time.sleep(1.1 + 1.5 + 1)  # past the TTL and the grace of a refresh (the timeout + 1 s)
+    html = _card(client)
+    projects = _projects(html)
+    assert 'class="widget-content is-stale"' in html
+    assert html.count("GitLab answered HTTP 500") == 2  # the banner, and Mine's own panel
+    assert "pipeline-project__problem" not in projects
+    assert projects.count('<section class="pipeline-project is-stale">') == 3
+    assert projects.count('<span class="pipeline-project__since">(data from ') == 3
+
+
 @pytest.mark.parametrize("mode", [m for m in FAULT_MODES if m != "none"])
 def test_each_fault_gives_a_card_that_says_it_and_the_page_is_fine(
     make_gitlab_app: Callable[..., Flask], forge: Forge, mode: str
