@@ -9,6 +9,7 @@ taken through separate opens exclude each other within one process as across pro
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -161,6 +162,36 @@ def test_the_sweep_keeps_at_most_max_entries_and_every_invalidation_counter(tmp_
     assert "inval:seq" in keys and store.read_counter("inval:seq") == 1
     assert len(keys - {"inval:seq"}) <= 10
     assert "widget:w:shared:14" in keys and "widget:w:shared:00" not in keys
+
+
+def test_the_sweep_keeps_the_entries_within_max_bytes_oldest_first(tmp_path: Path) -> None:
+    store = PodStore(tmp_path, CODEC, max_bytes=20_000)
+    for index in range(10):
+        store.set(f"widget:w:shared:{index}", "x" * 3_000, 60)  # about 3.2 kB each
+        time.sleep(0.002)
+    store.sweep()
+    keys = sorted(store.keys())
+    assert keys == [f"widget:w:shared:{index}" for index in range(4, 10)]  # six fit in 20 kB
+
+
+def test_a_full_space_is_swept_and_the_write_tried_once_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PodStore(tmp_path, CODEC)
+    store.set("widget:w:shared:old", "expired", 0.001)
+    time.sleep(1.1)  # stores keep whole seconds
+    write = store._write
+    refusals = [OSError(errno.ENOSPC, "No space left on device")]
+
+    def full_once(key: str, data: bytes) -> None:
+        if refusals:
+            raise refusals.pop()
+        write(key, data)
+
+    monkeypatch.setattr(store, "_write", full_once)
+    store.set("widget:w:shared:new", "kept", 60)
+    assert store.get("widget:w:shared:new") == "kept"
+    assert store.keys() == ["widget:w:shared:new"]  # the expired entry made room
 
 
 # --- as a person sees it: two gunicorn workers, no Redis ------------------------------------

@@ -14,13 +14,15 @@ invalidation's mark (`set_counter`) take one lock of the pod, so that the check 
 are one step for every other process, as the Lua script makes them in Redis.
 
 tmpfs is memory, and a pod's /dev/shm is small (64 MiB unless the runtime is told otherwise):
-a write that fails (the space is full) is logged and dropped, the fetched data is still served,
-and the sweep keeps at most `max_entries` files.
+the sweep keeps the entries within `max_entries` files and `max_bytes` (half of that), a write
+the full space refuses sweeps and tries once more, and one that fails still is logged and
+dropped: the fetched data is served all the same.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -50,6 +52,8 @@ from .stores import (
 log = logging.getLogger(__name__)
 
 WRITE_FAILURE_LOG_EVERY = 60.0  # s between two warnings of failing writes, per process
+# Half of a pod's usual /dev/shm (64 MiB): the session records' files (without Redis) share it.
+MAX_BYTES = 32 * 1024 * 1024
 # The widget cache's invalidation counter and marks: never evicted for room (they expire), or a
 # fetch that began before an invalidation could write its older value after it.
 COUNTERS = "inval:"
@@ -60,9 +64,12 @@ class PodStore(FileStore):
 
     shared = True
 
-    def __init__(self, directory: Path, codec: Codec, max_entries: int = 5000) -> None:
+    def __init__(
+        self, directory: Path, codec: Codec, max_entries: int = 5000, max_bytes: int = MAX_BYTES
+    ) -> None:
         super().__init__(directory, codec)
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._guard = str(directory / "locks" / "guarded-writes")
         self._warned_at = 0.0
         self._warn_lock = threading.Lock()
@@ -106,23 +113,38 @@ class PodStore(FileStore):
     # --- writing -----------------------------------------------------------------------------
 
     def set(self, key: str, value: Any, timeout: float) -> None:
+        head = f"{time.time() + _whole_seconds(timeout):.3f}\n{json.dumps(key)}\n".encode()
+        data = head + self.codec.dumps(value)
+        try:
+            self._write(key, data)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                self._write_failed(exc)
+                return
+            self.sweep()  # the space is full: make room (expired, then the oldest), try once more
+            try:
+                self._write(key, data)
+            except OSError as again:
+                self._write_failed(again)
+                return
+        if random.random() < self.SWEEP_CHANCE:
+            self.sweep()
+
+    def _write(self, key: str, data: bytes) -> None:
+        """The key's file replaced whole by `data` (a temporary file renamed over it)."""
         path = self._path(key)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
-        head = f"{time.time() + _whole_seconds(timeout):.3f}\n{json.dumps(key)}\n".encode()
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                os.write(fd, head + self.codec.dumps(value))
+                os.write(fd, data)
             finally:
                 os.close(fd)
             os.replace(temporary, path)
-        except OSError as exc:
+        except OSError:
             with contextlib.suppress(OSError):
                 temporary.unlink()
-            self._write_failed(exc)
-            return
-        if random.random() < self.SWEEP_CHANCE:
-            self.sweep()
+            raise
 
     def _write_failed(self, exc: OSError) -> None:
         with self._warn_lock:
@@ -230,25 +252,29 @@ class PodStore(FileStore):
 
     def sweep(self) -> None:
         """Remove expired entries, then the oldest written while more than `max_entries` remain
-        (invalidation counters and marks excepted)."""
+        or they hold more than `max_bytes` (invalidation counters and marks excepted)."""
         now = time.time()
-        kept: list[tuple[float, Path]] = []
+        kept: list[tuple[float, int, Path]] = []
         for entry in self._files():
             try:
                 with entry.open("rb") as handle:
                     expires = float(handle.readline() or 0)
                     key = json.loads(handle.readline() or b'""')
+                    stat = os.fstat(handle.fileno())
                 if expires <= now:
                     entry.unlink()
                 elif not (isinstance(key, str) and key.startswith(COUNTERS)):
-                    kept.append((entry.stat().st_mtime, entry))
+                    kept.append((stat.st_mtime, stat.st_size, entry))
             except (OSError, ValueError):
                 continue
-        if len(kept) > self.max_entries:
-            kept.sort()
-            for _, entry in kept[: len(kept) - self.max_entries]:
-                with contextlib.suppress(OSError):
-                    entry.unlink()
+        kept.sort()
+        held = sum(size for _, size, _ in kept)
+        for index, (_, size, entry) in enumerate(kept):
+            if len(kept) - index <= self.max_entries and held <= self.max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                entry.unlink()
+            held -= size
 
 
 def build_store(
