@@ -129,3 +129,21 @@ def test_each_alertmanager_fault_is_said_and_prometheus_view_stays(
     assert 'class="alert-list is-stale"' not in html  # and is fresh: not muted
     _no_address_nor_body(html)
     _rest_of_the_page(client, "metrics", "status")
+
+
+def test_both_upstreams_failing_with_nothing_to_show_each_reason_is_said_once(
+    portal_config: dict[str, Any], monitoring: tuple[SimServer, SimServer]
+) -> None:
+    """A pod started during an outage: the incidents card reads Prometheus twice (the alerts
+    firing and their history) and Alertmanager once. Each reason is said once (Prometheus' was
+    said twice, word for word)."""
+    prometheus, alertmanager = monitoring
+    prometheus.set_fault("garbage")
+    alertmanager.set_fault("forbidden")
+    client = _client(portal_config, prometheus, alertmanager)
+
+    html = card(client, "incidents", _words("Alertmanager", "forbidden"), timeout=15)
+
+    assert 'class="widget-content is-error"' in html
+    assert html.count(_words("Prometheus", "garbage")) == 1
+    assert html.count(_words("Alertmanager", "forbidden")) == 1
