@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,13 +43,18 @@ def stop_group(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
 
 
 @contextmanager
-def running_demo(timeout: float = 60.0) -> Iterator[str]:
-    """Start the demo (simulators and the portal under gunicorn); yield its base URL."""
+def running_demo(timeout: float = 60.0, ports: Mapping[str, int] | None = None) -> Iterator[str]:
+    """Start the demo (simulators and the portal under gunicorn); yield its base URL.
+
+    `ports`: more of the demo's port variables, such as the simulators' (`DEMO_KUMA_PORT`), for
+    a script that switches their faults on (`POST /_sim/fault`).
+    """
     port = free_port()
+    chosen = {name: str(value) for name, value in (ports or {}).items()}
     process = subprocess.Popen(
         [sys.executable, "-m", "demo"],
         cwd=ROOT,
-        env={**os.environ, "DEMO_PORT": str(port), "DEMO_HOST": "127.0.0.1"},
+        env={**os.environ, **chosen, "DEMO_PORT": str(port), "DEMO_HOST": "127.0.0.1"},
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

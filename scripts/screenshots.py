@@ -13,6 +13,7 @@
     page-{390,768,1280,1440,1920}-{en,fr}-{light,dark}.png   the first screen at each width (above the fold)
     page-390-{en-light,fr-dark}-menu.png  the user menu open on a phone
     page-offline-en-light.png             the banner when the portal itself cannot be reached
+    outage-{en-light,fr-dark}.png         every upstream failing: each card its last data, stale, and why
 
 Starts its own demo (simulators and gunicorn) on a free loopback port; the browser is Debian's
 Chromium driven by Playwright (never `playwright install`).
@@ -21,14 +22,16 @@ Chromium driven by Playwright (never `playwright install`).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
+import requests
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from demo.browser import launch_chromium
-from demo.running import ROOT, running_demo
+from demo.running import ROOT, free_port, running_demo
 
 OUT = ROOT / "screenshots"
 PAGE_SIZES = ((390, 844), (768, 1024), (1280, 720), (1440, 900), (1920, 1080))
@@ -267,11 +270,51 @@ def _offline(browser: Browser, base: str) -> None:
     context.close()
 
 
+# What each upstream does in the outage shots: failures that come at once (no timeout to wait
+# for), each a different one, as the cards word them.
+OUTAGE = {
+    "DEMO_KUMA_PORT": {"mode": "error500"},
+    "DEMO_GITLAB_PORT": {"mode": "unauthorized"},
+    "DEMO_PROMETHEUS_PORT": {"mode": "garbage"},
+    "DEMO_ALERTMANAGER_PORT": {"mode": "forbidden"},
+    "DEMO_TAIGA_PORT": {"mode": "error500"},
+}
+LONGEST_TTL = 30  # seconds: the demo's cards' data is refreshed (and found failing) after this
+
+
+def _outage(browser: Browser, base: str, ports: dict[str, int]) -> None:
+    """Every upstream failing once the cards had data: the dashboard as the team then sees it."""
+    context = _context(browser, base, "en", "light", 1440, 1000)
+    context.new_page().goto("/")  # the cards' data, in the cache before the outage
+    _settle(context.pages[0])
+    context.close()
+    for variable, fault in OUTAGE.items():
+        requests.post(
+            f"http://127.0.0.1:{ports[variable]}/_sim/fault", json=fault, timeout=5
+        ).raise_for_status()
+    try:
+        time.sleep(LONGEST_TTL + 1)  # every card's data is now past its TTL: the next poll refreshes it
+        for language, theme in (("en", "light"), ("fr", "dark")):
+            context = _context(browser, base, language, theme, 1440, 1000)
+            page = context.new_page()
+            page.goto("/")
+            _settle(page)
+            page.mouse.move(0, 0)
+            name = f"outage-{language}-{theme}"
+            page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+            print(f"screenshots/{name}.png")
+            context.close()
+    finally:
+        for port in ports.values():
+            requests.post(f"http://127.0.0.1:{port}/_sim/reset", timeout=5)
+
+
 def main() -> int:
     """Every screenshot, or those whose names start with the arguments (`edit`, `dashboard-fr`)."""
     wanted = tuple(sys.argv[1:])
     OUT.mkdir(exist_ok=True)
-    with running_demo() as base, sync_playwright() as playwright:
+    ports = {variable: free_port() for variable in OUTAGE}
+    with running_demo(ports=ports) as base, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         if not wanted or "skeleton-en-light".startswith(wanted):
             _skeleton(browser, base)  # first: data fresh in the cache would come with the page
@@ -295,6 +338,8 @@ def main() -> int:
         for language, theme in (("en", "light"), ("fr", "dark")):
             if not wanted or f"pipelines-{language}-{theme}".startswith(wanted):
                 _pipelines(browser, base, language, theme)
+        if not wanted or any(w.startswith("outage") for w in wanted):
+            _outage(browser, base, ports)  # last: it makes every upstream fail
         browser.close()
     return 0
 
