@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -162,6 +163,19 @@ def test_the_sweep_keeps_at_most_max_entries_and_every_invalidation_counter(tmp_
     assert "inval:seq" in keys and store.read_counter("inval:seq") == 1
     assert len(keys - {"inval:seq"}) <= 10
     assert "widget:w:shared:14" in keys and "widget:w:shared:00" not in keys
+
+
+def test_the_sweep_removes_what_a_write_killed_midway_left_and_nothing_under_way(tmp_path: Path) -> None:
+    store = PodStore(tmp_path, CODEC)
+    store.set("widget:w:shared:x", "kept", 60)
+    entries = tmp_path / "entries"
+    abandoned, under_way = entries / "0123abcd.4242.1", entries / "4567cdef.4242.2"
+    abandoned.write_bytes(b"half a val")
+    under_way.write_bytes(b"being writ")
+    os.utime(abandoned, (time.time() - 120, time.time() - 120))
+    store.sweep()
+    assert not abandoned.exists() and under_way.exists()
+    assert store.get("widget:w:shared:x") == "kept"
 
 
 def test_the_sweep_keeps_the_entries_within_max_bytes_oldest_first(tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 WRITE_FAILURE_LOG_EVERY = 60.0  # s between two warnings of failing writes, per process
 # Half of a pod's usual /dev/shm (64 MiB): the session records' files (without Redis) share it.
 MAX_BYTES = 32 * 1024 * 1024
+ABANDONED_AFTER = 60.0  # s after which a temporary file is a write that will never finish
 # The widget cache's invalidation counter and marks: never evicted for room (they expire), or a
 # fetch that began before an invalidation could write its older value after it.
 COUNTERS = "inval:"
@@ -250,10 +251,19 @@ class PodStore(FileStore):
         """The entries' files (not the temporary files of writes under way)."""
         return [path for path in Path(self._entries).iterdir() if "." not in path.name]
 
+    def _drop_abandoned(self, now: float) -> None:
+        """Temporary files a worker killed in the middle of a write left behind."""
+        for path in Path(self._entries).iterdir():
+            with contextlib.suppress(OSError):
+                if "." in path.name and now - path.stat().st_mtime > ABANDONED_AFTER:
+                    path.unlink()
+
     def sweep(self) -> None:
         """Remove expired entries, then the oldest written while more than `max_entries` remain
-        or they hold more than `max_bytes` (invalidation counters and marks excepted)."""
+        or they hold more than `max_bytes` (invalidation counters and marks excepted), and the
+        temporary files of writes that never finished."""
         now = time.time()
+        self._drop_abandoned(now)
         kept: list[tuple[float, int, Path]] = []
         for entry in self._files():
             try:
