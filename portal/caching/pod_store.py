@@ -243,7 +243,7 @@ class PodStore(FileStore):
             if any(self.read_counter(guard) > seen for guard in guards):
                 return False, None
             self.set(key, value, timeout)
-        return True, self.tag(key)
+            return True, self.tag(key)  # of this value: no guarded write can replace it meanwhile
 
     # --- size --------------------------------------------------------------------------------
 
