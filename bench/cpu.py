@@ -50,11 +50,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__)
     parser.add_argument("--seconds", type=float, default=8, help="length of each wrk run")
     parser.add_argument("--runs", type=int, default=2, help="runs of each, alternating")
+    parser.add_argument(
+        "--no-redis",
+        action="store_true",
+        help="the portal without Redis (the chart's default): the pod's cache",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="portal-cpu-") as tmp, peers(Path(tmp)) as (sim, keycloak, redis):
-        assert redis is not None
+        assert redis is not None  # started with the peers; with --no-redis the portal leaves it alone
         bench = Bench(Path(tmp), False, sim, keycloak, redis)
-        with bench.portal(env=ONE_WORKER) as portal:
+        with bench.portal(redis=not args.no_redis, env=ONE_WORKER) as portal:
             headers = {**BROWSER_HEADERS, "Cookie": session_cookie(portal.url), "HX-Request": "true"}
             fragment = fetch(portal.url + WIDGET, headers)
             body = Path(tmp) / "fragment.bin"
