@@ -342,7 +342,12 @@ def test_a_quick_bench_produces_every_figure(tmp_path: Path) -> None:
 @pytest.mark.peers
 @pytest.mark.timeout(200)
 @pytest.mark.parametrize(
-    "tool", [["bench.inprocess", "--calls", "200"], ["bench.cpu", "--runs", "1", "--seconds", "1"]]
+    "tool",
+    [
+        ["bench.inprocess", "--calls", "200"],
+        ["bench.cpu", "--runs", "1", "--seconds", "1"],
+        ["bench.cpu", "--runs", "1", "--seconds", "1", "--no-redis"],
+    ],
 )
 def test_the_profiling_tools_measure_the_portal_and_the_ceiling(tool: list[str]) -> None:
     """The tools bench/README.md gives for comparing two versions of the hot path still run."""
