@@ -242,11 +242,12 @@ def test_a_poll_reaching_a_worker_with_older_data_keeps_the_newer_card(
 def test_a_card_polled_across_two_workers_without_redis_never_goes_back_in_time(
     portal_config: dict[str, Any], world: KumaWorld, tmp_path: Path
 ) -> None:
-    """The chart's default pod: two gunicorn workers, no Redis, each caching on its own. The page
+    """The chart's default pod: two gunicorn workers, no Redis (one cache in the pod's files since
+    2026-12-04; each worker cached on its own before, which this test was written against). The page
     polls as portal.js does (its version and when its data was fetched), each poll on a new
-    connection as an ingress spreads them; GitLab goes up and down all along, so the two workers
-    hold different data. The card's data only ever moves forward (it went back at 15 of 36
-    changes in the demo before)."""
+    connection as an ingress spreads them; GitLab goes up and down all along (with a cache in each
+    worker, the two held different data). The card's data only ever moves forward (it went back
+    at 15 of 36 changes in the demo before)."""
     portal_config["widgets"]["status"].update(ttl=1)
     stop = threading.Event()
 

@@ -320,6 +320,7 @@ def test_prometheus_down_keeps_the_last_alerts_marked_stale(
         own.stop()
     html = card(client, "incidents", "Prometheus cannot be reached", timeout=30)
     assert 'class="widget-content is-stale"' in html and re.search(r"Data from <time", html)
+    assert re.search(r'data-announce="Incidents[^"]*\. Incidents \(24 h\): showing older data"', html)
     assert html.count("Prometheus cannot be reached") == 1
     assert 'class="alert-list is-stale"' in html and alert_row(html, "PortalIncidentOwnServer")
 

@@ -334,6 +334,7 @@ def test_prometheus_down_keeps_the_last_values_marked_stale_then_says_so(
         own.stop()
     html = card(client, "metrics", "cannot be reached")
     assert 'class="widget-content is-stale"' in html
+    assert re.search(r'data-announce="Quick metrics: [^"]*\. Quick metrics: showing older data"', html)
     assert html.count("Prometheus cannot be reached") == 1  # said once, not per gauge
     assert re.search(r"Data from <time", html)
     assert ">1.0<" in gauge(html, "one") and 'class="gauge is-unknown is-stale"' not in html

@@ -507,6 +507,8 @@ def test_when_gitlab_fails_the_card_says_why_once_and_each_project_when_its_data
     html = _card(client)
     projects = _projects(html)
     assert 'class="widget-content is-stale"' in html
+    # Said to a screen reader too (the banner says it to the eye).
+    assert re.search(r'data-announce="Pipelines: [^"]*\. Pipelines: showing older data"', html)
     assert html.count("GitLab answered HTTP 500") == 2  # the banner, and Mine's own panel
     assert "pipeline-project__problem" not in projects
     assert projects.count('<section class="pipeline-project is-stale">') == 3

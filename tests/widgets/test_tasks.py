@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from html import unescape
@@ -471,6 +472,7 @@ def test_a_401_that_a_fresh_login_does_not_cure_is_reported_not_retried_in_a_loo
     html = unescape(card(client, "tasks", until="refused"))
     assert "Taiga refused the portal's credentials (HTTP 401)" in html
     assert "task-row" in html  # the last good items stay, marked stale
+    assert re.search(r'data-announce="My tasks: [^"]*\. My tasks: showing older data"', html)
     for _ in range(30):  # 3 s of polls: past the TTL, the failure hold and the breaker's pause
         card(client, "tasks")
         time.sleep(0.1)
