@@ -21,7 +21,7 @@ import requests
 import yaml
 
 from tests.support.keycloak import CLIENT_ID, CLIENT_SECRET, REALM, KeycloakSim
-from tests.support.processes import ROOT, RedisServer, free_port, served, wait_for
+from tests.support.processes import ROOT, RedisServer, children, free_port, served, wait_for
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
 PEOPLE = 200  # team members in the provider besides alice and bob (the pipelines figure logs them in)
@@ -98,9 +98,7 @@ class Server:
     log: Path
 
     def workers(self) -> list[int]:
-        return [
-            int(pid) for pid in Path(f"/proc/{self.master}/task/{self.master}/children").read_text().split()
-        ]
+        return sorted(children(self.master))
 
 
 def portal_config(

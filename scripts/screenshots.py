@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import requests
+import yaml
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -279,21 +280,27 @@ OUTAGE = {
     "DEMO_ALERTMANAGER_PORT": {"mode": "forbidden"},
     "DEMO_TAIGA_PORT": {"mode": "error500"},
 }
-LONGEST_TTL = 30  # seconds: the demo's cards' data is refreshed (and found failing) after this
+
+
+def _longest_ttl() -> int:
+    """Seconds after which every card of the demo (the example configuration) refreshes its data."""
+    widgets = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))["widgets"]
+    return max(int(section.get("ttl", 30)) for section in widgets.values())
 
 
 def _outage(browser: Browser, base: str, ports: dict[str, int]) -> None:
     """Every upstream failing once the cards had data: the dashboard as the team then sees it."""
     context = _context(browser, base, "en", "light", 1440, 1000)
-    context.new_page().goto("/")  # the cards' data, in the cache before the outage
-    _settle(context.pages[0])
+    page = context.new_page()
+    page.goto("/")  # the cards' data, in the cache before the outage
+    _settle(page)
     context.close()
     for variable, fault in OUTAGE.items():
         requests.post(
             f"http://127.0.0.1:{ports[variable]}/_sim/fault", json=fault, timeout=5
         ).raise_for_status()
     try:
-        time.sleep(LONGEST_TTL + 1)  # every card's data is now past its TTL: the next poll refreshes it
+        time.sleep(_longest_ttl() + 1)  # every card's data is past its TTL: the next poll refreshes it
         for language, theme in (("en", "light"), ("fr", "dark")):
             context = _context(browser, base, language, theme, 1440, 1000)
             page = context.new_page()

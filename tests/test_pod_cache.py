@@ -24,6 +24,7 @@ import requests
 from portal.caching.broadcast import FileBroadcast
 from portal.caching.codec import Codec
 from portal.caching.pod_store import PodStore
+from portal.caching.stores import FileStore
 from portal.caching.widget_cache import Entry, FetchPolicy, WidgetCache
 from portal.upstreams.errors import Reason, UpstreamUnavailable
 from simulators.base import SimServer
@@ -165,8 +166,11 @@ def test_the_sweep_keeps_at_most_max_entries_and_every_invalidation_counter(tmp_
     assert "widget:w:shared:14" in keys and "widget:w:shared:00" not in keys
 
 
-def test_the_sweep_removes_what_a_write_killed_midway_left_and_nothing_under_way(tmp_path: Path) -> None:
-    store = PodStore(tmp_path, CODEC)
+@pytest.mark.parametrize("kind", [PodStore, FileStore], ids=["cache", "sessions"])
+def test_the_sweep_removes_what_a_write_killed_midway_left_and_nothing_under_way(
+    kind: type[FileStore], tmp_path: Path
+) -> None:
+    store = kind(tmp_path, CODEC)
     store.set("widget:w:shared:x", "kept", 60)
     entries = tmp_path / "entries"
     abandoned, under_way = entries / "0123abcd.4242.1", entries / "4567cdef.4242.2"

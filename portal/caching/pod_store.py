@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 WRITE_FAILURE_LOG_EVERY = 60.0  # s between two warnings of failing writes, per process
 # Half of a pod's usual /dev/shm (64 MiB): the session records' files (without Redis) share it.
 MAX_BYTES = 32 * 1024 * 1024
-ABANDONED_AFTER = 60.0  # s after which a temporary file is a write that will never finish
 # The widget cache's invalidation counter and marks: never evicted for room (they expire), or a
 # fetch that began before an invalidation could write its older value after it.
 COUNTERS = "inval:"
@@ -131,22 +130,6 @@ class PodStore(FileStore):
         if random.random() < self.SWEEP_CHANCE:
             self.sweep()
 
-    def _write(self, key: str, data: bytes) -> None:
-        """The key's file replaced whole by `data` (a temporary file renamed over it)."""
-        path = self._path(key)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(temporary, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
-
     def _write_failed(self, exc: OSError) -> None:
         with self._warn_lock:
             now = time.monotonic()
@@ -188,13 +171,6 @@ class PodStore(FileStore):
             yield
         finally:
             os.close(fd)  # releases the lock
-
-    def add(self, key: str, value: Any, timeout: float) -> bool:
-        with self._guarded():
-            if self.get(key) is not None:
-                return False
-            self.set(key, value, timeout)
-            return True
 
     def _keyed_files(self) -> Iterator[tuple[str, Path]]:
         """Each entry's key and file, read from the file's head."""
@@ -246,17 +222,6 @@ class PodStore(FileStore):
             return True, self.tag(key)  # of this value: no guarded write can replace it meanwhile
 
     # --- size --------------------------------------------------------------------------------
-
-    def _files(self) -> list[Path]:
-        """The entries' files (not the temporary files of writes under way)."""
-        return [path for path in Path(self._entries).iterdir() if "." not in path.name]
-
-    def _drop_abandoned(self, now: float) -> None:
-        """Temporary files a worker killed in the middle of a write left behind."""
-        for path in Path(self._entries).iterdir():
-            with contextlib.suppress(OSError):
-                if "." in path.name and now - path.stat().st_mtime > ABANDONED_AFTER:
-                    path.unlink()
 
     def sweep(self) -> None:
         """Remove expired entries, then the oldest written while more than `max_entries` remain

@@ -119,6 +119,9 @@ def _read_unexpired(codec: Codec, expires: bytes, raw: bytes, key: str) -> Any:
     return _read(codec, raw, key)
 
 
+ABANDONED_AFTER = 60.0  # s after which a temporary file is a write that will never finish
+
+
 def _whole_seconds(timeout: float) -> int:
     return max(1, int(timeout + 0.999))
 
@@ -535,19 +538,43 @@ class FileStore:
         return _read_unexpired(self.codec, expires, value, key)
 
     def set(self, key: str, value: Any, timeout: float) -> None:
-        path = self._path(key)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
         expires = f"{time.time() + _whole_seconds(timeout):.3f}\n".encode()
-        temporary.write_bytes(expires + self.codec.dumps(value))
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
+        self._write(key, expires + self.codec.dumps(value))
         if random.random() < self.SWEEP_CHANCE:
             self.sweep()
 
+    def _write(self, key: str, data: bytes) -> None:
+        """The key's file replaced whole by `data` (a temporary file, readable by this user only,
+        renamed over it); the temporary file is removed if that fails."""
+        path = self._path(key)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:  # writes it all, or raises (a full tmpfs: ENOSPC)
+                handle.write(data)
+            os.replace(temporary, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+
+    def _files(self) -> list[Path]:
+        """The entries' files (not the temporary files of writes under way)."""
+        return [path for path in Path(self._entries).iterdir() if "." not in path.name]
+
+    def _drop_abandoned(self, now: float) -> None:
+        """Temporary files a worker killed in the middle of a write left behind."""
+        for path in Path(self._entries).iterdir():
+            with contextlib.suppress(OSError):
+                if "." in path.name and now - path.stat().st_mtime > ABANDONED_AFTER:
+                    path.unlink()
+
     def sweep(self) -> None:
-        """Remove the files of expired entries (now and then, from `set`)."""
+        """Remove the files of expired entries (now and then, from `set`), and the temporary
+        files of writes that never finished."""
         now = time.time()
-        for entry in (self.directory / "entries").iterdir():
+        self._drop_abandoned(now)
+        for entry in self._files():
             try:
                 with entry.open("rb") as handle:
                     expires = float(handle.readline() or 0)
