@@ -22,6 +22,7 @@ from .observability.logs import configure_logging
 from .observability.metrics import PrometheusObserver, init_metrics
 from .state import EXTENSION, PortalState, build_state, portal_state
 from .web import errors, security
+from .web.assets import PortalFlask
 from .web.compression import init_compression
 from .web.guard import init_guard
 from .web.i18n import format_list, format_uptime, init_i18n
@@ -55,14 +56,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     configure_logging(env.get("PORTAL_LOG_LEVEL", "INFO"))
-    app = Flask(__name__)
+    app = PortalFlask(__name__)
     app.config.from_mapping(
         SECRET_KEY=settings.secrets.secret_key,
         SESSION_COOKIE_NAME="portal_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=1_000_000,
-        SEND_FILE_MAX_AGE_DEFAULT=365 * 24 * 3600,  # static URLs carry a content hash
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.config.update(overrides)

@@ -65,6 +65,9 @@ def test_a_card_whose_data_is_fresh_in_the_cache_is_drawn_with_it(
     assert f'<p class="widget-card__checked" data-fetched-at="{fetched}"' in html
     again = client.get("/widgets/status", headers={**EN, "X-Widget-Version": version})
     assert again.status_code == 204
+    # Both answers name the release that drew them, as the page does (portal.js compares them).
+    build = re.search(r'<body [^>]*data-build="([0-9a-f]{12})"', html)
+    assert build and polled.headers["X-Portal-Build"] == again.headers["X-Portal-Build"] == build.group(1)
 
 
 def test_a_card_whose_data_is_past_its_ttl_or_failing_starts_as_a_skeleton(
@@ -276,8 +279,39 @@ def test_static_urls_carry_a_content_hash(client: FlaskClient) -> None:
     html = _page(client)
     assert re.search(r'href="/static/css/portal\.css\?v=[0-9a-f]{10}"', html)
     assert re.search(r'src="/static/vendor/htmx-2\.0\.11/htmx\.min\.js\?v=[0-9a-f]{10}"', html)
-    with client.get("/static/css/portal.css") as asset:
-        assert "max-age=31536000" in asset.headers["Cache-Control"]
+    own = re.search(r'href="(/static/css/portal\.css\?v=[0-9a-f]{10})"', html)
+    assert own
+    with client.get(own.group(1)) as asset:
+        assert asset.headers["Cache-Control"] == "public, max-age=31536000"
+
+
+def test_a_static_file_is_kept_only_under_its_own_version(client: FlaskClient) -> None:
+    """During a rolling upgrade an old pod may answer a new page's URL with its older file:
+    that answer is served, but never kept a year under the new release's URL."""
+    html = _page(client)
+    for path in ("css/portal.css", "js/portal.js", "icons/ui.svg"):
+        own = re.search(rf'"/static/{re.escape(path)}\?v=([0-9a-f]{{10}})["#]', html)
+        assert own, path
+        for other in (f"?v={'0' * 10}", ""):  # another release's version, or none at all
+            with client.get(f"/static/{path}{other}") as answer:
+                assert answer.status_code == 200
+                assert "max-age=31536000" not in answer.headers["Cache-Control"], (path, other)
+                assert "no-cache" in answer.headers["Cache-Control"]
+                assert answer.headers["ETag"]  # revalidated, then
+        with client.get(f"/static/{path}?v={own.group(1)}") as kept:
+            assert "max-age=31536000" in kept.headers["Cache-Control"]
+
+
+def test_the_tiles_stylesheet_is_kept_only_under_its_own_version(client: FlaskClient) -> None:
+    html = _page(client)
+    own = re.search(r'href="(/tiles\.css\?v=[0-9a-f]{12})"', html)
+    assert own
+    kept = client.get(own.group(1))
+    assert kept.headers["Cache-Control"] == "private, max-age=31536000, immutable"
+    other = client.get(f"/tiles.css?v={'0' * 12}")
+    assert other.status_code == 200
+    assert other.get_data() == kept.get_data()
+    assert other.headers["Cache-Control"] == "private, no-cache"
 
 
 def test_unknown_pages_are_404(client: FlaskClient) -> None:

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..config import LANGUAGES, Tile, localized
 from ..identity import User, current_user
 from ..state import portal_state, tiles_stylesheet
+from ..web.assets import ONE_YEAR
 from ..web.i18n import LANGUAGE_COOKIE
 from ..web.urls import safe_next
 from ..widgets.serving import first_view
@@ -19,7 +20,6 @@ bp = Blueprint("shell", __name__)
 
 THEME_COOKIE = "portal_theme"
 THEMES = ("light", "dark", "system")
-ONE_YEAR = 365 * 24 * 3600
 
 
 @bp.get("/")
@@ -88,11 +88,15 @@ def role_names(user: User) -> list[str]:
     return sorted({localized(labels[grant], language) for grant in named})
 
 
+def tiles_css_version(user: User | None) -> str:
+    """The version of this user's tile stylesheet: of the build and the tiles they see."""
+    slugs = ",".join(tile.slug for tile in visible_tiles(user))
+    return hashlib.blake2b(f"{portal_state().build.build_id}:{slugs}".encode(), digest_size=6).hexdigest()
+
+
 def tiles_css_url(user: User | None) -> str:
     """The tile stylesheet of this user's tiles, its URL versioned by the build and those tiles."""
-    slugs = ",".join(tile.slug for tile in visible_tiles(user))
-    version = hashlib.blake2b(f"{portal_state().build.build_id}:{slugs}".encode(), digest_size=6).hexdigest()
-    return url_for("shell.tiles_css", v=version)
+    return url_for("shell.tiles_css", v=tiles_css_version(user))
 
 
 @bp.get("/tiles.css")
@@ -100,10 +104,15 @@ def tiles_css() -> Response:
     """The accent colour of each tile this user sees (a strict CSP forbids style attributes).
 
     Private: it names only the tiles the user's roles show, and a shared cache must not hand
-    it to someone else.
+    it to someone else. Kept a year only under its own version: during a rolling upgrade an old
+    pod may answer a new page's URL (web/assets.py says why that must not stick).
     """
     state = portal_state()
-    css = tiles_stylesheet(tuple(visible_tiles(current_user())), state.icons)
+    user = current_user()
+    css = tiles_stylesheet(tuple(visible_tiles(user)), state.icons)
     response = Response(css, mimetype="text/css")
-    response.headers["Cache-Control"] = f"private, max-age={ONE_YEAR}, immutable"
+    if request.args.get("v") == tiles_css_version(user):
+        response.headers["Cache-Control"] = f"private, max-age={ONE_YEAR}, immutable"
+    else:
+        response.headers["Cache-Control"] = "private, no-cache"
     return response

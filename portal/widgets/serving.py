@@ -43,6 +43,7 @@ from .contract import NoticeKind, Part, PartResult, State, Widget, WidgetContext
 VERSION_HEADER = "X-Widget-Version"
 FETCHED_HEADER = "X-Widget-Fetched-At"  # when the oldest data shown was fetched (ISO 8601, UTC)
 POLL_HEADER = "X-Widget-Poll"  # "soon" on a kept card while this worker fetches anew
+BUILD_HEADER = "X-Portal-Build"  # the release that answered (observability/build.py)
 CLOCK_SKEW = timedelta(seconds=5)  # a time from a poll later than now by more is not believed
 HTML = "text/html; charset=utf-8"
 KEPT_READS = 2  # of a shared part: the cuts of older reads are dropped
@@ -443,7 +444,8 @@ def answer(view: WidgetView, status: int = 200, fetched_at: datetime | None = No
 
 def _headers(version: str | None, fetched_at: datetime | None) -> dict[str, str]:
     """The headers of every card answer, body or not."""
-    headers = {"Cache-Control": "no-store"}
+    # The page compares it with its own: after an upgrade, it offers to reload (portal.js).
+    headers = {"Cache-Control": "no-store", BUILD_HEADER: current_app.config["PORTAL_BUILD_ID"]}
     if version is not None:
         headers[VERSION_HEADER] = version
     changed = portal_state().changes.header()

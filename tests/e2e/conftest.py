@@ -33,19 +33,12 @@ from simulators.uptime_kuma import KumaWorld, demo_world
 from ..conftest import example_config
 from ..support.processes import portal_process, wait_for
 from ..support.taiga_portal import SERVICE as TAIGA_SERVICE
-from .helpers import SETTLED, OpenPage, PageProblems
+from .helpers import SETTLED, OpenPage, PageProblems, watched_page
 
 REFRESH = 5  # seconds between polls: the smallest the configuration accepts
 CACHE_TTL = 1  # seconds the portal keeps a result fresh
 PIPELINES_TTL = REFRESH  # the pipelines card's (several GitLab calls per refresh)
 STEADY_GAUGES = {"cpu": 48.5, "memory": 71.2, "restarts": 1, "ingress-5xx": 0.02}
-
-# A CSP violation, however it happens, is reported to the test through an exposed binding.
-WATCH_CSP = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__portalCspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
-});
-"""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -285,13 +278,9 @@ def open_page(browser: Browser, portal: Portal, problems: PageProblems) -> Itera
         )
         contexts.append(context)
         context.set_default_timeout(20_000)
-        context.expose_binding("__portalCspViolation", lambda _source, text: problems.csp.append(text))
-        context.add_init_script(WATCH_CSP)
         context.on("request", lambda r: "/csp-report" in r.url and problems.csp.append(f"report {r.url}"))
-        page = context.new_page()
-        page.on("console", problems.on_console)
+        page = watched_page(context, problems)
         page.on("response", lambda r: r.status >= 400 and problems.failed.append(f"{r.status} {r.url}"))
-        page.on("pageerror", lambda error: problems.console.append(f"uncaught: {error}"))
         if before:
             before(page)
         page.goto(path)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import ConsoleMessage, Page
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 # Every card has left its skeleton (but those the user's layout hides or folds: they wait), the
@@ -61,6 +61,13 @@ document.addEventListener("DOMContentLoaded", () => {
 
 OpenPage = Callable[..., Page]
 
+# A CSP violation, however it happens, is reported to the test through an exposed binding.
+WATCH_CSP = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__portalCspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+
 
 @dataclass
 class PageProblems:
@@ -101,3 +108,14 @@ def describe_violations(violations: list[dict[str, Any]]) -> str:
                 f"{violation['id']} ({violation['impact']}): {node['target']} {node['failureSummary']}"
             )
     return "\n".join(lines)
+
+
+def watched_page(context: BrowserContext, problems: PageProblems) -> Page:
+    """A new page of `context` whose console errors, uncaught exceptions and CSP violations
+    are noted in `problems`."""
+    context.expose_binding("__portalCspViolation", lambda _source, text: problems.csp.append(text))
+    context.add_init_script(WATCH_CSP)
+    page = context.new_page()
+    page.on("console", problems.on_console)
+    page.on("pageerror", lambda error: problems.console.append(f"uncaught: {error}"))
+    return page

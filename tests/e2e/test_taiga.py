@@ -26,8 +26,7 @@ from simulators.taiga import TaigaWorld
 from ..conftest import example_config
 from ..support.processes import portal_process
 from ..support.taiga_portal import SERVICE, with_taiga
-from .conftest import WATCH_CSP
-from .helpers import SETTLED, PageProblems, describe_violations, run_axe
+from .helpers import SETTLED, PageProblems, describe_violations, run_axe, watched_page
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +84,7 @@ def page_of(browser: Browser, taiga_portal: str) -> Iterator[Any]:
         )
         contexts.append(context)
         context.set_default_timeout(20_000)
-        context.expose_binding("__portalCspViolation", lambda _source, text: problems.csp.append(text))
-        context.add_init_script(WATCH_CSP)
-        page = context.new_page()
-        page.on("console", problems.on_console)
-        page.on("pageerror", lambda error: problems.console.append(f"uncaught: {error}"))
+        page = watched_page(context, problems)
         page.goto(f"/auth/demo-user/{user}")
         page.goto("/")
         page.wait_for_function(SETTLED)

@@ -242,12 +242,14 @@ def portal_process(
     threads: int = 8,
     extra_env: dict[str, str] | None = None,
     app_module: str = "portal.wsgi:app",
+    port: int | None = None,
 ) -> Iterator[str]:
     """The portal under gunicorn with the project's gunicorn.conf.py; yields its base URL.
 
-    `app_module` may name another WSGI app (a test app with a test-only widget).
+    `app_module` may name another WSGI app (a test app with a test-only widget); `port`, a port
+    another portal used before (a release following another at the same address).
     """
-    port = free_port()
+    port = port or free_port()
     env = portal_env(config, directory, port, workers, threads, extra_env)
     log_file = directory / f"portal-{port}.log"
     url = f"http://127.0.0.1:{port}"

@@ -7,6 +7,7 @@
   var VERSION_HEADER = "X-Widget-Version";
   var FETCHED_HEADER = "X-Widget-Fetched-At";
   var POLL_HEADER = "X-Widget-Poll";
+  var BUILD_HEADER = "X-Portal-Build";
 
   /* ---- polling ------------------------------------------------------------------------ */
 
@@ -188,6 +189,7 @@
     }
     if (xhr.status === 204) entry.shownAsk = entry.asking;  // the card on screen answers it
     if (xhr.status === 200 || xhr.status === 204) entry.fetchedAt = xhr.getResponseHeader(FETCHED_HEADER);
+    noteRelease(xhr.getResponseHeader(BUILD_HEADER));
     showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
     pollSoonIfLoading(entry, xhr.status === 204 && xhr.getResponseHeader(POLL_HEADER) === "soon");
     pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER));
@@ -293,6 +295,50 @@
 
   document.addEventListener("click", function (event) {
     if (event.target.closest && event.target.closest("#portal-offline-retry")) probe();
+  });
+
+  /* ---- a new release of the portal -------------------------------------------------------- */
+
+  // Each card answer names the release that drew it. Once it is not this page's (an admin
+  // upgraded the portal while the page stayed open), the cards come in the new templates
+  // while this page keeps the old stylesheet and script: a banner offers to reload, and the
+  // page reloads by itself the next time its tab is left (unless the layout is being edited).
+  // During a rolling upgrade a reload can still land on an old pod: at most one reload by
+  // itself per release and five minutes, so a page never loops.
+  var RELOADED_KEY = "portal-reloaded-for";
+  var RELOAD_AGAIN_AFTER = 5 * 60 * 1000;
+  var newRelease = null;
+
+  function noteRelease(built) {
+    if (!built || built === document.body.getAttribute("data-build") || newRelease === built) return;
+    newRelease = built;
+    var banner = document.getElementById("portal-updated");
+    if (banner) banner.hidden = false;
+  }
+
+  function reloadedLately(built) {
+    try {
+      var last = JSON.parse(window.sessionStorage.getItem(RELOADED_KEY) || "null");
+      return !!last && last.build === built && Date.now() - last.at < RELOAD_AGAIN_AFTER;
+    } catch (error) {
+      return false;
+    }
+  }
+
+  function reloadForRelease(byItself) {
+    if (byItself && (reloadedLately(newRelease) || document.body.classList.contains("is-editing-layout"))) return;
+    try {
+      window.sessionStorage.setItem(RELOADED_KEY, JSON.stringify({ build: newRelease, at: Date.now() }));
+    } catch (error) { /* private mode without storage: still reload */ }
+    window.location.reload();
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (newRelease && document.visibilityState === "hidden") reloadForRelease(true);
+  });
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("#portal-updated-reload")) reloadForRelease(false);
   });
 
   // A card whose data is still being fetched ("loading") asks again soon rather than at its

@@ -1,0 +1,103 @@
+"""An admin upgrades the portal while people keep the dashboard open all day.
+
+Three releases follow one another at one address, sharing a real Redis (the sessions survive,
+as they do across a Helm upgrade). The open page is told that a new release answers its cards,
+and reloads by itself once its tab is left, unless its layout is being edited: then it waits
+for the person's "Reload".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from simulators.base import SimServer
+
+from ..support.processes import RedisServer, free_port, portal_process
+from .conftest import e2e_config
+from .helpers import SETTLED, PageProblems, watched_page
+
+HIDE_TAB = """() => {
+  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+@contextmanager
+def _release(name: str, kuma: SimServer, redis: RedisServer, directory: Path, port: int) -> Iterator[str]:
+    config = e2e_config(kuma, only=("status",))
+    config["cache"]["redis_url"] = redis.url
+    config["database"]["data_dir"] = str(directory / "data")
+    with portal_process(
+        config, directory, workers=1, threads=4, extra_env={"PORTAL_BUILD_COMMIT": name}, port=port
+    ) as url:
+        yield url
+
+
+def _build(page: Page) -> str:
+    return str(page.evaluate("() => document.body.dataset.build"))
+
+
+def _settled(page: Page) -> None:
+    page.wait_for_function(SETTLED)
+    expect(page.locator("#widget-status .status-row").first).to_be_visible()
+
+
+@pytest.mark.peers
+def test_an_open_page_learns_of_a_new_release_and_reloads_when_left(
+    browser: Browser, kuma_server: SimServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    problems = PageProblems()
+    # Between two releases the address answers nothing for a moment (the offline banner's case).
+    problems.allow_console("Failed to load resource|ERR_CONNECTION_REFUSED|ERR_FAILED")
+    port = free_port()
+    context = browser.new_context(base_url=f"http://127.0.0.1:{port}", locale="en")
+    context.set_default_timeout(30_000)
+    page = watched_page(context, problems)
+    banner = page.locator("#portal-updated")
+    try:
+        with _release("release-1", kuma_server, redis_server, tmp_path, port):
+            page.goto("/")
+            _settled(page)
+            first = _build(page)
+            expect(banner).to_be_hidden()
+
+        with _release("release-2", kuma_server, redis_server, tmp_path, port):
+            # The page's cards reach the new release (after the offline banner's retry): it says so.
+            expect(banner).to_be_visible()
+            expect(banner).to_contain_text("The portal has been updated")
+            assert _build(page) == first
+            expect(page.locator("#widget-status .status-row").first).to_be_visible()  # still shown
+            with page.expect_event("load"):
+                page.evaluate(HIDE_TAB)  # the person switches to another tab: the page reloads
+            _settled(page)
+            second = _build(page)
+            assert second != first
+            expect(banner).to_be_hidden()
+
+        with _release("release-3", kuma_server, redis_server, tmp_path, port):
+            page.locator("#layout-toggle").click()  # the person is arranging their cards
+            expect(page.locator("#layout-toggle")).to_have_attribute("aria-pressed", "true")
+            expect(banner).to_be_visible()
+            page.evaluate("() => { window.__samePage = true; }")
+            page.evaluate(HIDE_TAB)
+            page.wait_for_timeout(1000)
+            assert page.evaluate("() => window.__samePage === true"), "reloaded in the middle of an edit"
+            page.evaluate("""() => {
+              delete document.visibilityState;
+              document.dispatchEvent(new Event("visibilitychange"));
+            }""")
+            with page.expect_event("load"):
+                page.locator("#portal-updated-reload").click()
+            _settled(page)
+            assert _build(page) not in (first, second)
+            assert page.evaluate("() => window.__samePage") is None
+            expect(banner).to_be_hidden()
+    finally:
+        context.close()
+    assert not problems.console, f"console errors: {problems.console}"
+    assert not problems.csp, f"Content-Security-Policy violations: {problems.csp}"
