@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -40,6 +41,7 @@ def index() -> Response:
         # user hid or folded it, they say "unknown" until it is shown and polls again).
         status_dots=any(card.ctx.widget.fills_tile_dots for card in layout.cards),
         changed=portal_state().changes.header(),  # what the page is drawn with: older pushes move nothing
+        served_at=int(time.time() * 1000),  # the page counts "5 min ago" from the portal's clock
     )
     # The page holds the session's CSRF token and the user's name and e-mail: never stored.
     return Response(page, headers={"Cache-Control": "no-store"}, mimetype="text/html")

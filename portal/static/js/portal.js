@@ -190,6 +190,7 @@
     if (xhr.status === 204) entry.shownAsk = entry.asking;  // the card on screen answers it
     if (xhr.status === 200 || xhr.status === 204) entry.fetchedAt = xhr.getResponseHeader(FETCHED_HEADER);
     noteRelease(xhr.getResponseHeader(BUILD_HEADER));
+    learnClockFrom(xhr);
     showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
     pollSoonIfLoading(entry, xhr.status === 204 && xhr.getResponseHeader(POLL_HEADER) === "soon");
     pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER));
@@ -434,9 +435,27 @@
     return parts.join(" ");
   }
 
+  // Counted from the portal's clock, not the computer's: a laptop minutes off would otherwise
+  // call an alert that just fired "12 min ago", and disagree with the times the server writes
+  // ("due in 3 h"). The page learns the difference from when it was served (data-served-at, in
+  // ms) and from each answer's Date header (whole seconds: under 5 s it is noise, not skew).
+  var SKEW_NOISE = 5000;
+  var clockOffset = 0;
+
+  function learnClock(portalMs, localMs) {
+    if (isNaN(portalMs)) return;
+    var offset = portalMs - localMs;
+    clockOffset = Math.abs(offset) < SKEW_NOISE ? 0 : offset;
+  }
+
+  function learnClockFrom(xhr) {
+    var said = xhr && xhr.getResponseHeader("Date");
+    if (said) learnClock(Date.parse(said) + 500, Date.now());  // +500: the header drops the ms
+  }
+
   function writeTimes(root) {
     if (!root || !root.querySelectorAll) return;
-    var now = Date.now();
+    var now = Date.now() + clockOffset;
     root.querySelectorAll("time[data-ago]").forEach(function (node) {
       var moment = Date.parse(node.getAttribute("datetime"));
       if (isNaN(moment)) return;
@@ -1176,6 +1195,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    if (grid) learnClock(Number(grid.getAttribute("data-served-at")), Date.now());
     writeTimes(document);
     window.setInterval(function () { writeTimes(document); }, TIMES_EVERY);
     initUserMenu();
