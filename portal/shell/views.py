@@ -15,7 +15,7 @@ from ..state import portal_state, tiles_stylesheet
 from ..web.assets import ONE_YEAR
 from ..web.i18n import LANGUAGE_COOKIE
 from ..web.urls import safe_next
-from ..widgets.serving import first_view
+from ..widgets.serving import first_card
 
 bp = Blueprint("shell", __name__)
 
@@ -36,7 +36,7 @@ def index() -> Response:
     page = render_template(
         "shell/index.html",
         layout=layout,
-        cards=[(card, *first_view(card.ctx, user, card.polls)) for card in layout.cards],
+        cards=[(card, first_card(card.ctx, user, card.polls)) for card in layout.cards],
         # A card that fills the tiles' status dots is on the page: the dots wait for it (when the
         # user hid or folded it, they say "unknown" until it is shown and polls again).
         status_dots=any(card.ctx.widget.fills_tile_dots for card in layout.cards),

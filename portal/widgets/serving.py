@@ -9,6 +9,11 @@ asked to see (`Widget.choice`, from the values it sends). Because a
 body is rendered from its view alone (no user, request or session in the template's reach: see
 `FragmentRenderer`), equal versions render equal HTML, and a worker renders each version once.
 
+A card's own bug stays in the card. Should building or drawing a card raise (its code tripping
+on data nobody foresaw), the page is drawn with that card loading, and its poll answers 500
+with a body that says so in the card (`X-Portal-Card-Failed`): the page shows it there and keeps
+polling every card, rather than taking the whole portal for unreachable.
+
 A card never goes back in time. Without Redis each worker of a pod caches on its own, so a
 poll may reach a worker that fetched before the one that drew the card: a poll says when the
 data on screen was fetched (`X-Widget-Fetched-At`), and while that data is newer than this
@@ -18,6 +23,7 @@ worker's and still within its TTL, the answer is 204 (keep it) rather than the o
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -25,9 +31,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, render_template, request
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 
 from ..caching.changes import CHANGED_HEADER
 from ..caching.memo import Memo
@@ -40,10 +47,13 @@ from ..web.compression import encoded_fragment, mark_encoded
 from ..web.i18n import select_locale
 from .contract import NoticeKind, Part, PartResult, State, Widget, WidgetContext, WidgetView
 
+log = logging.getLogger(__name__)
+
 VERSION_HEADER = "X-Widget-Version"
 FETCHED_HEADER = "X-Widget-Fetched-At"  # when the oldest data shown was fetched (ISO 8601, UTC)
 POLL_HEADER = "X-Widget-Poll"  # "soon" on a kept card while this worker fetches anew
 BUILD_HEADER = "X-Portal-Build"  # the release that answered (observability/build.py)
+FAILED_HEADER = "X-Portal-Card-Failed"  # on a 500 the portal drew for a card: show it in the card
 CLOCK_SKEW = timedelta(seconds=5)  # a time from a poll later than now by more is not believed
 HTML = "text/html; charset=utf-8"
 KEPT_READS = 2  # of a shared part: the cuts of older reads are dropped
@@ -336,6 +346,30 @@ def fetched_at(results: Sequence[CacheResult[Any]]) -> datetime | None:
     return datetime.fromtimestamp(min(fetched), tz=UTC) if fetched else None
 
 
+class FirstCard(NamedTuple):
+    """What the shell draws in a card: its view, when its data was fetched, and its body."""
+
+    view: WidgetView
+    fetched: datetime | None
+    body: Markup
+
+
+def first_card(ctx: WidgetContext, user: User, polls: bool) -> FirstCard:
+    """The card as the page is drawn with it (see first_view). Should the card's own code or
+    template raise, the page is drawn all the same: that card with its skeleton (it loads itself,
+    and its poll says what failed), or when even that cannot be drawn, with the failure."""
+    try:
+        view, fetched = first_view(ctx, user, polls)
+        return FirstCard(view, fetched, render_card(view))
+    except Exception:
+        _log_failure(ctx.widget)
+    loading = loading_view(ctx)
+    try:
+        return FirstCard(loading, None, render_card(loading))
+    except Exception:  # the same bug: said once
+        return FirstCard(loading, None, failed_body(ctx))
+
+
 def first_view(ctx: WidgetContext, user: User, polls: bool) -> tuple[WidgetView, datetime | None]:
     """What the shell draws in a card: its data when it is all fresh in the cache (the card then
     only polls at its interval), "not configured" when it is not, else the skeleton (the card
@@ -367,14 +401,42 @@ def serve_card(
     if not ctx.configured:
         log_fields(widget=widget.slug, cache="unconfigured")
         return answer(plain_view(ctx, "unconfigured"))
-    view, results = card_views(state).view(ctx, user, notice, notice_kind)
-    log_fields(widget=widget.slug, cache=",".join(r.source for r in results))
-    fetched = fetched_at(results)
-    newer = newer_on_screen(ctx, view, fetched) if status == 200 else None
-    if newer is not None:
-        log_fields(kept="newer")
-        return keep_answer(newer, soon=view.pending)
-    return answer(view, status, fetched)
+    try:
+        view, results = card_views(state).view(ctx, user, notice, notice_kind)
+        log_fields(widget=widget.slug, cache=",".join(r.source for r in results))
+        fetched = fetched_at(results)
+        newer = newer_on_screen(ctx, view, fetched) if status == 200 else None
+        if newer is not None:
+            log_fields(kept="newer")
+            return keep_answer(newer, soon=view.pending)
+        return answer(view, status, fetched)
+    except HTTPException:
+        raise
+    except Exception:
+        _log_failure(widget)
+        return failed_answer(ctx)
+
+
+def _log_failure(widget: Widget) -> None:
+    """The error with its traceback, and the request's id: the reference the card shows."""
+    log.exception(
+        "card could not be drawn",
+        extra={"event": "card_failed", "widget": widget.slug, "request_id": g.get("request_id")},
+    )
+
+
+def failed_body(ctx: WidgetContext) -> Markup:
+    """The card's body when it could not be drawn, with the reference of the logged error.
+    Rendered apart from the widget's template, which may be what failed."""
+    body = render_template("widgets/_card_failed.html", widget=ctx.widget, request_id=g.get("request_id"))
+    return Markup(body)
+
+
+def failed_answer(ctx: WidgetContext) -> Response:
+    """500, with a body the page shows in the card (FAILED_HEADER)."""
+    failed = Response(failed_body(ctx), status=500, headers=_headers(None, None), content_type=HTML)
+    failed.headers[FAILED_HEADER] = "1"
+    return failed
 
 
 def fetched_text(moment: datetime) -> str:

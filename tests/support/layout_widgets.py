@@ -22,10 +22,11 @@ class PlainWidget(Widget):
     upstreams = ()
     icon = "inbox"
     template_folder = TEMPLATES
+    template_file = "widgets/plain.html"
 
     @property
     def template(self) -> str:
-        return "widgets/plain.html"
+        return self.template_file
 
     def parts(self, ctx: WidgetContext, user: User) -> Sequence[Part[Any]]:
         return []
@@ -51,10 +52,7 @@ class ChoosyWidget(PlainWidget):
 
     slug = "choosy"
     title = "Choosy"
-
-    @property
-    def template(self) -> str:
-        return "widgets/choosy.html"
+    template_file = "widgets/choosy.html"
 
     def choice(self, ctx: WidgetContext, user: User, args: Mapping[str, str]) -> Hashable:
         return user_preferences(user).get(SORT)

@@ -181,8 +181,9 @@
     entry.inFlight = false;
     var card = cardOf(body);
     var xhr = event.detail.xhr;
-    // No answer, or a 5xx: the portal itself is down (an upstream's failure is a card's 200).
-    var reachable = xhr && xhr.status > 0 && xhr.status < 500;
+    // No answer, or a 5xx: the portal itself is down (an upstream's failure is a card's 200),
+    // unless the portal answered that it could not draw this card.
+    var reachable = xhr && xhr.status > 0 && (xhr.status < 500 || cardFailed(xhr));
     if (!reachable) {
       portalUnreachable();
       return;
@@ -194,6 +195,22 @@
     showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
     pollSoonIfLoading(entry, xhr.status === 204 && xhr.getResponseHeader(POLL_HEADER) === "soon");
     pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER));
+  });
+
+  /* ---- a card the portal could not draw ----------------------------------------------------- */
+
+  // Its poll answers 500 with a body of its own (X-Portal-Card-Failed): shown in that card,
+  // which keeps polling at its interval like every other card.
+  var FAILED_HEADER = "X-Portal-Card-Failed";
+
+  function cardFailed(xhr) {
+    return xhr.status === 500 && xhr.getResponseHeader(FAILED_HEADER) === "1";
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!event.detail.xhr || !cardFailed(event.detail.xhr)) return;
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
   });
 
   /* ---- a change a tool pushed: its cards poll at once ---------------------------------------- */
