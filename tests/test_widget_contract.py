@@ -358,6 +358,27 @@ def test_a_conflict_says_someone_else_changed_it_and_shows_the_current_state(
     assert world.notes[1]["title"] == "Changed in the tool itself"
 
 
+def test_a_change_that_fails_unforeseen_says_it_may_have_landed_and_shows_the_fresh_card(
+    notes_app: Callable[..., Flask], notes: tuple[SimServer, NotesWorld], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rename lands, then the upstream's answer has a field the client does not know: the
+    card says the change may have been made, and shows what the upstream now holds."""
+    _, world = notes
+    world.unforeseen = {"colour": "red"}
+    client = _as(notes_app(), "camille")
+    assert "Camille&#39;s plan" in _card(client, until="Camille")
+    answer = _rename(client, 1, "Landed anyway", 1, Origin=ORIGIN, **{"X-CSRFToken": _token(client)})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 500 and answer.headers["X-Portal-Card-Failed"] == "1"
+    assert "the change may or may not have been made. Check in Notes before trying again." in html
+    assert "Landed anyway" in html  # invalidated all the same: the card shows what Notes holds
+    assert world.notes[1]["title"] == "Landed anyway" and "colour" not in html
+    audits = [r for r in caplog.records if getattr(r, "event", "") == "audit"]
+    assert [(r.action, r.outcome) for r in audits] == [("rename", "portal_error")]  # type: ignore[attr-defined]
+    failed = [r for r in caplog.records if getattr(r, "event", "") == "write_failed"]
+    assert failed and failed[0].exc_info is not None and failed[0].widget == "notes"  # type: ignore[attr-defined]
+
+
 # --- invalidation across gunicorn workers -------------------------------------------------------
 
 

@@ -53,7 +53,7 @@ VERSION_HEADER = "X-Widget-Version"
 FETCHED_HEADER = "X-Widget-Fetched-At"  # when the oldest data shown was fetched (ISO 8601, UTC)
 POLL_HEADER = "X-Widget-Poll"  # "soon" on a kept card while this worker fetches anew
 BUILD_HEADER = "X-Portal-Build"  # the release that answered (observability/build.py)
-FAILED_HEADER = "X-Portal-Card-Failed"  # on a 500 the portal drew for a card: show it in the card
+FAILED_HEADER = "X-Portal-Card-Failed"  # on a 500 whose body is the card's: the page shows it there
 CLOCK_SKEW = timedelta(seconds=5)  # a time from a poll later than now by more is not believed
 HTML = "text/html; charset=utf-8"
 KEPT_READS = 2  # of a shared part: the cuts of older reads are dropped
@@ -501,6 +501,8 @@ def answer(view: WidgetView, status: int = 200, fetched_at: datetime | None = No
     response = Response(body, status=status, headers=headers, content_type=HTML)
     if encoding:
         response.headers["Content-Encoding"] = encoding
+    if status >= 500:  # a write the portal failed: the card shows it (portal.js)
+        response.headers[FAILED_HEADER] = "1"
     return mark_encoded(response)
 
 

@@ -13,15 +13,21 @@ A widget's own route (see `Widget.register_routes`) checks what it can before ca
 5. invalidates the cache keys the change touched, in every worker, also after a conflict or an
    upstream failure (the item may have changed either way);
 6. answers with the card, fresh, and a notice: done, "someone else changed it", or the failure.
+
+Should the change raise anything else (a bug, or an answer nobody foresaw), the change may
+have landed: the error is logged, the audit line says `portal_error`, the keys are invalidated
+all the same, and the card answers 500 with a notice that says to check in the tool before
+trying again (never "not made", which the portal cannot know).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flask import Response
+from flask import Response, g
 
 from ..identity import User, current_user
 from ..state import portal_state
@@ -32,6 +38,12 @@ from ..upstreams.upstream import Upstream
 from ..web.guard import audit, write_refusal
 from .contract import NoticeKind, Widget, WidgetContext
 from .serving import serve_card
+
+log = logging.getLogger(__name__)
+UNFORESEEN = N_(
+    "The portal hit an unexpected error: the change may or may not have been made."
+    " Check in %(upstream)s before trying again."
+)
 
 
 class WriteRefused(Exception):
@@ -92,8 +104,15 @@ def widget_write(
         notice, kind, outcome = error.reason, "danger", error.outcome
         if isinstance(error, UpstreamUnavailable):
             breaker.record_failure(error.reason, error.retry_after)
+    except Exception:
+        log.exception(
+            "write failed",
+            extra={"event": "write_failed", "widget": widget.slug, "request_id": g.get("request_id")},
+        )
+        notice = Reason.of(UNFORESEEN, upstream=upstream.label)
+        kind, status, outcome = "danger", 500, "portal_error"
     elapsed = time.monotonic() - began
-    if outcome != "forbidden":
+    if outcome not in ("forbidden", "portal_error"):  # neither is the upstream's doing
         state.cache.observer.upstream_call(upstream.name, outcome, elapsed)
     audit(
         action,

@@ -112,6 +112,7 @@ class NotesWorld:
             2: {"id": 2, "owner": "dominique", "title": "Dominique's secret", "version": 1},
             3: {"id": 3, "owner": "camille", "title": "<script>alert(1)</script>", "version": 1},
         }
+        self.unforeseen: dict[str, Any] = {}  # fields a rename's answer adds (a newer upstream's)
 
     def rename_directly(self, note_id: int, title: str) -> None:
         """Someone changes a note in the upstream itself."""
@@ -141,7 +142,7 @@ def make_server() -> tuple[SimServer, NotesWorld]:
             if body.get("version") != note["version"]:
                 return SimResponse.json({"detail": "version mismatch"}, status=409)
             note.update(title=body["title"], version=note["version"] + 1)
-            return SimResponse.json(note)
+            return SimResponse.json({**note, **world.unforeseen})
 
     return server, world
 
