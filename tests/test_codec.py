@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import sys
+from dataclasses import dataclass, make_dataclass
 
 import pytest
 import requests
 import responses
 
-from portal.caching.codec import Codec, ValueRefused
+from portal.caching.codec import FORMAT, Codec, ValueRefused
 from portal.caching.widget_cache import Entry, Failure
 from portal.upstreams.errors import Reason
 from portal.upstreams.http import HttpLimits
@@ -63,6 +65,31 @@ def test_only_dataclasses_and_enums_the_portal_imported_can_be_named() -> None:
     forged = json.dumps({"$c": "os:system", "f": {}}).encode()
     signature = CODEC._sign(forged)
     with pytest.raises(ValueRefused):
-        CODEC.loads(b"p1:" + signature + b":" + forged)
+        CODEC.loads(FORMAT + b":" + signature + b":" + forged)
     with pytest.raises(TypeError):
         CODEC.dumps(object())
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """A stored kind of value, as one release defines it."""
+
+    name: str
+    due: dt.date
+
+
+def test_a_value_of_another_releases_shape_is_a_miss(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release that changed a stored dataclass (here `due` became a datetime, same name) reads
+    the older release's entries as misses, never as values of the wrong types; a release that
+    did not change it reads them as they are."""
+    stored = CODEC.dumps([Shipment("kit", dt.date(2026, 12, 4))])
+    module = sys.modules[__name__]
+    same = make_dataclass("Shipment", [("name", "str"), ("due", "dt.date")], frozen=True)
+    changed = make_dataclass("Shipment", [("name", "str"), ("due", "dt.datetime")], frozen=True)
+    for kind in (same, changed):
+        kind.__module__, kind.__qualname__ = __name__, "Shipment"
+    monkeypatch.setattr(module, "Shipment", same)
+    assert CODEC.loads(stored) == [same("kit", dt.date(2026, 12, 4))]
+    monkeypatch.setattr(module, "Shipment", changed)
+    with pytest.raises(ValueRefused, match="another shape"):
+        CODEC.loads(stored)

@@ -7,6 +7,11 @@ dates, tuples, sets) and rebuilt on read, and it carries an HMAC-SHA256 under a 
 the portal's secret: a value without a valid one is refused (the caller treats it as a miss).
 
 Only types already imported by the portal can be rebuilt, and only dataclasses and enums.
+
+A dataclass is stored with its shape (a digest of its fields' names and annotations): during a
+rolling upgrade, or after one while older entries are still kept, a release whose dataclass
+changed (a field added, renamed, or of another type under the same name) reads another shape
+as a miss, rather than rebuilding it into the wrong types for its templates.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import base64
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import hashlib
 import hmac
 import math
@@ -25,7 +31,7 @@ import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-FORMAT = b"p1"  # the first bytes of every stored value: the format's version
+FORMAT = b"p2"  # the first bytes of every stored value: the format's version (p2: shapes)
 # The format and the signature (base64 of HMAC-SHA256): the first bytes of a stored value, which
 # name it (two values with the same tag are the same value), read without reading the value.
 TAG_LENGTH = len(FORMAT) + 1 + 44
@@ -58,6 +64,8 @@ class Codec:
             raise ValueRefused("a value the portal did not write (no valid signature)")
         try:
             return _decode(orjson.loads(payload))
+        except ValueRefused:
+            raise
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueRefused(f"a value that cannot be rebuilt: {type(exc).__name__}") from exc
 
@@ -67,6 +75,13 @@ class Codec:
 
 def _path(kind: type) -> str:
     return f"{kind.__module__}:{kind.__qualname__}"
+
+
+@functools.cache
+def _shape(kind: type) -> str:
+    """A dataclass's fields as a release defines them: names and annotations, in order."""
+    fields = ";".join(f"{f.name}:{f.type}" for f in dataclasses.fields(kind) if f.init)
+    return hashlib.blake2b(fields.encode(), digest_size=4).hexdigest()
 
 
 def _resolve(path: str) -> type:
@@ -92,7 +107,7 @@ def _encode(value: Any) -> Any:
         return value if math.isfinite(value) else {"$f": repr(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
-        return {"$c": _path(type(value)), "f": fields}
+        return {"$c": _path(type(value)), "h": _shape(type(value)), "f": fields}
     if isinstance(value, dt.datetime):
         return {"$dt": value.isoformat()}
     if isinstance(value, dt.date):
@@ -118,7 +133,10 @@ def _decode(data: Any) -> Any:
     if not isinstance(data, dict):
         return data
     if "$c" in data:
-        return _resolve(data["$c"])(**{k: _decode(v) for k, v in data["f"].items()})
+        kind = _resolve(data["$c"])
+        if data.get("h") != _shape(kind):
+            raise ValueRefused(f"written for another shape of {data['$c']}")
+        return kind(**{k: _decode(v) for k, v in data["f"].items()})
     if "$e" in data:
         return _resolve(data["$e"])(_decode(data["v"]))
     if "$t" in data:
