@@ -269,6 +269,10 @@ def test_an_expired_session(portal_url: str, browser: requests.Session, keycloak
     )
     assert htmx.status_code == 401
     assert htmx.headers["HX-Redirect"] == "/auth/login?next=%2F"
+    # The page's own JSON request (a layout change) is told where to log in too, not "401" alone.
+    layout = browser.post(f"{portal_url}/layout", json={"cards": []}, allow_redirects=False)
+    assert layout.status_code == 401
+    assert layout.headers["HX-Redirect"] == "/auth/login?next=%2F"
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
 
 

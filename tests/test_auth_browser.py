@@ -62,6 +62,26 @@ def test_an_ended_session_sends_the_page_to_login_not_into_a_card(
     assert "/realms/portal/" in page.url
 
 
+def test_an_ended_session_sends_a_layout_change_to_login_not_to_an_error(
+    page: Page, portal_url: str, keycloak: KeycloakSim
+) -> None:
+    """The session ends while the person arranges their cards: their next move takes the page
+    to the login (as a card's poll would), not "the portal cannot be reached"."""
+    keycloak.backchannel(f"{portal_url}/auth/backchannel-logout")
+    _sign_in(page, portal_url, "alice", "/?from=layout")
+    page.click("#layout-toggle")
+    page.wait_for_selector("#layout-toggle[aria-pressed=true]")
+    assert keycloak.sign_out("alice") >= 1
+    page.locator("#widget-status [data-action=hide]").click()
+    page.wait_for_selector("#kc-form-login")  # the whole page went to the login
+    assert "/realms/portal/" in page.url
+    page.fill("#username", "alice")
+    page.fill("#password", USERS["alice"])
+    page.click("#kc-login")
+    page.wait_for_selector("#user-menu")
+    assert page.url == f"{portal_url}/?from=layout"  # back on the page the change came from
+
+
 def test_logout_from_the_menu_ends_the_provider_session(page: Page, portal_url: str) -> None:
     _sign_in(page, portal_url, "bob")
     assert page.locator(".tool-tile__name", has_text="Vault").count() == 0

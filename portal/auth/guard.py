@@ -178,10 +178,11 @@ def login_url(next_path: str) -> str:
 
 
 def current_page() -> str:
-    """The relative path of the page a request comes from (htmx says which in HX-Current-URL)."""
-    if request.headers.get("HX-Request"):
+    """The relative path of the page a request comes from: htmx says which in HX-Current-URL,
+    the page's own JSON request (a layout change) by its Referer."""
+    if request.headers.get("HX-Request") or request.is_json:
         try:
-            current = urlsplit(request.headers.get("HX-Current-URL", ""))
+            current = urlsplit(request.headers.get("HX-Current-URL") or request.referrer or "")
         except ValueError:  # a malformed URL (say "http://[::1"): back to the dashboard
             return "/"
         if current.netloc and current.netloc != request.host:
@@ -191,10 +192,11 @@ def current_page() -> str:
 
 
 def login_required() -> BaseResponse:
-    """A page goes to the login; an htmx request makes the whole page go there, never into a card."""
+    """A page goes to the login; an htmx request, or the page's own JSON request (a layout
+    change), makes the whole page go there (`HX-Redirect`), never into a card or a message."""
     target = login_url(current_page())
     response: BaseResponse
-    if request.headers.get("HX-Request"):
+    if request.headers.get("HX-Request") or request.is_json:
         response = Response(status=401)
         response.headers["HX-Redirect"] = target
     elif request.method in ("GET", "HEAD"):

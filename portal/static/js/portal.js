@@ -1020,6 +1020,13 @@
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
         body: body
       }).then(function (response) {
+        // The session ended meanwhile: the page goes to the login, as a card's poll would send it
+        // (the change is not saved; nothing is said here, the page is leaving).
+        var login = response.status === 401 && response.headers.get("HX-Redirect");
+        if (login) {
+          window.location.href = login;
+          return new Promise(function () {});
+        }
         return response.json().then(function (answer) { return { ok: response.ok, answer: answer }; });
       });
     }
