@@ -1,9 +1,9 @@
 """An admin upgrades the portal while people keep the dashboard open all day.
 
 Three releases follow one another at one address, sharing a real Redis (the sessions survive,
-as they do across a Helm upgrade). The open page is told that a new release answers its cards,
-and reloads by itself once its tab is left, unless its layout is being edited: then it waits
-for the person's "Reload".
+as they do across a Helm upgrade). Once its own release has stopped answering for two minutes
+and a new one answers its cards, the open page says so, and reloads by itself once its tab is
+left, unless its layout is being edited: then it waits for the person's "Reload".
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..support.processes import RedisServer, free_port, portal_process
 from .conftest import e2e_config
 from .helpers import SETTLED, PageProblems, watched_page
 
+RELEASE_GONE_AFTER = 2 * 60 * 1000  # ms: portal.js
 HIDE_TAB = """() => {
   Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
   document.dispatchEvent(new Event("visibilitychange"));
@@ -49,6 +50,17 @@ def _back(page: Page) -> None:
         page.locator("#portal-offline-retry").click()
 
 
+def _answer_from_the_new_release(page: Page, gone: bool) -> None:
+    """A poll of the status card, answered (by the release now at the address). With `gone`, the
+    page's clock is first moved past the two minutes after which a release that no longer
+    answers is taken for replaced (until then, a rolling upgrade may have both answering)."""
+    expect(page.locator("#portal-offline")).to_be_hidden()
+    if gone:
+        page.clock.fast_forward(RELEASE_GONE_AFTER + 5_000)
+    with page.expect_response(lambda r: r.url.endswith("/widgets/status") and r.status in (200, 204)):
+        page.evaluate("() => htmx.trigger(document.getElementById('widget-status-body'), 'poll')")
+
+
 def _settled(page: Page) -> None:
     page.wait_for_function(SETTLED)
     expect(page.locator("#widget-status .status-row").first).to_be_visible()
@@ -68,6 +80,7 @@ def test_an_open_page_learns_of_a_new_release_and_reloads_when_left(
     banner = page.locator("#portal-updated")
     try:
         with _release("release-1", kuma_server, redis_server, tmp_path, port):
+            page.clock.install()  # time runs, and a test may move it on
             page.goto("/")
             _settled(page)
             first = _build(page)
@@ -75,7 +88,11 @@ def test_an_open_page_learns_of_a_new_release_and_reloads_when_left(
 
         with _release("release-2", kuma_server, redis_server, tmp_path, port):
             _back(page)
-            # The page's cards reach the new release (after the offline banner's retry): it says so.
+            # The new release answers, but the page's own answered a moment ago: nothing said yet.
+            _answer_from_the_new_release(page, gone=False)
+            expect(banner).to_be_hidden()
+            # Two minutes on, the page's release has not answered again: it says so.
+            _answer_from_the_new_release(page, gone=True)
             expect(banner).to_be_visible()
             expect(banner).to_contain_text("The portal has been updated")
             assert _build(page) == first
@@ -91,6 +108,7 @@ def test_an_open_page_learns_of_a_new_release_and_reloads_when_left(
             _back(page)
             page.locator("#layout-toggle").click()  # the person is arranging their cards
             expect(page.locator("#layout-toggle")).to_have_attribute("aria-pressed", "true")
+            _answer_from_the_new_release(page, gone=True)
             expect(banner).to_be_visible()
             page.evaluate("() => { window.__samePage = true; }")
             page.evaluate(HIDE_TAB)

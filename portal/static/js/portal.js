@@ -317,18 +317,27 @@
 
   /* ---- a new release of the portal -------------------------------------------------------- */
 
-  // Each card answer names the release that drew it. Once it is not this page's (an admin
-  // upgraded the portal while the page stayed open), the cards come in the new templates
-  // while this page keeps the old stylesheet and script: a banner offers to reload, and the
-  // page reloads by itself the next time its tab is left (unless the layout is being edited).
-  // During a rolling upgrade a reload can still land on an old pod: at most one reload by
-  // itself per release and five minutes, so a page never loops.
+  // Each card answer names the release that drew it. Once this page's release has not answered
+  // for two minutes while another does (an admin upgraded the portal while the page stayed
+  // open), the cards come in the new templates while this page keeps the old stylesheet and
+  // script: a banner offers to reload, and the page reloads by itself the next time its tab is
+  // left (unless the layout is being edited). While a rolling upgrade has both releases
+  // answering, nothing is said: the page cannot tell the older from the newer, and a page drawn
+  // by a new pod must not be told that it is old. A reload by itself happens at most once per
+  // release and five minutes, so a page never loops.
   var RELOADED_KEY = "portal-reloaded-for";
   var RELOAD_AGAIN_AFTER = 5 * 60 * 1000;
+  var RELEASE_GONE_AFTER = 2 * 60 * 1000;
+  var ownReleaseSeen = Date.now();  // the page itself came from it
   var newRelease = null;
 
   function noteRelease(built) {
-    if (!built || built === document.body.getAttribute("data-build") || newRelease === built) return;
+    if (!built || newRelease) return;
+    if (built === document.body.getAttribute("data-build")) {
+      ownReleaseSeen = Date.now();
+      return;
+    }
+    if (Date.now() - ownReleaseSeen < RELEASE_GONE_AFTER) return;
     newRelease = built;
     var banner = document.getElementById("portal-updated");
     if (banner) banner.hidden = false;
