@@ -65,10 +65,23 @@ def test_a_buggy_card_answers_its_own_failure(
     assert answer.headers["Cache-Control"] == "no-store"
     assert "X-Widget-Version" not in answer.headers  # the next poll asks for the whole card
     body = answer.get_data(as_text=True)
-    assert "This card could not be drawn" in body and "Reference for support: req-card-0001" in body
+    reference = re.search(r"Reference for support: ([0-9a-f]{10})<", body)
+    assert "This card could not be drawn" in body and reference
     assert "on purpose" not in body and "Traceback" not in body and "no_such_field" not in body
     french = client.get(f"/widgets/{slug}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "Cette carte n’a pas pu être affichée" in french
+    # The same bug, the same reference: the card's text stays put from one poll to the next.
+    assert f"{reference.group(1)}<" in french
     assert client.get("/widgets/status", headers=EN).status_code == 200  # the others answer
-    logged = _failures(caplog)[0]
-    assert (logged.widget, logged.request_id, logged.exc_info is not None) == (slug, "req-card-0001", True)  # type: ignore[attr-defined]
+    first, again = _failures(caplog)
+    assert (first.widget, first.reference, first.request_id) == (slug, reference.group(1), "req-card-0001")  # type: ignore[attr-defined]
+    assert first.exc_info is not None and again.reference == first.reference  # type: ignore[attr-defined]
+
+
+def test_two_bugs_have_two_references(buggy_app: Flask) -> None:
+    client = buggy_app.test_client()
+    answers = [
+        client.get(f"/widgets/{slug}", headers=EN).get_data(as_text=True) for slug in ("buggy", "smudged")
+    ]
+    said = [re.findall(r"Reference for support: ([0-9a-f]{10})<", answer) for answer in answers]
+    assert len(said[0]) == len(said[1]) == 1 and said[0] != said[1]

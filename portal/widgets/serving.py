@@ -26,6 +26,7 @@ import hashlib
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -361,13 +362,13 @@ def first_card(ctx: WidgetContext, user: User, polls: bool) -> FirstCard:
     try:
         view, fetched = first_view(ctx, user, polls)
         return FirstCard(view, fetched, render_card(view))
-    except Exception:
-        _log_failure(ctx.widget)
+    except Exception as error:
+        reference = _log_failure(ctx.widget, error)
     loading = loading_view(ctx)
     try:
         return FirstCard(loading, None, render_card(loading))
-    except Exception:  # the same bug: said once
-        return FirstCard(loading, None, failed_body(ctx))
+    except Exception:  # the same bug: logged once
+        return FirstCard(loading, None, failed_body(ctx, reference))
 
 
 def first_view(ctx: WidgetContext, user: User, polls: bool) -> tuple[WidgetView, datetime | None]:
@@ -412,29 +413,46 @@ def serve_card(
         return answer(view, status, fetched)
     except HTTPException:
         raise
-    except Exception:
-        _log_failure(widget)
-        return failed_answer(ctx)
+    except Exception as error:
+        return failed_answer(ctx, _log_failure(widget, error))
 
 
-def _log_failure(widget: Widget) -> None:
-    """The error with its traceback, and the request's id: the reference the card shows."""
+def failure_reference(widget: Widget, error: Exception) -> str:
+    """The same every time the same bug strikes the same card, in every worker: the card's text
+    stays put from one poll to the next, and one reference finds every log line of that bug.
+    Made of the card, the error's type and where it was raised (not its message, which may
+    hold an address or a time)."""
+    where = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
+    place = f"{where[0].filename}:{where[0].lineno}" if where else ""
+    said = f"{widget.slug}\x1f{type(error).__module__}.{type(error).__qualname__}\x1f{place}"
+    return hashlib.blake2b(said.encode(), digest_size=5).hexdigest()
+
+
+def _log_failure(widget: Widget, error: Exception) -> str:
+    """Log the error with its traceback, its reference and the request's id; the reference."""
+    reference = failure_reference(widget, error)
     log.exception(
         "card could not be drawn",
-        extra={"event": "card_failed", "widget": widget.slug, "request_id": g.get("request_id")},
+        extra={
+            "event": "card_failed",
+            "widget": widget.slug,
+            "reference": reference,
+            "request_id": g.get("request_id"),
+        },
     )
+    return reference
 
 
-def failed_body(ctx: WidgetContext) -> Markup:
+def failed_body(ctx: WidgetContext, reference: str) -> Markup:
     """The card's body when it could not be drawn, with the reference of the logged error.
     Rendered apart from the widget's template, which may be what failed."""
-    body = render_template("widgets/_card_failed.html", widget=ctx.widget, request_id=g.get("request_id"))
-    return Markup(body)
+    return Markup(render_template("widgets/_card_failed.html", widget=ctx.widget, reference=reference))
 
 
-def failed_answer(ctx: WidgetContext) -> Response:
+def failed_answer(ctx: WidgetContext, reference: str) -> Response:
     """500, with a body the page shows in the card (FAILED_HEADER)."""
-    failed = Response(failed_body(ctx), status=500, headers=_headers(None, None), content_type=HTML)
+    body = failed_body(ctx, reference)
+    failed = Response(body, status=500, headers=_headers(None, None), content_type=HTML)
     failed.headers[FAILED_HEADER] = "1"
     return failed
 

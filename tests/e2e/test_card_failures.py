@@ -41,11 +41,14 @@ def test_a_card_that_cannot_be_drawn_says_so_and_nothing_else_breaks(
         expect(card).to_contain_text("Reference for support:")
     expect(page.locator("#widget-status .status-row").first).to_be_visible()
     # Every card keeps polling at its interval: the failures did not take the portal for gone.
+    # The same bug keeps its reference, so the card's text stays put.
+    reference = page.locator("#widget-buggy .state-notice__hint").inner_text()
     before = polled.count("status"), polled.count("buggy")
     page.wait_for_timeout((REFRESH + 4) * 1000)
     assert polled.count("status") > before[0] and polled.count("buggy") > before[1], polled
     expect(page.locator("#portal-offline")).to_be_hidden()
     expect(page.locator("#widget-buggy")).to_contain_text("This card could not be drawn")
+    assert page.locator("#widget-buggy .state-notice__hint").inner_text() == reference
 
 
 def _note(polled: list[str], request: Request) -> None:
