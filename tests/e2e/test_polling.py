@@ -15,7 +15,7 @@ from playwright.sync_api import Page, Request, Response
 from simulators.uptime_kuma import KumaWorld
 
 from .conftest import CACHE_TTL, REFRESH
-from .helpers import SETTLED, OpenPage
+from .helpers import SETTLED, OpenPage, PageProblems
 
 # Every change under the status card's body, and under its live region, from now on.
 WATCH_MUTATIONS = """() => {
@@ -105,6 +105,24 @@ def test_unchanged_data_is_not_swapped(polls: Polls) -> None:
     assert polls.mutations() == {"body": 0, "region": 0}
     checked = polls.page.locator("#widget-status .widget-card__checked").inner_text()
     assert checked.startswith("Updated at ")  # when the data shown was fetched, kept by the wrapper
+
+
+def test_a_proxys_refusal_leaves_the_card_and_its_time_as_they_were(
+    polls: Polls, problems: PageProblems
+) -> None:
+    """A proxy in front of the portal answers a poll 429 (too many requests): nothing the portal
+    drew, so the card keeps its content and "Updated at", and polls again at its interval."""
+    problems.allow_console("status of 429|Response Status Error Code 429")
+    page = polls.page
+    checked = page.locator("#widget-status .widget-card__checked")
+    before = checked.inner_text()
+    assert before.startswith("Updated at ")
+    page.route("**/widgets/status", lambda route: route.fulfill(status=429, body="Too Many Requests"))
+    assert polls.next() == 429
+    assert checked.inner_text() == before
+    page.unroute("**/widgets/status")
+    assert polls.next() == 204
+    assert checked.inner_text() == before
 
 
 def test_changed_data_is_swapped_in_place_and_announced(polls: Polls, world: KumaWorld) -> None:

@@ -192,7 +192,11 @@
     if (xhr.status === 200 || xhr.status === 204) entry.fetchedAt = xhr.getResponseHeader(FETCHED_HEADER);
     noteRelease(xhr.getResponseHeader(BUILD_HEADER));
     learnClockFrom(xhr);
-    showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
+    // Only an answer that is the card's moves its time; a proxy's 404 or 429 leaves the card,
+    // and its time, as they were.
+    if (xhr.status === 200 || xhr.status === 204 || xhr.status === 403 || cardFailed(xhr)) {
+      showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
+    }
     pollSoonIfLoading(entry, xhr.status === 204 && xhr.getResponseHeader(POLL_HEADER) === "soon");
     pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER));
   });
