@@ -24,6 +24,6 @@ class PortalFlask(Flask):
         """A year when `?v=` is this file's content hash; else None (no-cache: revalidate)."""
         versions = portal_state(self).static_versions
         asked = request.args.get("v")
-        if filename is not None and asked and asked == versions.get(filename.replace("\\", "/")):
+        if filename is not None and asked and asked == versions.get(filename):
             return ONE_YEAR
         return None
