@@ -15,7 +15,6 @@ Writes from a page go through the guard like every change (portal/web/guard.py).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -116,12 +115,19 @@ class Preferences:
         found: T = self.get_many([preference])[0]
         return found
 
-    def get_many(self, preferences: Sequence[Preference[Any]]) -> list[Any]:
-        """Several choices in one query, in the order asked."""
+    def get_many(self, preferences: Sequence[Preference[Any]], *, strict: bool = False) -> list[Any]:
+        """Several choices in one query, in the order asked.
+
+        While the database is away, the defaults; `strict`: StorageUnavailable instead, for a
+        value whose default would mislead (a feed shown as "none" while it exists).
+        """
         found: Stored = {}
         if self.database is not None:
-            with contextlib.suppress(StorageUnavailable):  # the defaults, while the database is away
+            try:
                 found = self.kept.read(self.subject, self._load) if self.kept else self._load()
+            except StorageUnavailable:
+                if strict:
+                    raise
         values = []
         for preference in preferences:
             key = (preference.namespace, preference.name)

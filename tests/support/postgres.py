@@ -85,6 +85,25 @@ class PostgresServer:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
 
+    def allow_connections(self, name: str, allowed: bool) -> None:
+        """Take a database away from its clients (its open connections are ended) or give it back:
+        an outage of that database alone, while the server goes on."""
+        if not _DATABASE_NAME.fullmatch(name):
+            raise ValueError(f"not a plain database name: {name!r}")
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+                    sql.Identifier(name), sql.SQL("true" if allowed else "false")
+                )
+            )
+            if not allowed:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+                )
+
     def stop(self) -> None:
         """Fast shutdown (SIGINT to the postmaster, by PID), then the directory goes."""
         if self.pid is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
@@ -29,6 +30,7 @@ from portal import create_app
 from portal.identity import User
 from portal.state import portal_state
 from portal.storage import Database
+from portal.storage import database as database_module
 from portal.widgets import serving
 from portal.widgets.deadlines.widget import month_of, shift
 from portal.widgets.taiga import keeping
@@ -39,6 +41,7 @@ from simulators.taiga import TaigaWorld
 
 from ..conftest import SECRET
 from ..support.keycloak import USERS, LoginTrip, authenticate
+from ..support.postgres import PostgresServer
 from ..support.processes import ROOT
 from ..support.taiga_portal import ORIGIN, SERVICE, card, csrf_token, status_form, status_shown, with_taiga
 
@@ -54,8 +57,10 @@ def tracker() -> Iterator[tuple[SimServer, TaigaWorld]]:
 
 @pytest.fixture
 def taiga_app(portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld]) -> Callable[..., Flask]:
-    def build(keeper: keeping.Keeper | None = None) -> Flask:
+    def build(keeper: keeping.Keeper | None = None, database: dict[str, Any] | None = None) -> Flask:
         config = with_taiga(portal_config, f"{tracker[0].url}/api/v1/")
+        if database is not None:
+            config["database"] = database
         app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET, **SERVICE}})
         if keeper is not None:
             keeping.install(app, keeper)
@@ -283,6 +288,94 @@ def test_without_the_database_the_panel_says_feeds_need_it(taiga_app: Callable[.
     client = _as(taiga_app(keeping.Unavailable()), "camille")
     panel = client.get("/widgets/deadlines/feed", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Calendar feeds need the portal’s database" in panel
+
+
+def _feed_post(client: FlaskClient, action: str) -> Any:
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    headers = {"Origin": ORIGIN, "X-CSRFToken": token, "Accept-Language": "en"}
+    return client.post(f"/widgets/deadlines/feed/{action}", headers=headers)
+
+
+def _panel(client: FlaskClient) -> Any:
+    return client.get("/widgets/deadlines/feed", headers={"Accept-Language": "en"})
+
+
+def test_while_the_database_is_away_the_panel_never_offers_a_new_feed_over_the_one_in_use(
+    taiga_app: Callable[..., Flask],
+    postgres: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Camille's calendar reads her feed; the portal's database goes away. Another worker (one
+    that has not read her choices yet) must not show her panel as "no feed yet" with a button
+    that would replace the address her calendar uses: it says the database is not answering,
+    a change says it was not made, and her feed is the same once the database is back."""
+    name = f"feeds_{uuid.uuid4().hex[:12]}"
+    section = {"url": postgres.create_database(name), "connect_timeout": 1}
+    first = _as(taiga_app(database=section), "camille")
+    path = _renew(first)
+    another_worker = _as(taiga_app(database=section), "camille")
+    monkeypatch.setattr(database_module, "RETRY_AFTER", 0.0)
+    postgres.allow_connections(name, False)
+    try:
+        panel = _panel(another_worker)
+        html = panel.get_data(as_text=True)
+        assert panel.status_code == 200
+        assert "the portal’s database is not answering right now" in html and "Try again" in html
+        assert "Create my feed address" not in html and "New address" not in html
+        renewed = _feed_post(another_worker, "renew")
+        said = renewed.get_data(as_text=True)
+        assert "cannot be reached right now: your feed was not changed" in said
+        assert "Your feed address is ready" not in said
+        audits = [(r.action, r.outcome) for r in caplog.records if getattr(r, "event", "") == "audit"]
+        assert audits[-1] == ("renew_feed", "storage_away")
+    finally:
+        postgres.allow_connections(name, True)
+    again = _panel(another_worker).get_data(as_text=True)
+    assert f'value="http://localhost{path}"' in again  # the same address: nothing was replaced
+    assert b"BEGIN:VCALENDAR" in first.application.test_client().get(path).get_data()
+
+
+class _BrokenKeeper(keeping.MemoryKeeper):
+    """A keeper with a bug: changes raise, and reads too once `reads_fail` is set."""
+
+    reads_fail = False
+
+    def feed_token(self, user: User) -> keeping.FeedToken | None:
+        if self.reads_fail:
+            raise KeyError("owner")
+        return super().feed_token(user)
+
+    def renew_feed_token(self, user: User) -> keeping.FeedToken:
+        super().renew_feed_token(user)  # it lands, then the bug strikes
+        raise RuntimeError("after the write")
+
+
+def test_a_feed_change_that_fails_unforeseen_says_so_in_the_panel(
+    taiga_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Never a silent button: the panel answers 500 with its own body (the page shows it, like
+    a failed card's), says the feed may or may not have changed, and shows where it stands."""
+    broken = _BrokenKeeper()
+    client = _as(taiga_app(broken), "camille")
+    answer = _feed_post(client, "renew")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 500 and answer.headers["X-Portal-Card-Failed"] == "1"
+    assert 'id="deadlines-feed"' in html
+    assert "your feed may or may not have changed" in html
+    assert "deadlines-feed-url" in html  # it had landed: the panel shows the address as it is now
+    assert "RuntimeError" not in html and "after the write" not in html
+    audits = [(r.action, r.outcome) for r in caplog.records if getattr(r, "event", "") == "audit"]
+    assert audits == [("renew_feed", "portal_error")]
+    failed = [r for r in caplog.records if getattr(r, "event", "") == "write_failed"]
+    assert failed and failed[0].exc_info is not None
+
+    broken.reads_fail = True  # not even the panel draws: the notice and a way to try again
+    panel = _panel(client)
+    html = panel.get_data(as_text=True)
+    assert panel.status_code == 500 and panel.headers["X-Portal-Card-Failed"] == "1"
+    assert "The calendar feed could not be shown" in html and "Try again" in html
+    assert 'hx-get="/widgets/deadlines/feed"' in html and "KeyError" not in html
 
 
 @pytest.fixture

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template
+import logging
+
+from flask import Blueprint, Response, g, render_template
 from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
 
 from ...auth import external_url, portal_origin
 from ...auth.guard import public_view
-from ...identity import current_user
+from ...identity import User, current_user
 from ...state import portal_state
 from ...web.guard import audit, write_refusal
 from ...web.i18n import translate_reason
+from ..serving import FAILED_HEADER
 from ..taiga.cards import board_part, taiga_settings
 from ..taiga.feed import calendar
-from ..taiga.keeping import StorageMissing, keeper
+from ..taiga.keeping import FeedToken, StorageAway, StorageMissing, keeper
 from ..taiga.work import MyWork
 from .widget import DeadlinesSettings, DeadlinesWidget
+
+log = logging.getLogger(__name__)
 
 
 def register(widget: DeadlinesWidget, blueprint: Blueprint) -> None:
     def feed_panel() -> Response:
         """The calendar feed's panel on the card: my private URL, renew, revoke."""
-        return feed_panel_answer(widget)
+        try:
+            return feed_panel_answer(widget)
+        except HTTPException:  # an answer on purpose (400 for an unlisted Host), not a bug
+            raise
+        except Exception:
+            log.exception("feed panel failed", extra=_failure(widget))
+            return failed_feed_panel(widget, _("The calendar feed could not be shown. It has been logged."))
 
     def renew_feed() -> Response:
         """A new private feed URL for me (the previous one stops working)."""
@@ -50,12 +62,19 @@ def feed_panel_answer(
     if user is None or not ctx.settings.enabled or not user.may_see(ctx.settings.roles):
         return Response(status=403)
     kept = keeper()
-    token = kept.feed_token(user) if kept.available else None
+    away = False
+    token: FeedToken | None = None
+    if kept.available:
+        try:
+            token = kept.feed_token(user)
+        except StorageAway:  # not "no feed yet": that would offer to make one over the one in use
+            away = True
     # The URL is the credential: on the configured public URL, or a listed Host (400 otherwise).
     url = external_url(f"{widget.slug}.feed", token=token.token) if token else ""
     html = render_template(
         "widgets/deadlines_feed.html",
         available=kept.available,
+        away=away,
         token=token,
         url=url,
         notice=notice,
@@ -75,22 +94,62 @@ def feed_change(widget: DeadlinesWidget, action: str) -> Response:
         return feed_panel_answer(widget, translate_reason(refusal) if refusal else "", "danger", 403)
     portal_origin()  # an unlisted Host is refused (400) before the address changes, not after
     try:
-        if action == "renew":
-            had = keeper().feed_token(user) is not None
-            keeper().renew_feed_token(user)
-            notice = (
-                _("Your feed has a new address: the previous one no longer works.")
-                if had
-                else _("Your feed address is ready: add it to your calendar application.")
-            )
-        else:
-            keeper().revoke_feed_token(user)
-            notice = _("Your feed is switched off: its address no longer works.")
+        notice = _change_feed(user, action)
+    except StorageAway:
+        audit(f"{action}_feed", "calendar feed", "storage_away", widget=widget.slug)
+        away = _(
+            "The portal’s database cannot be reached right now: your feed was not changed."
+            " Try again in a moment."
+        )
+        return feed_panel_answer(widget, away, "warning")
     except StorageMissing:
         audit(f"{action}_feed", "calendar feed", "no_storage", widget=widget.slug)
-        return feed_panel_answer(widget, _("Calendar feeds need the portal's database."), "warning")
+        return feed_panel_answer(widget, _("Calendar feeds need the portal’s database."), "warning")
+    except HTTPException:
+        raise
+    except Exception:
+        log.exception("feed change failed", extra=_failure(widget))
+        audit(f"{action}_feed", "calendar feed", "portal_error", widget=widget.slug)
+        notice = _(
+            "The portal hit an unexpected error: your feed may or may not have changed. It has been logged."
+        )
+        return failed_feed_panel(widget, notice)
     audit(f"{action}_feed", "calendar feed", "ok", widget=widget.slug)
     return feed_panel_answer(widget, notice, "success")
+
+
+def _change_feed(user: User, action: str) -> str:
+    """Renew or revoke the user's feed; what the panel says about it."""
+    said: str
+    if action == "renew":
+        had = keeper().feed_token(user) is not None
+        keeper().renew_feed_token(user)
+        if had:
+            said = _("Your feed has a new address: the previous one no longer works.")
+        else:
+            said = _("Your feed address is ready: add it to your calendar application.")
+    else:
+        keeper().revoke_feed_token(user)
+        said = _("Your feed is switched off: its address no longer works.")
+    return said
+
+
+def _failure(widget: DeadlinesWidget) -> dict[str, object]:
+    return {"event": "write_failed", "widget": widget.slug, "request_id": g.get("request_id")}
+
+
+def failed_feed_panel(widget: DeadlinesWidget, notice: str) -> Response:
+    """500 after an unforeseen error: the panel as it stands now, with `notice`; shown in the
+    panel (FAILED_HEADER), never a silent button or an endless "Loading…"."""
+    try:
+        answer = feed_panel_answer(widget, notice, "danger", 500)
+    except Exception:  # the panel cannot be drawn either: the notice and a retry, in its place
+        log.exception("feed panel failed", extra=_failure(widget))
+        html = render_template("widgets/deadlines_feed.html", broken=True, notice=notice, kind="danger")
+        answer = Response(html, status=500, content_type="text/html; charset=utf-8")
+        answer.headers["Cache-Control"] = "no-store"
+    answer.headers[FAILED_HEADER] = "1"
+    return answer
 
 
 def feed_answer(widget: DeadlinesWidget, token: str) -> Response:

@@ -63,6 +63,10 @@ class StorageMissing(Exception):
     """The portal's database is not there (not configured, or unreachable): nothing was kept."""
 
 
+class StorageAway(StorageMissing):
+    """The portal has a database, but it did not answer: nothing was kept; a later try may work."""
+
+
 class Keeper(Protocol):
     """Per-person choices of the Taiga cards."""
 
@@ -72,7 +76,7 @@ class Keeper(Protocol):
         ...
 
     def feed_token(self, user: User) -> FeedToken | None:
-        """The user's current feed token, or None."""
+        """The user's current feed token, or None; StorageAway when the database does not answer."""
         ...
 
     def renew_feed_token(self, user: User) -> FeedToken:
@@ -196,7 +200,10 @@ class DatabaseKeeper:
         return error
 
     def feed_token(self, user: User) -> FeedToken | None:
-        token, owner = self._of(user.subject).get_many([self.token, self.owner])
+        try:
+            token, owner = self._of(user.subject).get_many([self.token, self.owner], strict=True)
+        except self._unavailable() as error:
+            raise StorageAway(str(error)) from error
         if not token:
             return None
         return FeedToken(token, _created(owner))
@@ -211,14 +218,14 @@ class DatabaseKeeper:
             prefs.set(self.owner, owner)
             prefs.set(self.token, token)
         except self._unavailable() as error:
-            raise StorageMissing(str(error)) from error
+            raise StorageAway(str(error)) from error
         return FeedToken(token, created)
 
     def revoke_feed_token(self, user: User) -> None:
         try:
             self._of(user.subject).clear(self.token)
         except self._unavailable() as error:
-            raise StorageMissing(str(error)) from error
+            raise StorageAway(str(error)) from error
 
     def feed_owner(self, token: str) -> FeedOwner | None:
         if not token:
@@ -247,7 +254,7 @@ class DatabaseKeeper:
         try:
             self._of(user.subject).set(self.sort, sort)
         except self._unavailable() as error:
-            raise StorageMissing(str(error)) from error
+            raise StorageAway(str(error)) from error
 
 
 def _created(owner: dict[str, str]) -> datetime:
