@@ -10,27 +10,17 @@ It is how the changes to the hot path were compared (bench/README.md § Profilin
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
 from .context import Bench, session_cookie
+from .host import cpu_seconds
 from .stack import Server, gunicorn, peers
 from .throughput import SENT_BACK, WIDGET
 from .wire import BROWSER_HEADERS, fetch
 from .wrk import run
 
 ONE_WORKER = {"PORTAL_WORKERS": "1"}
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system time of every thread of a process, so far."""
-    ticks = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat(5))
-    return ticks / _TICK
 
 
 def per_request(

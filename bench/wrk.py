@@ -67,6 +67,7 @@ class WrkResult:
     socket_errors: int
     statuses: dict[str, int] = field(default_factory=dict)
     runs_rps: list[float] = field(default_factory=list)  # when the best of several runs
+    lopsided_runs: int = 0  # of those, the runs set aside: one worker nearly idle (throughput.best_of)
 
     @property
     def server_errors(self) -> int:
