@@ -6,14 +6,19 @@ import re
 import time
 from collections.abc import Callable
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import Client
 
+from portal.state import portal_state
 from portal.web.security import CSP
 from simulators.base import SimServer
+
+from .support.releases import MARK, ONLY_THERE, RoundRobin, other_release
 
 
 def _page(client: FlaskClient, **headers: str) -> str:
@@ -292,7 +297,7 @@ def test_a_static_file_is_kept_only_under_its_own_version(client: FlaskClient) -
     for path in ("css/portal.css", "js/portal.js", "icons/ui.svg"):
         own = re.search(rf'"/static/{re.escape(path)}\?v=([0-9a-f]{{10}})["#]', html)
         assert own, path
-        for other in (f"?v={'0' * 10}", ""):  # another release's version, or none at all
+        for other in (f"?v={'0' * 10}&try=3", ""):  # another release's, asked thrice; or none
             with client.get(f"/static/{path}{other}") as answer:
                 assert answer.status_code == 200
                 assert "max-age=31536000" not in answer.headers["Cache-Control"], (path, other)
@@ -300,6 +305,41 @@ def test_a_static_file_is_kept_only_under_its_own_version(client: FlaskClient) -
                 assert answer.headers["ETag"]  # revalidated, then
         with client.get(f"/static/{path}?v={own.group(1)}") as kept:
             assert "max-age=31536000" in kept.headers["Cache-Control"]
+
+
+def test_during_a_rollout_a_stylesheet_of_the_other_release_is_asked_for_again(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    """A page drawn by one release asks for its stylesheet; the Service sends the request to a
+    pod of the other release. That pod sends the browser to ask again (307, no-store), the next
+    request reaches a pod of the page's release, and the page gets its own stylesheet, kept."""
+    new, old = make_app(), other_release(make_app(), tmp_path)
+    own_css = {}
+    for name, pod in (("new", new), ("old", old)):
+        found = re.search(r'href="(/static/css/portal\.css\?v=[0-9a-f]{10})"', _page(pod.test_client()))
+        assert found
+        own_css[name] = found.group(1)
+    assert own_css["new"] != own_css["old"]
+    for page_of, first, second in (("new", old, new), ("old", new, old)):
+        service = RoundRobin(first, second)  # the stylesheet's request reaches the other release
+        browser = Client(service)
+        redirected = browser.get(own_css[page_of])
+        assert redirected.status_code == 307 and redirected.headers["Cache-Control"] == "no-store"
+        answer = browser.get(own_css[page_of], follow_redirects=True)
+        assert answer.status_code == 200 and service.served[-1] == 1
+        assert (MARK.encode() in answer.get_data()) == (page_of == "old")
+        assert answer.headers["Cache-Control"] == "public, max-age=31536000"
+        answer.close()
+    only_old = f"/static/{ONLY_THERE}?v={portal_state(old).static_versions[ONLY_THERE]}"
+    found = Client(RoundRobin(new, old)).get(only_old, follow_redirects=True)
+    assert found.status_code == 200 and MARK.encode() in found.get_data()  # not new's 404
+    found.close()
+    # Once the page's release is gone, a few asks later it gets this release's file, not kept.
+    gone = Client(RoundRobin(new))
+    last = gone.get(own_css["old"], follow_redirects=True)
+    assert last.status_code == 200 and len(last.history) == 3
+    assert MARK.encode() not in last.get_data() and "no-cache" in last.headers["Cache-Control"]
+    last.close()
 
 
 def test_the_tiles_stylesheet_is_kept_only_under_its_own_version(client: FlaskClient) -> None:
