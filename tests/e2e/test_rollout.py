@@ -10,7 +10,7 @@ with its own stylesheet, script and icons, and nothing in the console.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,27 @@ from flask import Flask
 from playwright.sync_api import Browser, expect
 from werkzeug.serving import make_server
 
+from portal import create_app
+from simulators.base import SimServer
+
+from ..conftest import SECRET
 from ..support.releases import other_release
+from .conftest import e2e_config
 from .helpers import SETTLED, PageProblems, watched_page
 
 
+def _release(kuma_server: SimServer, directory: Path) -> Flask:
+    """A pod of the portal with the status card on the session's Uptime Kuma simulator."""
+    config = e2e_config(kuma_server, only=("status",))
+    config["database"] = {"data_dir": str(directory / "data")}
+    return create_app({"PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
+
+
 @pytest.fixture
-def rollout(make_app: Callable[..., Flask], tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+def rollout(kuma_server: SimServer, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     """The address, and each static request's path with the release that answered it."""
-    new, old = make_app(), other_release(make_app(), tmp_path)
+    new = _release(kuma_server, tmp_path / "new")
+    old = other_release(_release(kuma_server, tmp_path / "old"), tmp_path / "old")
     answered: list[str] = []
 
     def service(environ: dict[str, Any], start_response: Any) -> Any:

@@ -312,9 +312,10 @@ def test_while_the_database_is_away_the_panel_never_offers_a_new_feed_over_the_o
     a change says it was not made, and her feed is the same once the database is back."""
     name = f"feeds_{uuid.uuid4().hex[:12]}"
     section = {"url": postgres.create_database(name), "connect_timeout": 1}
-    first = _as(taiga_app(database=section), "camille")
+    apps = [taiga_app(database=section), taiga_app(database=section)]
+    first = _as(apps[0], "camille")
     path = _renew(first)
-    another_worker = _as(taiga_app(database=section), "camille")
+    another_worker = _as(apps[1], "camille")
     monkeypatch.setattr(database_module, "RETRY_AFTER", 0.0)
     postgres.allow_connections(name, False)
     try:
@@ -334,6 +335,10 @@ def test_while_the_database_is_away_the_panel_never_offers_a_new_feed_over_the_o
     again = _panel(another_worker).get_data(as_text=True)
     assert f'value="http://localhost{path}"' in again  # the same address: nothing was replaced
     assert b"BEGIN:VCALENDAR" in first.application.test_client().get(path).get_data()
+    for app in apps:  # the connections the outage broke are closed here, not by a later test's GC
+        portal_state(app).database.dispose()
+    del first, another_worker, apps
+    gc.collect()
 
 
 class _BrokenKeeper(keeping.MemoryKeeper):
