@@ -124,6 +124,7 @@ class Browser:
 
     client: FlaskClient
     token: str = ""
+    basis: str = ""  # what the page's layout was drawn from, as portal.js sends it back
 
     def page(self) -> Page:
         html = self.client.get("/", headers=EN).get_data(as_text=True)
@@ -132,7 +133,16 @@ class Browser:
         )
         assert found, "the page carries no CSRF token"
         self.token = found.group(1)
+        basis = re.search(r'id="layout-bar"[^>]* data-basis="([^"]+)"', html)
+        self.basis = basis.group(1) if basis else ""
         return Page.parse(html)
+
+    def change(self, document: Any) -> tuple[int, dict[str, Any]]:
+        """Save as the page's script does: based on what the page shows, following its own saves."""
+        code, answer = self.save(document, **{"X-Layout-Basis": self.basis})
+        if code == 200:
+            self.basis = answer["basis"]
+        return code, answer
 
     def save(self, document: Any, **headers: str) -> tuple[int, dict[str, Any]]:
         if not self.token:
@@ -228,7 +238,8 @@ MINE = {
 
 def test_a_saved_layout_is_what_the_next_page_shows_in_another_browser(layout_app: Flask) -> None:
     first = browser(layout_app, "camille")
-    assert first.save(MINE) == (200, {"message": "Layout saved.", "revision": 1})
+    code, answer = first.save(MINE)
+    assert (code, answer["message"], answer["revision"]) == (200, "Layout saved.", 1)
     page = browser(layout_app, "camille").page()  # a second browser of the same user
     assert page.cards == ["gamma", "status", "alpha", "delta", "beta"]
     assert page.hidden == {"alpha"}
@@ -324,6 +335,41 @@ def test_concurrent_saves_from_two_browsers_last_one_wins_whole(layout_app: Flas
     # The last save, made after both, wins.
     assert browsers[1].save(documents[1])[1]["revision"] == 31
     assert browser(layout_app, "camille").page().cards == orders[1]
+
+
+def test_a_page_left_open_does_not_put_its_older_layout_back_over_a_newer_one(
+    layout_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Camille's laptop shows the dashboard since the morning (her team's default). At noon she
+    arranges it on her desktop. At three, on the laptop, she folds a card: that page's layout is
+    the morning's, and saving it whole would silently undo the desktop's arrangement. It is
+    refused with a 409 that says why; once the laptop's page is reloaded, her change goes."""
+    laptop, desktop = browser(layout_app, "camille"), browser(layout_app, "camille")
+    morning = laptop.page()
+    desktop.page()
+    assert laptop.basis == desktop.basis == "none"  # nothing saved yet
+    assert desktop.change(MINE)[0] == 200
+    assert desktop.change({**MINE, "new_tab": False})[0] == 200  # its own saves follow each other
+    folded = {"cards": [card(s, collapsed=s == "beta") for s in morning.cards], "pinned": morning.pinned}
+    code, answer = laptop.change(folded)
+    assert code == 409
+    assert answer["error"].startswith("Your layout was changed on another device or in another tab")
+    shown = browser(layout_app, "camille").page()
+    assert shown.cards == [c["slug"] for c in MINE["cards"]] and shown.pinned == MINE["pinned"]
+    assert not shown.new_tab and "beta" not in shown.collapsed  # the desktop's, untouched
+    audits = [r for r in caplog.records if getattr(r, "event", "") == "audit"]
+    assert (audits[-1].action, audits[-1].outcome) == ("layout_save", "conflict")  # type: ignore[attr-defined]
+
+    reloaded = laptop.page()
+    assert reloaded.cards == shown.cards
+    code, _ = laptop.change(
+        {**MINE, "new_tab": False, "cards": [*MINE["cards"][:4], card("beta", collapsed=True)]}
+    )
+    assert code == 200 and "beta" in browser(layout_app, "camille").page().collapsed
+    # A reset elsewhere is a change too: the desktop's page, drawn before it, is told so.
+    desktop.page()
+    assert browser(layout_app, "camille").reset()[0] == 200
+    assert desktop.change(MINE)[0] == 409
 
 
 # --- bad input loses nothing --------------------------------------------------------------------

@@ -7,6 +7,8 @@ the registry's order), and a tile that went away is simply not pinned.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -20,6 +22,13 @@ from ..widgets.contract import WidgetContext
 
 MAX_ITEMS = 200  # far more cards and tiles than a page has: a bound, not a limit anyone meets
 MAX_BODY_BYTES = 16_384
+NOTHING_SAVED = "none"  # the basis of a page drawn from the team's default (no layout saved)
+CHANGED_ELSEWHERE = Reason.of(
+    N_(
+        "Your layout was changed on another device or in another tab since this page was loaded,"
+        " so this change was not saved. Reload the page to see that layout, then make your change again."
+    )
+)
 
 
 class CardChoice(BaseModel):
@@ -153,6 +162,16 @@ class PlacedTile:
 Source = Literal["saved", "default", "unavailable"]
 
 
+def layout_basis(document: LayoutDocument | None) -> str:
+    """What a page's layout was drawn from, as the page sends it back with a change: the saved
+    document's digest, or NOTHING_SAVED. A change based on another is refused (409), so a page
+    left open since the morning cannot put the morning's layout back over a newer one."""
+    if document is None:
+        return NOTHING_SAVED
+    canonical = json.dumps(document.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
+
+
 @dataclass(frozen=True)
 class PageLayout:
     """The dashboard of one user now: cards in order, tiles pinned first, where they open."""
@@ -161,6 +180,7 @@ class PageLayout:
     tiles: tuple[PlacedTile, ...]
     new_tab: bool
     source: Source  # their saved layout, their team's default, or the default for want of the database
+    basis: str = NOTHING_SAVED  # layout_basis of what it was drawn from
 
 
 def arrange(
@@ -169,6 +189,7 @@ def arrange(
     widgets: Sequence[WidgetContext],
     tiles: Sequence[Tile],
     source: Source,
+    basis: str = NOTHING_SAVED,
 ) -> PageLayout:
     """The document read against what the user may see now (widgets and tiles)."""
     visible = {
@@ -187,4 +208,4 @@ def arrange(
     pinned = [by_slug[s] for s in dict.fromkeys(document.pinned) if s in by_slug]
     rest = [p for p in mine if p.tile.slug not in document.pinned]
     placed_tiles = tuple(PlacedTile(p.tile, True, p.index) for p in pinned) + tuple(rest)
-    return PageLayout(tuple(cards), placed_tiles, document.new_tab, source)
+    return PageLayout(tuple(cards), placed_tiles, document.new_tab, source, basis)

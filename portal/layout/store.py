@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
@@ -11,7 +12,15 @@ from ..config import PortalConfig
 from ..identity import User
 from ..storage.database import Database, StorageUnavailable, upsert
 from ..storage.models import UserLayout, utcnow
-from .model import LayoutDocument, Source, default_document
+from .model import (
+    CHANGED_ELSEWHERE,
+    NOTHING_SAVED,
+    LayoutDocument,
+    LayoutRefused,
+    Source,
+    default_document,
+    layout_basis,
+)
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +29,10 @@ def saved_document(database: Database, subject: str) -> LayoutDocument | None:
     """The user's saved layout, or None (never saved, or reset). StorageUnavailable passes up."""
     with database.session() as session:
         stored = session.execute(select(UserLayout.layout).where(UserLayout.subject == subject)).scalar()
+    return _readable(stored)
+
+
+def _readable(stored: Any) -> LayoutDocument | None:
     if stored is None:
         return None
     try:
@@ -31,20 +44,31 @@ def saved_document(database: Database, subject: str) -> LayoutDocument | None:
         return None
 
 
-def load_document(database: Database, config: PortalConfig, user: User) -> tuple[LayoutDocument, Source]:
-    """The user's layout: saved, else their team's default; the default while the database is away."""
+def load_document(database: Database, config: PortalConfig, user: User) -> tuple[LayoutDocument, Source, str]:
+    """The user's layout: saved, else their team's default; the default while the database is
+    away. With where it came from, and its basis (`layout_basis`)."""
     try:
         saved = saved_document(database, user.subject)
     except StorageUnavailable:
-        return default_document(config, user), "unavailable"
+        return default_document(config, user), "unavailable", NOTHING_SAVED
     if saved is None:
-        return default_document(config, user), "default"
-    return saved, "saved"
+        return default_document(config, user), "default", NOTHING_SAVED
+    return saved, "saved", layout_basis(saved)
 
 
-def save_document(database: Database, subject: str, document: LayoutDocument) -> int:
-    """Replace the user's layout in one statement (concurrent saves: the last one wins); its revision."""
+def save_document(
+    database: Database, subject: str, document: LayoutDocument, based_on: str | None = None
+) -> int:
+    """Replace the user's layout; its revision. `based_on`: the basis of the layout the page
+    was showing; when the saved one is another by now (changed on another device or tab, or
+    reset), LayoutRefused (409) and nothing changes. None: no check (the last save wins)."""
     with database.session() as session:
+        if based_on is not None:
+            current = session.execute(
+                select(UserLayout.layout).where(UserLayout.subject == subject).with_for_update()
+            ).scalar()
+            if layout_basis(_readable(current)) != based_on:
+                raise LayoutRefused(CHANGED_ELSEWHERE, 409)
         upsert(
             session,
             UserLayout,

@@ -1,5 +1,9 @@
 """The layout's routes: save (the whole document, at every change of the edit mode) and reset.
 
+A save names what the page's layout was drawn from (`X-Layout-Basis`): when the saved layout
+changed since (another device, another tab), it is refused with a 409 that says so, rather
+than a page left open since the morning putting its older layout back over the newer one.
+
 Both go through the write path's guard (logged in, same origin, Flask-WTF's CSRF token from the
 page's `hx-headers`) and leave an audit line. A refused layout changes nothing: it is checked
 whole before the one statement that replaces the saved one.
@@ -15,19 +19,28 @@ from ..storage.database import StorageUnavailable
 from ..upstreams.errors import N_, Reason
 from ..web.guard import audit, write_refusal
 from ..web.i18n import translate_reason
-from .model import MAX_BODY_BYTES, LayoutRefused, PageLayout, arrange, check_document, parse_document
+from .model import (
+    MAX_BODY_BYTES,
+    LayoutRefused,
+    PageLayout,
+    arrange,
+    check_document,
+    layout_basis,
+    parse_document,
+)
 from .store import load_document, reset_document, save_document
 
 bp = Blueprint("layout", __name__)
 
+BASIS_HEADER = "X-Layout-Basis"  # what the page's layout was drawn from (model.layout_basis)
 UNAVAILABLE = Reason.of(N_("Your layout cannot be saved right now (the portal's database is unreachable)."))
 
 
 def page_layout(user: User) -> PageLayout:
     """The dashboard as this user arranged it (or their team's default), against what they may see now."""
     state = portal_state()
-    document, source = load_document(state.database, state.config, user)
-    return arrange(document, user, list(state.widgets.values()), state.tiles, source)
+    document, source, basis = load_document(state.database, state.config, user)
+    return arrange(document, user, list(state.widgets.values()), state.tiles, source, basis)
 
 
 def _answer(reason: Reason, status: int, **fields: object) -> Response:
@@ -65,15 +78,17 @@ def save() -> Response:
     try:
         document = parse_document(_body())
         check_document(document, user, list(state.widgets.values()), state.config)
-        revision = save_document(state.database, user.subject, document)
+        based_on = request.headers.get(BASIS_HEADER)  # absent from a page of an older release
+        revision = save_document(state.database, user.subject, document, based_on)
     except LayoutRefused as refused:
-        audit("layout_save", "layout", "invalid", reason=str(refused.reason), status=refused.status)
+        outcome = "conflict" if refused.status == 409 else "invalid"
+        audit("layout_save", "layout", outcome, reason=str(refused.reason), status=refused.status)
         return _answer(refused.reason, refused.status)
     except StorageUnavailable:
         audit("layout_save", "layout", "unavailable")
         return _answer(UNAVAILABLE, 503)
     audit("layout_save", "layout", "ok", revision=revision, cards=len(document.cards))
-    return _answer(Reason.of(N_("Layout saved.")), 200, revision=revision)
+    return _answer(Reason.of(N_("Layout saved.")), 200, revision=revision, basis=layout_basis(document))
 
 
 @bp.post("/layout/reset")

@@ -34,7 +34,8 @@ class UserLayout(Base):
     """One person's dashboard: card order, hidden, collapsed, widths, pinned tiles, new tab.
 
     `layout` is the document `portal.layout.model.LayoutDocument` validates; `revision` counts
-    the saves (each save replaces the whole document: the last one wins).
+    the saves (each save replaces the whole document; a save based on an older layout is
+    refused, `portal.layout.store.save_document`).
     """
 
     __tablename__ = "user_layouts"

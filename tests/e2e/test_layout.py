@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from simulators.base import SimServer
 
 from .conftest import Portal, e2e_config, served_portal
-from .helpers import OpenPage, describe_violations, run_axe
+from .helpers import OpenPage, PageProblems, describe_violations, run_axe
 
 CARDS = "#widget-grid > .widget-card"
 
@@ -144,3 +144,38 @@ def test_axe_finds_no_violation_in_edit_mode(open_page: OpenPage, scheme: str) -
     assert result["violations"] == [], describe_violations(result["violations"])
     page.locator("#widget-beta [data-action='hide']").click()
     saved(page)
+
+
+def test_a_page_left_open_is_told_its_layout_changed_elsewhere_and_reloads_to_it(
+    open_page: OpenPage, problems: PageProblems
+) -> None:
+    """The laptop's page was drawn before the desktop moved a card: folding a card there would
+    save the older layout over the desktop's. The laptop's page says so, offers to reload, and
+    shows the desktop's layout once reloaded; nothing of the desktop's change is lost."""
+    problems.allow_console(r"the server responded with a status of 409")  # the refused save, said below
+    laptop = open_page("/")
+    edit(laptop)
+    laptop.locator("#layout-reset").click()  # from the plain default, whatever ran before
+    laptop.wait_for_load_state()
+    laptop = open_page("/")
+    desktop = open_page("/")
+    edit(desktop)
+    desktop.locator("#widget-beta [data-action='up']").click()
+    saved(desktop, "Beta moved to position 2 of 4. Layout saved.")
+    moved = order(desktop)
+    assert moved == ["status", "beta", "alpha", "gamma"]
+
+    laptop.locator("#widget-status .card-fold").click()
+    status = laptop.locator("#layout-status")
+    expect(status).to_contain_text("Your layout was changed on another device or in another tab")
+    expect(status).to_have_class(re.compile(r"\bis-danger\b"))
+    reload = laptop.locator("#layout-reload")
+    expect(reload).to_be_visible()
+    assert order(open_page("/")) == moved  # the desktop's layout stands
+    with laptop.expect_navigation():
+        reload.click()
+    assert order(laptop) == moved
+    expect(laptop.locator("#layout-reload")).to_be_hidden()
+    laptop.locator("#widget-status .card-fold").click()  # now it goes
+    saved(laptop)
+    assert order(open_page("/")) == moved

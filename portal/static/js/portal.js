@@ -972,6 +972,7 @@
     var status = document.getElementById("layout-status");
     var newTab = document.getElementById("layout-new-tab");
     var reset = document.getElementById("layout-reset");
+    var reload = document.getElementById("layout-reload");
     var toggleText = toggle.querySelector("span");
     var editLabel = toggleText.textContent;
     var editing = false;
@@ -1030,7 +1031,11 @@
       return window.fetch(url, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        headers: {
+          "Content-Type": "application/json",
+          "X-CSRFToken": csrfToken(),
+          "X-Layout-Basis": bar.getAttribute("data-basis") || ""
+        },
         body: body
       }).then(function (response) {
         // The session ended meanwhile: the page goes to the login, as a card's poll would send it
@@ -1040,17 +1045,26 @@
           window.location.href = login;
           return new Promise(function () {});
         }
-        return response.json().then(function (answer) { return { ok: response.ok, answer: answer }; });
+        return response.json().then(function (answer) {
+          return { ok: response.ok, status: response.status, answer: answer };
+        });
       });
     }
 
     // One save at a time, each sending the layout as it is when its turn comes: the server
-    // keeps the last one, which is the page's last state.
+    // keeps the last one, which is the page's last state. Each names the saved layout it
+    // follows (data-basis); when the layout was changed elsewhere since (another device or
+    // tab), the server refuses (409) and the page offers to reload rather than overwrite it.
     function save(said) {
       queue = queue.then(function () {
         return post(bar.getAttribute("data-save-url"), JSON.stringify(layoutNow())).then(function (result) {
-          if (result.ok) say((said ? said + " " : "") + result.answer.message);
-          else say(result.answer.error, true);
+          if (result.ok) {
+            if (result.answer.basis) bar.setAttribute("data-basis", result.answer.basis);
+            say((said ? said + " " : "") + result.answer.message);
+          } else {
+            say(result.answer.error, true);
+            if (result.status === 409 && reload) reload.hidden = false;
+          }
         }, function () {
           say(label("failed"), true);
         });
@@ -1212,6 +1226,8 @@
         save("");
       });
     }
+
+    if (reload) reload.addEventListener("click", function () { window.location.reload(); });
 
     if (reset) {
       reset.addEventListener("click", function () {
