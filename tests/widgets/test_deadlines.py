@@ -309,7 +309,8 @@ def test_while_the_database_is_away_the_panel_never_offers_a_new_feed_over_the_o
     """Camille's calendar reads her feed; the portal's database goes away. Another worker (one
     that has not read her choices yet) must not show her panel as "no feed yet" with a button
     that would replace the address her calendar uses: it says the database is not answering,
-    a change says it was not made, and her feed is the same once the database is back."""
+    a change says it was not made, her calendar is told to try later (503), and her feed is
+    the same once the database is back."""
     name = f"feeds_{uuid.uuid4().hex[:12]}"
     section = {"url": postgres.create_database(name), "connect_timeout": 1}
     apps = [taiga_app(database=section), taiga_app(database=section)]
@@ -330,6 +331,10 @@ def test_while_the_database_is_away_the_panel_never_offers_a_new_feed_over_the_o
         assert "Your feed address is ready" not in said
         audits = [(r.action, r.outcome) for r in caplog.records if getattr(r, "event", "") == "audit"]
         assert audits[-1] == ("renew_feed", "storage_away")
+        # Her calendar application, polling meanwhile: "try later", never "no such feed" (a 404
+        # can make it drop the subscription).
+        calendar = apps[1].test_client().get(path)
+        assert calendar.status_code == 503 and calendar.headers["Retry-After"] == "60"
     finally:
         postgres.allow_connections(name, True)
     again = _panel(another_worker).get_data(as_text=True)

@@ -155,7 +155,10 @@ def failed_feed_panel(widget: DeadlinesWidget, notice: str) -> Response:
 def feed_answer(widget: DeadlinesWidget, token: str) -> Response:
     state = portal_state()
     ctx = state.widgets[widget.slug]
-    owner = keeper().feed_owner(token) if ctx.settings.enabled and ctx.configured else None
+    try:
+        owner = keeper().feed_owner(token) if ctx.settings.enabled and ctx.configured else None
+    except StorageAway:  # a 404 could make a calendar application drop the subscription
+        return _unavailable_feed("The portal's database cannot be read right now\n")
     settings = ctx.settings
     assert isinstance(settings, DeadlinesSettings)
     if owner is None or not settings.feed:
@@ -166,9 +169,7 @@ def feed_answer(widget: DeadlinesWidget, token: str) -> Response:
         ctx.part_key(part, user), part.fetch, ctx.part_policy(part), widget.slug
     )
     if result.value is None:
-        answer = Response("Taiga cannot be read right now\n", status=503, content_type="text/plain")
-        answer.headers["Retry-After"] = "60"
-        return answer
+        return _unavailable_feed("Taiga cannot be read right now\n")
     assert part.select is not None
     work: MyWork = part.select(result.value)
     body = calendar(work, taiga_settings(ctx).front, _("Deadlines from Taiga"))
@@ -177,3 +178,11 @@ def feed_answer(widget: DeadlinesWidget, token: str) -> Response:
     response.headers["Content-Disposition"] = 'inline; filename="taiga-deadlines.ics"'
     response.headers["X-Robots-Tag"] = "noindex"
     return response
+
+
+def _unavailable_feed(text: str) -> Response:
+    """503 with a Retry-After: the calendar application tries again later and keeps the feed."""
+    answer = Response(text, status=503, content_type="text/plain; charset=utf-8")
+    answer.headers["Retry-After"] = "60"
+    answer.headers["Cache-Control"] = "no-store"
+    return answer

@@ -88,7 +88,8 @@ class Keeper(Protocol):
         ...
 
     def feed_owner(self, token: str) -> FeedOwner | None:
-        """Whose feed this token opens, or None (unknown or revoked)."""
+        """Whose feed this token opens, or None (unknown or revoked); StorageAway when the
+        database does not answer."""
         ...
 
     def sort_of(self, user: User) -> str | None:
@@ -232,11 +233,11 @@ class DatabaseKeeper:
             return None
         try:
             subjects = self._storage.preferences.holders(self.database, self.token, token)
-        except self._unavailable():
-            return None
-        if len(subjects) != 1:
-            return None
-        owner = self._of(subjects[0]).get(self.owner)
+            if len(subjects) != 1:
+                return None
+            (owner,) = self._of(subjects[0]).get_many([self.owner], strict=True)
+        except self._unavailable() as error:  # not "no such feed": a calendar may drop a 404
+            raise StorageAway(str(error)) from error
         claims = tuple(
             (key.removeprefix(CLAIM_PREFIX), value)
             for key, value in owner.items()
