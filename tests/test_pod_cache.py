@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import multiprocessing
 import os
 import threading
 import time
@@ -254,3 +255,42 @@ def test_during_an_outage_every_poll_shows_the_last_good_data_whichever_worker_a
     for card in told:
         assert "stale-banner" in card and "Uptime Kuma a renvoyé le code HTTP 500" in card, card[:2000]
         assert "État des services\xa0: données anciennes affichées" in card  # to a screen reader too
+
+
+def _count_under_lock(directory: Path, rounds: int) -> None:
+    """Add one to a counter file `rounds` times, each time under the pod's lock of one key."""
+    store = FileStore(directory, CODEC)
+    counter = directory / "counter"
+    for _ in range(rounds):
+        lock = None
+        while lock is None:
+            lock = store.try_lock("auth:refresh:a-session", 5)
+        try:
+            counter.write_text(str(int(counter.read_text()) + 1))
+        finally:
+            lock.release()
+
+
+def test_a_lock_file_goes_with_its_lock_and_the_lock_still_excludes_across_processes(tmp_path: Path) -> None:
+    """A lock per session refresh or per person's key left a file each, for the pod's life
+    (tens of thousands over months of logins without Redis). The file now goes as the lock is
+    released; four processes hammering one key still never hold it together (no count lost)."""
+    directory = tmp_path / "sessions"
+    store = FileStore(directory, CODEC)
+    for session in range(50):
+        lock = store.try_lock(f"auth:refresh:session-{session}", 5)
+        assert lock is not None
+        assert store.try_lock(f"auth:refresh:session-{session}", 5) is None  # held
+        lock.release()
+    assert os.listdir(directory / "locks") == []
+
+    (directory / "counter").write_text("0")
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_count_under_lock, args=(directory, 300)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    assert (directory / "counter").read_text() == str(4 * 300)
+    assert os.listdir(directory / "locks") == []

@@ -120,6 +120,7 @@ def _read_unexpired(codec: Codec, expires: bytes, raw: bytes, key: str) -> Any:
 
 
 ABANDONED_AFTER = 60.0  # s after which a temporary file is a write that will never finish
+LOCK_TRIES = 3  # opens of a lock file that its holder removed as we opened it, before giving up
 
 
 def _whole_seconds(timeout: float) -> int:
@@ -491,16 +492,34 @@ class _SafeLock:
 
 
 class _FileLock:
-    """An flock on a file: released by `release()`, or by the kernel if the process dies."""
+    """An flock on a file: released by `release()`, or by the kernel if the process dies.
 
-    def __init__(self, handle: int) -> None:
+    The file goes with the lock, so that a lock per session or per person's key leaves nothing
+    behind. It is removed while still held: whoever opened it meanwhile and locks it next finds
+    it no longer at its path, and tries again on a new one (`FileStore.try_lock`).
+    """
+
+    def __init__(self, handle: int, path: str) -> None:
         self._handle = handle
+        self._path = path
 
     def release(self) -> None:
         try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
             fcntl.flock(self._handle, fcntl.LOCK_UN)
         finally:
             os.close(self._handle)
+
+
+def _still_at(handle: int, path: str) -> bool:
+    """Whether the open file `handle` is the one at `path` (not removed or replaced since)."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle)
+    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
 
 
 class FileStore:
@@ -521,6 +540,7 @@ class FileStore:
         (directory / "locks").mkdir(parents=True, exist_ok=True, mode=0o700)
         (directory / "entries").mkdir(parents=True, exist_ok=True, mode=0o700)
         self._entries = str(directory / "entries")
+        self._locks = str(directory / "locks")
 
     @staticmethod
     def _name(key: str) -> str:
@@ -607,13 +627,19 @@ class FileStore:
         return os.path.exists(os.path.join(self._entries, self._name(key)))
 
     def try_lock(self, key: str, ttl: float) -> Lock | None:
-        handle = os.open(self.directory / "locks" / self._name(key), os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(handle)
-            return None
-        return _FileLock(handle)
+        """The key's lock for every worker of the pod, or None while another holds it."""
+        path = os.path.join(self._locks, self._name(key))
+        for _ in range(LOCK_TRIES):
+            handle = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(handle)
+                return None
+            if _still_at(handle, path):
+                return _FileLock(handle, path)
+            os.close(handle)  # its holder removed it as it released it: a new file, a new try
+        return None
 
     def ping(self) -> bool:
         return self.directory.is_dir()
