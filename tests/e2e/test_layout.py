@@ -179,3 +179,26 @@ def test_a_page_left_open_is_told_its_layout_changed_elsewhere_and_reloads_to_it
     laptop.locator("#widget-status .card-fold").click()  # now it goes
     saved(laptop)
     assert order(open_page("/")) == moved
+
+
+def test_another_tab_is_told_at_once_when_the_layout_is_saved(open_page: OpenPage) -> None:
+    """Two tabs of one browser: a change saved in one makes the other say, before anyone
+    touches it, that its layout is older, with "Reload"; reloaded, it shows the change."""
+    first = open_page("/")
+    edit(first)
+    first.locator("#layout-reset").click()  # from the plain default, whatever ran before
+    first.wait_for_load_state()
+    first = open_page("/")
+    second = first.context.new_page()
+    second.goto("/")
+    expect(second.locator("#layout-toggle")).to_be_enabled()
+    expect(second.locator("#layout-reload")).to_be_hidden()
+    first.locator("#widget-alpha .card-fold").click()
+    saved(first)
+    expect(second.locator("#layout-status")).to_contain_text("Your layout was changed in another tab")
+    expect(second.locator("#layout-reload")).to_be_visible()
+    expect(first.locator("#layout-reload")).to_be_hidden()  # the tab that saved is not told
+    with second.expect_navigation():
+        second.locator("#layout-reload").click()
+    expect(second.locator("#widget-alpha-body")).to_be_hidden()  # the other tab's fold
+    expect(second.locator("#layout-reload")).to_be_hidden()

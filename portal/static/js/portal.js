@@ -1059,7 +1059,10 @@
       queue = queue.then(function () {
         return post(bar.getAttribute("data-save-url"), JSON.stringify(layoutNow())).then(function (result) {
           if (result.ok) {
-            if (result.answer.basis) bar.setAttribute("data-basis", result.answer.basis);
+            if (result.answer.basis) {
+              bar.setAttribute("data-basis", result.answer.basis);
+              if (otherTabs) otherTabs.postMessage({ basis: result.answer.basis });
+            }
             say((said ? said + " " : "") + result.answer.message);
           } else {
             say(result.answer.error, true);
@@ -1229,6 +1232,19 @@
 
     if (reload) reload.addEventListener("click", function () { window.location.reload(); });
 
+    // The other tabs of this browser learn of a saved layout at once: a tab showing an older one
+    // says so and offers to reload, before its next change is refused (a page on another device
+    // learns it from that refusal).
+    var otherTabs = window.BroadcastChannel ? new window.BroadcastChannel("portal-layout") : null;
+    if (otherTabs) {
+      otherTabs.addEventListener("message", function (event) {
+        var told = event.data && event.data.basis;
+        if (!told || told === bar.getAttribute("data-basis")) return;
+        say(label("elsewhere"), true);
+        if (reload) reload.hidden = false;
+      });
+    }
+
     if (reset) {
       reset.addEventListener("click", function () {
         queue = queue.then(function () {
@@ -1237,6 +1253,7 @@
               say(result.answer.error, true);
               return;
             }
+            if (otherTabs) otherTabs.postMessage({ basis: "none" });
             say(result.answer.message);
             window.location.reload();
           }, function () {
