@@ -386,6 +386,7 @@ def test_a_feed_change_that_fails_unforeseen_says_so_in_the_panel(
     assert panel.status_code == 500 and panel.headers["X-Portal-Card-Failed"] == "1"
     assert "The calendar feed could not be shown" in html and "Try again" in html
     assert 'hx-get="/widgets/deadlines/feed"' in html and "KeyError" not in html
+    assert any(getattr(r, "event", "") == "feed_panel_failed" and r.exc_info for r in caplog.records)
 
 
 @pytest.fixture

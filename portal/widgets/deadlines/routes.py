@@ -32,7 +32,7 @@ def register(widget: DeadlinesWidget, blueprint: Blueprint) -> None:
         except HTTPException:  # an answer on purpose (400 for an unlisted Host), not a bug
             raise
         except Exception:
-            log.exception("feed panel failed", extra=_failure(widget))
+            log.exception("feed panel failed", extra=_failure(widget, "feed_panel_failed"))
             return failed_feed_panel(widget, _("The calendar feed could not be shown. It has been logged."))
 
     def renew_feed() -> Response:
@@ -134,8 +134,9 @@ def _change_feed(user: User, action: str) -> str:
     return said
 
 
-def _failure(widget: DeadlinesWidget) -> dict[str, object]:
-    return {"event": "write_failed", "widget": widget.slug, "request_id": g.get("request_id")}
+def _failure(widget: DeadlinesWidget, event: str = "write_failed") -> dict[str, object]:
+    """The log line's fields: a change that failed (`write_failed`, as every write's) or the panel."""
+    return {"event": event, "widget": widget.slug, "request_id": g.get("request_id")}
 
 
 def failed_feed_panel(widget: DeadlinesWidget, notice: str) -> Response:
@@ -144,7 +145,7 @@ def failed_feed_panel(widget: DeadlinesWidget, notice: str) -> Response:
     try:
         answer = feed_panel_answer(widget, notice, "danger", 500)
     except Exception:  # the panel cannot be drawn either: the notice and a retry, in its place
-        log.exception("feed panel failed", extra=_failure(widget))
+        log.exception("feed panel failed", extra=_failure(widget, "feed_panel_failed"))
         html = render_template("widgets/deadlines_feed.html", broken=True, notice=notice, kind="danger")
         answer = Response(html, status=500, content_type="text/html; charset=utf-8")
         answer.headers["Cache-Control"] = "no-store"
