@@ -206,6 +206,28 @@ def test_the_month_moves_through_htmx_and_stays_on_the_next_poll(page_of: Any) -
     expect(title).to_have_text(first)
 
 
+def test_the_calendar_feed_from_the_keyboard_keeps_the_focus_in_its_panel(page_of: Any) -> None:
+    """The feed's panel is swapped whole by its own buttons: the focus goes to what the panel
+    now says (read out), and Tab carries on inside the panel, not from the top of the page."""
+    page = page_of(user="dominique")
+    toggle = page.locator("#widget-deadlines .feed-panel__toggle")
+    toggle.focus()
+    page.keyboard.press("Enter")  # opens the panel, which loads itself
+    renew = page.locator("#deadlines-feed button[hx-post$='/renew']")
+    expect(renew).to_be_visible()
+    for said in ("Your feed address is ready", "Your feed has a new address"):
+        renew.focus()
+        page.keyboard.press("Enter")
+        notice = page.locator("#deadlines-feed .card-notice")
+        expect(notice).to_contain_text(said)
+        expect(notice).to_be_focused()
+        page.keyboard.press("Tab")
+        inside = "() => document.getElementById('deadlines-feed').contains(document.activeElement)"
+        assert page.evaluate(inside), page.evaluate("() => document.activeElement.outerHTML")
+    page.locator("#deadlines-feed button[hx-post$='/revoke']").click()  # as the other tests found it
+    expect(page.locator("#deadlines-feed .card-notice")).to_contain_text("switched off")
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_nothing_on_the_taiga_cards(page_of: Any, scheme: str) -> None:
     page = page_of(scheme=scheme)

@@ -217,6 +217,30 @@
     event.detail.isError = false;
   });
 
+  /* ---- a panel that replaces the control that had the focus -------------------------------- */
+
+  // A panel marked data-keep-focus (the calendar feed's) is swapped whole by its own buttons:
+  // the button that had the focus is gone, and the focus would fall back to the top of the
+  // page. It goes to the new panel's notice instead (read out, as it takes the focus), else to
+  // its first control, so that a keyboard user carries on where they were.
+  var focusInto = null;
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var keep = target && target.id && target.hasAttribute("data-keep-focus");
+    focusInto = keep && target.contains(document.activeElement) ? target.id : null;
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    var panel = focusInto && document.getElementById(focusInto);
+    focusInto = null;
+    if (!panel || panel.contains(document.activeElement)) return;
+    var to = panel.querySelector(".card-notice") || panel.querySelector("button, input, a[href]");
+    if (!to) return;
+    if (!to.matches("button, input, a[href]")) to.setAttribute("tabindex", "-1");
+    to.focus();
+  });
+
   /* ---- a change a tool pushed: its cards poll at once ---------------------------------------- */
 
   // Every card answer says when each tool last pushed a change (Taiga's webhooks), as
