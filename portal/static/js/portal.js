@@ -694,7 +694,11 @@
       entry.lastAnnouncement = text;
       return;
     }
-    if (text && text !== entry.lastAnnouncement) region.textContent = text;
+    // While the card says under it that a choice is not kept (noteChoice), the state it
+    // announces says so too: the two answers come in either order, and the later one is read.
+    var note = card.querySelector("[data-choice-note]");
+    var noted = note && !note.hidden && note.textContent ? " " + note.textContent : "";
+    if (text && text !== entry.lastAnnouncement) region.textContent = text + noted;
     entry.lastAnnouncement = text;
   }
 
