@@ -8,20 +8,21 @@ data one request fetched is there for the page whichever worker serves it.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from simulators.base import SimServer
 from simulators.uptime_kuma import KumaWorld
 
 from ..support.processes import RedisServer, wait_for
 from .conftest import REFRESH, e2e_config, served_portal
-from .helpers import WATCH_MOVES, OpenPage
+from .helpers import WATCH_MOVES, OpenPage, PageProblems
 
 TTL = 8  # seconds the status data stays fresh here: a page opened right after a fetch has it
 FRESH_ENOUGH = 2  # s: data younger than this when the page is opened leaves it TTL - 2 s
@@ -115,3 +116,44 @@ def test_a_card_that_came_with_the_page_polls_and_announces_a_change(
     # The card's first state came with the page: this change is the first one said aloud.
     region = page.locator("#widget-status [data-live-region]")
     expect(region).to_have_text("Service status: 2 down, 0 degraded")
+
+
+# Whether the cards' grid can be seen now, and whether portal.js packed it.
+GRID_SEEN = """() => {
+  const grid = document.getElementById("widget-grid");
+  const visible = getComputedStyle(grid).visibility === "visible";
+  return { visible: visible, packed: grid.classList.contains("is-packed") };
+}"""
+
+
+def test_the_cards_wait_for_a_slow_script_instead_of_showing_then_jumping(
+    open_page: OpenPage, warm_portal: str
+) -> None:
+    # portal.js arrives three seconds after the page (a slow link, or a busy machine). The cards
+    # must not be drawn unpacked meanwhile and then move (seen once in CI: a timer showed them).
+    def late(route: Route) -> None:
+        time.sleep(3)
+        route.continue_()
+
+    def watch(page: Page) -> None:
+        page.add_init_script(WATCH_FIRST_PAINT)
+        page.route("**/js/portal.js*", late)
+
+    page = open_page(f"{warm_portal}/", before=watch)
+    assert page.evaluate(GRID_SEEN) == {"visible": True, "packed": True}
+    assert page.evaluate("() => window.__parsedAt") > 3000
+    assert page.evaluate("() => window.__moved()") == []
+
+
+def test_the_cards_show_as_a_plain_grid_when_the_script_fails(
+    open_page: OpenPage, warm_portal: str, problems: PageProblems
+) -> None:
+    problems.allow_console(r"Failed to load resource")
+
+    def watch(page: Page) -> None:
+        page.route("**/js/portal.js*", lambda route: route.abort())
+
+    page = open_page(f"{warm_portal}/", before=watch, settle=False)
+    # Shown once the page was parsed, not after a timer: the load event has just fired.
+    assert page.evaluate(GRID_SEEN) == {"visible": True, "packed": False}
+    expect(page.locator("#widget-status .status-row").first).to_be_visible()

@@ -8,6 +8,15 @@
 
   // The cards wait, unseen, until portal.js has packed them (portal.css): never drawn elsewhere first.
   document.documentElement.classList.add("js-packing");
+  // Unless portal.js will not pack them (it failed to load, or broke before it could): by the
+  // end of parsing every deferred script has run or failed, and a listener on window hears
+  // DOMContentLoaded after portal.js's own on document. (A script still loading holds that event
+  // back; a slow one is waited for, not raced by a timer: portal.css shows the cards after
+  // 8 s should it never come.)
+  window.addEventListener("DOMContentLoaded", function () {
+    var grid = document.getElementById("widget-grid");
+    if (grid && !window.portalPacks) grid.classList.add("is-shown");
+  });
 
   try {
     var saved = JSON.parse(window.localStorage.getItem("portal.cardHeights") || "null");

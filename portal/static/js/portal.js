@@ -984,6 +984,7 @@
     resized.observe(grid);
     grid.querySelectorAll(":scope > .widget-card").forEach(function (card) { resized.observe(card); });
     new MutationObserver(function () { pack(grid); }).observe(grid, { childList: true });
+    window.portalPacks = true;  // early.js leaves the cards hidden until the first pack
   }
 
   /* ---- personal layout ------------------------------------------------------------------ */
