@@ -372,6 +372,27 @@ def test_a_page_left_open_does_not_put_its_older_layout_back_over_a_newer_one(
     assert desktop.change(MINE)[0] == 409
 
 
+def test_a_save_sent_again_after_its_answer_was_lost_is_no_conflict(layout_app: Flask) -> None:
+    """A fold whose answer never reached the page (the network, a proxy) may have been kept.
+    The page sends that layout again, still based on what it showed before: it is the saved
+    one, so it is accepted with the basis to follow, and the page's next change goes through.
+    Any other layout from that page is still refused as a change from elsewhere."""
+    page, other = browser(layout_app, "camille"), browser(layout_app, "camille")
+    page.page()
+    assert page.change(MINE)[0] == 200
+    before = page.basis
+    folded = {**MINE, "cards": [*MINE["cards"][:4], card("beta", collapsed=True)]}
+    assert page.save(folded, **{"X-Layout-Basis": before})[0] == 200  # kept; the answer is lost
+    code, answer = page.save(folded, **{"X-Layout-Basis": before})  # sent again
+    assert code == 200 and answer["basis"] != before
+    page.basis = answer["basis"]
+    assert page.change({**folded, "new_tab": False})[0] == 200
+    assert not browser(layout_app, "camille").page().new_tab
+    # A page drawn before all this, sending anything but the saved layout: refused as before.
+    other.basis = before
+    assert other.change(MINE)[0] == 409
+
+
 # --- bad input loses nothing --------------------------------------------------------------------
 
 BAD = [

@@ -61,13 +61,17 @@ def save_document(
 ) -> int:
     """Replace the user's layout; its revision. `based_on`: the basis of the layout the page
     was showing; when the saved one is another by now (changed on another device or tab, or
-    reset), LayoutRefused (409) and nothing changes. None: no check (the last save wins)."""
+    reset), LayoutRefused (409) and nothing changes. None: no check (the last save wins).
+
+    A saved layout that is already `document` is no conflict: a page whose save was kept but
+    whose answer was lost sends it again, to learn the basis it now follows."""
     with database.session() as session:
         if based_on is not None:
             current = session.execute(
                 select(UserLayout.layout).where(UserLayout.subject == subject).with_for_update()
             ).scalar()
-            if layout_basis(_readable(current)) != based_on:
+            saved = layout_basis(_readable(current))
+            if saved not in (based_on, layout_basis(document)):
                 raise LayoutRefused(CHANGED_ELSEWHERE, 409)
         upsert(
             session,

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from simulators.base import SimServer
 
@@ -202,3 +202,32 @@ def test_another_tab_is_told_at_once_when_the_layout_is_saved(open_page: OpenPag
         second.locator("#layout-reload").click()
     expect(second.locator("#widget-alpha-body")).to_be_hidden()  # the other tab's fold
     expect(second.locator("#layout-reload")).to_be_hidden()
+
+
+def test_a_change_whose_answer_was_lost_is_not_taken_for_a_change_made_elsewhere(
+    open_page: OpenPage, problems: PageProblems
+) -> None:
+    """A fold reaches the portal and is saved, but its answer never comes back (the network, a
+    proxy). The next change must go through: the page's own fold is not "a change made on
+    another device", and both folds are kept."""
+    problems.allow_console(r"Failed to load resource")  # the lost answer
+    page = open_page("/")
+    edit(page)
+    page.locator("#layout-reset").click()  # from the plain default, whatever ran before
+    page.wait_for_load_state()
+    page = open_page("/")
+
+    def kept_then_lost(route: Route) -> None:
+        route.fetch()  # the portal saves it...
+        route.abort("connectionreset")  # ...and the page never hears back
+
+    page.route("**/layout", kept_then_lost)
+    page.locator("#widget-alpha .card-fold").click()
+    expect(page.locator("#layout-status")).to_contain_text("The change could not be saved")
+    page.unroute("**/layout")
+    page.locator("#widget-beta .card-fold").click()
+    saved(page)
+    expect(page.locator("#layout-reload")).to_be_hidden()
+    other = open_page("/")
+    expect(other.locator("#widget-alpha-body")).to_be_hidden()
+    expect(other.locator("#widget-beta-body")).to_be_hidden()

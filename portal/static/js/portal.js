@@ -1084,20 +1084,50 @@
     // keeps the last one, which is the page's last state. Each names the saved layout it
     // follows (data-basis); when the layout was changed elsewhere since (another device or
     // tab), the server refuses (409) and the page offers to reload rather than overwrite it.
+    // A save whose answer never came (the network, a proxy) may have been kept: the next save
+    // first sends that layout again, which the server accepts as it stands if it was, so that
+    // the page learns what it now follows instead of taking its own change for another's.
+    var unanswered = null;
+
+    function follow(basis) {
+      if (!basis) return;
+      bar.setAttribute("data-basis", basis);
+      if (otherTabs) otherTabs.postMessage({ basis: basis });
+    }
+
+    function refused(result) {
+      say(result.answer.error, true);
+      if (result.status === 409 && reload) reload.hidden = false;
+    }
+
     function save(said) {
       queue = queue.then(function () {
-        return post(bar.getAttribute("data-save-url"), JSON.stringify(layoutNow())).then(function (result) {
-          if (result.ok) {
-            if (result.answer.basis) {
-              bar.setAttribute("data-basis", result.answer.basis);
-              if (otherTabs) otherTabs.postMessage({ basis: result.answer.basis });
-            }
-            say((said ? said + " " : "") + result.answer.message);
-          } else {
-            say(result.answer.error, true);
-            if (result.status === 409 && reload) reload.hidden = false;
+        var url = bar.getAttribute("data-save-url");
+        var first = unanswered === null ? Promise.resolve(true) : post(url, unanswered).then(function (result) {
+          if (result.status >= 500) {  // not looked at (the database away): still unknown
+            refused(result);
+            return false;
           }
-        }, function () {
+          unanswered = null;
+          if (result.ok) follow(result.answer.basis);
+          if (result.status === 409) refused(result);  // changed elsewhere indeed
+          return result.status !== 409;  // (any other refusal: this change goes as it would have)
+        });
+        return first.then(function (goOn) {
+          if (!goOn) return null;
+          var body = JSON.stringify(layoutNow());
+          return post(url, body).then(function (result) {
+            if (result.ok) {
+              follow(result.answer.basis);
+              say((said ? said + " " : "") + result.answer.message);
+            } else {
+              refused(result);
+            }
+          }, function (error) {
+            unanswered = body;
+            throw error;
+          });
+        }).catch(function () {
           say(label("failed"), true);
         });
       });
