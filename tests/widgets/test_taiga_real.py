@@ -326,6 +326,27 @@ def test_a_status_change_lands_in_taiga_with_the_right_version(
     assert status_shown(there, seeded["subject"]) == "Ready for test"
 
 
+def test_a_change_sent_again_after_its_answer_was_lost_is_done_not_a_conflict(
+    served: list[str], taiga_back: TaigaBack, restore: Callable[[int], None]
+) -> None:
+    """The first change reached Taiga but its answer never reached the page; the person tries
+    again, with the version the card still shows. The item already has that status: it is
+    said done, not "someone else changed it", and Taiga was written once."""
+    base = served[0]
+    browser = _browser(base, "alice")
+    seeded = _seeded(taiga_back, "alice", "due in 10 days")
+    restore(seeded["id"])
+    before = _task(taiga_back, seeded["id"])
+    action, version, statuses = status_form(card(browser, "tasks", base, until="task-row"), seeded["subject"])
+    token = csrf_token(browser.get(f"{base}/", timeout=15).text)
+    assert _change(browser, base, action, statuses["Ready for test"], version, token).status_code == 200
+    again = _change(browser, base, action, statuses["Ready for test"], version, token)
+    assert again.status_code == 200 and "is now Ready for test." in again.text
+    assert "Someone else changed" not in again.text
+    assert status_shown(again.text, seeded["subject"]) == "Ready for test"
+    assert _task(taiga_back, seeded["id"])["version"] == before["version"] + 1
+
+
 def test_a_change_made_in_taiga_first_is_a_conflict_shown_clearly(
     served: list[str], taiga_back: TaigaBack, restore: Callable[[int], None]
 ) -> None:

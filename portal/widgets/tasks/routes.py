@@ -54,7 +54,11 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
         current = client.item(item_kind, item_id)  # Taiga's data, not what the form says
         if person is None or person.id not in current.assignees:
             raise WriteRefused(Reason.of(N_("Only items assigned to you can be changed here.")))
-        updated = client.set_status(item_kind, item_id, status, version)
+        # Already so (this change sent again after its answer was lost, or the same change made
+        # in Taiga meanwhile): nothing to write, and nothing of anyone's is overwritten.
+        updated = (
+            current if current.status == status else client.set_status(item_kind, item_id, status, version)
+        )
         return Reason.of(
             N_("“%(subject)s” is now %(status)s."), subject=updated.subject, status=updated.status_name
         )
