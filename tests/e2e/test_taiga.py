@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from simulators import taiga
 from simulators.base import SimServer
@@ -75,7 +75,11 @@ def page_of(browser: Browser, taiga_portal: str) -> Iterator[Any]:
     contexts: list[BrowserContext] = []
     problems = PageProblems()
 
-    def open_(language: str = "en", scheme: str = "light", user: str = "camille") -> Page:
+    def open_(
+        language: str = "en", scheme: str = "light", user: str = "camille", allow: tuple[str, ...] = ()
+    ) -> Page:
+        for pattern in allow:  # console lines the test expects
+            problems.allow_console(pattern)
         context = browser.new_context(
             base_url=taiga_portal,
             locale=language,
@@ -125,6 +129,48 @@ def test_a_status_changed_from_the_keyboard_updates_the_card(
     focused = page.evaluate("() => document.activeElement && document.activeElement.id")
     assert focused == f"tasks-task-{item.id}-status"  # the keyboard user stays on the item
     assert world.statuses["task"][item.status].name == "Ready for test" and item.version == 2
+
+
+def test_a_status_change_that_gets_no_answer_is_said_and_the_card_shows_where_it_stands(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """The connection drops while a status change is on its way. Kept or not, the page hears
+    nothing back: the card says the change could not be confirmed (and the live region reads it
+    out), then shows Taiga's state. A change that reached Taiga shows at once; one that did not
+    leaves the old status and the note, until it is made again."""
+    _, world = tracker
+    lost = ("htmx:afterRequest", "htmx:sendError", "Failed to load resource")
+    page = page_of(allow=tuple(re.escape(line) for line in lost))
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Documenter la rotation"))
+    summary = page.locator(f"#tasks-task-{item.id}-status")
+    menu = page.locator(f"#tasks-task-{item.id}-menu")
+    note = page.locator("#widget-tasks [data-choice-note]")
+    said = "Your change could not be confirmed: the portal did not answer."
+    expect(summary).to_contain_text("New")
+    changes = f"**/widgets/tasks/task/{item.id}/status*"
+
+    page.route(changes, lambda route: route.abort("connectionreset"))  # never reaches the portal
+    summary.click()
+    menu.locator("button", has_text="In progress").click()
+    expect(note).to_have_text(re.compile(re.escape(said)))
+    expect(page.locator("#widget-tasks [data-live-region]")).to_contain_text(said)
+    page.wait_for_timeout(1500)  # the card asked for its data: nothing changed in Taiga
+    expect(summary).to_contain_text("New")
+    expect(note).to_be_visible()
+    assert world.statuses["task"][item.status].name == "New"
+
+    def kept_then_lost(route: Route) -> None:
+        route.fetch()  # Taiga changes...
+        route.abort("connectionreset")  # ...and the answer is lost on its way back
+
+    page.unroute(changes)
+    page.route(changes, kept_then_lost)
+    if menu.get_attribute("open") is None:
+        summary.click()
+    menu.locator("button", has_text="In progress").click()
+    expect(summary).to_contain_text("In progress")  # the card's own poll, at once
+    expect(note).to_be_hidden()
+    assert world.statuses["task"][item.status].name == "In progress"
 
 
 WEBHOOK_KEY = "webhook-key-for-the-browser-test"

@@ -157,16 +157,40 @@
   // the choice already holds on the page. When the portal cannot keep it (its database is away:
   // 503) or refuses it (403: a stale page's token), the card says so under it, and the live
   // region too; once a choice is kept again, the note goes.
+  function showNote(card, text, kind) {
+    var note = card.querySelector("[data-choice-note]");
+    if (!note) return;
+    note.textContent = text || "";
+    note.hidden = !text;
+    note.setAttribute("data-note", text ? kind : "");
+    var region = card.querySelector("[data-live-region]");
+    if (region && text) region.textContent = text;
+  }
+
   function noteChoice(control, xhr) {
     var card = control.closest(".widget-card");
     var note = card && card.querySelector("[data-choice-note]");
     if (!note || !xhr) return;
     var text = xhr.status === 503 ? note.getAttribute("data-unkept")
       : xhr.status === 403 || xhr.status === 0 || xhr.status >= 500 ? note.getAttribute("data-refused") : "";
-    note.textContent = text || "";
-    note.hidden = !text;
-    var region = card.querySelector("[data-live-region]");
-    if (region && text) region.textContent = text;
+    showNote(card, text, "choice");
+  }
+
+  // A change sent from a card (a task's status, the calendar feed's buttons) that got no answer
+  // from the portal (the network, or a proxy's 502 or 504 in front of it) may or may not have
+  // been made, and htmx swaps nothing: the card says so under it, and asks for its data at once,
+  // which shows where things stand. The note goes with the card's next answer of its own.
+  function noteUnanswered(card, xhr) {
+    var note = card.querySelector("[data-choice-note]");
+    if (!note) return;
+    var answered = xhr && xhr.status > 0 && (xhr.status < 500 || cardFailed(xhr));
+    if (answered) {
+      if (note.getAttribute("data-note") === "unanswered") showNote(card, "", "");
+      return;
+    }
+    showNote(card, note.getAttribute("data-unanswered"), "unanswered");
+    var body = card.querySelector(".widget-card__body");
+    if (body && body._portalPoll) poll(body._portalPoll);
   }
 
   document.addEventListener("htmx:afterRequest", function (event) {
@@ -177,10 +201,17 @@
       return;
     }
     var entry = body._portalPoll;
-    if (!entry) return;
+    if (!entry) {
+      var from = body.closest && body.closest(".widget-card");
+      var sent = event.detail.requestConfig && event.detail.requestConfig.verb !== "get";
+      if (from && sent) noteUnanswered(from, event.detail.xhr);
+      return;
+    }
     entry.inFlight = false;
     var card = cardOf(body);
     var xhr = event.detail.xhr;
+    var unanswered = card.querySelector("[data-note='unanswered']");
+    if (unanswered && xhr && xhr.status === 200) showNote(card, "", "");  // the card as it stands now
     // No answer, or a 5xx: the portal itself is down (an upstream's failure is a card's 200),
     // unless the portal answered that it could not draw this card.
     var reachable = xhr && xhr.status > 0 && (xhr.status < 500 || cardFailed(xhr));
