@@ -73,6 +73,43 @@ def test_connection_refused_is_unavailable() -> None:
     assert str(raised.value) == "Kuma cannot be reached"
 
 
+def test_a_change_that_fails_says_whether_the_upstream_may_have_acted(kuma: SimServer) -> None:
+    """A write may have been made when the upstream may have read it and did not refuse it; a
+    read never, nor a write whose connection was never made, nor one refused with a 4xx."""
+    client = _getter()
+    client.get(f"{kuma.url}{PAGE}")  # a connection kept from this read
+    kuma.set_fault("refused", seconds=3)  # it is dropped; new ones are refused
+    with pytest.raises(UpstreamUnavailable) as on_kept:
+        client.request("PATCH", f"{kuma.url}{PAGE}", json_body={})  # goes out on the dropped one
+    with pytest.raises(UpstreamUnavailable) as on_new:
+        client.request("PATCH", f"{kuma.url}{PAGE}", json_body={})
+    assert "cannot be reached" in on_kept.value.message and "cannot be reached" in on_new.value.message
+    assert on_kept.value.may_have_acted and not on_new.value.may_have_acted
+    wait_until(lambda: _answers(kuma), timeout=10)
+    for mode, options, acted in (
+        ("timeout", {"seconds": 5}, True),
+        ("error500", {}, True),
+        ("unauthorized", {}, False),
+    ):
+        kuma.set_fault(mode, **options)
+        for method, expected in (("GET", False), ("POST", acted)):
+            with pytest.raises(UpstreamError) as failed:
+                client.request(method, f"{kuma.url}{PAGE}", json_body={} if method == "POST" else None)
+            assert failed.value.may_have_acted is expected, (mode, method)
+    kuma.set_fault("error500")
+    with pytest.raises(UpstreamError) as login:  # a POST that changes nothing (a login)
+        client.request("POST", f"{kuma.url}{PAGE}", json_body={}, changes=False)
+    assert not login.value.may_have_acted
+    kuma.set_fault("none")
+
+
+def _answers(server: SimServer) -> bool:
+    try:
+        return requests.get(f"{server.url}{PAGE}", timeout=1).status_code < 500
+    except requests.RequestException:
+        return False
+
+
 def test_messages_never_carry_credentials_or_query_strings() -> None:
     url = f"http://admin:hunter2@127.0.0.1:{free_port()}/api/x?private_token=glpat-secret"
     with pytest.raises(UpstreamUnavailable) as raised:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -377,6 +378,74 @@ def test_a_change_that_fails_unforeseen_says_it_may_have_landed_and_shows_the_fr
     assert [(r.action, r.outcome) for r in audits] == [("rename", "portal_error")]  # type: ignore[attr-defined]
     failed = [r for r in caplog.records if getattr(r, "event", "") == "write_failed"]
     assert failed and failed[0].exc_info is not None and failed[0].widget == "notes"  # type: ignore[attr-defined]
+
+
+def test_a_change_made_but_answered_too_late_says_it_may_have_been_made_and_shows_it(
+    notes_app: Callable[..., Flask], notes: tuple[SimServer, NotesWorld]
+) -> None:
+    """Notes renames, then answers after the portal stopped waiting (2 s): the card cannot say
+    the change failed, nor that it was made. It says so, in the person's language, with the
+    upstream's problem, and shows what Notes now holds."""
+    _, world = notes
+    world.answer_after = 3
+    client = _as(notes_app(), "camille")
+    _card(client, until="Camille")
+    token = _token(client)
+    html = unescape(
+        _rename(client, 1, "Late but made", 1, Origin=ORIGIN, **{"X-CSRFToken": token}).get_data(as_text=True)
+    )
+    assert (
+        "Notes did not answer within 2 s: the change may or may not have been made."
+        " Check in Notes before trying again." in html
+    )
+    assert "Late but made" in html and world.notes[1]["title"] == "Late but made"
+    french = _rename(client, 1, "Encore", 2, Origin=ORIGIN, **{"X-CSRFToken": token, "Accept-Language": "fr"})
+    said = re.sub(r"[\u00a0\u202f]", " ", unescape(french.get_data(as_text=True)))
+    assert (
+        "Notes n’a pas répondu en moins de 2 s : la modification a peut-être été faite, peut-être pas."
+        in said
+    )
+
+
+# A change that fails, by what its failure says of it: (fault, options, the card's words, whether
+# the card says it may have been made all the same). The faults hit the rename (PATCH /notes/1)
+# only, after the change has read the notes; "refused" closes the whole port (the read fails
+# first: nothing was sent).
+WRITE_FAILURES = [
+    pytest.param(
+        "timeout", {"seconds": 4, "only": "/notes/"}, "Notes did not answer within 2 s", True, id="timeout"
+    ),
+    pytest.param("error500", {"only": "/notes/"}, "Notes answered HTTP 500", True, id="5xx"),
+    pytest.param(
+        "garbage", {"only": "/notes/"}, "Notes returned a response that is not valid JSON", True, id="garbage"
+    ),
+    pytest.param(
+        "unauthorized", {"only": "/notes/"}, "Notes refused the portal's credentials", False, id="401"
+    ),
+    pytest.param("refused", {"seconds": 4}, "Notes cannot be reached", False, id="refused"),
+]
+
+
+@pytest.mark.parametrize(("mode", "options", "words", "unsure"), WRITE_FAILURES)
+def test_a_failed_change_says_whether_it_may_have_been_made(
+    notes_app: Callable[..., Flask],
+    notes: tuple[SimServer, NotesWorld],
+    mode: str,
+    options: dict[str, Any],
+    words: str,
+    unsure: bool,
+) -> None:
+    """Only a change never sent (a read before it failed, no connection made), or refused, is
+    said for sure not to have been made."""
+    server, world = notes
+    client = _as(notes_app(), "camille")
+    token = _token(client)  # the page: no call to Notes
+    server.set_fault(mode, **options)
+    answer = _rename(client, 1, "Maybe", 1, Origin=ORIGIN, **{"X-CSRFToken": token})
+    html = unescape(answer.get_data(as_text=True))
+    assert words in html
+    assert ("the change may or may not have been made" in html) is unsure
+    assert world.notes[1]["title"] == "Camille's plan"  # (the faults answer instead of Notes)
 
 
 # --- invalidation across gunicorn workers -------------------------------------------------------

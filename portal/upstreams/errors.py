@@ -18,17 +18,18 @@ def N_(msgid: str) -> str:
 
 @dataclass(frozen=True)
 class Reason:
-    """A message for users: an English msgid and its values, translated at render time."""
+    """A message for users: an English msgid and its values, translated at render time. A value
+    may be a Reason itself (a problem quoted in a longer sentence), translated with it."""
 
     msgid: str
-    values: tuple[tuple[str, str], ...] = ()
+    values: tuple[tuple[str, str | Reason], ...] = ()
 
     @classmethod
     def of(cls, msgid: str, **values: object) -> Reason:
-        return cls(msgid, tuple((k, str(v)) for k, v in values.items()))
+        return cls(msgid, tuple((k, v if isinstance(v, Reason) else str(v)) for k, v in values.items()))
 
     def __str__(self) -> str:
-        return self.msgid % dict(self.values)
+        return self.msgid % {k: str(v) for k, v in self.values}
 
 
 class UpstreamError(Exception):
@@ -43,6 +44,7 @@ class UpstreamError(Exception):
         detail: str = "",
         retry_after: float | None = None,
         status: int | None = None,
+        sent: bool = True,
     ) -> None:
         super().__init__(str(reason))
         self.upstream = upstream
@@ -53,6 +55,17 @@ class UpstreamError(Exception):
         # The HTTP status the upstream answered with, when it answered (a client may say more
         # than the generic reason: a 404 on a project is "no such project").
         self.status = status
+        # False when no connection was made: the upstream cannot have seen the request.
+        self.sent = sent
+        # Whether the failed request was a change (POST, PATCH, PUT, DELETE): set by the client.
+        self.changing = False
+
+    @property
+    def may_have_acted(self) -> bool:
+        """Whether the change this request asked for may have been made all the same: it may
+        have reached the upstream, and no answer says it refused (a timeout, a broken-off or
+        unreadable answer, a 5xx), unlike a read, a connection never made or a 4xx."""
+        return self.changing and self.sent and (self.status is None or self.status >= 500)
 
     @property
     def message(self) -> str:
@@ -70,6 +83,10 @@ class UpstreamAuthError(UpstreamError):
     """The upstream refused our credentials (401/403)."""
 
     outcome = "auth"
+
+    @property
+    def may_have_acted(self) -> bool:
+        return False  # refused before anything was done
 
 
 class UpstreamBadResponse(UpstreamError):
@@ -98,6 +115,10 @@ class UpstreamConflict(UpstreamError):
     """Someone else changed the item since we read it (409, 412, or the upstream's own way)."""
 
     outcome = "conflict"
+
+    @property
+    def may_have_acted(self) -> bool:
+        return False  # refused: the item stays as the other change left it
 
 
 def conflict_reason(upstream: str) -> Reason:

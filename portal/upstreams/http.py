@@ -169,14 +169,23 @@ class BoundedJsonClient:
         json_body: JSON = None,
         deadline: float | None = None,
         headers: Mapping[str, str] | None = None,
+        changes: bool | None = None,
     ) -> JsonResponse:
-        """One exchange; writes (POST, PATCH, PUT, DELETE) map 409 and 412 to UpstreamConflict."""
+        """One exchange; writes (POST, PATCH, PUT, DELETE) map 409 and 412 to UpstreamConflict.
+
+        `changes`: whether the call changes what users see (so that a failure may say the change
+        may have been made, UpstreamError.may_have_acted); by default, whether it is a write.
+        A login is a POST that changes nothing: False."""
         method = method.upper()
         where = f"{method} {redact_url(url)}"
-        status, answer_headers, body = self._exchange(
-            method, url, params, json_body, deadline, {"Accept": "application/json", **(headers or {})}
-        )
-        data = self._decode(body, where) if body.strip() else None
+        try:
+            status, answer_headers, body = self._exchange(
+                method, url, params, json_body, deadline, {"Accept": "application/json", **(headers or {})}
+            )
+            data = self._decode(body, where) if body.strip() else None
+        except UpstreamError as error:
+            error.changing = method in WRITE_METHODS if changes is None else changes
+            raise
         return JsonResponse(status, answer_headers, data)
 
     def get_bytes(
@@ -209,7 +218,7 @@ class BoundedJsonClient:
         where = f"{method} {redact_url(url)}"
         remaining = deadline - time.monotonic()
         if remaining <= 0.05:
-            raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: no time left")
+            raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: no time left", sent=False)
         try:
             response = self.session.request(
                 method,
@@ -223,18 +232,25 @@ class BoundedJsonClient:
                 headers={**self.headers, **headers},
             )
         except requests.Timeout as exc:
-            raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: {exc}") from exc
+            raise UpstreamUnavailable(
+                self.upstream,
+                self._timed_out(),
+                f"{where}: {exc}",
+                sent=not isinstance(exc, requests.ConnectTimeout),
+            ) from exc
         except requests.exceptions.SSLError as exc:  # before ConnectionError, which it is a kind of
             raise UpstreamUnavailable(
                 self.upstream,
                 Reason.of(N_("%(upstream)s's certificate could not be verified"), upstream=self.upstream),
                 f"{where}: {type(exc).__name__} (a private CA: the upstream's ca_bundle)",
+                sent=False,
             ) from exc
         except requests.ConnectionError as exc:
             raise UpstreamUnavailable(
                 self.upstream,
                 Reason.of(N_("%(upstream)s cannot be reached"), upstream=self.upstream),
                 f"{where}: {type(exc).__name__}",
+                sent=not _never_connected(exc),
             ) from exc
         except requests.RequestException as exc:
             raise UpstreamUnavailable(
@@ -407,3 +423,11 @@ def require(mapping: Any, key: str, kind: type | tuple[type, ...], upstream: str
             f"malformed field {key!r}",
         )
     return value
+
+
+def _never_connected(error: requests.ConnectionError) -> bool:
+    """Whether the connection itself failed (refused, no such host), as opposed to one broken
+    off after the request went out (reset, closed early), which the upstream may have acted on."""
+    cause = error.args[0] if error.args else None
+    reason = getattr(cause, "reason", None)  # urllib3's MaxRetryError carries what failed
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)

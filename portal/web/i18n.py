@@ -62,5 +62,7 @@ def format_list(items: Iterable[str]) -> str:
 
 
 def translate_reason(reason: Reason) -> str:
-    """A failure's explanation in the user's language (values are inserted as text)."""
-    return str(gettext(reason.msgid, **dict(reason.values)))
+    """A failure's explanation in the user's language (values are inserted as text; a value
+    that is a Reason, in the user's language too)."""
+    values = {k: translate_reason(v) if isinstance(v, Reason) else v for k, v in reason.values}
+    return str(gettext(reason.msgid, **values))

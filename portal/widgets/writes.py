@@ -46,6 +46,12 @@ UNFORESEEN = N_(
 )
 
 
+# A change that failed after it may have reached the upstream (see UpstreamError.may_have_acted).
+UNSURE = N_(
+    "%(problem)s: the change may or may not have been made. Check in %(upstream)s before trying again."
+)
+
+
 class WriteRefused(Exception):
     """The user may not make this change (the item is not theirs, say): a 403 with the reason."""
 
@@ -102,6 +108,8 @@ def widget_write(
         notice, kind, outcome = conflict.reason, "warning", "conflict"
     except UpstreamError as error:
         notice, kind, outcome = error.reason, "danger", error.outcome
+        if error.may_have_acted:
+            notice = Reason.of(UNSURE, problem=error.reason, upstream=upstream.label)
         if isinstance(error, UpstreamUnavailable):
             breaker.record_failure(error.reason, error.retry_after)
     except Exception:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,7 @@ class NotesWorld:
             3: {"id": 3, "owner": "camille", "title": "<script>alert(1)</script>", "version": 1},
         }
         self.unforeseen: dict[str, Any] = {}  # fields a rename's answer adds (a newer upstream's)
+        self.answer_after = 0.0  # seconds a rename waits, once made, before it answers
 
     def rename_directly(self, note_id: int, title: str) -> None:
         """Someone changes a note in the upstream itself."""
@@ -142,7 +144,9 @@ def make_server() -> tuple[SimServer, NotesWorld]:
             if body.get("version") != note["version"]:
                 return SimResponse.json({"detail": "version mismatch"}, status=409)
             note.update(title=body["title"], version=note["version"] + 1)
-            return SimResponse.json({**note, **world.unforeseen})
+            answer = SimResponse.json({**note, **world.unforeseen})
+        time.sleep(world.answer_after)
+        return answer
 
     return server, world
 

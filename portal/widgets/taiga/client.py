@@ -598,6 +598,7 @@ class TaigaClient:
                     self.base_url + "auth/refresh",
                     json_body={"refresh": previous.refresh},
                     deadline=deadline,
+                    changes=False,
                 )
                 data = answer.data
                 return Tokens(
@@ -628,6 +629,7 @@ class TaigaClient:
                 self.base_url + "auth",
                 json_body={"type": "normal", "username": self.username, "password": self._password},
                 deadline=deadline,
+                changes=False,
             )
         except (UpstreamAuthError, UpstreamRejected) as error:
             raise UpstreamAuthError(
