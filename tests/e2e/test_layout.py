@@ -223,7 +223,7 @@ def test_a_change_whose_answer_was_lost_is_not_taken_for_a_change_made_elsewhere
 
     page.route("**/layout", kept_then_lost)
     page.locator("#widget-alpha .card-fold").click()
-    expect(page.locator("#layout-status")).to_contain_text("The change could not be saved")
+    expect(page.locator("#layout-status")).to_contain_text("The change could not be confirmed")
     page.unroute("**/layout")
     page.locator("#widget-beta .card-fold").click()
     saved(page)
