@@ -173,6 +173,36 @@ def test_a_status_change_that_gets_no_answer_is_said_and_the_card_shows_where_it
     assert world.statuses["task"][item.status].name == "In progress"
 
 
+
+def test_two_quick_clicks_are_not_taken_for_a_change_without_an_answer(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A second status chosen while the first is on its way: the page drops the first request
+    (htmx aborts it). That is no failure to report: the note never shows, the second is said."""
+    _, world = tracker
+    page = page_of(allow=(r"htmx:afterRequest", r"htmx:sendAbort"))  # htmx logs the dropped request
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Nettoyer les anciennes"))
+    page.evaluate(
+        """() => {
+          const note = document.querySelector("#widget-tasks [data-choice-note]");
+          window.__noteShown = false;
+          new MutationObserver(() => { if (!note.hidden) window.__noteShown = true; })
+            .observe(note, { attributes: true, childList: true });
+        }"""
+    )
+    page.evaluate(
+        """(id) => {
+          const form = document.querySelector(`#tasks-task-${id}-menu form`);
+          const choices = [...form.querySelectorAll("button:not([disabled])")];
+          choices[0].click();
+          choices[1].click();
+        }""",
+        item.id,
+    )
+    expect(page.locator("#widget-tasks .card-notice")).to_contain_text("is now")
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__noteShown") is False
+
 WEBHOOK_KEY = "webhook-key-for-the-browser-test"
 
 

@@ -180,18 +180,30 @@
   // from the portal (the network, or a proxy's 502 or 504 in front of it) may or may not have
   // been made, and htmx swaps nothing: the card says so under it, and asks for its data at once,
   // which shows where things stand. The note goes with the card's next answer of its own.
-  function noteUnanswered(card, xhr) {
-    var note = card.querySelector("[data-choice-note]");
+  // (A request htmx itself aborts, the first of two quick clicks, is not one: hence its error
+  // events, which an abort does not fire, rather than htmx:afterRequest, which it does.)
+  function changeFrom(event) {
+    var elt = event.detail.elt;
+    var verb = event.detail.requestConfig && event.detail.requestConfig.verb;
+    if (!elt || elt._portalPoll || !elt.closest || !verb || verb === "get") return null;
+    if (elt.closest("form[data-card-choice]")) return null;  // noteChoice says it
+    return elt.closest(".widget-card");
+  }
+
+  function noteUnanswered(event) {
+    var card = changeFrom(event);
+    var note = card && card.querySelector("[data-choice-note]");
     if (!note) return;
-    var answered = xhr && xhr.status > 0 && (xhr.status < 500 || cardFailed(xhr));
-    if (answered) {
-      if (note.getAttribute("data-note") === "unanswered") showNote(card, "", "");
-      return;
-    }
     showNote(card, note.getAttribute("data-unanswered"), "unanswered");
     var body = card.querySelector(".widget-card__body");
     if (body && body._portalPoll) poll(body._portalPoll);
   }
+
+  document.addEventListener("htmx:sendError", noteUnanswered);
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status >= 500 && !cardFailed(xhr)) noteUnanswered(event);
+  });
 
   document.addEventListener("htmx:afterRequest", function (event) {
     var body = event.detail.elt;
@@ -202,9 +214,10 @@
     }
     var entry = body._portalPoll;
     if (!entry) {
-      var from = body.closest && body.closest(".widget-card");
-      var sent = event.detail.requestConfig && event.detail.requestConfig.verb !== "get";
-      if (from && sent) noteUnanswered(from, event.detail.xhr);
+      var from = changeFrom(event);
+      var answer = event.detail.xhr;
+      var answered = answer && answer.status > 0 && (answer.status < 500 || cardFailed(answer));
+      if (from && answered && from.querySelector("[data-note='unanswered']")) showNote(from, "", "");
       return;
     }
     entry.inFlight = false;
