@@ -173,7 +173,6 @@ def test_a_status_change_that_gets_no_answer_is_said_and_the_card_shows_where_it
     assert world.statuses["task"][item.status].name == "In progress"
 
 
-
 def test_two_quick_clicks_are_not_taken_for_a_change_without_an_answer(
     page_of: Any, tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
@@ -202,6 +201,7 @@ def test_two_quick_clicks_are_not_taken_for_a_change_without_an_answer(
     expect(page.locator("#widget-tasks .card-notice")).to_contain_text("is now")
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__noteShown") is False
+
 
 WEBHOOK_KEY = "webhook-key-for-the-browser-test"
 
