@@ -282,6 +282,29 @@ def test_the_month_moves_through_htmx_and_stays_on_the_next_poll(page_of: Any) -
     expect(title).to_have_text(first)
 
 
+def test_a_month_that_gets_no_answer_is_said_and_the_next_click_moves_it(page_of: Any) -> None:
+    lost = ("htmx:afterRequest", "htmx:sendError", "Failed to load resource")
+    page = page_of(allow=tuple(re.escape(line) for line in lost))
+    title = page.locator("#deadlines-month")
+    shown = title.inner_text()
+    note = page.locator("#widget-deadlines [data-choice-note]")
+
+    def lost_if_asked_by_the_button(route: Route) -> None:  # the card's own polls go through
+        if route.request.headers.get("hx-trigger") == "deadlines-next":
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/widgets/deadlines?*", lost_if_asked_by_the_button)
+    page.locator("#deadlines-next").click()
+    expect(note).to_have_text("The portal did not answer: try again in a moment.")
+    assert title.inner_text() == shown
+    page.unroute("**/widgets/deadlines?*")
+    page.locator("#deadlines-next").click()
+    expect(title).not_to_have_text(shown)
+    expect(note).to_be_hidden()
+
+
 def test_the_calendar_feed_from_the_keyboard_keeps_the_focus_in_its_panel(page_of: Any) -> None:
     """The feed's panel is swapped whole by its own buttons: the focus goes to what the panel
     now says (read out), and Tab carries on inside the panel, not from the top of the page."""

@@ -182,21 +182,23 @@
   // which shows where things stand. The note goes with the card's next answer of its own.
   // (A request htmx itself aborts, the first of two quick clicks, is not one: hence its error
   // events, which an abort does not fire, rather than htmx:afterRequest, which it does.)
-  function changeFrom(event) {
+  // A control's read (the calendar's next month) that gets no answer is said too, in its words.
+  function requestFrom(event) {
     var elt = event.detail.elt;
     var verb = event.detail.requestConfig && event.detail.requestConfig.verb;
-    if (!elt || elt._portalPoll || !elt.closest || !verb || verb === "get") return null;
+    if (!elt || elt._portalPoll || !elt.closest || !verb) return null;
     if (elt.closest("form[data-card-choice]")) return null;  // noteChoice says it
     return elt.closest(".widget-card");
   }
 
   function noteUnanswered(event) {
-    var card = changeFrom(event);
+    var card = requestFrom(event);
     var note = card && card.querySelector("[data-choice-note]");
     if (!note) return;
-    showNote(card, note.getAttribute("data-unanswered"), "unanswered");
+    var read = event.detail.requestConfig.verb === "get";
+    showNote(card, note.getAttribute(read ? "data-unanswered-read" : "data-unanswered"), "unanswered");
     var body = card.querySelector(".widget-card__body");
-    if (body && body._portalPoll) poll(body._portalPoll);
+    if (!read && body && body._portalPoll) poll(body._portalPoll);
   }
 
   document.addEventListener("htmx:sendError", noteUnanswered);
@@ -214,7 +216,7 @@
     }
     var entry = body._portalPoll;
     if (!entry) {
-      var from = changeFrom(event);
+      var from = requestFrom(event);
       var answer = event.detail.xhr;
       var answered = answer && answer.status > 0 && (answer.status < 500 || cardFailed(answer));
       if (from && answered && from.querySelector("[data-note='unanswered']")) showNote(from, "", "");
