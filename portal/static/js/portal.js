@@ -153,10 +153,9 @@
     }
   });
 
-  // Keeping a choice (a filter, a sort) for every device is a POST from the choice's own control;
-  // the choice already holds on the page. When the portal cannot keep it (its database is away:
-  // 503) or refuses it (403: a stale page's token), the card says so under it, and the live
-  // region too; once a choice is kept again, the note goes.
+  // A note under a card about the person's own request (the live region reads it out). `kind`
+  // names what set it ("choice", "unanswered"): the card's next answer clears only a note about
+  // an unanswered request. Empty text: no note.
   function showNote(card, text, kind) {
     var note = card.querySelector("[data-choice-note]");
     if (!note) return;
@@ -167,6 +166,10 @@
     if (region && text) region.textContent = text;
   }
 
+  // Keeping a choice (a filter, a sort) for every device is a POST from the choice's own control;
+  // the choice already holds on the page. When the portal cannot keep it (its database is away:
+  // 503) or refuses it (403: a stale page's token), the card says so under it, and the live
+  // region too; once a choice is kept again, the note goes.
   function noteChoice(control, xhr) {
     var card = control.closest(".widget-card");
     var note = card && card.querySelector("[data-choice-note]");
