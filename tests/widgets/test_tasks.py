@@ -16,6 +16,8 @@ from html import unescape
 from typing import Any
 
 import pytest
+import requests
+import responses
 from flask import Flask
 from flask.testing import FlaskClient
 from pydantic import ValidationError
@@ -23,8 +25,10 @@ from pydantic import ValidationError
 from portal import create_app
 from portal.identity import User
 from portal.state import portal_state
+from portal.upstreams.errors import UpstreamBadResponse, UpstreamError
 from portal.widgets import serving
 from portal.widgets.contract import upstream_key
+from portal.widgets.taiga.client import TaigaClient
 from portal.widgets.taiga.upstream import TAIGA, TaigaSettings, match_name
 from portal.widgets.taiga.work import MyWork
 from simulators import taiga
@@ -336,6 +340,26 @@ def test_a_change_without_the_pages_token_is_refused(
     refused = _post(client, action, statuses["In progress"], version, Origin=ORIGIN)
     assert refused.status_code == 403 and "security token is missing" in refused.get_data(as_text=True)
     assert item.version == int(version) and world.statuses["task"][item.status].name == "New"
+
+
+@responses.activate
+def test_a_status_change_made_but_answered_unreadably_may_have_been_made() -> None:
+    """Taiga changes the status but answers with an item the portal cannot read: that failure
+    says the change may have been made; a login refused on the way says it was not."""
+    base = "http://taiga.test/api/v1/"
+    responses.post(f"{base}auth", json={"auth_token": "a", "refresh": "r"})
+    responses.get(f"{base}users/me", json={"id": 7, "username": "portal-bot"})
+    responses.patch(f"{base}tasks/1", json={"id": 1})  # the change made; the item lacks its fields
+    client = TaigaClient(requests.Session(), base, {"username": "portal-bot", "password": "pw"})
+    with pytest.raises(UpstreamBadResponse) as unreadable:
+        client.set_status("task", 1, 3, 1)
+    assert unreadable.value.may_have_acted
+    responses.replace(responses.POST, f"{base}auth", status=500)  # a login's failure: nothing asked
+    with pytest.raises(UpstreamError) as login:
+        TaigaClient(requests.Session(), base, {"username": "portal-bot", "password": "pw"}).set_status(
+            "task", 1, 3, 1
+        )
+    assert not login.value.may_have_acted
 
 
 # --- faults -----------------------------------------------------------------------------------

@@ -473,7 +473,11 @@ class TaigaClient:
                     UPSTREAM, conflict_reason(UPSTREAM), f"{error.detail}: {body['version']}"
                 ) from error
             raise
-        return parse_item(kind, answer.data)
+        try:
+            return parse_item(kind, answer.data)
+        except UpstreamError as error:  # made, but its answer cannot be read
+            error.changing = True
+            raise
 
     # --- pages ------------------------------------------------------------------------------
 
