@@ -327,6 +327,22 @@ def test_the_calendar_feed_from_the_keyboard_keeps_the_focus_in_its_panel(page_o
     expect(page.locator("#deadlines-feed .card-notice")).to_contain_text("switched off")
 
 
+def test_the_calendar_feed_stays_in_its_panel_when_the_card_changes(page_of: Any) -> None:
+    """The panel loads itself once, when opened. Another month (or any change of the card's
+    data) merges the card's new body into the page: the panel keeps what it loaded, rather than
+    the placeholder of the card's answer ("Loading…", for good: nothing would load it again)."""
+    page = page_of()
+    page.locator("#widget-deadlines .feed-panel__toggle").click()
+    panel = page.locator("#widget-deadlines .feed-panel__body")
+    expect(panel.locator("#deadlines-feed")).to_be_visible()
+    month = page.locator("#deadlines-month")
+    shown = month.inner_text()
+    page.locator("#deadlines-next").click()
+    expect(month).not_to_have_text(shown)
+    expect(panel.locator("#deadlines-feed")).to_be_visible()
+    expect(panel).not_to_contain_text("Loading")
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_nothing_on_the_taiga_cards(page_of: Any, scheme: str) -> None:
     page = page_of(scheme=scheme)

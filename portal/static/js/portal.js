@@ -620,6 +620,9 @@
     }
     if (old.isEqualNode(fresh)) return;
     morphAttributes(old, fresh, changed);
+    // A part that loads its own content once (data-keeps-content: the calendar feed's panel)
+    // keeps it: the card's answer only holds its placeholder, which would stay for good.
+    if (old.hasAttribute("data-keeps-content")) return;
     morphChildren(old, fresh, changed);
   }
 
