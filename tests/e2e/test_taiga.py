@@ -343,6 +343,20 @@ def test_the_calendar_feed_stays_in_its_panel_when_the_card_changes(page_of: Any
     expect(panel).not_to_contain_text("Loading")
 
 
+def test_a_feed_panel_that_gets_no_answer_offers_to_ask_again(page_of: Any) -> None:
+    lost = ("htmx:afterRequest", "htmx:sendError", "Failed to load resource")
+    page = page_of(allow=tuple(re.escape(line) for line in lost))
+    page.route("**/widgets/deadlines/feed", lambda route: route.abort("connectionreset"))
+    page.locator("#widget-deadlines .feed-panel__toggle").click()
+    again = page.locator("#widget-deadlines .feed-panel__body button", has_text="Try again")
+    expect(again).to_be_visible()
+    expect(page.locator("#widget-deadlines [data-choice-note]")).to_contain_text("The portal did not answer")
+    page.unroute("**/widgets/deadlines/feed")
+    again.click()
+    expect(page.locator("#widget-deadlines #deadlines-feed")).to_be_visible()
+    expect(page.locator("#widget-deadlines [data-choice-note]")).to_be_hidden()
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_nothing_on_the_taiga_cards(page_of: Any, scheme: str) -> None:
     page = page_of(scheme=scheme)

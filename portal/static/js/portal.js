@@ -202,6 +202,20 @@
     showNote(card, note.getAttribute(read ? "data-unanswered-read" : "data-unanswered"), "unanswered");
     var body = card.querySelector(".widget-card__body");
     if (!read && body && body._portalPoll) poll(body._portalPoll);
+    if (read) offerRetry(event.detail.elt);
+  }
+
+  // A part that loads itself once (the calendar feed's panel, on its "retry" trigger too) and
+  // got no answer would show its placeholder for good: it offers to ask again instead.
+  function offerRetry(part) {
+    var label = part.getAttribute("data-label-retry");
+    if (!label || !part.hasAttribute("data-keeps-content")) return;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "button is-small";
+    button.textContent = label;
+    button.addEventListener("click", function () { htmx.trigger(part, "retry"); });
+    part.replaceChildren(button);
   }
 
   document.addEventListener("htmx:sendError", noteUnanswered);
