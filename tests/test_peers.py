@@ -6,6 +6,7 @@ PostgreSQL, Prometheus evaluating rules and Alertmanager receiving them.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 import yaml
 
 from .support.alertmanager import AlertmanagerServer
+from .support.keycloak import KeycloakSim
 from .support.metrics_target import ControlledTarget
 from .support.postgres import PostgresServer
 from .support.processes import wait_for
@@ -203,3 +205,20 @@ def test_a_silence_created_through_the_api_is_listed_and_silences(alertmanager: 
         alertmanager.expire_silence(silence_id)
     (expired,) = [s for s in alertmanager.silences() if s["id"] == silence_id]
     assert expired["status"]["state"] == "expired"
+
+
+def test_the_keycloak_simulator_starts_on_another_port_when_its_own_is_taken(tmp_path: Path) -> None:
+    """Its port was free when chosen, and taken before it listened (another process of the run):
+    the start that fails is tried once more, on another port, instead of failing the test."""
+    simulator = KeycloakSim(tmp_path)
+    taken = simulator.port
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        simulator.start()
+        try:
+            assert simulator.port != taken
+            assert requests.get(f"{simulator.url}health/ready", timeout=5).ok
+        finally:
+            simulator.stop()

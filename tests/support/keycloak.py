@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit, urlunsplit
 import requests
 from jwcrypto import jwk, jwt
 
-from .processes import ROOT, free_port, wait_for
+from .processes import ROOT, free_port
 
 SIM_DIR = ROOT / "tests" / "peers" / "keycloak-sim"
 REALM = "portal"
@@ -61,30 +62,53 @@ class KeycloakSim:
         return f"http://127.0.0.1:{self.port}/realms/{REALM}"
 
     def start(self) -> KeycloakSim:
+        """Start it, and wait until it answers. Once in a CI run (2026-12-05) it printed its first
+        line and then never listened within 90 s: a start that fails is tried once more, on
+        another port, before the error (which says what was seen) is raised."""
         node = shutil.which("node")
         if node is None or not (SIM_DIR / "node_modules" / "oidc-provider").is_dir():
             raise RuntimeError("the Keycloak simulator is not installed: run `make test-deps`")
         keys = self.directory / "jwks.json"
         keys.write_text(json.dumps({"keys": [self.key.export(private_key=True, as_dict=True)]}))
+        realm = str(self.realm_file or self._realm_file())
+        problems = []
+        for attempt in (1, 2):
+            if attempt == 2:
+                self.port = free_port()
+            problem = self._start_once(node, realm, keys)
+            if not problem:
+                return self
+            problems.append(problem)
+        raise RuntimeError("keycloak-sim did not start, twice:\n" + "\n".join(problems))
+
+    def _start_once(self, node: str, realm: str, keys: Path) -> str:
+        """Empty when it answers; else what went wrong (it is then stopped)."""
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("OIDC_")},
             "OIDC_HOST": "127.0.0.1",
             "OIDC_PORT": str(self.port),
-            "OIDC_REALM_FILE": str(self.realm_file or self._realm_file()),
+            "OIDC_REALM_FILE": realm,
             "OIDC_JWKS_FILE": str(keys),
         }
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
+            process = subprocess.Popen(
                 [node, "server.mjs"], cwd=SIM_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        try:
-            wait_for(
-                lambda: requests.get(f"{self.url}health/ready", timeout=1).ok, timeout=90, what="keycloak-sim"
-            )
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"keycloak-sim did not start:\n{self.log.read_text()}") from None
-        return self
+        self.process = process
+        deadline = time.monotonic() + 45
+        last = ""
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if requests.get(f"{self.url}health/ready", timeout=1).ok:
+                    return ""
+            except requests.RequestException as exc:  # not listening yet
+                last = type(exc).__name__
+            time.sleep(0.05)
+        state = "still running" if process.poll() is None else f"exited with {process.returncode}"
+        self.stop()
+        return (
+            f"port {self.port}, {state}, last {last or 'answer not ok'}; its output:\n{self.log.read_text()}"
+        )
 
     def _realm_file(self) -> Path:
         """The test realm, with the extra users when asked for."""
