@@ -5,6 +5,7 @@ Tests and the benchmark switch faults and read counts either in process (`server
 `server.calls`) or over HTTP on the same port:
 
     POST /_sim/fault   {"mode": "timeout", "seconds": 30}   modes: see FAULT_MODES
+                       ("only": a path's part, "method": "PATCH": the fault hits those alone)
     POST /_sim/latency {"seconds": 0.3}                    added to every normal answer
     POST /_sim/latency {"seconds": 0.05, "max": 0.3}       a delay drawn in [seconds, max] each time
     GET  /_sim/calls   -> {"total": n, "paths": {"/api/...": n}}
@@ -82,9 +83,14 @@ class Faults:
     interval: float = 0.25  # slow: pause between drips
     size: int = 5_000_000  # oversize: body bytes
     only: str | None = None  # apply only to paths containing this text
+    method: str | None = None  # apply only to this HTTP method ("PATCH": a change, its read answered)
 
-    def applies_to(self, path: str) -> bool:
-        return self.mode != "none" and (self.only is None or self.only in path)
+    def applies_to(self, path: str, method: str = "GET") -> bool:
+        return (
+            self.mode != "none"
+            and (self.only is None or self.only in path)
+            and (self.method is None or self.method.upper() == method)
+        )
 
 
 class SimServer:
@@ -179,7 +185,7 @@ class SimServer:
             self.calls[request.path] += 1
             self.parameters.update(request.query.keys())
             faults = self.faults
-        if faults.applies_to(request.path):
+        if faults.applies_to(request.path, request.method):
             self._misbehave(faults, request, send)
             return
         if self.latency or self.latency_max:

@@ -269,6 +269,40 @@ def test_a_status_change_lands_with_the_version_and_answers_with_the_updated_ite
     assert [(r.action, r.outcome) for r in audits] == [("set_status", "ok")]  # type: ignore[attr-defined]
 
 
+# Taiga fails the change itself (PATCH), after the portal read the item: what the card says.
+WRITE_FAULTS = [
+    pytest.param("timeout", {"seconds": 4}, "Taiga did not answer within 1.5 s", True, id="timeout"),
+    pytest.param("error500", {}, "Taiga answered HTTP 500", True, id="5xx"),
+    pytest.param("garbage", {}, "Taiga returned a response that is not valid JSON", True, id="garbage"),
+    pytest.param("notfound", {}, "Taiga answered HTTP 404 (not found)", False, id="404"),
+]
+
+
+@pytest.mark.parametrize(("mode", "options", "words", "unsure"), WRITE_FAULTS)
+def test_a_status_change_taiga_fails_says_whether_it_may_have_been_made(
+    taiga_app: Callable[..., Flask],
+    tracker: tuple[SimServer, TaigaWorld],
+    mode: str,
+    options: dict[str, Any],
+    words: str,
+    unsure: bool,
+) -> None:
+    server, world = tracker
+    client = _as(taiga_app(changes=lambda c: c["upstreams"]["taiga"].update(timeout=1.5)), "camille")
+    action, version, statuses = status_form(
+        card(client, "tasks", until="task-row"), "Relire la politique réseau"
+    )
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    server.set_fault(mode, method="PATCH", **options)
+    answer = _post(client, action, statuses["In progress"], version, Origin=ORIGIN, **{"X-CSRFToken": token})
+    html = unescape(answer.get_data(as_text=True))
+    assert answer.status_code == 200 and words in html
+    assert ("the change may or may not have been made. Check in Taiga before trying again." in html) is unsure
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
+    assert world.statuses["task"][item.status].name == "New"  # (the fault answered instead of Taiga)
+    assert "task-row" in html  # the card's rows are still there under the notice
+
+
 def test_a_change_reaches_another_worker_at_once(
     taiga_app: Callable[..., Flask], redis_server: RedisServer
 ) -> None:
