@@ -220,8 +220,7 @@
 
   document.addEventListener("htmx:sendError", noteUnanswered);
   document.addEventListener("htmx:responseError", function (event) {
-    var xhr = event.detail.xhr;
-    if (xhr && xhr.status >= 500 && !cardFailed(xhr)) noteUnanswered(event);
+    if (!portalAnswered(event.detail.xhr)) noteUnanswered(event);
   });
 
   document.addEventListener("htmx:afterRequest", function (event) {
@@ -234,8 +233,7 @@
     var entry = body._portalPoll;
     if (!entry) {
       var from = requestFrom(event);
-      var answer = event.detail.xhr;
-      var answered = answer && answer.status > 0 && (answer.status < 500 || cardFailed(answer));
+      var answered = portalAnswered(event.detail.xhr);
       if (from && answered && from.querySelector("[data-note='unanswered']")) showNote(from, "", "");
       return;
     }
@@ -244,10 +242,7 @@
     var xhr = event.detail.xhr;
     var unanswered = card.querySelector("[data-note='unanswered']");
     if (unanswered && xhr && xhr.status === 200) showNote(card, "", "");  // the card as it stands now
-    // No answer, or a 5xx: the portal itself is down (an upstream's failure is a card's 200),
-    // unless the portal answered that it could not draw this card.
-    var reachable = xhr && xhr.status > 0 && (xhr.status < 500 || cardFailed(xhr));
-    if (!reachable) {
+    if (!portalAnswered(xhr)) {
       portalUnreachable();
       return;
     }
@@ -272,6 +267,13 @@
 
   function cardFailed(xhr) {
     return xhr.status === 500 && xhr.getResponseHeader(FAILED_HEADER) === "1";
+  }
+
+  // Whether the portal itself answered: no answer, or a 5xx, means it is down or a proxy in front
+  // of it answered (an upstream's failure is a card's 200), unless the portal said that it could
+  // not draw the card.
+  function portalAnswered(xhr) {
+    return Boolean(xhr) && xhr.status > 0 && (xhr.status < 500 || cardFailed(xhr));
   }
 
   document.addEventListener("htmx:beforeSwap", function (event) {
