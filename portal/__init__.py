@@ -29,7 +29,7 @@ from .web.i18n import format_list, format_uptime, init_i18n
 from .web.markdown import render_markdown
 from .web.request_record import init_request_record
 from .widgets import WIDGETS
-from .widgets.serving import FragmentRenderer, render_card, widget_blueprint
+from .widgets.serving import FragmentRenderer, fetched_text, render_card, widget_blueprint
 
 __all__ = ["ConfigError", "__version__", "create_app"]
 
@@ -159,6 +159,7 @@ def _init_templates(app: Flask, state: PortalState) -> None:
     )
 
     app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.filters["fetched_text"] = fetched_text
 
     @app.context_processor
     def _request_context() -> dict[str, Any]:

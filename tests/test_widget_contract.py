@@ -240,6 +240,28 @@ def test_a_poll_reaching_a_worker_with_older_data_keeps_the_newer_card(
     assert (pending.status_code, pending.headers.get("X-Widget-Poll")) == (204, "soon")
 
 
+def test_the_fetch_time_is_utc_with_a_z_and_a_page_from_before_still_is_understood(
+    make_app: Callable[..., Flask], world: KumaWorld
+) -> None:
+    """The header says UTC as "Z" (five bytes fewer than "+00:00" on every unchanged poll); a
+    page opened before that change sends "+00:00" back, and its newer card is kept all the same."""
+    earlier, later = make_app().test_client(), make_app().test_client()
+    earlier.get("/widgets/status")
+    world.monitors[1].behaviour = "down"
+    time.sleep(0.01)
+    new = later.get("/widgets/status")
+    said = new.headers["X-Widget-Fetched-At"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", said), said
+    assert datetime.fromisoformat(said).utcoffset() == timedelta(0)
+    for form in (said, said.removesuffix("Z") + "+00:00"):
+        kept = earlier.get(
+            "/widgets/status",
+            headers={"X-Widget-Version": new.headers["X-Widget-Version"], "X-Widget-Fetched-At": form},
+        )
+        assert kept.status_code == 204, form
+        assert kept.headers["X-Widget-Fetched-At"] == said
+
+
 def test_a_card_polled_across_two_workers_without_redis_never_goes_back_in_time(
     portal_config: dict[str, Any], world: KumaWorld, tmp_path: Path
 ) -> None:

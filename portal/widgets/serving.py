@@ -458,9 +458,11 @@ def failed_answer(ctx: WidgetContext, reference: str) -> Response:
 
 
 def fetched_text(moment: datetime) -> str:
-    """A fetch time as the header and the page carry it (milliseconds: two workers' fetches of
-    the same second are told apart)."""
-    return moment.isoformat(timespec="milliseconds")
+    """A fetch time as the header and the page carry it: ISO 8601 in UTC with a "Z", which both
+    `datetime.fromisoformat` and the browser's `Date` read (5 bytes fewer than "+00:00" on every
+    unchanged poll), in milliseconds so that two workers' fetches of the same second are told
+    apart."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 def newer_on_screen(ctx: WidgetContext, view: WidgetView, fetched: datetime | None) -> datetime | None:
