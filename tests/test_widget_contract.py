@@ -376,7 +376,7 @@ def test_a_conflict_says_someone_else_changed_it_and_shows_the_current_state(
     answer = _rename(client, 1, "Mine", 1, Origin=ORIGIN, **{"X-CSRFToken": _token(client)})
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200
-    assert "Someone else changed this item in Notes in the meantime" in html
+    assert "This item was changed in Notes after your card showed it" in html
     assert "Changed in the tool itself" in html  # the fresh state, not the stale one
     assert world.notes[1]["title"] == "Changed in the tool itself"
 

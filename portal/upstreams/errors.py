@@ -112,7 +112,8 @@ class UpstreamRejected(UpstreamBadResponse):
 
 
 class UpstreamConflict(UpstreamError):
-    """Someone else changed the item since we read it (409, 412, or the upstream's own way)."""
+    """The item changed since the card showed it (409, 412, or the upstream's own way): changed
+    by someone else, or by the same person in the tool itself or in another tab."""
 
     outcome = "conflict"
 
@@ -122,8 +123,9 @@ class UpstreamConflict(UpstreamError):
 
 
 def conflict_reason(upstream: str) -> Reason:
-    """What a card says after a refused write because the item changed meanwhile."""
+    """What a card says after a refused write because the item changed meanwhile. Not "someone
+    else": most often it is the person, who moved the item in the tool itself or in another tab."""
     return Reason.of(
-        N_("Someone else changed this item in %(upstream)s in the meantime: here is its current state"),
+        N_("This item was changed in %(upstream)s after your card showed it: here is its current state"),
         upstream=upstream,
     )

@@ -342,7 +342,7 @@ def test_a_change_sent_again_after_its_answer_was_lost_is_done_not_a_conflict(
     assert _change(browser, base, action, statuses["Ready for test"], version, token).status_code == 200
     again = _change(browser, base, action, statuses["Ready for test"], version, token)
     assert again.status_code == 200 and "is now Ready for test." in again.text
-    assert "Someone else changed" not in again.text
+    assert "was changed in Taiga after" not in again.text
     assert status_shown(again.text, seeded["subject"]) == "Ready for test"
     assert _task(taiga_back, seeded["id"])["version"] == before["version"] + 1
 
@@ -363,7 +363,7 @@ def test_a_change_made_in_taiga_first_is_a_conflict_shown_clearly(
     token = csrf_token(browser.get(f"{base}/", timeout=15).text)
     answer = _change(browser, base, action, statuses["In progress"], version, token)
     assert answer.status_code == 200
-    assert "Someone else changed this item in Taiga in the meantime" in answer.text
+    assert "This item was changed in Taiga after your card showed it" in answer.text
     assert status_shown(answer.text, seeded["subject"]) == "Needs Info"
     assert _task(taiga_back, seeded["id"])["status_extra_info"]["name"] == "Needs Info"
 

@@ -342,7 +342,7 @@ def test_a_conflict_says_someone_else_changed_it_and_shows_the_fresh_state(
     )
     fresh = answer.get_data(as_text=True)
     assert answer.status_code == 200
-    assert "Someone else changed this item in Taiga in the meantime" in fresh
+    assert "This item was changed in Taiga after your card showed it" in fresh
     assert status_shown(fresh, "Relire la politique réseau") == "Ready for test"
     assert world.statuses["task"][item.status].name == "Ready for test"
 
