@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 from flask.testing import FlaskClient
+from prometheus_client import generate_latest
 
 from demo.running import stop_group
 from portal.observability.logs import json_formatter
@@ -54,6 +55,26 @@ def test_a_request_logs_one_json_line_with_its_id(
     assert line["level"] == "INFO"
     assert isinstance(line["duration_ms"], float)
     assert 0 <= line["cpu_ms"] <= line["duration_ms"] + 1  # the thread's CPU within the request
+
+
+def test_a_poll_that_finds_nothing_new_is_logged_at_debug_and_still_counted(
+    app: Any, client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nearly every poll is a 204: at INFO, Loki gets the lines that say something."""
+    caplog.set_level(logging.DEBUG, logger="portal.access")
+    first = client.get("/widgets/status")
+    unchanged = {"X-Widget-Version": first.headers["X-Widget-Version"]}
+    assert client.get("/widgets/status", headers=unchanged).status_code == 204
+    lines = [(r.status, r.levelname) for r in caplog.records if r.name == "portal.access"]  # type: ignore[attr-defined]
+    assert lines == [(200, "INFO"), (204, "DEBUG")]
+
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="portal.access")
+    assert client.get("/widgets/status", headers=unchanged).status_code == 204
+    assert client.get("/").status_code == 200
+    assert [r.route for r in caplog.records if r.name == "portal.access"] == ["/"]  # type: ignore[attr-defined]
+    exposition = generate_latest(app.extensions["portal_metrics"].registry).decode()
+    assert 'portal_http_request_total{method="GET",status="204"} 2.0' in exposition
 
 
 def test_log_lines_hold_any_field_and_the_traceback() -> None:

@@ -7,6 +7,7 @@ sent back in that header, and shown on error pages for support.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import time
@@ -57,6 +58,9 @@ def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
         rule = request.url_rule
         status = response.status_code
         metrics.observe(request.method, rule.rule if rule else UNMATCHED, status, seconds, cpu)
+        level = logging.DEBUG if g.get("routine_request") else logging.INFO
+        if not access_log.isEnabledFor(level):
+            return response
         user = current_user()
         fields = {
             "event": "request",
@@ -69,5 +73,5 @@ def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
             "user": user.subject if user else None,
             **g.get("log_fields", {}),
         }
-        access_log.info("request", extra=fields)
+        access_log.log(level, "request", extra=fields)
         return response

@@ -41,7 +41,7 @@ from ..caching.changes import CHANGED_HEADER
 from ..caching.memo import Memo
 from ..caching.widget_cache import CacheResult, Request, fingerprint
 from ..identity import User, current_user
-from ..observability.logs import log_fields
+from ..observability.logs import log_fields, routine_request
 from ..state import PortalState, portal_state
 from ..upstreams.errors import Reason
 from ..web.compression import encoded_fragment, mark_encoded
@@ -409,8 +409,12 @@ def serve_card(
         newer = newer_on_screen(ctx, view, fetched) if status == 200 else None
         if newer is not None:
             log_fields(kept="newer")
+            routine_request()
             return keep_answer(newer, soon=view.pending)
-        return answer(view, status, fetched)
+        card = answer(view, status, fetched)
+        if card.status_code == 204:
+            routine_request()
+        return card
     except HTTPException:
         raise
     except Exception as error:
