@@ -12,7 +12,8 @@ A widget's own route (see `Widget.register_routes`) checks what it can before ca
 4. writes an audit line (user, widget, action, target, outcome);
 5. invalidates the cache keys the change touched, in every worker, also after a conflict or an
    upstream failure (the item may have changed either way);
-6. answers with the card, fresh, and a notice: done, "the item changed since your card showed it", or the failure.
+6. answers with the card, fresh, and a notice: done, "the item changed since your card showed
+   it", or the failure.
 
 Should the change raise anything else (a bug, or an answer nobody foresaw), the change may
 have landed: the error is logged, the audit line says `portal_error`, the keys are invalidated
