@@ -100,6 +100,7 @@ def routine_request() -> None:
     """This request's line is routine, written at DEBUG: a card's poll that found nothing new.
 
     Each open page polls each of its cards every 30 s or so, about 5,000 requests a person in
-    a working day, nearly all answered 204. At INFO, Loki gets the lines that say something (a
-    page, a changed card, a write, an error); /metrics still counts every request."""
+    a working day; a card whose data rarely moves (tasks, deadlines) answers nearly all of its
+    polls 204. At INFO, Loki gets the lines that say something (a page, a changed card, a write,
+    an error); /metrics still counts every request."""
     g.routine_request = True
