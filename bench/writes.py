@@ -26,6 +26,7 @@ from typing import Any
 
 import requests
 
+from portal.upstreams.errors import CONFLICT_TEXT
 from simulators.taiga import SERVICE_ACCOUNT
 
 from .context import Bench
@@ -43,7 +44,7 @@ FORM = re.compile(r'hx-post="(/widgets/tasks/task/(\d+)/status[^"]*)"(.*?)</form
 VERSION = re.compile(r'name="version" value="(\d+)"')
 OPTION = re.compile(r'name="status" value="(\d+)"([^>]*)>(.*?)</button>', re.S)
 CURRENT = 'aria-current="true"'
-CONFLICT_WORDS = b"Someone else changed this item"
+CONFLICT_WORDS = (CONFLICT_TEXT % {"upstream": "Taiga"}).partition(":")[0].encode()  # the card's words
 
 
 @dataclass

@@ -122,10 +122,12 @@ class UpstreamConflict(UpstreamError):
         return False  # refused: the item stays as the other change left it
 
 
+CONFLICT_TEXT = N_(
+    "This item was changed in %(upstream)s after your card showed it: here is its current state"
+)
+
+
 def conflict_reason(upstream: str) -> Reason:
     """What a card says after a refused write because the item changed meanwhile. Not "someone
     else": most often it is the person, who moved the item in the tool itself or in another tab."""
-    return Reason.of(
-        N_("This item was changed in %(upstream)s after your card showed it: here is its current state"),
-        upstream=upstream,
-    )
+    return Reason.of(CONFLICT_TEXT, upstream=upstream)
