@@ -18,8 +18,21 @@ the GitLab token, Taiga's password, a session cookie).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+from markupsafe import escape
+
+from portal.upstreams.http import (
+    ANSWERED_STATUS,
+    NOT_JSON,
+    REFUSED_CREDENTIALS,
+    TIMED_OUT,
+    TOO_LARGE,
+    TOO_SLOW,
+    UNREACHABLE,
+)
+from portal.widgets.pipelines.client import PROJECT_FORBIDDEN
 from simulators.gitlab import TOKEN
 from simulators.taiga import SERVICE_ACCOUNT
 from tests.support.keycloak import CLIENT_SECRET
@@ -35,15 +48,34 @@ PEOPLE = 30
 REFRESH = 5
 TTL = 3
 UPSTREAM = {"timeout": 2, "breaker_backoff": 2, "breaker_backoff_max": 4}
-# Each fault: the simulator's mode and options, and what the card says (any of these words).
+
+
+def card_words(msgid: str, **values: object) -> str:
+    """What a card says for `msgid` in English, as its HTML holds it (escaped): the longest
+    stretch of the message that the `values` given fill and the others (the upstream's name, a
+    configured limit) do not interrupt."""
+    text = re.sub(r"%\((\w+)\)s", lambda m: str(values[m[1]]) if m[1] in values else "\0", msgid)
+    return str(escape(max(text.split("\0"), key=len).strip()))
+
+
+# Each fault: the simulator's mode and options, and what the card says (any of these).
 FAULTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
-    "hang": ("timeout", {"seconds": 120}, ("did not answer within",)),
-    "refused": ("refused", {}, ("cannot be reached",)),
-    "5xx": ("error500", {}, ("answered HTTP 500",)),
-    "401/403": ("unauthorized", {}, ("refused the portal", "does not let the portal")),
-    "malformed JSON": ("garbage", {}, ("not valid JSON",)),
-    "oversized body": ("oversize", {"size": 21_000_000}, ("larger than",)),
-    "slow drip": ("slow", {}, ("too slow", "did not answer within")),
+    "hang": ("timeout", {"seconds": 120}, (card_words(TIMED_OUT),)),
+    "refused": ("refused", {}, (card_words(UNREACHABLE),)),
+    "5xx": ("error500", {}, (card_words(ANSWERED_STATUS, status=500),)),
+    # A 403 for GitLab and Alertmanager (FORBIDDEN), a 401 for the others.
+    "401/403": (
+        "unauthorized",
+        {},
+        (
+            card_words(REFUSED_CREDENTIALS, status=401),
+            card_words(REFUSED_CREDENTIALS, status=403),
+            card_words(PROJECT_FORBIDDEN),
+        ),
+    ),
+    "malformed JSON": ("garbage", {}, (card_words(NOT_JSON),)),
+    "oversized body": ("oversize", {"size": 21_000_000}, (card_words(TOO_LARGE),)),
+    "slow drip": ("slow", {}, (card_words(TOO_SLOW), card_words(TIMED_OUT))),
 }
 FORBIDDEN = ("gitlab", "alertmanager")  # their 401/403 cell is a 403; the others' a 401
 

@@ -35,6 +35,15 @@ from .errors import (
 
 JSON = Any
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+# What a card says of the faults of any upstream. Named because the bench's fault matrix
+# (bench/faults.py) looks for these words in the cards: a new wording cannot blind it.
+UNREACHABLE = N_("%(upstream)s cannot be reached")
+TIMED_OUT = N_("%(upstream)s did not answer within %(seconds)s s")
+NOT_JSON = N_("%(upstream)s returned a response that is not valid JSON")
+REFUSED_CREDENTIALS = N_("%(upstream)s refused the portal's credentials (HTTP %(status)s)")
+ANSWERED_STATUS = N_("%(upstream)s answered HTTP %(status)s")
+TOO_LARGE = N_("%(upstream)s sent a response larger than %(kb)s kB")
+TOO_SLOW = N_("%(upstream)s is too slow (no complete answer within %(seconds)s s)")
 
 
 def redact_url(url: str) -> str:
@@ -248,7 +257,7 @@ class BoundedJsonClient:
         except requests.ConnectionError as exc:
             raise UpstreamUnavailable(
                 self.upstream,
-                Reason.of(N_("%(upstream)s cannot be reached"), upstream=self.upstream),
+                Reason.of(UNREACHABLE, upstream=self.upstream),
                 f"{where}: {type(exc).__name__}",
                 sent=not _never_connected(exc),
             ) from exc
@@ -272,7 +281,7 @@ class BoundedJsonClient:
 
     def _timed_out(self) -> Reason:
         return Reason.of(
-            N_("%(upstream)s did not answer within %(seconds)s s"),
+            TIMED_OUT,
             upstream=self.upstream,
             seconds=f"{self.limits.timeout:g}",
         )
@@ -285,9 +294,7 @@ class BoundedJsonClient:
         except (ValueError, UnicodeDecodeError) as exc:
             raise UpstreamBadResponse(
                 self.upstream,
-                Reason.of(
-                    N_("%(upstream)s returned a response that is not valid JSON"), upstream=self.upstream
-                ),
+                Reason.of(NOT_JSON, upstream=self.upstream),
                 f"{where}: not JSON",
             ) from exc
 
@@ -299,7 +306,7 @@ class BoundedJsonClient:
         if status in (401, 403):
             return UpstreamAuthError(
                 self.upstream,
-                Reason.of(N_("%(upstream)s refused the portal's credentials (HTTP %(status)s)"), **values),
+                Reason.of(REFUSED_CREDENTIALS, **values),
                 detail,
                 status=status,
             )
@@ -315,7 +322,7 @@ class BoundedJsonClient:
         if status >= 500:
             return UpstreamUnavailable(
                 self.upstream,
-                Reason.of(N_("%(upstream)s answered HTTP %(status)s"), **values),
+                Reason.of(ANSWERED_STATUS, **values),
                 detail,
                 status=status,
             )
@@ -342,7 +349,7 @@ class BoundedJsonClient:
             )
         return UpstreamBadResponse(
             self.upstream,
-            Reason.of(N_("%(upstream)s answered HTTP %(status)s"), **values),
+            Reason.of(ANSWERED_STATUS, **values),
             detail,
             status=status,
         )
@@ -361,7 +368,7 @@ class BoundedJsonClient:
         too_large = UpstreamBadResponse(
             self.upstream,
             Reason.of(
-                N_("%(upstream)s sent a response larger than %(kb)s kB"),
+                TOO_LARGE,
                 upstream=self.upstream,
                 kb=cap // 1000,
             ),
@@ -387,7 +394,7 @@ class BoundedJsonClient:
                     raise UpstreamUnavailable(
                         self.upstream,
                         Reason.of(
-                            N_("%(upstream)s is too slow (no complete answer within %(seconds)s s)"),
+                            TOO_SLOW,
                             upstream=self.upstream,
                             seconds=f"{self.limits.timeout:g}",
                         ),

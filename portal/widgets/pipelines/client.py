@@ -69,6 +69,8 @@ DETAIL_TTL = 86_400.0  # a detail kept under its status: one day (it does not ch
 # Details of a whole window fetched at once: a cold store (a new install) has a window's worth
 # to read, one call each, within one timeout. Four at a time keeps GitLab's load gentle.
 DETAILS_AT_ONCE = 4
+# Said of a project the token may not read (bench/faults.py looks for these words).
+PROJECT_FORBIDDEN = N_("%(upstream)s does not let the portal's token read project %(project)s (HTTP 403)")
 T = TypeVar("T")
 R = TypeVar("R")
 AVATAR_TYPES = {  # content types accepted for an avatar, and how their bytes begin
@@ -646,7 +648,7 @@ class GitLabClient:
     @staticmethod
     def _no_project(project: str, status: int = 404) -> UpstreamBadResponse:
         if status == 403:
-            message = N_("%(upstream)s does not let the portal's token read project %(project)s (HTTP 403)")
+            message = PROJECT_FORBIDDEN
         else:
             message = N_("%(upstream)s has no project %(project)s, or the portal's token may not read it")
         return UpstreamBadResponse(
