@@ -44,15 +44,7 @@ from bench.wire import page_assets
 from bench.writes import task_form
 from bench.wrk import MARK, parse, run
 from portal.observability.logs import json_formatter
-from portal.upstreams.http import (
-    ANSWERED_STATUS,
-    NOT_JSON,
-    REFUSED_CREDENTIALS,
-    TIMED_OUT,
-    TOO_LARGE,
-    TOO_SLOW,
-    UNREACHABLE,
-)
+from portal.upstreams import http
 from portal.widgets.pipelines.client import PROJECT_FORBIDDEN
 
 from .support.image import read_stages
@@ -295,12 +287,15 @@ def test_the_fault_matrix_covers_every_upstream_and_fault_and_the_quick_run_each
 def test_the_fault_matrix_looks_for_the_words_the_portal_says() -> None:
     """Its words come from the portal's messages (a rewording cannot make every fault look
     unstated), as a card's HTML holds them."""
-    assert card_words(ANSWERED_STATUS, status=500) == "answered HTTP 500"
-    assert card_words(REFUSED_CREDENTIALS, status=401) == "refused the portal&#39;s credentials (HTTP 401)"
+    assert card_words(http.ANSWERED_STATUS, status=500) == "answered HTTP 500"
+    assert (
+        card_words(http.REFUSED_CREDENTIALS, status=401) == "refused the portal&#39;s credentials (HTTP 401)"
+    )
     values = {"upstream": "GitLab", "status": 403, "seconds": "2", "kb": 20_000, "project": "platform/portal"}
-    messages = [TIMED_OUT, UNREACHABLE, ANSWERED_STATUS, REFUSED_CREDENTIALS, NOT_JSON, TOO_LARGE, TOO_SLOW]
+    messages = [http.TIMED_OUT, http.UNREACHABLE, http.REFUSED_CREDENTIALS, http.NOT_JSON, http.TOO_LARGE]
+    messages += [http.TOO_SLOW, http.ANSWERED_STATUS]
     cards = [str(escape(message % values)) for message in (*messages, PROJECT_FORBIDDEN)]
-    cards.append(str(escape(ANSWERED_STATUS % {**values, "status": 500})))
+    cards.append(str(escape(http.ANSWERED_STATUS % {**values, "status": 500})))
     for fault, (_, _, words) in FAULTS.items():
         assert all(len(w) >= 12 for w in words), fault
         assert any(w in card for w in words for card in cards), fault
