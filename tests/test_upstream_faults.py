@@ -185,6 +185,9 @@ def test_a_fault_after_good_data_keeps_it_as_stale(
     assert 'class="widget-content is-stale"' in html
     assert re.search(r"Data from <time datetime=\"[^\"]+\">\d{1,2}:\d\d(\s[AP]M)?</time>", html)
     assert html.count('class="status-group is-stale"') >= 1  # the rows kept from before are muted
+    assert 'class="status-summary is-stale"' in html  # and so are their counts
+    assert re.search(r'class="incident-note is-\w+ is-stale"', html)  # and their incident notes,
+    assert not re.search(r'class="incident-note is-\w+"', html)  # every one of them
     assert kuma.url.split("//")[1] not in html
     assert words in html
     assert "SonarQube" in html and "GitLab" in html  # the last good data is still there
@@ -209,6 +212,9 @@ def test_one_failing_page_leaves_the_other_part_of_the_card(
     assert "GitLab" in html  # the platform page is shown
     assert "observability" in html and "HTTP 500" in html  # and the failing page is named
     assert "Unavailable" in html
+    # Nothing is kept from before: the counts and notes shown are the platform page's, fresh.
+    assert 'class="status-summary"' in html and 'class="incident-note is-' in html
+    assert "is-stale" not in html.replace('class="widget-content is-stale"', "")
 
 
 def test_failures_are_not_cached_as_data(make_app: Callable[..., Flask], kuma: SimServer) -> None:
