@@ -18,10 +18,7 @@ the GitLab token, Taiga's password, a session cookie).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
-
-from markupsafe import escape
 
 from portal.upstreams.http import (
     ANSWERED_STATUS,
@@ -41,21 +38,13 @@ from .context import Bench
 from .dashboard import LABELS, READERS, UPSTREAMS, Dashboard, dashboard
 from .people import Crowd
 from .stack import SECRET_KEY
-from .users import server_errors
+from .users import card_words, server_errors
 
 SECTION = "4 faults"
 PEOPLE = 30
 REFRESH = 5
 TTL = 3
 UPSTREAM = {"timeout": 2, "breaker_backoff": 2, "breaker_backoff_max": 4}
-
-
-def card_words(msgid: str, **values: object) -> str:
-    """What a card says for `msgid` in English, as its HTML holds it (escaped): the longest
-    stretch of the message that the `values` given fill and the others (the upstream's name, a
-    configured limit) do not interrupt."""
-    text = re.sub(r"%\((\w+)\)s", lambda m: str(values[m[1]]) if m[1] in values else "\0", msgid)
-    return str(escape(max(text.split("\0"), key=len).strip()))
 
 
 # Each fault: the simulator's mode and options, and what the card says (any of these).

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import requests
+from markupsafe import escape
 
 from .stats import percentile
 
@@ -156,6 +157,14 @@ def summary(samples: Sequence[Sample], path: str | None = None) -> dict[str, obj
         "p99_ms": round(percentile(seconds, 99) * 1000, 2),
         "max_ms": round((seconds[-1] if seconds else 0.0) * 1000, 2),
     }
+
+
+def card_words(msgid: str, **values: object) -> str:
+    """What a card says for `msgid` in English, as its HTML holds it (escaped): the longest
+    stretch of the message that the `values` given fill and the others (the upstream's name, a
+    configured limit) do not interrupt."""
+    text = re.sub(r"%\((\w+)\)s", lambda m: str(values[m[1]]) if m[1] in values else "\0", msgid)
+    return str(escape(max(text.split("\0"), key=len).strip()))
 
 
 def failed(samples: Sequence[Sample], allowed: tuple[int, ...] = (200, 204)) -> int:

@@ -32,7 +32,7 @@ from simulators.taiga import SERVICE_ACCOUNT
 from .context import Bench
 from .dashboard import Dashboard, dashboard
 from .people import Crowd
-from .users import VERSION_HEADER, failed
+from .users import VERSION_HEADER, card_words, failed
 
 SECTION = "5 writes"
 WRITERS = 20
@@ -44,7 +44,7 @@ FORM = re.compile(r'hx-post="(/widgets/tasks/task/(\d+)/status[^"]*)"(.*?)</form
 VERSION = re.compile(r'name="version" value="(\d+)"')
 OPTION = re.compile(r'name="status" value="(\d+)"([^>]*)>(.*?)</button>', re.S)
 CURRENT = 'aria-current="true"'
-CONFLICT_WORDS = (CONFLICT_TEXT % {"upstream": "Taiga"}).partition(":")[0].encode()  # the card's words
+CONFLICT_WORDS = card_words(CONFLICT_TEXT, upstream="Taiga").encode()
 
 
 @dataclass

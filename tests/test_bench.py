@@ -24,7 +24,7 @@ from markupsafe import escape
 
 from bench import chart
 from bench.capacity import per_minute
-from bench.faults import FAULTS, card_words, cells
+from bench.faults import FAULTS, cells
 from bench.host import CpuTimes, cpu_times, steal_share
 from bench.people import from_cache
 from bench.pipelines import gitlab_calls
@@ -39,7 +39,7 @@ from bench.soak import (
 )
 from bench.stack import IMAGE_ENV
 from bench.stats import amplification_limit, calls_per_key, percentile
-from bench.users import Sample
+from bench.users import Sample, card_words
 from bench.wire import page_assets
 from bench.writes import task_form
 from bench.wrk import MARK, parse, run
