@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from portal import create_app
 from portal.config import ConfigError
 from portal.identity import DEMO_MEMBER, DEMO_USER
+from portal.layout.model import MAX_BODY_BYTES
 from portal.state import portal_state
 from portal.storage import Preferences
 from portal.storage import database as database_module
@@ -125,6 +126,7 @@ class Browser:
     client: FlaskClient
     token: str = ""
     basis: str = ""  # what the page's layout was drawn from, as portal.js sends it back
+    shown: dict[str, Any] | None = None  # the layout the page shows, sent with a change as its base
 
     def page(self) -> Page:
         html = self.client.get("/", headers=EN).get_data(as_text=True)
@@ -135,13 +137,21 @@ class Browser:
         self.token = found.group(1)
         basis = re.search(r'id="layout-bar"[^>]* data-basis="([^"]+)"', html)
         self.basis = basis.group(1) if basis else ""
-        return Page.parse(html)
+        page = Page.parse(html)
+        self.shown = page.document()
+        return page
 
-    def change(self, document: Any) -> tuple[int, dict[str, Any]]:
-        """Save as the page's script does: based on what the page shows, following its own saves."""
-        code, answer = self.save(document, **{"X-Layout-Basis": self.basis})
+    def change(
+        self, document: dict[str, Any], *, earlier_release: bool = False
+    ) -> tuple[int, dict[str, Any]]:
+        """Save as the page's script does: based on what the page shows (sent along as the
+        change's base, unless the page is of an earlier release), following its own saves and
+        showing the layout the portal answers with when it put the change onto another."""
+        body = document if earlier_release else {**document, "base": self.shown}
+        code, answer = self.save(body, **{"X-Layout-Basis": self.basis})
         if code == 200:
             self.basis = answer["basis"]
+            self.shown = answer.get("layout") or document
         return code, answer
 
     def save(self, document: Any, **headers: str) -> tuple[int, dict[str, Any]]:
@@ -214,6 +224,22 @@ class Page:
             notice="layout-notice" in html,
             dots='id="tile-dot-gitlab"' in html,
         )
+
+    def document(self) -> dict[str, Any]:
+        """The layout as the page's script reads it from the page (portal.js, layoutNow)."""
+        return {
+            "cards": [
+                card(
+                    slug,
+                    hidden=slug in self.hidden,
+                    collapsed=slug in self.collapsed,
+                    width="wide" if slug in self.wide else "normal",
+                )
+                for slug in self.cards
+            ],
+            "pinned": self.pinned,
+            "new_tab": self.new_tab,
+        }
 
 
 def card(slug: str, **choices: Any) -> dict[str, Any]:
@@ -337,39 +363,81 @@ def test_concurrent_saves_from_two_browsers_last_one_wins_whole(layout_app: Flas
     assert browser(layout_app, "camille").page().cards == orders[1]
 
 
-def test_a_page_left_open_does_not_put_its_older_layout_back_over_a_newer_one(
+def test_a_change_on_a_page_left_open_goes_onto_the_layout_saved_since_elsewhere(
     layout_app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Camille's laptop shows the dashboard since the morning (her team's default). At noon she
-    arranges it on her desktop. At three, on the laptop, she folds a card: that page's layout is
-    the morning's, and saving it whole would silently undo the desktop's arrangement. It is
-    refused with a 409 that says why; once the laptop's page is reloaded, her change goes."""
+    arranges it on her desktop. At three, on the laptop, she folds a card: saving the laptop's
+    layout whole would silently undo the desktop's arrangement, and refusing it would make her
+    reload and fold again. Her fold goes onto the desktop's layout, and the laptop's page is
+    told what to show: the desktop's arrangement with the card folded."""
     laptop, desktop = browser(layout_app, "camille"), browser(layout_app, "camille")
     morning = laptop.page()
     desktop.page()
     assert laptop.basis == desktop.basis == "none"  # nothing saved yet
     assert desktop.change(MINE)[0] == 200
     assert desktop.change({**MINE, "new_tab": False})[0] == 200  # its own saves follow each other
-    folded = {"cards": [card(s, collapsed=s == "beta") for s in morning.cards], "pinned": morning.pinned}
+    noon = browser(layout_app, "camille").page()
+    folded = morning.document()
+    folded["cards"] = [{**c, "collapsed": c["collapsed"] or c["slug"] == "beta"} for c in folded["cards"]]
     code, answer = laptop.change(folded)
+    assert code == 200, answer
+    assert answer["message"] == (
+        "Layout saved, with the changes made to it on another device or in another tab."
+    )
+    shown = browser(layout_app, "camille").page()
+    assert shown.cards == [c["slug"] for c in MINE["cards"]] and shown.pinned == MINE["pinned"]
+    assert (shown.hidden, shown.wide, shown.new_tab) == (
+        noon.hidden,
+        noon.wide,
+        noon.new_tab,
+    )  # the desktop's
+    assert noon.collapsed == {"status"} and shown.collapsed == {"status", "beta"}  # its fold and the laptop's
+    assert answer["layout"] == shown.document()  # what the laptop's page shows from now on
+    audits = [r for r in caplog.records if getattr(r, "event", "") == "audit"]
+    assert (audits[-1].action, audits[-1].outcome) == ("layout_save", "merged")  # type: ignore[attr-defined]
+
+    # The laptop follows the layout it was given: its next change is a plain save of it.
+    unfolded = {**answer["layout"], "cards": [{**c, "collapsed": False} for c in answer["layout"]["cards"]]}
+    code, answer = laptop.change(unfolded)
+    assert code == 200 and "layout" not in answer and answer["message"] == "Layout saved."
+    assert browser(layout_app, "camille").page().collapsed == set()
+    # A reset elsewhere is a change too: the desktop's fold goes onto the team's default.
+    drawn = desktop.page().document()
+    assert browser(layout_app, "camille").reset()[0] == 200
+    drawn["cards"] = [{**c, "collapsed": c["collapsed"] or c["slug"] == "beta"} for c in drawn["cards"]]
+    code, answer = desktop.change(drawn)
+    assert code == 200 and "layout" in answer
+    after = browser(layout_app, "camille").page()
+    assert (after.cards, after.pinned) == (morning.cards, morning.pinned)
+    assert after.collapsed == morning.collapsed | {"beta"}
+
+
+def test_a_page_of_an_earlier_release_does_not_put_its_older_layout_back_over_a_newer_one(
+    layout_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A page drawn by the release before this one sends no base with its change: its change
+    cannot be told from the rest of its older layout, so it is refused with a 409 that says why
+    and the newer layout stays; once the page is reloaded, the change goes."""
+    laptop, desktop = browser(layout_app, "camille"), browser(layout_app, "camille")
+    morning = laptop.page()
+    desktop.page()
+    assert desktop.change(MINE)[0] == 200
+    folded = {"cards": [card(s, collapsed=s == "beta") for s in morning.cards], "pinned": morning.pinned}
+    code, answer = laptop.change(folded, earlier_release=True)
     assert code == 409
     assert answer["error"].startswith("Your layout was changed on another device or in another tab")
     shown = browser(layout_app, "camille").page()
-    assert shown.cards == [c["slug"] for c in MINE["cards"]] and shown.pinned == MINE["pinned"]
-    assert not shown.new_tab and "beta" not in shown.collapsed  # the desktop's, untouched
+    assert shown.cards == [c["slug"] for c in MINE["cards"]] and "beta" not in shown.collapsed
     audits = [r for r in caplog.records if getattr(r, "event", "") == "audit"]
     assert (audits[-1].action, audits[-1].outcome) == ("layout_save", "conflict")  # type: ignore[attr-defined]
 
     reloaded = laptop.page()
     assert reloaded.cards == shown.cards
     code, _ = laptop.change(
-        {**MINE, "new_tab": False, "cards": [*MINE["cards"][:4], card("beta", collapsed=True)]}
+        {**MINE, "cards": [*MINE["cards"][:4], card("beta", collapsed=True)]}, earlier_release=True
     )
     assert code == 200 and "beta" in browser(layout_app, "camille").page().collapsed
-    # A reset elsewhere is a change too: the desktop's page, drawn before it, is told so.
-    desktop.page()
-    assert browser(layout_app, "camille").reset()[0] == 200
-    assert desktop.change(MINE)[0] == 409
 
 
 def test_a_save_sent_again_after_its_answer_was_lost_is_no_conflict(layout_app: Flask) -> None:
@@ -388,9 +456,10 @@ def test_a_save_sent_again_after_its_answer_was_lost_is_no_conflict(layout_app: 
     page.basis = answer["basis"]
     assert page.change({**folded, "new_tab": False})[0] == 200
     assert not browser(layout_app, "camille").page().new_tab
-    # A page drawn before all this, sending anything but the saved layout: refused as before.
+    # A page of an earlier release drawn before all this, sending anything but the saved
+    # layout: refused as before.
     other.basis = before
-    assert other.change(MINE)[0] == 409
+    assert other.change(MINE, earlier_release=True)[0] == 409
 
 
 # --- bad input loses nothing --------------------------------------------------------------------
@@ -412,7 +481,7 @@ BAD = [
     pytest.param({"cards": [], "extra": 1}, 400, "could not be read", id="unknown-key"),
     pytest.param("{not json", 400, "could not be read", id="not-json"),
     pytest.param({"cards": [card("beta")] * 201}, 400, "could not be read", id="too-many"),
-    pytest.param("x" * 20_000, 413, "This layout is too large to be saved.", id="oversized"),
+    pytest.param("x" * (MAX_BODY_BYTES + 1), 413, "This layout is too large to be saved.", id="oversized"),
 ]
 
 

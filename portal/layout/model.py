@@ -21,7 +21,7 @@ from ..upstreams.errors import N_, Reason
 from ..widgets.contract import WidgetContext
 
 MAX_ITEMS = 200  # far more cards and tiles than a page has: a bound, not a limit anyone meets
-MAX_BODY_BYTES = 16_384
+MAX_BODY_BYTES = 32_768  # the layout and the one it was based on
 NOTHING_SAVED = "none"  # the basis of a page drawn from the team's default (no layout saved)
 CHANGED_ELSEWHERE = Reason.of(
     N_(
@@ -52,6 +52,18 @@ class LayoutDocument(BaseModel):
     new_tab: bool = False
 
 
+class LayoutChange(LayoutDocument):
+    """What the page posts: its layout now, and the layout it showed before (`base`: what it was
+    drawn from or last saved), so that a change made on a page drawn before another device's can
+    be put onto that device's layout (`merge.merge_layouts`). Pages of earlier releases send no base."""
+
+    base: LayoutDocument | None = None
+
+    def document(self) -> LayoutDocument:
+        """The layout to save, without its base."""
+        return LayoutDocument(cards=self.cards, pinned=self.pinned, new_tab=self.new_tab)
+
+
 class LayoutRefused(ValueError):
     """A posted layout that cannot be saved, and why in words (nothing was changed)."""
 
@@ -61,12 +73,12 @@ class LayoutRefused(ValueError):
         self.status = status
 
 
-def parse_document(raw: bytes) -> LayoutDocument:
-    """The posted JSON as a document; LayoutRefused when it is not one."""
+def parse_change(raw: bytes) -> LayoutChange:
+    """The posted JSON as a layout and its base; LayoutRefused when it is not one."""
     if len(raw) > MAX_BODY_BYTES:
         raise LayoutRefused(Reason.of(N_("This layout is too large to be saved.")), 413)
     try:
-        return LayoutDocument.model_validate_json(raw)
+        return LayoutChange.model_validate_json(raw)
     except ValidationError:
         raise LayoutRefused(Reason.of(N_("This layout could not be read, so it was not saved."))) from None
 
@@ -209,3 +221,15 @@ def arrange(
     rest = [p for p in mine if p.tile.slug not in document.pinned]
     placed_tiles = tuple(PlacedTile(p.tile, True, p.index) for p in pinned) + tuple(rest)
     return PageLayout(tuple(cards), placed_tiles, document.new_tab, source, basis)
+
+
+def document_of(layout: PageLayout) -> LayoutDocument:
+    """The document that draws `layout` as it is: every card it shows, with its width, the pinned tools."""
+    return LayoutDocument(
+        cards=tuple(
+            CardChoice(slug=card.slug, hidden=card.hidden, collapsed=card.collapsed, width=card.width)
+            for card in layout.cards
+        ),
+        pinned=tuple(placed.tile.slug for placed in layout.tiles if placed.pinned),
+        new_tab=layout.new_tab,
+    )

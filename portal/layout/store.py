@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,6 +25,20 @@ from .model import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A saved layout: its revision, the document, and whether it is the page's change put onto
+    a layout saved elsewhere since (then the page shows `document` in place of its own)."""
+
+    revision: int
+    document: LayoutDocument
+    merged: bool
+
+
+# The page's change put onto the layout saved since its page was drawn (None: none saved).
+Rebase = Callable[[LayoutDocument | None], LayoutDocument]
 
 
 def saved_document(database: Database, subject: str) -> LayoutDocument | None:
@@ -57,22 +73,32 @@ def load_document(database: Database, config: PortalConfig, user: User) -> tuple
 
 
 def save_document(
-    database: Database, subject: str, document: LayoutDocument, based_on: str | None = None
-) -> int:
-    """Replace the user's layout; its revision. `based_on`: the basis of the layout the page
-    was showing; when the saved one is another by now (changed on another device or tab, or
-    reset), LayoutRefused (409) and nothing changes. None: no check (the last save wins).
+    database: Database,
+    subject: str,
+    document: LayoutDocument,
+    based_on: str | None = None,
+    rebase: Rebase | None = None,
+) -> Saved:
+    """Replace the user's layout; what was saved. `based_on`: the basis of the
+    layout the page was showing. When the saved one is another by now (changed on another device
+    or tab, or reset), `rebase` makes the page's change onto it (None for a reset) the layout to
+    save; without `rebase`, LayoutRefused (409) and nothing changes. `based_on` None: no check
+    (the last save wins).
 
     A saved layout that is already `document` is no conflict: a page whose save was kept but
     whose answer was lost sends it again, to learn the basis it now follows."""
+    merged = False
     with database.session() as session:
         if based_on is not None:
-            current = session.execute(
-                select(UserLayout.layout).where(UserLayout.subject == subject).with_for_update()
-            ).scalar()
-            saved = layout_basis(_readable(current))
-            if saved not in (based_on, layout_basis(document)):
-                raise LayoutRefused(CHANGED_ELSEWHERE, 409)
+            current = _readable(
+                session.execute(
+                    select(UserLayout.layout).where(UserLayout.subject == subject).with_for_update()
+                ).scalar()
+            )
+            if layout_basis(current) not in (based_on, layout_basis(document)):
+                if rebase is None:
+                    raise LayoutRefused(CHANGED_ELSEWHERE, 409)
+                document, merged = rebase(current), True
         upsert(
             session,
             UserLayout,
@@ -88,7 +114,7 @@ def save_document(
         revision: int = session.execute(
             select(UserLayout.revision).where(UserLayout.subject == subject)
         ).scalar_one()
-    return revision
+    return Saved(revision, document, merged)
 
 
 def reset_document(database: Database, subject: str) -> None:

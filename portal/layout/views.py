@@ -1,8 +1,10 @@
 """The layout's routes: save (the whole document, at every change of the edit mode) and reset.
 
-A save names what the page's layout was drawn from (`X-Layout-Basis`): when the saved layout
-changed since (another device, another tab), it is refused with a 409 that says so, rather
-than a page left open since the morning putting its older layout back over the newer one.
+A save names what the page's layout was drawn from (`X-Layout-Basis`) and sends that layout
+too: when the saved layout changed since (another device, another tab), the page's change is
+put onto it (`merge.py`) and the answer carries the result for the page to show, rather than
+a page left open since the morning putting its older layout back over the newer one. A page of
+an earlier release, which sends no base, is refused with a 409 that says so.
 
 Both go through the write path's guard (logged in, same origin, Flask-WTF's CSRF token from the
 page's `hx-headers`) and leave an audit line. A refused layout changes nothing: it is checked
@@ -19,20 +21,25 @@ from ..storage.database import StorageUnavailable
 from ..upstreams.errors import N_, Reason
 from ..web.guard import audit, write_refusal
 from ..web.i18n import translate_reason
+from .merge import merge_layouts
 from .model import (
     MAX_BODY_BYTES,
+    LayoutDocument,
     LayoutRefused,
     PageLayout,
     arrange,
     check_document,
+    default_document,
+    document_of,
     layout_basis,
-    parse_document,
+    parse_change,
 )
-from .store import load_document, reset_document, save_document
+from .store import Rebase, load_document, reset_document, save_document
 
 bp = Blueprint("layout", __name__)
 
 BASIS_HEADER = "X-Layout-Basis"  # what the page's layout was drawn from (model.layout_basis)
+MERGED = Reason.of(N_("Layout saved, with the changes made to it on another device or in another tab."))
 UNAVAILABLE = Reason.of(N_("Your layout cannot be saved right now (the portal's database is unreachable)."))
 
 
@@ -68,18 +75,34 @@ def _guard(action: str) -> User | Response:
     return user
 
 
+def _onto_saved(base: LayoutDocument, mine: LayoutDocument, user: User) -> Rebase:
+    """How the page's change (from `base` to `mine`) goes onto the layout saved since: merged,
+    then read against what the user may see now, each card's width spelled out."""
+    state = portal_state()
+    widgets = list(state.widgets.values())
+
+    def rebase(theirs: LayoutDocument | None) -> LayoutDocument:
+        onto = theirs if theirs is not None else default_document(state.config, user)  # reset since
+        return document_of(arrange(merge_layouts(base, mine, onto), user, widgets, state.tiles, "saved"))
+
+    return rebase
+
+
 @bp.post("/layout")
 def save() -> Response:
-    """Save the user's whole layout (cards, pinned tiles, new tab), replacing the previous one."""
+    """Save the user's whole layout (cards, pinned tiles, new tab), replacing the previous one,
+    or put onto the one saved since the page was drawn."""
     user = _guard("layout_save")
     if isinstance(user, Response):
         return user
     state = portal_state()
     try:
-        document = parse_document(_body())
+        change = parse_change(_body())
+        document = change.document()
         check_document(document, user, list(state.widgets.values()), state.config)
         based_on = request.headers.get(BASIS_HEADER)  # absent from a page of an older release
-        revision = save_document(state.database, user.subject, document, based_on)
+        rebase = None if change.base is None else _onto_saved(change.base, document, user)
+        saved = save_document(state.database, user.subject, document, based_on, rebase)
     except LayoutRefused as refused:
         outcome = "conflict" if refused.status == 409 else "invalid"
         audit("layout_save", "layout", outcome, reason=str(refused.reason), status=refused.status)
@@ -87,8 +110,17 @@ def save() -> Response:
     except StorageUnavailable:
         audit("layout_save", "layout", "unavailable")
         return _answer(UNAVAILABLE, 503)
-    audit("layout_save", "layout", "ok", revision=revision, cards=len(document.cards))
-    return _answer(Reason.of(N_("Layout saved.")), 200, revision=revision, basis=layout_basis(document))
+    fields = {"revision": saved.revision, "basis": layout_basis(saved.document)}
+    audit(
+        "layout_save",
+        "layout",
+        "merged" if saved.merged else "ok",
+        revision=saved.revision,
+        cards=len(saved.document.cards),
+    )
+    if saved.merged:  # the page shows the layout saved, not its own
+        return _answer(MERGED, 200, **fields, layout=saved.document.model_dump(mode="json"))
+    return _answer(Reason.of(N_("Layout saved.")), 200, **fields)
 
 
 @bp.post("/layout/reset")

@@ -146,13 +146,9 @@ def test_axe_finds_no_violation_in_edit_mode(open_page: OpenPage, scheme: str) -
     saved(page)
 
 
-def test_a_page_left_open_is_told_its_layout_changed_elsewhere_and_reloads_to_it(
-    open_page: OpenPage, problems: PageProblems
-) -> None:
-    """The laptop's page was drawn before the desktop moved a card: folding a card there would
-    save the older layout over the desktop's. The laptop's page says so, offers to reload, and
-    shows the desktop's layout once reloaded; nothing of the desktop's change is lost."""
-    problems.allow_console(r"the server responded with a status of 409")  # the refused save, said below
+def drawn_before_a_move(open_page: OpenPage) -> tuple[Page, list[str]]:
+    """A laptop's page drawn from the plain default, then a card moved on a desktop: the
+    laptop's page, and the order the desktop saved."""
     laptop = open_page("/")
     edit(laptop)
     laptop.locator("#layout-reset").click()  # from the plain default, whatever ran before
@@ -164,21 +160,71 @@ def test_a_page_left_open_is_told_its_layout_changed_elsewhere_and_reloads_to_it
     saved(desktop, "Beta moved to position 2 of 4. Layout saved.")
     moved = order(desktop)
     assert moved == ["status", "beta", "alpha", "gamma"]
+    assert order(laptop) == ["status", "alpha", "beta", "gamma"]
+    return laptop, moved
 
-    laptop.locator("#widget-status .card-fold").click()
-    status = laptop.locator("#layout-status")
-    expect(status).to_contain_text("Your layout was changed on another device or in another tab")
-    expect(status).to_have_class(re.compile(r"\bis-danger\b"))
-    reload = laptop.locator("#layout-reload")
-    expect(reload).to_be_visible()
-    assert order(open_page("/")) == moved  # the desktop's layout stands
-    with laptop.expect_navigation():
-        reload.click()
-    assert order(laptop) == moved
+
+def test_a_fold_on_a_page_left_open_goes_onto_the_layout_changed_elsewhere_and_shows_it(
+    open_page: OpenPage,
+) -> None:
+    """The laptop's page was drawn before the desktop moved a card. Folding a card there keeps
+    both changes: the fold is saved onto the desktop's layout, and the laptop's page says so and
+    shows that layout at once (the card moved, the fold made), with nothing to reload."""
+    laptop, moved = drawn_before_a_move(open_page)
+
+    laptop.locator("#widget-gamma .card-fold").click()
+    saved(laptop, "Layout saved, with the changes made to it on another device or in another tab.")
     expect(laptop.locator("#layout-reload")).to_be_hidden()
-    laptop.locator("#widget-status .card-fold").click()  # now it goes
-    saved(laptop)
+    assert order(laptop) == moved  # the desktop's move, shown without a reload
+    expect(laptop.locator("#widget-gamma-body")).to_be_hidden()
+    expect(laptop.locator("#widget-gamma .card-fold")).to_have_attribute("aria-expanded", "false")
+    fresh = open_page("/")
+    assert order(fresh) == moved
+    expect(fresh.locator("#widget-gamma-body")).to_be_hidden()  # both changes saved
+
+    laptop.locator("#widget-gamma .card-fold").click()  # the laptop now follows that layout
+    saved(laptop, "Layout saved.")
+    expect(laptop.locator("#widget-gamma-body")).to_be_visible()
     assert order(open_page("/")) == moved
+
+
+def test_a_change_made_while_a_merged_save_is_on_its_way_is_kept(open_page: OpenPage) -> None:
+    """On the laptop (drawn before the desktop moved a card), a card is folded and, before the
+    portal has answered, a second one: the first answer carries the merged layout, without the
+    second fold. Showing it then would undo that fold on the page and in the save after it; the
+    page keeps its own state instead, and the second save is put onto the merged layout."""
+    laptop, moved = drawn_before_a_move(open_page)
+
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # the first save waits here
+
+    laptop.route("**/layout", hold)
+    laptop.locator("#widget-gamma .card-fold").click()
+    for _ in range(100):  # the page sends it
+        if held:
+            break
+        laptop.wait_for_timeout(50)
+    assert len(held) == 1
+    laptop.locator("#widget-alpha .card-fold").click()  # while the first is on its way
+    held[0].continue_()
+    saved(laptop, "Layout saved, with the changes made to it on another device or in another tab.")
+    expect(laptop.locator("#layout-reload")).to_be_hidden()
+    for _ in range(100):  # the second answer: the merged layout with both folds, shown
+        if order(laptop) == moved:
+            break
+        laptop.wait_for_timeout(50)
+    assert order(laptop) == moved
+    expect(laptop.locator("#widget-gamma-body")).to_be_hidden()
+    expect(laptop.locator("#widget-alpha-body")).to_be_hidden()  # the second fold stands
+    fresh = open_page("/")
+    assert order(fresh) == moved
+    expect(fresh.locator("#widget-gamma-body")).to_be_hidden()
+    expect(fresh.locator("#widget-alpha-body")).to_be_hidden()
 
 
 def test_another_tab_is_told_at_once_when_the_layout_is_saved(open_page: OpenPage) -> None:

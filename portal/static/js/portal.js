@@ -1151,16 +1151,34 @@
     // One save at a time, each sending the layout as it is when its turn comes: the server
     // keeps the last one, which is the page's last state. Each names the saved layout it
     // follows (data-basis); when the layout was changed elsewhere since (another device or
-    // tab), the server refuses (409) and the page offers to reload rather than overwrite it.
+    // tab), the server puts this page's change onto it (below) rather than overwrite it.
     // A save whose answer never came (the network, a proxy) may have been kept: the next save
     // first sends that layout again, which the server accepts as it stands if it was, so that
     // the page learns what it now follows instead of taking its own change for another's.
+    // Each save also sends the layout the page showed before it (`base`): when the layout was
+    // changed elsewhere since, the server puts this page's change onto that layout and answers
+    // with the result, which the page then shows (both changes kept).
     var unanswered = null;
+    var base = layoutNow();
 
     function follow(basis) {
       if (!basis) return;
       bar.setAttribute("data-basis", basis);
       if (otherTabs) otherTabs.postMessage({ basis: basis });
+    }
+
+    // A save went through: the page now follows it, and shows the layout the server saved when
+    // that is this page's change put onto another device's (`answer.layout`). If the page was
+    // changed again while that save was on its way, it keeps its own state and the basis it had:
+    // the save that change queued is put onto the saved layout in turn, and answered with it.
+    function saved(answer, sent) {
+      if (answer.layout && JSON.stringify(layoutNow()) !== JSON.stringify(sent)) {
+        base = sent;
+        return;
+      }
+      follow(answer.basis);
+      if (answer.layout) show(answer.layout);
+      base = answer.layout ? layoutNow() : sent;
     }
 
     function refused(result) {
@@ -1171,28 +1189,29 @@
     function save(said) {
       queue = queue.then(function () {
         var url = bar.getAttribute("data-save-url");
-        var first = unanswered === null ? Promise.resolve(true) : post(url, unanswered).then(function (result) {
+        var first = unanswered === null ? Promise.resolve(true) : post(url, unanswered.body).then(function (result) {
           if (result.status >= 500) {  // not looked at (the database away): still unknown
             refused(result);
             return false;
           }
+          if (result.ok) saved(result.answer, unanswered.layout);
           unanswered = null;
-          if (result.ok) follow(result.answer.basis);
           if (result.status === 409) refused(result);  // changed elsewhere indeed
           return result.status !== 409;  // (any other refusal: this change goes as it would have)
         });
         return first.then(function (goOn) {
           if (!goOn) return null;
-          var body = JSON.stringify(layoutNow());
+          var now = layoutNow();
+          var body = JSON.stringify(Object.assign({ base: base }, now));
           return post(url, body).then(function (result) {
             if (result.ok) {
-              follow(result.answer.basis);
+              saved(result.answer, now);
               say((said ? said + " " : "") + result.answer.message);
             } else {
               refused(result);
             }
           }, function (error) {
-            unanswered = body;
+            unanswered = { body: body, layout: now };
             throw error;
           });
         }).catch(function () {
@@ -1227,6 +1246,62 @@
     toggle.addEventListener("click", function () { setEditing(!editing); });
 
     // --- cards: move, hide, width, collapse ---
+    function setHidden(card, hidden) {
+      card.classList.toggle("is-hidden-card", hidden);
+      card.querySelector("[data-action='hide']").setAttribute("aria-pressed", hidden ? "true" : "false");
+      if (!hidden) resume(card);
+    }
+
+    function setWide(card, wide) {
+      card.setAttribute("data-width", wide ? "wide" : "normal");
+      card.classList.toggle("widget-card--wide", wide);
+      card.querySelector("[data-action='width']").setAttribute("aria-pressed", wide ? "true" : "false");
+    }
+
+    function setCollapsed(card, collapsed) {
+      card.classList.toggle("is-collapsed", collapsed);
+      card.querySelector(".widget-card__body").hidden = collapsed;
+      card.querySelector("[data-action='collapse']").setAttribute("aria-expanded", collapsed ? "false" : "true");
+      if (!collapsed) resume(card);
+    }
+
+    function setPinned(item, pinned) {
+      item.classList.toggle("is-pinned", pinned);
+      item.querySelector("[data-action='pin']").setAttribute("aria-pressed", pinned ? "true" : "false");
+    }
+
+    // The page drawn as `layout` says (a layout saved from this page's change and another's).
+    function show(layout) {
+      var bySlug = {};
+      cards().forEach(function (card) { bySlug[card.getAttribute("data-slug")] = card; });
+      var placed = layout.cards.filter(function (choice) { return bySlug[choice.slug]; });
+      var order = placed.map(function (choice) { return choice.slug; });
+      var shown = cards().map(function (card) { return card.getAttribute("data-slug"); });
+      if (order.join(" ") !== shown.slice(0, order.length).join(" ")) {
+        var rest = shown.filter(function (slug) { return order.indexOf(slug) < 0; });
+        order.concat(rest).forEach(function (slug) { grid.appendChild(bySlug[slug]); });
+      }
+      placed.forEach(function (choice) {
+        var card = bySlug[choice.slug];
+        setHidden(card, choice.hidden);
+        setCollapsed(card, choice.collapsed);
+        setWide(card, choice.width === "wide");
+      });
+      var byTile = {};
+      tiles().forEach(function (item) { byTile[item.getAttribute("data-tile")] = item; });
+      var pinned = layout.pinned.filter(function (slug) { return byTile[slug]; });
+      var others = tiles().filter(function (item) { return pinned.indexOf(item.getAttribute("data-tile")) < 0; })
+        .sort(function (a, b) { return Number(a.getAttribute("data-index")) - Number(b.getAttribute("data-index")); });
+      pinned.map(function (slug) { return byTile[slug]; }).concat(others).forEach(function (item) {
+        setPinned(item, pinned.indexOf(item.getAttribute("data-tile")) >= 0);
+        if (tileGrid.lastElementChild !== item) tileGrid.appendChild(item);
+      });
+      if (newTab && newTab.checked !== Boolean(layout.new_tab)) {
+        newTab.checked = Boolean(layout.new_tab);
+        opensInNewTab(newTab.checked);
+      }
+    }
+
     function moved(card, focus) {
       var all = cards();
       if (focus) focus.focus();
@@ -1250,24 +1325,16 @@
         if (action === "up" || action === "down") move(card, action === "up" ? -1 : 1, button);
         if (action === "hide") {
           var hidden = !card.classList.contains("is-hidden-card");
-          card.classList.toggle("is-hidden-card", hidden);
-          button.setAttribute("aria-pressed", hidden ? "true" : "false");
-          if (!hidden) resume(card);
+          setHidden(card, hidden);
           save(label(hidden ? "hidden" : "shown", { widget: titleOf(card) }));
         }
         if (action === "width") {
           var wide = card.getAttribute("data-width") !== "wide";
-          card.setAttribute("data-width", wide ? "wide" : "normal");
-          card.classList.toggle("widget-card--wide", wide);
-          button.setAttribute("aria-pressed", wide ? "true" : "false");
+          setWide(card, wide);
           save(label(wide ? "wide" : "normal", { widget: titleOf(card) }));
         }
         if (action === "collapse") {
-          var collapsed = !card.classList.contains("is-collapsed");
-          card.classList.toggle("is-collapsed", collapsed);
-          card.querySelector(".widget-card__body").hidden = collapsed;
-          button.setAttribute("aria-expanded", collapsed ? "false" : "true");
-          if (!collapsed) resume(card);
+          setCollapsed(card, !card.classList.contains("is-collapsed"));
           save("");
         }
       });
@@ -1315,8 +1382,7 @@
         if (!button) return;
         var item = button.closest(".tile-item");
         var pinned = !item.classList.contains("is-pinned");
-        item.classList.toggle("is-pinned", pinned);
-        button.setAttribute("aria-pressed", pinned ? "true" : "false");
+        setPinned(item, pinned);
         var others = tiles().filter(function (other) { return other !== item; });
         var lastPinned = others.filter(function (other) { return other.classList.contains("is-pinned"); }).pop();
         var index = Number(item.getAttribute("data-index"));
@@ -1332,27 +1398,30 @@
       });
     }
 
+    function opensInNewTab(on) {
+      tiles().forEach(function (item) {
+        var link = item.querySelector("a.tool-tile");
+        var note = link.querySelector(".tile-new-tab");
+        if (on) {
+          link.setAttribute("target", "_blank");
+          link.setAttribute("rel", "noopener noreferrer");
+          if (!note) {
+            note = document.createElement("span");
+            note.className = "is-sr-only tile-new-tab";
+            note.textContent = " " + (bar.getAttribute("data-label-new-tab") || "");
+            link.querySelector(".tool-tile__name").appendChild(note);
+          }
+        } else {
+          link.removeAttribute("target");
+          link.setAttribute("rel", "noopener");
+          if (note) note.remove();
+        }
+      });
+    }
+
     if (newTab) {
       newTab.addEventListener("change", function () {
-        var on = newTab.checked;
-        tiles().forEach(function (item) {
-          var link = item.querySelector("a.tool-tile");
-          var note = link.querySelector(".tile-new-tab");
-          if (on) {
-            link.setAttribute("target", "_blank");
-            link.setAttribute("rel", "noopener noreferrer");
-            if (!note) {
-              note = document.createElement("span");
-              note.className = "is-sr-only tile-new-tab";
-              note.textContent = " " + (bar.getAttribute("data-label-new-tab") || "");
-              link.querySelector(".tool-tile__name").appendChild(note);
-            }
-          } else {
-            link.removeAttribute("target");
-            link.setAttribute("rel", "noopener");
-            if (note) note.remove();
-          }
-        });
+        opensInNewTab(newTab.checked);
         save("");
       });
     }
@@ -1360,8 +1429,8 @@
     if (reload) reload.addEventListener("click", function () { window.location.reload(); });
 
     // The other tabs of this browser learn of a saved layout at once: a tab showing an older one
-    // says so and offers to reload, before its next change is refused (a page on another device
-    // learns it from that refusal).
+    // says so and offers to reload (its next change would be put onto the newer layout, which
+    // it shows then; a page on another device learns it that way).
     var otherTabs = window.BroadcastChannel ? new window.BroadcastChannel("portal-layout") : null;
     if (otherTabs) {
       otherTabs.addEventListener("message", function (event) {
