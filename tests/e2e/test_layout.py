@@ -248,6 +248,16 @@ def test_another_tab_is_told_at_once_when_the_layout_is_saved(open_page: OpenPag
         second.locator("#layout-reload").click()
     expect(second.locator("#widget-alpha-body")).to_be_hidden()  # the other tab's fold
     expect(second.locator("#layout-reload")).to_be_hidden()
+    # Told again, the tab is changed instead of reloaded: both folds are kept and shown there,
+    # and "Reload" goes, as the tab now shows the saved layout.
+    first.locator("#widget-beta .card-fold").click()
+    saved(first)
+    expect(second.locator("#layout-reload")).to_be_visible()
+    second.locator("#widget-gamma .card-fold").click()
+    saved(second, "Layout saved, with the changes made to it on another device or in another tab.")
+    expect(second.locator("#layout-reload")).to_be_hidden()
+    for slug in ("alpha", "beta", "gamma"):
+        expect(second.locator(f"#widget-{slug}-body")).to_be_hidden()
 
 
 def test_a_change_whose_answer_was_lost_is_not_taken_for_a_change_made_elsewhere(

@@ -1178,6 +1178,7 @@
       }
       follow(answer.basis);
       if (answer.layout) show(answer.layout);
+      if (reload) reload.hidden = true;  // the page shows the saved layout: nothing to reload for
       base = answer.layout ? layoutNow() : sent;
     }
 
