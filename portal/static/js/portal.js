@@ -1075,6 +1075,7 @@
     var editing = false;
     var dragged = null;
     var queue = Promise.resolve();
+    var pending = 0;  // saves queued or on their way
     bar.hidden = false;
 
     function label(name, values) {
@@ -1161,10 +1162,12 @@
     var unanswered = null;
     var base = layoutNow();
 
-    function follow(basis) {
+    // The page follows the saved layout `basis`; the other tabs of this browser are told, with
+    // the layout (none after a reset: they cannot draw the team's default themselves).
+    function follow(basis, layout) {
       if (!basis) return;
       bar.setAttribute("data-basis", basis);
-      if (otherTabs) otherTabs.postMessage({ basis: basis });
+      if (otherTabs) otherTabs.postMessage({ basis: basis, layout: layout || null });
     }
 
     // A save went through: the page now follows it, and shows the layout the server saved when
@@ -1176,10 +1179,10 @@
         base = sent;
         return;
       }
-      follow(answer.basis);
       if (answer.layout) show(answer.layout);
       if (reload) reload.hidden = true;  // the page shows the saved layout: nothing to reload for
       base = answer.layout ? layoutNow() : sent;
+      follow(answer.basis, base);
     }
 
     function refused(result) {
@@ -1188,6 +1191,7 @@
     }
 
     function save(said) {
+      pending += 1;
       queue = queue.then(function () {
         var url = bar.getAttribute("data-save-url");
         var first = unanswered === null ? Promise.resolve(true) : post(url, unanswered.body).then(function (result) {
@@ -1218,7 +1222,7 @@
         }).catch(function () {
           say(label("failed"), true);
         });
-      });
+      }).then(function () { pending -= 1; });
     }
 
     function resume(card) {
@@ -1429,14 +1433,25 @@
 
     if (reload) reload.addEventListener("click", function () { window.location.reload(); });
 
-    // The other tabs of this browser learn of a saved layout at once: a tab showing an older one
-    // says so and offers to reload (its next change would be put onto the newer layout, which
-    // it shows then; a page on another device learns it that way).
+    // The other tabs of this browser learn of a saved layout at once and show it, unless they
+    // have a save of their own on its way or a card is being dragged (that save is put onto the
+    // newer layout and answered with it, as a page on another device learns it). After a reset,
+    // which they cannot draw, or while a save of theirs is unconfirmed, they say so and offer
+    // to reload.
     var otherTabs = window.BroadcastChannel ? new window.BroadcastChannel("portal-layout") : null;
     if (otherTabs) {
       otherTabs.addEventListener("message", function (event) {
         var told = event.data && event.data.basis;
         if (!told || told === bar.getAttribute("data-basis")) return;
+        if (event.data.layout && pending === 0 && !dragged && unanswered === null) {
+          show(event.data.layout);
+          bar.setAttribute("data-basis", told);
+          base = layoutNow();
+          say(label("followed"));
+          if (reload) reload.hidden = true;
+          return;
+        }
+        if (pending > 0 || dragged) return;
         say(label("elsewhere"), true);
         if (reload) reload.hidden = false;
       });
