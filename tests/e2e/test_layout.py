@@ -44,12 +44,17 @@ def edit(page: Page) -> None:
     expect(page.locator("#layout-toggle")).to_have_attribute("aria-pressed", "true")
 
 
-def test_drag_keyboard_hide_and_the_same_layout_in_a_second_browser(open_page: OpenPage) -> None:
+def from_the_default(open_page: OpenPage) -> Page:
+    """A page of the plain default layout, whatever earlier tests saved."""
     page = open_page("/")
     edit(page)
-    page.locator("#layout-reset").click()  # from the plain default, whatever ran before
+    page.locator("#layout-reset").click()
     page.wait_for_load_state()
-    page = open_page("/")
+    return open_page("/")
+
+
+def test_drag_keyboard_hide_and_the_same_layout_in_a_second_browser(open_page: OpenPage) -> None:
+    page = from_the_default(open_page)
     assert order(page) == ["status", "alpha", "beta", "gamma"]
     expect(page.locator(".card-edit").first).to_be_hidden()  # the everyday page is calm
     edit(page)
@@ -149,11 +154,7 @@ def test_axe_finds_no_violation_in_edit_mode(open_page: OpenPage, scheme: str) -
 def drawn_before_a_move(open_page: OpenPage) -> tuple[Page, list[str]]:
     """A laptop's page drawn from the plain default, then a card moved on a desktop: the
     laptop's page, and the order the desktop saved."""
-    laptop = open_page("/")
-    edit(laptop)
-    laptop.locator("#layout-reset").click()  # from the plain default, whatever ran before
-    laptop.wait_for_load_state()
-    laptop = open_page("/")
+    laptop = from_the_default(open_page)
     desktop = open_page("/")
     edit(desktop)
     desktop.locator("#widget-beta [data-action='up']").click()
@@ -231,11 +232,7 @@ def test_another_tab_shows_a_layout_saved_in_one_at_once(open_page: OpenPage) ->
     """Two tabs of one browser: a change saved in one is shown in the other at once, before
     anyone touches it, and said there; a change made there then is saved as it stands. A reset
     (the team's default, which a tab cannot draw by itself) is said with "Reload"."""
-    first = open_page("/")
-    edit(first)
-    first.locator("#layout-reset").click()  # from the plain default, whatever ran before
-    first.wait_for_load_state()
-    first = open_page("/")
+    first = from_the_default(open_page)
     second = first.context.new_page()
     second.goto("/")
     expect(second.locator("#layout-toggle")).to_be_enabled()
@@ -274,6 +271,26 @@ def test_another_tab_shows_a_layout_saved_in_one_at_once(open_page: OpenPage) ->
     expect(second.locator("#widget-alpha-body")).to_be_visible()
 
 
+def test_a_tab_still_showing_another_persons_page_hears_nothing_of_this_layout(open_page: OpenPage) -> None:
+    """One browser, two people: Camille's page stays open in a tab while Dominique logs in in
+    another and folds a card. Camille's tab is not sent Dominique's layout, nor told of it."""
+    camille = from_the_default(open_page)
+    dominique = camille.context.new_page()
+    dominique.goto("/auth/demo-user/dominique")
+    expect(dominique.locator("#layout-toggle")).to_be_enabled()
+    fold = dominique.locator("#widget-alpha .card-fold")
+    if fold.get_attribute("aria-expanded") == "false":  # folded by an earlier run: unfold first
+        fold.click()
+        saved(dominique)
+    fold.click()
+    saved(dominique)
+    # A tab of the same person hears it within milliseconds (the test above): give it far more.
+    camille.wait_for_timeout(1000)
+    expect(camille.locator("#layout-status")).to_have_text("")
+    expect(camille.locator("#widget-alpha-body")).to_be_visible()
+    assert order(camille) == ["status", "alpha", "beta", "gamma"]
+
+
 def test_a_change_whose_answer_was_lost_is_not_taken_for_a_change_made_elsewhere(
     open_page: OpenPage, problems: PageProblems
 ) -> None:
@@ -281,11 +298,7 @@ def test_a_change_whose_answer_was_lost_is_not_taken_for_a_change_made_elsewhere
     proxy). The next change must go through: the page's own fold is not "a change made on
     another device", and both folds are kept."""
     problems.allow_console(r"Failed to load resource")  # the lost answer
-    page = open_page("/")
-    edit(page)
-    page.locator("#layout-reset").click()  # from the plain default, whatever ran before
-    page.wait_for_load_state()
-    page = open_page("/")
+    page = from_the_default(open_page)
 
     def kept_then_lost(route: Route) -> None:
         route.fetch()  # the portal saves it...

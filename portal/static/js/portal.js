@@ -1438,7 +1438,10 @@
     // newer layout and answered with it, as a page on another device learns it). After a reset,
     // which they cannot draw, or while a save of theirs is unconfirmed, they say so and offer
     // to reload.
-    var otherTabs = window.BroadcastChannel ? new window.BroadcastChannel("portal-layout") : null;
+    // One channel per person: a tab still showing someone else's page (a shared browser, the
+    // other person logged in in another tab) hears nothing of this person's layout.
+    var channel = "portal-layout:" + (bar.getAttribute("data-owner") || "");
+    var otherTabs = window.BroadcastChannel ? new window.BroadcastChannel(channel) : null;
     if (otherTabs) {
       otherTabs.addEventListener("message", function (event) {
         var told = event.data && event.data.basis;
