@@ -158,6 +158,20 @@ def test_an_alert_moves_from_firing_to_resolved(
         expect(row.locator(".alert-state")).to_have_text("Resolved")
         expect(row.locator(".alert-row__when")).to_contain_text("From ")
         expect(row.locator(".ribbon__firing")).to_have_count(1)
+
+        # Resolved, its ribbon, labels and links wait behind "Details", which stays open
+        # through the card's refreshes (here: another alert starts firing).
+        expect(row.locator(".ribbon")).to_be_hidden()
+        row.locator(".alert-row__toggle").click()
+        expect(row.locator(".ribbon")).to_be_visible()
+        expect(row.locator(".alert-label", has_text="namespace")).to_have_text("namespacegitlab")
+        rules("e2e-neighbour", {"alert": "PortalE2ENeighbour", "expr": "vector(1)"})
+        neighbour = page.locator(
+            "#widget-incidents .alert-row", has=page.locator("bdi", has_text="PortalE2ENeighbour")
+        )
+        expect(neighbour).to_have_class(re.compile(r"\bis-firing\b"), timeout=WAIT)
+        expect(row.locator(".alert-row__more")).to_have_attribute("open", "")
+        expect(row.locator(".ribbon")).to_be_visible()
     finally:
         controlled_target.clear(metric)
 

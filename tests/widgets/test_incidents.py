@@ -175,6 +175,7 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
             r'<span class="alert-label__name">namespace</span><bdi class="alert-label__value">platform', row
         )
         assert 'href="http' in row and "In Alertmanager" in row
+        assert "<details" not in row  # a firing alert is shown in full
 
         controlled_target.set(metric, 0)
         html = card(
@@ -194,6 +195,10 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
     ribbon = re.findall(r'<rect class="ribbon__firing is-critical" x="([\d.]+)" y="1" width="([\d.]+)"', row)
     assert len(ribbon) == 1 and float(ribbon[0][0]) > 1400  # in the last minutes of the day
     assert 'aria-label="Fired 1 time in the last 24 hours: ' in row
+    # Resolved: what, when and how often are said; the ribbon, labels and links open on demand.
+    shown, details = row.split('<details class="alert-row__more">')
+    assert "Toggled on controlled" in shown and "From " in shown and "ribbon" not in shown
+    assert "ribbon__firing" in details and "alert-label__value" in details and "In Alertmanager" in details
     assert re.search(r"Incidents: \d+ firing now, \d+ in the last 24 hours", html)
 
 
