@@ -22,6 +22,9 @@ from pydantic import BaseModel
 from sqlalchemy import event, inspect, text
 
 from portal.caching.broadcast import RedisBroadcast
+from portal.layout.merge import merge_layouts
+from portal.layout.model import CardChoice, LayoutDocument, layout_basis
+from portal.layout.store import Saved, save_document, saved_document
 from portal.storage import Database, Preference, Preferences, StorageUnavailable
 from portal.storage.database import head_revision
 from portal.storage.preferences import KeptPreferences, holders
@@ -127,6 +130,62 @@ def test_migrations_in_threads_of_one_process_too(url: str) -> None:
     assert {d.current_revision() for d in databases} == {"0002"}
     for database in databases:
         database.dispose()
+
+
+# --- a layout saved by two workers at once -------------------------------------------------------
+
+
+def _folded(*slugs: str) -> LayoutDocument:
+    return LayoutDocument(
+        cards=tuple(CardChoice(slug=slug, collapsed=slug in slugs) for slug in ("alpha", "beta", "gamma"))
+    )
+
+
+@pytest.mark.parametrize("saved_before", [True, False], ids=["saved-before", "first-save"])
+def test_two_workers_saving_one_layout_at_once_keep_both_changes(url: str, saved_before: bool) -> None:
+    """Camille folds "alpha" in one tab and "beta" in another at the same moment; each save lands
+    on another gunicorn worker (its own connection). The first worker is held just before it
+    writes: the second must wait for it, then find its layout changed and merge onto it. Read
+    outside the first's transaction, it would have passed its check and been written over."""
+    first, second = Database(url), Database(url)
+    base = _folded()
+    if saved_before:
+        save_document(first, "camille", base)
+    basis = layout_basis(base if saved_before else None)
+    held, second_done = threading.Event(), threading.Event()
+
+    def hold_before_writing(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO USER_LAYOUTS") and not held.is_set():
+            held.set()
+            second_done.wait(1.5)  # long enough for an unserialised second save to finish
+
+    event.listen(first.engine, "before_cursor_execute", hold_before_writing)
+    outcome: list[Saved] = []
+
+    def second_tab() -> None:
+        held.wait(30)
+        outcome.append(
+            save_document(
+                second,
+                "camille",
+                _folded("beta"),
+                basis,
+                lambda saved: merge_layouts(base, _folded("beta"), saved or base),
+            )
+        )
+        second_done.set()
+
+    thread = threading.Thread(target=second_tab)
+    thread.start()
+    try:
+        save_document(first, "camille", _folded("alpha"), basis, lambda saved: saved or base)
+    finally:
+        thread.join(30)
+        first.dispose()
+    (saved,) = outcome
+    assert saved.merged
+    assert saved_document(second, "camille") == _folded("alpha", "beta")
+    second.dispose()
 
 
 # --- preferences --------------------------------------------------------------------------------

@@ -88,12 +88,12 @@ def save_document(
     A saved layout that is already `document` is no conflict: a page whose save was kept but
     whose answer was lost sends it again, to learn the basis it now follows."""
     merged = False
-    with database.session() as session:
+    # Serialised per user: two saves at once (two tabs, two workers) read and write one at a
+    # time, so the second is checked (and merged) against the first, never written over it.
+    with database.session(serialised=f"layout:{subject}") as session:
         if based_on is not None:
             current = _readable(
-                session.execute(
-                    select(UserLayout.layout).where(UserLayout.subject == subject).with_for_update()
-                ).scalar()
+                session.execute(select(UserLayout.layout).where(UserLayout.subject == subject)).scalar()
             )
             if layout_basis(current) not in (based_on, layout_basis(document)):
                 if rebase is None:

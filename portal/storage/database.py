@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import sqlite3
 import threading
@@ -82,6 +83,7 @@ class Database:
                 connect_args={"timeout": max(connect_timeout, 5.0), "check_same_thread": False},
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.sqlite_path = None
             self.engine = create_engine(
@@ -93,6 +95,10 @@ class Database:
                 connect_args={"connect_timeout": max(1, round(connect_timeout))},
             )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite: sessions that read, then write what they read, take the write lock first.
+        self.writer_sessions = sessionmaker(
+            self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"), expire_on_commit=False
+        )
         self._migrated = False
         self._failed_at: float | None = None
         self._attempt_lock = threading.Lock()
@@ -113,8 +119,14 @@ class Database:
     # --- sessions ---------------------------------------------------------------------------
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, serialised: str | None = None) -> Iterator[Session]:
         """A session in one transaction, committed at the end; StorageUnavailable on failure.
+
+        `serialised` names what the transaction reads and then writes (a user's layout): until
+        it ends, no other transaction serialised on the same name, in any worker or replica,
+        begins. SQLite has one writer at a time (BEGIN IMMEDIATE); PostgreSQL takes an advisory
+        lock on the name, which holds even while the row does not exist yet (FOR UPDATE would
+        lock nothing then).
 
         After a failure, sessions fail at once for RETRY_AFTER seconds: a page does not wait on
         a connect timeout while the database is away (the readiness probe still tries).
@@ -123,8 +135,11 @@ class Database:
             raise StorageUnavailable("the database did not answer a moment ago")
         if not self.ready():
             raise StorageUnavailable("the database is not reachable")
+        sessions = self.sessions if serialised is None or not self.sqlite else self.writer_sessions
         try:
-            with self.sessions.begin() as session:
+            with sessions.begin() as session:
+                if serialised is not None and not self.sqlite:
+                    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(serialised)})
                 yield session
         except SQLAlchemyError as error:
             self._failed(error)
@@ -237,8 +252,19 @@ def _revision(connection: Connection) -> str | None:
     return found
 
 
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock's key for `name`: the same in every process (a signed 64-bit
+    integer, as pg_advisory_xact_lock takes)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"portal-lock").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    """WAL lets readers go on while one writer writes; wait for the writer rather than fail."""
+    """WAL lets readers go on while one writer writes; wait for the writer rather than fail.
+
+    Transactions are begun by `_sqlite_begin`, not by the driver: left to itself, pysqlite
+    begins one only at the first write, so what a session read before it was not part of it."""
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA busy_timeout=10000")
     # WAL is kept in the file once set; setting it needs the database to itself for a moment,
@@ -253,6 +279,14 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
             time.sleep(0.05)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """Begin SQLAlchemy's transaction on SQLite: BEGIN (reads see one snapshot), or BEGIN
+    IMMEDIATE for a session that reads what it will write (`Database.writer_sessions`). A
+    deferred transaction that read and then writes after another connection wrote would fail
+    at once with "database is locked"; an immediate one waits (busy_timeout) for the writer."""
+    connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
 def upsert(
