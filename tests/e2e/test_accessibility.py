@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageChops
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page, Route, expect
 
 from portal import create_app
 from simulators.uptime_kuma import KumaWorld
@@ -167,6 +167,37 @@ def test_zoom_is_not_blocked_and_the_page_reflows_at_320px(open_page: OpenPage) 
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow == 0, "the page scrolls sideways at 320 px (400 % zoom of a 1280 px screen)"
+
+
+# What sticks out of its card at this width: the card clips it (a time, a badge cut in half), so
+# the page itself never scrolls sideways and only the eye can tell.
+OUTSIDE_ITS_CARD = """() => {
+  const out = [];
+  for (const card of document.querySelectorAll('.widget-card')) {
+    const box = card.getBoundingClientRect();
+    for (const el of card.querySelectorAll('*')) {
+      const r = el.getBoundingClientRect();
+      if (!r.width || !r.height || el.closest('.is-sr-only')) continue;
+      if (r.left < box.left - 0.5 || r.right > box.right + 0.5) {
+        out.push(card.id + ' ' + el.tagName.toLowerCase() + '.' + [...el.classList].join('.')
+          + ' ' + Math.round(r.left) + '..' + Math.round(r.right) + ' in ' + Math.round(box.left) + '..' + Math.round(box.right));
+      }
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width", [320, 360])
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_at_phone_widths_nothing_sticks_out_of_its_card(
+    open_page: OpenPage, language: str, width: int
+) -> None:
+    page = open_page("/", language=language, width=width, height=640)
+    assert page.evaluate(OUTSIDE_ITS_CARD) == []
+    page.locator("#pipelines-tab-mine").click()  # the other tab's panel
+    expect(page.locator("#pipelines-panel-mine")).to_be_visible()
+    assert page.evaluate(OUTSIDE_ITS_CARD) == []
 
 
 def test_nothing_loops_and_reduced_motion_stops_the_animations(open_page: OpenPage) -> None:
