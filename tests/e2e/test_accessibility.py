@@ -179,8 +179,9 @@ OUTSIDE_ITS_CARD = """() => {
       const r = el.getBoundingClientRect();
       if (!r.width || !r.height || el.closest('.is-sr-only')) continue;
       if (r.left < box.left - 0.5 || r.right > box.right + 0.5) {
-        out.push(card.id + ' ' + el.tagName.toLowerCase() + '.' + [...el.classList].join('.')
-          + ' ' + Math.round(r.left) + '..' + Math.round(r.right) + ' in ' + Math.round(box.left) + '..' + Math.round(box.right));
+        const what = card.id + ' ' + el.tagName.toLowerCase() + '.' + [...el.classList].join('.');
+        const span = (b) => Math.round(b.left) + '..' + Math.round(b.right);
+        out.push(what + ' ' + span(r) + ' in ' + span(box));
       }
     }
   }
