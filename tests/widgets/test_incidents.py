@@ -8,6 +8,7 @@ removes its rules afterwards.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -510,3 +511,33 @@ def test_an_alertmanager_fault_is_said_and_leaves_prometheus_view(
         and "Silences and inhibitions are not shown." in html
     )
     assert "<html>" not in html  # the upstream's body never reaches the card
+
+
+def test_a_hostile_alert_name_is_text_in_the_row_and_in_its_details_toggle(
+    portal_config: dict[str, Any],
+) -> None:
+    """Prometheus 3 takes any UTF-8 alert name; a resolved alert's name is also read out by the
+    "Details" toggle (for screen readers): text there too, never markup."""
+    hostile = '<img src=x onerror=alert(1)>"'
+    world = simulated.demo_world()
+    now = time.time()
+    world.add_alert(
+        simulated.SimAlert(
+            hostile, "warning", {}, "summary", "description", "vector(1)", spans=[(now - 900, now - 600)]
+        )
+    )
+    prometheus, alertmanager, _ = simulated.make_servers(world)
+    prometheus.start()
+    alertmanager.start()
+    try:
+        config = monitoring_config(portal_config, prometheus.url, alertmanager.url)
+        app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
+        html = card(app.test_client(), "incidents", "is-resolved")
+    finally:
+        prometheus.stop()
+        alertmanager.stop()
+    escaped = "&lt;img src=x onerror=alert(1)&gt;&#34;"
+    row = alert_row(html, escaped)
+    assert row is not None and "is-resolved" in row, html
+    assert "<img" not in html
+    assert f'<span class="is-sr-only">Details of the alert {escaped}</span>' in row
