@@ -199,6 +199,15 @@ def test_at_phone_widths_nothing_sticks_out_of_its_card(
     page.locator("#pipelines-tab-mine").click()  # the other tab's panel
     expect(page.locator("#pipelines-panel-mine")).to_be_visible()
     assert page.evaluate(OUTSIDE_ITS_CARD) == []
+    # A task's title keeps the row's width (its status goes under it), not a column a word wide.
+    shares = page.evaluate(
+        "() => [...document.querySelectorAll('#widget-tasks .task-row')].map((row) =>"
+        " row.querySelector('.task-row__main').offsetWidth / row.offsetWidth)"
+    )
+    assert shares and min(shares) > 0.8, shares
+    page.locator("#widget-tasks .status-tag").first.click()  # its menu opens within the card
+    expect(page.locator("#widget-tasks .status-menu__option").first).to_be_visible()
+    assert page.evaluate(OUTSIDE_ITS_CARD) == []
 
 
 def test_nothing_loops_and_reduced_motion_stops_the_animations(open_page: OpenPage) -> None:
