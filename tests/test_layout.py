@@ -279,6 +279,27 @@ def test_a_saved_layout_is_what_the_next_page_shows_in_another_browser(layout_ap
     assert page.dots  # the folded status card fills them once unfolded: they wait, "unknown"
 
 
+def test_a_page_coming_back_asks_for_the_layout_it_would_be_drawn_with_now(layout_app: Flask) -> None:
+    """GET /layout: the document and basis a page drawn now would have (portal.js asks when its
+    person comes back to it), per person, never cached."""
+    camille = browser(layout_app, "camille")
+    drawn = camille.page()
+    asked = camille.client.get("/layout", headers=EN)
+    assert asked.status_code == 200 and asked.headers["Cache-Control"] == "no-store"
+    assert asked.get_json() == {"basis": camille.basis, "layout": drawn.document()}  # the team's default
+    assert camille.basis == "none"
+
+    desktop = browser(layout_app, "camille")
+    assert desktop.change(MINE)[0] == 200
+    now = camille.client.get("/layout", headers=EN).get_json()
+    assert now["basis"] == desktop.basis != camille.basis  # the laptop learns it changed
+    assert now["layout"] == browser(layout_app, "camille").page().document()  # as a new page draws it
+
+    dominique = browser(layout_app, "dominique")
+    theirs = dominique.client.get("/layout", headers=EN).get_json()
+    assert theirs == {"basis": "none", "layout": dominique.page().document()}  # her team's, not Camille's
+
+
 def test_team_defaults_first_matching_rule_and_reset(layout_app: Flask) -> None:
     dominique = browser(layout_app, "dominique").page()  # /team-b: the first rule
     assert dominique.cards == ["gamma", "beta", "status", "alpha"]  # no delta: not an admin
@@ -580,6 +601,8 @@ def test_without_its_database_the_portal_is_unready_but_the_page_and_cards_work(
     code, answer = camille.save(MINE)
     assert code == 503
     assert "cannot be saved right now" in answer["error"]
+    asked = camille.client.get("/layout", headers=EN)  # a page coming back: it keeps its own
+    assert asked.status_code == 503 and "cannot be saved right now" in asked.get_json()["error"]
 
     make_reachable()
     monkeypatch.setattr(database_module, "RETRY_AFTER", 0.0)

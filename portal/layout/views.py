@@ -88,6 +88,21 @@ def _onto_saved(base: LayoutDocument, mine: LayoutDocument, user: User) -> Rebas
     return rebase
 
 
+@bp.get("/layout")
+def current() -> Response:
+    """The layout a page of this user shows now (saved, or the team's default) and its basis: a
+    page left open on another device asks when the person comes back to it, to show a layout
+    changed elsewhere meanwhile. 503 while the database is away (the page keeps its own)."""
+    user = current_user()
+    assert user is not None  # the login guard answered the others
+    shown = page_layout(user)
+    if shown.source == "unavailable":
+        return _answer(UNAVAILABLE, 503)
+    response = jsonify({"basis": shown.basis, "layout": document_of(shown).model_dump(mode="json")})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.post("/layout")
 def save() -> Response:
     """Save the user's whole layout (cards, pinned tiles, new tab), replacing the previous one,

@@ -189,6 +189,52 @@ def test_a_fold_on_a_page_left_open_goes_onto_the_layout_changed_elsewhere_and_s
     assert order(open_page("/")) == moved
 
 
+AWAY = """(hidden) => {
+  if (hidden) Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+  else delete document.visibilityState;
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_page_left_open_shows_the_layout_changed_elsewhere_when_its_person_comes_back(
+    open_page: OpenPage,
+) -> None:
+    """The laptop's page stays open while Camille moves a card on her desktop. A glance away
+    and back (a few seconds) asks nothing; coming back after a while (here 20 s, on the page's
+    clock), the laptop's page asks for the saved layout and shows the desktop's, and says so.
+    Its next change is then a plain save."""
+    from_the_default(open_page)
+    laptop = open_page("/", before=lambda p: p.clock.install())
+    desktop = open_page("/")
+    edit(desktop)
+    desktop.locator("#widget-beta [data-action='up']").click()
+    saved(desktop, "Beta moved to position 2 of 4. Layout saved.")
+    moved = order(desktop)
+    asked: list[str] = []
+    laptop.on("request", lambda r: asked.append(r.method) if r.url.endswith("/layout") else None)
+
+    laptop.evaluate(AWAY, True)
+    laptop.clock.fast_forward(3_000)
+    laptop.evaluate(AWAY, False)
+    laptop.wait_for_timeout(500)
+    assert asked == [] and order(laptop) == ["status", "alpha", "beta", "gamma"]
+
+    laptop.evaluate(AWAY, True)
+    laptop.clock.fast_forward(20_000)
+    with laptop.expect_response(lambda r: r.url.endswith("/layout") and r.request.method == "GET"):
+        laptop.evaluate(AWAY, False)
+    expect(laptop.locator("#layout-status")).to_have_text(
+        "Your layout was changed on another device or in another tab while you were away;"
+        " this page shows it now."
+    )
+    assert order(laptop) == moved
+    laptop.locator("#widget-gamma .card-fold").click()
+    saved(laptop, "Layout saved.")  # not "…with the changes made to it on another device"
+    fresh = open_page("/")
+    assert order(fresh) == moved
+    expect(fresh.locator("#widget-gamma-body")).to_be_hidden()
+
+
 def test_a_change_made_while_a_merged_save_is_on_its_way_is_kept(open_page: OpenPage) -> None:
     """On the laptop (drawn before the desktop moved a card), a card is folded and, before the
     portal has answered, a second one: the first answer carries the merged layout, without the

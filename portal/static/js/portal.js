@@ -1060,6 +1060,10 @@
   // "Edit layout" shows the controls; every change is saved at once (the whole layout, through
   // the guarded write path with the page's CSRF token) and said in the live region. Cards move
   // by drag and drop (native HTML) or by their arrow buttons from the keyboard.
+  // Back on the page after this long away (ms), it asks whether its layout changed meanwhile;
+  // a quicker switch between tabs costs no request.
+  var LAYOUT_RECHECK_AFTER = 15000;
+
   function initLayout() {
     var bar = document.getElementById("layout-bar");
     if (!bar) return;
@@ -1459,6 +1463,43 @@
         if (reload) reload.hidden = false;
       });
     }
+
+    // A page left open on another device (the laptop since the morning) learns of a layout
+    // changed elsewhere when the person comes back to it, after a while away: it asks for the
+    // saved layout and shows it, unless a change of its own is on its way or a card is being
+    // dragged (that change is put onto the newer layout and answered with it).
+    var hiddenSince = null;
+
+    function free() {
+      return pending === 0 && !dragged && unanswered === null;
+    }
+
+    function catchUp() {
+      if (!free()) return;
+      window.fetch(bar.getAttribute("data-load-url"), {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" }
+      }).then(function (response) {
+        return response.ok ? response.json() : null;
+      }).then(function (answer) {
+        if (!answer || !answer.layout || answer.basis === bar.getAttribute("data-basis") || !free()) return;
+        show(answer.layout);
+        bar.setAttribute("data-basis", answer.basis);
+        base = layoutNow();
+        say(label("caught-up"));
+        if (reload) reload.hidden = true;
+      }).catch(function () { /* not now (the network, the session): the next change merges */ });
+    }
+
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") {
+        if (hiddenSince === null) hiddenSince = Date.now();
+        return;
+      }
+      var away = hiddenSince === null ? 0 : Date.now() - hiddenSince;
+      hiddenSince = null;
+      if (away >= LAYOUT_RECHECK_AFTER) catchUp();
+    });
 
     if (reset) {
       reset.addEventListener("click", function () {
