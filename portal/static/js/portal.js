@@ -1439,9 +1439,9 @@
 
     // The other tabs of this browser learn of a saved layout at once and show it, unless they
     // have a save of their own on its way or a card is being dragged (that save is put onto the
-    // newer layout and answered with it, as a page on another device learns it). After a reset,
-    // which they cannot draw, or while a save of theirs is unconfirmed, they say so and offer
-    // to reload.
+    // newer layout and answered with it, as a page on another device learns it). After a reset
+    // they ask for the team's default (catchUp). While a save of theirs is unconfirmed, they say
+    // so and offer to reload.
     // One channel per person: a tab still showing someone else's page (a shared browser, the
     // other person logged in in another tab) hears nothing of this person's layout.
     var channel = "portal-layout:" + (bar.getAttribute("data-owner") || "");
@@ -1459,6 +1459,10 @@
           return;
         }
         if (pending > 0 || dragged) return;
+        if (!event.data.layout && free()) {  // a reset: the team's default, asked for
+          catchUp(label("followed"));
+          return;
+        }
         say(label("elsewhere"), true);
         if (reload) reload.hidden = false;
       });
@@ -1474,7 +1478,7 @@
       return pending === 0 && !dragged && unanswered === null;
     }
 
-    function catchUp() {
+    function catchUp(said) {
       if (!free()) return;
       window.fetch(bar.getAttribute("data-load-url"), {
         credentials: "same-origin",
@@ -1486,7 +1490,7 @@
         show(answer.layout);
         bar.setAttribute("data-basis", answer.basis);
         base = layoutNow();
-        say(label("caught-up"));
+        say(said);
         if (reload) reload.hidden = true;
       }).catch(function () { /* not now (the network, the session): the next change merges */ });
     }
@@ -1498,7 +1502,7 @@
       }
       var away = hiddenSince === null ? 0 : Date.now() - hiddenSince;
       hiddenSince = null;
-      if (away >= LAYOUT_RECHECK_AFTER) catchUp();
+      if (away >= LAYOUT_RECHECK_AFTER) catchUp(label("caught-up"));
     });
 
     if (reset) {
