@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import APIResponse, Page, Route, expect
 
 from simulators.base import SimServer
 
@@ -233,6 +233,45 @@ def test_a_page_left_open_shows_the_layout_changed_elsewhere_when_its_person_com
     fresh = open_page("/")
     assert order(fresh) == moved
     expect(fresh.locator("#widget-gamma-body")).to_be_hidden()
+
+
+def test_a_layout_asked_for_before_a_change_made_meanwhile_is_not_shown_over_it(
+    open_page: OpenPage,
+) -> None:
+    """Back on the laptop, its page asks for the saved layout; the answer is slow, and meanwhile a
+    card is folded there (saved onto the desktop's layout). The late answer, from before that
+    fold, must not unfold it."""
+    from_the_default(open_page)
+    laptop = open_page("/", before=lambda p: p.clock.install())
+    desktop = open_page("/")
+    edit(desktop)
+    desktop.locator("#widget-beta [data-action='up']").click()
+    saved(desktop, "Beta moved to position 2 of 4. Layout saved.")
+    held: list[tuple[Route, APIResponse]] = []
+
+    def answer_now_deliver_later(route: Route) -> None:
+        if route.request.method == "GET":
+            held.append((route, route.fetch()))  # the portal's answer before the fold
+        else:
+            route.continue_()
+
+    laptop.route("**/layout", answer_now_deliver_later)
+    laptop.evaluate(AWAY, True)
+    laptop.clock.fast_forward(20_000)
+    laptop.evaluate(AWAY, False)
+    for _ in range(100):
+        if held:
+            break
+        laptop.wait_for_timeout(50)
+    assert len(held) == 1
+    laptop.locator("#widget-gamma .card-fold").click()
+    saved(laptop, "Layout saved, with the changes made to it on another device or in another tab.")
+    route, late = held[0]
+    route.fulfill(response=late)
+    laptop.wait_for_timeout(500)
+    expect(laptop.locator("#widget-gamma-body")).to_be_hidden()  # the fold stands
+    expect(laptop.locator("#layout-status")).to_contain_text("Layout saved, with the changes")
+    assert order(laptop) == order(desktop)
 
 
 def test_a_change_made_while_a_merged_save_is_on_its_way_is_kept(open_page: OpenPage) -> None:

@@ -1057,13 +1057,13 @@
 
   /* ---- personal layout ------------------------------------------------------------------ */
 
-  // "Edit layout" shows the controls; every change is saved at once (the whole layout, through
-  // the guarded write path with the page's CSRF token) and said in the live region. Cards move
-  // by drag and drop (native HTML) or by their arrow buttons from the keyboard.
   // Back on the page after this long away (ms), it asks whether its layout changed meanwhile;
   // a quicker switch between tabs costs no request.
   var LAYOUT_RECHECK_AFTER = 15000;
 
+  // "Edit layout" shows the controls; every change is saved at once (the whole layout, through
+  // the guarded write path with the page's CSRF token) and said in the live region. Cards move
+  // by drag and drop (native HTML) or by their arrow buttons from the keyboard.
   function initLayout() {
     var bar = document.getElementById("layout-bar");
     if (!bar) return;
@@ -1080,6 +1080,7 @@
     var dragged = null;
     var queue = Promise.resolve();
     var pending = 0;  // saves queued or on their way
+    var changes = 0;  // changes made on this page, ever (a layout asked for before one is old)
     bar.hidden = false;
 
     function label(name, values) {
@@ -1196,6 +1197,7 @@
 
     function save(said) {
       pending += 1;
+      changes += 1;
       queue = queue.then(function () {
         var url = bar.getAttribute("data-save-url");
         var first = unanswered === null ? Promise.resolve(true) : post(url, unanswered.body).then(function (result) {
@@ -1480,13 +1482,16 @@
 
     function catchUp(said) {
       if (!free()) return;
+      var asked = { basis: bar.getAttribute("data-basis"), changes: changes };
       window.fetch(bar.getAttribute("data-load-url"), {
         credentials: "same-origin",
         headers: { Accept: "application/json" }
       }).then(function (response) {
         return response.ok ? response.json() : null;
       }).then(function (answer) {
-        if (!answer || !answer.layout || answer.basis === bar.getAttribute("data-basis") || !free()) return;
+        if (!answer || !answer.layout || answer.basis === asked.basis || !free()) return;
+        // A change made, or another tab's layout followed, while this was on its way is newer.
+        if (changes !== asked.changes || bar.getAttribute("data-basis") !== asked.basis) return;
         show(answer.layout);
         bar.setAttribute("data-basis", answer.basis);
         base = layoutNow();
