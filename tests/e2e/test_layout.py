@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import APIResponse, Page, Route, expect
@@ -44,13 +45,13 @@ def edit(page: Page) -> None:
     expect(page.locator("#layout-toggle")).to_have_attribute("aria-pressed", "true")
 
 
-def from_the_default(open_page: OpenPage) -> Page:
-    """A page of the plain default layout, whatever earlier tests saved."""
+def from_the_default(open_page: OpenPage, **options: Any) -> Page:
+    """A page of the plain default layout, whatever earlier tests saved (`options`: open_page's)."""
     page = open_page("/")
     edit(page)
     page.locator("#layout-reset").click()
     page.wait_for_load_state()
-    return open_page("/")
+    return open_page("/", **options)
 
 
 def test_drag_keyboard_hide_and_the_same_layout_in_a_second_browser(open_page: OpenPage) -> None:
@@ -151,10 +152,10 @@ def test_axe_finds_no_violation_in_edit_mode(open_page: OpenPage, scheme: str) -
     saved(page)
 
 
-def drawn_before_a_move(open_page: OpenPage) -> tuple[Page, list[str]]:
-    """A laptop's page drawn from the plain default, then a card moved on a desktop: the
-    laptop's page, and the order the desktop saved."""
-    laptop = from_the_default(open_page)
+def drawn_before_a_move(open_page: OpenPage, **options: Any) -> tuple[Page, list[str]]:
+    """A laptop's page drawn from the plain default (`options`: open_page's), then a card moved
+    on a desktop: the laptop's page, and the order the desktop saved."""
+    laptop = from_the_default(open_page, **options)
     desktop = open_page("/")
     edit(desktop)
     desktop.locator("#widget-beta [data-action='up']").click()
@@ -203,13 +204,7 @@ def test_a_page_left_open_shows_the_layout_changed_elsewhere_when_its_person_com
     and back (a few seconds) asks nothing; coming back after a while (here 20 s, on the page's
     clock), the laptop's page asks for the saved layout and shows the desktop's, and says so.
     Its next change is then a plain save."""
-    from_the_default(open_page)
-    laptop = open_page("/", before=lambda p: p.clock.install())
-    desktop = open_page("/")
-    edit(desktop)
-    desktop.locator("#widget-beta [data-action='up']").click()
-    saved(desktop, "Beta moved to position 2 of 4. Layout saved.")
-    moved = order(desktop)
+    laptop, moved = drawn_before_a_move(open_page, before=lambda p: p.clock.install())
     asked: list[str] = []
     laptop.on("request", lambda r: asked.append(r.method) if r.url.endswith("/layout") else None)
 
@@ -241,12 +236,7 @@ def test_a_layout_asked_for_before_a_change_made_meanwhile_is_not_shown_over_it(
     """Back on the laptop, its page asks for the saved layout; the answer is slow, and meanwhile a
     card is folded there (saved onto the desktop's layout). The late answer, from before that
     fold, must not unfold it."""
-    from_the_default(open_page)
-    laptop = open_page("/", before=lambda p: p.clock.install())
-    desktop = open_page("/")
-    edit(desktop)
-    desktop.locator("#widget-beta [data-action='up']").click()
-    saved(desktop, "Beta moved to position 2 of 4. Layout saved.")
+    laptop, moved = drawn_before_a_move(open_page, before=lambda p: p.clock.install())
     held: list[tuple[Route, APIResponse]] = []
 
     def answer_now_deliver_later(route: Route) -> None:
@@ -271,7 +261,7 @@ def test_a_layout_asked_for_before_a_change_made_meanwhile_is_not_shown_over_it(
     laptop.wait_for_timeout(500)
     expect(laptop.locator("#widget-gamma-body")).to_be_hidden()  # the fold stands
     expect(laptop.locator("#layout-status")).to_contain_text("Layout saved, with the changes")
-    assert order(laptop) == order(desktop)
+    assert order(laptop) == moved
 
 
 def test_a_change_made_while_a_merged_save_is_on_its_way_is_kept(open_page: OpenPage) -> None:
