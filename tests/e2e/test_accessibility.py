@@ -206,7 +206,7 @@ def test_at_phone_widths_nothing_sticks_out_of_its_card(
     )
     assert shares and min(shares) > 0.8, shares
     page.locator("#widget-tasks .status-tag").first.click()  # its menu opens within the card
-    expect(page.locator("#widget-tasks .status-menu__option").first).to_be_visible()
+    expect(page.locator("#widget-tasks .status-menu[open] .status-menu__list")).to_be_visible()
     assert page.evaluate(OUTSIDE_ITS_CARD) == []
 
 
