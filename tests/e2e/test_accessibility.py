@@ -189,7 +189,7 @@ OUTSIDE_ITS_CARD = """() => {
 }"""
 
 
-@pytest.mark.parametrize("width", [320, 360])
+@pytest.mark.parametrize("width", [320, 360, 390])
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_at_phone_widths_nothing_sticks_out_of_its_card(
     open_page: OpenPage, language: str, width: int
