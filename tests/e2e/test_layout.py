@@ -390,3 +390,28 @@ def test_a_change_whose_answer_was_lost_is_not_taken_for_a_change_made_elsewhere
     other = open_page("/")
     expect(other.locator("#widget-alpha-body")).to_be_hidden()
     expect(other.locator("#widget-beta-body")).to_be_hidden()
+
+
+def test_a_saved_change_is_said_for_a_while_and_a_failure_until_the_next_change(
+    open_page: OpenPage, problems: PageProblems
+) -> None:
+    """The page stays open all day: "Layout saved." leaves the heading after 20 s; a change the
+    portal could not save stays said."""
+    problems.allow_console(r"status of 503")
+    page = from_the_default(open_page, before=lambda p: p.clock.install())
+    status = page.locator("#layout-status")
+    page.locator("#widget-alpha .card-fold").click()
+    saved(page)
+    page.clock.fast_forward(10_000)
+    expect(status).to_have_text("Layout saved.")
+    page.clock.fast_forward(11_000)
+    expect(status).to_have_text("")
+
+    def unavailable(route: Route) -> None:
+        route.fulfill(status=503, json={"error": "Your layout cannot be saved right now."})
+
+    page.route("**/layout", unavailable)
+    page.locator("#widget-alpha .card-fold").click()
+    expect(status).to_have_text("Your layout cannot be saved right now.")
+    page.clock.fast_forward(60_000)
+    expect(status).to_have_text("Your layout cannot be saved right now.")

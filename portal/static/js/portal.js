@@ -1060,6 +1060,8 @@
   // Back on the page after this long away (ms), it asks whether its layout changed meanwhile;
   // a quicker switch between tabs costs no request.
   var LAYOUT_RECHECK_AFTER = 15000;
+  // How long (ms) the layout bar keeps saying that a change was saved or a layout followed.
+  var LAYOUT_SAID_FOR = 20000;
 
   // "Edit layout" shows the controls; every change is saved at once (the whole layout, through
   // the guarded write path with the page's CSRF token) and said in the live region. Cards move
@@ -1089,9 +1091,19 @@
       return text;
     }
 
+    // What went well is said, then leaves the heading after a while (the page stays open all
+    // day); what went wrong stays until the next change.
+    var saidTimer = null;
+
     function say(text, failed) {
       status.textContent = text;
       status.classList.toggle("is-danger", Boolean(failed));
+      window.clearTimeout(saidTimer);
+      if (text && !failed) {
+        saidTimer = window.setTimeout(function () {
+          if (status.textContent === text) status.textContent = "";
+        }, LAYOUT_SAID_FOR);
+      }
     }
 
     function csrfToken() {
