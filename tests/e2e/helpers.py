@@ -22,6 +22,25 @@ ANIMATIONS_DONE = """() => Promise.all(document.getAnimations()
   .filter((a) => a.effect && a.effect.getComputedTiming().iterations !== Infinity)
   .map((a) => a.finished.catch(() => null)))"""
 
+# Headless Chromium keeps every page visible: a test tells the page otherwise, as a browser would
+# when the person switches tabs or locks the screen (`set_tab_hidden`).
+_TAB_HIDDEN = """(hidden) => {
+  if (hidden) {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+  } else {
+    delete document.visibilityState;
+    delete document.hidden;
+  }
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def set_tab_hidden(page: Page, hidden: bool) -> None:
+    """The page's tab hidden (the person is elsewhere) or visible again, with its event."""
+    page.evaluate(_TAB_HIDDEN, hidden)
+
+
 # Every layout shift, with where everything was laid out when the HTML was parsed. A frame drawn
 # while the HTML was still arriving (the tools' heading alone on its line, the account menu
 # without its name) is the browser's own doing, not the page's: its shift is reported with the

@@ -16,7 +16,7 @@ from playwright.sync_api import APIResponse, Page, Route, expect
 from simulators.base import SimServer
 
 from .conftest import Portal, e2e_config, served_portal
-from .helpers import OpenPage, PageProblems, describe_violations, run_axe
+from .helpers import OpenPage, PageProblems, describe_violations, run_axe, set_tab_hidden
 
 CARDS = "#widget-grid > .widget-card"
 
@@ -190,13 +190,6 @@ def test_a_fold_on_a_page_left_open_goes_onto_the_layout_changed_elsewhere_and_s
     assert order(open_page("/")) == moved
 
 
-AWAY = """(hidden) => {
-  if (hidden) Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
-  else delete document.visibilityState;
-  document.dispatchEvent(new Event("visibilitychange"));
-}"""
-
-
 def test_a_page_left_open_shows_the_layout_changed_elsewhere_when_its_person_comes_back(
     open_page: OpenPage,
 ) -> None:
@@ -208,16 +201,16 @@ def test_a_page_left_open_shows_the_layout_changed_elsewhere_when_its_person_com
     asked: list[str] = []
     laptop.on("request", lambda r: asked.append(r.method) if r.url.endswith("/layout") else None)
 
-    laptop.evaluate(AWAY, True)
+    set_tab_hidden(laptop, True)
     laptop.clock.fast_forward(3_000)
-    laptop.evaluate(AWAY, False)
+    set_tab_hidden(laptop, False)
     laptop.wait_for_timeout(500)
     assert asked == [] and order(laptop) == ["status", "alpha", "beta", "gamma"]
 
-    laptop.evaluate(AWAY, True)
+    set_tab_hidden(laptop, True)
     laptop.clock.fast_forward(20_000)
     with laptop.expect_response(lambda r: r.url.endswith("/layout") and r.request.method == "GET"):
-        laptop.evaluate(AWAY, False)
+        set_tab_hidden(laptop, False)
     expect(laptop.locator("#layout-status")).to_have_text(
         "Your layout was changed on another device or in another tab while you were away;"
         " this page shows it now."
@@ -246,9 +239,9 @@ def test_a_layout_asked_for_before_a_change_made_meanwhile_is_not_shown_over_it(
             route.continue_()
 
     laptop.route("**/layout", answer_now_deliver_later)
-    laptop.evaluate(AWAY, True)
+    set_tab_hidden(laptop, True)
     laptop.clock.fast_forward(20_000)
-    laptop.evaluate(AWAY, False)
+    set_tab_hidden(laptop, False)
     for _ in range(100):
         if held:
             break

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, Request, Response
 from simulators.uptime_kuma import KumaWorld
 
 from .conftest import CACHE_TTL, REFRESH
-from .helpers import SETTLED, OpenPage, PageProblems
+from .helpers import SETTLED, OpenPage, PageProblems, set_tab_hidden
 
 # Every change under the status card's body, and under its live region, from now on.
 WATCH_MUTATIONS = """() => {
@@ -219,26 +219,13 @@ def test_a_hidden_tab_does_not_poll(polls: Polls) -> None:
           });
         }"""
     )
-    # Headless Chromium keeps every page visible; the page is told otherwise, as a browser would.
-    page.evaluate(
-        """() => {
-          Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
-          Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
-          document.dispatchEvent(new Event("visibilitychange"));
-        }"""
-    )
+    set_tab_hidden(page, True)
     sent = len(polls.sent)
     page.clock.run_for(REFRESH * 1000 * 4)
     page.wait_for_timeout(500)
     assert len(polls.sent) == sent
     # Back on the tab: the overdue card refreshes at once, and not again before a whole interval.
-    page.evaluate(
-        """() => {
-          delete document.visibilityState;
-          delete document.hidden;
-          document.dispatchEvent(new Event("visibilitychange"));
-        }"""
-    )
+    set_tab_hidden(page, False)
     page.wait_for_function(SETTLED)
     assert len(polls.sent) == sent + 1
     for _ in range(REFRESH * 2):

@@ -19,13 +19,9 @@ from simulators.base import SimServer
 
 from ..support.processes import RedisServer, free_port, portal_process
 from .conftest import e2e_config
-from .helpers import SETTLED, PageProblems, watched_page
+from .helpers import SETTLED, PageProblems, set_tab_hidden, watched_page
 
 RELEASE_GONE_AFTER = 2 * 60 * 1000  # ms: portal.js
-HIDE_TAB = """() => {
-  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
-  document.dispatchEvent(new Event("visibilitychange"));
-}"""
 
 
 @contextmanager
@@ -98,7 +94,7 @@ def test_an_open_page_learns_of_a_new_release_and_reloads_when_left(
             assert _build(page) == first
             expect(page.locator("#widget-status .status-row").first).to_be_visible()  # still shown
             with page.expect_event("load"):
-                page.evaluate(HIDE_TAB)  # the person switches to another tab: the page reloads
+                set_tab_hidden(page, True)  # the person switches to another tab: the page reloads
             _settled(page)
             second = _build(page)
             assert second != first
@@ -111,13 +107,10 @@ def test_an_open_page_learns_of_a_new_release_and_reloads_when_left(
             _answer_from_the_new_release(page, gone=True)
             expect(banner).to_be_visible()
             page.evaluate("() => { window.__samePage = true; }")
-            page.evaluate(HIDE_TAB)
+            set_tab_hidden(page, True)
             page.wait_for_timeout(1000)
             assert page.evaluate("() => window.__samePage === true"), "reloaded in the middle of an edit"
-            page.evaluate("""() => {
-              delete document.visibilityState;
-              document.dispatchEvent(new Event("visibilitychange"));
-            }""")
+            set_tab_hidden(page, False)
             with page.expect_event("load"):
                 page.locator("#portal-updated-reload").click()
             _settled(page)

@@ -1464,12 +1464,8 @@
       otherTabs.addEventListener("message", function (event) {
         var told = event.data && event.data.basis;
         if (!told || told === bar.getAttribute("data-basis")) return;
-        if (event.data.layout && pending === 0 && !dragged && unanswered === null) {
-          show(event.data.layout);
-          bar.setAttribute("data-basis", told);
-          base = layoutNow();
-          say(label("followed"));
-          if (reload) reload.hidden = true;
+        if (event.data.layout && free()) {
+          follows(event.data.layout, told, label("followed"));
           return;
         }
         if (pending > 0 || dragged) return;
@@ -1492,6 +1488,15 @@
       return pending === 0 && !dragged && unanswered === null;
     }
 
+    // The page shows `layout`, saved elsewhere as `basis`, follows it, and says so.
+    function follows(layout, basis, said) {
+      show(layout);
+      bar.setAttribute("data-basis", basis);
+      base = layoutNow();
+      say(said);
+      if (reload) reload.hidden = true;
+    }
+
     function catchUp(said) {
       if (!free()) return;
       var asked = { basis: bar.getAttribute("data-basis"), changes: changes };
@@ -1504,11 +1509,7 @@
         if (!answer || !answer.layout || answer.basis === asked.basis || !free()) return;
         // A change made, or another tab's layout followed, while this was on its way is newer.
         if (changes !== asked.changes || bar.getAttribute("data-basis") !== asked.basis) return;
-        show(answer.layout);
-        bar.setAttribute("data-basis", answer.basis);
-        base = layoutNow();
-        say(said);
-        if (reload) reload.hidden = true;
+        follows(answer.layout, answer.basis, said);
       }).catch(function () { /* not now (the network, the session): the next change merges */ });
     }
 
