@@ -84,7 +84,7 @@ def test_the_tabs_work_from_the_keyboard_and_survive_a_refresh(
     page.evaluate("() => htmx.trigger('#widget-pipelines-body', 'poll')")
     page.get_by_text("Revue arrivée pendant la lecture").wait_for(state="visible", timeout=15_000)
     assert _state(page) == _on("mine")
-    assert page.locator("#pipelines-tab-mine .pipeline-tab__count").inner_text() == "4 waiting"
+    assert page.locator("#pipelines-tab-mine .pipeline-tab__count").inner_text() == "4 for you"
 
     page.keyboard.press("Tab")  # from the tab into its panel: the first merge request's link
     assert (

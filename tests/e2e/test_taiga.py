@@ -131,6 +131,49 @@ def test_a_status_changed_from_the_keyboard_updates_the_card(
     assert world.statuses["task"][item.status].name == "Ready for test" and item.version == 2
 
 
+# Whether each option of `menu` is what is drawn at its centre, the page scrolled to the menu.
+# (Not scrollIntoView: it would scroll the card's clipped content, not only the page.)
+OPTIONS_HIT = """(menu) => [...menu.querySelectorAll(".status-menu__option")].map((option) => {
+  window.scrollBy(0, menu.querySelector(".status-menu__list").getBoundingClientRect().top - 120);
+  const box = option.getBoundingClientRect();
+  const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+  return hit !== null && hit.closest(".status-menu__option") === option;
+})"""
+
+
+def test_the_last_rows_status_menu_is_whole_and_closes_as_a_menu_does(page_of: Any) -> None:
+    page = page_of()
+    menus = page.locator("#widget-tasks details.status-menu")
+    expect(menus.last.locator(".status-menu__option").first).to_be_attached()
+    last = menus.last
+    last.locator("summary").click()
+    expect(last).to_have_attribute("open", "")
+    # Every option can be reached by the pointer: none is hidden under the card's edge or
+    # another card (the card used to clip the menu of its last rows).
+    reachable = last.evaluate(OPTIONS_HIT)
+    assert len(reachable) >= 3 and all(reachable), reachable
+    page.keyboard.press("Escape")
+    expect(last).not_to_have_attribute("open", "")
+    assert last.locator("summary").evaluate("(el) => el === document.activeElement")
+    last.locator("summary").click()
+    page.locator("#dashboard-title").click()  # a click elsewhere on the page
+    expect(last).not_to_have_attribute("open", "")
+    last.locator("summary").focus()
+    page.keyboard.press("Enter")
+    expect(last).to_have_attribute("open", "")
+    for _ in range(12):  # Tab past the options: the focus leaves the menu, which closes
+        page.keyboard.press("Tab")
+        if not last.evaluate("(menu) => menu.contains(document.activeElement)"):
+            break
+    expect(last).not_to_have_attribute("open", "")
+    # Opening one closes another.
+    first = menus.first
+    first.locator("summary").click()
+    last.locator("summary").click()
+    expect(first).not_to_have_attribute("open", "")
+    expect(last).to_have_attribute("open", "")
+
+
 def test_a_status_change_that_gets_no_answer_is_said_and_the_card_shows_where_it_stands(
     page_of: Any, tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
@@ -280,6 +323,29 @@ def test_the_month_moves_through_htmx_and_stays_on_the_next_poll(page_of: Any) -
     assert title.inner_text() == moved  # the poll asked for the month shown
     page.locator("#deadlines-today").click()
     expect(title).to_have_text(first)
+
+
+def test_the_months_arrows_stay_where_they_are_so_two_clicks_go_two_months_on(page_of: Any) -> None:
+    page = page_of()
+    title = page.locator("#deadlines-month")
+    first = title.inner_text()
+    arrow = page.locator("#deadlines-next")
+    arrow.scroll_into_view_if_needed()
+    before = arrow.bounding_box()
+    arrow.click()
+    expect(page.locator("#deadlines-today")).to_be_visible()  # away from this month
+    after = page.locator("#deadlines-next").bounding_box()
+    assert before and after and abs(after["x"] - before["x"]) < 1, (before, after)
+    second = title.inner_text()
+    page.mouse.click(before["x"] + before["width"] / 2, before["y"] + before["height"] / 2)
+    expect(title).not_to_have_text(second)
+    assert title.inner_text() != first  # two months on, not back
+    # "This month" from the keyboard: the month comes back and the focus stays in the card.
+    page.locator("#deadlines-today").focus()
+    page.keyboard.press("Enter")
+    expect(title).to_have_text(first)
+    expect(page.locator("#deadlines-today")).to_have_count(0)
+    assert page.evaluate("() => document.activeElement.id") == "deadlines-next"
 
 
 def test_a_month_that_gets_no_answer_is_said_and_the_next_click_moves_it(page_of: Any) -> None:

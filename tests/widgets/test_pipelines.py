@@ -643,7 +643,7 @@ def test_french_card_and_plural_counts(make_gitlab_app: Callable[..., Flask]) ->
     assert 'data-label="ouverte {time}"' in html  # "ouverte il y a 3 j" once the page writes it
     assert "3 demandes de fusion pour vous" in html
     # Each number says what it is: the tabs' counts and a pipeline's duration.
-    assert re.search(r'class="pipeline-tab__count"[^>]*>3 en attente<', html)
+    assert re.search(r'class="pipeline-tab__count"[^>]*>3 pour vous<', html)
     assert re.search(r"</svg> durée\u00a0: \d+\u00a0min", html)
 
 

@@ -240,6 +240,22 @@ def test_sort_and_filters_are_cut_on_the_server(taiga_app: Callable[..., Flask])
     assert '<option value="project" selected>' in by_project
 
 
+def test_sorted_by_status_the_rows_follow_the_workflow_as_taigas_board_does(
+    taiga_app: Callable[..., Flask],
+) -> None:
+    client = _as(taiga_app(), "camille")
+    html = card(client, "tasks", until="status-menu__option", sort="status")
+    shown = [unescape(name) for name in re.findall(r'class="status-tag__name"><bdi>([^<]+)</bdi>', html)]
+    groups = list(dict.fromkeys(shown))
+    # The demo's workflows: tasks New, In progress, Ready for test, Closed, Needs Info; stories
+    # New, Ready, In progress, ... Each name at its earliest place; alphabetical would put
+    # "In progress" and "Needs Info" before "New".
+    workflow = ["New", "In progress", "Ready", "Ready for test", "Closed", "Done", "Needs Info", "Archived"]
+    assert len(groups) >= 3 and groups[0] == "New", groups
+    assert groups == sorted(groups, key=workflow.index), groups
+    assert shown == sorted(shown, key=groups.index), shown  # each status's rows together
+
+
 # --- the status menu --------------------------------------------------------------------------
 
 

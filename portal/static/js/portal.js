@@ -893,20 +893,34 @@
     });
   }
 
-  /* ---- user menu ----------------------------------------------------------------------------- */
+  /* ---- dropdown menus ------------------------------------------------------------------------ */
 
-  // A <details> dropdown: it works without script; this only closes it on a click outside or Escape.
-  function initUserMenu() {
-    var menu = document.getElementById("user-menu");
-    if (!menu) return;
+  // The user menu and each task's status menu are <details data-dropdown>: they work without
+  // script. This closes an open one as a menu closes: on a click outside it, on Escape (the focus
+  // back on its button), and when the keyboard's focus moves out of it.
+  function openDropdowns() {
+    return Array.prototype.slice.call(document.querySelectorAll("details[data-dropdown][open]"));
+  }
+
+  function initDropdowns() {
     document.addEventListener("click", function (event) {
-      if (menu.open && !menu.contains(event.target)) menu.open = false;
+      openDropdowns().forEach(function (menu) {
+        if (!menu.contains(event.target)) menu.open = false;
+      });
     });
     document.addEventListener("keydown", function (event) {
-      if (event.key === "Escape" && menu.open) {
+      if (event.key !== "Escape") return;
+      openDropdowns().forEach(function (menu) {
+        var within = menu.contains(document.activeElement) || document.activeElement === document.body;
         menu.open = false;
-        menu.querySelector("summary").focus();
-      }
+        if (within) menu.querySelector("summary").focus();
+      });
+    });
+    document.addEventListener("focusout", function (event) {
+      var menu = event.target.closest && event.target.closest("details[data-dropdown][open]");
+      // No relatedTarget: the focus went nowhere (a click on the page, a card redrawn): the
+      // click above, or the redraw, decides.
+      if (menu && event.relatedTarget && !menu.contains(event.relatedTarget)) menu.open = false;
     });
   }
 
@@ -1546,7 +1560,7 @@
     if (grid) learnClock(Number(grid.getAttribute("data-served-at")), Date.now());
     writeTimes(document);
     window.setInterval(function () { writeTimes(document); }, TIMES_EVERY);
-    initUserMenu();
+    initDropdowns();
     initThemeSwitch();
     initTileFilter();
     initLayout();

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from .client import Board, Person, Sprint, WorkItem
+from .client import Board, Catalog, Person, Sprint, WorkItem
 
 DueState = Literal["overdue", "soon", "later", "none"]
 SORTS = ("due", "status", "project", "modified")
@@ -85,10 +85,30 @@ def _due_key(item: WorkItem) -> tuple[int, date]:
     return (0, item.due_date) if item.due_date else (1, date.max)
 
 
-def sort_items(items: Sequence[WorkItem], sort: str) -> list[WorkItem]:
-    """Due date first (undated last), status, project, or the latest change first."""
+def status_places(items: Sequence[WorkItem], catalog: Catalog) -> dict[str, int]:
+    """Each status name's earliest place in the workflows (Taiga's order) of `items`' projects."""
+    places: dict[str, int] = {}
+    for kind, project in {(item.kind, item.project) for item in items}:
+        for place, status in enumerate(catalog.of(kind, project)):
+            name = status.name.casefold()
+            places[name] = min(places.get(name, place), place)
+    return places
+
+
+def sort_items(items: Sequence[WorkItem], sort: str, catalog: Catalog | None = None) -> list[WorkItem]:
+    """Due date first (undated last), status (in the workflow's order, as Taiga's board shows
+    them; by name until the statuses are read), project, or the latest change first."""
     if sort == "status":
-        return sorted(items, key=lambda i: (i.status_name.casefold(), *_due_key(i), i.id))
+        places = status_places(items, catalog) if catalog else {}
+        return sorted(
+            items,
+            key=lambda i: (
+                places.get(i.status_name.casefold(), len(places)),
+                i.status_name.casefold(),
+                *_due_key(i),
+                i.id,
+            ),
+        )
     if sort == "project":
         return sorted(items, key=lambda i: (i.project_name.casefold(), *_due_key(i), i.id))
     if sort == "modified":

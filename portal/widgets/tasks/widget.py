@@ -128,7 +128,7 @@ class TasksWidget(Widget):
         sprints = {sprint.id: sprint.name for sprint in work.sprints}
         rows = []
         counts = {"overdue": 0, "soon": 0, "blocked": 0}
-        for item in sort_items(work.items, choice.sort):
+        for item in sort_items(work.items, choice.sort, catalog):
             state = due_state(item.due_date, today, settings.due_soon_days)
             if state in ("overdue", "soon"):
                 counts[state] += 1
