@@ -23,8 +23,8 @@ from flask.testing import FlaskClient
 from portal import create_app
 from portal.upstreams.http import HttpLimits
 from portal.widgets.incidents.client import AlertmanagerClient
-from portal.widgets.incidents.timeline import History, expand, firings_of, incidents, intervals
-from portal.widgets.metrics.client import ActiveAlert, AlertRule, Series
+from portal.widgets.incidents.timeline import History, expand, fetch_history, firings_of, incidents, intervals
+from portal.widgets.metrics.client import ActiveAlert, AlertRule, PrometheusClient, Series
 from simulators import prometheus as simulated
 from simulators.base import SimServer
 
@@ -201,6 +201,19 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
     assert "Toggled on controlled" in shown and "From " in shown and "ribbon" not in shown
     assert "ribbon__firing" in details and "alert-label__value" in details and "In Alertmanager" in details
     assert re.search(r"Incidents: \d+ firing now, \d+ in the last 24 hours", html)
+    # Read again seconds later, the day's history gives the same start and end: Prometheus is
+    # asked for the same instants (multiples of the step), not instants that follow the clock.
+    prometheus = PrometheusClient(requests.Session(), prometheus_with_rules.url, {}, HttpLimits(timeout=5))
+
+    def spans() -> tuple[tuple[float, float], ...]:
+        history = fetch_history(prometheus, 5.0)
+        assert history.start % history.step == 0 and history.end % history.step == 0
+        (firing,) = (f for f in history.firings if f.labels.get("alertname") == "PortalIncidentToggled")
+        return firing.intervals
+
+    first = spans()
+    time.sleep(2.3)
+    assert spans() == first
 
 
 @pytest.mark.peers

@@ -74,9 +74,12 @@ def fetch_history(client: PrometheusClient, step_wanted: float, window: float = 
     deadline = time.monotonic() + client.limits.timeout
     groups = client.rules(deadline)
     intervals_seen = [g.interval for g in groups if g.rules and g.interval > 0]
-    end = round(time.time(), 3)
-    start = end - window
-    step = choose_step(start, end, max(step_wanted, min(intervals_seen, default=step_wanted)))
+    now = time.time()
+    step = choose_step(now - window, now, max(step_wanted, min(intervals_seen, default=step_wanted)))
+    # Evaluated at whole multiples of the step: the same instants at every fetch, so that an
+    # alert's start and end (known to one step) stay where they are from one refresh to the next.
+    start = math.floor((now - window) / step) * step
+    end = start + math.floor((now - start) / step) * step
     window_s = f"{math.ceil(step)}s"
     series = client.query_range(
         f'max_over_time(ALERTS{{alertstate="firing"}}[{window_s}])', start, end, step, deadline
