@@ -95,6 +95,15 @@ def test_due_states_on_the_calendar_and_in_the_list(taiga_app: Callable[..., Fla
     if (today + timedelta(days=1)).month == today.month:
         assert "is-soon" in _day_class(html, today + timedelta(days=1))
     assert "Overdue" in html and "Due soon" in html  # said in words, beside colour and icon
+    # A day with only a sprint's end has its diamond, and no due colour: a sprint is not due
+    # (the list gives it no due badge either). Sprint 14 ends in two days.
+    cells = re.findall(r'<td class="(day[^"]*)"[^>]*>(.*?)</td>', html, re.S)
+    sprint_only = [
+        classes
+        for classes, inside in cells
+        if "is-sprint" in inside and not re.search(r'day__mark is-\w+"', inside)
+    ]
+    assert sprint_only and not any(re.search(r"is-(overdue|soon|later)", c) for c in sprint_only), sprint_only
     upcoming = html[html.index('class="upcoming__list"') :]
     assert "Renouveler les certificats" in upcoming and "2 days overdue" in upcoming
     assert "End of Itération 7" in upcoming  # a sprint of camille's project ends within 14 days

@@ -67,8 +67,9 @@ class Day:
 
     @property
     def worst(self) -> str:
-        """The most urgent state of the day's deadlines ("" without any)."""
-        states = {d.state for d in self.deadlines}
+        """The most urgent state of the day's items ("" without any): a sprint's end is marked,
+        not due."""
+        states = {d.state for d in self.deadlines if d.kind != "sprint"}
         for state in ("overdue", "soon", "later"):
             if state in states:
                 return state
