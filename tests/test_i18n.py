@@ -181,4 +181,4 @@ def test_the_status_card_says_what_each_number_is(client: FlaskClient, kuma: Sim
     assert re.search(r'<span class="status-pill__count">(?:[2-9]|\d\d+)</span> opérationnels<', french)
     assert re.search(r'<span class="status-pill__count">1</span> en panne<', french)
     assert "dégradé(s)" not in french
-    assert re.search(r"Depuis le \d\d/\d\d/\d{4} à \d\d:\d\d<", french)
+    assert re.search(r"Depuis le \d{1,2} [a-zéû]+\.? \d{4} à \d\d:\d\d<", french)

@@ -141,6 +141,9 @@ def test_french_typography_on_every_card(open_page: OpenPage) -> None:
     assert problems == {}
 
 
+# CLDR's abbreviated French months, as "medium" dates write them.
+FRENCH_MONTHS = "janv. févr. mars avr. mai juin juil. août sept. oct. nov. déc.".split()
+
 def test_french_dates_numbers_and_times(open_page: OpenPage, incident_start: datetime) -> None:
     page = open_page("/", language="fr", timezone_id="Pacific/Auckland")
     status = page.locator("#widget-status")
@@ -150,7 +153,9 @@ def test_french_dates_numbers_and_times(open_page: OpenPage, incident_start: dat
         r"disponible à 99,9\s%\s\(24\sh\)", status.locator(".status-row__uptime").first.inner_text()
     )
     since = status.locator(".incident-note.is-danger .incident-note__meta").inner_text()
-    assert since == f"Depuis le {incident_start:%d/%m/%Y} à {incident_start:%H:%M}"
+    # Dates are written as everywhere else on the page ("3 déc. 2026"), not "03/12/2026".
+    month = FRENCH_MONTHS[incident_start.month - 1]
+    assert since == f"Depuis le {incident_start.day} {month} {incident_start:%Y} à {incident_start:%H:%M}"
     checked = status.locator(".widget-card__checked").inner_text()
     assert checked in {f"Mis à jour à {t:%H:%M}" for t in _paris_now()}, checked
     assert (
@@ -170,7 +175,7 @@ def test_english_dates_numbers_and_times(open_page: OpenPage, incident_start: da
     assert re.fullmatch(r"\d+ ms response", status.locator(".status-row__ping").first.inner_text())
     assert status.locator(".status-row__uptime").first.inner_text() == "99.9% uptime (24 h)"
     since = _words(status.locator(".incident-note.is-danger .incident-note__meta").inner_text())
-    assert since == f"Since {incident_start:%-m/%-d/%y} at {incident_start:%-I:%M %p}"
+    assert since == f"Since {incident_start:%b %-d, %Y} at {incident_start:%-I:%M %p}"
     checked = _words(status.locator(".widget-card__checked").inner_text())
     assert checked in {f"Updated at {t:%-I:%M %p}" for t in _paris_now()}, checked
     assert _words(status.locator(".status-pill").first.inner_text()) == "11 up"
