@@ -313,7 +313,11 @@ def test_team_defaults_first_matching_rule_and_reset(layout_app: Flask) -> None:
     assert default.new_tab
     assert camille.save(MINE)[0] == 200
     assert camille.page().cards == ["gamma", "status", "alpha", "delta", "beta"]
-    assert camille.reset() == (200, {"message": "Your team's default layout is back."})
+    status, answer = camille.reset()
+    assert status == 200 and answer["message"] == "Your team's default layout is back."
+    # The default comes with the answer, as GET /layout gives it: the page shows it in place.
+    assert [card["slug"] for card in answer["layout"]["cards"]] == default.cards
+    assert answer["basis"] == camille.client.get("/layout").get_json()["basis"]
     assert camille.page() == default
     assert browser(layout_app, "camille").page() == default
 

@@ -150,4 +150,8 @@ def reset() -> Response:
         audit("layout_reset", "layout", "unavailable")
         return _answer(UNAVAILABLE, 503)
     audit("layout_reset", "layout", "ok")
-    return _answer(Reason.of(N_("Your team's default layout is back.")), 200)
+    back = Reason.of(N_("Your team's default layout is back."))
+    shown = page_layout(user)  # the default, which the page shows in place (no reload)
+    if shown.source == "unavailable":
+        return _answer(back, 200)
+    return _answer(back, 200, basis=shown.basis, layout=document_of(shown).model_dump(mode="json"))

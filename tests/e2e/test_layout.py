@@ -50,7 +50,7 @@ def from_the_default(open_page: OpenPage, **options: Any) -> Page:
     page = open_page("/")
     edit(page)
     page.locator("#layout-reset").click()
-    page.wait_for_load_state()
+    expect(page.locator("#layout-status")).to_contain_text("Your team's default layout is back.")
     return open_page("/", **options)
 
 
@@ -104,11 +104,33 @@ def test_drag_keyboard_hide_and_the_same_layout_in_a_second_browser(open_page: O
     expect(other.locator("#widget-gamma [data-action='hide']")).to_have_attribute("aria-pressed", "true")
 
 
+def test_a_reset_shows_the_default_in_place_and_says_so(open_page: OpenPage) -> None:
+    page = from_the_default(open_page)
+    edit(page)
+    page.locator("#widget-gamma [data-action='hide']").click()
+    page.locator("#widget-beta [data-action='up']").click()
+    saved(page)
+    assert order(page) == ["status", "beta", "alpha", "gamma"]
+    page.evaluate("() => { window.__sameDocument = true; }")
+    reset = page.locator("#layout-reset")
+    reset.focus()
+    page.keyboard.press("Enter")
+    # No reload: the message is there to be read, the focus and the editing are where they were.
+    expect(page.locator("#layout-status")).to_contain_text("Your team's default layout is back.")
+    assert order(page) == ["status", "alpha", "beta", "gamma"]
+    expect(page.locator("#widget-gamma [data-action='hide']")).to_have_attribute("aria-pressed", "false")
+    assert page.evaluate("() => window.__sameDocument === true")
+    assert page.evaluate("() => document.activeElement.id") == "layout-reset"
+    expect(page.locator("#layout-toggle")).to_have_attribute("aria-pressed", "true")
+    # What the page shows is what a new page draws.
+    assert order(open_page("/")) == ["status", "alpha", "beta", "gamma"]
+
+
 def test_collapse_pin_and_new_tab(open_page: OpenPage) -> None:
     page = open_page("/")
     edit(page)
     page.locator("#layout-reset").click()
-    page.wait_for_load_state()
+    expect(page.locator("#layout-status")).to_contain_text("Your team's default layout is back.")
     page = open_page("/")
     fold = page.locator("#widget-status .card-fold")
     fold.click()  # folding works outside the edit mode too
@@ -330,9 +352,9 @@ def test_another_tab_shows_a_layout_saved_in_one_at_once(open_page: OpenPage) ->
     expect(fresh.locator("#widget-gamma-body")).to_be_hidden()
 
     second.locator("#layout-status").evaluate("(status) => { status.textContent = ''; }")
-    with first.expect_navigation():
-        first.locator("#layout-reset").click()
-    expect(second.locator("#layout-status")).to_have_text(  # the team's default, asked for and shown
+    first.locator("#layout-reset").click()
+    expect(first.locator("#layout-status")).to_contain_text("Your team's default layout is back.")
+    expect(second.locator("#layout-status")).to_have_text(  # the team's default, told and shown
         "Your layout was changed in another tab; this page shows it now."
     )
     expect(second.locator("#widget-alpha-body")).to_be_visible()

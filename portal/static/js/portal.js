@@ -1545,9 +1545,16 @@
               say(result.answer.error, true);
               return;
             }
-            if (otherTabs) otherTabs.postMessage({ basis: "none" });
+            var layout = result.answer.layout;
+            var basis = result.answer.basis;
+            if (otherTabs) otherTabs.postMessage(layout && basis ? { basis: basis, layout: layout } : { basis: "none" });
+            if (layout && basis) {
+              // Shown in place: the message stays to be read, the focus and the editing stay.
+              follows(layout, basis, result.answer.message);
+              return;
+            }
             say(result.answer.message);
-            window.location.reload();
+            window.location.reload();  // the default could not be read back: the page draws it
           }, function () {
             say(label("failed"), true);
           });
