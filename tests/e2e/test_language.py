@@ -142,7 +142,21 @@ def test_french_typography_on_every_card(open_page: OpenPage) -> None:
 
 
 # CLDR's abbreviated French months, as "medium" dates write them.
-FRENCH_MONTHS = "janv. févr. mars avr. mai juin juil. août sept. oct. nov. déc.".split()
+FRENCH_MONTHS = [
+    "janv.",
+    "févr.",
+    "mars",
+    "avr.",
+    "mai",
+    "juin",
+    "juil.",
+    "août",
+    "sept.",
+    "oct.",
+    "nov.",
+    "déc.",
+]
+
 
 def test_french_dates_numbers_and_times(open_page: OpenPage, incident_start: datetime) -> None:
     page = open_page("/", language="fr", timezone_id="Pacific/Auckland")
