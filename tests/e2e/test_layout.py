@@ -126,6 +126,44 @@ def test_a_reset_shows_the_default_in_place_and_says_so(open_page: OpenPage) -> 
     assert order(open_page("/")) == ["status", "alpha", "beta", "gamma"]
 
 
+def _width(page: Page, slug: str) -> float:
+    return float(page.locator(f"#widget-{slug}").evaluate("(card) => card.getBoundingClientRect().width"))
+
+
+def test_widening_a_card_shows_at_once_or_says_why_not(open_page: OpenPage) -> None:
+    page = from_the_default(open_page, width=1280)
+    edit(page)
+    narrow = _width(page, "gamma")
+    page.locator("#widget-gamma [data-action='width']").click()
+    saved(page, "Gamma is wide. Layout saved.")
+    # At once: no card has changed size for the page to notice (it used to wait for one).
+    assert _width(page, "gamma") > 1.8 * narrow
+    page.locator("#widget-gamma [data-action='width']").click()
+    saved(page, "Gamma is of normal width. Layout saved.")
+    assert abs(_width(page, "gamma") - narrow) < 1
+    # No two columns side by side whose cards end level (a wide card would leave a hole beside
+    # it): it keeps one column, and the page says why. Three narrow cards of set heights in the
+    # three columns: 900, 300 and 620 px.
+    if page.locator("#widget-status").get_attribute("data-width") == "wide":
+        page.locator("#widget-status [data-action='width']").click()
+        saved(page, "Service status is of normal width. Layout saved.")
+    page.evaluate(TALL_CARDS)
+    page.locator("#widget-gamma [data-action='width']").click()
+    saved(page, "Gamma is wide, but there is no room beside it here: it keeps one column until there is.")
+    assert abs(_width(page, "gamma") - narrow) < 1
+    page.locator("#widget-gamma [data-action='width']").click()
+    saved(page, "Gamma is of normal width. Layout saved.")
+
+
+# Heights set through a constructed sheet (the page's CSP allows no <style>).
+TALL_CARDS = """() => {
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync("#widget-status { min-height: 900px } #widget-alpha { min-height: 300px } "
+    + "#widget-beta { min-height: 620px }");
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+}"""
+
+
 def test_collapse_pin_and_new_tab(open_page: OpenPage) -> None:
     page = open_page("/")
     edit(page)

@@ -1293,6 +1293,8 @@
       card.setAttribute("data-width", wide ? "wide" : "normal");
       card.classList.toggle("widget-card--wide", wide);
       card.querySelector("[data-action='width']").setAttribute("aria-pressed", wide ? "true" : "false");
+      // Placed again now: no size has changed yet for the observers to hear of.
+      if (window.portalPacks) pack(grid);
     }
 
     function setCollapsed(card, collapsed) {
@@ -1368,7 +1370,11 @@
         if (action === "width") {
           var wide = card.getAttribute("data-width") !== "wide";
           setWide(card, wide);
-          save(label(wide ? "wide" : "normal", { widget: titleOf(card) }));
+          // Wide where there is room (see "packing"): said when there is none, so that the
+          // button does not look broken.
+          var place = packed.places[card.id];
+          var later = wide && window.portalPacks && place && place.span < 2;
+          save(label(wide ? (later ? "wide-later" : "wide") : "normal", { widget: titleOf(card) }));
         }
         if (action === "collapse") {
           setCollapsed(card, !card.classList.contains("is-collapsed"));
