@@ -152,3 +152,32 @@ def test_times_are_written_by_the_page_and_stay_true_as_its_clock_moves(
     assert after["since"] and all(
         not s["hidden"] and s["text"].startswith(running) for s in after["since"]
     ), after
+
+
+# Each projects row's badge (what is seen of it) and the status word written in its details.
+ROWS = """() => [...document.querySelectorAll('#pipelines-panel-projects .pipeline-row')].map((row) => {
+  const word = row.querySelector('.pipeline-row__state');
+  const badgeWord = row.querySelector('.pipeline-badge > span');
+  return {
+    status: row.className,
+    badgeWordShown: badgeWord.getBoundingClientRect().width > 2,
+    wordShown: word ? word.getBoundingClientRect().width > 0 : false,
+    word: word ? word.textContent : null,
+  };
+})"""
+
+
+@pytest.mark.parametrize("width", [390, 1440])
+def test_on_a_phone_a_status_whose_icon_is_not_plain_is_also_written(open_page: OpenPage, width: int) -> None:
+    page = open_page("/", width=width, language="fr")
+    rows = page.evaluate(ROWS)
+    assert rows
+    for row in rows:
+        if width == 390:  # the badge keeps its icon alone
+            assert not row["badgeWordShown"], row
+            plain = "is-success" in row["status"] or "is-failed" in row["status"]
+            assert row["wordShown"] is not plain, row  # "Manuel", "Planifié", "En cours" ... written
+        else:  # the badge says it: not twice
+            assert row["badgeWordShown"] and not row["wordShown"], row
+    if width == 390:
+        assert any(row["word"] == "Manuel" for row in rows), rows
