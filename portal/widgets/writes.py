@@ -10,8 +10,11 @@ A widget's own route (see `Widget.register_routes`) checks what it can before ca
 3. calls the change once (never retried: a write that may have landed is reported, not repeated),
    timing it under the upstream's metrics label;
 4. writes an audit line (user, widget, action, target, outcome);
-5. invalidates the cache keys the change touched, in every worker, also after a conflict or an
-   upstream failure (the item may have changed either way);
+5. invalidates the cache keys the change touched, in every worker, when the item may have
+   changed (done, a conflict, a change that may have landed) or the upstream answered a refusal
+   such as a 404 (it can be read again at once). A change that failed before it was sent (the
+   upstream down, or refusing the portal's credentials) changed nothing: what the cards show is
+   kept, shown as stale, instead of nothing for everyone until the upstream is back;
 6. answers with the card, fresh, and a notice: done, "the item changed since your card showed
    it", or the failure.
 
@@ -34,7 +37,14 @@ from ..identity import User, current_user
 from ..state import portal_state
 from ..storage import Preference, StorageUnavailable, user_preferences
 from ..upstreams.breaker import CircuitState
-from ..upstreams.errors import N_, Reason, UpstreamConflict, UpstreamError, UpstreamUnavailable
+from ..upstreams.errors import (
+    N_,
+    Reason,
+    UpstreamAuthError,
+    UpstreamConflict,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from ..upstreams.upstream import Upstream
 from ..web.guard import audit, write_refusal
 from .contract import NoticeKind, Widget, WidgetContext
@@ -51,6 +61,8 @@ UNFORESEEN = N_(
 UNSURE = N_(
     "%(problem)s: the change may or may not have been made. Check in %(upstream)s before trying again."
 )
+# A change that failed before it could reach the upstream, or that the upstream refused.
+NOT_MADE = N_("%(problem)s: the change was not made.")
 
 
 class WriteRefused(Exception):
@@ -98,6 +110,7 @@ def widget_write(
 
     status = 200
     kind: NoticeKind = "success"
+    touched = True  # what the upstream holds may have changed (or the portal cannot tell)
     began = time.monotonic()
     try:
         notice = change(ctx, user) or Reason.of(N_("Saved."))
@@ -108,11 +121,15 @@ def widget_write(
     except UpstreamConflict as conflict:
         notice, kind, outcome = conflict.reason, "warning", "conflict"
     except UpstreamError as error:
-        notice, kind, outcome = error.reason, "danger", error.outcome
+        kind, outcome = "danger", error.outcome
         if error.may_have_acted:
             notice = Reason.of(UNSURE, problem=error.reason, upstream=upstream.label)
+        else:
+            notice = Reason.of(NOT_MADE, problem=error.reason)
         if isinstance(error, UpstreamUnavailable):
             breaker.record_failure(error.reason, error.retry_after)
+        refused = error.status is not None and error.status < 500 and not isinstance(error, UpstreamAuthError)
+        touched = error.may_have_acted or refused
     except Exception:
         log.exception(
             "write failed",
@@ -131,7 +148,7 @@ def widget_write(
         upstream=upstream.name,
         duration_ms=round(elapsed * 1000, 1),
     )
-    if outcome != "forbidden":
+    if outcome != "forbidden" and touched:
         for key in touches:
             state.cache.invalidate(key)
     return serve_card(widget, notice, kind, status)

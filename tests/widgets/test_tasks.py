@@ -319,6 +319,39 @@ def test_a_status_change_taiga_fails_says_whether_it_may_have_been_made(
     assert "task-row" in html  # the card's rows are still there under the notice
 
 
+@pytest.mark.parametrize("mode", ["error500", "unauthorized", "garbage"])
+def test_a_status_change_while_taiga_fails_says_it_was_not_made_and_keeps_everyones_cards(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], mode: str
+) -> None:
+    """Taiga fails every call (the item is read before it is changed): nothing is sent, the card
+    says so, and the cards keep their last data, shown as stale, for this person and others."""
+    server, world = tracker
+    app = taiga_app(changes=lambda c: c["widgets"]["tasks"].update(ttl=1, refresh=5))
+    camille, dominique = _as(app, "camille"), _as(app, "dominique")
+    action, version, statuses = status_form(
+        card(camille, "tasks", until="task-row"), "Relire la politique réseau"
+    )
+    assert "task-row" in card(dominique, "tasks", until="task-row")
+    token = csrf_token(camille.get("/").get_data(as_text=True))
+    server.set_fault(mode)
+    try:
+        time.sleep(1.2)  # the board is past its TTL: the next read goes to Taiga
+        answer = _post(
+            camille, action, statuses["In progress"], version, Origin=ORIGIN, **{"X-CSRFToken": token}
+        )
+        html = unescape(answer.get_data(as_text=True))
+        assert answer.status_code == 200 and "the change was not made." in html, html
+        assert "may or may not" not in html
+        assert "task-row" in html  # the rows are still there, under the notice
+        for person in (camille, dominique):
+            again = unescape(card(person, "tasks", until="is-stale"))
+            assert "task-row" in again and "Data unavailable" not in again
+    finally:
+        server.set_fault("none")
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
+    assert world.statuses["task"][item.status].name == "New"
+
+
 def test_a_change_reaches_another_worker_at_once(
     taiga_app: Callable[..., Flask], redis_server: RedisServer
 ) -> None:
