@@ -128,8 +128,8 @@ def widget_write(
             notice = Reason.of(NOT_MADE, problem=error.reason)
         if isinstance(error, UpstreamUnavailable):
             breaker.record_failure(error.reason, error.retry_after)
-        refused = error.status is not None and error.status < 500 and not isinstance(error, UpstreamAuthError)
-        touched = error.may_have_acted or refused
+        declined = error.status is not None and error.status < 500 and not isinstance(error, UpstreamAuthError)
+        touched = error.may_have_acted or declined
     except Exception:
         log.exception(
             "write failed",
