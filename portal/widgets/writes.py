@@ -128,7 +128,9 @@ def widget_write(
             notice = Reason.of(NOT_MADE, problem=error.reason)
         if isinstance(error, UpstreamUnavailable):
             breaker.record_failure(error.reason, error.retry_after)
-        declined = error.status is not None and error.status < 500 and not isinstance(error, UpstreamAuthError)
+        declined = (
+            error.status is not None and error.status < 500 and not isinstance(error, UpstreamAuthError)
+        )
         touched = error.may_have_acted or declined
     except Exception:
         log.exception(
