@@ -253,7 +253,7 @@ class UpstreamSection(_Section):
     # Consecutive failures that open the circuit, and its first and longest pause.
     breaker_threshold: int = Field(3, ge=1, le=100)
     breaker_backoff: float = Field(10.0, ge=1, le=3600)
-    breaker_backoff_max: float = Field(300.0, ge=1, le=86400)
+    breaker_backoff_max: float = Field(60.0, ge=1, le=86400)
     # Calls to this upstream each worker makes at once. Each person's own parts (GitLab's "mine"
     # and "reviews") are fetched one per thread, so this bounds how many people a worker keeps
     # fresh; a hung upstream holds at most these threads (never a request's).

@@ -22,7 +22,7 @@ class BreakerPolicy:
 
     threshold: int = 3
     backoff: float = 10.0
-    backoff_max: float = 300.0
+    backoff_max: float = 60.0
 
 
 class CircuitBreaker:
