@@ -37,7 +37,7 @@ from portal.caching.widget_cache import (
 )
 from portal.state import portal_state
 from portal.upstreams.breaker import BreakerPolicy, CircuitBreaker, CircuitState
-from portal.upstreams.errors import Reason, UpstreamUnavailable
+from portal.upstreams.errors import Reason, UpstreamBadResponse, UpstreamUnavailable
 from portal.upstreams.http import HttpLimits
 from portal.widgets.status.client import StatusPage, UptimeKumaClient
 from simulators.base import SimServer
@@ -370,6 +370,42 @@ def test_a_failure_another_worker_met_spares_this_worker_the_wait_too() -> None:
     assert (during.state, during.value, str(during.error)) == ("stale", "v1", "Upstream cannot be reached")
     gate.open.set()
     assert eventually(lambda: second.get_or_fetch(KEY, gate, policy).value == "v2")
+
+
+def test_a_new_failure_another_worker_met_is_said_not_this_workers_older_one() -> None:
+    """A worker whose own last call failed long ago (too large an answer), with no call of its
+    own since the upstream came back, says the failure of now (unreachable), which another
+    worker met: the key's record is newer than its breaker's memory."""
+    store = LocalStore()
+    first, second = (WidgetCache(store, failure_hold=0.05, max_waiting=1) for _ in range(2))
+    policy = FetchPolicy(
+        ttl=0.1, stale_ttl=60, upstream="u", upstream_label="Upstream", timeout=0.1, answer_within=30
+    )
+    past_ttl = 0.1 + policy.grace + 0.05
+
+    def fails(words: str) -> Callable[[], str]:
+        def call() -> str:
+            raise UpstreamBadResponse("u", Reason.of(words), "test")
+
+        return call
+
+    assert first.get_or_fetch(KEY, lambda: "v1", policy).state == "ok"
+    time.sleep(past_ttl)
+    assert (
+        str(second.get_or_fetch(KEY, fails("Upstream sent too much"), policy).error)
+        == "Upstream sent too much"
+    )
+    time.sleep(0.06)  # past the failure's hold: the first worker finds the upstream back
+    assert eventually(lambda: first.get_or_fetch(KEY, lambda: "v2", policy).value == "v2")
+    time.sleep(past_ttl)
+    assert str(first.get_or_fetch(KEY, fails("Upstream cannot be reached"), policy).error) == (
+        "Upstream cannot be reached"
+    )
+    time.sleep(0.06)
+    gate = Gate("v3")
+    during = second.get_or_fetch(KEY, gate, policy)  # its refresh hangs
+    assert (during.state, during.value, str(during.error)) == ("stale", "v2", "Upstream cannot be reached")
+    gate.open.set()
 
 
 def test_an_upstream_that_fails_fast_is_said_at_every_poll_while_the_data_is_still_current() -> None:

@@ -581,15 +581,17 @@ class WidgetCache:
         return found
 
     def _known_failing(self, request: Request[Any], entry: Entry) -> Reason | None:
-        """Why refreshing `entry` failed last, if it did: the upstream's last call in this process
-        (while none has succeeded since), else the key's failure record, past its hold too, when
-        it is newer than the entry (another worker tried, and failed)."""
-        last = self.breaker(request.policy.upstream).last_error
-        if isinstance(last, Reason):
-            return last
+        """Why refreshing `entry` failed last, if it did: the key's failure record, past its hold
+        too, when it is newer than the entry (this worker or another tried, and failed), else the
+        upstream's last call in this process (while none has succeeded since). The record comes
+        first: this process's memory may be of an earlier outage, other workers having found the
+        upstream back meanwhile."""
         value = self._safe_get(self._failure_key(request.key))
         if isinstance(value, Failure) and value.at > entry.fetched_at:
             return value.reason
+        last = self.breaker(request.policy.upstream).last_error
+        if isinstance(last, Reason):
+            return last
         return None
 
     @staticmethod
