@@ -526,6 +526,33 @@ def test_an_alertmanager_fault_is_said_and_leaves_prometheus_view(
     assert "<html>" not in html  # the upstream's body never reaches the card
 
 
+@pytest.mark.peers
+def test_alertmanager_failing_after_it_answered_says_its_silences_are_those_of_then(
+    incidents_app: Callable[..., Flask], rules: Callable[..., None], alertmanager_sim: SimServer
+) -> None:
+    rules("incident-am-later", {"alert": "PortalIncidentAmLater", "expr": "vector(1)"})
+    client = incidents_app(alertmanager_url=alertmanager_sim.url).test_client()
+    card(
+        client,
+        "incidents",
+        lambda h: "is-firing" in (alert_row(h, "PortalIncidentAmLater") or ""),
+        timeout=30,
+    )
+    alertmanager_sim.set_fault("error500")
+    try:
+        html = card(client, "incidents", lambda h: "Alertmanager answered HTTP 500" in h, timeout=15)
+    finally:
+        alertmanager_sim.set_fault("none")
+    banner = re.search(r'<div class="stale-banner">.*?</div>\s*</div>', html, re.S)
+    assert banner, html
+    # Its last answer is still used (the silences shown): said as of when, not "not shown".
+    said = re.sub(r"\s+", " ", banner.group(0))
+    assert re.search(
+        r"Alertmanager answered HTTP 500\. The silences and inhibitions shown are those of ", said
+    ), said
+    assert "not shown" not in said
+
+
 def test_a_hostile_alert_name_is_text_in_the_row_and_in_its_details_toggle(
     portal_config: dict[str, Any],
 ) -> None:
