@@ -162,6 +162,30 @@ def test_an_unreachable_portal_is_said_at_the_top_and_retried_with_a_backoff(
     assert page.locator(".widget-content.is-error").count() == 0
 
 
+def test_the_persons_own_connection_lost_is_said_at_once_and_the_page_is_back_with_it(
+    open_page: OpenPage, problems: PageProblems
+) -> None:
+    """The browser loses its network (a train, the Wi-Fi): said at once, as the person's own
+    connection, not at the next card's poll as the portal's; back as soon as the network is."""
+    problems.allow_console(
+        "Failed to load resource|ERR_INTERNET_DISCONNECTED|htmx:afterRequest|htmx:sendError"
+    )
+    page = open_page("/", language="fr")
+    banner = page.locator("#portal-offline")
+    page.context.set_offline(True)
+    expect(banner).to_be_visible(timeout=1500)  # the cards poll every few seconds at most
+    expect(banner.locator(".portal-offline__text")).to_have_text(
+        "Vous êtes hors ligne\u00a0: les cartes montrent ce qu’elles ont reçu en dernier,"
+        " et se mettent à jour dès que votre connexion revient."
+    )
+    expect(page.locator("#portal-offline-when")).to_contain_text("8\u00a0s", timeout=10_000)  # 2, 4: failed
+    page.context.set_offline(False)
+    # Tried at once (the backoff's next try is 8 s away): the banner goes, the cards poll again.
+    expect(banner).to_be_hidden(timeout=3000)
+    page.wait_for_function(SETTLED)
+    assert page.locator(".widget-content.is-error").count() == 0
+
+
 # How many card heights the page has kept for the next visit.
 KEPT_HEIGHTS = """() => Object.keys(
   (JSON.parse(localStorage.getItem("portal.cardHeights")) || {}).heights || {}).length >= 6"""

@@ -376,16 +376,29 @@
           portalBack();
         } else {
           outage.delay = Math.min(outage.delay * 2, RETRY_MAX);
+          sayWhy();
           retryLater();
         }
       });
   }
 
+  // Whose connection it is: the browser knows when it has none (the person's Wi-Fi, a train).
+  function sayWhy() {
+    var text = document.querySelector("#portal-offline .portal-offline__text");
+    if (!text) return;
+    var said = text.getAttribute(navigator.onLine === false ? "data-label-offline" : "data-label-unreachable");
+    if (said && text.textContent !== said) text.textContent = said;
+  }
+
   function portalUnreachable() {
-    if (outage) return;
+    if (outage) {
+      sayWhy();
+      return;
+    }
     outage = { delay: RETRY_FIRST };
     document.body.classList.add("is-portal-offline");
     var banner = document.getElementById("portal-offline");
+    sayWhy();
     if (banner) banner.hidden = false;
     retryLater();
   }
@@ -406,6 +419,14 @@
 
   document.addEventListener("click", function (event) {
     if (event.target.closest && event.target.closest("#portal-offline-retry")) probe();
+  });
+  // Said as soon as the browser loses its connection, not at the next card's poll; tried again
+  // as soon as it is back, not at the next try of the backoff (up to a minute later).
+  window.addEventListener("offline", portalUnreachable);
+  window.addEventListener("online", function () {
+    if (!outage) return;
+    sayWhy();
+    probe();
   });
 
   /* ---- a new release of the portal -------------------------------------------------------- */
