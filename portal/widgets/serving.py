@@ -183,8 +183,7 @@ def build_view(
     view = WidgetView(widget=ctx.widget, state="ok", parts=parts, settings=ctx.settings, now=now)
     view.pending = pending
     if with_data:
-        oldest = min(p.result.fetched_at or 0.0 for p in with_data)
-        view.fetched_at = datetime.fromtimestamp(oldest, tz=UTC)
+        view.fetched_at = fetched_at([p.part for p in parts], [p.result for p in parts])
     if not with_data:
         view.state = "loading" if pending and not view.problems else "error"
     elif view.problems:
@@ -229,11 +228,13 @@ class CardViews:
         user: User,
         notice: Reason | None = None,
         notice_kind: NoticeKind = "info",
-    ) -> tuple[WidgetView, list[CacheResult[Any]]]:
-        """The card as its upstreams' data stands (fetching what is missing, waiting a bounded time)."""
+    ) -> tuple[WidgetView, list[CacheResult[Any]], datetime | None]:
+        """The card as its upstreams' data stands (fetching what is missing, waiting a bounded
+        time), each part's result, and when the card's data was fetched."""
         parts = list(ctx.widget.parts(ctx, user))
         results = portal_state().cache.get_many(_requests(ctx, user, parts))
-        return self._view(ctx, user, parts, results, notice, notice_kind), results
+        view = self._view(ctx, user, parts, results, notice, notice_kind)
+        return view, results, fetched_at(parts, results)
 
     def ready(self, ctx: WidgetContext, user: User) -> tuple[WidgetView, datetime | None] | None:
         """The card with its data and when that was fetched, when every part is fresh in the
@@ -243,7 +244,7 @@ class CardViews:
         if results is None:
             return None
         view = self._view(ctx, user, parts, results, None, "info")
-        return (view, fetched_at(results)) if view.state in ("ok", "empty") else None
+        return (view, fetched_at(parts, results)) if view.state in ("ok", "empty") else None
 
     def _view(
         self,
@@ -340,11 +341,16 @@ def _requests(ctx: WidgetContext, user: User, parts: Sequence[Part[Any]]) -> lis
     return [Request(ctx.part_key(p, user), p.fetch, ctx.part_policy(p), ctx.widget.slug) for p in parts]
 
 
-def fetched_at(results: Sequence[CacheResult[Any]]) -> datetime | None:
-    """When the oldest data shown was fetched (the view is kept for every poll that shows the
-    same data: this comes from the request's results, not from the view's first build)."""
-    fetched = [r.fetched_at for r in results if r.value is not None and r.fetched_at is not None]
-    return datetime.fromtimestamp(min(fetched), tz=UTC) if fetched else None
+def fetched_at(parts: Sequence[Part[Any]], results: Sequence[CacheResult[Any]]) -> datetime | None:
+    """When the oldest data the card is about was fetched ("Updated at"; the view is kept for
+    every poll that shows the same data: this comes from the request's results, not from the
+    view's first build). A part kept fresh longer than the card (Taiga's statuses, read every
+    10 minutes) counts only when nothing else has data: it would date a card refreshed a
+    minute ago from ten minutes back."""
+    shown = [(part, r.fetched_at) for part, r in zip(parts, results, strict=True) if r.value is not None]
+    dated = [at for part, at in shown if at is not None and part.ttl is None]
+    dated = dated or [at for _, at in shown if at is not None]
+    return datetime.fromtimestamp(min(dated), tz=UTC) if dated else None
 
 
 class FirstCard(NamedTuple):
@@ -403,9 +409,8 @@ def serve_card(
         log_fields(widget=widget.slug, cache="unconfigured")
         return answer(plain_view(ctx, "unconfigured"))
     try:
-        view, results = card_views(state).view(ctx, user, notice, notice_kind)
+        view, results, fetched = card_views(state).view(ctx, user, notice, notice_kind)
         log_fields(widget=widget.slug, cache=",".join(r.source for r in results))
-        fetched = fetched_at(results)
         newer = newer_on_screen(ctx, view, fetched) if status == 200 else None
         if newer is not None:
             log_fields(kept="newer")

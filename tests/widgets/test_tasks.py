@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from html import unescape
 from typing import Any
 
@@ -254,6 +255,23 @@ def test_sorted_by_status_the_rows_follow_the_workflow_as_taigas_board_does(
     assert len(groups) >= 3 and groups[0] == "New", groups
     assert groups == sorted(groups, key=workflow.index), groups
     assert shown == sorted(shown, key=groups.index), shown  # each status's rows together
+
+
+def test_updated_at_dates_the_board_not_the_statuses_read_ten_minutes_apart(
+    taiga_app: Callable[..., Flask],
+) -> None:
+    """The statuses (kept fresh for 10 minutes) do not date a card whose board is a second old."""
+    client = _as(taiga_app(changes=lambda c: c["widgets"]["tasks"].update(ttl=1, refresh=5)), "camille")
+    card(client, "tasks", until="status-menu__option")
+    first = datetime.fromisoformat(client.get("/widgets/tasks").headers["X-Widget-Fetched-At"])
+    time.sleep(1.3)  # the board is past its TTL, the statuses are not
+    latest = first
+    for _ in range(40):
+        latest = datetime.fromisoformat(client.get("/widgets/tasks").headers["X-Widget-Fetched-At"])
+        if latest > first:
+            break
+        time.sleep(0.1)
+    assert latest - first > timedelta(seconds=1), (first, latest)  # the board's new read
 
 
 # --- the status menu --------------------------------------------------------------------------
