@@ -128,6 +128,7 @@ def test_a_status_changed_from_the_keyboard_updates_the_card(
     expect(page.locator(f"#tasks-task-{item.id}-status")).to_contain_text("Ready for test")
     focused = page.evaluate("() => document.activeElement && document.activeElement.id")
     assert focused == f"tasks-task-{item.id}-status"  # the keyboard user stays on the item
+    expect(menu).not_to_have_attribute("open", "")  # the menu has done its work
     assert world.statuses["task"][item.status].name == "Ready for test" and item.version == 2
 
 

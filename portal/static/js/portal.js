@@ -955,7 +955,10 @@
     var source = event.detail.requestConfig && event.detail.requestConfig.elt;
     var form = source && source.closest && source.closest("[data-focus-after]");
     var target = form && document.getElementById(form.getAttribute("data-focus-after"));
-    if (target) target.focus();
+    if (!target) return;
+    var menu = target.closest("details[data-dropdown]");
+    if (menu) menu.open = false;  // the change is made (or said not to be): its menu has done its work
+    target.focus();
   });
 
   // A button with data-copy="ID" copies the value (or text) of the element ID to the clipboard.
