@@ -128,8 +128,25 @@ def test_a_status_changed_from_the_keyboard_updates_the_card(
     expect(page.locator(f"#tasks-task-{item.id}-status")).to_contain_text("Ready for test")
     focused = page.evaluate("() => document.activeElement && document.activeElement.id")
     assert focused == f"tasks-task-{item.id}-status"  # the keyboard user stays on the item
-    expect(menu).not_to_have_attribute("open", "")  # the menu has done its work
+    assert not menu.evaluate("(m) => m.open")  # the menu has done its work
     assert world.statuses["task"][item.status].name == "Ready for test" and item.version == 2
+
+
+def test_a_status_chosen_with_the_mouse_closes_its_menu(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    _, world = tracker
+    page = page_of()
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Documenter la rotation"))
+    menu = page.locator(f"#tasks-task-{item.id}-menu")
+    expect(menu.locator(".status-menu__option").first).to_be_attached()
+    menu.locator("summary").click()
+    choice = menu.locator(".status-menu__option:not([disabled])").first
+    chosen = choice.inner_text().strip()
+    choice.click()
+    expect(page.locator("#widget-tasks .card-notice")).to_contain_text(f"is now {chosen}")
+    page.wait_for_function(SETTLED)
+    assert not menu.evaluate("(m) => m.open")  # it stayed open over the rows below (until a poll)
 
 
 # Whether each option of `menu` is what is drawn at its centre, the page scrolled to the menu.
