@@ -137,7 +137,8 @@ def test_a_status_chosen_with_the_mouse_closes_its_menu(
 ) -> None:
     _, world = tracker
     page = page_of()
-    item = next(i for i in world.items["task"].values() if i.subject.startswith("Documenter la rotation"))
+    # An item no other test here reads the status of (its first open status, "New", keeps it listed).
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Mettre à jour K3s"))
     menu = page.locator(f"#tasks-task-{item.id}-menu")
     expect(menu.locator(".status-menu__option").first).to_be_attached()
     menu.locator("summary").click()
@@ -215,6 +216,7 @@ def test_a_status_change_that_gets_no_answer_is_said_and_the_card_shows_where_it
     menu.locator("button", has_text="In progress").click()
     expect(note).to_have_text(re.compile(re.escape(said)))
     expect(page.locator("#widget-tasks [data-live-region]")).to_contain_text(said)
+    expect(menu.locator(".status-menu__note")).to_contain_text(said)  # where the person is looking
     page.wait_for_timeout(1500)  # the card asked for its data: nothing changed in Taiga
     expect(summary).to_contain_text("New")
     expect(note).to_be_visible()

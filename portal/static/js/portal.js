@@ -199,7 +199,18 @@
     var note = card && card.querySelector("[data-choice-note]");
     if (!note) return;
     var read = event.detail.requestConfig.verb === "get";
-    showNote(card, note.getAttribute(read ? "data-unanswered-read" : "data-unanswered"), "unanswered");
+    var text = note.getAttribute(read ? "data-unanswered-read" : "data-unanswered");
+    showNote(card, text, "unanswered");
+    // Also said where the person is looking: in the menu the change came from (the card's note
+    // is at its foot, off screen on a long card). The card's next answer redraws the menu.
+    var menu = !read && event.detail.elt.closest("details[data-dropdown]");
+    var list = menu && menu.querySelector(".status-menu__list");
+    if (list) {
+      var said = list.querySelector(".status-menu__note") || document.createElement("p");
+      said.className = "status-menu__note";
+      said.textContent = text;
+      list.insertBefore(said, list.firstChild);
+    }
     var body = card.querySelector(".widget-card__body");
     if (!read && body && body._portalPoll) poll(body._portalPoll);
     if (read) offerRetry(event.detail.elt);
