@@ -154,7 +154,7 @@ FAULTS = [
     ("unauthorized", {}, "refused the portal&#39;s credentials"),
     ("notfound", {}, "answered HTTP 404 (not found)"),
     ("garbage", {}, "not valid JSON"),
-    ("oversize", {"size": 3_000_000}, "larger than 2000 kB"),
+    ("oversize", {"size": 3_000_000}, "larger than 2 MB"),
     ("slow", {"interval": 0.3}, "too slow"),
 ]
 

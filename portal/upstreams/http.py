@@ -43,6 +43,7 @@ NOT_JSON = N_("%(upstream)s returned a response that is not valid JSON")
 REFUSED_CREDENTIALS = N_("%(upstream)s refused the portal's credentials (HTTP %(status)s)")
 ANSWERED_STATUS = N_("%(upstream)s answered HTTP %(status)s")
 TOO_LARGE = N_("%(upstream)s sent a response larger than %(kb)s kB")
+TOO_LARGE_MB = N_("%(upstream)s sent a response larger than %(mb)s MB")
 TOO_SLOW = N_("%(upstream)s is too slow (no complete answer within %(seconds)s s)")
 
 
@@ -365,15 +366,13 @@ class BoundedJsonClient:
         self, response: requests.Response, deadline: float, where: str, max_bytes: int | None = None
     ) -> bytes:
         cap = min(self.limits.max_bytes, max_bytes or self.limits.max_bytes)
-        too_large = UpstreamBadResponse(
-            self.upstream,
-            Reason.of(
-                TOO_LARGE,
-                upstream=self.upstream,
-                kb=cap // 1000,
-            ),
-            f"{where}: more than {cap} bytes",
+        # "2 MB", not "2000 kB" (the example's cap); a cap under a megabyte in kB.
+        size = (
+            Reason.of(TOO_LARGE_MB, upstream=self.upstream, mb=cap // 1_000_000)
+            if cap >= 1_000_000 and cap % 1_000_000 == 0
+            else Reason.of(TOO_LARGE, upstream=self.upstream, kb=cap // 1000)
         )
+        too_large = UpstreamBadResponse(self.upstream, size, f"{where}: more than {cap} bytes")
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > cap:
             raise too_large
