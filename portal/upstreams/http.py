@@ -367,12 +367,12 @@ class BoundedJsonClient:
     ) -> bytes:
         cap = min(self.limits.max_bytes, max_bytes or self.limits.max_bytes)
         # "2 MB", not "2000 kB" (the example's cap); a cap under a megabyte in kB.
-        size = (
+        said = (
             Reason.of(TOO_LARGE_MB, upstream=self.upstream, mb=cap // 1_000_000)
             if cap >= 1_000_000 and cap % 1_000_000 == 0
             else Reason.of(TOO_LARGE, upstream=self.upstream, kb=cap // 1000)
         )
-        too_large = UpstreamBadResponse(self.upstream, size, f"{where}: more than {cap} bytes")
+        too_large = UpstreamBadResponse(self.upstream, said, f"{where}: more than {cap} bytes")
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > cap:
             raise too_large
