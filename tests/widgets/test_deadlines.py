@@ -106,6 +106,8 @@ def test_due_states_on_the_calendar_and_in_the_list(taiga_app: Callable[..., Fla
     assert sprint_only and not any(re.search(r"is-(overdue|soon|later)", c) for c in sprint_only), sprint_only
     upcoming = html[html.index('class="upcoming__list"') :]
     assert "Renouveler les certificats" in upcoming and "2 days overdue" in upcoming
+    # The list holds what is overdue too, and its heading says so.
+    assert re.search(r'id="deadlines-upcoming">\s*Overdue, and the next 14 days</h3>', html)
     assert "End of Itération 7" in upcoming  # a sprint of camille's project ends within 14 days
     assert "Documenter la rotation" in upcoming  # due in 11 days
     assert "Alerte quand un certificat" not in upcoming  # due in 20 days: beyond the list
