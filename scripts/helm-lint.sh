@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make helm-lint`: lint the chart strictly, then render every values scenario and validate the
 # manifests against the Kubernetes 1.30 schemas, unknown fields refused. Installs helm if missing.
-# Scenarios: the defaults (which `helm install` must refuse: the Keycloak client's secret has no
-# default), each helm/portal/ci/*-values.yaml, and the chart as a subchart of a parent chart
+# Scenarios: the defaults (which `helm install` must refuse: the portal's address and the Keycloak
+# client's secret have no default), each helm/portal/ci/*-values.yaml, and the chart as a subchart of a parent chart
 # (tests/fixtures/helm/parent) that sets `global`.
 set -euo pipefail
 
@@ -28,10 +28,11 @@ check() {  # check NAME CHART [helm arguments...]: strict lint, then the rendere
 echo "== default values (refused)"
 "$helm" lint --strict --quiet "$chart" 2>"$work/lint" || { cat "$work/lint" >&2; exit 1; }
 if "$helm" template portal "$chart" >/dev/null 2>"$work/refused"; then
-  echo "the chart renders with its default values: it must refuse them (no Keycloak client secret)" >&2
+  echo "the chart renders with its default values: it must refuse them (no address, no Keycloak client secret)" >&2
   exit 1
 fi
-grep -q "secrets.env.PORTAL_OIDC_CLIENT_SECRET" "$work/refused" || { cat "$work/refused" >&2; exit 1; }
+grep -q -e "config.auth.oidc.public_url is required" -e "secrets.env.PORTAL_OIDC_CLIENT_SECRET" "$work/refused" \
+  || { cat "$work/refused" >&2; exit 1; }
 
 count=0
 for file in "$chart"/ci/*-values.yaml; do

@@ -401,6 +401,7 @@ def test_the_install_notes_print_this_releases_keycloak_and_taiga_urls(
     assert f"Web origins                     {public}\n" in text
     assert f"Backchannel logout URL          {public}{rules['auth.backchannel_logout']}\n" in text
     assert f"webhooks of each project go to {public}{rules['tasks.taiga_webhook']}," in text
-    plain = notes(helm, tmp_path / "plain", SCENARIOS["minimal"])  # no TLS, no Taiga
-    assert "Valid redirect URIs             http://portal.example.org/auth/callback" in plain
+    plain = notes(helm, tmp_path / "plain", SCENARIOS["minimal"])  # no Ingress, no Taiga
+    assert "Valid redirect URIs             http://127.0.0.1:8080/auth/callback" in plain
+    assert "example.org" not in plain.split("Keycloak:")[1]  # never the placeholder host
     assert "/hooks/taiga" not in plain

@@ -16,11 +16,21 @@ SEVERAL = SCENARIOS["postgresql"]  # two replicas on PostgreSQL
 SCALED = SCENARIOS["monitoring"]  # autoscaling from 2 to 4 pods
 
 
-def test_the_defaults_alone_are_refused_for_want_of_the_keycloak_client_secret(helm: Helm) -> None:
+def test_the_defaults_alone_are_refused_for_want_of_an_address_and_the_keycloak_client_secret(
+    helm: Helm,
+) -> None:
+    # Without an Ingress the portal's address is not guessed from the placeholder ingress.host:
+    # Keycloak would send people's sign-ins to it.
     message = helm.refusal(None)
+    assert "config.auth.oidc.public_url is required without an Ingress (ingress.enabled=false)" in message
+    assert helm.refusal(None, "ingress.host=portal.corp.internal") == message  # still no Ingress
+    address = "config.auth.oidc.public_url=http://127.0.0.1:8080"
+    message = helm.refusal(None, address)
     assert "secrets.env.PORTAL_OIDC_CLIENT_SECRET is empty while config.auth.mode is oidc" in message
     assert "secrets.existingSecret" in message
-    assert helm.manifests(None, "secrets.existingSecret=portal-secrets")  # the Secret's keys are the admin's
+    assert helm.manifests(
+        None, address, "secrets.existingSecret=portal-secrets"
+    )  # the Secret's keys are the admin's
     assert helm.manifests(None, "config.auth.mode=demo", "allowDemoAuth=true")
 
 

@@ -10,13 +10,14 @@ Refuses the demo identity unless allowDemoAuth is set.
 {{- fail "config.auth.mode is \"demo\" (or missing): everyone would be signed in as the demo user. Configure single sign-on, or set allowDemoAuth=true for a throw-away demo." }}
 {{- end }}
 {{- $oidc := default dict $auth.oidc }}
-{{- if and (eq (default "" $auth.mode) "oidc") .Values.ingress.host (not $oidc.public_url) }}
-{{- /* Where browsers reach the portal: the Ingress host (the redirect URIs are built from it). */}}
+{{- if and (eq (default "" $auth.mode) "oidc") .Values.ingress.enabled .Values.ingress.host (not $oidc.public_url) (not $oidc.allowed_hosts) }}
+{{- /* Where browsers reach the portal: the Ingress host (the redirect URIs are built from it).
+    Only with the Ingress: without it, ingress.host is a placeholder nobody reaches. */}}
 {{- $scheme := ternary "https" "http" .Values.ingress.tls.enabled }}
 {{- $_ := set $oidc "public_url" (printf "%s://%s" $scheme .Values.ingress.host) }}
 {{- end }}
 {{- if and (eq (default "" $auth.mode) "oidc") (not $oidc.public_url) (not $oidc.allowed_hosts) }}
-{{- fail "config.auth.oidc.public_url (or ingress.host) is required: the portal's address as browsers reach it, from which its Keycloak redirect URIs are built" }}
+{{- fail "config.auth.oidc.public_url is required without an Ingress (ingress.enabled=false): the portal's address as browsers reach it, from which its Keycloak redirect URIs are built (http://127.0.0.1:8080 to try it through kubectl port-forward; or set ingress.enabled=true and ingress.host)" }}
 {{- end }}
 {{- if $oidc }}
 {{- $_ := set $auth "oidc" (omit $oidc "public_url" | merge (ternary (dict "public_url" $oidc.public_url) dict (not (empty $oidc.public_url)))) }}
