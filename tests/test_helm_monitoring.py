@@ -116,7 +116,7 @@ def test_the_prometheus_rules_pass_promtool(rendered: Rendered, tmp_path: Path, 
     assert result.returncode == 0, result.stdout + result.stderr
     count = len(_rules(rendered[scenario]))
     assert f"SUCCESS: {count} rules found" in result.stdout
-    assert count == {"monitoring": 5, "k3s": 6}[scenario]  # PortalRedisUnreachable with Redis only
+    assert count == {"monitoring": 6, "k3s": 7}[scenario]  # PortalRedisUnreachable with Redis only
 
 
 def test_additional_rules_join_the_group(helm: Helm, tmp_path: Path) -> None:
@@ -185,6 +185,8 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
         _series(total, ', method="GET", status="500"', "0+60x30"),
         _series("portal_upstream_circuit_state", kuma, "2x30"),
         _series("portal_cache_fallback_active", ', pod="a"', "0 0 1x30"),
+        # The database answers, then stops answering the readiness probes from minute 3.
+        _series("portal_database_up", ', pod="a"', "1 1 1 0x30"),
     ]
     alerts = [
         _quiet("2m", "PortalDown"),
@@ -225,6 +227,16 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
             "The portal stopped calling uptime_kuma",
             "The circuit breaker of uptime_kuma has been open for 15 minutes: "
             "the upstream keeps failing and is only retried with backoff.",
+        ),
+        _quiet("6m", "PortalDatabaseUnreachable"),  # 0 since minute 3: not yet 5 minutes
+        _fires(
+            "20m",
+            "PortalDatabaseUnreachable",
+            warning,
+            "The portal has lost its database",
+            "The portal's database has not answered portal/portal's readiness probes for 5 minutes: "
+            "the pods stay ready and the cards work, but everyone sees the team's default layout and "
+            "no layout or preference change can be saved.",
         ),
         _quiet("5m", "PortalRedisUnreachable"),  # 1 since minute 2: not yet 5 minutes
         _fires(

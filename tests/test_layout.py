@@ -616,6 +616,29 @@ def test_without_its_database_the_portal_is_unready_but_the_page_and_cards_work(
     assert not camille.page().notice
 
 
+def test_a_database_lost_after_the_start_leaves_the_pod_ready_and_the_page_on_the_default(
+    portal_config: dict[str, Any], postgres: PostgresServer, build_app: Callable[..., Flask]
+) -> None:
+    """A failover or a maintenance takes the database from every replica at once: unready, the
+    Service would have no pod left. Ready, the page and cards go on, on the team's default."""
+    name = f"lost_{uuid.uuid4().hex[:12]}"
+    postgres.create_database(name)
+    app = build_app(with_layout(portal_config, {"url": postgres.url(name), "connect_timeout": 2}))
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    camille = browser(app, "camille")
+    assert camille.save(MINE)[0] == 200
+    postgres.allow_connections(name, False)
+    try:
+        assert client.get("/readyz").status_code == 200
+        page = camille.page()
+        assert page.notice and page.cards == ["delta", "status", "alpha", "beta", "gamma"]
+        assert camille.client.get("/widgets/status").status_code == 200
+        assert camille.save(MINE)[0] == 503
+    finally:
+        postgres.allow_connections(name, True)
+
+
 def test_readyz_says_ready_and_nothing_else(layout_app: Flask) -> None:
     answer = layout_app.test_client().get("/readyz")
     assert answer.status_code == 200

@@ -210,6 +210,20 @@ def test_shared_cache_fallback_is_a_gauge(make_app: Any) -> None:
     assert _samples(_exposition(app), "portal_cache_fallback_active") == {"": 1.0}
 
 
+def test_the_database_lost_is_a_gauge_set_by_the_readiness_probe(make_app: Any, tmp_path: Path) -> None:
+    """The pods stay ready without their database (the page falls back on the default layout):
+    portal_database_up is how an SRE sees it (PortalDatabaseUnreachable)."""
+    blocker = tmp_path / "blocked"
+    app = make_app(lambda c: c.setdefault("database", {}).update(data_dir=str(tmp_path / "data")))
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    assert _samples(_exposition(app), "portal_database_up") == {"": 1.0}
+    blocker.write_text("a file where the data directory should be")
+    broken = make_app(lambda c: c.setdefault("database", {}).update(data_dir=str(blocker / "data")))
+    broken.test_client().get("/readyz")
+    assert _samples(_exposition(broken), "portal_database_up") == {"": 0.0}
+
+
 # --- under gunicorn -------------------------------------------------------------------------
 
 

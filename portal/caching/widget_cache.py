@@ -227,6 +227,9 @@ class CacheObserver:
     def backend_fallback(self, active: bool) -> None:
         """The shared store became unreachable (True) or came back (False)."""
 
+    def database_reachable(self, reachable: bool) -> None:
+        """The portal's own database answered (True) or not (False) a readiness probe's ping."""
+
 
 @dataclass(frozen=True)
 class _Kept:

@@ -80,6 +80,15 @@ class PrometheusObserver(CacheObserver):
             multiprocess_mode="livemax",
             registry=registry,
         )
+        # Set at each readiness probe: a database lost after the start leaves the pods ready (the
+        # page falls back on the default layout), so this is how it is seen.
+        self._database = Gauge(
+            "portal_database_up",
+            "1 when the portal's own database (layouts, preferences) answered the latest readiness probe,"
+            " 0 when not",
+            multiprocess_mode="livemostrecent",
+            registry=registry,
+        )
         self._bound = {
             (widget, source): self._results.labels(widget, source)
             for widget in widgets
@@ -106,6 +115,9 @@ class PrometheusObserver(CacheObserver):
             self._quota_limit.labels(upstream).set(quota.limit)
         if quota.remaining is not None:
             self._quota_remaining.labels(upstream).set(quota.remaining)
+
+    def database_reachable(self, reachable: bool) -> None:
+        self._database.set(1 if reachable else 0)
 
     def backend_fallback(self, active: bool) -> None:
         self._fallback.set(1 if active else 0)
