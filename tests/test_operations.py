@@ -94,7 +94,9 @@ def test_log_lines_hold_any_field_and_the_traceback() -> None:
     line = json.loads(json_formatter().format(record))
     assert list(line)[:4] == ["time", "level", "logger", "message"]
     assert line["message"] == "failed for ana" and line["level"] == "ERROR"
-    assert dt.datetime.strptime(line["time"], "%Y-%m-%dT%H:%M:%S%z")
+    # RFC 3339 in UTC, to the millisecond, as Loki's pipelines parse it.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"]), line["time"]
+    assert dt.datetime.fromisoformat(line["time"]).utcoffset() == dt.timedelta(0)
     assert line["when"] == "2026-11-24" and line["odd"] == "{2}" and line["text"] == "<b>é</b>"
     assert "ValueError: on purpose" in line["exc_info"]
     assert "args" not in line and "exc_text" not in line  # the record's own attributes stay out
