@@ -153,7 +153,19 @@ def _quiet(at: str, alert: str) -> dict[str, Any]:
     return {"eval_time": at, "alertname": alert, "exp_alerts": []}
 
 
+def _check_alerts(
+    manifests: list[dict[str, Any]], directory: Path, series: list[dict[str, str]], alerts: list[Any]
+) -> None:
+    """The chart's rules (in `manifests`) on one-minute `series`: `alerts` as expected."""
+    _promtool_test(
+        rules_file(manifests, directory),
+        directory,
+        [{"interval": "1m", "input_series": series, "alert_rule_test": alerts}],
+    )
+
+
 def _promtool_test(rules: Path, directory: Path, tests: list[dict[str, Any]]) -> None:
+    """promtool's rule unit tests of `tests` on the rules file."""
     suite = {"rule_files": [str(rules)], "evaluation_interval": "1m", "tests": tests}
     test_file = directory / "alerts-test.yaml"
     test_file.write_text(yaml.safe_dump(suite), encoding="utf-8")
@@ -250,11 +262,7 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
             "only once Redis answers.",
         ),
     ]
-    _promtool_test(
-        rules_file(manifests, tmp_path),
-        tmp_path,
-        [{"interval": "1m", "input_series": series, "alert_rule_test": alerts}],
-    )
+    _check_alerts(manifests, tmp_path, series, alerts)
 
 
 def test_latency_and_errors_stay_quiet_on_a_trickle_of_requests(rendered: Rendered, tmp_path: Path) -> None:
@@ -270,11 +278,7 @@ def test_latency_and_errors_stay_quiet_on_a_trickle_of_requests(rendered: Render
         _series(total, ', method="GET", status="500"', "0+3x30"),
     ]
     alerts = [_quiet("25m", "PortalLatencyP99High"), _quiet("25m", "PortalHttp5xxRatioHigh")]
-    _promtool_test(
-        rules_file(rendered["monitoring"], tmp_path),
-        tmp_path,
-        [{"interval": "1m", "input_series": series, "alert_rule_test": alerts}],
-    )
+    _check_alerts(rendered["monitoring"], tmp_path, series, alerts)
 
 
 def test_no_alert_for_requests_under_the_threshold_nor_for_peoples_conflicts(
@@ -300,11 +304,7 @@ def test_no_alert_for_requests_under_the_threshold_nor_for_peoples_conflicts(
         _series(calls, taiga + ', outcome="rejected"', "0+5x30"),
     ]
     alerts = [_quiet("25m", "PortalLatencyP99High"), _quiet("25m", "PortalUpstreamErrorRatioHigh")]
-    _promtool_test(
-        rules_file(rendered["monitoring"], tmp_path),
-        tmp_path,
-        [{"interval": "1m", "input_series": series, "alert_rule_test": alerts}],
-    )
+    _check_alerts(rendered["monitoring"], tmp_path, series, alerts)
 
 
 def test_each_release_has_its_own_dashboard(helm: Helm, rendered: Rendered) -> None:
