@@ -117,7 +117,12 @@ def _migrate_at_start(state: PortalState) -> None:
     else:
         log.error(
             "database unreachable at start: layouts fall back to the defaults until it answers",
-            extra={"event": "database_unreachable", "database": database.kind, "url": database.describe()},
+            extra={
+                "event": "database_unreachable",
+                "database": database.kind,
+                "url": database.describe(),
+                "detail": database.last_problem,
+            },
         )
     database.dispose()
 

@@ -639,6 +639,22 @@ def test_a_database_lost_after_the_start_leaves_the_pod_ready_and_the_page_on_th
         postgres.allow_connections(name, True)
 
 
+def test_a_database_that_cannot_be_used_at_start_is_logged_in_the_drivers_words(
+    portal_config: dict[str, Any],
+    postgres: PostgresServer,
+    build_app: Callable[..., Flask],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A missing database, a wrong password and a dropped connection read apart in the pod's log
+    (they all said "OperationalError")."""
+    name = f"missing_{uuid.uuid4().hex[:12]}"
+    with caplog.at_level(logging.WARNING):
+        build_app(with_layout(portal_config, {"url": postgres.url(name), "connect_timeout": 2}))
+    (start,) = [r for r in caplog.records if getattr(r, "event", "") == "database_unreachable"]
+    assert f'database "{name}" does not exist' in start.detail  # type: ignore[attr-defined]
+    assert "@" not in start.detail  # type: ignore[attr-defined]
+
+
 def test_readyz_says_ready_and_nothing_else(layout_app: Flask) -> None:
     answer = layout_app.test_client().get("/readyz")
     assert answer.status_code == 200

@@ -64,6 +64,16 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def problem_of(error: Exception) -> str:
+    """The driver's own words for a failure, first line ("password authentication failed for user
+    "portal"", "database "portal" does not exist"): a wrong password, a missing database and a
+    network that drops the connection read differently in the logs. The driver never says the
+    password."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0][:300] if lines else type(cause).__name__
+
+
 class Database:
     """The portal's database: one engine per application, sessions, migrations.
 
@@ -101,6 +111,7 @@ class Database:
         )
         self._migrated = False
         self._failed_at: float | None = None
+        self.last_problem = ""  # what the driver said of the last failure, for the logs
         self._attempt_lock = threading.Lock()
 
     @classmethod
@@ -147,9 +158,15 @@ class Database:
 
     def _failed(self, error: Exception) -> None:
         self._failed_at = time.monotonic()
+        self.last_problem = problem_of(error)
         log.warning(
             "database unavailable",
-            extra={"event": "database_unavailable", "database": self.kind, "error": type(error).__name__},
+            extra={
+                "event": "database_unavailable",
+                "database": self.kind,
+                "error": type(error).__name__,
+                "detail": self.last_problem,
+            },
         )
 
     # --- readiness and migrations -----------------------------------------------------------
