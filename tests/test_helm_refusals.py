@@ -127,6 +127,15 @@ def test_more_than_one_pod_on_sqlite_is_refused(helm: Helm) -> None:
         assert setting.split(".")[0].split("=")[0] in message, setting
     password = helm.refusal(MINIMAL, "database.url=postgresql+psycopg://portal:pw@db/portal")
     assert "database.url" in password
+    # TLS to an external PostgreSQL (libpq's parameters), a database name with a dot: taken; a
+    # password in the query string is not.
+    tls = "postgresql+psycopg://portal@pg.corp.internal:5432/portal.prod?sslmode=verify-full&sslrootcert=/etc/pg/ca.crt"
+    rendered = helm.manifests(SCENARIOS["postgresql"], f"database.url={tls}")
+    (config,) = [m for m in rendered if m["kind"] == "ConfigMap" and "portal.yaml" in m.get("data", {})]
+    assert f"url: {tls}" in config["data"]["portal.yaml"]
+    assert "database.url" in helm.refusal(
+        SCENARIOS["postgresql"], "database.url=postgresql+psycopg://portal@db/portal?password=pw"
+    )
 
 
 def test_a_ca_bundle_outside_the_mounted_volumes_is_refused(helm: Helm) -> None:
