@@ -122,6 +122,19 @@ class OidcSection(_Section):
             raise ValueError(f"file not found: {value}")
         return value
 
+    @field_validator("server_url")
+    @classmethod
+    def _keycloak_base(cls, value: HttpUrl) -> HttpUrl:
+        # The realm's URL (the issuer, what admins usually copy) would make every sign-in fail
+        # later, at Keycloak, with a 404 the person cannot act on.
+        path = value.path or ""
+        if "/realms/" in path + "/":
+            base = str(value).split("/realms/")[0] + "/"
+            raise ValueError(
+                f"Keycloak's base URL ({base}), not a realm's: the realm goes in auth.oidc.realm"
+            )
+        return value
+
     @field_validator("realm")
     @classmethod
     def _realm(cls, value: str) -> str:

@@ -78,12 +78,31 @@ def test_single_sign_on_is_the_default_and_needs_its_section() -> None:
         (lambda o: o.update(timeout=0), "auth.oidc.timeout"),
         (lambda o: o.update(ca_bundle="/nonexistent/ca.pem"), "auth.oidc.ca_bundle"),
         (lambda o: o.update(client_secret="s3cret"), "auth.oidc.client_secret: unknown key"),
+        (  # the issuer's URL, which admins usually copy: sign-ins would fail at Keycloak
+            lambda o: o.update(server_url="https://sso.example.fr/realms/equipe"),
+            "auth.oidc.server_url: Keycloak's base URL (https://sso.example.fr/), not a realm's:"
+            " the realm goes in auth.oidc.realm",
+        ),
     ],
 )
 def test_a_wrong_oidc_key_is_named(change: Any, named: str) -> None:
     config = example_config()
     change(config["auth"]["oidc"])
     assert named in _refused(config)
+
+
+def test_a_taiga_url_without_its_api_path_is_refused_with_the_right_one() -> None:
+    """GitLab and Prometheus take their base URL, Taiga its API's: the admin is told which."""
+    config = example_config()
+    config["upstreams"]["taiga"] = {"url": "https://taiga.example.org/"}
+    env = {**ENV, "PORTAL_TAIGA_USERNAME": "portal-bot", "PORTAL_TAIGA_PASSWORD": "pw"}
+    message = _refused(config, env=env)
+    assert (
+        "upstreams.taiga.url: Taiga's API address, ending in /api/v1/: https://taiga.example.org/api/v1/"
+        in message
+    )
+    config["upstreams"]["taiga"] = {"url": "https://taiga.example.org/api/v1"}
+    assert load_settings(env=env, config=config)
 
 
 def test_single_sign_on_without_public_url_or_allowed_hosts_is_refused_at_start() -> None:

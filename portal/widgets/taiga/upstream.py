@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from ...config import UpstreamSection
 from ...identity import User
@@ -27,6 +27,15 @@ class TaigaSettings(UpstreamSection):
     match_by: Literal["preferred_username", "email_local_part"] = "preferred_username"
     # Seconds the statuses (names, colours) stay fresh: they rarely change.
     catalog_ttl: int = Field(600, ge=10, le=86400)
+
+    @field_validator("url")
+    @classmethod
+    def _the_api(cls, value: HttpUrl) -> HttpUrl:
+        # Taiga's API lives under /api/v1/ (GitLab and Prometheus take their base URL): without
+        # it every call would answer the web app's HTML, read as garbage at the first poll.
+        if not (value.path or "").rstrip("/").endswith("/api/v1"):
+            raise ValueError(f"Taiga's API address, ending in /api/v1/: {str(value).rstrip('/')}/api/v1/")
+        return value
 
     @model_validator(mode="after")
     def _one_way_to_find_a_user(self) -> TaigaSettings:
