@@ -2,6 +2,9 @@
 
 `python -m portal db upgrade` brings the portal's database to the newest schema (what every
 start does, under the same lock); `python -m portal db current` prints its revision.
+`python -m portal db backup FILE` writes a consistent copy of a SQLite database (people's layouts
+and preferences) while the portal runs, `db restore FILE` puts one back; FILE "-" is stdout or
+stdin, for `kubectl exec` (the images have no tar for `kubectl cp`). PostgreSQL: pg_dump.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from .config import ConfigError, load_settings
 
@@ -21,10 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("file", nargs="?", help="configuration file (default: $PORTAL_CONFIG)")
     db = commands.add_parser("db", help="the portal's own database (layouts, preferences)")
     db.add_argument(
-        "action", choices=("upgrade", "current"), help="migrate to the newest schema, or print the revision"
+        "action",
+        choices=("upgrade", "current", "backup", "restore"),
+        help="migrate to the newest schema, print the revision, or copy a SQLite database out or back",
     )
+    db.add_argument("file", nargs="?", help="backup and restore: the copy's file, '-' for stdout or stdin")
     db.add_argument("--config", help="configuration file (default: $PORTAL_CONFIG)")
     args = parser.parse_args(argv)
+    if args.command == "db" and args.action in ("backup", "restore"):
+        return _copy(args.action, args.file, args.config)
     if args.command == "db":
         return _database(args.action, args.config)
 
@@ -69,6 +78,70 @@ def _database(action: str, file: str | None) -> int:
     finally:
         database.dispose()
     return 0
+
+
+def _copy(action: str, file: str | None, config_file: str | None) -> int:
+    """A SQLite database copied out (backup) or back (restore) through SQLite's backup API, which
+    copies a consistent state while the portal's workers go on reading and writing."""
+    import sqlite3  # noqa: PLC0415 - only these commands need it
+
+    from .storage.database import Database  # noqa: PLC0415
+
+    if not file:
+        print(
+            f"db {action}: name the copy's file, or '-' for {'stdout' if action == 'backup' else 'stdin'}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        settings = load_settings(os.environ, config_file)
+    except ConfigError as error:
+        print(f"configuration invalid: {error}", file=sys.stderr)
+        return 2
+    database = Database.from_settings(settings.config.database, settings.secrets.database_password)
+    path = database.sqlite_path
+    database.dispose()
+    if path is None:
+        print(
+            f"db {action}: {database.describe()} is PostgreSQL: use pg_dump and pg_restore"
+            " (or your operator's backups, such as CloudNativePG's)",
+            file=sys.stderr,
+        )
+        return 2
+    if action == "backup":
+        if not path.is_file():
+            print(f"db backup: no database at {path} yet", file=sys.stderr)
+            return 1
+        with sqlite3.connect(path) as live, sqlite3.connect(":memory:") as copy:
+            live.backup(copy)
+            data = _rollback_journal(copy.serialize())
+        if file == "-":
+            sys.stdout.buffer.write(data)
+        else:
+            Path(file).write_bytes(data)
+        print(f"db backup: {path} ({len(data):,} bytes)", file=sys.stderr)
+        return 0
+    data = _rollback_journal(sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes())
+    with sqlite3.connect(":memory:") as copy:
+        try:
+            copy.deserialize(data)
+            copy.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError:
+            print("db restore: not a SQLite database: nothing was changed", file=sys.stderr)
+            return 1
+        with sqlite3.connect(path, timeout=30) as live:
+            copy.backup(live)
+    print(f"db restore: {path} ({len(data):,} bytes)", file=sys.stderr)
+    return 0
+
+
+def _rollback_journal(data: bytes) -> bytes:
+    """A database image marked for a rollback journal, as SQLite loads one in memory. The live
+    file is in WAL mode (header bytes 18 and 19 are 2), which an in-memory image cannot be; the
+    database restored into keeps its own mode."""
+    if data[:16] == b"SQLite format 3\x00" and len(data) > 19:
+        return data[:18] + b"\x01\x01" + data[20:]
+    return data
 
 
 if __name__ == "__main__":

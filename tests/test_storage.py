@@ -316,3 +316,42 @@ def test_python_m_portal_db_upgrade(tmp_path: Path) -> None:
     unreachable = run("upgrade")
     assert unreachable.returncode == 1
     assert "database unreachable: postgresql+psycopg://portal@127.0.0.1:1/portal" in unreachable.stderr
+
+
+def test_a_sqlite_database_backed_up_and_restored_while_the_portal_runs(tmp_path: Path) -> None:
+    """`db backup -` out through stdout (what `kubectl exec ... > file` keeps: the images have no
+    tar for `kubectl cp`), people's layouts changed and lost, `db restore -` back through stdin."""
+    config = example_config()
+    config["database"] = {"data_dir": str(tmp_path / "data")}
+    path = tmp_path / "portal.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {
+        **os.environ,
+        "PORTAL_CONFIG": str(path),
+        "PORTAL_SECRET_KEY": SECRET,
+        "PORTAL_OIDC_CLIENT_SECRET": "x",
+    }
+
+    def run(*args: str, given: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        command = [sys.executable, "-m", "portal", "db", *args]
+        return subprocess.run(command, cwd=ROOT, env=env, input=given, capture_output=True, check=False)
+
+    live = Database(f"sqlite:///{tmp_path / 'data' / 'portal.db'}")
+    live.upgrade()
+    save_document(live, "camille", _folded("alpha"))
+    backup = run("backup", "-")
+    assert backup.returncode == 0, backup.stderr
+    assert backup.stdout.startswith(b"SQLite format 3") and b"bytes)" in backup.stderr
+    save_document(live, "camille", _folded("beta"))  # changed since, and one more person
+    save_document(live, "dominique", _folded("gamma"))
+    assert run("restore", "-", given=b"not a database").returncode == 1  # refused: nothing changed
+    assert saved_document(live, "camille") == _folded("beta")
+    restored = run("restore", "-", given=backup.stdout)
+    assert restored.returncode == 0, restored.stderr
+    assert saved_document(live, "camille") == _folded("alpha")  # read by the running portal's connection
+    assert saved_document(live, "dominique") is None
+    live.dispose()
+    config["database"] = {"url": "postgresql+psycopg://portal@127.0.0.1:1/portal"}
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    postgres = run("backup", "-")
+    assert postgres.returncode == 2 and b"pg_dump" in postgres.stderr
