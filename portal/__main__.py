@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_settings
+from .config import ConfigError, Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,10 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "db":
         return _database(args.action, args.config)
 
-    try:
-        settings = load_settings(os.environ, args.file)
-    except ConfigError as error:
-        print(f"configuration invalid: {error}", file=sys.stderr)
+    settings = _settings(args.file)
+    if settings is None:
         return 2
     config = settings.config
     widgets = [name for name, section in config.widgets if section.enabled]
@@ -51,15 +49,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _settings(file: str | None) -> Settings | None:
+    """The configuration and secrets, or None once what is wrong with them is printed."""
+    try:
+        return load_settings(os.environ, file)
+    except ConfigError as error:
+        print(f"configuration invalid: {error}", file=sys.stderr)
+        return None
+
+
 def _database(action: str, file: str | None) -> int:
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - only this command needs the database
 
     from .storage.database import Database, head_revision  # noqa: PLC0415
 
-    try:
-        settings = load_settings(os.environ, file)
-    except ConfigError as error:
-        print(f"configuration invalid: {error}", file=sys.stderr)
+    settings = _settings(file)
+    if settings is None:
         return 2
     database = Database.from_settings(settings.config.database, settings.secrets.database_password)
     try:
@@ -93,10 +98,8 @@ def _copy(action: str, file: str | None, config_file: str | None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        settings = load_settings(os.environ, config_file)
-    except ConfigError as error:
-        print(f"configuration invalid: {error}", file=sys.stderr)
+    settings = _settings(config_file)
+    if settings is None:
         return 2
     database = Database.from_settings(settings.config.database, settings.secrets.database_password)
     path = database.sqlite_path
