@@ -165,3 +165,13 @@ def test_alerts_without_a_scrape_are_refused(helm: Helm) -> None:
 def test_the_demo_identity_is_refused_unless_allowed(helm: Helm) -> None:
     message = helm.refusal(MINIMAL, "config.auth.mode=demo")
     assert "allowDemoAuth" in message
+
+
+def test_the_cache_and_database_given_in_config_are_sent_to_the_charts_own_keys(helm: Helm) -> None:
+    """Given under config, Redis or PostgreSQL would be used with no NetworkPolicy opened to it
+    (the portal silently caching on its own) nor its password passed."""
+    redis = helm.refusal(MINIMAL, "config.cache.redis_url=redis://redis.cache.svc:6379/0")
+    assert "config.cache.redis_url: set redis.enabled=true and redis.url instead" in redis
+    database = helm.refusal(MINIMAL, "config.database.url=postgresql+psycopg://portal@db/portal")
+    assert "set database.url (PostgreSQL) or database.sqlite instead" in database
+    assert helm.manifests(MINIMAL, "config.cache.failure_hold=10")  # the rest of the section is the portal's

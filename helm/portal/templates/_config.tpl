@@ -5,6 +5,15 @@ Refuses the demo identity unless allowDemoAuth is set.
 */}}
 {{- define "portal.config" -}}
 {{- $config := deepCopy .Values.config }}
+{{- /* The chart's own keys for these: it opens the NetworkPolicy, mounts the volume, passes
+    the password. Given in config, they would be used without any of that. */}}
+{{- if (default dict $config.cache).redis_url }}
+{{- fail "config.cache.redis_url: set redis.enabled=true and redis.url instead (the chart then opens the NetworkPolicy to Redis and passes PORTAL_REDIS_PASSWORD)" }}
+{{- end }}
+{{- $given := default dict $config.database }}
+{{- if or $given.url $given.data_dir }}
+{{- fail "config.database.url and config.database.data_dir: set database.url (PostgreSQL) or database.sqlite instead (the chart then opens the NetworkPolicy, or mounts the SQLite volume, and runs one pod or several accordingly)" }}
+{{- end }}
 {{- $auth := default dict $config.auth }}
 {{- if and (eq (default "demo" $auth.mode) "demo") (not .Values.allowDemoAuth) }}
 {{- fail "config.auth.mode is \"demo\" (or missing): everyone would be signed in as the demo user. Configure single sign-on, or set allowDemoAuth=true for a throw-away demo." }}
