@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -173,6 +174,17 @@ class PortalLogger(Logger):
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         if self.cfg.accesslog:
             super().access(resp, req, environ, request_time)
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        """The access line's fields, a calendar feed's path without its token (the token is the
+        feed's only key: anyone who reads the log could subscribe to that person's deadlines)."""
+        found: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        found["U"] = SECRET_PATH.sub(r"\1<token>\2", found.get("U", ""))
+        return found
+
+
+# Paths whose last segment is a secret (the private calendar feed's token).
+SECRET_PATH = re.compile(r"^(/feeds/[^/]+/)[^/]+?(\.ics)?$")
 
 
 logger_class = PortalLogger

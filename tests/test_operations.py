@@ -366,14 +366,17 @@ def test_gunicorn_access_error_and_upstream_failure_lines_are_json_without_token
     with portal_process(portal_config, tmp_path, workers=2, extra_env=env) as url:
         assert requests.get(f"{url}/?token=s3cret-token", timeout=5).status_code == 200
         assert requests.get(f"{url}/widgets/status?access_token=s3cret-token", timeout=10).status_code == 200
+        # A calendar feed's token is its path (no such feed here: 404, logged all the same).
+        assert requests.get(f"{url}/feeds/taiga/s3cret-token.ics", timeout=5).status_code == 404
     text = next(tmp_path.glob("portal-*.log")).read_text()
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is JSON
     assert "s3cret-token" not in text
     access = [e for e in lines if e["logger"] == "gunicorn.access" and "/readyz" not in e["message"]]
-    assert len(access) == 2 and all({"time", "level", "message"} <= line.keys() for line in access)
+    assert len(access) == 3 and all({"time", "level", "message"} <= line.keys() for line in access)
+    assert any('"GET /feeds/taiga/<token>.ics HTTP/1.1" 404' in line["message"] for line in access)
     assert any('"GET /widgets/status HTTP/1.1" 200' in line["message"] for line in access)
     requests_logged = [line for line in lines if line.get("event") == "request"]
-    assert {line["route"] for line in requests_logged} == {"/", "/widgets/status"}
+    assert {line["route"] for line in requests_logged} == {"/", "/widgets/status", "/feeds/taiga/<token>.ics"}
     failures = [line for line in lines if line.get("event") == "upstream_error"]
     assert failures and all(f["level"] == "WARNING" and f["upstream"] == "uptime_kuma" for f in failures)
     assert any(line["logger"] == "gunicorn.error" and "Metrics on" in line["message"] for line in lines)
