@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -53,6 +54,24 @@ def test_a_server_error_gives_a_reference_and_no_detail(failing_app: Flask) -> N
     page = response.get_data(as_text=True)
     assert "Reference for support: req-0123456789" in page
     assert "a bug, on purpose" not in page and "Traceback" not in page
+
+
+def test_request_lines_say_an_unknown_urls_path_and_warn_of_a_5xx(
+    failing_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 404's line names the path (a broken link, a scanner), never its query; a 500's line is a
+    warning, so that a filter on the level finds it."""
+    client = failing_app.test_client()
+    with caplog.at_level(logging.DEBUG, logger="portal.access"):
+        client.get("/no-such-page?token=s3cret")
+        client.get("/_fail/500")
+    lines = {r.status: r for r in caplog.records if getattr(r, "event", "") == "request"}  # type: ignore[attr-defined]
+    missing, failed = lines[404], lines[500]
+    assert missing.route is None and missing.path == "/no-such-page"  # type: ignore[attr-defined]
+    assert "s3cret" not in str(vars(missing))
+    assert missing.levelno == logging.INFO
+    assert failed.levelno == logging.WARNING and failed.route == "/_fail/500"  # type: ignore[attr-defined]
+    assert not hasattr(failed, "path")
 
 
 def test_other_errors_keep_their_code_and_headers(failing_app: Flask) -> None:

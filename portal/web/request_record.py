@@ -58,7 +58,11 @@ def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
         rule = request.url_rule
         status = response.status_code
         metrics.observe(request.method, rule.rule if rule else UNMATCHED, status, seconds, cpu)
-        level = logging.DEBUG if g.get("routine_request") else logging.INFO
+        # A 5xx is a warning (a level filter on errors finds it); a routine poll is debug.
+        if status >= 500:
+            level = logging.WARNING
+        else:
+            level = logging.DEBUG if g.get("routine_request") else logging.INFO
         if not access_log.isEnabledFor(level):
             return response
         user = current_user()
@@ -73,5 +77,7 @@ def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
             "user": user.subject if user else None,
             **g.get("log_fields", {}),
         }
+        if rule is None:  # an unknown URL (a 404, a 405): its path tells a broken link or a scanner
+            fields["path"] = request.path[:200]
         access_log.log(level, "request", extra=fields)
         return response
