@@ -282,60 +282,49 @@ def test_preferences_without_the_database(tmp_path: Path) -> None:
 # --- the command --------------------------------------------------------------------------------
 
 
+class DbCommand:
+    """`python -m portal db ...` in a process of its own, with `database` as the configuration's
+    database section (changed with `use`)."""
+
+    def __init__(self, directory: Path, database: dict[str, object]) -> None:
+        self.config = example_config()
+        self.path = directory / "portal.yaml"
+        self.env = {
+            **os.environ,
+            "PORTAL_CONFIG": str(self.path),
+            "PORTAL_SECRET_KEY": SECRET,
+            "PORTAL_OIDC_CLIENT_SECRET": "x",
+        }
+        self.use(database)
+
+    def use(self, database: dict[str, object]) -> None:
+        self.config["database"] = database
+        self.path.write_text(yaml.safe_dump(self.config), encoding="utf-8")
+
+    def __call__(self, *args: str, given: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        command = [sys.executable, "-m", "portal", "db", *args]
+        return subprocess.run(command, cwd=ROOT, env=self.env, input=given, capture_output=True, check=False)
+
+
 def test_python_m_portal_db_upgrade(tmp_path: Path) -> None:
-    config = example_config()
-    config["database"] = {"data_dir": str(tmp_path / "data")}
-    path = tmp_path / "portal.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    env = {
-        **os.environ,
-        "PORTAL_CONFIG": str(path),
-        "PORTAL_SECRET_KEY": SECRET,
-        "PORTAL_OIDC_CLIENT_SECRET": "x",
-    }
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "portal", "db", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-
+    run = DbCommand(tmp_path, {"data_dir": str(tmp_path / "data")})
     current = run("current")
     assert current.returncode == 0, current.stderr
-    assert "empty (newest: 0002)" in current.stdout
+    assert b"empty (newest: 0002)" in current.stdout
     upgraded = run("upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout.strip().endswith("empty -> 0002")
+    assert upgraded.stdout.strip().endswith(b"empty -> 0002")
     assert (tmp_path / "data" / "portal.db").is_file()
-    config["database"] = {"url": "postgresql+psycopg://portal@127.0.0.1:1/portal", "connect_timeout": 1}
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    run.use({"url": "postgresql+psycopg://portal@127.0.0.1:1/portal", "connect_timeout": 1})
     unreachable = run("upgrade")
     assert unreachable.returncode == 1
-    assert "database unreachable: postgresql+psycopg://portal@127.0.0.1:1/portal" in unreachable.stderr
+    assert b"database unreachable: postgresql+psycopg://portal@127.0.0.1:1/portal" in unreachable.stderr
 
 
 def test_a_sqlite_database_backed_up_and_restored_while_the_portal_runs(tmp_path: Path) -> None:
     """`db backup -` out through stdout (what `kubectl exec ... > file` keeps: the images have no
     tar for `kubectl cp`), people's layouts changed and lost, `db restore -` back through stdin."""
-    config = example_config()
-    config["database"] = {"data_dir": str(tmp_path / "data")}
-    path = tmp_path / "portal.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    env = {
-        **os.environ,
-        "PORTAL_CONFIG": str(path),
-        "PORTAL_SECRET_KEY": SECRET,
-        "PORTAL_OIDC_CLIENT_SECRET": "x",
-    }
-
-    def run(*args: str, given: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        command = [sys.executable, "-m", "portal", "db", *args]
-        return subprocess.run(command, cwd=ROOT, env=env, input=given, capture_output=True, check=False)
-
+    run = DbCommand(tmp_path, {"data_dir": str(tmp_path / "data")})
     live = Database(f"sqlite:///{tmp_path / 'data' / 'portal.db'}")
     live.upgrade()
     save_document(live, "camille", _folded("alpha"))
@@ -351,7 +340,6 @@ def test_a_sqlite_database_backed_up_and_restored_while_the_portal_runs(tmp_path
     assert saved_document(live, "camille") == _folded("alpha")  # read by the running portal's connection
     assert saved_document(live, "dominique") is None
     live.dispose()
-    config["database"] = {"url": "postgresql+psycopg://portal@127.0.0.1:1/portal"}
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    run.use({"url": "postgresql+psycopg://portal@127.0.0.1:1/portal"})
     postgres = run("backup", "-")
     assert postgres.returncode == 2 and b"pg_dump" in postgres.stderr

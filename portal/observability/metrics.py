@@ -53,7 +53,7 @@ class PrometheusObserver(CacheObserver):
             buckets=UPSTREAM_BUCKETS,
             registry=registry,
         )
-        # Each worker has its own breakers; "livemax" shows the worst state among live workers.
+        # Each worker has its own breakers; "livemin" shows the best state among live workers.
         self._circuit = Gauge(
             "portal_upstream_circuit_state",
             "Circuit breaker of each upstream: 0 closed, 1 half-open, 2 open (the best among the workers)",

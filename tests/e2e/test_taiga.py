@@ -102,12 +102,17 @@ def page_of(browser: Browser, taiga_portal: str) -> Iterator[Any]:
     assert not problems.csp, f"Content-Security-Policy violations: {problems.csp}"
 
 
+def _task(world: TaigaWorld, subject: str) -> Any:
+    """The tracker's task whose subject starts so."""
+    return next(i for i in world.items["task"].values() if i.subject.startswith(subject))
+
+
 def test_a_status_changed_from_the_keyboard_updates_the_card(
     page_of: Any, tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
     _, world = tracker
     page = page_of()
-    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire la politique"))
+    item = _task(world, "Relire la politique")
     summary = page.locator(f"#tasks-task-{item.id}-status")
     expect(summary).to_contain_text("New")
     menu = page.locator(f"#tasks-task-{item.id}-menu")
@@ -138,7 +143,7 @@ def test_a_status_chosen_with_the_mouse_closes_its_menu(
     _, world = tracker
     page = page_of()
     # An item no other test here reads the status of (its first open status, "New", keeps it listed).
-    item = next(i for i in world.items["task"].values() if i.subject.startswith("Mettre à jour K3s"))
+    item = _task(world, "Mettre à jour K3s")
     menu = page.locator(f"#tasks-task-{item.id}-menu")
     expect(menu.locator(".status-menu__option").first).to_be_attached()
     menu.locator("summary").click()
@@ -203,7 +208,7 @@ def test_a_status_change_that_gets_no_answer_is_said_and_the_card_shows_where_it
     _, world = tracker
     lost = ("htmx:afterRequest", "htmx:sendError", "Failed to load resource")
     page = page_of(allow=tuple(re.escape(line) for line in lost))
-    item = next(i for i in world.items["task"].values() if i.subject.startswith("Documenter la rotation"))
+    item = _task(world, "Documenter la rotation")
     summary = page.locator(f"#tasks-task-{item.id}-status")
     menu = page.locator(f"#tasks-task-{item.id}-menu")
     note = page.locator("#widget-tasks [data-choice-note]")
@@ -243,7 +248,7 @@ def test_two_quick_clicks_are_not_taken_for_a_change_without_an_answer(
     (htmx aborts it). That is no failure to report: the note never shows, the second is said."""
     _, world = tracker
     page = page_of(allow=(r"htmx:afterRequest", r"htmx:sendAbort"))  # htmx logs the dropped request
-    item = next(i for i in world.items["task"].values() if i.subject.startswith("Nettoyer les anciennes"))
+    item = _task(world, "Nettoyer les anciennes")
     page.evaluate(
         """() => {
           const note = document.querySelector("#widget-tasks [data-choice-note]");

@@ -1328,7 +1328,11 @@
       card.setAttribute("data-width", wide ? "wide" : "normal");
       card.classList.toggle("widget-card--wide", wide);
       card.querySelector("[data-action='width']").setAttribute("aria-pressed", wide ? "true" : "false");
-      // Placed again now: no size has changed yet for the observers to hear of.
+    }
+
+    // Places the cards again now, after widths changed: no size has changed yet for the packing's
+    // observers to hear of (once, after all the changes of a layout followed).
+    function packAgain() {
       if (window.portalPacks) pack(grid);
     }
 
@@ -1374,6 +1378,7 @@
         newTab.checked = Boolean(layout.new_tab);
         opensInNewTab(newTab.checked);
       }
+      packAgain();
     }
 
     function moved(card, focus) {
@@ -1405,6 +1410,7 @@
         if (action === "width") {
           var wide = card.getAttribute("data-width") !== "wide";
           setWide(card, wide);
+          packAgain();
           // Wide where there is room (see "packing"): said when there is none, so that the
           // button does not look broken.
           var place = packed.places[card.id];
