@@ -78,7 +78,30 @@ def test_basic_auth_of_prometheus_needs_its_password_and_never_both_kinds(helm: 
 def test_a_url_without_its_scheme_is_refused(helm: Helm, setting: str, value_path: str) -> None:
     """Without a scheme the policy would open port 80 and the portal refuse to start."""
     message = helm.refusal(MINIMAL, setting)
-    assert f"{value_path}: Does not match pattern" in message
+    assert f"{value_path}: not an http:// or https:// URL: the scheme is required" in message
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("database.url=mysql://portal@db/portal", "database.url: the portal's shared database is PostgreSQL"),
+        ("database.url=postgresql://db:5432/portal", "database.url: expected postgresql+psycopg://USER@HOST"),
+        ("database.url=postgresql://portal:pw@db/portal", "password in secrets.env.PORTAL_DATABASE_PASSWORD"),
+        ("database.url=postgresql://portal@db/portal?password=pw", "database.url holds a password"),
+        ("redis.url=redis://:pw@redis:6379/0", "give the password in secrets.env.PORTAL_REDIS_PASSWORD"),
+        ("redis.url=redis.cache.svc:6379", "redis.url: expected redis://HOST[:PORT][/DB]"),
+        ("config.upstreams.gitlab.url=https://bot:tk@gitlab.example.org", "the credentials in secrets.env"),
+        ("config.upstreams.taiga.url=https://taiga.example.org/api v1", "HOST[:PORT][/PATH], without spaces"),
+    ],
+)
+def test_an_address_of_the_wrong_form_is_refused_in_words_without_quoting_it(
+    helm: Helm, setting: str, words: str
+) -> None:
+    """The values schema would answer with its regular expression; a URL may carry a secret."""
+    message = helm.refusal(SCENARIOS["redis"], setting)
+    assert words in message
+    assert "pattern" not in message
+    assert "pw" not in message and "tk@" not in message
 
 
 def test_an_autoscaler_whose_minimum_is_above_its_maximum_is_refused(helm: Helm) -> None:

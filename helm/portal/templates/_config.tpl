@@ -82,6 +82,7 @@ Mistakes refused at `helm install` rather than found in a crash-looping pod; eac
 the value to change. Rendered by the ConfigMap.
 */}}
 {{- define "portal.checks" -}}
+{{- include "portal.addressChecks" . }}
 {{- $config := include "portal.config" . | fromYaml }}
 {{- $secrets := .Values.secrets }}
 {{- /* Secrets: only the chart's own Secret can be checked (extraEnvFrom may bring any name). */}}
@@ -139,6 +140,56 @@ the value to change. Rendered by the ConfigMap.
 {{- range $mounts }}{{ if hasPrefix . $path }}{{ $mounted = true }}{{ end }}{{ end }}
 {{- if not $mounted }}
 {{- fail (printf "%s: %s is not in a volume of extraVolumeMounts, so the pod has no such file (/etc/portal/ holds portal.yaml only). Mount the CA from a ConfigMap or Secret with extraVolumes and extraVolumeMounts (e.g. at /etc/portal-ca) and point ca_bundle into it." $key $path) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The addresses' forms, said in words: the values schema would answer with its regular
+expression. A value is never quoted back (a URL may carry a password).
+*/}}
+{{- define "portal.addressChecks" -}}
+{{- $http := "^https?://[^/?#:@\\s]+(:[0-9]{1,5})?([/?#]\\S*)?$" }}
+{{- $urls := dict }}
+{{- $oidc := (default dict (default dict .Values.config.auth).oidc) }}
+{{- range $key := list "server_url" "public_url" }}
+{{- with index $oidc $key }}{{ $_ := set $urls (printf "config.auth.oidc.%s" $key) . }}{{ end }}
+{{- end }}
+{{- range $name, $upstream := (default dict .Values.config.upstreams) }}
+{{- range $key := list "url" "public_url" "front_url" }}
+{{- with index (default dict $upstream) $key }}{{ $_ := set $urls (printf "config.upstreams.%s.%s" $name $key) . }}{{ end }}
+{{- end }}
+{{- end }}
+{{- range $key, $url := $urls }}
+{{- if not (kindIs "string" $url) }}
+{{- fail (printf "%s: expected a URL such as https://host.example.org, got a %s" $key (kindOf $url)) }}
+{{- end }}
+{{- if not (regexMatch $http $url) }}
+{{- if not (regexMatch "^https?://" $url) }}
+{{- fail (printf "%s: not an http:// or https:// URL: the scheme is required (e.g. https://host.example.org)" $key) }}
+{{- else if regexMatch "^https?://[^/?#]*@" $url }}
+{{- fail (printf "%s: a user or password in the URL is not taken: give the credentials in secrets.env (see values.yaml)" $key) }}
+{{- else }}
+{{- fail (printf "%s: not a URL of the form http(s)://HOST[:PORT][/PATH], without spaces" $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with .Values.database.url }}
+{{- $parameters := "sslmode|sslrootcert|sslcert|sslkey|sslcrl|target_session_attrs|application_name|options" }}
+{{- $form := printf "^postgresql(\\+psycopg)?://[^:@/]+@[^:@/]+(:[0-9]+)?/[A-Za-z0-9_.-]+(\\?(%s)=[^&#\\s]*(&(%s)=[^&#\\s]*)*)?$" $parameters $parameters }}
+{{- if or (regexMatch "^[a-z+]+://[^@/]*:[^@/]*@" .) (regexMatch "[?&]password=" .) }}
+{{- fail "database.url holds a password: write it without (postgresql+psycopg://USER@HOST:5432/DATABASE) and give the password in secrets.env.PORTAL_DATABASE_PASSWORD (or the existing Secret's key)" }}
+{{- else if not (regexMatch "^postgresql(\\+psycopg)?://" .) }}
+{{- fail "database.url: the portal's shared database is PostgreSQL, postgresql+psycopg://USER@HOST:5432/DATABASE; leave it empty for SQLite on a volume (database.sqlite)" }}
+{{- else if not (regexMatch $form .) }}
+{{- fail (printf "database.url: expected postgresql+psycopg://USER@HOST[:PORT]/DATABASE, the user required, optionally followed by ?PARAMETER=VALUE&... among libpq's %s" (replace "|" ", " $parameters)) }}
+{{- end }}
+{{- end }}
+{{- if .Values.redis.enabled }}
+{{- if regexMatch "^[a-z]+://[^@/]*@" .Values.redis.url }}
+{{- fail "redis.url holds a user or password: write it without (redis://HOST:6379/0) and give the password in secrets.env.PORTAL_REDIS_PASSWORD (or the existing Secret's key)" }}
+{{- else if not (regexMatch "^rediss?://[^:@/]+(:[0-9]+)?(/[0-9]*)?$" .Values.redis.url) }}
+{{- fail "redis.url: expected redis://HOST[:PORT][/DB] (rediss:// for TLS), the database a number" }}
 {{- end }}
 {{- end }}
 {{- end }}
