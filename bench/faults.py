@@ -24,6 +24,7 @@ from portal.upstreams.http import (
     ANSWERED_STATUS,
     NOT_JSON,
     REFUSED_CREDENTIALS,
+    REFUSED_WITHOUT_CREDENTIALS,
     TIMED_OUT,
     TOO_LARGE,
     TOO_SLOW,
@@ -52,13 +53,16 @@ FAULTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "hang": ("timeout", {"seconds": 120}, (card_words(TIMED_OUT),)),
     "refused": ("refused", {}, (card_words(UNREACHABLE),)),
     "5xx": ("error500", {}, (card_words(ANSWERED_STATUS, status=500),)),
-    # A 403 for GitLab and Alertmanager (FORBIDDEN), a 401 for the others.
+    # A 403 for GitLab and Alertmanager (FORBIDDEN), a 401 for the others; "asks for a login"
+    # where the portal sends no credentials (Uptime Kuma's public API).
     "401/403": (
         "unauthorized",
         {},
         (
             card_words(REFUSED_CREDENTIALS, status=401),
             card_words(REFUSED_CREDENTIALS, status=403),
+            card_words(REFUSED_WITHOUT_CREDENTIALS, status=401),
+            card_words(REFUSED_WITHOUT_CREDENTIALS, status=403),
             card_words(PROJECT_FORBIDDEN),
         ),
     ),

@@ -293,6 +293,7 @@ def test_the_fault_matrix_looks_for_the_words_the_portal_says() -> None:
     )
     values = {"upstream": "GitLab", "status": 403, "seconds": "2", "kb": 20_000, "project": "platform/portal"}
     messages = [http.TIMED_OUT, http.UNREACHABLE, http.REFUSED_CREDENTIALS, http.NOT_JSON, http.TOO_LARGE]
+    messages += [http.REFUSED_WITHOUT_CREDENTIALS]
     messages += [http.TOO_SLOW, http.ANSWERED_STATUS]
     cards = [str(escape(message % values)) for message in (*messages, PROJECT_FORBIDDEN)]
     cards.append(str(escape(http.ANSWERED_STATUS % {**values, "status": 500})))

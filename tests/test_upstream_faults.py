@@ -36,8 +36,8 @@ def _getter(timeout: float = 1.0, max_bytes: int = 200_000) -> BoundedJsonClient
     [
         ("timeout", {"seconds": 5}, UpstreamUnavailable, "did not answer within 1 s"),
         ("error500", {}, UpstreamUnavailable, "Kuma answered HTTP 500"),
-        ("unauthorized", {}, UpstreamAuthError, "refused the portal's credentials (HTTP 401)"),
-        ("forbidden", {}, UpstreamAuthError, "refused the portal's credentials (HTTP 403)"),
+        ("unauthorized", {}, UpstreamAuthError, "Kuma asks for a login the portal does not have (HTTP 401)"),
+        ("forbidden", {}, UpstreamAuthError, "Kuma asks for a login the portal does not have (HTTP 403)"),
         ("refused", {"seconds": 1}, UpstreamUnavailable, "Kuma cannot be reached"),
         ("notfound", {}, UpstreamBadResponse, "answered HTTP 404 (not found)"),
         ("garbage", {}, UpstreamBadResponse, "not valid JSON"),
@@ -65,6 +65,22 @@ def _reachable(url: str) -> bool:
         return requests.get(url, timeout=1).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+@pytest.mark.parametrize(
+    "credential", [{"Authorization": "Bearer t0ken"}, {"PRIVATE-TOKEN": "t0ken"}, {"Cookie": "s=1"}]
+)
+def test_a_refusal_of_a_call_that_carried_credentials_blames_them(
+    kuma: SimServer, credential: dict[str, str]
+) -> None:
+    """Without credentials a 401 asks for a login (a public API put behind one); with them, the
+    admin is sent to the portal's token or password."""
+    kuma.set_fault("unauthorized")
+    client = BoundedJsonClient("Kuma", requests.Session(), HttpLimits(1.0, 0.5, 200_000), headers=credential)
+    with pytest.raises(UpstreamAuthError) as raised:
+        client.get(kuma.url + PAGE)
+    assert str(raised.value) == "Kuma refused the portal's credentials (HTTP 401)"
+    assert "t0ken" not in raised.value.detail
 
 
 def test_connection_refused_is_unavailable() -> None:
@@ -151,7 +167,7 @@ def _card(app: Flask, until: str = "", seconds: float = 6.0) -> str:
 FAULTS = [
     ("timeout", {"seconds": 4}, "did not answer within 1.5 s"),
     ("error500", {}, "Uptime Kuma answered HTTP 500"),
-    ("unauthorized", {}, "refused the portal&#39;s credentials"),
+    ("unauthorized", {}, "Uptime Kuma asks for a login the portal does not have (HTTP 401)"),
     ("notfound", {}, "answered HTTP 404 (not found)"),
     ("garbage", {}, "not valid JSON"),
     ("oversize", {"size": 3_000_000}, "larger than 2 MB"),

@@ -442,7 +442,7 @@ WRITE_FAILURES = [
         "garbage", {"only": "/notes/"}, "Notes returned a response that is not valid JSON", True, id="garbage"
     ),
     pytest.param(
-        "unauthorized", {"only": "/notes/"}, "Notes refused the portal's credentials", False, id="401"
+        "unauthorized", {"only": "/notes/"}, "Notes asks for a login the portal does not", False, id="401"
     ),
     pytest.param("refused", {"seconds": 4}, "Notes cannot be reached", False, id="refused"),
 ]

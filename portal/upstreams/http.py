@@ -41,6 +41,10 @@ UNREACHABLE = N_("%(upstream)s cannot be reached")
 TIMED_OUT = N_("%(upstream)s did not answer within %(seconds)s s")
 NOT_JSON = N_("%(upstream)s returned a response that is not valid JSON")
 REFUSED_CREDENTIALS = N_("%(upstream)s refused the portal's credentials (HTTP %(status)s)")
+# The same answer to a call that carried none (a public API, such as Uptime Kuma's status pages,
+# put behind a login): "its credentials" would send an admin to look for a token there is not.
+REFUSED_WITHOUT_CREDENTIALS = N_("%(upstream)s asks for a login the portal does not have (HTTP %(status)s)")
+CREDENTIAL_HEADERS = ("Authorization", "PRIVATE-TOKEN", "Cookie")
 ANSWERED_STATUS = N_("%(upstream)s answered HTTP %(status)s")
 TOO_LARGE = N_("%(upstream)s sent a response larger than %(kb)s kB")
 TOO_LARGE_MB = N_("%(upstream)s sent a response larger than %(mb)s MB")
@@ -274,7 +278,8 @@ class BoundedJsonClient:
                 self.on_quota(quota)
             if not 200 <= status < 300:
                 body = self._error_body(response, deadline, where) if 400 <= status < 500 else b""
-                raise self._status_error(method, status, response.headers, body, where)
+                sent = any(name in response.request.headers for name in CREDENTIAL_HEADERS)
+                raise self._status_error(method, status, response.headers, body, where, sent)
             body = self._read_capped(response, deadline, where, max_bytes)
         return status, response.headers, body
 
@@ -300,14 +305,21 @@ class BoundedJsonClient:
             ) from exc
 
     def _status_error(
-        self, method: str, status: int, headers: Mapping[str, str], body: bytes, where: str
+        self,
+        method: str,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        where: str,
+        sent_credentials: bool = True,
     ) -> UpstreamError:
         detail = f"{where} -> HTTP {status}"
         values = {"upstream": self.upstream, "status": status}
         if status in (401, 403):
+            refused = REFUSED_CREDENTIALS if sent_credentials else REFUSED_WITHOUT_CREDENTIALS
             return UpstreamAuthError(
                 self.upstream,
-                Reason.of(REFUSED_CREDENTIALS, **values),
+                Reason.of(refused, **values),
                 detail,
                 status=status,
             )

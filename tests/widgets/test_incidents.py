@@ -498,7 +498,7 @@ def alertmanager_sim() -> Iterator[SimServer]:
     [
         ("error500", "Alertmanager answered HTTP 500"),
         ("garbage", "Alertmanager returned a response that is not valid JSON"),
-        ("unauthorized", "Alertmanager refused the portal&#39;s credentials (HTTP 401)"),
+        ("unauthorized", "Alertmanager asks for a login the portal does not have (HTTP 401)"),
         ("timeout", "Alertmanager did not answer within 3 s"),
     ],
 )

@@ -71,8 +71,8 @@ def _words(upstream: str, mode: str) -> str:
     return {
         "timeout": f"{upstream} did not answer within 1 s",
         "error500": f"{upstream} answered HTTP 500",
-        "unauthorized": f"{upstream} refused the portal&#39;s credentials (HTTP 401)",
-        "forbidden": f"{upstream} refused the portal&#39;s credentials (HTTP 403)",
+        "unauthorized": f"{upstream} asks for a login the portal does not have (HTTP 401)",  # none sent
+        "forbidden": f"{upstream} asks for a login the portal does not have (HTTP 403)",
         "notfound": f"{upstream} answered HTTP 404 (not found)",
         "garbage": f"{upstream} returned a response that is not valid JSON",
         "oversize": f"{upstream} sent a response larger than",
