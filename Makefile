@@ -47,7 +47,7 @@ $(AUDIT_NPM): audit/package.json audit/package-lock.json | test-deps
 
 # --- the two commands ----------------------------------------------------------------------
 
-run: $(VENV)/.runtime translations ## Start the demo on http://127.0.0.1:8000 (simulated upstreams; another port: DEMO_PORT=8001)
+run: $(VENV)/.runtime translations ## Start the demo on http://127.0.0.1:8000 (simulated upstreams; another port: DEMO_PORT=8001, metrics on 9101)
 	$(PY) -m demo
 
 # Two test processes (pytest-xdist): the suite mostly waits on peers and browsers, so two halve

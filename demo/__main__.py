@@ -72,6 +72,14 @@ def busy_port_message(host: str, ports: Mapping[str, str]) -> str | None:
     return None
 
 
+def metrics_port_for(port: str) -> str:
+    """The metrics port that goes with the demo's: 9100 beside 8000, 9101 beside 8001, ... so that
+    `make run DEMO_PORT=8001` alone runs a second demo beside the first."""
+    if port.isdigit() and 0 < int(port) + 1100 < 65536:
+        return str(int(port) + 1100)
+    return "9100"
+
+
 def start_simulators() -> tuple[dict[str, SimServer], dict[str, dict[str, Any]], dict[str, str]]:
     """Every upstream's simulator on loopback: the servers by name, the upstream sections that
     point at them, and the secrets they expect."""
@@ -103,7 +111,7 @@ def start_simulators() -> tuple[dict[str, SimServer], dict[str, dict[str, Any]],
 def main() -> int:
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
     port = os.environ.get("DEMO_PORT", "8000")
-    metrics_port = os.environ.get("DEMO_METRICS_PORT", "9100")
+    metrics_port = os.environ.get("DEMO_METRICS_PORT") or metrics_port_for(port)
     busy = busy_port_message(host, {"DEMO_PORT": port, "DEMO_METRICS_PORT": metrics_port})
     if busy:  # said in one line, before anything starts (gunicorn's own error is several)
         print(busy, file=sys.stderr, flush=True)

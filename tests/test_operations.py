@@ -22,6 +22,7 @@ import requests
 from flask.testing import FlaskClient
 from prometheus_client import generate_latest
 
+from demo.__main__ import metrics_port_for
 from demo.running import stop_group
 from portal.observability.logs import json_formatter
 
@@ -351,6 +352,12 @@ def test_make_run_on_a_busy_port_says_which_in_one_line(variable: str) -> None:
     assert f"Port {ports[variable]} on 127.0.0.1 is already in use" in lines[0]
     assert f"make run {variable}=" in lines[0]
     assert "Address already in use" not in done.stderr
+
+
+def test_the_demos_metrics_port_moves_with_its_port() -> None:
+    """So that `make run DEMO_PORT=8001` alone runs beside a first demo (both ports taken before)."""
+    assert [metrics_port_for(port) for port in ("8000", "8001", "8300")] == ["9100", "9101", "9400"]
+    assert metrics_port_for("65000") == "9100" and metrics_port_for("x") == "9100"
 
 
 def test_the_readme_says_how_to_move_the_demo() -> None:
