@@ -1,6 +1,7 @@
 """A tiny threaded HTTP server for upstream simulators, with fault injection and call counts.
 
-Every simulator (Uptime Kuma now; Taiga, GitLab, ... later) is a `SimServer` with routes.
+Every simulator (Uptime Kuma, GitLab, Prometheus and Alertmanager, Taiga) is a `SimServer` with
+routes, and the 404 body of its upstream for the `notfound` fault.
 Tests and the benchmark switch faults and read counts either in process (`server.faults`,
 `server.calls`) or over HTTP on the same port:
 
@@ -96,8 +97,12 @@ class Faults:
 class SimServer:
     """Routes plus faults plus counters, served on 127.0.0.1."""
 
-    def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, name: str, host: str = "127.0.0.1", port: int = 0, not_found: SimResponse | None = None
+    ) -> None:
         self.name = name
+        # What the `notfound` fault answers: the upstream's own 404 (each tool words it its way).
+        self.not_found = not_found or SimResponse.json({"message": "404 Not Found"}, 404)
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.faults = Faults()
         self.latency = 0.0  # seconds added to every normal answer (a slow but working upstream)
@@ -243,7 +248,7 @@ class SimServer:
             denied = {"detail": "You do not have permission to perform this action."}
             send(_encode(SimResponse.json(denied, 403)))
         elif mode == "notfound":
-            send(_encode(SimResponse.json({"status": "fail", "msg": "Status Page Not Found"}, 404)))
+            send(_encode(self.not_found))
         elif mode == "garbage":
             send(_encode(SimResponse(200, b'<html>\x00{"half": [1, 2', {"Content-Type": "application/json"})))
         elif mode == "oversize":

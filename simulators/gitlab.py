@@ -1,4 +1,4 @@
-"""A simulator of GitLab's REST API v4 for the pipelines card (see ../shared/UPSTREAM_APIS.md § 4).
+"""A simulator of GitLab's REST API v4 for the pipelines card (see docs/upstream-apis.md § 4).
 
     GET /api/v4/projects/:id                       id, name, path_with_namespace, default_branch, web_url
     GET /api/v4/projects/:id/pipelines             the list shape (no user, duration): ref, username,
@@ -488,7 +488,7 @@ _ID = r"(?P<id>[^/]+)"
 def make_server(world: GitLabWorld | None = None, port: int = 0) -> tuple[SimServer, GitLabWorld]:
     """A GitLab simulator on 127.0.0.1 (port 0: any free port)."""
     world = world or demo_world()
-    server = SimServer("gitlab", port=port)
+    server = SimServer("gitlab", port=port, not_found=SimResponse.json({"message": "404 Not Found"}, 404))
     world.base_url = server.url
     guarded = _Guard(world)
 

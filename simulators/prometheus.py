@@ -3,7 +3,7 @@
 The tests read a real Prometheus and a real Alertmanager (tests/support/peer_fixtures.py); this
 one makes `make run` alive without them, and gives the faults a real server cannot show on
 demand (hang, garbage, oversize, slow drip, 5xx, 401: see simulators/base.py). Faithful to the
-envelope of ../shared/UPSTREAM_APIS.md § 3:
+envelope of docs/upstream-apis.md § 3:
 
     GET /api/v1/query        ?query&time                 -> vector (values as strings)
     GET /api/v1/query_range  ?query&start&end&step       -> matrix; 400 bad_data past 11,000 points
@@ -491,8 +491,10 @@ def make_servers(
 ) -> tuple[SimServer, SimServer, MonitoringWorld]:
     """A Prometheus and an Alertmanager simulator on 127.0.0.1 sharing one world."""
     world = world or demo_world()
-    prometheus = SimServer("prometheus", port=prometheus_port)
-    alertmanager = SimServer("alertmanager", port=alertmanager_port)
+    # Go's http.NotFound, for a path neither serves (an API below a wrong prefix)
+    not_found = SimResponse(404, b"404 page not found\n", {"Content-Type": "text/plain; charset=utf-8"})
+    prometheus = SimServer("prometheus", port=prometheus_port, not_found=not_found)
+    alertmanager = SimServer("alertmanager", port=alertmanager_port, not_found=not_found)
     world.prometheus_url = prometheus.url
 
     def query_of(request: SimRequest) -> str | SimResponse:

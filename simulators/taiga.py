@@ -1,5 +1,5 @@
 """A simulator of Taiga's REST API (taiga-back 6.10), answering as the real responses in
-tests/peers/taiga-back/samples/ show (../shared/UPSTREAM_APIS.md § 1):
+tests/peers/taiga-back/samples/ show (docs/upstream-apis.md § 1):
 
     POST /api/v1/auth            {"type": "normal", username, password} -> user + auth_token + refresh
     POST /api/v1/auth/refresh    {"refresh"} -> {auth_token, refresh}; the old refresh is denylisted
@@ -469,7 +469,8 @@ def _false(value: str | None) -> bool | None:
 def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServer, TaigaWorld]:  # noqa: PLR0915 - one route each
     """A Taiga simulator on 127.0.0.1 (port 0: any free port); its API is under /api/v1/."""
     world = world or demo_world()
-    server = SimServer("taiga", port=port)
+    not_found = SimResponse.json({"_error_message": "No Task matches the given query."}, 404)  # Django's
+    server = SimServer("taiga", port=port, not_found=not_found)
     base = f"http://127.0.0.1:{server.port}"
 
     def guarded(handler: Answer, auth: str = "list") -> Callable[[SimRequest, re.Match[str]], SimResponse]:

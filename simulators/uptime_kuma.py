@@ -1,4 +1,4 @@
-"""A simulator of Uptime Kuma's public status-page API (see ../shared/UPSTREAM_APIS.md § 2.1).
+"""A simulator of Uptime Kuma's public status-page API (see docs/upstream-apis.md § 2.1).
 
     GET /api/status-page/{slug}
         -> {config, incidents | incident, publicGroupList, maintenanceList}
@@ -263,7 +263,9 @@ _SLUG = r"(?P<slug>[^/]+)"
 def make_server(world: KumaWorld | None = None, port: int = 0) -> tuple[SimServer, KumaWorld]:
     """An Uptime Kuma simulator on 127.0.0.1 (port 0: any free port)."""
     world = world or demo_world()
-    server = SimServer("uptime-kuma", port=port)
+    # sendHttpError's 404 (docs/upstream-apis.md § 2.1)
+    not_found = SimResponse.json({"status": "fail", "msg": "Status Page Not Found"}, 404)
+    server = SimServer("uptime-kuma", port=port, not_found=not_found)
 
     @server.route("GET", rf"/api/status-page/heartbeat/{_SLUG}")
     def heartbeat(request: SimRequest, match: re.Match[str]) -> SimResponse:
