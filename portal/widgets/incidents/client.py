@@ -1,6 +1,6 @@
 """Alertmanager's API v2: the alerts it holds (with silenced and inhibited state) and its silences.
 
-Pure Python, no Flask (see ../shared/UPSTREAM_APIS.md § 3.8). Alertmanager is not a history
+Pure Python, no Flask (see docs/upstream-apis.md § 3.8). Alertmanager is not a history
 store: an alert whose `endsAt` has passed is dropped from `/api/v2/alerts`, so the incidents
 card takes its history from Prometheus and uses Alertmanager only for what Prometheus does not
 know: who silenced an alert, until when, and which alerts are inhibited.

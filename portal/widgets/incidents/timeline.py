@@ -1,6 +1,6 @@
 """The last 24 hours of alerts: when each one fired, from Prometheus' `ALERTS` series.
 
-The recipe of ../shared/UPSTREAM_APIS.md § 3.7: a range query of
+The recipe of docs/upstream-apis.md § 3.7: a range query of
 `max_over_time(ALERTS{alertstate="firing"}[<step>])` over the day, with a step no shorter than
 the rules' evaluation interval (and widened to stay within 11,000 points); points closer than a
 step belong to one firing interval, a larger gap ends it. An interval is known to ±1 step.

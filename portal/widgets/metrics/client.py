@@ -1,6 +1,6 @@
 """Prometheus' HTTP API (`/api/v1`): instant and range queries, active alerts, alerting rules.
 
-Pure Python, no Flask (see ../shared/UPSTREAM_APIS.md § 3). Every answer is the envelope
+Pure Python, no Flask (see docs/upstream-apis.md § 3). Every answer is the envelope
 `{"status": "success", "data": ...}`; sample values are strings because NaN and ±Inf are
 possible, and are parsed to floats here (NaN and ±Inf included: the widget says which). A range
 query's step is chosen so that it never asks for more than Prometheus' 11,000 points per series

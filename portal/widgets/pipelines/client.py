@@ -1,4 +1,4 @@
-"""GitLab's REST API v4, as the pipelines card reads it (../shared/UPSTREAM_APIS.md § 4).
+"""GitLab's REST API v4, as the pipelines card reads it (docs/upstream-apis.md § 4).
 
 Pure Python, no Flask. A service token (scope `read_api`) goes in the `PRIVATE-TOKEN` header.
 Project ids or paths are URL-encoded (`group%2Fproject`); lists follow `X-Next-Page` up to

@@ -2,7 +2,7 @@
 
 Pure Python, no Flask. Every call goes through `BoundedJsonClient` (deadline, size cap, no
 redirects, errors mapped onto `UpstreamError`). What Taiga does that a client must know
-(../shared/UPSTREAM_APIS.md § 1, checked against a real taiga-back in § 1.12):
+(docs/upstream-apis.md § 1, checked against a real taiga-back in § 1.12):
 
 - The service account logs in (`POST /auth`) and sends `Authorization: Bearer <auth_token>`.
   Without a token Taiga answers lists with 200 and `[]`: this client never sends a request
