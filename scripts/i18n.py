@@ -75,6 +75,16 @@ def update() -> None:
                     message.string = message.id
         with path.open("wb") as handle:
             write_po(handle, catalog, sort_output=True, no_location=True)
+        _drop_creation_date(path)
+
+
+def _drop_creation_date(po: Path) -> None:
+    """pybabel writes the time of each update into the header: a line that changes at every run
+    and makes two branches' catalogues conflict for nothing."""
+    lines = po.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith('"POT-Creation-Date:')]
+    if kept != lines:
+        po.write_text("".join(kept), encoding="utf-8")
 
 
 def check() -> int:

@@ -89,10 +89,12 @@ def test_the_readme_values_file_is_the_rendered_k3s_scenario() -> None:
     assert yaml.safe_load(block.group(1)) == yaml.safe_load(SCENARIOS["k3s"].read_text(encoding="utf-8"))
 
 
-def test_the_k3s_example_installs_all_six_cards(rendered: Rendered) -> None:
+def test_the_k3s_example_installs_every_card(rendered: Rendered) -> None:
+    """The README's example (the k3s scenario) sets up every registered widget's upstream: a new
+    widget's upstream goes into helm/portal/ci/k3s-values.yaml and the README's copy of it."""
     config = portal_yaml(rendered["k3s"])
     needs = {w.slug: {u.name for u in w.upstreams} for w in WIDGETS}
-    assert set(needs) == {"tasks", "deadlines", "status", "metrics", "incidents", "pipelines"}
+    assert {"tasks", "deadlines", "status", "metrics", "incidents", "pipelines"} <= set(needs)
     for slug, upstreams in needs.items():
         assert upstreams <= set(config["upstreams"]), slug
         assert config.get("widgets", {}).get(slug, {}).get("enabled", True), slug

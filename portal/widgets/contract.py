@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
+from flask_babel import LazyString
+
 from ..caching.widget_cache import CacheResult, FetchPolicy, user_scope, widget_key
 from ..config import PortalConfig, WidgetSection
 from ..identity import User
@@ -253,7 +255,7 @@ class Widget(ABC):
     """
 
     slug: ClassVar[str]
-    title: ClassVar[Any]  # a lazy translatable string (flask_babel.lazy_gettext)
+    title: ClassVar[LazyString]  # translated when shown: _l("...") (flask_babel.lazy_gettext)
     icon: ClassVar[str]  # a symbol of static/icons/ui.svg
     # shared: the same card for everyone who may see it; user: every part is the user's own;
     # mixed: both. A per-user part's cache key always holds the subject (see Part.per_user).
