@@ -218,7 +218,7 @@ def _renew(client: FlaskClient) -> str:
         headers={"Origin": ORIGIN, "X-CSRFToken": token, "Accept-Language": "en"},
     )
     assert panel.status_code == 200
-    found = re.search(r'value="(http[^"]+\.ics)"', panel.get_data(as_text=True))
+    found = re.search(r'value="(http[^"]+\.ics\?lang=en)"', panel.get_data(as_text=True))
     assert found, panel.get_data(as_text=True)
     return found.group(1).replace("http://localhost", "")
 
@@ -252,6 +252,27 @@ def test_the_feed_parses_with_two_parsers_and_has_stable_all_day_events(
     assert len(parsed.events) == len(events)
     assert all(event.all_day for event in parsed.events)
     assert {event.uid for event in parsed.events} == {str(e["UID"]) for e in events}
+
+
+def test_the_feed_speaks_the_language_its_address_was_made_in(taiga_app: Callable[..., Flask]) -> None:
+    """A calendar service fetching the feed sends no Accept-Language (or its own): the address
+    carries the language the person used the portal in."""
+    app = taiga_app(keeping.MemoryKeeper())
+    client = _as(app, "camille")
+    card(client, "deadlines", until="upcoming")
+    path = _renew(client)  # made in English, on a portal whose default language is French
+    anonymous = app.test_client()
+
+    def name(url: str, **headers: str) -> str:
+        return str(Calendar.from_ical(anonymous.get(url, headers=headers).get_data())["X-WR-CALNAME"])
+
+    assert name(path) == "Deadlines from Taiga"
+    assert name(path, **{"Accept-Language": "fr"}) == "Deadlines from Taiga"  # the address's language
+    assert name(path.replace("lang=en", "lang=fr")) == "Échéances Taiga"
+    bare = path.split("?", 1)[0]  # an address given out before it carried one
+    assert name(bare) == "Échéances Taiga"
+    assert name(bare, **{"Accept-Language": "en"}) == "Deadlines from Taiga"
+    assert name(path.replace("lang=en", "lang=xx")) == "Échéances Taiga"
 
 
 def test_a_revoked_or_renewed_feed_url_answers_404(taiga_app: Callable[..., Flask]) -> None:
@@ -290,7 +311,8 @@ def test_the_feed_url_is_never_in_the_card(taiga_app: Callable[..., Flask]) -> N
     app = taiga_app(keeping.MemoryKeeper())
     client = _as(app, "camille")
     path = _renew(client)
-    token = path.rsplit("/", 1)[1].removesuffix(".ics")
+    token = path.rsplit("/", 1)[1].removesuffix(".ics?lang=en")
+    assert len(token) >= 32
     assert token not in card(client, "deadlines", until="upcoming")
     assert token not in card(client, "tasks", until="task-row")
 
@@ -520,7 +542,7 @@ def test_the_feed_url_is_never_built_on_a_foreign_host(
     alice = _signed_in_through_the_provider(app)
     token = csrf_token(alice.get("/").get_data(as_text=True))
     url = _renew(alice)  # on the listed host: the path of http://localhost/feeds/taiga/<token>.ics
-    secret = url.rsplit("/", 1)[1]
+    secret = url.rsplit("/", 1)[1].split("?", 1)[0]
 
     session_cookie = alice.get_cookie("portal_session")
     assert session_cookie is not None
@@ -538,7 +560,10 @@ def test_the_feed_url_is_never_built_on_a_foreign_host(
         assert panel.status_code == 400 and renewed.status_code == 400
         assert secret not in panel.get_data(as_text=True)
         # Refused before the address changed: the one alice has still works.
-        assert f'value="http://localhost{url}"' in alice.get("/widgets/deadlines/feed").get_data(as_text=True)
+        english = {"Accept-Language": "en"}  # the address carries the panel's language
+        assert f'value="http://localhost{url}"' in alice.get(
+            "/widgets/deadlines/feed", headers=english
+        ).get_data(as_text=True)
         assert app.test_client().get(url).status_code == 200
     else:
         assert panel.status_code == 200 and f'value="http://localhost{url}"' in panel.get_data(as_text=True)

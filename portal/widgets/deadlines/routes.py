@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
-from flask import Blueprint, Response, g, render_template
+from flask import Blueprint, Response, g, render_template, request
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from ...auth import external_url, portal_origin
 from ...auth.guard import public_view
+from ...config import LANGUAGES
 from ...identity import User, current_user
 from ...state import portal_state
 from ...web.guard import audit, write_refusal
@@ -70,7 +73,9 @@ def feed_panel_answer(
         except StorageAway:  # not "no feed yet": that would offer to make one over the one in use
             away = True
     # The URL is the credential: on the configured public URL, or a listed Host (400 otherwise).
-    url = external_url(f"{widget.slug}.feed", token=token.token) if token else ""
+    # It carries the person's language: a calendar service fetching it sends none of its own.
+    language = str(get_locale() or "")
+    url = external_url(f"{widget.slug}.feed", token=token.token, lang=language) if token else ""
     html = render_template(
         "widgets/deadlines_feed.html",
         available=kept.available,
@@ -173,7 +178,9 @@ def feed_answer(widget: DeadlinesWidget, token: str) -> Response:
         return _unavailable_feed("Taiga cannot be read right now\n")
     assert part.select is not None
     work: MyWork = part.select(result.value)
-    body = calendar(work, taiga_settings(ctx).front, _("Deadlines from Taiga"))
+    language = request.args.get("lang")  # the subscriber's, from the URL; else Accept-Language
+    with force_locale(language) if language in LANGUAGES else nullcontext():
+        body = calendar(work, taiga_settings(ctx).front, _("Deadlines from Taiga"))
     response = Response(body, content_type="text/calendar; charset=utf-8")
     response.headers["Cache-Control"] = "private, max-age=300"
     response.headers["Content-Disposition"] = 'inline; filename="taiga-deadlines.ics"'
