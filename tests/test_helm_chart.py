@@ -401,6 +401,20 @@ def test_the_install_notes_print_this_releases_keycloak_and_taiga_urls(
     assert f"Web origins                     {public}\n" in text
     assert f"Backchannel logout URL          {public}{rules['auth.backchannel_logout']}\n" in text
     assert f"webhooks of each project go to {public}{rules['tasks.taiga_webhook']}," in text
+    assert "Plain HTTP" not in text
+    http = notes(helm, tmp_path / "http", SCENARIOS["k3s"], "ingress.tls.enabled=false")
+    assert (
+        "Plain HTTP: ingress.tls.enabled=false, so the portal's address is http://portal.example.org" in http
+    )
+    assert "set config.auth.oidc.public_url=https://portal.example.org" in http
+    said = notes(
+        helm,
+        tmp_path / "said",
+        SCENARIOS["k3s"],
+        "ingress.tls.enabled=false",
+        "config.auth.oidc.public_url=https://portal.example.org",
+    )
+    assert "Plain HTTP" not in said  # TLS ends in front: the admin said so
     plain = notes(helm, tmp_path / "plain", SCENARIOS["minimal"])  # no Ingress, no Taiga
     assert "Valid redirect URIs             http://127.0.0.1:8080/auth/callback" in plain
     assert "example.org" not in plain.split("Keycloak:")[1]  # never the placeholder host
