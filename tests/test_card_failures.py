@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from prometheus_client import generate_latest
 
 from portal.web.security import CSP
 
@@ -51,6 +52,16 @@ def test_the_page_is_drawn_with_a_buggy_card_loading(
     failed = {r.widget: r for r in _failures(caplog)}  # type: ignore[attr-defined]
     assert failed.keys() == {"buggy", "smudged"}
     assert "on purpose" in str(failed["buggy"].exc_info[1])  # type: ignore[index]
+    # The page answered 200: the SRE sees the failures by card, not in the requests' statuses.
+    assert _card_failures(buggy_app) == {"buggy": 1, "smudged": 1, "status": 0}
+    client.get("/widgets/buggy", headers=EN)
+    assert _card_failures(buggy_app)["buggy"] == 2
+
+
+def _card_failures(app: Flask) -> dict[str, float]:
+    exposition = generate_latest(app.extensions["portal_metrics"].registry).decode()
+    found = re.findall(r'^portal_widget_failures_total\{widget="(\w+)"\} (\S+)$', exposition, re.M)
+    return {widget: float(value) for widget, value in found}
 
 
 @pytest.mark.parametrize("slug", ["buggy", "smudged"])

@@ -230,6 +230,10 @@ class CacheObserver:
     def database_reachable(self, reachable: bool) -> None:
         """The portal's own database answered (True) or not (False) a readiness probe's ping."""
 
+    def card_failed(self, widget: str) -> None:
+        """A card could not be drawn (a bug in its code or template): its poll answers 500, and
+        the page, drawn all the same, answers 200."""
+
 
 @dataclass(frozen=True)
 class _Kept:

@@ -39,6 +39,7 @@ class PrometheusObserver(CacheObserver):
     """Cache and upstream events as metrics; every label set of the hot path is bound up front."""
 
     def __init__(self, registry: CollectorRegistry, widgets: Iterable[str], upstreams: Iterable[str]) -> None:
+        widgets = tuple(widgets)
         self._results = Counter(
             "portal_widget_cache_results_total",
             "Widget cache lookups by result: hit (fresh), miss (fetched now), coalesced (another "
@@ -94,6 +95,15 @@ class PrometheusObserver(CacheObserver):
             multiprocess_mode="livemostrecent",
             registry=registry,
         )
+        # A bug in a card: the page is drawn all the same (a 200), so the requests' statuses miss it.
+        self._card_failures = Counter(
+            "portal_widget_failures_total",
+            "Cards that could not be drawn (a bug in the widget's code or template), by widget",
+            ("widget",),
+            registry=registry,
+        )
+        for widget in widgets:
+            self._card_failures.labels(widget)
         self._bound = {
             (widget, source): self._results.labels(widget, source)
             for widget in widgets
@@ -123,6 +133,9 @@ class PrometheusObserver(CacheObserver):
 
     def database_reachable(self, reachable: bool) -> None:
         self._database.set(1 if reachable else 0)
+
+    def card_failed(self, widget: str) -> None:
+        self._card_failures.labels(widget).inc()
 
     def backend_fallback(self, active: bool) -> None:
         self._fallback.set(1 if active else 0)

@@ -440,6 +440,7 @@ def failure_reference(widget: Widget, error: Exception) -> str:
 def _log_failure(widget: Widget, error: Exception) -> str:
     """Log the error with its traceback, its reference and the request's id; the reference."""
     reference = failure_reference(widget, error)
+    portal_state().cache.observer.card_failed(widget.slug)
     log.exception(
         "card could not be drawn",
         extra={
