@@ -14,8 +14,10 @@ import requests
 from flask import Flask
 from jwcrypto import jwk
 
+from portal.auth import _relevant_grants
 from portal.auth.claims import MAX_GRANTS_BYTES, fit_grants, from_cookie, to_cookie
 from portal.identity import User
+from portal.state import portal_state
 
 from .support.keycloak import (
     BACKCHANNEL_EVENT,
@@ -499,6 +501,25 @@ def test_a_cookie_with_too_many_groups_keeps_those_the_config_names() -> None:
     assert len(str(to_cookie(fitted, "sid", 0))) < MAX_GRANTS_BYTES
     small = User("s", "u", "U", roles=frozenset({"a"}))
     assert fit_grants(small, set()) is small
+
+
+def test_a_trimmed_cookie_keeps_the_teams_of_the_starting_layouts_and_the_menus_names(
+    make_app: Callable[..., Flask],
+) -> None:
+    """Someone in many groups still gets their team's starting page and their team's name."""
+
+    def teams(config: dict[str, Any]) -> None:
+        config["layout"] = {"defaults": [{"roles": ["/team-b"], "pinned": ["Harbor"]}]}
+        config["auth"]["role_labels"] = {"/team-c": "Team C"}
+        config["widgets"]["status"]["roles"] = ["portal-admin"]
+
+    app = make_app(teams)
+    with app.app_context():
+        relevant = _relevant_grants(portal_state())
+    assert {"/team-b", "/team-c", "portal-admin"} <= relevant
+    many = frozenset(f"/projects/team-{n:04d}" for n in range(400))
+    erin = User("s", "erin", "Erin", groups=many | {"/team-b", "/team-c"})
+    assert fit_grants(erin, relevant).groups == {"/team-b", "/team-c"}
 
 
 def test_the_cookie_is_secure_behind_tls(make_sso_app: Callable[..., Flask], keycloak: KeycloakSim) -> None:

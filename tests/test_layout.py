@@ -494,14 +494,10 @@ BAD = [
     pytest.param(
         {"cards": [card("beta"), card("beta")]}, 400, "The widget “beta” is listed twice.", id="duplicate"
     ),
-    pytest.param(
-        {"cards": [card("delta")]}, 403, "You may not see the widget “delta”.", id="forbidden-widget"
-    ),
     pytest.param({"pinned": ["nope"]}, 400, "There is no tool called “nope”.", id="unknown-tile"),
     pytest.param(
         {"pinned": ["harbor", "harbor"]}, 400, "The tool “Harbor” is pinned twice.", id="duplicate-tile"
     ),
-    pytest.param({"pinned": ["vault"]}, 403, "You may not see the tool “Vault”.", id="forbidden-tile"),
     pytest.param({"cards": [card("beta", width="huge")]}, 400, "could not be read", id="bad-width"),
     pytest.param({"cards": [], "extra": 1}, 400, "could not be read", id="unknown-key"),
     pytest.param("{not json", 400, "could not be read", id="not-json"),
@@ -567,6 +563,31 @@ def test_a_widget_no_longer_visible_goes_and_a_new_one_comes_at_the_end(
     assert page.cards == ["gamma", "status", "alpha", "beta", "epsilon"]
     assert page.pinned == ["gitlab"]
     assert browser(later, "camille").client.get("/widgets/delta").status_code == 403
+
+
+def test_a_page_drawn_before_a_role_was_taken_away_still_saves_and_the_card_comes_back_in_place(
+    make_layout_app: Callable[..., Flask],
+) -> None:
+    """Camille's page shows delta and Vault (she was an admin when it was drawn); her roles
+    change (here, the card's): the page still sends them with every change. Refused, no change of
+    hers could be saved until she reloaded; kept, they come back where she put them."""
+    mine = {
+        "cards": [card("gamma"), card("delta", width="wide"), card("alpha")],
+        "pinned": ["vault", "gitlab"],
+    }
+
+    def delta_for_nobody(config: dict[str, Any]) -> None:
+        config["widgets"]["delta"]["roles"] = ["/nobody"]
+        next(t for t in config["tiles"] if t["name"] == "Vault")["roles"] = ["/nobody"]
+
+    later = browser(make_layout_app(delta_for_nobody), "camille")
+    code, answer = later.save(mine)
+    assert code == 200, answer
+    page = later.page()
+    assert page.cards == ["gamma", "alpha", "status", "beta"] and page.pinned == ["gitlab"]
+    assert "delta" not in later.client.get("/layout").get_data(as_text=True)  # nor said to her
+    back = browser(make_layout_app(), "camille").page()  # the role given back
+    assert back.cards[:3] == ["gamma", "delta", "alpha"] and back.pinned == ["vault", "gitlab"]
 
 
 # --- without its database ------------------------------------------------------------------------

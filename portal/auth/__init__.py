@@ -159,12 +159,16 @@ class PortalSessionInterface(SecureCookieSessionInterface):
 
 
 def _relevant_grants(state: PortalState) -> frozenset[str]:
-    """Every role or group the configuration names (the ones a trimmed cookie must keep)."""
+    """Every role or group the configuration names (the ones a trimmed cookie must keep): of the
+    tiles, the widgets, the teams' starting layouts and the names shown in the user menu."""
     names: set[str] = set()
     for tile in state.config.tiles:
         names.update(tile.roles)
     for runtime in state.widgets.values():
         names.update(runtime.settings.roles)
+    for rule in state.config.layout.defaults:
+        names.update(rule.roles)
+    names.update(state.config.auth.role_labels)
     return frozenset(names)
 
 

@@ -83,10 +83,12 @@ def parse_change(raw: bytes) -> LayoutChange:
         raise LayoutRefused(Reason.of(N_("This layout could not be read, so it was not saved."))) from None
 
 
-def check_document(
-    document: LayoutDocument, user: User, widgets: Sequence[WidgetContext], config: PortalConfig
-) -> None:
-    """Refuse (LayoutRefused) unknown, repeated or forbidden widgets and tiles."""
+def check_document(document: LayoutDocument, widgets: Sequence[WidgetContext], config: PortalConfig) -> None:
+    """Refuse (LayoutRefused) unknown or repeated widgets and tiles.
+
+    A card or tile the person may not see (now) is kept as placed, and shown only while they
+    may: a page drawn before a role was taken away sends the cards it still shows, and refusing
+    would refuse every change made on it until it is reloaded."""
     known = {ctx.widget.slug: ctx for ctx in widgets}
     seen: set[str] = set()
     for card in document.cards:
@@ -95,10 +97,6 @@ def check_document(
             raise LayoutRefused(Reason.of(N_("There is no widget called “%(slug)s”."), slug=card.slug))
         if card.slug in seen:
             raise LayoutRefused(Reason.of(N_("The widget “%(slug)s” is listed twice."), slug=card.slug))
-        if not (ctx.settings.enabled and user.may_see(ctx.settings.roles)):
-            raise LayoutRefused(
-                Reason.of(N_("You may not see the widget “%(slug)s”."), slug=card.slug), status=403
-            )
         seen.add(card.slug)
     pinned: set[str] = set()
     for reference in document.pinned:
@@ -107,8 +105,6 @@ def check_document(
             raise LayoutRefused(Reason.of(N_("There is no tool called “%(tile)s”."), tile=reference))
         if tile.slug in pinned:
             raise LayoutRefused(Reason.of(N_("The tool “%(tile)s” is pinned twice."), tile=tile.name))
-        if not user.may_see(tile.roles):
-            raise LayoutRefused(Reason.of(N_("You may not see the tool “%(tile)s”."), tile=tile.name), 403)
         pinned.add(tile.slug)
 
 

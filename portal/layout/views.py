@@ -114,7 +114,7 @@ def save() -> Response:
     try:
         change = parse_change(_body())
         document = change.document()
-        check_document(document, user, list(state.widgets.values()), state.config)
+        check_document(document, list(state.widgets.values()), state.config)
         based_on = request.headers.get(BASIS_HEADER)  # absent from a page of an older release
         rebase = None if change.base is None else _onto_saved(change.base, document, user)
         saved = save_document(state.database, user.subject, document, based_on, rebase)
