@@ -57,10 +57,16 @@ def tracker() -> Iterator[tuple[SimServer, TaigaWorld]]:
 
 @pytest.fixture
 def taiga_app(portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorld]) -> Callable[..., Flask]:
-    def build(keeper: keeping.Keeper | None = None, database: dict[str, Any] | None = None) -> Flask:
+    def build(
+        keeper: keeping.Keeper | None = None,
+        database: dict[str, Any] | None = None,
+        deadlines_roles: list[str] | None = None,
+    ) -> Flask:
         config = with_taiga(portal_config, f"{tracker[0].url}/api/v1/")
         if database is not None:
             config["database"] = database
+        if deadlines_roles is not None:
+            config["widgets"]["deadlines"]["roles"] = deadlines_roles
         app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET, **SERVICE}})
         if keeper is not None:
             keeping.install(app, keeper)
@@ -273,6 +279,19 @@ def test_the_feed_speaks_the_language_its_address_was_made_in(taiga_app: Callabl
     assert name(bare) == "Échéances Taiga"
     assert name(bare, **{"Accept-Language": "en"}) == "Deadlines from Taiga"
     assert name(path.replace("lang=en", "lang=xx")) == "Échéances Taiga"
+
+
+@pytest.mark.parametrize("kept", ["database", "memory"])
+def test_a_feed_answers_only_while_its_owner_may_see_the_card(
+    taiga_app: Callable[..., Flask], kept: str
+) -> None:
+    """The feed is the card's: restricted to a team its owner was not in, it answers 404 (a
+    person who was let go of the card keeps no feed of it), as a revoked one does."""
+    keeper = keeping.MemoryKeeper() if kept == "memory" else None
+    path = _renew(_as(taiga_app(keeper, deadlines_roles=["/team-b"]), "dominique"))
+    for roles, status in ((["/team-b"], 200), (["portal-user"], 200), (["/admins"], 404), ([], 200)):
+        later = taiga_app(keeper, deadlines_roles=roles)  # the configuration changed, and restarted
+        assert later.test_client().get(path).status_code == status, roles
 
 
 def test_a_revoked_or_renewed_feed_url_answers_404(taiga_app: Callable[..., Flask]) -> None:

@@ -167,7 +167,7 @@ def feed_answer(widget: DeadlinesWidget, token: str) -> Response:
         return _unavailable_feed("The portal's database cannot be read right now\n")
     settings = ctx.settings
     assert isinstance(settings, DeadlinesSettings)
-    if owner is None or not settings.feed:
+    if owner is None or not settings.feed or not owner.may_see(settings.roles):
         return Response("Not found\n", status=404, content_type="text/plain; charset=utf-8")
     user = owner.as_user()
     part = board_part(ctx, user)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -31,6 +31,7 @@ from ...identity import User
 EXTENSION = "taiga_keeper"
 TOKEN_BYTES = 24  # 192 bits, URL-safe: the feed's URL is its only credential
 CLAIM_PREFIX = "claim:"  # a kept claim of the feed's owner, in `deadlines.feed_owner`
+GRANTS = "grants"  # the owner's roles and groups, one per line, in `deadlines.feed_owner`
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class FeedOwner:
     email: str
     created: datetime
     claims: tuple[tuple[str, str], ...] = ()  # the kept claims (one may hold the Taiga username)
+    # The owner's roles and groups when the token was made (None: a token made before they were
+    # kept): the feed is the card's, so it answers only while they may see the card.
+    grants: frozenset[str] | None = None
 
     def as_user(self) -> User:
         return User(
@@ -49,8 +53,13 @@ class FeedOwner:
             username=self.username,
             name=self.username,
             email=self.email,
+            roles=self.grants or frozenset(),
             claims=self.claims,
         )
+
+    def may_see(self, roles: Iterable[str]) -> bool:
+        """Whether the owner, as they were when they made the token, may see a card of `roles`."""
+        return self.grants is None or self.as_user().may_see(roles)
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,8 @@ class MemoryKeeper:
 
     def renew_feed_token(self, user: User) -> FeedToken:
         token = new_token()
-        owner = FeedOwner(user.subject, user.username, user.email, self._clock(), user.claims)
+        grants = user.roles | user.groups
+        owner = FeedOwner(user.subject, user.username, user.email, self._clock(), user.claims, grants)
         with self._lock:
             self._tokens[user.subject] = (token, owner)
         return FeedToken(token, owner.created)
@@ -215,6 +225,7 @@ class DatabaseKeeper:
         prefs = self._of(user.subject)
         try:
             owner = {"username": user.username, "email": user.email, "created": created.isoformat()}
+            owner[GRANTS] = "\n".join(sorted(user.roles | user.groups))
             owner.update({CLAIM_PREFIX + name: value for name, value in user.claims})
             prefs.set(self.owner, owner)
             prefs.set(self.token, token)
@@ -243,8 +254,14 @@ class DatabaseKeeper:
             for key, value in owner.items()
             if key.startswith(CLAIM_PREFIX)
         )
+        grants = owner.get(GRANTS)
         return FeedOwner(
-            subjects[0], owner.get("username", ""), owner.get("email", ""), _created(owner), claims
+            subjects[0],
+            owner.get("username", ""),
+            owner.get("email", ""),
+            _created(owner),
+            claims,
+            None if grants is None else frozenset(filter(None, grants.split("\n"))),
         )
 
     def sort_of(self, user: User) -> str | None:
