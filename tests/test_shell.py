@@ -129,6 +129,20 @@ def test_tiles_hidden_by_roles(make_app: Callable[..., Flask]) -> None:
     assert "harbor.example.org" in html
 
 
+def test_a_person_who_may_see_no_tool_is_not_told_that_none_is_configured(
+    make_app: Callable[..., Flask],
+) -> None:
+    def every_tile_for_release_managers(config: dict[str, Any]) -> None:
+        for tile in config["tiles"]:
+            tile["roles"] = ["release-managers"]
+
+    html = _page(make_app(every_tile_for_release_managers).test_client(), **EN)
+    assert "No tools are available to you." in html and "No tools are configured." not in html
+    assert "No tools are configured." in _page(
+        make_app(lambda c: c.update(tiles=[], layout={})).test_client(), **EN
+    )
+
+
 def test_tile_colours_come_from_a_stylesheet(client: FlaskClient) -> None:
     css = client.get("/tiles.css")
     assert css.status_code == 200
