@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from .identity import everyones_role
+
 DEFAULT_CONFIG_PATH = "portal.yaml"
 LANGUAGES = ("en", "fr")
 
@@ -65,7 +67,19 @@ def _check_slug(value: str) -> str:
     return value
 
 
+def _check_grant(value: str) -> str:
+    if not value or value != value.strip():
+        raise ValueError(f"{value!r}: a role or group name without spaces around it")
+    if everyones_role(value):
+        raise ValueError(
+            f"{value!r} is a role Keycloak gives everyone, which the portal does not read: name a role or group"
+            " that says who may see it (e.g. portal-admin, /team-a)"
+        )
+    return value
+
+
 Slug = Annotated[str, AfterValidator(_check_slug)]
+Grant = Annotated[str, AfterValidator(_check_grant)]  # a role or a group ("/team-a") of Keycloak
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 # A text shown to users: one string, or one per language ({en: ..., fr: ...}).
 LocalizedText = str | dict[Literal["en", "fr"], str]
@@ -164,7 +178,7 @@ class AuthSection(_Section):
     oidc: OidcSection | None = None
     # How the user menu names a Keycloak role or group ({portal-admin: Administrator}); the
     # roles and groups it does not name are not shown there.
-    role_labels: dict[str, LocalizedText] = Field(default_factory=dict)
+    role_labels: dict[Grant, LocalizedText] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _oidc_needs_its_section(self) -> AuthSection:
@@ -239,7 +253,7 @@ Width = Literal["normal", "wide"]
 class LayoutDefault(_Section):
     """A starting layout for the users holding one of `roles` (roles or groups; empty: everyone)."""
 
-    roles: tuple[str, ...] = ()
+    roles: tuple[Grant, ...] = ()
     widgets: tuple[str, ...] = ()  # these cards first, in this order; the others follow
     hidden: tuple[str, ...] = ()
     collapsed: tuple[str, ...] = ()
@@ -292,7 +306,7 @@ class WidgetSection(_Section):
     refresh: int = Field(30, ge=5, le=3600, description="seconds between two polls")
     ttl: int = Field(30, ge=1, le=86400, description="seconds a fetched result is fresh")
     stale_ttl: int = Field(3600, ge=0, le=7 * 86400, description="seconds last good data is kept")
-    roles: tuple[str, ...] = ()
+    roles: tuple[Grant, ...] = ()
 
 
 class Tile(_Section):
@@ -302,7 +316,7 @@ class Tile(_Section):
     description: LocalizedText = ""
     icon: str | None = None
     monitor: str | None = None
-    roles: tuple[str, ...] = ()
+    roles: tuple[Grant, ...] = ()
 
     @field_validator("icon")
     @classmethod
@@ -567,8 +581,18 @@ def _layout_problems(config: PortalConfig) -> list[str]:
     slugs = config.widget_slugs
     known = ", ".join(slugs) or "none"
     problems = []
+    earlier: dict[str, int] = {}  # each role or group of the rules before, and its first rule
     for index, rule in enumerate(config.layout.defaults):
         where = f"layout.defaults[{index}]"
+        catch_all = earlier.get("")
+        shadowing = catch_all if catch_all is not None else _first_covering(rule.roles, earlier)
+        if shadowing is not None:
+            problems.append(
+                f"{where}: never applies: everyone it is for gets layout.defaults[{shadowing}] first"
+                " (the first rule that matches wins: put the narrower rules before the wider ones)"
+            )
+        for grant in rule.roles or ("",):
+            earlier.setdefault(grant, index)
         for key in ("widgets", "hidden", "collapsed"):
             seen: set[str] = set()
             for position, slug in enumerate(getattr(rule, key)):
@@ -591,6 +615,14 @@ def _layout_problems(config: PortalConfig) -> list[str]:
             else:
                 seen_tiles.add(tile.slug)
     return problems
+
+
+def _first_covering(roles: Sequence[str], earlier: Mapping[str, int]) -> int | None:
+    """The last of the earlier rules needed to cover every one of `roles`, or None when one of
+    them is in no earlier rule (or `roles` is empty: everyone else)."""
+    if not roles or any(grant not in earlier for grant in roles):
+        return None
+    return max(earlier[grant] for grant in roles)
 
 
 def read_config_file(path: str | Path, widgets: Sequence[WidgetSpec] | None = None) -> PortalConfig:

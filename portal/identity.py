@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 
 from flask import g
 
+# Roles Keycloak gives everyone: they say nothing about what to show (and are left out of the
+# cookie), so the configuration cannot restrict anything to them.
+EVERYONES_ROLES = frozenset({"offline_access", "uma_authorization"})
+
+
+def everyones_role(name: str) -> bool:
+    """True for a role every Keycloak user holds (`offline_access`, `default-roles-<realm>`, ...)."""
+    return name in EVERYONES_ROLES or name.startswith("default-roles-")
+
 
 @dataclass(frozen=True)
 class User:

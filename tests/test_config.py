@@ -53,6 +53,21 @@ def test_the_example_config_is_valid() -> None:
         (lambda c: c["auth"].update(mode="none"), "auth.mode"),
         (lambda c: c["cache"].update(redis_url="redis://:pw@redis:6379/0"), "PORTAL_REDIS_PASSWORD"),
         (lambda c: c["tiles"].append(dict(c["tiles"][0])), "tiles[9]: id 'gitlab' is already used"),
+        # Roles the portal never grants anyone: the item would be hidden from everyone.
+        (
+            lambda c: c["tiles"][0].update(roles=["offline_access"]),
+            "tiles[0].roles[0]: 'offline_access' is a role",
+        ),
+        (lambda c: c["widgets"]["status"].update(roles=["default-roles-corp"]), "widgets.status.roles[0]"),
+        (
+            lambda c: c["tiles"][1].update(roles=[" portal-admin"]),
+            "tiles[1].roles[0]: ' portal-admin': a role",
+        ),
+        (lambda c: c["tiles"][1].update(roles=[""]), "tiles[1].roles[0]: '': a role or group name"),
+        (
+            lambda c: c["auth"].update(role_labels={"uma_authorization": "x"}),
+            "auth.role_labels.uma_authorization",
+        ),
     ],
 )
 def test_a_wrong_key_is_named(change: Any, named: str) -> None:

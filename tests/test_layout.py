@@ -704,6 +704,35 @@ REFUSED = [
 ]
 
 
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        pytest.param(
+            [{"pinned": ["GitLab"]}, {"roles": ["/team-b"], "pinned": ["Harbor"]}],
+            "layout.defaults[1]: never applies: everyone it is for gets layout.defaults[0] first",
+            id="after-everyone",
+        ),
+        pytest.param(
+            [{"roles": ["/team-a"]}, {"roles": ["/team-b"]}, {"roles": ["/team-b", "/team-a"]}],
+            "layout.defaults[2]: never applies: everyone it is for gets layout.defaults[1] first",
+            id="covered",
+        ),
+    ],
+)
+def test_a_layout_rule_that_can_never_apply_is_refused(
+    portal_config: dict[str, Any], rules: list[dict[str, Any]], message: str
+) -> None:
+    """The first rule that matches wins: a rule behind a wider one is a mistake, said at start."""
+    config = yaml.safe_load(yaml.safe_dump(portal_config))
+    config["layout"] = {"defaults": rules}
+    with pytest.raises(ConfigError) as refused:
+        create_app({"PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
+    assert message in str(refused.value)
+    # Narrower first, then everyone else: taken.
+    config["layout"] = {"defaults": [*rules[1:], rules[0]] if len(rules) == 2 else rules[:2]}
+    create_app({"PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
+
+
 @pytest.mark.parametrize(("rule", "message"), REFUSED)
 def test_layout_defaults_are_checked_at_start(
     portal_config: dict[str, Any], rule: dict[str, Any], message: str

@@ -8,12 +8,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..identity import User
+from ..identity import User, everyones_role
 
 log = logging.getLogger(__name__)
 
-# Roles Keycloak gives everyone: they say nothing about what to show, and would only fill the cookie.
-_NOISE_ROLES = frozenset({"offline_access", "uma_authorization"})
 # Roles and groups together stay under this many bytes of JSON, so the cookie stays well under 4 KB.
 MAX_GRANTS_BYTES = 2000
 MAX_CLAIM_CHARS = 100  # each extra claim a widget asks for (a username, an id)
@@ -30,7 +28,7 @@ def roles_from_claims(claims: Mapping[str, Any], client_id: str) -> frozenset[st
     roles = set(_strings(realm.get("roles")) if isinstance(realm, dict) else [])
     if isinstance(resources, dict) and isinstance(resources.get(client_id), dict):
         roles.update(_strings(resources[client_id].get("roles")))
-    return frozenset(r for r in roles if r not in _NOISE_ROLES and not r.startswith("default-roles-"))
+    return frozenset(r for r in roles if not everyones_role(r))
 
 
 def kept_claims(profile: Mapping[str, Any], names: Iterable[str]) -> tuple[tuple[str, str], ...]:
