@@ -72,8 +72,8 @@ def _check_grant(value: str) -> str:
         raise ValueError(f"{value!r}: a role or group name without spaces around it")
     if everyones_role(value):
         raise ValueError(
-            f"{value!r} is a role Keycloak gives everyone, which the portal does not read: name a role or group"
-            " that says who may see it (e.g. portal-admin, /team-a)"
+            f"{value!r} is a role Keycloak gives everyone, which the portal does not read:"
+            " name a role or group that says who may see it (e.g. portal-admin, /team-a)"
         )
     return value
 
