@@ -590,6 +590,31 @@ def test_a_page_drawn_before_a_role_was_taken_away_still_saves_and_the_card_come
     assert back.cards[:3] == ["gamma", "delta", "alpha"] and back.pinned == ["vault", "gitlab"]
 
 
+def test_the_page_and_the_layout_it_asks_for_name_what_the_person_may_see(
+    make_layout_app: Callable[..., Flask],
+) -> None:
+    """The page's access key is the one GET /layout answers, until the person's roles (here the
+    card's) change: then the page, which asks when a card refuses it or when its person comes
+    back, learns that it was drawn for other roles and draws itself anew (portal.js)."""
+
+    def access(who: Browser) -> tuple[str, str]:
+        html = who.client.get("/", headers=EN).get_data(as_text=True)
+        found = re.search(r'id="layout-bar"[^>]* data-access="([0-9a-f]+)"', html)
+        assert found
+        return found.group(1), who.client.get("/layout").get_json()["access"]
+
+    page, asked = access(browser(make_layout_app(), "camille"))
+    assert page == asked
+    assert access(browser(make_layout_app(), "dominique"))[0] != page  # not an admin: no delta
+
+    def delta_for_nobody(config: dict[str, Any]) -> None:
+        config["widgets"]["delta"]["roles"] = ["/nobody"]
+
+    later = browser(make_layout_app(delta_for_nobody), "camille")
+    assert later.client.get("/layout").get_json()["access"] != page
+    assert later.client.get("/widgets/delta").status_code == 403  # what makes a page ask
+
+
 # --- without its database ------------------------------------------------------------------------
 
 

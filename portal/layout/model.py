@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -217,6 +217,15 @@ def arrange(
     rest = [p for p in mine if p.tile.slug not in document.pinned]
     placed_tiles = tuple(PlacedTile(p.tile, True, p.index) for p in pinned) + tuple(rest)
     return PageLayout(tuple(cards), placed_tiles, document.new_tab, source, basis)
+
+
+def access_key(layout: PageLayout, user: User, named: Iterable[str]) -> str:
+    """What the person may see now, as a short key: the cards, the tools and their menu's role
+    names (`named`: the grants the configuration labels). A page compares it with its own to learn
+    that their roles changed since it was drawn (a card lost, or one more to show)."""
+    grants = sorted((user.roles | user.groups) & set(named))
+    seen = [sorted(card.slug for card in layout.cards), sorted(t.tile.slug for t in layout.tiles), grants]
+    return hashlib.blake2b(json.dumps(seen).encode(), digest_size=6).hexdigest()
 
 
 def document_of(layout: PageLayout) -> LayoutDocument:

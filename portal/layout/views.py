@@ -27,6 +27,7 @@ from .model import (
     LayoutDocument,
     LayoutRefused,
     PageLayout,
+    access_key,
     arrange,
     check_document,
     default_document,
@@ -96,9 +97,11 @@ def current() -> Response:
     user = current_user()
     assert user is not None  # the login guard answered the others
     shown = page_layout(user)
+    access = access_key(shown, user, portal_state().config.auth.role_labels)
     if shown.source == "unavailable":
-        return _answer(UNAVAILABLE, 503)
-    response = jsonify({"basis": shown.basis, "layout": document_of(shown).model_dump(mode="json")})
+        return _answer(UNAVAILABLE, 503, access=access)
+    layout = document_of(shown).model_dump(mode="json")
+    response = jsonify({"basis": shown.basis, "layout": layout, "access": access})
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -30,12 +30,14 @@ def index() -> Response:
     user = current_user()
     if user is None:  # the guard sends anyone without a session to the login first
         abort(401)
-    from ..layout.views import page_layout  # noqa: PLC0415 - state imports this package (icons)
+    from ..layout.model import access_key  # noqa: PLC0415 - state imports this package (icons)
+    from ..layout.views import page_layout  # noqa: PLC0415
 
     layout = page_layout(user)
     page = render_template(
         "shell/index.html",
         layout=layout,
+        access=access_key(layout, user, portal_state().config.auth.role_labels),
         cards=[(card, first_card(card.ctx, user, card.polls)) for card in layout.cards],
         # A card that fills the tiles' status dots is on the page: the dots wait for it (when the
         # user hid or folded it, they say "unknown" until it is shown and polls again).

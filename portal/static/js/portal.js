@@ -266,6 +266,8 @@
     if (xhr.status === 200 || xhr.status === 204 || xhr.status === 403 || cardFailed(xhr)) {
       showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
     }
+    // A card the person may no longer see: their roles changed since the page was drawn.
+    if (xhr.status === 403) document.dispatchEvent(new CustomEvent("portal:card-forbidden"));
     pollSoonIfLoading(entry, xhr.status === 204 && xhr.getResponseHeader(POLL_HEADER) === "soon");
     pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER));
   });
@@ -1558,6 +1560,23 @@
       if (reload) reload.hidden = true;
     }
 
+    // The person's roles changed since the page was drawn (data-access: what they could see
+    // then): the page is drawn anew, with the cards and tools they may see now. Not while they
+    // edit their layout, and once per change (a page that keeps its key never reloads twice).
+    var ACCESS_RELOADED_KEY = "portal-reloaded-for-access";
+
+    function accessChanged(access) {
+      if (!access || access === bar.getAttribute("data-access")) return false;
+      if (document.body.classList.contains("is-editing-layout")) return false;
+      try {
+        var last = JSON.parse(window.sessionStorage.getItem(ACCESS_RELOADED_KEY) || "null");
+        if (last && last.access === access && Date.now() - last.at < RELOAD_AGAIN_AFTER) return false;
+        window.sessionStorage.setItem(ACCESS_RELOADED_KEY, JSON.stringify({ access: access, at: Date.now() }));
+      } catch (error) { /* private mode without storage: reload all the same */ }
+      window.location.reload();
+      return true;
+    }
+
     function catchUp(said) {
       if (!free()) return;
       var asked = { basis: bar.getAttribute("data-basis"), changes: changes };
@@ -1565,7 +1584,9 @@
         credentials: "same-origin",
         headers: { Accept: "application/json" }
       }).then(function (response) {
-        return response.ok ? response.json() : null;
+        return response.json().then(function (answer) {
+          return accessChanged(answer && answer.access) || !response.ok ? null : answer;
+        }, function () { return null; });
       }).then(function (answer) {
         if (!answer || !answer.layout || answer.basis === asked.basis || !free()) return;
         // A change made, or another tab's layout followed, while this was on its way is newer.
@@ -1583,6 +1604,8 @@
       hiddenSince = null;
       if (away >= LAYOUT_RECHECK_AFTER) catchUp(label("caught-up"));
     });
+
+    document.addEventListener("portal:card-forbidden", function () { catchUp(label("caught-up")); });
 
     if (reset) {
       reset.addEventListener("click", function () {
