@@ -384,7 +384,33 @@ def test_the_card_shows_projects_and_mine_with_details(
     assert "Cache Redis partagé entre les réplicas" in mine and "Factures en PDF" in mine
     assert "Draft" in mine and "reviewer" in mine and "assignee" in mine  # camille is assigned the Helm one
     assert "Journal d&#39;audit" not in mine  # dominique's review, not camille's
+    # A long project path gives way, never the merge request's number nor the pipeline's ref.
+    assert (
+        '<bdi class="review-row__path">platform/portal</bdi><span class="review-row__iid">!42</span>' in mine
+    )
+    assert re.search(r'<span class="pipeline-row__title"><a [^>]*><bdi>main</bdi></a>', mine)
     assert server.count("/api/v4/projects/platform%2Fportal/pipelines") == 1  # the team's, read once
+
+
+def test_more_merge_requests_than_shown_are_counted_and_found_in_gitlab(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """Thirteen wait for camille (the demo's three and ten more) and the card shows two: its tab
+    says thirteen, the list says which it shows, and GitLab's own lists are one click away (the
+    reviewer's and the assignee's)."""
+    _, world = forge
+    for number in range(10):
+        change = SimMergeRequest(
+            2000 + number, 600 + number, 101, f"Change {number}", "alex", "b", ["camille"]
+        )
+        world.add_merge_request(change)
+    html = _card(_as(make_gitlab_app(reviews=2)), until="Merge requests")
+    mine = _mine(html)
+    assert "13 merge requests for you" in html and ">13 for you</span>" in html
+    assert mine.count('class="review-row"') == 2 and "The latest 2 of 13." in mine
+    gitlab = world.base_url
+    assert f'href="{gitlab}/dashboard/merge_requests?state=opened&amp;reviewer_username=camille"' in mine
+    assert f'href="{gitlab}/dashboard/merge_requests?state=opened&amp;assignee_username=camille"' in mine
 
 
 def test_a_missing_project_shows_its_own_problem_and_the_others_show(

@@ -195,6 +195,9 @@ class Reviews:
 
     merge_requests: tuple[MergeRequest, ...]
     more: bool = False  # there were more than the card shows
+    # How many wait for the user among those read (the card shows the first ones); GitLab may
+    # hold more (`more` with a project's list cut at its page limit).
+    total: int = 0
 
 
 @dataclass(frozen=True)

@@ -36,5 +36,5 @@ def cut_for(team: TeamWork, username: str, pipelines: int, reviews: int) -> Mine
     unattributed = sum(1 for p in team.pipelines if p.detail is None)
     return Mine(
         MyPipelines(tuple(own[:pipelines]), team.unreadable, team.window, unattributed),
-        Reviews(tuple(waiting[:reviews]), team.more_requests or len(waiting) > reviews),
+        Reviews(tuple(waiting[:reviews]), team.more_requests or len(waiting) > reviews, len(waiting)),
     )

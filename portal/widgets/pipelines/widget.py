@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from functools import partial
 from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
 from babel.units import format_unit
 from flask import Blueprint
@@ -31,7 +32,7 @@ from ...config import PortalConfig, UpstreamSection, WidgetSection
 from ...identity import User
 from ...upstreams.upstream import ClientSetup, Secret, Upstream
 from ..contract import Part, Widget, WidgetContext, WidgetView
-from .client import UPSTREAM, GitLabClient, ProjectPipelines
+from .client import UPSTREAM, GitLabClient, ProjectPipelines, Reviews
 from .mine import Mine, cut_for
 
 
@@ -97,6 +98,20 @@ class PipelinesSettings(WidgetSection):
 
 
 # --- the template's helpers -------------------------------------------------------------------
+
+
+def _in_gitlab(reviews: Reviews, username: str) -> tuple[str, str] | None:
+    """Where GitLab lists every merge request the user reviews, and every one assigned to them
+    (on the host of the merge requests' own links), when the card shows only the first ones."""
+    if not reviews.more:
+        return None
+    link = next((m.web_url for m in reviews.merge_requests if m.web_url), None)
+    if link is None:
+        return None
+    parts = urlsplit(link)
+    dashboard = f"{parts.scheme}://{parts.netloc}/dashboard/merge_requests?state=opened"
+    name = quote(username, safe="")
+    return f"{dashboard}&reviewer_username={name}", f"{dashboard}&assignee_username={name}"
 
 
 def duration_text(seconds: float | None) -> str:
@@ -184,7 +199,8 @@ class PipelinesWidget(Widget):
             username=username,
             claim=settings.username_claim,
             failing=sum(1 for project in projects if _failing(project[1])),
-            waiting=len(cut.reviews.merge_requests) if cut is not None else 0,
+            waiting=cut.reviews.total if cut is not None else 0,
+            elsewhere=_in_gitlab(cut.reviews, username) if cut is not None and username else None,
         )
         return f"{settings.username_claim}={username or ''}"
 
