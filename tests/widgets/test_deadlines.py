@@ -260,6 +260,25 @@ def test_the_feed_parses_with_two_parsers_and_has_stable_all_day_events(
     assert {event.uid for event in parsed.events} == {str(e["UID"]) for e in events}
 
 
+def test_a_long_list_shows_its_first_twelve_and_the_rest_on_demand(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """Forty items due within the horizon: the card stays a card (the calendar above counts them
+    all), and the others are one click away, in date order."""
+    _, world = tracker
+    camille = next(u for u in world.users.values() if u.username == "camille")
+    project = next(iter(world.projects.values()))
+    for number in range(40):
+        world.add_item("task", project, f"Lot de travail {number:02d}", "New", camille, due=3 + number % 10)
+    html = card(_as(taiga_app(keeping.MemoryKeeper()), "camille"), "deadlines", until="upcoming")
+    upcoming = html.split('id="deadlines-upcoming"', 1)[1]
+    first, _, rest = upcoming.partition('<details class="more-rows" id="deadlines-more">')
+    assert first.count('<li class="upcoming__row') == 12 and rest
+    shown = first.count('<li class="upcoming__row') + rest.count('<li class="upcoming__row')
+    assert re.search(rf"Show {shown - 12} more</span>", rest)
+    assert '<ol class="upcoming__list" start="13">' in rest
+
+
 def test_the_feed_speaks_the_language_its_address_was_made_in(taiga_app: Callable[..., Flask]) -> None:
     """A calendar service fetching the feed sends no Accept-Language (or its own): the address
     carries the language the person used the portal in."""

@@ -147,3 +147,39 @@ def test_both_upstreams_failing_with_nothing_to_show_each_reason_is_said_once(
     assert 'class="widget-content is-error"' in html
     assert html.count(_words("Prometheus", "garbage")) == 1
     assert html.count(_words("Alertmanager", "forbidden")) == 1
+
+
+def test_every_firing_alert_shows_and_the_resolved_ones_after_the_eighth_row_open_on_demand(
+    portal_config: dict[str, Any],
+) -> None:
+    """A noisy day (the demo's seven and fifteen more, resolved): the card stays a card; no alert
+    firing now is ever behind the toggle."""
+    world = simulated.demo_world()
+    now = world.clock()
+    for number in range(15):
+        start = now - 3600 * (number + 2)
+        world.add_alert(
+            simulated.SimAlert(
+                f"BatchJobSlow{number:02d}",
+                "info",
+                {"job": f"batch-{number}"},
+                "Lent",
+                "",
+                "vector(1)",
+                spans=[(start, start + 600)],
+            )
+        )
+    prometheus, alertmanager, _ = simulated.make_servers(world)
+    prometheus.start()
+    alertmanager.start()
+    try:
+        html = card(_client(portal_config, prometheus, alertmanager), "incidents", "BatchJobSlow")
+    finally:
+        prometheus.stop()
+        alertmanager.stop()
+    first, _, rest = html.partition('<details class="more-rows" id="incidents-more">')
+    rows = first.count('<li class="alert-row') + rest.count('<li class="alert-row')
+    firing = len(re.findall(r'<li class="alert-row is-\w+ is-firing', html))
+    assert rest and first.count('<li class="alert-row') == max(8, firing)
+    assert "is-firing" not in rest.split("</summary>", 1)[1]
+    assert f"Show {rows - max(8, firing)} more" in rest

@@ -147,6 +147,25 @@ def test_card_shows_every_state_with_icon_and_text(client: FlaskClient, kuma: Si
     assert kuma.count("/api/status-page/heartbeat/observability") == 1
 
 
+def test_a_big_group_all_up_is_folded_to_one_line_and_one_with_a_problem_is_not(
+    client: FlaskClient, world: KumaWorld
+) -> None:
+    """Sixty services on a page: what needs an eye stands out, the rest is one click away."""
+    quiet = [world.add_monitor(SimMonitor(900 + n, f"Quiet service {n}")).id for n in range(8)]
+    noisy = [world.add_monitor(SimMonitor(950 + n, f"Busy service {n}")).id for n in range(7)]
+    world.add_monitor(SimMonitor(999, "Broken service", behaviour="down"))
+    world.pages["platform"].groups += [("Quiet", quiet), ("Noisy", [*noisy, 999])]
+    html = _fragment(client, **{"Accept-Language": "en"}).get_data(as_text=True)
+    quiet_group = re.search(r"Quiet</h4>(.*?)</div>", html, re.S)
+    noisy_group = re.search(r"Noisy</h4>(.*?)</div>", html, re.S)
+    assert quiet_group and noisy_group
+    folded = r'<details class="more-rows" id="status-fold-platform-\d+">\s*<summary[^>]*>.*All 8 services up'
+    assert re.search(folded, quiet_group.group(1), re.S)
+    assert quiet_group.group(1).count('class="status-row is-up"') == 8  # there, behind the toggle
+    assert "<details" not in noisy_group.group(1) and "Broken service" in noisy_group.group(1)
+    assert "<details" not in html.split("Quiet</h4>")[0]  # the demo's small groups stay open
+
+
 def test_card_reads_the_legacy_incident_shape(client: FlaskClient, world: KumaWorld) -> None:
     world.pages["observability"].incidents.append(
         {

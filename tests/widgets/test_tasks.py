@@ -172,6 +172,23 @@ def test_rows_say_due_state_blocked_note_link_and_status_colour(taiga_app: Calla
     assert "/us/" in html  # user stories are there too, linked as stories
 
 
+def test_a_long_list_shows_fifteen_the_rest_on_demand_and_points_past_its_cap_to_taiga(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """Seventy open items: fifteen in the card, up to the cap (sixty) one click away, the rest
+    counted with a link to Taiga, where they all are."""
+    _, world = tracker
+    camille = next(u for u in world.users.values() if u.username == "camille")
+    project = next(iter(world.projects.values()))
+    for number in range(70):
+        world.add_item("task", project, f"Lot de travail {number:02d}", "New", camille, due=5 + number)
+    html = card(_as(taiga_app(), "camille"), "tasks", until="task-row")
+    first, _, rest = html.partition('<details class="more-rows" id="tasks-more">')
+    assert first.count('<li class="task-row') == 15 and rest.count('<li class="task-row') == 45
+    assert "Show 45 more</span>" in rest
+    assert re.search(r'and \d+ more items, <a href="https://taiga.example.org/"[^>]*>in Taiga</a>', rest)
+
+
 def test_a_persons_card_over_weeks_keeps_a_bounded_memory(
     taiga_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -152,6 +152,7 @@ class TasksWidget(Widget):
             )
         view.extra["rows"] = rows[: settings.max_items]
         view.extra["hidden"] = max(0, len(rows) - settings.max_items)
+        view.extra["taiga_home"] = f"{front}/"  # Taiga's own home: what the person works on
         view.extra["counts"] = counts
         view.extra["today"] = today
         return f"{today.isoformat()}"
