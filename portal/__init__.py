@@ -28,6 +28,7 @@ from .web.guard import init_guard
 from .web.i18n import format_list, format_uptime, init_i18n
 from .web.markdown import render_markdown
 from .web.request_record import init_request_record
+from .web.word_breaks import word_breaks
 from .widgets import WIDGETS
 from .widgets.serving import FragmentRenderer, fetched_text, render_card, widget_blueprint
 
@@ -165,6 +166,7 @@ def _init_templates(app: Flask, state: PortalState) -> None:
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["fetched_text"] = fetched_text
+    app.jinja_env.filters["word_breaks"] = word_breaks
 
     @app.context_processor
     def _request_context() -> dict[str, Any]:

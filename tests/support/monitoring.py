@@ -70,8 +70,8 @@ def gauge_status(html: str, key: str) -> str:
 
 
 def alert_row(html: str, alertname: str) -> str | None:
-    """The row of an alert in the incidents card, or None."""
+    """The row of an alert in the incidents card, or None (its name may hold word breaks)."""
     for row in re.findall(r'<li class="alert-row .*?</li>\s*(?=<li class="alert-row|</ol>)', html, re.S):
-        if f"<bdi>{alertname}</bdi>" in row:
+        if f"<bdi>{alertname}</bdi>" in row.replace("<wbr>", ""):
             return str(row)
     return None

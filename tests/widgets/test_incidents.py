@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.upstreams.http import HttpLimits
+from portal.web.word_breaks import word_breaks
 from portal.widgets.incidents.client import AlertmanagerClient
 from portal.widgets.incidents.timeline import History, expand, fetch_history, firings_of, incidents, intervals
 from portal.widgets.metrics.client import ActiveAlert, AlertRule, PrometheusClient, Series
@@ -581,3 +582,9 @@ def test_a_hostile_alert_name_is_text_in_the_row_and_in_its_details_toggle(
     assert row is not None and "is-resolved" in row, html
     assert "<img" not in html
     assert f'<span class="is-sr-only">Details of the alert {escaped}</span>' in row
+
+
+def test_a_long_alert_name_may_break_between_its_words_and_stays_text() -> None:
+    assert word_breaks("KubeDeploymentReplicasMismatch") == "Kube<wbr>Deployment<wbr>Replicas<wbr>Mismatch"
+    assert word_breaks("HTTP5xxRatio") == "HTTP5xx<wbr>Ratio"
+    assert word_breaks("<b>EvilName</b>") == "&lt;b&gt;Evil<wbr>Name&lt;/b&gt;"
