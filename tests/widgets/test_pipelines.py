@@ -414,6 +414,27 @@ def test_more_merge_requests_than_shown_are_counted_and_found_in_gitlab(
     assert f'href="{gitlab}/dashboard/merge_requests?state=opened&amp;assignee_username=camille"' in mine
 
 
+def test_many_projects_show_the_first_eight_and_every_failing_one_the_rest_on_demand(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """Twelve projects, the tenth failing on its default branch: ten shown, two behind the toggle."""
+    _, world = forge
+    paths = []
+    for number in range(12):
+        project = world.add_project(
+            SimProject(300 + number, f"team/service-{number:02d}", f"service-{number:02d}")
+        )
+        final = "failed" if number == 9 else "success"
+        world.add_pipeline(
+            SimPipeline(8_000 + number, 1, project.id, "main", "camille", world.clock() - 900, final)
+        )
+        paths.append(project.path)
+    html = _card(_as(make_gitlab_app(projects=paths)), until="Merge requests")
+    first, _, rest = html.partition('<details class="more-rows" id="pipelines-more-projects">')
+    assert first.count('<section class="pipeline-project') == 10 and "team/service-09" in first
+    assert rest.count('<section class="pipeline-project') == 2 and "Show 2 more projects</span>" in rest
+
+
 def test_a_missing_project_shows_its_own_problem_and_the_others_show(
     make_gitlab_app: Callable[..., Flask], forge: Forge
 ) -> None:

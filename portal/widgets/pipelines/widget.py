@@ -100,6 +100,9 @@ class PipelinesSettings(WidgetSection):
 # --- the template's helpers -------------------------------------------------------------------
 
 
+PROJECTS_SHOWN = 8  # projects shown before "Show N more projects"
+
+
 def _in_gitlab(reviews: Reviews, username: str) -> tuple[str, str] | None:
     """Where GitLab lists every merge request the user reviews, and every one assigned to them
     (on the host of the merge requests' own links), when the card shows only the first ones."""
@@ -188,8 +191,11 @@ class PipelinesWidget(Widget):
         username = user.claim(settings.username_claim)
         mine = view.part("team")
         cut: Mine | None = mine.value if mine is not None else None
+        failing_at = [index for index, (_, found, _) in enumerate(projects) if _failing(found)]
         view.extra.update(
             projects=projects,
+            # The first projects, and every one whose default branch fails; the others on demand.
+            projects_shown=max(PROJECTS_SHOWN, failing_at[-1] + 1 if failing_at else 0),
             # The projects' panel is the same for everyone who sees these projects' data: rendered
             # once for all of them (FragmentRenderer.shared_piece).
             projects_key=("pipelines:projects", tuple(part.shown for _, _, part in projects)),
