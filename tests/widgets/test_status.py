@@ -141,7 +141,8 @@ def test_card_shows_every_state_with_icon_and_text(client: FlaskClient, kuma: Si
     assert maintenance and "#wrench" in maintenance.group(0) and "Mattermost" in maintenance.group(0)
     assert "SonarQube indisponible" in html  # the incident (2.1+ shape)
     # Two pages: each note says which one it is from.
-    assert re.search(r'<p class="incident-note__kind">Major incident · <bdi>[^<]+</bdi></p>', html)
+    kind = r'<p class="incident-note__kind">Major incident'
+    assert re.search(kind + r'<span class="incident-note__page"> · <bdi>[^<]+</bdi>', html)
     assert "Mise à jour de Mattermost" in html  # the active maintenance
     assert "Forge &amp; livraison" in html and "Supervision" in html  # group headings
     assert re.search(r"\d+ ms", html) and "%" in html  # response time and 24 h uptime
