@@ -66,6 +66,9 @@ class KumaWorld:
         self.clock = clock
         self.monitors: dict[int, SimMonitor] = {}
         self.pages: dict[str, SimPage] = {}
+        self.group_ids: dict[
+            str, int
+        ] = {}  # a group keeps its id when pages are reordered, as in Kuma's database
 
     def add_monitor(self, monitor: SimMonitor) -> SimMonitor:
         self.monitors[monitor.id] = monitor
@@ -111,6 +114,7 @@ class KumaWorld:
             return None
         groups = []
         for index, (name, ids) in enumerate(page.groups, start=1):
+            group_id = self.group_ids.setdefault(f"{page.slug}/{name}", len(self.group_ids) + 1)
             monitor_list = []
             for monitor_id in ids:
                 monitor = self.monitors[monitor_id]
@@ -123,7 +127,7 @@ class KumaWorld:
                 if monitor.url:
                     entry["url"] = monitor.url
                 monitor_list.append(entry)
-            groups.append({"id": index, "name": name, "weight": index, "monitorList": monitor_list})
+            groups.append({"id": group_id, "name": name, "weight": index, "monitorList": monitor_list})
         body: dict[str, Any] = {
             "config": {
                 "slug": page.slug,

@@ -36,7 +36,7 @@ def test_client_reads_a_2x_page_with_incidents_list(fixture_json: Callable[[str]
     page = _client().status_page("main")
 
     assert page.title == "Services"
-    assert [g.name for g in page.groups] == ["Core", "Chat"]
+    assert [(g.id, g.name) for g in page.groups] == [(1, "Core"), (2, "Chat")]
     by_name = {m.name: m for m in page.monitors}
     assert by_name["GitLab"].status is MonitorStatus.UP
     assert by_name["GitLab"].ping_ms == 43  # the last beat is the latest
@@ -167,6 +167,27 @@ def test_a_big_group_all_up_is_folded_to_one_line_and_one_with_a_problem_is_not(
     assert quiet_group.group(1).count('class="status-row is-up"') == 8  # there, behind the toggle
     assert "<details" not in noisy_group.group(1) and "Broken service" in noisy_group.group(1)
     assert "<details" not in html.split("Quiet</h4>")[0]  # the demo's small groups stay open
+
+
+def test_a_fold_keeps_its_id_when_the_groups_are_reordered(
+    make_app: Callable[..., Flask], world: KumaWorld
+) -> None:
+    """The page keeps a fold open through refreshes by its id: the id must follow the group, not
+    its place, or reordering the groups in Uptime Kuma would open another group's fold."""
+    first = [world.add_monitor(SimMonitor(800 + n, f"First {n}")).id for n in range(7)]
+    second = [world.add_monitor(SimMonitor(850 + n, f"Second {n}")).id for n in range(7)]
+    groups = world.pages["platform"].groups
+    groups += [("First", first), ("Second", second)]
+
+    def fold_ids() -> dict[str, str]:
+        html = make_app().test_client().get("/widgets/status").get_data(as_text=True)  # a cold cache
+        found = re.findall(r'([A-Za-z]+)</h4>\s*<details class="more-rows" id="([^"]+)"', html)
+        return dict(found)
+
+    before = fold_ids()
+    assert set(before) == {"First", "Second"} and before["First"] != before["Second"]
+    groups[-2], groups[-1] = groups[-1], groups[-2]
+    assert fold_ids() == before
 
 
 def test_card_reads_the_legacy_incident_shape(client: FlaskClient, world: KumaWorld) -> None:

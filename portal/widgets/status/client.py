@@ -53,6 +53,7 @@ class Monitor:
 class Group:
     name: str
     monitors: tuple[Monitor, ...]
+    id: int | None = None  # Uptime Kuma's own, stable when groups are reordered
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,8 @@ class UptimeKumaClient:
         name = require(raw, "name", str, UPSTREAM)
         monitors_raw = require(raw, "monitorList", list, UPSTREAM)
         monitors = tuple(self._monitor(m, beats, uptimes) for m in monitors_raw)
-        return Group(name=name, monitors=monitors)
+        group_id = raw.get("id")
+        return Group(name=name, monitors=monitors, id=group_id if isinstance(group_id, int) else None)
 
     def _monitor(self, raw: Any, beats: dict[str, Any], uptimes: dict[str, Any]) -> Monitor:
         monitor_id = require(raw, "id", int, UPSTREAM)
