@@ -313,8 +313,12 @@ def test_common_labels_and_annotations_go_on_every_object_but_never_in_selectors
     for item in manifests:
         labels, annotations = item["metadata"]["labels"], item["metadata"].get("annotations", {})
         assert labels["team"] == "platform", item["metadata"]["name"]
-        assert labels["app.kubernetes.io/name"] in ("portal", "portal-test"), item["metadata"]["name"]
+        assert labels["app.kubernetes.io/name"] in ("portal", "portal-test", "portal-config-check"), item[
+            "metadata"
+        ]["name"]
         assert annotations["owner"] == "platform@example.org", item["metadata"]["name"]
+    check = find(manifests, "Job", "-config-check", hook=True)["spec"]["template"]["metadata"]["labels"]
+    assert check["team"] == "platform" and check["app.kubernetes.io/name"] == "portal-config-check"
     deployment = find(manifests, "Deployment")["spec"]
     assert "team" not in deployment["selector"]["matchLabels"]
     assert deployment["template"]["metadata"]["labels"]["team"] == "platform"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .support.helm import SCENARIOS, Helm
+from .support.helm import SCENARIOS, Helm, find
 
 pytestmark = pytest.mark.peers
 
@@ -154,8 +154,7 @@ def test_more_than_one_pod_on_sqlite_is_refused(helm: Helm) -> None:
     # password in the query string is not.
     tls = "postgresql+psycopg://portal@pg.corp.internal:5432/portal.prod?sslmode=verify-full&sslrootcert=/etc/pg/ca.crt"
     rendered = helm.manifests(SCENARIOS["postgresql"], f"database.url={tls}")
-    (config,) = [m for m in rendered if m["kind"] == "ConfigMap" and "portal.yaml" in m.get("data", {})]
-    assert f"url: {tls}" in config["data"]["portal.yaml"]
+    assert f"url: {tls}" in find(rendered, "ConfigMap", "portal")["data"]["portal.yaml"]
     assert "database.url" in helm.refusal(
         SCENARIOS["postgresql"], "database.url=postgresql+psycopg://portal@db/portal?password=pw"
     )

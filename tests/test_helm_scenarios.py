@@ -82,6 +82,63 @@ def test_check_config_in_the_pod_sees_what_a_mistake_would_break(rendered: Rende
     assert result.returncode == 2 and "PORTAL_GITLAB_TOKEN: required secret is missing" in result.stderr
 
 
+@pytest.mark.parametrize("scenario", ["minimal", "k3s", "ca-bundle"])
+def test_the_upgrade_check_runs_check_config_on_the_new_configuration_as_the_pod_would(
+    rendered: Rendered, scenario: str, tmp_path: Path
+) -> None:
+    """The pre-install/pre-upgrade Job sees what the new pods will: the chart's Secret (its own
+    copy, rendered again) or the admin's, the new portal.yaml, the extra volumes."""
+    result = check_config(rendered[scenario], _existing(scenario), tmp_path, kind="Job")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("configuration OK:")
+
+
+def test_the_upgrade_check_stops_a_configuration_the_portal_would_refuse(helm: Helm, tmp_path: Path) -> None:
+    """The chart renders it (the values schema cannot know time zones); the portal would refuse
+    to start with it, so the hook fails before the running pod is replaced."""
+    manifests = helm.manifests(SCENARIOS["minimal"], "config.portal.timezone=Mars/Olympus_Mons")
+    result = check_config(manifests, [], tmp_path, kind="Job")
+    assert result.returncode == 2
+    assert "portal.timezone" in result.stderr and "Mars/Olympus_Mons" in result.stderr
+
+
+def test_the_upgrade_check_is_a_hook_with_its_own_copies_and_never_the_portals_selector(
+    rendered: Rendered, helm: Helm
+) -> None:
+    manifests = rendered["minimal"]
+    hooks = [m for m in manifests if "helm.sh/hook" in (m["metadata"].get("annotations") or {})]
+    checks = {m["kind"]: m for m in hooks if m["metadata"]["name"] == "portal-config-check"}
+    assert set(checks) == {"ConfigMap", "Secret", "Job"}
+    for item in checks.values():
+        annotations = item["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+        # Kept when it fails (its log says why), replaced at the next try.
+        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    weights = {
+        kind: int(item["metadata"]["annotations"]["helm.sh/hook-weight"]) for kind, item in checks.items()
+    }
+    assert weights["ConfigMap"] < weights["Job"] and weights["Secret"] < weights["Job"]
+    assert checks["ConfigMap"]["data"] == find(manifests, "ConfigMap", "portal")["data"]
+    release_secret = find(manifests, "Secret", "portal")["data"]
+    copy = checks["Secret"]["data"]
+    assert copy.keys() == release_secret.keys()
+    assert {k: v for k, v in copy.items() if k != "PORTAL_SECRET_KEY"} == {
+        k: v for k, v in release_secret.items() if k != "PORTAL_SECRET_KEY"
+    }  # the generated key is drawn again at each render, as at install
+    pod = checks["Job"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "portal-config-check"
+    # The chart's ServiceAccount does not exist yet at install: the namespace's default one.
+    assert "serviceAccountName" not in pod["spec"] and pod["spec"]["automountServiceAccountToken"] is False
+    assert checks["Job"]["spec"]["backoffLimit"] == 0
+    # The admin's Secret: no copy, the Job reads it.
+    k3s = rendered["k3s"]
+    assert not [m for m in k3s if m["kind"] == "Secret" and m["metadata"]["name"] == "portal-config-check"]
+    job = find(k3s, "Job", "-config-check", hook=True)["spec"]["template"]["spec"]
+    assert job["containers"][0]["envFrom"][0] == {"secretRef": {"name": "portal-secrets"}}
+    off = helm.manifests(SCENARIOS["minimal"], "configCheck.enabled=false")
+    assert not [m for m in off if m["metadata"]["name"] == "portal-config-check"]
+
+
 def test_the_readme_values_file_is_the_rendered_k3s_scenario() -> None:
     after = README.split("with a `portal-values.yaml` like this one", 1)[1]
     block = re.search(r"```yaml\n(.*?)```", after, re.S)

@@ -83,9 +83,22 @@ def subchart(directory: Path) -> Path:
     return parent
 
 
-def find(manifests: list[dict[str, Any]], kind: str, name_suffix: str = "") -> dict[str, Any]:
-    """The one manifest of this kind (whose name ends with the suffix)."""
-    found = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"].endswith(name_suffix)]
+def is_hook(manifest: dict[str, Any]) -> bool:
+    """Whether Helm runs it around an install or upgrade (a hook) rather than keeping it in the release."""
+    annotations = manifest["metadata"].get("annotations") or {}
+    return "helm.sh/hook" in annotations and annotations["helm.sh/hook"] != "test"
+
+
+def find(
+    manifests: list[dict[str, Any]], kind: str, name_suffix: str = "", hook: bool = False
+) -> dict[str, Any]:
+    """The one manifest of this kind (whose name ends with the suffix), among the release's
+    objects, or among the install and upgrade hooks (`hook`)."""
+    found = [
+        m
+        for m in manifests
+        if m["kind"] == kind and m["metadata"]["name"].endswith(name_suffix) and is_hook(m) == hook
+    ]
     assert len(found) == 1, [m["metadata"]["name"] for m in found]
     return found[0]
 

@@ -99,11 +99,12 @@ def _relocate(value: Any, paths: list[str], root: Path) -> Any:
 
 
 def check_config(
-    manifests: list[Manifest], existing: list[Manifest], root: Path
+    manifests: list[Manifest], existing: list[Manifest], root: Path, kind: str = "Deployment"
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m portal check-config` on the rendered portal.yaml, as the portal's pod runs it."""
+    """`python -m portal check-config` on the rendered portal.yaml, as the portal's pod runs it
+    (`kind` "Job": as the chart's configuration check before an install or upgrade runs it)."""
     objects = manifests + existing
-    pod = next(m for m in manifests if m["kind"] == "Deployment")["spec"]["template"]["spec"]
+    pod = next(m for m in manifests if m["kind"] == kind)["spec"]["template"]["spec"]
     container = pod["containers"][0]
     paths = mount(pod, container, objects, root)
     env = environment(container, objects)

@@ -115,3 +115,20 @@ The name of the Secret the pods read their secrets from.
 {{- define "portal.secretName" -}}
 {{- default (include "portal.fullname" .) .Values.secrets.existingSecret }}
 {{- end }}
+
+{{/*
+The chart's Secret's keys (base64): secrets.env, with PORTAL_SECRET_KEY generated at install and
+kept on upgrades. The configuration check's copy renders the same keys.
+*/}}
+{{- define "portal.secretData" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "portal.fullname" .) }}
+{{- range $key, $value := .Values.secrets.env }}
+{{- if $value }}
+{{ $key }}: {{ $value | toString | b64enc | quote }}
+{{- else if and (eq $key "PORTAL_SECRET_KEY") $existing (index $existing.data $key) }}
+{{ $key }}: {{ index $existing.data $key | quote }}
+{{- else if eq $key "PORTAL_SECRET_KEY" }}
+{{ $key }}: {{ randAlphaNum 48 | b64enc | quote }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -6,6 +6,11 @@ Secret, the configuration and the extra volumes.
 {{/* The pod-level settings every pod of the chart has. */}}
 {{- define "portal.podCommon" -}}
 serviceAccountName: {{ include "portal.serviceAccountName" . }}
+{{ include "portal.podSettings" . }}
+{{- end }}
+
+{{/* The same but the ServiceAccount (the configuration check runs before the chart makes it). */}}
+{{- define "portal.podSettings" -}}
 automountServiceAccountToken: false
 {{- with include "portal.imagePullSecrets" . | trim }}
 imagePullSecrets:
@@ -57,9 +62,14 @@ dnsConfig:
 
 {{/* Every key of the Secret becomes a variable of the same name; then extraEnvFrom. */}}
 {{- define "portal.envFrom" -}}
+{{- include "portal.envFromSecret" (dict "ctx" . "secret" (include "portal.secretName" .)) }}
+{{- end }}
+
+{{/* The same, from the Secret named `secret` (the configuration check's own copy). */}}
+{{- define "portal.envFromSecret" -}}
 - secretRef:
-    name: {{ include "portal.secretName" . }}
-{{- with .Values.extraEnvFrom }}
+    name: {{ .secret }}
+{{- with .ctx.Values.extraEnvFrom }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -78,13 +88,18 @@ dnsConfig:
 
 {{/* The volumes behind them. The root filesystem is read-only: /tmp is an emptyDir. */}}
 {{- define "portal.configVolumes" -}}
+{{- include "portal.configVolumesFrom" (dict "ctx" . "configMap" (include "portal.fullname" .)) }}
+{{- end }}
+
+{{/* The same, with the configuration from the ConfigMap named `configMap`. */}}
+{{- define "portal.configVolumesFrom" -}}
 - name: config
   configMap:
-    name: {{ include "portal.fullname" . }}
+    name: {{ .configMap }}
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
-{{- with .Values.extraVolumes }}
+{{- with .ctx.Values.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -94,4 +109,26 @@ dnsConfig:
 app.kubernetes.io/name: {{ printf "%s-test" (include "portal.name" .) }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: helm-test
+{{- end }}
+
+{{/*
+The container that runs the portal's check-config on /etc/portal/portal.yaml with the Secret
+named `secret` and `resources`: in the configuration check before installs and upgrades, and in
+`helm test`. Call with (dict "ctx" $ "secret" ... "resources" ...).
+*/}}
+{{- define "portal.checkConfigContainer" -}}
+- name: check-config
+  image: {{ include "portal.image" .ctx | quote }}
+  imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
+  command: ["python", "-m", "portal", "check-config", "/etc/portal/portal.yaml"]
+  securityContext:
+    {{- toYaml .ctx.Values.securityContext | nindent 4 }}
+  env:
+    {{- include "portal.env" .ctx | nindent 4 }}
+  envFrom:
+    {{- include "portal.envFromSecret" (dict "ctx" .ctx "secret" .secret) | nindent 4 }}
+  resources:
+    {{- toYaml .resources | nindent 4 }}
+  volumeMounts:
+    {{- include "portal.configMounts" .ctx | nindent 4 }}
 {{- end }}
