@@ -210,10 +210,21 @@ class BoundedJsonClient:
         max_bytes: int | None = None,
         deadline: float | None = None,
         headers: Mapping[str, str] | None = None,
+        credentials: bool = True,
     ) -> BinaryResponse:
-        """GET a body that is not JSON (an image), within the same bounds; `max_bytes` may be smaller."""
+        """GET a body that is not JSON (an image), within the same bounds; `max_bytes` may be smaller.
+
+        `credentials=False`: without the client's own credential headers (an image on another
+        host must never receive the upstream's token)."""
         status, answer_headers, body = self._exchange(
-            "GET", url, None, None, deadline, {**(headers or {}), "Accept": accept}, max_bytes
+            "GET",
+            url,
+            None,
+            None,
+            deadline,
+            {**(headers or {}), "Accept": accept},
+            max_bytes,
+            credentials=credentials,
         )
         return BinaryResponse(status, answer_headers, body)
 
@@ -226,6 +237,7 @@ class BoundedJsonClient:
         deadline: float | None,
         headers: Mapping[str, str],
         max_bytes: int | None = None,
+        credentials: bool = True,
     ) -> tuple[int, Mapping[str, str], bytes]:
         if deadline is None:
             deadline = time.monotonic() + self.limits.timeout
@@ -243,7 +255,7 @@ class BoundedJsonClient:
                 stream=True,
                 allow_redirects=False,
                 verify=self.verify,
-                headers={**self.headers, **headers},
+                headers=self._headers(headers, credentials),
             )
         except requests.Timeout as exc:
             raise UpstreamUnavailable(
@@ -282,6 +294,15 @@ class BoundedJsonClient:
                 raise self._status_error(method, status, response.headers, body, where, sent)
             body = self._read_capped(response, deadline, where, max_bytes)
         return status, response.headers, body
+
+    def _headers(self, headers: Mapping[str, str], credentials: bool) -> dict[str, str]:
+        """The client's headers, then the call's; without any credential header unless `credentials`."""
+        merged = {**self.headers, **headers}
+        if credentials:
+            return merged
+        # requests matches header names case-insensitively: so must this.
+        banned = {name.lower() for name in CREDENTIAL_HEADERS}
+        return {name: value for name, value in merged.items() if name.lower() not in banned}
 
     # --- mapping ----------------------------------------------------------------------------
 

@@ -733,6 +733,22 @@ def test_a_user_without_the_claim_is_told_why_mine_is_empty(
     assert server.count("/merge_requests") == 0  # nothing is read for a Mine no one can see
 
 
+@responses.activate
+def test_the_token_goes_with_an_avatar_to_gitlab_only_never_to_another_host() -> None:
+    """GitLab answers a Gravatar URL for whoever has no picture: Gravatar must not get the token."""
+    own = f"{BASE}/uploads/-/system/user/avatar/7/avatar.png"
+    own_port = "https://gitlab.example.com:443/uploads/b.png"  # the same origin, port written out
+    foreign = "https://secure.gravatar.com/avatar/0123abcd?s=80&d=identicon"
+    for url in (own, own_port, foreign):
+        responses.get(url, body=png((10, 20, 30)), content_type="image/png")
+    for url in (own, own_port, foreign):
+        _client().avatar(url, 10_000)
+    sent = {call.request.url: call.request.headers for call in responses.calls}
+    assert sent[own]["PRIVATE-TOKEN"] == "glpat-test" and sent[own_port]["PRIVATE-TOKEN"] == "glpat-test"
+    assert not {"PRIVATE-TOKEN", "Authorization", "Cookie"} & set(sent[foreign])
+    assert sent[foreign]["Accept"].startswith("image/")
+
+
 def test_the_user_menu_shows_the_gitlab_avatar_and_profile(
     make_gitlab_app: Callable[..., Flask], forge: Forge
 ) -> None:

@@ -489,8 +489,14 @@ class GitLabClient:
         return next((person for raw in found if (person := _person(raw)) is not None), None)
 
     def avatar(self, url: str, max_bytes: int) -> Avatar:
-        """An avatar image: PNG, JPEG, GIF or WebP only, whose bytes say so, within `max_bytes`."""
-        answer = self._http.get_bytes(url, accept=", ".join(AVATAR_TYPES), max_bytes=max_bytes)
+        """An avatar image: PNG, JPEG, GIF or WebP only, whose bytes say so, within `max_bytes`.
+
+        The portal's token goes with it only to GitLab itself: an avatar from another host
+        (Gravatar, for people without a picture of their own) is fetched without credentials."""
+        own = _origin(url) == _origin(self.base_url)
+        answer = self._http.get_bytes(
+            url, accept=", ".join(AVATAR_TYPES), max_bytes=max_bytes, credentials=own
+        )
         content_type = answer.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         magic = AVATAR_TYPES.get(content_type)
         if magic is None or not answer.body.startswith(magic):
@@ -668,6 +674,17 @@ class GitLabClient:
             Reason.of(N_("%(upstream)s returned a malformed '%(key)s'"), upstream=UPSTREAM, key=key),
             f"malformed {key}",
         )
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the default one written out), as browsers compare origins."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # not a port: no origin matches it
+        return (scheme, "", -1)
+    return (scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme))
 
 
 def _newest(pipeline: Pipeline) -> tuple[bool, datetime | None, int]:
