@@ -92,6 +92,15 @@ def _no_5xx(client: FlaskClient, app: Flask) -> list[str]:
         response = client.post("/csp-report", json=report)
         if response.status_code >= 500:
             problems.append(f"csp-report {report!r}: {response.status_code}")
+    for depth in (1_000, 100_000):  # the standard library's parser recursed out: a 500 for anyone
+        deep = "[" * depth + "]" * depth
+        response = client.post("/csp-report", data=deep, content_type="application/csp-report")
+        if response.status_code >= 500:
+            problems.append(f"csp-report nested {depth} deep: {response.status_code}")
+    for body in (b"\xff\xfe", b"{", b""):
+        response = client.post("/csp-report", data=body, content_type="application/json")
+        if response.status_code >= 500:
+            problems.append(f"csp-report {body!r}: {response.status_code}")
     return problems
 
 
