@@ -9,13 +9,14 @@ from __future__ import annotations
 import atexit
 import gc
 import os
-import re
 import shutil
 import signal
 import tempfile
 from typing import Any
 
 from gunicorn.glogging import Logger
+
+from portal.observability.paths import logged_path
 
 bind = os.environ.get("PORTAL_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("PORTAL_WORKERS", "2"))
@@ -179,12 +180,8 @@ class PortalLogger(Logger):
         """The access line's fields, a calendar feed's path without its token (the token is the
         feed's only key: anyone who reads the log could subscribe to that person's deadlines)."""
         found: dict[str, Any] = super().atoms(resp, req, environ, request_time)
-        found["U"] = SECRET_PATH.sub(r"\1<token>\2", found.get("U", ""))
+        found["U"] = logged_path(found.get("U", ""))
         return found
-
-
-# Paths whose last segment is a secret (the private calendar feed's token).
-SECRET_PATH = re.compile(r"^(/feeds/[^/]+/)[^/]+?(\.ics)?$")
 
 
 logger_class = PortalLogger

@@ -74,6 +74,27 @@ def test_request_lines_say_an_unknown_urls_path_and_warn_of_a_5xx(
     assert not hasattr(failed, "path")
 
 
+def test_a_secret_in_a_mistyped_url_is_masked_in_the_log(
+    failing_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A calendar feed's address cut short (no ".ics") matches no route: its token is not logged."""
+    token = "-1ofTupxs6yO5qBewJRKsXbC2n_bqk5B"
+    client = failing_app.test_client()
+    with caplog.at_level(logging.DEBUG, logger="portal.access"):
+        client.get(f"/feeds/taiga/{token}")
+        client.get(f"/feeds/taiga/{token}.ics/x")
+        client.get("/wp-admin/setup-config.php")
+        client.get(f"/auth/{token}")  # any long opaque segment
+    paths = [r.path for r in caplog.records if getattr(r, "event", "") == "request"]  # type: ignore[attr-defined]
+    assert paths == [
+        "/feeds/taiga/<token>",
+        "/feeds/taiga/<token>.ics/x",
+        "/wp-admin/setup-config.php",
+        "/auth/…",
+    ]
+    assert token not in caplog.text
+
+
 def test_other_errors_keep_their_code_and_headers(failing_app: Flask) -> None:
     response = failing_app.test_client().post("/")
     assert response.status_code == 405

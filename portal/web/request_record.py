@@ -17,6 +17,7 @@ from flask import Flask, Response, g, request
 from ..identity import current_user
 from ..observability.logs import access_log
 from ..observability.metrics import UNMATCHED, RequestMetrics
+from ..observability.paths import logged_path
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"  # the header as the WSGI environ holds it
@@ -78,6 +79,6 @@ def init_request_record(app: Flask, metrics: RequestMetrics) -> None:
             **g.get("log_fields", {}),
         }
         if rule is None:  # an unknown URL (a 404, a 405): its path tells a broken link or a scanner
-            fields["path"] = request.path[:200]
+            fields["path"] = logged_path(request.path)
         access_log.log(level, "request", extra=fields)
         return response
