@@ -164,6 +164,41 @@ TALL_CARDS = """() => {
 }"""
 
 
+# Two tall cards, a short one, and a wide card that finds level tops only below the tall ones.
+BESIDE_THE_SHORT_ONE = """() => {
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync("#widget-status, #widget-alpha { height: 1200px; overflow: hidden } "
+    + "#widget-beta { height: 500px; overflow: hidden } #widget-gamma { height: 800px; overflow: hidden }");
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+}"""
+
+
+def _box_of(page: Page, slug: str) -> dict[str, float]:
+    box: dict[str, float] = page.locator(f"#widget-{slug}").evaluate(
+        "(card) => { const r = card.getBoundingClientRect(); "
+        "return { left: r.left, top: r.top + scrollY, bottom: r.bottom + scrollY }; }"
+    )
+    return box
+
+
+def test_a_wide_card_sits_beside_a_short_one_rather_than_below_everything(open_page: OpenPage) -> None:
+    """Four columns: level tops only under the two tall cards (1,200 px) would leave two columns
+    empty beside them for the whole height; beside the short card, the page ends 700 px higher."""
+    page = from_the_default(open_page, width=1920)
+    edit(page)
+    if page.locator("#widget-status").get_attribute("data-width") == "wide":
+        page.locator("#widget-status [data-action='width']").click()
+        saved(page, "Service status is of normal width. Layout saved.")
+    page.evaluate(BESIDE_THE_SHORT_ONE)
+    page.locator("#widget-gamma [data-action='width']").click()
+    saved(page, "Gamma is wide. Layout saved.")
+    gamma, beta, status = (_box_of(page, slug) for slug in ("gamma", "beta", "status"))
+    assert gamma["left"] == beta["left"] and gamma["top"] < status["bottom"], (gamma, beta, status)
+    assert gamma["bottom"] < status["bottom"] + 800 - 160
+    page.locator("#widget-gamma [data-action='width']").click()
+    saved(page, "Gamma is of normal width. Layout saved.")
+
+
 def test_collapse_pin_and_new_tab(open_page: OpenPage) -> None:
     page = open_page("/")
     edit(page)

@@ -998,7 +998,9 @@
   // CSS gives the grid as many columns as fit (auto-fill); here each card, in the layout's order,
   // takes the highest free place in one column, or, for a wide card, in two side by side where
   // their tops are level ("when there is room": it would otherwise leave a hole beside it), on rows
-  // of PACK_ROW px. So cards of different heights leave no holes. The places are set through the
+  // of PACK_ROW px. So cards of different heights leave no holes. When level tops are only found
+  // below everything else, a wide card may sit beside a shorter card instead, if that makes the
+  // page shorter (shortestPage). The places are set through the
   // CSSOM (allowed by the CSP, unlike style attributes), only where they changed; they are worked
   // out again whenever a card changes size (data arrives, folded, hidden, widened) or moves.
   // Without script: a plain grid.
@@ -1031,14 +1033,57 @@
     return { first: first, span: span, top: top, empty: empty };
   }
 
-  function bestPlace(columns, span, height) {
+  function bestPlace(columns, span, height, uneven) {
+    // The highest place; for a wide card, only where the tops are level unless `uneven`.
     var best = null;
     for (var first = 0; first + span <= columns.length; first += 1) {
       var place = placeIn(columns, first, span, height);
-      if (span > 1 && place.empty > LEVEL) continue;
+      if (span > 1 && !uneven && place.empty > LEVEL) continue;
       if (!best || place.top < best.top) best = place;
     }
     return best;
+  }
+
+  function placeAll(cards, heights, count, wideFits, kept, uneven) {
+    // Each card's place, in order: where it was (`kept`, by id), else the best free one. The
+    // wide cards whose ids `uneven` holds may take two columns whose tops are not level.
+    var columns = [];
+    for (var c = 0; c < count; c += 1) columns.push([]);
+    var places = {};
+    var end = 0;
+    cards.forEach(function (card, index) {
+      var height = heights[index];
+      var was = kept[card.id];
+      var place = was ? placeIn(columns, was.first, was.span, height) : null;
+      if (!place) {
+        var wide = wideFits && card.classList.contains("widget-card--wide") &&
+          bestPlace(columns, 2, height, uneven[card.id]);
+        place = wide || bestPlace(columns, 1, height);
+      }
+      places[card.id] = place;
+      for (var k = place.first; k < place.first + place.span; k += 1) columns[k].push([place.top, place.top + height]);
+      end = Math.max(end, place.top + height);
+    });
+    return { places: places, end: end };
+  }
+
+  function shortestPage(cards, heights, count, wideFits) {
+    // Level tops first; but a wide card that finds them only below everything else would leave
+    // the columns beside the cards above it empty (a wide screen: half the page). So each wide
+    // card may also take the highest two columns, uneven, beside a shorter card: of every such
+    // choice (a few cards: at most 2^4 tries, no layout read), the one that makes the page
+    // shortest by more than LEVEL wins over the level one.
+    var wide = wideFits ? cards.filter(function (card) {
+      return card.classList.contains("widget-card--wide");
+    }).slice(0, 4) : [];
+    var best = placeAll(cards, heights, count, wideFits, {}, {});
+    for (var mask = 1; mask < (1 << wide.length); mask += 1) {
+      var uneven = {};
+      wide.forEach(function (card, i) { if (mask & (1 << i)) uneven[card.id] = true; });
+      var tried = placeAll(cards, heights, count, wideFits, {}, uneven);
+      if (tried.end + LEVEL < best.end) best = tried;
+    }
+    return best.places;
   }
 
   // Where each card went (by id): a card whose content grows or shrinks stays in its column(s)
@@ -1068,23 +1113,14 @@
     });
     var arrangement = arrangementOf(cards, count);
     var afresh = arrangement !== packed.arrangement;
-    var columns = [];
-    for (var c = 0; c < count; c += 1) columns.push([]);
-    var places = {};
     // Every height is read before any place is written: reading one after a write would make
     // the browser lay the page out again for each card (on a phone, most of the page's script time).
     var heights = cards.map(function (card) { return Math.ceil((card.offsetHeight + gap) / PACK_ROW); });
+    var places = afresh ? shortestPage(cards, heights, count, wideFits)
+      : placeAll(cards, heights, count, wideFits, packed.places, {}).places;
     cards.forEach(function (card, index) {
-      var height = heights[index];
-      var kept = !afresh && packed.places[card.id];
-      var place = kept ? placeIn(columns, kept.first, kept.span, height) : null;
-      if (!place) {
-        var wide = wideFits && card.classList.contains("widget-card--wide") && bestPlace(columns, 2, height);
-        place = wide || bestPlace(columns, 1, height);
-      }
-      places[card.id] = place;
-      for (var k = place.first; k < place.first + place.span; k += 1) columns[k].push([place.top, place.top + height]);
-      setPlace(card, (place.first + 1) + " / span " + place.span, (place.top + 1) + " / span " + height);
+      var place = places[card.id];
+      setPlace(card, (place.first + 1) + " / span " + place.span, (place.top + 1) + " / span " + heights[index]);
     });
     packed = { arrangement: arrangement, places: places };
     if (grid.getAttribute("data-columns") !== String(count)) grid.setAttribute("data-columns", String(count));
