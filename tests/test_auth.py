@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,11 +14,14 @@ import pytest
 import requests
 from flask import Flask
 from jwcrypto import jwk
+from sqlalchemy import select
 
 from portal.auth import _relevant_grants
 from portal.auth.claims import MAX_GRANTS_BYTES, fit_grants, from_cookie, to_cookie
 from portal.identity import User
 from portal.state import portal_state
+from portal.storage import Preferences, last_sign_in
+from portal.storage.models import UserPreference
 
 from .support.keycloak import (
     BACKCHANNEL_EVENT,
@@ -53,8 +57,9 @@ def _tiles(page: str) -> list[str]:
 
 
 def test_a_full_login_through_the_providers_form(
-    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim, sso_app: Flask
 ) -> None:
+    began = datetime.now(UTC).replace(microsecond=0)
     page = login(browser, portal_url, "alice")
     assert page.status_code == 200
     assert page.url == f"{portal_url}/"
@@ -67,6 +72,14 @@ def test_a_full_login_through_the_providers_form(
     assert cookie.has_nonstandard_attr("HttpOnly")
     assert len(cookie.value) < 4096
     assert "refresh" not in cookie.value and "eyJ" not in cookie.value  # no token in the cookie
+    # The sign-in is noted in the portal's database: what keeps the person's calendar feed alive.
+    with sso_app.app_context():
+        database = portal_state().database
+        with database.session() as session:
+            query = select(UserPreference.subject).where(UserPreference.namespace == "portal")
+            subjects = set(session.execute(query).scalars())
+        moments = [last_sign_in(Preferences(database, subject)) for subject in subjects]
+    assert any(m is not None and began <= m <= datetime.now(UTC) for m in moments), moments
 
 
 def test_the_authorization_request(portal_url: str, browser: requests.Session) -> None:

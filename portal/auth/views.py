@@ -23,6 +23,7 @@ from flask_babel import get_locale
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import DEMO_USERS
+from ..storage.presence import record_sign_in
 from ..web.guard import csrf_valid
 from ..web.urls import safe_next
 from . import AuthRuntime, external_url
@@ -125,6 +126,7 @@ def callback() -> Any:
         expires_at=runtime.session_end(now, tokens.refresh_expires_in),
     )
     start_session(runtime, user, record)
+    record_sign_in(user)
     log.info("login", extra={"event": "login", "user": user.subject})
     response = redirect(attempt.next_path, code=303)
     response.headers["Cache-Control"] = "no-store"

@@ -14,5 +14,14 @@ from __future__ import annotations
 
 from .database import Database, StorageUnavailable
 from .preferences import Preference, Preferences, user_preferences
+from .presence import last_sign_in, record_sign_in
 
-__all__ = ["Database", "Preference", "Preferences", "StorageUnavailable", "user_preferences"]
+__all__ = [
+    "Database",
+    "Preference",
+    "Preferences",
+    "StorageUnavailable",
+    "last_sign_in",
+    "record_sign_in",
+    "user_preferences",
+]

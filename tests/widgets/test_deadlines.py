@@ -27,9 +27,9 @@ from flask.testing import FlaskClient
 from icalendar import Calendar
 
 from portal import create_app
-from portal.identity import User
+from portal.identity import DEMO_USERS, User
 from portal.state import portal_state
-from portal.storage import Database
+from portal.storage import Database, Preference, record_sign_in, user_preferences
 from portal.storage import database as database_module
 from portal.widgets import serving
 from portal.widgets.deadlines.widget import month_of, shift
@@ -311,6 +311,30 @@ def test_a_feed_answers_only_while_its_owner_may_see_the_card(
     for roles, status in ((["/team-b"], 200), (["portal-user"], 200), (["/admins"], 404), ([], 200)):
         later = taiga_app(keeper, deadlines_roles=roles)  # the configuration changed, and restarted
         assert later.test_client().get(path).status_code == status, roles
+
+
+def test_a_feed_stops_once_its_owner_has_not_signed_in_for_the_idle_days(
+    taiga_app: Callable[..., Flask],
+) -> None:
+    """Someone who left the team keeps no working feed: it answers while its owner signed in (or
+    made it) within `feed_idle_days`, 90 by default, and again once they sign in."""
+    app = taiga_app()  # the tokens in the portal's database
+    client = _as(app, "camille")
+    path = _renew(client)
+    panel = client.get("/widgets/deadlines/feed", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "It stops working after 90 days without signing in to the portal." in panel
+    anonymous = app.test_client()
+    assert anonymous.get(path).status_code == 200  # made today
+    camille, now = DEMO_USERS["camille"], datetime.now(UTC)
+    feed_owner = Preference("deadlines", "feed_owner", dict[str, str], {})
+    with app.app_context():
+        owner = user_preferences(camille)  # through the worker's kept copy, as a change is
+        owner.set(feed_owner, {**owner.get(feed_owner), "created": (now - timedelta(days=100)).isoformat()})
+    assert anonymous.get(path).status_code == 404  # made 100 days ago, no sign-in since
+    for days_ago, status in ((91, 404), (89, 200)):
+        with app.app_context():
+            record_sign_in(camille, now - timedelta(days=days_ago))
+        assert anonymous.get(path).status_code == status, days_ago
 
 
 def test_a_revoked_or_renewed_feed_url_answers_404(taiga_app: Callable[..., Flask]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, g, render_template, request
 from flask_babel import force_locale, get_locale
@@ -17,6 +18,7 @@ from ...identity import User, current_user
 from ...state import portal_state
 from ...web.guard import audit, write_refusal
 from ...web.i18n import translate_reason
+from ..contract import WidgetContext
 from ..serving import FAILED_HEADER
 from ..taiga.cards import board_part, taiga_settings
 from ..taiga.feed import calendar
@@ -56,6 +58,13 @@ def register(widget: DeadlinesWidget, blueprint: Blueprint) -> None:
     blueprint.add_url_rule("/feeds/taiga/<token>.ics", "feed", public_view(feed), methods=["GET"])
 
 
+def settings_of(ctx: WidgetContext) -> DeadlinesSettings:
+    """The card's settings, typed."""
+    settings = ctx.settings
+    assert isinstance(settings, DeadlinesSettings)
+    return settings
+
+
 def feed_panel_answer(
     widget: DeadlinesWidget, notice: str = "", kind: str = "info", status: int = 200
 ) -> Response:
@@ -84,6 +93,7 @@ def feed_panel_answer(
         url=url,
         notice=notice,
         kind=kind,
+        idle_days=settings_of(ctx).feed_idle_days,
     )
     response = Response(html, status=status, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
@@ -165,9 +175,11 @@ def feed_answer(widget: DeadlinesWidget, token: str) -> Response:
         owner = keeper().feed_owner(token) if ctx.settings.enabled and ctx.configured else None
     except StorageAway:  # a 404 could make a calendar application drop the subscription
         return _unavailable_feed("The portal's database cannot be read right now\n")
-    settings = ctx.settings
-    assert isinstance(settings, DeadlinesSettings)
+    settings = settings_of(ctx)
     if owner is None or not settings.feed or not owner.may_see(settings.roles):
+        return Response("Not found\n", status=404, content_type="text/plain; charset=utf-8")
+    if not owner.still_here(datetime.now(UTC), timedelta(days=settings.feed_idle_days)):
+        log.info("calendar feed idle", extra={"event": "feed_idle", "user": owner.subject})
         return Response("Not found\n", status=404, content_type="text/plain; charset=utf-8")
     user = owner.as_user()
     part = board_part(ctx, user)

@@ -42,6 +42,9 @@ class DeadlinesSettings(WidgetSection):
     due_soon_days: int = Field(2, ge=0, le=30, description="due within this many days: 'due soon'")
     horizon_days: int = Field(14, ge=1, le=90, description="the list shows what is due in this many days")
     feed: bool = True  # offer a private calendar feed (.ics) on the card
+    feed_idle_days: int = Field(
+        90, ge=1, le=3650, description="a feed stops once its owner has not signed in for this many days"
+    )
 
 
 @dataclass(frozen=True)

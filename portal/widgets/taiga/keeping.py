@@ -21,7 +21,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from flask import Flask, current_app
@@ -46,6 +46,7 @@ class FeedOwner:
     # The owner's roles and groups when the token was made (None: a token made before they were
     # kept): the feed is the card's, so it answers only while they may see the card.
     grants: frozenset[str] | None = None
+    signed_in: datetime | None = None  # when the owner last signed in to the portal, if known
 
     def as_user(self) -> User:
         return User(
@@ -60,6 +61,12 @@ class FeedOwner:
     def may_see(self, roles: Iterable[str]) -> bool:
         """Whether the owner, as they were when they made the token, may see a card of `roles`."""
         return self.grants is None or self.as_user().may_see(roles)
+
+    def still_here(self, now: datetime, idle: timedelta) -> bool:
+        """Whether the owner signed in (or made the token) within `idle` of `now`: a feed stops
+        once its owner has not used the portal for that long (they may have left the team)."""
+        latest = max(moment for moment in (self.signed_in, self.created) if moment is not None)
+        return now - latest <= idle
 
 
 @dataclass(frozen=True)
@@ -246,7 +253,9 @@ class DatabaseKeeper:
             subjects = self._storage.preferences.holders(self.database, self.token, token)
             if len(subjects) != 1:
                 return None
-            (owner,) = self._of(subjects[0]).get_many([self.owner], strict=True)
+            owner_of = self._of(subjects[0])
+            (owner,) = owner_of.get_many([self.owner], strict=True)
+            signed_in = self._storage.last_sign_in(owner_of)
         except self._unavailable() as error:  # not "no such feed": a calendar may drop a 404
             raise StorageAway(str(error)) from error
         claims = tuple(
@@ -262,6 +271,7 @@ class DatabaseKeeper:
             _created(owner),
             claims,
             None if grants is None else frozenset(filter(None, grants.split("\n"))),
+            signed_in,
         )
 
     def sort_of(self, user: User) -> str | None:
