@@ -25,12 +25,14 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
+from sqlalchemy import select
 
 from portal import create_app
 from portal.identity import DEMO_USERS, User
 from portal.state import portal_state
-from portal.storage import Database, Preference, record_sign_in, user_preferences
+from portal.storage import Database, Preference, Preferences, record_sign_in, user_preferences
 from portal.storage import database as database_module
+from portal.storage.models import UserPreference
 from portal.widgets import serving
 from portal.widgets.deadlines.widget import month_of, shift
 from portal.widgets.taiga import keeping
@@ -506,6 +508,49 @@ def test_keeping_in_the_database_feed_tokens_are_found_by_another_process_and_re
     assert first.feed_owner(token.token) is None and first.feed_owner(renewed.token) is not None
     first.revoke_feed_token(camille)
     assert second.feed_owner(renewed.token) is None and second.feed_token(camille) is None
+
+
+def _stored_values(database: Any) -> str:
+    """Every preference value in the database, as one text (what a backup would hold)."""
+    with database.session() as session:
+        return " ".join(str(value) for value in session.execute(select(UserPreference.value)).scalars())
+
+
+def test_the_database_holds_no_feed_token_in_the_clear(database: Any) -> None:
+    """A backup, or whoever reads the database, opens no feed: the token is sealed under a key
+    from the portal's secret (its owner may see their address again) and found by its digest."""
+    camille = User(subject="sub-camille", username="camille", name="Camille", email="camille@example.org")
+    keeper = keeping.DatabaseKeeper(database, secret=SECRET)
+    token = keeper.renew_feed_token(camille).token
+    assert token not in _stored_values(database)
+    assert keeping.digest_of(token) in _stored_values(database)
+    assert keeper.feed_token(camille).token == token  # type: ignore[union-attr]
+    # Another secret (rotated): the feed still answers, its address can no longer be shown.
+    rotated = keeping.DatabaseKeeper(database, secret="another-secret-0123456789abcdef0123456789")
+    assert rotated.feed_owner(token) is not None and rotated.feed_token(camille) is None
+
+
+def test_a_feed_token_kept_in_the_clear_by_an_older_release_is_sealed_at_first_use(database: Any) -> None:
+    camille = User(subject="sub-camille", username="camille", name="Camille", email="camille@example.org")
+    dominique = User(subject="sub-dominique", username="dominique", name="Dominique")
+    keeper = keeping.DatabaseKeeper(database, secret=SECRET)
+    for person, plain in (
+        (camille, "plain-token-of-camille-0123456789"),
+        (dominique, "plain-token-of-dominique-01234"),
+    ):
+        made = keeper.renew_feed_token(person)
+        prefs = Preferences(database, person.subject)
+        prefs.set(keeper.token, plain)  # as an older release kept it: no digest, the token itself
+        prefs.clear(keeper.digest)
+        assert made.token not in _stored_values(database)
+    assert "plain-token-of-camille" in _stored_values(database)
+    owner = keeper.feed_owner("plain-token-of-camille-0123456789")  # a calendar fetches the feed
+    assert owner is not None and owner.subject == "sub-camille"
+    assert "plain-token-of-camille" not in _stored_values(database)
+    assert keeper.feed_owner("plain-token-of-camille-0123456789") is not None  # by its digest now
+    assert keeper.feed_token(dominique).token == "plain-token-of-dominique-01234"  # type: ignore[union-attr]
+    assert "plain-token-of-dominique" not in _stored_values(database)  # its owner opened the panel
+    assert keeper.feed_owner("plain-token-of-dominique-01234") is not None
 
 
 def test_keeping_in_the_database_the_sort_follows_the_person(database: Any) -> None:

@@ -16,6 +16,8 @@ keeps them:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import secrets
 import threading
@@ -24,12 +26,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app
 
+from ...caching.codec import derive_key
 from ...identity import User
 
 EXTENSION = "taiga_keeper"
 TOKEN_BYTES = 24  # 192 bits, URL-safe: the feed's URL is its only credential
+SEALED_PREFIX = "gAAAAA"  # how every Fernet token begins (version byte, then the time): never a plain one
 CLAIM_PREFIX = "claim:"  # a kept claim of the feed's owner, in `deadlines.feed_owner`
 GRANTS = "grants"  # the owner's roles and groups, one per line, in `deadlines.feed_owner`
 
@@ -121,6 +126,11 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
+def digest_of(token: str) -> str:
+    """What finds a token's owner: SHA-256 (a 192-bit random token needs no slower hash)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class Unavailable:
     """No database: nothing is kept, every feed URL answers 404."""
 
@@ -199,15 +209,21 @@ class DatabaseKeeper:
 
     available = True
 
-    def __init__(self, database: Any, kept: Any = None) -> None:
-        """`kept`: the worker's KeptPreferences (none: every read queries the database)."""
+    def __init__(self, database: Any, kept: Any = None, secret: str = "") -> None:
+        """`kept`: the worker's KeptPreferences (none: every read queries the database); `secret`:
+        the portal's, from which the key that seals the feed tokens at rest is derived."""
         found = storage()
         self.database = database
         self.kept = kept
         self._storage = found
+        self._sealer = Fernet(base64.urlsafe_b64encode(derive_key(secret or "-", "feed-tokens")))
         preference = found.Preference
         self.sort = preference("tasks", "sort", Literal["due", "status", "project", "modified"], "due")
+        # The token sealed (its owner may see their address again), and its digest, by which an
+        # anonymous request finds whose it is: the database alone, or a backup, opens no feed.
+        # Tokens made before either was kept are plain in `feed_token`, sealed at first use.
         self.token = preference("deadlines", "feed_token", str, "")
+        self.digest = preference("deadlines", "feed_digest", str, "")
         self.owner = preference("deadlines", "feed_owner", dict[str, str], {})
 
     def _of(self, subject: str) -> Any:
@@ -218,13 +234,33 @@ class DatabaseKeeper:
         return error
 
     def feed_token(self, user: User) -> FeedToken | None:
+        prefs = self._of(user.subject)
         try:
-            token, owner = self._of(user.subject).get_many([self.token, self.owner], strict=True)
+            kept, owner = prefs.get_many([self.token, self.owner], strict=True)
+            token = self._unsealed(kept)
+            if token is not None and token == kept:  # made before tokens were sealed
+                self._seal(prefs, token)
         except self._unavailable() as error:
             raise StorageAway(str(error)) from error
         if not token:
             return None
         return FeedToken(token, _created(owner))
+
+    def _unsealed(self, kept: str) -> str | None:
+        """The token of a kept value: sealed, or plain (an older one); None when there is none, or
+        it was sealed under another secret (the feed still works: its digest is kept)."""
+        if not kept:
+            return None
+        if not kept.startswith(SEALED_PREFIX):
+            return kept
+        try:
+            return self._sealer.decrypt(kept.encode()).decode()
+        except InvalidToken:
+            return None
+
+    def _seal(self, prefs: Any, token: str) -> None:
+        prefs.set(self.token, self._sealer.encrypt(token.encode()).decode())
+        prefs.set(self.digest, digest_of(token))
 
     def renew_feed_token(self, user: User) -> FeedToken:
         token = new_token()
@@ -235,22 +271,29 @@ class DatabaseKeeper:
             owner[GRANTS] = "\n".join(sorted(user.roles | user.groups))
             owner.update({CLAIM_PREFIX + name: value for name, value in user.claims})
             prefs.set(self.owner, owner)
-            prefs.set(self.token, token)
+            self._seal(prefs, token)
         except self._unavailable() as error:
             raise StorageAway(str(error)) from error
         return FeedToken(token, created)
 
     def revoke_feed_token(self, user: User) -> None:
+        prefs = self._of(user.subject)
         try:
-            self._of(user.subject).clear(self.token)
+            prefs.clear(self.digest)
+            prefs.clear(self.token)
         except self._unavailable() as error:
             raise StorageAway(str(error)) from error
 
     def feed_owner(self, token: str) -> FeedOwner | None:
         if not token:
             return None
+        holders = self._storage.preferences.holders
         try:
-            subjects = self._storage.preferences.holders(self.database, self.token, token)
+            subjects = holders(self.database, self.digest, digest_of(token))
+            if not subjects:  # a token made before they were sealed: kept plain, sealed now
+                subjects = holders(self.database, self.token, token)
+                if len(subjects) == 1:
+                    self._seal(self._of(subjects[0]), token)
             if len(subjects) != 1:
                 return None
             owner_of = self._of(subjects[0])
@@ -307,7 +350,7 @@ def keeper() -> Keeper:
     state = portal_state()
     database = getattr(state, "database", None)
     if database is not None:
-        made = DatabaseKeeper(database, state.preferences)
+        made = DatabaseKeeper(database, state.preferences, state.settings.secrets.secret_key)
         current_app.extensions[EXTENSION] = made
         return made
     return Unavailable()
