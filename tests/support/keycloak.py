@@ -62,10 +62,13 @@ class KeycloakSim:
         return f"http://127.0.0.1:{self.port}/realms/{REALM}"
 
     def start(self) -> KeycloakSim:
-        """Start it, and wait until it answers. Now and then (two clean runs of 2026-12-05) it
-        prints oidc-provider's start-up warnings, then never listens within 45 or 90 s, while its
-        process goes on: a start that fails is tried again, on another port, up to three times,
-        before the error (which says what each saw) is raised."""
+        """Start it, and wait until it answers. A start that fails (its port, free when chosen,
+        taken by another process of the run before it listened) is tried again, on another port,
+        up to three times, before the error (which says what each saw) is raised.
+
+        The starts that never listened (two clean runs of 2026-12-05: oidc-provider's first
+        warning, then nothing, the process asleep) were Node.js 20 deadlocking on itself while
+        server.mjs exported a freshly generated key as a JWK; server.mjs no longer does that."""
         node = shutil.which("node")
         if node is None or not (SIM_DIR / "node_modules" / "oidc-provider").is_dir():
             raise RuntimeError("the Keycloak simulator is not installed: run `make test-deps`")

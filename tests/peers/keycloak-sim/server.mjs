@@ -32,19 +32,26 @@ const OIDC = '/protocol/openid-connect';
 const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'roles', 'groups', 'web-origins', 'acr', 'basic'];
 
 // ---- keys: one RS256 signing key (generated per start unless OIDC_JWKS_FILE holds a private JWKS)
+// A new RSA key as a private JWK, exported by the key generation itself. Never
+// `generateKeyPairSync(...).privateKey.export({ format: 'jwk' })`: on Node.js 20 that export holds the
+// key's mutex while it allocates, and a garbage collection at that moment frees the finished key
+// generation job, whose destructor takes the same mutex: the main thread waits on itself forever
+// (seen as a start that never listens, now and then). A KeyObject made from the JWK has a lock of its own.
+const newRsaJwk = () => crypto.generateKeyPairSync('rsa', {
+  modulusLength: 2048, publicKeyEncoding: { format: 'jwk' }, privateKeyEncoding: { format: 'jwk' },
+}).privateKey;
 let privateJwk;
 if (process.env.OIDC_JWKS_FILE) {
   [privateJwk] = JSON.parse(readFileSync(process.env.OIDC_JWKS_FILE, 'utf8')).keys;
 } else {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  privateJwk = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256' };
+  privateJwk = { ...newRsaJwk(), use: 'sig', alg: 'RS256' };
 }
 privateJwk.kid ||= crypto.createHash('sha256').update(privateJwk.n).digest('base64url').slice(0, 22);
 const publicKey = crypto.createPublicKey({ key: privateJwk, format: 'jwk' });
 const publicJwk = (jwk) => ({ kty: jwk.kty, n: jwk.n, e: jwk.e, kid: jwk.kid, use: 'sig', alg: 'RS256' });
 function extraKey(kid) {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { kid, privateKey, jwk: { ...privateKey.export({ format: 'jwk' }), kid } };
+  const jwk = { ...newRsaJwk(), kid };
+  return { kid, privateKey: crypto.createPrivateKey({ key: jwk, format: 'jwk' }), jwk };
 }
 // "rogue": signs with a key nobody published, under the real key's kid (a forged token);
 // "rotated": a new key, published in the JWKS only while that mode is on (a key rotation).
