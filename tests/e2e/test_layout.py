@@ -199,6 +199,38 @@ def test_a_wide_card_sits_beside_a_short_one_rather_than_below_everything(open_p
     saved(page, "Gamma is of normal width. Layout saved.")
 
 
+# A wide card of much text (twice as tall on one column as on two), beside cards of set heights
+# that leave no level tops anywhere.
+MUCH_TEXT = """() => {
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync("#widget-status, #widget-beta { height: 1200px; overflow: hidden } "
+    + "#widget-alpha { height: 600px; overflow: hidden }");
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+  const text = document.createElement("p");
+  text.id = "much-text";
+  text.textContent = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(500);
+  document.querySelector("#widget-gamma .widget-card__body").append(text);
+}"""
+
+
+def test_a_wide_card_is_placed_by_its_height_at_two_columns(open_page: OpenPage) -> None:
+    """Its text wraps at two columns into half the height: measured there, it fits on two
+    columns below the tall cards and the page ends higher than with it on one column."""
+    page = from_the_default(open_page, width=1920)
+    edit(page)
+    if page.locator("#widget-status").get_attribute("data-width") == "wide":
+        page.locator("#widget-status [data-action='width']").click()
+        saved(page, "Service status is of normal width. Layout saved.")
+    page.evaluate(MUCH_TEXT)
+    narrow = _box_of(page, "gamma")
+    page.locator("#widget-gamma [data-action='width']").click()
+    saved(page, "Gamma is wide. Layout saved.")
+    wide = _box_of(page, "gamma")
+    assert wide["bottom"] < narrow["bottom"] - 160, (narrow, wide)
+    page.locator("#widget-gamma [data-action='width']").click()
+    saved(page, "Gamma is of normal width. Layout saved.")
+
+
 def test_collapse_pin_and_new_tab(open_page: OpenPage) -> None:
     page = open_page("/")
     edit(page)

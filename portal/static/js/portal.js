@@ -1044,22 +1044,30 @@
     return best;
   }
 
-  function placeAll(cards, heights, count, wideFits, kept, uneven) {
-    // Each card's place, in order: where it was (`kept`, by id), else the best free one. The
-    // wide cards whose ids `uneven` holds may take two columns whose tops are not level.
+  function isWide(card) {
+    return card.classList.contains("widget-card--wide");
+  }
+
+  function placeAll(cards, heights, bySpan, count, wideFits, kept, uneven) {
+    // Each card's place, in order: where it was (`kept`, by id), else the best free one. A wide
+    // card measured at both widths (`bySpan`, by id) is placed with the height of the width it
+    // gets; those whose ids `uneven` holds may take two columns whose tops are not level.
     var columns = [];
     for (var c = 0; c < count; c += 1) columns.push([]);
     var places = {};
     var end = 0;
     cards.forEach(function (card, index) {
+      var spans = bySpan[card.id];
       var height = heights[index];
       var was = kept[card.id];
       var place = was ? placeIn(columns, was.first, was.span, height) : null;
       if (!place) {
-        var wide = wideFits && card.classList.contains("widget-card--wide") &&
-          bestPlace(columns, 2, height, uneven[card.id]);
-        place = wide || bestPlace(columns, 1, height);
+        var wide = wideFits && isWide(card) &&
+          bestPlace(columns, 2, spans ? spans[2] : height, uneven[card.id]);
+        place = wide || bestPlace(columns, 1, spans ? spans[1] : height);
+        if (spans) height = spans[place.span];
       }
+      place.height = height;
       places[card.id] = place;
       for (var k = place.first; k < place.first + place.span; k += 1) columns[k].push([place.top, place.top + height]);
       end = Math.max(end, place.top + height);
@@ -1067,20 +1075,34 @@
     return { places: places, end: end };
   }
 
-  function shortestPage(cards, heights, count, wideFits) {
+  function wideHeights(cards, gap) {
+    // Each wide card's height (in rows) at one and at two columns, by id: its text wraps
+    // otherwise. Each width is set for the moment (the first columns, named) and put back before
+    // anything is drawn: two layouts of the page, on a fresh arrangement only.
+    var wide = cards.filter(isWide);
+    var was = wide.map(function (card) { return card.style.gridColumn; });
+    var found = {};
+    wide.forEach(function (card) { found[card.id] = {}; });
+    [1, 2].forEach(function (span) {
+      wide.forEach(function (card) { card.style.gridColumn = "1 / span " + span; });
+      wide.forEach(function (card) { found[card.id][span] = Math.ceil((card.offsetHeight + gap) / PACK_ROW); });
+    });
+    wide.forEach(function (card, index) { card.style.gridColumn = was[index]; });
+    return found;
+  }
+
+  function shortestPage(cards, heights, bySpan, count, wideFits) {
     // Level tops first; but a wide card that finds them only below everything else would leave
     // the columns beside the cards above it empty (a wide screen: half the page). So each wide
     // card may also take the highest two columns, uneven, beside a shorter card: of every such
     // choice (a few cards: at most 2^4 tries, no layout read), the one that makes the page
     // shortest by more than LEVEL wins over the level one.
-    var wide = wideFits ? cards.filter(function (card) {
-      return card.classList.contains("widget-card--wide");
-    }).slice(0, 4) : [];
-    var best = placeAll(cards, heights, count, wideFits, {}, {});
+    var wide = wideFits ? cards.filter(isWide).slice(0, 4) : [];
+    var best = placeAll(cards, heights, bySpan, count, wideFits, {}, {});
     for (var mask = 1; mask < (1 << wide.length); mask += 1) {
       var uneven = {};
       wide.forEach(function (card, i) { if (mask & (1 << i)) uneven[card.id] = true; });
-      var tried = placeAll(cards, heights, count, wideFits, {}, uneven);
+      var tried = placeAll(cards, heights, bySpan, count, wideFits, {}, uneven);
       if (tried.end + LEVEL < best.end) best = tried;
     }
     return best.places;
@@ -1116,11 +1138,11 @@
     // Every height is read before any place is written: reading one after a write would make
     // the browser lay the page out again for each card (on a phone, most of the page's script time).
     var heights = cards.map(function (card) { return Math.ceil((card.offsetHeight + gap) / PACK_ROW); });
-    var places = afresh ? shortestPage(cards, heights, count, wideFits)
-      : placeAll(cards, heights, count, wideFits, packed.places, {}).places;
-    cards.forEach(function (card, index) {
+    var places = afresh ? shortestPage(cards, heights, wideFits ? wideHeights(cards, gap) : {}, count, wideFits)
+      : placeAll(cards, heights, {}, count, wideFits, packed.places, {}).places;
+    cards.forEach(function (card) {
       var place = places[card.id];
-      setPlace(card, (place.first + 1) + " / span " + place.span, (place.top + 1) + " / span " + heights[index]);
+      setPlace(card, (place.first + 1) + " / span " + place.span, (place.top + 1) + " / span " + place.height);
     });
     packed = { arrangement: arrangement, places: places };
     if (grid.getAttribute("data-columns") !== String(count)) grid.setAttribute("data-columns", String(count));
