@@ -73,10 +73,17 @@ def test_a_record_read_once_is_kept_by_the_worker(workers: Any) -> None:
     saved = _record()
     first.save(saved)
     assert second.get("s1") == saved
-    reads = second_redis.reads
-    for _ in range(50):
-        assert second.get("s1") is not None
-    assert second_redis.reads == reads  # no round trip per request
+    extra: list[int] = []
+    # A machine too busy for the listener to hear from Redis within DEAF_AFTER makes the worker
+    # read the record once more, rightly (seen in a clean run): 50 requests are tried again then.
+    for _ in range(3):
+        reads = second_redis.reads
+        for _ in range(50):
+            assert second.get("s1") is not None
+        extra.append(second_redis.reads - reads)
+        if not extra[-1]:
+            break
+    assert extra[-1] == 0, extra  # no round trip per request
     assert second.get("s1", fresh=True) is not None
     assert second_redis.reads == reads + 1  # unless asked for the store's copy
 
