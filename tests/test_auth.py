@@ -6,7 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +20,7 @@ from portal.auth import _relevant_grants
 from portal.auth.claims import MAX_GRANTS_BYTES, fit_grants, from_cookie, to_cookie
 from portal.identity import User
 from portal.state import portal_state
-from portal.storage import Preferences, last_sign_in
+from portal.storage import Preferences, last_sign_in, record_sign_in
 from portal.storage.models import UserPreference
 
 from .support.keycloak import (
@@ -73,12 +73,7 @@ def test_a_full_login_through_the_providers_form(
     assert len(cookie.value) < 4096
     assert "refresh" not in cookie.value and "eyJ" not in cookie.value  # no token in the cookie
     # The sign-in is noted in the portal's database: what keeps the person's calendar feed alive.
-    with sso_app.app_context():
-        database = portal_state().database
-        with database.session() as session:
-            query = select(UserPreference.subject).where(UserPreference.namespace == "portal")
-            subjects = set(session.execute(query).scalars())
-        moments = [last_sign_in(Preferences(database, subject)) for subject in subjects]
+    moments = _signed_in_moments(sso_app).values()
     assert any(m is not None and began <= m <= datetime.now(UTC) for m in moments), moments
 
 
@@ -306,16 +301,36 @@ def test_the_session_ends_when_the_provider_refuses_the_refresh(
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
 
 
+def _signed_in_moments(app: Flask) -> dict[str, datetime | None]:
+    """Each person's last sign-in as the portal's database keeps it, by subject."""
+    with app.app_context():
+        database = portal_state().database
+        with database.session() as session:
+            query = select(UserPreference.subject).where(UserPreference.namespace == "portal")
+            subjects = set(session.execute(query).scalars())
+        return {subject: last_sign_in(Preferences(database, subject)) for subject in subjects}
+
+
 def test_a_refresh_keeps_the_session_and_updates_it(
-    portal_url: str, browser: requests.Session, keycloak: KeycloakSim
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim, sso_app: Flask
 ) -> None:
     keycloak.mode(ttl={"AccessToken": 1})
     login(browser, portal_url, "alice")
+    moments = _signed_in_moments(sso_app)  # alice's is the newest: she just signed in
+    subject = max(moments, key=lambda who: moments[who] or datetime.min.replace(tzinfo=UTC))
+    # Signed in two days ago, as far as the database knows: a page left open since then.
+    with sso_app.app_context():
+        record_sign_in(
+            User(subject=subject, username="alice", name="Alice"), datetime.now(UTC) - timedelta(days=2)
+        )
     time.sleep(1.2)
     before = keycloak.count("/token")
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
     assert keycloak.count("/token") == before + 1
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
+    # Keycloak accepted the person again: that counts as signed in (a feed stays alive).
+    refreshed = _signed_in_moments(sso_app)[subject]
+    assert refreshed is not None and datetime.now(UTC) - refreshed < timedelta(minutes=1)
 
 
 # --- logout -----------------------------------------------------------------------------------------

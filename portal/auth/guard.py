@@ -19,6 +19,7 @@ from flask import Flask, Response, current_app, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import User
+from ..storage.presence import record_still_here
 from ..web.urls import safe_next
 from .claims import fit_grants, from_cookie, keycloak_sid_of, to_cookie, user_from_claims
 from .oidc import GrantRefused, OidcError
@@ -170,6 +171,7 @@ def _refresh_locked(runtime: AuthRuntime, user: User, record: SessionRecord) -> 
     if not tokens.id_claims:  # no ID token on this refresh: keep the profile we have
         renewed = replace(user, roles=renewed.roles, groups=renewed.groups)
     session[COOKIE_KEY] = _cookie(runtime, renewed, updated)
+    record_still_here(renewed)
     return renewed
 
 

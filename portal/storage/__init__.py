@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .database import Database, StorageUnavailable
 from .preferences import Preference, Preferences, user_preferences
-from .presence import last_sign_in, record_sign_in
+from .presence import last_sign_in, record_sign_in, record_still_here
 
 __all__ = [
     "Database",
@@ -23,5 +23,6 @@ __all__ = [
     "StorageUnavailable",
     "last_sign_in",
     "record_sign_in",
+    "record_still_here",
     "user_preferences",
 ]
