@@ -19,7 +19,7 @@ import pytest
 import redis
 import yaml
 from pydantic import BaseModel
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, inspect, select, text
 
 from portal.caching.broadcast import RedisBroadcast
 from portal.layout.merge import merge_layouts
@@ -27,6 +27,7 @@ from portal.layout.model import CardChoice, LayoutDocument, layout_basis
 from portal.layout.store import Saved, save_document, saved_document
 from portal.storage import Database, Preference, Preferences, StorageUnavailable
 from portal.storage.database import head_revision
+from portal.storage.models import UserPreference
 from portal.storage.preferences import KeptPreferences, holders
 
 from .conftest import SECRET, example_config
@@ -216,6 +217,45 @@ def test_preferences_default_then_chosen_per_user(database: Database) -> None:
     assert theirs.get_many([SORT, FILTER]) == ["due", "critical"]
     mine.clear(SORT)
     assert mine.get(SORT) == "due"
+
+
+def test_several_choices_are_saved_and_forgotten_together_or_not_at_all(database: Database) -> None:
+    """A feed's sealed token and its digest go together: never one without the other."""
+    database.upgrade()
+    mine = Preferences(database, "user-a")
+    mine.set_many([(SORT, "status"), (FILTER, "critical")])
+    assert mine.get_many([SORT, FILTER]) == ["status", "critical"]
+    with pytest.raises(ValueError, match=r"incidents\.severity"):
+        mine.set_many([(SORT, "project"), (FILTER, "nonsense")])  # refused before anything is written
+    assert mine.get_many([SORT, FILTER]) == ["status", "critical"]
+    mine.clear(SORT, FILTER)
+    assert mine.get_many([SORT, FILTER]) == ["due", "all"]
+    mine.set_many([(SORT, "status"), (FILTER, "critical")])
+    # The database fails on the second write (a trigger): the first one is rolled back with it.
+    refuse = {
+        "sqlite": [
+            "CREATE TRIGGER refuse_severity BEFORE UPDATE ON user_preferences "
+            "WHEN NEW.name = 'severity' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ],
+        "postgresql": [
+            "CREATE FUNCTION refuse_severity() RETURNS trigger AS $$ BEGIN "
+            "IF NEW.name = 'severity' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ "
+            "LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_severity BEFORE UPDATE ON user_preferences "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_severity()",
+        ],
+    }[database.engine.dialect.name]
+    with database.engine.begin() as connection:
+        for statement in refuse:
+            connection.exec_driver_sql(statement)
+    with pytest.raises(StorageUnavailable):
+        mine.set_many([(SORT, "project"), (FILTER, "warning")])
+    with database.engine.begin() as connection:  # read past the portal's pause after a failure
+        kept = dict(connection.execute(select(UserPreference.name, UserPreference.value)).all())
+        connection.exec_driver_sql(
+            "DROP TRIGGER refuse_severity" + (" ON user_preferences" if refuse[1:] else "")
+        )
+    assert kept == {"sort": "status", "severity": "critical"}
 
 
 def test_a_worker_reads_a_users_preferences_once_until_any_worker_changes_one(

@@ -161,32 +161,38 @@ class Preferences:
 
     def set(self, preference: Preference[T], value: T) -> None:
         """Save a choice (validated first: ValueError); StorageUnavailable when it cannot be saved."""
-        stored = preference.dump(preference.validate(value))
+        self.set_many([(preference, value)])
+
+    def set_many(self, choices: Sequence[tuple[Preference[Any], Any]]) -> None:
+        """Save several choices in one transaction: all of them, or none (StorageUnavailable)."""
+        stored = [(preference, preference.dump(preference.validate(value))) for preference, value in choices]
         with self._session() as session:
-            upsert(
-                session,
-                UserPreference,
-                {
-                    "subject": self.subject,
-                    "namespace": preference.namespace,
-                    "name": preference.name,
-                    "value": stored,
-                    "updated_at": utcnow(),
-                },
-                ("subject", "namespace", "name"),
-            )
+            for preference, value in stored:
+                upsert(
+                    session,
+                    UserPreference,
+                    {
+                        "subject": self.subject,
+                        "namespace": preference.namespace,
+                        "name": preference.name,
+                        "value": value,
+                        "updated_at": utcnow(),
+                    },
+                    ("subject", "namespace", "name"),
+                )
         self._changed()
 
-    def clear(self, preference: Preference[Any]) -> None:
-        """Forget a choice: the default applies again."""
+    def clear(self, *preferences: Preference[Any]) -> None:
+        """Forget choices (in one transaction): the defaults apply again."""
         with self._session() as session:
-            session.execute(
-                delete(UserPreference).where(
-                    UserPreference.subject == self.subject,
-                    UserPreference.namespace == preference.namespace,
-                    UserPreference.name == preference.name,
+            for preference in preferences:
+                session.execute(
+                    delete(UserPreference).where(
+                        UserPreference.subject == self.subject,
+                        UserPreference.namespace == preference.namespace,
+                        UserPreference.name == preference.name,
+                    )
                 )
-            )
         self._changed()
 
     def _session(self) -> Any:

@@ -258,9 +258,12 @@ class DatabaseKeeper:
         except InvalidToken:
             return None
 
+    def _sealed(self, token: str) -> list[tuple[Any, str]]:
+        """What keeps `token`: sealed, and its digest (written together, in one transaction)."""
+        return [(self.token, self._sealer.encrypt(token.encode()).decode()), (self.digest, digest_of(token))]
+
     def _seal(self, prefs: Any, token: str) -> None:
-        prefs.set(self.token, self._sealer.encrypt(token.encode()).decode())
-        prefs.set(self.digest, digest_of(token))
+        prefs.set_many(self._sealed(token))
 
     def renew_feed_token(self, user: User) -> FeedToken:
         token = new_token()
@@ -270,8 +273,7 @@ class DatabaseKeeper:
             owner = {"username": user.username, "email": user.email, "created": created.isoformat()}
             owner[GRANTS] = "\n".join(sorted(user.roles | user.groups))
             owner.update({CLAIM_PREFIX + name: value for name, value in user.claims})
-            prefs.set(self.owner, owner)
-            self._seal(prefs, token)
+            prefs.set_many([(self.owner, owner), *self._sealed(token)])
         except self._unavailable() as error:
             raise StorageAway(str(error)) from error
         return FeedToken(token, created)
@@ -279,8 +281,7 @@ class DatabaseKeeper:
     def revoke_feed_token(self, user: User) -> None:
         prefs = self._of(user.subject)
         try:
-            prefs.clear(self.digest)
-            prefs.clear(self.token)
+            prefs.clear(self.digest, self.token)
         except self._unavailable() as error:
             raise StorageAway(str(error)) from error
 
