@@ -126,6 +126,13 @@ def test_a_reset_shows_the_default_in_place_and_says_so(open_page: OpenPage) -> 
     assert order(open_page("/")) == ["status", "alpha", "beta", "gamma"]
 
 
+def status_of_normal_width(page: Page) -> None:
+    """In the edit mode: the status card on one column (the team's default may make it wide)."""
+    if page.locator("#widget-status").get_attribute("data-width") == "wide":
+        page.locator("#widget-status [data-action='width']").click()
+        saved(page, "Service status is of normal width. Layout saved.")
+
+
 def _width(page: Page, slug: str) -> float:
     return float(page.locator(f"#widget-{slug}").evaluate("(card) => card.getBoundingClientRect().width"))
 
@@ -144,9 +151,7 @@ def test_widening_a_card_shows_at_once_or_says_why_not(open_page: OpenPage) -> N
     # No two columns side by side whose cards end level (a wide card would leave a hole beside
     # it): it keeps one column, and the page says why. Three narrow cards of set heights in the
     # three columns: 900, 300 and 620 px.
-    if page.locator("#widget-status").get_attribute("data-width") == "wide":
-        page.locator("#widget-status [data-action='width']").click()
-        saved(page, "Service status is of normal width. Layout saved.")
+    status_of_normal_width(page)
     page.evaluate(TALL_CARDS)
     page.locator("#widget-gamma [data-action='width']").click()
     saved(page, "Gamma is wide, but there is no room beside it here: it keeps one column until there is.")
@@ -186,9 +191,7 @@ def test_a_wide_card_sits_beside_a_short_one_rather_than_below_everything(open_p
     empty beside them for the whole height; beside the short card, the page ends 700 px higher."""
     page = from_the_default(open_page, width=1920)
     edit(page)
-    if page.locator("#widget-status").get_attribute("data-width") == "wide":
-        page.locator("#widget-status [data-action='width']").click()
-        saved(page, "Service status is of normal width. Layout saved.")
+    status_of_normal_width(page)
     page.evaluate(BESIDE_THE_SHORT_ONE)
     page.locator("#widget-gamma [data-action='width']").click()
     saved(page, "Gamma is wide. Layout saved.")
@@ -218,9 +221,7 @@ def test_a_wide_card_is_placed_by_its_height_at_two_columns(open_page: OpenPage)
     columns below the tall cards and the page ends higher than with it on one column."""
     page = from_the_default(open_page, width=1920)
     edit(page)
-    if page.locator("#widget-status").get_attribute("data-width") == "wide":
-        page.locator("#widget-status [data-action='width']").click()
-        saved(page, "Service status is of normal width. Layout saved.")
+    status_of_normal_width(page)
     page.evaluate(MUCH_TEXT)
     narrow = _box_of(page, "gamma")
     page.locator("#widget-gamma [data-action='width']").click()
