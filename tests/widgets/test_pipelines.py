@@ -202,6 +202,11 @@ def test_an_avatar_must_be_an_image_whose_bytes_agree_and_small() -> None:
     assert not avatar_allowed("https://evil.example/a.png", BASE, ())
     assert not avatar_allowed("http://secure.gravatar.com/a.png", BASE, ("secure.gravatar.com",))
     assert avatar_allowed("https://secure.gravatar.com/a.png", BASE, ("secure.gravatar.com",))
+    # Origins compared as the client compares them before sending its token: the host's case and
+    # a default port written out do not matter; another port or scheme is another origin.
+    assert avatar_allowed("https://Secure.Gravatar.com:443/a.png", BASE, ("secure.gravatar.com",))
+    assert avatar_allowed("https://secure.gravatar.com/a.png", BASE, ("Secure.Gravatar.com",))
+    assert not avatar_allowed("https://secure.gravatar.com:8443/a.png", BASE, ("secure.gravatar.com",))
 
 
 # --- the client, against the simulator -------------------------------------------------------------

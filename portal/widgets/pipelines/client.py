@@ -493,7 +493,7 @@ class GitLabClient:
 
         The portal's token goes with it only to GitLab itself: an avatar from another host
         (Gravatar, for people without a picture of their own) is fetched without credentials."""
-        own = _origin(url) == _origin(self.base_url)
+        own = origin_of(url) == origin_of(self.base_url)
         answer = self._http.get_bytes(
             url, accept=", ".join(AVATAR_TYPES), max_bytes=max_bytes, credentials=own
         )
@@ -676,7 +676,7 @@ class GitLabClient:
         )
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def origin_of(url: str) -> tuple[str, str, int | None]:
     """Scheme, host and port (the default one written out), as browsers compare origins."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()

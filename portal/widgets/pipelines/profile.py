@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from urllib.parse import urlsplit
 
 from flask import Response, abort, render_template, request
 
@@ -24,7 +23,7 @@ from ...caching.widget_cache import FetchPolicy
 from ...identity import current_user
 from ...state import portal_state
 from ...upstreams.errors import UpstreamBadResponse
-from .client import Avatar, GitLabClient, Person
+from .client import Avatar, GitLabClient, Person, origin_of
 from .widget import GITLAB, GitLabSection, PipelinesSettings, PipelinesWidget
 
 PROFILE_TTL = 3600.0  # seconds a user's GitLab profile and avatar are kept
@@ -130,8 +129,8 @@ def fetch_profile(client: GitLabClient, section: GitLabSection, username: str) -
 
 
 def avatar_allowed(url: str, gitlab_url: str, extra_hosts: Sequence[str]) -> bool:
-    """Only from GitLab's own scheme, host and port, or over HTTPS from a host the configuration names."""
-    target, own = urlsplit(url), urlsplit(gitlab_url)
-    if (target.scheme, target.netloc) == (own.scheme, own.netloc) and target.scheme in ("https", "http"):
+    """Only from GitLab's own origin, or over HTTPS (port 443) from a host the configuration names."""
+    target = origin_of(url)
+    if target == origin_of(gitlab_url) and target[0] in ("https", "http"):
         return True
-    return target.scheme == "https" and (target.hostname or "") in extra_hosts
+    return target[0] == "https" and target[2] == 443 and target[1] in {host.lower() for host in extra_hosts}
