@@ -408,6 +408,42 @@ def test_a_new_failure_another_worker_met_is_said_not_this_workers_older_one() -
     gate.open.set()
 
 
+def test_a_worker_whose_circuit_is_open_takes_another_workers_later_success_as_the_upstream_back() -> None:
+    """The demo's two workers after an outage: one found the upstream back and fetched, the
+    other's circuit was still open from the outage (its pause up to a minute). Its polls showed
+    the other's new data, past its TTL, as stale "answered HTTP 500" for that long (in both
+    workers' turn: the card flipped between fresh and failing). An entry fetched after this
+    worker's last failure says the upstream answered since: its circuit closes, it refreshes."""
+    store = LocalStore()
+    policies = {"u": BreakerPolicy(threshold=1, backoff=60, backoff_max=60)}
+    first, second = (WidgetCache(store, policies, failure_hold=0.05, max_waiting=1) for _ in range(2))
+    policy = FetchPolicy(
+        ttl=0.1, stale_ttl=60, upstream="u", upstream_label="Upstream", timeout=0.1, answer_within=30
+    )
+    past_ttl = 0.1 + policy.grace + 0.05
+
+    def down() -> str:
+        raise UpstreamUnavailable("u", Reason.of("Upstream answered HTTP 500"), "test")
+
+    assert first.get_or_fetch(KEY, lambda: "v1", policy).state == "ok"
+    time.sleep(past_ttl)
+    assert second.get_or_fetch(KEY, down, policy).state == "stale"
+    assert second.breaker("u").state is CircuitState.OPEN  # for a minute
+    time.sleep(0.06)  # past the failure's hold: the first worker finds the upstream back
+    assert eventually(lambda: first.get_or_fetch(KEY, lambda: "v2", policy).value == "v2")
+    time.sleep(past_ttl)
+    answers = [second.get_or_fetch(KEY, lambda: "v3", policy)]
+    assert eventually(
+        lambda: answers.append(second.get_or_fetch(KEY, lambda: "v3", policy)) or answers[-1].value == "v3"
+    )
+    assert all(answer.error is None for answer in answers), [str(a.error) for a in answers]
+    assert second.breaker("u").state is CircuitState.CLOSED
+    # Its own failure after the other's success still counts: the circuit opens again.
+    time.sleep(past_ttl)
+    assert str(second.get_or_fetch(KEY, down, policy).error) == "Upstream answered HTTP 500"
+    assert second.breaker("u").state is CircuitState.OPEN
+
+
 def test_an_upstream_that_fails_fast_is_said_at_every_poll_while_the_data_is_still_current() -> None:
     cache = WidgetCache(LocalStore(), failure_hold=0.01, max_waiting=1)
     policy = FetchPolicy(ttl=0.1, stale_ttl=60, upstream="u", upstream_label="Upstream", timeout=5)

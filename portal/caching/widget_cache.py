@@ -479,6 +479,8 @@ class WidgetCache:
         if failure is not None and (entry is None or failure.at > entry.fetched_at):
             return self._degraded(entry, failure.reason)
         breaker = self.breaker(policy.upstream)
+        if entry is not None:
+            breaker.answered_since(entry.fetched_at)  # another worker fetched it after our failure
         if breaker.state is CircuitState.OPEN:
             return self._degraded(entry, self._open_message(breaker, policy))
         began = time.monotonic()
@@ -590,13 +592,16 @@ class WidgetCache:
     def _known_failing(self, request: Request[Any], entry: Entry) -> Reason | None:
         """Why refreshing `entry` failed last, if it did: the key's failure record, past its hold
         too, when it is newer than the entry (this worker or another tried, and failed), else the
-        upstream's last call in this process (while none has succeeded since). The record comes
-        first: this process's memory may be of an earlier outage, other workers having found the
-        upstream back meanwhile."""
+        upstream's last call in this process (while none has succeeded since, here or, as the
+        entry's fetch time shows, in another worker). The record comes first: this process's
+        memory may be of an earlier outage, other workers having found the upstream back
+        meanwhile."""
         value = self._safe_get(self._failure_key(request.key))
         if isinstance(value, Failure) and value.at > entry.fetched_at:
             return value.reason
-        last = self.breaker(request.policy.upstream).last_error
+        breaker = self.breaker(request.policy.upstream)
+        breaker.answered_since(entry.fetched_at)
+        last = breaker.last_error
         if isinstance(last, Reason):
             return last
         return None

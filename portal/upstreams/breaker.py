@@ -52,6 +52,7 @@ class CircuitBreaker:
         self._trial_started = 0.0
         self._state = CircuitState.CLOSED
         self.last_error: Any = None  # what the last failure said (shown while open)
+        self._failed_at = 0.0  # the wall-clock time of the last failure (others' data is dated so)
 
     @property
     def state(self) -> CircuitState:
@@ -95,6 +96,16 @@ class CircuitBreaker:
             self.last_error = None
             self._set_state(CircuitState.CLOSED)
 
+    def answered_since(self, moment: float) -> None:
+        """Another process reached the upstream at `moment` (wall clock: the fetch time of data
+        it shared). After this breaker's last failure, that says the upstream is back: the
+        circuit closes, as after a trial of its own, rather than keep serving the outage's
+        failure to this process's requests until its pause ends."""
+        with self._lock:
+            if self.last_error is None or moment <= self._failed_at:
+                return
+        self.record_success()
+
     def record_failure(self, error: Any, retry_after: float | None = None) -> None:
         """A call failed: count it, and open the circuit at the threshold or after a failed trial.
 
@@ -103,6 +114,7 @@ class CircuitBreaker:
         """
         with self._lock:
             self.last_error = error
+            self._failed_at = time.time()
             self._failures += 1
             trial_failed = self._trial_running
             self._trial_running = False
