@@ -25,7 +25,7 @@ from .web import errors, security
 from .web.assets import PortalFlask
 from .web.compression import init_compression
 from .web.guard import init_guard
-from .web.i18n import format_list, format_uptime, init_i18n
+from .web.i18n import format_day, format_list, format_uptime, init_i18n
 from .web.markdown import render_markdown
 from .web.request_record import init_request_record
 from .web.word_breaks import word_breaks
@@ -156,6 +156,7 @@ def _init_templates(app: Flask, state: PortalState) -> None:
         format_timedelta=flask_babel.format_timedelta,
         format_uptime=format_uptime,
         format_list=format_list,
+        format_day=format_day,
         render_card=render_card,
         tiles_css_url=shell.views.tiles_css_url,
         role_names=shell.views.role_names,

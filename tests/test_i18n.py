@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
+from flask import Flask
 from flask.testing import FlaskClient
 
+from portal.web.i18n import format_day
 from simulators.base import SimServer
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "portal" / "translations"
@@ -182,3 +185,21 @@ def test_the_status_card_says_what_each_number_is(client: FlaskClient, kuma: Sim
     assert re.search(r'<span class="status-pill__count">1</span> en panne<', french)
     assert "dégradé(s)" not in french
     assert re.search(r"Depuis le \d{1,2} [a-zéû]+\.? \d{4} à \d\d:\d\d<", french)
+
+
+@pytest.mark.parametrize(
+    ("language", "day", "today", "said"),
+    [
+        ("en", date(2026, 12, 5), date(2026, 12, 6), "Dec 5"),
+        ("fr", date(2026, 12, 5), date(2026, 12, 6), "5 déc."),
+        ("en", date(2028, 1, 3), date(2026, 12, 6), "Jan 3, 2028"),
+        ("fr", date(2028, 1, 3), date(2026, 12, 6), "3 janv. 2028"),
+        ("en", date(2026, 12, 5), None, "Dec 5"),
+    ],
+)
+def test_a_day_is_written_in_words_in_the_languages_order_never_in_digits(
+    app: Flask, language: str, day: date, today: date | None, said: str
+) -> None:
+    """Every card writes a day alike: "12/5/26" is the 12th of May to half of a bilingual team."""
+    with app.test_request_context(headers={"Accept-Language": language}):
+        assert format_day(day, today) == said

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from datetime import date
 
 from babel import Locale
+from babel.dates import format_skeleton
 from babel.lists import format_list as babel_format_list
 from babel.numbers import format_percent
 from flask import Flask, current_app, request
@@ -59,6 +61,14 @@ def format_uptime(fraction: float) -> str:
 def format_list(items: Iterable[str]) -> str:
     """ "a, b and c" in the user's language ("a, b et c")."""
     return str(babel_format_list(list(items), locale=get_locale()))
+
+
+def format_day(day: date, today: date | None = None) -> str:
+    """A day in the user's language and order, the year only when it is not today's: "Dec 5"
+    (« 5 déc. »), "Jan 3, 2028". Every card writes a day without its time so, never "12/5/26",
+    which half of a bilingual team reads as the 12th of May."""
+    skeleton = "MMMd" if today is None or day.year == today.year else "yMMMd"
+    return str(format_skeleton(skeleton, day, locale=get_locale()))
 
 
 def translate_reason(reason: Reason) -> str:

@@ -24,13 +24,14 @@ from functools import partial
 from typing import Any, Literal
 
 from flask import Blueprint, Response, request
-from flask_babel import format_date, format_time, gettext, to_user_timezone
+from flask_babel import format_time, gettext, to_user_timezone
 from flask_babel import lazy_gettext as _l
 from pydantic import Field, field_validator
 
 from ...config import PortalConfig, WidgetSection
 from ...identity import User
 from ...storage import Preference, user_preferences
+from ...web.i18n import format_day
 from ..contract import PER_MINUTE, Part, Widget, WidgetContext, WidgetView
 from ..metrics import format as fmt
 from ..metrics.client import ActiveAlert
@@ -148,11 +149,12 @@ class IncidentView:
 
 def _moment(at: float, now: float) -> Moment:
     moment = datetime.fromtimestamp(at, tz=UTC)
-    same_day = to_user_timezone(moment).date() == to_user_timezone(datetime.fromtimestamp(now, tz=UTC)).date()
+    day = to_user_timezone(moment).date()
+    today = to_user_timezone(datetime.fromtimestamp(now, tz=UTC)).date()
     return Moment(
         moment.isoformat(timespec="seconds"),
         str(format_time(moment, "short")),
-        "" if same_day else str(format_date(moment, "short")),
+        "" if day == today else format_day(day, today),
     )
 
 
