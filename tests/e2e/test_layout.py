@@ -186,9 +186,14 @@ def _box_of(page: Page, slug: str) -> dict[str, float]:
     return box
 
 
-def test_a_wide_card_sits_beside_a_short_one_rather_than_below_everything(open_page: OpenPage) -> None:
+def test_a_wide_card_goes_before_a_short_one_rather_than_below_everything_or_beside_a_hole(
+    open_page: OpenPage,
+) -> None:
     """Four columns: level tops only under the two tall cards (1,200 px) would leave two columns
-    empty beside them for the whole height; beside the short card, the page ends 700 px higher."""
+    empty beside them for the whole height; beside the short card (500 px), the column next to
+    it would stay empty above the wide card. Placed one card sooner, it takes the level top of
+    the two free columns and the short card goes under it: the page ends 700 px higher, and no
+    column is empty between two cards."""
     page = from_the_default(open_page, width=1920)
     edit(page)
     status_of_normal_width(page)
@@ -196,8 +201,9 @@ def test_a_wide_card_sits_beside_a_short_one_rather_than_below_everything(open_p
     page.locator("#widget-gamma [data-action='width']").click()
     saved(page, "Gamma is wide. Layout saved.")
     gamma, beta, status = (_box_of(page, slug) for slug in ("gamma", "beta", "status"))
-    assert gamma["left"] == beta["left"] and gamma["top"] < status["bottom"], (gamma, beta, status)
-    assert gamma["bottom"] < status["bottom"] + 800 - 160
+    assert gamma["left"] == beta["left"] and gamma["top"] == status["top"], (gamma, beta, status)
+    assert beta["top"] >= gamma["bottom"] and beta["top"] - gamma["bottom"] < 40, (gamma, beta)
+    assert beta["bottom"] < status["bottom"] + 800 - 160
     page.locator("#widget-gamma [data-action='width']").click()
     saved(page, "Gamma is of normal width. Layout saved.")
 

@@ -999,10 +999,11 @@
   // takes the highest free place in one column, or, for a wide card, in two side by side where
   // their tops are level ("when there is room": it would otherwise leave a hole beside it), on rows
   // of PACK_ROW px. So cards of different heights leave no holes. When level tops are only found
-  // below everything else, a wide card may sit beside a shorter card instead, if that makes the
-  // page shorter (shortestPage). The places are set through the
-  // CSSOM (allowed by the CSP, unlike style attributes), only where they changed; they are worked
-  // out again whenever a card changes size (data arrives, folded, hidden, widened) or moves.
+  // below everything else, a wide card may sit beside a shorter card instead, or come before a
+  // narrow card or two, if that makes the page shorter and its holes fewer (bestArrangement).
+  // The places are set through the CSSOM (allowed by the CSP, unlike style attributes), only
+  // where they changed; they are worked out again whenever a card changes size (data arrives,
+  // folded, hidden, widened) or moves.
   // Without script: a plain grid.
   var PACK_ROW = 4;
   var LEVEL = 40;  // rows (160 px): the most a wide card may leave empty beside its top
@@ -1048,15 +1049,17 @@
     return card.classList.contains("widget-card--wide");
   }
 
-  function placeAll(cards, heights, bySpan, count, wideFits, kept, uneven) {
-    // Each card's place, in order: where it was (`kept`, by id), else the best free one. A wide
-    // card measured at both widths (`bySpan`, by id) is placed with the height of the width it
-    // gets; those whose ids `uneven` holds may take two columns whose tops are not level.
+  function placeAll(cards, heights, bySpan, count, wideFits, kept, uneven, order) {
+    // Each card's place, taken in `order` (indexes; default: the layout's): where it was (`kept`,
+    // by id), else the best free one. A wide card measured at both widths (`bySpan`, by id) is
+    // placed with the height of the width it gets; those whose ids `uneven` holds may take two
+    // columns whose tops are not level. `holes`: the rows left empty above a card in its columns.
     var columns = [];
     for (var c = 0; c < count; c += 1) columns.push([]);
     var places = {};
     var end = 0;
-    cards.forEach(function (card, index) {
+    (order || cards.map(function (card, index) { return index; })).forEach(function (index) {
+      var card = cards[index];
       var spans = bySpan[card.id];
       var height = heights[index];
       var was = kept[card.id];
@@ -1072,7 +1075,15 @@
       for (var k = place.first; k < place.first + place.span; k += 1) columns[k].push([place.top, place.top + height]);
       end = Math.max(end, place.top + height);
     });
-    return { places: places, end: end };
+    var holes = 0;
+    columns.forEach(function (used) {
+      var reached = 0;
+      used.slice().sort(function (a, b) { return a[0] - b[0]; }).forEach(function (span) {
+        holes += Math.max(0, span[0] - reached);
+        reached = Math.max(reached, span[1]);
+      });
+    });
+    return { places: places, end: end, holes: holes };
   }
 
   function wideHeights(cards, gap) {
@@ -1091,27 +1102,50 @@
     return found;
   }
 
-  function shortestPage(cards, heights, bySpan, count, wideFits) {
-    // Level tops first; but a wide card that finds them only below everything else would leave
-    // the columns beside the cards above it empty (a wide screen: half the page). So each wide
-    // card may also take the highest two columns, uneven, beside a shorter card: of every such
-    // choice (a few cards: at most 2^4 tries, no layout read), the one that makes the page
-    // shortest by more than LEVEL wins over the level one.
-    var wide = wideFits ? cards.filter(isWide).slice(0, 4) : [];
-    var best = placeAll(cards, heights, bySpan, count, wideFits, {}, {});
-    for (var mask = 1; mask < (1 << wide.length); mask += 1) {
+  function earlier(order, index, by) {
+    // `order` with the card at `index` taken `by` places sooner (never before the first).
+    var moved = order.filter(function (i) { return i !== index; });
+    var at = Math.max(0, order.indexOf(index) - by);
+    moved.splice(at, 0, index);
+    return moved;
+  }
+
+  function bestArrangement(cards, heights, bySpan, count, wideFits) {
+    // Level tops, in the layout's order, unless another arrangement is better by more than
+    // LEVEL: the page's height plus the rows it leaves empty between cards (a hole shows; the
+    // columns' uneven ends do not). Tried for each wide card (the first three): beside a shorter
+    // card (uneven tops), or placed one or two cards sooner, so that it takes the level place
+    // under the cards above before a narrow card does (at 1280 px the pipelines card went under
+    // the deadlines, leaving a column empty for 640 px beside the metrics). At most 6^3 tries
+    // of a few cards each (4 to 5 ms for 8 cards, four of them wide, here), no layout read.
+    // Returns the places and the order they were taken in.
+    var identity = cards.map(function (card, index) { return index; });
+    var wide = wideFits ? identity.filter(function (index) { return isWide(cards[index]); }).slice(0, 3) : [];
+    var cost = function (tried) { return tried.end + tried.holes; };
+    var first = placeAll(cards, heights, bySpan, count, wideFits, {}, {}, identity);
+    var best = { tried: first, order: identity, cost: cost(first) };
+    var choices = Math.pow(6, wide.length);
+    for (var choice = 1; choice < choices; choice += 1) {
+      var order = identity;
       var uneven = {};
-      wide.forEach(function (card, i) { if (mask & (1 << i)) uneven[card.id] = true; });
-      var tried = placeAll(cards, heights, bySpan, count, wideFits, {}, uneven);
-      if (tried.end + LEVEL < best.end) best = tried;
+      var rest = choice;
+      wide.forEach(function (index) {
+        var option = rest % 6;
+        rest = Math.floor(rest / 6);
+        if (option % 2) uneven[cards[index].id] = true;
+        if (option >= 2) order = earlier(order, index, option >= 4 ? 2 : 1);
+      });
+      var tried = placeAll(cards, heights, bySpan, count, wideFits, {}, uneven, order);
+      if (cost(tried) < best.cost) best = { tried: tried, order: order, cost: cost(tried) };
     }
-    return best.places;
+    var chosen = best.cost + LEVEL < cost(first) ? best : { tried: first, order: identity };
+    return { places: chosen.tried.places, order: chosen.order.map(function (index) { return cards[index].id; }) };
   }
 
   // Where each card went (by id): a card whose content grows or shrinks stays in its column(s)
   // and only what is below it moves, as in any page; a new arrangement (another number of
   // columns, a card moved, widened, hidden or folded) places every card afresh.
-  var packed = { arrangement: "", places: {} };
+  var packed = { arrangement: "", places: {}, order: [], failing: {} };
 
   function arrangementOf(cards, count) {
     return count + ":" + cards.map(function (card) {
@@ -1125,6 +1159,14 @@
     if (card.style.gridRow !== row) card.style.gridRow = row;
   }
 
+  function failingCards(cards) {
+    // The cards that show a failure and no data (by id): once one has data, every card is placed
+    // afresh, or a page opened during an outage would keep the places of its small error cards.
+    var found = {};
+    cards.forEach(function (card) { if (card.querySelector(".widget-content.is-error")) found[card.id] = true; });
+    return found;
+  }
+
   function pack(grid) {
     var style = window.getComputedStyle(grid);
     var count = style.gridTemplateColumns.split(" ").filter(Boolean).length;
@@ -1134,17 +1176,27 @@
       return card.offsetParent !== null;  // not hidden
     });
     var arrangement = arrangementOf(cards, count);
-    var afresh = arrangement !== packed.arrangement;
+    var failing = failingCards(cards);
+    var recovered = Object.keys(packed.failing).some(function (id) { return !failing[id]; });
+    var afresh = arrangement !== packed.arrangement || recovered;
     // Every height is read before any place is written: reading one after a write would make
     // the browser lay the page out again for each card (on a phone, most of the page's script time).
     var heights = cards.map(function (card) { return Math.ceil((card.offsetHeight + gap) / PACK_ROW); });
-    var places = afresh ? shortestPage(cards, heights, wideFits ? wideHeights(cards, gap) : {}, count, wideFits)
-      : placeAll(cards, heights, {}, count, wideFits, packed.places, {}).places;
+    var found;
+    if (afresh) {
+      found = bestArrangement(cards, heights, wideFits ? wideHeights(cards, gap) : {}, count, wideFits);
+    } else {
+      // In the order they were first taken, each card where it was.
+      var ids = cards.map(function (card) { return card.id; });
+      var order = packed.order.map(function (id) { return ids.indexOf(id); });
+      found = { places: placeAll(cards, heights, {}, count, wideFits, packed.places, {}, order).places, order: packed.order };
+    }
+    var places = found.places;
     cards.forEach(function (card) {
       var place = places[card.id];
       setPlace(card, (place.first + 1) + " / span " + place.span, (place.top + 1) + " / span " + place.height);
     });
-    packed = { arrangement: arrangement, places: places };
+    packed = { arrangement: arrangement, places: places, order: found.order, failing: failing };
     if (grid.getAttribute("data-columns") !== String(count)) grid.setAttribute("data-columns", String(count));
     grid.classList.add("is-packed", "is-shown");
   }
