@@ -40,6 +40,8 @@ def _counted_from_the_portal(page: Page, since: float, ahead: float = 0) -> None
     shown = page.evaluate(RELATIVE_TIMES)
     assert shown, "the dashboard shows times relative to now"
     for said, moment in shown:
+        # Written as the durations beside them are: "2 min ago", not English's short "2 min. ago".
+        assert ". " not in said, said
         seconds, unit = _seconds(said)
         at = datetime.fromisoformat(moment).timestamp()
         earliest, latest = since - at, time.time() + ahead - at

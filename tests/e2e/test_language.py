@@ -92,7 +92,7 @@ _CLOCK = re.compile(r"\b\d{1,2}:\d{2}(\s?[AP]M)?")
 def _clock_free(texts: dict[str, str]) -> dict[str, str]:
     """The texts with times of day and numbers blanked: a card may refresh meanwhile (a new
     "Updated at") and a minute pass ("27 min ago" becomes "28 min ago", "running for 4 min"
-    becomes "running for 4 min 30 sec", "just now" becomes "1 min. ago"): the words must stay."""
+    becomes "running for 4 min 30 sec", "just now" becomes "1 min ago"): the words must stay."""
     return {
         key: _AGO.sub("AGO", _DURATION.sub(r"\1", re.sub(r"\d+", "N", _CLOCK.sub("HH:MM", text))))
         for key, text in texts.items()

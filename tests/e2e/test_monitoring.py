@@ -172,6 +172,15 @@ def test_an_alert_moves_from_firing_to_resolved(
         expect(neighbour).to_have_class(re.compile(r"\bis-firing\b"), timeout=WAIT)
         expect(row.locator(".alert-row__more")).to_have_attribute("open", "")
         expect(row.locator(".ribbon")).to_be_visible()
+
+        # It fires anew (all shown, no "Details"), then resolves: its details open again, as the
+        # person left them.
+        controlled_target.set(metric, 1)
+        expect(row).to_have_class(re.compile(r"\bis-firing\b"), timeout=WAIT)
+        expect(row.locator(".alert-row__more")).to_have_count(0)
+        controlled_target.set(metric, 0)
+        expect(row).to_have_class(re.compile(r"\bis-resolved\b"), timeout=WAIT)
+        expect(row.locator(".alert-row__more")).to_have_attribute("open", "")
     finally:
         controlled_target.clear(metric)
 

@@ -563,9 +563,15 @@
     }
     for (var i = 0; i < AGO_UNITS.length; i += 1) {
       var value = seconds / AGO_UNITS[i][1];
-      if (value >= 1) return agoFormat.format(-Math.max(1, Math.round(value)), AGO_UNITS[i][0]);
+      if (value >= 1) return unabbreviated(agoFormat.format(-Math.max(1, Math.round(value)), AGO_UNITS[i][0]));
     }
     return "";
+  }
+
+  function unabbreviated(text) {
+    // English's short style writes "2 min. ago", "1 hr. ago"; the durations beside them (CLDR's
+    // unit style, as the server writes them) "2 min 30 sec": one way on the page, without the dots.
+    return /^en\b/.test(document.documentElement.lang) ? text.replace(/\.(?=\s)/g, "") : text;
   }
 
   function unitText(value, unit) {
@@ -771,6 +777,23 @@
     }
   }
 
+  // A resolved alert's details, opened by the person, open again after the alert fired anew
+  // and resolved (a firing alert shows them all, without its <details>): the row, kept by its
+  // id through refreshes, holds the wish.
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.classList || !details.classList.contains("alert-row__more")) return;
+    var row = details.closest(".alert-row");
+    if (row) row._moreOpen = details.open;
+  }, true);
+
+  function reopenDetails(body) {
+    body.querySelectorAll(".alert-row").forEach(function (row) {
+      var more = row.querySelector(".alert-row__more");
+      if (row._moreOpen && more && !more.open) more.open = true;
+    });
+  }
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var body = event.detail.elt;
     var entry = body._portalPoll;
@@ -780,6 +803,7 @@
     entry.shownAsk = asked(choiceOf(entry, content));  // what the card on screen answers
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
     restoreTab(body);
+    reopenDetails(body);
     rememberHeight(body);
     announce(cardOf(body), content.getAttribute("data-announce") || "", entry, content.getAttribute("data-poll") === "soon");
   });
