@@ -208,6 +208,46 @@ def test_a_wide_card_goes_before_a_short_one_rather_than_below_everything_or_bes
     saved(page, "Gamma is of normal width. Layout saved.")
 
 
+# Gamma showing only a failure (a small card), then its data (800 px): the same heights as above.
+GAMMA_FAILING = """() => {
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync("#widget-status, #widget-alpha { height: 1200px; overflow: hidden } "
+    + "#widget-beta { height: 500px; overflow: hidden } #widget-gamma { height: 100px; overflow: hidden }");
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+  window.__gammaSheet = sheet;
+  document.querySelector("#widget-gamma .widget-content").classList.add("is-error");
+}"""
+GAMMA_BACK = """() => {
+  document.querySelector("#widget-gamma .widget-content").classList.remove("is-error");
+  window.__gammaSheet.replaceSync("#widget-status, #widget-alpha { height: 1200px; overflow: hidden } "
+    + "#widget-beta { height: 500px; overflow: hidden } #widget-gamma { height: 800px; overflow: hidden }");
+}"""
+
+
+def test_a_card_whose_data_comes_back_after_a_failure_has_every_card_placed_afresh(
+    open_page: OpenPage,
+) -> None:
+    """Placed while it showed only a failure (100 px), the wide card sat under the tall cards;
+    had its places been kept once its data came (800 px), it would have stayed there all day,
+    two columns empty beside the tall ones. Placed afresh, it takes the level top beside them."""
+    page = from_the_default(open_page, width=1920)
+    edit(page)
+    status_of_normal_width(page)
+    page.evaluate(GAMMA_FAILING)
+    page.locator("#widget-gamma [data-action='width']").click()
+    saved(page, "Gamma is wide. Layout saved.")
+    gamma, status = _box_of(page, "gamma"), _box_of(page, "status")
+    assert gamma["top"] >= status["bottom"], (gamma, status)  # small: under the tall cards
+    page.evaluate(GAMMA_BACK)
+    page.wait_for_function(
+        "() => document.querySelector('#widget-gamma').getBoundingClientRect().height > 700"
+    )
+    gamma, beta, status = (_box_of(page, slug) for slug in ("gamma", "beta", "status"))
+    assert gamma["top"] == status["top"] and beta["top"] >= gamma["bottom"], (gamma, beta, status)
+    page.locator("#widget-gamma [data-action='width']").click()
+    saved(page, "Gamma is of normal width. Layout saved.")
+
+
 # A wide card of much text (twice as tall on one column as on two), beside cards of set heights
 # that leave no level tops anywhere.
 MUCH_TEXT = """() => {
