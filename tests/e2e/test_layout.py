@@ -169,13 +169,19 @@ TALL_CARDS = """() => {
 }"""
 
 
-# Two tall cards, a short one, and a wide card that finds level tops only below the tall ones.
-BESIDE_THE_SHORT_ONE = """() => {
-  const sheet = new CSSStyleSheet();
+# Two tall cards, a short one, and a wide card (gamma: 800 px, or as given) that finds level tops
+# only below the tall ones. Called again, it sets gamma's height anew.
+BESIDE_THE_SHORT_ONE = """(gamma = 800) => {
+  const sheet = window.__heights || new CSSStyleSheet();
   sheet.replaceSync("#widget-status, #widget-alpha { height: 1200px; overflow: hidden } "
-    + "#widget-beta { height: 500px; overflow: hidden } #widget-gamma { height: 800px; overflow: hidden }");
-  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+    + "#widget-beta { height: 500px; overflow: hidden } "
+    + `#widget-gamma { height: ${gamma}px; overflow: hidden }`);
+  if (!window.__heights) document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+  window.__heights = sheet;
 }"""
+# Whether gamma shows only a failure (its content in the error state).
+GAMMA_FAILING = """(failing) => document.querySelector("#widget-gamma .widget-content")
+  .classList.toggle("is-error", failing)"""
 
 
 def _box_of(page: Page, slug: str) -> dict[str, float]:
@@ -208,22 +214,6 @@ def test_a_wide_card_goes_before_a_short_one_rather_than_below_everything_or_bes
     saved(page, "Gamma is of normal width. Layout saved.")
 
 
-# Gamma showing only a failure (a small card), then its data (800 px): the same heights as above.
-GAMMA_FAILING = """() => {
-  const sheet = new CSSStyleSheet();
-  sheet.replaceSync("#widget-status, #widget-alpha { height: 1200px; overflow: hidden } "
-    + "#widget-beta { height: 500px; overflow: hidden } #widget-gamma { height: 100px; overflow: hidden }");
-  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
-  window.__gammaSheet = sheet;
-  document.querySelector("#widget-gamma .widget-content").classList.add("is-error");
-}"""
-GAMMA_BACK = """() => {
-  document.querySelector("#widget-gamma .widget-content").classList.remove("is-error");
-  window.__gammaSheet.replaceSync("#widget-status, #widget-alpha { height: 1200px; overflow: hidden } "
-    + "#widget-beta { height: 500px; overflow: hidden } #widget-gamma { height: 800px; overflow: hidden }");
-}"""
-
-
 def test_a_card_whose_data_comes_back_after_a_failure_has_every_card_placed_afresh(
     open_page: OpenPage,
 ) -> None:
@@ -233,12 +223,14 @@ def test_a_card_whose_data_comes_back_after_a_failure_has_every_card_placed_afre
     page = from_the_default(open_page, width=1920)
     edit(page)
     status_of_normal_width(page)
-    page.evaluate(GAMMA_FAILING)
+    page.evaluate(BESIDE_THE_SHORT_ONE, 100)
+    page.evaluate(GAMMA_FAILING, True)
     page.locator("#widget-gamma [data-action='width']").click()
     saved(page, "Gamma is wide. Layout saved.")
     gamma, status = _box_of(page, "gamma"), _box_of(page, "status")
     assert gamma["top"] >= status["bottom"], (gamma, status)  # small: under the tall cards
-    page.evaluate(GAMMA_BACK)
+    page.evaluate(GAMMA_FAILING, False)
+    page.evaluate(BESIDE_THE_SHORT_ONE, 800)
     page.wait_for_function(
         "() => document.querySelector('#widget-gamma').getBoundingClientRect().height > 700"
     )
