@@ -306,6 +306,32 @@ def test_collapse_pin_and_new_tab(open_page: OpenPage) -> None:
     opened.value.close()
 
 
+# Each word of each tool's name, as the lines it was laid out on: a word on two lines was cut.
+WORDS_CUT_IN_TWO = """() => [...document.querySelectorAll('.tool-tile__name')].flatMap((name) => {
+  const text = name.firstChild;
+  return [...text.textContent.matchAll(/\\S+/g)].filter((word) => {
+    const range = document.createRange();
+    range.setStart(text, word.index);
+    range.setEnd(text, word.index + word[0].length);
+    return new Set([...range.getClientRects()].map((line) => Math.round(line.top))).size > 1;
+  }).map((word) => word[0]);
+})"""
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_phone_in_edit_mode_keeps_every_tool_name_whole(open_page: OpenPage, language: str) -> None:
+    """The pin goes above the icon on a phone: the name keeps the tile's width ("GitLa|b" was seen)."""
+    page = open_page("/", language=language, width=390, height=844)
+    assert page.locator(".tool-tile__name").count() >= 8
+    assert page.evaluate(WORDS_CUT_IN_TWO) == []
+    edit(page)
+    assert page.locator(".tile-pin").first.is_visible()
+    assert page.evaluate(WORDS_CUT_IN_TWO) == []
+    pin = page.locator(".tile-item").first.locator(".tile-pin").bounding_box()
+    dot = page.locator(".tile-item").first.locator(".tile-dot").bounding_box()
+    assert pin and dot and dot["y"] >= pin["y"] + pin["height"]  # the dot clear of the pin
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_no_violation_in_edit_mode(open_page: OpenPage, scheme: str) -> None:
     page = open_page("/", scheme=scheme)
