@@ -16,8 +16,6 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from portal.observability.paths import logged_path
-
 bind = os.environ.get("PORTAL_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("PORTAL_WORKERS", "2"))
 # Threads let a worker keep answering cached widgets while one request waits on an upstream.
@@ -65,13 +63,21 @@ def _metrics_dir() -> str:
 
 metrics_dir = _metrics_dir()
 
+# Only now: importing the package `portal` imports prometheus_client, which must find the
+# directory set (imported first, every worker counted in its own memory and /metrics was empty).
+from portal.observability.paths import logged_path  # noqa: E402
+
 
 def when_ready(server: Any) -> None:
     """Serve the workers' summed metrics from the master, on a port the Ingress does not expose."""
+    from prometheus_client import multiprocess  # noqa: PLC0415
+    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics  # noqa: PLC0415
+
+    # The live gauges the app set while the master loaded it (every circuit closed) are no
+    # worker's: kept, the master's 0 was the live minimum and the circuit never read open.
+    multiprocess.mark_process_dead(os.getpid())
     if metrics_bind in ("", "off"):
         return
-    # Imported here, once PROMETHEUS_MULTIPROC_DIR is set (prometheus_client reads it at import).
-    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics  # noqa: PLC0415
 
     host, _, port = metrics_bind.rpartition(":")
     try:

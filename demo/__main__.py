@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -154,6 +155,7 @@ def main() -> int:
             os.killpg(child.pid, signal.SIGKILL)
         for server in servers.values():
             server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # its configuration and database: a demo's own
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 import requests
@@ -329,3 +330,43 @@ def test_a_restart_empties_the_directory_dead_workers_keep_their_counts_a_reload
         '{upstream="taiga"}': 0.0,
     }
     assert len(_samples(text, "portal_build_info")) == 1
+
+
+def test_the_circuit_reads_open_once_every_worker_has_paused_and_closed_once_back(
+    portal_config: dict[str, Any], kuma: SimServer, tmp_path: Path
+) -> None:
+    """The values the app set in the master (loaded before any worker) are no worker's: with them
+    in the live minimum the circuit read closed whatever the workers' breakers said, and
+    PortalUpstreamCircuitOpen could never fire."""
+    portal_config["upstreams"]["uptime_kuma"].update(breaker_threshold=1)
+    portal_config["widgets"]["status"].update(ttl=2, refresh=5)
+    kuma.set_fault("error500")
+    process, metrics_port = _start(portal_config, tmp_path, tmp_path / "metrics")
+
+    def circuit() -> float:
+        text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        return _samples(text, "portal_upstream_circuit_state")['{upstream="uptime_kuma"}']
+
+    def polled_until(value: float) -> bool:
+        _burst(url, ["/widgets/status"] * 8)  # both workers take some
+        return circuit() == value
+
+    with process as url:
+        assert circuit() == 0.0  # closed before anything failed
+        wait_for(lambda: polled_until(2.0), timeout=30, interval=0.5, what="the circuit to read open")
+        kuma.set_fault("none")
+        wait_for(lambda: polled_until(0.0), timeout=30, interval=0.5, what="the circuit to read closed")
+
+
+def test_metrics_are_served_without_a_directory_given(portal_config: dict[str, Any], tmp_path: Path) -> None:
+    """`make run` and any start outside the image: gunicorn makes a private directory. When the
+    package was imported before it was set, prometheus_client counted in each process's memory
+    and /metrics answered an empty page."""
+    metrics_port = free_port()
+    env = {"PORTAL_METRICS_BIND": f"127.0.0.1:{metrics_port}"}
+    with patch.dict(os.environ):
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        with portal_process(portal_config, tmp_path, workers=2, extra_env=env) as url:
+            _burst(url, ["/"] * 6)
+            text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    assert sum(_samples(text, "portal_http_request_total").values()) == 6

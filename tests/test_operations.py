@@ -204,11 +204,12 @@ def test_gunicorn_serves_json_logs(tmp_path: Path, portal_config: dict[str, Any]
     )
 
 
-def _start_demo(output: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_demo(output: Path, **extra_env: str) -> tuple[subprocess.Popen[bytes], str]:
     """`python -m demo` in a session of its own, writing to `output`; its base URL once ready."""
     port = free_port()
-    env = {**os.environ, "DEMO_PORT": str(port), "DEMO_METRICS_PORT": str(free_port())}
+    env = {**os.environ, "DEMO_PORT": str(port), "DEMO_METRICS_PORT": str(free_port()), **extra_env}
     env.pop("PORTAL_CONFIG", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "demo"],
@@ -241,10 +242,13 @@ def _workers_of_a_clean_stop(process: subprocess.Popen[bytes], output: Path) -> 
 
 
 def test_make_run_serves_the_demo(tmp_path: Path) -> None:
-    """`python -m demo` (what `make run` runs): simulators and portal, every widget alive; stopped,
-    it ends cleanly, its workers never killed for outliving gunicorn's graceful timeout."""
+    """`python -m demo` (what `make run` runs): simulators and portal, every widget alive, its
+    metrics served; stopped, it ends cleanly, its workers never killed for outliving gunicorn's
+    graceful timeout, and its scratch directories (configuration, database, metrics) gone."""
     output = tmp_path / "demo.log"
-    process, base = _start_demo(output)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    process, base = _start_demo(output, TMPDIR=str(scratch))
     try:
         page = requests.get(base, timeout=5, headers={"Accept-Language": "en"}).text
         assert "Demo" in page
@@ -252,11 +256,18 @@ def test_make_run_serves_the_demo(tmp_path: Path) -> None:
         assert card.status_code == 200
         assert 'class="widget-content is-ok"' in card.text
         assert "SonarQube indisponible" in card.text
+        said = output.read_text(encoding="utf-8")
+        metrics = re.search(r"Its Prometheus metrics on (\S+)", said)
+        assert metrics, said
+        counted = requests.get(metrics[1], timeout=5).text
+        assert 'portal_http_request_total{method="GET",status="200"}' in counted, counted[:500]
+        assert any(scratch.iterdir())
     finally:
         # Past gunicorn's graceful timeout (20 s) the master kills its workers: wait longer
         # than that, so that a slow stop is reported below rather than left running.
         stop_group(process, grace=45)
     _workers_of_a_clean_stop(process, output)
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_stop_reaching_the_demo_while_gunicorns_master_is_busy_kills_no_worker(tmp_path: Path) -> None:

@@ -43,13 +43,15 @@ class PrometheusObserver(CacheObserver):
         self._results = Counter(
             "portal_widget_cache_results_total",
             "Widget cache lookups by result: hit (fresh), miss (fetched now), coalesced (another "
-            "caller's fetch), stale (last good data after a failure), error (nothing to show)",
+            "caller's fetch), stale (last good data after a failure), error (nothing to show), "
+            "pending (nothing yet while another request fetches)",
             ("widget", "result"),
             registry=registry,
         )
         self._calls = Histogram(
             "portal_upstream_request_duration_seconds",
-            "Upstream API calls by upstream and outcome (ok, unavailable, auth, bad_response, error)",
+            "Upstream API calls by upstream and outcome (ok, unavailable, auth, bad_response, "
+            "rejected, conflict, error)",
             ("upstream", "outcome"),
             buckets=UPSTREAM_BUCKETS,
             registry=registry,
