@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from .identity import everyones_role
+from .url_credentials import credentials_in, masked
 
 DEFAULT_CONFIG_PATH = "portal.yaml"
 LANGUAGES = ("en", "fr")
@@ -78,7 +79,22 @@ def _check_grant(value: str) -> str:
     return value
 
 
+def refuse_credentials(url: HttpUrl | None, where_they_go: str) -> HttpUrl | None:
+    """`url` unless it carries credentials (a password, a token in the query): these go in the
+    environment, never in the configuration (a ConfigMap, logs, and for links every browser)."""
+    found = credentials_in(str(url)) if url is not None else None
+    if found:
+        raise ValueError(f"must not carry credentials ({found}): {where_they_go}")
+    return url
+
+
+def _plain_link(url: HttpUrl | None) -> HttpUrl | None:
+    return refuse_credentials(url, "a link is sent to every signed-in browser")
+
+
 Slug = Annotated[str, AfterValidator(_check_slug)]
+# A link shown to people (a tile, a tool's public address): no credentials in it.
+LinkUrl = Annotated[HttpUrl, AfterValidator(_plain_link)]
 Grant = Annotated[str, AfterValidator(_check_grant)]  # a role or a group ("/team-a") of Keycloak
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 # A text shown to users: one string, or one per language ({en: ..., fr: ...}).
@@ -113,7 +129,8 @@ class OidcSection(_Section):
     realm: str = Field(min_length=1, max_length=255)
     client_id: str = Field(min_length=1, max_length=255)
     # The portal's address as browsers reach it, for the redirect URIs; default: the request's own.
-    public_url: HttpUrl | None = None
+    # The portal is served at its host's root (the chart's Ingress routes "/" to it).
+    public_url: LinkUrl | None = None
     timeout: float = Field(5.0, gt=0, le=60, description="seconds for one call to Keycloak")
     verify_tls: bool = True
     ca_bundle: Path | None = None
@@ -146,6 +163,22 @@ class OidcSection(_Section):
             base = str(value).split("/realms/")[0] + "/"
             raise ValueError(
                 f"Keycloak's base URL ({base}), not a realm's: the realm goes in auth.oidc.realm"
+            )
+        return value
+
+    @field_validator("server_url")
+    @classmethod
+    def _server_url_plain(cls, value: HttpUrl) -> HttpUrl | None:
+        return refuse_credentials(value, "the portal's client secret goes in PORTAL_OIDC_CLIENT_SECRET")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_at_root(cls, value: HttpUrl | None) -> HttpUrl | None:
+        # Sign-in would come back to <path>/auth/callback, which nothing serves: a 404.
+        if value is not None and (value.path or "/") != "/":
+            raise ValueError(
+                f"the portal's address without a path (https://{value.host}/): "
+                "it is served at the root of its host, not under a path prefix"
             )
         return value
 
@@ -270,6 +303,9 @@ class LayoutSection(_Section):
 
 
 class UpstreamSection(_Section):
+    # Where this upstream's credentials go, said when its URL carries some.
+    credentials_go: ClassVar[str] = "its credentials go in the environment (its PORTAL_* keys, in the Secret)"
+
     url: HttpUrl
     # Total budget of one call in seconds (a slow drip is cut at this deadline).
     timeout: float = Field(5.0, gt=0, le=60)
@@ -293,6 +329,16 @@ class UpstreamSection(_Section):
             raise ValueError(f"file not found: {value}")
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _url_plain(cls, value: HttpUrl) -> HttpUrl | None:
+        return refuse_credentials(value, cls.credentials_go)
+
+    def credential_problems(self, name: str, credentials: Mapping[str, str]) -> list[str]:
+        """What is wrong with this upstream's secrets taken together (each was read alone):
+        checked with the configuration, so that `check-config` refuses what the start would."""
+        return []
+
     def identity_claims(self) -> tuple[str, ...]:
         """Claims of the user's token this section names besides the identity (the claim that
         holds a person's name in the tool): the session carries them (`User.claims`)."""
@@ -312,7 +358,7 @@ class WidgetSection(_Section):
 class Tile(_Section):
     id: Slug | None = None
     name: str = Field(min_length=1, max_length=60)
-    url: HttpUrl
+    url: LinkUrl
     description: LocalizedText = ""
     icon: str | None = None
     monitor: str | None = None
@@ -499,7 +545,8 @@ def load_secrets(
         )
     upstreams: dict[str, dict[str, str]] = {}
     for name, spec in upstreams_of(widgets if widgets is not None else _registry()).items():
-        if config.upstream(name) is None:
+        section = config.upstream(name)
+        if section is None:
             continue
         found: dict[str, str] = {}
         for secret in spec.secrets:
@@ -509,6 +556,7 @@ def load_secrets(
             elif secret.required:
                 what = f"{secret.help}; " if secret.help else ""
                 problems.append(_missing(secret.env, f" when upstreams.{name} is configured", what))
+        problems += section.credential_problems(name, found)
         upstreams[name] = found
     if problems:
         raise ConfigError("\n".join(problems))
@@ -540,11 +588,16 @@ def _describe(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "required key is missing"
     message = str(error["msg"]).removeprefix("Value error, ")
-    if kind in ("literal_error", "enum"):
-        return f"{message} (got {error.get('input')!r})"
-    if "input" in error and not isinstance(error["input"], dict | list):
-        return f"{message} (got {error['input']!r})"
+    given = error.get("input")
+    shown = _quoted(given)
+    if kind in ("literal_error", "enum") or ("input" in error and not isinstance(given, dict | list)):
+        return message if shown in message else f"{message} (got {shown})"
     return message
+
+
+def _quoted(value: object) -> str:
+    """A refused value as its message quotes it: a URL's credentials masked (logs keep it)."""
+    return repr(masked(value)) if isinstance(value, str) and "://" in value else repr(value)
 
 
 def _clean_location(error: Mapping[str, Any]) -> tuple[str | int, ...]:

@@ -76,6 +76,109 @@ def test_a_wrong_key_is_named(change: Any, named: str) -> None:
     assert named in _refused(config)
 
 
+@pytest.mark.parametrize(
+    ("change", "named", "secret"),
+    [
+        (
+            lambda c: c["upstreams"]["prometheus"].update(url="http://admin:promPW99@prometheus:9090"),
+            "upstreams.prometheus.url: must not carry credentials (a password before the host):"
+            " set username here, and the password or token in the environment",
+            "promPW99",
+        ),
+        (
+            lambda c: c["upstreams"]["uptime_kuma"].update(
+                url="https://kuma.example.org/?private_token=glpat-Q7"
+            ),
+            "upstreams.uptime_kuma.url: must not carry credentials (private_token= in its query)",
+            "glpat-Q7",
+        ),
+        (  # sent to every signed-in browser
+            lambda c: c["tiles"][0].update(url="https://bot:tilePW99@gitlab.example.org"),
+            "tiles[0].url: must not carry credentials (a password before the host): a link is sent",
+            "tilePW99",
+        ),
+        (
+            lambda c: c["auth"]["oidc"].update(server_url="https://admin:kcPW99@sso.example.org/"),
+            "auth.oidc.server_url: must not carry credentials (a password before the host):"
+            " the portal's client secret goes in PORTAL_OIDC_CLIENT_SECRET",
+            "kcPW99",
+        ),
+        (
+            lambda c: c.setdefault("database", {}).update(url="postgresql+psycopg://portal:dbPW99@db/portal"),
+            "database.url: must not carry a password: set PORTAL_DATABASE_PASSWORD instead"
+            " (got 'postgresql+psycopg://portal:***@db/portal')",
+            "dbPW99",
+        ),
+        (
+            lambda c: c["cache"].update(redis_url="redis://:redisPW99@valkey:6379/0"),
+            "cache.redis_url: must not carry a password",
+            "redisPW99",
+        ),
+    ],
+)
+def test_credentials_in_a_url_are_refused_and_never_quoted(change: Any, named: str, secret: str) -> None:
+    """The message goes to the pod's, the install hook's and `helm test`'s logs (then Loki)."""
+    config = example_config()
+    change(config)
+    message = _refused(config)
+    assert named in message
+    assert secret not in message
+
+
+def test_a_link_may_have_a_query_that_is_no_credential() -> None:
+    config = example_config()
+    config["tiles"][0]["url"] = "https://gitlab.example.org/dashboard?sort=updated_desc&page=2"
+    assert str(load_settings(env=ENV, config=config).config.tiles[0].url).endswith("page=2")
+
+
+def test_the_portal_address_with_a_path_is_refused() -> None:
+    """Sign-in would come back to /portal/auth/callback, which nothing serves."""
+    config = example_config()
+    config["auth"]["oidc"]["public_url"] = "https://portal.example.org/portal/"
+    assert (
+        "auth.oidc.public_url: the portal's address without a path (https://portal.example.org/)"
+        in _refused(config)
+    )
+
+
+def test_a_value_already_quoted_is_not_quoted_twice() -> None:
+    config = example_config()
+    config["portal"]["timezone"] = "Europe/Pariss"
+    assert _refused(config).count("Europe/Pariss") == 1
+
+
+@pytest.mark.parametrize(
+    ("username", "secrets", "named"),
+    [
+        ("portal", {}, "upstreams.prometheus.username: PORTAL_PROMETHEUS_PASSWORD is missing"),
+        (
+            None,
+            {"PORTAL_PROMETHEUS_PASSWORD": "p", "PORTAL_PROMETHEUS_TOKEN": "t"},
+            "upstreams.prometheus: give PORTAL_PROMETHEUS_TOKEN or PORTAL_PROMETHEUS_PASSWORD, not both",
+        ),
+        (None, {"PORTAL_PROMETHEUS_PASSWORD": "p"}, "upstreams.prometheus.username: required with"),
+    ],
+)
+def test_monitoring_credentials_that_do_not_go_together_are_refused_by_check_config(
+    tmp_path: Path, username: str | None, secrets: dict[str, str], named: str
+) -> None:
+    """Checked with the configuration, not when the clients are made: `check-config` (the chart's
+    install hook and `helm test`) passed them, and the pods then crash-looped."""
+    config = example_config()
+    if username:
+        config["upstreams"]["prometheus"]["username"] = username
+    refused = subprocess.run(
+        [sys.executable, "-m", "portal", "check-config", str(_write(tmp_path, config))],
+        cwd=ROOT,
+        env=_env(**ENV, **secrets),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 2, refused.stdout
+    assert named in refused.stderr
+
+
 def test_single_sign_on_is_the_default_and_needs_its_section() -> None:
     config = example_config()
     config["auth"] = {}

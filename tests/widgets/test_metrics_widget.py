@@ -154,7 +154,11 @@ def test_basic_auth_or_a_token_come_from_the_environment(portal_config: dict[str
     [
         ({}, {"username": "portal"}, "upstreams.prometheus.username: PORTAL_PROMETHEUS_PASSWORD is missing"),
         ({"PORTAL_PROMETHEUS_PASSWORD": "pw"}, {}, "upstreams.prometheus.username: required"),
-        ({"PORTAL_PROMETHEUS_PASSWORD": "pw", "PORTAL_PROMETHEUS_TOKEN": "t"}, {}, "a token or a password"),
+        (
+            {"PORTAL_PROMETHEUS_PASSWORD": "pw", "PORTAL_PROMETHEUS_TOKEN": "t"},
+            {},
+            "_TOKEN or PORTAL_PROMETHEUS_PASSWORD, not",
+        ),
         ({}, {"url": "http://user:pw@127.0.0.1:9"}, "must not carry credentials"),
     ],
 )

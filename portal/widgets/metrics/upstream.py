@@ -8,12 +8,12 @@ section and the credentials helper are shared with Alertmanager (incidents/upstr
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from pydantic import Field, HttpUrl, field_validator
+from pydantic import Field
 
-from ...config import ConfigError, UpstreamSection
+from ...config import ConfigError, LinkUrl, UpstreamSection
 from ...upstreams.upstream import ClientSetup, Secret, Upstream
 from .client import PrometheusClient
 
@@ -27,20 +27,26 @@ class MonitoringSection(UpstreamSection):
     lives here, the password or token in the environment (see the upstream's `Secret`s).
     """
 
+    credentials_go = "set username here, and the password or token in the environment"
+
     username: str | None = Field(None, min_length=1, max_length=256)
     # The tool as browsers reach it, for the card's links; default: `url`.
-    public_url: HttpUrl | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _no_credentials(cls, value: HttpUrl) -> HttpUrl:
-        if value.username or value.password:
-            raise ValueError("must not carry credentials: set username, and the password in the environment")
-        return value
+    public_url: LinkUrl | None = None
 
     @property
     def link_url(self) -> str:
         return str(self.public_url or self.url).rstrip("/")
+
+    def credential_problems(self, name: str, credentials: Mapping[str, str]) -> list[str]:
+        env = f"PORTAL_{name.upper()}"
+        token, password = credentials.get("token"), credentials.get("password")
+        if token and password:
+            return [f"upstreams.{name}: give {env}_TOKEN or {env}_PASSWORD, not both"]
+        if password and self.username is None:
+            return [f"upstreams.{name}.username: required with {env}_PASSWORD"]
+        if self.username is not None and not token and not password:
+            return [f"upstreams.{name}.username: {env}_PASSWORD is missing (basic auth needs both)"]
+        return []
 
 
 class PrometheusSection(MonitoringSection):
@@ -50,23 +56,19 @@ class PrometheusSection(MonitoringSection):
     max_bytes: int = Field(5_000_000, ge=1024, le=50_000_000)
 
 
-def auth_headers(setup: ClientSetup, name: str, password_env: str) -> dict[str, str]:
+def auth_headers(setup: ClientSetup, name: str) -> dict[str, str]:
     """`Authorization` from the credentials: a bearer token, or basic auth with `username`."""
     section = setup.section
     assert isinstance(section, MonitoringSection)
+    problems = section.credential_problems(name, setup.credentials)
+    if problems:  # load_secrets refused them already; a setup made otherwise is refused here
+        raise ConfigError("\n".join(problems))
     token = setup.credentials.get("token")
-    password = setup.credentials.get("password")
-    if token and password:
-        raise ConfigError(f"upstreams.{name}: give a token or a password, not both")
     if token:
         return {"Authorization": f"Bearer {token}"}
     if section.username is None:
-        if password:
-            raise ConfigError(f"upstreams.{name}.username: required with {password_env}")
         return {}
-    if not password:
-        raise ConfigError(f"upstreams.{name}.username: {password_env} is missing (basic auth needs both)")
-    pair = f"{section.username}:{password}".encode()
+    pair = f"{section.username}:{setup.credentials['password']}".encode()
     return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
 
@@ -77,7 +79,7 @@ def monitoring_upstream(
     env = f"PORTAL_{name.upper()}"
 
     def make(setup: ClientSetup) -> C:
-        headers = auth_headers(setup, name, f"{env}_PASSWORD")
+        headers = auth_headers(setup, name)
         assert isinstance(setup.section, MonitoringSection)
         return client(
             setup.session, setup.base_url, headers, setup.limits, setup.verify, setup.section.link_url

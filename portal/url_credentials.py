@@ -1,0 +1,48 @@
+"""Credentials written into a configured URL: found (to refuse them) and masked (to quote one).
+
+A URL in the configuration reaches places a secret must not: the ConfigMap, the logs, and for a
+tile's link every signed-in browser. Credentials go in the environment (the chart's Secret).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# Query parameters that carry a credential: ?private_token=, ?access_token=, ?api_key=, ?sig=...
+SECRET_PARAMETER = re.compile(
+    r"(?:^|[_-])(?:token|secret|password|passwd|pass|key|apikey|sig|signature|auth|credentials?)$",
+    re.IGNORECASE,
+)
+MASK = "***"
+
+
+def credentials_in(url: str) -> str | None:
+    """What credential `url` carries, in words ("private_token= in its query"), or None."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        return "a password before the host"
+    if parts.username is not None:
+        return "a user name before the host"
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if SECRET_PARAMETER.search(name):
+            return f"{name}= in its query"
+    return None
+
+
+def masked(url: str) -> str:
+    """`url` as a message may quote it: its password and secret query values replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(a URL that cannot be read, not quoted)"
+    netloc = parts.netloc
+    if password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:{MASK}@{host}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(SECRET_PARAMETER.search(name) for name, _ in pairs):
+        query = urlencode([(n, MASK if SECRET_PARAMETER.search(n) else v) for n, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
