@@ -15,6 +15,7 @@ from . import shell
 from .auth import init_auth
 from .caching.widget_cache import CacheObserver
 from .config import LANGUAGES, ConfigError, load_settings, upstreams_of
+from .insecure_settings import insecure_settings
 from .layout import views as layout_views
 from .observability import health
 from .observability.build import __version__, build_info
@@ -91,6 +92,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _init_templates(app, state)
     state.renderer = FragmentRenderer(app)
     _register_commands(app)
+    for warning in insecure_settings(config, settings.secrets.upstreams):
+        log.warning(warning, extra={"event": "insecure_setting"})
     if config.auth.mode == "demo":
         log.warning(
             "demo identity is on: anyone can act as a demo user; never use this in production",

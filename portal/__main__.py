@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, Settings, load_settings
+from .insecure_settings import insecure_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         f"configuration OK: {settings.source} "
         f"({len(widgets)} widgets enabled: {', '.join(widgets) or 'none'}; {len(config.tiles)} tiles)"
     )
+    for warning in insecure_settings(config, settings.secrets.upstreams):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,7 @@ import yaml
 
 from portal import create_app
 from portal.config import ConfigError, load_settings, read_config_file
+from portal.insecure_settings import insecure_settings
 
 from .conftest import SECRET, example_config
 from .support.processes import ROOT, free_port
@@ -167,16 +168,51 @@ def test_monitoring_credentials_that_do_not_go_together_are_refused_by_check_con
     config = example_config()
     if username:
         config["upstreams"]["prometheus"]["username"] = username
-    refused = subprocess.run(
-        [sys.executable, "-m", "portal", "check-config", str(_write(tmp_path, config))],
-        cwd=ROOT,
-        env=_env(**ENV, **secrets),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = _check_config(str(_write(tmp_path, config)), _env(**ENV, **secrets))
     assert refused.returncode == 2, refused.stdout
     assert named in refused.stderr
+
+
+def _warnings(change: Any, **secrets: str) -> list[str]:
+    config = example_config()
+    change(config)
+    settings = load_settings(env={**ENV, **secrets}, config=config)
+    return insecure_settings(settings.config, settings.secrets.upstreams)
+
+
+def test_settings_that_expose_something_are_said_not_refused() -> None:
+    def keycloak_over_http(host: str) -> Any:
+        return lambda c: c["auth"]["oidc"].update(server_url=f"http://{host}:8080/")
+
+    assert _warnings(lambda c: None) == []
+    assert _warnings(keycloak_over_http("sso.example.org")) == [
+        "auth.oidc.server_url: plain http to sso.example.org: the client secret and people's tokens"
+        " travel unencrypted (use https://, or Keycloak's Service inside the cluster)"
+    ]
+    for inside in ("keycloak", "keycloak.sso.svc", "keycloak.sso.svc.cluster.local", "127.0.0.1"):
+        assert _warnings(keycloak_over_http(inside)) == [], inside
+    unchecked = _warnings(lambda c: c["upstreams"]["uptime_kuma"].update(verify_tls=False))
+    assert [w.split(":")[0] for w in unchecked] == ["upstreams.uptime_kuma.verify_tls"]
+    # Plain http matters where the portal sends credentials: GitLab's token, not Kuma's public pages.
+    over_http = _warnings(
+        lambda c: c["upstreams"].update(
+            uptime_kuma={"url": "http://status.example.org"},
+            gitlab={"url": "http://gitlab.example.org"},
+        ),
+        PORTAL_GITLAB_TOKEN="glpat-x",
+    )
+    assert [w.split(":")[0] for w in over_http] == ["upstreams.gitlab.url"]
+
+
+def test_check_config_says_what_exposes_something_and_still_passes(tmp_path: Path) -> None:
+    config = example_config()
+    config["auth"]["oidc"]["verify_tls"] = False
+    done = _check_config(str(_write(tmp_path, config)), _env(**ENV))
+    assert done.returncode == 0, done.stderr
+    assert "configuration OK" in done.stdout
+    assert done.stderr.startswith(
+        "warning: auth.oidc.verify_tls: false: Keycloak's certificate is not checked"
+    )
 
 
 def test_single_sign_on_is_the_default_and_needs_its_section() -> None:
@@ -316,30 +352,28 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def test_check_config_command_gives_the_verdict(tmp_path: Path) -> None:
-    good = _write(tmp_path, example_config())
-    ok = subprocess.run(
-        [sys.executable, "-m", "portal", "check-config", str(good)],
+def _check_config(file: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m portal check-config FILE`, as an admin (or the chart's hook) runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "portal", "check-config", file],
         cwd=ROOT,
-        env=_env(**ENV),
+        env=env,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_check_config_command_gives_the_verdict(tmp_path: Path) -> None:
+    good = _write(tmp_path, example_config())
+    ok = _check_config(str(good), _env(**ENV))
     assert ok.returncode == 0, ok.stderr
     assert "configuration OK" in ok.stdout
 
     config = example_config()
     config["upstreams"]["uptime_kuma"]["timeout"] = "soon"
     bad = _write(tmp_path, config)
-    refused = subprocess.run(
-        [sys.executable, "-m", "portal", "check-config", str(bad)],
-        cwd=ROOT,
-        env=_env(**ENV),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = _check_config(str(bad), _env(**ENV))
     assert refused.returncode == 2
     assert "upstreams.uptime_kuma.timeout" in refused.stderr
     assert "Traceback" not in refused.stderr
