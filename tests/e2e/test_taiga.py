@@ -155,6 +155,68 @@ def test_a_status_chosen_with_the_mouse_closes_its_menu(
     assert not menu.evaluate("(m) => m.open")  # it stayed open over the rows below (until a poll)
 
 
+FOCUSED_ID = "() => document.activeElement && document.activeElement.id"
+TAKEN = ("Relire la politique", "Mettre à jour K3s", "Documenter la rotation", "Nettoyer les anciennes")
+
+
+def _open_menu_by_keyboard(page: Page, uid: str, choice: str) -> Any:
+    """Enter on the status, then Tab to `choice`: the option, focused."""
+    option = page.locator(f"#{uid}-menu button", has_text=choice)
+    expect(option).to_be_attached()
+    page.locator(f"#{uid}-status").focus()
+    page.keyboard.press("Enter")
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        if option.evaluate("(el) => el === document.activeElement"):
+            return option
+    raise AssertionError(f"Tab did not reach {choice!r} in {uid}")
+
+
+def test_the_poll_after_a_change_keeps_an_open_menu_and_the_focus_in_it(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """The change's notice goes at the next poll: nothing else may move with it (the task list was
+    built anew, which closed the menu the person was in and dropped their focus to the body)."""
+    _, world = tracker
+    page = page_of()
+    first, second = (
+        f"tasks-task-{_task(world, subject).id}" for subject in ("Mettre à jour K3s", "Relire la politique")
+    )
+    target = next(
+        name
+        for name in ("In progress", "New")
+        if page.locator(f"#{first}-menu button:not([disabled])", has_text=name).count()
+    )
+    _open_menu_by_keyboard(page, first, target)
+    page.keyboard.press("Enter")
+    notice = page.locator("#widget-tasks .card-notice")
+    expect(notice).to_contain_text(f"is now {target}")
+    options = page.locator(f"#{second}-menu .status-menu__option:not([disabled])")
+    option = _open_menu_by_keyboard(page, second, (options.first.text_content() or "").strip())
+    option_text = (option.text_content() or "").strip()
+    list_node = page.locator("#widget-tasks .task-list").element_handle()
+    expect(notice).to_have_count(0, timeout=15_000)  # the card's next poll (every 5 s here)
+    assert page.locator(f"#{second}-menu").evaluate("(m) => m.open")
+    assert page.evaluate("() => document.activeElement.textContent.trim()") == option_text
+    assert list_node is not None and list_node.evaluate("(n) => n.isConnected")  # the same list
+
+
+def test_an_item_closed_from_the_keyboard_leaves_the_focus_on_the_next_item(page_of: Any) -> None:
+    page = page_of()
+    rows = page.locator("#widget-tasks .task-row")
+    keys = rows.evaluate_all("(rows) => rows.map((r) => [r.dataset.key, r.querySelector('bdi').textContent])")
+    index = next(
+        i for i, (_, subject) in enumerate(keys[:-1]) if not subject.startswith(TAKEN) and i + 1 < len(keys)
+    )
+    uid, following = keys[index][0], keys[index + 1][0]
+    closing = page.locator(f"#{uid}-menu .status-menu__closes").first
+    expect(closing).to_be_attached()
+    _open_menu_by_keyboard(page, uid, (closing.locator("xpath=..").text_content() or "").strip())
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#{uid}-status")).to_have_count(0)  # off the list
+    assert page.evaluate(FOCUSED_ID) == f"{following}-status"
+
+
 # Whether each option of `menu` is what is drawn at its centre, the page scrolled to the menu.
 # (Not scrollIntoView: it would scroll the card's clipped content, not only the page.)
 OPTIONS_HIT = """(menu) => [...menu.querySelectorAll(".status-menu__option")].map((option) => {
@@ -222,6 +284,9 @@ def test_a_status_change_that_gets_no_answer_is_said_and_the_card_shows_where_it
     expect(note).to_have_text(re.compile(re.escape(said)))
     expect(page.locator("#widget-tasks [data-live-region]")).to_contain_text(said)
     expect(menu.locator(".status-menu__note")).to_contain_text(said)  # where the person is looking
+    # The keyboard's focus back on the choice pressed (it fell to the body), to try again from there.
+    page.wait_for_function("() => document.activeElement.classList.contains('status-menu__option')")
+    assert "In progress" in page.evaluate("() => document.activeElement.textContent")
     page.wait_for_timeout(1500)  # the card asked for its data: nothing changed in Taiga
     expect(summary).to_contain_text("New")
     expect(note).to_be_visible()

@@ -214,6 +214,22 @@
     var body = card.querySelector(".widget-card__body");
     if (!read && body && body._portalPoll) poll(body._portalPoll);
     if (read) offerRetry(event.detail.elt);
+    if (!read) giveFocusBack(event);
+  }
+
+  // The choices are disabled while a change is on its way, which drops the keyboard's focus to
+  // the page's body; with no answer to swap in, it goes back to the choice pressed (enabled
+  // again by then), in its still open menu, so that the person can try again from there.
+  function giveFocusBack(event) {
+    var config = event.detail.requestConfig;
+    var pressed = config && config.triggeringEvent && config.triggeringEvent.submitter;
+    var form = focusAfter(event.detail.elt);
+    window.setTimeout(function () {
+      if (document.activeElement && document.activeElement !== document.body) return;  // moved on
+      var target = pressed && pressed.isConnected && !pressed.disabled ? pressed
+        : form && document.getElementById(form.getAttribute("data-focus-after"));
+      if (target) target.focus();
+    }, 0);
   }
 
   // A part that loads itself once (the calendar feed's panel, on its "retry" trigger too) and
@@ -682,17 +698,36 @@
     morphChildren(old, fresh, changed);
   }
 
+  function isBlank(node) {
+    return !!node && node.nodeType === 3 && !/\S/.test(node.nodeValue);
+  }
+
   function morphChildren(parent, freshParent, changed) {
-    var keyed = {};
-    Array.prototype.forEach.call(parent.children, function (child) {
+    // Children matched by key that the new body no longer has go first, and the blank text
+    // between elements lines up with nothing: an element that appears or goes (a card's notice
+    // after a change) must not shift the ones after it off their match by position. Matched
+    // wrongly, the task list was built anew at the poll after a change: an open status menu
+    // closed and the keyboard's focus fell to the page's body.
+    var wanted = {};
+    Array.prototype.forEach.call(freshParent.children, function (child) {
       var key = keyOf(child);
-      if (key) keyed[key] = child;
+      if (key) wanted[key] = true;
+    });
+    var keyed = {};
+    Array.prototype.slice.call(parent.children).forEach(function (child) {
+      var key = keyOf(child);
+      if (key && wanted[key]) keyed[key] = child;
+      else if (key) parent.removeChild(child);
     });
     var index = 0;
     var fresh = freshParent.firstChild;
     while (fresh) {
       var following = fresh.nextSibling;
       var current = parent.childNodes[index] || null;
+      while (fresh.nodeType === 1 && isBlank(current)) {
+        parent.removeChild(current);
+        current = parent.childNodes[index] || null;
+      }
       var key = keyOf(fresh);
       var match = key ? keyed[key] : current && !keyOf(current) && current;
       if (match && sameKind(match, fresh)) {
@@ -988,10 +1023,37 @@
   // to the element the form names in data-focus-after, so a keyboard user stays where they were.
   // On the swap itself, not after the settle delay: the button pressed is disabled by the new
   // body, which leaves focus on <body> until it is given back.
+  // An item the change took off the list (closed) takes its element with it: focus goes to the
+  // same control of the item that followed it, else of the one before it, else to the card's
+  // notice, never to the page's body (the next Tab would start from the top of the page).
+  function focusAfter(form) {
+    return form && form.closest && form.closest("[data-focus-after]");
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = focusAfter(event.detail.elt);
+    var row = form && form.closest("[data-key]");
+    if (!row) return;
+    var control = document.getElementById(form.getAttribute("data-focus-after"));
+    var selector = control && control.className ? "." + control.className.split(" ")[0] : null;
+    var near = [];
+    for (var next = row.nextElementSibling; next; next = next.nextElementSibling) near.push(next);
+    for (var before = row.previousElementSibling; before; before = before.previousElementSibling) near.push(before);
+    form._portalNear = selector ? near.map(function (other) {
+      var same = other.querySelector(selector);
+      return same && same.id;
+    }).filter(Boolean) : [];
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
-    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
-    var form = source && source.closest && source.closest("[data-focus-after]");
-    var target = form && document.getElementById(form.getAttribute("data-focus-after"));
+    var form = focusAfter(event.detail.requestConfig && event.detail.requestConfig.elt);
+    if (!form) return;
+    var target = document.getElementById(form.getAttribute("data-focus-after"));
+    (form._portalNear || []).forEach(function (id) { target = target || document.getElementById(id); });
+    if (!target) {
+      target = event.detail.target.querySelector(".card-notice");
+      if (target) target.setAttribute("tabindex", "-1");
+    }
     if (!target) return;
     var menu = target.closest("details[data-dropdown]");
     if (menu) menu.open = false;  // the change is made (or said not to be): its menu has done its work
