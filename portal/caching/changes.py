@@ -1,4 +1,5 @@
-"""Changes a tool pushes (Taiga's webhooks): every open page polls that tool's cards at once.
+"""Changes a tool pushes (Taiga's webhooks), or a card made (a status changed from the portal):
+every open page polls that tool's cards at once.
 
 A card polls every 30 s or so; a webhook tells the portal of a change the moment it happens.
 The cache is invalidated then (`WidgetCache.invalidate`), and that alone would show the change

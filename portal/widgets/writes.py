@@ -153,6 +153,9 @@ def widget_write(
     if outcome != "forbidden" and touched:
         for key in touches:
             state.cache.invalidate(key)
+        # Every open page (this person's other tabs, teammates' dashboards) polls this tool's
+        # cards at its next answer, as after a change the tool pushed (caching/changes.py).
+        state.changes.announce(upstream.name)
     return serve_card(widget, notice, kind, status)
 
 

@@ -403,6 +403,10 @@ def test_a_change_reaches_another_worker_at_once(
         == 200
     )
     assert status_shown(card(there, "tasks", until="task-row"), "Relire la politique") == "Needs Info"
+    # And the pages open elsewhere (the person's other tabs, teammates') are told to poll their
+    # Taiga cards now, by the next answer of any of their cards, as after Taiga's own webhook.
+    told = there.get("/widgets/deadlines").headers.get("X-Portal-Changed", "")
+    assert re.fullmatch(r"taiga=\d{13}", told), told
 
 
 def test_a_conflict_says_someone_else_changed_it_and_shows_the_fresh_state(
