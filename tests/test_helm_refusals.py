@@ -144,10 +144,24 @@ def test_a_budget_that_lets_a_pod_go_is_accepted(helm: Helm) -> None:
     assert helm.manifests(SCALED, "autoscaling.minReplicas=1", "podDisruptionBudget.maxUnavailable=1")
 
 
-def test_more_than_one_pod_on_sqlite_is_refused(helm: Helm) -> None:
-    for setting in ("replicaCount=2", "autoscaling.enabled=true"):
-        message = helm.refusal(MINIMAL, setting)
-        assert setting.split(".")[0].split("=")[0] in message, setting
+@pytest.mark.parametrize(
+    ("sets", "words"),
+    [
+        (("replicaCount=2",), "replicaCount is 2 but the database is SQLite (database.url is empty)"),
+        (("replicaCount=2", "database.sqlite.persistence.enabled=false"), "replicaCount is 2 but"),
+        (("autoscaling.enabled=true",), "autoscaling.enabled is true but the database is SQLite"),
+    ],
+)
+def test_more_than_one_pod_on_sqlite_is_refused_in_words(
+    helm: Helm, sets: tuple[str, ...], words: str
+) -> None:
+    """Not the values schema's `Must validate "then" as "if" was valid`: what to change."""
+    message = helm.refusal(MINIMAL, *sets)
+    assert words in message
+    assert "set database.url to a PostgreSQL (postgresql+psycopg://USER@HOST:5432/DATABASE)" in message
+
+
+def test_the_database_url_takes_libpq_parameters_but_never_a_password(helm: Helm) -> None:
     password = helm.refusal(MINIMAL, "database.url=postgresql+psycopg://portal:pw@db/portal")
     assert "database.url" in password
     # TLS to an external PostgreSQL (libpq's parameters), a database name with a dot: taken; a
@@ -197,3 +211,22 @@ def test_the_cache_and_database_given_in_config_are_sent_to_the_charts_own_keys(
     database = helm.refusal(MINIMAL, "config.database.url=postgresql+psycopg://portal@db/portal")
     assert "set database.url (PostgreSQL) or database.sqlite instead" in database
     assert helm.manifests(MINIMAL, "config.cache.failure_hold=10")  # the rest of the section is the portal's
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [
+        ("ingress.host=https://portal.example.org", "ingress.host"),
+        ("ingress.host=portal.example.org/portal", "ingress.host"),
+        ("ingress.host=Portal.Example.org", "ingress.host"),
+        ("ingress.extraHosts={portal.corp.internal,http://portal.corp.internal}", "ingress.extraHosts[1]"),
+    ],
+)
+def test_an_ingress_host_with_a_scheme_or_a_path_is_refused_in_words(
+    helm: Helm, setting: str, key: str
+) -> None:
+    message = helm.refusal(MINIMAL, "ingress.enabled=true", setting)
+    assert f"{key}: expected a host name without scheme or path, e.g. portal.example.org" in message
+    assert "pattern" not in message
+    aliases = helm.manifests(MINIMAL, "ingress.enabled=true", "ingress.extraHosts={*.corp.internal}")
+    assert find(aliases, "Ingress")["spec"]["rules"][1]["host"] == "*.corp.internal"

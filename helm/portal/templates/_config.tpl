@@ -83,6 +83,7 @@ the value to change. Rendered by the ConfigMap.
 */}}
 {{- define "portal.checks" -}}
 {{- include "portal.addressChecks" . }}
+{{- include "portal.podChecks" . }}
 {{- $config := include "portal.config" . | fromYaml }}
 {{- $secrets := .Values.secrets }}
 {{- /* Secrets: only the chart's own Secret can be checked (extraEnvFrom may bring any name). */}}
@@ -185,11 +186,35 @@ expression. A value is never quoted back (a URL may carry a password).
 {{- fail (printf "database.url: expected postgresql+psycopg://USER@HOST[:PORT]/DATABASE, the user required, optionally followed by ?PARAMETER=VALUE&... among libpq's %s" (replace "|" ", " $parameters)) }}
 {{- end }}
 {{- end }}
+{{- $host := "[a-z0-9]([-a-z0-9.]*[a-z0-9])?" }}
+{{- $words := "a host name without scheme or path, e.g. portal.example.org (lower-case letters, digits, dots and dashes; the scheme follows ingress.tls.enabled)" }}
+{{- if not (regexMatch (printf "^%s$" $host) (toString .Values.ingress.host)) }}
+{{- fail (printf "ingress.host: expected %s" $words) }}
+{{- end }}
+{{- range $i, $alias := .Values.ingress.extraHosts }}
+{{- if not (regexMatch (printf "^(\\*\\.)?%s$" $host) $alias) }}
+{{- fail (printf "ingress.extraHosts[%d]: expected %s, or a wildcard *.example.org" $i $words) }}
+{{- end }}
+{{- end }}
 {{- if .Values.redis.enabled }}
 {{- if regexMatch "^[a-z]+://[^@/]*@" .Values.redis.url }}
 {{- fail "redis.url holds a user or password: write it without (redis://HOST:6379/0) and give the password in secrets.env.PORTAL_REDIS_PASSWORD (or the existing Secret's key)" }}
 {{- else if not (regexMatch "^rediss?://[^:@/]+(:[0-9]+)?(/[0-9]*)?$" .Values.redis.url) }}
 {{- fail "redis.url: expected redis://HOST[:PORT][/DB] (rediss:// for TLS), the database a number" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Settings the pods would break on at run time, said before anything is installed.
+*/}}
+{{- define "portal.podChecks" -}}
+{{- if include "portal.sqlite" . }}
+{{- $postgresql := "set database.url to a PostgreSQL (postgresql+psycopg://USER@HOST:5432/DATABASE), which every pod shares (README, \"Several replicas\")" }}
+{{- if .Values.autoscaling.enabled }}
+{{- fail (printf "autoscaling.enabled is true but the database is SQLite (database.url is empty), a file one pod only may open: set autoscaling.enabled=false, or %s." $postgresql) }}
+{{- else if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount is %d but the database is SQLite (database.url is empty), a file one pod only may open: set replicaCount=1, or %s." (int .Values.replicaCount) $postgresql) }}
 {{- end }}
 {{- end }}
 {{- end }}
