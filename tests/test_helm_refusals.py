@@ -230,3 +230,40 @@ def test_an_ingress_host_with_a_scheme_or_a_path_is_refused_in_words(
     assert "pattern" not in message
     aliases = helm.manifests(MINIMAL, "ingress.enabled=true", "ingress.extraHosts={*.corp.internal}")
     assert find(aliases, "Ingress")["spec"]["rules"][1]["host"] == "*.corp.internal"
+
+
+@pytest.mark.parametrize(
+    ("setting", "env"),
+    [
+        ("config.upstreams.gitlab.token", "PORTAL_GITLAB_TOKEN"),
+        ("config.upstreams.gitlab.private_token", "PORTAL_GITLAB_TOKEN"),
+        ("config.auth.oidc.client_secret", "PORTAL_OIDC_CLIENT_SECRET"),
+        ("config.auth.oidc.clientSecret", "PORTAL_OIDC_CLIENT_SECRET"),
+        ("config.upstreams.taiga.password", "PORTAL_TAIGA_PASSWORD"),
+        ("config.upstreams.taiga.webhook_secret", "PORTAL_TAIGA_WEBHOOK_SECRET"),
+        ("config.upstreams.prometheus.token", "PORTAL_PROMETHEUS_TOKEN"),
+        ("config.upstreams.alertmanager.password", "PORTAL_ALERTMANAGER_PASSWORD"),
+        ("config.cache.redis_password", "PORTAL_REDIS_PASSWORD"),
+        ("config.database.password", "PORTAL_DATABASE_PASSWORD"),
+        ("config.portal.secret_key", "PORTAL_SECRET_KEY"),
+        ("config.upstreams.uptime_kuma.api_key", None),
+        ("config.widgets.pipelines.gitlab.private_token", None),
+        ("config.tiles[0].token", None),
+    ],
+)
+def test_a_secret_under_config_is_refused_naming_where_it_goes_never_its_value(
+    helm: Helm, setting: str, env: str | None
+) -> None:
+    """Rendered, it would sit in the ConfigMap and the check's hook ConfigMap (kept when the hook
+    fails on the portal's `unknown key`)."""
+    message = helm.refusal(MINIMAL, f"{setting}=hunter2-value")
+    assert f"{setting}: a secret under config would be written into the ConfigMap" in message
+    if env:
+        assert f"give the value as secrets.env.{env} (or the key {env} of the Secret" in message
+    else:
+        assert "secrets go in secrets.env / secrets.existingSecret" in message
+    assert "hunter2" not in message
+
+
+def test_keys_under_config_that_only_mention_a_token_are_taken(helm: Helm) -> None:
+    assert helm.manifests(MINIMAL, "config.auth.oidc.logout_token_max_age=300")

@@ -82,6 +82,7 @@ Mistakes refused at `helm install` rather than found in a crash-looping pod; eac
 the value to change. Rendered by the ConfigMap.
 */}}
 {{- define "portal.checks" -}}
+{{- include "portal.secretChecks" . }}
 {{- include "portal.addressChecks" . }}
 {{- include "portal.podChecks" . }}
 {{- $config := include "portal.config" . | fromYaml }}
@@ -217,4 +218,61 @@ Settings the pods would break on at run time, said before anything is installed.
 {{- fail (printf "replicaCount is %d but the database is SQLite (database.url is empty), a file one pod only may open: set replicaCount=1, or %s." (int .Values.replicaCount) $postgresql) }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+Secrets only ever go in the Secret: one given under `config` (at any depth) would be written into
+the ConfigMaps, and the portal reads none from portal.yaml. Never quotes a value.
+*/}}
+{{- define "portal.secretChecks" -}}
+{{- $homes := include "portal.configSecretHomes" . | fromYaml }}
+{{- range include "portal.secretsInConfig" (dict "path" "config" "value" .Values.config) | splitList "\n" | compact }}
+{{- $found := fromJson . }}
+{{- $env := index (default dict (index $homes $found.parent)) (ternary "password" $found.kind (eq $found.kind "passwd")) }}
+{{- $written := "a secret under config would be written into the ConfigMap, readable by whoever may read ConfigMaps" }}
+{{- if $env }}
+{{- fail (printf "%s: %s, and the portal does not read it there. Remove it and give the value as secrets.env.%s (or the key %s of the Secret named in secrets.existingSecret)." $found.path $written $env $env) }}
+{{- else }}
+{{- fail (printf "%s: %s, and the portal reads no secret from portal.yaml. Remove it: secrets go in secrets.env / secrets.existingSecret, under the PORTAL_* names values.yaml lists there." $found.path $written) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The keys under `config` named like a secret (token, password, client_secret, apiKey, ...), one
+JSON object a line: its path (config.tiles[0].token), its parent's and its kind (token). Call
+with (dict "path" "config" "value" .Values.config).
+*/}}
+{{- define "portal.secretsInConfig" -}}
+{{- if kindIs "map" .value }}
+{{- range $key, $child := .value }}
+{{- $path := printf "%s.%s" $.path $key }}
+{{- $kind := regexFind "(password|passwd|token|secretkey|secret|apikey|privatekey)$" (regexReplaceAll "[-_]" (lower $key) "") }}
+{{- if $kind }}
+{{ dict "path" $path "parent" $.path "kind" $kind | toJson }}
+{{- else }}
+{{ include "portal.secretsInConfig" (dict "path" $path "value" $child) }}
+{{- end }}
+{{- end }}
+{{- else if kindIs "slice" .value }}
+{{- range $i, $child := .value }}
+{{ include "portal.secretsInConfig" (dict "path" (printf "%s[%d]" $.path $i) "value" $child) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where each secret the portal knows goes instead, by the section it was put in and its kind.
+*/}}
+{{- define "portal.configSecretHomes" -}}
+config: {secretkey: PORTAL_SECRET_KEY}
+config.portal: {secretkey: PORTAL_SECRET_KEY}
+config.auth: {secret: PORTAL_OIDC_CLIENT_SECRET}
+config.auth.oidc: {secret: PORTAL_OIDC_CLIENT_SECRET}
+config.cache: {password: PORTAL_REDIS_PASSWORD}
+config.database: {password: PORTAL_DATABASE_PASSWORD}
+config.upstreams.gitlab: {token: PORTAL_GITLAB_TOKEN}
+config.upstreams.taiga: {password: PORTAL_TAIGA_PASSWORD, secret: PORTAL_TAIGA_WEBHOOK_SECRET}
+config.upstreams.prometheus: {password: PORTAL_PROMETHEUS_PASSWORD, token: PORTAL_PROMETHEUS_TOKEN}
+config.upstreams.alertmanager: {password: PORTAL_ALERTMANAGER_PASSWORD, token: PORTAL_ALERTMANAGER_TOKEN}
 {{- end }}
