@@ -267,3 +267,42 @@ def test_a_secret_under_config_is_refused_naming_where_it_goes_never_its_value(
 
 def test_keys_under_config_that_only_mention_a_token_are_taken(helm: Helm) -> None:
     assert helm.manifests(MINIMAL, "config.auth.oidc.logout_token_max_age=300")
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("PORTAL_REDIS_PASSWROD", "PORTAL_REDIS_PASSWORD"),
+        ("portal_gitlab_token", "PORTAL_GITLAB_TOKEN"),
+        ("GITLAB_TOKEN", "PORTAL_GITLAB_TOKEN"),
+        ("PORTAL_OIDC_SECRET", "PORTAL_OIDC_CLIENT_SECRET"),
+        ("PORTAL_DATABASE_PASS", "PORTAL_DATABASE_PASSWORD"),
+        ("PORTAL_TAIGA_PASWORD_FILE", "PORTAL_TAIGA_PASSWORD_FILE"),
+    ],
+)
+def test_a_misspelt_secret_key_is_refused_with_the_key_meant(helm: Helm, key: str, meant: str) -> None:
+    """Taken, it would reach the pods under a name the portal never reads: a failure at run time."""
+    message = helm.refusal(MINIMAL, f"secrets.env.{key}=hunter2")
+    assert f"secrets.env.{key} is not a key the portal reads: did you mean {meant}?" in message
+    assert "hunter2" not in message
+
+
+def test_a_variable_the_portal_does_not_read_is_sent_to_extra_env(helm: Helm) -> None:
+    for key in ("HTTPS_PROXY", "PORTAL_TAIGA_TOKEN"):
+        message = helm.refusal(MINIMAL, f"secrets.env.{key}=hunter2")
+        assert f"secrets.env.{key} is not a key the portal reads, which are PORTAL_SECRET_KEY, " in message
+        assert "other environment variables go in extraEnv or extraEnvFrom" in message
+        assert "did you mean" not in message and "hunter2" not in message
+    level = helm.refusal(MINIMAL, "secrets.env.PORTAL_LOG_LEVEL=DEBUG")
+    assert "secrets.env.PORTAL_LOG_LEVEL is not a secret the portal reads: the chart sets" in level
+    assert "from logLevel" in level
+    assert helm.manifests(MINIMAL, "extraEnv[0].name=HTTPS_PROXY", "extraEnv[0].value=http://proxy:3128")
+
+
+def test_a_secret_may_be_given_as_the_path_of_a_file(helm: Helm) -> None:
+    rendered = helm.manifests(
+        MINIMAL,
+        "config.upstreams.gitlab.url=https://gitlab.example.org",
+        "secrets.env.PORTAL_GITLAB_TOKEN_FILE=/etc/portal-gitlab/token",
+    )
+    assert "PORTAL_GITLAB_TOKEN_FILE" in find(rendered, "Secret", "portal")["data"]

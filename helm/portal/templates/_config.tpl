@@ -91,7 +91,7 @@ the value to change. Rendered by the ConfigMap.
 {{- if and (not $secrets.existingSecret) (not .Values.extraEnvFrom) }}
 {{- $given := dict }}
 {{- range $key, $value := $secrets.env }}
-{{- if $value }}{{ $_ := set $given $key true }}{{ end }}
+{{- if $value }}{{ $_ := set $given (trimSuffix "_FILE" $key) true }}{{ end }}
 {{- end }}
 {{- range .Values.extraEnv }}
 {{- $_ := set $given (trimSuffix "_FILE" .name) true }}
@@ -225,6 +225,22 @@ Secrets only ever go in the Secret: one given under `config` (at any depth) woul
 the ConfigMaps, and the portal reads none from portal.yaml. Never quotes a value.
 */}}
 {{- define "portal.secretChecks" -}}
+{{- $names := include "portal.secretNames" . | fromYamlArray }}
+{{- $fromValues := include "portal.envFromValues" . | fromYaml }}
+{{- range $key, $_ := .Values.secrets.env }}
+{{- $wanted := trimSuffix "_FILE" $key }}
+{{- if has $wanted $names }}{{ continue }}{{ end }}
+{{- $others := "other environment variables go in extraEnv or extraEnvFrom" }}
+{{- with index $fromValues $key }}
+{{- fail (printf "secrets.env.%s is not a secret the portal reads: the chart sets %s from %s (its value would win over the Secret's); set that instead." $key $key .) }}
+{{- end }}
+{{- $suggestion := include "portal.closestSecretName" (dict "name" $wanted "names" $names) }}
+{{- if $suggestion }}
+{{- $suggestion = printf "%s%s" $suggestion (ternary "_FILE" "" (hasSuffix "_FILE" $key)) }}
+{{- fail (printf "secrets.env.%s is not a key the portal reads: did you mean %s? (%s)" $key $suggestion $others) }}
+{{- end }}
+{{- fail (printf "secrets.env.%s is not a key the portal reads, which are %s (each also as NAME_FILE, the path of a mounted file); %s." $key (join ", " $names) $others) }}
+{{- end }}
 {{- $homes := include "portal.configSecretHomes" . | fromYaml }}
 {{- range include "portal.secretsInConfig" (dict "path" "config" "value" .Values.config) | splitList "\n" | compact }}
 {{- $found := fromJson . }}
@@ -275,4 +291,71 @@ config.upstreams.gitlab: {token: PORTAL_GITLAB_TOKEN}
 config.upstreams.taiga: {password: PORTAL_TAIGA_PASSWORD, secret: PORTAL_TAIGA_WEBHOOK_SECRET}
 config.upstreams.prometheus: {password: PORTAL_PROMETHEUS_PASSWORD, token: PORTAL_PROMETHEUS_TOKEN}
 config.upstreams.alertmanager: {password: PORTAL_ALERTMANAGER_PASSWORD, token: PORTAL_ALERTMANAGER_TOKEN}
+{{- end }}
+
+{{/*
+The secrets the portal reads from its environment: its own and its upstreams' (tests check this
+list against the portal's code).
+*/}}
+{{- define "portal.secretNames" -}}
+- PORTAL_SECRET_KEY
+- PORTAL_OIDC_CLIENT_SECRET
+- PORTAL_REDIS_PASSWORD
+- PORTAL_DATABASE_PASSWORD
+- PORTAL_TAIGA_USERNAME
+- PORTAL_TAIGA_PASSWORD
+- PORTAL_TAIGA_WEBHOOK_SECRET
+- PORTAL_GITLAB_TOKEN
+- PORTAL_PROMETHEUS_PASSWORD
+- PORTAL_PROMETHEUS_TOKEN
+- PORTAL_ALERTMANAGER_PASSWORD
+- PORTAL_ALERTMANAGER_TOKEN
+{{- end }}
+
+{{/* The portal's variables the chart sets from its values (portal.env), by the value. */}}
+{{- define "portal.envFromValues" -}}
+PORTAL_METRICS_BIND: metrics.port
+PROMETHEUS_MULTIPROC_DIR: metrics.multiprocDir
+PORTAL_WORKERS: gunicorn.workers
+PORTAL_THREADS: gunicorn.threads
+PORTAL_ACCESS_LOG: gunicorn.accessLog
+PORTAL_FORWARDED_ALLOW_IPS: gunicorn.forwardedAllowIps
+PORTAL_LOG_LEVEL: logLevel
+{{- end }}
+
+{{/*
+Among `names`, the one `name` was most likely meant to be, or "": the nearest by edit distance
+(case and a missing PORTAL_ aside) when it is within 3 edits, else the only one of its section
+(PORTAL_REDIS_PASS: PORTAL_REDIS_PASSWORD).
+*/}}
+{{- define "portal.closestSecretName" -}}
+{{- $name := upper .name }}
+{{- if not (hasPrefix "PORTAL_" $name) }}{{ $name = printf "PORTAL_%s" $name }}{{ end }}
+{{- $closest := "" }}
+{{- $fewest := 4 }}
+{{- range .names }}
+{{- $edits := include "portal.editDistance" (list $name .) | atoi }}
+{{- if lt $edits $fewest }}{{ $closest = . }}{{ $fewest = $edits }}{{ end }}
+{{- end }}
+{{- if not $closest }}
+{{- $section := printf "PORTAL_%s_" (index (splitList "_" $name) 1) }}
+{{- $same := list }}
+{{- range .names }}{{ if hasPrefix $section . }}{{ $same = append $same . }}{{ end }}{{ end }}
+{{- if eq (len $same) 1 }}{{ $closest = first $same }}{{ end }}
+{{- end }}
+{{- $closest }}
+{{- end }}
+
+{{/* The Levenshtein distance of two strings. Call with (list A B). */}}
+{{- define "portal.editDistance" -}}
+{{- $b := splitList "" (index . 1) }}
+{{- $previous := until (int (add1 (len $b))) }}
+{{- range $i, $x := splitList "" (index . 0) }}
+{{- $row := list (add1 $i) }}
+{{- range $j, $y := $b }}
+{{- $row = append $row (min (add1 (index $previous (add1 $j))) (add1 (index $row $j)) (add (index $previous $j) (ternary 0 1 (eq $x $y)))) }}
+{{- end }}
+{{- $previous = $row }}
+{{- end }}
+{{- last $previous }}
 {{- end }}
