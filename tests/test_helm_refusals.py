@@ -306,3 +306,57 @@ def test_a_secret_may_be_given_as_the_path_of_a_file(helm: Helm) -> None:
         "secrets.env.PORTAL_GITLAB_TOKEN_FILE=/etc/portal-gitlab/token",
     )
     assert "PORTAL_GITLAB_TOKEN_FILE" in find(rendered, "Secret", "portal")["data"]
+
+
+def test_metrics_on_the_portals_own_port_are_refused(helm: Helm) -> None:
+    """The metrics server could not bind it: /metrics would never answer and PortalDown fire."""
+    message = helm.refusal(MINIMAL, "metrics.port=8000")
+    assert "metrics.port is 8000, the portal's own container port (8000, its pages and probes)" in message
+    assert "e.g. 9100" in message
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeout"),
+    [("30s", "1m"), ("1m", "1m30s"), ("500ms", "1s"), ("1h", "1h0m1s")],
+)
+def test_a_scrape_timeout_longer_than_the_interval_is_refused(
+    helm: Helm, interval: str, timeout: str
+) -> None:
+    """Prometheus refuses such a scrape configuration."""
+    message = helm.refusal(
+        SCALED,
+        f"metrics.serviceMonitor.interval={interval}",
+        f"metrics.serviceMonitor.scrapeTimeout={timeout}",
+    )
+    said = f"scrapeTimeout {timeout} is longer than metrics.serviceMonitor.interval {interval}"
+    assert f"metrics.serviceMonitor.{said}" in message
+
+
+def test_scrape_durations_are_prometheus_durations(helm: Helm) -> None:
+    for interval, timeout in (("1m30s", "1m"), ("1m", "1m"), ("15s", "500ms")):
+        rendered = helm.manifests(
+            SCALED,
+            f"metrics.serviceMonitor.interval={interval}",
+            f"metrics.serviceMonitor.scrapeTimeout={timeout}",
+        )
+        endpoint = find(rendered, "ServiceMonitor")["spec"]["endpoints"][0]
+        assert (endpoint["interval"], endpoint["scrapeTimeout"]) == (interval, timeout)
+    for wrong in ("30sec", "1m30", "30 s", "0s"):
+        message = helm.refusal(SCALED, f"metrics.serviceMonitor.interval={wrong}")
+        assert "metrics.serviceMonitor.interval: expected a Prometheus duration above zero" in message
+
+
+@pytest.mark.parametrize(
+    ("sets", "sleep", "grace"),
+    [
+        (("preStopSleepSeconds=30",), 30, 30),
+        (("preStopSleepSeconds=45",), 45, 30),
+        (("terminationGracePeriodSeconds=5",), 5, 5),
+    ],
+)
+def test_a_pre_stop_sleep_that_outlasts_the_grace_period_is_refused(
+    helm: Helm, sets: tuple[str, ...], sleep: int, grace: int
+) -> None:
+    """The pod would be killed before gunicorn is sent SIGTERM."""
+    message = helm.refusal(MINIMAL, *sets)
+    assert f"preStopSleepSeconds ({sleep}) is not below terminationGracePeriodSeconds ({grace})" in message

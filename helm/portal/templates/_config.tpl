@@ -218,6 +218,39 @@ Settings the pods would break on at run time, said before anything is installed.
 {{- fail (printf "replicaCount is %d but the database is SQLite (database.url is empty), a file one pod only may open: set replicaCount=1, or %s." (int .Values.replicaCount) $postgresql) }}
 {{- end }}
 {{- end }}
+{{- if eq (int .Values.metrics.port) 8000 }}
+{{- fail "metrics.port is 8000, the portal's own container port (8000, its pages and probes): the metrics server could not bind it, so /metrics would never answer and PortalDown would fire. Choose another port, e.g. 9100 (the default)." }}
+{{- end }}
+{{- $monitor := .Values.metrics.serviceMonitor }}
+{{- $every := dict }}
+{{- range $key := list "interval" "scrapeTimeout" }}
+{{- $milliseconds := include "portal.milliseconds" (toString (index $monitor $key)) }}
+{{- if not $milliseconds }}
+{{- fail (printf "metrics.serviceMonitor.%s: expected a Prometheus duration above zero such as 10s, 1m or 1m30s (units ms, s, m, h, d, w, y, the largest first)" $key) }}
+{{- end }}
+{{- $_ := set $every $key (atoi $milliseconds) }}
+{{- end }}
+{{- if gt $every.scrapeTimeout $every.interval }}
+{{- fail (printf "metrics.serviceMonitor.scrapeTimeout %s is longer than metrics.serviceMonitor.interval %s: Prometheus refuses a scrape that may outlast its interval, so the portal would not be scraped. Lower scrapeTimeout or raise interval." $monitor.scrapeTimeout $monitor.interval) }}
+{{- end }}
+{{- if ge (int .Values.preStopSleepSeconds) (int .Values.terminationGracePeriodSeconds) }}
+{{- fail (printf "preStopSleepSeconds (%d) is not below terminationGracePeriodSeconds (%d): Kubernetes would kill the pod before gunicorn is sent SIGTERM, cutting the requests in flight. Lower preStopSleepSeconds or raise terminationGracePeriodSeconds, leaving gunicorn its graceful timeout of 20 s after the sleep (the defaults: 5 and 30)." (int .Values.preStopSleepSeconds) (int .Values.terminationGracePeriodSeconds)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+A Prometheus duration (1m30s) in milliseconds, or "" when it is not one.
+*/}}
+{{- define "portal.milliseconds" -}}
+{{- if regexMatch "^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$" . }}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 "y" 31536000000 }}
+{{- $total := 0 }}
+{{- range regexFindAll "[0-9]+(ms|[ywdhms])" . -1 }}
+{{- $number := regexFind "^[0-9]+" . }}
+{{- $total = add $total (mul (atoi $number) (index $units (trimPrefix $number .))) }}
+{{- end }}
+{{- if $total }}{{ $total }}{{ end }}
+{{- end }}
 {{- end }}
 
 {{/*
