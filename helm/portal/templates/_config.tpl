@@ -264,15 +264,14 @@ the ConfigMaps, and the portal reads none from portal.yaml. Never quotes a value
 {{- $wanted := trimSuffix "_FILE" $key }}
 {{- if has $wanted $names }}{{ continue }}{{ end }}
 {{- $others := "other environment variables go in extraEnv or extraEnvFrom" }}
-{{- with index $fromValues $key }}
-{{- fail (printf "secrets.env.%s is not a secret the portal reads: the chart sets %s from %s (its value would win over the Secret's); set that instead." $key $key .) }}
-{{- end }}
 {{- $suggestion := include "portal.closestSecretName" (dict "name" $wanted "names" $names) }}
-{{- if $suggestion }}
-{{- $suggestion = printf "%s%s" $suggestion (ternary "_FILE" "" (hasSuffix "_FILE" $key)) }}
-{{- fail (printf "secrets.env.%s is not a key the portal reads: did you mean %s? (%s)" $key $suggestion $others) }}
-{{- end }}
+{{- if hasKey $fromValues $key }}
+{{- fail (printf "secrets.env.%s is not a secret the portal reads: the chart sets %s from %s (its value would win over the Secret's); set that instead." $key $key (index $fromValues $key)) }}
+{{- else if $suggestion }}
+{{- fail (printf "secrets.env.%s is not a key the portal reads: did you mean %s%s? (%s)" $key $suggestion (ternary "_FILE" "" (hasSuffix "_FILE" $key)) $others) }}
+{{- else }}
 {{- fail (printf "secrets.env.%s is not a key the portal reads, which are %s (each also as NAME_FILE, the path of a mounted file); %s." $key (join ", " $names) $others) }}
+{{- end }}
 {{- end }}
 {{- $homes := include "portal.configSecretHomes" . | fromYaml }}
 {{- range include "portal.secretsInConfig" (dict "path" "config" "value" .Values.config) | splitList "\n" | compact }}
