@@ -254,8 +254,9 @@ A Prometheus duration (1m30s) in milliseconds, or "" when it is not one.
 {{- end }}
 
 {{/*
-Secrets only ever go in the Secret: one given under `config` (at any depth) would be written into
-the ConfigMaps, and the portal reads none from portal.yaml. Never quotes a value.
+The secrets' names and places: secrets.env takes only the keys the portal reads (another would
+reach the pods unread), and a secret under `config` (at any depth) would be written into the
+ConfigMaps, while the portal reads none from portal.yaml. Never quotes a value.
 */}}
 {{- define "portal.secretChecks" -}}
 {{- $names := include "portal.secretNames" . | fromYamlArray }}
