@@ -144,10 +144,24 @@ def test_a_budget_that_lets_a_pod_go_is_accepted(helm: Helm) -> None:
     assert helm.manifests(SCALED, "autoscaling.minReplicas=1", "podDisruptionBudget.maxUnavailable=1")
 
 
-def test_more_than_one_pod_on_sqlite_is_refused(helm: Helm) -> None:
-    for setting in ("replicaCount=2", "autoscaling.enabled=true"):
-        message = helm.refusal(MINIMAL, setting)
-        assert setting.split(".")[0].split("=")[0] in message, setting
+@pytest.mark.parametrize(
+    ("sets", "words"),
+    [
+        (("replicaCount=2",), "replicaCount is 2 but the database is SQLite (database.url is empty)"),
+        (("replicaCount=2", "database.sqlite.persistence.enabled=false"), "replicaCount is 2 but"),
+        (("autoscaling.enabled=true",), "autoscaling.enabled is true but the database is SQLite"),
+    ],
+)
+def test_more_than_one_pod_on_sqlite_is_refused_in_words(
+    helm: Helm, sets: tuple[str, ...], words: str
+) -> None:
+    """Not the values schema's `Must validate "then" as "if" was valid`: what to change."""
+    message = helm.refusal(MINIMAL, *sets)
+    assert words in message
+    assert "set database.url to a PostgreSQL (postgresql+psycopg://USER@HOST:5432/DATABASE)" in message
+
+
+def test_the_database_url_takes_libpq_parameters_but_never_a_password(helm: Helm) -> None:
     password = helm.refusal(MINIMAL, "database.url=postgresql+psycopg://portal:pw@db/portal")
     assert "database.url" in password
     # TLS to an external PostgreSQL (libpq's parameters), a database name with a dot: taken; a
@@ -197,3 +211,152 @@ def test_the_cache_and_database_given_in_config_are_sent_to_the_charts_own_keys(
     database = helm.refusal(MINIMAL, "config.database.url=postgresql+psycopg://portal@db/portal")
     assert "set database.url (PostgreSQL) or database.sqlite instead" in database
     assert helm.manifests(MINIMAL, "config.cache.failure_hold=10")  # the rest of the section is the portal's
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [
+        ("ingress.host=https://portal.example.org", "ingress.host"),
+        ("ingress.host=portal.example.org/portal", "ingress.host"),
+        ("ingress.host=Portal.Example.org", "ingress.host"),
+        ("ingress.extraHosts={portal.corp.internal,http://portal.corp.internal}", "ingress.extraHosts[1]"),
+    ],
+)
+def test_an_ingress_host_with_a_scheme_or_a_path_is_refused_in_words(
+    helm: Helm, setting: str, key: str
+) -> None:
+    message = helm.refusal(MINIMAL, "ingress.enabled=true", setting)
+    assert f"{key}: expected a host name without scheme or path, e.g. portal.example.org" in message
+    assert "pattern" not in message
+    aliases = helm.manifests(MINIMAL, "ingress.enabled=true", "ingress.extraHosts={*.corp.internal}")
+    assert find(aliases, "Ingress")["spec"]["rules"][1]["host"] == "*.corp.internal"
+
+
+@pytest.mark.parametrize(
+    ("setting", "env"),
+    [
+        ("config.upstreams.gitlab.token", "PORTAL_GITLAB_TOKEN"),
+        ("config.upstreams.gitlab.private_token", "PORTAL_GITLAB_TOKEN"),
+        ("config.auth.oidc.client_secret", "PORTAL_OIDC_CLIENT_SECRET"),
+        ("config.auth.oidc.clientSecret", "PORTAL_OIDC_CLIENT_SECRET"),
+        ("config.upstreams.taiga.password", "PORTAL_TAIGA_PASSWORD"),
+        ("config.upstreams.taiga.webhook_secret", "PORTAL_TAIGA_WEBHOOK_SECRET"),
+        ("config.upstreams.prometheus.token", "PORTAL_PROMETHEUS_TOKEN"),
+        ("config.upstreams.alertmanager.password", "PORTAL_ALERTMANAGER_PASSWORD"),
+        ("config.cache.redis_password", "PORTAL_REDIS_PASSWORD"),
+        ("config.database.password", "PORTAL_DATABASE_PASSWORD"),
+        ("config.portal.secret_key", "PORTAL_SECRET_KEY"),
+        ("config.upstreams.uptime_kuma.api_key", None),
+        ("config.widgets.pipelines.gitlab.private_token", None),
+        ("config.tiles[0].token", None),
+    ],
+)
+def test_a_secret_under_config_is_refused_naming_where_it_goes_never_its_value(
+    helm: Helm, setting: str, env: str | None
+) -> None:
+    """Rendered, it would sit in the ConfigMap and the check's hook ConfigMap (kept when the hook
+    fails on the portal's `unknown key`)."""
+    message = helm.refusal(MINIMAL, f"{setting}=hunter2-value")
+    assert f"{setting}: a secret under config would be written into the ConfigMap" in message
+    if env:
+        assert f"give the value as secrets.env.{env} (or the key {env} of the Secret" in message
+    else:
+        assert "secrets go in secrets.env / secrets.existingSecret" in message
+    assert "hunter2" not in message
+
+
+def test_keys_under_config_that_only_mention_a_token_are_taken(helm: Helm) -> None:
+    assert helm.manifests(MINIMAL, "config.auth.oidc.logout_token_max_age=300")
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("PORTAL_REDIS_PASSWROD", "PORTAL_REDIS_PASSWORD"),
+        ("portal_gitlab_token", "PORTAL_GITLAB_TOKEN"),
+        ("GITLAB_TOKEN", "PORTAL_GITLAB_TOKEN"),
+        ("PORTAL_OIDC_SECRET", "PORTAL_OIDC_CLIENT_SECRET"),
+        ("PORTAL_DATABASE_PASS", "PORTAL_DATABASE_PASSWORD"),
+        ("PORTAL_TAIGA_PASWORD_FILE", "PORTAL_TAIGA_PASSWORD_FILE"),
+    ],
+)
+def test_a_misspelt_secret_key_is_refused_with_the_key_meant(helm: Helm, key: str, meant: str) -> None:
+    """Taken, it would reach the pods under a name the portal never reads: a failure at run time."""
+    message = helm.refusal(MINIMAL, f"secrets.env.{key}=hunter2")
+    assert f"secrets.env.{key} is not a key the portal reads: did you mean {meant}?" in message
+    assert "hunter2" not in message
+
+
+def test_a_variable_the_portal_does_not_read_is_sent_to_extra_env(helm: Helm) -> None:
+    for key in ("HTTPS_PROXY", "PORTAL_TAIGA_TOKEN"):
+        message = helm.refusal(MINIMAL, f"secrets.env.{key}=hunter2")
+        assert f"secrets.env.{key} is not a key the portal reads, which are PORTAL_SECRET_KEY, " in message
+        assert "other environment variables go in extraEnv or extraEnvFrom" in message
+        assert "did you mean" not in message and "hunter2" not in message
+    level = helm.refusal(MINIMAL, "secrets.env.PORTAL_LOG_LEVEL=DEBUG")
+    assert "secrets.env.PORTAL_LOG_LEVEL is not a secret the portal reads: the chart sets" in level
+    assert "from logLevel" in level
+    assert helm.manifests(MINIMAL, "extraEnv[0].name=HTTPS_PROXY", "extraEnv[0].value=http://proxy:3128")
+
+
+def test_a_secret_may_be_given_as_the_path_of_a_file(helm: Helm) -> None:
+    rendered = helm.manifests(
+        MINIMAL,
+        "config.upstreams.gitlab.url=https://gitlab.example.org",
+        "secrets.env.PORTAL_GITLAB_TOKEN_FILE=/etc/portal-gitlab/token",
+    )
+    assert "PORTAL_GITLAB_TOKEN_FILE" in find(rendered, "Secret", "portal")["data"]
+
+
+def test_metrics_on_the_portals_own_port_are_refused(helm: Helm) -> None:
+    """The metrics server could not bind it: /metrics would never answer and PortalDown fire."""
+    message = helm.refusal(MINIMAL, "metrics.port=8000")
+    assert "metrics.port is 8000, the portal's own container port (8000, its pages and probes)" in message
+    assert "e.g. 9100" in message
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeout"),
+    [("30s", "1m"), ("1m", "1m30s"), ("500ms", "1s"), ("1h", "1h0m1s")],
+)
+def test_a_scrape_timeout_longer_than_the_interval_is_refused(
+    helm: Helm, interval: str, timeout: str
+) -> None:
+    """Prometheus refuses such a scrape configuration."""
+    message = helm.refusal(
+        SCALED,
+        f"metrics.serviceMonitor.interval={interval}",
+        f"metrics.serviceMonitor.scrapeTimeout={timeout}",
+    )
+    said = f"scrapeTimeout {timeout} is longer than metrics.serviceMonitor.interval {interval}"
+    assert f"metrics.serviceMonitor.{said}" in message
+
+
+def test_scrape_durations_are_prometheus_durations(helm: Helm) -> None:
+    for interval, timeout in (("1m30s", "1m"), ("1m", "1m"), ("15s", "500ms")):
+        rendered = helm.manifests(
+            SCALED,
+            f"metrics.serviceMonitor.interval={interval}",
+            f"metrics.serviceMonitor.scrapeTimeout={timeout}",
+        )
+        endpoint = find(rendered, "ServiceMonitor")["spec"]["endpoints"][0]
+        assert (endpoint["interval"], endpoint["scrapeTimeout"]) == (interval, timeout)
+    for wrong in ("30sec", "1m30", "30 s", "0s"):
+        message = helm.refusal(SCALED, f"metrics.serviceMonitor.interval={wrong}")
+        assert "metrics.serviceMonitor.interval: expected a Prometheus duration above zero" in message
+
+
+@pytest.mark.parametrize(
+    ("sets", "sleep", "grace"),
+    [
+        (("preStopSleepSeconds=30",), 30, 30),
+        (("preStopSleepSeconds=45",), 45, 30),
+        (("terminationGracePeriodSeconds=5",), 5, 5),
+    ],
+)
+def test_a_pre_stop_sleep_that_outlasts_the_grace_period_is_refused(
+    helm: Helm, sets: tuple[str, ...], sleep: int, grace: int
+) -> None:
+    """The pod would be killed before gunicorn is sent SIGTERM."""
+    message = helm.refusal(MINIMAL, *sets)
+    assert f"preStopSleepSeconds ({sleep}) is not below terminationGracePeriodSeconds ({grace})" in message

@@ -190,3 +190,12 @@ def test_the_charts_required_secrets_are_the_widgets() -> None:
     block = block[block.index("\n") + 1 : block.index("{{- end }}")]
     required = {name: [s.env for s in secrets if s.required] for name, secrets in _upstream_secrets().items()}
     assert yaml.safe_load(block) == {name: envs for name, envs in required.items() if envs}
+
+
+def test_the_secret_keys_the_chart_takes_are_those_the_portal_reads() -> None:
+    """secrets.env refuses any other name (a misspelt key would reach the pods unread)."""
+    text = (CHART / "templates" / "_config.tpl").read_text(encoding="utf-8")
+    block = text[text.index('define "portal.secretNames"') :]
+    block = block[block.index("\n") + 1 : block.index("{{- end }}")]
+    read = CORE_SECRETS | {s.env for secrets in _upstream_secrets().values() for s in secrets}
+    assert set(yaml.safe_load(block)) == read

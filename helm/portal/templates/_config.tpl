@@ -82,14 +82,16 @@ Mistakes refused at `helm install` rather than found in a crash-looping pod; eac
 the value to change. Rendered by the ConfigMap.
 */}}
 {{- define "portal.checks" -}}
+{{- include "portal.secretChecks" . }}
 {{- include "portal.addressChecks" . }}
+{{- include "portal.podChecks" . }}
 {{- $config := include "portal.config" . | fromYaml }}
 {{- $secrets := .Values.secrets }}
 {{- /* Secrets: only the chart's own Secret can be checked (extraEnvFrom may bring any name). */}}
 {{- if and (not $secrets.existingSecret) (not .Values.extraEnvFrom) }}
 {{- $given := dict }}
 {{- range $key, $value := $secrets.env }}
-{{- if $value }}{{ $_ := set $given $key true }}{{ end }}
+{{- if $value }}{{ $_ := set $given (trimSuffix "_FILE" $key) true }}{{ end }}
 {{- end }}
 {{- range .Values.extraEnv }}
 {{- $_ := set $given (trimSuffix "_FILE" .name) true }}
@@ -185,6 +187,16 @@ expression. A value is never quoted back (a URL may carry a password).
 {{- fail (printf "database.url: expected postgresql+psycopg://USER@HOST[:PORT]/DATABASE, the user required, optionally followed by ?PARAMETER=VALUE&... among libpq's %s" (replace "|" ", " $parameters)) }}
 {{- end }}
 {{- end }}
+{{- $host := "[a-z0-9]([-a-z0-9.]*[a-z0-9])?" }}
+{{- $words := "a host name without scheme or path, e.g. portal.example.org (lower-case letters, digits, dots and dashes; the scheme follows ingress.tls.enabled)" }}
+{{- if not (regexMatch (printf "^%s$" $host) (toString .Values.ingress.host)) }}
+{{- fail (printf "ingress.host: expected %s" $words) }}
+{{- end }}
+{{- range $i, $alias := .Values.ingress.extraHosts }}
+{{- if not (regexMatch (printf "^(\\*\\.)?%s$" $host) $alias) }}
+{{- fail (printf "ingress.extraHosts[%d]: expected %s, or a wildcard *.example.org" $i $words) }}
+{{- end }}
+{{- end }}
 {{- if .Values.redis.enabled }}
 {{- if regexMatch "^[a-z]+://[^@/]*@" .Values.redis.url }}
 {{- fail "redis.url holds a user or password: write it without (redis://HOST:6379/0) and give the password in secrets.env.PORTAL_REDIS_PASSWORD (or the existing Secret's key)" }}
@@ -192,4 +204,191 @@ expression. A value is never quoted back (a URL may carry a password).
 {{- fail "redis.url: expected redis://HOST[:PORT][/DB] (rediss:// for TLS), the database a number" }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+Settings the pods would break on at run time, said before anything is installed.
+*/}}
+{{- define "portal.podChecks" -}}
+{{- if include "portal.sqlite" . }}
+{{- $postgresql := "set database.url to a PostgreSQL (postgresql+psycopg://USER@HOST:5432/DATABASE), which every pod shares (README, \"Several replicas\")" }}
+{{- if .Values.autoscaling.enabled }}
+{{- fail (printf "autoscaling.enabled is true but the database is SQLite (database.url is empty), a file one pod only may open: set autoscaling.enabled=false, or %s." $postgresql) }}
+{{- else if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount is %d but the database is SQLite (database.url is empty), a file one pod only may open: set replicaCount=1, or %s." (int .Values.replicaCount) $postgresql) }}
+{{- end }}
+{{- end }}
+{{- if eq (int .Values.metrics.port) 8000 }}
+{{- fail "metrics.port is 8000, the portal's own container port (8000, its pages and probes): the metrics server could not bind it, so /metrics would never answer and PortalDown would fire. Choose another port, e.g. 9100 (the default)." }}
+{{- end }}
+{{- $monitor := .Values.metrics.serviceMonitor }}
+{{- $every := dict }}
+{{- range $key := list "interval" "scrapeTimeout" }}
+{{- $milliseconds := include "portal.milliseconds" (toString (index $monitor $key)) }}
+{{- if not $milliseconds }}
+{{- fail (printf "metrics.serviceMonitor.%s: expected a Prometheus duration above zero such as 10s, 1m or 1m30s (units ms, s, m, h, d, w, y, the largest first)" $key) }}
+{{- end }}
+{{- $_ := set $every $key (atoi $milliseconds) }}
+{{- end }}
+{{- if gt $every.scrapeTimeout $every.interval }}
+{{- fail (printf "metrics.serviceMonitor.scrapeTimeout %s is longer than metrics.serviceMonitor.interval %s: Prometheus refuses a scrape that may outlast its interval, so the portal would not be scraped. Lower scrapeTimeout or raise interval." $monitor.scrapeTimeout $monitor.interval) }}
+{{- end }}
+{{- if ge (int .Values.preStopSleepSeconds) (int .Values.terminationGracePeriodSeconds) }}
+{{- fail (printf "preStopSleepSeconds (%d) is not below terminationGracePeriodSeconds (%d): Kubernetes would kill the pod before gunicorn is sent SIGTERM, cutting the requests in flight. Lower preStopSleepSeconds or raise terminationGracePeriodSeconds, leaving gunicorn its graceful timeout of 20 s after the sleep (the defaults: 5 and 30)." (int .Values.preStopSleepSeconds) (int .Values.terminationGracePeriodSeconds)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+A Prometheus duration (1m30s) in milliseconds, or "" when it is not one.
+*/}}
+{{- define "portal.milliseconds" -}}
+{{- if regexMatch "^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$" . }}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 "y" 31536000000 }}
+{{- $total := 0 }}
+{{- range regexFindAll "[0-9]+(ms|[ywdhms])" . -1 }}
+{{- $number := regexFind "^[0-9]+" . }}
+{{- $total = add $total (mul (atoi $number) (index $units (trimPrefix $number .))) }}
+{{- end }}
+{{- if $total }}{{ $total }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The secrets' names and places: secrets.env takes only the keys the portal reads (another would
+reach the pods unread), and a secret under `config` (at any depth) would be written into the
+ConfigMaps, while the portal reads none from portal.yaml. Never quotes a value.
+*/}}
+{{- define "portal.secretChecks" -}}
+{{- $names := include "portal.secretNames" . | fromYamlArray }}
+{{- $fromValues := include "portal.envFromValues" . | fromYaml }}
+{{- range $key, $_ := .Values.secrets.env }}
+{{- $wanted := trimSuffix "_FILE" $key }}
+{{- if has $wanted $names }}{{ continue }}{{ end }}
+{{- $others := "other environment variables go in extraEnv or extraEnvFrom" }}
+{{- $suggestion := include "portal.closestSecretName" (dict "name" $wanted "names" $names) }}
+{{- if hasKey $fromValues $key }}
+{{- fail (printf "secrets.env.%s is not a secret the portal reads: the chart sets %s from %s (its value would win over the Secret's); set that instead." $key $key (index $fromValues $key)) }}
+{{- else if $suggestion }}
+{{- fail (printf "secrets.env.%s is not a key the portal reads: did you mean %s%s? (%s)" $key $suggestion (ternary "_FILE" "" (hasSuffix "_FILE" $key)) $others) }}
+{{- else }}
+{{- fail (printf "secrets.env.%s is not a key the portal reads, which are %s (each also as NAME_FILE, the path of a mounted file); %s." $key (join ", " $names) $others) }}
+{{- end }}
+{{- end }}
+{{- $homes := include "portal.configSecretHomes" . | fromYaml }}
+{{- range include "portal.secretsInConfig" (dict "path" "config" "value" .Values.config) | splitList "\n" | compact }}
+{{- $found := fromJson . }}
+{{- $env := index (default dict (index $homes $found.parent)) (ternary "password" $found.kind (eq $found.kind "passwd")) }}
+{{- $written := "a secret under config would be written into the ConfigMap, readable by whoever may read ConfigMaps" }}
+{{- if $env }}
+{{- fail (printf "%s: %s, and the portal does not read it there. Remove it and give the value as secrets.env.%s (or the key %s of the Secret named in secrets.existingSecret)." $found.path $written $env $env) }}
+{{- else }}
+{{- fail (printf "%s: %s, and the portal reads no secret from portal.yaml. Remove it: secrets go in secrets.env / secrets.existingSecret, under the PORTAL_* names values.yaml lists there." $found.path $written) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The keys under `config` named like a secret (token, password, client_secret, apiKey, ...), one
+JSON object a line: its path (config.tiles[0].token), its parent's and its kind (token). Call
+with (dict "path" "config" "value" .Values.config).
+*/}}
+{{- define "portal.secretsInConfig" -}}
+{{- if kindIs "map" .value }}
+{{- range $key, $child := .value }}
+{{- $path := printf "%s.%s" $.path $key }}
+{{- $kind := regexFind "(password|passwd|token|secretkey|secret|apikey|privatekey)$" (regexReplaceAll "[-_]" (lower $key) "") }}
+{{- if $kind }}
+{{ dict "path" $path "parent" $.path "kind" $kind | toJson }}
+{{- else }}
+{{ include "portal.secretsInConfig" (dict "path" $path "value" $child) }}
+{{- end }}
+{{- end }}
+{{- else if kindIs "slice" .value }}
+{{- range $i, $child := .value }}
+{{ include "portal.secretsInConfig" (dict "path" (printf "%s[%d]" $.path $i) "value" $child) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where each secret the portal knows goes instead, by the section it was put in and its kind.
+*/}}
+{{- define "portal.configSecretHomes" -}}
+config: {secretkey: PORTAL_SECRET_KEY}
+config.portal: {secretkey: PORTAL_SECRET_KEY}
+config.auth: {secret: PORTAL_OIDC_CLIENT_SECRET}
+config.auth.oidc: {secret: PORTAL_OIDC_CLIENT_SECRET}
+config.cache: {password: PORTAL_REDIS_PASSWORD}
+config.database: {password: PORTAL_DATABASE_PASSWORD}
+config.upstreams.gitlab: {token: PORTAL_GITLAB_TOKEN}
+config.upstreams.taiga: {password: PORTAL_TAIGA_PASSWORD, secret: PORTAL_TAIGA_WEBHOOK_SECRET}
+config.upstreams.prometheus: {password: PORTAL_PROMETHEUS_PASSWORD, token: PORTAL_PROMETHEUS_TOKEN}
+config.upstreams.alertmanager: {password: PORTAL_ALERTMANAGER_PASSWORD, token: PORTAL_ALERTMANAGER_TOKEN}
+{{- end }}
+
+{{/*
+The secrets the portal reads from its environment: its own and its upstreams' (tests check this
+list against the portal's code).
+*/}}
+{{- define "portal.secretNames" -}}
+- PORTAL_SECRET_KEY
+- PORTAL_OIDC_CLIENT_SECRET
+- PORTAL_REDIS_PASSWORD
+- PORTAL_DATABASE_PASSWORD
+- PORTAL_TAIGA_USERNAME
+- PORTAL_TAIGA_PASSWORD
+- PORTAL_TAIGA_WEBHOOK_SECRET
+- PORTAL_GITLAB_TOKEN
+- PORTAL_PROMETHEUS_PASSWORD
+- PORTAL_PROMETHEUS_TOKEN
+- PORTAL_ALERTMANAGER_PASSWORD
+- PORTAL_ALERTMANAGER_TOKEN
+{{- end }}
+
+{{/* The portal's variables the chart sets from its values (portal.env), by the value. */}}
+{{- define "portal.envFromValues" -}}
+PORTAL_METRICS_BIND: metrics.port
+PROMETHEUS_MULTIPROC_DIR: metrics.multiprocDir
+PORTAL_WORKERS: gunicorn.workers
+PORTAL_THREADS: gunicorn.threads
+PORTAL_ACCESS_LOG: gunicorn.accessLog
+PORTAL_FORWARDED_ALLOW_IPS: gunicorn.forwardedAllowIps
+PORTAL_LOG_LEVEL: logLevel
+{{- end }}
+
+{{/*
+Among `names`, the one `name` was most likely meant to be, or "": the nearest by edit distance
+(case and a missing PORTAL_ aside) when it is within 3 edits, else the only one of its section
+(PORTAL_REDIS_PASS: PORTAL_REDIS_PASSWORD).
+*/}}
+{{- define "portal.closestSecretName" -}}
+{{- $name := upper .name }}
+{{- if not (hasPrefix "PORTAL_" $name) }}{{ $name = printf "PORTAL_%s" $name }}{{ end }}
+{{- $closest := "" }}
+{{- $fewest := 4 }}
+{{- range .names }}
+{{- $edits := include "portal.editDistance" (list $name .) | atoi }}
+{{- if lt $edits $fewest }}{{ $closest = . }}{{ $fewest = $edits }}{{ end }}
+{{- end }}
+{{- if not $closest }}
+{{- $section := printf "PORTAL_%s_" (index (splitList "_" $name) 1) }}
+{{- $same := list }}
+{{- range .names }}{{ if hasPrefix $section . }}{{ $same = append $same . }}{{ end }}{{ end }}
+{{- if eq (len $same) 1 }}{{ $closest = first $same }}{{ end }}
+{{- end }}
+{{- $closest }}
+{{- end }}
+
+{{/* The Levenshtein distance of two strings. Call with (list A B). */}}
+{{- define "portal.editDistance" -}}
+{{- $b := splitList "" (index . 1) }}
+{{- $previous := until (int (add1 (len $b))) }}
+{{- range $i, $x := splitList "" (index . 0) }}
+{{- $row := list (add1 $i) }}
+{{- range $j, $y := $b }}
+{{- $row = append $row (min (add1 (index $previous (add1 $j))) (add1 (index $row $j)) (add (index $previous $j) (ternary 0 1 (eq $x $y)))) }}
+{{- end }}
+{{- $previous = $row }}
+{{- end }}
+{{- last $previous }}
 {{- end }}
