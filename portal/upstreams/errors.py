@@ -123,7 +123,8 @@ class UpstreamConflict(UpstreamError):
 
 
 CONFLICT_TEXT = N_(
-    "This item was changed in %(upstream)s after your card showed it: here is its current state"
+    "This item was changed in %(upstream)s after your card showed it, so your change was not made:"
+    " here is its current state"
 )
 
 

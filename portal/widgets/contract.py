@@ -212,6 +212,9 @@ class WidgetView:
     version: str = ""
     notice: Reason | None = None  # said at the top of the card (after a write, say)
     notice_kind: NoticeKind = "info"
+    # The row the notice is about (its item's key, after a write on it): said in that row,
+    # where the person is looking, when the card shows it (see `shows_notice_at`).
+    notice_at: str | None = None
     now: datetime | None = None  # the clock step the text is written for (widgets with a clock)
     fetched_at: datetime | None = None  # when the oldest data shown was fetched
     pending: bool = False  # a part is still loading: poll again soon

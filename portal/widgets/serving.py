@@ -203,6 +203,7 @@ class ViewKey(NamedTuple):
     step: int  # the widget's clock step (0 without a clock)
     notice: Reason | None
     notice_kind: NoticeKind
+    notice_at: str | None
     choice: Hashable
 
     def holder(self) -> tuple[Hashable, ...]:
@@ -228,12 +229,13 @@ class CardViews:
         user: User,
         notice: Reason | None = None,
         notice_kind: NoticeKind = "info",
+        notice_at: str | None = None,
     ) -> tuple[WidgetView, list[CacheResult[Any]], datetime | None]:
         """The card as its upstreams' data stands (fetching what is missing, waiting a bounded
         time), each part's result, and when the card's data was fetched."""
         parts = list(ctx.widget.parts(ctx, user))
         results = portal_state().cache.get_many(_requests(ctx, user, parts))
-        view = self._view(ctx, user, parts, results, notice, notice_kind)
+        view = self._view(ctx, user, parts, results, notice, notice_kind, notice_at)
         return view, results, fetched_at(parts, results)
 
     def ready(self, ctx: WidgetContext, user: User) -> tuple[WidgetView, datetime | None] | None:
@@ -243,7 +245,7 @@ class CardViews:
         results = portal_state().cache.peek_fresh(_requests(ctx, user, parts))
         if results is None:
             return None
-        view = self._view(ctx, user, parts, results, None, "info")
+        view = self._view(ctx, user, parts, results, None, "info", None)
         return (view, fetched_at(parts, results)) if view.state in ("ok", "empty") else None
 
     def _view(
@@ -254,6 +256,7 @@ class CardViews:
         results: Sequence[CacheResult[Any]],
         notice: Reason | None,
         notice_kind: NoticeKind,
+        notice_at: str | None,
     ) -> WidgetView:
         widget = ctx.widget
         paired = [(p, self._cut(ctx, user, p, r)) for p, r in zip(parts, results, strict=True)]
@@ -263,12 +266,13 @@ class CardViews:
             self._forget_before(widget.slug, step)
         who = _who(ctx, user, parts)
         choice = widget.choice(ctx, user, request.args)
-        key = ViewKey(widget.slug, _shown(paired), who, locale, step, notice, notice_kind, choice)
+        key = ViewKey(widget.slug, _shown(paired), who, locale, step, notice, notice_kind, notice_at, choice)
         view = self._memo.get(key)
         if view is None:
             now = datetime.fromtimestamp(step * widget.clock, tz=UTC) if widget.clock else None
             view = build_view(ctx, paired, now)
-            view.notice, view.notice_kind, view.choice = notice, notice_kind, choice
+            view.notice, view.notice_kind, view.notice_at = notice, notice_kind, notice_at
+            view.choice = choice
             extra = widget.decorate(view, ctx, user)
             build = current_app.config["PORTAL_BUILD_ID"]
             view.version = _hash([build, *key, view.state, extra])
@@ -397,8 +401,10 @@ def serve_card(
     notice: Reason | None = None,
     notice_kind: NoticeKind = "info",
     status: int = 200,
+    notice_at: str | None = None,
 ) -> Response:
-    """The whole card request: authz, cache, state, version, body (or 204)."""
+    """The whole card request: authz, cache, state, version, body (or 204). `notice_at`: the
+    key of the row the notice is about (WidgetView.notice_at)."""
     state = portal_state()
     ctx = state.widgets[widget.slug]
     user = current_user()
@@ -409,7 +415,7 @@ def serve_card(
         log_fields(widget=widget.slug, cache="unconfigured")
         return answer(plain_view(ctx, "unconfigured"))
     try:
-        view, results, fetched = card_views(state).view(ctx, user, notice, notice_kind)
+        view, results, fetched = card_views(state).view(ctx, user, notice, notice_kind, notice_at)
         log_fields(widget=widget.slug, cache=",".join(r.source for r in results))
         newer = newer_on_screen(ctx, view, fetched) if status == 200 else None
         if newer is not None:

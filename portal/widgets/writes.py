@@ -84,10 +84,12 @@ def widget_write(
     upstream: Upstream[Any],
     touches: Sequence[str],
     change: Change,
+    row: str | None = None,
 ) -> Response:
     """Run one change of `widget` on `upstream` and answer with the updated card.
 
-    `action` and `target` name the change in the audit line ("set_status", "task 1234");
+    `action` and `target` name the change in the audit line ("set_status", "task 1234"); `row`
+    is the key of the card's row it is about, where the card says how it went when it shows it;
     `touches` are the cache keys or prefixes to invalidate afterwards; `change` makes the call
     and returns what the card should say (None: "Saved"), or raises `WriteRefused` or an
     `UpstreamError`.
@@ -100,13 +102,13 @@ def widget_write(
     user = current_user()
     if refusal is not None or user is None:
         audit(action, target, "refused", widget=widget.slug, reason=str(refusal))
-        return serve_card(widget, refusal, "danger", status=403)
+        return serve_card(widget, refusal, "danger", status=403, notice_at=row)
 
     breaker = state.cache.breaker(upstream.name)
     if breaker.state is CircuitState.OPEN:
         reason = Reason.of(N_("%(upstream)s is failing: the change was not sent."), upstream=upstream.label)
         audit(action, target, "not_sent", widget=widget.slug, upstream=upstream.name)
-        return serve_card(widget, reason, "danger")
+        return serve_card(widget, reason, "danger", notice_at=row)
 
     status = 200
     kind: NoticeKind = "success"
@@ -156,7 +158,7 @@ def widget_write(
         # Every open page (this person's other tabs, teammates' dashboards) polls this tool's
         # cards at its next answer, as after a change the tool pushed (caching/changes.py).
         state.changes.announce(upstream.name)
-    return serve_card(widget, notice, kind, status)
+    return serve_card(widget, notice, kind, status, notice_at=row)
 
 
 def keep_choice(widget: Widget, preference: Preference[Any], raw: str) -> Response:

@@ -516,7 +516,7 @@ def test_a_feed_panel_that_gets_no_answer_offers_to_ask_again(page_of: Any) -> N
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_nothing_on_the_taiga_cards(page_of: Any, scheme: str) -> None:
     page = page_of(scheme=scheme)
-    page.locator("#tasks-task-1-menu summary").click()  # an open status menu too
+    page.locator("#widget-tasks details.status-menu summary").first.click()  # an open status menu too
     result = run_axe(page)
     assert not result["violations"], describe_violations(result["violations"])
 

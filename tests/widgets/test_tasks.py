@@ -39,7 +39,16 @@ from simulators.taiga import TaigaWorld
 from ..conftest import SECRET
 from ..support.clock import ViewClock
 from ..support.processes import RedisServer
-from ..support.taiga_portal import ORIGIN, SERVICE, card, csrf_token, status_form, status_shown, with_taiga
+from ..support.taiga_portal import (
+    ORIGIN,
+    SERVICE,
+    card,
+    csrf_token,
+    row_of,
+    status_form,
+    status_shown,
+    with_taiga,
+)
 
 WEBHOOK_KEY = "webhook-key-for-tests"
 
@@ -314,6 +323,9 @@ def test_a_status_change_lands_with_the_version_and_answers_with_the_updated_ite
     assert (
         "is now In progress." in fresh and status_shown(fresh, "Relire la politique réseau") == "In progress"
     )
+    # Said in the item's own row, where the person is looking (the card's top may be off screen).
+    assert 'class="card-notice is-success task-row__notice"' in row_of(fresh, "Relire la politique réseau")
+    assert fresh.count('id="tasks-notice"') == 1  # and only there
     item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
     assert world.statuses["task"][item.status].name == "In progress" and item.version == int(version) + 1
     audits = [r for r in caplog.records if getattr(r, "event", "") == "audit"]
@@ -430,7 +442,8 @@ def test_a_conflict_says_someone_else_changed_it_and_shows_the_fresh_state(
     )
     fresh = answer.get_data(as_text=True)
     assert answer.status_code == 200
-    assert "This item was changed in Taiga after your card showed it" in fresh
+    said = "This item was changed in Taiga after your card showed it, so your change was not made"
+    assert said in row_of(fresh, "Relire la politique réseau")
     assert status_shown(fresh, "Relire la politique réseau") == "Ready for test"
     assert world.statuses["task"][item.status].name == "Ready for test"
 

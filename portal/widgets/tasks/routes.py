@@ -70,6 +70,7 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
         upstream=TAIGA,
         touches=[upstream_key(TAIGA, "board")],
         change=change,
+        row=f"{item_kind}-{item_id}",
     )
 
 
