@@ -77,6 +77,18 @@ def test_drag_keyboard_hide_and_the_same_layout_in_a_second_browser(open_page: O
     assert page.evaluate("() => document.activeElement.closest('.widget-card').id") == "widget-beta"
     assert page.locator("#layout-status").get_attribute("aria-live") == "polite"
 
+    # At the ends: said, or the button would look broken; nothing moves, nothing is saved.
+    page.locator("#widget-alpha [data-action='up']").click()
+    expect(page.locator("#layout-status")).to_have_text("Alpha is already first.")
+    page.locator("#widget-gamma [data-action='down']").click()
+    expect(page.locator("#layout-status")).to_have_text("Gamma is already last.")
+    assert order(page) == ["alpha", "beta", "status", "gamma"]
+    # Folding in edit mode names the card, as every other change does.
+    page.locator("#widget-alpha .card-fold").click()
+    saved(page, "Alpha is folded: only its title shows. Layout saved.")
+    page.locator("#widget-alpha .card-fold").click()
+    saved(page, "Alpha is unfolded. Layout saved.")
+
     # Hide gamma; make beta wide.
     page.locator("#widget-gamma [data-action='hide']").click()
     expect(page.locator("#layout-status")).to_contain_text("Gamma is hidden. Layout saved.")

@@ -387,6 +387,11 @@
   function retryLater() {
     window.clearTimeout(outage.timer);
     window.clearInterval(outage.ticker);
+    // Without a network no try can succeed: none is made, no countdown runs, and the browser's
+    // "online" event (below) tries at once.
+    var when = document.getElementById("portal-offline-when");
+    if (when) when.hidden = navigator.onLine === false;
+    if (navigator.onLine === false) return;
     outage.due = Date.now() + outage.delay;
     outage.timer = window.setTimeout(probe, outage.delay);
     outage.ticker = window.setInterval(showCountdown, 1000);
@@ -1588,7 +1593,10 @@
     function move(card, delta, button) {
       var all = cards();
       var to = all.indexOf(card) + delta;
-      if (to < 0 || to >= all.length) return;
+      if (to < 0 || to >= all.length) {  // said, or the button would look broken
+        say(label(to < 0 ? "first" : "last", { widget: titleOf(card) }));
+        return;
+      }
       grid.insertBefore(card, delta < 0 ? all[to] : all[to].nextSibling);
       moved(card, button);
     }
@@ -1616,8 +1624,9 @@
           save(label(wide ? (later ? "wide-later" : "wide") : "normal", { widget: titleOf(card) }));
         }
         if (action === "collapse") {
-          setCollapsed(card, !card.classList.contains("is-collapsed"));
-          save("");
+          var folding = !card.classList.contains("is-collapsed");
+          setCollapsed(card, folding);
+          save(editing ? label(folding ? "folded" : "unfolded", { widget: titleOf(card) }) : "");
         }
       });
 
