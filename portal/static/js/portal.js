@@ -1519,6 +1519,14 @@
     }
 
     toggle.addEventListener("click", function () { setEditing(!editing); });
+    // Escape leaves the edit mode too, the focus on its toggle, unless it has a menu to close or
+    // a field to clear first (heard before their own handlers: the capture phase).
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || !editing || openDropdowns().length) return;
+      if (event.target && /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName)) return;
+      setEditing(false);
+      toggle.focus();
+    }, true);
 
     // --- cards: move, hide, width, collapse ---
     function setHidden(card, hidden) {
