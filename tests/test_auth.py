@@ -14,6 +14,7 @@ import pytest
 import requests
 from flask import Flask
 from jwcrypto import jwk
+from prometheus_client import generate_latest
 from sqlalchemy import select
 
 from portal.auth import _relevant_grants
@@ -299,6 +300,39 @@ def test_the_session_ends_when_the_provider_refuses_the_refresh(
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200
     time.sleep(max(0.0, issued + lifetime + 0.3 - time.monotonic()))
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
+
+
+def _keycloak_calls(app: Flask) -> dict[str, float]:
+    """The portal's calls to Keycloak by outcome, from its own metrics (as Prometheus reads them)."""
+    text = generate_latest(app.extensions["portal_metrics"].registry).decode()
+    found = re.findall(
+        r'portal_upstream_request_duration_seconds_count\{outcome="(\w+)",upstream="keycloak"\} (\S+)', text
+    )
+    return {outcome: float(count) for outcome, count in found}
+
+
+def test_keycloak_is_an_upstream_in_the_metrics(
+    portal_url: str, browser: requests.Session, keycloak: KeycloakSim, sso_app: Flask
+) -> None:
+    """An SRE sees Keycloak failing the portal's sign-ins and refreshes as any other upstream:
+    a session Keycloak ended is "rejected" (no fault), Keycloak answering 500 "unavailable"."""
+    lifetime = 3
+    keycloak.mode(ttl={"AccessToken": lifetime})
+    with requests.Session() as other:
+        other.headers["Accept-Language"] = "en"
+        login(browser, portal_url, "alice")
+        login(other, portal_url, "bob")
+        issued = time.monotonic()
+        signed_in = _keycloak_calls(sso_app)
+        assert signed_in.get("ok", 0) >= 4, signed_in  # discovery, keys, two code exchanges
+        assert set(signed_in) == {"ok"}
+        assert keycloak.sign_out("bob") >= 1
+        time.sleep(max(0.0, issued + lifetime + 0.3 - time.monotonic()))
+        assert other.get(f"{portal_url}/", allow_redirects=False).status_code == 302  # refresh refused
+        assert _keycloak_calls(sso_app).get("rejected") == 1
+        keycloak.mode(down="error")
+        assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200  # kept meanwhile
+        assert _keycloak_calls(sso_app).get("unavailable") == 1
 
 
 def _signed_in_moments(app: Flask) -> dict[str, datetime | None]:

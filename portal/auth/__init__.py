@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from flask import (
@@ -209,7 +210,7 @@ def build_runtime(state: PortalState) -> AuthRuntime:
     secret = state.settings.secrets.oidc_client_secret or ""
     return AuthRuntime(
         mode="oidc",
-        oidc=OidcClient(oidc, secret),
+        oidc=OidcClient(oidc, secret, partial(state.cache.observer.upstream_call, "keycloak")),
         sessions=_sessions(state),
         client_id=oidc.client_id,
         session_max_age=float(oidc.session_max_age),

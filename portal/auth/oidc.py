@@ -15,6 +15,8 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -117,8 +119,16 @@ def _random(length: int = 32) -> str:
 class OidcClient:
     """One per process: Keycloak's endpoints and keys, cached, and the token checks."""
 
-    def __init__(self, settings: OidcSection, client_secret: str) -> None:
+    def __init__(
+        self,
+        settings: OidcSection,
+        client_secret: str,
+        observe: Callable[[str, float], None] | None = None,
+    ) -> None:
         self.settings = settings
+        # Told each call's outcome and seconds: the metrics' upstream "keycloak" (SREs see a
+        # Keycloak that fails the portal's sign-ins and refreshes, as any other upstream).
+        self._observe = observe or (lambda outcome, seconds: None)
         self.client_id = settings.client_id
         self.logout_token_max_age = float(settings.logout_token_max_age)
         self._secret = client_secret
@@ -148,6 +158,20 @@ class OidcClient:
             max_retries=0,
         )
 
+    @contextmanager
+    def _calling(self) -> Iterator[KeycloakOpenID]:
+        """A python-keycloak client for one call, whose outcome and time are told to `observe`."""
+        with self._clients.lend() as openid:
+            began = time.monotonic()
+            outcome = "ok"
+            try:
+                yield openid
+            except Exception as exc:
+                outcome = _outcome(exc)
+                raise
+            finally:
+                self._observe(outcome, time.monotonic() - began)
+
     @staticmethod
     def _failure(exc: Exception, what: str) -> OidcError:
         """Map python-keycloak's exceptions onto the portal's."""
@@ -176,7 +200,7 @@ class OidcClient:
             if cached is not None and time.time() - cached.fetched_at < DISCOVERY_TTL:
                 return cached
             try:
-                with self._clients.lend() as openid:
+                with self._calling() as openid:
                     document = openid.well_known()
             except (KeycloakError, TypeError, ValueError) as exc:
                 if cached is not None:  # keep using the last good one while Keycloak is away
@@ -196,7 +220,7 @@ class OidcClient:
                 assert keys is not None
                 return keys
             try:
-                with self._clients.lend() as openid:
+                with self._calling() as openid:
                     document = openid.certs()
                 keys = _parse_keys(document)
             except (KeycloakError, TypeError, ValueError, JWException) as exc:
@@ -232,7 +256,7 @@ class OidcClient:
     def exchange(self, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> Tokens:
         """Trade the authorization code for tokens and check them (nonce included)."""
         try:
-            with self._clients.lend() as openid:
+            with self._calling() as openid:
                 response = openid.token(
                     grant_type="authorization_code",
                     code=code,
@@ -246,7 +270,7 @@ class OidcClient:
     def refresh(self, refresh_token: str) -> Tokens:
         """New tokens for a session; GrantRefused when Keycloak's session is over."""
         try:
-            with self._clients.lend() as openid:
+            with self._calling() as openid:
                 response = openid.refresh_token(refresh_token)
         except (KeycloakError, TypeError, ValueError) as exc:
             raise self._failure(exc, "refresh") from exc
@@ -338,7 +362,7 @@ class OidcClient:
         """Decode and check with python-keycloak, refetching the keys once for an unknown kid."""
 
         def decode(keys: jwk.JWKSet) -> dict[str, Any]:
-            with self._clients.lend() as openid:
+            with self._clients.lend() as openid:  # no call: the keys are at hand
                 claims = openid.decode_token(
                     token,
                     key=keys,
@@ -358,6 +382,24 @@ class OidcClient:
             raise
         except (JWException, ValueError, TypeError) as exc:
             raise ProviderMisbehaving(f"token refused: {type(exc).__name__}") from exc
+
+
+def _outcome(exc: Exception) -> str:
+    """The metrics' outcome of a failed call, as for the other upstreams (upstreams/errors.py)."""
+    if isinstance(exc, KeycloakConnectionError):
+        return "unavailable"
+    if isinstance(exc, KeycloakError):
+        code = exc.response_code or 0
+        if code >= 500 or code == 429:
+            return "unavailable"
+        if code in (401, 403):
+            return "auth"
+        if code == 400 and _oauth_error(exc.response_body) == "invalid_grant":
+            return "rejected"  # a session Keycloak ended: no fault of anyone's
+        return "bad_response"
+    if isinstance(exc, TypeError | ValueError):
+        return "bad_response"
+    return "error"
 
 
 def _parse_discovery(document: Any) -> Discovery:
