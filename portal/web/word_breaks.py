@@ -1,4 +1,4 @@
-"""Where a long identifier may break: between the words of a CamelCase name, not mid-word."""
+"""Where a long identifier may break: at its natural boundaries, not mid-word."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ import re
 
 from markupsafe import Markup, escape
 
-_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_BOUNDARY = re.compile(
+    r"(?<=[a-z0-9])(?=[A-Z])"  # a CamelCase hump: Node|Memory|High
+    r"|(?<=[A-Z])(?=[A-Z][a-z])"  # the end of an acronym: HTTP|Requests
+    r"|(?<=[-_/])(?=[^-_/])"  # after a run of separators: taiga-|back-|7d9c, team/|app
+    r"|(?<=[A-Za-z0-9])(?=\.[A-Za-z])"  # before a dot between names (not in 1.31): harbor|.example
+)
 
 
 def word_breaks(text: object) -> Markup:
-    """`text` escaped, with a <wbr> before each inner capital: on a phone, an alert named
-    "KubeDeploymentReplicasMismatch" wraps at one of its words instead of at whichever letter
-    meets the card's edge."""
-    return Markup("<wbr>").join(escape(part) for part in _WORD_START.split(str(text)))
+    """`text` escaped, with a <wbr> at each natural boundary of an identifier: on a phone, an
+    alert named "KubeDeploymentReplicasMismatch" or a pod "taiga-back-7d9c5b8f6-x2kqp" wraps at
+    one of its parts instead of at whichever letter meets the card's edge. A <wbr> is no
+    character: the text copied and the accessible name stay the identifier itself."""
+    return Markup("<wbr>").join(escape(part) for part in _BOUNDARY.split(str(text)))

@@ -19,7 +19,7 @@ from ..conftest import SECRET, example_config
 from ..support.apps import add_failing_routes
 from ..support.processes import free_port
 from .conftest import Portal
-from .helpers import OpenPage, PageProblems, describe_violations, run_axe
+from .helpers import SETTLED, OpenPage, PageProblems, describe_violations, run_axe
 
 # Every page a person can land on. The single sign-on pages (Keycloak unreachable at login,
 # signed out) come from a portal in oidc mode whose Keycloak is down, like the 403 and 500.
@@ -334,3 +334,88 @@ def test_incident_severity_is_said_in_words_and_icons(open_page: OpenPage) -> No
         "(uses) => uses.map((u) => u.getAttribute('href').split('#')[1])"
     )
     assert icons == ["octagon", "wrench"]
+
+
+# Every control a person can tap, and the controls that miss a 44 × 44 px tap (WCAG 2.5.5)
+# around their centre: each of 25 points across the square must land on the control (a
+# descendant, its hit layer, or the label of a check box or radio). A control larger than the
+# square passes with the square slid within it (a tool tile's corner holds its pin). Not
+# measured: what is not shown, what is off the screen (the skip link until focused), and a link
+# in running text (WCAG's "inline" exception: "… suivi dans le canal incidents.").
+SMALL_TARGETS = """async (scope) => {
+  const controls = "a[href], button, input, select, textarea, summary, [role=button],"
+    + " [tabindex]:not([tabindex='-1'])";
+  const shown = (el) => {
+    const box = el.getBoundingClientRect();
+    if (box.width < 2 || box.height < 2 || getComputedStyle(el).visibility === "hidden") return false;
+    if (el.closest("[hidden], [inert], [aria-hidden=true]")) return false;
+    const closed = (e) => e.parentElement?.closest("details:not([open])");
+    for (let d = closed(el); d; d = closed(d)) {
+      if (!d.querySelector(":scope > summary")?.contains(el)) return false;
+    }
+    return true;
+  };
+  const inRunningText = (el) => el.matches("a") &&
+    [...el.parentElement.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+  const name = (el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${[...el.classList].join(".")}`
+    + ` "${(el.getAttribute("aria-label") || el.textContent).trim().replace(/\\s+/g, " ").slice(0, 40)}"`;
+  const missed = [];
+  for (const el of document.querySelector(scope).querySelectorAll(controls)) {
+    if (!shown(el) || inRunningText(el)) continue;
+    el.scrollIntoView({ block: "center", inline: "center" });
+    await new Promise((done) => requestAnimationFrame(done));
+    const box = el.getBoundingClientRect();
+    if (box.right <= 0 || box.bottom <= 0 || box.left >= innerWidth || box.top >= innerHeight) continue;
+    const targets = [el, ...(el.labels || [])];
+    const hits = (x, y) => {
+      const hit = document.elementFromPoint(x, y);
+      return hit && targets.some((t) => t.contains(hit));
+    };
+    const xs = [box.left + box.width / 2], ys = [box.top + box.height / 2];
+    if (box.width > 44) xs.push(box.left + 22, box.right - 22);
+    if (box.height > 44) ys.push(box.top + 22, box.bottom - 22);
+    const steps = [-21, -10.5, 0, 10.5, 21];
+    const square = (cx, cy) => steps.every((dx) => steps.every((dy) =>
+      cx + dx < 0 || cx + dx >= innerWidth || hits(cx + dx, cy + dy)));  // the screen's edge is no miss
+    if (!xs.some((cx) => ys.some((cy) => square(cx, cy)))) {
+      missed.push(`${name(el)} ${Math.round(box.width)}x${Math.round(box.height)}`);
+    }
+  }
+  window.scrollTo(0, 0);
+  return missed;
+}"""
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_on_a_touch_screen_every_control_takes_a_44px_tap(open_page: OpenPage, language: str) -> None:
+    """A phone (390 × 844, touch): every control shown, in every state of the page a person
+    reaches (details open, a task's status menu, the other tab and month, the account menu,
+    the layout being edited), takes a finger's tap around its centre, and no neighbour's hit
+    area, nor a clipping card, takes it instead."""
+    page = open_page("/", language=language, width=390, height=844, has_touch=True, is_mobile=True)
+    assert page.evaluate("matchMedia('(pointer: coarse)').matches")
+
+    def small(scope: str = "body") -> list[str]:
+        return page.evaluate(SMALL_TARGETS, scope)
+
+    missed = {"page": small()}
+    details = "details.alert-row__more, details.more-rows, details.feed-panel"
+    page.evaluate("(s) => document.querySelectorAll(s).forEach((d) => { d.open = true; })", details)
+    missed["details open"] = small()
+    page.evaluate("(s) => document.querySelectorAll(s).forEach((d) => { d.open = false; })", details)
+    page.locator("#widget-tasks .status-tag").first.click()
+    missed["status menu"] = small(".status-menu[open]")
+    page.locator("#widget-tasks .status-tag").first.click()
+    page.locator("#pipelines-tab-mine").click()
+    page.locator("#deadlines-next").click()
+    expect(page.locator("#deadlines-today")).to_be_visible()
+    page.wait_for_function(SETTLED)
+    missed["other tab and month"] = small()
+    page.locator(".user-menu > summary").click()
+    missed["account menu"] = small(".portal-navbar")
+    page.locator(".user-menu > summary").click()
+    page.locator("#layout-toggle").click()
+    expect(page.locator("#layout-toggle")).to_have_attribute("aria-pressed", "true")
+    missed["edit layout"] = small()
+    said = [f"{state}: {control}" for state, controls in missed.items() for control in controls]
+    assert not said, "under 44 × 44 px to tap:\n" + "\n".join(said)

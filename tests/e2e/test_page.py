@@ -247,3 +247,39 @@ def test_a_second_visit_keeps_each_card_at_its_last_height_until_its_data_arrive
     for card in settled:  # what came with the page did not move when the rest arrived
         if card["id"] in came_with_page:
             assert abs(card["height"] - came_with_page[card["id"]]["height"]) <= 1, card
+
+
+# Each run of an alert's name, or of a label's value, between two break opportunities (<wbr>):
+# the runs that take more than one line, with the name they belong to.
+SPLIT_RUNS = """() => [...document.querySelectorAll(
+  "#widget-incidents :is(.alert-row__name, .alert-label__value)")]
+  .flatMap((el) => {
+    const runs = [];
+    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walk.nextNode(); node; node = walk.nextNode()) runs.push(node);
+    return runs.filter((node) => {
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1;
+    }).map((node) => `${el.textContent}: "${node.textContent}"`);
+  })"""
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_on_a_phone_an_alert_name_breaks_between_its_words_only(open_page: OpenPage, language: str) -> None:
+    """At 390 px a long alert name ("NodeMemoryHighUtilization") keeps its line when it fits,
+    the state going under it; a longer one or a pod's name breaks at a CamelCase hump or after
+    a '-', never inside a word; and the text read, copied and named stays the name itself."""
+    page = open_page("/", language=language, width=390, height=844, has_touch=True, is_mobile=True)
+    page.evaluate(
+        "() => document.querySelectorAll('details.alert-row__more').forEach((d) => { d.open = true; })"
+    )
+    names = page.locator("#widget-incidents .alert-row__name")
+    assert names.count() > 0
+    assert page.evaluate(SPLIT_RUNS) == []
+    name = names.filter(has_text="NodeMemoryHighUtilization")
+    assert name.evaluate("(h) => h.getClientRects().length === 1 && h.offsetHeight < 30")  # one line
+    assert name.inner_text() == "NodeMemoryHighUtilization"  # no character added
+    expect(page.get_by_role("heading", name="NodeMemoryHighUtilization", exact=True)).to_have_count(1)
+    value = page.locator("#widget-incidents .alert-label__value", has_text="-").first  # a pod's, a node's
+    assert "-<wbr>" in value.inner_html() and "<wbr>" not in value.inner_text()
