@@ -1026,11 +1026,10 @@
 
   // A change sent from inside a card (a status menu) replaces the card's body: focus goes back
   // to the element the form names in data-focus-after, so a keyboard user stays where they were.
-  // On the swap itself, not after the settle delay: the button pressed is disabled by the new
-  // body, which leaves focus on <body> until it is given back.
   // An item the change took off the list (closed) takes its element with it: focus goes to the
-  // same control of the item that followed it, else of the one before it, else to the card's
-  // notice, never to the page's body (the next Tab would start from the top of the page).
+  // same control of the item that followed it, else of the one before it (noted as the change
+  // leaves), else to the card's notice, never to the page's body (the next Tab would start from
+  // the top of the page).
   function focusAfter(form) {
     return form && form.closest && form.closest("[data-focus-after]");
   }
@@ -1050,6 +1049,8 @@
     }).filter(Boolean) : [];
   });
 
+  // On the swap itself, not after the settle delay: the button pressed is disabled by the new
+  // body, which leaves focus on <body> until it is given back.
   document.addEventListener("htmx:afterSwap", function (event) {
     var form = focusAfter(event.detail.requestConfig && event.detail.requestConfig.elt);
     if (!form) return;
