@@ -129,9 +129,11 @@ def test_a_hostile_request_id_is_replaced(client: FlaskClient) -> None:
 def test_upstream_failures_are_logged_at_warning_without_secrets(
     make_app: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Credentials in the URL are refused by the configuration (test_config.py); a query the
+    # configuration takes may still hold what should not be logged: the log drops it.
     app = make_app(
         lambda c: c["upstreams"]["uptime_kuma"].update(
-            url=f"http://user:pa55word@127.0.0.1:{free_port()}/kuma?token=s3cret"
+            url=f"http://127.0.0.1:{free_port()}/kuma?session=s3cret"
         )
     )
     app.test_client().get("/widgets/status")
@@ -141,7 +143,7 @@ def test_upstream_failures_are_logged_at_warning_without_secrets(
     assert warnings
     line = json_formatter().format(warnings[0])
     assert json.loads(line)["upstream"] == "uptime_kuma"
-    assert "pa55word" not in line and "s3cret" not in line
+    assert "s3cret" not in line
 
 
 def test_vendored_assets_match_their_recorded_checksums() -> None:
