@@ -106,7 +106,8 @@ def test_thousands_of_swaps_leave_nothing_behind(open_page: OpenPage) -> None:
     after = held(page, cdp)
     assert after.listeners <= before.listeners + IN_FLIGHT, (before, after)
     assert after.nodes <= before.nodes * 1.02, (before, after)
-    assert after.intervals <= before.intervals, (before, after)
+    # A card's first turn is a timeout that becomes its interval (portal.js, schedule): no more.
+    assert after.intervals <= before.intervals + before.timeouts, (before, after)
     assert after.timeouts <= before.timeouts + 6, (before, after)  # one per card may be pending
     # A leaked card body per swap would be megabytes here; what is left is the engine's noise.
     assert after.heap <= before.heap + 400_000, (before, after)

@@ -400,6 +400,36 @@ def test_a_change_pushed_by_taigas_webhook_shows_without_waiting_for_the_cards_p
         context.close()
 
 
+def test_a_status_changed_in_one_browser_shows_in_another_without_waiting_for_its_poll(
+    browser: Browser, pushed_portal: str
+) -> None:
+    """The portal tells every open page of its own writes as of Taiga's webhook: the other
+    browser (the Taiga cards polling every 5 minutes here) shows the change within seconds."""
+    viewport = {"width": 1280, "height": 1000}
+    pages = []
+    contexts = [browser.new_context(base_url=pushed_portal, locale="en", viewport=viewport) for _ in range(2)]  # type: ignore[arg-type]
+    try:
+        for context in contexts:
+            page = context.new_page()
+            page.goto("/auth/demo-user/camille")
+            page.goto("/")
+            page.wait_for_function(SETTLED)
+            expect(page.locator("#widget-tasks .task-row").first).to_be_visible(timeout=15_000)
+            pages.append(page)
+        here, there = pages
+        uid = here.locator("#widget-tasks .task-row").first.get_attribute("data-key")
+        option = here.locator(f"#{uid}-menu .status-menu__option:not([disabled])").first
+        expect(option).to_be_attached()
+        here.locator(f"#{uid}-status").click()
+        chosen = (option.text_content() or "").strip()
+        option.click()
+        expect(here.locator(f"#{uid}-status")).to_contain_text(chosen)
+        expect(there.locator(f"#{uid}-status")).to_contain_text(chosen, timeout=15_000)
+    finally:
+        for context in contexts:
+            context.close()
+
+
 def test_the_month_moves_through_htmx_and_stays_on_the_next_poll(page_of: Any) -> None:
     page = page_of()
     title = page.locator("#deadlines-month")

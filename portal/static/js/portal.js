@@ -30,17 +30,31 @@
     htmx.trigger(entry.body, "poll");
   }
 
-  function schedule(entry) {
+  // The cards of a page take turns across their period (six at 30 s: one every 5 s), each at its
+  // own moment of the period counted from the page's start, kept through every re-schedule. So
+  // the page hears within seconds of a change any card's answer tells of (a tool's webhook, a
+  // change made in another tab: caching/changes.py), and its requests are spread, not fired
+  // together. The first card's first turn is a whole period after the page was drawn, the
+  // others' sooner; a card just polled (the tab shown again, a change told) waits at least a
+  // whole period for its next turn.
+  var pollingSince = Date.now();
+
+  function schedule(entry, atStart) {
     var period = entry.interval * 1000;
-    // A small offset per card spreads the requests instead of firing them all at once.
-    var offset = Math.floor(Math.random() * Math.min(3000, period / 4));
+    var turn = period * (cards.length - cards.indexOf(entry)) / cards.length;
+    var now = Date.now();
+    var earliest = atStart ? now : now + Math.max(0, period - (now - entry.lastPoll));
+    var next = pollingSince + turn;
+    next += Math.ceil(Math.max(0, earliest - next) / period) * period;
     window.clearTimeout(entry.timer);
     window.clearInterval(entry.timer);
+    var tick = function () {
+      if (document.visibilityState === "visible") poll(entry);
+    };
     entry.timer = window.setTimeout(function () {
-      entry.timer = window.setInterval(function () {
-        if (document.visibilityState === "visible") poll(entry);
-      }, period);
-    }, offset);
+      tick();
+      entry.timer = window.setInterval(tick, period);
+    }, next - now);
   }
 
   function initPolling() {
@@ -52,8 +66,8 @@
       cards.push(entry);
       var content = currentContent(body);
       if (content && !content.classList.contains("is-loading")) drawnWithData(entry, content);
-      schedule(entry);
     });
+    cards.forEach(function (entry) { schedule(entry, true); });
 
     // Coming back to the tab: refresh what is overdue at once rather than at the next tick,
     // and count the next interval from now (the old tick could fire a moment later).
