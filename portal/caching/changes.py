@@ -8,8 +8,8 @@ upstream travels with every card answer (`CHANGED_HEADER`, "taiga=1764680000123"
 every worker of every replica through the broadcast. A page's cards take turns across their
 period (portal.js, `schedule`: six cards at 30 s, one every 5 s), so it learns of the change from
 the next answer of any card and polls the cards of that upstream at once; it compares with the
-value it was drawn with (`data-changed` on the grid), so a change older than the page moves nothing. No request is
-added for this: it rides on the polls the page makes anyway.
+value it was drawn with (`data-changed` on the grid), so a change older than the page moves
+nothing. No request is added for this: it rides on the polls the page makes anyway.
 """
 
 from __future__ import annotations
