@@ -24,9 +24,10 @@ def credentials_in(url: str) -> str | None:
         return "a password before the host"
     if parts.username is not None:
         return "a user name before the host"
-    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
-        if SECRET_PARAMETER.search(name):
-            return f"{name}= in its query"
+    for where, text in (("query", parts.query), ("fragment", parts.fragment)):
+        for name, _ in parse_qsl(text, keep_blank_values=True):
+            if SECRET_PARAMETER.search(name):
+                return f"{name}= in its {where}"
     return None
 
 
@@ -38,11 +39,19 @@ def masked(url: str) -> str:
     except ValueError:
         return "(a URL that cannot be read, not quoted)"
     netloc = parts.netloc
-    if password is not None:
-        user, _, host = netloc.rpartition("@")
+    user, at, host = netloc.rpartition("@")
+    if at and password is not None:
         netloc = f"{user.partition(':')[0]}:{MASK}@{host}"
-    query = parts.query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(SECRET_PARAMETER.search(name) for name, _ in pairs):
-        query = urlencode([(n, MASK if SECRET_PARAMETER.search(n) else v) for n, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    elif at:  # a name alone may be a token (https://glpat-…@gitlab.example.org)
+        netloc = f"{MASK}@{host}"
+    return urlunsplit(
+        (parts.scheme, netloc, parts.path, _masked_pairs(parts.query), _masked_pairs(parts.fragment))
+    )
+
+
+def _masked_pairs(text: str) -> str:
+    """A query (or fragment) with the values of its secret parameters replaced by ***."""
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if not any(SECRET_PARAMETER.search(name) for name, _ in pairs):
+        return text
+    return urlencode([(n, MASK if SECRET_PARAMETER.search(n) else v) for n, v in pairs], safe="*")

@@ -104,6 +104,16 @@ def test_a_wrong_key_is_named(change: Any, named: str) -> None:
             " the portal's client secret goes in PORTAL_OIDC_CLIENT_SECRET",
             "kcPW99",
         ),
+        (  # a token given as the user name
+            lambda c: c["upstreams"]["uptime_kuma"].update(url="https://glpat-Q7Q7Q7@kuma.example.org/"),
+            "upstreams.uptime_kuma.url: must not carry credentials (a user name before the host)",
+            "glpat-Q7Q7Q7",
+        ),
+        (  # a link's fragment reaches the browser too
+            lambda c: c["tiles"][1].update(url="https://harbor.example.org/#access_token=fragTOK99"),
+            "tiles[1].url: must not carry credentials (access_token= in its fragment)",
+            "fragTOK99",
+        ),
         (
             lambda c: c.setdefault("database", {}).update(url="postgresql+psycopg://portal:dbPW99@db/portal"),
             "database.url: must not carry a password: set PORTAL_DATABASE_PASSWORD instead"
