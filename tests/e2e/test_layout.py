@@ -95,7 +95,11 @@ def test_drag_keyboard_hide_and_the_same_layout_in_a_second_browser(open_page: O
     page.locator("#widget-beta [data-action='width']").click()
     expect(page.locator("#widget-beta [data-action='width']")).to_have_attribute("aria-pressed", "true")
     saved(page)
-    page.keyboard.press("Escape")  # done, as "Done" does, the focus on the toggle
+    page.locator("#widget-alpha .card-fold").focus()  # a card's own control: Escape keeps its meaning
+    page.keyboard.press("Escape")
+    expect(page.locator("#layout-toggle")).to_have_attribute("aria-pressed", "true")
+    page.locator("#widget-beta [data-action='width']").focus()
+    page.keyboard.press("Escape")  # on the editor's controls: done, as "Done" does, the focus on the toggle
     expect(page.locator("#layout-toggle")).to_have_attribute("aria-pressed", "false")
     assert page.evaluate("() => document.activeElement.id") == "layout-toggle"
     expect(page.locator("#widget-gamma")).to_be_hidden()

@@ -184,6 +184,7 @@ def test_the_persons_own_connection_lost_is_said_at_once_and_the_page_is_back_wi
     # Nothing can answer without a network: no try is made and no countdown runs meanwhile.
     assert not [url for url in asked if "/healthz" in url], asked
     expect(page.locator("#portal-offline-when")).to_be_hidden()
+    expect(page.locator("#portal-offline-retry")).to_be_hidden()  # a try bound to fail
     page.context.set_offline(False)
     # Tried at once when the network is back: the banner goes, the cards poll again.
     expect(banner).to_be_hidden(timeout=3000)

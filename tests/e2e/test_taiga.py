@@ -76,7 +76,12 @@ def page_of(browser: Browser, taiga_portal: str) -> Iterator[Any]:
     problems = PageProblems()
 
     def open_(
-        language: str = "en", scheme: str = "light", user: str = "camille", allow: tuple[str, ...] = ()
+        language: str = "en",
+        scheme: str = "light",
+        user: str = "camille",
+        allow: tuple[str, ...] = (),
+        width: int = 1280,
+        height: int = 1000,
     ) -> Page:
         for pattern in allow:  # console lines the test expects
             problems.allow_console(pattern)
@@ -84,7 +89,7 @@ def page_of(browser: Browser, taiga_portal: str) -> Iterator[Any]:
             base_url=taiga_portal,
             locale=language,
             color_scheme=scheme,
-            viewport={"width": 1280, "height": 1000},
+            viewport={"width": width, "height": height},
         )
         contexts.append(context)
         context.set_default_timeout(20_000)
@@ -215,6 +220,27 @@ def test_an_item_closed_from_the_keyboard_leaves_the_focus_on_the_next_item(page
     page.keyboard.press("Enter")
     expect(page.locator(f"#{uid}-status")).to_have_count(0)  # off the list
     assert page.evaluate(FOCUSED_ID) == f"{following}-status"
+
+
+def test_on_a_phone_an_item_closed_far_below_the_cards_top_says_so_in_view(page_of: Any) -> None:
+    """The closed item's row is gone and the card's notice is at its top, off screen: the outcome
+    shows at the foot of the screen for a while (the notice is what screen readers hear)."""
+    page = page_of(width=390, height=844)
+    rows = page.locator("#widget-tasks .task-row")
+    keys = rows.evaluate_all("(rows) => rows.map((r) => [r.dataset.key, r.querySelector('bdi').textContent])")
+    uid = next(key for key, subject in reversed(keys[:-1]) if not subject.startswith(TAKEN))
+    page.locator(f"#{uid}-status").scroll_into_view_if_needed()
+    page.locator(f"#{uid}-status").click()
+    page.locator(f"#{uid}-menu .status-menu__closes").first.locator("xpath=..").click()
+    expect(page.locator(f"#{uid}-status")).to_have_count(0)
+    notice = page.locator("#widget-tasks .card-notice")
+    toast = page.locator("#portal-toast")
+    expect(toast).to_be_visible()
+    assert (toast.text_content() or "").strip() == (notice.text_content() or "").strip()
+    box = toast.bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= 844 and box["x"] >= 0
+    assert notice.evaluate("(n) => n.getBoundingClientRect().bottom < 0")  # why it is there
+    expect(toast).to_be_hidden(timeout=10_000)
 
 
 # Whether each option of `menu` is what is drawn at its centre, the page scrolled to the menu.

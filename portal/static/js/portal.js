@@ -403,9 +403,12 @@
     window.clearInterval(outage.ticker);
     // Without a network no try can succeed: none is made, no countdown runs, and the browser's
     // "online" event (below) tries at once.
-    var when = document.getElementById("portal-offline-when");
-    if (when) when.hidden = navigator.onLine === false;
-    if (navigator.onLine === false) return;
+    var offline = navigator.onLine === false;
+    ["portal-offline-when", "portal-offline-retry"].forEach(function (id) {
+      var part = document.getElementById(id);
+      if (part) part.hidden = offline;
+    });
+    if (offline) return;
     outage.due = Date.now() + outage.delay;
     outage.timer = window.setTimeout(probe, outage.delay);
     outage.ticker = window.setInterval(showCountdown, 1000);
@@ -1078,7 +1081,26 @@
     var menu = target.closest("details[data-dropdown]");
     if (menu) menu.open = false;  // the change is made (or said not to be): its menu has done its work
     target.focus();
+    toastIfAway(event.detail.target.querySelector(".card-notice"));
   });
+
+  // A change's outcome said where the person is not looking (an item the change took off the
+  // list has it at the card's top, off screen on a phone) is shown at the foot of the screen for
+  // a while too.
+  var TOAST_FOR = 6000;
+  var toastTimer = null;
+
+  function toastIfAway(notice) {
+    var toast = document.getElementById("portal-toast");
+    if (!toast || !notice) return;
+    var box = notice.getBoundingClientRect();
+    if (box.bottom > 0 && box.top < window.innerHeight) return;  // in view: said there
+    toast.className = notice.className.replace(/\btask-row__notice\b/, "") + " portal-toast";
+    toast.replaceChildren.apply(toast, Array.prototype.slice.call(notice.cloneNode(true).childNodes));
+    toast.hidden = false;
+    window.clearTimeout(toastTimer);
+    toastTimer = window.setTimeout(function () { toast.hidden = true; }, TOAST_FOR);
+  }
 
   // A button with data-copy="ID" copies the value (or text) of the element ID to the clipboard.
   document.addEventListener("click", function (event) {
@@ -1534,11 +1556,15 @@
     }
 
     toggle.addEventListener("click", function () { setEditing(!editing); });
-    // Escape leaves the edit mode too, the focus on its toggle, unless it has a menu to close or
-    // a field to clear first (heard before their own handlers: the capture phase).
+    // Escape on the editor's own controls (a card's edit buttons, a tile's pin, the edit bar)
+    // leaves the edit mode too, the focus on its toggle; elsewhere (a card's content, a menu, a
+    // field) it keeps its own meaning, and the page does not jump to the toggle.
+    var EDITOR = ".card-edit, .tile-pin, #layout-bar, #layout-panel";
     document.addEventListener("keydown", function (event) {
       if (event.key !== "Escape" || !editing || openDropdowns().length) return;
-      if (event.target && /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName)) return;
+      var on = event.target;
+      if (on !== document.body && !(on && on.closest && on.closest(EDITOR))) return;
+      if (on && /^(INPUT|TEXTAREA|SELECT)$/.test(on.tagName)) return;
       setEditing(false);
       toggle.focus();
     }, true);
