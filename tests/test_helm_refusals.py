@@ -104,6 +104,26 @@ def test_an_address_of_the_wrong_form_is_refused_in_words_without_quoting_it(
     assert "pw" not in message and "tk@" not in message
 
 
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("config.tiles[0].url=https://bot:tilePW99@gitlab.example.org", "a user or password in the URL"),
+        ("config.tiles[0].url=https://gitlab.example.org/?private_token=tilePW99", "a credential in the URL"),
+        ("config.tiles[0].url=https://gitlab.example.org/#access_token=tilePW99", "a credential in the URL"),
+        ("config.upstreams.gitlab.url=https://gitlab.example.org/?private_token=tilePW99", "a credential in"),
+    ],
+)
+def test_a_link_with_credentials_is_refused_without_quoting_it(helm: Helm, setting: str, words: str) -> None:
+    """A tile's link reaches every signed-in browser; either would sit in the chart's ConfigMaps."""
+    message = helm.refusal(MINIMAL, "config.tiles[0].name=GitLab", setting)
+    key = setting.partition("=")[0]
+    assert f"{key}: {words}" in message
+    assert "tilePW99" not in message
+    assert helm.manifests(
+        MINIMAL, "config.tiles[0].name=GitLab", "config.tiles[0].url=https://x.example.org/?tab=2"
+    )
+
+
 def test_an_autoscaler_whose_minimum_is_above_its_maximum_is_refused(helm: Helm) -> None:
     message = helm.refusal(SCALED, "autoscaling.minReplicas=5")
     assert "autoscaling.minReplicas (5) is above autoscaling.maxReplicas (4)" in message

@@ -162,6 +162,10 @@ expression. A value is never quoted back (a URL may carry a password).
 {{- with index (default dict $upstream) $key }}{{ $_ := set $urls (printf "config.upstreams.%s.%s" $name $key) . }}{{ end }}
 {{- end }}
 {{- end }}
+{{- /* A tile's link reaches every signed-in browser (and the ConfigMaps): no credentials either. */}}
+{{- range $index, $tile := (default list .Values.config.tiles) }}
+{{- with index (default dict $tile) "url" }}{{ $_ := set $urls (printf "config.tiles[%d].url" $index) . }}{{ end }}
+{{- end }}
 {{- range $key, $url := $urls }}
 {{- if not (kindIs "string" $url) }}
 {{- fail (printf "%s: expected a URL such as https://host.example.org, got a %s" $key (kindOf $url)) }}
@@ -174,6 +178,10 @@ expression. A value is never quoted back (a URL may carry a password).
 {{- else }}
 {{- fail (printf "%s: not a URL of the form http(s)://HOST[:PORT][/PATH], without spaces" $key) }}
 {{- end }}
+{{- end }}
+{{- /* The names portal/url_credentials.py takes for a credential in a query or fragment. */}}
+{{- if regexMatch "(?i)[?&#]([^=&#]*[_-])?(token|secret|password|passwd|pass|key|apikey|sig|signature|auth|credentials?)=" $url }}
+{{- fail (printf "%s: a credential in the URL's query or fragment is not taken: give it in secrets.env (see values.yaml); a tile's link reaches every browser" $key) }}
 {{- end }}
 {{- end }}
 {{- with .Values.database.url }}
