@@ -202,6 +202,12 @@ GAMMA_FAILING = """(failing) => document.querySelector("#widget-gamma .widget-co
   .classList.toggle("is-error", failing)"""
 
 
+def placed(page: Page) -> None:
+    """Waits for the next frame to be drawn: the cards are placed when their sizes are known,
+    just before a frame is painted, and not yet when a script that resized them returns."""
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def _box_of(page: Page, slug: str) -> dict[str, float]:
     box: dict[str, float] = page.locator(f"#widget-{slug}").evaluate(
         "(card) => { const r = card.getBoundingClientRect(); "
@@ -252,6 +258,7 @@ def test_a_card_whose_data_comes_back_after_a_failure_has_every_card_placed_afre
     page.wait_for_function(
         "() => document.querySelector('#widget-gamma').getBoundingClientRect().height > 700"
     )
+    placed(page)
     gamma, beta, status = (_box_of(page, slug) for slug in ("gamma", "beta", "status"))
     assert gamma["top"] == status["top"] and beta["top"] >= gamma["bottom"], (gamma, beta, status)
     page.locator("#widget-gamma [data-action='width']").click()
@@ -279,6 +286,7 @@ def test_a_wide_card_is_placed_by_its_height_at_two_columns(open_page: OpenPage)
     edit(page)
     status_of_normal_width(page)
     page.evaluate(MUCH_TEXT)
+    placed(page)
     narrow = _box_of(page, "gamma")
     page.locator("#widget-gamma [data-action='width']").click()
     saved(page, "Gamma is wide. Layout saved.")
