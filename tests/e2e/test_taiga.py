@@ -626,3 +626,29 @@ def test_sort_and_filter_from_the_card(page_of: Any) -> None:
     projects = page.locator("#widget-tasks .task-row__project").all_inner_texts()
     assert projects == sorted(projects, key=str.casefold)
     assert re.search(r"\d", page.locator("#widget-tasks .tasks-controls__count").first.inner_text())
+
+
+def _kept_sort(page: Page, sort: str) -> bool:
+    """Whether the portal gives the person's tasks card in this `sort` (with the page's session),
+    within ten seconds."""
+    for _ in range(50):
+        if re.search(rf'<option value="{sort}" selected>', page.request.get("/widgets/tasks").text()):
+            return True
+        page.wait_for_timeout(200)
+    return False
+
+
+def test_a_sort_chosen_just_before_leaving_the_page_is_kept(page_of: Any) -> None:
+    """A kept choice is saved a second after its last change (once for a sort browsed with the
+    arrow keys): leaving the page in that second must not lose it."""
+    page = page_of()
+    select = page.locator("#widget-tasks select[name=sort]")
+    before = select.input_value()
+    chosen = "modified" if before != "modified" else "due"
+    select.select_option(chosen)
+    page.goto("about:blank")  # at once: htmx's save, a second later, would never go
+    assert _kept_sort(page, chosen)
+    page = page_of()  # and the next page shows it
+    expect(page.locator(f"#widget-tasks option[value={chosen}]")).to_have_attribute("selected", "")
+    page.locator("#widget-tasks select[name=sort]").select_option(before)  # as other tests found it
+    assert _kept_sort(page, before)

@@ -193,6 +193,57 @@
     showNote(card, text, "choice");
   }
 
+  // A kept choice goes a moment after its last change (a sort browsed with the arrow keys is
+  // saved once); one still waiting when the person leaves the page or the tab goes now, in a
+  // request that outlives the page. Sent again later by htmx if the page stays: the same value.
+  // (Listened for on beforeunload only while one waits: some browsers keep no page with such a
+  // listener for their back button; beforeunload comes before the next page is asked for,
+  // pagehide after, so a reload shows the choice just made.)
+  var unsentChoices = [];
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (error) {
+      return "";  // the portal refuses the request, and says so
+    }
+  }
+
+  function unsent(control, waits) {
+    var at = unsentChoices.indexOf(control);
+    if (waits && at < 0) unsentChoices.push(control);
+    if (!waits && at >= 0) unsentChoices.splice(at, 1);
+    if (unsentChoices.length) window.addEventListener("beforeunload", sendUnsentChoices);
+    else window.removeEventListener("beforeunload", sendUnsentChoices);
+  }
+
+  document.addEventListener("change", function (event) {
+    var control = event.target;
+    if (control.matches && control.matches("form[data-card-choice] [hx-post]")) unsent(control, true);
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    unsent(event.detail.elt, false);
+  });
+
+  function sendUnsentChoices() {
+    unsentChoices.slice().forEach(function (control) {
+      unsent(control, false);
+      window.fetch(control.getAttribute("hx-post"), {
+        method: "POST",
+        credentials: "same-origin",
+        keepalive: true,
+        headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+        body: new URLSearchParams(new FormData(control.closest("form")))
+      }).catch(function () { /* the page is going: nothing left to tell */ });
+    });
+  }
+
+  window.addEventListener("pagehide", sendUnsentChoices);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") sendUnsentChoices();
+  });
+
   // A change sent from a card (a task's status, the calendar feed's buttons) that got no answer
   // from the portal (the network, or a proxy's 502 or 504 in front of it) may or may not have
   // been made, and htmx swaps nothing: the card says so under it, and asks for its data at once,
@@ -1392,14 +1443,6 @@
         saidTimer = window.setTimeout(function () {
           if (status.textContent === text) status.textContent = "";
         }, LAYOUT_SAID_FOR);
-      }
-    }
-
-    function csrfToken() {
-      try {
-        return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
-      } catch (error) {
-        return "";
       }
     }
 
