@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,8 @@ from sqlalchemy import select
 
 from portal.auth import _relevant_grants
 from portal.auth.claims import MAX_GRANTS_BYTES, fit_grants, from_cookie, to_cookie
+from portal.auth.oidc import OidcClient, ProviderUnavailable
+from portal.config import OidcSection
 from portal.identity import User
 from portal.state import portal_state
 from portal.storage import Preferences, last_sign_in, record_sign_in
@@ -315,7 +318,7 @@ def test_keycloak_is_an_upstream_in_the_metrics(
     portal_url: str, browser: requests.Session, keycloak: KeycloakSim, sso_app: Flask
 ) -> None:
     """An SRE sees Keycloak failing the portal's sign-ins and refreshes as any other upstream:
-    a session Keycloak ended is "rejected" (no fault), Keycloak answering 500 "unavailable"."""
+    a session Keycloak ended is "rejected" (no fault), Keycloak answering 500 "server_error"."""
     lifetime = 3
     keycloak.mode(ttl={"AccessToken": lifetime})
     with requests.Session() as other:
@@ -332,7 +335,7 @@ def test_keycloak_is_an_upstream_in_the_metrics(
         assert _keycloak_calls(sso_app).get("rejected") == 1
         keycloak.mode(down="error")
         assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 200  # kept meanwhile
-        assert _keycloak_calls(sso_app).get("unavailable") == 1
+        assert _keycloak_calls(sso_app).get("server_error") == 1
 
 
 def _signed_in_moments(app: Flask) -> dict[str, datetime | None]:
@@ -628,3 +631,21 @@ def test_the_login_pages_hold_a_strict_csp(sso_app: Flask) -> None:
 def test_a_live_server_helper_serves_concurrently(sso_app: Flask) -> None:
     with serve(sso_app) as url:
         assert requests.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+
+
+def test_keycloak_not_answering_is_told_from_keycloak_not_listening() -> None:
+    """python-keycloak says "Can't connect to server" for both; the metrics' outcome tells a
+    Keycloak that never answered (`timeout`) from one nothing listens for (`unreachable`)."""
+    outcomes: list[str] = []
+
+    def discovery_from(port: int) -> None:
+        settings = OidcSection(
+            server_url=f"http://127.0.0.1:{port}/", realm="r", client_id="c", timeout=1, allowed_hosts=("x",)
+        )
+        with pytest.raises(ProviderUnavailable):
+            OidcClient(settings, "secret", observe=lambda outcome, _: outcomes.append(outcome)).discovery()
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        discovery_from(silent.getsockname()[1])
+    discovery_from(free_port())
+    assert outcomes == ["timeout", "unreachable"]

@@ -186,7 +186,8 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
     series = [
         _series("up", ', pod="a"', "1 1 1 0x30"),
         _series(calls, kuma + ', outcome="ok"', "0+60x30"),
-        _series(calls, kuma + ', outcome="unavailable"', "0+60x30"),
+        _series(calls, kuma + ', outcome="timeout"', "0+30x30"),
+        _series(calls, kuma + ', outcome="server_error"', "0+30x30"),
         # 600 requests a minute (10/s), each between 1 s and 3 s: p99 = 1 + 2 x 0.99 = 2.98 s.
         _series(duration, ', path="/", le="1.0"', "0x30"),
         _series(duration, ', path="/", le="3.0"', "0+600x30"),

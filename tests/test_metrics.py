@@ -191,7 +191,7 @@ def test_upstream_failures_and_the_open_circuit(app: Flask, kuma: SimServer) -> 
     text = _exposition(app)
     assert _samples(text, "portal_widget_cache_results_total")['{result="error",widget="status"}'] >= 2
     calls = _samples(text, "portal_upstream_request_duration_seconds_count")
-    assert calls['{outcome="unavailable",upstream="uptime_kuma"}'] >= 2
+    assert calls['{outcome="server_error",upstream="uptime_kuma"}'] >= 2
     assert portal_state(app).cache.breaker("uptime_kuma").state is CircuitState.OPEN
     assert _samples(text, "portal_upstream_circuit_state") == {
         '{upstream="gitlab"}': 0.0,  # every registered upstream's, configured or not

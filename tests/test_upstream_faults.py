@@ -25,6 +25,7 @@ from .support.processes import free_port
 from .test_i18n import shown_text
 
 PAGE = "/api/status-page/platform"
+ASKS_FOR_A_LOGIN = "Kuma asks for a login the portal does not have"
 
 
 def _getter(timeout: float = 1.0, max_bytes: int = 200_000) -> BoundedJsonClient:
@@ -32,28 +33,30 @@ def _getter(timeout: float = 1.0, max_bytes: int = 200_000) -> BoundedJsonClient
 
 
 @pytest.mark.parametrize(
-    ("mode", "options", "error", "words"),
+    ("mode", "options", "error", "words", "outcome"),
     [
-        ("timeout", {"seconds": 5}, UpstreamUnavailable, "did not answer within 1 s"),
-        ("error500", {}, UpstreamUnavailable, "Kuma answered HTTP 500"),
-        ("unauthorized", {}, UpstreamAuthError, "Kuma asks for a login the portal does not have (HTTP 401)"),
-        ("forbidden", {}, UpstreamAuthError, "Kuma asks for a login the portal does not have (HTTP 403)"),
-        ("refused", {"seconds": 1}, UpstreamUnavailable, "Kuma cannot be reached"),
-        ("notfound", {}, UpstreamBadResponse, "answered HTTP 404 (not found)"),
-        ("garbage", {}, UpstreamBadResponse, "not valid JSON"),
-        ("oversize", {"size": 300_000}, UpstreamBadResponse, "larger than 200 kB"),
-        ("slow", {"interval": 0.2}, UpstreamUnavailable, "too slow"),
+        ("timeout", {"seconds": 5}, UpstreamUnavailable, "did not answer within 1 s", "timeout"),
+        ("error500", {}, UpstreamUnavailable, "Kuma answered HTTP 500", "server_error"),
+        ("unauthorized", {}, UpstreamAuthError, f"{ASKS_FOR_A_LOGIN} (HTTP 401)", "auth"),
+        ("forbidden", {}, UpstreamAuthError, f"{ASKS_FOR_A_LOGIN} (HTTP 403)", "auth"),
+        ("refused", {"seconds": 1}, UpstreamUnavailable, "Kuma cannot be reached", "unreachable"),
+        ("notfound", {}, UpstreamBadResponse, "answered HTTP 404 (not found)", "bad_response"),
+        ("garbage", {}, UpstreamBadResponse, "not valid JSON", "bad_response"),
+        ("oversize", {"size": 300_000}, UpstreamBadResponse, "larger than 200 kB", "bad_response"),
+        ("slow", {"interval": 0.2}, UpstreamUnavailable, "too slow", "timeout"),
     ],
 )
 def test_each_fault_raises_its_error_within_the_deadline(
-    kuma: SimServer, mode: str, options: dict[str, Any], error: type[UpstreamError], words: str
+    kuma: SimServer, mode: str, options: dict[str, Any], error: type[UpstreamError], words: str, outcome: str
 ) -> None:
+    """Each fault its words for the card and its outcome for the metrics and the log (an SRE
+    tells a timeout from a refused connection or a 5xx without reading the lines)."""
     kuma.set_fault(mode, **options)
     started = time.monotonic()
     with pytest.raises(error) as raised:
         _getter().get(kuma.url + PAGE)
     elapsed = time.monotonic() - started
-    assert words in str(raised.value)
+    assert words in str(raised.value) and raised.value.outcome == outcome
     assert elapsed < 1.0 + 0.5, f"{mode} took {elapsed:.2f} s"
     if mode == "refused":  # the port listens again by itself, the fault over
         assert wait_until(lambda: _reachable(kuma.url + PAGE), timeout=10)

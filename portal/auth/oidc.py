@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
+import requests
 from jwcrypto import jwk, jwt
 from jwcrypto.common import JWException
 from keycloak import KeycloakOpenID
@@ -387,11 +388,13 @@ class OidcClient:
 def _outcome(exc: Exception) -> str:
     """The metrics' outcome of a failed call, as for the other upstreams (upstreams/errors.py)."""
     if isinstance(exc, KeycloakConnectionError):
-        return "unavailable"
+        return "timeout" if isinstance(exc.__cause__, requests.Timeout) else "unreachable"
     if isinstance(exc, KeycloakError):
         code = exc.response_code or 0
-        if code >= 500 or code == 429:
-            return "unavailable"
+        if code == 429:
+            return "throttled"
+        if code >= 500:
+            return "server_error"
         if code in (401, 403):
             return "auth"
         if code == 400 and _oauth_error(exc.response_body) == "invalid_grant":

@@ -50,8 +50,8 @@ class PrometheusObserver(CacheObserver):
         )
         self._calls = Histogram(
             "portal_upstream_request_duration_seconds",
-            "Upstream API calls by upstream and outcome (ok, unavailable, auth, bad_response, "
-            "rejected, conflict, error)",
+            "Upstream API calls by upstream and outcome (ok, timeout, unreachable, server_error, "
+            "throttled, auth, bad_response, rejected, conflict, error)",
             ("upstream", "outcome"),
             buckets=UPSTREAM_BUCKETS,
             registry=registry,

@@ -9,6 +9,7 @@ redacted URL) travels in `detail`, which goes to the log only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 def N_(msgid: str) -> str:
@@ -73,10 +74,28 @@ class UpstreamError(Exception):
         return str(self.reason)
 
 
-class UpstreamUnavailable(UpstreamError):
-    """Timeout, refused connection, 5xx, throttling: try again later."""
+Cause = Literal["timeout", "unreachable", "server_error", "throttled"]
 
-    outcome = "unavailable"
+
+class UpstreamUnavailable(UpstreamError):
+    """No usable answer now; try again later. Its `outcome` says why, for the metrics and logs:
+    `timeout` (no complete answer in time), `unreachable` (no connection, a certificate that
+    does not verify, an answer broken off), `server_error` (5xx), `throttled` (429)."""
+
+    def __init__(
+        self,
+        upstream: str,
+        reason: Reason,
+        detail: str = "",
+        retry_after: float | None = None,
+        status: int | None = None,
+        sent: bool = True,
+        cause: Cause | None = None,
+    ) -> None:
+        super().__init__(upstream, reason, detail, retry_after, status, sent)
+        if cause is None:
+            cause = "throttled" if status == 429 else "server_error" if status else "unreachable"
+        self.outcome: str = cause
 
 
 class UpstreamAuthError(UpstreamError):

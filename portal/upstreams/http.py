@@ -244,7 +244,9 @@ class BoundedJsonClient:
         where = f"{method} {redact_url(url)}"
         remaining = deadline - time.monotonic()
         if remaining <= 0.05:
-            raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: no time left", sent=False)
+            raise UpstreamUnavailable(
+                self.upstream, self._timed_out(), f"{where}: no time left", sent=False, cause="timeout"
+            )
         try:
             response = self.session.request(
                 method,
@@ -263,6 +265,7 @@ class BoundedJsonClient:
                 self._timed_out(),
                 f"{where}: {exc}",
                 sent=not isinstance(exc, requests.ConnectTimeout),
+                cause="timeout",
             ) from exc
         except requests.exceptions.SSLError as exc:  # before ConnectionError, which it is a kind of
             raise UpstreamUnavailable(
@@ -431,9 +434,12 @@ class BoundedJsonClient:
                             seconds=f"{self.limits.timeout:g}",
                         ),
                         f"{where}: body still arriving at the deadline",
+                        cause="timeout",
                     )
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
-            raise UpstreamUnavailable(self.upstream, self._timed_out(), f"{where}: read timeout") from exc
+            raise UpstreamUnavailable(
+                self.upstream, self._timed_out(), f"{where}: read timeout", cause="timeout"
+            ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise UpstreamUnavailable(
                 self.upstream,

@@ -263,6 +263,7 @@ def test_a_429_says_how_long_to_wait_and_its_quota_is_reported(forge: Forge) -> 
     with pytest.raises(UpstreamUnavailable) as throttled:
         client.user("camille")
     assert throttled.value.status == 429 and throttled.value.retry_after == 7
+    assert throttled.value.outcome == "throttled"
     assert str(throttled.value) == "GitLab is limiting the portal's requests (HTTP 429)"
     assert quotas[-1].remaining == 0
 

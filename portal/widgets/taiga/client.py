@@ -591,6 +591,7 @@ class TaigaClient:
                         UPSTREAM,
                         Reason.of(N_("%(upstream)s is taking too long to answer"), upstream=UPSTREAM),
                         "waited too long for another process renewing the Taiga token",
+                        cause="timeout",
                     )
                 time.sleep(0.05)
 
