@@ -9,7 +9,7 @@ redacted URL) travels in `detail`, which goes to the log only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 
 def N_(msgid: str) -> str:
@@ -82,19 +82,11 @@ class UpstreamUnavailable(UpstreamError):
     `timeout` (no complete answer in time), `unreachable` (no connection, a certificate that
     does not verify, an answer broken off), `server_error` (5xx), `throttled` (429)."""
 
-    def __init__(
-        self,
-        upstream: str,
-        reason: Reason,
-        detail: str = "",
-        retry_after: float | None = None,
-        status: int | None = None,
-        sent: bool = True,
-        cause: Cause | None = None,
-    ) -> None:
-        super().__init__(upstream, reason, detail, retry_after, status, sent)
+    def __init__(self, *args: Any, cause: Cause | None = None, **kwargs: Any) -> None:
+        """As UpstreamError's; `cause` where the status does not tell it (a timeout)."""
+        super().__init__(*args, **kwargs)
         if cause is None:
-            cause = "throttled" if status == 429 else "server_error" if status else "unreachable"
+            cause = "throttled" if self.status == 429 else "server_error" if self.status else "unreachable"
         self.outcome: str = cause
 
 
