@@ -36,6 +36,13 @@ _TAB_HIDDEN = """(hidden) => {
 }"""
 
 
+def placed(page: Page) -> None:
+    """Waits for the next frame to be drawn: the cards are placed when their sizes are known,
+    just before a frame is painted (a resize observer), not yet when a script or swap that
+    resized them returns."""
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def set_tab_hidden(page: Page, hidden: bool) -> None:
     """The page's tab hidden (the person is elsewhere) or visible again, with its event."""
     page.evaluate(_TAB_HIDDEN, hidden)

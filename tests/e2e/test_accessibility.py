@@ -214,8 +214,8 @@ def test_nothing_loops_and_reduced_motion_stops_the_animations(open_page: OpenPa
     running = (
         "() => document.getAnimations().filter((a) => a.playState === 'running').map((a) => a.animationName)"
     )
-    looping = (
-        "() => document.getAnimations().filter((a) => a.playState === 'running'"
+    looping = (  # a card's refresh spinner aside: it turns while a poll is on its way, and stops
+        "() => document.getAnimations().filter((a) => a.playState === 'running' && a.animationName !== 'spin'"
         " && a.effect.getComputedTiming().iterations === Infinity).map((a) => a.animationName)"
     )
     moving = open_page("/")
@@ -257,7 +257,9 @@ ONLY_THE_FIRST = """(selectors) => selectors.forEach((selector) =>
 
 def _shapes(page: Page, selector: str, size: int = 40) -> dict[str, Image.Image]:
     marks: list[dict[str, Any]] = page.evaluate(SILHOUETTES, selector)
-    shot = Image.open(io.BytesIO(page.screenshot(omit_background=True, full_page=True))).getchannel("A")
+    # Transitions at their end: a dot's new state eases in (0.4 s) after the poll that set it.
+    drawn = page.screenshot(omit_background=True, full_page=True, animations="disabled")
+    shot = Image.open(io.BytesIO(drawn)).getchannel("A")
     scale = shot.width / page.viewport_size["width"]  # type: ignore[index]
     found = {}
     for mark in marks:

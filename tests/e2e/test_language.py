@@ -106,6 +106,7 @@ _AGO = re.compile(r"\bjust now\b|\bN [\w.]+ ago\b")  # a moment the page words a
 def _switch_language(page: Page, code: str) -> None:
     page.locator(f".lang-switch__option[hreflang={code}]").click()
     page.wait_for_function(f"() => document.documentElement.lang === '{code}'")
+    page.wait_for_load_state("load")  # the new page's script has run: SETTLED means something
     page.wait_for_function(SETTLED)  # the cards and the user menu's lines too
 
 

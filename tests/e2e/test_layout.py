@@ -16,7 +16,7 @@ from playwright.sync_api import APIResponse, Page, Route, expect
 from simulators.base import SimServer
 
 from .conftest import Portal, e2e_config, served_portal
-from .helpers import OpenPage, PageProblems, describe_violations, run_axe, set_tab_hidden
+from .helpers import OpenPage, PageProblems, describe_violations, placed, run_axe, set_tab_hidden
 
 CARDS = "#widget-grid > .widget-card"
 
@@ -200,12 +200,6 @@ BESIDE_THE_SHORT_ONE = """(gamma = 800) => {
 # Whether gamma shows only a failure (its content in the error state).
 GAMMA_FAILING = """(failing) => document.querySelector("#widget-gamma .widget-content")
   .classList.toggle("is-error", failing)"""
-
-
-def placed(page: Page) -> None:
-    """Waits for the next frame to be drawn: the cards are placed when their sizes are known,
-    just before a frame is painted, and not yet when a script that resized them returns."""
-    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 def _box_of(page: Page, slug: str) -> dict[str, float]:

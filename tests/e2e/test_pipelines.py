@@ -103,9 +103,10 @@ def test_the_user_menu_shows_the_gitlab_avatar_from_the_portal(open_page: OpenPa
     avatar = page.locator("#user-chip-avatar img")
     avatar.wait_for()
     assert avatar.get_attribute("src", timeout=5000).startswith("/widgets/pipelines/avatar?v=")  # type: ignore[union-attr]
-    assert (
-        page.evaluate("() => document.querySelector('#user-chip-avatar img').naturalWidth") > 0
-    )  # loaded under the CSP
+    page.wait_for_function(  # loaded under the CSP (its download ends after the swap)
+        "() => { const img = document.querySelector('#user-chip-avatar img');"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
 
 
 # Each relative moment of the card: its text, and the text the server wrote (the date, for a page

@@ -3,10 +3,12 @@ dashboard, its menus open, must be styled exactly as the full Bulma styles it.""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from playwright.sync_api import Page
 
-from .helpers import ANIMATIONS_DONE, OpenPage
+from .helpers import ANIMATIONS_DONE, SETTLED, OpenPage
 
 FULL = "/static/vendor/bulma-1.0.4/bulma.min.css"
 # Every element's computed style and its ::before and ::after, kept in the page (the lists are too
@@ -39,11 +41,12 @@ SWAP = """(href) => new Promise((resolve) => {
 
 
 def _frozen(page: Page) -> None:
-    """No more polls (the DOM must stay the same between two readings), every menu open."""
-    page.evaluate(
-        "() => { window.__frozen = true;"
-        " document.querySelectorAll('details').forEach((d) => { d.open = true; }); }"
-    )
+    """No more polls, nor the page's clock (its durations are rewritten every 30 s): the DOM
+    must stay the same between two readings. Every menu open."""
+    page.evaluate("() => { window.__frozen = true; }")
+    page.wait_for_function(SETTLED)  # a poll already on its way lands first
+    page.clock.pause_at(datetime.fromtimestamp(page.evaluate("Date.now()") / 1000 + 1, tz=UTC))
+    page.evaluate("() => document.querySelectorAll('details').forEach((d) => { d.open = true; })")
     page.evaluate(ANIMATIONS_DONE)
 
 
@@ -61,7 +64,7 @@ def test_every_element_is_styled_as_the_full_bulma_styles_it(
         scheme=scheme,
         width=width,
         height=900,
-        before=lambda p: p.add_init_script(FREEZABLE),
+        before=lambda p: (p.add_init_script(FREEZABLE), p.clock.install()),
     )
     served = page.evaluate(
         "() => [...document.styleSheets].map((s) => s.href || '').filter((h) => h.includes('/bulma'))"
