@@ -116,7 +116,7 @@ def test_the_prometheus_rules_pass_promtool(rendered: Rendered, tmp_path: Path, 
     assert result.returncode == 0, result.stdout + result.stderr
     count = len(_rules(rendered[scenario]))
     assert f"SUCCESS: {count} rules found" in result.stdout
-    assert count == {"monitoring": 6, "k3s": 7}[scenario]  # PortalRedisUnreachable with Redis only
+    assert count == {"monitoring": 7, "k3s": 8}[scenario]  # PortalRedisUnreachable with Redis only
 
 
 def test_additional_rules_join_the_group(helm: Helm, tmp_path: Path) -> None:
@@ -197,6 +197,8 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
         _series(total, ', method="GET", status="200"', "0+540x30"),
         _series(total, ', method="GET", status="500"', "0+60x30"),
         _series("portal_upstream_circuit_state", kuma, "2x30"),
+        # Taiga's webhook posts once a minute with a key that does not match.
+        _series(duration.removesuffix("_bucket") + "_count", HOOK_REFUSED, "0+1x30"),
         _series("portal_cache_fallback_active", ', pod="a"', "0 0 1x30"),
         # The database answers, then stops answering the readiness probes from minute 3.
         _series("portal_database_up", ', pod="a"', "1 1 1 0x30"),
@@ -251,6 +253,17 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
             "the pods stay ready and the cards work, but everyone sees the team's default layout and "
             "no layout or preference change can be saved.",
         ),
+        _quiet("6m", "PortalTaigaWebhookRefused"),  # 3 refused by minute 3: firing from minute 8
+        _fires(
+            "20m",
+            "PortalTaigaWebhookRefused",
+            warning,
+            "The portal refuses Taiga's webhooks",
+            "20 calls to the portal's Taiga webhook (/hooks/taiga) were refused over the last hour "
+            "(HTTP 403): the key of the webhook in Taiga is not PORTAL_TAIGA_WEBHOOK_SECRET, or that "
+            "secret is not set (the pods' logs say which: taiga_webhook_refused). The Taiga cards "
+            "still update, but at their refresh instead of within seconds.",
+        ),
         _quiet("5m", "PortalRedisUnreachable"),  # 1 since minute 2: not yet 5 minutes
         _fires(
             "20m",
@@ -264,6 +277,23 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
         ),
     ]
     _check_alerts(manifests, tmp_path, series, alerts)
+
+
+HOOK = ', method="POST", path="/hooks/taiga"'
+HOOK_REFUSED = HOOK + ', status="403"'
+
+
+def test_a_refused_webhook_among_accepted_ones_or_a_stray_one_is_no_alert(
+    rendered: Rendered, tmp_path: Path
+) -> None:
+    """A request to the webhook that is not Taiga's, among Taiga's accepted ones, or two strays
+    in an hour: Taiga's key is right, no alert."""
+    count = "portal_http_request_duration_seconds_count"
+    among = [_series(count, HOOK_REFUSED, "0+1x90"), _series(count, HOOK + ', status="204"', "0+2x90")]
+    strays = [_series(count, HOOK_REFUSED, "0 1 2x90")]
+    for series in (among, strays):
+        quiet = [_quiet(at, "PortalTaigaWebhookRefused") for at in ("30m", "80m")]
+        _check_alerts(rendered["monitoring"], tmp_path, series, quiet)
 
 
 def test_latency_and_errors_stay_quiet_on_a_trickle_of_requests(rendered: Rendered, tmp_path: Path) -> None:
