@@ -749,3 +749,17 @@ def test_without_a_webhook_key_every_hook_is_refused(
     assert _hook(app.test_client(), body, signature).status_code == 403
     assert upstream_key(TAIGA, "board") == "widget:@taiga:shared:board"
     assert portal_state(app).widgets["tasks"].configured
+
+
+def test_both_taiga_cards_say_when_taigas_lists_were_cut(taiga_app: Callable[..., Flask]) -> None:
+    """Past `max_pages`, what the cards show is incomplete: both say so (the deadlines card was
+    silent: fifteen dated items missing from its list and its calendar, not a word)."""
+
+    def cut(config: dict[str, Any]) -> None:
+        config["upstreams"]["taiga"].update(page_size=2, max_pages=1)
+
+    missing = "some may be missing"
+    whole, cut_short = _as(taiga_app(), "camille"), _as(taiga_app(changes=cut), "camille")
+    for slug, until in (("tasks", "task-row"), ("deadlines", "upcoming__row")):
+        assert missing not in card(whole, slug, until=until), slug
+        assert missing in card(cut_short, slug, until="some may be"), slug
