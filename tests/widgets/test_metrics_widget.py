@@ -277,6 +277,22 @@ def test_a_gauge_whose_lower_values_are_worse_and_bytes_in_each_language(
 
 
 @pytest.mark.peers
+def test_a_value_never_reads_as_a_threshold_it_has_not_reached(metrics_app: Callable[..., Flask]) -> None:
+    """89.96 against a critical 90 read "90.0%" tagged Warning beside "critical ≥ 90.0%"; a
+    threshold of 0.5 at no decimals read "≤ 0". Written with the decimals that tell them apart."""
+    gauges = [
+        _gauge("cpu", "vector(89.96)", unit="percent", warn=75, critical=90),
+        _gauge("pods", "vector(0.4)", decimals=0, warn=0.5, direction="below"),
+        _gauge("load", "vector(42.04)", unit="percent", warn=75, critical=90),
+    ]
+    html = card(metrics_app(gauges).test_client(), "metrics", "89.96")
+    assert "89.96%" in gauge(html, "cpu") and gauge_status(html, "cpu") == "warn"
+    assert "critical ≥ 90.0%" in gauge(html, "cpu")  # a round threshold keeps the gauge's decimals
+    assert "warning ≤ 0.5" in gauge(html, "pods") and gauge_status(html, "pods") == "warn"
+    assert "42.0%" in gauge(html, "load")  # far from both: the gauge's own decimals
+
+
+@pytest.mark.peers
 def test_each_failure_of_a_query_stays_in_its_own_gauge_and_says_which(
     metrics_app: Callable[..., Flask], target: ControlledTarget, prometheus_with_rules: PrometheusServer
 ) -> None:

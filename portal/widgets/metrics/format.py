@@ -94,6 +94,33 @@ def value_text(value: float, unit: Unit, decimals: int) -> str:
     return number(value, decimals)
 
 
+# Up to this many decimals more than the gauge's own, where fewer would mislead (below).
+MORE_DECIMALS = 3
+_PLAIN_UNITS = ("percent", "per_second", "count")  # written as the number itself
+
+
+def limit_text(limit: float, unit: Unit, decimals: int) -> str:
+    """A threshold written exactly (0.5 at 0 decimals was "0": "critical ≤ 0" for 0.4), up to
+    MORE_DECIMALS more than the gauge's."""
+    places = decimals
+    if unit in _PLAIN_UNITS:
+        while places < decimals + MORE_DECIMALS and round(limit, places) != limit:
+            places += 1
+    return value_text(limit, unit, places)
+
+
+def reading_text(value: float, unit: Unit, decimals: int, limits: Sequence[float]) -> str:
+    """A value written so that it never reads as a threshold it has not reached: 89.96 against
+    90 is "89.96 %", not "90.0 %" tagged Warning beside "critical ≥ 90.0 %"."""
+    places = decimals
+    while places < decimals + MORE_DECIMALS and any(
+        limit != value and value_text(value, unit, places) == value_text(limit, unit, places)
+        for limit in limits
+    ):
+        places += 1
+    return value_text(value, unit, places)
+
+
 def special_text(value: float) -> str:
     """How Prometheus writes a value that is not a finite number."""
     if math.isnan(value):

@@ -263,7 +263,8 @@ def gauge_view(gauge: Gauge, part: PartResult[Any] | None, language: str) -> Gau
     fill = 0.0
     if reading is not None and reading.value is not None:
         if reading.kind == "ok":
-            value = fmt.value_text(reading.value, gauge.unit, gauge.decimals)
+            limits = [limit for limit in (gauge.warn, gauge.critical) if limit is not None]
+            value = fmt.reading_text(reading.value, gauge.unit, gauge.decimals, limits)
             status = status_of(reading.value, gauge)
             fill = fmt.fraction(reading.value, low, high)
         else:
@@ -283,7 +284,7 @@ def gauge_view(gauge: Gauge, part: PartResult[Any] | None, language: str) -> Gau
             spark_high = fmt.value_text(most, gauge.unit, gauge.decimals)
 
     def limit_text(limit: float | None) -> str:
-        return fmt.value_text(limit, gauge.unit, gauge.decimals) if limit is not None else ""
+        return fmt.limit_text(limit, gauge.unit, gauge.decimals) if limit is not None else ""
 
     return GaugeView(
         key=gauge.slug,
