@@ -529,6 +529,11 @@ def test_the_calendar_feed_from_the_keyboard_keeps_the_focus_in_its_panel(page_o
     renew = page.locator("#deadlines-feed button[hx-post$='/renew']")
     expect(renew).to_be_visible()
     for said in ("Your feed address is ready", "Your feed has a new address"):
+        if said.endswith("new address"):  # ending the current address asks once more, in place
+            ask = page.locator("#deadlines-feed summary", has_text="New address")
+            ask.focus()
+            page.keyboard.press("Enter")
+            expect(page.locator("#deadlines-feed")).to_contain_text("will stop working")
         renew.focus()
         page.keyboard.press("Enter")
         notice = page.locator("#deadlines-feed .card-notice")
@@ -537,7 +542,10 @@ def test_the_calendar_feed_from_the_keyboard_keeps_the_focus_in_its_panel(page_o
         page.keyboard.press("Tab")
         inside = "() => document.getElementById('deadlines-feed').contains(document.activeElement)"
         assert page.evaluate(inside), page.evaluate("() => document.activeElement.outerHTML")
-    page.locator("#deadlines-feed button[hx-post$='/revoke']").click()  # as the other tests found it
+    switch_off = page.locator("#deadlines-feed button[hx-post$='/revoke']")
+    expect(switch_off).to_be_hidden()  # not at one press: it asks first
+    page.locator("#deadlines-feed summary", has_text="Switch off").click()
+    switch_off.click()  # as the other tests found it
     expect(page.locator("#deadlines-feed .card-notice")).to_contain_text("switched off")
 
 
