@@ -250,6 +250,30 @@ def test_a_gauge_reads_a_real_value_and_crosses_warn_then_critical(
 
 
 @pytest.mark.peers
+def test_a_gauge_whose_series_went_away_says_its_last_value_and_when(
+    portal_config: dict[str, Any], target: ControlledTarget, prometheus_with_rules: PrometheusServer
+) -> None:
+    """A target gone (a pod deleted, an exporter down): the sparkline still draws its last
+    minutes, so the gauge says what it last read and when, not only "no series"."""
+    metric = "portal_test_queue_depth"
+    target.set(metric, 42.0)
+    queue = _gauge("queue", f'{metric}{{target="controlled"}}', decimals=0)
+    config = monitoring_config(portal_config, prometheus_with_rules.url, gauges=[queue])
+    config["widgets"]["metrics"].update(sparkline_minutes=5, sparkline_points=300)  # a point a second
+    app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
+    client = app.test_client()
+    _scraped(prometheus_with_rules, metric, 42.0)
+    card(client, "metrics", lambda h: ">42<" in gauge(h, "queue"))
+    time.sleep(3)  # a few points of the sparkline
+    target.clear(metric)
+    html = card(client, "metrics", lambda h: "No value now" in gauge(h, "queue"))
+    assert re.search(
+        r"No value now: the last one, 42, was at <time datetime=\"[^\"]+\">", gauge(html, "queue")
+    )
+    assert "no series" not in gauge(html, "queue")
+
+
+@pytest.mark.peers
 def test_a_gauge_whose_lower_values_are_worse_and_bytes_in_each_language(
     metrics_app: Callable[..., Flask],
 ) -> None:

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
 
@@ -221,6 +222,8 @@ class GaugeView:
     stale: bool
     pending: bool  # its first answer has not come yet (the card asks again soon)
     problem: Problem | None
+    # No series now, but the sparkline has one: its last value and when (a target gone away).
+    last: tuple[str, datetime] | None = None
 
 
 def status_of(value: float, gauge: Gauge) -> Status:
@@ -307,7 +310,16 @@ def gauge_view(gauge: Gauge, part: PartResult[Any] | None, language: str) -> Gau
         stale=part.stale if part is not None else False,
         pending=part is not None and part.result.state == "pending" and reading is None,
         problem=part.problem if part is not None else None,
+        last=last_seen(reading, gauge),
     )
+
+
+def last_seen(reading: Reading | None, gauge: Gauge) -> tuple[str, datetime] | None:
+    """The last value the sparkline holds, with its time, when the query has no series now."""
+    if reading is None or reading.kind != "no_data" or not reading.points:
+        return None
+    at, value = reading.points[-1]
+    return fmt.value_text(value, gauge.unit, gauge.decimals), datetime.fromtimestamp(at, UTC)
 
 
 class MetricsWidget(Widget):
