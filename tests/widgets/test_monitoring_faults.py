@@ -183,3 +183,31 @@ def test_every_firing_alert_shows_and_the_resolved_ones_after_the_eighth_row_ope
     assert rest and first.count('<li class="alert-row') == max(8, firing)
     assert "is-firing" not in rest.split("</summary>", 1)[1]
     assert f"Show {rows - max(8, firing)} more" in rest
+
+
+def test_a_gauge_says_when_prometheus_warned_about_its_answer(
+    portal_config: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Thanos with a store away answers 200 with `warnings` ("partial response"): the gauge says
+    its value may not be complete; the warning's own text (store addresses) goes to the log only.
+    A PromQL info of Prometheus before 2.54, in the same list, is no warning."""
+    prometheus, alertmanager, world = simulated.make_servers()
+    prometheus.start()
+    alertmanager.start()
+    try:
+        client = _client(portal_config, prometheus, alertmanager)
+        calm = card(client, "metrics", "Cpu")
+        world.warnings = ['PromQL info: metric might not be a counter, name does not end in _total: "x"']
+        asked = prometheus.count("/api/v1/query")
+        assert "added a warning" not in card(
+            client, "metrics", lambda _: prometheus.count("/api/v1/query") > asked
+        )
+        world.warnings = ["partial response: store 10.42.0.7:10901 unavailable"]
+        html = card(client, "metrics", "added a warning")
+        assert "Prometheus added a warning to this answer: it may not be complete or exact." in html
+        assert "10.42.0.7" not in html and "added a warning" not in calm
+        logged = [r for r in caplog.records if getattr(r, "event", "") == "prometheus_warnings"]
+        assert logged and "10.42.0.7:10901" in str(logged[-1].warnings)  # type: ignore[attr-defined]
+    finally:
+        prometheus.stop()
+        alertmanager.stop()

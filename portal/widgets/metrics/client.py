@@ -12,6 +12,7 @@ own text goes to the log only.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping
@@ -23,6 +24,8 @@ import requests
 
 from ...upstreams.errors import N_, Reason, UpstreamBadResponse, UpstreamRejected
 from ...upstreams.http import BoundedJsonClient, HttpLimits, require
+
+log = logging.getLogger(__name__)
 
 UPSTREAM = "Prometheus"
 MAX_POINTS = 11_000  # per series of a range query (Prometheus' api.go)
@@ -156,12 +159,34 @@ class PrometheusClient(MonitoringClient):
 
     # --- calls ----------------------------------------------------------------------------------
 
-    def _data(self, path: str, params: Mapping[str, Any] | None, deadline: float | None) -> Any:
-        """The `data` of a successful envelope; a refused query says why, in words."""
+    def _data(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        deadline: float | None,
+        warnings: list[str] | None = None,
+    ) -> Any:
+        """The `data` of a successful envelope; a refused query says why, in words. The envelope's
+        `warnings` (an answer that may be incomplete: a store of Thanos or Mimir away, a limit
+        reached) go to the log, and into `warnings` when given."""
         try:
             body = self._http.get(f"{self.base_url}/api/v1/{path}", params=params, deadline=deadline)
         except UpstreamRejected as exc:
             raise self._refused(exc) from exc
+        said = body.get("warnings") if isinstance(body, dict) else None
+        # Before Prometheus 2.54 its PromQL infos ("metric might not be a counter") came here too.
+        texts = (
+            [str(text)[:300] for text in said[:5] if not str(text).startswith("PromQL info")]
+            if isinstance(said, list)
+            else []
+        )
+        if texts:
+            log.warning(
+                "Prometheus warned that its answer may be incomplete",
+                extra={"event": "prometheus_warnings", "path": path, "warnings": texts},
+            )
+            if warnings is not None:
+                warnings.extend(texts)
         status = require(body, "status", str, UPSTREAM)
         if status != "success":
             kind = body.get("errorType") if isinstance(body, dict) else None
@@ -187,13 +212,17 @@ class PrometheusClient(MonitoringClient):
         return UpstreamRejected(UPSTREAM, reason, f"{exc.detail}: {kind}: {error}", exc.status or 400, None)
 
     def query(
-        self, promql: str, at: float | None = None, deadline: float | None = None
+        self,
+        promql: str,
+        at: float | None = None,
+        deadline: float | None = None,
+        warnings: list[str] | None = None,
     ) -> tuple[Sample, ...]:
         """An instant query: each series of the vector, or the scalar as one sample without labels."""
         params: dict[str, Any] = {"query": promql}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        data = self._data("query", params, deadline)
+        data = self._data("query", params, deadline, warnings)
         kind = require(data, "resultType", str, UPSTREAM)
         result = require(data, "result", list, UPSTREAM)
         if kind == "scalar":
@@ -216,12 +245,18 @@ class PrometheusClient(MonitoringClient):
         return tuple(samples)
 
     def query_range(
-        self, promql: str, start: float, end: float, step: float, deadline: float | None = None
+        self,
+        promql: str,
+        start: float,
+        end: float,
+        step: float,
+        deadline: float | None = None,
+        warnings: list[str] | None = None,
     ) -> tuple[Series, ...]:
         """A range query; `step` is widened when needed to stay within the point limit."""
         step = choose_step(start, end, step)
         params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-        data = self._data("query_range", params, deadline)
+        data = self._data("query_range", params, deadline, warnings)
         kind = require(data, "resultType", str, UPSTREAM)
         if kind != "matrix":
             raise UpstreamBadResponse(

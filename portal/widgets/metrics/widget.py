@@ -13,7 +13,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
@@ -26,7 +26,7 @@ from ...config import LocalizedText, PortalConfig, Slug, WidgetSection
 from ...identity import User
 from ..contract import Part, PartResult, Problem, Widget, WidgetContext, WidgetView
 from . import format as fmt
-from .client import PrometheusClient, Series, choose_step
+from .client import PrometheusClient, Sample, Series, choose_step
 from .upstream import PROMETHEUS
 
 Status = Literal["ok", "warn", "critical", "unknown"]
@@ -162,6 +162,7 @@ class Reading:
     start: float
     end: float
     step: float
+    partial: bool = False  # Prometheus warned that its answer may be incomplete
 
 
 def reading_of_range(found: Sequence[Series], start: float, end: float, step: float) -> Reading:
@@ -184,9 +185,19 @@ def read_gauge(client: PrometheusClient, gauge: Gauge, minutes: int, count: int)
     end = round(time.time(), 3)
     start = end - minutes * 60
     step = choose_step(start, end, max(1.0, math.ceil(minutes * 60 / count)))
+    warnings: list[str] = []
     if gauge.sparkline:
-        return reading_of_range(client.query_range(gauge.query, start, end, step, deadline), start, end, step)
-    samples = client.query(gauge.query, deadline=deadline)
+        found = client.query_range(gauge.query, start, end, step, deadline, warnings)
+        reading = reading_of_range(found, start, end, step)
+    else:
+        reading = reading_of_instant(
+            client.query(gauge.query, deadline=deadline, warnings=warnings), start, end, step
+        )
+    return replace(reading, partial=bool(warnings))
+
+
+def reading_of_instant(samples: Sequence[Sample], start: float, end: float, step: float) -> Reading:
+    """An instant query's answer as a gauge reads it."""
     if not samples:
         return Reading("no_data", None, 0, (), start, end, step)
     if len(samples) > 1:
@@ -224,6 +235,7 @@ class GaugeView:
     problem: Problem | None
     # No series now, but the sparkline has one: its last value and when (a target gone away).
     last: tuple[str, datetime] | None = None
+    partial: bool = False  # Prometheus warned that its answer may be incomplete
 
 
 def status_of(value: float, gauge: Gauge) -> Status:
@@ -311,6 +323,7 @@ def gauge_view(gauge: Gauge, part: PartResult[Any] | None, language: str) -> Gau
         pending=part is not None and part.result.state == "pending" and reading is None,
         problem=part.problem if part is not None else None,
         last=last_seen(reading, gauge),
+        partial=reading.partial if reading is not None else False,
     )
 
 
