@@ -1,6 +1,7 @@
 """A simulator of GitLab's REST API v4 for the pipelines card (see docs/upstream-apis.md § 4).
 
     GET /api/v4/projects/:id                       id, name, path_with_namespace, default_branch, web_url
+    GET /api/v4/projects/<old path>/...            301 to the same URL by id, after `world.rename` (16.7+)
     GET /api/v4/projects/:id/pipelines             the list shape (no user, duration): ref, username,
                                                    status, order_by=id, sort, page, per_page (20, max 100)
     GET /api/v4/projects/:id/pipelines/:pid        the detail: user, started_at, finished_at, duration, ...
@@ -16,6 +17,10 @@ pagination headers (`X-Page`, `X-Per-Page`, `X-Next-Page` empty on the last page
 Without the token: 401 `{"message":"401 Unauthorized"}`; a project the token may not read: 403;
 an unknown project: 404 `{"message":"404 Project Not Found"}`; `world.throttle(seconds)`: 429
 `Retry later` (plain text) with `Retry-After` and `RateLimit-ResetTime` until that time.
+`world.rename(id, path)` moves a project as GitLab 16.7+ does: a GET that names it by an old
+path (not by its id or current path) answers `301 Moved Permanently` with `Location:` the same
+URL, the path replaced by the project's id, its query kept (GitLab's `find_project!`: the
+access check first, then the redirect).
 
 Pipelines go through their statuses as the clock moves (created, pending, running, then
 success, failed, ...): a new one starts on each project every few minutes, so the demo moves.
@@ -80,6 +85,7 @@ class SimProject:
     name: str
     default_branch: str | None = "main"
     forbidden: bool = False  # the token may not read it: 403
+    former_paths: list[str] = field(default_factory=list)  # before a rename or transfer (redirected)
 
 
 @dataclass
@@ -169,6 +175,13 @@ class GitLabWorld:
         self.merge_requests[request.id] = request
         return request
 
+    def rename(self, project_id: int, path: str) -> SimProject:
+        """Move a project to `path` (a rename or a transfer): its old path is redirected to its id."""
+        project = self.projects[project_id]
+        project.former_paths.append(project.path)
+        project.path, project.name = path, path.rsplit("/", 1)[-1]
+        return project
+
     def throttle(self, seconds: float) -> None:
         """Answer 429 with Retry-After until `seconds` from now."""
         self.throttled_until = time.time() + seconds
@@ -230,6 +243,13 @@ class GitLabWorld:
         if ref.isdigit():
             return self.projects.get(int(ref))
         return next((p for p in self.projects.values() if p.path.casefold() == ref.casefold()), None)
+
+    def moved(self, ref: str) -> SimProject | None:
+        """The project an old path named, when no project has that path now."""
+        ref = unquote(ref).casefold()
+        if self.project(ref) is not None:
+            return None
+        return next((p for p in self.projects.values() if ref in map(str.casefold, p.former_paths)), None)
 
     def _spawned(self) -> None:
         """Add the pipelines the demo starts every few minutes, up to now."""
@@ -378,6 +398,17 @@ def _message(status: int, text: str, headers: dict[str, str] | None = None) -> S
     return SimResponse.json({"message": text}, status=status, headers=headers)
 
 
+def _moved(
+    request: SimRequest, match: re.Match[str], project: SimProject, base: str, headers: dict[str, str]
+) -> SimResponse:
+    """GitLab's answer to a moved project's old path: the same URL by id, its query kept."""
+    path = f"{request.path[: match.start('id')]}{project.id}{request.path[match.end('id') :]}"
+    query = urlencode(request.query, doseq=True)
+    location = f"{base}{path}{'?' + query if query else ''}"
+    body = f"This resource has been moved permanently to {location}".encode()
+    return SimResponse(301, body, {"Content-Type": "text/plain", **headers, "Location": location})
+
+
 def _page(
     items: list[dict[str, Any]], request: SimRequest, base: str, headers: dict[str, str]
 ) -> SimResponse:
@@ -500,11 +531,13 @@ def make_server(world: GitLabWorld | None = None, port: int = 0) -> tuple[SimSer
         """The project of the path's `:id` (404 unknown, 403 not readable), then the handler."""
 
         def wrapped(request: SimRequest, match: re.Match[str], headers: dict[str, str]) -> SimResponse:
-            project = world.project(match["id"])
+            project = world.project(match["id"]) or world.moved(match["id"])
             if project is None:
                 return _message(404, "404 Project Not Found")
             if project.forbidden:
                 return _message(403, "403 Forbidden")
+            if world.project(match["id"]) is None:  # named by an old path
+                return _moved(request, match, project, world.base_url, headers)
             return handler(request, match, headers, project)
 
         return wrapped

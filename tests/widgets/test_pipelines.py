@@ -183,6 +183,77 @@ def test_client_maps_upstream_errors_to_words() -> None:
 
 
 @responses.activate
+def test_a_redirect_elsewhere_is_that_projects_answer_and_never_followed() -> None:
+    """Only GitLab's own answer for a moved project is followed (by id, on GitLab's origin): a
+    redirect to another host, or to a page that is not the project by id, is that project's note,
+    and the token never leaves GitLab."""
+    elsewhere = {"Location": "https://evil.example/api/v4/projects/3"}
+    responses.get(f"{API}/projects/platform%2Fportal", status=301, headers=elsewhere)
+    responses.get(f"{API}/projects/platform%2Fportal/pipelines", status=301, headers=elsewhere)
+    sign_in = {"Location": "/users/sign_in"}  # same origin, but not the project by id
+    responses.get(f"{API}/projects/apps%2Fbilling", status=302, headers=sign_in)
+    responses.get(f"{API}/projects/apps%2Fbilling/pipelines", status=302, headers=sign_in)
+    responses.get(f"{API}/projects/platform%2Finfra/pipelines", json=[])
+    responses.get(f"{API}/projects/platform%2Finfra/merge_requests", json=[])
+
+    found = _client().project_pipelines("platform/portal", 5)
+    assert found.project is None and not found.moved
+    assert str(found.problem) == (
+        "GitLab answered project platform/portal with a redirect the portal does not follow (HTTP 301)"
+    )
+    assert "HTTP 302" in str(_client().project_pipelines("apps/billing", 5).problem)
+    team = _client().team_work(["platform/portal", "platform/infra", "apps/billing"], 5)
+    assert team.unreadable == ("platform/portal", "apps/billing")  # Mine survives, and says which
+    assert all(call.request.url.startswith(BASE) for call in responses.calls)  # type: ignore[union-attr]
+
+
+def test_a_moved_project_is_read_by_its_id_and_said_moved(
+    forge: Forge, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GitLab 16.7+ answers a project's old path with a 301 to the same call by id: the client
+    reads the project by id (once), says it moved, and everyone's Mine keeps its pipelines."""
+    server, world = forge
+    world.rename(101, "platform/portal-ng")
+    answer = requests.get(
+        f"{server.url}/api/v4/projects/platform%2Fportal/pipelines?per_page=5",
+        headers={"PRIVATE-TOKEN": TOKEN},
+        allow_redirects=False,
+        timeout=3,
+    )
+    assert answer.status_code == 301
+    assert answer.headers["Location"] == f"{server.url}/api/v4/projects/101/pipelines?per_page=5"
+    client = GitLabClient(requests.Session(), server.url, {"token": TOKEN}, HttpLimits(timeout=3))
+
+    found = client.project_pipelines("platform/portal", 5)
+
+    assert found.moved and found.problem is None and found.project is not None
+    assert found.project.path == "platform/portal-ng" and found.recent
+    said = [r for r in caplog.records if getattr(r, "event", "") == "gitlab_project_moved"]
+    assert said and said[0].levelname == "WARNING" and said[0].path == "platform/portal-ng"  # type: ignore[attr-defined]
+    team = client.team_work(PROJECTS, 50)
+    assert team.unreadable == () and any(p.project_id == 101 for p in team.pipelines)
+    assert {m.project_id for m in team.merge_requests} >= {101}
+    assert server.count("/api/v4/projects/101/pipelines") >= 2  # followed by id, for both parts
+
+
+def test_a_moved_project_says_so_on_the_card_and_mine_is_whole(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    _, world = forge
+    world.rename(101, "platform/portal-ng")
+    html = _card(_as(make_gitlab_app()), until="Merge requests")
+    assert "HTTP 301" not in html and 'class="widget-content is-ok"' in html
+    section = re.search(r"<bdi>platform/portal-ng</bdi></a></h3>.*?</section>", html, re.S)
+    assert section and (
+        "GitLab moved this project from platform/portal to platform/portal-ng: write its new path in"
+        " widgets.pipelines.projects of the portal configuration." in section.group(0)
+    )
+    mine = _mine(html)
+    assert "Not shown" not in mine and "Cache Redis partagé entre les réplicas" in mine  # !42, in 101
+    assert "platform/portal-ng" in mine  # camille's pipelines there
+
+
+@responses.activate
 def test_an_avatar_must_be_an_image_whose_bytes_agree_and_small() -> None:
     url = f"{BASE}/uploads/avatar.png"
     responses.get(url, body=png((10, 20, 30)), content_type="image/png")

@@ -28,18 +28,26 @@ every upstream of the portal has, and the few endpoints used here take a page ea
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 
-from ...upstreams.errors import N_, Reason, UpstreamBadResponse, UpstreamError, UpstreamRejected
+from ...upstreams.errors import (
+    N_,
+    Reason,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRedirected,
+    UpstreamRejected,
+)
 from ...upstreams.http import BoundedJsonClient, HttpLimits, Quota, require
 
 log = logging.getLogger(__name__)
@@ -71,6 +79,10 @@ DETAIL_TTL = 86_400.0  # a detail kept under its status: one day (it does not ch
 DETAILS_AT_ONCE = 4
 # Said of a project the token may not read (bench/faults.py looks for these words).
 PROJECT_FORBIDDEN = N_("%(upstream)s does not let the portal's token read project %(project)s (HTTP 403)")
+# Said of a project whose path GitLab answers with a redirect that is not its own "moved" answer.
+PROJECT_REDIRECTED = N_(
+    "%(upstream)s answered project %(project)s with a redirect the portal does not follow (HTTP %(status)s)"
+)
 T = TypeVar("T")
 R = TypeVar("R")
 AVATAR_TYPES = {  # content types accepted for an avatar, and how their bytes begin
@@ -146,13 +158,16 @@ class Project:
 class ProjectPipelines:
     """One project: the latest pipeline of its default branch and its most recent ones.
 
-    Or, for a project GitLab does not show the portal's token (404, 403), why not (`problem`).
+    Or, for a project GitLab does not show the portal's token (404, 403, a redirect elsewhere),
+    why not (`problem`). `moved`: the configured path is an old one, which GitLab answered with
+    the project's id (renamed or transferred); `project.path` is its new one.
     """
 
     project: Project | None
     latest: Pipeline | None  # of the default branch
     recent: tuple[Pipeline, ...]
     problem: Reason | None = None
+    moved: bool = False
 
 
 @dataclass(frozen=True)
@@ -392,11 +407,16 @@ class GitLabClient:
         """
         deadline = self._deadline()
         try:
-            found = self._project(project, deadline)
+            found, moved = self._find_project(project, deadline)
         except UpstreamError as exc:
-            if exc.status not in (403, 404):
+            if not project_refused(exc):
                 raise
             return ProjectPipelines(None, None, (), problem=exc.reason)
+        if moved:
+            log.warning(
+                "GitLab project moved: update widgets.pipelines.projects",
+                extra={"event": "gitlab_project_moved", "configured": project, "path": found.path},
+            )
         pipelines = self._pipelines(found.id, {}, recent, deadline, found.path)
         latest = None
         if found.default_branch is not None:
@@ -410,6 +430,7 @@ class GitLabClient:
             project=found,
             latest=detailed[latest.id] if latest is not None else None,
             recent=tuple(detailed[p.id] for p in pipelines),
+            moved=moved,
         )
 
     def team_work(self, projects: Sequence[str], window: int) -> TeamWork:
@@ -417,7 +438,8 @@ class GitLabClient:
 
         Read once for everyone, whatever the number of people (no call names one); each
         person's *Mine* is cut from it. A merge request nobody reviews nor is assigned is left
-        out: it is no one's. A project GitLab does not show (404, 403) is named in `unreadable`.
+        out: it is no one's. A project GitLab does not show (404, 403, a redirect the portal does
+        not follow) is named in `unreadable`; a moved one is read by its id.
         """
         deadline = self._deadline()
         pipelines: list[Pipeline] = []
@@ -456,19 +478,30 @@ class GitLabClient:
         self, project: str, window: int, deadline: float
     ) -> tuple[list[Pipeline], list[dict[str, Any]], bool] | UpstreamError:
         """A project's latest pipelines, its open merge requests (raw) and whether there were
-        more of them; or, for a project GitLab does not show (404, 403), why not."""
+        more of them; or, for a project GitLab does not show (404, 403, a redirect the portal does
+        not follow), why not. A moved project (its old path configured) is read by its id."""
         try:
-            listed = self._pipelines(project, {}, window, deadline, project)
-            opened, truncated = self._list(
-                f"{self.api}/projects/{quote(project, safe='')}/merge_requests",
-                {"state": "opened", "order_by": "created_at", "sort": "desc"},
-                self.max_pages * self.page_size,
-                deadline,
-            )
+            try:
+                return self._work_of(project, project, window, deadline)
+            except ProjectMoved as moved:
+                return self._work_of(moved.project_id, project, window, deadline)
         except UpstreamError as exc:
-            if exc.status not in (403, 404):  # the others concern every project: the part fails
+            if not project_refused(exc):  # the others concern every project: the part fails
                 raise
             return exc
+
+    def _work_of(
+        self, project: str | int, label: str, window: int, deadline: float
+    ) -> tuple[list[Pipeline], list[dict[str, Any]], bool]:
+        """A project's latest `window` pipelines, its open merge requests and whether there were more."""
+        listed = self._pipelines(project, {}, window, deadline, label)
+        opened, truncated = self._project_list(
+            project,
+            "/merge_requests",
+            {"state": "opened", "order_by": "created_at", "sort": "desc"},
+            self.max_pages * self.page_size,
+            deadline,
+        )
         return listed, opened, truncated
 
     def _head_status(
@@ -606,26 +639,61 @@ class GitLabClient:
 
     # --- lists and projects -------------------------------------------------------------------
 
-    def _project(self, project: str, deadline: float) -> Project:
+    def _find_project(self, project: str, deadline: float) -> tuple[Project, bool]:
+        """The project, and whether it moved: GitLab answered its path with its id, which is
+        then read (once: never a second redirect, and only on GitLab's own origin)."""
         try:
-            raw = self._http.get(f"{self.api}/projects/{quote(project, safe='')}", deadline=deadline)
+            return self._project(project, deadline), False
+        except ProjectMoved as moved:
+            return self._project(moved.project_id, deadline), True
+
+    def _project(self, project: str | int, deadline: float) -> Project:
+        url = f"{self.api}/projects/{quote(str(project), safe='')}"
+        try:
+            raw = self._http.get(url, deadline=deadline)
         except UpstreamError as exc:
-            if exc.status in (403, 404):
-                raise self._no_project(project, exc.status) from exc
-            raise
+            self._reraise_for_project(str(project), exc, "")
         return parse_project(raw)
 
     def _pipelines(
         self, project: str | int, params: Mapping[str, Any], limit: int, deadline: float, label: str
     ) -> list[Pipeline]:
-        url = f"{self.api}/projects/{quote(str(project), safe='')}/pipelines"
-        try:
-            items, _ = self._list(url, {"order_by": "id", "sort": "desc", **params}, limit, deadline)
-        except UpstreamError as exc:
-            if exc.status in (403, 404):
-                raise self._no_project(str(project), exc.status) from exc
-            raise
+        params = {"order_by": "id", "sort": "desc", **params}
+        items, _ = self._project_list(project, "/pipelines", params, limit, deadline)
         return [parse_pipeline(raw, label) for raw in items]
+
+    def _project_list(
+        self, project: str | int, rest: str, params: Mapping[str, Any], limit: int, deadline: float
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """A list under a project (`rest`: "/pipelines"); its failures said of the project."""
+        url = f"{self.api}/projects/{quote(str(project), safe='')}{rest}"
+        try:
+            return self._list(url, params, limit, deadline)
+        except UpstreamError as exc:
+            self._reraise_for_project(str(project), exc, rest)
+
+    def _reraise_for_project(self, project: str, error: UpstreamError, rest: str) -> NoReturn:
+        """Raise what a project's call failing says: moved (`ProjectMoved`, GitLab's answer to an
+        old path), not shown (403, 404, another redirect: `_no_project`), or the error itself
+        (which concerns every project)."""
+        moved = self._moved_id(project, error, rest)
+        if moved is not None:
+            raise ProjectMoved(project, moved, error.status or 301) from error
+        if project_refused(error):
+            raise self._no_project(project, error.status or 404) from error
+        raise error
+
+    def _moved_id(self, project: str, error: UpstreamError, rest: str) -> int | None:
+        """The project's id when `error` is GitLab's answer to an old path of it (16.7+): a 3xx
+        to the same call by id (`/api/v4/projects/<id><rest>`), on GitLab's own origin. Only a
+        path can have moved, as in GitLab (`project_moved?`)."""
+        if not isinstance(error, UpstreamRedirected) or "/" not in project:
+            return None
+        if origin_of(error.location) != origin_of(self.base_url):
+            return None  # credentials never leave GitLab's origin
+        api = re.escape(urlsplit(self.api).path)
+        found = re.fullmatch(rf"{api}/projects/([1-9][0-9]*){re.escape(rest)}", urlsplit(error.location).path)
+        return int(found.group(1)) if found else None
 
     def _list(
         self, url: str, params: Mapping[str, Any], limit: int, deadline: float
@@ -658,11 +726,13 @@ class GitLabClient:
     def _no_project(project: str, status: int = 404) -> UpstreamBadResponse:
         if status == 403:
             message = PROJECT_FORBIDDEN
+        elif 300 <= status < 400:
+            message = PROJECT_REDIRECTED
         else:
             message = N_("%(upstream)s has no project %(project)s, or the portal's token may not read it")
         return UpstreamBadResponse(
             UPSTREAM,
-            Reason.of(message, upstream=UPSTREAM, project=project),
+            Reason.of(message, upstream=UPSTREAM, project=project, status=status),
             f"project {project!r}: HTTP {status}",
             status=status,
         )
@@ -674,6 +744,27 @@ class GitLabClient:
             Reason.of(N_("%(upstream)s returned a malformed '%(key)s'"), upstream=UPSTREAM, key=key),
             f"malformed {key}",
         )
+
+
+class ProjectMoved(UpstreamBadResponse):
+    """GitLab's answer to a project's old path (16.7+, after a rename or a transfer): the same
+    call by the project's id (`project_id`), which the client makes itself."""
+
+    def __init__(self, project: str, project_id: int, status: int = 301) -> None:
+        super().__init__(
+            UPSTREAM,
+            Reason.of(N_("%(upstream)s moved project %(project)s"), upstream=UPSTREAM, project=project),
+            f"project {project!r}: HTTP {status} to project {project_id}",
+            status=status,
+        )
+        self.project_id = project_id
+
+
+def project_refused(error: UpstreamError) -> bool:
+    """GitLab does not show the project (403, 404) or answers it with a redirect the portal does
+    not follow: that project's own answer, not a failure of GitLab."""
+    status = error.status or 0
+    return status in (403, 404) or 300 <= status < 400
 
 
 def origin_of(url: str) -> tuple[str, str, int | None]:
