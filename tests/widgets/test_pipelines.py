@@ -135,6 +135,39 @@ def test_the_teams_work_is_read_once_for_everyone_and_cut_per_person(
     assert not any(call.request.url and "merge_requests/12" in call.request.url for call in responses.calls)
 
 
+class _Memo(dict[str, Any]):
+    """The portal's store, as the client sees it."""
+
+    def set(self, key: str, value: Any, timeout: float) -> None:
+        self[key] = value
+
+
+@responses.activate
+def test_a_retried_pipeline_shows_its_new_run_not_the_first_ones_detail() -> None:
+    """Retried, a pipeline goes failed, running, failed again: the same id and status, with a new
+    update time, finish and duration. Its detail is read again, not the first run's kept one."""
+
+    def run(finished: str, duration: int) -> None:
+        listed = {"id": 47, "project_id": 3, "status": "failed", "ref": "main", "updated_at": finished}
+        detail = {**listed, "finished_at": finished, "duration": duration}
+        responses.replace(responses.GET, f"{API}/projects/platform%2Fportal/pipelines", json=[listed])
+        responses.replace(responses.GET, f"{API}/projects/3/pipelines/47", json=detail)
+
+    responses.get(f"{API}/projects/platform%2Fportal/pipelines", json=[])
+    responses.get(f"{API}/projects/3/pipelines/47", json={})
+    responses.get(f"{API}/projects/platform%2Fportal/merge_requests", json=[])
+    client = _client(memo=_Memo())
+    run("2026-08-11T11:32:35Z", 219)
+    first = client.team_work(["platform/portal"], 5).pipelines[0]
+    run("2026-08-11T12:10:02Z", 95)  # the retry, failed again
+    again = client.team_work(["platform/portal"], 5).pipelines[0]
+    assert first.detail and first.detail.duration == 219
+    assert again.detail and again.detail.duration == 95
+    assert again.detail.finished_at and again.detail.finished_at.hour == 12
+    client.team_work(["platform/portal"], 5)  # unchanged: kept, not read again
+    assert sum(1 for c in responses.calls if (c.request.url or "").endswith("/pipelines/47")) == 2
+
+
 @responses.activate
 def test_a_429_among_the_windows_details_stops_the_calls_not_yet_made() -> None:
     """Details are read a few at a time; once GitLab says to wait, no further call is made."""

@@ -8,8 +8,9 @@ go to `on_quota`.
 
 A pipeline in a list has no user nor duration: they come from its detail
 (`/projects/:id/pipelines/:pipeline_id`), kept in `memo` (the portal's shared store) under the
-pipeline's id *and status*: a finished pipeline's detail is fetched once, a running one's again
-only when its status changes. A merge request's pipeline status comes from the pipelines read
+pipeline's id, *status and `updated_at`*: a finished pipeline's detail is fetched once, a running
+one's again only when it changes, and a retried one's (failed, running, failed again: the same
+status) anew, with its new duration. A merge request's pipeline status comes from the pipelines read
 with it (the newest of its head commit), else from its detail, kept while it is finished and
 for `unsettled_ttl` seconds while it runs.
 
@@ -73,7 +74,7 @@ STATUSES = (
 )
 FINISHED = frozenset({"success", "failed", "canceled", "skipped"})  # will not change by itself
 MAX_PER_PAGE = 100  # GitLab's own maximum
-DETAIL_TTL = 86_400.0  # a detail kept under its status: one day (it does not change meanwhile)
+DETAIL_TTL = 86_400.0  # a detail kept under its status and update time: one day (it stays as it is)
 # Details of a whole window fetched at once: a cold store (a new install) has a window's worth
 # to read, one call each, within one timeout. Four at a time keeps GitLab's load gentle.
 DETAILS_AT_ONCE = 4
@@ -540,7 +541,7 @@ class GitLabClient:
             )
         return Avatar(content_type, answer.body)
 
-    # --- details, kept under their status --------------------------------------------------
+    # --- details, kept under their status and update time -------------------------------------
 
     def with_details(
         self, pipelines: Sequence[Pipeline], deadline: float, at_once: int = 1
@@ -554,8 +555,10 @@ class GitLabClient:
         """
 
         def detailed(pipeline: Pipeline) -> Pipeline:
+            # Under its update time too: a retried pipeline ends in the same status, with another detail.
+            updated = pipeline.updated_at.isoformat() if pipeline.updated_at else ""
             detail = self._detail(
-                f"gitlab:pipeline:{pipeline.project_id}:{pipeline.id}:{pipeline.status}",
+                f"gitlab:pipeline:{pipeline.project_id}:{pipeline.id}:{pipeline.status}:{updated}",
                 f"/projects/{pipeline.project_id}/pipelines/{pipeline.id}",
                 deadline,
                 parse_detail,
