@@ -100,6 +100,7 @@ class SimPipeline:
     source: str = "push"
     sha: str = ""
     fixed: str | None = None  # a status it keeps whatever the time (manual, scheduled, ...)
+    warnings: bool = False  # an allowed-to-fail job failed: "passed with warnings" once it succeeds
     plan: tuple[tuple[str, float], ...] = PLAN
 
     def timeline(self, now: float) -> tuple[str, float | None, float | None]:
@@ -132,6 +133,20 @@ class SimMergeRequest:
     pipeline: int | None = None  # the head pipeline's id
     state: str = "opened"
     sha: str = ""
+
+
+def _detailed_status(status: str, warnings: bool) -> dict[str, str]:
+    """A detail's `detailed_status`: as GitLab's, "passed with warnings" in its group and label only
+    (the status stays `success`)."""
+    if status == "success" and warnings:
+        return {
+            "icon": "status_warning",
+            "text": "passed",
+            "label": "passed with warnings",
+            "group": "success-with-warnings",
+            "tooltip": "passed",
+        }
+    return {"icon": f"status_{status}", "text": status, "label": status, "group": status, "tooltip": status}
 
 
 def _sha(seed: str) -> str:
@@ -272,6 +287,7 @@ class GitLabWorld:
                         users[k % len(users)],
                         start + k * NEW_PIPELINE_EVERY,
                         final=chance.choice(["success", "success", "success", "failed", "canceled"]),
+                        warnings=chance.random() < 0.25,  # shown only if it succeeds
                     )
                 )
 
@@ -305,12 +321,7 @@ class GitLabWorld:
                 duration=round(finished - started) if finished and started else None,
                 queued_duration=20.0 if started else None,
                 coverage=None,
-                detailed_status={
-                    "icon": f"status_{status}",
-                    "text": status,
-                    "label": status,
-                    "group": status,
-                },
+                detailed_status=_detailed_status(status, pipeline.warnings),
             )
         return body
 
@@ -678,6 +689,9 @@ def demo_world(clock: Callable[[], float] = time.time) -> GitLabWorld:
                 fixed=fixed,
             )
         )
+    # Passed with warnings (an allowed-to-fail job failed): one of camille's, and infra's main.
+    for pipeline_id in (5000, 5009):
+        world.pipelines[pipeline_id].warnings = True
     # A new pipeline on each project every few minutes, by turns: the demo's pipelines move.
     world.spawn = {
         101: (now - 100, ("camille", "dominique", "alex"), 7000),

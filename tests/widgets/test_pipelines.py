@@ -454,6 +454,9 @@ def test_every_status_and_an_unknown_one_by_icon_colour_and_word(
         world.add_pipeline(
             SimPipeline(600 + index, index, 104, f"ref-{status}", "alex", now - 600 + index, fixed=status)
         )
+    # GitLab's status stays "success"; its detail says "passed with warnings".
+    warned = SimPipeline(700, 99, 104, "ref-warned", "alex", now - 700, fixed="success", warnings=True)
+    world.add_pipeline(warned)
     html = _card(_as(make_gitlab_app(projects=["qa/statuses"], recent=20)))
     expected = {
         "created": ("neutral", "circle", "Created"),
@@ -470,12 +473,34 @@ def test_every_status_and_an_unknown_one_by_icon_colour_and_word(
         "scheduled": ("manual", "calendar", "Scheduled"),
         "waiting_for_callback": ("pending", "hourglass", "Waiting for callback"),
         "exploding": ("unknown", "question", "Unknown status"),
+        "warned": ("warning", "alert", "Passed with warnings"),
     }
     for status, (css, glyph, word) in expected.items():
         row = re.search(rf'<li class="pipeline-row is-{css}"[^>]*>(?:(?!</li>).)*ref-{status}<', html, re.S)
         assert row, f"{status}: no row of class is-{css}"
         assert f"#{glyph}" in row.group(0) and f"<span>{word}</span>" in row.group(0), status
     assert "GitLab says: exploding" in html  # the unknown status says what GitLab said
+
+
+def test_passed_with_warnings_shows_on_a_branch_a_row_and_a_merge_request(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """A success whose detail says "passed with warnings" is drawn as such wherever a pipeline's
+    state shows: the default branch, the rows, a merge request's head pipeline; in French too."""
+    _, world = forge
+    world.add_project(SimProject(105, "qa/warned", "warned"))
+    world.add_pipeline(SimPipeline(710, 1, 105, "main", "alex", world.clock() - 600, warnings=True))
+    world.pipelines[5003].warnings = True  # the head pipeline of !42, which camille reviews
+    app = make_gitlab_app(projects=[*PROJECTS, "qa/warned"])
+    html = _card(_as(app), until="Merge requests")
+    branch = re.search(r"<bdi>qa/warned</bdi></a></h3>.*?</p>", html, re.S)  # its default branch
+    assert branch and '<span class="pipeline-badge is-warning">' in branch.group(0)
+    assert "<span>Passed with warnings</span>" in branch.group(0)
+    assert re.search(r'<li class="pipeline-row is-warning" data-key="pipeline-710">', html)
+    review = re.search(r'<li class="review-row">(?:(?!</li>).)*Cache Redis partagé', _mine(html), re.S)
+    assert review and "<span>Passed with warnings</span>" in review.group(0)
+    french = _card(_as(app), "fr", until="Demandes de fusion")
+    assert "<span>Réussi avec avertissements</span>" in french
 
 
 def test_the_card_shows_projects_and_mine_with_details(

@@ -73,6 +73,11 @@ STATUSES = (
     "waiting_for_callback",
 )
 FINISHED = frozenset({"success", "failed", "canceled", "skipped"})  # will not change by itself
+# GitLab keeps `status: success` for a pipeline whose allowed-to-fail jobs failed, and says
+# "passed with warnings" in its detail (`detailed_status.group`): the card shows it as its own.
+WARNINGS_GROUP = "success-with-warnings"
+PASSED_WITH_WARNINGS = "success_with_warnings"
+SHOWN = (*STATUSES, PASSED_WITH_WARNINGS)  # the states the card draws (besides "unknown")
 MAX_PER_PAGE = 100  # GitLab's own maximum
 DETAIL_TTL = 86_400.0  # a detail kept under its status and update time: one day (it stays as it is)
 # Details of a whole window fetched at once: a cold store (a new install) has a window's worth
@@ -120,6 +125,7 @@ class PipelineDetail:
     started_at: datetime | None
     finished_at: datetime | None
     duration: float | None  # seconds; None while it runs
+    warnings: bool = False  # passed with warnings (`detailed_status.group`)
 
 
 @dataclass(frozen=True)
@@ -137,9 +143,15 @@ class Pipeline:
     detail: PipelineDetail | None = None  # None: not fetched (yet)
 
     @property
+    def shown_status(self) -> str:
+        """The status, or "success_with_warnings" when its detail says it passed with warnings."""
+        warned = self.status == "success" and self.detail is not None and self.detail.warnings
+        return PASSED_WITH_WARNINGS if warned else self.status
+
+    @property
     def known_status(self) -> str:
-        """The status, or "unknown" for one this portal does not know."""
-        return self.status if self.status in STATUSES else "unknown"
+        """The state the card draws: `shown_status`, or "unknown" for one this portal does not know."""
+        return self.shown_status if self.shown_status in SHOWN else "unknown"
 
     @property
     def finished(self) -> bool:
@@ -202,7 +214,7 @@ class MergeRequest:
     @property
     def known_pipeline_status(self) -> str | None:
         status = self.pipeline_status
-        return None if status is None else status if status in STATUSES else "unknown"
+        return None if status is None else status if status in SHOWN else "unknown"
 
 
 @dataclass(frozen=True)
@@ -308,13 +320,24 @@ def parse_detail(raw: Any) -> PipelineDetail:
         started_at=parse_time(raw.get("started_at")),
         finished_at=parse_time(raw.get("finished_at")),
         duration=_number(raw.get("duration")),
+        warnings=_warned(raw),
     )
 
 
+def _warned(raw: Mapping[str, Any]) -> bool:
+    """A pipeline's detail says it passed with warnings (`detailed_status.group`)."""
+    detailed = raw.get("detailed_status")
+    return isinstance(detailed, dict) and detailed.get("group") == WARNINGS_GROUP
+
+
 def head_pipeline_status(raw: Any) -> str:
-    """The status of a merge request's head pipeline (its detail), or "" when it has none."""
+    """The status of a merge request's head pipeline (its detail), or "" when it has none;
+    "success_with_warnings" when it passed with warnings."""
     head = raw.get("head_pipeline") if isinstance(raw, dict) else None
-    return _text(head, "status") if isinstance(head, dict) else ""
+    if not isinstance(head, dict):
+        return ""
+    status = _text(head, "status")
+    return PASSED_WITH_WARNINGS if status == "success" and _warned(head) else status
 
 
 def parse_project(raw: Any) -> Project:
@@ -465,7 +488,7 @@ class GitLabClient:
             _, first = unreadable[0]
             raise UpstreamRejected(UPSTREAM, first.reason, first.detail, status=first.status or 403)
         detailed = self.with_details(pipelines, deadline, at_once=DETAILS_AT_ONCE)
-        heads = {(p.project_id, p.sha): p.status for p in sorted(detailed, key=lambda p: p.id) if p.sha}
+        heads = {(p.project_id, p.sha): p.shown_status for p in sorted(detailed, key=lambda p: p.id) if p.sha}
         requests_ = self._each(requests_, lambda m: self._head_status(m, heads, deadline), DETAILS_AT_ONCE)
         return TeamWork(
             pipelines=tuple(sorted(detailed, key=_newest, reverse=True)),
@@ -598,7 +621,9 @@ class GitLabClient:
             f"/projects/{request.project_id}/merge_requests/{request.iid}",
             deadline,
             head_pipeline_status,
-            lambda status: DETAIL_TTL if status in FINISHED or not status else self.unsettled_ttl,
+            lambda status: DETAIL_TTL
+            if status in FINISHED | {PASSED_WITH_WARNINGS} or not status
+            else self.unsettled_ttl,
         )
         return replace(request, pipeline_status=status or None) if isinstance(status, str) else request
 
