@@ -549,6 +549,31 @@ def test_more_merge_requests_than_shown_are_counted_and_found_in_gitlab(
     assert f'href="{gitlab}/dashboard/merge_requests?state=opened&amp;assignee_username=camille"' in mine
 
 
+def test_more_of_my_pipelines_than_shown_are_counted_and_found_in_gitlab(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """Past the card's cap, My pipelines says how many more there are and links to GitLab's
+    pipelines of each of the person's projects, filtered by who ran them."""
+    _, world = forge
+    now = world.clock()
+    for number in range(6):  # six more of camille's, on apps/billing
+        world.add_pipeline(SimPipeline(6_100 + number, 700 + number, 103, "develop", "camille", now - 5000))
+    mine = _mine(_card(_as(make_gitlab_app(mine=3)), until="Merge requests"))
+    listed = re.search(r'<ul class="pipeline-list">.*?</ul>', mine.split("My pipelines", 1)[1], re.S)
+    assert listed and listed.group(0).count("<li ") == 3
+    counted = re.search(r"(\d+) more not shown: the latest 3 of (\d+)\.", mine)
+    assert counted and int(counted.group(2)) >= 3 + 6 and int(counted.group(1)) == int(counted.group(2)) - 3
+    for path in ("platform/portal", "apps/billing"):
+        page = f"{world.base_url}/{path}/-/pipelines?username=camille"
+        assert f'<a href="{page}" rel="noopener"><bdi>{path}</bdi></a>' in mine
+    french = _mine(_card(_as(make_gitlab_app(mine=3)), "fr", until="Demandes de fusion"))
+    assert (
+        "autres non affichés\u00a0: les 3 plus récents sur" in french
+        and "Tous les vôtres dans GitLab" in french
+    )
+    assert "more not shown" not in _mine(_card(_as(make_gitlab_app(mine=50)), until="Merge requests"))
+
+
 def test_many_projects_show_the_first_eight_and_every_failing_one_the_rest_on_demand(
     make_gitlab_app: Callable[..., Flask], forge: Forge
 ) -> None:

@@ -191,6 +191,9 @@ class MyPipelines:
     unreadable: tuple[str, ...] = ()  # configured projects GitLab did not show (404, 403)
     window: int = 0  # the latest pipelines of each project looked at
     unattributed: int = 0  # of those, how many whose detail (who ran it) is not known yet
+    total: int = 0  # the user's among those looked at (the card shows the first ones)
+    # The projects of all of them, newest first: each one's path and its page in GitLab.
+    projects: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
