@@ -1,6 +1,7 @@
 """A simulator of GitLab's REST API v4 for the pipelines card (see docs/upstream-apis.md § 4).
 
     GET /api/v4/projects/:id                       id, name, path_with_namespace, default_branch, web_url
+    GET /api/v4/projects/<old path>/...            301 to the same URL by id, after `world.rename` (16.7+)
     GET /api/v4/projects/:id/pipelines             the list shape (no user, duration): ref, username,
                                                    status, order_by=id, sort, page, per_page (20, max 100)
     GET /api/v4/projects/:id/pipelines/:pid        the detail: user, started_at, finished_at, duration, ...
@@ -16,6 +17,10 @@ pagination headers (`X-Page`, `X-Per-Page`, `X-Next-Page` empty on the last page
 Without the token: 401 `{"message":"401 Unauthorized"}`; a project the token may not read: 403;
 an unknown project: 404 `{"message":"404 Project Not Found"}`; `world.throttle(seconds)`: 429
 `Retry later` (plain text) with `Retry-After` and `RateLimit-ResetTime` until that time.
+`world.rename(id, path)` moves a project as GitLab 16.7+ does: a GET that names it by an old
+path (not by its id or current path) answers `301 Moved Permanently` with `Location:` the same
+URL, the path replaced by the project's id, its query kept (GitLab's `find_project!`: the
+access check first, then the redirect).
 
 Pipelines go through their statuses as the clock moves (created, pending, running, then
 success, failed, ...): a new one starts on each project every few minutes, so the demo moves.
@@ -80,6 +85,7 @@ class SimProject:
     name: str
     default_branch: str | None = "main"
     forbidden: bool = False  # the token may not read it: 403
+    former_paths: list[str] = field(default_factory=list)  # before a rename or transfer (redirected)
 
 
 @dataclass
@@ -94,6 +100,7 @@ class SimPipeline:
     source: str = "push"
     sha: str = ""
     fixed: str | None = None  # a status it keeps whatever the time (manual, scheduled, ...)
+    warnings: bool = False  # an allowed-to-fail job failed: "passed with warnings" once it succeeds
     plan: tuple[tuple[str, float], ...] = PLAN
 
     def timeline(self, now: float) -> tuple[str, float | None, float | None]:
@@ -126,6 +133,20 @@ class SimMergeRequest:
     pipeline: int | None = None  # the head pipeline's id
     state: str = "opened"
     sha: str = ""
+
+
+def _detailed_status(status: str, warnings: bool) -> dict[str, str]:
+    """A detail's `detailed_status`: as GitLab's, "passed with warnings" in its group and label only
+    (the status stays `success`)."""
+    if status == "success" and warnings:
+        return {
+            "icon": "status_warning",
+            "text": "passed",
+            "label": "passed with warnings",
+            "group": "success-with-warnings",
+            "tooltip": "passed",
+        }
+    return {"icon": f"status_{status}", "text": status, "label": status, "group": status, "tooltip": status}
 
 
 def _sha(seed: str) -> str:
@@ -168,6 +189,13 @@ class GitLabWorld:
         request.sha = request.sha or (head.sha if head else _sha(f"mr:{request.id}"))
         self.merge_requests[request.id] = request
         return request
+
+    def rename(self, project_id: int, path: str) -> SimProject:
+        """Move a project to `path` (a rename or a transfer): its old path is redirected to its id."""
+        project = self.projects[project_id]
+        project.former_paths.append(project.path)
+        project.path, project.name = path, path.rsplit("/", 1)[-1]
+        return project
 
     def throttle(self, seconds: float) -> None:
         """Answer 429 with Retry-After until `seconds` from now."""
@@ -231,6 +259,13 @@ class GitLabWorld:
             return self.projects.get(int(ref))
         return next((p for p in self.projects.values() if p.path.casefold() == ref.casefold()), None)
 
+    def moved(self, ref: str) -> SimProject | None:
+        """The project an old path named, when no project has that path now."""
+        ref = unquote(ref).casefold()
+        if self.project(ref) is not None:
+            return None
+        return next((p for p in self.projects.values() if ref in map(str.casefold, p.former_paths)), None)
+
     def _spawned(self) -> None:
         """Add the pipelines the demo starts every few minutes, up to now."""
         now = self.clock()
@@ -252,6 +287,7 @@ class GitLabWorld:
                         users[k % len(users)],
                         start + k * NEW_PIPELINE_EVERY,
                         final=chance.choice(["success", "success", "success", "failed", "canceled"]),
+                        warnings=chance.random() < 0.25,  # shown only if it succeeds
                     )
                 )
 
@@ -285,12 +321,7 @@ class GitLabWorld:
                 duration=round(finished - started) if finished and started else None,
                 queued_duration=20.0 if started else None,
                 coverage=None,
-                detailed_status={
-                    "icon": f"status_{status}",
-                    "text": status,
-                    "label": status,
-                    "group": status,
-                },
+                detailed_status=_detailed_status(status, pipeline.warnings),
             )
         return body
 
@@ -376,6 +407,17 @@ class GitLabWorld:
 
 def _message(status: int, text: str, headers: dict[str, str] | None = None) -> SimResponse:
     return SimResponse.json({"message": text}, status=status, headers=headers)
+
+
+def _moved(
+    request: SimRequest, match: re.Match[str], project: SimProject, base: str, headers: dict[str, str]
+) -> SimResponse:
+    """GitLab's answer to a moved project's old path: the same URL by id, its query kept."""
+    path = f"{request.path[: match.start('id')]}{project.id}{request.path[match.end('id') :]}"
+    query = urlencode(request.query, doseq=True)
+    location = f"{base}{path}{'?' + query if query else ''}"
+    body = f"This resource has been moved permanently to {location}".encode()
+    return SimResponse(301, body, {"Content-Type": "text/plain", **headers, "Location": location})
 
 
 def _page(
@@ -500,11 +542,13 @@ def make_server(world: GitLabWorld | None = None, port: int = 0) -> tuple[SimSer
         """The project of the path's `:id` (404 unknown, 403 not readable), then the handler."""
 
         def wrapped(request: SimRequest, match: re.Match[str], headers: dict[str, str]) -> SimResponse:
-            project = world.project(match["id"])
+            project = world.project(match["id"]) or world.moved(match["id"])
             if project is None:
                 return _message(404, "404 Project Not Found")
             if project.forbidden:
                 return _message(403, "403 Forbidden")
+            if world.project(match["id"]) is None:  # named by an old path
+                return _moved(request, match, project, world.base_url, headers)
             return handler(request, match, headers, project)
 
         return wrapped
@@ -645,6 +689,9 @@ def demo_world(clock: Callable[[], float] = time.time) -> GitLabWorld:
                 fixed=fixed,
             )
         )
+    # Passed with warnings (an allowed-to-fail job failed): one of camille's, and infra's main.
+    for pipeline_id in (5000, 5009):
+        world.pipelines[pipeline_id].warnings = True
     # A new pipeline on each project every few minutes, by turns: the demo's pipelines move.
     world.spawn = {
         101: (now - 100, ("camille", "dominique", "alex"), 7000),

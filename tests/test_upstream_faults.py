@@ -17,7 +17,13 @@ import requests
 from flask import Flask
 
 from portal.state import portal_state
-from portal.upstreams.errors import UpstreamAuthError, UpstreamBadResponse, UpstreamError, UpstreamUnavailable
+from portal.upstreams.errors import (
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRedirected,
+    UpstreamUnavailable,
+)
 from portal.upstreams.http import BoundedJsonClient, HttpLimits, redact_url
 from simulators.base import SimServer, wait_until
 
@@ -145,9 +151,11 @@ def test_redirects_are_not_followed(kuma: SimServer) -> None:
 
         return SimResponse(302, b"", {"Location": "http://169.254.169.254/latest/meta-data"})
 
-    with pytest.raises(UpstreamBadResponse) as raised:
+    with pytest.raises(UpstreamRedirected) as raised:
         _getter().get(kuma.url + "/api/moved")
-    assert str(raised.value) == "Kuma answered HTTP 302"
+    assert str(raised.value) == "Kuma answered HTTP 302" and isinstance(raised.value, UpstreamBadResponse)
+    # Where it pointed, for a client to judge (never followed here).
+    assert raised.value.location == "http://169.254.169.254/latest/meta-data"
 
 
 # --- the card ---------------------------------------------------------------------------------

@@ -122,6 +122,20 @@ class UpstreamRejected(UpstreamBadResponse):
         self.body = body
 
 
+class UpstreamRedirected(UpstreamBadResponse):
+    """The upstream answered with a redirect (3xx), which the portal never follows by itself.
+
+    `location` is where it pointed, made absolute against the request's URL ("" without a
+    `Location`), for a client to judge (GitLab's answer to a moved project's old path).
+    """
+
+    def __init__(
+        self, upstream: str, reason: Reason, detail: str = "", status: int = 301, location: str = ""
+    ) -> None:
+        super().__init__(upstream, reason, detail, status=status)
+        self.location = location
+
+
 class UpstreamConflict(UpstreamError):
     """The item changed since the card showed it (409, 412, or the upstream's own way): changed
     by someone else, or by the same person in the tool itself or in another tab."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -28,6 +28,7 @@ from .errors import (
     UpstreamBadResponse,
     UpstreamConflict,
     UpstreamError,
+    UpstreamRedirected,
     UpstreamRejected,
     UpstreamUnavailable,
     conflict_reason,
@@ -294,7 +295,7 @@ class BoundedJsonClient:
             if not 200 <= status < 300:
                 body = self._error_body(response, deadline, where) if 400 <= status < 500 else b""
                 sent = any(name in response.request.headers for name in CREDENTIAL_HEADERS)
-                raise self._status_error(method, status, response.headers, body, where, sent)
+                raise self._status_error(method, status, response.headers, body, where, sent, response.url)
             body = self._read_capped(response, deadline, where, max_bytes)
         return status, response.headers, body
 
@@ -336,9 +337,19 @@ class BoundedJsonClient:
         body: bytes,
         where: str,
         sent_credentials: bool = True,
+        url: str = "",
     ) -> UpstreamError:
         detail = f"{where} -> HTTP {status}"
         values = {"upstream": self.upstream, "status": status}
+        if 300 <= status < 400:  # never followed here: the client may judge where it points
+            location = urljoin(url, headers.get("Location") or "") if headers.get("Location") else ""
+            return UpstreamRedirected(
+                self.upstream,
+                Reason.of(ANSWERED_STATUS, **values),
+                f"{detail} to {redact_url(location) if location else 'nowhere'}",
+                status=status,
+                location=location,
+            )
         if status in (401, 403):
             refused = REFUSED_CREDENTIALS if sent_credentials else REFUSED_WITHOUT_CREDENTIALS
             return UpstreamAuthError(

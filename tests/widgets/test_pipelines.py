@@ -135,6 +135,39 @@ def test_the_teams_work_is_read_once_for_everyone_and_cut_per_person(
     assert not any(call.request.url and "merge_requests/12" in call.request.url for call in responses.calls)
 
 
+class _Memo(dict[str, Any]):
+    """The portal's store, as the client sees it."""
+
+    def set(self, key: str, value: Any, timeout: float) -> None:
+        self[key] = value
+
+
+@responses.activate
+def test_a_retried_pipeline_shows_its_new_run_not_the_first_ones_detail() -> None:
+    """Retried, a pipeline goes failed, running, failed again: the same id and status, with a new
+    update time, finish and duration. Its detail is read again, not the first run's kept one."""
+
+    def run(finished: str, duration: int) -> None:
+        listed = {"id": 47, "project_id": 3, "status": "failed", "ref": "main", "updated_at": finished}
+        detail = {**listed, "finished_at": finished, "duration": duration}
+        responses.replace(responses.GET, f"{API}/projects/platform%2Fportal/pipelines", json=[listed])
+        responses.replace(responses.GET, f"{API}/projects/3/pipelines/47", json=detail)
+
+    responses.get(f"{API}/projects/platform%2Fportal/pipelines", json=[])
+    responses.get(f"{API}/projects/3/pipelines/47", json={})
+    responses.get(f"{API}/projects/platform%2Fportal/merge_requests", json=[])
+    client = _client(memo=_Memo())
+    run("2026-08-11T11:32:35Z", 219)
+    first = client.team_work(["platform/portal"], 5).pipelines[0]
+    run("2026-08-11T12:10:02Z", 95)  # the retry, failed again
+    again = client.team_work(["platform/portal"], 5).pipelines[0]
+    assert first.detail and first.detail.duration == 219
+    assert again.detail and again.detail.duration == 95
+    assert again.detail.finished_at and again.detail.finished_at.hour == 12
+    client.team_work(["platform/portal"], 5)  # unchanged: kept, not read again
+    assert sum(1 for c in responses.calls if (c.request.url or "").endswith("/pipelines/47")) == 2
+
+
 @responses.activate
 def test_a_429_among_the_windows_details_stops_the_calls_not_yet_made() -> None:
     """Details are read a few at a time; once GitLab says to wait, no further call is made."""
@@ -180,6 +213,77 @@ def test_client_maps_upstream_errors_to_words() -> None:
     )
     with pytest.raises(UpstreamAuthError):  # the token itself refused: that is a failure
         _client().user("camille")
+
+
+@responses.activate
+def test_a_redirect_elsewhere_is_that_projects_answer_and_never_followed() -> None:
+    """Only GitLab's own answer for a moved project is followed (by id, on GitLab's origin): a
+    redirect to another host, or to a page that is not the project by id, is that project's note,
+    and the token never leaves GitLab."""
+    elsewhere = {"Location": "https://evil.example/api/v4/projects/3"}
+    responses.get(f"{API}/projects/platform%2Fportal", status=301, headers=elsewhere)
+    responses.get(f"{API}/projects/platform%2Fportal/pipelines", status=301, headers=elsewhere)
+    sign_in = {"Location": "/users/sign_in"}  # same origin, but not the project by id
+    responses.get(f"{API}/projects/apps%2Fbilling", status=302, headers=sign_in)
+    responses.get(f"{API}/projects/apps%2Fbilling/pipelines", status=302, headers=sign_in)
+    responses.get(f"{API}/projects/platform%2Finfra/pipelines", json=[])
+    responses.get(f"{API}/projects/platform%2Finfra/merge_requests", json=[])
+
+    found = _client().project_pipelines("platform/portal", 5)
+    assert found.project is None and not found.moved
+    assert str(found.problem) == (
+        "GitLab answered project platform/portal with a redirect the portal does not follow (HTTP 301)"
+    )
+    assert "HTTP 302" in str(_client().project_pipelines("apps/billing", 5).problem)
+    team = _client().team_work(["platform/portal", "platform/infra", "apps/billing"], 5)
+    assert team.unreadable == ("platform/portal", "apps/billing")  # Mine survives, and says which
+    assert all(call.request.url.startswith(BASE) for call in responses.calls)  # type: ignore[union-attr]
+
+
+def test_a_moved_project_is_read_by_its_id_and_said_moved(
+    forge: Forge, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GitLab 16.7+ answers a project's old path with a 301 to the same call by id: the client
+    reads the project by id (once), says it moved, and everyone's Mine keeps its pipelines."""
+    server, world = forge
+    world.rename(101, "platform/portal-ng")
+    answer = requests.get(
+        f"{server.url}/api/v4/projects/platform%2Fportal/pipelines?per_page=5",
+        headers={"PRIVATE-TOKEN": TOKEN},
+        allow_redirects=False,
+        timeout=3,
+    )
+    assert answer.status_code == 301
+    assert answer.headers["Location"] == f"{server.url}/api/v4/projects/101/pipelines?per_page=5"
+    client = GitLabClient(requests.Session(), server.url, {"token": TOKEN}, HttpLimits(timeout=3))
+
+    found = client.project_pipelines("platform/portal", 5)
+
+    assert found.moved and found.problem is None and found.project is not None
+    assert found.project.path == "platform/portal-ng" and found.recent
+    said = [r for r in caplog.records if getattr(r, "event", "") == "gitlab_project_moved"]
+    assert said and said[0].levelname == "WARNING" and said[0].path == "platform/portal-ng"  # type: ignore[attr-defined]
+    team = client.team_work(PROJECTS, 50)
+    assert team.unreadable == () and any(p.project_id == 101 for p in team.pipelines)
+    assert {m.project_id for m in team.merge_requests} >= {101}
+    assert server.count("/api/v4/projects/101/pipelines") >= 2  # followed by id, for both parts
+
+
+def test_a_moved_project_says_so_on_the_card_and_mine_is_whole(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    _, world = forge
+    world.rename(101, "platform/portal-ng")
+    html = _card(_as(make_gitlab_app()), until="Merge requests")
+    assert "HTTP 301" not in html and 'class="widget-content is-ok"' in html
+    section = re.search(r"<bdi>platform/portal-ng</bdi></a></h3>.*?</section>", html, re.S)
+    assert section and (
+        "GitLab moved this project from platform/portal to platform/portal-ng: write its new path in"
+        " widgets.pipelines.projects of the portal configuration." in section.group(0)
+    )
+    mine = _mine(html)
+    assert "Not shown" not in mine and "Cache Redis partagé entre les réplicas" in mine  # !42, in 101
+    assert "platform/portal-ng" in mine  # camille's pipelines there
 
 
 @responses.activate
@@ -350,6 +454,9 @@ def test_every_status_and_an_unknown_one_by_icon_colour_and_word(
         world.add_pipeline(
             SimPipeline(600 + index, index, 104, f"ref-{status}", "alex", now - 600 + index, fixed=status)
         )
+    # GitLab's status stays "success"; its detail says "passed with warnings".
+    warned = SimPipeline(700, 99, 104, "ref-warned", "alex", now - 700, fixed="success", warnings=True)
+    world.add_pipeline(warned)
     html = _card(_as(make_gitlab_app(projects=["qa/statuses"], recent=20)))
     expected = {
         "created": ("neutral", "circle", "Created"),
@@ -366,12 +473,34 @@ def test_every_status_and_an_unknown_one_by_icon_colour_and_word(
         "scheduled": ("manual", "calendar", "Scheduled"),
         "waiting_for_callback": ("pending", "hourglass", "Waiting for callback"),
         "exploding": ("unknown", "question", "Unknown status"),
+        "warned": ("warning", "alert", "Passed with warnings"),
     }
     for status, (css, glyph, word) in expected.items():
         row = re.search(rf'<li class="pipeline-row is-{css}"[^>]*>(?:(?!</li>).)*ref-{status}<', html, re.S)
         assert row, f"{status}: no row of class is-{css}"
         assert f"#{glyph}" in row.group(0) and f"<span>{word}</span>" in row.group(0), status
     assert "GitLab says: exploding" in html  # the unknown status says what GitLab said
+
+
+def test_passed_with_warnings_shows_on_a_branch_a_row_and_a_merge_request(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """A success whose detail says "passed with warnings" is drawn as such wherever a pipeline's
+    state shows: the default branch, the rows, a merge request's head pipeline; in French too."""
+    _, world = forge
+    world.add_project(SimProject(105, "qa/warned", "warned"))
+    world.add_pipeline(SimPipeline(710, 1, 105, "main", "alex", world.clock() - 600, warnings=True))
+    world.pipelines[5003].warnings = True  # the head pipeline of !42, which camille reviews
+    app = make_gitlab_app(projects=[*PROJECTS, "qa/warned"])
+    html = _card(_as(app), until="Merge requests")
+    branch = re.search(r"<bdi>qa/warned</bdi></a></h3>.*?</p>", html, re.S)  # its default branch
+    assert branch and '<span class="pipeline-badge is-warning">' in branch.group(0)
+    assert "<span>Passed with warnings</span>" in branch.group(0)
+    assert re.search(r'<li class="pipeline-row is-warning" data-key="pipeline-710">', html)
+    review = re.search(r'<li class="review-row">(?:(?!</li>).)*Cache Redis partagé', _mine(html), re.S)
+    assert review and "<span>Passed with warnings</span>" in review.group(0)
+    french = _card(_as(app), "fr", until="Demandes de fusion")
+    assert "<span>Réussi avec avertissements</span>" in french
 
 
 def test_the_card_shows_projects_and_mine_with_details(
@@ -418,6 +547,31 @@ def test_more_merge_requests_than_shown_are_counted_and_found_in_gitlab(
     gitlab = world.base_url
     assert f'href="{gitlab}/dashboard/merge_requests?state=opened&amp;reviewer_username=camille"' in mine
     assert f'href="{gitlab}/dashboard/merge_requests?state=opened&amp;assignee_username=camille"' in mine
+
+
+def test_more_of_my_pipelines_than_shown_are_counted_and_found_in_gitlab(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """Past the card's cap, My pipelines says how many more there are and links to GitLab's
+    pipelines of each of the person's projects, filtered by who ran them."""
+    _, world = forge
+    now = world.clock()
+    for number in range(6):  # six more of camille's, on apps/billing
+        world.add_pipeline(SimPipeline(6_100 + number, 700 + number, 103, "develop", "camille", now - 5000))
+    mine = _mine(_card(_as(make_gitlab_app(mine=3)), until="Merge requests"))
+    listed = re.search(r'<ul class="pipeline-list">.*?</ul>', mine.split("My pipelines", 1)[1], re.S)
+    assert listed and listed.group(0).count("<li ") == 3
+    counted = re.search(r"(\d+) more not shown: the latest 3 of (\d+)\.", mine)
+    assert counted and int(counted.group(2)) >= 3 + 6 and int(counted.group(1)) == int(counted.group(2)) - 3
+    for path in ("platform/portal", "apps/billing"):
+        page = f"{world.base_url}/{path}/-/pipelines?username=camille"
+        assert f'<a href="{page}" rel="noopener"><bdi>{path}</bdi></a>' in mine
+    french = _mine(_card(_as(make_gitlab_app(mine=3)), "fr", until="Demandes de fusion"))
+    assert (
+        "autres non affichés\u00a0: les 3 plus récents sur" in french
+        and "Tous les vôtres dans GitLab" in french
+    )
+    assert "more not shown" not in _mine(_card(_as(make_gitlab_app(mine=50)), until="Merge requests"))
 
 
 def test_many_projects_show_the_first_eight_and_every_failing_one_the_rest_on_demand(

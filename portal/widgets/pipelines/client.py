@@ -8,8 +8,9 @@ go to `on_quota`.
 
 A pipeline in a list has no user nor duration: they come from its detail
 (`/projects/:id/pipelines/:pipeline_id`), kept in `memo` (the portal's shared store) under the
-pipeline's id *and status*: a finished pipeline's detail is fetched once, a running one's again
-only when its status changes. A merge request's pipeline status comes from the pipelines read
+pipeline's id, *status and `updated_at`*: a finished pipeline's detail is fetched once, a running
+one's again only when it changes, and a retried one's (failed, running, failed again: the same
+status) anew, with its new duration. A merge request's pipeline status comes from the pipelines read
 with it (the newest of its head commit), else from its detail, kept while it is finished and
 for `unsettled_ttl` seconds while it runs.
 
@@ -28,18 +29,26 @@ every upstream of the portal has, and the few endpoints used here take a page ea
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 
-from ...upstreams.errors import N_, Reason, UpstreamBadResponse, UpstreamError, UpstreamRejected
+from ...upstreams.errors import (
+    N_,
+    Reason,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRedirected,
+    UpstreamRejected,
+)
 from ...upstreams.http import BoundedJsonClient, HttpLimits, Quota, require
 
 log = logging.getLogger(__name__)
@@ -64,13 +73,22 @@ STATUSES = (
     "waiting_for_callback",
 )
 FINISHED = frozenset({"success", "failed", "canceled", "skipped"})  # will not change by itself
+# GitLab keeps `status: success` for a pipeline whose allowed-to-fail jobs failed, and says
+# "passed with warnings" in its detail (`detailed_status.group`): the card shows it as its own.
+WARNINGS_GROUP = "success-with-warnings"
+PASSED_WITH_WARNINGS = "success_with_warnings"
+SHOWN = (*STATUSES, PASSED_WITH_WARNINGS)  # the states the card draws (besides "unknown")
 MAX_PER_PAGE = 100  # GitLab's own maximum
-DETAIL_TTL = 86_400.0  # a detail kept under its status: one day (it does not change meanwhile)
+DETAIL_TTL = 86_400.0  # a detail kept under its status and update time: one day (it stays as it is)
 # Details of a whole window fetched at once: a cold store (a new install) has a window's worth
 # to read, one call each, within one timeout. Four at a time keeps GitLab's load gentle.
 DETAILS_AT_ONCE = 4
 # Said of a project the token may not read (bench/faults.py looks for these words).
 PROJECT_FORBIDDEN = N_("%(upstream)s does not let the portal's token read project %(project)s (HTTP 403)")
+# Said of a project whose path GitLab answers with a redirect that is not its own "moved" answer.
+PROJECT_REDIRECTED = N_(
+    "%(upstream)s answered project %(project)s with a redirect the portal does not follow (HTTP %(status)s)"
+)
 T = TypeVar("T")
 R = TypeVar("R")
 AVATAR_TYPES = {  # content types accepted for an avatar, and how their bytes begin
@@ -107,6 +125,7 @@ class PipelineDetail:
     started_at: datetime | None
     finished_at: datetime | None
     duration: float | None  # seconds; None while it runs
+    warnings: bool = False  # passed with warnings (`detailed_status.group`)
 
 
 @dataclass(frozen=True)
@@ -124,9 +143,15 @@ class Pipeline:
     detail: PipelineDetail | None = None  # None: not fetched (yet)
 
     @property
+    def shown_status(self) -> str:
+        """The status, or "success_with_warnings" when its detail says it passed with warnings."""
+        warned = self.status == "success" and self.detail is not None and self.detail.warnings
+        return PASSED_WITH_WARNINGS if warned else self.status
+
+    @property
     def known_status(self) -> str:
-        """The status, or "unknown" for one this portal does not know."""
-        return self.status if self.status in STATUSES else "unknown"
+        """The state the card draws: `shown_status`, or "unknown" for one this portal does not know."""
+        return self.shown_status if self.shown_status in SHOWN else "unknown"
 
     @property
     def finished(self) -> bool:
@@ -146,13 +171,16 @@ class Project:
 class ProjectPipelines:
     """One project: the latest pipeline of its default branch and its most recent ones.
 
-    Or, for a project GitLab does not show the portal's token (404, 403), why not (`problem`).
+    Or, for a project GitLab does not show the portal's token (404, 403, a redirect elsewhere),
+    why not (`problem`). `moved`: the configured path is an old one, which GitLab answered with
+    the project's id (renamed or transferred); `project.path` is its new one.
     """
 
     project: Project | None
     latest: Pipeline | None  # of the default branch
     recent: tuple[Pipeline, ...]
     problem: Reason | None = None
+    moved: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +191,9 @@ class MyPipelines:
     unreadable: tuple[str, ...] = ()  # configured projects GitLab did not show (404, 403)
     window: int = 0  # the latest pipelines of each project looked at
     unattributed: int = 0  # of those, how many whose detail (who ran it) is not known yet
+    total: int = 0  # the user's among those looked at (the card shows the first ones)
+    # The projects of all of them, newest first: each one's path and its page in GitLab.
+    projects: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,7 +217,7 @@ class MergeRequest:
     @property
     def known_pipeline_status(self) -> str | None:
         status = self.pipeline_status
-        return None if status is None else status if status in STATUSES else "unknown"
+        return None if status is None else status if status in SHOWN else "unknown"
 
 
 @dataclass(frozen=True)
@@ -292,13 +323,24 @@ def parse_detail(raw: Any) -> PipelineDetail:
         started_at=parse_time(raw.get("started_at")),
         finished_at=parse_time(raw.get("finished_at")),
         duration=_number(raw.get("duration")),
+        warnings=_warned(raw),
     )
 
 
+def _warned(raw: Mapping[str, Any]) -> bool:
+    """A pipeline's detail says it passed with warnings (`detailed_status.group`)."""
+    detailed = raw.get("detailed_status")
+    return isinstance(detailed, dict) and detailed.get("group") == WARNINGS_GROUP
+
+
 def head_pipeline_status(raw: Any) -> str:
-    """The status of a merge request's head pipeline (its detail), or "" when it has none."""
+    """The status of a merge request's head pipeline (its detail), or "" when it has none;
+    "success_with_warnings" when it passed with warnings."""
     head = raw.get("head_pipeline") if isinstance(raw, dict) else None
-    return _text(head, "status") if isinstance(head, dict) else ""
+    if not isinstance(head, dict):
+        return ""
+    status = _text(head, "status")
+    return PASSED_WITH_WARNINGS if status == "success" and _warned(head) else status
 
 
 def parse_project(raw: Any) -> Project:
@@ -392,11 +434,16 @@ class GitLabClient:
         """
         deadline = self._deadline()
         try:
-            found = self._project(project, deadline)
+            found, moved = self._find_project(project, deadline)
         except UpstreamError as exc:
-            if exc.status not in (403, 404):
+            if not project_refused(exc):
                 raise
             return ProjectPipelines(None, None, (), problem=exc.reason)
+        if moved:
+            log.warning(
+                "GitLab project moved: update widgets.pipelines.projects",
+                extra={"event": "gitlab_project_moved", "configured": project, "path": found.path},
+            )
         pipelines = self._pipelines(found.id, {}, recent, deadline, found.path)
         latest = None
         if found.default_branch is not None:
@@ -410,6 +457,7 @@ class GitLabClient:
             project=found,
             latest=detailed[latest.id] if latest is not None else None,
             recent=tuple(detailed[p.id] for p in pipelines),
+            moved=moved,
         )
 
     def team_work(self, projects: Sequence[str], window: int) -> TeamWork:
@@ -417,7 +465,8 @@ class GitLabClient:
 
         Read once for everyone, whatever the number of people (no call names one); each
         person's *Mine* is cut from it. A merge request nobody reviews nor is assigned is left
-        out: it is no one's. A project GitLab does not show (404, 403) is named in `unreadable`.
+        out: it is no one's. A project GitLab does not show (404, 403, a redirect the portal does
+        not follow) is named in `unreadable`; a moved one is read by its id.
         """
         deadline = self._deadline()
         pipelines: list[Pipeline] = []
@@ -442,7 +491,7 @@ class GitLabClient:
             _, first = unreadable[0]
             raise UpstreamRejected(UPSTREAM, first.reason, first.detail, status=first.status or 403)
         detailed = self.with_details(pipelines, deadline, at_once=DETAILS_AT_ONCE)
-        heads = {(p.project_id, p.sha): p.status for p in sorted(detailed, key=lambda p: p.id) if p.sha}
+        heads = {(p.project_id, p.sha): p.shown_status for p in sorted(detailed, key=lambda p: p.id) if p.sha}
         requests_ = self._each(requests_, lambda m: self._head_status(m, heads, deadline), DETAILS_AT_ONCE)
         return TeamWork(
             pipelines=tuple(sorted(detailed, key=_newest, reverse=True)),
@@ -456,19 +505,30 @@ class GitLabClient:
         self, project: str, window: int, deadline: float
     ) -> tuple[list[Pipeline], list[dict[str, Any]], bool] | UpstreamError:
         """A project's latest pipelines, its open merge requests (raw) and whether there were
-        more of them; or, for a project GitLab does not show (404, 403), why not."""
+        more of them; or, for a project GitLab does not show (404, 403, a redirect the portal does
+        not follow), why not. A moved project (its old path configured) is read by its id."""
         try:
-            listed = self._pipelines(project, {}, window, deadline, project)
-            opened, truncated = self._list(
-                f"{self.api}/projects/{quote(project, safe='')}/merge_requests",
-                {"state": "opened", "order_by": "created_at", "sort": "desc"},
-                self.max_pages * self.page_size,
-                deadline,
-            )
+            try:
+                return self._work_of(project, project, window, deadline)
+            except ProjectMoved as moved:
+                return self._work_of(moved.project_id, project, window, deadline)
         except UpstreamError as exc:
-            if exc.status not in (403, 404):  # the others concern every project: the part fails
+            if not project_refused(exc):  # the others concern every project: the part fails
                 raise
             return exc
+
+    def _work_of(
+        self, project: str | int, label: str, window: int, deadline: float
+    ) -> tuple[list[Pipeline], list[dict[str, Any]], bool]:
+        """A project's latest `window` pipelines, its open merge requests and whether there were more."""
+        listed = self._pipelines(project, {}, window, deadline, label)
+        opened, truncated = self._project_list(
+            project,
+            "/merge_requests",
+            {"state": "opened", "order_by": "created_at", "sort": "desc"},
+            self.max_pages * self.page_size,
+            deadline,
+        )
         return listed, opened, truncated
 
     def _head_status(
@@ -507,7 +567,7 @@ class GitLabClient:
             )
         return Avatar(content_type, answer.body)
 
-    # --- details, kept under their status --------------------------------------------------
+    # --- details, kept under their status and update time -------------------------------------
 
     def with_details(
         self, pipelines: Sequence[Pipeline], deadline: float, at_once: int = 1
@@ -521,8 +581,10 @@ class GitLabClient:
         """
 
         def detailed(pipeline: Pipeline) -> Pipeline:
+            # Under its update time too: a retried pipeline ends in the same status, with another detail.
+            updated = pipeline.updated_at.isoformat() if pipeline.updated_at else ""
             detail = self._detail(
-                f"gitlab:pipeline:{pipeline.project_id}:{pipeline.id}:{pipeline.status}",
+                f"gitlab:pipeline:{pipeline.project_id}:{pipeline.id}:{pipeline.status}:{updated}",
                 f"/projects/{pipeline.project_id}/pipelines/{pipeline.id}",
                 deadline,
                 parse_detail,
@@ -562,7 +624,9 @@ class GitLabClient:
             f"/projects/{request.project_id}/merge_requests/{request.iid}",
             deadline,
             head_pipeline_status,
-            lambda status: DETAIL_TTL if status in FINISHED or not status else self.unsettled_ttl,
+            lambda status: DETAIL_TTL
+            if status in FINISHED | {PASSED_WITH_WARNINGS} or not status
+            else self.unsettled_ttl,
         )
         return replace(request, pipeline_status=status or None) if isinstance(status, str) else request
 
@@ -606,26 +670,61 @@ class GitLabClient:
 
     # --- lists and projects -------------------------------------------------------------------
 
-    def _project(self, project: str, deadline: float) -> Project:
+    def _find_project(self, project: str, deadline: float) -> tuple[Project, bool]:
+        """The project, and whether it moved: GitLab answered its path with its id, which is
+        then read (once: never a second redirect, and only on GitLab's own origin)."""
         try:
-            raw = self._http.get(f"{self.api}/projects/{quote(project, safe='')}", deadline=deadline)
+            return self._project(project, deadline), False
+        except ProjectMoved as moved:
+            return self._project(moved.project_id, deadline), True
+
+    def _project(self, project: str | int, deadline: float) -> Project:
+        url = f"{self.api}/projects/{quote(str(project), safe='')}"
+        try:
+            raw = self._http.get(url, deadline=deadline)
         except UpstreamError as exc:
-            if exc.status in (403, 404):
-                raise self._no_project(project, exc.status) from exc
-            raise
+            self._reraise_for_project(str(project), exc, "")
         return parse_project(raw)
 
     def _pipelines(
         self, project: str | int, params: Mapping[str, Any], limit: int, deadline: float, label: str
     ) -> list[Pipeline]:
-        url = f"{self.api}/projects/{quote(str(project), safe='')}/pipelines"
-        try:
-            items, _ = self._list(url, {"order_by": "id", "sort": "desc", **params}, limit, deadline)
-        except UpstreamError as exc:
-            if exc.status in (403, 404):
-                raise self._no_project(str(project), exc.status) from exc
-            raise
+        params = {"order_by": "id", "sort": "desc", **params}
+        items, _ = self._project_list(project, "/pipelines", params, limit, deadline)
         return [parse_pipeline(raw, label) for raw in items]
+
+    def _project_list(
+        self, project: str | int, rest: str, params: Mapping[str, Any], limit: int, deadline: float
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """A list under a project (`rest`: "/pipelines"); its failures said of the project."""
+        url = f"{self.api}/projects/{quote(str(project), safe='')}{rest}"
+        try:
+            return self._list(url, params, limit, deadline)
+        except UpstreamError as exc:
+            self._reraise_for_project(str(project), exc, rest)
+
+    def _reraise_for_project(self, project: str, error: UpstreamError, rest: str) -> NoReturn:
+        """Raise what a project's call failing says: moved (`ProjectMoved`, GitLab's answer to an
+        old path), not shown (403, 404, another redirect: `_no_project`), or the error itself
+        (which concerns every project)."""
+        moved = self._moved_id(project, error, rest)
+        if moved is not None:
+            raise ProjectMoved(project, moved, error.status or 301) from error
+        if project_refused(error):
+            raise self._no_project(project, error.status or 404) from error
+        raise error
+
+    def _moved_id(self, project: str, error: UpstreamError, rest: str) -> int | None:
+        """The project's id when `error` is GitLab's answer to an old path of it (16.7+): a 3xx
+        to the same call by id (`/api/v4/projects/<id><rest>`), on GitLab's own origin. Only a
+        path can have moved, as in GitLab (`project_moved?`)."""
+        if not isinstance(error, UpstreamRedirected) or "/" not in project:
+            return None
+        if origin_of(error.location) != origin_of(self.base_url):
+            return None  # credentials never leave GitLab's origin
+        api = re.escape(urlsplit(self.api).path)
+        found = re.fullmatch(rf"{api}/projects/([1-9][0-9]*){re.escape(rest)}", urlsplit(error.location).path)
+        return int(found.group(1)) if found else None
 
     def _list(
         self, url: str, params: Mapping[str, Any], limit: int, deadline: float
@@ -658,11 +757,13 @@ class GitLabClient:
     def _no_project(project: str, status: int = 404) -> UpstreamBadResponse:
         if status == 403:
             message = PROJECT_FORBIDDEN
+        elif 300 <= status < 400:
+            message = PROJECT_REDIRECTED
         else:
             message = N_("%(upstream)s has no project %(project)s, or the portal's token may not read it")
         return UpstreamBadResponse(
             UPSTREAM,
-            Reason.of(message, upstream=UPSTREAM, project=project),
+            Reason.of(message, upstream=UPSTREAM, project=project, status=status),
             f"project {project!r}: HTTP {status}",
             status=status,
         )
@@ -674,6 +775,27 @@ class GitLabClient:
             Reason.of(N_("%(upstream)s returned a malformed '%(key)s'"), upstream=UPSTREAM, key=key),
             f"malformed {key}",
         )
+
+
+class ProjectMoved(UpstreamBadResponse):
+    """GitLab's answer to a project's old path (16.7+, after a rename or a transfer): the same
+    call by the project's id (`project_id`), which the client makes itself."""
+
+    def __init__(self, project: str, project_id: int, status: int = 301) -> None:
+        super().__init__(
+            UPSTREAM,
+            Reason.of(N_("%(upstream)s moved project %(project)s"), upstream=UPSTREAM, project=project),
+            f"project {project!r}: HTTP {status} to project {project_id}",
+            status=status,
+        )
+        self.project_id = project_id
+
+
+def project_refused(error: UpstreamError) -> bool:
+    """GitLab does not show the project (403, 404) or answers it with a redirect the portal does
+    not follow: that project's own answer, not a failure of GitLab."""
+    status = error.status or 0
+    return status in (403, 404) or 300 <= status < 400
 
 
 def origin_of(url: str) -> tuple[str, str, int | None]:

@@ -7,9 +7,10 @@ one person's. The card never receives anyone else's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .client import MyPipelines, Reviews, TeamWork
+from .client import MyPipelines, Pipeline, Reviews, TeamWork
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,8 @@ class Mine:
 
 
 def cut_for(team: TeamWork, username: str, pipelines: int, reviews: int) -> Mine:
-    """`username`'s pipelines (at most `pipelines`, newest first) and the open merge requests
+    """`username`'s pipelines (at most `pipelines`, newest first, with how many there were and
+    their projects) and the open merge requests
     where they are a reviewer or an assignee (at most `reviews`, newest first). GitLab's
     usernames are matched without regard to case, as its own filters do."""
     me = username.casefold()
@@ -35,6 +37,18 @@ def cut_for(team: TeamWork, username: str, pipelines: int, reviews: int) -> Mine
     ]
     unattributed = sum(1 for p in team.pipelines if p.detail is None)
     return Mine(
-        MyPipelines(tuple(own[:pipelines]), team.unreadable, team.window, unattributed),
+        MyPipelines(
+            tuple(own[:pipelines]), team.unreadable, team.window, unattributed, len(own), _projects_of(own)
+        ),
         Reviews(tuple(waiting[:reviews]), team.more_requests or len(waiting) > reviews, len(waiting)),
     )
+
+
+def _projects_of(pipelines: Sequence[Pipeline]) -> tuple[tuple[str, str], ...]:
+    """Each project of these pipelines once, in their order: its path and its page in GitLab
+    (from a pipeline's own link, `<project>/-/pipelines/<id>`)."""
+    found: dict[str, str] = {}
+    for pipeline in pipelines:
+        if pipeline.project and pipeline.web_url and "/-/" in pipeline.web_url:
+            found.setdefault(pipeline.project, pipeline.web_url.split("/-/", 1)[0])
+    return tuple(found.items())

@@ -32,7 +32,7 @@ from ...config import PortalConfig, UpstreamSection, WidgetSection
 from ...identity import User
 from ...upstreams.upstream import ClientSetup, Secret, Upstream
 from ..contract import Part, Widget, WidgetContext, WidgetView
-from .client import UPSTREAM, GitLabClient, ProjectPipelines, Reviews
+from .client import UPSTREAM, GitLabClient, MyPipelines, ProjectPipelines, Reviews
 from .mine import Mine, cut_for
 
 
@@ -115,6 +115,15 @@ def _in_gitlab(reviews: Reviews, username: str) -> tuple[str, str] | None:
     dashboard = f"{parts.scheme}://{parts.netloc}/dashboard/merge_requests?state=opened"
     name = quote(username, safe="")
     return f"{dashboard}&reviewer_username={name}", f"{dashboard}&assignee_username={name}"
+
+
+def _my_pipelines_in_gitlab(pipelines: MyPipelines, username: str) -> tuple[tuple[str, str], ...]:
+    """Where GitLab lists the user's pipelines of each of their projects (its pipelines page
+    filtered by who ran them, `?username=`), when the card shows only the first ones."""
+    if pipelines.total <= len(pipelines.pipelines):
+        return ()
+    name = quote(username, safe="")
+    return tuple((path, f"{page}/-/pipelines?username={name}") for path, page in pipelines.projects)
 
 
 def duration_text(seconds: float | None) -> str:
@@ -207,6 +216,9 @@ class PipelinesWidget(Widget):
             failing=sum(1 for project in projects if _failing(project[1])),
             waiting=cut.reviews.total if cut is not None else 0,
             elsewhere=_in_gitlab(cut.reviews, username) if cut is not None and username else None,
+            mine_elsewhere=_my_pipelines_in_gitlab(cut.pipelines, username)
+            if cut is not None and username
+            else (),
         )
         return f"{settings.username_claim}={username or ''}"
 
