@@ -117,6 +117,8 @@ def test_due_states_on_the_calendar_and_in_the_list(taiga_app: Callable[..., Fla
     # The list holds what is overdue too, and its heading says so.
     assert re.search(r'id="deadlines-upcoming">\s*Overdue, and the next 14 days</h3>', html)
     assert "End of Itération 7" in upcoming  # a sprint of camille's project ends within 14 days
+    sprint = upcoming[upcoming.index("End of Itération 7") :].split("</li>")[0]
+    assert re.search(r">Ends (today|tomorrow|in \d+ days?)<", sprint) and "Due" not in sprint  # it is not due
     assert "Documenter la rotation" in upcoming  # due in 11 days
     assert "Alerte quand un certificat" not in upcoming  # due in 20 days: beyond the list
 
