@@ -675,6 +675,8 @@ def demo_world(clock: Callable[[], float] = time.time) -> GitLabWorld:
         (103, "feature/invoices-pdf", "dominique", 80, "failed", None),
         (103, "develop", "dominique", 25, "", "waiting_for_resource"),
         (103, "main", "sam", 12, "", "preparing"),
+        (101, "refs/merge-requests/42/head", "dominique", 10, "success", None),  # 5015: a merge request's
+        (102, "main", "sam", 8, "success", None),  # 5016: an hourly schedule's
     ]
     for index, (project, ref, who, ago, final, fixed) in enumerate(history):
         world.add_pipeline(
@@ -692,6 +694,8 @@ def demo_world(clock: Callable[[], float] = time.time) -> GitLabWorld:
     # Passed with warnings (an allowed-to-fail job failed): one of camille's, and infra's main.
     for pipeline_id in (5000, 5009):
         world.pipelines[pipeline_id].warnings = True
+    world.pipelines[5015].source = "merge_request_event"
+    world.pipelines[5016].source = "schedule"
     # A new pipeline on each project every few minutes, by turns: the demo's pipelines move.
     world.spawn = {
         101: (now - 100, ("camille", "dominique", "alex"), 7000),

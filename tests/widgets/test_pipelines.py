@@ -444,6 +444,33 @@ def _details(server: SimServer) -> int:
     return sum(n for path, n in server.calls.items() if re.search(r"/pipelines/\d+$", path))
 
 
+def test_a_merge_requests_pipeline_is_named_as_gitlab_names_it_and_a_nightly_run_says_so(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """GitLab runs a merge request's pipeline on refs/merge-requests/42/head and shows it as
+    "!42"; a run of a schedule is on its branch like a push, and only its source tells them apart."""
+    _, world = forge
+    world.add_project(SimProject(105, "qa/sources", "sources"))
+    now = world.clock()
+    for number, (ref, source) in enumerate(
+        [("refs/merge-requests/42/head", "merge_request_event"), ("main", "schedule"), ("main", "push")]
+    ):
+        world.add_pipeline(
+            SimPipeline(800 + number, number, 105, ref, "alex", now - 60 * number, source=source)
+        )
+    html = _card(_as(make_gitlab_app(projects=["qa/sources"], recent=5)))
+    rows = {key: row for key, row in re.findall(r'data-key="(pipeline-\d+)">(.*?)</li>', html, re.S)}
+    assert (
+        "<bdi>!42</bdi>" in rows["pipeline-800"]
+        and 'title="refs/merge-requests/42/head"' in rows["pipeline-800"]
+    )
+    assert "for a merge request" in rows["pipeline-800"]
+    assert "from a schedule" in rows["pipeline-801"] and "<bdi>main</bdi>" in rows["pipeline-801"]
+    assert "schedule" not in rows["pipeline-802"] and "merge request" not in rows["pipeline-802"]
+    french = _card(_as(make_gitlab_app(projects=["qa/sources"], recent=5)), language="fr")
+    assert "depuis une planification" in french and "pour une demande de fusion" in french
+
+
 def test_every_status_and_an_unknown_one_by_icon_colour_and_word(
     make_gitlab_app: Callable[..., Flask], forge: Forge
 ) -> None:

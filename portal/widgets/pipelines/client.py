@@ -157,6 +157,16 @@ class Pipeline:
     def finished(self) -> bool:
         return self.status in FINISHED
 
+    @property
+    def ref_label(self) -> str:
+        """The ref as GitLab's pages name it: a merge request's pipeline runs on
+        `refs/merge-requests/42/head` (or `/merge`, `/train`), which GitLab shows as "!42"."""
+        found = MERGE_REQUEST_REF.fullmatch(self.ref)
+        return f"!{found.group(1)}" if found else self.ref
+
+
+MERGE_REQUEST_REF = re.compile(r"refs/merge-requests/(\d+)/(?:head|merge|train)")
+
 
 @dataclass(frozen=True)
 class Project:
