@@ -459,7 +459,7 @@ def test_a_merge_requests_pipeline_is_named_as_gitlab_names_it_and_a_nightly_run
             SimPipeline(800 + number, number, 105, ref, "alex", now - 60 * number, source=source)
         )
     html = _card(_as(make_gitlab_app(projects=["qa/sources"], recent=5)))
-    rows = {key: row for key, row in re.findall(r'data-key="(pipeline-\d+)">(.*?)</li>', html, re.S)}
+    rows = dict(re.findall(r'data-key="(pipeline-\d+)">(.*?)</li>', html, re.S))
     assert (
         "<bdi>!42</bdi>" in rows["pipeline-800"]
         and 'title="refs/merge-requests/42/head"' in rows["pipeline-800"]
