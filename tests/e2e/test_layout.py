@@ -324,6 +324,23 @@ def test_collapse_pin_and_new_tab(open_page: OpenPage) -> None:
     opened.value.wait_for_load_state()
     assert opened.value.url == "https://sonar.example.org/"
     opened.value.close()
+    # A card's link to a tool follows the same choice (its HTML is everyone's: applied on click).
+    other.context.route("https://gitlab.example.org/**", lambda route: route.fulfill(body="GitLab"))
+    other.locator("#widget-status .card-fold").click()  # unfolded: it loads
+    saved(other)
+    monitor = other.locator("#widget-status a[href^='https://gitlab.example.org']").first
+    with other.context.expect_page() as opened:
+        monitor.click()
+    opened.value.wait_for_load_state()
+    assert opened.value.url.startswith("https://gitlab.example.org") and other.url.endswith("/")
+    opened.value.close()
+    edit(other)
+    other.locator("#layout-new-tab").uncheck()
+    saved(other)
+    other.locator("#layout-toggle").click()  # out of the edit mode
+    monitor.click()
+    other.wait_for_url("https://gitlab.example.org/**")
+    assert len(other.context.pages) == pages
 
 
 # Each word of each tool's name, as the lines it was laid out on: a word on two lines was cut.

@@ -1781,6 +1781,19 @@
       });
     }
 
+    // A card's link to a tool follows the same choice as the tiles. The cards' HTML is shared by
+    // everyone who sees the same data (a memo), so the choice is applied as the link is followed.
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest && event.target.closest(".widget-card__body a[href]");
+      if (!link || link.origin === window.location.origin) return;
+      if (newTab && newTab.checked) {
+        link.setAttribute("target", "_blank");
+        link.setAttribute("rel", "noopener noreferrer");
+      } else {
+        link.removeAttribute("target");
+      }
+    }, true);
+
     function opensInNewTab(on) {
       tiles().forEach(function (item) {
         var link = item.querySelector("a.tool-tile");
