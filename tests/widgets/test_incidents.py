@@ -23,8 +23,17 @@ from flask.testing import FlaskClient
 from portal import create_app
 from portal.upstreams.http import HttpLimits
 from portal.web.word_breaks import word_breaks
-from portal.widgets.incidents.client import AlertmanagerClient
-from portal.widgets.incidents.timeline import History, expand, fetch_history, firings_of, incidents, intervals
+from portal.widgets.incidents.client import AlertmanagerClient, AlertmanagerState, HeldAlert
+from portal.widgets.incidents.timeline import (
+    History,
+    expand,
+    fetch_history,
+    firings_of,
+    incidents,
+    intervals,
+    triage,
+)
+from portal.widgets.incidents.widget import IncidentsSettings, severity_rank
 from portal.widgets.metrics.client import ActiveAlert, AlertRule, PrometheusClient, Series
 from simulators import prometheus as simulated
 from simulators.base import SimServer
@@ -101,6 +110,66 @@ def test_an_alert_history_sees_firing_is_not_called_resolved_by_an_older_list_of
     # Read after history's last step and not among them: it has resolved since.
     (row,) = incidents(history, [], None, now=2005.0, active_as_of=2003.0)
     assert (row.firing, row.end) == (False, 2000.0)
+
+
+def _alert(name: str, severity: str, active_at: float) -> tuple[Series, ActiveAlert]:
+    """An alert firing since `active_at` up to 2000: its history and its entry among the active ones."""
+    labels = {"alertname": name, "severity": severity}
+    points = tuple((t, 1.0) for t in range(int(active_at // 10 * 10) + 10, 2001, 10))
+    return (
+        Series({"__name__": "ALERTS", "alertstate": "firing", **labels}, points),
+        ActiveAlert(labels, {}, "firing", active_at, 1.0),
+    )
+
+
+def test_live_alerts_come_first_most_severe_then_newest_then_muted_then_resolved() -> None:
+    """An alert storm: the critical alerts lead, whatever fired since; silenced ones wait below."""
+    firing = [
+        _alert("OldCritical", "critical", 1000.0),
+        _alert("NewCritical", "critical", 1800.0),
+        _alert("NewestWarning", "warning", 1950.0),
+        _alert("NewestInfo", "info", 1960.0),
+        _alert("SilencedCritical", "critical", 1970.0),
+        _alert("InhibitedWarning", "warning", 1500.0),
+    ]
+    resolved = Series(
+        {"__name__": "ALERTS", "alertstate": "firing", "alertname": "Resolved", "severity": "critical"},
+        ((1990.0, 1.0),),
+    )
+    history = History(0.0, 2000.0, 10.0, firings_of([s for s, _ in firing] + [resolved], 10.0, 2000.0), ())
+    held = (
+        HeldAlert(
+            {"alertname": "SilencedCritical", "severity": "critical"},
+            "f1",
+            "suppressed",
+            ("s1",),
+            (),
+            None,
+            "",
+        ),
+        HeldAlert(
+            {"alertname": "InhibitedWarning", "severity": "warning"},
+            "f2",
+            "suppressed",
+            (),
+            ("f0",),
+            None,
+            "",
+        ),
+    )
+    rows = incidents(
+        history, [a for _, a in firing], AlertmanagerState(held, {}), now=2005.0, active_as_of=2003.0
+    )
+    ordered = [row.alertname for row in triage(rows, severity_rank(IncidentsSettings()))]
+    assert ordered == [
+        "NewCritical",
+        "OldCritical",
+        "NewestWarning",
+        "NewestInfo",
+        "SilencedCritical",
+        "InhibitedWarning",
+        "Resolved",
+    ]
 
 
 # --- the card, against the real Prometheus and Alertmanager ------------------------------------------
@@ -215,6 +284,70 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
     first = spans()
     time.sleep(2.3)
     assert spans() == first
+
+
+def _names(html: str, prefix: str) -> list[str]:
+    """The alert names of the card's rows that start with `prefix`, in the card's order."""
+    return [
+        n.replace("<wbr>", "")
+        for n in re.findall(r"<bdi>(.*?)</bdi></h3>", html)
+        if n.replace("<wbr>", "").startswith(prefix)
+    ]
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(150)
+def test_in_an_alert_storm_the_live_critical_alert_leads_and_the_rest_is_a_link_away(
+    incidents_app: Callable[..., Flask],
+    rules: Callable[..., None],
+    prometheus_with_rules: PrometheusServer,
+    alertmanager: AlertmanagerServer,
+) -> None:
+    """The critical alert fires first, then warnings pile up: newest-first alone would cut it."""
+    critical = {"severity": "critical", "namespace": "storm"}
+    silence = alertmanager.create_silence({"alertname": "PortalStormSilenced"})
+    try:
+        rules(
+            "incident-storm-critical",
+            {"alert": "PortalStormCritical", "expr": "vector(1)", "labels": critical},
+            {"alert": "PortalStormSilenced", "expr": "vector(1)", "labels": critical},
+        )
+        wait_for(
+            lambda: alertmanager.alerts(alertname="PortalStormSilenced"),
+            timeout=20,
+            what="the silenced alert",
+        )
+        time.sleep(1.5)  # the warnings start later: the newest rows
+        warnings = [
+            {"alert": f"PortalStormWarning{k}", "expr": "vector(1)", "labels": {"severity": "warning"}}
+            for k in range(4)
+        ]
+        rules("incident-storm-warnings", *warnings)
+        wait_for(
+            lambda: prometheus_with_rules.alert_state("PortalStormWarning3") == "firing",
+            timeout=20,
+            what="the warnings to fire",
+        )
+
+        def ready(html: str) -> bool:
+            return all(f"PortalStormWarning{k}" in html.replace("<wbr>", "") for k in range(4)) and (
+                "Silenced by tests" in (alert_row(html, "PortalStormSilenced") or "")
+            )
+
+        every = card(incidents_app().test_client(), "incidents", ready, timeout=30)
+        names = _names(every, "PortalStorm")
+        assert names[0] == "PortalStormCritical", names
+        assert sorted(names[1:5]) == [f"PortalStormWarning{k}" for k in range(4)], names
+        assert names[5] == "PortalStormSilenced", names  # firing, but nobody is paged: after the live ones
+        # Five rows at most: the live critical alert stays; the sentence under the list leads to the rest.
+        cut = card(incidents_app(max_alerts=5).test_client(), "incidents", "PortalStormWarning3", timeout=30)
+        assert _names(cut, "PortalStorm") == names[:5]
+        more = re.search(r'<p class="alert-list__more">(.*?)</p>', cut, re.S)
+        assert more and re.search(r"\d+ more alerts? (is|are) not shown\.", more.group(1))
+        assert f'href="{alertmanager.url}/#/alerts?silenced=true&amp;inhibited=true"' in more.group(1)
+        assert "Every firing alert in Alertmanager" in more.group(1)
+    finally:
+        alertmanager.expire_silence(silence)
 
 
 @pytest.mark.peers

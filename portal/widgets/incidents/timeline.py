@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -141,6 +141,11 @@ class Incident:
     def inhibited(self) -> bool:
         return bool(self.held and self.held.inhibited_by)
 
+    @property
+    def muted(self) -> bool:
+        """Silenced or inhibited in Alertmanager: firing, but nobody is paged for it."""
+        return self.silenced or self.inhibited
+
 
 def _held_for(labels: Mapping[str, str], held: Sequence[HeldAlert]) -> HeldAlert | None:
     """The alert Alertmanager holds for these labels (it may add Prometheus' external labels)."""
@@ -227,6 +232,20 @@ def incidents(
         )
     found.sort(key=lambda i: (i.last_activity, i.start), reverse=True)
     return found
+
+
+def triage(found: Iterable[Incident], rank: Callable[[Incident], int]) -> list[Incident]:
+    """The order an on-call person reads: what fires and pages, most severe first (`rank`: 0 is
+    the most severe), newest first within a severity; then the silenced and inhibited ones in the
+    same order; then the resolved ones, the latest to end first. Ties go by labels: the same
+    alerts give the same order (and the same card) at every refresh."""
+
+    def key(incident: Incident) -> tuple[int, int, float, tuple[tuple[str, str], ...]]:
+        if not incident.firing:
+            return (2, 0, -incident.last_activity, incident.key)
+        return (1 if incident.muted else 0, rank(incident), -incident.start, incident.key)
+
+    return sorted(found, key=key)
 
 
 def prometheus_link(public_url: str, rule: AlertRule | None, labels: Mapping[str, str]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -46,6 +46,7 @@ from .timeline import (
     incidents,
     prometheus_link,
     silence_link,
+    triage,
 )
 from .upstream import ALERTMANAGER
 
@@ -221,6 +222,19 @@ def incident_view(
     )
 
 
+def severity_rank(settings: IncidentsSettings) -> Callable[[Incident], int]:
+    """An alert's rank by severity: 0 for critical, 1 for warning, 2 for info."""
+    return lambda incident: SEVERITIES.index(level_of(incident.labels.get(settings.severity_label, "")))
+
+
+def every_alert_link(alertmanager_url: str | None, prometheus_url: str) -> str:
+    """Where the alerts the card leaves out can be read: Alertmanager's list (silenced and
+    inhibited ones included), else Prometheus' page of its alerts."""
+    if alertmanager_url:
+        return f"{alertmanager_url}/#/alerts?silenced=true&inhibited=true"
+    return f"{prometheus_url}/alerts"
+
+
 def read_alertmanager(client: AlertmanagerClient) -> AlertmanagerState:
     return client.state(time.monotonic() + client.limits.timeout)
 
@@ -290,7 +304,10 @@ class IncidentsWidget(Widget):
         if history is not None:
             now = max(now, history.end)  # never draw data newer than the clock as the future
         active_as_of = firing_part.result.fetched_at if firing_part and active is not None else None
-        rows = incidents(history, active, state, now, DAY, frozenset(settings.exclude), active_as_of)
+        rows = triage(
+            incidents(history, active, state, now, DAY, frozenset(settings.exclude), active_as_of),
+            severity_rank(settings),
+        )
         prometheus = ctx.client(PROMETHEUS)
         am_url = ctx.client(ALERTMANAGER).public_url if ALERTMANAGER.name in ctx.clients else None
         counts = dict.fromkeys(SEVERITIES, 0)
@@ -311,6 +328,7 @@ class IncidentsWidget(Widget):
         view.extra.update(
             rows=shown,
             more=max(0, len(chosen) - len(shown)),
+            more_link=every_alert_link(am_url, prometheus.public_url),
             counts=counts,
             firing=firing,
             total=len(rows),
