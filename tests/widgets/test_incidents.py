@@ -286,6 +286,13 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
     assert spans() == first
 
 
+def _pill(html: str, level: str) -> str:
+    """The severity filter's pill of `level`, its words without markup."""
+    found = re.search(rf'for="incidents-severity-{level}">(.*?)</label>', html, re.S)
+    assert found, html
+    return re.sub(r"<[^>]+>", "", found.group(1))
+
+
 def _names(html: str, prefix: str) -> list[str]:
     """The alert names of the card's rows that start with `prefix`, in the card's order."""
     return [
@@ -377,6 +384,13 @@ def test_a_silence_created_through_alertmanager_shows_as_silenced(
         )
         row = _row(html, "PortalIncidentSilenced")
         assert "is-muted" in row and re.search(r"Silenced by alice until \d", row)
+        # Said in the row's head (without opening anything), and counted apart from the live alerts.
+        head = row.split("</div>", 1)[0]
+        assert '<span class="alert-state is-silenced">' in head and "<span>Silenced</span>" in head
+        assert re.search(r"\(([^)]*, )?1 silenced\)", _pill(html, "warning")), _pill(html, "warning")
+        assert re.search(
+            r'data-announce="Incidents: \d+ firing now, 1 silenced or inhibited, \d+ in the', html
+        )
         assert "&lt;b&gt;maintenance&lt;/b&gt; \u202ewindow" in row and "<b>" not in row
         assert f"/#/silences/{silence}" in row
         # French: "jusqu’à 14:05" today, "jusqu’au 02/12/2026 à 01:17" another day (never a bare date).
@@ -385,6 +399,9 @@ def test_a_silence_created_through_alertmanager_shows_as_silenced(
         )
         assert re.search(
             r"Mise en silence par alice jusqu’(à \d\d:\d\d|au \d\d/\d\d/\d{4} à \d\d:\d\d)", french
+        )
+        assert "1 mise en silence)" in _pill(
+            card(client, "incidents", "PortalIncidentSilenced", language="fr"), "warning"
         )
     finally:
         alertmanager.expire_silence(silence)
@@ -429,6 +446,10 @@ def test_an_alert_inhibited_in_alertmanager_says_so_and_its_source_does_not(
         inhibited = re.search(r'<p class="alert-mute is-inhibited">.*?</p>', row, re.S)
         assert inhibited and "<span>Inhibited by another alert</span>" in inhibited.group(0)
         assert "Silenced" not in row  # inhibited is not silenced
+        head = row.split("</div>", 1)[0]
+        assert '<span class="alert-state is-inhibited">' in head and "<span>Inhibited</span>" in head
+        assert re.search(r"\(([^)]*, )?1 inhibited\)", _pill(html, "warning")), _pill(html, "warning")
+        assert not re.search(r"\(([^)]*, )?1 inhibited\)", _pill(html, "critical"))  # the inhibitor is live
         inhibitor = _row(html, source)
         assert "is-firing" in inhibitor and "is-muted" not in inhibitor and "Inhibited" not in inhibitor
         french = _row(card(client, "incidents", target, language="fr"), target)

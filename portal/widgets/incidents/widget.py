@@ -235,6 +235,29 @@ def every_alert_link(alertmanager_url: str | None, prometheus_url: str) -> str:
     return f"{prometheus_url}/alerts"
 
 
+@dataclass(frozen=True)
+class Tally:
+    """The card's counts by severity: every alert of the day, and of those firing, the live ones
+    (someone is paged) apart from the silenced and the inhibited ones."""
+
+    alerts: dict[Severity, int]
+    live: dict[Severity, int]
+    silenced: dict[Severity, int]
+    inhibited: dict[Severity, int]
+
+
+def tally(rows: Sequence[Incident], settings: IncidentsSettings) -> Tally:
+    """Count the rows; an alert both silenced and inhibited counts as silenced (someone chose it)."""
+    found = Tally(*(dict.fromkeys(SEVERITIES, 0) for _ in range(4)))
+    for row in rows:
+        level = level_of(row.labels.get(settings.severity_label, ""))
+        found.alerts[level] += 1
+        if row.firing:
+            kind = found.silenced if row.silenced else found.inhibited if row.inhibited else found.live
+            kind[level] += 1
+    return found
+
+
 def read_alertmanager(client: AlertmanagerClient) -> AlertmanagerState:
     return client.state(time.monotonic() + client.limits.timeout)
 
@@ -310,12 +333,7 @@ class IncidentsWidget(Widget):
         )
         prometheus = ctx.client(PROMETHEUS)
         am_url = ctx.client(ALERTMANAGER).public_url if ALERTMANAGER.name in ctx.clients else None
-        counts = dict.fromkeys(SEVERITIES, 0)
-        firing = dict.fromkeys(SEVERITIES, 0)
-        for row in rows:
-            level = level_of(row.labels.get(settings.severity_label, ""))
-            counts[level] += 1
-            firing[level] += row.firing
+        counts = tally(rows, settings)
         chosen = [
             r
             for r in rows
@@ -329,10 +347,13 @@ class IncidentsWidget(Widget):
             rows=shown,
             more=max(0, len(chosen) - len(shown)),
             more_link=every_alert_link(am_url, prometheus.public_url),
-            counts=counts,
-            firing=firing,
+            counts=counts.alerts,
+            firing=counts.live,
+            silenced=counts.silenced,
+            inhibited=counts.inhibited,
             total=len(rows),
-            firing_total=sum(firing.values()),
+            firing_total=sum(counts.live.values()),
+            muted_total=sum(counts.silenced.values()) + sum(counts.inhibited.values()),
             alertmanager_url=am_url or "",
             alertmanager_configured=am_url is not None,
             # Prometheus' data kept from an earlier fetch: the rows are drawn muted.
