@@ -25,6 +25,7 @@ from portal.upstreams.http import HttpLimits
 from portal.web.word_breaks import word_breaks
 from portal.widgets.incidents.client import AlertmanagerClient, AlertmanagerState, HeldAlert
 from portal.widgets.incidents.timeline import (
+    DAY,
     History,
     expand,
     fetch_history,
@@ -110,6 +111,25 @@ def test_an_alert_history_sees_firing_is_not_called_resolved_by_an_older_list_of
     # Read after history's last step and not among them: it has resolved since.
     (row,) = incidents(history, [], None, now=2005.0, active_as_of=2003.0)
     assert (row.firing, row.end) == (False, 2000.0)
+
+
+def test_an_alert_firing_for_days_is_said_since_it_began_and_drawn_over_the_day() -> None:
+    """The ribbon is the window's; the text's start is Prometheus' activeAt (plus the rule's `for`)."""
+    now = 10 * DAY
+    labels = {"alertname": "Disk", "severity": "warning"}
+    points = tuple((t, 1.0) for t in range(int(now - DAY), int(now) + 1, 60))
+    series = [Series({"__name__": "ALERTS", "alertstate": "firing", **labels}, points)]
+    rule = AlertRule("g", "Disk", "disk > 1", 600.0, {}, {}, "ok")
+    history = History(now - DAY, now, 60.0, firings_of(series, 60.0, now), (rule,))
+    began = now - 3 * DAY
+    active = [ActiveAlert(labels, {}, "firing", began - 600.0, 1.0)]
+    (row,) = incidents(history, active, None, now=now + 5, active_as_of=now + 1)
+    assert row.since == began and row.intervals == ((now + 5 - DAY, now + 5),)
+    # Without activeAt, Alertmanager's startsAt says it.
+    held = HeldAlert(labels, "f", "active", (), (), began, "")
+    undated = [ActiveAlert(labels, {}, "firing", None, 1.0)]
+    (row,) = incidents(history, undated, AlertmanagerState((held,), {}), now=now + 5, active_as_of=now + 1)
+    assert row.since == began
 
 
 def _alert(name: str, severity: str, active_at: float) -> tuple[Series, ActiveAlert]:
@@ -710,29 +730,57 @@ def test_alertmanager_failing_after_it_answered_says_its_silences_are_those_of_t
     assert "not shown" not in said
 
 
-def test_a_hostile_alert_name_is_text_in_the_row_and_in_its_details_toggle(
-    portal_config: dict[str, Any],
-) -> None:
-    """Prometheus 3 takes any UTF-8 alert name; a resolved alert's name is also read out by the
-    "Details" toggle (for screen readers): text there too, never markup."""
-    hostile = '<img src=x onerror=alert(1)>"'
+def _simulated_card(portal_config: dict[str, Any], alert: simulated.SimAlert, until: str) -> str:
+    """The card (in English) on the simulators of the demo's world, `alert` added to it."""
     world = simulated.demo_world()
-    now = time.time()
-    world.add_alert(
-        simulated.SimAlert(
-            hostile, "warning", {}, "summary", "description", "vector(1)", spans=[(now - 900, now - 600)]
-        )
-    )
+    world.add_alert(alert)
     prometheus, alertmanager, _ = simulated.make_servers(world)
     prometheus.start()
     alertmanager.start()
     try:
         config = monitoring_config(portal_config, prometheus.url, alertmanager.url)
         app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
-        html = card(app.test_client(), "incidents", "is-resolved")
+        return card(app.test_client(), "incidents", until)
     finally:
         prometheus.stop()
         alertmanager.stop()
+
+
+def test_an_alert_firing_for_three_days_says_so_and_its_ribbon_fills_the_day(
+    portal_config: dict[str, Any],
+) -> None:
+    """A real Prometheus cannot have fired an alert for three days on demand: its simulator has."""
+    began = time.time() - 3 * DAY - 300  # minutes more: the card counts to the start of its minute
+    alert = simulated.SimAlert(
+        "PortalThreeDays",
+        "critical",
+        {},
+        "summary",
+        "",
+        "vector(1)",
+        duration=600,
+        spans=[(began, simulated.INF)],
+    )
+    row = alert_row(_simulated_card(portal_config, alert, "PortalThreeDays"), "PortalThreeDays")
+    assert row is not None and "is-firing" in row
+    when = re.search(r"Firing since (.+?) at (.+?) \(([^)]+)\)", row.replace("\xa0", " "))
+    assert when and when.group(3).startswith("3 days"), row  # not "1 day": the real start
+    assert re.search(
+        r'class="ribbon__firing is-critical" x="0(\.0+)?" y="1" width="14[34]\d', row
+    )  # the whole day
+
+
+def test_a_hostile_alert_name_is_text_in_the_row_and_in_its_details_toggle(
+    portal_config: dict[str, Any],
+) -> None:
+    """Prometheus 3 takes any UTF-8 alert name; a resolved alert's name is also read out by the
+    "Details" toggle (for screen readers): text there too, never markup."""
+    hostile = '<img src=x onerror=alert(1)>"'
+    now = time.time()
+    alert = simulated.SimAlert(
+        hostile, "warning", {}, "summary", "description", "vector(1)", spans=[(now - 900, now - 600)]
+    )
+    html = _simulated_card(portal_config, alert, "is-resolved")
     escaped = "&lt;img src=x onerror=alert(1)&gt;&#34;"
     row = alert_row(html, escaped)
     assert row is not None and "is-resolved" in row, html

@@ -117,8 +117,9 @@ class Incident:
     labels: dict[str, str]
     firing: bool
     intervals: tuple[tuple[float, float], ...]  # the last one ends now while firing
-    start: float  # of the latest firing
+    start: float  # of the latest firing, within the window (where its ribbon starts)
     end: float | None  # None while firing
+    since: float  # when the latest firing began, even before the window (activeAt + `for`)
     summary: str
     description: str
     rule: AlertRule | None
@@ -189,17 +190,20 @@ def incidents(
         spans = record.intervals if record else ()
         shown = [(max(a, now - window), min(b, now)) for a, b in spans if b >= now - window]
         firing = alert is not None or (behind and record is not None and record.open)
+        match = _held_for(labels, held)
+        since: float | None = None
         if alert is None and firing and shown:
             shown[-1] = (shown[-1][0], now)  # history's latest step says it fires; `active` is older
         elif alert is not None:
             # Firing now: from when it started firing (activeAt + the rule's `for`, exact) to now.
             began = alert.active_at + (rule.duration if rule else 0.0) if alert.active_at else None
+            began = began if began is not None else match.starts_at if match else None
             ongoing = bool(shown) and history is not None and shown[-1][1] >= history.end - 2 * step
             if ongoing:
                 began = shown[-1][0] if began is None else began
                 del shown[-1]
-            began = now if began is None else min(max(began, now - window), now)
-            shown.append((began, now))
+            since = now if began is None else min(began, now)
+            shown.append((max(since, now - window), now))  # the ribbon shows the window only
         shown = [span for span in shown if span[1] >= span[0]]
         if not shown:
             continue
@@ -209,7 +213,6 @@ def incidents(
         if alert is None and rule is not None:
             summary = expand(rule.annotations.get("summary", ""), labels)
             description = expand(rule.annotations.get("description", ""), labels)
-        match = _held_for(labels, held)
         silences = (
             tuple(alertmanager.silences[i] for i in match.silenced_by if i in alertmanager.silences)
             if match and alertmanager
@@ -223,6 +226,7 @@ def incidents(
                 intervals=tuple(shown),
                 start=shown[-1][0],
                 end=None if firing else shown[-1][1],
+                since=shown[-1][0] if since is None else since,
                 summary=summary or "",
                 description=description or "",
                 rule=rule,
@@ -243,7 +247,7 @@ def triage(found: Iterable[Incident], rank: Callable[[Incident], int]) -> list[I
     def key(incident: Incident) -> tuple[int, int, float, tuple[tuple[str, str], ...]]:
         if not incident.firing:
             return (2, 0, -incident.last_activity, incident.key)
-        return (1 if incident.muted else 0, rank(incident), -incident.start, incident.key)
+        return (1 if incident.muted else 0, rank(incident), -incident.since, incident.key)
 
     return sorted(found, key=key)
 
