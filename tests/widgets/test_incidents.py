@@ -132,6 +132,37 @@ def test_an_alert_firing_for_days_is_said_since_it_began_and_drawn_over_the_day(
     assert row.since == began
 
 
+def test_two_rules_of_one_name_each_give_their_own_for_summary_and_source() -> None:
+    """A warning without `for` and a critical with `for: 10m`, both named DiskSpace."""
+    warning = AlertRule(
+        "g", "DiskSpace", "disk > 80", 0.0, {"severity": "warning"}, {"summary": "Disk 80%"}, "ok"
+    )
+    critical = AlertRule(
+        "g", "DiskSpace", "disk > 95", 600.0, {"severity": "critical"}, {"summary": "Disk 95%"}, "ok"
+    )
+    now = 5000.0
+    labels = [
+        {"alertname": "DiskSpace", "severity": level, "instance": "a"} for level in ("warning", "critical")
+    ]
+    series = [
+        Series({"__name__": "ALERTS", "alertstate": "firing", **one}, ((1000.0, 1.0),)) for one in labels
+    ]
+    firing = [
+        Series({"__name__": "ALERTS", "alertstate": "firing", **one}, ((4990.0, 1.0), (5000.0, 1.0)))
+        for one in labels
+    ]
+    for rules in ((warning, critical), (critical, warning)):  # whichever Prometheus lists first
+        resolved = incidents(
+            History(0.0, now, 10.0, firings_of(series, 10.0, now), rules), [], None, now=now + 5
+        )
+        summaries = {row.labels["severity"]: (row.summary, row.rule) for row in resolved}
+        assert summaries == {"warning": ("Disk 80%", warning), "critical": ("Disk 95%", critical)}
+        active = [ActiveAlert(one, {}, "firing", 4000.0, 1.0) for one in labels]
+        history = History(0.0, now, 10.0, firings_of(firing, 10.0, now), rules)
+        since = {row.labels["severity"]: row.since for row in incidents(history, active, None, now=now + 5)}
+        assert since == {"warning": 4000.0, "critical": 4600.0}  # activeAt plus its own rule's `for`
+
+
 def _alert(name: str, severity: str, active_at: float) -> tuple[Series, ActiveAlert]:
     """An alert firing since `active_at` up to 2000: its history and its entry among the active ones."""
     labels = {"alertname": name, "severity": severity}
@@ -218,6 +249,14 @@ def _as(app: Flask, username: str) -> FlaskClient:
     return client
 
 
+def _above(
+    name: str, metric: str, threshold: float, labels: dict[str, str], annotations: dict[str, str]
+) -> dict[str, Any]:
+    """An alerting rule that fires while the controlled target's `metric` is above `threshold`."""
+    expr = f'{metric}{{target="controlled"}} > {threshold}'
+    return {"alert": name, "expr": expr, "labels": labels, "annotations": annotations}
+
+
 def _row(html: str, alertname: str) -> str:
     row = alert_row(html, alertname)
     assert row is not None, f"no row for {alertname} in:\n{html}"
@@ -236,15 +275,13 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
     controlled_target.set(metric, 0)
     rules(
         "incident-toggle",
-        {
-            "alert": "PortalIncidentToggled",
-            "expr": f'{metric}{{target="controlled"}} > 0.5',
-            "labels": {"severity": "critical", "namespace": "platform"},
-            "annotations": {
-                "summary": "Toggled on {{ $labels.target }}",
-                "description": "Value {{ $value }}",
-            },
-        },
+        _above(
+            "PortalIncidentToggled",
+            metric,
+            0.5,
+            {"severity": "critical", "namespace": "platform"},
+            {"summary": "Toggled on {{ $labels.target }}", "description": "Value {{ $value }}"},
+        ),
     )
     client = incidents_app().test_client()
     try:
@@ -375,6 +412,79 @@ def test_in_an_alert_storm_the_live_critical_alert_leads_and_the_rest_is_a_link_
         assert "Every firing alert in Alertmanager" in more.group(1)
     finally:
         alertmanager.expire_silence(silence)
+
+
+def _rows(html: str, alertname: str) -> dict[str, str]:
+    """The rows of the alerts named `alertname`, by their severity's level."""
+    found = re.findall(r'<li class="alert-row is-(\w+) .*?</li>\s*(?=<li class="alert-row|</ol>)', html, re.S)
+    rows = re.findall(r'<li class="alert-row .*?</li>\s*(?=<li class="alert-row|</ol>)', html, re.S)
+    return {
+        level: row
+        for level, row in zip(found, rows, strict=True)
+        if f"<bdi>{alertname}</bdi>" in row.replace("<wbr>", "")
+    }
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(150)
+def test_two_rules_of_one_name_keep_their_own_summary_and_source(
+    portal_config: dict[str, Any],
+    prometheus_with_rules: PrometheusServer,
+    rules: Callable[..., None],
+    controlled_target: ControlledTarget,
+) -> None:
+    """DiskSpace at 80 % (warning) and at 95 % (critical, with its own `for`): once resolved, each
+    row has its own rule's summary and expression (the card read one rule by the name alone)."""
+    metric = "portal_test_twin_value"
+    controlled_target.set(metric, 0)
+    rules(
+        "incident-twins",
+        _above(
+            "PortalIncidentTwin",
+            metric,
+            0.8,
+            {"severity": "warning"},
+            {"summary": "Twin above 80 on {{ $labels.target }}"},
+        ),
+        {
+            **_above(
+                "PortalIncidentTwin",
+                metric,
+                0.95,
+                {"severity": "critical"},
+                {"summary": "Twin above 95 on {{ $labels.target }}"},
+            ),
+            "for": "1s",
+        },
+    )
+    config = monitoring_config(portal_config, prometheus_with_rules.url, None)  # links from the rules
+    client = create_app(
+        {"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}}
+    ).test_client()
+    try:
+        controlled_target.set(metric, 1)
+        card(
+            client,
+            "incidents",
+            lambda h: all("is-firing" in r for r in _rows(h, "PortalIncidentTwin").values())
+            and len(_rows(h, "PortalIncidentTwin")) == 2,
+            timeout=30,
+        )
+        controlled_target.set(metric, 0)
+        html = card(
+            client,
+            "incidents",
+            lambda h: len(_rows(h, "PortalIncidentTwin")) == 2
+            and all("is-resolved" in r for r in _rows(h, "PortalIncidentTwin").values()),
+            timeout=30,
+        )
+    finally:
+        controlled_target.clear(metric)
+    twins = _rows(html, "PortalIncidentTwin")
+    assert "Twin above 80 on controlled" in twins["warning"] and "Twin above 95" not in twins["warning"]
+    assert "Twin above 95 on controlled" in twins["critical"] and "Twin above 80" not in twins["critical"]
+    assert "%3E%200.8&amp;g0.tab" in twins["warning"], twins["warning"]  # its own expression in Prometheus
+    assert "%3E%200.95&amp;g0.tab" in twins["critical"], twins["critical"]
 
 
 @pytest.mark.peers

@@ -158,6 +158,21 @@ def _held_for(labels: Mapping[str, str], held: Sequence[HeldAlert]) -> HeldAlert
     return best
 
 
+def _fits(rule: AlertRule, labels: Mapping[str, str]) -> bool:
+    """The alert has each label the rule adds (a templated value may be anything)."""
+    return all(labels.get(k) == v or "{{" in v for k, v in rule.labels.items())
+
+
+def rule_for(labels: Mapping[str, str], named: Sequence[AlertRule]) -> AlertRule | None:
+    """The rule that made the alert, among the rules of its name: two rules may share one (a
+    warning at 80 %, a critical at 95 % with its own `for`); the one whose labels the alert
+    has, the most specific if several do. None when none does and the name is not unique."""
+    fitting = [rule for rule in named if _fits(rule, labels)]
+    if fitting:
+        return max(fitting, key=lambda rule: len(rule.labels))
+    return named[0] if len(named) == 1 else None
+
+
 def incidents(
     history: History | None,
     active: Sequence[ActiveAlert] | None,
@@ -175,7 +190,9 @@ def incidents(
     """
     firing_now = {key_of(a.labels): a for a in (active or ()) if a.state == "firing"}
     behind = history is not None and (active_as_of is None or active_as_of < history.end)
-    rules = {r.name: r for r in (history.rules if history else ())}
+    rules: dict[str, list[AlertRule]] = {}
+    for one in history.rules if history else ():
+        rules.setdefault(one.name, []).append(one)
     recorded = {key_of(f.labels): f for f in (history.firings if history else ())}
     step = history.step if history else 0.0
     held = alertmanager.alerts if alertmanager else ()
@@ -185,7 +202,7 @@ def incidents(
         if labels.get("alertname") in excluded:
             continue
         alert = firing_now.get(key)
-        rule = rules.get(labels.get("alertname", ""))
+        rule = rule_for(labels, rules.get(labels.get("alertname", ""), ()))
         record = recorded.get(key)
         spans = record.intervals if record else ()
         shown = [(max(a, now - window), min(b, now)) for a, b in spans if b >= now - window]
