@@ -257,6 +257,11 @@ def _above(
     return {"alert": name, "expr": expr, "labels": labels, "annotations": annotations}
 
 
+def _card_when(client: FlaskClient, alertname: str, state: str) -> str:
+    """The card once the row of `alertname` has the class `state` ("is-firing", "is-resolved")."""
+    return card(client, "incidents", lambda h: state in (alert_row(h, alertname) or ""), timeout=30)
+
+
 def _row(html: str, alertname: str) -> str:
     row = alert_row(html, alertname)
     assert row is not None, f"no row for {alertname} in:\n{html}"
@@ -306,12 +311,7 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
         assert "<details" not in row  # a firing alert is shown in full
 
         controlled_target.set(metric, 0)
-        html = card(
-            client,
-            "incidents",
-            lambda h: "is-resolved" in (alert_row(h, "PortalIncidentToggled") or ""),
-            timeout=30,
-        )
+        html = _card_when(client, "PortalIncidentToggled", "is-resolved")
     finally:
         controlled_target.clear(metric)
     row = _row(html, "PortalIncidentToggled")
@@ -485,6 +485,35 @@ def test_two_rules_of_one_name_keep_their_own_summary_and_source(
     assert "Twin above 95 on controlled" in twins["critical"] and "Twin above 80" not in twins["critical"]
     assert "%3E%200.8&amp;g0.tab" in twins["warning"], twins["warning"]  # its own expression in Prometheus
     assert "%3E%200.95&amp;g0.tab" in twins["critical"], twins["critical"]
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(150)
+def test_an_alert_runbook_is_a_link_on_its_firing_row_and_in_its_details_once_resolved(
+    incidents_app: Callable[..., Flask], rules: Callable[..., None], controlled_target: ControlledTarget
+) -> None:
+    """Prometheus expands `runbook_url` while the alert fires; the card, from the rule, once resolved."""
+    metric = "portal_test_runbook_value"
+    controlled_target.set(metric, 0)
+    runbook = {
+        "summary": "Disk",
+        "runbook_url": "https://runbooks.example.org/{{ $labels.target }}/disk?a=1&b=2",
+    }
+    rules("incident-runbook", _above("PortalIncidentRunbook", metric, 0.5, {"severity": "warning"}, runbook))
+    client = incidents_app().test_client()
+    link = '<a class="alert-row__runbook" href="https://runbooks.example.org/controlled/disk?a=1&amp;b=2"'
+    try:
+        controlled_target.set(metric, 1)
+        row = _row(_card_when(client, "PortalIncidentRunbook", "is-firing"), "PortalIncidentRunbook")
+        assert link in row and "<details" not in row and "<span>Runbook</span>" in row
+        controlled_target.set(metric, 0)
+        resolved = _card_when(client, "PortalIncidentRunbook", "is-resolved")
+    finally:
+        controlled_target.clear(metric)
+    shown, details = _row(resolved, "PortalIncidentRunbook").split('<details class="alert-row__more">')
+    assert link in details and "alert-row__runbook" not in shown
+    french = card(client, "incidents", "PortalIncidentRunbook", language="fr")
+    assert "<span>Procédure</span>" in _row(french, "PortalIncidentRunbook")
 
 
 @pytest.mark.peers
@@ -663,6 +692,7 @@ def test_hostile_label_and_annotation_text_is_shown_as_text(
     html = card(client, "incidents", lambda h: alert_row(h, "PortalIncidentHostile") is not None, timeout=30)
     row = _row(html, "PortalIncidentHostile")
     assert "<script>" not in html and "<img" not in html and "javascript:" not in html
+    assert "alert-row__runbook" not in row  # a runbook that is not http(s) is no link
     assert "&lt;script&gt;alert(&#34;summary&#34;)&lt;/script&gt;" in row
     labels = row.replace("<wbr>", "")  # a label's value may break between its parts
     assert "&#34;&gt;&lt;script&gt;alert(&#34;ns&#34;)&lt;/<wbr>script&gt;" in row

@@ -122,6 +122,7 @@ class Incident:
     since: float  # when the latest firing began, even before the window (activeAt + `for`)
     summary: str
     description: str
+    runbook: str  # the `runbook_url` annotation, as written (not checked)
     rule: AlertRule | None
     held: HeldAlert | None  # Alertmanager's view of it, when it holds it
     silences: tuple[Silence, ...]
@@ -156,6 +157,19 @@ def _held_for(labels: Mapping[str, str], held: Sequence[HeldAlert]) -> HeldAlert
         if matches and (best is None or len(alert.labels) < len(best.labels)):
             best = alert
     return best
+
+
+def _annotations(
+    alert: ActiveAlert | None, rule: AlertRule | None, labels: Mapping[str, str]
+) -> dict[str, str]:
+    """Its summary, description and runbook_url: as Prometheus expands them while it fires, else
+    the rule's templates with the labels filled in (left out when they need a value)."""
+    names = ("summary", "description", "runbook_url")
+    if alert is not None:
+        return {name: alert.annotations.get(name, "") for name in names}
+    if rule is None:
+        return dict.fromkeys(names, "")
+    return {name: expand(rule.annotations.get(name, ""), labels) or "" for name in names}
 
 
 def _fits(rule: AlertRule, labels: Mapping[str, str]) -> bool:
@@ -224,12 +238,7 @@ def incidents(
         shown = [span for span in shown if span[1] >= span[0]]
         if not shown:
             continue
-        annotations = alert.annotations if alert is not None else {}
-        summary = annotations.get("summary")
-        description = annotations.get("description")
-        if alert is None and rule is not None:
-            summary = expand(rule.annotations.get("summary", ""), labels)
-            description = expand(rule.annotations.get("description", ""), labels)
+        texts = _annotations(alert, rule, labels)
         silences = (
             tuple(alertmanager.silences[i] for i in match.silenced_by if i in alertmanager.silences)
             if match and alertmanager
@@ -244,8 +253,9 @@ def incidents(
                 start=shown[-1][0],
                 end=None if firing else shown[-1][1],
                 since=shown[-1][0] if since is None else since,
-                summary=summary or "",
-                description=description or "",
+                summary=texts["summary"],
+                description=texts["description"],
+                runbook=texts["runbook_url"],
                 rule=rule,
                 held=match if alert is not None else None,
                 silences=silences if alert is not None else (),

@@ -145,6 +145,7 @@ class IncidentView:
     silenced: bool
     inhibited: bool
     source: str  # Prometheus' graph of the rule
+    runbook: str  # the alert's runbook (http and https only), "" without one
     alertmanager: str  # Alertmanager's page of it
 
 
@@ -218,6 +219,7 @@ def incident_view(
         silenced=incident.silenced,
         inhibited=incident.inhibited,
         source=_safe_link(source),
+        runbook=_safe_link(incident.runbook),
         alertmanager=alertmanager_link(alertmanager_url, incident.labels) if alertmanager_url else "",
     )
 
