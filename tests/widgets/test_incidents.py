@@ -858,6 +858,7 @@ def test_alertmanager_failing_after_it_answered_says_its_silences_are_those_of_t
     alertmanager_sim.set_fault("error500")
     try:
         html = card(client, "incidents", lambda h: "Alertmanager answered HTTP 500" in h, timeout=15)
+        french = card(client, "incidents", "Alertmanager a renvoyé le code HTTP 500", language="fr")
     finally:
         alertmanager_sim.set_fault("none")
     banner = re.search(r'<div class="stale-banner">.*?</div>\s*</div>', html, re.S)
@@ -868,6 +869,12 @@ def test_alertmanager_failing_after_it_answered_says_its_silences_are_those_of_t
         r"Alertmanager answered HTTP 500\. The silences and inhibitions shown are those of ", said
     ), said
     assert "not shown" not in said
+    # The time ends the sentence: no space before its full stop ("of 07:25.", "datent de 07:25.").
+    for page in (html, french):
+        text = re.sub(
+            r"<[^>]+>", "", re.search(r'<div class="stale-banner">.*?</div>\s*</div>', page, re.S)[0]
+        )
+        assert re.search(r"(those of|datent de) \d{1,2}:\d\d(\u202f[AP]M)?\.\n", text), text
 
 
 def _simulated_card(portal_config: dict[str, Any], alert: simulated.SimAlert, until: str) -> str:
