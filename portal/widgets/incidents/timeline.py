@@ -172,6 +172,14 @@ def _annotations(
     return {name: expand(rule.annotations.get(name, ""), labels) or "" for name in names}
 
 
+def _began(alert: ActiveAlert, rule: AlertRule | None, held: HeldAlert | None) -> float | None:
+    """When a firing alert started firing: Prometheus' activeAt plus its rule's `for` (exact),
+    else Alertmanager's startsAt; None when neither is known."""
+    if alert.active_at:
+        return alert.active_at + (rule.duration if rule else 0.0)
+    return held.starts_at if held else None
+
+
 def _fits(rule: AlertRule, labels: Mapping[str, str]) -> bool:
     """The alert has each label the rule adds (a templated value may be anything)."""
     return all(labels.get(k) == v or "{{" in v for k, v in rule.labels.items())
@@ -226,9 +234,7 @@ def incidents(
         if alert is None and firing and shown:
             shown[-1] = (shown[-1][0], now)  # history's latest step says it fires; `active` is older
         elif alert is not None:
-            # Firing now: from when it started firing (activeAt + the rule's `for`, exact) to now.
-            began = alert.active_at + (rule.duration if rule else 0.0) if alert.active_at else None
-            began = began if began is not None else match.starts_at if match else None
+            began = _began(alert, rule, match)
             ongoing = bool(shown) and history is not None and shown[-1][1] >= history.end - 2 * step
             if ongoing:
                 began = shown[-1][0] if began is None else began
