@@ -23,8 +23,18 @@ from flask.testing import FlaskClient
 from portal import create_app
 from portal.upstreams.http import HttpLimits
 from portal.web.word_breaks import word_breaks
-from portal.widgets.incidents.client import AlertmanagerClient
-from portal.widgets.incidents.timeline import History, expand, fetch_history, firings_of, incidents, intervals
+from portal.widgets.incidents.client import AlertmanagerClient, AlertmanagerState, HeldAlert
+from portal.widgets.incidents.timeline import (
+    DAY,
+    History,
+    expand,
+    fetch_history,
+    firings_of,
+    incidents,
+    intervals,
+    triage,
+)
+from portal.widgets.incidents.widget import IncidentsSettings, severity_rank
 from portal.widgets.metrics.client import ActiveAlert, AlertRule, PrometheusClient, Series
 from simulators import prometheus as simulated
 from simulators.base import SimServer
@@ -103,6 +113,116 @@ def test_an_alert_history_sees_firing_is_not_called_resolved_by_an_older_list_of
     assert (row.firing, row.end) == (False, 2000.0)
 
 
+def test_an_alert_firing_for_days_is_said_since_it_began_and_drawn_over_the_day() -> None:
+    """The ribbon is the window's; the text's start is Prometheus' activeAt (plus the rule's `for`)."""
+    now = 10 * DAY
+    labels = {"alertname": "Disk", "severity": "warning"}
+    points = tuple((t, 1.0) for t in range(int(now - DAY), int(now) + 1, 60))
+    series = [Series({"__name__": "ALERTS", "alertstate": "firing", **labels}, points)]
+    rule = AlertRule("g", "Disk", "disk > 1", 600.0, {}, {}, "ok")
+    history = History(now - DAY, now, 60.0, firings_of(series, 60.0, now), (rule,))
+    began = now - 3 * DAY
+    active = [ActiveAlert(labels, {}, "firing", began - 600.0, 1.0)]
+    (row,) = incidents(history, active, None, now=now + 5, active_as_of=now + 1)
+    assert row.since == began and row.intervals == ((now + 5 - DAY, now + 5),)
+    # Without activeAt, Alertmanager's startsAt says it.
+    held = HeldAlert(labels, "f", "active", (), (), began, "")
+    undated = [ActiveAlert(labels, {}, "firing", None, 1.0)]
+    (row,) = incidents(history, undated, AlertmanagerState((held,), {}), now=now + 5, active_as_of=now + 1)
+    assert row.since == began
+
+
+def test_two_rules_of_one_name_each_give_their_own_for_summary_and_source() -> None:
+    """A warning without `for` and a critical with `for: 10m`, both named DiskSpace."""
+    warning = AlertRule(
+        "g", "DiskSpace", "disk > 80", 0.0, {"severity": "warning"}, {"summary": "Disk 80%"}, "ok"
+    )
+    critical = AlertRule(
+        "g", "DiskSpace", "disk > 95", 600.0, {"severity": "critical"}, {"summary": "Disk 95%"}, "ok"
+    )
+    now = 5000.0
+    labels = [
+        {"alertname": "DiskSpace", "severity": level, "instance": "a"} for level in ("warning", "critical")
+    ]
+    series = [
+        Series({"__name__": "ALERTS", "alertstate": "firing", **one}, ((1000.0, 1.0),)) for one in labels
+    ]
+    firing = [
+        Series({"__name__": "ALERTS", "alertstate": "firing", **one}, ((4990.0, 1.0), (5000.0, 1.0)))
+        for one in labels
+    ]
+    for rules in ((warning, critical), (critical, warning)):  # whichever Prometheus lists first
+        resolved = incidents(
+            History(0.0, now, 10.0, firings_of(series, 10.0, now), rules), [], None, now=now + 5
+        )
+        summaries = {row.labels["severity"]: (row.summary, row.rule) for row in resolved}
+        assert summaries == {"warning": ("Disk 80%", warning), "critical": ("Disk 95%", critical)}
+        active = [ActiveAlert(one, {}, "firing", 4000.0, 1.0) for one in labels]
+        history = History(0.0, now, 10.0, firings_of(firing, 10.0, now), rules)
+        since = {row.labels["severity"]: row.since for row in incidents(history, active, None, now=now + 5)}
+        assert since == {"warning": 4000.0, "critical": 4600.0}  # activeAt plus its own rule's `for`
+
+
+def _alert(name: str, severity: str, active_at: float) -> tuple[Series, ActiveAlert]:
+    """An alert firing since `active_at` up to 2000: its history and its entry among the active ones."""
+    labels = {"alertname": name, "severity": severity}
+    points = tuple((t, 1.0) for t in range(int(active_at // 10 * 10) + 10, 2001, 10))
+    return (
+        Series({"__name__": "ALERTS", "alertstate": "firing", **labels}, points),
+        ActiveAlert(labels, {}, "firing", active_at, 1.0),
+    )
+
+
+def test_live_alerts_come_first_most_severe_then_newest_then_muted_then_resolved() -> None:
+    """An alert storm: the critical alerts lead, whatever fired since; silenced ones wait below."""
+    firing = [
+        _alert("OldCritical", "critical", 1000.0),
+        _alert("NewCritical", "critical", 1800.0),
+        _alert("NewestWarning", "warning", 1950.0),
+        _alert("NewestInfo", "info", 1960.0),
+        _alert("SilencedCritical", "critical", 1970.0),
+        _alert("InhibitedWarning", "warning", 1500.0),
+    ]
+    resolved = Series(
+        {"__name__": "ALERTS", "alertstate": "firing", "alertname": "Resolved", "severity": "critical"},
+        ((1990.0, 1.0),),
+    )
+    history = History(0.0, 2000.0, 10.0, firings_of([s for s, _ in firing] + [resolved], 10.0, 2000.0), ())
+    held = (
+        HeldAlert(
+            {"alertname": "SilencedCritical", "severity": "critical"},
+            "f1",
+            "suppressed",
+            ("s1",),
+            (),
+            None,
+            "",
+        ),
+        HeldAlert(
+            {"alertname": "InhibitedWarning", "severity": "warning"},
+            "f2",
+            "suppressed",
+            (),
+            ("f0",),
+            None,
+            "",
+        ),
+    )
+    rows = incidents(
+        history, [a for _, a in firing], AlertmanagerState(held, {}), now=2005.0, active_as_of=2003.0
+    )
+    ordered = [row.alertname for row in triage(rows, severity_rank(IncidentsSettings()))]
+    assert ordered == [
+        "NewCritical",
+        "OldCritical",
+        "NewestWarning",
+        "NewestInfo",
+        "SilencedCritical",
+        "InhibitedWarning",
+        "Resolved",
+    ]
+
+
 # --- the card, against the real Prometheus and Alertmanager ------------------------------------------
 
 
@@ -129,6 +249,19 @@ def _as(app: Flask, username: str) -> FlaskClient:
     return client
 
 
+def _above(
+    name: str, metric: str, threshold: float, labels: dict[str, str], annotations: dict[str, str]
+) -> dict[str, Any]:
+    """An alerting rule that fires while the controlled target's `metric` is above `threshold`."""
+    expr = f'{metric}{{target="controlled"}} > {threshold}'
+    return {"alert": name, "expr": expr, "labels": labels, "annotations": annotations}
+
+
+def _card_when(client: FlaskClient, alertname: str, state: str) -> str:
+    """The card once the row of `alertname` has the class `state` ("is-firing", "is-resolved")."""
+    return card(client, "incidents", lambda h: state in (alert_row(h, alertname) or ""), timeout=30)
+
+
 def _row(html: str, alertname: str) -> str:
     row = alert_row(html, alertname)
     assert row is not None, f"no row for {alertname} in:\n{html}"
@@ -147,15 +280,13 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
     controlled_target.set(metric, 0)
     rules(
         "incident-toggle",
-        {
-            "alert": "PortalIncidentToggled",
-            "expr": f'{metric}{{target="controlled"}} > 0.5',
-            "labels": {"severity": "critical", "namespace": "platform"},
-            "annotations": {
-                "summary": "Toggled on {{ $labels.target }}",
-                "description": "Value {{ $value }}",
-            },
-        },
+        _above(
+            "PortalIncidentToggled",
+            metric,
+            0.5,
+            {"severity": "critical", "namespace": "platform"},
+            {"summary": "Toggled on {{ $labels.target }}", "description": "Value {{ $value }}"},
+        ),
     )
     client = incidents_app().test_client()
     try:
@@ -180,12 +311,7 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
         assert "<details" not in row  # a firing alert is shown in full
 
         controlled_target.set(metric, 0)
-        html = card(
-            client,
-            "incidents",
-            lambda h: "is-resolved" in (alert_row(h, "PortalIncidentToggled") or ""),
-            timeout=30,
-        )
+        html = _card_when(client, "PortalIncidentToggled", "is-resolved")
     finally:
         controlled_target.clear(metric)
     row = _row(html, "PortalIncidentToggled")
@@ -217,6 +343,179 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
     assert spans() == first
 
 
+def _pill(html: str, level: str) -> str:
+    """The severity filter's pill of `level`, its words without markup."""
+    found = re.search(rf'for="incidents-severity-{level}">(.*?)</label>', html, re.S)
+    assert found, html
+    return re.sub(r"<[^>]+>", "", found.group(1))
+
+
+def _names(html: str, prefix: str) -> list[str]:
+    """The alert names of the card's rows that start with `prefix`, in the card's order."""
+    return [
+        n.replace("<wbr>", "")
+        for n in re.findall(r"<bdi>(.*?)</bdi></h3>", html)
+        if n.replace("<wbr>", "").startswith(prefix)
+    ]
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(150)
+def test_in_an_alert_storm_the_live_critical_alert_leads_and_the_rest_is_a_link_away(
+    incidents_app: Callable[..., Flask],
+    rules: Callable[..., None],
+    prometheus_with_rules: PrometheusServer,
+    alertmanager: AlertmanagerServer,
+) -> None:
+    """The critical alert fires first, then warnings pile up: newest-first alone would cut it."""
+    critical = {"severity": "critical", "namespace": "storm"}
+    silence = alertmanager.create_silence({"alertname": "PortalStormSilenced"})
+    try:
+        rules(
+            "incident-storm-critical",
+            {"alert": "PortalStormCritical", "expr": "vector(1)", "labels": critical},
+            {"alert": "PortalStormSilenced", "expr": "vector(1)", "labels": critical},
+        )
+        wait_for(
+            lambda: alertmanager.alerts(alertname="PortalStormSilenced"),
+            timeout=20,
+            what="the silenced alert",
+        )
+        time.sleep(1.5)  # the warnings start later: the newest rows
+        warnings = [
+            {"alert": f"PortalStormWarning{k}", "expr": "vector(1)", "labels": {"severity": "warning"}}
+            for k in range(4)
+        ]
+        rules("incident-storm-warnings", *warnings)
+        wait_for(
+            lambda: prometheus_with_rules.alert_state("PortalStormWarning3") == "firing",
+            timeout=20,
+            what="the warnings to fire",
+        )
+
+        def ready(html: str) -> bool:
+            return all(f"PortalStormWarning{k}" in html.replace("<wbr>", "") for k in range(4)) and (
+                "Silenced by tests" in (alert_row(html, "PortalStormSilenced") or "")
+            )
+
+        every = card(incidents_app().test_client(), "incidents", ready, timeout=30)
+        names = _names(every, "PortalStorm")
+        assert names[0] == "PortalStormCritical", names
+        assert sorted(names[1:5]) == [f"PortalStormWarning{k}" for k in range(4)], names
+        assert names[5] == "PortalStormSilenced", names  # firing, but nobody is paged: after the live ones
+        # Five rows at most: the live critical alert stays; the sentence under the list leads to the rest.
+        cut = card(incidents_app(max_alerts=5).test_client(), "incidents", "PortalStormWarning3", timeout=30)
+        assert _names(cut, "PortalStorm") == names[:5]
+        more = re.search(r'<p class="alert-list__more">(.*?)</p>', cut, re.S)
+        assert more and re.search(r"\d+ more alerts? (is|are) not shown\.", more.group(1))
+        assert f'href="{alertmanager.url}/#/alerts?silenced=true&amp;inhibited=true"' in more.group(1)
+        assert "Every firing alert in Alertmanager" in more.group(1)
+    finally:
+        alertmanager.expire_silence(silence)
+
+
+def _rows(html: str, alertname: str) -> dict[str, str]:
+    """The rows of the alerts named `alertname`, by their severity's level."""
+    found = re.findall(r'<li class="alert-row is-(\w+) .*?</li>\s*(?=<li class="alert-row|</ol>)', html, re.S)
+    rows = re.findall(r'<li class="alert-row .*?</li>\s*(?=<li class="alert-row|</ol>)', html, re.S)
+    return {
+        level: row
+        for level, row in zip(found, rows, strict=True)
+        if f"<bdi>{alertname}</bdi>" in row.replace("<wbr>", "")
+    }
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(150)
+def test_two_rules_of_one_name_keep_their_own_summary_and_source(
+    portal_config: dict[str, Any],
+    prometheus_with_rules: PrometheusServer,
+    rules: Callable[..., None],
+    controlled_target: ControlledTarget,
+) -> None:
+    """DiskSpace at 80 % (warning) and at 95 % (critical, with its own `for`): once resolved, each
+    row has its own rule's summary and expression (the card read one rule by the name alone)."""
+    metric = "portal_test_twin_value"
+    controlled_target.set(metric, 0)
+    rules(
+        "incident-twins",
+        _above(
+            "PortalIncidentTwin",
+            metric,
+            0.8,
+            {"severity": "warning"},
+            {"summary": "Twin above 80 on {{ $labels.target }}"},
+        ),
+        {
+            **_above(
+                "PortalIncidentTwin",
+                metric,
+                0.95,
+                {"severity": "critical"},
+                {"summary": "Twin above 95 on {{ $labels.target }}"},
+            ),
+            "for": "1s",
+        },
+    )
+    config = monitoring_config(portal_config, prometheus_with_rules.url, None)  # links from the rules
+    client = create_app(
+        {"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}}
+    ).test_client()
+    try:
+        controlled_target.set(metric, 1)
+        card(
+            client,
+            "incidents",
+            lambda h: all("is-firing" in r for r in _rows(h, "PortalIncidentTwin").values())
+            and len(_rows(h, "PortalIncidentTwin")) == 2,
+            timeout=30,
+        )
+        controlled_target.set(metric, 0)
+        html = card(
+            client,
+            "incidents",
+            lambda h: len(_rows(h, "PortalIncidentTwin")) == 2
+            and all("is-resolved" in r for r in _rows(h, "PortalIncidentTwin").values()),
+            timeout=30,
+        )
+    finally:
+        controlled_target.clear(metric)
+    twins = _rows(html, "PortalIncidentTwin")
+    assert "Twin above 80 on controlled" in twins["warning"] and "Twin above 95" not in twins["warning"]
+    assert "Twin above 95 on controlled" in twins["critical"] and "Twin above 80" not in twins["critical"]
+    assert "%3E%200.8&amp;g0.tab" in twins["warning"], twins["warning"]  # its own expression in Prometheus
+    assert "%3E%200.95&amp;g0.tab" in twins["critical"], twins["critical"]
+
+
+@pytest.mark.peers
+@pytest.mark.timeout(150)
+def test_an_alert_runbook_is_a_link_on_its_firing_row_and_in_its_details_once_resolved(
+    incidents_app: Callable[..., Flask], rules: Callable[..., None], controlled_target: ControlledTarget
+) -> None:
+    """Prometheus expands `runbook_url` while the alert fires; the card, from the rule, once resolved."""
+    metric = "portal_test_runbook_value"
+    controlled_target.set(metric, 0)
+    runbook = {
+        "summary": "Disk",
+        "runbook_url": "https://runbooks.example.org/{{ $labels.target }}/disk?a=1&b=2",
+    }
+    rules("incident-runbook", _above("PortalIncidentRunbook", metric, 0.5, {"severity": "warning"}, runbook))
+    client = incidents_app().test_client()
+    link = '<a class="alert-row__runbook" href="https://runbooks.example.org/controlled/disk?a=1&amp;b=2"'
+    try:
+        controlled_target.set(metric, 1)
+        row = _row(_card_when(client, "PortalIncidentRunbook", "is-firing"), "PortalIncidentRunbook")
+        assert link in row and "<details" not in row and "<span>Runbook</span>" in row
+        controlled_target.set(metric, 0)
+        resolved = _card_when(client, "PortalIncidentRunbook", "is-resolved")
+    finally:
+        controlled_target.clear(metric)
+    shown, details = _row(resolved, "PortalIncidentRunbook").split('<details class="alert-row__more">')
+    assert link in details and "alert-row__runbook" not in shown
+    french = card(client, "incidents", "PortalIncidentRunbook", language="fr")
+    assert "<span>Procédure</span>" in _row(french, "PortalIncidentRunbook")
+
+
 @pytest.mark.peers
 @pytest.mark.timeout(120)
 def test_a_silence_created_through_alertmanager_shows_as_silenced(
@@ -244,6 +543,13 @@ def test_a_silence_created_through_alertmanager_shows_as_silenced(
         )
         row = _row(html, "PortalIncidentSilenced")
         assert "is-muted" in row and re.search(r"Silenced by alice until \d", row)
+        # Said in the row's head (without opening anything), and counted apart from the live alerts.
+        head = row.split("</div>", 1)[0]
+        assert '<span class="alert-state is-silenced">' in head and "<span>Silenced</span>" in head
+        assert re.search(r"\(([^)]*, )?1 silenced\)", _pill(html, "warning")), _pill(html, "warning")
+        assert re.search(
+            r'data-announce="Incidents: \d+ firing now, 1 silenced or inhibited, \d+ in the', html
+        )
         assert "&lt;b&gt;maintenance&lt;/b&gt; \u202ewindow" in row and "<b>" not in row
         assert f"/#/silences/{silence}" in row
         # French: "jusqu’à 14:05" today, "jusqu’au 02/12/2026 à 01:17" another day (never a bare date).
@@ -252,6 +558,9 @@ def test_a_silence_created_through_alertmanager_shows_as_silenced(
         )
         assert re.search(
             r"Mise en silence par alice jusqu’(à \d\d:\d\d|au \d\d/\d\d/\d{4} à \d\d:\d\d)", french
+        )
+        assert "1 mise en silence)" in _pill(
+            card(client, "incidents", "PortalIncidentSilenced", language="fr"), "warning"
         )
     finally:
         alertmanager.expire_silence(silence)
@@ -296,6 +605,10 @@ def test_an_alert_inhibited_in_alertmanager_says_so_and_its_source_does_not(
         inhibited = re.search(r'<p class="alert-mute is-inhibited">.*?</p>', row, re.S)
         assert inhibited and "<span>Inhibited by another alert</span>" in inhibited.group(0)
         assert "Silenced" not in row  # inhibited is not silenced
+        head = row.split("</div>", 1)[0]
+        assert '<span class="alert-state is-inhibited">' in head and "<span>Inhibited</span>" in head
+        assert re.search(r"\(([^)]*, )?1 inhibited\)", _pill(html, "warning")), _pill(html, "warning")
+        assert not re.search(r"\(([^)]*, )?1 inhibited\)", _pill(html, "critical"))  # the inhibitor is live
         inhibitor = _row(html, source)
         assert "is-firing" in inhibitor and "is-muted" not in inhibitor and "Inhibited" not in inhibitor
         french = _row(card(client, "incidents", target, language="fr"), target)
@@ -379,6 +692,7 @@ def test_hostile_label_and_annotation_text_is_shown_as_text(
     html = card(client, "incidents", lambda h: alert_row(h, "PortalIncidentHostile") is not None, timeout=30)
     row = _row(html, "PortalIncidentHostile")
     assert "<script>" not in html and "<img" not in html and "javascript:" not in html
+    assert "alert-row__runbook" not in row  # a runbook that is not http(s) is no link
     assert "&lt;script&gt;alert(&#34;summary&#34;)&lt;/script&gt;" in row
     labels = row.replace("<wbr>", "")  # a label's value may break between its parts
     assert "&#34;&gt;&lt;script&gt;alert(&#34;ns&#34;)&lt;/<wbr>script&gt;" in row
@@ -544,6 +858,7 @@ def test_alertmanager_failing_after_it_answered_says_its_silences_are_those_of_t
     alertmanager_sim.set_fault("error500")
     try:
         html = card(client, "incidents", lambda h: "Alertmanager answered HTTP 500" in h, timeout=15)
+        french = card(client, "incidents", "Alertmanager a renvoyé le code HTTP 500", language="fr")
     finally:
         alertmanager_sim.set_fault("none")
     banner = re.search(r'<div class="stale-banner">.*?</div>\s*</div>', html, re.S)
@@ -554,6 +869,52 @@ def test_alertmanager_failing_after_it_answered_says_its_silences_are_those_of_t
         r"Alertmanager answered HTTP 500\. The silences and inhibitions shown are those of ", said
     ), said
     assert "not shown" not in said
+    # The time ends the sentence: no space before its full stop ("of 07:25.", "datent de 07:25.").
+    for page in (html, french):
+        text = re.sub(
+            r"<[^>]+>", "", re.search(r'<div class="stale-banner">.*?</div>\s*</div>', page, re.S)[0]
+        )
+        assert re.search(r"(those of|datent de) \d{1,2}:\d\d(\u202f[AP]M)?\.\n", text), text
+
+
+def _simulated_card(portal_config: dict[str, Any], alert: simulated.SimAlert, until: str) -> str:
+    """The card (in English) on the simulators of the demo's world, `alert` added to it."""
+    world = simulated.demo_world()
+    world.add_alert(alert)
+    prometheus, alertmanager, _ = simulated.make_servers(world)
+    prometheus.start()
+    alertmanager.start()
+    try:
+        config = monitoring_config(portal_config, prometheus.url, alertmanager.url)
+        app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
+        return card(app.test_client(), "incidents", until)
+    finally:
+        prometheus.stop()
+        alertmanager.stop()
+
+
+def test_an_alert_firing_for_three_days_says_so_and_its_ribbon_fills_the_day(
+    portal_config: dict[str, Any],
+) -> None:
+    """A real Prometheus cannot have fired an alert for three days on demand: its simulator has."""
+    began = time.time() - 3 * DAY - 300  # minutes more: the card counts to the start of its minute
+    alert = simulated.SimAlert(
+        "PortalThreeDays",
+        "critical",
+        {},
+        "summary",
+        "",
+        "vector(1)",
+        duration=600,
+        spans=[(began, simulated.INF)],
+    )
+    row = alert_row(_simulated_card(portal_config, alert, "PortalThreeDays"), "PortalThreeDays")
+    assert row is not None and "is-firing" in row
+    when = re.search(r"Firing since (.+?) at (.+?) \(([^)]+)\)", row.replace("\xa0", " "))
+    assert when and when.group(3).startswith("3 days"), row  # not "1 day": the real start
+    assert re.search(
+        r'class="ribbon__firing is-critical" x="0(\.0+)?" y="1" width="14[34]\d', row
+    )  # the whole day
 
 
 def test_a_hostile_alert_name_is_text_in_the_row_and_in_its_details_toggle(
@@ -562,23 +923,11 @@ def test_a_hostile_alert_name_is_text_in_the_row_and_in_its_details_toggle(
     """Prometheus 3 takes any UTF-8 alert name; a resolved alert's name is also read out by the
     "Details" toggle (for screen readers): text there too, never markup."""
     hostile = '<img src=x onerror=alert(1)>"'
-    world = simulated.demo_world()
     now = time.time()
-    world.add_alert(
-        simulated.SimAlert(
-            hostile, "warning", {}, "summary", "description", "vector(1)", spans=[(now - 900, now - 600)]
-        )
+    alert = simulated.SimAlert(
+        hostile, "warning", {}, "summary", "description", "vector(1)", spans=[(now - 900, now - 600)]
     )
-    prometheus, alertmanager, _ = simulated.make_servers(world)
-    prometheus.start()
-    alertmanager.start()
-    try:
-        config = monitoring_config(portal_config, prometheus.url, alertmanager.url)
-        app = create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
-        html = card(app.test_client(), "incidents", "is-resolved")
-    finally:
-        prometheus.stop()
-        alertmanager.stop()
+    html = _simulated_card(portal_config, alert, "is-resolved")
     escaped = "&lt;img src=x onerror=alert(1)&gt;&#34;"
     row = alert_row(html, escaped)
     assert row is not None and "is-resolved" in row, html

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -117,10 +117,12 @@ class Incident:
     labels: dict[str, str]
     firing: bool
     intervals: tuple[tuple[float, float], ...]  # the last one ends now while firing
-    start: float  # of the latest firing
+    start: float  # of the latest firing, within the window (where its ribbon starts)
     end: float | None  # None while firing
+    since: float  # when the latest firing began, even before the window (activeAt + `for`)
     summary: str
     description: str
+    runbook: str  # the `runbook_url` annotation, as written (not checked)
     rule: AlertRule | None
     held: HeldAlert | None  # Alertmanager's view of it, when it holds it
     silences: tuple[Silence, ...]
@@ -141,6 +143,11 @@ class Incident:
     def inhibited(self) -> bool:
         return bool(self.held and self.held.inhibited_by)
 
+    @property
+    def muted(self) -> bool:
+        """Silenced or inhibited in Alertmanager: firing, but nobody is paged for it."""
+        return self.silenced or self.inhibited
+
 
 def _held_for(labels: Mapping[str, str], held: Sequence[HeldAlert]) -> HeldAlert | None:
     """The alert Alertmanager holds for these labels (it may add Prometheus' external labels)."""
@@ -150,6 +157,42 @@ def _held_for(labels: Mapping[str, str], held: Sequence[HeldAlert]) -> HeldAlert
         if matches and (best is None or len(alert.labels) < len(best.labels)):
             best = alert
     return best
+
+
+def _annotations(
+    alert: ActiveAlert | None, rule: AlertRule | None, labels: Mapping[str, str]
+) -> dict[str, str]:
+    """Its summary, description and runbook_url: as Prometheus expands them while it fires, else
+    the rule's templates with the labels filled in (left out when they need a value)."""
+    names = ("summary", "description", "runbook_url")
+    if alert is not None:
+        return {name: alert.annotations.get(name, "") for name in names}
+    if rule is None:
+        return dict.fromkeys(names, "")
+    return {name: expand(rule.annotations.get(name, ""), labels) or "" for name in names}
+
+
+def _began(alert: ActiveAlert, rule: AlertRule | None, held: HeldAlert | None) -> float | None:
+    """When a firing alert started firing: Prometheus' activeAt plus its rule's `for` (exact),
+    else Alertmanager's startsAt; None when neither is known."""
+    if alert.active_at:
+        return alert.active_at + (rule.duration if rule else 0.0)
+    return held.starts_at if held else None
+
+
+def _fits(rule: AlertRule, labels: Mapping[str, str]) -> bool:
+    """The alert has each label the rule adds (a templated value may be anything)."""
+    return all(labels.get(k) == v or "{{" in v for k, v in rule.labels.items())
+
+
+def rule_for(labels: Mapping[str, str], named: Sequence[AlertRule]) -> AlertRule | None:
+    """The rule that made the alert, among the rules of its name: two rules may share one (a
+    warning at 80 %, a critical at 95 % with its own `for`); the one whose labels the alert
+    has, the most specific if several do. None when none does and the name is not unique."""
+    fitting = [rule for rule in named if _fits(rule, labels)]
+    if fitting:
+        return max(fitting, key=lambda rule: len(rule.labels))
+    return named[0] if len(named) == 1 else None
 
 
 def incidents(
@@ -169,7 +212,9 @@ def incidents(
     """
     firing_now = {key_of(a.labels): a for a in (active or ()) if a.state == "firing"}
     behind = history is not None and (active_as_of is None or active_as_of < history.end)
-    rules = {r.name: r for r in (history.rules if history else ())}
+    rules: dict[str, list[AlertRule]] = {}
+    for one in history.rules if history else ():
+        rules.setdefault(one.name, []).append(one)
     recorded = {key_of(f.labels): f for f in (history.firings if history else ())}
     step = history.step if history else 0.0
     held = alertmanager.alerts if alertmanager else ()
@@ -179,32 +224,27 @@ def incidents(
         if labels.get("alertname") in excluded:
             continue
         alert = firing_now.get(key)
-        rule = rules.get(labels.get("alertname", ""))
+        rule = rule_for(labels, rules.get(labels.get("alertname", ""), ()))
         record = recorded.get(key)
         spans = record.intervals if record else ()
         shown = [(max(a, now - window), min(b, now)) for a, b in spans if b >= now - window]
         firing = alert is not None or (behind and record is not None and record.open)
+        match = _held_for(labels, held)
+        since: float | None = None
         if alert is None and firing and shown:
             shown[-1] = (shown[-1][0], now)  # history's latest step says it fires; `active` is older
         elif alert is not None:
-            # Firing now: from when it started firing (activeAt + the rule's `for`, exact) to now.
-            began = alert.active_at + (rule.duration if rule else 0.0) if alert.active_at else None
+            began = _began(alert, rule, match)
             ongoing = bool(shown) and history is not None and shown[-1][1] >= history.end - 2 * step
             if ongoing:
                 began = shown[-1][0] if began is None else began
                 del shown[-1]
-            began = now if began is None else min(max(began, now - window), now)
-            shown.append((began, now))
+            since = now if began is None else min(began, now)
+            shown.append((max(since, now - window), now))  # the ribbon shows the window only
         shown = [span for span in shown if span[1] >= span[0]]
         if not shown:
             continue
-        annotations = alert.annotations if alert is not None else {}
-        summary = annotations.get("summary")
-        description = annotations.get("description")
-        if alert is None and rule is not None:
-            summary = expand(rule.annotations.get("summary", ""), labels)
-            description = expand(rule.annotations.get("description", ""), labels)
-        match = _held_for(labels, held)
+        texts = _annotations(alert, rule, labels)
         silences = (
             tuple(alertmanager.silences[i] for i in match.silenced_by if i in alertmanager.silences)
             if match and alertmanager
@@ -218,8 +258,10 @@ def incidents(
                 intervals=tuple(shown),
                 start=shown[-1][0],
                 end=None if firing else shown[-1][1],
-                summary=summary or "",
-                description=description or "",
+                since=shown[-1][0] if since is None else since,
+                summary=texts["summary"],
+                description=texts["description"],
+                runbook=texts["runbook_url"],
                 rule=rule,
                 held=match if alert is not None else None,
                 silences=silences if alert is not None else (),
@@ -227,6 +269,20 @@ def incidents(
         )
     found.sort(key=lambda i: (i.last_activity, i.start), reverse=True)
     return found
+
+
+def triage(found: Iterable[Incident], rank: Callable[[Incident], int]) -> list[Incident]:
+    """The order an on-call person reads: what fires and pages, most severe first (`rank`: 0 is
+    the most severe), newest first within a severity; then the silenced and inhibited ones in the
+    same order; then the resolved ones, the latest to end first. Ties go by labels: the same
+    alerts give the same order (and the same card) at every refresh."""
+
+    def key(incident: Incident) -> tuple[int, int, float, tuple[tuple[str, str], ...]]:
+        if not incident.firing:
+            return (2, 0, -incident.last_activity, incident.key)
+        return (1 if incident.muted else 0, rank(incident), -incident.since, incident.key)
+
+    return sorted(found, key=key)
 
 
 def prometheus_link(public_url: str, rule: AlertRule | None, labels: Mapping[str, str]) -> str:

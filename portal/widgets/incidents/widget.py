@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -46,6 +46,7 @@ from .timeline import (
     incidents,
     prometheus_link,
     silence_link,
+    triage,
 )
 from .upstream import ALERTMANAGER
 
@@ -144,6 +145,7 @@ class IncidentView:
     silenced: bool
     inhibited: bool
     source: str  # Prometheus' graph of the rule
+    runbook: str  # the alert's runbook (http and https only), "" without one
     alertmanager: str  # Alertmanager's page of it
 
 
@@ -207,9 +209,9 @@ def incident_view(
         summary=incident.summary,
         description=incident.description,
         labels=_shown_labels(incident.labels, settings.labels, settings.severity_label),
-        start=_moment(incident.start, now),
+        start=_moment(incident.since, now),
         end=_moment(incident.end, now) if incident.end is not None else None,
-        duration=fmt.duration(end - incident.start),
+        duration=fmt.duration(end - incident.since),
         times=len(spans),
         ribbon=fmt.ribbon(spans, now - DAY, now),
         ribbon_label=recent,
@@ -217,8 +219,45 @@ def incident_view(
         silenced=incident.silenced,
         inhibited=incident.inhibited,
         source=_safe_link(source),
+        runbook=_safe_link(incident.runbook),
         alertmanager=alertmanager_link(alertmanager_url, incident.labels) if alertmanager_url else "",
     )
+
+
+def severity_rank(settings: IncidentsSettings) -> Callable[[Incident], int]:
+    """An alert's rank by severity: 0 for critical, 1 for warning, 2 for info."""
+    return lambda incident: SEVERITIES.index(level_of(incident.labels.get(settings.severity_label, "")))
+
+
+def every_alert_link(alertmanager_url: str | None, prometheus_url: str) -> str:
+    """Where the alerts the card leaves out can be read: Alertmanager's list (silenced and
+    inhibited ones included), else Prometheus' page of its alerts."""
+    if alertmanager_url:
+        return f"{alertmanager_url}/#/alerts?silenced=true&inhibited=true"
+    return f"{prometheus_url}/alerts"
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The card's counts by severity: every alert of the day, and of those firing, the live ones
+    (someone is paged) apart from the silenced and the inhibited ones."""
+
+    alerts: dict[Severity, int]
+    live: dict[Severity, int]
+    silenced: dict[Severity, int]
+    inhibited: dict[Severity, int]
+
+
+def tally(rows: Sequence[Incident], settings: IncidentsSettings) -> Tally:
+    """Count the rows; an alert both silenced and inhibited counts as silenced (someone chose it)."""
+    found = Tally(*(dict.fromkeys(SEVERITIES, 0) for _ in range(4)))
+    for row in rows:
+        level = level_of(row.labels.get(settings.severity_label, ""))
+        found.alerts[level] += 1
+        if row.firing:
+            kind = found.silenced if row.silenced else found.inhibited if row.inhibited else found.live
+            kind[level] += 1
+    return found
 
 
 def read_alertmanager(client: AlertmanagerClient) -> AlertmanagerState:
@@ -290,15 +329,13 @@ class IncidentsWidget(Widget):
         if history is not None:
             now = max(now, history.end)  # never draw data newer than the clock as the future
         active_as_of = firing_part.result.fetched_at if firing_part and active is not None else None
-        rows = incidents(history, active, state, now, DAY, frozenset(settings.exclude), active_as_of)
+        rows = triage(
+            incidents(history, active, state, now, DAY, frozenset(settings.exclude), active_as_of),
+            severity_rank(settings),
+        )
         prometheus = ctx.client(PROMETHEUS)
         am_url = ctx.client(ALERTMANAGER).public_url if ALERTMANAGER.name in ctx.clients else None
-        counts = dict.fromkeys(SEVERITIES, 0)
-        firing = dict.fromkeys(SEVERITIES, 0)
-        for row in rows:
-            level = level_of(row.labels.get(settings.severity_label, ""))
-            counts[level] += 1
-            firing[level] += row.firing
+        counts = tally(rows, settings)
         chosen = [
             r
             for r in rows
@@ -311,10 +348,14 @@ class IncidentsWidget(Widget):
         view.extra.update(
             rows=shown,
             more=max(0, len(chosen) - len(shown)),
-            counts=counts,
-            firing=firing,
+            more_link=every_alert_link(am_url, prometheus.public_url),
+            counts=counts.alerts,
+            firing=counts.live,
+            silenced=counts.silenced,
+            inhibited=counts.inhibited,
             total=len(rows),
-            firing_total=sum(firing.values()),
+            firing_total=sum(counts.live.values()),
+            muted_total=sum(counts.silenced.values()) + sum(counts.inhibited.values()),
             alertmanager_url=am_url or "",
             alertmanager_configured=am_url is not None,
             # Prometheus' data kept from an earlier fetch: the rows are drawn muted.
