@@ -19,6 +19,7 @@ import responses
 import yaml
 from flask import Flask
 from flask.testing import FlaskClient
+from pydantic import ValidationError
 
 from portal import create_app
 from portal.upstreams.http import HttpLimits
@@ -960,3 +961,21 @@ def test_a_long_alert_name_may_break_between_its_words_and_stays_text() -> None:
 def test_an_identifier_may_break_at_its_natural_boundaries_only(name: str, broken: str) -> None:
     assert word_breaks(name) == broken
     assert str(word_breaks(name)).replace("<wbr>", "") == name  # nothing added to the text itself
+
+
+def test_a_teams_own_severity_values_have_their_level_and_a_wrong_level_is_refused() -> None:
+    """P1 read as "Info (P1)" and counted with the info alerts: the usual P1/sev1 and P2/sev2 are
+    known, and a team adds its own (any case), over the usual ones."""
+    usual = IncidentsSettings()
+    assert [usual.level_of({"severity": v}) for v in ("P1", "Sev-1", "p2", "P3", "")] == [
+        "critical",
+        "critical",
+        "warning",
+        "info",
+        "info",
+    ]
+    team = IncidentsSettings(severity_label="priority", severity_levels={"P0": "critical", "Major": "info"})
+    assert team.level_of({"priority": "p0"}) == "critical" and team.level_of({"priority": "MAJOR"}) == "info"
+    assert team.level_of({"severity": "critical"}) == "info"  # not its severity label
+    with pytest.raises(ValidationError, match="severity_levels"):
+        IncidentsSettings(severity_levels={"P1": "urgent"})

@@ -54,10 +54,14 @@ Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 # The filter kept per user: "" shows every alert.
 SEVERITY_FILTER = Preference("incidents", "severity", Literal["", "critical", "warning", "info"], "")
-# Severity label values as tools write them, by the card's three levels (anything else: info).
+# Severity label values as tools write them, by the card's three levels (anything else: info;
+# widgets.incidents.severity_levels adds a team's own).
 _LEVELS: Mapping[str, Severity] = {
-    **dict.fromkeys(("critical", "crit", "page", "error", "high", "emergency", "alert", "fatal"), "critical"),
-    **dict.fromkeys(("warning", "warn", "medium", "major"), "warning"),
+    **dict.fromkeys(
+        ("critical", "crit", "page", "error", "high", "emergency", "alert", "fatal", "p1", "sev1", "sev-1"),
+        "critical",
+    ),
+    **dict.fromkeys(("warning", "warn", "medium", "major", "p2", "sev2", "sev-2"), "warning"),
 }
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -66,6 +70,9 @@ class IncidentsSettings(WidgetSection):
     """widgets.incidents: which label is the severity, which labels to show, what to leave out."""
 
     severity_label: str = "severity"
+    # A team's own severity values, by the card's level ({"P0": critical, "minor": info}); case
+    # does not matter. Added to the usual ones (critical, page, P1, sev1 … warning, P2 …).
+    severity_levels: dict[str, Severity] = Field(default_factory=dict)
     # Shown besides alertname, namespace and pod (or instance).
     labels: tuple[str, ...] = ()
     # Alerts that always fire on purpose (kube-prometheus' heartbeats): never listed.
@@ -82,6 +89,12 @@ class IncidentsSettings(WidgetSection):
             raise ValueError("a Prometheus label name")
         return value
 
+    def level_of(self, labels: Mapping[str, str]) -> Severity:
+        """An alert's level, from its severity label."""
+        value = labels.get(self.severity_label, "").strip().lower()
+        own = {key.strip().lower(): level for key, level in self.severity_levels.items()}
+        return own.get(value) or _LEVELS.get(value, "info")
+
     @field_validator("labels")
     @classmethod
     def _label_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -89,10 +102,6 @@ class IncidentsSettings(WidgetSection):
             if not _LABEL_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a Prometheus label name")
         return value
-
-
-def level_of(value: str) -> Severity:
-    return _LEVELS.get(value.strip().lower(), "info")
 
 
 def _safe_link(url: str) -> str:
@@ -203,7 +212,7 @@ def incident_view(
     return IncidentView(
         id="alert-" + hashlib.blake2b(repr(incident.key).encode(), digest_size=6).hexdigest(),
         alertname=incident.alertname,
-        level=level_of(severity),
+        level=settings.level_of(incident.labels),
         severity=severity,
         firing=incident.firing,
         summary=incident.summary,
@@ -226,7 +235,7 @@ def incident_view(
 
 def severity_rank(settings: IncidentsSettings) -> Callable[[Incident], int]:
     """An alert's rank by severity: 0 for critical, 1 for warning, 2 for info."""
-    return lambda incident: SEVERITIES.index(level_of(incident.labels.get(settings.severity_label, "")))
+    return lambda incident: SEVERITIES.index(settings.level_of(incident.labels))
 
 
 def every_alert_link(alertmanager_url: str | None, prometheus_url: str) -> str:
@@ -252,7 +261,7 @@ def tally(rows: Sequence[Incident], settings: IncidentsSettings) -> Tally:
     """Count the rows; an alert both silenced and inhibited counts as silenced (someone chose it)."""
     found = Tally(*(dict.fromkeys(SEVERITIES, 0) for _ in range(4)))
     for row in rows:
-        level = level_of(row.labels.get(settings.severity_label, ""))
+        level = settings.level_of(row.labels)
         found.alerts[level] += 1
         if row.firing:
             kind = found.silenced if row.silenced else found.inhibited if row.inhibited else found.live
@@ -336,11 +345,7 @@ class IncidentsWidget(Widget):
         prometheus = ctx.client(PROMETHEUS)
         am_url = ctx.client(ALERTMANAGER).public_url if ALERTMANAGER.name in ctx.clients else None
         counts = tally(rows, settings)
-        chosen = [
-            r
-            for r in rows
-            if not view.choice or level_of(r.labels.get(settings.severity_label, "")) == view.choice
-        ]
+        chosen = [r for r in rows if not view.choice or settings.level_of(r.labels) == view.choice]
         shown = [
             incident_view(r, now, settings, prometheus.public_url, am_url)
             for r in chosen[: settings.max_alerts]
