@@ -149,14 +149,12 @@ def test_both_upstreams_failing_with_nothing_to_show_each_reason_is_said_once(
     assert html.count(_words("Alertmanager", "forbidden")) == 1
 
 
-def test_every_firing_alert_shows_and_the_resolved_ones_after_the_eighth_row_open_on_demand(
-    portal_config: dict[str, Any],
-) -> None:
-    """A noisy day (the demo's seven and fifteen more, resolved): the card stays a card; no alert
-    firing now is ever behind the toggle."""
+def _noisy_day(portal_config: dict[str, Any], resolved: int, storm: int = 0) -> tuple[str, str]:
+    """The incidents card of the demo's alerts, `resolved` more that fired and resolved today and
+    `storm` more critical ones firing now: what it shows, and what opens on demand."""
     world = simulated.demo_world()
     now = world.clock()
-    for number in range(15):
+    for number in range(resolved):
         start = now - 3600 * (number + 2)
         world.add_alert(
             simulated.SimAlert(
@@ -169,20 +167,55 @@ def test_every_firing_alert_shows_and_the_resolved_ones_after_the_eighth_row_ope
                 spans=[(start, start + 600)],
             )
         )
+    for number in range(storm):
+        world.add_alert(
+            simulated.SimAlert(
+                f"NodeDown{number:02d}",
+                "critical",
+                {"node": f"node-{number}"},
+                "Down",
+                "",
+                "vector(1)",
+                spans=[(now - 60 * (number + 1), simulated.INF)],
+            )
+        )
     prometheus, alertmanager, _ = simulated.make_servers(world)
     prometheus.start()
     alertmanager.start()
     try:
-        html = card(_client(portal_config, prometheus, alertmanager), "incidents", "BatchJobSlow")
+        html = card(
+            _client(portal_config, prometheus, alertmanager), "incidents", "BatchJobSlow" if resolved else ""
+        )
     finally:
         prometheus.stop()
         alertmanager.stop()
     first, _, rest = html.partition('<details class="more-rows" id="incidents-more">')
+    return first, rest
+
+
+def test_every_firing_alert_shows_and_the_resolved_ones_after_the_eighth_row_open_on_demand(
+    portal_config: dict[str, Any],
+) -> None:
+    """A noisy day (the demo's seven and fifteen more, resolved): the card stays a card; no alert
+    someone is paged for is behind the toggle."""
+    first, rest = _noisy_day(portal_config, resolved=15)
     rows = first.count('<li class="alert-row') + rest.count('<li class="alert-row')
-    firing = len(re.findall(r'<li class="alert-row is-\w+ is-firing', html))
-    assert rest and first.count('<li class="alert-row') == max(8, firing)
-    assert "is-firing" not in rest.split("</summary>", 1)[1]
-    assert f"Show {rows - max(8, firing)} more" in rest
+    live = len(re.findall(r'<li class="alert-row is-\w+ is-firing"', first + rest))  # not is-muted
+    assert live <= 10 and rest and first.count('<li class="alert-row') == max(8, live)
+    assert not re.search(r'is-firing"', rest.split("</summary>", 1)[1])
+    assert f"Show {rows - max(8, live)} more" in rest
+
+
+def test_in_a_storm_the_ten_most_severe_firing_alerts_show_and_the_rest_open_on_demand(
+    portal_config: dict[str, Any],
+) -> None:
+    """Twelve critical alerts at once, and the demo's: all drawn, a storm made the card metres
+    long. Ten show, the most severe and newest first; the others, counted, one click away."""
+    first, rest = (part.replace("<wbr>", "") for part in _noisy_day(portal_config, resolved=0, storm=12))
+    assert first.count('<li class="alert-row') == 10
+    assert first.count('<li class="alert-row is-critical is-firing"') == 10
+    assert first.index("<bdi>NodeDown00</bdi>") < first.index("<bdi>NodeDown09</bdi>")  # newest first
+    assert "NodeDown1" not in first and "<bdi>NodeDown11</bdi>" in rest
 
 
 def test_a_gauge_says_when_prometheus_warned_about_its_answer(
