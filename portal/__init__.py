@@ -24,6 +24,7 @@ from .observability.metrics import PrometheusObserver, init_metrics
 from .state import EXTENSION, PortalState, build_state, portal_state
 from .web import errors, security
 from .web.assets import PortalFlask
+from .web.bidi import without_bidi_controls
 from .web.compression import init_compression
 from .web.guard import init_guard
 from .web.i18n import format_day, format_list, format_uptime, init_i18n
@@ -168,6 +169,7 @@ def _init_templates(app: Flask, state: PortalState) -> None:
         languages=LANGUAGES,
     )
 
+    app.jinja_env.finalize = without_bidi_controls
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["fetched_text"] = fetched_text
     app.jinja_env.filters["word_breaks"] = word_breaks

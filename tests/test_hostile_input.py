@@ -246,3 +246,13 @@ def _render_together(monkeypatch: pytest.MonkeyPatch) -> None:
         with ThreadPoolExecutor(32) as pool:
             answers = list(pool.map(render, range(32)))
         assert all("the runbook</a>" in html for html in answers)
+
+
+def test_right_to_left_overrides_cannot_turn_a_name_round(client: FlaskClient, world: KumaWorld) -> None:
+    """ "build/\u202egnp.exe" is drawn "build/exe.png": the bidi controls of an upstream's text
+    are dropped from every value a page writes (in text and in attributes alike)."""
+    page = world.pages["platform"]
+    page.incidents[0]["title"] = "Release build/\u202egnp.exe \u2067ready\u2069"
+    html = client.get("/widgets/status", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Release build/gnp.exe ready" in html
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", html)

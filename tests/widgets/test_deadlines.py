@@ -264,6 +264,21 @@ def test_the_feed_parses_with_two_parsers_and_has_stable_all_day_events(
     assert {event.uid for event in parsed.events} == {str(e["UID"]) for e in events}
 
 
+def test_the_feed_and_the_card_drop_the_bidi_controls_of_taigas_text(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A subject "Relire \u202egnp.exe" would be drawn "Relire exe.png" in a calendar too."""
+    _, world = tracker
+    camille = next(u for u in world.users.values() if u.username == "camille")
+    world.add_item("task", next(iter(world.projects.values())), "Relire \u202egnp.exe", "New", camille, due=2)
+    app = taiga_app(keeping.MemoryKeeper())
+    client = _as(app, "camille")
+    html = card(client, "deadlines", until="Relire gnp.exe")
+    body = app.test_client().get(_renew(client)).get_data().decode()
+    assert "Relire gnp.exe" in body.replace("\r\n ", "")  # unfolded
+    assert "\u202e" not in html and "\u202e" not in body
+
+
 def test_a_long_list_shows_its_first_twelve_and_the_rest_on_demand(
     taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
 ) -> None:

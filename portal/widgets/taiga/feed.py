@@ -13,10 +13,16 @@ from urllib.parse import urlsplit
 from flask_babel import gettext as _
 from icalendar import Calendar, Event
 
+from ...web.bidi import BIDI_CONTROLS
 from .client import Sprint, WorkItem
 from .work import MyWork
 
 PRODID = "-//DevSecOps Portal//Taiga deadlines//EN"
+
+
+def plain(text: str) -> str:
+    """Taiga's text without bidi controls, as the pages show it (web/bidi.py)."""
+    return text.translate(BIDI_CONTROLS)
 
 
 def item_url(front: str, item: WorkItem) -> str:
@@ -58,8 +64,8 @@ def calendar(
         event.add("dtstamp", stamp)
         event.add("dtstart", item.due_date)
         event.add("dtend", item.due_date + timedelta(days=1))
-        event.add("summary", f"{item.subject} ({item.project_name} #{item.ref})")
-        event.add("description", f"{kind} · {item.project_name} · {item.status_name}\n{url}")
+        event.add("summary", plain(f"{item.subject} ({item.project_name} #{item.ref})"))
+        event.add("description", plain(f"{kind} · {item.project_name} · {item.status_name}\n{url}"))
         event.add("url", url)
         event.add("categories", [kind])
         event.add("transp", "TRANSPARENT")
@@ -71,10 +77,9 @@ def calendar(
         event.add("dtstamp", stamp)
         event.add("dtstart", sprint.finish)
         event.add("dtend", sprint.finish + timedelta(days=1))
-        event.add(
-            "summary", _("End of %(sprint)s (%(project)s)", sprint=sprint.name, project=sprint.project_name)
-        )
-        event.add("description", f"{sprint.project_name}\n{url}")
+        summary = _("End of %(sprint)s (%(project)s)", sprint=sprint.name, project=sprint.project_name)
+        event.add("summary", plain(summary))
+        event.add("description", plain(f"{sprint.project_name}\n{url}"))
         event.add("url", url)
         event.add("categories", [_("Sprint")])
         event.add("transp", "TRANSPARENT")
