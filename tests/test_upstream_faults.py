@@ -210,7 +210,7 @@ def test_a_fault_after_good_data_keeps_it_as_stale(
     html = _card(app, until="is-stale")
 
     assert 'class="widget-content is-stale"' in html
-    assert re.search(r"Data from <time datetime=\"[^\"]+\">\d{1,2}:\d\d(\s[AP]M)?</time>", html)
+    assert re.search(r"Data from <time datetime=\"[^\"]+\" title=\"[^\"]+\">\d{1,2}:\d\d(\s[AP]M)?</", html)
     assert html.count('class="status-group is-stale"') >= 1  # the rows kept from before are muted
     assert 'class="status-summary is-stale"' in html  # and so are their counts
     assert re.search(r'class="incident-note is-\w+ is-stale"', html)  # and their incident notes,
