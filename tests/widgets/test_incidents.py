@@ -598,13 +598,13 @@ def test_an_alert_inhibited_in_alertmanager_says_so_and_its_source_does_not(
         html = card(
             client,
             "incidents",
-            lambda h: "Inhibited by another alert" in (alert_row(h, target) or ""),
+            lambda h: "Inhibited by the alert" in (alert_row(h, target) or ""),
             timeout=30,
         )
         row = _row(html, target)
         assert "is-firing" in row and "is-muted" in row
         inhibited = re.search(r'<p class="alert-mute is-inhibited">.*?</p>', row, re.S)
-        assert inhibited and "<span>Inhibited by another alert</span>" in inhibited.group(0)
+        assert inhibited and f"<span>Inhibited by the alert {source}</span>" in inhibited.group(0)  # named
         assert "Silenced" not in row  # inhibited is not silenced
         head = row.split("</div>", 1)[0]
         assert '<span class="alert-state is-inhibited">' in head and "<span>Inhibited</span>" in head
@@ -613,7 +613,7 @@ def test_an_alert_inhibited_in_alertmanager_says_so_and_its_source_does_not(
         inhibitor = _row(html, source)
         assert "is-firing" in inhibitor and "is-muted" not in inhibitor and "Inhibited" not in inhibitor
         french = _row(card(client, "incidents", target, language="fr"), target)
-        assert "Inhibée par une autre alerte" in french
+        assert f"Inhibée par l’alerte {source}" in french
     finally:
         alertmanager.inhibit([])
 

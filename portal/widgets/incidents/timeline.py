@@ -126,6 +126,7 @@ class Incident:
     rule: AlertRule | None
     held: HeldAlert | None  # Alertmanager's view of it, when it holds it
     silences: tuple[Silence, ...]
+    inhibitors: tuple[str, ...] = ()  # the names of the alerts that inhibit it, as Alertmanager holds them
 
     @property
     def alertname(self) -> str:
@@ -170,6 +171,12 @@ def _annotations(
     if rule is None:
         return dict.fromkeys(names, "")
     return {name: expand(rule.annotations.get(name, ""), labels) or "" for name in names}
+
+
+def _names_of(fingerprints: Sequence[str], held: Sequence[HeldAlert]) -> tuple[str, ...]:
+    """The alert names of these fingerprints among the alerts Alertmanager holds, sorted."""
+    wanted = set(fingerprints)
+    return tuple(sorted({a.labels.get("alertname", "") for a in held if a.fingerprint in wanted} - {""}))
 
 
 def _began(alert: ActiveAlert, rule: AlertRule | None, held: HeldAlert | None) -> float | None:
@@ -250,6 +257,7 @@ def incidents(
             if match and alertmanager
             else ()
         )
+        inhibitors = _names_of(match.inhibited_by, held) if match else ()
         found.append(
             Incident(
                 key=key,
@@ -265,6 +273,7 @@ def incidents(
                 rule=rule,
                 held=match if alert is not None else None,
                 silences=silences if alert is not None else (),
+                inhibitors=inhibitors if alert is not None else (),
             )
         )
     found.sort(key=lambda i: (i.last_activity, i.start), reverse=True)

@@ -153,6 +153,7 @@ class IncidentView:
     silences: tuple[SilenceView, ...]
     silenced: bool
     inhibited: bool
+    inhibitors: tuple[str, ...]  # the names of the inhibiting alerts, when Alertmanager holds them
     source: str  # Prometheus' graph of the rule
     runbook: str  # the alert's runbook (http and https only), "" without one
     alertmanager: str  # Alertmanager's page of it
@@ -227,6 +228,7 @@ def incident_view(
         silences=silences,
         silenced=incident.silenced,
         inhibited=incident.inhibited,
+        inhibitors=incident.inhibitors,
         source=_safe_link(source),
         runbook=_safe_link(incident.runbook),
         alertmanager=alertmanager_link(alertmanager_url, incident.labels) if alertmanager_url else "",
