@@ -22,11 +22,20 @@ from demo.running import stop_group
 ROOT = Path(__file__).resolve().parents[2]
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now (loopback)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on right now (loopback), and not one this process handed out
+    before: two calls in a row could name the same port, nothing having bound the first yet (a
+    portal's metrics port and its own port, once: "Address already in use")."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_for(check: Any, timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> None:
