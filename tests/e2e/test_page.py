@@ -138,6 +138,9 @@ def test_an_unreachable_portal_is_said_at_the_top_and_retried_with_a_backoff(
 
     page.route("**/widgets/**", refuse)
     page.route("**/healthz", refuse)
+    # A poll sent before the routes (the cards take turns, about one a second) is answered: it
+    # must land first, or it is taken for the one that fails and nothing fails (CI, once).
+    page.wait_for_function(f"() => !({POLL_SENT})()")
     banner = page.locator("#portal-offline")
     for _ in range(REFRESH * 2):  # the next poll of any card fails
         page.clock.run_for(1000)
