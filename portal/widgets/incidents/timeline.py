@@ -175,6 +175,8 @@ def _annotations(
 
 def _names_of(fingerprints: Sequence[str], held: Sequence[HeldAlert]) -> tuple[str, ...]:
     """The alert names of these fingerprints among the alerts Alertmanager holds, sorted."""
+    if not fingerprints:
+        return ()  # most alerts: not inhibited (no pass over every held alert for each)
     wanted = set(fingerprints)
     return tuple(sorted({a.labels.get("alertname", "") for a in held if a.fingerprint in wanted} - {""}))
 
