@@ -332,6 +332,10 @@ def test_each_failure_of_a_query_stays_in_its_own_gauge_and_says_which(
         _gauge("several", 'portal_test_two{target="controlled"}'),
         _gauge("nan", 'portal_test_nan{target="controlled"}'),
         _gauge("inf", 'portal_test_inf{target="controlled"}', sparkline=False),
+        # histogram_quantile() answers +Inf for a latency past the last bucket: as bad as it gets
+        _gauge("slow", 'portal_test_inf{target="controlled"}', sparkline=False, warn=0.5, critical=2),
+        _gauge("floor", '-portal_test_inf{target="controlled"}', warn=0.5, direction="below"),
+        _gauge("wrong_side", '-portal_test_inf{target="controlled"}', warn=0.5),
     ]
     app = metrics_app(gauges)
     client = app.test_client()
@@ -349,9 +353,12 @@ def test_each_failure_of_a_query_stays_in_its_own_gauge_and_says_which(
     assert "The query returned 2 series; a gauge needs exactly one." in gauge(html, "several")
     assert "The value is not a number (NaN)." in gauge(html, "nan")
     assert "The value is infinite (+Inf)." in gauge(html, "inf")
-    for key in ("bad", "clash", "empty", "several", "nan", "inf"):
+    for key in ("bad", "clash", "empty", "several", "nan", "inf", "wrong_side"):
         assert gauge_status(html, key) == "unknown", key
         assert "No value" in gauge(html, key)
+    assert gauge_status(html, "slow") == "critical" and "The value is infinite (+Inf)." in gauge(html, "slow")
+    assert gauge_status(html, "floor") == "warn" and "The value is infinite (-Inf)." in gauge(html, "floor")
+    assert "1 critical, 1 warning" in html  # and the card's announcement counts them
     assert "refused" not in gauge(html, "good") and "stale-banner" not in html  # said where it belongs
     for _ in range(6):  # the refused queries, again and again: Prometheus itself is fine
         time.sleep(0.3)

@@ -251,6 +251,13 @@ def status_of(value: float, gauge: Gauge) -> Status:
     return "ok"
 
 
+def beyond_every_limit(value: float, gauge: Gauge) -> bool:
+    """An infinity on the side of a gauge's thresholds (+Inf when higher is worse, -Inf when
+    lower is); a gauge without thresholds cannot say how bad it is."""
+    limited = gauge.warn is not None or gauge.critical is not None
+    return limited and math.isinf(value) and (value > 0) == (gauge.direction == "above")
+
+
 def scale_of(gauge: Gauge, reading: Reading | None) -> tuple[float, float]:
     """The gauge's scale: configured, else 0–100 for percent, else up to the thresholds or the data."""
     if gauge.unit == "percent":
@@ -284,6 +291,11 @@ def gauge_view(gauge: Gauge, part: PartResult[Any] | None, language: str) -> Gau
             fill = fmt.fraction(reading.value, low, high)
         else:
             special = fmt.special_text(reading.value)
+            if beyond_every_limit(reading.value, gauge):
+                # histogram_quantile() answers +Inf when the quantile lies in the last bucket: a
+                # latency past every bucket is as bad as the gauge can say, not "no value".
+                status = status_of(reading.value, gauge)
+                fill = 1.0
     ticks: list[tuple[str, tuple[str, ...]]] = []
     for name, limit in (("warn", gauge.warn), ("critical", gauge.critical)):
         if limit is not None and low <= limit <= high:
