@@ -542,6 +542,12 @@ def test_the_card_shows_projects_and_mine_with_details(
     # Its moments as they are, for the page to write relative to its clock ("5 min ago").
     assert re.search(r'<time datetime="2\d{3}-[^"]+" title="[^"]+" data-ago>', html)
     assert 'data-label="opened {time}"' in html
+    # A finished pipeline says when it finished, as GitLab does (its creation read "1 h ago" for a
+    # run that had ended a minute before); one with no detail yet, when it was created.
+    finished = re.search(
+        r'<time datetime="([^"]+)" title="[^"]+" data-ago data-label="finished \{time\}">', html
+    )
+    assert finished and finished.group(1).startswith("2")
     mine = _mine(html)
     assert "Cache Redis partagé entre les réplicas" in mine and "Factures en PDF" in mine
     assert "Draft" in mine and "reviewer" in mine and "assignee" in mine  # camille is assigned the Helm one
