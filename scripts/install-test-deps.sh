@@ -7,6 +7,8 @@ packages=(redis-server prometheus prometheus-alertmanager chromium chromium-driv
 # PostgreSQL: the portal's own database in tests, and the real taiga-back's (tests/peers/taiga-back);
 # taiga-back's virtualenv builds psycopg2 from source (libpq-dev, a C compiler, the Python headers).
 packages+=(postgresql libpq-dev build-essential python3-dev python3-venv curl)
+# gettext's msgfmt compiles taiga-back's French catalogue, as Taiga's own image does.
+packages+=(gettext)
 # Node and npm run the Keycloak-shaped provider (tests/peers/keycloak-sim); a node already on the PATH will do.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()

@@ -54,6 +54,27 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
+# Taiga translates the names of its default statuses into the caller's Accept-Language (Django's
+# LocaleMiddleware; `_(obj.status.name)` in its serializers), as taiga-back 6.10's French catalogue
+# does; a team's own names pass as they are.
+FRENCH_STATUSES = {
+    "New": "Nouveau",
+    "Ready": "Prêt",
+    "In progress": "En cours",
+    "Ready for test": "Prêt à tester",
+    "Done": "Fait",
+    "Archived": "Archivé",
+    "Closed": "Fermé",
+    "Needs Info": "Infos manquantes",
+}
+
+
+def _status_name(name: str, request: SimRequest | None) -> str:
+    """A status's name in the language the request asks for, as Taiga writes it."""
+    wanted = request.headers.get("accept-language", "") if request is not None else ""
+    return FRENCH_STATUSES.get(name, name) if wanted.lower().startswith("fr") else name
+
+
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -307,7 +328,7 @@ class TaigaWorld:
         project = self.projects[project_id]
         return {"name": project.name, "slug": project.slug, "logo_small_url": None, "id": project.id}
 
-    def item_json(self, item: SimItem) -> dict[str, Any]:
+    def item_json(self, item: SimItem, request: SimRequest | None = None) -> dict[str, Any]:
         status = self.statuses[item.kind][item.status]
         assignee = self.users.get(item.assigned_to) if item.assigned_to else None
         sprint = self.sprints.get(item.milestone) if item.milestone else None
@@ -322,7 +343,11 @@ class TaigaWorld:
             "project": item.project,
             "project_extra_info": self.project_info(item.project),
             "status": status.id,
-            "status_extra_info": {"name": status.name, "color": status.color, "is_closed": status.is_closed},
+            "status_extra_info": {
+                "name": _status_name(status.name, request),
+                "color": status.color,
+                "is_closed": status.is_closed,
+            },
             "assigned_to": item.assigned_to,
             "assigned_to_extra_info": assignee.brief() if assignee else None,
             "owner": owner.id,
@@ -609,7 +634,7 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
                 people = set(item.assigned_users) | ({item.assigned_to} if item.assigned_to else set())
                 if wanted is not None and not (people & wanted):
                     continue
-                rows.append(world.item_json(item))
+                rows.append(world.item_json(item, request))
             return _paginate(request, rows, base)
 
         return handler
@@ -630,7 +655,7 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
                 )
             if request.method == "PATCH":
                 return patch(item, request)
-            return SimResponse.json(world.item_json(item))
+            return SimResponse.json(world.item_json(item, request))
 
         return handler
 
@@ -667,7 +692,7 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
             item.id,
             **{k: body[k] for k in fields if k in ("status", "subject", "is_blocked", "blocked_note")},
         )
-        return SimResponse.json(world.item_json(updated))
+        return SimResponse.json(world.item_json(updated, request))
 
     def statuses(kind: str) -> Callable[[SimRequest, re.Match[str], SimUser | None], SimResponse]:
         def handler(request: SimRequest, match: re.Match[str], user: SimUser | None) -> SimResponse:
@@ -677,7 +702,7 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
             rows = [
                 {
                     "id": s.id,
-                    "name": s.name,
+                    "name": _status_name(s.name, request),
                     "slug": s.slug,
                     "order": s.order,
                     "is_closed": s.is_closed,

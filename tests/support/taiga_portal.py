@@ -39,19 +39,22 @@ def with_taiga(
 
 
 def card(
-    client: FlaskClient | requests.Session, slug: str, base: str = "", until: str = "", **params: str
+    client: FlaskClient | requests.Session,
+    slug: str,
+    base: str = "",
+    until: str = "",
+    *,
+    language: str = "en",
+    **params: str,
 ) -> str:
-    """A card as the browser gets it, asked again while it says loading."""
+    """A card as the browser gets it (in `language`), asked again while it says loading."""
     html = ""
+    headers = {"Accept-Language": language}
     for _ in range(60):
         if isinstance(client, FlaskClient):
-            html = client.get(
-                f"/widgets/{slug}", query_string=params, headers={"Accept-Language": "en"}
-            ).get_data(as_text=True)
+            html = client.get(f"/widgets/{slug}", query_string=params, headers=headers).get_data(as_text=True)
         else:
-            html = client.get(
-                f"{base}/widgets/{slug}", params=params, headers={"Accept-Language": "en"}, timeout=15
-            ).text
+            html = client.get(f"{base}/widgets/{slug}", params=params, headers=headers, timeout=15).text
         if 'data-poll="soon"' not in html and until in html:
             return html
         time.sleep(0.1)

@@ -274,9 +274,15 @@ def _browser(base: str, username: str) -> requests.Session:
 
 
 def _change(
-    browser: requests.Session, base: str, action: str, status: str, version: str, token: str | None
+    browser: requests.Session,
+    base: str,
+    action: str,
+    status: str,
+    version: str,
+    token: str | None,
+    language: str = "en",
 ) -> requests.Response:
-    headers = {"Origin": base, "Accept-Language": "en"}
+    headers = {"Origin": base, "Accept-Language": language}
     if token:
         headers["X-CSRFToken"] = token
     return browser.post(
@@ -324,6 +330,34 @@ def test_a_status_change_lands_in_taiga_with_the_right_version(
     )
     there = card(browser, "tasks", served[1], until="task-row")  # the other worker, at once
     assert status_shown(there, seeded["subject"]) == "Ready for test"
+
+
+def test_a_french_reader_sees_taigas_own_french_names_of_its_statuses(
+    served: list[str], taiga_back: TaigaBack, restore: Callable[[int], None]
+) -> None:
+    """Taiga names its default statuses in the caller's language (the French Taiga says "En
+    cours"); the card said "In progress" to a French team. Each language has its own catalogue,
+    on one shared Redis, and neither reaches the other's readers."""
+    first, second = served
+    alice = _browser(first, "alice")
+    seeded = _seeded(taiga_back, "alice", "due in 10 days")
+    restore(seeded["id"])
+    french = card(alice, "tasks", first, until="task-row", language="fr")
+    action, version, statuses = status_form(french, seeded["subject"])
+    assert {"Nouveau", "En cours", "Prêt à tester", "Fermé", "Infos manquantes"} <= set(statuses)
+    assert status_shown(french, seeded["subject"]) == "Nouveau"
+    english = card(_browser(second, "alice"), "tasks", second, until="task-row")
+    assert status_shown(english, seeded["subject"]) == "New" and "En cours" not in english
+    token = csrf_token(alice.get(f"{first}/", timeout=15).text)
+    answer = _change(alice, first, action, statuses["Prêt à tester"], version, token, "fr")
+    assert answer.status_code == 200 and "statut «\u00a0Prêt à tester\u00a0»." in unescape(answer.text)
+    assert status_shown(answer.text, seeded["subject"]) == "Prêt à tester"
+    assert _task(taiga_back, seeded["id"])["status_extra_info"]["name"] == "Ready for test"  # as stored
+    # Sorted by status, the card keeps Taiga's workflow order in French too.
+    by_status = card(alice, "tasks", first, until="task-row", language="fr", sort="status")
+    shown = re.findall(r'class="status-tag__name"><bdi>(.*?)</bdi>', by_status)
+    order = ["Nouveau", "En cours", "Prêt à tester", "Infos manquantes"]
+    assert [order.index(name) for name in dict.fromkeys(shown)] == sorted(order.index(n) for n in set(shown))
 
 
 def test_a_change_sent_again_after_its_answer_was_lost_is_done_not_a_conflict(

@@ -283,6 +283,31 @@ def test_sorted_by_status_the_rows_follow_the_workflow_as_taigas_board_does(
     assert shown == sorted(shown, key=groups.index), shown  # each status's rows together
 
 
+def test_in_french_the_statuses_are_taigas_french_ones_in_the_workflows_order(
+    taiga_app: Callable[..., Flask],
+) -> None:
+    """Taiga names its default statuses in the caller's language; the card asks in its own (it
+    said "In progress" to a French team whose Taiga says "En cours"), and sorts in that language
+    by the workflow still."""
+    client = _as(taiga_app(), "camille")
+    html = card(client, "tasks", until="status-menu__option", sort="status", language="fr")
+    shown = [unescape(name) for name in re.findall(r'class="status-tag__name"><bdi>([^<]+)</bdi>', html)]
+    groups = list(dict.fromkeys(shown))
+    workflow = [
+        "Nouveau",
+        "En cours",
+        "Prêt",
+        "Prêt à tester",
+        "Fermé",
+        "Fait",
+        "Infos manquantes",
+        "Archivé",
+    ]
+    assert len(groups) >= 3 and groups[0] == "Nouveau", groups
+    assert groups == sorted(groups, key=workflow.index), groups
+    assert "In progress" not in html and "In progress" in card(client, "tasks", until="task-row")
+
+
 def test_updated_at_dates_the_board_not_the_statuses_read_ten_minutes_apart(
     taiga_app: Callable[..., Flask],
 ) -> None:
@@ -681,6 +706,24 @@ def test_a_signed_webhook_makes_a_change_in_taiga_show_at_once(
     good = hmac.new(WEBHOOK_KEY.encode(), body, hashlib.sha1).hexdigest()
     assert _hook(anonymous, body, good).status_code == 204
     assert status_shown(card(client, "tasks", until="task-row"), "Relire la politique") == "Needs Info"
+
+
+def test_a_status_renamed_in_taiga_shows_in_every_language_at_once_through_the_webhook(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    _, world = tracker
+    app = taiga_app()
+    client = _as(app, "camille")
+    for language in ("en", "fr"):
+        card(client, "tasks", until="status-menu__option", language=language)
+    status = next(s for s in world.statuses["task"].values() if s.name == "Needs Info")
+    status.name = "Blocked on review"  # a team's own name: Taiga translates none
+    body = json.dumps({"action": "change", "type": "taskstatus", "data": {"id": status.id}}).encode()
+    good = hmac.new(WEBHOOK_KEY.encode(), body, hashlib.sha1).hexdigest()
+    assert _hook(app.test_client(), body, good).status_code == 204
+    for language in ("en", "fr"):  # both catalogues dropped, not only the one last read
+        html = card(client, "tasks", until="status-menu__option", language=language)
+        assert "Blocked on review" in html, language
 
 
 def test_a_teammates_change_gives_a_new_card_to_the_people_it_concerns_only(

@@ -6,9 +6,10 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
+from ...config import LANGUAGES
 from ...identity import User
 from ...upstreams.errors import N_, Reason
-from ..contract import Part, WidgetContext, WidgetView
+from ..contract import Part, PartResult, WidgetContext, WidgetView
 from .client import Catalog, TaigaClient
 from .upstream import TAIGA, TaigaSettings, match_name
 from .work import MyWork, cut, today_in
@@ -51,12 +52,32 @@ def tell_missing_claim(view: WidgetView) -> str:
     return f"no-claim:{work.missing_claim}"
 
 
-def catalog_part(ctx: WidgetContext) -> Part[Any]:
-    """The statuses and their colours: shared too, kept fresh longer (they rarely change)."""
+def catalog_key(language: str) -> str:
+    """The catalogue's part key in one language: Taiga names its default statuses in each."""
+    return f"catalog-{language}"
+
+
+CATALOG_KEYS = tuple(catalog_key(language) for language in LANGUAGES)
+
+
+def catalog_part(ctx: WidgetContext, language: str) -> Part[Any]:
+    """The statuses and their colours, named in the card's language ("En cours" where Taiga's own
+    French says so): shared by everyone who reads that language, kept fresh longer (they rarely
+    change)."""
     client: TaigaClient = ctx.client(TAIGA)
     return Part(
-        "catalog", "", TAIGA, client.catalog, ttl=float(taiga_settings(ctx).catalog_ttl), upstream_wide=True
+        catalog_key(language),
+        "",
+        TAIGA,
+        partial(client.catalog, language),
+        ttl=float(taiga_settings(ctx).catalog_ttl),
+        upstream_wide=True,
     )
+
+
+def catalog_read(view: WidgetView) -> PartResult[Any] | None:
+    """The catalogue's part of this view, in whichever language the view was drawn."""
+    return next((part for part in view.parts if part.part.key in CATALOG_KEYS), None)
 
 
 def my_work(view: WidgetView) -> MyWork | None:
@@ -66,7 +87,7 @@ def my_work(view: WidgetView) -> MyWork | None:
 
 
 def catalog_of(view: WidgetView) -> Catalog | None:
-    part = view.part("catalog")
+    part = catalog_read(view)
     value = part.value if part is not None else None
     return value if isinstance(value, Catalog) else None
 

@@ -181,6 +181,16 @@ class Catalog:
     """Statuses per project (tasks and user stories): they rarely change, so kept longer."""
 
     statuses: tuple[Status, ...]
+    # Built as the catalogue is made, not stored (as Board's positions): "task-3" -> its name.
+    names: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = {f"{status.kind}-{status.id}": status.name for status in self.statuses}
+        object.__setattr__(self, "names", names)  # frozen: set once, here
+
+    def name_of(self, item: WorkItem) -> str:
+        """The item's status as this catalogue names it (in its language), else as the item does."""
+        return self.names.get(f"{item.kind}-{item.status}", item.status_name)
 
     def of(self, kind: Kind, project: int) -> tuple[Status, ...]:
         return tuple(
@@ -426,18 +436,20 @@ class TaigaClient:
             truncated=cut_projects or cut_tasks or cut_stories or cut_sprints or cut_people,
         )
 
-    def catalog(self) -> Catalog:
-        """Every task and user-story status of the projects the account sees, with colours."""
+    def catalog(self, language: str | None = None) -> Catalog:
+        """Every task and user-story status of the projects the account sees, with colours, named
+        in `language` (Taiga translates its default names: "In progress" is "En cours")."""
         deadline = time.monotonic() + self.limits.timeout
         statuses: list[Status] = []
         for kind, path in self.STATUS_ENDPOINTS.items():
-            found, _ = self._pages(path, {}, deadline)
+            found, _ = self._pages(path, {}, deadline, language)
             statuses += [parse_status(kind, raw) for raw in found]
         return Catalog(tuple(statuses))
 
-    def item(self, kind: Kind, item_id: int) -> WorkItem:
-        """One task or user story, fresh (to check who it is assigned to before a change)."""
-        answer = self._call("GET", f"{self.ENDPOINTS[kind]}/{int(item_id)}")
+    def item(self, kind: Kind, item_id: int, language: str | None = None) -> WorkItem:
+        """One task or user story, fresh (to check who it is assigned to before a change), its
+        status named in `language`."""
+        answer = self._call("GET", f"{self.ENDPOINTS[kind]}/{int(item_id)}", language=language)
         return parse_item(kind, answer.data)
 
     def user_by_username(self, username: str, cache_for: float = 300.0) -> Person | None:
@@ -458,13 +470,17 @@ class TaigaClient:
 
     # --- changing ---------------------------------------------------------------------------
 
-    def set_status(self, kind: Kind, item_id: int, status: int, version: int) -> WorkItem:
-        """PATCH the status with the version the user saw; a stale one is UpstreamConflict."""
+    def set_status(
+        self, kind: Kind, item_id: int, status: int, version: int, language: str | None = None
+    ) -> WorkItem:
+        """PATCH the status with the version the user saw; a stale one is UpstreamConflict. The
+        item comes back with its status named in `language`."""
         try:
             answer = self._call(
                 "PATCH",
                 f"{self.ENDPOINTS[kind]}/{int(item_id)}",
                 json_body={"status": int(status), "version": int(version)},
+                language=language,
             )
         except UpstreamRejected as error:
             body = error.body
@@ -481,14 +497,16 @@ class TaigaClient:
 
     # --- pages ------------------------------------------------------------------------------
 
-    def _pages(self, path: str, params: Mapping[str, str], deadline: float) -> tuple[list[Any], bool]:
+    def _pages(
+        self, path: str, params: Mapping[str, str], deadline: float, language: str | None = None
+    ) -> tuple[list[Any], bool]:
         """Every page of a list, following `x-pagination-next`, up to `max_pages` (then truncated)."""
         found: list[Any] = []
         page = 1
         while True:
             query = {**params, "page_size": str(self.page_size), "page": str(page)}
             try:
-                answer = self._call("GET", path, params=query, deadline=deadline)
+                answer = self._call("GET", path, params=query, deadline=deadline, language=language)
             except UpstreamBadResponse as error:
                 if page > 1 and error.detail.endswith("HTTP 404"):  # the list shrank between two pages
                     return found, False
@@ -515,17 +533,20 @@ class TaigaClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         deadline: float | None = None,
+        language: str | None = None,
     ) -> JsonResponse:
-        """One API call with the service account's token; a 401 renews the token once, then reports."""
+        """One API call with the service account's token; a 401 renews the token once, then reports.
+        `language` is sent as Accept-Language (Taiga's names of its default statuses follow it)."""
         tokens = self._current_tokens(deadline)
+        headers = {"Accept-Language": language} if language else {}
         try:
-            return self._send(method, path, tokens, params, json_body, deadline)
+            return self._send(method, path, tokens, params, json_body, deadline, headers)
         except UpstreamAuthError as error:
             if not error.detail.endswith("HTTP 401"):
                 raise  # a 403 is about the item, not the token
             log.info("Taiga refused the access token: renewing it", extra={"event": "taiga_token_refused"})
         tokens = self._renew(tokens, deadline)
-        return self._send(method, path, tokens, params, json_body, deadline)
+        return self._send(method, path, tokens, params, json_body, deadline, headers)
 
     def _send(
         self,
@@ -535,6 +556,7 @@ class TaigaClient:
         params: Mapping[str, str] | None,
         json_body: Any,
         deadline: float | None,
+        headers: Mapping[str, str],
     ) -> JsonResponse:
         assert tokens.access, "never call Taiga without a token: its lists answer [] then"
         return self._http.request(
@@ -543,7 +565,7 @@ class TaigaClient:
             params=params,
             json_body=json_body,
             deadline=deadline,
-            headers={"Authorization": f"Bearer {tokens.access}"},
+            headers={**headers, "Authorization": f"Bearer {tokens.access}"},
         )
 
     def _current_tokens(self, deadline: float | None) -> Tokens:
@@ -648,7 +670,7 @@ class TaigaClient:
             str(require(data, "refresh", str, UPSTREAM)),
             time.time(),
         )
-        me = self._send("GET", "users/me", tokens, None, None, deadline)
+        me = self._send("GET", "users/me", tokens, None, None, deadline, {})
         self.me = parse_person(me.data)
         log.info("logged in to Taiga", extra={"event": "taiga_login", "account": self.me.username})
         return tokens

@@ -22,6 +22,7 @@ from flask import Blueprint, Response, request
 
 from ...state import portal_state
 from ..contract import upstream_key
+from .cards import CATALOG_KEYS
 from .upstream import TAIGA
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ TOUCHES = {
     "task": ("board",),
     "userstory": ("board",),
     "milestone": ("board",),
-    "taskstatus": ("board", "catalog"),
-    "userstorystatus": ("board", "catalog"),
+    "taskstatus": ("board", *CATALOG_KEYS),
+    "userstorystatus": ("board", *CATALOG_KEYS),
 }
 
 

@@ -100,15 +100,11 @@ def sort_items(items: Sequence[WorkItem], sort: str, catalog: Catalog | None = N
     them; by name until the statuses are read), project, or the latest change first."""
     if sort == "status":
         places = status_places(items, catalog) if catalog else {}
-        return sorted(
-            items,
-            key=lambda i: (
-                places.get(i.status_name.casefold(), len(places)),
-                i.status_name.casefold(),
-                *_due_key(i),
-                i.id,
-            ),
-        )
+
+        def name(item: WorkItem) -> str:  # as the catalogue names it: the card's language
+            return (catalog.name_of(item) if catalog else item.status_name).casefold()
+
+        return sorted(items, key=lambda i: (places.get(name(i), len(places)), name(i), *_due_key(i), i.id))
     if sort == "project":
         return sorted(items, key=lambda i: (i.project_name.casefold(), *_due_key(i), i.id))
     if sort == "modified":

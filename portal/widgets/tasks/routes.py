@@ -8,6 +8,7 @@ from ...identity import User, current_user
 from ...state import portal_state
 from ...upstreams.errors import N_, Reason
 from ...web.guard import audit, write_refusal
+from ...web.i18n import select_locale
 from ..contract import WidgetContext, upstream_key
 from ..taiga import hooks
 from ..taiga.cards import taiga_name
@@ -51,13 +52,16 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
         client: TaigaClient = ctx.client(TAIGA)
         name = taiga_name(ctx, user)
         person = client.user_by_username(name) if name else None
-        current = client.item(item_kind, item_id)  # Taiga's data, not what the form says
+        language = str(select_locale())  # the notice names the status as Taiga does in it
+        current = client.item(item_kind, item_id, language)  # Taiga's data, not what the form says
         if person is None or person.id not in current.assignees:
             raise WriteRefused(Reason.of(N_("Only items assigned to you can be changed here.")))
         # Already so (this change sent again after its answer was lost, or the same change made
         # in Taiga meanwhile): nothing to write, and nothing of anyone's is overwritten.
         updated = (
-            current if current.status == status else client.set_status(item_kind, item_id, status, version)
+            current
+            if current.status == status
+            else client.set_status(item_kind, item_id, status, version, language)
         )
         return Reason.of(
             N_("“%(subject)s” is now %(status)s."), subject=updated.subject, status=updated.status_name

@@ -20,11 +20,13 @@ from pydantic import Field
 
 from ...config import WidgetSection
 from ...identity import User
+from ...web.i18n import select_locale
 from ..contract import PER_HOUR, Part, Widget, WidgetContext, WidgetView
 from ..taiga.cards import (
     board_part,
     catalog_of,
     catalog_part,
+    catalog_read,
     my_work,
     taiga_settings,
     tell_missing_claim,
@@ -73,6 +75,7 @@ class Row:
     """One item as the card shows it."""
 
     item: WorkItem
+    status: str  # its status's name in the card's language (Taiga's own French for its defaults)
     url: str
     due: DueState
     days: int | None  # due date minus today
@@ -94,7 +97,7 @@ class TasksWidget(Widget):
     clock = PER_HOUR  # "due tomorrow" becomes "due today" at midnight in the portal's zone
 
     def parts(self, ctx: WidgetContext, user: User) -> Sequence[Part[Any]]:
-        return [board_part(ctx, user), catalog_part(ctx)]
+        return [board_part(ctx, user), catalog_part(ctx, str(select_locale()))]
 
     def is_empty(self, view: WidgetView) -> bool:
         work = my_work(view)
@@ -121,7 +124,7 @@ class TasksWidget(Widget):
         today = view_today(view, ctx)
         front = taiga_settings(ctx).front
         catalog = catalog_of(view)
-        read = view.part("catalog")
+        read = catalog_read(view)
         # Not read yet (the card asks again soon): said as such, not as Taiga failing.
         pending = read is not None and read.result.state == "pending"
         view.extra["statuses_pending"] = catalog is None and pending
@@ -141,6 +144,7 @@ class TasksWidget(Widget):
             rows.append(
                 Row(
                     item=item,
+                    status=catalog.name_of(item) if catalog else item.status_name,
                     url=item_url(front, item),
                     due=state,
                     days=days_between(today, item.due_date) if item.due_date else None,
