@@ -201,6 +201,19 @@ def test_the_safe_subset_survives() -> None:
     )  # the card keeps its own outline
 
 
+def test_a_short_code_is_glued_to_the_punctuation_it_touches_and_stays_text() -> None:
+    """(The glue keeps "(change-1432)" on one line; tests/e2e/test_taiga.py measures it.)"""
+    assert str(render_markdown("wait (`change-1432`).", inline=True)) == (
+        'wait <span class="md-keep">(<code>change-1432</code>).</span>'
+    )
+    hostile = str(render_markdown('(`<script>alert(1)</script>`) and (`" onmouseover="x`)', inline=True))
+    assert "<script" not in hostile and "&lt;script&gt;" in hostile
+    assert [tag for tag, _ in _tags(hostile)] == ["code", "span", "code"]  # the first is long
+    assert {tuple(attrs) for tag, attrs in _tags(hostile) if tag == "span"} == {("class",)}
+    long = "see `kubectl rollout restart deployment/portal`."  # a long one wraps as it needs
+    assert "md-keep" not in str(render_markdown(long, inline=True))
+
+
 def test_hostile_incident_and_maintenance_text_on_the_status_card(
     client: FlaskClient, world: KumaWorld
 ) -> None:

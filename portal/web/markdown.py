@@ -11,6 +11,7 @@ attribute or URL scheme is not on its lists. Links get `rel="noopener noreferrer
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -83,6 +84,23 @@ _rendered: Memo[tuple[str, bool], Markup] = Memo(256)
 _rendering = threading.Lock()
 
 
+# A short code span is drawn as one block (inline-block: "change-" and "1432" never split), and a
+# line may break after such a block even before a ")": "(change-1432" then ")" alone on the next
+# line. The punctuation that touches a short one is kept on its line with it (nowrap); a long
+# code is left free to wrap.
+_TOUCHED_CODE = re.compile(r"([(\[«“]?)<code>([^<]{1,24})</code>([)\]»”.,;:!?]*)")
+
+
+def _keep_code_whole(html: str) -> str:
+    def glue(found: re.Match[str]) -> str:
+        before, code, after = found.groups()
+        if not before and not after:
+            return found.group(0)
+        return f'<span class="md-keep">{before}<code>{code}</code>{after}</span>'
+
+    return _TOUCHED_CODE.sub(glue, html) if "<code>" in html else html
+
+
 def _bounded(text: str) -> str:
     if len(text) <= MAX_SOURCE:
         return text
@@ -101,7 +119,7 @@ def render_markdown(text: Any, inline: bool = False) -> Markup:
     if found is None:
         with _rendering:
             rendered = _PARSER.renderInline(source) if inline else _PARSER.render(source)
-        html = _INLINE.clean(rendered) if inline else _BLOCK.clean(rendered)
-        found = Markup(html.strip())  # sanitised by nh3 just above
+        html = _keep_code_whole(_INLINE.clean(rendered) if inline else _BLOCK.clean(rendered))
+        found = Markup(html.strip())  # sanitised by nh3 just above (the glue is ours)
         _rendered.put(key, found)
     return found

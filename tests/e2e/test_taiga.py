@@ -26,7 +26,7 @@ from simulators.taiga import TaigaWorld
 from ..conftest import example_config
 from ..support.processes import portal_process
 from ..support.taiga_portal import SERVICE, with_taiga
-from .helpers import SETTLED, PageProblems, describe_violations, run_axe, watched_page
+from .helpers import SETTLED, PageProblems, describe_violations, placed, run_axe, watched_page
 
 
 @pytest.fixture(scope="module")
@@ -665,3 +665,29 @@ def test_a_sort_chosen_just_before_leaving_the_page_is_kept(page_of: Any) -> Non
     expect(page.locator(f"#widget-tasks option[value={chosen}]")).to_have_attribute("selected", "")
     page.locator("#widget-tasks select[name=sort]").select_option(before)  # as other tests found it
     assert _kept_sort(page, before)
+
+
+# For each blocked note holding code, whether the text just after each code span (its closing
+# ")") is on the code's line.
+PUNCTUATION_ON_CODES_LINE = """(card) => [...card.querySelectorAll(".task-row__note code")].map((code) => {
+  const after = code.nextSibling;
+  if (!after || after.nodeType !== Node.TEXT_NODE || !after.length) return true;
+  const range = document.createRange();
+  range.setStart(after, 0);
+  range.setEnd(after, 1);
+  return Math.abs(range.getBoundingClientRect().top - code.getBoundingClientRect().top) < 4;
+})"""
+
+
+def test_a_blocked_notes_code_keeps_its_closing_parenthesis_on_its_line(page_of: Any) -> None:
+    """A short code span is drawn whole (inline-block), and a line could break between it and
+    the ")" that closes it: "(change-1432" then ")" alone on the next line, in French at 1440 px."""
+    page = page_of(language="fr", width=1440)
+    seen = 0
+    for width in (1440, 1366, 1280, 1024, 820, 390):
+        page.set_viewport_size({"width": width, "height": 1000})
+        placed(page)
+        kept = page.locator("#widget-tasks").evaluate(PUNCTUATION_ON_CODES_LINE)
+        assert all(kept), (width, kept)
+        seen += len(kept)
+    assert seen >= 6  # the demo's note "(`change-1432`)" at each width
