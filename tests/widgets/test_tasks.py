@@ -176,7 +176,8 @@ def test_rows_say_due_state_blocked_note_link_and_status_colour(taiga_app: Calla
     assert 'href="https://taiga.example.org/project/plateforme-k3s/task/1"' in html
     assert "2 days overdue" in html and "Due today" in html and "Due tomorrow" in html
     assert "En attente de la fenêtre de maintenance" in html  # the blocked note
-    assert "<em>réseau</em> (<code>change-1432</code>)" in html  # its Markdown, as Taiga shows it
+    # its Markdown, as Taiga shows it (the code and its parentheses kept on one line)
+    assert '<em>réseau</em> <span class="md-keep">(<code>change-1432</code>)</span>' in html
     assert 'class="status-tag hue-orange"' in html and 'fill="#e47c40"' in html
     assert "/us/" in html  # user stories are there too, linked as stories
 
