@@ -318,6 +318,14 @@ def test_the_feed_speaks_the_language_its_address_was_made_in(taiga_app: Callabl
     assert name(bare, **{"Accept-Language": "en"}) == "Deadlines from Taiga"
     assert name(path.replace("lang=en", "lang=xx")) == "Échéances Taiga"
 
+    def descriptions(url: str) -> str:
+        feed = Calendar.from_ical(anonymous.get(url).get_data())
+        return " ".join(str(event["DESCRIPTION"]) for event in feed.walk("VEVENT"))
+
+    # Statuses as Taiga's own French names them, in a French feed ("En cours", not "In progress").
+    assert "· In progress\n" in descriptions(path) and "· En cours\n" not in descriptions(path)
+    assert "· En cours\n" in descriptions(bare) and "· In progress\n" not in descriptions(bare)
+
 
 @pytest.mark.parametrize("kept", ["database", "memory"])
 def test_a_feed_answers_only_while_its_owner_may_see_the_card(

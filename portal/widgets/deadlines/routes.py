@@ -20,7 +20,8 @@ from ...web.guard import audit, write_refusal
 from ...web.i18n import translate_reason
 from ..contract import WidgetContext
 from ..serving import FAILED_HEADER
-from ..taiga.cards import board_part, taiga_settings
+from ..taiga.cards import board_part, catalog_part, taiga_settings
+from ..taiga.client import Catalog
 from ..taiga.feed import calendar
 from ..taiga.keeping import FeedToken, StorageAway, StorageMissing, keeper
 from ..taiga.work import MyWork
@@ -192,7 +193,12 @@ def feed_answer(widget: DeadlinesWidget, token: str) -> Response:
     work: MyWork = part.select(result.value)
     language = request.args.get("lang")  # the subscriber's, from the URL; else Accept-Language
     with force_locale(language) if language in LANGUAGES else nullcontext():
-        body = calendar(work, taiga_settings(ctx).front, _("Deadlines from Taiga"))
+        statuses = catalog_part(ctx, str(get_locale()))  # Taiga's names in that language
+        named = state.cache.get_or_fetch(
+            ctx.part_key(statuses, user), statuses.fetch, ctx.part_policy(statuses), widget.slug
+        )
+        catalog = named.value if isinstance(named.value, Catalog) else None
+        body = calendar(work, taiga_settings(ctx).front, _("Deadlines from Taiga"), catalog=catalog)
     response = Response(body, content_type="text/calendar; charset=utf-8")
     response.headers["Cache-Control"] = "private, max-age=300"
     response.headers["Content-Disposition"] = 'inline; filename="taiga-deadlines.ics"'

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from icalendar import Calendar, Event
 
 from ...web.bidi import BIDI_CONTROLS
-from .client import Sprint, WorkItem
+from .client import Catalog, Sprint, WorkItem
 from .work import MyWork
 
 PRODID = "-//DevSecOps Portal//Taiga deadlines//EN"
@@ -39,10 +39,12 @@ def calendar(
     front: str,
     name: str,
     now: datetime | None = None,
+    catalog: Catalog | None = None,
 ) -> bytes:
     """The .ics body: the person's dated open items and their projects' open sprint ends.
 
-    Texts are in the language of the request (a calendar application sends Accept-Language).
+    Texts are in the language of the request (a calendar application sends Accept-Language),
+    statuses as `catalog` names them (Taiga's, in that language), else as the board does.
     """
     host = urlsplit(front).hostname or "taiga"
     stamp = (now or datetime.now(UTC)).astimezone(UTC)
@@ -65,7 +67,8 @@ def calendar(
         event.add("dtstart", item.due_date)
         event.add("dtend", item.due_date + timedelta(days=1))
         event.add("summary", plain(f"{item.subject} ({item.project_name} #{item.ref})"))
-        event.add("description", plain(f"{kind} · {item.project_name} · {item.status_name}\n{url}"))
+        status = catalog.name_of(item) if catalog else item.status_name
+        event.add("description", plain(f"{kind} · {item.project_name} · {status}\n{url}"))
         event.add("url", url)
         event.add("categories", [kind])
         event.add("transp", "TRANSPARENT")
