@@ -82,6 +82,9 @@ class SimAlert:
     since: float = -INF  # the periodic firings begin here
     spans: list[tuple[float, float]] = field(default_factory=list)
     inhibited_by: str | None = None  # the name of the alert that inhibits it while firing
+    # Not this Prometheus' alert: another source (Loki's ruler) posts it to Alertmanager, whose
+    # list alone holds it, with this generatorURL; no rule, no ALERTS series, no /api/v1/alerts.
+    generator: str = ""
 
     @property
     def all_labels(self) -> dict[str, str]:
@@ -171,6 +174,8 @@ class MonitoringWorld:
         found = []
         with self.lock:
             for alert in self.alerts.values():
+                if alert.generator:
+                    continue
                 if any(a < end and b > start for a, b in alert.intervals(start, end)) or alert.firing_at(end):
                     found.append(({"__name__": "ALERTS", "alertstate": "firing", **alert.all_labels}, 1.0))
         return found
@@ -250,6 +255,7 @@ class MonitoringWorld:
                 "value": "1e+00",
             }
             for alert, active in self.firing(now)
+            if not alert.generator
         ]
         return {"status": "success", "data": {"alerts": alerts}}
 
@@ -273,6 +279,7 @@ class MonitoringWorld:
                     "alerts": [],
                 }
                 for alert in self.alerts.values()
+                if not alert.generator
             ]
         group = {
             "name": "platform.rules",
@@ -311,7 +318,8 @@ class MonitoringWorld:
                         "inhibitedBy": inhibited,
                         "mutedBy": [],
                     },
-                    "generatorURL": f"{self.prometheus_url}/graph?g0.expr={expression}&g0.tab=1",
+                    "generatorURL": alert.generator
+                    or f"{self.prometheus_url}/graph?g0.expr={expression}&g0.tab=1",
                 }
             )
         return found
@@ -436,6 +444,20 @@ def demo_world(clock: Callable[[], float] = time.time) -> MonitoringWorld:
             'kube_node_status_condition{condition="Ready",status="true"} == 0',
             duration=300,
             spans=[(started - 5 * 3600 - 900, started - 5 * 3600)],
+        )
+    )
+    world.add_alert(  # from Loki's ruler: Alertmanager holds it, this Prometheus knows nothing of it
+        SimAlert(
+            "GitLabErrorLogBurst",
+            "warning",
+            {"namespace": "gitlab", "app": "webservice"},
+            "Rafale d’erreurs 5xx dans les journaux de GitLab",
+            "Plus de 50 lignes « status=5xx » par minute dans les journaux du webservice.",
+            'sum(count_over_time({app="webservice"} |= "status=5" [1m])) > 50',
+            period=5400,
+            length=1500,
+            phase=started % 5400 - 600,
+            generator="https://grafana.example.org/explore?left=loki",
         )
     )
     world.silences.append(

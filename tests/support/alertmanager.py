@@ -101,6 +101,13 @@ class AlertmanagerServer:
         alert = {"labels": labels, "annotations": annotations or {}}
         requests.post(f"{self.url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
 
+    def resolve_alert(self, labels: dict[str, str]) -> None:
+        """Send it again as resolved (ending now), as Prometheus does: Alertmanager lists it no
+        more, and it cannot show in another test's card for the resolve timeout."""
+        ended = datetime.now(UTC).isoformat()
+        alert = {"labels": labels, "startsAt": ended, "endsAt": ended}
+        requests.post(f"{self.url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
+
     def create_silence(
         self,
         labels: dict[str, str],

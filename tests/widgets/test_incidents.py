@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from portal import create_app
 from portal.upstreams.http import HttpLimits
 from portal.web.word_breaks import word_breaks
-from portal.widgets.incidents.client import AlertmanagerClient, AlertmanagerState, HeldAlert
+from portal.widgets.incidents.client import AlertmanagerClient, AlertmanagerState, HeldAlert, Silence
 from portal.widgets.incidents.timeline import (
     DAY,
     History,
@@ -222,6 +222,60 @@ def test_live_alerts_come_first_most_severe_then_newest_then_muted_then_resolved
         "InhibitedWarning",
         "Resolved",
     ]
+
+
+def test_an_alert_only_alertmanager_holds_is_a_row_and_prometheus_own_are_not_twice() -> None:
+    """Loki's ruler, another Prometheus or a script post alerts to Alertmanager too: someone is
+    paged for them, and the card said nothing. Alertmanager's copy of this Prometheus' alerts
+    (with its external labels added) is still one row."""
+    firing = [_alert("DiskFull", "critical", 1000.0)]
+    rule = AlertRule("disks", "DiskFull", "disk > 0.9", 0.0, {}, {}, "ok")
+    history = History(0.0, 2000.0, 10.0, firings_of([s for s, _ in firing], 10.0, 2000.0), (rule,))
+    held = (
+        HeldAlert(
+            {"alertname": "DiskFull", "severity": "critical", "cluster": "prod"},
+            "f1",
+            "active",
+            (),
+            (),
+            1000.0,
+            "",
+        ),
+        HeldAlert(
+            {"alertname": "DiskFull", "severity": "warning", "cluster": "prod"},
+            "f2",
+            "active",
+            (),
+            (),
+            1500.0,
+            "",
+        ),
+        HeldAlert(
+            {"alertname": "LokiErrorBurst", "severity": "critical", "namespace": "gitlab"},
+            "f3",
+            "suppressed",
+            ("s1",),
+            (),
+            1200.0,
+            "http://127.0.0.1:3100/loki/explore",
+            {"summary": "500s in the GitLab logs", "runbook_url": "https://runbooks.example/loki"},
+        ),
+    )
+    silence = Silence("s1", "active", "marie", "on it", 1300.0, 9000.0)
+    rows = incidents(history, [a for _, a in firing], AlertmanagerState(held, {"s1": silence}), now=2005.0)
+    assert sorted(row.alertname for row in rows) == ["DiskFull", "LokiErrorBurst"]  # a rule's name: its own
+    loki = next(row for row in rows if row.alertname == "LokiErrorBurst")
+    assert loki.firing and loki.elsewhere and loki.since == 1200.0 and loki.intervals == ((1200.0, 2005.0),)
+    assert (loki.summary, loki.runbook) == ("500s in the GitLab logs", "https://runbooks.example/loki")
+    assert loki.silenced and loki.silences == (silence,) and loki.rule is None
+    assert not next(row for row in rows if row.alertname == "DiskFull").elsewhere
+    # Prometheus' rules not read (yet, or at all): whose alerts they are is not known; none is
+    # said to come from elsewhere.
+    assert incidents(None, None, AlertmanagerState(held, {}), now=2005.0) == []
+    excluded = incidents(
+        history, None, AlertmanagerState(held, {}), now=2005.0, excluded=frozenset({"LokiErrorBurst"})
+    )
+    assert [row.alertname for row in excluded] == ["DiskFull"]  # widgets.incidents.exclude holds for them too
 
 
 # --- the card, against the real Prometheus and Alertmanager ------------------------------------------
@@ -616,6 +670,45 @@ def test_an_alert_inhibited_in_alertmanager_says_so_and_its_source_does_not(
         assert f"Inhibée par l’alerte {source}" in french
     finally:
         alertmanager.inhibit([])
+
+
+@pytest.mark.peers
+def test_an_alert_posted_to_alertmanager_by_another_source_is_a_row_of_its_own(
+    incidents_app: Callable[..., Flask], alertmanager: AlertmanagerServer
+) -> None:
+    """As Loki's ruler does: an alert in Alertmanager that no rule of this Prometheus makes."""
+    name = "PortalLokiErrorBurst"
+    alert = {
+        "labels": {"alertname": name, "severity": "critical", "namespace": "gitlab"},
+        "annotations": {
+            "summary": "500s in the <b>GitLab</b> logs",
+            "runbook_url": "https://runbooks.example/loki",
+        },
+        "generatorURL": "http://127.0.0.1:3100/explore?query=errors",
+    }
+    requests.post(f"{alertmanager.url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
+    try:
+        _posted_alert_row(incidents_app().test_client(), name)
+    finally:  # a live critical alert would lead other tests' cards
+        alertmanager.resolve_alert(alert["labels"])
+    client = incidents_app().test_client()  # resolved: gone, as from Alertmanager's list
+    card(client, "incidents", lambda h: "incidents-pill" in h and alert_row(h, name) is None, timeout=30)
+
+
+def _posted_alert_row(client: FlaskClient, name: str) -> None:
+    """The row of the alert another source posted, in both languages."""
+    html = card(client, "incidents", lambda h: alert_row(h, name) is not None, timeout=30)
+    row = _row(html, name)
+    assert "is-firing" in row and "is-muted" not in row
+    assert "500s in the &lt;b&gt;GitLab&lt;/b&gt; logs" in row  # text, as ever
+    assert "Sent to Alertmanager by another source than this Prometheus" in row
+    assert (
+        '<a href="http://127.0.0.1:3100/explore?query=errors" rel="noopener">' in row and "Its source" in row
+    )
+    assert "Source in Prometheus" not in row and 'href="https://runbooks.example/loki"' in row
+    assert re.search(r"\(([^)]*, )?[1-9]\d* firing", _pill(html, "critical")), _pill(html, "critical")
+    french = _row(card(client, "incidents", name, language="fr"), name)
+    assert "Envoyée à Alertmanager par une autre source" in french and "Sa source" in french
 
 
 @pytest.mark.peers

@@ -8,7 +8,7 @@ know: who silenced an alert, until when, and which alerts are inhibited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...upstreams.errors import N_, Reason, UpstreamBadResponse
@@ -28,6 +28,7 @@ class HeldAlert:
     inhibited_by: tuple[str, ...]  # fingerprints of the inhibiting alerts
     starts_at: float | None
     generator_url: str
+    annotations: dict[str, str] = field(default_factory=dict)  # summary, description, runbook_url
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class AlertmanagerClient(MonitoringClient):
                     inhibited_by=_ids(status.get("inhibitedBy")),
                     starts_at=parse_rfc3339(raw.get("startsAt")),
                     generator_url=url if isinstance(url, str) else "",
+                    annotations=_strings(raw.get("annotations")),
                 )
             )
         return tuple(found)

@@ -127,6 +127,7 @@ class Incident:
     held: HeldAlert | None  # Alertmanager's view of it, when it holds it
     silences: tuple[Silence, ...]
     inhibitors: tuple[str, ...] = ()  # the names of the alerts that inhibit it, as Alertmanager holds them
+    elsewhere: bool = False  # Alertmanager holds it, and this Prometheus did not make it (no history)
 
     @property
     def alertname(self) -> str:
@@ -278,7 +279,62 @@ def incidents(
                 inhibitors=inhibitors if alert is not None else (),
             )
         )
+    if alertmanager is not None and history is not None:  # whose alerts they are needs its rules
+        known = set(rules) | {labels.get("alertname", "") for labels in map(dict, recorded)}
+        claimed = list(firing_now) + list(recorded)
+        found += held_elsewhere(alertmanager, known, claimed, now, window, excluded)
     found.sort(key=lambda i: (i.last_activity, i.start), reverse=True)
+    return found
+
+
+def held_elsewhere(
+    alertmanager: AlertmanagerState,
+    known: set[str],
+    claimed: Sequence[tuple[tuple[str, str], ...]],
+    now: float,
+    window: float = DAY,
+    excluded: frozenset[str] = frozenset(),
+) -> list[Incident]:
+    """The alerts Alertmanager holds that this Prometheus did not make: from Loki's ruler, another
+    Prometheus, a cron job posting to its API. Someone is paged for them; a card that left them
+    out said "nothing firing" through a log-based critical. An alert is this Prometheus' when
+    one of its rules bears its name, or when an alert it reports has a subset of its labels
+    (Alertmanager's copy may carry external labels). Alertmanager keeps no history and drops
+    resolved alerts: such a row fires since its `startsAt`, and goes once it resolves."""
+    by_name: dict[str, list[dict[str, str]]] = {}
+    for key in claimed:
+        labels = dict(key)
+        by_name.setdefault(labels.get("alertname", ""), []).append(labels)
+    found = []
+    for alert in alertmanager.alerts:
+        name = alert.labels.get("alertname", "")
+        if not name or name in known or name in excluded:
+            continue
+        if any(labels.items() <= alert.labels.items() for labels in by_name.get(name, ())):
+            continue
+        since = min(alert.starts_at or now, now)
+        start = max(since, now - window)
+        found.append(
+            Incident(
+                key=key_of(alert.labels),
+                labels=dict(alert.labels),
+                firing=True,
+                intervals=((start, now),),
+                start=start,
+                end=None,
+                since=since,
+                summary=alert.annotations.get("summary", ""),
+                description=alert.annotations.get("description", ""),
+                runbook=alert.annotations.get("runbook_url", ""),
+                rule=None,
+                held=alert,
+                silences=tuple(
+                    alertmanager.silences[i] for i in alert.silenced_by if i in alertmanager.silences
+                ),
+                inhibitors=_names_of(alert.inhibited_by, alertmanager.alerts),
+                elsewhere=True,
+            )
+        )
     return found
 
 

@@ -157,6 +157,7 @@ class IncidentView:
     source: str  # Prometheus' graph of the rule
     runbook: str  # the alert's runbook (http and https only), "" without one
     alertmanager: str  # Alertmanager's page of it
+    elsewhere: bool = False  # not this Prometheus' alert: Alertmanager's alone, its past unknown
 
 
 def _moment(at: float, now: float) -> Moment:
@@ -199,7 +200,9 @@ def incident_view(
         for a, b in spans[-5:]
     )
     generator = incident.held.generator_url if incident.held else ""
-    source = _safe_link(generator) or prometheus_link(prometheus_url, incident.rule, incident.labels)
+    source = _safe_link(generator) or (
+        "" if incident.elsewhere else prometheus_link(prometheus_url, incident.rule, incident.labels)
+    )
     silences = tuple(
         SilenceView(
             by=s.created_by,
@@ -232,6 +235,7 @@ def incident_view(
         source=_safe_link(source),
         runbook=_safe_link(incident.runbook),
         alertmanager=alertmanager_link(alertmanager_url, incident.labels) if alertmanager_url else "",
+        elsewhere=incident.elsewhere,
     )
 
 
