@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Page, Request, Response
 
+from simulators.base import SimServer
 from simulators.uptime_kuma import KumaWorld
 
 from .conftest import CACHE_TTL, REFRESH
@@ -236,3 +237,33 @@ def test_a_hidden_tab_does_not_poll(polls: Polls) -> None:
     times = page.evaluate("() => window.__pollTimes")
     assert len(times) == 2, times
     assert times[1] - times[0] >= REFRESH * 1000
+
+
+def test_the_focus_stays_put_when_a_card_comes_back_from_older_data(
+    polls: Polls, kuma_server: SimServer
+) -> None:
+    """A keyboard user on the link in the status card's incident note (a link without an id, as
+    Markdown writes it) while Uptime Kuma fails, then recovers: the banner "Data from …" comes
+    and goes above the card's parts, and the focus stays on the link. It fell to the page's body
+    when the banner went: matched by position, the banner was turned into the next part, and
+    everything after it was built anew."""
+    page = polls.page
+    page.locator("#widget-status .incident-note a").first.focus()
+    page.evaluate("() => { document.activeElement.__focusedByTest = true; }")
+    on_link = "() => document.activeElement.__focusedByTest === true"
+    content = page.locator("#widget-status .widget-content")
+    kuma_server.set_fault("error500")
+    try:
+        polls.next_change()
+        assert "is-stale" in (content.get_attribute("class") or "")
+        assert page.evaluate(on_link)
+    finally:
+        kuma_server.set_fault("none")
+    for _ in range(6):  # its circuit breaker lets a call through again after a second or so
+        if "is-ok" in (content.get_attribute("class") or ""):
+            break
+        polls.next()
+    assert "is-ok" in (content.get_attribute("class") or "")
+    assert page.evaluate(on_link), "the focus left the link: " + page.evaluate(
+        "() => document.activeElement.outerHTML.slice(0, 80)"
+    )

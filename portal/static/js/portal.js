@@ -775,6 +775,36 @@
     return !!node && node.nodeType === 3 && !/\S/.test(node.nodeValue);
   }
 
+  // What part of a card a node without a key is: an element's tag and first class
+  // ("stale-banner", "status-columns"; "status-row is-up" and "status-row is-down" are one part).
+  function partOf(node) {
+    return node.nodeName + (node.nodeType === 1 ? "." + (node.classList[0] || "") : "");
+  }
+
+  // The node on the page that the new body's unkeyed node `fresh` is, from `current` on:
+  // `current` when it is the same part, else a later one when only unkeyed nodes stand between
+  // (parts that went away: they are removed), else `current` if of the same kind, else none (a
+  // part that came). By position alone, a banner that went away (older data, then current data)
+  // was merged into the part after it, and that one into the next: all were built anew, and a
+  // link that had the keyboard's focus took it to the page's body.
+  function unkeyedMatch(parent, current, fresh) {
+    if (!current || keyOf(current)) return null;
+    if (partOf(current) === partOf(fresh)) return current;
+    for (var later = current.nextSibling; later && fresh.nodeType === 1; later = later.nextSibling) {
+      if (later.nodeType !== 1) continue;
+      if (keyOf(later)) break;
+      if (partOf(later) === partOf(fresh)) {
+        while (current !== later) {
+          var gone = current;
+          current = current.nextSibling;
+          parent.removeChild(gone);
+        }
+        return later;
+      }
+    }
+    return sameKind(current, fresh) ? current : null;
+  }
+
   function morphChildren(parent, freshParent, changed) {
     // Children matched by key that the new body no longer has go first, and the blank text
     // between elements lines up with nothing: an element that appears or goes (a card's notice
@@ -802,7 +832,8 @@
         current = parent.childNodes[index] || null;
       }
       var key = keyOf(fresh);
-      var match = key ? keyed[key] : current && !keyOf(current) && current;
+      var match = key ? keyed[key] : unkeyedMatch(parent, current, fresh);
+      current = parent.childNodes[index] || null;  // the parts that went away are gone
       if (match && sameKind(match, fresh)) {
         if (key) delete keyed[key];
         if (match !== current) parent.insertBefore(match, current);
