@@ -498,6 +498,8 @@
       return;
     }
     outage = { delay: RETRY_FIRST };
+    var back = document.getElementById("portal-back");
+    if (back) back.textContent = "";  // said again when the portal is back again
     document.body.classList.add("is-portal-offline");
     var banner = document.getElementById("portal-offline");
     sayWhy();
@@ -512,6 +514,8 @@
     document.body.classList.remove("is-portal-offline");
     var banner = document.getElementById("portal-offline");
     if (banner) banner.hidden = true;
+    var back = document.getElementById("portal-back");
+    if (back) back.textContent = back.getAttribute("data-label") || "";
     cards.forEach(function (entry) {
       entry.inFlight = false;
       poll(entry);
