@@ -267,3 +267,24 @@ def test_the_focus_stays_put_when_a_card_comes_back_from_older_data(
     assert page.evaluate(on_link), "the focus left the link: " + page.evaluate(
         "() => document.activeElement.outerHTML.slice(0, 80)"
     )
+
+
+def test_a_flapping_service_is_not_announced_at_each_flap(polls: Polls, world: KumaWorld) -> None:
+    """GitLab goes down, comes back, goes down again, as a flapping monitor does every few
+    minutes all day: its card says "2 down" and "1 down" once each; the words said in the
+    last ten minutes are not said again at the next flap (they were, at each one), but once
+    ten minutes have passed, if still true and not the last heard."""
+    page = polls.page
+    region = page.locator("#widget-status [data-live-region]")
+    heard: list[str] = []
+    for behaviour in ("down", "up", "down"):
+        world.monitors[1].behaviour = behaviour
+        assert polls.next_change() == 200
+        if not heard or region.inner_text() != heard[-1]:
+            heard.append(region.inner_text())
+    assert heard == ["Service status: 2 down, 0 degraded", "Service status: 1 down, 0 degraded"]
+    page.clock.fast_forward(10 * 60 * 1000)
+    page.wait_for_function(
+        "() => document.querySelector('#widget-status [data-live-region]').textContent"
+        " === 'Service status: 2 down, 0 degraded'"
+    )

@@ -967,8 +967,36 @@
     // announces says so too: the two answers come in either order, and the later one is read.
     var note = card.querySelector("[data-choice-note]");
     var noted = note && !note.hidden && note.textContent ? " " + note.textContent : "";
-    if (text && text !== entry.lastAnnouncement) region.textContent = text + noted;
+    if (text !== entry.lastAnnouncement) {
+      window.clearTimeout(entry.sayLater);
+      if (noted) sayNow(region, entry, text, noted);  // an answer to the person's own change
+      else if (text) say(region, entry, text);
+    }
     entry.lastAnnouncement = text;
+  }
+
+  // Words a card said lately are not said again when its state comes back to them within
+  // SAY_AGAIN_AFTER: a service that flaps (down, then degraded, then up, then down again every
+  // few minutes) had its card say so at each change, all day. They are said once that time has
+  // passed since they last were, if the card still says them then and they are not the last
+  // words heard from it. New words are said at once.
+  var SAY_AGAIN_AFTER = 10 * 60 * 1000;
+
+  function say(region, entry, text) {
+    var said = entry.said || (entry.said = {});
+    var wait = said[text] ? said[text] + SAY_AGAIN_AFTER - Date.now() : 0;
+    if (text === entry.lastSaid) return;
+    if (wait > 0) {
+      entry.sayLater = window.setTimeout(function () { say(region, entry, text); }, wait);
+      return;
+    }
+    sayNow(region, entry, text, "");
+  }
+
+  function sayNow(region, entry, text, noted) {
+    (entry.said || (entry.said = {}))[text] = Date.now();
+    entry.lastSaid = text;
+    region.textContent = text + noted;
   }
 
   /* ---- tabs inside a card ------------------------------------------------------------------- */
