@@ -283,8 +283,11 @@ def every_state(world: KumaWorld) -> KumaWorld:
     return world
 
 
-def test_status_dots_differ_in_shape(open_page: OpenPage, every_state: KumaWorld) -> None:
-    page = open_page("/", width=1280)
+@pytest.mark.parametrize("forced_colors", ["none", "active"])
+def test_status_dots_differ_in_shape(open_page: OpenPage, every_state: KumaWorld, forced_colors: str) -> None:
+    """Also in forced colours (Windows' contrast themes), which take away the backgrounds and
+    shadows the dots are drawn with: every tool's state was gone from its tile."""
+    page = open_page("/", width=1280, forced_colors=forced_colors)
     page.wait_for_function(
         "() => document.querySelectorAll('.tile-dot.is-degraded, .tile-dot.is-unknown').length === 2"
     )
