@@ -122,7 +122,9 @@ CARDS_AS_SEEN = """() => [...document.querySelectorAll('#widget-grid > .widget-c
   .map((card) => [card.id, card.getBoundingClientRect()])
   .sort((a, b) => a[1].top - b[1].top || a[1].left - b[1].left)
   .map(([id]) => id)"""
-CARD_OF_FOCUS = "() => { const card = document.activeElement.closest('.widget-card'); return card && card.id; }"
+CARD_OF_FOCUS = (
+    "() => { const card = document.activeElement.closest('.widget-card'); return card && card.id; }"
+)
 
 
 def test_tab_goes_through_the_cards_in_the_order_they_are_seen(open_page: OpenPage) -> None:
