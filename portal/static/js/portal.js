@@ -948,6 +948,7 @@
     restoreTab(body);
     reopenDetails(body);
     rememberHeight(body);
+    entry.flaps = content.hasAttribute("data-announce-flaps");
     announce(cardOf(body), content.getAttribute("data-announce") || "", entry, content.getAttribute("data-poll") === "soon");
   });
 
@@ -975,16 +976,18 @@
     entry.lastAnnouncement = text;
   }
 
-  // Words a card said lately are not said again when its state comes back to them within
-  // SAY_AGAIN_AFTER: a service that flaps (down, then degraded, then up, then down again every
-  // few minutes) had its card say so at each change, all day. They are said once that time has
-  // passed since they last were, if the card still says them then and they are not the last
-  // words heard from it. New words are said at once.
+  // A card whose state may go back and forth all day (data-announce-flaps: a monitor that flaps,
+  // down, then degraded, then up, then down again every few minutes; a gauge about its
+  // threshold) said so at each change. Words it said lately are not said again when its state
+  // comes back to them within SAY_AGAIN_AFTER: they are said once that time has passed since
+  // they last were, if the card still says them then and they are not the last words heard from
+  // it. New words are said at once, and every other card's words at each change (a pipeline
+  // that fails again is news).
   var SAY_AGAIN_AFTER = 10 * 60 * 1000;
 
   function say(region, entry, text) {
     var said = entry.said || (entry.said = {});
-    var wait = said[text] ? said[text] + SAY_AGAIN_AFTER - Date.now() : 0;
+    var wait = said[text] && entry.flaps ? said[text] + SAY_AGAIN_AFTER - Date.now() : 0;
     if (text === entry.lastSaid) return;
     if (wait > 0) {
       entry.sayLater = window.setTimeout(function () { say(region, entry, text); }, wait);
