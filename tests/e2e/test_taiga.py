@@ -665,3 +665,28 @@ def test_a_sort_chosen_just_before_leaving_the_page_is_kept(page_of: Any) -> Non
     expect(page.locator(f"#widget-tasks option[value={chosen}]")).to_have_attribute("selected", "")
     page.locator("#widget-tasks select[name=sort]").select_option(before)  # as other tests found it
     assert _kept_sort(page, before)
+
+
+def test_an_item_closed_in_taiga_by_someone_else_leaves_the_focus_on_the_next_item(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A keyboard user on a task's link while a colleague closes that task in Taiga: at the
+    card's next poll the row goes, and the focus went with it to the page's body (a screen reader
+    starts again from the top of the page). It goes to the next task's link instead."""
+    _, world = tracker
+    page = page_of()
+    rows = page.locator("#widget-tasks .task-row")
+    keys = rows.evaluate_all("(rows) => rows.map((r) => [r.dataset.key, r.querySelector('bdi').textContent])")
+    uid, subject = keys[0]
+    following = keys[1][0]
+    item = _task(world, subject)
+    was = item.status
+    closed = next(s for s in world.statuses["task"].values() if s.project == item.project and s.is_closed)
+    page.locator(f"#{uid}-link").focus()
+    world.change("task", item.id, status=closed.id)
+    try:
+        expect(page.locator(f"#{uid}-link")).to_have_count(0, timeout=15_000)  # the card's next poll
+        page.wait_for_function(SETTLED)
+        assert page.evaluate(FOCUSED_ID) == f"{following}-link"
+    finally:
+        world.change("task", item.id, status=was)

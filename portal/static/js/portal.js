@@ -948,9 +948,46 @@
     restoreTab(body);
     reopenDetails(body);
     rememberHeight(body);
+    keepFocusIn(body, entry);
     entry.flaps = content.hasAttribute("data-announce-flaps");
     announce(cardOf(body), content.getAttribute("data-announce") || "", entry, content.getAttribute("data-poll") === "soon");
   });
+
+  // A row that a poll takes off the card (a task someone else closed, an alert gone from the
+  // last 24 hours) takes the keyboard's focus with it to the page's body, where a screen reader
+  // starts again from the top. The focus goes to the same place in the next row still there,
+  // else the one before, else to the card's own button in its header.
+  var FOCUSABLE = "a[href], button:not([disabled]), summary, select, input, [tabindex='0']";
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var body = event.detail.elt;
+    var entry = body && body._portalPoll;
+    if (!entry) return;
+    entry.focusHad = null;
+    if (!body.contains(document.activeElement)) return;
+    var row = document.activeElement.closest("[data-key]");
+    var near = [];
+    for (var after = row && row.nextElementSibling; after; after = after.nextElementSibling) near.push(after);
+    for (var before = row && row.previousElementSibling; before; before = before.previousElementSibling) near.push(before);
+    entry.focusHad = {
+      element: document.activeElement,
+      near: near.map(keyOf).filter(Boolean),
+    };
+  });
+
+  function keepFocusIn(body, entry) {
+    var had = entry.focusHad;
+    entry.focusHad = null;
+    if (!had || had.element.isConnected || (document.activeElement && document.activeElement !== document.body)) return;
+    var target = null;
+    had.near.some(function (key) {
+      var row = body.querySelector("[data-key='" + key.replace(/'/g, "") + "']");
+      target = row && (row.matches(FOCUSABLE) ? row : row.querySelector(FOCUSABLE));
+      return !!target;
+    });
+    target = target || cardOf(body).querySelector(".card-fold");
+    if (target) target.focus();
+  }
 
   // A polite live region per card says when the card's state changes, not on every refresh,
   // and not on the first load (the page has just been announced as a whole). A first answer
