@@ -955,7 +955,7 @@
 
   // A row that a poll takes off the card (a task someone else closed, an alert gone from the
   // last 24 hours) takes the keyboard's focus with it to the page's body, where a screen reader
-  // starts again from the top. The focus goes to the same place in the next row still there,
+  // starts again from the top. The focus goes to the first control of the next row still there,
   // else the one before, else to the card's own button in its header.
   var FOCUSABLE = "a[href], button:not([disabled]), summary, select, input, [tabindex='0']";
 
