@@ -690,3 +690,11 @@ def test_an_item_closed_in_taiga_by_someone_else_leaves_the_focus_on_the_next_it
         assert page.evaluate(FOCUSED_ID) == f"{following}-link"
     finally:
         world.change("task", item.id, status=was)
+
+
+def test_the_calendar_says_in_words_which_deadlines_are_overdue(page_of: Any) -> None:
+    """A day's marks say by colour alone that its task is overdue or due soon; what screen
+    readers heard of the day named the task only."""
+    page = page_of(language="fr")
+    overdue = page.locator("#widget-deadlines td.day.is-overdue .is-sr-only").first
+    expect(overdue).to_contain_text(", en retard")
