@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import Page
 
-from .helpers import ANIMATIONS_DONE, OpenPage
+from .helpers import ANIMATIONS_DONE, OpenPage, placed
 
 # What has focus now, how it shows it, and whether anything (the sticky navbar) covers it.
 FOCUSED = """() => {
@@ -114,3 +114,34 @@ def test_the_user_menu_opens_and_closes_from_the_keyboard(open_page: OpenPage) -
     page.focus("#user-menu > summary")
     page.keyboard.press("Escape")
     assert not page.evaluate("() => document.getElementById('user-menu').open")
+
+
+# The cards in the order they are seen: by the top of their place, then from left to right.
+CARDS_AS_SEEN = """() => [...document.querySelectorAll('#widget-grid > .widget-card')]
+  .filter((card) => card.getClientRects().length)
+  .map((card) => [card.id, card.getBoundingClientRect()])
+  .sort((a, b) => a[1].top - b[1].top || a[1].left - b[1].left)
+  .map(([id]) => id)"""
+CARD_OF_FOCUS = (
+    "() => { const card = document.activeElement.closest('.widget-card'); return card && card.id; }"
+)
+
+
+def test_tab_goes_through_the_cards_in_the_order_they_are_seen(open_page: OpenPage) -> None:
+    """Three columns at 1280 px: the tasks card sits beside the status card, at the top, and the
+    incidents card under the status card. Tab went from the status card down to the incidents
+    card, then back up the page to the tasks card (the layout's order, not the one on screen)."""
+    page = open_page("/", width=1280)
+    placed(page)
+    seen = page.evaluate(CARDS_AS_SEEN)
+    assert page.evaluate("() => document.getElementById('widget-grid').dataset.columns") == "3"
+    page.locator("#tile-filter").focus()
+    visited: list[str] = []
+    for _ in range(200):
+        page.keyboard.press("Tab")
+        card = page.evaluate(CARD_OF_FOCUS)
+        if card and card not in visited:
+            visited.append(card)
+        if len(visited) == len(seen):
+            break
+    assert visited == seen

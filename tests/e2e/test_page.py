@@ -196,6 +196,26 @@ def test_the_persons_own_connection_lost_is_said_at_once_and_the_page_is_back_wi
     assert page.locator(".widget-content.is-error").count() == 0
 
 
+def test_a_screen_reader_hears_once_that_the_portal_is_back(
+    open_page: OpenPage, problems: PageProblems
+) -> None:
+    """The banner "You are offline" is an alert, heard when it shows; it went without a word, and
+    a person who cannot see it never learnt that the cards were live again."""
+    problems.allow_console(
+        "Failed to load resource|ERR_INTERNET_DISCONNECTED|htmx:afterRequest|htmx:sendError"
+    )
+    page = open_page("/", language="fr")
+    back = page.locator("#portal-back")
+    assert back.get_attribute("role") == "status" and back.inner_text() == ""
+    for _ in range(2):  # each time it is back, once
+        page.context.set_offline(True)
+        expect(page.locator("#portal-offline")).to_be_visible(timeout=1500)
+        expect(back).to_have_text("")
+        page.context.set_offline(False)
+        expect(page.locator("#portal-offline")).to_be_hidden(timeout=3000)
+        expect(back).to_have_text("Le portail est de nouveau joignable\u00a0: les cartes se mettent à jour.")
+
+
 # How many card heights the page has kept for the next visit.
 KEPT_HEIGHTS = """() => Object.keys(
   (JSON.parse(localStorage.getItem("portal.cardHeights")) || {}).heights || {}).length >= 6"""

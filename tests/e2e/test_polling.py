@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Page, Request, Response
 
+from simulators.base import SimServer
 from simulators.uptime_kuma import KumaWorld
 
 from .conftest import CACHE_TTL, REFRESH
@@ -236,3 +237,54 @@ def test_a_hidden_tab_does_not_poll(polls: Polls) -> None:
     times = page.evaluate("() => window.__pollTimes")
     assert len(times) == 2, times
     assert times[1] - times[0] >= REFRESH * 1000
+
+
+def test_the_focus_stays_put_when_a_card_comes_back_from_older_data(
+    polls: Polls, kuma_server: SimServer
+) -> None:
+    """A keyboard user on the link in the status card's incident note (a link without an id, as
+    Markdown writes it) while Uptime Kuma fails, then recovers: the banner "Data from …" comes
+    and goes above the card's parts, and the focus stays on the link. It fell to the page's body
+    when the banner went: matched by position, the banner was turned into the next part, and
+    everything after it was built anew."""
+    page = polls.page
+    page.locator("#widget-status .incident-note a").first.focus()
+    page.evaluate("() => { document.activeElement.__focusedByTest = true; }")
+    on_link = "() => document.activeElement.__focusedByTest === true"
+    content = page.locator("#widget-status .widget-content")
+    kuma_server.set_fault("error500")
+    try:
+        polls.next_change()
+        assert "is-stale" in (content.get_attribute("class") or "")
+        assert page.evaluate(on_link)
+    finally:
+        kuma_server.set_fault("none")
+    for _ in range(6):  # its circuit breaker lets a call through again after a second or so
+        if "is-ok" in (content.get_attribute("class") or ""):
+            break
+        polls.next()
+    assert "is-ok" in (content.get_attribute("class") or "")
+    assert page.evaluate(on_link), "the focus left the link: " + page.evaluate(
+        "() => document.activeElement.outerHTML.slice(0, 80)"
+    )
+
+
+def test_a_flapping_service_is_not_announced_at_each_flap(polls: Polls, world: KumaWorld) -> None:
+    """GitLab goes down, comes back, goes down again, as a flapping monitor does every few
+    minutes all day: its card says "2 down" and "1 down" once each; the words said in the
+    last ten minutes are not said again at the next flap (they were, at each one), but once
+    ten minutes have passed, if still true and not the last heard."""
+    page = polls.page
+    region = page.locator("#widget-status [data-live-region]")
+    heard: list[str] = []
+    for behaviour in ("down", "up", "down"):
+        world.monitors[1].behaviour = behaviour
+        assert polls.next_change() == 200
+        if not heard or region.inner_text() != heard[-1]:
+            heard.append(region.inner_text())
+    assert heard == ["Service status: 2 down, 0 degraded", "Service status: 1 down, 0 degraded"]
+    page.clock.fast_forward(10 * 60 * 1000)
+    page.wait_for_function(
+        "() => document.querySelector('#widget-status [data-live-region]').textContent"
+        " === 'Service status: 2 down, 0 degraded'"
+    )

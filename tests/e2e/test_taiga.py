@@ -695,3 +695,36 @@ def test_a_blocked_notes_code_keeps_its_closing_parenthesis_on_its_line(page_of:
         assert all(kept), (width, kept)
         seen += len(kept)
     assert seen >= 6  # the demo's note "(`change-1432`)" at each width
+
+
+def test_an_item_closed_in_taiga_by_someone_else_leaves_the_focus_on_the_next_item(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A keyboard user on a task's link while a colleague closes that task in Taiga: at the
+    card's next poll the row goes, and the focus went with it to the page's body (a screen reader
+    starts again from the top of the page). It goes to the next task's link instead."""
+    _, world = tracker
+    page = page_of()
+    rows = page.locator("#widget-tasks .task-row")
+    keys = rows.evaluate_all("(rows) => rows.map((r) => [r.dataset.key, r.querySelector('bdi').textContent])")
+    uid, subject = keys[0]
+    following = keys[1][0]
+    item = _task(world, subject)
+    was = item.status
+    closed = next(s for s in world.statuses["task"].values() if s.project == item.project and s.is_closed)
+    page.locator(f"#{uid}-link").focus()
+    world.change("task", item.id, status=closed.id)
+    try:
+        expect(page.locator(f"#{uid}-link")).to_have_count(0, timeout=15_000)  # the card's next poll
+        page.wait_for_function(SETTLED)
+        assert page.evaluate(FOCUSED_ID) == f"{following}-link"
+    finally:
+        world.change("task", item.id, status=was)
+
+
+def test_the_calendar_says_in_words_which_deadlines_are_overdue(page_of: Any) -> None:
+    """A day's marks say by colour alone that its task is overdue or due soon; what screen
+    readers heard of the day named the task only."""
+    page = page_of(language="fr")
+    overdue = page.locator("#widget-deadlines td.day.is-overdue .is-sr-only").first
+    expect(overdue).to_contain_text(", en retard")

@@ -498,6 +498,8 @@
       return;
     }
     outage = { delay: RETRY_FIRST };
+    var back = document.getElementById("portal-back");
+    if (back) back.textContent = "";  // said again when the portal is back again
     document.body.classList.add("is-portal-offline");
     var banner = document.getElementById("portal-offline");
     sayWhy();
@@ -512,6 +514,8 @@
     document.body.classList.remove("is-portal-offline");
     var banner = document.getElementById("portal-offline");
     if (banner) banner.hidden = true;
+    var back = document.getElementById("portal-back");
+    if (back) back.textContent = back.getAttribute("data-label") || "";
     cards.forEach(function (entry) {
       entry.inFlight = false;
       poll(entry);
@@ -775,6 +779,36 @@
     return !!node && node.nodeType === 3 && !/\S/.test(node.nodeValue);
   }
 
+  // What part of a card a node without a key is: an element's tag and first class
+  // ("stale-banner", "status-columns"; "status-row is-up" and "status-row is-down" are one part).
+  function partOf(node) {
+    return node.nodeName + (node.nodeType === 1 ? "." + (node.classList[0] || "") : "");
+  }
+
+  // The node on the page that the new body's unkeyed node `fresh` is, from `current` on:
+  // `current` when it is the same part, else a later one when only unkeyed nodes stand between
+  // (parts that went away: they are removed), else `current` if of the same kind, else none (a
+  // part that came). By position alone, a banner that went away (older data, then current data)
+  // was merged into the part after it, and that one into the next: all were built anew, and a
+  // link that had the keyboard's focus took it to the page's body.
+  function unkeyedMatch(parent, current, fresh) {
+    if (!current || keyOf(current)) return null;
+    if (partOf(current) === partOf(fresh)) return current;
+    for (var later = current.nextSibling; later && fresh.nodeType === 1; later = later.nextSibling) {
+      if (later.nodeType !== 1) continue;
+      if (keyOf(later)) break;
+      if (partOf(later) === partOf(fresh)) {
+        while (current !== later) {
+          var gone = current;
+          current = current.nextSibling;
+          parent.removeChild(gone);
+        }
+        return later;
+      }
+    }
+    return sameKind(current, fresh) ? current : null;
+  }
+
   function morphChildren(parent, freshParent, changed) {
     // Children matched by key that the new body no longer has go first, and the blank text
     // between elements lines up with nothing: an element that appears or goes (a card's notice
@@ -802,7 +836,8 @@
         current = parent.childNodes[index] || null;
       }
       var key = keyOf(fresh);
-      var match = key ? keyed[key] : current && !keyOf(current) && current;
+      var match = key ? keyed[key] : unkeyedMatch(parent, current, fresh);
+      current = parent.childNodes[index] || null;  // the parts that went away are gone
       if (match && sameKind(match, fresh)) {
         if (key) delete keyed[key];
         if (match !== current) parent.insertBefore(match, current);
@@ -913,8 +948,46 @@
     restoreTab(body);
     reopenDetails(body);
     rememberHeight(body);
+    keepFocusIn(body, entry);
+    entry.flaps = content.hasAttribute("data-announce-flaps");
     announce(cardOf(body), content.getAttribute("data-announce") || "", entry, content.getAttribute("data-poll") === "soon");
   });
+
+  // A row that a poll takes off the card (a task someone else closed, an alert gone from the
+  // last 24 hours) takes the keyboard's focus with it to the page's body, where a screen reader
+  // starts again from the top. The focus goes to the first control of the next row still there,
+  // else the one before, else to the card's own button in its header.
+  var FOCUSABLE = "a[href], button:not([disabled]), summary, select, input, [tabindex='0']";
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var body = event.detail.elt;
+    var entry = body && body._portalPoll;
+    if (!entry) return;
+    entry.focusHad = null;
+    if (!body.contains(document.activeElement)) return;
+    var row = document.activeElement.closest("[data-key]");
+    var near = [];
+    for (var after = row && row.nextElementSibling; after; after = after.nextElementSibling) near.push(after);
+    for (var before = row && row.previousElementSibling; before; before = before.previousElementSibling) near.push(before);
+    entry.focusHad = {
+      element: document.activeElement,
+      near: near.map(keyOf).filter(Boolean),
+    };
+  });
+
+  function keepFocusIn(body, entry) {
+    var had = entry.focusHad;
+    entry.focusHad = null;
+    if (!had || had.element.isConnected || (document.activeElement && document.activeElement !== document.body)) return;
+    var target = null;
+    had.near.some(function (key) {
+      var row = body.querySelector("[data-key='" + key.replace(/'/g, "") + "']");
+      target = row && (row.matches(FOCUSABLE) ? row : row.querySelector(FOCUSABLE));
+      return !!target;
+    });
+    target = target || cardOf(body).querySelector(".card-fold");
+    if (target) target.focus();
+  }
 
   // A polite live region per card says when the card's state changes, not on every refresh,
   // and not on the first load (the page has just been announced as a whole). A first answer
@@ -932,8 +1005,38 @@
     // announces says so too: the two answers come in either order, and the later one is read.
     var note = card.querySelector("[data-choice-note]");
     var noted = note && !note.hidden && note.textContent ? " " + note.textContent : "";
-    if (text && text !== entry.lastAnnouncement) region.textContent = text + noted;
+    if (text !== entry.lastAnnouncement) {
+      window.clearTimeout(entry.sayLater);
+      if (noted) sayNow(region, entry, text, noted);  // an answer to the person's own change
+      else if (text) say(region, entry, text);
+    }
     entry.lastAnnouncement = text;
+  }
+
+  // A card whose state may go back and forth all day (data-announce-flaps: a monitor that flaps,
+  // down, then degraded, then up, then down again every few minutes; a gauge about its
+  // threshold) said so at each change. Words it said lately are not said again when its state
+  // comes back to them within SAY_AGAIN_AFTER: they are said once that time has passed since
+  // they last were, if the card still says them then and they are not the last words heard from
+  // it. New words are said at once, and every other card's words at each change (a pipeline
+  // that fails again is news).
+  var SAY_AGAIN_AFTER = 10 * 60 * 1000;
+
+  function say(region, entry, text) {
+    var said = entry.said || (entry.said = {});
+    var wait = said[text] && entry.flaps ? said[text] + SAY_AGAIN_AFTER - Date.now() : 0;
+    if (text === entry.lastSaid) return;
+    if (wait > 0) {
+      entry.sayLater = window.setTimeout(function () { say(region, entry, text); }, wait);
+      return;
+    }
+    sayNow(region, entry, text, "");
+  }
+
+  function sayNow(region, entry, text, noted) {
+    (entry.said || (entry.said = {}))[text] = Date.now();
+    entry.lastSaid = text;
+    region.textContent = text + noted;
   }
 
   /* ---- tabs inside a card ------------------------------------------------------------------- */
