@@ -4,9 +4,11 @@ tests/peers/taiga-back/samples/ show (docs/upstream-apis.md § 1):
     POST /api/v1/auth            {"type": "normal", username, password} -> user + auth_token + refresh
     POST /api/v1/auth/refresh    {"refresh"} -> {auth_token, refresh}; the old refresh is denylisted
     GET  /api/v1/users/me, /users, /users/by_username?username=
-    GET  /api/v1/projects, /tasks, /userstories, /milestones, /task-statuses, /userstory-statuses
-    GET  /api/v1/tasks/{id}, /userstories/{id}
-    PATCH /api/v1/tasks/{id}, /userstories/{id}   {"status", "version"} (Taiga's optimistic locking)
+    GET  /api/v1/projects, /tasks, /userstories, /issues, /milestones
+    GET  /api/v1/task-statuses, /userstory-statuses, /issue-statuses
+    GET  /api/v1/tasks/{id}, /userstories/{id}, /issues/{id}
+    PATCH /api/v1/tasks/{id}, /userstories/{id}, /issues/{id}   {"status", "version"} (Taiga's
+         optimistic locking)
 
 - Lists are paginated (30 by default, `page_size` up to 1000, `x-pagination-*` headers, a page
   past the end is 404); `x-disable-pagination` returns everything.
@@ -19,8 +21,8 @@ tests/peers/taiga-back/samples/ show (docs/upstream-apis.md § 1):
   `X-Throttle-Wait-Seconds` for that long, like Taiga's throttling.
 
 Demo data: projects of the demo users camille and dominique (portal/identity.py), each with
-different tasks and stories whose due dates are relative to today, sprints ending soon, and a
-teammate who moves one of camille's tasks along every few minutes.
+different tasks, stories and issues whose due dates are relative to today, sprints ending soon,
+and a teammate who moves one of camille's tasks along every few minutes.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ API = "/api/v1"
 PAGE_SIZE = 30
 MAX_PAGE_SIZE = 1000
 THROTTLE_HEADER = "X-Throttle-Wait-Seconds"
+KINDS = ("task", "us", "issue")
+PATHS = {"task": "tasks", "us": "userstories", "issue": "issues"}
+STATUS_PATHS = {"task": "task-statuses", "us": "userstory-statuses", "issue": "issue-statuses"}
 Answer = Callable[[SimRequest, "re.Match[str]", "SimUser | None"], SimResponse]  # a route that knows who asks
 
 
@@ -66,6 +71,8 @@ FRENCH_STATUSES = {
     "Archived": "Archivé",
     "Closed": "Fermé",
     "Needs Info": "Infos manquantes",
+    "Rejected": "Rejeté",  # issues' own
+    "Postponed": "Repoussé",
 }
 
 
@@ -162,7 +169,7 @@ class SimStatus:
 
 @dataclass
 class SimItem:
-    kind: str  # task | us
+    kind: str  # task | us | issue
     id: int
     ref: int
     project: int
@@ -199,8 +206,8 @@ class TaigaWorld:
         self.lock = threading.RLock()
         self.users: dict[int, SimUser] = {}
         self.projects: dict[int, SimProject] = {}
-        self.statuses: dict[str, dict[int, SimStatus]] = {"task": {}, "us": {}}
-        self.items: dict[str, dict[int, SimItem]] = {"task": {}, "us": {}}
+        self.statuses: dict[str, dict[int, SimStatus]] = {kind: {} for kind in KINDS}
+        self.items: dict[str, dict[int, SimItem]] = {kind: {} for kind in KINDS}
         self.sprints: dict[int, SimSprint] = {}
         self.access: dict[str, tuple[int, float]] = {}  # token -> (user, expires)
         self.refresh: dict[str, int] = {}  # live refresh tokens -> user
@@ -236,7 +243,17 @@ class TaigaWorld:
             ("Done", "#A8E440", True),
             ("Archived", "#A9AABC", True),
         ]
-        for kind, table in (("task", task_statuses), ("us", story_statuses)):
+        issue_statuses = [  # the scrum template's, as taiga-back 6.10 makes them
+            ("New", "#70728F", False),
+            ("In progress", "#40A8E4", False),
+            ("Ready for test", "#E4CE40", False),
+            ("Closed", "#A8E440", True),
+            ("Needs Info", "#E44057", False),
+            ("Rejected", "#A9AABC", True),
+            ("Postponed", "#5178D3", False),
+        ]
+        tables = (("task", task_statuses), ("us", story_statuses), ("issue", issue_statuses))
+        for kind, table in tables:
             for order, (name_, color, closed) in enumerate(table, start=1):
                 status_id = len(self.statuses[kind]) + 1
                 slug_ = _slug(name_)
@@ -260,7 +277,8 @@ class TaigaWorld:
         blocked: str | None = None,
         also: list[SimUser] | None = None,
     ) -> SimItem:
-        refs = [i.ref for k in ("task", "us") for i in self.items[k].values() if i.project == project.id]
+        # One sequence of refs per project for every kind, as Taiga numbers them.
+        refs = [i.ref for k in KINDS for i in self.items[k].values() if i.project == project.id]
         item = SimItem(
             kind=kind,
             id=len(self.items[kind]) + 1,
@@ -359,7 +377,6 @@ class TaigaWorld:
             "id": item.id,
             "ref": item.ref,
             "milestone": item.milestone,
-            "milestone_slug": sprint.slug if sprint else None,
             "created_date": _iso(item.modified - 86400),
             "modified_date": _iso(item.modified),
             "subject": item.subject,
@@ -370,6 +387,15 @@ class TaigaWorld:
             "blocked_note": item.blocked_note,
             "is_closed": status.is_closed,
         }
+        if item.kind == "issue":  # IssueListSerializer: no sprint's slug, the issue's own kinds
+            body.update(
+                finished_date=None,
+                type=item.project * 10 + 1,  # ids, as Taiga gives them (Bug, Normal, Normal)
+                severity=item.project * 10 + 3,
+                priority=item.project * 10 + 2,
+            )
+            return body
+        body["milestone_slug"] = sprint.slug if sprint else None
         if item.kind == "task":
             body.update(
                 finished_date=None,
@@ -542,7 +568,7 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
         return SimResponse.json(
             {
                 name: f"{base}{API}/{name}"
-                for name in ("auth", "users", "projects", "tasks", "userstories", "milestones")
+                for name in ("auth", "users", "projects", "tasks", "userstories", "issues", "milestones")
             }
         )
 
@@ -679,6 +705,14 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
             return SimResponse.json({"version": "The version doesn't match with the current one"}, 400)
         if "status" in body:
             status = world.statuses[item.kind].get(int(body["status"]))
+            if (status is None or status.project != item.project) and item.kind == "issue":
+                return SimResponse.json(
+                    {
+                        "_error_message": "You don't have permissions to set this status to this issue.",
+                        "_error_type": "taiga.base.exceptions.PermissionDenied",
+                    },
+                    403,
+                )
             if status is None or status.project != item.project:
                 return SimResponse.json(
                     {
@@ -728,12 +762,11 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
         ]
         return _paginate(request, rows, base)
 
-    for kind, path in (("task", "tasks"), ("us", "userstories")):
+    for kind, path in PATHS.items():
         server.route("GET", rf"{API}/{path}")(guarded(items(kind)))
         server.route("GET", rf"{API}/{path}/(?P<id>\d+)")(guarded(detail(kind), auth="required"))
         server.route("PATCH", rf"{API}/{path}/(?P<id>\d+)")(guarded(detail(kind), auth="required"))
-    server.route("GET", rf"{API}/task-statuses")(guarded(statuses("task")))
-    server.route("GET", rf"{API}/userstory-statuses")(guarded(statuses("us")))
+        server.route("GET", rf"{API}/{STATUS_PATHS[kind]}")(guarded(statuses(kind)))
     return server, world
 
 
@@ -824,6 +857,35 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
     # someone else's work, in the same projects: never on camille's or dominique's cards
     add("task", portal, "Préparer la démo du vendredi", "New", sacha, 1, p_now)
     add("task", platform, "Auditer les rôles RBAC du cluster", "In progress", sacha, -4, k_now)
+    # issues (bugs, questions): one overdue and one due soon each, and one of sacha's
+    add(
+        "issue",
+        platform,
+        "Le certificat wildcard n’est pas servi sur le port 8443",
+        "In progress",
+        camille,
+        -3,
+    )
+    add(
+        "issue",
+        portal,
+        "Question\u00a0: quelle rétention pour les journaux d’audit\u00a0?",
+        "New",
+        camille,
+        2,
+    )
+    add("issue", portal, "La recherche ignore les accents", "Needs Info", camille, None)
+    add(
+        "issue",
+        mobile,
+        "L’appli se ferme quand le téléphone est en arabe",
+        "In progress",
+        dominique,
+        -1,
+        m_now,
+    )
+    add("issue", portal, "Le lien de réinitialisation du mot de passe expire trop vite", "New", dominique, 1)
+    add("issue", mobile, "Les notifications arrivent en double", "New", sacha, 0)
 
     mover = world.items["task"][4]  # "Ajouter les sondes readiness à Harbor"
     steps = ("In progress", "Ready for test", "In progress", "Ready for test")
@@ -847,8 +909,8 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
 def crowd_world(
     people: int, projects: int = 10, clock: Callable[[], float] = time.time, moves_every: float = 0.0
 ) -> TaigaWorld:
-    """A Taiga of `people` users (user0001, ...), each with a task and a story in one of `projects`
-    projects, dated from today: what the bench's portal users are cut from.
+    """A Taiga of `people` users (user0001, ...), each with a task, a story and an issue in one of
+    `projects` projects, dated from today: what the bench's portal users are cut from.
 
     `moves_every` > 0: a team at work. Every that many seconds one task moves between "In
     progress" and "Ready for test", each task in turn, so that the board differs at each read.
@@ -865,6 +927,7 @@ def crowd_world(
                 "task", project, f"Task of {user.username}", "In progress", user, number % 20 - 5, sprint
             )
             world.add_item("us", project, f"Story of {user.username}", "New", user, number % 30, sprint)
+            world.add_item("issue", project, f"Bug of {user.username}", "New", user, number % 10 - 2)
     if moves_every > 0:
         world.on_request(_moving_tasks(world, moves_every))
     return world

@@ -264,6 +264,44 @@ def test_the_feed_parses_with_two_parsers_and_has_stable_all_day_events(
     assert {event.uid for event in parsed.events} == {str(e["UID"]) for e in events}
 
 
+def test_an_issues_due_date_is_a_deadline_on_the_card_and_in_the_feed(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A bug assigned to me and due in two days was nowhere: it is on the calendar and in the
+    list (as an issue, linked to it in Taiga), and in the feed as an all-day event whose UID
+    differs from the task's that has the same id in Taiga."""
+    _, world = tracker
+    issue = next(i for i in world.items["issue"].values() if i.subject.startswith("Question"))
+    assert issue.id in world.items["task"]  # a task of camille's has the same id
+    app = taiga_app(keeping.MemoryKeeper())
+    client = _as(app, "camille")
+    html = unescape(card(client, "deadlines", until="upcoming"))
+    today = datetime.now(UTC).date()
+    if (today + timedelta(days=2)).month == today.month:
+        assert "is-soon" in _day_class(html, today + timedelta(days=2))
+    upcoming = html[html.index('class="upcoming__list"') :]
+    row = next(r for r in upcoming.split("</li>") if "quelle rétention" in r)
+    assert 'href="https://taiga.example.org/project/portail-devsecops/issue/8"' in row
+    assert "Issue #8" in row and "Due in 2 days" in row
+    wildcard = next(r for r in upcoming.split("</li>") if "Le certificat wildcard" in r)
+    assert "upcoming__row is-overdue" in wildcard and "3 days overdue" in wildcard
+    assert "Le lien de réinitialisation" not in html  # dominique's
+    events = list(Calendar.from_ical(app.test_client().get(_renew(client)).get_data()).walk("VEVENT"))
+    mine = next(e for e in events if "quelle rétention" in str(e["SUMMARY"]))
+    assert str(mine["UID"]) == f"taiga-issue-{issue.id}@taiga.example.org"
+    assert f"taiga-task-{issue.id}@taiga.example.org" in {str(e["UID"]) for e in events}
+    assert str(mine["URL"]) == "https://taiga.example.org/project/portail-devsecops/issue/8"
+    assert mine.decoded("DTSTART") == today + timedelta(days=2) and str(mine["DESCRIPTION"]).startswith(
+        "Issue"
+    )
+    assert not any("La recherche ignore" in str(e["SUMMARY"]) for e in events)  # no due date
+    french = Calendar.from_ical(
+        app.test_client().get(_renew(client).replace("lang=en", "lang=fr")).get_data()
+    )
+    found = next(e for e in french.walk("VEVENT") if "quelle rétention" in str(e["SUMMARY"]))
+    assert str(found["DESCRIPTION"]).startswith("Ticket ·")
+
+
 def test_the_feed_and_the_card_drop_the_bidi_controls_of_taigas_text(
     taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
 ) -> None:

@@ -1,4 +1,4 @@
-"""The client reads the 55 real taiga-back answers in tests/peers/taiga-back/samples/, and the
+"""The client reads the 60 real taiga-back answers in tests/peers/taiga-back/samples/, and the
 simulator answers in the same shape (the same fields, headers and error bodies)."""
 
 from __future__ import annotations
@@ -71,6 +71,16 @@ def test_every_recorded_list_parses() -> None:
     assert parse_project(projects[0]).members == (6, 7, 5)
     _, _, me = sample("08")
     assert parse_person(me).username == "alice"
+    _, _, issues = sample("56")
+    parsed = [parse_item("issue", raw) for raw in issues]
+    assert {i.kind for i in parsed} == {"issue"} and all(i.assignees == (6,) for i in parsed)
+    blocked = next(i for i in parsed if i.is_blocked)
+    assert blocked.blocked_note == "seeded: waiting for the **ops** team" and blocked.sprint == ""
+    assert blocked.uid == f"issue-{blocked.id}" and blocked.due_date is not None
+    _, _, changed = sample("58")
+    assert parse_item("issue", changed).status_name == "Ready for test"
+    _, _, issue_statuses = sample("57")
+    assert [parse_status("issue", raw).name for raw in issue_statuses][-2:] == ["Rejected", "Postponed"]
 
 
 def test_a_boards_indexes_follow_its_fields_and_leave_its_fingerprint_and_stored_form_alone() -> None:
@@ -123,7 +133,15 @@ def test_the_simulator_answers_with_the_recorded_fields(tracker: tuple[SimServer
         recorded_login
     )
     bearer = {"Authorization": f"Bearer {login['auth_token']}"}
-    for path, name in (("tasks", "10"), ("userstories", "21"), ("milestones", "24"), ("task-statuses", "26")):
+    recorded_lists = (
+        ("tasks", "10"),
+        ("userstories", "21"),
+        ("issues", "56"),
+        ("milestones", "24"),
+        ("task-statuses", "26"),
+        ("issue-statuses", "57"),
+    )
+    for path, name in recorded_lists:
         answer = requests.get(
             f"{server.url}/api/v1/{path}", headers=bearer, params={"page_size": 2}, timeout=5
         )
@@ -192,4 +210,36 @@ def test_the_simulators_refresh_rotates_and_versions_conflict_as_recorded(
         url, json={"status": other, "version": item.version + 5}, headers=bearer, timeout=5
     )
     assert (future.status_code, future.json()) == (400, sample("37")[2])
+
+
+def test_the_simulators_issues_change_and_conflict_as_recorded(tracker: tuple[SimServer, TaigaWorld]) -> None:
+    """Issues take a status with the version as tasks do; a status of another project is a 403
+    for an issue (a 400 for a task), as the real taiga-back answers."""
+    server, world = tracker
+    bearer = {"Authorization": f"Bearer {_login(server.url)['auth_token']}"}
+    issue = world.items["issue"][1]
+    url = f"{server.url}/api/v1/issues/{issue.id}"
+    ready = world.status_id("issue", issue.project, "Ready for test")
+    changed = requests.patch(url, json={"status": ready, "version": issue.version}, headers=bearer, timeout=5)
+    assert changed.ok and set(sample("58")[2]) - set(changed.json()) <= {
+        "comment",
+        "generated_user_stories",
+        "blocked_note_html",
+        "description",
+        "description_html",
+    }
+    assert changed.json()["status_extra_info"]["name"] == "Ready for test"
+    stale = requests.patch(
+        url, json={"status": ready, "version": issue.version - 1}, headers=bearer, timeout=5
+    )
+    assert (stale.status_code, stale.json()) == (400, sample("59")[2])
+    foreign = next(s.id for s in world.statuses["issue"].values() if s.project != issue.project)
+    refused = requests.patch(
+        url, json={"status": foreign, "version": issue.version}, headers=bearer, timeout=5
+    )
+    assert (refused.status_code, refused.json()) == (403, sample("60")[2])
+    listed = requests.get(
+        f"{server.url}/api/v1/issues", params={"status__is_closed": "false"}, headers=bearer, timeout=5
+    ).json()
+    assert {i["id"] for i in listed} == {i.id for i in world.items["issue"].values()}
     assert Path(SAMPLES).is_dir()

@@ -92,7 +92,7 @@ def _next_status(client: FlaskClient, item: Any) -> Any:
     """A change of `item` (the simulator's) to the next status id, with the page's token: a change
     the card never offered."""
     token = csrf_token(client.get("/").get_data(as_text=True))
-    path = f"/widgets/tasks/task/{item.id}/status"
+    path = f"/widgets/tasks/{item.kind}/{item.id}/status"
     return _post(
         client, path, str(item.status + 1), str(item.version), Origin=ORIGIN, **{"X-CSRFToken": token}
     )
@@ -474,15 +474,16 @@ def test_a_conflict_says_someone_else_changed_it_and_shows_the_fresh_state(
     assert world.statuses["task"][item.status].name == "Ready for test"
 
 
+@pytest.mark.parametrize(
+    ("kind", "subject"), [("task", "Corriger le plantage"), ("issue", "L’appli se ferme")]
+)
 def test_someone_elses_item_is_refused_with_403_and_stays_as_it_was(
-    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], kind: str, subject: str
 ) -> None:
     _, world = tracker
     client = _as(taiga_app(), "camille")
     card(client, "tasks", until="task-row")
-    theirs = next(
-        i for i in world.items["task"].values() if i.subject.startswith("Corriger le plantage")
-    )  # dominique's
+    theirs = next(i for i in world.items[kind].values() if i.subject.startswith(subject))  # dominique's
     before = (theirs.status, theirs.version)
     forged = _next_status(client, theirs)
     assert forged.status_code == 403
@@ -807,3 +808,101 @@ def test_both_taiga_cards_say_when_taigas_lists_were_cut(taiga_app: Callable[...
     for slug, until in (("tasks", "task-row"), ("deadlines", "upcoming__row")):
         assert missing not in card(whole, slug, until=until), slug
         assert missing in card(cut_short, slug, until="some may be"), slug
+
+
+# --- issues: the third kind of work item -------------------------------------------------------
+
+
+def _issue(world: TaigaWorld, subject_start: str) -> Any:
+    return next(i for i in world.items["issue"].values() if i.subject.startswith(subject_start))
+
+
+def test_my_issues_are_listed_with_their_kind_and_link_and_nobody_elses(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A bug assigned to me, due in two days, is on my card as an issue ("Ticket" in French, as
+    Taiga's French says), linked to the issue in Taiga; a teammate's issues are not."""
+    _, world = tracker
+    client = _as(taiga_app(), "camille")
+    html = unescape(card(client, "tasks", until="task-row"))
+    wildcard = row_of(html, "Le certificat wildcard")
+    assert "Issue #6" in wildcard and "2 days overdue" not in wildcard and "3 days overdue" in wildcard
+    assert 'href="https://taiga.example.org/project/plateforme-k3s/issue/6"' in wildcard
+    question = row_of(html, "quelle rétention pour les journaux")
+    assert "Issue #8" in question and "Due in 2 days" in question
+    assert "La recherche ignore les accents" in html  # undated: listed, not on the calendar
+    for theirs in ("L’appli se ferme", "Le lien de réinitialisation", "Les notifications arrivent"):
+        assert theirs not in html
+    # The issue's own workflow in its menu (Taiga's issues have "Postponed"; its tasks do not).
+    _, _, statuses = status_form(html, "Le certificat wildcard")
+    assert "Postponed" in statuses and "Rejected" in statuses
+    _, _, task_statuses = status_form(html, "Relire la politique réseau")
+    assert "Postponed" not in task_statuses
+    french = unescape(client.get("/widgets/tasks", headers={"Accept-Language": "fr"}).get_data(as_text=True))
+    assert "Ticket #6" in row_of(french, "Le certificat wildcard")
+    # Overdue and soon filters count issues like the rest.
+    soon = unescape(card(client, "tasks", until="task-row", soon="1"))
+    assert "Le certificat wildcard" in soon and "La recherche ignore" not in soon
+    assert _issue(world, "Le certificat").id == 1 == next(iter(world.items["task"]))  # ids shared by kinds
+
+
+def test_an_issues_status_changes_with_its_version_and_a_stale_one_is_a_conflict(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    _, world = tracker
+    client = _as(taiga_app(), "camille")
+    issue = _issue(world, "Le certificat wildcard")
+    task = world.items["task"][issue.id]  # a task with the same id stays as it was
+    task_before = (task.status, task.version)
+    action, version, statuses = status_form(card(client, "tasks", until="task-row"), "Le certificat wildcard")
+    assert action.startswith(f"/widgets/tasks/issue/{issue.id}/status?")
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    answer = _post(
+        client, action, statuses["Ready for test"], version, Origin=ORIGIN, **{"X-CSRFToken": token}
+    )
+    fresh = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "is now Ready for test." in fresh
+    assert status_shown(fresh, "Le certificat wildcard") == "Ready for test"
+    assert (
+        world.statuses["issue"][issue.status].name == "Ready for test" and issue.version == int(version) + 1
+    )
+    assert (task.status, task.version) == task_before
+    # Someone moves it in Taiga; the card's older version is refused as a conflict, fresh state shown.
+    world.change("issue", issue.id, status=world.status_id("issue", issue.project, "Needs Info"))
+    stale = _post(client, action, statuses["In progress"], version, Origin=ORIGIN, **{"X-CSRFToken": token})
+    html = stale.get_data(as_text=True)
+    said = "This item was changed in Taiga after your card showed it, so your change was not made"
+    assert stale.status_code == 200 and said in row_of(html, "Le certificat wildcard")
+    assert status_shown(html, "Le certificat wildcard") == "Needs Info"
+    assert world.statuses["issue"][issue.status].name == "Needs Info"
+
+
+def test_a_signed_webhook_about_an_issue_makes_its_change_show_at_once(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """Taiga's webhook for an issue (type "issue") invalidated nothing: the card showed the old
+    status for its whole TTL."""
+    _, world = tracker
+    app = taiga_app()
+    client = _as(app, "camille")
+    assert status_shown(card(client, "tasks", until="task-row"), "Le certificat wildcard") == "In progress"
+    issue = _issue(world, "Le certificat wildcard")
+    world.change("issue", issue.id, status=world.status_id("issue", issue.project, "Postponed"))
+    assert status_shown(card(client, "tasks"), "Le certificat wildcard") == "In progress"  # cached
+    body = json.dumps({"action": "change", "type": "issue", "data": {"id": issue.id}}).encode()
+    good = hmac.new(WEBHOOK_KEY.encode(), body, hashlib.sha1).hexdigest()
+    assert _hook(app.test_client(), body, good).status_code == 204
+    assert status_shown(card(client, "tasks", until="task-row"), "Le certificat wildcard") == "Postponed"
+
+
+def test_a_cut_list_of_issues_alone_says_the_card_is_incomplete(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """Every other list fits in one page; the issues do not: what is shown is incomplete."""
+    _, world = tracker
+    camille = next(u for u in world.users.values() if u.username == "camille")
+    project = next(iter(world.projects.values()))
+    for number in range(30):
+        world.add_item("issue", project, f"Anomalie {number:02d}", "New", camille, due=5 + number)
+    app = taiga_app(changes=lambda c: c["upstreams"]["taiga"].update(page_size=30, max_pages=1))
+    assert "some may be missing" in card(_as(app, "camille"), "tasks", until="some may be")

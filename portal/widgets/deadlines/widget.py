@@ -52,7 +52,7 @@ class Deadline:
     """One date on the card: an item's due date or a sprint's end."""
 
     day: date
-    kind: str  # task | us | sprint
+    kind: str  # task | us | issue | sprint
     title: str
     project: str
     url: str

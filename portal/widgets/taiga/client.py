@@ -57,7 +57,7 @@ UPSTREAM = "Taiga"
 THROTTLE_HEADER = "X-Throttle-Wait-Seconds"
 TOKEN_TTL = 7 * 86400  # seconds the stored tokens are kept (Taiga's refresh tokens live 8 days)
 EXPIRY_MARGIN = 60.0  # renew an access token this long before it expires
-Kind = Literal["task", "us"]
+Kind = Literal["task", "us", "issue"]
 
 
 # --- what the client returns -------------------------------------------------------------------
@@ -82,7 +82,7 @@ class Project:
 
 @dataclass(frozen=True)
 class Status:
-    """A task or user-story status of one project, with Taiga's colour ("#E47C40")."""
+    """A task, user-story or issue status of one project, with Taiga's colour ("#E47C40")."""
 
     kind: Kind
     id: int
@@ -95,7 +95,7 @@ class Status:
 
 @dataclass(frozen=True)
 class WorkItem:
-    """An open task or user story, as the cards need it."""
+    """An open task, user story or issue, as the cards need it."""
 
     kind: Kind
     id: int
@@ -108,7 +108,7 @@ class WorkItem:
     status_name: str
     status_color: str
     is_closed: bool
-    assignees: tuple[int, ...]  # a task's assigned_to; a story's assigned_users and assigned_to
+    assignees: tuple[int, ...]  # a task's or issue's assigned_to; a story's assigned_users and assigned_to
     due_date: date | None
     is_blocked: bool
     blocked_note: str
@@ -119,7 +119,7 @@ class WorkItem:
 
     @property
     def uid(self) -> str:
-        """Stable across fetches: "task-5", "us-12"."""
+        """Stable across fetches: "task-5", "us-12", "issue-7"."""
         return f"{self.kind}-{self.id}"
 
 
@@ -178,7 +178,7 @@ class Board:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Statuses per project (tasks and user stories): they rarely change, so kept longer."""
+    """Statuses per project (tasks, user stories, issues): they rarely change, so kept longer."""
 
     statuses: tuple[Status, ...]
     # Built as the catalogue is made, not stored (as Board's positions): "task-3" -> its name.
@@ -266,7 +266,7 @@ def _extra(raw: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def parse_item(kind: Kind, raw: Any) -> WorkItem:
-    """A task or user story from a list or detail answer; missing required fields raise."""
+    """A task, user story or issue from a list or detail answer; missing required fields raise."""
     item_id = _int(raw, "id")
     project = _extra(raw, "project_extra_info")
     status = _extra(raw, "status_extra_info")
@@ -376,8 +376,12 @@ class TaigaClient:
     refresh single-flight.
     """
 
-    ENDPOINTS: Mapping[Kind, str] = {"task": "tasks", "us": "userstories"}
-    STATUS_ENDPOINTS: Mapping[Kind, str] = {"task": "task-statuses", "us": "userstory-statuses"}
+    ENDPOINTS: Mapping[Kind, str] = {"task": "tasks", "us": "userstories", "issue": "issues"}
+    STATUS_ENDPOINTS: Mapping[Kind, str] = {
+        "task": "task-statuses",
+        "us": "userstory-statuses",
+        "issue": "issue-statuses",
+    }
 
     def __init__(
         self,
@@ -419,26 +423,29 @@ class TaigaClient:
     # --- reading -----------------------------------------------------------------------------
 
     def board(self) -> Board:
-        """Open tasks and user stories, open sprints, people and projects: one shared snapshot."""
+        """Open tasks, user stories and issues, open sprints, people and projects: one shared snapshot."""
         deadline = time.monotonic() + self.limits.timeout
         projects, cut_projects = self._pages("projects", {}, deadline)
         known = {p.id: p for p in map(parse_project, projects)}
-        tasks, cut_tasks = self._pages("tasks", {"status__is_closed": "false"}, deadline)
-        stories, cut_stories = self._pages("userstories", {"status__is_closed": "false"}, deadline)
+        items: list[WorkItem] = []
+        cut_items = False
+        for kind, path in self.ENDPOINTS.items():
+            found, cut_list = self._pages(path, {"status__is_closed": "false"}, deadline)
+            items += [parse_item(kind, raw) for raw in found]
+            cut_items = cut_items or cut_list
         sprints, cut_sprints = self._pages("milestones", {"closed": "false"}, deadline)
         people, cut_people = self._pages("users", {}, deadline)
-        items = [parse_item("task", raw) for raw in tasks] + [parse_item("us", raw) for raw in stories]
         return Board(
             items=tuple(item for item in items if not item.is_closed),
             sprints=tuple(parse_sprint(raw, known) for raw in sprints),
             people=tuple(parse_person(raw) for raw in people),
             projects=tuple(known.values()),
-            truncated=cut_projects or cut_tasks or cut_stories or cut_sprints or cut_people,
+            truncated=cut_projects or cut_items or cut_sprints or cut_people,
         )
 
     def catalog(self, language: str | None = None) -> Catalog:
-        """Every task and user-story status of the projects the account sees, with colours, named
-        in `language` (Taiga translates its default names: "In progress" is "En cours")."""
+        """Every task, user-story and issue status of the projects the account sees, with colours,
+        named in `language` (Taiga translates its default names: "In progress" is "En cours")."""
         deadline = time.monotonic() + self.limits.timeout
         statuses: list[Status] = []
         for kind, path in self.STATUS_ENDPOINTS.items():
@@ -447,8 +454,8 @@ class TaigaClient:
         return Catalog(tuple(statuses))
 
     def item(self, kind: Kind, item_id: int, language: str | None = None) -> WorkItem:
-        """One task or user story, fresh (to check who it is assigned to before a change), its
-        status named in `language`."""
+        """One task, user story or issue, fresh (to check who it is assigned to before a change),
+        its status named in `language`."""
         answer = self._call("GET", f"{self.ENDPOINTS[kind]}/{int(item_id)}", language=language)
         return parse_item(kind, answer.data)
 

@@ -1,7 +1,8 @@
 """A person's deadlines as an iCalendar feed (RFC 5545), made with the `icalendar` library.
 
 Every event is all-day (DTSTART;VALUE=DATE, DTEND the day after), has a UID stable across
-fetches (`taiga-task-5@taiga.example.org`: the kind, Taiga's id and the Taiga host), and links
+fetches (`taiga-task-5@taiga.example.org`: the kind, Taiga's id and the Taiga host; tasks, stories
+and issues number their ids apart, hence the kind), and links
 back to Taiga (URL, and the description's last line).
 """
 
@@ -14,7 +15,7 @@ from flask_babel import gettext as _
 from icalendar import Calendar, Event
 
 from ...web.bidi import BIDI_CONTROLS
-from .client import Catalog, Sprint, WorkItem
+from .client import Catalog, Kind, Sprint, WorkItem
 from .work import MyWork
 
 PRODID = "-//DevSecOps Portal//Taiga deadlines//EN"
@@ -26,8 +27,14 @@ def plain(text: str) -> str:
 
 
 def item_url(front: str, item: WorkItem) -> str:
-    """The item in Taiga's web app: /project/<slug>/task/<ref> or /project/<slug>/us/<ref>."""
+    """The item in Taiga's web app: /project/<slug>/task/<ref>, .../us/<ref> or .../issue/<ref>."""
     return f"{front}/project/{item.project_slug}/{item.kind}/{item.ref}"
+
+
+def kind_name(kind: Kind) -> str:
+    """What Taiga's web app calls an item of this kind, in the request's language."""
+    names: dict[str, str] = {"task": _("Task"), "us": _("User story"), "issue": _("Issue")}
+    return names[kind]
 
 
 def sprint_url(front: str, sprint: Sprint) -> str:
@@ -60,7 +67,7 @@ def calendar(
         if item.due_date is None:
             continue
         url = item_url(front, item)
-        kind = _("Task") if item.kind == "task" else _("User story")
+        kind = kind_name(item.kind)
         event = Event()
         event.add("uid", f"taiga-{item.kind}-{item.id}@{host}")
         event.add("dtstamp", stamp)

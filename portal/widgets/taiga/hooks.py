@@ -29,13 +29,15 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-TAIGA-WEBHOOK-SIGNATURE"
 MAX_BODY = 1_000_000
-# What a change of each type makes stale; other types (issues, wiki pages, "test") change nothing shown.
+# What a change of each type makes stale; other types (epics, wiki pages, "test") change nothing shown.
 TOUCHES = {
     "task": ("board",),
     "userstory": ("board",),
+    "issue": ("board",),
     "milestone": ("board",),
     "taskstatus": ("board", *CATALOG_KEYS),
     "userstorystatus": ("board", *CATALOG_KEYS),
+    "issuestatus": ("board", *CATALOG_KEYS),
 }
 
 

@@ -1,8 +1,8 @@
 """One person's work, cut from the shared board on the server, and what the cards say of dates.
 
 The board holds every open item of every project the service account sees; `cut` keeps only
-what is assigned to one person (tasks by `assigned_to`, stories by `assigned_users` or
-`assigned_to`) and the sprints of the projects they are a member of. Nothing else of the board
+what is assigned to one person (tasks and issues by `assigned_to`, stories by `assigned_users`
+or `assigned_to`) and the sprints of the projects they are a member of. Nothing else of the board
 reaches that person's card.
 """
 

@@ -1,4 +1,4 @@
-"""The `tasks` widget: my open Taiga tasks and user stories, with a quick status change."""
+"""The `tasks` widget: my open Taiga tasks, user stories and issues, with a quick status change."""
 
 from __future__ import annotations
 

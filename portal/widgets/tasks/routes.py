@@ -43,7 +43,7 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
         version = int(request.form.get("version", ""))
     except ValueError:
         status = version = -1
-    item_kind: Kind = "us" if kind == "us" else "task"
+    item_kind: Kind = next((known for known in KINDS if known == kind), "task")
     valid = kind in KINDS and status > 0 and version >= 0
 
     def change(ctx: WidgetContext, user: User) -> Reason | None:

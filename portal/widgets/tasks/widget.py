@@ -1,4 +1,5 @@
-"""The tasks card: my open tasks and user stories across Taiga projects, with a quick status change.
+"""The tasks card: my open tasks, user stories and issues across Taiga projects, with a quick status
+change.
 
 The board (every open item the service account sees) is fetched once per cache period for every
 user and both Taiga cards, and cut on the server for the person asking (`select`): Taiga's load
@@ -38,7 +39,7 @@ from ..taiga.keeping import keeper
 from ..taiga.upstream import TAIGA
 from ..taiga.work import SORTS, DueState, days_between, due_state, hue_of, safe_color, sort_items
 
-KINDS: tuple[Kind, ...] = ("task", "us")
+KINDS: tuple[Kind, ...] = ("task", "us", "issue")
 
 
 class TasksSettings(WidgetSection):
@@ -86,7 +87,7 @@ class Row:
 
 
 class TasksWidget(Widget):
-    """My open Taiga tasks and user stories: status, due date, blocked, link; a status menu each."""
+    """My open Taiga tasks, user stories and issues: status, due date, blocked, link; a status menu each."""
 
     slug = "tasks"
     title = _l("My tasks")
