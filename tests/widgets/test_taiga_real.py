@@ -23,8 +23,9 @@ from flask import Flask
 from portal import create_app
 from portal.caching.codec import Codec
 from portal.caching.stores import RedisStore
-from portal.upstreams.errors import UpstreamAuthError
+from portal.upstreams.errors import UpstreamAuthError, UpstreamConflict
 from portal.upstreams.http import HttpLimits
+from portal.web.bidi import BIDI_CONTROLS
 from portal.widgets.taiga.client import TaigaClient, Tokens
 
 from ..conftest import SSO_ENV, sso_config
@@ -32,7 +33,7 @@ from ..support.keycloak import KeycloakSim, login
 from ..support.live import serve
 from ..support.processes import RedisServer
 from ..support.taiga import TaigaBack
-from ..support.taiga_portal import card, csrf_token, status_form, status_shown, with_taiga
+from ..support.taiga_portal import card, csrf_token, row_of, status_form, status_shown, with_taiga
 
 pytestmark = pytest.mark.peers
 
@@ -73,8 +74,12 @@ def _admin(taiga_back: TaigaBack) -> dict[str, str]:
     return {"Authorization": f"Bearer {taiga_back.login('admin')['auth_token']}"}
 
 
-def _task(taiga_back: TaigaBack, task_id: int) -> dict[str, Any]:
-    answer = requests.get(f"{taiga_back.url}tasks/{task_id}", headers=_admin(taiga_back), timeout=15)
+PATHS = {"task": "tasks", "us": "userstories", "issue": "issues"}
+
+
+def _task(taiga_back: TaigaBack, task_id: int, kind: str = "task") -> dict[str, Any]:
+    """A task (or another kind of item) as Taiga holds it now."""
+    answer = requests.get(f"{taiga_back.url}{PATHS[kind]}/{task_id}", headers=_admin(taiga_back), timeout=15)
     answer.raise_for_status()
     found: dict[str, Any] = answer.json()
     return found
@@ -82,7 +87,7 @@ def _task(taiga_back: TaigaBack, task_id: int) -> dict[str, Any]:
 
 def _set(taiga_back: TaigaBack, kind: str, item_id: int, **fields: Any) -> dict[str, Any]:
     """Change an item in Taiga itself (as its admin), with its current version."""
-    path = "tasks" if kind == "task" else "userstories"
+    path = PATHS[kind]
     headers = _admin(taiga_back)
     current = requests.get(f"{taiga_back.url}{path}/{item_id}", headers=headers, timeout=15).json()
     answer = requests.patch(
@@ -96,36 +101,38 @@ def _set(taiga_back: TaigaBack, kind: str, item_id: int, **fields: Any) -> dict[
     return found
 
 
-def _status_id(taiga_back: TaigaBack, project: int, name: str) -> int:
+def _status_id(taiga_back: TaigaBack, project: int, name: str, kind: str = "task") -> int:
+    path = "issue-statuses" if kind == "issue" else "task-statuses"
     statuses = requests.get(
-        f"{taiga_back.url}task-statuses", params={"project": project}, headers=_admin(taiga_back), timeout=15
+        f"{taiga_back.url}{path}", params={"project": project}, headers=_admin(taiga_back), timeout=15
     ).json()
     return int(next(s["id"] for s in statuses if s["name"] == name))
 
 
 def _seeded(
-    taiga_back: TaigaBack, username: str, label: str, project: str = "portal-alpha"
+    taiga_back: TaigaBack, username: str, label: str, project: str = "portal-alpha", kind: str = "tasks"
 ) -> dict[str, Any]:
     found: dict[str, Any] = next(
         t
-        for t in taiga_back.seed["tasks"]
+        for t in taiga_back.seed[kind]
         if t["assigned_to"] == username and t["project"] == project and t["subject"].endswith(label)
     )
     return found
 
 
 @pytest.fixture
-def restore(taiga_back: TaigaBack) -> Iterator[Callable[[int], None]]:
-    """Remember tasks a test changes; put their status and subject back afterwards."""
-    saved: dict[int, dict[str, Any]] = {}
+def restore(taiga_back: TaigaBack) -> Iterator[Callable[..., None]]:
+    """Remember tasks (or issues: kind="issue") a test changes; put their status and subject back
+    afterwards."""
+    saved: dict[tuple[str, int], dict[str, Any]] = {}
 
-    def remember(task_id: int) -> None:
-        task = _task(taiga_back, task_id)
-        saved.setdefault(task_id, {"status": task["status"], "subject": task["subject"]})
+    def remember(task_id: int, kind: str = "task") -> None:
+        task = _task(taiga_back, task_id, kind)
+        saved.setdefault((kind, task_id), {"status": task["status"], "subject": task["subject"]})
 
     yield remember
-    for task_id, fields in saved.items():
-        _set(taiga_back, "task", task_id, **fields)
+    for (kind, task_id), fields in saved.items():
+        _set(taiga_back, kind, task_id, **fields)
 
 
 # --- the client -------------------------------------------------------------------------------
@@ -306,7 +313,11 @@ def test_alice_and_bob_never_see_each_others_items(served: list[str], taiga_back
     stories = sum(
         1 for s in taiga_back.seed["userstories"] if s["assigned_to"] == "alice" and s["status"] != "Done"
     )
-    assert mine.count('<li class="task-row') == tasks + 26 + stories  # with her 26 undated chores
+    issues = sum(
+        1 for i in taiga_back.seed["issues"] if i["assigned_to"] == "alice" and i["status"] != "Closed"
+    )
+    assert issues == 8  # four open issues in each of her two projects, now on her card too
+    assert mine.count('<li class="task-row') == tasks + 26 + stories + issues  # with her 26 undated chores
 
 
 def test_a_status_change_lands_in_taiga_with_the_right_version(
@@ -402,21 +413,29 @@ def test_a_change_made_in_taiga_first_is_a_conflict_shown_clearly(
     assert _task(taiga_back, seeded["id"])["status_extra_info"]["name"] == "Needs Info"
 
 
-def test_alice_forging_a_change_of_bobs_task_is_refused_and_taiga_unchanged(
-    served: list[str], taiga_back: TaigaBack
+@pytest.mark.parametrize(
+    ("kind", "label", "project", "status"),
+    [
+        ("task", "due today", "portal-alpha", "In progress"),
+        ("issue", "overdue by 2 days", "portal-alpha", "Rejected"),  # a project alice is in
+        ("issue", "overdue by 2 days", "bob-private", "Rejected"),  # one she is not
+    ],
+)
+def test_alice_forging_a_change_of_bobs_item_is_refused_and_taiga_unchanged(
+    served: list[str], taiga_back: TaigaBack, kind: str, label: str, project: str, status: str
 ) -> None:
     base = served[0]
     browser = _browser(base, "alice")
     card(browser, "tasks", base, until="task-row")
-    bobs = _seeded(taiga_back, "bob", "due today")
-    before = _task(taiga_back, bobs["id"])
+    bobs = _seeded(taiga_back, "bob", label, project, kind=f"{kind}s")
+    before = _task(taiga_back, bobs["id"], kind)
     token = csrf_token(browser.get(f"{base}/", timeout=15).text)
-    other = _status_id(taiga_back, before["project"], "In progress")
+    other = _status_id(taiga_back, before["project"], status, kind)
     forged = _change(
-        browser, base, f"/widgets/tasks/task/{bobs['id']}/status", str(other), str(before["version"]), token
+        browser, base, f"/widgets/tasks/{kind}/{bobs['id']}/status", str(other), str(before["version"]), token
     )
     assert forged.status_code == 403 and "Only items assigned to you can be changed here." in forged.text
-    after = _task(taiga_back, bobs["id"])
+    after = _task(taiga_back, bobs["id"], kind)
     assert (after["status"], after["version"]) == (before["status"], before["version"])
 
 
@@ -453,12 +472,13 @@ def test_due_states_on_the_calendar_match_the_seeded_dates(served: list[str], ta
         else:
             assert state in css, f"{day}: {css}"
     upcoming = unescape(html[html.index('class="upcoming__list"') :])
-    for task in taiga_back.seed["tasks"]:
+    for task in taiga_back.seed["tasks"] + taiga_back.seed["issues"]:
         if task["assigned_to"] != "alice" or task["status"] == "Closed" or not task["due_date"]:
             continue
         offset = (date.fromisoformat(task["due_date"]) - today).days
+        subject = task["subject"].translate(BIDI_CONTROLS)  # the card drops them (web/bidi.py)
         row = re.search(
-            rf'<li class="upcoming__row is-(\w+)[^"]*">(?:(?!</li>).)*{re.escape(task["subject"])}',
+            rf'<li class="upcoming__row is-(\w+)[^"]*">(?:(?!</li>).)*{re.escape(subject)}',
             upcoming,
             re.S,
         )
@@ -499,3 +519,107 @@ def test_hostile_text_in_subjects_and_project_names_is_shown_as_text(
             headers=headers,
             timeout=15,
         ).raise_for_status()
+
+
+# --- issues -------------------------------------------------------------------------------------
+
+
+def test_the_board_holds_open_issues_and_their_statuses(taiga_back: TaigaBack) -> None:
+    """The service account reads issues with the rest: open ones only, their workflow in the
+    catalogue, and a stale version on an issue's status is a conflict."""
+    client = _client(taiga_back)
+    board = client.board()
+    issues = [item for item in board.items if item.kind == "issue"]
+    open_ones = [i for i in taiga_back.seed["issues"] if i["status"] != "Closed"]
+    assert {i.id for i in issues} == {i["id"] for i in open_ones} and not board.truncated
+    blocked = next(
+        i for i in issues if i.subject.endswith("alice: due in 1 day") and i.project_slug == "portal-alpha"
+    )
+    assert blocked.is_blocked and blocked.blocked_note == "seeded: waiting for the **ops** team"
+    assert blocked.due_date is not None and blocked.assignees == (taiga_back.user("alice")["id"],)
+    names = [s.name for s in client.catalog().of("issue", blocked.project)]
+    assert names == ["New", "In progress", "Ready for test", "Closed", "Needs Info", "Rejected", "Postponed"]
+    seeded = _seeded(taiga_back, "bob", "no due date", "portal-beta", kind="issues")
+    fresh = client.item("issue", seeded["id"])
+    other = _status_id(taiga_back, fresh.project, "Postponed", "issue")
+    changed = client.set_status("issue", fresh.id, other, fresh.version)
+    try:
+        assert changed.version == fresh.version + 1 and changed.status_name == "Postponed"
+        with pytest.raises(UpstreamConflict):
+            client.set_status("issue", fresh.id, fresh.status, fresh.version)  # the version it had
+    finally:
+        _set(taiga_back, "issue", fresh.id, status=fresh.status)
+
+
+def test_alice_never_sees_bobs_issues_and_her_own_show_as_issues(
+    served: list[str], taiga_back: TaigaBack
+) -> None:
+    base = served[0]
+    alice, bob = _browser(base, "alice"), _browser(base, "bob")
+    mine = card(alice, "tasks", base, until="task-row")
+    text = unescape(mine)
+    assert "Issue for alice: overdue by 2 days" in text and "Issue for bob" not in text
+    theirs = unescape(card(bob, "tasks", base, until="task-row"))
+    assert "[Private] Issue for bob: due in 1 day" in theirs and "Issue for alice" not in theirs
+    seeded = _seeded(taiga_back, "alice", "due in 1 day", kind="issues")
+    row = row_of(mine, seeded["subject"])
+    front = taiga_back.front_url.rstrip("/")
+    assert (
+        f'href="{front}/project/portal-alpha/issue/{seeded["ref"]}"' in row
+        and f"Issue #{seeded['ref']}" in row
+    )
+    assert "<strong>ops</strong>" in row  # the blocked note, as Taiga renders its Markdown
+    # The hostile subject is text: escaped, its bidi override dropped.
+    assert "&lt;script&gt;alert(" in mine and "<script>" not in mine and "<img src=x" not in mine
+    assert "\u202e" not in mine
+    calendar = unescape(card(alice, "deadlines", base, until="upcoming"))
+    assert seeded["subject"] in calendar and "Issue for bob" not in calendar
+
+
+def _alices_issue(
+    base: str, taiga_back: TaigaBack, restore: Callable[..., None], label: str, project: str
+) -> tuple[requests.Session, dict[str, Any], str, str, dict[str, str], str]:
+    """alice's browser, her seeded issue (put back after the test), its status form as her card
+    shows it (action, version, statuses) and the page's CSRF token."""
+    browser = _browser(base, "alice")
+    seeded = _seeded(taiga_back, "alice", label, project, kind="issues")
+    restore(seeded["id"], "issue")
+    action, version, statuses = status_form(card(browser, "tasks", base, until="task-row"), seeded["subject"])
+    token = csrf_token(browser.get(f"{base}/", timeout=15).text)
+    return browser, seeded, action, version, statuses, token
+
+
+def test_an_issues_status_change_lands_in_taiga_with_the_right_version(
+    served: list[str], taiga_back: TaigaBack, restore: Callable[..., None]
+) -> None:
+    base = served[0]
+    browser, seeded, action, version, statuses, token = _alices_issue(
+        base, taiga_back, restore, "overdue by 2 days", "portal-beta"
+    )
+    before = _task(taiga_back, seeded["id"], "issue")
+    assert (
+        action.startswith(f"/widgets/tasks/issue/{seeded['id']}/status") and int(version) == before["version"]
+    )
+    assert "Postponed" in statuses  # the issue's own workflow
+    answer = _change(browser, base, action, statuses["Postponed"], version, token)
+    assert answer.status_code == 200 and "is now Postponed." in answer.text
+    assert status_shown(answer.text, seeded["subject"]) == "Postponed"
+    after = _task(taiga_back, seeded["id"], "issue")
+    assert after["status_extra_info"]["name"] == "Postponed" and after["version"] == before["version"] + 1
+    assert status_shown(card(browser, "tasks", served[1], until="task-row"), seeded["subject"]) == "Postponed"
+
+
+def test_an_issue_changed_in_taiga_first_is_a_conflict_shown_clearly(
+    served: list[str], taiga_back: TaigaBack, restore: Callable[..., None]
+) -> None:
+    base = served[0]
+    browser, seeded, action, version, statuses, token = _alices_issue(
+        base, taiga_back, restore, "no due date", "portal-alpha"
+    )
+    project = _task(taiga_back, seeded["id"], "issue")["project"]
+    _set(taiga_back, "issue", seeded["id"], status=_status_id(taiga_back, project, "In progress", "issue"))
+    answer = _change(browser, base, action, statuses["Ready for test"], version, token)
+    assert answer.status_code == 200
+    assert "This item was changed in Taiga after your card showed it" in answer.text
+    assert status_shown(answer.text, seeded["subject"]) == "In progress"
+    assert _task(taiga_back, seeded["id"], "issue")["status_extra_info"]["name"] == "In progress"

@@ -19,6 +19,7 @@ days = (today - dt.date.fromisoformat(seed["today_utc"])).days
 SHIFTS = [  # table, date columns, timestamp columns: all that seed.py sets from today's date
     ("tasks_task", ["due_date"], ["finished_date"]),
     ("userstories_userstory", ["due_date"], ["finish_date"]),
+    ("issues_issue", ["due_date"], ["finished_date"]),
     ("milestones_milestone", ["estimated_start", "estimated_finish"], []),
 ]
 if days:
@@ -38,7 +39,7 @@ def moved(value):
 seed["today_utc"] = str(today)
 for item in seed["milestones"]:
     item["estimated_finish"] = moved(item["estimated_finish"])
-for item in seed["userstories"] + seed["tasks"]:
+for item in seed["userstories"] + seed["tasks"] + seed.get("issues", []):
     item["due_date"] = moved(item["due_date"])
 with open(target, "w") as out:
     json.dump(seed, out, indent=1)
