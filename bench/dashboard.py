@@ -41,9 +41,10 @@ from .taiga_load import cookie_of, realm_with
 
 CARDS = ("tasks", "deadlines", "status", "metrics", "incidents", "pipelines")
 LATENCY = (0.05, 0.3)  # seconds: each simulated answer waits a time drawn in this range
-# Taiga holds at most this many of the people (one task and one story each, in ten projects):
-# its board is then the same at every step of figure 1, as figure 2 compares, and of a size a
-# large team has (a board read is 4.3 MB of JSON with 1,000 people, 17 MB with 4,000). Beyond
+# Taiga holds at most this many of the people (one task, one story and one issue each, in ten
+# projects): its board is then the same at every step of figure 1, as figure 2 compares, and of a
+# size a large team has (a board read is 5.5 MB of JSON with 1,000 people, 22 MB with 4,000; 4.3
+# and 17 MB before the issues were read). Beyond
 # them, people are not in Taiga: their tasks and deadlines cards say so, cut from the same board.
 TAIGA_PEOPLE = 1000
 # A busy team: a task moves every 5 s, whatever the number of people (about six moves a day for

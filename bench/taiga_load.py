@@ -1,11 +1,11 @@
 """8. Taiga's load against the portal's users: 10, 100 and 1,000 people polling both Taiga cards.
 
 Each person is a distinct user of the Keycloak-shaped provider (a realm made for the run) and of
-the Taiga simulator (`crowd_world`: one task and one story each, in ten projects), logged in
+the Taiga simulator (`crowd_world`: one task, one story and one issue each, in ten projects), logged in
 through the provider's form (access tokens of an hour: no refresh during the run). For each
 count, a fresh portal (2 workers, Redis, TTL 20 s) is polled by that many people, every card
 every 15 s, for the run. The simulator counts every call
-it receives: the board (projects, tasks, stories, sprints, users) is read once per TTL for
+it receives: the board (projects, tasks, stories, issues, sprints, users) is read once per TTL for
 everyone, the statuses once per `catalog_ttl`, so the calls per cache period are the same
 whatever the number of people. Goal: the same count for each number of people (within one
 board read: where a period boundary falls), and no error.
@@ -37,7 +37,14 @@ FULL_PEOPLE = (10, 100, 1000)
 QUICK_PEOPLE = (5, 30)
 INTERVAL = 15.0
 TTL = 20
-BOARD = ("/api/v1/projects", "/api/v1/tasks", "/api/v1/userstories", "/api/v1/milestones", "/api/v1/users")
+BOARD = (
+    "/api/v1/projects",
+    "/api/v1/tasks",
+    "/api/v1/userstories",
+    "/api/v1/issues",
+    "/api/v1/milestones",
+    "/api/v1/users",
+)
 
 
 def realm_with(people: int, directory: Path) -> Path:
