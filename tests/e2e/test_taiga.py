@@ -146,6 +146,30 @@ def test_a_status_changed_from_the_keyboard_updates_the_card(
     assert world.statuses["task"][item.status].name == "Ready for test" and item.version == 2
 
 
+def test_an_issue_shows_as_one_and_its_status_changes_from_the_keyboard(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A bug assigned to camille is on her card, said to be an issue and linked to it in Taiga;
+    its own workflow's statuses are in its menu, and a change lands on the issue, not on the
+    task that has the same id."""
+    _, world = tracker
+    page = page_of()
+    issue = next(i for i in world.items["issue"].values() if i.subject.startswith("Question"))
+    task = world.items["task"][issue.id]
+    task_before = (task.status, task.version)
+    uid = f"tasks-issue-{issue.id}"
+    row = page.locator(f'#widget-tasks .task-row[data-key="{uid}"]')
+    expect(row.locator(".task-row__kind")).to_have_text(f"Issue #{issue.ref}")
+    expect(row.locator(f"#{uid}-link")).to_have_attribute("href", re.compile(rf"/issue/{issue.ref}$"))
+    _open_menu_by_keyboard(page, uid, "Postponed")  # an issue's status: tasks have none such
+    page.keyboard.press("Enter")
+    expect(page.locator("#widget-tasks .card-notice")).to_contain_text("is now Postponed")
+    expect(page.locator(f"#{uid}-status")).to_contain_text("Postponed")
+    assert page.evaluate(FOCUSED_ID) == f"{uid}-status"
+    assert world.statuses["issue"][issue.status].name == "Postponed" and issue.version == 2
+    assert (task.status, task.version) == task_before
+
+
 def test_a_status_chosen_with_the_mouse_closes_its_menu(
     page_of: Any, tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
@@ -165,7 +189,13 @@ def test_a_status_chosen_with_the_mouse_closes_its_menu(
 
 
 FOCUSED_ID = "() => document.activeElement && document.activeElement.id"
-TAKEN = ("Relire la politique", "Mettre à jour K3s", "Documenter la rotation", "Nettoyer les anciennes")
+TAKEN = (
+    "Relire la politique",
+    "Mettre à jour K3s",
+    "Documenter la rotation",
+    "Nettoyer les anciennes",
+    "Question",
+)
 
 
 def _open_menu_by_keyboard(page: Page, uid: str, choice: str) -> Any:
