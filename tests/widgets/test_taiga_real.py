@@ -539,6 +539,16 @@ def test_the_board_holds_open_issues_and_their_statuses(taiga_back: TaigaBack) -
     assert blocked.due_date is not None and blocked.assignees == (taiga_back.user("alice")["id"],)
     names = [s.name for s in client.catalog().of("issue", blocked.project)]
     assert names == ["New", "In progress", "Ready for test", "Closed", "Needs Info", "Rejected", "Postponed"]
+    french = [s.name for s in client.catalog("fr").of("issue", blocked.project)]  # as the simulator says
+    assert french == [
+        "Nouveau",
+        "En cours",
+        "Prêt à tester",
+        "Fermé",
+        "Infos manquantes",
+        "Rejeté",
+        "Repoussé",
+    ]
     seeded = _seeded(taiga_back, "bob", "no due date", "portal-beta", kind="issues")
     fresh = client.item("issue", seeded["id"])
     other = _status_id(taiga_back, fresh.project, "Postponed", "issue")

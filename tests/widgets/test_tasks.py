@@ -840,6 +840,9 @@ def test_my_issues_are_listed_with_their_kind_and_link_and_nobody_elses(
     assert "Postponed" not in task_statuses
     french = unescape(client.get("/widgets/tasks", headers={"Accept-Language": "fr"}).get_data(as_text=True))
     assert "Ticket #6" in row_of(french, "Le certificat wildcard")
+    french = card(client, "tasks", until="Repoussé", language="fr")  # the statuses, once read in French
+    _, _, french_statuses = status_form(unescape(french), "Le certificat wildcard")
+    assert "Repoussé" in french_statuses and "Rejeté" in french_statuses  # as Taiga's French names them
     # Overdue and soon filters count issues like the rest.
     soon = unescape(card(client, "tasks", until="task-row", soon="1"))
     assert "Le certificat wildcard" in soon and "La recherche ignore" not in soon
