@@ -120,19 +120,26 @@ TIMES = """() => ({
 
 
 @pytest.mark.parametrize(
-    ("language", "ago", "opened", "running"),
+    ("language", "ago", "opened", "finished", "running"),
     [
         (
             "en",
-            r"^(opened )?(just now|\d+\s\S+\sago)$",
+            r"^(opened |finished )?(just now|\d+\s\S+\sago)$",
             "opened ",
+            "finished ",
             "running for ",
         ),
-        ("fr", r"^(ouverte )?(à l’instant|il y a \d+\s.+)$", "ouverte ", "en cours depuis "),
+        (
+            "fr",
+            r"^(ouverte |terminé )?(à l’instant|il y a \d+\s.+)$",
+            "ouverte ",
+            "terminé ",
+            "en cours depuis ",
+        ),
     ],
 )
 def test_times_are_written_by_the_page_and_stay_true_as_its_clock_moves(
-    open_page: OpenPage, language: str, ago: str, opened: str, running: str
+    open_page: OpenPage, language: str, ago: str, opened: str, finished: str, running: str
 ) -> None:
     """The card's HTML carries moments (the same HTML all day); the page writes them relative to
     its clock, in its language, and again as the clock moves."""
@@ -144,6 +151,7 @@ def test_times_are_written_by_the_page_and_stay_true_as_its_clock_moves(
         assert re.match(ago, moment["text"]), moment
         assert moment["server"] not in moment["text"]  # written by the page, not the server's date
     assert any(moment["text"].startswith(opened) for moment in before["ago"])
+    assert any(moment["text"].startswith(finished) for moment in before["ago"])  # when it ended
     page.clock.fast_forward("03:00:00")  # three hours on: the page's 30 s rewrite is due
     after = page.evaluate(TIMES)
     hours = [m["text"] for m in after["ago"] if re.search(r"\b3\s(hr|h)\b", m["text"])]
