@@ -981,7 +981,7 @@
     if (!had || had.element.isConnected || (document.activeElement && document.activeElement !== document.body)) return;
     var target = null;
     had.near.some(function (key) {
-      var row = body.querySelector("[data-key='" + key.replace(/'/g, "") + "']");
+      var row = body.querySelector("[data-key=\"" + CSS.escape(key) + "\"]");
       target = row && (row.matches(FOCUSABLE) ? row : row.querySelector(FOCUSABLE));
       return !!target;
     });
