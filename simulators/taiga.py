@@ -6,6 +6,7 @@ tests/peers/taiga-back/samples/ show (docs/upstream-apis.md § 1):
     GET  /api/v1/users/me, /users, /users/by_username?username=
     GET  /api/v1/projects, /tasks, /userstories, /issues, /milestones
     GET  /api/v1/task-statuses, /userstory-statuses, /issue-statuses
+    GET  /api/v1/issue-types, /severities, /priorities
     GET  /api/v1/tasks/{id}, /userstories/{id}, /issues/{id}
     PATCH /api/v1/tasks/{id}, /userstories/{id}, /issues/{id}   {"status", "version"} (Taiga's
          optimistic locking)
@@ -36,7 +37,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -50,6 +51,20 @@ THROTTLE_HEADER = "X-Throttle-Wait-Seconds"
 KINDS = ("task", "us", "issue")
 PATHS = {"task": "tasks", "us": "userstories", "issue": "issues"}
 STATUS_PATHS = {"task": "task-statuses", "us": "userstory-statuses", "issue": "issue-statuses"}
+GRADE_PATHS = {"type": "issue-types", "severity": "severities", "priority": "priorities"}
+# The scrum template's issue types, severities and priorities (name, colour, order), as taiga-back
+# 6.10 creates them with a project; a new issue is a Bug of Normal severity and priority.
+DEFAULT_GRADES = {
+    "type": (("Bug", "#E44057", 1), ("Question", "#5178D3", 2), ("Enhancement", "#40E4CE", 3)),
+    "severity": (
+        ("Wishlist", "#70728F", 1),
+        ("Minor", "#40A8E4", 2),
+        ("Normal", "#40E47C", 3),
+        ("Important", "#E4A240", 4),
+        ("Critical", "#D35450", 5),
+    ),
+    "priority": (("Low", "#A8E440", 1), ("Normal", "#E4CE40", 3), ("High", "#E47C40", 5)),
+}
 Answer = Callable[[SimRequest, "re.Match[str]", "SimUser | None"], SimResponse]  # a route that knows who asks
 
 
@@ -59,10 +74,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
-# Taiga translates the names of its default statuses into the caller's Accept-Language (Django's
-# LocaleMiddleware; `_(obj.status.name)` in its serializers), as taiga-back 6.10's French catalogue
-# does; a team's own names pass as they are.
-FRENCH_STATUSES = {
+# Taiga translates the names of its default statuses, issue types, severities and priorities into
+# the caller's Accept-Language (Django's LocaleMiddleware; `_(obj.status.name)` and I18NField in
+# its serializers), as taiga-back 6.10's French catalogue does; a team's own names pass as they are.
+FRENCH_NAMES = {
     "New": "Nouveau",
     "Ready": "Prêt",
     "In progress": "En cours",
@@ -73,13 +88,24 @@ FRENCH_STATUSES = {
     "Needs Info": "Infos manquantes",
     "Rejected": "Rejeté",  # issues' own
     "Postponed": "Repoussé",
+    # issue types, priorities and severities (taiga/projects/translations.py)
+    "Bug": "Bug",
+    "Question": "Question",
+    "Enhancement": "Amélioration",
+    "Low": "Faible",
+    "Normal": "Normal",
+    "High": "Fort",
+    "Wishlist": "Souhaits",
+    "Minor": "Mineur",
+    "Important": "Important",
+    "Critical": "Critique",
 }
 
 
-def _status_name(name: str, request: SimRequest | None) -> str:
-    """A status's name in the language the request asks for, as Taiga writes it."""
+def _translated(name: str, request: SimRequest | None) -> str:
+    """A default status or grade name in the language the request asks for, as Taiga writes it."""
     wanted = request.headers.get("accept-language", "") if request is not None else ""
-    return FRENCH_STATUSES.get(name, name) if wanted.lower().startswith("fr") else name
+    return FRENCH_NAMES.get(name, name) if wanted.lower().startswith("fr") else name
 
 
 def _iso(moment: float) -> str:
@@ -168,6 +194,17 @@ class SimStatus:
 
 
 @dataclass
+class SimGrade:
+    """An issue type, severity or priority of one project."""
+
+    id: int
+    project: int
+    name: str
+    color: str
+    order: int
+
+
+@dataclass
 class SimItem:
     kind: str  # task | us | issue
     id: int
@@ -184,6 +221,10 @@ class SimItem:
     version: int = 1
     modified: float = field(default_factory=time.time)
     history: list[tuple[int, set[str]]] = field(default_factory=list)  # (version it made, fields changed)
+    # an issue's type, severity and priority, by name (ids in the project's grades)
+    grades: dict[str, str] = field(
+        default_factory=lambda: {"type": "Bug", "severity": "Normal", "priority": "Normal"}
+    )
 
 
 @dataclass
@@ -207,6 +248,7 @@ class TaigaWorld:
         self.users: dict[int, SimUser] = {}
         self.projects: dict[int, SimProject] = {}
         self.statuses: dict[str, dict[int, SimStatus]] = {kind: {} for kind in KINDS}
+        self.grades: dict[str, dict[int, SimGrade]] = {kind: {} for kind in GRADE_PATHS}
         self.items: dict[str, dict[int, SimItem]] = {kind: {} for kind in KINDS}
         self.sprints: dict[int, SimSprint] = {}
         self.access: dict[str, tuple[int, float]] = {}  # token -> (user, expires)
@@ -260,7 +302,17 @@ class TaigaWorld:
                 self.statuses[kind][status_id] = SimStatus(
                     status_id, project.id, name_, slug_, color, closed, order
                 )
+        for grade_kind, grades in DEFAULT_GRADES.items():
+            for name_, color, order in grades:
+                grade_id = len(self.grades[grade_kind]) + 1
+                self.grades[grade_kind][grade_id] = SimGrade(grade_id, project.id, name_, color, order)
         return project
+
+    def grade_id(self, kind: str, project: int, name: str) -> int | None:
+        """The id of the project's issue type, severity or priority of that name (None: gone)."""
+        return next(
+            (g.id for g in self.grades[kind].values() if g.project == project and g.name == name), None
+        )
 
     def status_id(self, kind: str, project: int, name: str) -> int:
         return next(s.id for s in self.statuses[kind].values() if s.project == project and s.name == name)
@@ -276,6 +328,9 @@ class TaigaWorld:
         sprint: SimSprint | None = None,
         blocked: str | None = None,
         also: list[SimUser] | None = None,
+        severity: str = "Normal",
+        priority: str = "Normal",
+        issue_type: str = "Bug",
     ) -> SimItem:
         # One sequence of refs per project for every kind, as Taiga numbers them.
         refs = [i.ref for k in KINDS for i in self.items[k].values() if i.project == project.id]
@@ -293,6 +348,7 @@ class TaigaWorld:
             is_blocked=blocked is not None,
             blocked_note=blocked or "",
             modified=self.clock() - 3600 * (len(self.items[kind]) % 17),
+            grades={"type": issue_type, "severity": severity, "priority": priority},
         )
         self.items[kind][item.id] = item
         return item
@@ -362,7 +418,7 @@ class TaigaWorld:
             "project_extra_info": self.project_info(item.project),
             "status": status.id,
             "status_extra_info": {
-                "name": _status_name(status.name, request),
+                "name": _translated(status.name, request),
                 "color": status.color,
                 "is_closed": status.is_closed,
             },
@@ -390,9 +446,10 @@ class TaigaWorld:
         if item.kind == "issue":  # IssueListSerializer: no sprint's slug, the issue's own kinds
             body.update(
                 finished_date=None,
-                type=item.project * 10 + 1,  # ids, as Taiga gives them (Bug, Normal, Normal)
-                severity=item.project * 10 + 3,
-                priority=item.project * 10 + 2,
+                # ids of the project's grades, as Taiga gives them
+                **{
+                    kind: self.grade_id(kind, item.project, item.grades.get(kind, "")) for kind in GRADE_PATHS
+                },
             )
             return body
         body["milestone_slug"] = sprint.slug if sprint else None
@@ -728,23 +785,17 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
         )
         return SimResponse.json(world.item_json(updated, request))
 
-    def statuses(kind: str) -> Callable[[SimRequest, re.Match[str], SimUser | None], SimResponse]:
+    def per_project(table: dict[int, SimStatus] | dict[int, SimGrade]) -> Answer:
+        """A project setting's list (statuses, issue types, severities, priorities), `project` filter."""
+
         def handler(request: SimRequest, match: re.Match[str], user: SimUser | None) -> SimResponse:
             assert user is not None
             visible = {p.id for p in world.visible_projects(user)}
             project = request.arg("project")
             rows = [
-                {
-                    "id": s.id,
-                    "name": _status_name(s.name, request),
-                    "slug": s.slug,
-                    "order": s.order,
-                    "is_closed": s.is_closed,
-                    "color": s.color,
-                    "project": s.project,
-                }
-                for s in world.statuses[kind].values()
-                if s.project in visible and (not project or str(s.project) == project)
+                {**asdict(row), "name": _translated(row.name, request)}
+                for row in table.values()
+                if row.project in visible and (not project or str(row.project) == project)
             ]
             return _paginate(request, rows, base)
 
@@ -766,7 +817,9 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
         server.route("GET", rf"{API}/{path}")(guarded(items(kind)))
         server.route("GET", rf"{API}/{path}/(?P<id>\d+)")(guarded(detail(kind), auth="required"))
         server.route("PATCH", rf"{API}/{path}/(?P<id>\d+)")(guarded(detail(kind), auth="required"))
-        server.route("GET", rf"{API}/{STATUS_PATHS[kind]}")(guarded(statuses(kind)))
+        server.route("GET", rf"{API}/{STATUS_PATHS[kind]}")(guarded(per_project(world.statuses[kind])))
+    for grade_kind, path in GRADE_PATHS.items():
+        server.route("GET", rf"{API}/{path}")(guarded(per_project(world.grades[grade_kind])))
     return server, world
 
 
@@ -865,6 +918,8 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
         "In progress",
         camille,
         -3,
+        severity="Critical",
+        priority="High",
     )
     add(
         "issue",
@@ -873,8 +928,10 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
         "New",
         camille,
         2,
+        priority="Low",
+        issue_type="Question",
     )
-    add("issue", portal, "La recherche ignore les accents", "Needs Info", camille, None)
+    add("issue", portal, "La recherche ignore les accents", "Needs Info", camille, None, severity="Minor")
     add(
         "issue",
         mobile,
@@ -883,6 +940,7 @@ def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
         dominique,
         -1,
         m_now,
+        severity="Important",
     )
     add("issue", portal, "Le lien de réinitialisation du mot de passe expire trop vite", "New", dominique, 1)
     add("issue", mobile, "Les notifications arrivent en double", "New", sacha, 0)

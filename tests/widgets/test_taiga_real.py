@@ -253,7 +253,7 @@ def test_users_are_found_by_username(taiga_back: TaigaBack) -> None:
 @pytest.fixture
 def taiga_apps(
     portal_config: dict[str, Any], keycloak: KeycloakSim, taiga_back: TaigaBack, redis_server: RedisServer
-) -> Callable[[], Flask]:
+) -> Callable[..., Flask]:
     """Apps (workers) on one Redis, single sign-on, reading the real Taiga as its admin."""
     config = with_taiga(
         sso_config(portal_config, keycloak.url), taiga_back.url, taiga_back.front_url.rstrip("/")
@@ -265,14 +265,16 @@ def taiga_apps(
     admin = taiga_back.user("admin")
     env = {**SSO_ENV, "PORTAL_TAIGA_USERNAME": "admin", "PORTAL_TAIGA_PASSWORD": admin["password"]}
 
-    def build() -> Flask:
-        return create_app({"TESTING": True, "PORTAL": config, "ENV": env})
+    def build(key_prefix: str = "") -> Flask:
+        """An app; with `key_prefix`, one that shares nothing cached with the others."""
+        own = {**config, "cache": {**config["cache"], "key_prefix": key_prefix}} if key_prefix else config
+        return create_app({"TESTING": True, "PORTAL": own, "ENV": env})
 
     return build
 
 
 @pytest.fixture
-def served(taiga_apps: Callable[[], Flask]) -> Iterator[list[str]]:
+def served(taiga_apps: Callable[..., Flask]) -> Iterator[list[str]]:
     with ExitStack() as stack:
         yield [stack.enter_context(serve(taiga_apps())) for _ in range(2)]
 
@@ -587,6 +589,42 @@ def test_alice_never_sees_bobs_issues_and_her_own_show_as_issues(
     assert "\u202e" not in mine
     calendar = unescape(card(alice, "deadlines", base, until="upcoming"))
     assert seeded["subject"] in calendar and "Issue for bob" not in calendar
+
+
+def _grade_ids(taiga_back: TaigaBack, path: str, project: int) -> dict[str, int]:
+    """A project's issue types, severities or priorities, by their English names."""
+    answer = requests.get(
+        f"{taiga_back.url}{path}", params={"project": project}, headers=_admin(taiga_back), timeout=15
+    )
+    return {grade["name"]: grade["id"] for grade in answer.json()}
+
+
+def test_a_critical_issue_of_high_priority_says_so_in_taigas_words(
+    taiga_apps: Callable[..., Flask], taiga_back: TaigaBack
+) -> None:
+    """An issue made critical and of high priority in Taiga: alice's card says its severity and
+    priority in Taiga's names and colours, in English and in Taiga's own French, and its type; a
+    Normal one (Taiga's default) says neither."""
+    seeded = _seeded(taiga_back, "alice", "no due date", kind="issues")
+    normal = _seeded(taiga_back, "alice", "overdue by 2 days", kind="issues")
+    before = _task(taiga_back, seeded["id"], "issue")
+    severities = _grade_ids(taiga_back, "severities", before["project"])
+    priorities = _grade_ids(taiga_back, "priorities", before["project"])
+    _set(taiga_back, "issue", seeded["id"], severity=severities["Critical"], priority=priorities["High"])
+    try:
+        with serve(taiga_apps("portal:grades:")) as base:  # its own keys: no board read before
+            alice = _browser(base, "alice")
+            english = card(alice, "tasks", base, until="grade-tag")
+            row = unescape(row_of(english, seeded["subject"]))
+            assert "Severity: Critical" in row and "Priority: High" in row and ">Bug</bdi>" in row
+            assert 'fill="#d35450"' in row  # Taiga's colour for Critical
+            assert "grade-tag" not in row_of(english, normal["subject"])
+            french = unescape(
+                row_of(card(alice, "tasks", base, until="Critique", language="fr"), seeded["subject"])
+            )
+            assert "Gravité\u00a0: Critique" in french and "Priorité\u00a0: Fort" in french
+    finally:
+        _set(taiga_back, "issue", seeded["id"], severity=before["severity"], priority=before["priority"])
 
 
 def _alices_issue(

@@ -1,10 +1,11 @@
-"""The client reads the 60 real taiga-back answers in tests/peers/taiga-back/samples/, and the
+"""The client reads the 64 real taiga-back answers in tests/peers/taiga-back/samples/, and the
 simulator answers in the same shape (the same fields, headers and error bodies)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ from portal.caching.widget_cache import fingerprint
 from portal.upstreams.http import JsonResponse
 from portal.widgets.taiga.client import (
     Board,
+    Catalog,
     next_page,
+    parse_grade,
     parse_item,
     parse_person,
     parse_project,
@@ -81,6 +84,24 @@ def test_every_recorded_list_parses() -> None:
     assert parse_item("issue", changed).status_name == "Ready for test"
     _, _, issue_statuses = sample("57")
     assert [parse_status("issue", raw).name for raw in issue_statuses][-2:] == ["Rejected", "Postponed"]
+    grades = tuple(
+        parse_grade(kind, raw)
+        for kind, name in (("type", "61"), ("severity", "62"), ("priority", "63"))
+        for raw in sample(name)[2]
+    )
+    catalog = Catalog(tuple(parse_status("issue", raw) for raw in issue_statuses), grades)
+    alphas = [issue for issue in parsed if issue.project == grades[0].project]  # the grades read
+    marked = {str([(grade.name, high) for grade, high in catalog.grades_of(issue)]) for issue in alphas}
+    assert alphas and marked == {"[('Bug', False), ('Normal', False), ('Normal', False)]"}  # Taiga's defaults
+    named = {(grade.kind, grade.name): grade.id for grade in grades}
+    critical = replace(
+        parsed[0],
+        grades=(("severity", named["severity", "Critical"]), ("priority", named["priority", "High"])),
+    )
+    assert [(g.name, high) for g, high in catalog.grades_of(critical)] == [("Critical", True), ("High", True)]
+    french = [parse_grade("severity", raw).name for raw in sample("64")[2]]  # Taiga's own French
+    assert french == ["Souhaits", "Mineur", "Normal", "Important", "Critique"]
+    assert french == [taiga.FRENCH_NAMES[g.name] for g in grades if g.kind == "severity"]
 
 
 def test_a_boards_indexes_follow_its_fields_and_leave_its_fingerprint_and_stored_form_alone() -> None:
@@ -140,6 +161,9 @@ def test_the_simulator_answers_with_the_recorded_fields(tracker: tuple[SimServer
         ("milestones", "24"),
         ("task-statuses", "26"),
         ("issue-statuses", "57"),
+        ("issue-types", "61"),
+        ("severities", "62"),
+        ("priorities", "63"),
     )
     for path, name in recorded_lists:
         answer = requests.get(

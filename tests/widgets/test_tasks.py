@@ -911,3 +911,74 @@ def test_a_cut_list_of_issues_alone_says_the_card_is_incomplete(
         world.add_item("issue", project, f"Anomalie {number:02d}", "New", camille, due=5 + number)
     app = taiga_app(changes=lambda c: c["upstreams"]["taiga"].update(page_size=30, max_pages=1))
     assert "some may be missing" in card(_as(app, "camille"), "tasks", until="some may be")
+
+
+# --- an issue's type, severity and priority -----------------------------------------------------
+
+
+def _marks(row: str) -> list[str]:
+    """The severity and priority tags of a row, as text."""
+    return [
+        unescape(re.sub(r"<[^>]+>", "", tag)) for tag in re.findall(r'<span class="grade-tag.*?</span>', row)
+    ]
+
+
+def test_a_critical_bug_says_so_and_a_normal_one_says_nothing_more(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A critical bug of high priority looked like any question in the list: its severity and
+    priority are said when they stand above the middle of the project's scale (Taiga's names and
+    colours, in the card's language); "Normal" and below add nothing to a row."""
+    client = _as(taiga_app(), "camille")
+    html = card(client, "tasks", until="grade-tag")
+    wildcard = row_of(html, "Le certificat wildcard")
+    assert _marks(wildcard) == ["Severity: Critical", "Priority: High"]
+    assert 'class="grade-tag hue-red"' in wildcard and 'fill="#d35450"' in wildcard  # Taiga's colour
+    assert '<bdi class="task-row__type">Bug</bdi>' in wildcard
+    question = row_of(html, "quelle rétention")
+    assert _marks(question) == [] and '<bdi class="task-row__type">Question</bdi>' in question  # low priority
+    assert _marks(row_of(html, "La recherche ignore les accents")) == []  # a minor bug
+    assert _marks(row_of(html, "Renouveler les certificats")) == []  # a task has none
+    assert "task-row__type" not in row_of(html, "Renouveler les certificats")
+    french = card(client, "tasks", until="Critique", language="fr")
+    assert _marks(row_of(french, "Le certificat wildcard")) == [
+        "Gravité\u00a0: Critique",
+        "Priorité\u00a0: Fort",
+    ]
+    assert '<bdi class="task-row__type">Question</bdi>' in row_of(french, "quelle rétention")
+
+
+def test_a_teams_own_scale_marks_its_upper_half_and_its_names_are_text(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A team's own severities (two, one named with markup, one coloured with garbage): the upper
+    one is said, as text, in grey without a swatch; a grade made after the catalogue was read is
+    left out rather than guessed."""
+    _, world = tracker
+    issue = _issue(world, "La recherche ignore les accents")
+    for grade in [g for g in world.grades["severity"].values() if g.project == issue.project]:
+        del world.grades["severity"][grade.id]
+    world.grades["severity"][90] = taiga.SimGrade(90, issue.project, "Later", "#A8E440", 1)
+    world.grades["severity"][91] = taiga.SimGrade(91, issue.project, '<img src=x onerror="boom">', "red;x", 2)
+    world.change("issue", issue.id, grades={**issue.grades, "severity": '<img src=x onerror="boom">'})
+    client = _as(taiga_app(), "camille")
+    html = card(client, "tasks", until="grade-tag")
+    row = row_of(html, "La recherche ignore les accents")
+    assert _marks(row) == ['Severity: <img src=x onerror="boom">'] and "<img" not in row
+    assert (
+        'class="grade-tag hue-grey"' in row and "<svg" not in row.split("grade-tag", 1)[1].split("</span>")[0]
+    )
+    world.grades["severity"][92] = taiga.SimGrade(92, issue.project, "Blocker", "#FF0000", 3)
+    world.change("issue", issue.id, grades={**issue.grades, "severity": "Blocker"})
+    body = json.dumps({"action": "change", "type": "issue", "data": {"id": issue.id}}).encode()
+    assert (
+        _hook(client, body, hmac.new(WEBHOOK_KEY.encode(), body, hashlib.sha1).hexdigest()).status_code == 204
+    )
+    fresh = card(client, "tasks", until="task-row")
+    assert _marks(row_of(fresh, "La recherche ignore les accents")) == []  # not in the catalogue read before
+    body = json.dumps({"action": "change", "type": "severity", "data": {"id": 92}}).encode()
+    assert (
+        _hook(client, body, hmac.new(WEBHOOK_KEY.encode(), body, hashlib.sha1).hexdigest()).status_code == 204
+    )
+    renamed = card(client, "tasks", until="Blocker")
+    assert _marks(row_of(renamed, "La recherche ignore les accents")) == ["Severity: Blocker"]

@@ -58,6 +58,7 @@ THROTTLE_HEADER = "X-Throttle-Wait-Seconds"
 TOKEN_TTL = 7 * 86400  # seconds the stored tokens are kept (Taiga's refresh tokens live 8 days)
 EXPIRY_MARGIN = 60.0  # renew an access token this long before it expires
 Kind = Literal["task", "us", "issue"]
+GradeKind = Literal["type", "severity", "priority"]  # what Taiga grades an issue by, per project
 
 
 # --- what the client returns -------------------------------------------------------------------
@@ -94,6 +95,18 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Grade:
+    """An issue type, severity or priority of one project ("Critical", "#D35450", order 5)."""
+
+    kind: GradeKind
+    id: int
+    project: int
+    name: str
+    color: str
+    order: int
+
+
+@dataclass(frozen=True)
 class WorkItem:
     """An open task, user story or issue, as the cards need it."""
 
@@ -116,6 +129,8 @@ class WorkItem:
     version: int
     milestone: int | None  # the sprint's id
     sprint: str  # the sprint's name when Taiga gives it (stories), else its slug, or ""
+    # An issue's type, severity and priority (ids of the project's Grades); None for the others.
+    grades: tuple[tuple[GradeKind, int], ...] = ()
 
     @property
     def uid(self) -> str:
@@ -178,15 +193,33 @@ class Board:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Statuses per project (tasks, user stories, issues): they rarely change, so kept longer."""
+    """Statuses per project (tasks, user stories, issues) and the issues' types, severities and
+    priorities: they rarely change, so kept longer."""
 
     statuses: tuple[Status, ...]
+    grades: tuple[Grade, ...] = ()
     # Built as the catalogue is made, not stored (as Board's positions): "task-3" -> its name.
     names: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = {f"{status.kind}-{status.id}": status.name for status in self.statuses}
         object.__setattr__(self, "names", names)  # frozen: set once, here
+
+    def grades_of(self, item: WorkItem) -> tuple[tuple[Grade, bool], ...]:
+        """The item's type, severity and priority as this catalogue names them, each with whether
+        it stands above the middle of its project's scale ("Important" and "Critical" of Taiga's
+        five severities, "High" of its three priorities): what a card points out. Grades the
+        catalogue does not hold (created since it was read) are left out."""
+        found: list[tuple[Grade, bool]] = []
+        for kind, grade_id in item.grades:
+            scale = sorted(
+                (g for g in self.grades if g.kind == kind and g.project == item.project),
+                key=lambda g: (g.order, g.id),
+            )
+            place = next((at for at, grade in enumerate(scale) if grade.id == grade_id), None)
+            if place is not None:
+                found.append((scale[place], place > (len(scale) - 1) / 2))
+        return tuple(found)
 
     def name_of(self, item: WorkItem) -> str:
         """The item's status as this catalogue names it (in its language), else as the item does."""
@@ -296,7 +329,14 @@ def parse_item(kind: Kind, raw: Any) -> WorkItem:
         version=_int(raw, "version"),
         milestone=raw.get("milestone") if isinstance(raw.get("milestone"), int) else None,
         sprint=str(raw.get("milestone_name") or raw.get("milestone_slug") or ""),
+        grades=_grades(raw) if kind == "issue" else (),
     )
+
+
+def _grades(raw: Mapping[str, Any]) -> tuple[tuple[GradeKind, int], ...]:
+    """An issue's type, severity and priority ids (Taiga may give null for one: left out)."""
+    kinds: tuple[GradeKind, ...] = ("type", "severity", "priority")
+    return tuple((kind, raw[kind]) for kind in kinds if type(raw.get(kind)) is int)
 
 
 def parse_sprint(raw: Any, projects: Mapping[int, Project]) -> Sprint:
@@ -343,16 +383,23 @@ def parse_project(raw: Any) -> Project:
     )
 
 
+def _setting(raw: Any) -> dict[str, Any]:
+    """What a project's status, issue type, severity and priority all have (`order` 0 if unknown)."""
+    return {
+        "id": _int(raw, "id"),
+        "project": _int(raw, "project"),
+        "name": str(require(raw, "name", str, UPSTREAM)),
+        "color": str(raw.get("color") or ""),
+        "order": raw.get("order") if isinstance(raw.get("order"), int) else 0,
+    }
+
+
 def parse_status(kind: Kind, raw: Any) -> Status:
-    return Status(
-        kind=kind,
-        id=_int(raw, "id"),
-        project=_int(raw, "project"),
-        name=str(require(raw, "name", str, UPSTREAM)),
-        color=str(raw.get("color") or ""),
-        is_closed=bool(raw.get("is_closed")),
-        order=raw.get("order") if isinstance(raw.get("order"), int) else 0,
-    )
+    return Status(kind=kind, is_closed=bool(raw.get("is_closed")), **_setting(raw))
+
+
+def parse_grade(kind: GradeKind, raw: Any) -> Grade:
+    return Grade(kind=kind, **_setting(raw))
 
 
 def _list(data: Any, what: str) -> list[Any]:
@@ -381,6 +428,11 @@ class TaigaClient:
         "task": "task-statuses",
         "us": "userstory-statuses",
         "issue": "issue-statuses",
+    }
+    GRADE_ENDPOINTS: Mapping[GradeKind, str] = {
+        "type": "issue-types",
+        "severity": "severities",
+        "priority": "priorities",
     }
 
     def __init__(
@@ -444,14 +496,19 @@ class TaigaClient:
         )
 
     def catalog(self, language: str | None = None) -> Catalog:
-        """Every task, user-story and issue status of the projects the account sees, with colours,
-        named in `language` (Taiga translates its default names: "In progress" is "En cours")."""
+        """Every task, user-story and issue status of the projects the account sees, and every
+        issue type, severity and priority, with colours, named in `language` (Taiga translates
+        its default names: "In progress" is "En cours", "Critical" "Critique")."""
         deadline = time.monotonic() + self.limits.timeout
         statuses: list[Status] = []
         for kind, path in self.STATUS_ENDPOINTS.items():
             found, _ = self._pages(path, {}, deadline, language)
             statuses += [parse_status(kind, raw) for raw in found]
-        return Catalog(tuple(statuses))
+        grades: list[Grade] = []
+        for grade_kind, path in self.GRADE_ENDPOINTS.items():
+            found, _ = self._pages(path, {}, deadline, language)
+            grades += [parse_grade(grade_kind, raw) for raw in found]
+        return Catalog(tuple(statuses), tuple(grades))
 
     def item(self, kind: Kind, item_id: int, language: str | None = None) -> WorkItem:
         """One task, user story or issue, fresh (to check who it is assigned to before a change),
@@ -720,6 +777,8 @@ __all__ = [
     "UPSTREAM",
     "Board",
     "Catalog",
+    "Grade",
+    "GradeKind",
     "Kind",
     "Person",
     "Project",

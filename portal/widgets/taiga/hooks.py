@@ -38,6 +38,9 @@ TOUCHES = {
     "taskstatus": ("board", *CATALOG_KEYS),
     "userstorystatus": ("board", *CATALOG_KEYS),
     "issuestatus": ("board", *CATALOG_KEYS),
+    "issuetype": CATALOG_KEYS,  # an issue's type, severity or priority renamed or recoloured
+    "severity": CATALOG_KEYS,
+    "priority": CATALOG_KEYS,
 }
 
 
