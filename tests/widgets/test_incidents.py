@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,11 @@ from flask.testing import FlaskClient
 from pydantic import ValidationError
 
 from portal import create_app
+from portal.caching.stores import LocalStore
 from portal.upstreams.http import HttpLimits
 from portal.web.word_breaks import word_breaks
 from portal.widgets.incidents.client import AlertmanagerClient, AlertmanagerState, HeldAlert, Silence
+from portal.widgets.incidents.memory import MAX_REMEMBERED, HeldMemory
 from portal.widgets.incidents.timeline import (
     DAY,
     History,
@@ -276,6 +279,55 @@ def test_an_alert_only_alertmanager_holds_is_a_row_and_prometheus_own_are_not_tw
         history, None, AlertmanagerState(held, {}), now=2005.0, excluded=frozenset({"LokiErrorBurst"})
     )
     assert [row.alertname for row in excluded] == ["DiskFull"]  # widgets.incidents.exclude holds for them too
+
+
+class _BrokenStore(LocalStore):
+    def get(self, key: str) -> Any:
+        raise ConnectionError("the store is down")
+
+
+def test_an_alert_alertmanager_dropped_stays_resolved_for_the_day_as_the_portal_saw_it() -> None:
+    """Alertmanager drops an alert once it resolves: Loki's alert went from the card the moment
+    it ended. The reads of the day are remembered in the shared store: an alert seen held then
+    missing is resolved, ending when it was last seen, until a day after; this Prometheus' own
+    alerts (their history is Prometheus') are never added; a store that fails costs the memory
+    only."""
+    loki = HeldAlert(
+        {"alertname": "LokiErrorBurst", "severity": "critical"},
+        "f3",
+        "suppressed",
+        ("s1",),
+        (),
+        1200.0,
+        "http://127.0.0.1:3100/loki/explore",
+        {"summary": "500s in the GitLab logs"},
+    )
+    disk = HeldAlert({"alertname": "DiskFull", "severity": "warning"}, "f2", "active", (), (), 1500.0, "")
+    rule = AlertRule("disks", "DiskFull", "disk > 0.9", 0.0, {}, {}, "ok")
+    history = History(0.0, 3000.0, 10.0, (), (rule,))
+    memory = HeldMemory(LocalStore())
+    seen = memory.keep(AlertmanagerState((loki, disk), {}), now=2000.0)
+    assert seen.gone == ()
+    later = memory.keep(AlertmanagerState((), {}), now=3000.0)  # both resolved since
+    assert [(one.alert.fingerprint, one.last_seen) for one in later.gone] == [("f2", 2000.0), ("f3", 2000.0)]
+    assert later.gone[1].alert.silenced_by == ()  # its silence ended with it
+    rows = incidents(history, [], later, now=3000.0)
+    assert [row.alertname for row in rows] == ["LokiErrorBurst"]  # DiskFull: a rule of this Prometheus
+    ended = rows[0]
+    assert not ended.firing and ended.elsewhere and not ended.silenced
+    assert (ended.since, ended.end, ended.intervals) == (1200.0, 2000.0, ((1200.0, 2000.0),))
+    assert ended.summary == "500s in the GitLab logs" and ended.held is not None
+    assert ended.held.generator_url == "http://127.0.0.1:3100/loki/explore"  # its source, still
+    again = memory.keep(AlertmanagerState((loki,), {}), now=3500.0)  # it fires again: one row, firing
+    assert [one.alert.fingerprint for one in again.gone] == ["f2"]
+    assert [row.firing for row in incidents(history, [], again, now=3500.0)] == [True]
+    day_after = memory.keep(AlertmanagerState((), {}), now=3500.0 + DAY + 1)
+    assert day_after.gone == () and incidents(history, [], day_after, now=3500.0 + DAY + 1) == []
+    untouched = AlertmanagerState((loki,), {})
+    assert HeldMemory(_BrokenStore()).keep(untouched, now=4000.0) is untouched
+    storm = tuple(replace(disk, fingerprint=f"s{n:04d}") for n in range(MAX_REMEMBERED + 5))
+    memory.keep(AlertmanagerState(storm, {}), now=5000.0)
+    assert len(memory.keep(AlertmanagerState((), {}), now=5001.0).gone) == MAX_REMEMBERED  # bounded
 
 
 # --- the card, against the real Prometheus and Alertmanager ------------------------------------------
@@ -676,7 +728,9 @@ def test_an_alert_inhibited_in_alertmanager_says_so_and_its_source_does_not(
 def test_an_alert_posted_to_alertmanager_by_another_source_is_a_row_of_its_own(
     incidents_app: Callable[..., Flask], alertmanager: AlertmanagerServer
 ) -> None:
-    """As Loki's ruler does: an alert in Alertmanager that no rule of this Prometheus makes."""
+    """As Loki's ruler does: an alert in Alertmanager that no rule of this Prometheus makes. Once
+    it resolves, Alertmanager drops it; the portal that saw it firing shows it resolved for the
+    rest of the day (its row went at once), one that never saw it knows nothing of it."""
     name = "PortalLokiErrorBurst"
     alert = {
         "labels": {"alertname": name, "severity": "critical", "namespace": "gitlab"},
@@ -687,11 +741,21 @@ def test_an_alert_posted_to_alertmanager_by_another_source_is_a_row_of_its_own(
         "generatorURL": "http://127.0.0.1:3100/explore?query=errors",
     }
     requests.post(f"{alertmanager.url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
+    watched = incidents_app()
     try:
-        _posted_alert_row(incidents_app().test_client(), name)
+        _posted_alert_row(watched.test_client(), name)
     finally:  # a live critical alert would lead other tests' cards
         alertmanager.resolve_alert(alert["labels"])
-    client = incidents_app().test_client()  # resolved: gone, as from Alertmanager's list
+    resolved = _row(_card_when(watched.test_client(), name, "is-resolved"), name)
+    assert "is-firing" not in resolved and "500s in the &lt;b&gt;GitLab&lt;/b&gt; logs" in resolved
+    ended = re.search(r"it ended after ([^,<]+), when the portal last saw it firing", resolved)
+    assert ended and f" to {ended.group(1)} (" in resolved, resolved  # "From 2:02 PM to 2:03 PM (1 min)"
+    assert (
+        '<a href="http://127.0.0.1:3100/explore?query=errors" rel="noopener">' in resolved
+    )  # its source still
+    french = _row(card(watched.test_client(), "incidents", name, language="fr"), name)
+    assert "elle a pris fin après" in french
+    client = incidents_app().test_client()  # a portal that never saw it firing: nothing to show
     card(client, "incidents", lambda h: "incidents-pill" in h and alert_row(h, name) is None, timeout=30)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...caching.stores import Store
 from ...upstreams.errors import N_, Reason, UpstreamBadResponse
 from ..metrics.client import MonitoringClient, parse_rfc3339
 
@@ -44,11 +45,21 @@ class Silence:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """An alert Alertmanager held at one of the portal's reads, and when that read was last."""
+
+    alert: HeldAlert
+    last_seen: float
+
+
+@dataclass(frozen=True)
 class AlertmanagerState:
-    """What the incidents card needs of Alertmanager: its alerts and the silences they name."""
+    """What the incidents card needs of Alertmanager: its alerts and the silences they name, and
+    the alerts it held at earlier reads of the day but no longer does (memory.py)."""
 
     alerts: tuple[HeldAlert, ...]
     silences: dict[str, Silence]  # by id; active and pending ones only
+    gone: tuple[Seen, ...] = ()
 
 
 def _strings(raw: Any) -> dict[str, str]:
@@ -65,6 +76,7 @@ class AlertmanagerClient(MonitoringClient):
     """Reads one Alertmanager (API v2, 0.22 and later)."""
 
     upstream = UPSTREAM
+    store: Store | None = None  # where the portal remembers what it read (memory.py); None: nowhere
 
     def _list(self, path: str, deadline: float | None) -> list[Any]:
         body = self._http.get(f"{self.base_url}/api/v2/{path}", deadline=deadline)

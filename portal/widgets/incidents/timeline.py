@@ -300,28 +300,35 @@ def held_elsewhere(
     out said "nothing firing" through a log-based critical. An alert is this Prometheus' when
     one of its rules bears its name, or when an alert it reports has a subset of its labels
     (Alertmanager's copy may carry external labels). Alertmanager keeps no history and drops
-    resolved alerts: such a row fires since its `startsAt`, and goes once it resolves."""
+    resolved alerts: such a row fires since its `startsAt`; once it resolves, it is shown resolved
+    when the portal last saw it held (`gone`, memory.py), for the rest of the window."""
     by_name: dict[str, list[dict[str, str]]] = {}
     for key in claimed:
         labels = dict(key)
         by_name.setdefault(labels.get("alertname", ""), []).append(labels)
-    found = []
-    for alert in alertmanager.alerts:
+
+    def theirs(alert: HeldAlert) -> bool:
         name = alert.labels.get("alertname", "")
         if not name or name in known or name in excluded:
+            return False
+        return not any(labels.items() <= alert.labels.items() for labels in by_name.get(name, ()))
+
+    found = []
+    ended = [(one.alert, one.last_seen) for one in alertmanager.gone if one.last_seen >= now - window]
+    for alert, end in [(alert, None) for alert in alertmanager.alerts] + ended:
+        if not theirs(alert):
             continue
-        if any(labels.items() <= alert.labels.items() for labels in by_name.get(name, ())):
-            continue
-        since = min(alert.starts_at or now, now)
+        last = now if end is None else end
+        since = min(alert.starts_at or last, last)
         start = max(since, now - window)
         found.append(
             Incident(
                 key=key_of(alert.labels),
                 labels=dict(alert.labels),
-                firing=True,
-                intervals=((start, now),),
+                firing=end is None,
+                intervals=((start, last),),
                 start=start,
-                end=None,
+                end=end,
                 since=since,
                 summary=alert.annotations.get("summary", ""),
                 description=alert.annotations.get("description", ""),

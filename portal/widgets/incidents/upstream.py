@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ...upstreams.upstream import Upstream
+from dataclasses import replace
+
+from ...upstreams.upstream import ClientSetup, Upstream
 from ..metrics.upstream import MonitoringSection, monitoring_upstream
 from .client import AlertmanagerClient
 
@@ -11,6 +13,14 @@ class AlertmanagerSection(MonitoringSection):
     """upstreams.alertmanager: optional; without it the card shows Prometheus' view alone."""
 
 
-ALERTMANAGER: Upstream[AlertmanagerClient] = monitoring_upstream(
-    "alertmanager", "Alertmanager", AlertmanagerClient, AlertmanagerSection
-)
+_READER = monitoring_upstream("alertmanager", "Alertmanager", AlertmanagerClient, AlertmanagerSection)
+
+
+def _client(setup: ClientSetup) -> AlertmanagerClient:
+    """The client, with the shared store where what it read is remembered for a day (memory.py)."""
+    client = _READER.make_client(setup)
+    client.store = setup.store
+    return client
+
+
+ALERTMANAGER: Upstream[AlertmanagerClient] = replace(_READER, make_client=_client)

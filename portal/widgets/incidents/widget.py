@@ -37,6 +37,7 @@ from ..metrics import format as fmt
 from ..metrics.client import ActiveAlert
 from ..metrics.upstream import PROMETHEUS
 from .client import AlertmanagerClient, AlertmanagerState
+from .memory import HeldMemory
 from .timeline import (
     DAY,
     History,
@@ -276,7 +277,9 @@ def tally(rows: Sequence[Incident], settings: IncidentsSettings) -> Tally:
 
 
 def read_alertmanager(client: AlertmanagerClient) -> AlertmanagerState:
-    return client.state(time.monotonic() + client.limits.timeout)
+    """What Alertmanager holds now, and what it held at the portal's earlier reads of the day."""
+    state = client.state(time.monotonic() + client.limits.timeout)
+    return HeldMemory(client.store).keep(state, time.time()) if client.store is not None else state
 
 
 class IncidentsWidget(Widget):
