@@ -295,11 +295,19 @@ def test_an_issues_due_date_is_a_deadline_on_the_card_and_in_the_feed(
         "Issue"
     )
     assert not any("La recherche ignore" in str(e["SUMMARY"]) for e in events)  # no due date
+    critical = next(e for e in events if "Le certificat wildcard" in str(e["SUMMARY"]))
+    assert str(critical["DESCRIPTION"]).splitlines()[0] == (
+        "Issue · Bug · Plateforme K3s · In progress · Severity: Critical · Priority: High"
+    )
     french = Calendar.from_ical(
         app.test_client().get(_renew(client).replace("lang=en", "lang=fr")).get_data()
     )
     found = next(e for e in french.walk("VEVENT") if "quelle rétention" in str(e["SUMMARY"]))
     assert str(found["DESCRIPTION"]).startswith("Ticket ·")
+    critical = next(e for e in french.walk("VEVENT") if "Le certificat wildcard" in str(e["SUMMARY"]))
+    assert str(critical["DESCRIPTION"]).splitlines()[0] == (
+        "Ticket · Bug · Plateforme K3s · En cours · Gravité\u00a0: Critique · Priorité\u00a0: Fort"
+    )
 
 
 def test_the_feed_and_the_card_drop_the_bidi_controls_of_taigas_text(

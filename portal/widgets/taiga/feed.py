@@ -3,7 +3,8 @@
 Every event is all-day (DTSTART;VALUE=DATE, DTEND the day after), has a UID stable across
 fetches (`taiga-task-5@taiga.example.org`: the kind, Taiga's id and the Taiga host; tasks, stories
 and issues number their ids apart, hence the kind), and links
-back to Taiga (URL, and the description's last line).
+back to Taiga (URL, and the description's last line). The description's first line says what
+the tasks card says: kind, an issue's type, project, status, a severity or priority worth it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from icalendar import Calendar, Event
 
 from ...web.bidi import BIDI_CONTROLS
 from .client import Catalog, Kind, Sprint, WorkItem
-from .work import MyWork
+from .work import Mark, MyWork, issue_grades
 
 PRODID = "-//DevSecOps Portal//Taiga deadlines//EN"
 
@@ -35,6 +36,16 @@ def kind_name(kind: Kind) -> str:
     """What Taiga's web app calls an item of this kind, in the request's language."""
     names: dict[str, str] = {"task": _("Task"), "us": _("User story"), "issue": _("Issue")}
     return names[kind]
+
+
+def mark_words(mark: Mark) -> str:
+    """ "Severity: Critical", "Priorité : Fort": as the tasks card says it."""
+    words: str = (
+        _("Severity: %(name)s", name=mark.name)
+        if mark.kind == "severity"
+        else _("Priority: %(name)s", name=mark.name)
+    )
+    return words
 
 
 def sprint_url(front: str, sprint: Sprint) -> str:
@@ -75,7 +86,9 @@ def calendar(
         event.add("dtend", item.due_date + timedelta(days=1))
         event.add("summary", plain(f"{item.subject} ({item.project_name} #{item.ref})"))
         status = catalog.name_of(item) if catalog else item.status_name
-        event.add("description", plain(f"{kind} · {item.project_name} · {status}\n{url}"))
+        type_name, marks = issue_grades(item, catalog)
+        parts = [kind, type_name, item.project_name, status, *map(mark_words, marks)]
+        event.add("description", plain(" · ".join(part for part in parts if part) + f"\n{url}"))
         event.add("url", url)
         event.add("categories", [kind])
         event.add("transp", "TRANSPARENT")

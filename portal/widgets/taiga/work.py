@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from .client import Board, Catalog, Person, Sprint, WorkItem
+from .client import Board, Catalog, GradeKind, Person, Sprint, WorkItem
 
 DueState = Literal["overdue", "soon", "later", "none"]
 SORTS = ("due", "status", "project", "modified")
@@ -190,3 +190,31 @@ def hue_of(color: str) -> str:
         return min(delta, 360 - delta)
 
     return min(HUES, key=distance)[0]
+
+
+# --- an issue's grades ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mark:
+    """An issue's severity or priority that stands above the middle of its project's scale."""
+
+    kind: GradeKind
+    name: str  # as Taiga names it in the card's language ("Critique")
+    hue: str
+    swatch: str | None
+
+
+def issue_grades(item: WorkItem, catalog: Catalog | None) -> tuple[str, tuple[Mark, ...]]:
+    """An issue's type name and the severity or priority worth pointing out (a "Normal" one, or
+    a lower one, is not: most issues have it, and every row saying so would hide the rest)."""
+    if catalog is None or not item.grades:
+        return "", ()
+    type_name = ""
+    marks: list[Mark] = []
+    for grade, high in catalog.grades_of(item):
+        if grade.kind == "type":
+            type_name = grade.name
+        elif high:
+            marks.append(Mark(grade.kind, grade.name, hue_of(grade.color), safe_color(grade.color)))
+    return type_name, tuple(marks)

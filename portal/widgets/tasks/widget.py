@@ -33,11 +33,21 @@ from ..taiga.cards import (
     tell_missing_claim,
     view_today,
 )
-from ..taiga.client import Catalog, GradeKind, Kind, Status, WorkItem
+from ..taiga.client import Kind, Status, WorkItem
 from ..taiga.feed import item_url
 from ..taiga.keeping import keeper
 from ..taiga.upstream import TAIGA
-from ..taiga.work import SORTS, DueState, days_between, due_state, hue_of, safe_color, sort_items
+from ..taiga.work import (
+    SORTS,
+    DueState,
+    Mark,
+    days_between,
+    due_state,
+    hue_of,
+    issue_grades,
+    safe_color,
+    sort_items,
+)
 
 KINDS: tuple[Kind, ...] = ("task", "us", "issue")
 
@@ -72,16 +82,6 @@ class Choice:
 
 
 @dataclass(frozen=True)
-class Mark:
-    """An issue's severity or priority that stands above the middle of its project's scale."""
-
-    kind: GradeKind
-    name: str  # as Taiga names it in the card's language ("Critique")
-    hue: str
-    swatch: str | None
-
-
-@dataclass(frozen=True)
 class Row:
     """One item as the card shows it."""
 
@@ -96,21 +96,6 @@ class Row:
     statuses: tuple[tuple[Status, str], ...]  # the item's project's statuses and their hues
     type_name: str = ""  # an issue's type ("Bug"), when the catalogue knows it
     marks: tuple[Mark, ...] = ()
-
-
-def issue_grades(item: WorkItem, catalog: Catalog | None) -> tuple[str, tuple[Mark, ...]]:
-    """An issue's type name and the severity or priority worth pointing out (a "Normal" one, or
-    a lower one, is not: most issues have it, and every row saying so would hide the rest)."""
-    if catalog is None or not item.grades:
-        return "", ()
-    type_name = ""
-    marks: list[Mark] = []
-    for grade, high in catalog.grades_of(item):
-        if grade.kind == "type":
-            type_name = grade.name
-        elif high:
-            marks.append(Mark(grade.kind, grade.name, hue_of(grade.color), safe_color(grade.color)))
-    return type_name, tuple(marks)
 
 
 class TasksWidget(Widget):
