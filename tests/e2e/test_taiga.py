@@ -765,3 +765,43 @@ def test_the_calendar_says_in_words_which_deadlines_are_overdue(page_of: Any) ->
     page = page_of(language="fr")
     overdue = page.locator("#widget-deadlines td.day.is-overdue .is-sr-only").first
     expect(overdue).to_contain_text(", en retard")
+
+
+def test_a_task_assigned_while_the_page_is_open_says_added_until_its_seen(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A task assigned to me while my dashboard is open was lit for two seconds among a dozen:
+    anyone who looked away missed it. Its title says "Added" until I rest the pointer on it (or
+    focus it); through polls and a filter that hides it for a while; nothing else says so, not
+    even the rows a filter shows again."""
+    _, world = tracker
+    page = page_of(language="fr")
+    camille = next(u for u in world.users.values() if u.username == "camille")
+    project = next(p for p in world.projects.values() if camille.id in p.members)
+    item = world.add_item("task", project, "Vérifier la rotation des sauvegardes Harbor", "New", camille)
+    link = page.locator(f"#tasks-task-{item.id}-link")
+    marked = page.locator("#widget-tasks [data-new]")
+    try:
+        expect(link).to_have_attribute("data-new", "Ajouté", timeout=15_000)  # at the card's next poll
+        expect(marked).to_have_count(1)
+        assert "Ajouté" in page.evaluate(
+            "(el) => getComputedStyle(el, '::before').content", link.element_handle()
+        )
+        blocked = page.locator("#widget-tasks input[name=blocked]")
+        blocked.check()
+        expect(page.locator("#widget-tasks .task-row")).to_have_count(1)
+        blocked.uncheck()
+        expect(link).to_have_attribute("data-new", "Ajouté")  # still unseen, shown again
+        expect(marked).to_have_count(1)  # the rows the filter showed again are not new
+        page.wait_for_timeout(6000)  # a poll or two
+        expect(link).to_have_attribute("data-new", "Ajouté")
+        page.mouse.move(0, 0)
+        link.hover()
+        expect(link).not_to_have_attribute("data-new", re.compile(".*"), timeout=5_000)  # seen
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(6000)
+        expect(marked).to_have_count(0)  # and not again at the next polls
+    finally:
+        closed = next(s for s in world.statuses["task"].values() if s.project == project.id and s.is_closed)
+        world.change("task", item.id, status=closed.id)
+        expect(link).to_have_count(0, timeout=15_000)

@@ -524,7 +524,7 @@ def test_passed_with_warnings_shows_on_a_branch_a_row_and_a_merge_request(
     assert branch and '<span class="pipeline-badge is-warning">' in branch.group(0)
     assert "<span>Passed with warnings</span>" in branch.group(0)
     assert re.search(r'<li class="pipeline-row is-warning" data-key="pipeline-710">', html)
-    review = re.search(r'<li class="review-row">(?:(?!</li>).)*Cache Redis partagé', _mine(html), re.S)
+    review = re.search(r'<li class="review-row"[^>]*>(?:(?!</li>).)*Cache Redis partagé', _mine(html), re.S)
     assert review and "<span>Passed with warnings</span>" in review.group(0)
     french = _card(_as(app), "fr", until="Demandes de fusion")
     assert "<span>Réussi avec avertissements</span>" in french
@@ -576,7 +576,7 @@ def test_more_merge_requests_than_shown_are_counted_and_found_in_gitlab(
     html = _card(_as(make_gitlab_app(reviews=2)), until="Merge requests")
     mine = _mine(html)
     assert "13 merge requests for you" in html and ">13 for you</span>" in html
-    assert mine.count('class="review-row"') == 2 and "The latest 2 of 13." in mine
+    assert mine.count('class="review-row" data-key=') == 2 and "The latest 2 of 13." in mine
     gitlab = world.base_url
     assert f'href="{gitlab}/dashboard/merge_requests?state=opened&amp;reviewer_username=camille"' in mine
     assert f'href="{gitlab}/dashboard/merge_requests?state=opened&amp;assignee_username=camille"' in mine

@@ -100,6 +100,7 @@
     var line = card.querySelector(".widget-card__checked");
     entry.fetchedAt = line && line.getAttribute("data-fetched-at");
     entry.shownAsk = asked(choiceOf(entry, content));
+    markNewRows(entry.body, content, false);  // the rows it holds are the ones already there
     showUpdated(card, entry.fetchedAt);
   }
 
@@ -943,7 +944,9 @@
     if (!entry) return;
     var content = currentContent(body);
     if (!content) return;
-    entry.shownAsk = asked(choiceOf(entry, content));  // what the card on screen answers
+    var ask = asked(choiceOf(entry, content));
+    markNewRows(body, content, entry.shownAsk !== undefined && ask !== entry.shownAsk);
+    entry.shownAsk = ask;  // what the card on screen answers
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
     restoreTab(body);
     reopenDetails(body);
@@ -951,6 +954,62 @@
     keepFocusIn(body, entry);
     entry.flaps = content.hasAttribute("data-announce-flaps");
     announce(cardOf(body), content.getAttribute("data-announce") || "", entry, content.getAttribute("data-poll") === "soon");
+  });
+
+  /* ---- what came while the page was open --------------------------------------------------- */
+
+  // A row a refresh brings (a task just assigned to me) was lit for two seconds: whoever looked
+  // away missed it among the others. Its title (data-new-slot) now says "Added" until the person
+  // has seen it: rested the pointer on it, focused or clicked it. Rows are known by their
+  // data-key from the card's first answer with data on; rows a new sort or filter shows are not
+  // new, nor the ones of a card that had no data before (its first answer after an outage).
+  var DATA_STATES = ["is-ok", "is-empty", "is-stale"];
+
+  function markNewRows(body, content, choiceChanged) {
+    if (!DATA_STATES.some(function (state) { return content.classList.contains(state); })) return;
+    var first = !body._seenRows;
+    var seen = body._seenRows || (body._seenRows = {});
+    var word = document.body.getAttribute("data-new-word") || "Added";
+    body.querySelectorAll("[data-new-slot]").forEach(function (slot) {
+      var row = slot.closest("[data-key]");
+      var key = row && row.getAttribute("data-key");
+      if (!key) return;
+      if (!seen[key]) seen[key] = first || choiceChanged ? "known" : "added";
+      // still unseen, also when a filter hid the row for a while and shows it again
+      if (seen[key] === "added") slot.setAttribute("data-new", word);
+    });
+  }
+
+  var resting = null;
+
+  function seenNow(row) {
+    var slot = row && row.querySelector("[data-new]");
+    if (!slot) return;
+    slot.removeAttribute("data-new");
+    var body = row.closest(".widget-card__body");
+    if (body && body._seenRows) body._seenRows[row.getAttribute("data-key")] = "known";
+  }
+
+  document.addEventListener("focusin", function (event) {
+    seenNow(event.target.closest && event.target.closest("[data-key]"));
+  });
+
+  document.addEventListener("click", function (event) {
+    seenNow(event.target.closest && event.target.closest("[data-key]"));
+  });
+
+  // A pointer passing over on its way elsewhere has not read it: it must rest a moment.
+  document.addEventListener("mouseover", function (event) {
+    var row = event.target.closest && event.target.closest("[data-key]");
+    if (!row || !row.querySelector("[data-new]") || (resting && resting.row === row)) return;
+    if (resting) window.clearTimeout(resting.timer);
+    resting = { row: row, timer: window.setTimeout(function () { seenNow(row); resting = null; }, 1200) };
+  });
+
+  document.addEventListener("mouseout", function (event) {
+    if (!resting || resting.row.contains(event.relatedTarget)) return;
+    window.clearTimeout(resting.timer);
+    resting = null;
   });
 
   // A row that a poll takes off the card (a task someone else closed, an alert gone from the
