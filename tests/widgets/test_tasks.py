@@ -982,3 +982,25 @@ def test_a_teams_own_scale_marks_its_upper_half_and_its_names_are_text(
     )
     renamed = card(client, "tasks", until="Blocker")
     assert _marks(row_of(renamed, "La recherche ignore les accents")) == ["Severity: Blocker"]
+
+
+@pytest.mark.parametrize(("fault", "path"), [("notfound", "/severities"), ("garbage", "/issue-types")])
+def test_grades_taiga_cannot_give_leave_the_statuses_and_their_menus_alone(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], fault: str, path: str
+) -> None:
+    """A Taiga without one of the lists (an older one: 404) or answering it unreadably: the
+    issues are shown without what that list names, and the status menus, which need the
+    statuses only, still work."""
+    server, _ = tracker
+    server.set_fault(fault, only=path)
+    client = _as(taiga_app(), "camille")
+    html = card(client, "tasks", until="status-menu__option")
+    wildcard = row_of(html, "Le certificat wildcard")
+    _, _, statuses = status_form(html, "Le certificat wildcard")
+    assert "Postponed" in statuses and "cannot be read from Taiga" not in html and "Data from" not in html
+    if path == "/severities":
+        assert _marks(wildcard) == ["Priority: High"] and ">Bug</bdi>" in wildcard
+    else:
+        assert (
+            _marks(wildcard) == ["Severity: Critical", "Priority: High"] and "task-row__type" not in wildcard
+        )

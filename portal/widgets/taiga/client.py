@@ -129,7 +129,7 @@ class WorkItem:
     version: int
     milestone: int | None  # the sprint's id
     sprint: str  # the sprint's name when Taiga gives it (stories), else its slug, or ""
-    # An issue's type, severity and priority (ids of the project's Grades); None for the others.
+    # An issue's type, severity and priority (ids of its project's Grades); empty for the others.
     grades: tuple[tuple[GradeKind, int], ...] = ()
 
     @property
@@ -506,8 +506,18 @@ class TaigaClient:
             statuses += [parse_status(kind, raw) for raw in found]
         grades: list[Grade] = []
         for grade_kind, path in self.GRADE_ENDPOINTS.items():
-            found, _ = self._pages(path, {}, deadline, language)
-            grades += [parse_grade(grade_kind, raw) for raw in found]
+            try:
+                found, _ = self._pages(path, {}, deadline, language)
+                grades += [parse_grade(grade_kind, raw) for raw in found]
+            except UpstreamBadResponse as error:
+                # What the cards point out of an issue, not what they need: a Taiga that has no
+                # such list (404) or answers it unreadably still gives its statuses, and the
+                # status menus work.
+                log.warning(
+                    "Taiga's %s could not be read: issues are shown without them",
+                    path,
+                    extra={"event": "taiga_grades_unread", "path": path, "detail": error.detail},
+                )
         return Catalog(tuple(statuses), tuple(grades))
 
     def item(self, kind: Kind, item_id: int, language: str | None = None) -> WorkItem:
