@@ -784,6 +784,8 @@ def test_a_task_assigned_while_the_page_is_open_says_added_until_its_seen(
     try:
         expect(link).to_have_attribute("data-new", "Ajouté", timeout=15_000)  # at the card's next poll
         expect(marked).to_have_count(1)
+        said = page.locator("#widget-tasks [data-live-region]")  # and said, once, with the card's words
+        expect(said).to_contain_text("Ajouté\u00a0: Vérifier la rotation des sauvegardes Harbor")
         assert "Ajouté" in page.evaluate(
             "(el) => getComputedStyle(el, '::before').content", link.element_handle()
         )
@@ -793,8 +795,12 @@ def test_a_task_assigned_while_the_page_is_open_says_added_until_its_seen(
         blocked.uncheck()
         expect(link).to_have_attribute("data-new", "Ajouté")  # still unseen, shown again
         expect(marked).to_have_count(1)  # the rows the filter showed again are not new
+        page.evaluate(
+            "() => { document.querySelector('#widget-tasks [data-live-region]').textContent = ''; }"
+        )
         page.wait_for_timeout(6000)  # a poll or two
         expect(link).to_have_attribute("data-new", "Ajouté")
+        expect(said).to_have_text("")  # not said again
         page.mouse.move(0, 0)
         link.hover()
         expect(link).not_to_have_attribute("data-new", re.compile(".*"), timeout=5_000)  # seen

@@ -945,7 +945,7 @@
     var content = currentContent(body);
     if (!content) return;
     var ask = asked(choiceOf(entry, content));
-    markNewRows(body, content, entry.shownAsk !== undefined && ask !== entry.shownAsk);
+    var added = markNewRows(body, content, entry.shownAsk !== undefined && ask !== entry.shownAsk);
     entry.shownAsk = ask;  // what the card on screen answers
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
     restoreTab(body);
@@ -953,7 +953,15 @@
     rememberHeight(body);
     keepFocusIn(body, entry);
     entry.flaps = content.hasAttribute("data-announce-flaps");
-    announce(cardOf(body), content.getAttribute("data-announce") || "", entry, content.getAttribute("data-poll") === "soon");
+    var words = content.getAttribute("data-announce") || "";
+    var pending = content.getAttribute("data-poll") === "soon";
+    if (added.length && entry.announcedOnce) {
+      // Said with the card's words, once: its next answer, the same words alone, is not news.
+      announce(cardOf(body), (words ? words + ". " : "") + added.join(". "), entry, pending);
+      entry.lastAnnouncement = words;
+    } else {
+      announce(cardOf(body), words, entry, pending);
+    }
   });
 
   /* ---- what came while the page was open --------------------------------------------------- */
@@ -965,19 +973,26 @@
   // new, nor the ones of a card that had no data before (its first answer after an outage).
   var DATA_STATES = ["is-ok", "is-empty", "is-stale"];
 
+  // Returns what to say of the rows this answer brought ("Added: <title>"), for the live region.
   function markNewRows(body, content, choiceChanged) {
-    if (!DATA_STATES.some(function (state) { return content.classList.contains(state); })) return;
+    var said = [];
+    if (!DATA_STATES.some(function (state) { return content.classList.contains(state); })) return said;
     var first = !body._seenRows;
     var seen = body._seenRows || (body._seenRows = {});
     var word = document.body.getAttribute("data-new-word") || "Added";
+    var sentence = document.body.getAttribute("data-added-said") || "Added: {title}";
     body.querySelectorAll("[data-new-slot]").forEach(function (slot) {
       var row = slot.closest("[data-key]");
       var key = row && row.getAttribute("data-key");
       if (!key) return;
-      if (!seen[key]) seen[key] = first || choiceChanged ? "known" : "added";
+      if (!seen[key]) {
+        seen[key] = first || choiceChanged ? "known" : "added";
+        if (seen[key] === "added") said.push(sentence.replace("{title}", slot.textContent.trim()));
+      }
       // still unseen, also when a filter hid the row for a while and shows it again
       if (seen[key] === "added") slot.setAttribute("data-new", word);
     });
+    return said;
   }
 
   var resting = null;
