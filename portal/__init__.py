@@ -163,6 +163,7 @@ def _init_templates(app: Flask, state: PortalState) -> None:
         format_day=format_day,
         render_card=render_card,
         tiles_css_url=shell.views.tiles_css_url,
+        viewer_key=shell.views.viewer_key,
         role_names=shell.views.role_names,
         static_url=static_url,
         portal=state,

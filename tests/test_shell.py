@@ -370,3 +370,21 @@ def test_the_tiles_stylesheet_is_kept_only_under_its_own_version(client: FlaskCl
 
 def test_unknown_pages_are_404(client: FlaskClient) -> None:
     assert client.get("/nope").status_code == 404
+
+
+def test_the_page_names_its_viewer_by_a_digest_that_differs_per_person(
+    make_app: Callable[..., Flask],
+) -> None:
+    """portal.js keeps the rows a person has seen in the browser under this key (someone else
+    signing in there starts afresh): one per person, and not their subject, name or e-mail."""
+    app = make_app()
+    keys = []
+    for username, subject in (("camille", "demo-0001"), ("dominique", "demo-0002")):
+        client = app.test_client()
+        assert client.get(f"/auth/demo-user/{username}").status_code == 303
+        page = _page(client)
+        found = re.search(r'data-viewer="([0-9a-f]{16})"', page)
+        assert found and subject not in found.group(0) and username not in found.group(0)
+        assert f'data-viewer="{found.group(1)}"' in _page(client)  # the same at every page
+        keys.append(found.group(1))
+    assert keys[0] != keys[1]

@@ -98,6 +98,15 @@ def tiles_css_version(user: User | None) -> str:
     return hashlib.blake2b(f"{portal_state().build.build_id}:{slugs}".encode(), digest_size=6).hexdigest()
 
 
+def viewer_key(user: User | None) -> str:
+    """Who the page is for, as the browser may keep it: a digest of the subject, no name. The
+    rows a person has seen are remembered in their browser under it (portal.js), so that
+    someone else signing in on the same browser starts afresh."""
+    if user is None:
+        return ""
+    return hashlib.blake2b(user.subject.encode(), digest_size=8, person=b"portal-viewer").hexdigest()
+
+
 def tiles_css_url(user: User | None) -> str:
     """The tile stylesheet of this user's tiles, its URL versioned by the build and those tiles."""
     return url_for("shell.tiles_css", v=tiles_css_version(user))

@@ -82,12 +82,14 @@ def test_the_tabs_work_from_the_keyboard_and_survive_a_refresh(
     )
     page.wait_for_timeout(PIPELINES_TTL * 1000 + 200)
     page.evaluate("() => htmx.trigger('#widget-pipelines-body', 'poll')")
-    page.get_by_text("Revue arrivée pendant la lecture").wait_for(state="visible", timeout=15_000)
+    page.locator("#mr-4242").wait_for(state="visible", timeout=15_000)
     assert _state(page) == _on("mine")
     assert page.locator("#pipelines-tab-mine .pipeline-tab__count").inner_text() == "4 for you"
     # It says so until seen (lit for two seconds only, it was missed by whoever looked away).
     assert page.locator("#mr-4242").get_attribute("data-new") == "Added"
     assert page.locator("#widget-pipelines [data-new]").count() == 1
+    said = page.locator("#widget-pipelines [data-live-region]").inner_text()
+    assert "Added: Revue arrivée pendant la lecture" in said, said
 
     page.keyboard.press("Tab")  # from the tab into its panel: the first merge request's link
     assert (

@@ -767,7 +767,7 @@ def test_the_calendar_says_in_words_which_deadlines_are_overdue(page_of: Any) ->
     expect(overdue).to_contain_text(", en retard")
 
 
-def test_a_task_assigned_while_the_page_is_open_says_added_until_its_seen(
+def test_a_task_assigned_while_the_page_is_open_or_since_the_last_visit_says_added_until_seen(
     page_of: Any, tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
     """A task assigned to me while my dashboard is open was lit for two seconds among a dozen:
@@ -779,6 +779,7 @@ def test_a_task_assigned_while_the_page_is_open_says_added_until_its_seen(
     camille = next(u for u in world.users.values() if u.username == "camille")
     project = next(p for p in world.projects.values() if camille.id in p.members)
     item = world.add_item("task", project, "Vérifier la rotation des sauvegardes Harbor", "New", camille)
+    made = [item]  # closed at the end, so the next tests' cards do not hold them
     link = page.locator(f"#tasks-task-{item.id}-link")
     marked = page.locator("#widget-tasks [data-new]")
     try:
@@ -807,7 +808,26 @@ def test_a_task_assigned_while_the_page_is_open_says_added_until_its_seen(
         page.mouse.move(0, 0)
         page.wait_for_timeout(6000)
         expect(marked).to_have_count(0)  # and not again at the next polls
+        # Away from the dashboard (the evening), a task is assigned; back (the morning): it says
+        # so, and still does after a reload until seen; the one seen yesterday does not.
+        page.goto("about:blank")
+        overnight = world.add_item(
+            "task", project, "Purger les journaux d’audit de plus d’un an", "New", camille
+        )
+        made.append(overnight)
+        page.goto("/")
+        page.wait_for_function(SETTLED)
+        later = page.locator(f"#tasks-task-{overnight.id}-link")
+        expect(later).to_have_attribute("data-new", "Ajouté", timeout=15_000)
+        expect(marked).to_have_count(1)
+        page.reload()
+        page.wait_for_function(SETTLED)
+        expect(later).to_have_attribute("data-new", "Ajouté", timeout=15_000)
+        expect(marked).to_have_count(1)
     finally:
-        closed = next(s for s in world.statuses["task"].values() if s.project == project.id and s.is_closed)
-        world.change("task", item.id, status=closed.id)
-        expect(link).to_have_count(0, timeout=15_000)
+        for added in made:
+            closed = next(
+                s for s in world.statuses["task"].values() if s.project == project.id and s.is_closed
+            )
+            world.change("task", added.id, status=closed.id)
+            expect(page.locator(f"#tasks-task-{added.id}-link")).to_have_count(0, timeout=15_000)

@@ -964,21 +964,58 @@
     }
   });
 
-  /* ---- what came while the page was open --------------------------------------------------- */
+  /* ---- what came since the person last looked -------------------------------------------- */
 
   // A row a refresh brings (a task just assigned to me) was lit for two seconds: whoever looked
   // away missed it among the others. Its title (data-new-slot) now says "Added" until the person
   // has seen it: rested the pointer on it, focused or clicked it. Rows are known by their
-  // data-key from the card's first answer with data on; rows a new sort or filter shows are not
-  // new, nor the ones of a card that had no data before (its first answer after an outage).
+  // data-key; what this browser has shown the person (data-viewer: someone else signing in here
+  // starts afresh) is kept for SEEN_DAYS, so a task assigned overnight says "Added" in the
+  // morning, and one still unseen at a reload says it again. A row is not new when a new sort or
+  // filter shows it, nor on a person's very first visit.
   var DATA_STATES = ["is-ok", "is-empty", "is-stale"];
+  var SEEN_STORE = "portal.seenRows";
+  var SEEN_DAYS = 30;
+
+  function seenStore() {
+    var viewer = document.body.getAttribute("data-viewer") || "";
+    try {
+      var kept = JSON.parse(window.localStorage.getItem(SEEN_STORE) || "null");
+      if (kept && kept.viewer === viewer && kept.cards) return kept;
+    } catch (error) {
+      /* nothing kept, or unreadable: as on a first visit */
+    }
+    return { viewer: viewer, cards: {} };
+  }
+
+  // Each card's rows: key -> the day they were last shown, or "added" while not yet seen.
+  function keepSeen(body) {
+    if (!body.id || !body._seenRows) return;
+    var kept = seenStore();
+    var rows = kept.cards[body.id] || {};
+    var today = Math.floor(Date.now() / 86400000);
+    Object.keys(body._seenRows).forEach(function (key) {
+      rows[key] = body._seenRows[key] === "added" ? "added" : today;
+    });
+    Object.keys(rows).forEach(function (key) {
+      if (rows[key] !== "added" && rows[key] < today - SEEN_DAYS) delete rows[key];
+    });
+    kept.cards[body.id] = rows;
+    try {
+      window.localStorage.setItem(SEEN_STORE, JSON.stringify(kept));
+    } catch (error) {
+      /* no room, or storage refused: only this page remembers */
+    }
+  }
 
   // Returns what to say of the rows this answer brought ("Added: <title>"), for the live region.
   function markNewRows(body, content, choiceChanged) {
     var said = [];
     if (!DATA_STATES.some(function (state) { return content.classList.contains(state); })) return said;
     var first = !body._seenRows;
+    var before = first ? seenStore().cards[body.id] : null;  // none: the person's first visit here
     var seen = body._seenRows || (body._seenRows = {});
+    var changed = first;
     var word = document.body.getAttribute("data-new-word") || "Added";
     var sentence = document.body.getAttribute("data-added-said") || "Added: {title}";
     body.querySelectorAll("[data-new-slot]").forEach(function (slot) {
@@ -986,12 +1023,15 @@
       var key = row && row.getAttribute("data-key");
       if (!key) return;
       if (!seen[key]) {
-        seen[key] = first || choiceChanged ? "known" : "added";
-        if (seen[key] === "added") said.push(sentence.replace("{title}", slot.textContent.trim()));
+        changed = true;
+        if (first) seen[key] = before && (before[key] === "added" || !(key in before)) ? "added" : "known";
+        else seen[key] = choiceChanged ? "known" : "added";
+        if (!first && seen[key] === "added") said.push(sentence.replace("{title}", slot.textContent.trim()));
       }
       // still unseen, also when a filter hid the row for a while and shows it again
       if (seen[key] === "added") slot.setAttribute("data-new", word);
     });
+    if (changed) keepSeen(body);
     return said;
   }
 
@@ -1002,7 +1042,9 @@
     if (!slot) return;
     slot.removeAttribute("data-new");
     var body = row.closest(".widget-card__body");
-    if (body && body._seenRows) body._seenRows[row.getAttribute("data-key")] = "known";
+    if (!body || !body._seenRows) return;
+    body._seenRows[row.getAttribute("data-key")] = "known";
+    keepSeen(body);
   }
 
   document.addEventListener("focusin", function (event) {
