@@ -88,6 +88,8 @@ def test_the_tabs_work_from_the_keyboard_and_survive_a_refresh(
     # It says so until seen (lit for two seconds only, it was missed by whoever looked away).
     assert page.locator("#mr-4242").get_attribute("data-new") == "Added"
     assert page.locator("#widget-pipelines [data-new]").count() == 1
+    assert page.locator("#pipelines-tab-mine").get_attribute("data-has-new") == ""  # its tab has a dot
+    assert page.locator("#pipelines-tab-projects").get_attribute("data-has-new") is None
     said = page.locator("#widget-pipelines [data-live-region]").inner_text()
     assert "Added: Revue arrivée pendant la lecture" in said, said
 

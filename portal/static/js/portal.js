@@ -1032,7 +1032,17 @@
       if (seen[key] === "added") slot.setAttribute("data-new", word);
     });
     if (changed) keepSeen(body);
+    markTabs(body);
     return said;
+  }
+
+  // A tab whose panel holds a row not yet seen (a merge request in Mine, while Projects is
+  // shown) has a dot: the row's "Added" is out of sight.
+  function markTabs(body) {
+    body.querySelectorAll("[role=tabpanel][aria-labelledby]").forEach(function (panel) {
+      var tab = document.getElementById(panel.getAttribute("aria-labelledby"));
+      if (tab) tab.toggleAttribute("data-has-new", !!panel.querySelector("[data-new]"));
+    });
   }
 
   var resting = null;
@@ -1045,6 +1055,7 @@
     if (!body || !body._seenRows) return;
     body._seenRows[row.getAttribute("data-key")] = "known";
     keepSeen(body);
+    markTabs(body);
   }
 
   document.addEventListener("focusin", function (event) {
