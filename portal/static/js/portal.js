@@ -988,17 +988,18 @@
     return { viewer: viewer, cards: {} };
   }
 
-  // Each card's rows: key -> the day they were last shown, or "added" while not yet seen.
+  // Each card's rows: key -> the day they were last shown (days since 1970), negative while the
+  // row is not yet seen; a row not shown for SEEN_DAYS is forgotten, seen or not.
   function keepSeen(body) {
     if (!body.id || !body._seenRows) return;
     var kept = seenStore();
     var rows = kept.cards[body.id] || {};
     var today = Math.floor(Date.now() / 86400000);
     Object.keys(body._seenRows).forEach(function (key) {
-      rows[key] = body._seenRows[key] === "added" ? "added" : today;
+      rows[key] = body._seenRows[key] === "added" ? -today : today;
     });
     Object.keys(rows).forEach(function (key) {
-      if (rows[key] !== "added" && rows[key] < today - SEEN_DAYS) delete rows[key];
+      if (!(Math.abs(rows[key]) >= today - SEEN_DAYS)) delete rows[key];
     });
     kept.cards[body.id] = rows;
     try {
@@ -1024,7 +1025,7 @@
       if (!key) return;
       if (!seen[key]) {
         changed = true;
-        if (first) seen[key] = before && (before[key] === "added" || !(key in before)) ? "added" : "known";
+        if (first) seen[key] = before && (!(key in before) || before[key] < 0) ? "added" : "known";
         else seen[key] = choiceChanged ? "known" : "added";
         if (!first && seen[key] === "added") said.push(sentence.replace("{title}", slot.textContent.trim()));
       }
