@@ -831,3 +831,35 @@ def test_a_task_assigned_while_the_page_is_open_or_since_the_last_visit_says_add
             )
             world.change("task", added.id, status=closed.id)
             expect(page.locator(f"#tasks-task-{added.id}-link")).to_have_count(0, timeout=15_000)
+
+
+def test_a_row_seen_in_one_tab_is_no_longer_added_in_another(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """The dashboard open in two tabs of one browser: a task assigned meanwhile says "Added" in
+    both; seen in one, it no longer does in the other (nor after a reload there)."""
+    _, world = tracker
+    first = page_of()
+    second = first.context.new_page()
+    second.goto("/")
+    second.wait_for_function(SETTLED)
+    second.wait_for_selector("#widget-tasks .task-row")
+    camille = next(u for u in world.users.values() if u.username == "camille")
+    project = next(p for p in world.projects.values() if camille.id in p.members)
+    item = world.add_item("task", project, "Relire la procédure de restauration de Vault", "New", camille)
+    try:
+        links = [page.locator(f"#tasks-task-{item.id}-link") for page in (first, second)]
+        for link in links:
+            expect(link).to_have_attribute("data-new", "Added", timeout=15_000)
+        first.bring_to_front()
+        links[0].focus()  # seen here
+        expect(links[0]).not_to_have_attribute("data-new", re.compile(".*"))
+        expect(links[1]).not_to_have_attribute("data-new", re.compile(".*"), timeout=5_000)
+        second.reload()
+        second.wait_for_function(SETTLED)
+        expect(links[1]).to_have_count(1, timeout=15_000)
+        expect(second.locator("#widget-tasks [data-new]")).to_have_count(0)
+    finally:
+        closed = next(s for s in world.statuses["task"].values() if s.project == project.id and s.is_closed)
+        world.change("task", item.id, status=closed.id)
+        expect(first.locator(f"#tasks-task-{item.id}-link")).to_have_count(0, timeout=15_000)

@@ -1046,6 +1046,26 @@
     });
   }
 
+  // Seen in another tab of the same browser: not "Added" here either.
+  window.addEventListener("storage", function (event) {
+    if (event.key !== SEEN_STORE) return;
+    var kept = seenStore();
+    cards.forEach(function (entry) {
+      var body = entry.body;
+      var rows = kept.cards[body.id];
+      if (!rows || !body._seenRows) return;
+      body.querySelectorAll("[data-new]").forEach(function (slot) {
+        var row = slot.closest("[data-key]");
+        var key = row && row.getAttribute("data-key");
+        if (key && rows[key] > 0) {
+          body._seenRows[key] = "known";
+          slot.removeAttribute("data-new");
+        }
+      });
+      markTabs(body);
+    });
+  });
+
   var resting = null;
 
   function seenNow(row) {
