@@ -244,7 +244,8 @@ def test_a_moved_project_is_read_by_its_id_and_said_moved(
     forge: Forge, caplog: pytest.LogCaptureFixture
 ) -> None:
     """GitLab 16.7+ answers a project's old path with a 301 to the same call by id: the client
-    reads the project by id (once), says it moved, and everyone's Mine keeps its pipelines."""
+    reads the project by id (once), says it moved (in the log once an hour), and everyone's Mine
+    keeps its pipelines."""
     server, world = forge
     world.rename(101, "platform/portal-ng")
     answer = requests.get(
@@ -263,6 +264,10 @@ def test_a_moved_project_is_read_by_its_id_and_said_moved(
     assert found.project.path == "platform/portal-ng" and found.recent
     said = [r for r in caplog.records if getattr(r, "event", "") == "gitlab_project_moved"]
     assert said and said[0].levelname == "WARNING" and said[0].path == "platform/portal-ng"  # type: ignore[attr-defined]
+    again = client.project_pipelines("platform/portal", 5)  # the card's next refresh, 30 s on
+    assert again.moved  # still said on the card, at each refresh
+    said = [r for r in caplog.records if getattr(r, "event", "") == "gitlab_project_moved"]
+    assert len(said) == 1  # and once an hour in the log, not twice a minute
     team = client.team_work(PROJECTS, 50)
     assert team.unreadable == () and any(p.project_id == 101 for p in team.pipelines)
     assert {m.project_id for m in team.merge_requests} >= {101}

@@ -85,6 +85,8 @@ DETAIL_TTL = 86_400.0  # a detail kept under its status and update time: one day
 DETAILS_AT_ONCE = 4
 # Said of a project the token may not read (bench/faults.py looks for these words).
 PROJECT_FORBIDDEN = N_("%(upstream)s does not let the portal's token read project %(project)s (HTTP 403)")
+MOVED_SAID_EVERY = 3600.0  # seconds between two log lines about the same moved project
+
 # Said of a project whose path GitLab answers with a redirect that is not its own "moved" answer.
 PROJECT_REDIRECTED = N_(
     "%(upstream)s answered project %(project)s with a redirect the portal does not follow (HTTP %(status)s)"
@@ -432,6 +434,9 @@ class GitLabClient:
             throttle_headers=("RateLimit-ResetTime",),
             on_quota=on_quota,
         )
+        # When each moved project was last logged: said once an hour per process, not at each
+        # of the card's refreshes (two a minute, in the logs every SRE reads).
+        self._told_moved: dict[str, float] = {}
 
     # --- the resources the card reads -------------------------------------------------------
 
@@ -449,7 +454,8 @@ class GitLabClient:
             if not project_refused(exc):
                 raise
             return ProjectPipelines(None, None, (), problem=exc.reason)
-        if moved:
+        if moved and time.monotonic() - self._told_moved.get(project, -MOVED_SAID_EVERY) >= MOVED_SAID_EVERY:
+            self._told_moved[project] = time.monotonic()
             log.warning(
                 "GitLab project moved: update widgets.pipelines.projects",
                 extra={"event": "gitlab_project_moved", "configured": project, "path": found.path},
