@@ -205,12 +205,25 @@ def served_portal(
 
 
 @pytest.fixture(scope="session")
-def portal(
+def every_card_config(
     kuma_server: SimServer,
     gitlab_server: SimServer,
     monitoring_servers: tuple[SimServer, SimServer, MonitoringWorld],
     taiga_server: SimServer,
-    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[..., dict[str, Any]]:
+    """`every_card_config(**e2e_config options)`: a new configuration of every card on the simulators."""
+
+    def make(**options: Any) -> dict[str, Any]:
+        return e2e_config(
+            kuma_server, monitoring_servers, gitlab_server=gitlab_server, taiga_server=taiga_server, **options
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def portal(
+    every_card_config: Callable[..., dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Portal]:
     """Every card on the simulators, polling every few seconds, under gunicorn.
 
@@ -218,9 +231,7 @@ def portal(
     cache hits, so the status card's tests see only its own fetches (a request waits for at most
     `max_waiting` fetches at once; test_monitoring.py has a portal whose cards refresh every second).
     """
-    config = e2e_config(
-        kuma_server, monitoring_servers, gitlab_server=gitlab_server, taiga_server=taiga_server
-    )
+    config = every_card_config()
     with served_portal(config, tmp_path_factory.mktemp("portal-e2e")) as found:
         found.baseline_version = found.status_version()
         for card in (f"{found.url}/widgets/metrics", f"{found.url}/widgets/incidents"):

@@ -115,6 +115,22 @@ def test_the_cards_fill_the_width_without_holes(open_page: OpenPage, width: int)
     assert len(columns) >= (4 if width >= 1920 else 3) - 1, layout
 
 
+def test_a_narrowed_window_gets_fewer_columns_and_a_widened_one_more(open_page: OpenPage) -> None:
+    """The window snapped to half the screen and back: the cards were kept in three columns,
+    squeezed to 141 px each at 700 px, until a reload."""
+    page = open_page("/", width=1440, height=900)
+    placed(page)
+    for width, columns in ((1440, 3), (1000, 2), (700, 1), (1440, 3)):
+        page.set_viewport_size({"width": width, "height": 900})
+        placed(page)
+        assert page.get_attribute("#widget-grid", "data-columns") == str(columns), width
+        layout = page.evaluate(CARD_BOXES)
+        narrowest = min(card["right"] - card["left"] for card in layout["cards"])
+        assert narrowest >= min(336, layout["width"]) - 1, (width, layout)  # 21rem, the least a column gets
+        assert max(card["right"] for card in layout["cards"]) <= layout["width"] + 1, (width, layout)
+        assert not _holes(layout), (width, layout)
+
+
 # Whether any card has a poll in flight (portal.js marks it at htmx:beforeRequest, synchronously).
 POLL_SENT = """() => [...document.querySelectorAll("#widget-grid .widget-card__body")]
   .some((body) => body._portalPoll && body._portalPoll.inFlight)"""

@@ -1575,7 +1575,26 @@
   // Where each card went (by id): a card whose content grows or shrinks stays in its column(s)
   // and only what is below it moves, as in any page; a new arrangement (another number of
   // columns, a card moved, widened, hidden or folded) places every card afresh.
-  var packed = { arrangement: "", places: {}, order: [], failing: {} };
+  var packed = { arrangement: "", places: {}, order: [], failing: {}, loading: {} };
+
+  // Until the person first scrolls, clicks, touches or types, each card that leaves its skeleton
+  // places every card afresh: on a first visit the skeletons all have one height, and the places
+  // they were given (the pipelines card beside the metrics, as if both were as short) left a
+  // hole of a third of a screen once the data came. After that first gesture a card stays
+  // where the person saw it, whatever arrives.
+  var pageTouched = false;
+
+  function watchFirstGesture() {
+    var touched = function () {
+      pageTouched = true;
+      ["scroll", "wheel", "pointerdown", "keydown", "touchstart"].forEach(function (type) {
+        window.removeEventListener(type, touched, true);
+      });
+    };
+    ["scroll", "wheel", "pointerdown", "keydown", "touchstart"].forEach(function (type) {
+      window.addEventListener(type, touched, { capture: true, passive: true });
+    });
+  }
 
   function arrangementOf(cards, count) {
     return count + ":" + cards.map(function (card) {
@@ -1597,9 +1616,21 @@
     return found;
   }
 
+  function loadingCards(cards) {
+    // The cards that still show their skeleton (by id).
+    var found = {};
+    cards.forEach(function (card) { if (card.querySelector(".widget-skeleton")) found[card.id] = true; });
+    return found;
+  }
+
   function pack(grid) {
     var style = window.getComputedStyle(grid);
-    var count = style.gridTemplateColumns.split(" ").filter(Boolean).length;
+    // The columns the width has room for: a card still placed in a column of a wider window
+    // makes the grid list that column too, of no width (portal.css). Counting it kept three
+    // columns squeezed into a window narrowed to 700 px.
+    var count = style.gridTemplateColumns.split(" ").filter(function (track) {
+      return parseFloat(track) > 0;
+    }).length || 1;
     var gap = parseFloat(style.columnGap) || 0;
     var wideFits = count > 1 && window.matchMedia("(min-width: 60rem)").matches;
     var cards = Array.prototype.filter.call(grid.querySelectorAll(":scope > .widget-card"), function (card) {
@@ -1608,7 +1639,9 @@
     var arrangement = arrangementOf(cards, count);
     var failing = failingCards(cards);
     var recovered = Object.keys(packed.failing).some(function (id) { return !failing[id]; });
-    var afresh = arrangement !== packed.arrangement || recovered;
+    var loading = loadingCards(cards);
+    var arrived = !pageTouched && Object.keys(packed.loading).some(function (id) { return !loading[id]; });
+    var afresh = arrangement !== packed.arrangement || recovered || arrived;
     // Every height is read before any place is written: reading one after a write would make
     // the browser lay the page out again for each card (on a phone, most of the page's script time).
     var heights = cards.map(function (card) { return Math.ceil((card.offsetHeight + gap) / PACK_ROW); });
@@ -1626,7 +1659,7 @@
       var place = places[card.id];
       setPlace(card, (place.first + 1) + " / span " + place.span, (place.top + 1) + " / span " + place.height);
     });
-    packed = { arrangement: arrangement, places: places, order: found.order, failing: failing };
+    packed = { arrangement: arrangement, places: places, order: found.order, failing: failing, loading: loading };
     if (grid.getAttribute("data-columns") !== String(count)) grid.setAttribute("data-columns", String(count));
     grid.classList.add("is-packed", "is-shown");
   }
@@ -1638,6 +1671,7 @@
       grid.classList.add("is-shown");  // a plain grid, shown as it is
       return;
     }
+    watchFirstGesture();
     // Both observers call back before the next paint: the cards are never drawn out of place.
     var resized = new ResizeObserver(function () { pack(grid); });
     resized.observe(grid);
