@@ -6,11 +6,12 @@ then waits (in real time) for the request it caused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Page, Request, Response
+from playwright.sync_api import Page, Request, Response, expect
 
 from simulators.base import SimServer
 from simulators.uptime_kuma import KumaWorld
@@ -151,6 +152,35 @@ def test_changed_data_is_swapped_in_place_and_announced(polls: Polls, world: Kum
     assert page.evaluate("() => document.activeElement.id") == "status-platform-1"
     region = page.locator("#widget-status [data-live-region]")
     assert region.inner_text() == "Service status: 2 down, 0 degraded"
+
+
+# The icon the tab shows, and the one the page's cards call for besides the status card.
+TAB_ICON = """() => document.querySelector("#portal-icon").getAttribute("href").split("?")[0]"""
+OTHERS_ATTENTION = """() => [...document.querySelectorAll(
+  ".widget-card:not(#widget-status) .widget-content[data-attention]")].map((c) => c.dataset.attention)"""
+
+
+def _icon_for(levels: list[str]) -> str:
+    worst = max((["warning", "critical"].index(level) + 1 for level in levels), default=0)
+    return "/static/icons/" + ["portal.svg", "portal-warning.svg", "portal-critical.svg"][worst]
+
+
+def test_the_tab_icon_has_a_red_dot_while_a_service_is_down_and_amber_while_one_is_degraded(
+    open_page: OpenPage, world: KumaWorld
+) -> None:
+    """The dashboard is a tab among others all day: its icon says the platform is in trouble."""
+    page = open_page("/")
+    content = page.locator("#widget-status .widget-content")
+    expect(content).to_have_attribute("data-attention", "critical")  # SonarQube is down
+    assert page.evaluate(TAB_ICON) == "/static/icons/portal-critical.svg"
+    for monitor in world.monitors.values():
+        if monitor.behaviour in ("down", "flapping", "pending"):
+            monitor.behaviour = "up"
+    expect(content).not_to_have_attribute("data-attention", re.compile(".*"), timeout=15_000)
+    assert page.evaluate(TAB_ICON) == _icon_for(page.evaluate(OTHERS_ATTENTION))
+    world.monitors[1].behaviour = "pending"
+    expect(content).to_have_attribute("data-attention", "warning", timeout=15_000)
+    assert page.evaluate(TAB_ICON) == _icon_for(["warning", *page.evaluate(OTHERS_ATTENTION)])
 
 
 def test_a_change_that_keeps_the_state_is_not_announced(polls: Polls, world: KumaWorld) -> None:

@@ -785,6 +785,7 @@ def test_a_task_assigned_while_the_page_is_open_or_since_the_last_visit_says_add
     try:
         expect(link).to_have_attribute("data-new", "Ajouté", timeout=15_000)  # at the card's next poll
         expect(marked).to_have_count(1)
+        expect(page).to_have_title(re.compile(r"^\(1\) "))  # counted in the tab's title
         said = page.locator("#widget-tasks [data-live-region]")  # and said, once, with the card's words
         expect(said).to_contain_text("Ajouté\u00a0: Vérifier la rotation des sauvegardes Harbor")
         assert "Ajouté" in page.evaluate(
@@ -805,6 +806,7 @@ def test_a_task_assigned_while_the_page_is_open_or_since_the_last_visit_says_add
         page.mouse.move(0, 0)
         link.hover()
         expect(link).not_to_have_attribute("data-new", re.compile(".*"), timeout=5_000)  # seen
+        expect(page).not_to_have_title(re.compile(r"^\("))
         page.mouse.move(0, 0)
         page.wait_for_timeout(6000)
         expect(marked).to_have_count(0)  # and not again at the next polls

@@ -416,6 +416,7 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
         )
         assert 'href="http' in row and "In Alertmanager" in row
         assert "<details" not in row  # a firing alert is shown in full
+        assert 'data-attention="critical"' in html  # the tab's icon gets its red dot (portal.js)
 
         controlled_target.set(metric, 0)
         html = _card_when(client, "PortalIncidentToggled", "is-resolved")

@@ -224,6 +224,30 @@ def test_flapping_monitor_shows_degraded_then_down(make_app: Callable[..., Flask
     assert taiga_state() == "down"
 
 
+def test_the_card_tells_the_page_when_a_service_is_down_or_degraded(
+    make_app: Callable[..., Flask], world: KumaWorld
+) -> None:
+    """data-attention: the tab's icon gets a red dot while a service is down, amber while one is
+    degraded (portal.js); nothing while all are up or in maintenance."""
+
+    def attention() -> str | None:
+        html = make_app().test_client().get("/widgets/status").get_data(as_text=True)  # a cold cache
+        found = re.search(r'<div class="widget-content is-ok"[^>]*>', html)
+        assert found, html[:400]
+        said = re.search(r' data-attention="(\w+)"', found.group(0))
+        return said.group(1) if said else None
+
+    assert attention() == "critical"  # SonarQube is down
+    for monitor in world.monitors.values():
+        if monitor.behaviour == "down":
+            monitor.behaviour = "pending"
+    assert attention() == "warning"
+    for monitor in world.monitors.values():
+        if monitor.behaviour == "pending":
+            monitor.behaviour = "up"
+    assert attention() is None  # Mattermost in maintenance: planned, nobody has to act
+
+
 def test_hostile_upstream_text_is_shown_as_text(client: FlaskClient, world: KumaWorld) -> None:
     world.add_monitor(SimMonitor(66, '<script>alert("kuma")</script>', url="javascript:alert(1)"))
     world.pages["platform"].groups[0][1].append(66)

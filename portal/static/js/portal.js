@@ -946,6 +946,7 @@
     if (!content) return;
     var ask = asked(choiceOf(entry, content));
     var added = markNewRows(body, content, entry.shownAsk !== undefined && ask !== entry.shownAsk);
+    signalTab();  // also for an answer without rows to mark (a failure: its attention is gone)
     entry.shownAsk = ask;  // what the card on screen answers
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
     restoreTab(body);
@@ -1044,6 +1045,36 @@
       var tab = document.getElementById(panel.getAttribute("aria-labelledby"));
       if (tab) tab.toggleAttribute("data-has-new", !!panel.querySelector("[data-new]"));
     });
+    signalTab();
+  }
+
+  /* ---- the browser tab: what the page says while it is elsewhere -------------------------- */
+
+  // The dashboard stays open all day in a tab among others. Its title counts the rows not yet
+  // seen ("(2) DevSecOps Portal": a task assigned to me, a merge request waiting for me), and its
+  // icon gets a red dot while a service is down or a critical alert fires (amber: degraded, a
+  // warning), by the data-attention of the cards that are shown (a folded or hidden card does
+  // not poll: its data is old).
+  var ATTENTION = ["", "warning", "critical"];
+  var pageTitle = document.title;
+  var pageIcon = null;
+
+  function signalTab() {
+    var icon = pageIcon || (pageIcon = document.getElementById("portal-icon"));
+    var worst = 0;
+    document.querySelectorAll(
+      ".widget-card:not(.is-collapsed):not(.is-hidden-card) .widget-content[data-attention]"
+    ).forEach(function (content) {
+      worst = Math.max(worst, ATTENTION.indexOf(content.getAttribute("data-attention")));
+    });
+    if (icon) {
+      if (!icon.hasAttribute("data-calm")) icon.setAttribute("data-calm", icon.getAttribute("href"));
+      var href = icon.getAttribute(worst ? "data-" + ATTENTION[worst] : "data-calm");
+      if (href && icon.getAttribute("href") !== href) icon.setAttribute("href", href);
+    }
+    var unseen = document.querySelectorAll(".widget-card:not(.is-hidden-card) [data-new]").length;
+    var title = (unseen ? "(" + unseen + ") " : "") + pageTitle;
+    if (document.title !== title) document.title = title;
   }
 
   // Seen in another tab of the same browser: not "Added" here either.
@@ -1902,6 +1933,7 @@
       card.classList.toggle("is-hidden-card", hidden);
       card.querySelector("[data-action='hide']").setAttribute("aria-pressed", hidden ? "true" : "false");
       if (!hidden) resume(card);
+      signalTab();
     }
 
     function setWide(card, wide) {
@@ -1921,6 +1953,7 @@
       card.querySelector(".widget-card__body").hidden = collapsed;
       card.querySelector("[data-action='collapse']").setAttribute("aria-expanded", collapsed ? "false" : "true");
       if (!collapsed) resume(card);
+      signalTab();
     }
 
     function setPinned(item, pinned) {
