@@ -1,6 +1,6 @@
 """A simulator of GitLab's REST API v4 for the pipelines card (see docs/upstream-apis.md § 4).
 
-    GET /api/v4/projects/:id                       id, name, path_with_namespace, default_branch, web_url
+    GET /api/v4/projects/:id                       id, name, path_with_namespace, default_branch, archived, web_url
     GET /api/v4/projects/<old path>/...            301 to the same URL by id, after `world.rename` (16.7+)
     GET /api/v4/projects/:id/pipelines             the list shape (no user, duration): ref, username,
                                                    status, order_by=id, sort, page, per_page (20, max 100)
@@ -86,6 +86,7 @@ class SimProject:
     default_branch: str | None = "main"
     forbidden: bool = False  # the token may not read it: 403
     former_paths: list[str] = field(default_factory=list)  # before a rename or transfer (redirected)
+    archived: bool = False
 
 
 @dataclass
@@ -567,6 +568,7 @@ def make_server(world: GitLabWorld | None = None, port: int = 0) -> tuple[SimSer
                 "path": found.path.rsplit("/", 1)[-1],
                 "path_with_namespace": found.path,
                 "default_branch": found.default_branch,
+                "archived": found.archived,
                 "web_url": f"{world.base_url}/{found.path}",
                 "visibility": "internal",
                 "last_activity_at": iso(world.clock()),

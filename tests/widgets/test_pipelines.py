@@ -291,6 +291,24 @@ def test_a_moved_project_says_so_on_the_card_and_mine_is_whole(
     assert "platform/portal-ng" in mine  # camille's pipelines there
 
 
+def test_an_archived_project_says_so_on_the_card_in_both_languages(
+    make_gitlab_app: Callable[..., Flask], forge: Forge
+) -> None:
+    """A project archived in GitLab keeps its last pipelines on the card, which looked like a
+    quiet project: it now says it is read-only and that no pipeline will come."""
+    _, world = forge
+    world.projects[102].archived = True
+    client = _as(make_gitlab_app())
+    html = _card(client, until="Merge requests")
+    archived = re.search(r"<bdi>platform/infra</bdi></a></h3>.*?</section>", html, re.S)
+    assert archived and "Archived in GitLab: read-only, no new pipeline will come." in archived.group(0)
+    assert "#archive" in archived.group(0)
+    others = re.search(r"<bdi>platform/portal</bdi></a></h3>.*?</section>", html, re.S)
+    assert others and "Archived" not in others.group(0)
+    french = _card(client, "fr", until="fusion")
+    assert "Archivé dans GitLab\u00a0: en lecture seule" in french
+
+
 @responses.activate
 def test_an_avatar_must_be_an_image_whose_bytes_agree_and_small() -> None:
     url = f"{BASE}/uploads/avatar.png"

@@ -177,6 +177,7 @@ class Project:
     path: str  # path_with_namespace
     web_url: str | None
     default_branch: str | None  # None for an empty repository
+    archived: bool = False  # read-only in GitLab: no new pipeline will come
 
 
 @dataclass(frozen=True)
@@ -363,6 +364,7 @@ def parse_project(raw: Any) -> Project:
         path=require(raw, "path_with_namespace", str, UPSTREAM),
         web_url=_url(raw.get("web_url")),
         default_branch=branch if isinstance(branch, str) and branch else None,
+        archived=raw.get("archived") is True,
     )
 
 
