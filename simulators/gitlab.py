@@ -1,6 +1,7 @@
 """A simulator of GitLab's REST API v4 for the pipelines card (see docs/upstream-apis.md § 4).
 
-    GET /api/v4/projects/:id                       id, name, path_with_namespace, default_branch, archived, web_url
+    GET /api/v4/projects/:id                       id, name, path_with_namespace, default_branch,
+                                                   archived, web_url
     GET /api/v4/projects/<old path>/...            301 to the same URL by id, after `world.rename` (16.7+)
     GET /api/v4/projects/:id/pipelines             the list shape (no user, duration): ref, username,
                                                    status, order_by=id, sort, page, per_page (20, max 100)
