@@ -26,6 +26,7 @@ from simulators.taiga import TaigaWorld
 from ..conftest import example_config
 from ..support.processes import portal_process
 from ..support.taiga_portal import SERVICE, with_taiga
+from .conftest import REFRESH
 from .helpers import SETTLED, PageProblems, describe_violations, placed, run_axe, watched_page
 
 
@@ -66,7 +67,8 @@ def taiga_portal(
     tracker: tuple[SimServer, TaigaWorld], kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("portal-taiga-e2e")
-    with _portal(tracker, kuma_server, directory, {"tasks": {"refresh": 5, "ttl": 2}}, {}) as url:
+    refreshing = {"refresh": REFRESH, "ttl": 2}
+    with _portal(tracker, kuma_server, directory, {"tasks": refreshing, "deadlines": refreshing}, {}) as url:
         yield url
 
 
@@ -765,6 +767,46 @@ def test_the_calendar_says_in_words_which_deadlines_are_overdue(page_of: Any) ->
     page = page_of(language="fr")
     overdue = page.locator("#widget-deadlines td.day.is-overdue .is-sr-only").first
     expect(overdue).to_contain_text(", en retard")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_day_of_the_calendar_opens_its_deadlines_by_touch_or_keyboard(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld], width: int
+) -> None:
+    """A day's marks named its items only in a tooltip (a mouse resting on them): a phone or a
+    keyboard could not learn what a mark past the list's days was. The day opens its details."""
+    _, world = tracker
+    page = page_of(language="fr", width=width, height=844 if width < 500 else 1000)
+    day = page.locator("#widget-deadlines td.day.is-overdue .day__open").first
+    key = day.get_attribute("popovertarget")
+    details = page.locator(f"#{key}")
+    expect(details).to_be_hidden()
+    day.click()
+    expect(details).to_be_visible()
+    assert details.get_attribute("role") == "dialog"
+    expect(details.locator(".day-details__title")).not_to_be_empty()
+    expect(details.locator(".upcoming__row.is-overdue .upcoming__link").first).to_be_visible()
+    expect(details.locator(".due-badge")).to_contain_text(["En retard"])
+    box = details.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, box  # inside the screen
+    # The card refreshes with another deadline while the details are open: they stay open.
+    camille = next(u for u in world.users.values() if u.username == "camille")
+    project = next(p for p in world.projects.values() if camille.id in p.members)
+    item = world.add_item("task", project, "Une échéance arrivée pendant la lecture", "New", camille, due=5)
+    try:
+        expect(page.locator(f"#tasks-task-{item.id}-link")).to_have_count(1, timeout=15_000)
+        expect(page.locator("#widget-deadlines")).to_contain_text("Une échéance arrivée", timeout=15_000)
+        expect(details).to_be_visible()
+    finally:
+        closed = next(s for s in world.statuses["task"].values() if s.project == project.id and s.is_closed)
+        world.change("task", item.id, status=closed.id)
+    page.keyboard.press("Escape")
+    expect(details).to_be_hidden()
+    assert page.evaluate("() => document.activeElement.getAttribute('popovertarget')") == key
+    page.keyboard.press("Enter")  # from the keyboard
+    expect(details).to_be_visible()
+    details.locator(".day-details__close").click()
+    expect(details).to_be_hidden()
 
 
 def test_a_task_assigned_while_the_page_is_open_or_since_the_last_visit_says_added_until_seen(

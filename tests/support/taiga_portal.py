@@ -61,6 +61,14 @@ def card(
     return html
 
 
+# A day's cell in the deadlines card's month: its classes and its number (a day with deadlines
+# holds them in a button that opens its details).
+DAY_CELL = re.compile(
+    r'<td class="(day[^"]*)"[^>]*>\s*(?:<button[^>]*class="day__open"[^>]*>\s*)?'
+    r'<span class="day__number"[^>]*>(\d+)</span>'
+)
+
+
 def csrf_token(page: str) -> str:
     """The CSRF token the page carries once, in `hx-headers`."""
     found = re.search(r"X-CSRFToken&#34;: &#34;([^&]+)&#34;", page) or re.search(

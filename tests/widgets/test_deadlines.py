@@ -45,7 +45,16 @@ from ..conftest import SECRET
 from ..support.keycloak import USERS, LoginTrip, authenticate
 from ..support.postgres import PostgresServer
 from ..support.processes import ROOT
-from ..support.taiga_portal import ORIGIN, SERVICE, card, csrf_token, status_form, status_shown, with_taiga
+from ..support.taiga_portal import (
+    DAY_CELL,
+    ORIGIN,
+    SERVICE,
+    card,
+    csrf_token,
+    status_form,
+    status_shown,
+    with_taiga,
+)
 
 
 @pytest.fixture
@@ -85,7 +94,7 @@ def _as(app: Flask, username: str) -> FlaskClient:
 
 def _day_class(html: str, day: date) -> str:
     """The class of a day's cell in the month shown (the day's number, inside the month)."""
-    cells = re.findall(r'<td class="(day[^"]*)"[^>]*>\s*<span class="day__number"[^>]*>(\d+)</span>', html)
+    cells = DAY_CELL.findall(html)
     found = [css for css, number in cells if int(number) == day.day and "is-outside" not in css]
     assert found, f"no cell for {day}"
     return found[0]
@@ -112,7 +121,7 @@ def test_due_states_on_the_calendar_and_in_the_list(taiga_app: Callable[..., Fla
         if "is-sprint" in inside and not re.search(r'day__mark is-\w+"', inside)
     ]
     assert sprint_only and not any(re.search(r"is-(overdue|soon|later)", c) for c in sprint_only), sprint_only
-    upcoming = html[html.index('class="upcoming__list"') :]
+    upcoming = html[html.index('id="deadlines-upcoming"') :]  # the list, not a day's details
     assert "Renouveler les certificats" in upcoming and "2 days overdue" in upcoming
     # The list holds what is overdue too, and its heading says so.
     assert re.search(r'id="deadlines-upcoming">\s*Overdue, and the next 14 days</h3>', html)
@@ -121,6 +130,29 @@ def test_due_states_on_the_calendar_and_in_the_list(taiga_app: Callable[..., Fla
     assert re.search(r">Ends (today|tomorrow|in \d+ days?)<", sprint) and "Due" not in sprint  # it is not due
     assert "Documenter la rotation" in upcoming  # due in 11 days
     assert "Alerte quand un certificat" not in upcoming  # due in 20 days: beyond the list
+
+
+def test_a_day_with_deadlines_opens_its_details_beyond_the_list(taiga_app: Callable[..., Flask]) -> None:
+    """A day's marks told what is due only on hover (a title): on a phone, or from the keyboard,
+    a mark past the list's 14 days could not be read. The day is a button; its details (a
+    popover) list that day's items as the list does."""
+    today = datetime.now(UTC).date()
+    later = today + timedelta(days=20)  # "Alerte quand un certificat…": beyond the list
+    client = _as(taiga_app(), "camille")
+    html = card(client, "deadlines", until="upcoming", month=later.strftime("%Y-%m"))
+    key = f"deadlines-day-{later.isoformat()}"
+    cell = re.search(
+        rf'<td class="day[^"]*"[^>]*>\s*<button type="button" class="day__open" popovertarget="{key}">', html
+    )
+    assert cell, "the day is not a button"
+    details = re.search(rf'<div class="day-details" id="{key}" popover role="dialog".*?</ul>', html, re.S)
+    assert details and "Alerte quand un certificat" in details.group(0)
+    assert f'id="{key}-title">' in details.group(0) and 'popovertargetaction="hide"' in details.group(0)
+    assert html.count('class="day-details"') == html.count('class="day__open"')  # one per day with deadlines
+    upcoming = html[html.index('id="deadlines-upcoming"') :]
+    assert "Alerte quand un certificat" not in upcoming
+    french = card(client, "deadlines", until="upcoming", month=later.strftime("%Y-%m"), language="fr")
+    assert 'aria-label="Fermer"' in french
 
 
 def test_the_previous_and_next_months_come_from_the_server(taiga_app: Callable[..., Flask]) -> None:
@@ -279,7 +311,7 @@ def test_an_issues_due_date_is_a_deadline_on_the_card_and_in_the_feed(
     today = datetime.now(UTC).date()
     if (today + timedelta(days=2)).month == today.month:
         assert "is-soon" in _day_class(html, today + timedelta(days=2))
-    upcoming = html[html.index('class="upcoming__list"') :]
+    upcoming = html[html.index('id="deadlines-upcoming"') :]  # the list, not a day's details
     row = next(r for r in upcoming.split("</li>") if "quelle rétention" in r)
     assert 'href="https://taiga.example.org/project/portail-devsecops/issue/8"' in row
     assert "Issue #8" in row and "Due in 2 days" in row

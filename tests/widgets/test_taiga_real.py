@@ -33,7 +33,7 @@ from ..support.keycloak import KeycloakSim, login
 from ..support.live import serve
 from ..support.processes import RedisServer
 from ..support.taiga import TaigaBack
-from ..support.taiga_portal import card, csrf_token, row_of, status_form, status_shown, with_taiga
+from ..support.taiga_portal import DAY_CELL, card, csrf_token, row_of, status_form, status_shown, with_taiga
 
 pytestmark = pytest.mark.peers
 
@@ -457,7 +457,7 @@ def test_a_change_without_the_csrf_token_is_refused(served: list[str], taiga_bac
 
 
 def _cell(html: str, day: date) -> str:
-    cells = re.findall(r'<td class="(day[^"]*)"[^>]*>\s*<span class="day__number"[^>]*>(\d+)</span>', html)
+    cells = DAY_CELL.findall(html)
     return next(css for css, number in cells if int(number) == day.day and "is-outside" not in css)
 
 
@@ -476,7 +476,7 @@ def test_due_states_on_the_calendar_match_the_seeded_dates(served: list[str], ta
             assert "is-overdue" not in css and "is-soon" not in css
         else:
             assert state in css, f"{day}: {css}"
-    upcoming = unescape(html[html.index('class="upcoming__list"') :])
+    upcoming = unescape(html[html.index('id="deadlines-upcoming"') :])  # the list, not a day's details
     for task in taiga_back.seed["tasks"] + taiga_back.seed["issues"]:
         if task["assigned_to"] != "alice" or task["status"] == "Closed" or not task["due_date"]:
             continue
