@@ -9,6 +9,7 @@ envelope of docs/upstream-apis.md § 3:
     GET /api/v1/query_range  ?query&start&end&step       -> matrix; 400 bad_data past 11,000 points
     GET /api/v1/alerts                                   -> {alerts: [...]} pending and firing now
     GET /api/v1/rules        [?type=alert]               -> {groups: [{name, interval, rules}]}
+    GET /graph               ?g0.expr                    -> a page naming the expression (the demo's links)
     GET /api/v2/alerts       (Alertmanager)              -> [gettableAlert] with silenced/inhibited state
     GET /api/v2/silences     (Alertmanager)              -> [gettableSilence]
 
@@ -23,6 +24,7 @@ is silenced, one is inhibited. Tests of the browser can fire and resolve an aler
 from __future__ import annotations
 
 import hashlib
+import html
 import math
 import re
 import threading
@@ -564,6 +566,17 @@ def make_servers(
                 "Try decreasing the query resolution (?step=XX)"
             )
         return SimResponse.json(world.query_range_json(text, start, end, step))
+
+    @prometheus.route("GET", r"/graph")
+    def graph(request: SimRequest, match: re.Match[str]) -> SimResponse:
+        """A stand-in for Prometheus' graph page, where the cards' links lead in the demo."""
+        expression = html.escape(request.arg("g0.expr") or "")
+        page = (
+            "<!doctype html><title>Prometheus simulator</title>"
+            "<p>The Prometheus simulator draws no graph. The real one would show: "
+            f"<code>{expression}</code></p>"
+        )
+        return SimResponse(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
 
     @prometheus.route("GET", r"/api/v1/alerts")
     def alerts(request: SimRequest, match: re.Match[str]) -> SimResponse:

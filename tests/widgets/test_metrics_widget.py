@@ -11,8 +11,10 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -231,6 +233,15 @@ def test_a_gauge_reads_a_real_value_and_crosses_warn_then_critical(
     assert 'aria-label="Cpu over the last 60 minutes: from ' in shown and "max 42.0%" in shown
     assert "warning ≥ 75.0%" in shown and "critical ≥ 90.0%" in shown
     assert " style=" not in html  # the CSP forbids style attributes: sizes are SVG attributes
+    # Its name leads to its graph in Prometheus, over the sparkline's hour: a page Prometheus serves.
+    link = re.search(
+        r'<a class="gauge__link" href="([^"]+)" rel="noopener" title="Its graph in Prometheus">', shown
+    )
+    assert link, shown
+    query = quote(cpu["query"], safe="")
+    expected = f"{prometheus_with_rules.url}/graph?g0.expr={query}&g0.tab=0&g0.range_input=60m"
+    assert unescape(link.group(1)) == expected
+    assert requests.get(expected, timeout=5).status_code == 200
 
     target.set(metric, 80.0)
     html = card(client, "metrics", lambda h: gauge_status(h, "cpu") == "warn")
@@ -247,6 +258,24 @@ def test_a_gauge_reads_a_real_value_and_crosses_warn_then_critical(
     assert "Quick metrics: 1 critical, 0 warnings" in html  # said to screen readers
     french = card(client, "metrics", lambda h: "95,5" in h, language="fr")
     assert "95,5\u00a0%" in gauge(french, "cpu") and "Critique" in gauge(french, "cpu")
+
+
+@pytest.mark.peers
+def test_a_gauge_may_lead_to_the_dashboard_the_configuration_names_and_only_a_plain_one(
+    portal_config: dict[str, Any], metrics_app: Callable[..., Flask]
+) -> None:
+    dashboard = "https://grafana.example.org/d/k3s/cluster?viewPanel=2&orgId=1"
+    client = metrics_app([_gauge("cpu", "vector(1)", link=dashboard)]).test_client()
+    shown = gauge(card(client, "metrics", lambda h: 'id="gauge-cpu"' in h, language="fr"), "cpu")
+    assert f'href="{dashboard.replace("&", "&amp;")}" rel="noopener" title="Son tableau de bord"' in shown, (
+        shown
+    )
+    for refused in ("javascript:alert(1)", "https://user:secret@grafana.example.org/d/k3s"):
+        config = monitoring_config(
+            portal_config, "http://127.0.0.1:9", gauges=[_gauge("cpu", "vector(1)", link=refused)]
+        )
+        with pytest.raises(ConfigError, match="gauges"):
+            create_app({"TESTING": True, "PORTAL": config, "ENV": {"PORTAL_SECRET_KEY": SECRET}})
 
 
 @pytest.mark.peers

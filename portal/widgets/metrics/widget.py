@@ -17,12 +17,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
+from urllib.parse import quote
 
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ...config import LocalizedText, PortalConfig, Slug, WidgetSection
+from ...config import LinkUrl, LocalizedText, PortalConfig, Slug, WidgetSection
 from ...identity import User
 from ..contract import Part, PartResult, Problem, Widget, WidgetContext, WidgetView
 from . import format as fmt
@@ -52,6 +53,8 @@ class Gauge(BaseModel):
     max: float | None = None
     display: Literal["gauge", "bar"] = "bar"
     sparkline: bool = True  # the last hour (widgets.metrics.sparkline_minutes), drawn on the server
+    # Where the gauge's name leads (a Grafana panel); default: Prometheus' graph of its query.
+    link: LinkUrl | None = None
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Gauge:
@@ -236,6 +239,8 @@ class GaugeView:
     # No series now, but the sparkline has one: its last value and when (a target gone away).
     last: tuple[str, datetime] | None = None
     partial: bool = False  # Prometheus warned that its answer may be incomplete
+    link: str = ""  # its graph (Prometheus) or the dashboard the configuration names
+    linked_to: str = "prometheus"  # prometheus | elsewhere
 
 
 def status_of(value: float, gauge: Gauge) -> Status:
@@ -277,7 +282,13 @@ def scale_of(gauge: Gauge, reading: Reading | None) -> tuple[float, float]:
     return (gauge.min if gauge.min is not None else low, gauge.max if gauge.max is not None else high)
 
 
-def gauge_view(gauge: Gauge, part: PartResult[Any] | None, language: str) -> GaugeView:
+def graph_link(prometheus: str, gauge: Gauge, minutes: int) -> str:
+    """Prometheus' graph of the gauge's query over the sparkline's minutes (`g0.tab=0`: the graph;
+    Prometheus 3's interface reads the same parameters)."""
+    return f"{prometheus}/graph?g0.expr={quote(gauge.query, safe='')}&g0.tab=0&g0.range_input={minutes}m"
+
+
+def gauge_view(gauge: Gauge, part: PartResult[Any] | None, language: str, link: str = "") -> GaugeView:
     reading: Reading | None = part.value if part is not None else None
     low, high = scale_of(gauge, reading)
     value = special = ""
@@ -336,6 +347,8 @@ def gauge_view(gauge: Gauge, part: PartResult[Any] | None, language: str) -> Gau
         problem=part.problem if part is not None else None,
         last=last_seen(reading, gauge),
         partial=reading.partial if reading is not None else False,
+        link=str(gauge.link) if gauge.link else link,
+        linked_to="elsewhere" if gauge.link else "prometheus",
     )
 
 
@@ -384,7 +397,12 @@ class MetricsWidget(Widget):
         settings = ctx.settings
         assert isinstance(settings, MetricsSettings)
         language = str(get_locale())
-        gauges = [gauge_view(gauge, view.part(gauge.slug), language) for gauge in settings.gauges]
+        prometheus = ctx.client(PROMETHEUS).public_url
+        minutes = settings.sparkline_minutes
+        gauges = [
+            gauge_view(gauge, view.part(gauge.slug), language, graph_link(prometheus, gauge, minutes))
+            for gauge in settings.gauges
+        ]
         view.extra["gauges"] = gauges
         # One problem for every gauge (Prometheus is down): said once, above them.
         reasons = {g.problem.reason for g in gauges if g.problem is not None}
