@@ -270,6 +270,10 @@ class Widget(ABC):
     wide: ClassVar[bool] = False  # spans two columns of the dashboard grid when there is room
     # Its body carries the tiles' live status dots (out-of-band swaps): the shell draws them.
     fills_tile_dots: ClassVar[bool] = False
+    # It keeps polling, once a minute, while the page is hidden (a tab in the background), where
+    # the others wait for the person to come back: its `attention` and data-alarm rows are what
+    # the tab's icon and notifications tell them meanwhile.
+    polls_in_background: ClassVar[bool] = False
     # A folder of templates of its own (templates/widgets/<slug>.html inside), or None for the app's.
     template_folder: ClassVar[str | None] = None
     # Adds a line to the user menu: the menu loads its blueprint's `user_menu` route (a fragment

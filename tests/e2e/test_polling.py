@@ -183,6 +183,64 @@ def test_the_tab_icon_has_a_red_dot_while_a_service_is_down_and_amber_while_one_
     assert page.evaluate(TAB_ICON) == _icon_for(["warning", *page.evaluate(OTHERS_ATTENTION)])
 
 
+# The browser's notifications, recorded (headless Chromium shows none): permission is asked and
+# granted at the first request, as when a person clicks "Allow".
+NOTIFY_RECORDER = """(() => {
+  window.__notified = [];
+  class Recorder {
+    constructor(title, options) {
+      window.__notified.push({ title: title, body: options.body, tag: options.tag });
+    }
+    close() {}
+  }
+  Recorder.permission = "default";
+  Recorder.requestPermission = () => { Recorder.permission = "granted"; return Promise.resolve("granted"); };
+  Object.defineProperty(window, "Notification", { value: Recorder, configurable: true, writable: true });
+})()"""
+
+
+def test_a_service_going_down_while_the_tab_is_in_the_background_is_notified_once(
+    open_page: OpenPage, world: KumaWorld
+) -> None:
+    """Asked for in the account menu: the dashboard in a background tab still watches the status
+    and incidents cards (once a minute; the others wait), and a service that goes down meanwhile
+    is a notification. What was down when the page loaded is not news, nor what the person saw."""
+
+    def prepared(page: Page) -> None:
+        page.add_init_script(NOTIFY_RECORDER)
+        page.clock.install()
+
+    page = open_page("/", before=prepared)
+    page.click("#user-menu summary")
+    page.check("#notify-toggle")
+    expect(page.locator("#notify-toggle")).to_be_checked()
+    viewer = page.evaluate("() => document.body.dataset.viewer")
+    assert page.evaluate("() => localStorage.getItem('portal.notify')") == viewer
+    page.keyboard.press("Escape")
+    polled: list[str] = []
+    page.on("request", lambda r: "/widgets/" in r.url and polled.append(r.url.rsplit("/widgets/", 1)[1]))
+    set_tab_hidden(page, True)
+    world.monitors[1].behaviour = "down"  # GitLab; SonarQube was down already
+    for _ in range(4):
+        page.clock.run_for(61_000)
+        page.wait_for_timeout(1500)
+        if page.evaluate("() => window.__notified.length"):
+            break
+    assert page.evaluate("() => window.__notified") == [
+        {"title": "Service status", "body": "GitLab — Down", "tag": "status-platform-1"}
+    ]
+    assert {"status", "incidents"} >= {url.split("?")[0] for url in polled}, polled  # the others wait
+    assert page.evaluate(TAB_ICON) == "/static/icons/portal-critical.svg"
+    # Seen while the page is shown: no notification.
+    set_tab_hidden(page, False)
+    world.monitors[2].behaviour = "down"
+    expect(page.locator("#widget-status .status-pill.is-down .status-pill__count")).to_have_text(
+        "3", timeout=15_000
+    )
+    page.clock.run_for(1000)
+    assert page.evaluate("() => window.__notified.length") == 1
+
+
 def test_a_change_that_keeps_the_state_is_not_announced(polls: Polls, world: KumaWorld) -> None:
     page = polls.page
     world.monitors[2].base_ping += 200  # Keycloak slower: new numbers, same states

@@ -417,12 +417,16 @@ def test_a_rule_that_fires_then_resolves_shows_as_resolved_with_its_duration_and
         assert 'href="http' in row and "In Alertmanager" in row
         assert "<details" not in row  # a firing alert is shown in full
         assert 'data-attention="critical"' in html  # the tab's icon gets its red dot (portal.js)
+        # and a person who asked for it is notified (portal.js), in words of their language
+        alarm = r'data-alarm="[^"]+" data-alarm-text="Critical · PortalIncidentToggled — Toggled on'
+        assert re.search(alarm, row), row
 
         controlled_target.set(metric, 0)
         html = _card_when(client, "PortalIncidentToggled", "is-resolved")
     finally:
         controlled_target.clear(metric)
     row = _row(html, "PortalIncidentToggled")
+    assert "data-alarm" not in row  # resolved: no longer news
     assert ">Resolved</span>" in row
     when = re.search(r"From (.+?) to (.+?) \(([^)]+)\)", row)
     assert when, row

@@ -39,6 +39,11 @@
   // whole period for its next turn.
   var pollingSince = Date.now();
 
+  // A hidden page polls only the cards that tell the tab what happened (data-background-poll:
+  // status, incidents), once a minute: its icon and notifications say it meanwhile. The others
+  // wait for the person to come back (they poll at once then).
+  var BACKGROUND_EVERY = 60000;
+
   function schedule(entry, atStart) {
     var period = entry.interval * 1000;
     var turn = period * (cards.length - cards.indexOf(entry)) / cards.length;
@@ -50,6 +55,7 @@
     window.clearInterval(entry.timer);
     var tick = function () {
       if (document.visibilityState === "visible") poll(entry);
+      else if (entry.background && Date.now() - entry.lastPoll >= Math.max(period, BACKGROUND_EVERY) - 1000) poll(entry);
     };
     entry.timer = window.setTimeout(function () {
       tick();
@@ -61,7 +67,8 @@
     document.querySelectorAll(".widget-card__body[data-interval]").forEach(function (body) {
       var seconds = parseInt(body.getAttribute("data-interval"), 10);
       if (!(seconds > 0)) return;
-      var entry = { body: body, interval: seconds, lastPoll: Date.now(), stopped: false, inFlight: false };
+      var entry = { body: body, interval: seconds, lastPoll: Date.now(), stopped: false, inFlight: false,
+        background: body.hasAttribute("data-background-poll") };
       body._portalPoll = entry;
       cards.push(entry);
       var content = currentContent(body);
@@ -101,6 +108,7 @@
     entry.fetchedAt = line && line.getAttribute("data-fetched-at");
     entry.shownAsk = asked(choiceOf(entry, content));
     markNewRows(entry.body, content, false);  // the rows it holds are the ones already there
+    raiseAlarms(entry, entry.body, content);  // what it holds is not news
     showUpdated(card, entry.fetchedAt);
   }
 
@@ -947,6 +955,7 @@
     var ask = asked(choiceOf(entry, content));
     var added = markNewRows(body, content, entry.shownAsk !== undefined && ask !== entry.shownAsk);
     signalTab();  // also for an answer without rows to mark (a failure: its attention is gone)
+    raiseAlarms(entry, body, content);
     entry.shownAsk = ask;  // what the card on screen answers
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
     restoreTab(body);
@@ -1075,6 +1084,81 @@
     var unseen = document.querySelectorAll(".widget-card:not(.is-hidden-card) [data-new]").length;
     var title = (unseen ? "(" + unseen + ") " : "") + pageTitle;
     if (document.title !== title) document.title = title;
+  }
+
+  /* ---- notifications: news that reaches a person whose page is in the background ---------- */
+
+  // Asked for in the account menu, per browser and person (the page's data-viewer): a service
+  // going down or a critical alert starting to fire (the rows a card marks data-alarm) makes a
+  // system notification while the page is hidden. What was already so when the page loaded, or
+  // came while the person was looking, is not news; one notification per alarm (its tag: two tabs
+  // of the dashboard show one).
+  var NOTIFY_STORE = "portal.notify";
+
+  function notifyWanted() {
+    if (!("Notification" in window) || window.Notification.permission !== "granted") return false;
+    try {
+      return window.localStorage.getItem(NOTIFY_STORE) === (document.body.getAttribute("data-viewer") || "");
+    } catch (error) {
+      return false;
+    }
+  }
+
+  function keepNotifyWish(wanted) {
+    try {
+      if (wanted) window.localStorage.setItem(NOTIFY_STORE, document.body.getAttribute("data-viewer") || "");
+      else window.localStorage.removeItem(NOTIFY_STORE);
+    } catch (error) {
+      /* storage refused: the wish lasts as long as this page */
+    }
+  }
+
+  function initNotify() {
+    var box = document.getElementById("notify");
+    if (!box || !("Notification" in window)) return;
+    var toggle = document.getElementById("notify-toggle");
+    var said = document.getElementById("notify-said");
+    box.hidden = false;
+    toggle.checked = notifyWanted();
+    toggle.addEventListener("change", function () {
+      said.textContent = "";
+      if (!toggle.checked) {
+        keepNotifyWish(false);
+        return;
+      }
+      var asked = window.Notification.permission === "granted" ? "granted" : window.Notification.requestPermission();
+      Promise.resolve(asked).then(function (answer) {
+        if (answer === "granted") {
+          keepNotifyWish(true);
+        } else {
+          toggle.checked = false;
+          said.textContent = box.getAttribute("data-refused");
+        }
+      });
+    });
+  }
+
+  function raiseAlarms(entry, body, content) {
+    if (!DATA_STATES.some(function (state) { return content.classList.contains(state); })) return;
+    var now = {};
+    body.querySelectorAll("[data-alarm]").forEach(function (row) {
+      now[row.getAttribute("data-alarm")] = row.getAttribute("data-alarm-text") || "";
+    });
+    var before = entry.alarms;
+    entry.alarms = now;
+    if (!before || !document.hidden || !notifyWanted()) return;
+    var title = cardOf(body).querySelector(".widget-card__title").textContent;
+    var icon = document.getElementById("portal-icon");
+    Object.keys(now).forEach(function (key) {
+      if (key in before) return;
+      var shown = new window.Notification(title, {
+        body: now[key], tag: key, icon: icon ? icon.getAttribute("data-critical") : undefined,
+      });
+      shown.onclick = function () {
+        window.focus();
+        shown.close();
+      };
+    });
   }
 
   // Seen in another tab of the same browser: not "Added" here either.
@@ -2268,6 +2352,7 @@
     initDropdowns();
     initThemeSwitch();
     initTileFilter();
+    initNotify();
     initLayout();
     initPacking();
     initPolling();

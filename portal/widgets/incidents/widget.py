@@ -293,6 +293,7 @@ class IncidentsWidget(Widget):
     settings_model = IncidentsSettings
     clock = PER_MINUTE
     wide = True
+    polls_in_background = True
 
     def is_configured(self, settings: WidgetSection, config: PortalConfig) -> bool:
         """Prometheus is enough; Alertmanager adds silences and inhibitions."""

@@ -55,6 +55,7 @@ class StatusWidget(Widget):
     settings_model = StatusSettings
     wide = True
     fills_tile_dots = True
+    polls_in_background = True
 
     def is_configured(self, settings: WidgetSection, config: PortalConfig) -> bool:
         assert isinstance(settings, StatusSettings)
