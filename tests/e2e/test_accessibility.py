@@ -398,8 +398,8 @@ SMALL_TARGETS = """async (scope) => {
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_on_a_touch_screen_every_control_takes_a_44px_tap(open_page: OpenPage, language: str) -> None:
     """A phone (390 × 844, touch): every control shown, in every state of the page a person
-    reaches (details open, a task's status menu, the other tab and month, the account menu,
-    the layout being edited), takes a finger's tap around its centre, and no neighbour's hit
+    reaches (details open, a task's status menu, the other tab and month, a day's details, the
+    account menu, the layout being edited), takes a finger's tap around its centre, and no neighbour's hit
     area, nor a clipping card, takes it instead."""
     page = open_page("/", language=language, width=390, height=844, has_touch=True, is_mobile=True)
     assert page.evaluate("matchMedia('(pointer: coarse)').matches")
@@ -415,6 +415,9 @@ def test_on_a_touch_screen_every_control_takes_a_44px_tap(open_page: OpenPage, l
     page.locator("#widget-tasks .status-tag").first.click()
     missed["status menu"] = small(".status-menu[open]")
     page.locator("#widget-tasks .status-tag").first.click()
+    page.locator("#widget-deadlines .day__open").first.click()  # a day's details
+    missed["a day's details"] = small(".day-details:popover-open")
+    page.keyboard.press("Escape")
     page.locator("#pipelines-tab-mine").click()
     page.locator("#deadlines-next").click()
     expect(page.locator("#deadlines-today")).to_be_visible()
