@@ -159,6 +159,22 @@ def test_axe_finds_no_violation(
             assert ratio >= minimum, f"{selector}: contrast {ratio:.2f} on part of its gradient"
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_violation_in_a_days_details_nor_in_the_account_menu(
+    open_page: OpenPage, scheme: str
+) -> None:
+    page = open_page("/", scheme=scheme, language="fr")
+    page.locator("#widget-deadlines .day__open").first.click()
+    expect(page.locator(".day-details:popover-open")).to_be_visible()
+    result = run_axe(page)
+    assert result["violations"] == [], describe_violations(result["violations"])
+    page.keyboard.press("Escape")
+    page.click("#user-menu summary")
+    expect(page.locator("#notify-toggle")).to_be_visible()
+    result = run_axe(page)
+    assert result["violations"] == [], describe_violations(result["violations"])
+
+
 def test_zoom_is_not_blocked_and_the_page_reflows_at_320px(open_page: OpenPage) -> None:
     page = open_page("/", width=320, height=640)
     viewport = page.locator('meta[name="viewport"]').get_attribute("content") or ""
