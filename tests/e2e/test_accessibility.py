@@ -175,6 +175,22 @@ def test_axe_finds_no_violation_in_a_days_details_nor_in_the_account_menu(
     assert result["violations"] == [], describe_violations(result["violations"])
 
 
+# The page's headings in order (level, text), those of closed details and popovers included.
+HEADINGS = """() => [...document.querySelectorAll("h1, h2, h3, h4, h5, h6")]
+  .map((h) => [Number(h.tagName[1]), h.textContent.trim().replace(/\\s+/g, " ").slice(0, 50)])"""
+
+
+def test_the_headings_make_one_outline_without_a_skipped_level(open_page: OpenPage) -> None:
+    """A screen reader's list of headings: one h1, the sections (Tools, Dashboard), the cards
+    under the dashboard, their parts under each card. The page had two h1 and no outline."""
+    headings = open_page("/").evaluate(HEADINGS)
+    assert [level for level, _ in headings].count(1) == 1 and headings[0][0] == 1, headings
+    for (before, name_before), (level, name) in zip(headings, headings[1:], strict=False):
+        assert level <= before + 1, f"{name!r} (h{level}) after {name_before!r} (h{before})"
+    cards = [name for level, name in headings if level == 3]
+    assert {"Service status", "My tasks", "Deadlines", "Quick metrics", "Pipelines"} <= set(cards), cards
+
+
 def test_zoom_is_not_blocked_and_the_page_reflows_at_320px(open_page: OpenPage) -> None:
     page = open_page("/", width=320, height=640)
     viewport = page.locator('meta[name="viewport"]').get_attribute("content") or ""

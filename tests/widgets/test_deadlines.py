@@ -124,7 +124,7 @@ def test_due_states_on_the_calendar_and_in_the_list(taiga_app: Callable[..., Fla
     upcoming = html[html.index('id="deadlines-upcoming"') :]  # the list, not a day's details
     assert "Renouveler les certificats" in upcoming and "2 days overdue" in upcoming
     # The list holds what is overdue too, and its heading says so.
-    assert re.search(r'id="deadlines-upcoming">\s*Overdue, and the next 14 days</h3>', html)
+    assert re.search(r'id="deadlines-upcoming">\s*Overdue, and the next 14 days</h4>', html)
     assert "End of Itération 7" in upcoming  # a sprint of camille's project ends within 14 days
     sprint = upcoming[upcoming.index("End of Itération 7") :].split("</li>")[0]
     assert re.search(r">Ends (today|tomorrow|in \d+ days?)<", sprint) and "Due" not in sprint  # it is not due

@@ -466,7 +466,7 @@ def _names(html: str, prefix: str) -> list[str]:
     """The alert names of the card's rows that start with `prefix`, in the card's order."""
     return [
         n.replace("<wbr>", "")
-        for n in re.findall(r"<bdi>(.*?)</bdi></h3>", html)
+        for n in re.findall(r"<bdi>(.*?)</bdi></h4>", html)
         if n.replace("<wbr>", "").startswith(prefix)
     ]
 

@@ -281,7 +281,7 @@ def test_a_moved_project_says_so_on_the_card_and_mine_is_whole(
     world.rename(101, "platform/portal-ng")
     html = _card(_as(make_gitlab_app()), until="Merge requests")
     assert "HTTP 301" not in html and 'class="widget-content is-ok"' in html
-    section = re.search(r"<bdi>platform/portal-ng</bdi></a></h3>.*?</section>", html, re.S)
+    section = re.search(r"<bdi>platform/portal-ng</bdi></a></h4>.*?</section>", html, re.S)
     assert section and (
         "GitLab moved this project from platform/portal to platform/portal-ng: write its new path in"
         " widgets.pipelines.projects of the portal configuration." in section.group(0)
@@ -300,10 +300,10 @@ def test_an_archived_project_says_so_on_the_card_in_both_languages(
     world.projects[102].archived = True
     client = _as(make_gitlab_app())
     html = _card(client, until="Merge requests")
-    archived = re.search(r"<bdi>platform/infra</bdi></a></h3>.*?</section>", html, re.S)
+    archived = re.search(r"<bdi>platform/infra</bdi></a></h4>.*?</section>", html, re.S)
     assert archived and "Archived in GitLab: read-only, no new pipeline will come." in archived.group(0)
     assert "#archive" in archived.group(0)
-    others = re.search(r"<bdi>platform/portal</bdi></a></h3>.*?</section>", html, re.S)
+    others = re.search(r"<bdi>platform/portal</bdi></a></h4>.*?</section>", html, re.S)
     assert others and "Archived" not in others.group(0)
     french = _card(client, "fr", until="fusion")
     assert "Archivé dans GitLab\u00a0: en lecture seule" in french
@@ -543,7 +543,7 @@ def test_passed_with_warnings_shows_on_a_branch_a_row_and_a_merge_request(
     world.pipelines[5003].warnings = True  # the head pipeline of !42, which camille reviews
     app = make_gitlab_app(projects=[*PROJECTS, "qa/warned"])
     html = _card(_as(app), until="Merge requests")
-    branch = re.search(r"<bdi>qa/warned</bdi></a></h3>.*?</p>", html, re.S)  # its default branch
+    branch = re.search(r"<bdi>qa/warned</bdi></a></h4>.*?</p>", html, re.S)  # its default branch
     assert branch and '<span class="pipeline-badge is-warning">' in branch.group(0)
     assert "<span>Passed with warnings</span>" in branch.group(0)
     assert re.search(r'<li class="pipeline-row is-warning" data-key="pipeline-710">', html)
@@ -659,13 +659,13 @@ def test_a_missing_project_shows_its_own_problem_and_the_others_show(
     app = make_gitlab_app(projects=["platform/portal", "nope/missing", "platform/infra", "apps/billing"])
     html = _card(_as(app), until="Merge requests")
     assert 'class="widget-content is-ok"' in html  # GitLab answered: not a failure of GitLab
-    section = re.search(r"<bdi>nope/missing</bdi></h3>.*?</section>", html, re.S)
+    section = re.search(r"<bdi>nope/missing</bdi></h4>.*?</section>", html, re.S)
     assert (
         section
         and "GitLab has no project nope/missing, or the portal&#39;s token may not read it"
         in section.group(0)
     )
-    forbidden = re.search(r"<bdi>platform/infra</bdi></h3>.*?</section>", html, re.S)
+    forbidden = re.search(r"<bdi>platform/infra</bdi></h4>.*?</section>", html, re.S)
     assert (
         forbidden
         and "does not let the portal&#39;s token read project platform/infra (HTTP 403)" in forbidden.group(0)

@@ -159,14 +159,14 @@ def test_a_big_group_all_up_is_folded_to_one_line_and_one_with_a_problem_is_not(
     world.add_monitor(SimMonitor(999, "Broken service", behaviour="down"))
     world.pages["platform"].groups += [("Quiet", quiet), ("Noisy", [*noisy, 999])]
     html = _fragment(client, **{"Accept-Language": "en"}).get_data(as_text=True)
-    quiet_group = re.search(r"Quiet</h4>(.*?)</div>", html, re.S)
-    noisy_group = re.search(r"Noisy</h4>(.*?)</div>", html, re.S)
+    quiet_group = re.search(r"Quiet</h5>(.*?)</div>", html, re.S)
+    noisy_group = re.search(r"Noisy</h5>(.*?)</div>", html, re.S)
     assert quiet_group and noisy_group
     folded = r'<details class="more-rows" id="status-fold-platform-\d+">\s*<summary[^>]*>.*All 8 services up'
     assert re.search(folded, quiet_group.group(1), re.S)
     assert quiet_group.group(1).count('class="status-row is-up"') == 8  # there, behind the toggle
     assert "<details" not in noisy_group.group(1) and "Broken service" in noisy_group.group(1)
-    assert "<details" not in html.split("Quiet</h4>")[0]  # the demo's small groups stay open
+    assert "<details" not in html.split("Quiet</h5>")[0]  # the demo's small groups stay open
 
 
 def test_a_fold_keeps_its_id_when_the_groups_are_reordered(
@@ -181,7 +181,7 @@ def test_a_fold_keeps_its_id_when_the_groups_are_reordered(
 
     def fold_ids() -> dict[str, str]:
         html = make_app().test_client().get("/widgets/status").get_data(as_text=True)  # a cold cache
-        found = re.findall(r'([A-Za-z]+)</h4>\s*<details class="more-rows" id="([^"]+)"', html)
+        found = re.findall(r'([A-Za-z]+)</h5>\s*<details class="more-rows" id="([^"]+)"', html)
         return dict(found)
 
     before = fold_ids()
