@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from itertools import combinations
+from itertools import combinations, pairwise
 from typing import Any
 
 import pytest
@@ -185,7 +185,7 @@ def test_the_headings_make_one_outline_without_a_skipped_level(open_page: OpenPa
     under the dashboard, their parts under each card. The page had two h1 and no outline."""
     headings = open_page("/").evaluate(HEADINGS)
     assert [level for level, _ in headings].count(1) == 1 and headings[0][0] == 1, headings
-    for (before, name_before), (level, name) in zip(headings, headings[1:], strict=False):
+    for (before, name_before), (level, name) in pairwise(headings):
         assert level <= before + 1, f"{name!r} (h{level}) after {name_before!r} (h{before})"
     cards = [name for level, name in headings if level == 3]
     assert {"Service status", "My tasks", "Deadlines", "Quick metrics", "Pipelines"} <= set(cards), cards
