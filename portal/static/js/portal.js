@@ -1692,21 +1692,23 @@
   // columns, a card moved, widened, hidden or folded) places every card afresh.
   var packed = { arrangement: "", places: {}, order: [], failing: {}, loading: {} };
 
-  // Until the person first scrolls, clicks, touches or types, each card that leaves its skeleton
-  // places every card afresh: on a first visit the skeletons all have one height, and the places
-  // they were given (the pipelines card beside the metrics, as if both were as short) left a
-  // hole of a third of a screen once the data came. After that first gesture a card stays
-  // where the person saw it, whatever arrives.
+  // Until the person first scrolls (wheel, touch), clicks or types, each card that leaves its
+  // skeleton places every card afresh: on a first visit the skeletons all have one height, and
+  // the places they were given (the pipelines card beside the metrics, as if both were as short)
+  // left a hole of a third of a screen once the data came. After that first gesture a card
+  // stays where the person saw it, whatever arrives.
   var pageTouched = false;
+
+  // The person's own gestures: not "scroll", which the browser fires by itself too (a reload
+  // restoring the position, scroll anchoring as a card above grows).
+  var GESTURES = ["wheel", "pointerdown", "keydown", "touchstart"];
 
   function watchFirstGesture() {
     var touched = function () {
       pageTouched = true;
-      ["scroll", "wheel", "pointerdown", "keydown", "touchstart"].forEach(function (type) {
-        window.removeEventListener(type, touched, true);
-      });
+      GESTURES.forEach(function (type) { window.removeEventListener(type, touched, true); });
     };
-    ["scroll", "wheel", "pointerdown", "keydown", "touchstart"].forEach(function (type) {
+    GESTURES.forEach(function (type) {
       window.addEventListener(type, touched, { capture: true, passive: true });
     });
   }
