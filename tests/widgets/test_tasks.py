@@ -948,6 +948,23 @@ def test_a_critical_bug_says_so_and_a_normal_one_says_nothing_more(
     assert '<bdi class="task-row__type">Question</bdi>' in row_of(french, "quelle rétention")
 
 
+def test_sorted_by_severity_the_most_severe_issues_come_first_then_the_rest_by_date(
+    taiga_app: Callable[..., Flask],
+) -> None:
+    """Camille's issues, most severe first (Critical, Normal, Minor: each project's own scale),
+    then her tasks and stories, which have no severity, by due date as usual."""
+    client = _as(taiga_app(), "camille")
+    html = card(client, "tasks", until="grade-tag", sort="severity", language="fr")
+    rows = re.findall(r'<li class="task-row.*?</li>', html, flags=re.S)
+    issues = ["Le certificat wildcard", "quelle rétention", "La recherche ignore les accents"]
+    placed = [next(at for at, row in enumerate(rows) if subject in unescape(row)) for subject in issues]
+    assert placed == [0, 1, 2], placed
+    due = [re.search(r'<time datetime="(\d{4}-\d\d-\d\d)"', row) for row in rows[3:]]
+    dates = [found.group(1) for found in due if found]
+    assert len(dates) >= 3 and dates == sorted(dates), dates  # the rest by due date
+    assert '<option value="severity" selected>Gravité</option>' in html
+
+
 def test_a_teams_own_scale_marks_its_upper_half_and_its_names_are_text(
     taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
 ) -> None:

@@ -27,7 +27,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -210,7 +210,19 @@ class Catalog:
         it stands above the middle of its project's scale ("Important" and "Critical" of Taiga's
         five severities, "High" of its three priorities): what a card points out. Grades the
         catalogue does not hold (created since it was read) are left out."""
-        found: list[tuple[Grade, bool]] = []
+        return tuple((grade, place > (length - 1) / 2) for grade, place, length in self._placed(item))
+
+    def standing_of(self, item: WorkItem, kind: GradeKind) -> float | None:
+        """Where the item's grade of `kind` stands on its project's scale, from 0 (the lowest) to
+        1 (the highest), so that projects with scales of their own compare; None without one."""
+        for grade, place, length in self._placed(item):
+            if grade.kind == kind:
+                return place / (length - 1) if length > 1 else 0.5
+        return None
+
+    def _placed(self, item: WorkItem) -> Iterator[tuple[Grade, int, int]]:
+        """Each of the item's grades the catalogue holds, its place on its project's scale (in
+        Taiga's order) and the scale's length."""
         for kind, grade_id in item.grades:
             scale = sorted(
                 (g for g in self.grades if g.kind == kind and g.project == item.project),
@@ -218,8 +230,7 @@ class Catalog:
             )
             place = next((at for at, grade in enumerate(scale) if grade.id == grade_id), None)
             if place is not None:
-                found.append((scale[place], place > (len(scale) - 1) / 2))
-        return tuple(found)
+                yield scale[place], place, len(scale)
 
     def name_of(self, item: WorkItem) -> str:
         """The item's status as this catalogue names it (in its language), else as the item does."""

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 from .client import Board, Catalog, GradeKind, Person, Sprint, WorkItem
 
 DueState = Literal["overdue", "soon", "later", "none"]
-SORTS = ("due", "status", "project", "modified")
-Sort = Literal["due", "status", "project", "modified"]
+SORTS = ("due", "status", "severity", "project", "modified")
+Sort = Literal["due", "status", "severity", "project", "modified"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,9 @@ def status_places(items: Sequence[WorkItem], catalog: Catalog) -> dict[str, int]
 
 def sort_items(items: Sequence[WorkItem], sort: str, catalog: Catalog | None = None) -> list[WorkItem]:
     """Due date first (undated last), status (in the workflow's order, as Taiga's board shows
-    them; by name until the statuses are read), project, or the latest change first."""
+    them; by name until the statuses are read), severity (the issues, most severe then most
+    urgent first, before the tasks and stories, which have none), project, or the latest change
+    first."""
     if sort == "status":
         places = status_places(items, catalog) if catalog else {}
 
@@ -105,6 +107,16 @@ def sort_items(items: Sequence[WorkItem], sort: str, catalog: Catalog | None = N
             return (catalog.name_of(item) if catalog else item.status_name).casefold()
 
         return sorted(items, key=lambda i: (places.get(name(i), len(places)), name(i), *_due_key(i), i.id))
+    if sort == "severity":
+
+        def weight(item: WorkItem, kind: GradeKind) -> float:
+            standing = catalog.standing_of(item, kind) if catalog else None
+            return -1.0 if standing is None else standing
+
+        return sorted(
+            items,
+            key=lambda i: (-weight(i, "severity"), -weight(i, "priority"), *_due_key(i), i.id),
+        )
     if sort == "project":
         return sorted(items, key=lambda i: (i.project_name.casefold(), *_due_key(i), i.id))
     if sort == "modified":
