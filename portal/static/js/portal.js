@@ -1151,13 +1151,19 @@
     var icon = document.getElementById("portal-icon");
     Object.keys(now).forEach(function (key) {
       if (key in before) return;
-      var shown = new window.Notification(title, {
-        body: now[key], tag: key, icon: icon ? icon.getAttribute("data-critical") : undefined,
-      });
-      shown.onclick = function () {
-        window.focus();
-        shown.close();
-      };
+      try {
+        var shown = new window.Notification(title, {
+          body: now[key], tag: key, icon: icon ? icon.getAttribute("data-critical") : undefined,
+        });
+        shown.onclick = function () {
+          window.focus();
+          shown.close();
+        };
+      } catch (error) {
+        // Chrome on Android has Notification but no constructor (a service worker's only): the
+        // wish cannot be met here; the card itself goes on.
+        keepNotifyWish(false);
+      }
     });
   }
 
