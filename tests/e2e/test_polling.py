@@ -241,6 +241,38 @@ def test_a_service_going_down_while_the_tab_is_in_the_background_is_notified_onc
     assert page.evaluate("() => window.__notified.length") == 1
 
 
+# Chrome on Android: Notification is there, permission may be granted, the constructor throws.
+NOTIFY_CONSTRUCTOR_THROWS = """(() => {
+  class NoConstructor { constructor() { throw new TypeError("Illegal constructor"); } }
+  NoConstructor.permission = "granted";
+  NoConstructor.requestPermission = () => Promise.resolve("granted");
+  Object.defineProperty(window, "Notification", { value: NoConstructor, configurable: true, writable: true });
+})()"""
+
+
+def test_a_browser_that_cannot_show_a_notification_drops_the_wish_and_the_card_goes_on(
+    open_page: OpenPage, world: KumaWorld
+) -> None:
+    def prepared(page: Page) -> None:
+        page.add_init_script(NOTIFY_CONSTRUCTOR_THROWS)
+        page.clock.install()
+
+    page = open_page("/", before=prepared)
+    page.click("#user-menu summary")
+    page.check("#notify-toggle")
+    page.keyboard.press("Escape")
+    set_tab_hidden(page, True)
+    world.monitors[1].behaviour = "down"
+    count = page.locator("#widget-status .status-pill.is-down .status-pill__count")
+    for _ in range(4):
+        page.clock.run_for(61_000)
+        page.wait_for_timeout(1500)
+        if count.inner_text() == "2":
+            break
+    assert count.inner_text() == "2"  # the card's answer was drawn
+    assert page.evaluate("() => localStorage.getItem('portal.notify')") is None
+
+
 def test_a_change_that_keeps_the_state_is_not_announced(polls: Polls, world: KumaWorld) -> None:
     page = polls.page
     world.monitors[2].base_ping += 200  # Keycloak slower: new numbers, same states
