@@ -54,7 +54,7 @@ def test_the_tabs_work_from_the_keyboard_and_survive_a_refresh(
 ) -> None:
     page = open_page("/")
     page.wait_for_selector("#pipelines-tab-projects")
-    for _ in range(80):  # Tab reaches the selected tab; the other one is not in the Tab order
+    for _ in range(160):  # Tab reaches the selected tab; the other one is not in the Tab order
         page.keyboard.press("Tab")
         focused = page.evaluate("() => document.activeElement.id")
         assert focused != "pipelines-tab-mine"
@@ -164,10 +164,11 @@ def test_times_are_written_by_the_page_and_stay_true_as_its_clock_moves(
     hours = [m["text"] for m in after["ago"] if re.search(r"\b3\s(hr|h)\b", m["text"])]
     # The minutes-old moments are three hours old now: the page's clock, which the portal never sees.
     assert hours, after
-    # A pipeline under way says for how long once it has run a minute.
-    assert after["since"] and all(
-        not s["hidden"] and s["text"].startswith(running) for s in after["since"]
-    ), after
+    # A pipeline under way says for how long once it has run a minute. (A poll may come in
+    # meanwhile: its Date header puts the page's clock back on the portal's, where a pipeline
+    # the simulator started seconds ago has not run a minute yet, and says nothing.)
+    shown = [s for s in after["since"] if not s["hidden"]]
+    assert shown and all(s["text"].startswith(running) for s in shown), after
 
 
 # Each projects row's badge (what is seen of it) and the status word written in its details.
