@@ -809,6 +809,55 @@ def test_a_day_of_the_calendar_opens_its_deadlines_by_touch_or_keyboard(
     expect(details).to_be_hidden()
 
 
+# The calendar's day buttons: which one Tab stops at, and which has the focus.
+DAY_STOPS = """() => {
+  const days = [...document.querySelectorAll("#widget-deadlines .month__grid .day__open")];
+  return { stops: days.filter((d) => d.tabIndex === 0).map((d) => d.getAttribute("popovertarget")),
+           focused: document.activeElement.getAttribute("popovertarget"),
+           all: days.map((d) => d.getAttribute("popovertarget")) };
+}"""
+
+
+def test_tab_stops_once_in_the_calendar_and_the_arrows_go_from_day_to_day(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A dozen days with deadlines were a dozen Tab stops between the month's arrows and the
+    list: one now, the arrows, Home and End go from day to day, and the day moved to stays the
+    stop through the card's refreshes."""
+    page = page_of(language="fr")
+    days = page.evaluate(DAY_STOPS)
+    assert len(days["all"]) >= 3 and days["stops"] == days["all"][:1], days
+    page.locator("#deadlines-next").focus()
+    page.keyboard.press("Tab")  # from the month's arrow: the calendar's one stop
+    assert page.evaluate(DAY_STOPS)["focused"] == days["all"][0]
+    page.keyboard.press("Tab")  # and on, past the other days
+    assert page.evaluate("() => document.activeElement.closest('.month__grid')") is None
+    page.locator(f".day__open[popovertarget='{days['all'][0]}']").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate(DAY_STOPS)["focused"] == days["all"][1]
+    page.keyboard.press("End")
+    moved = page.evaluate(DAY_STOPS)
+    assert moved["focused"] == days["all"][-1] and moved["stops"] == [days["all"][-1]], moved
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowLeft")  # nothing before the first
+    assert page.evaluate(DAY_STOPS)["focused"] == days["all"][0]
+    page.keyboard.press("ArrowDown")
+    # A refresh with another deadline (the card's body merged anew): the stop stays where it was.
+    _, world = tracker
+    camille = next(u for u in world.users.values() if u.username == "camille")
+    project = next(p for p in world.projects.values() if camille.id in p.members)
+    item = world.add_item("task", project, "Une échéance de plus ce mois-ci", "New", camille, due=4)
+    try:
+        expect(page.locator("#widget-deadlines")).to_contain_text("Une échéance de plus", timeout=15_000)
+        assert page.evaluate(DAY_STOPS)["stops"] == [days["all"][1]]
+        page.keyboard.press("Enter")
+        expect(page.locator(f"#{days['all'][1]}")).to_be_visible()
+        page.keyboard.press("Escape")
+    finally:
+        closed = next(s for s in world.statuses["task"].values() if s.project == project.id and s.is_closed)
+        world.change("task", item.id, status=closed.id)
+
+
 def test_a_task_assigned_while_the_page_is_open_or_since_the_last_visit_says_added_until_seen(
     page_of: Any, tracker: tuple[SimServer, TaigaWorld]
 ) -> None:

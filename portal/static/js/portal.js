@@ -738,6 +738,40 @@
 
   document.addEventListener("htmx:afterSwap", function (event) {
     writeTimes(event.detail.elt);
+    rovingDays(event.detail.elt);
+  });
+
+  /* ---- the calendar's days: one stop for Tab, the arrows between them ---------------------- */
+
+  // A month holds a dozen days with deadlines, each a button: Tab stops at one of them (the one
+  // last moved to, kept through the card's refreshes), and the arrow keys, Home and End go from
+  // one to another. Without script every day is a stop of its own.
+  function rovingDays(root) {
+    if (!root || !root.querySelectorAll) return;
+    root.querySelectorAll(".month__grid").forEach(function (grid) {
+      var days = grid.querySelectorAll(".day__open");
+      if (!days.length) return;
+      var body = grid.closest(".widget-card__body") || grid;
+      var kept = body._currentDay && grid.querySelector('.day__open[popovertarget="' + body._currentDay + '"]');
+      var current = kept || days[0];
+      days.forEach(function (day) { day.tabIndex = day === current ? 0 : -1; });
+    });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var day = event.target.closest && event.target.closest(".month__grid .day__open");
+    if (!day || event.altKey || event.ctrlKey || event.metaKey) return;
+    var days = Array.prototype.slice.call(day.closest(".month__grid").querySelectorAll(".day__open"));
+    var at = days.indexOf(day);
+    var to = { ArrowLeft: at - 1, ArrowUp: at - 1, ArrowRight: at + 1, ArrowDown: at + 1, Home: 0, End: days.length - 1 }[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    if (to < 0 || to >= days.length) return;
+    days.forEach(function (other) { other.tabIndex = -1; });
+    days[to].tabIndex = 0;
+    days[to].focus();
+    var body = day.closest(".widget-card__body");
+    if (body) body._currentDay = days[to].getAttribute("popovertarget");
   });
 
   /* ---- calm refreshes: only what changed moves, once ---------------------------------------- */
@@ -2356,6 +2390,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (grid) learnClock(Number(grid.getAttribute("data-served-at")), Date.now());
     writeTimes(document);
+    rovingDays(document);
     window.setInterval(function () { writeTimes(document); }, TIMES_EVERY);
     initDropdowns();
     initThemeSwitch();
