@@ -199,23 +199,21 @@ NOTIFY_RECORDER = """(() => {
 })()"""
 
 
-def test_a_service_going_down_while_the_tab_is_in_the_background_is_notified_once(
-    open_page: OpenPage, world: KumaWorld
-) -> None:
-    """Asked for in the account menu: the dashboard in a background tab still watches the status
-    and incidents cards (once a minute; the others wait), and a service that goes down meanwhile
-    is a notification. What was down when the page loaded is not news, nor what the person saw."""
+def _gitlab_down_while_hidden(
+    open_page: OpenPage, world: KumaWorld, notification: str, until: str
+) -> tuple[Page, list[str]]:
+    """A page whose `Notification` is `notification` (an init script), notifications asked for in
+    the account menu, then hidden while GitLab goes down; its clock moved a minute at a time until
+    `until` (a page function) holds. Returns the page and the cards it polled while hidden."""
 
     def prepared(page: Page) -> None:
-        page.add_init_script(NOTIFY_RECORDER)
+        page.add_init_script(notification)
         page.clock.install()
 
     page = open_page("/", before=prepared)
     page.click("#user-menu summary")
     page.check("#notify-toggle")
     expect(page.locator("#notify-toggle")).to_be_checked()
-    viewer = page.evaluate("() => document.body.dataset.viewer")
-    assert page.evaluate("() => localStorage.getItem('portal.notify')") == viewer
     page.keyboard.press("Escape")
     polled: list[str] = []
     page.on("request", lambda r: "/widgets/" in r.url and polled.append(r.url.rsplit("/widgets/", 1)[1]))
@@ -224,8 +222,22 @@ def test_a_service_going_down_while_the_tab_is_in_the_background_is_notified_onc
     for _ in range(4):
         page.clock.run_for(61_000)
         page.wait_for_timeout(1500)
-        if page.evaluate("() => window.__notified.length"):
+        if page.evaluate(until):
             break
+    return page, polled
+
+
+def test_a_service_going_down_while_the_tab_is_in_the_background_is_notified_once(
+    open_page: OpenPage, world: KumaWorld
+) -> None:
+    """Asked for in the account menu: the dashboard in a background tab still watches the status
+    and incidents cards (once a minute; the others wait), and a service that goes down meanwhile
+    is a notification. What was down when the page loaded is not news, nor what the person saw."""
+    page, polled = _gitlab_down_while_hidden(
+        open_page, world, NOTIFY_RECORDER, "() => window.__notified.length > 0"
+    )
+    viewer = page.evaluate("() => document.body.dataset.viewer")
+    assert page.evaluate("() => localStorage.getItem('portal.notify')") == viewer
     assert page.evaluate("() => window.__notified") == [
         {"title": "Service status", "body": "GitLab — Down", "tag": "status-platform-1"}
     ]
@@ -253,23 +265,14 @@ NOTIFY_CONSTRUCTOR_THROWS = """(() => {
 def test_a_browser_that_cannot_show_a_notification_drops_the_wish_and_the_card_goes_on(
     open_page: OpenPage, world: KumaWorld
 ) -> None:
-    def prepared(page: Page) -> None:
-        page.add_init_script(NOTIFY_CONSTRUCTOR_THROWS)
-        page.clock.install()
-
-    page = open_page("/", before=prepared)
-    page.click("#user-menu summary")
-    page.check("#notify-toggle")
-    page.keyboard.press("Escape")
-    set_tab_hidden(page, True)
-    world.monitors[1].behaviour = "down"
-    count = page.locator("#widget-status .status-pill.is-down .status-pill__count")
-    for _ in range(4):
-        page.clock.run_for(61_000)
-        page.wait_for_timeout(1500)
-        if count.inner_text() == "2":
-            break
-    assert count.inner_text() == "2"  # the card's answer was drawn
+    down = "#widget-status .status-pill.is-down .status-pill__count"
+    page, _ = _gitlab_down_while_hidden(
+        open_page,
+        world,
+        NOTIFY_CONSTRUCTOR_THROWS,
+        f"() => document.querySelector('{down}').textContent === '2'",
+    )
+    assert page.locator(down).inner_text() == "2"  # the card's answer was drawn
     assert page.evaluate("() => localStorage.getItem('portal.notify')") is None
 
 
