@@ -19,6 +19,7 @@ pytestmark = pytest.mark.peers
 
 Rendered = dict[str, list[dict[str, Any]]]
 JOB = 'job="portal-metrics", namespace="portal"'
+POD_A = ', pod="a", instance="10.42.0.7:9101"'
 
 
 def _exposed_names(app: Flask) -> set[str]:
@@ -35,6 +36,7 @@ def _rules(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def rules_file(manifests: list[dict[str, Any]], directory: Path) -> Path:
     """The PrometheusRule's groups as a Prometheus rule file."""
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / "rules.yaml"
     groups = find(manifests, "PrometheusRule")["spec"]["groups"]
     path.write_text(yaml.safe_dump({"groups": groups}), encoding="utf-8")
@@ -80,7 +82,7 @@ def test_the_rules_select_the_service_monitors_series_or_the_admins(helm: Helm, 
     service = find(rendered["monitoring"], "Service", "-metrics")["metadata"]["name"]
     down = _rules(rendered["monitoring"])[0]
     series = f'up{{job="{service}", namespace="portal"}}'
-    assert down["expr"] == f"max({series}) == 0 or absent({series})"
+    assert down["expr"] == f"max by (namespace, job) ({series}) == 0 or absent({series})"
     own = helm.manifests(
         SCENARIOS["monitoring"],
         "metrics.serviceMonitor.enabled=false",
@@ -116,7 +118,7 @@ def test_the_prometheus_rules_pass_promtool(rendered: Rendered, tmp_path: Path, 
     assert result.returncode == 0, result.stdout + result.stderr
     count = len(_rules(rendered[scenario]))
     assert f"SUCCESS: {count} rules found" in result.stdout
-    assert count == {"monitoring": 7, "k3s": 8}[scenario]  # PortalRedisUnreachable with Redis only
+    assert count == {"monitoring": 10, "k3s": 11}[scenario]  # PortalRedisUnreachable with Redis only
 
 
 def test_additional_rules_join_the_group(helm: Helm, tmp_path: Path) -> None:
@@ -144,7 +146,8 @@ def _series(name: str, labels: str, values: str) -> dict[str, str]:
 
 
 def _fires(at: str, alert: str, labels: dict[str, str], summary: str, description: str) -> dict[str, Any]:
-    expected = {"exp_labels": {"team": "platform", **labels}}
+    """`alert` firing at `at`, with the release's job and namespace (as every alert keeps them)."""
+    expected = {"exp_labels": {"team": "platform", "job": "portal-metrics", "namespace": "portal", **labels}}
     expected["exp_annotations"] = {"summary": summary, "description": description}
     return {"eval_time": at, "alertname": alert, "exp_alerts": [expected]}
 
@@ -166,7 +169,12 @@ def _check_alerts(
 
 def _promtool_test(rules: Path, directory: Path, tests: list[dict[str, Any]]) -> None:
     """promtool's rule unit tests of `tests` on the rules file."""
-    suite = {"rule_files": [str(rules)], "evaluation_interval": "1m", "tests": tests}
+    _promtool_test_files([rules], directory, tests)
+
+
+def _promtool_test_files(rules: list[Path], directory: Path, tests: list[dict[str, Any]]) -> None:
+    """promtool's rule unit tests of `tests` on several rules files at once."""
+    suite = {"rule_files": [str(path) for path in rules], "evaluation_interval": "1m", "tests": tests}
     test_file = directory / "alerts-test.yaml"
     test_file.write_text(yaml.safe_dump(suite), encoding="utf-8")
     result = subprocess.run(
@@ -183,8 +191,9 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
     calls = "portal_upstream_request_duration_seconds_count"
     total = "portal_http_request_total"
     warning = {"severity": "warning"}
+    gitlab = ', upstream="gitlab"'
     series = [
-        _series("up", ', pod="a"', "1 1 1 0x30"),
+        _series("up", POD_A, "1 1 1 0x30"),
         _series(calls, kuma + ', outcome="ok"', "0+60x30"),
         _series(calls, kuma + ', outcome="timeout"', "0+30x30"),
         _series(calls, kuma + ', outcome="server_error"', "0+30x30"),
@@ -202,6 +211,11 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
         _series("portal_cache_fallback_active", ', pod="a"', "0 0 1x30"),
         # The database answers, then stops answering the readiness probes from minute 3.
         _series("portal_database_up", ', pod="a"', "1 1 1 0x30"),
+        # The tasks card's template fails at every poll from minute 3.
+        _series("portal_widget_failures_total", ', widget="tasks"', "0 0 0 0+4x30"),
+        # GitLab's token has 2,000 requests a minute, 100 of them (5 %) left.
+        _series("portal_upstream_ratelimit_limit", gitlab, "2000x30"),
+        _series("portal_upstream_ratelimit_remaining", gitlab, "1500 1500 100x30"),
     ]
     alerts = [
         _quiet("2m", "PortalDown"),
@@ -211,6 +225,34 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
             {"severity": "critical"},
             "The portal is down",
             "No portal pod of portal/portal has answered Prometheus for 5 minutes.",
+        ),
+        _fires(
+            "20m",
+            "PortalPodDown",
+            {**warning, "pod": "a", "instance": "10.42.0.7:9101"},
+            "A portal pod does not answer",
+            "The portal pod a (10.42.0.7:9101) of portal/portal has not answered Prometheus for 10 minutes: "
+            "the other pods serve its people, with less room to spare.",
+        ),
+        _quiet("10m", "PortalCardFailing"),  # failing since minute 3: not yet 10 minutes
+        _fires(
+            "20m",
+            "PortalCardFailing",
+            {**warning, "widget": "tasks"},
+            "The tasks card cannot be drawn",
+            "The portal could not draw its tasks card 40 times in 10 minutes, for 10 minutes: a fault in "
+            "the card's code or template, not in its upstream. People see the card's error with a "
+            "reference; the pods' logs hold the traceback (event card_failed). The page still answers "
+            "200, so no other alert sees it.",
+        ),
+        _fires(
+            "20m",
+            "PortalUpstreamRateLimitLow",
+            {**warning, "upstream": "gitlab"},
+            "The portal has nearly spent its rate limit at gitlab",
+            "Only 5% of the requests gitlab allows its token per window are left (under 0.1 for 10 "
+            "minutes): once spent, it answers 429 and the portal's cards from it turn stale. Raise the "
+            "token's limit, or the widgets' refresh.",
         ),
         _fires(
             "20m",
@@ -294,6 +336,70 @@ def test_a_refused_webhook_among_accepted_ones_or_a_stray_one_is_no_alert(
     for series in (among, strays):
         quiet = [_quiet(at, "PortalTaigaWebhookRefused") for at in ("30m", "80m")]
         _check_alerts(rendered["monitoring"], tmp_path, series, quiet)
+
+
+def test_one_pod_down_of_two_is_a_warning_and_two_releases_are_two_alerts(helm: Helm, tmp_path: Path) -> None:
+    """Production (release portal) loses one pod of two, staging (portal-staging) its only one.
+    Each release's rules see their own series; each alert keeps its release's job and namespace,
+    so Alertmanager keeps them apart (the same labels would be one alert, silenced as one)."""
+    production = rules_file(helm.manifests(SCENARIOS["monitoring"]), tmp_path / "production")
+    staging_manifests = helm.manifests(SCENARIOS["monitoring"], "fullnameOverride=portal-staging")
+    staging = rules_file(staging_manifests, tmp_path / "staging")
+    staging_job = 'job="portal-staging-metrics", namespace="portal"'
+    series = [
+        _series("up", POD_A, "1 1 0x30"),
+        _series("up", ', pod="b", instance="10.42.0.8:9101"', "1x30"),
+        {"series": f'up{{{staging_job}, pod="c", instance="10.42.1.9:9101"}}', "values": "1 1 0x30"},
+    ]
+    platform = {"team": "platform", "namespace": "portal"}
+    pod_down = (
+        "The portal pod {pod} ({instance}) of portal/{release} has not answered Prometheus for 10 "
+        "minutes: the other pods serve its people, with less room to spare."
+    )
+    alerts = [
+        {
+            "eval_time": "20m",
+            "alertname": "PortalDown",
+            "exp_alerts": [
+                {
+                    "exp_labels": {**platform, "severity": "critical", "job": "portal-staging-metrics"},
+                    "exp_annotations": {
+                        "summary": "The portal is down",
+                        "description": "No portal pod of portal/portal-staging has answered Prometheus "
+                        "for 5 minutes.",
+                    },
+                }
+            ],
+        },
+        {
+            "eval_time": "20m",
+            "alertname": "PortalPodDown",
+            "exp_alerts": [
+                {
+                    "exp_labels": {
+                        **platform,
+                        "severity": "warning",
+                        "job": job,
+                        "pod": pod,
+                        "instance": instance,
+                    },
+                    "exp_annotations": {
+                        "summary": "A portal pod does not answer",
+                        "description": pod_down.format(pod=pod, instance=instance, release=release),
+                    },
+                }
+                for job, pod, instance, release in (
+                    ("portal-metrics", "a", "10.42.0.7:9101", "portal"),
+                    ("portal-staging-metrics", "c", "10.42.1.9:9101", "portal-staging"),
+                )
+            ],
+        },
+    ]
+    _promtool_test_files(
+        [production, staging],
+        tmp_path,
+        [{"interval": "1m", "input_series": series, "alert_rule_test": alerts}],
+    )
 
 
 def test_latency_and_errors_stay_quiet_on_a_trickle_of_requests(rendered: Rendered, tmp_path: Path) -> None:

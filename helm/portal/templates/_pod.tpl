@@ -120,7 +120,7 @@ named `secret` and `resources`: in the configuration check before installs and u
 - name: check-config
   image: {{ include "portal.image" .ctx | quote }}
   imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
-  command: ["python", "-m", "portal", "check-config", "/etc/portal/portal.yaml"]
+  command: ["python", "-m", "portal", "check-config", "--helm", "/etc/portal/portal.yaml"]
   securityContext:
     {{- toYaml .ctx.Values.securityContext | nindent 4 }}
   env:
