@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, Settings, load_settings
+from .config_errors import as_helm_values
 from .insecure_settings import insecure_settings
 
 
@@ -24,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-config", help="validate PORTAL_CONFIG and its secrets")
     check.add_argument("file", nargs="?", help="configuration file (default: $PORTAL_CONFIG)")
+    check.add_argument(
+        "--helm",
+        action="store_true",
+        help="name each key as the Helm chart's values do (config.…, secrets.env.…)",
+    )
     db = commands.add_parser("db", help="the portal's own database (layouts, preferences)")
     db.add_argument(
         "action",
@@ -38,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "db":
         return _database(args.action, args.config)
 
-    settings = _settings(args.file)
+    settings = _settings(args.file, helm=args.helm)
     if settings is None:
         return 2
     config = settings.config
@@ -52,12 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _settings(file: str | None) -> Settings | None:
-    """The configuration and secrets, or None once what is wrong with them is printed."""
+def _settings(file: str | None, *, helm: bool = False) -> Settings | None:
+    """The configuration and secrets, or None once what is wrong with them is printed (with
+    `helm`, each key named as the chart's values name it)."""
     try:
         return load_settings(os.environ, file)
     except ConfigError as error:
-        print(f"configuration invalid: {error}", file=sys.stderr)
+        said = as_helm_values(f"{error}") if helm else f"{error}"
+        print(f"configuration invalid: {said}", file=sys.stderr)
         return None
 
 

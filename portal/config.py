@@ -29,8 +29,9 @@ from pydantic import (
     model_validator,
 )
 
+from .config_errors import clean_location, describe, key_path
 from .identity import everyones_role
-from .url_credentials import credentials_in, masked
+from .url_credentials import credentials_in
 
 DEFAULT_CONFIG_PATH = "portal.yaml"
 LANGUAGES = ("en", "fr")
@@ -570,45 +571,6 @@ def load_secrets(
     )
 
 
-def _key_path(location: tuple[str | int, ...]) -> str:
-    """('tiles', 2, 'url') -> 'tiles[2].url'."""
-    text = ""
-    for part in location:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "(top level)"
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    given = error.get("input")
-    shown = _quoted(given)
-    if kind in ("literal_error", "enum") or ("input" in error and not isinstance(given, dict | list)):
-        return message if shown in message else f"{message} (got {shown})"
-    return message
-
-
-def _quoted(value: object) -> str:
-    """A refused value as its message quotes it: a URL's credentials masked (logs keep it)."""
-    return repr(masked(value)) if isinstance(value, str) and "://" in value else repr(value)
-
-
-def _clean_location(error: Mapping[str, Any]) -> tuple[str | int, ...]:
-    # Pydantic adds the union member tried ('str', 'dict[...]') and validator tags to the path.
-    return tuple(
-        part
-        for part in error["loc"]
-        if not (isinstance(part, str) and ("[" in part or part in ("str", "function-after")))
-    )
-
-
 def validate_config(raw: Any, source: str, widgets: Sequence[WidgetSpec] | None = None) -> PortalConfig:
     """Validate a parsed YAML document, naming every wrong key."""
     if raw is None:
@@ -620,7 +582,7 @@ def validate_config(raw: Any, source: str, widgets: Sequence[WidgetSpec] | None 
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            lines.append(f"  {_key_path(_clean_location(error))}: {_describe(error)}")
+            lines.append(f"  {key_path(clean_location(error))}: {describe(error, config_model(widgets))}")
         unique = list(dict.fromkeys(lines))
         raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(unique)) from None
     problems = _layout_problems(config)

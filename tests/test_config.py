@@ -78,6 +78,51 @@ def test_a_wrong_key_is_named(change: Any, named: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            lambda c: c["widgets"]["status"].update(refesh=30),
+            "widgets.status.refesh: unknown key (did you mean 'refresh'?)",
+        ),
+        (lambda c: c["widgets"].update(statuss={}), "widgets.statuss: unknown key (did you mean 'status'?)"),
+        (
+            lambda c: c["tiles"][0].update(descriptoin="x"),
+            "tiles[0].descriptoin: unknown key (did you mean 'description'?)",
+        ),
+        (
+            lambda c: c["portal"].update(public_url="https://portal.example.org/"),
+            "portal.public_url: unknown key here (it belongs under auth.oidc or upstreams.",
+        ),
+        (
+            lambda c: c["portal"].update(colour="red"),
+            "portal.colour: unknown key (known here: title, default_language, timezone, demo)",
+        ),
+        (
+            lambda c: c["widgets"]["pipelines"].update(projects="platform/portal"),
+            "widgets.pipelines.projects: a list is expected, e.g. [a, b] (got 'platform/portal')",
+        ),
+        (
+            lambda c: c["upstreams"]["uptime_kuma"].update(url="status.example.org"),
+            "upstreams.uptime_kuma.url: not a full URL: give its scheme and host, e.g. "
+            "https://tool.example.org/ (got 'status.example.org')",
+        ),
+        (
+            lambda c: c["widgets"]["status"].update(enabled="yes please"),
+            "widgets.status.enabled: true or false is expected (got 'yes please')",
+        ),
+    ],
+)
+def test_a_wrong_key_is_said_in_an_admins_words(change: Any, said: str) -> None:
+    """Not pydantic's ("Input should be a valid tuple", "relative URL without a base"): what
+    the file should hold, and for a misspelt or misplaced key the one meant."""
+    config = example_config()
+    change(config)
+    message = _refused(config)
+    assert said in message
+    assert "Input should be" not in message
+
+
+@pytest.mark.parametrize(
     ("change", "named", "secret"),
     [
         (

@@ -8,10 +8,12 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from flask import Flask
 
 from .support.helm import SCENARIOS, Helm, find, kinds, notes, portal_container, portal_yaml, subchart
@@ -125,6 +127,35 @@ def test_every_scenarios_pods_fit_the_image_on_either_base(rendered: Rendered) -
         # Everything the image writes (HOME, temporary files, metric samples) is on an emptyDir.
         for writable in (image_env["HOME"], "/tmp", image_env["PROMETHEUS_MULTIPROC_DIR"]):
             assert "emptyDir" in mounts[writable], (name, writable)
+
+
+def test_the_pause_before_stopping_needs_no_program_the_hardened_image_lacks(
+    helm: Helm, rendered: Rendered
+) -> None:
+    """The hardened base has no `sleep` (no coreutils): from Kubernetes 1.30 the kubelet sleeps
+    itself; before, the image's own Python does. A failed hook would stop the pod at once, while
+    Traefik still sends it requests."""
+    (container,) = find(rendered["minimal"], "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+    older = helm.run(
+        "template",
+        "portal",
+        str(SCENARIOS["minimal"].parent.parent),
+        "--values",
+        str(SCENARIOS["minimal"]),
+        "--kube-version",
+        "1.29.0",
+    )
+    assert older.returncode == 0, older.stderr
+    deployment = find([doc for doc in yaml.safe_load_all(older.stdout) if doc], "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "python"  # /opt/venv/bin/python, first on the image's PATH
+    _, runtime = read_stages(ROOT / "Dockerfile")
+    assert runtime.env["PATH"].startswith("/opt/venv/bin:")
+    started = time.monotonic()
+    subprocess.run([sys.executable, *command[1:]], check=True, timeout=30)
+    assert time.monotonic() - started >= 5
 
 
 def test_the_ingress_uses_traefik_and_tls_and_never_reaches_the_metrics_port(
@@ -379,7 +410,14 @@ def test_helm_test_pods_check_the_configuration_and_readiness_without_joining_th
         assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "portal-test"
         assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     container = checker["spec"]["containers"][0]
-    assert container["command"] == ["python", "-m", "portal", "check-config", "/etc/portal/portal.yaml"]
+    assert container["command"] == [
+        "python",
+        "-m",
+        "portal",
+        "check-config",
+        "--helm",
+        "/etc/portal/portal.yaml",
+    ]
     assert container["envFrom"] == portal_container(manifests)["envFrom"]
     assert "/etc/portal-ca" in {m["mountPath"] for m in container["volumeMounts"]}
     assert ready["spec"]["containers"][0]["command"][-1] == "http://portal:80/readyz"

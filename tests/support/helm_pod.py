@@ -112,8 +112,13 @@ def check_config(
     config = _relocate(yaml.safe_load(config_file.read_text(encoding="utf-8")), paths, root)
     config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
     env = {k: str(_relocate(v, paths, root)) if k.endswith("_FILE") else v for k, v in env.items()}
+    # The Job's own command (python -m portal check-config ... /etc/portal/portal.yaml); the
+    # portal's container runs gunicorn, which checks as the plain command does.
+    command = container.get("command") or ["python", "-m", "portal", "check-config", env["PORTAL_CONFIG"]]
+    program, *arguments, _ = command
+    assert program == "python" and arguments[:3] == ["-m", "portal", "check-config"], command
     return subprocess.run(
-        [sys.executable, "-m", "portal", "check-config", str(config_file)],
+        [sys.executable, *arguments, str(config_file)],
         capture_output=True,
         text=True,
         cwd=ROOT,
