@@ -24,13 +24,14 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app
 
 from ...caching.codec import derive_key
 from ...identity import User
+from .work import Sort
 
 EXTENSION = "taiga_keeper"
 TOKEN_BYTES = 24  # 192 bits, URL-safe: the feed's URL is its only credential
@@ -218,7 +219,7 @@ class DatabaseKeeper:
         self._storage = found
         self._sealer = Fernet(base64.urlsafe_b64encode(derive_key(secret or "-", "feed-tokens")))
         preference = found.Preference
-        self.sort = preference("tasks", "sort", Literal["due", "status", "project", "modified"], "due")
+        self.sort = preference("tasks", "sort", Sort, "due")  # every sort the card offers
         # The token sealed (its owner may see their address again), and its digest, by which an
         # anonymous request finds whose it is: the database alone, or a backup, opens no feed.
         # Tokens made before either was kept are plain in `feed_token`, sealed at first use.
