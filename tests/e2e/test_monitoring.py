@@ -207,12 +207,30 @@ def test_the_severity_filter_cuts_holds_and_is_kept(open_page: OpenPage) -> None
     expect(page.locator("#incidents-severity-critical")).to_be_checked(timeout=WAIT)
     expect(rows.first).to_be_visible()
     expect(others).to_have_count(0)
+    # ... and says so, with what it hides that fires now: a warning.
+    filtered = page.locator("#widget-incidents .incidents-filtered.is-hiding")
+    expect(filtered).to_contain_text("Only critical alerts are shown")
+    expect(filtered).to_contain_text(re.compile(r"alerts? of (another|other) severit(y is|ies are) firing"))
 
     page.locator("#incidents-severity-critical").focus()
     with page.expect_response(lambda r: r.url.endswith("/widgets/incidents/severity")):
         page.keyboard.press("ArrowLeft")  # the radio group from the keyboard: back to "All"
     expect(page.locator("#incidents-severity-all")).to_be_checked()
     expect(others.first).to_be_visible(timeout=WAIT)
+    expect(filtered).to_have_count(0)
+    page.reload()
+    expect(page.locator("#incidents-severity-all")).to_be_checked(timeout=WAIT)
+
+    # The notice's "Show all" is the "All" pill's choice: kept, and the card shows every alert.
+    page.locator("#incidents-severity-critical").click()
+    expect(filtered).to_be_visible(timeout=WAIT)
+    with page.expect_response(lambda r: r.url.endswith("/widgets/incidents/severity")) as kept:
+        filtered.get_by_role("button", name="Show all").click()
+    assert kept.value.status == 204
+    expect(page.locator("#incidents-severity-all")).to_be_checked()
+    expect(page.locator("#incidents-severity-all")).to_be_focused()
+    expect(others.first).to_be_visible(timeout=WAIT)
+    expect(filtered).to_have_count(0)
     page.reload()
     expect(page.locator("#incidents-severity-all")).to_be_checked(timeout=WAIT)
 

@@ -671,7 +671,7 @@ def test_a_silence_created_through_alertmanager_shows_as_silenced(
         assert re.search(
             r"Mise en silence par alice jusqu’(à \d\d:\d\d|au \d\d/\d\d/\d{4} à \d\d:\d\d)", french
         )
-        assert "1 mise en silence)" in _pill(
+        assert "1 en silence)" in _pill(  # invariable: the pill counts warnings, masculine in French
             card(client, "incidents", "PortalIncidentSilenced", language="fr"), "warning"
         )
     finally:
@@ -936,9 +936,15 @@ def test_the_severity_filter_is_kept_per_person_for_the_next_browser(
     assert 'id="incidents-severity-critical" hx-post' in other_browser
     assert re.search(r'id="incidents-severity-critical"[^>]* checked', other_browser)
     assert alert_row(other_browser, "PortalIncidentKeepWarning") is None
+    # A filter kept from yesterday says it is on, and that it hides a warning firing now.
+    said = re.search(r'<p class="incidents-filtered is-hiding">.*?</p>', other_browser, re.S)
+    assert said, other_browser
+    assert re.search(r"Only critical alerts are shown: \d+ alerts? of (another|other) severit", said.group())
+    assert 'data-choose="incidents-severity-all"' in said.group()
     # What the card sends wins over what is kept ("All" chosen on this page), and others keep theirs.
     every = card(_as(app, "camille"), "incidents", "PortalIncidentKeepWarning", query="?severity=")
     assert alert_row(every, "PortalIncidentKeepCritical") is not None
+    assert "incidents-filtered" not in every
     dominique = card(_as(app, "dominique"), "incidents", "PortalIncidentKeepWarning")
     assert re.search(r'id="incidents-severity-all"[^>]* checked', dominique)
 

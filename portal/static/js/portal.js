@@ -168,6 +168,17 @@
     if (event.target.matches && event.target.matches("form[data-card-choice]")) event.preventDefault();
   });
 
+  // A button that makes a choice of the card's form (the incidents' "Show all"): as if the
+  // person had picked that option, which keeps it and polls the card.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-choose]");
+    var option = button && document.getElementById(button.getAttribute("data-choose"));
+    if (!option || option.checked) return;
+    option.checked = true;
+    option.dispatchEvent(new Event("change", { bubbles: true }));
+    option.focus();
+  });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     var entry = event.detail.elt._portalPoll;
     if (entry) {
