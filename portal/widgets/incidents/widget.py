@@ -372,7 +372,9 @@ class IncidentsWidget(Widget):
             firing_total=sum(counts.live.values()),
             # Live alerts the chosen severity hides: a filter kept from yesterday must not hide
             # today's critical alert without saying so.
-            hidden_firing=sum(n for level, n in counts.live.items() if view.choice and level != view.choice),
+            hidden_firing=sum(n for level, n in counts.live.items() if level != view.choice)
+            if view.choice
+            else 0,
             muted_total=sum(counts.silenced.values()) + sum(counts.inhibited.values()),
             alertmanager_url=am_url or "",
             alertmanager_configured=am_url is not None,
