@@ -46,6 +46,17 @@ def test_the_user_menu_stays_inside_a_phone_screen(open_page: OpenPage, language
         box = _box(page, f".user-menu__panel {part}")
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (part, box)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    # Each person's initials stay a disc, beside a label that wraps onto two lines too (a
+    # person with many roles and groups, as the demo's Camille).
+    page.eval_on_selector_all(
+        ".user-menu__switch-option > span:last-child",
+        "(els) => els.forEach((el) => { el.textContent += ' · Administrators, Team A, Team B, On call, Security'; })",
+    )
+    avatars = page.eval_on_selector_all(
+        ".user-menu__panel .user-chip__avatar",
+        "(els) => els.map((el) => { const r = el.getBoundingClientRect(); return [r.width, r.height]; })",
+    )
+    assert avatars and all(abs(width - height) < 1 for width, height in avatars), avatars
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])
