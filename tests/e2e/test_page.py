@@ -50,7 +50,8 @@ def test_the_user_menu_stays_inside_a_phone_screen(open_page: OpenPage, language
     # person with many roles and groups, as the demo's Camille).
     page.eval_on_selector_all(
         ".user-menu__switch-option > span:last-child",
-        "(els) => els.forEach((el) => { el.textContent += ' · ' + 'Administrators, Team A, On call, Security'; })",
+        "(els, more) => els.forEach((el) => { el.textContent += more; })",
+        " · Administrators, Team A, Team B, On call, Security",
     )
     avatars = page.eval_on_selector_all(
         ".user-menu__panel .user-chip__avatar",
