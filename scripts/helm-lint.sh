@@ -28,10 +28,11 @@ check() {  # check NAME CHART [helm arguments...]: strict lint, then the rendere
 echo "== default values (refused)"
 "$helm" lint --strict --quiet "$chart" 2>"$work/lint" || { cat "$work/lint" >&2; exit 1; }
 if "$helm" template portal "$chart" >/dev/null 2>"$work/refused"; then
-  echo "the chart renders with its default values: it must refuse them (no address, no Keycloak client secret)" >&2
+  echo "the chart renders with its default values: it must refuse them (no Keycloak, no address, no client secret)" >&2
   exit 1
 fi
-grep -q -e "config.auth.oidc.public_url is required" -e "secrets.env.PORTAL_OIDC_CLIENT_SECRET" "$work/refused" \
+grep -q -e "config.auth.oidc.server_url is required" -e "config.auth.oidc.public_url is required" \
+  -e "secrets.env.PORTAL_OIDC_CLIENT_SECRET" "$work/refused" \
   || { cat "$work/refused" >&2; exit 1; }
 
 count=0

@@ -21,15 +21,21 @@ def test_the_defaults_alone_are_refused_for_want_of_an_address_and_the_keycloak_
 ) -> None:
     # Without an Ingress the portal's address is not guessed from the placeholder ingress.host:
     # Keycloak would send people's sign-ins to it.
-    message = helm.refusal(None)
+    # No default Keycloak either: a placeholder would install a portal nobody can sign in to.
+    keycloak = "config.auth.oidc.server_url=https://sso.corp.internal/"
+    assert "config.auth.oidc.server_url is required: Keycloak's base URL" in helm.refusal(None)
+    message = helm.refusal(None, keycloak)
     assert "config.auth.oidc.public_url is required without an Ingress (ingress.enabled=false)" in message
-    assert helm.refusal(None, "ingress.host=portal.corp.internal") == message  # still no Ingress
+    assert helm.refusal(None, keycloak, "ingress.host=portal.corp.internal") == message  # still no Ingress
+    assert "ingress.host is required with ingress.enabled" in helm.refusal(
+        None, keycloak, "ingress.enabled=true"
+    )
     address = "config.auth.oidc.public_url=http://127.0.0.1:8080"
-    message = helm.refusal(None, address)
+    message = helm.refusal(None, keycloak, address)
     assert "secrets.env.PORTAL_OIDC_CLIENT_SECRET is empty while config.auth.mode is oidc" in message
     assert "secrets.existingSecret" in message
     assert helm.manifests(
-        None, address, "secrets.existingSecret=portal-secrets"
+        None, keycloak, address, "secrets.existingSecret=portal-secrets"
     )  # the Secret's keys are the admin's
     assert helm.manifests(None, "config.auth.mode=demo", "allowDemoAuth=true")
 
@@ -245,10 +251,11 @@ def test_the_cache_and_database_given_in_config_are_sent_to_the_charts_own_keys(
 def test_an_ingress_host_with_a_scheme_or_a_path_is_refused_in_words(
     helm: Helm, setting: str, key: str
 ) -> None:
-    message = helm.refusal(MINIMAL, "ingress.enabled=true", setting)
+    host = "ingress.host=portal.corp.internal"
+    message = helm.refusal(MINIMAL, "ingress.enabled=true", host, setting)
     assert f"{key}: expected a host name without scheme or path, e.g. portal.example.org" in message
     assert "pattern" not in message
-    aliases = helm.manifests(MINIMAL, "ingress.enabled=true", "ingress.extraHosts={*.corp.internal}")
+    aliases = helm.manifests(MINIMAL, "ingress.enabled=true", host, "ingress.extraHosts={*.corp.internal}")
     assert find(aliases, "Ingress")["spec"]["rules"][1]["host"] == "*.corp.internal"
 
 

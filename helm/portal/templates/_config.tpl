@@ -25,6 +25,9 @@ Refuses the demo identity unless allowDemoAuth is set.
 {{- $scheme := ternary "https" "http" .Values.ingress.tls.enabled }}
 {{- $_ := set $oidc "public_url" (printf "%s://%s" $scheme .Values.ingress.host) }}
 {{- end }}
+{{- if and (eq (default "" $auth.mode) "oidc") (not $oidc.server_url) }}
+{{- fail "config.auth.oidc.server_url is required: Keycloak's base URL, with its scheme, e.g. https://sso.example.org/ (Keycloak 16 and older: https://sso.example.org/auth/); the chart has no default, a placeholder would install a portal nobody can sign in to" }}
+{{- end }}
 {{- if and (eq (default "" $auth.mode) "oidc") (not $oidc.public_url) (not $oidc.allowed_hosts) }}
 {{- fail "config.auth.oidc.public_url is required without an Ingress (ingress.enabled=false): the portal's address as browsers reach it, from which its Keycloak redirect URIs are built (http://127.0.0.1:8080 to try it through kubectl port-forward; or set ingress.enabled=true and ingress.host)" }}
 {{- end }}
@@ -197,7 +200,10 @@ expression. A value is never quoted back (a URL may carry a password).
 {{- end }}
 {{- $host := "[a-z0-9]([-a-z0-9.]*[a-z0-9])?" }}
 {{- $words := "a host name without scheme or path, e.g. portal.example.org (lower-case letters, digits, dots and dashes; the scheme follows ingress.tls.enabled)" }}
-{{- if not (regexMatch (printf "^%s$" $host) (toString .Values.ingress.host)) }}
+{{- if and .Values.ingress.enabled (not .Values.ingress.host) }}
+{{- fail (printf "ingress.host is required with ingress.enabled: the portal's host name, %s" $words) }}
+{{- end }}
+{{- if and .Values.ingress.host (not (regexMatch (printf "^%s$" $host) (toString .Values.ingress.host))) }}
 {{- fail (printf "ingress.host: expected %s" $words) }}
 {{- end }}
 {{- range $i, $alias := .Values.ingress.extraHosts }}
