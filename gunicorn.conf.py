@@ -158,7 +158,11 @@ os.register_at_fork(
 
 
 def post_worker_init(worker: Any) -> None:
-    """Give the worker the stops it received while booting, now that its own handlers take them."""
+    """Say how many threads the worker serves with (the in-flight requests' ceiling), and give it
+    the stops it received while booting, now that its own handlers take them."""
+    requests = getattr(worker.wsgi, "extensions", {}).get("portal_request_metrics")
+    if requests is not None:
+        requests.serving_threads(worker.cfg.threads)
     for signum in _stops_while_booting:
         name = signal.Signals(signum).name
         worker.log.info("Worker %s: %s received while booting, taken now", worker.pid, name)

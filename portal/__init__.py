@@ -20,7 +20,7 @@ from .layout import views as layout_views
 from .observability import health
 from .observability.build import __version__, build_info
 from .observability.logs import configure_logging
-from .observability.metrics import PrometheusObserver, init_metrics
+from .observability.metrics import PrometheusObserver, count_in_flight, init_metrics
 from .state import EXTENSION, PortalState, build_state, portal_state
 from .web import errors, security
 from .web.assets import PortalFlask
@@ -79,9 +79,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _migrate_at_start(state)
 
     init_i18n(app, config.portal.default_language, config.portal.timezone)
-    init_request_record(app, init_metrics(app, registry, build))
+    requests = init_metrics(app, registry, build)
+    init_request_record(app, requests)
     security.init_security(app)
     init_compression(app)
+    count_in_flight(app, requests)
     errors.init_errors(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(shell.bp)

@@ -154,6 +154,34 @@ def test_the_cpu_a_route_uses_is_counted_apart_from_the_time_it_waits(make_app: 
     assert _promtool_check(text).returncode == 0
 
 
+def test_the_requests_in_flight_are_counted_from_arrival_to_answer_even_when_they_fail(make_app: Any) -> None:
+    """The workers' saturation: requests held now, against the threads (set under gunicorn)."""
+    app = add_failing_routes(make_app(TESTING=False), "/_fail")
+    entered, release = threading.Event(), threading.Event()
+
+    @app.get("/_held")
+    def held() -> str:
+        entered.set()
+        release.wait(10)
+        return "done"
+
+    def in_flight() -> float:
+        return _samples(_exposition(app), "portal_http_requests_in_flight")[""]
+
+    client = app.test_client()
+    assert in_flight() == 0
+    answers: list[int] = []
+    waiting = threading.Thread(target=lambda: answers.append(client.get("/_held").status_code))
+    waiting.start()
+    assert entered.wait(10)
+    assert in_flight() == 1
+    assert client.get("/_fail/500").status_code == 500  # a bug's request ends all the same
+    assert in_flight() == 1
+    release.set()
+    waiting.join(10)
+    assert answers == [200] and in_flight() == 0
+
+
 def test_the_application_port_does_not_serve_metrics(client: Any) -> None:
     assert client.get("/metrics").status_code == 404
 
@@ -271,6 +299,9 @@ def test_prometheus_scrapes_totals_equal_to_the_requests_sent_across_two_workers
         # Two status pages per widget request: each request made two cache lookups.
         lookups = prometheus.value('sum(portal_widget_cache_results_total{target="totals"})')
         build = prometheus.query('portal_build_info{target="totals"}')
+        # Two workers of portal_process's 8 threads each; no request is held between the bursts.
+        threads = prometheus.value('sum(portal_worker_threads{target="totals"})')
+        held = prometheus.value('sum(portal_http_requests_in_flight{target="totals"})')
         exposition = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     assert sum(workers.values()) == total
     assert by_path == {
@@ -280,6 +311,7 @@ def test_prometheus_scrapes_totals_equal_to_the_requests_sent_across_two_workers
     }
     assert lookups == 2 * sent["/widgets/status"]
     assert len(build) == 1 and build[0]["value"][1] == "1"
+    assert threads == 16 and held == 0
     checked = _promtool_check(exposition)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

@@ -12,7 +12,7 @@ Nothing per user.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from flask import Flask, got_request_exception, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -22,6 +22,9 @@ from ..caching.widget_cache import CacheObserver, Source
 from ..upstreams.breaker import CircuitState
 from ..upstreams.http import Quota
 from .build import BuildInfo
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # A widget answered from cache takes a few milliseconds; an upstream fetch up to its timeout.
 # 1.5: the chart's latency alert (latencyP99Seconds) falls on a bucket's edge, so no p99 is
@@ -180,8 +183,27 @@ class RequestMetrics:
             ("method", "path"),
             registry=registry,
         )
+        # How busy the pod is: the requests its workers handle now against the threads they
+        # have (gunicorn's workers x threads). Near 1, a poll waits for a thread.
+        self.in_flight = Gauge(
+            "portal_http_requests_in_flight",
+            "Requests the workers are handling now (probes included), summed over the pod's live workers",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self._threads = Gauge(
+            "portal_worker_threads",
+            "Threads that serve requests (gunicorn's threads per worker), summed over the pod's live"
+            " workers: the ceiling of portal_http_requests_in_flight",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
         # Bounded: METHODS (+ other) x URL rules (+ unmatched) x the statuses the portal sends.
         self._bound: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def serving_threads(self, threads: int) -> None:
+        """This worker serves with `threads` threads (set once it is forked: gunicorn.conf.py)."""
+        self._threads.set(threads)
 
     def observe(self, method: str, rule: str, status: int, seconds: float, cpu: float = 0.0) -> None:
         """One request done: `rule` is its URL rule, or UNMATCHED; `cpu` the seconds of CPU it used."""
@@ -204,6 +226,26 @@ class RequestMetrics:
     def exception(self, method: str) -> None:
         """A view or hook raised: the request ends as a 500."""
         self._exceptions.labels(method if method in METHODS else OTHER_METHOD, "500").inc()
+
+
+class InFlight:
+    """WSGI middleware, the outermost: counts each request from its arrival to its answer's return."""
+
+    def __init__(self, app: WSGIApplication, gauge: Gauge) -> None:
+        self.app = app
+        self.gauge = gauge
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        self.gauge.inc()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            self.gauge.dec()
+
+
+def count_in_flight(app: Flask, requests: RequestMetrics) -> None:
+    """Wrap the app (after every other middleware) in the in-flight count."""
+    app.wsgi_app = InFlight(app.wsgi_app, requests.in_flight)  # type: ignore[method-assign]
 
 
 def init_metrics(app: Flask, registry: CollectorRegistry, build: BuildInfo) -> RequestMetrics:
