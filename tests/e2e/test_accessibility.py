@@ -160,7 +160,7 @@ def test_axe_finds_no_violation(
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_axe_finds_no_violation_in_a_days_details_nor_in_the_account_menu(
+def test_axe_finds_no_violation_in_a_days_details_the_account_menu_or_a_filtered_card(
     open_page: OpenPage, scheme: str
 ) -> None:
     page = open_page("/", scheme=scheme, language="fr")
@@ -172,6 +172,14 @@ def test_axe_finds_no_violation_in_a_days_details_nor_in_the_account_menu(
     page.click("#user-menu summary")
     expect(page.locator("#notify-toggle")).to_be_visible()
     result = run_axe(page)
+    assert result["violations"] == [], describe_violations(result["violations"])
+    page.click("#user-menu summary")
+    # The incidents card with a severity filter on, which it says (kept per person: put back).
+    page.locator("#incidents-severity-info").click()
+    expect(page.locator(".incidents-filtered")).to_be_visible(timeout=15_000)
+    result = run_axe(page)
+    page.locator(".incidents-filtered__all").click()
+    expect(page.locator(".incidents-filtered")).to_have_count(0, timeout=15_000)
     assert result["violations"] == [], describe_violations(result["violations"])
 
 
@@ -444,6 +452,11 @@ def test_on_a_touch_screen_every_control_takes_a_44px_tap(open_page: OpenPage, l
     page.evaluate("(s) => document.querySelectorAll(s).forEach((d) => { d.open = true; })", details)
     missed["details open"] = small()
     page.evaluate("(s) => document.querySelectorAll(s).forEach((d) => { d.open = false; })", details)
+    page.locator("#incidents-severity-info").click()  # a filter on, said with its "Show all"
+    expect(page.locator(".incidents-filtered")).to_be_visible(timeout=15_000)
+    missed["incidents filtered"] = small(".incidents-filtered")
+    page.locator(".incidents-filtered__all").click()
+    expect(page.locator(".incidents-filtered")).to_have_count(0, timeout=15_000)
     page.locator("#widget-tasks .status-tag").first.click()
     missed["status menu"] = small(".status-menu[open]")
     page.locator("#widget-tasks .status-tag").first.click()
