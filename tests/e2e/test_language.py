@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from simulators.uptime_kuma import KumaWorld
 
@@ -182,6 +182,8 @@ def test_french_dates_numbers_and_times(open_page: OpenPage, incident_start: dat
     assert content.locator("li").count() == 2 and content.locator("code").inner_text() == "sonar-scan"
     assert content.locator("a").get_attribute("rel") == "noopener noreferrer"
     assert "**" not in content.inner_text()
+    # The browser is in Auckland: the page says whose clock its times are on.
+    assert page.locator("#zone-note").inner_text() == "Heures de Paris (Europe/Paris)"
 
 
 def test_english_dates_numbers_and_times(open_page: OpenPage, incident_start: datetime) -> None:
@@ -194,6 +196,15 @@ def test_english_dates_numbers_and_times(open_page: OpenPage, incident_start: da
     checked = _words(status.locator(".widget-card__checked").inner_text())
     assert checked in {f"Updated at {t:%-I:%M %p}" for t in _paris_now()}, checked
     assert _words(status.locator(".status-pill").first.inner_text()) == "11 up"
+    assert page.locator("#zone-note").inner_text() == "Times are Paris time (Europe/Paris)"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "Europe/Brussels"])
+def test_a_browser_on_the_portals_clock_is_told_nothing_of_zones(open_page: OpenPage, zone: str) -> None:
+    """Brussels is another name for the same time as Paris's: nothing to say."""
+    page = open_page("/", language="fr", timezone_id=zone)
+    expect(page.locator("#widget-status .status-row").first).to_be_visible()
+    expect(page.locator("#zone-note")).to_be_hidden()
 
 
 @pytest.fixture

@@ -656,6 +656,28 @@
     line.textContent = label.replace("{time}", formatClock(moment));
   }
 
+  // The cards' times are in the portal's zone. A person whose computer is in another one (a
+  // colleague abroad, overseas) is told which, once, beside the dashboard's title.
+  function initZoneNote() {
+    var note = document.getElementById("zone-note");
+    var zone = document.body.getAttribute("data-timezone");
+    if (!note || !zone) return;
+    var now = new Date();
+    var clock = function (timeZone) {
+      return now.toLocaleString("en-GB", { timeZone: timeZone, dateStyle: "short", timeStyle: "short" });
+    };
+    try {
+      if (clock(zone) === clock(undefined)) return;  // another name, the same time: nothing to say
+    } catch (error) {
+      return;  // a zone this browser does not know
+    }
+    var utc = /^(Etc\/)?(UTC|GMT|Zulu|UCT|Universal)$/.test(zone);
+    var city = zone.split("/").pop().replace(/_/g, " ");
+    var label = utc ? note.getAttribute("data-label-utc") : note.getAttribute("data-label");
+    note.querySelector(".zone-note__text").textContent = label.replace("{city}", city).replace("{zone}", zone);
+    note.hidden = false;
+  }
+
   /* ---- times relative to now ("5 min ago"), written by the page ---------------------------- */
 
   // A card carries its past moments as they are (<time datetime data-ago>, [data-since]), the
@@ -2407,6 +2429,7 @@
     initThemeSwitch();
     initTileFilter();
     initNotify();
+    initZoneNote();
     initLayout();
     initPacking();
     initPolling();
