@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, PortalConfig, Settings, load_settings
 from .config_errors import as_helm_values
 from .insecure_settings import insecure_settings
 
@@ -48,14 +48,39 @@ def main(argv: list[str] | None = None) -> int:
     if settings is None:
         return 2
     config = settings.config
-    widgets = [name for name, section in config.widgets if section.enabled]
+    ready, unconfigured = _cards(config)
     print(
         f"configuration OK: {settings.source} "
-        f"({len(widgets)} widgets enabled: {', '.join(widgets) or 'none'}; {len(config.tiles)} tiles)"
+        f"({len(ready)} widgets enabled: {', '.join(ready) or 'none'}; {len(config.tiles)} tiles)"
     )
     for warning in insecure_settings(config, settings.secrets.upstreams):
         print(f"warning: {warning}", file=sys.stderr)
+    if unconfigured:
+        print(
+            "enabled but not configured (their card says so): " + "; ".join(unconfigured),
+            file=sys.stderr,
+        )
     return 0
+
+
+def _cards(config: PortalConfig) -> tuple[list[str], list[str]]:
+    """The enabled widgets whose upstreams and settings are configured, and the others, each
+    with what it lacks ("tasks: upstreams.taiga")."""
+    from .widgets import WIDGETS  # noqa: PLC0415 - the widgets import the configuration
+
+    ready, unconfigured = [], []
+    for widget in WIDGETS:
+        section = config.widget(widget.slug)
+        if not section.enabled:
+            continue
+        if widget.is_configured(section, config):
+            ready.append(widget.slug)
+            continue
+        missing = [f"upstreams.{u.name}" for u in widget.upstreams if config.upstream(u.name) is None]
+        unconfigured.append(
+            f"{widget.slug}: {', '.join(missing) or f'widgets.{widget.slug} (what it shows)'}"
+        )
+    return ready, unconfigured
 
 
 def _settings(file: str | None, *, helm: bool = False) -> Settings | None:

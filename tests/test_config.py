@@ -434,6 +434,22 @@ def test_check_config_command_gives_the_verdict(tmp_path: Path) -> None:
     assert "Traceback" not in refused.stderr
 
 
+def test_check_config_names_the_cards_that_will_say_not_configured(tmp_path: Path) -> None:
+    """Only Prometheus: the metrics and incidents cards are ready; the others are enabled (by
+    default) but their card will say "Not configured", each for want of what is named."""
+    config = example_config()
+    config["upstreams"] = {"prometheus": {"url": "http://127.0.0.1:9090"}}
+    for slug in ("status", "tasks", "deadlines", "pipelines"):
+        config["widgets"].pop(slug, None)
+    done = _check_config(str(_write(tmp_path, config)), _env(**ENV))
+    assert done.returncode == 0, done.stderr
+    assert "(2 widgets enabled: incidents, metrics;" in done.stdout
+    assert (
+        "enabled but not configured (their card says so): status: upstreams.uptime_kuma; "
+        "tasks: upstreams.taiga; deadlines: upstreams.taiga; pipelines: upstreams.gitlab"
+    ) in done.stderr
+
+
 def test_gunicorn_refuses_to_start_with_a_bad_config(tmp_path: Path) -> None:
     config = example_config()
     config["widgets"]["status"]["refesh"] = 30
