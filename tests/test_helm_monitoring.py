@@ -118,7 +118,7 @@ def test_the_prometheus_rules_pass_promtool(rendered: Rendered, tmp_path: Path, 
     assert result.returncode == 0, result.stdout + result.stderr
     count = len(_rules(rendered[scenario]))
     assert f"SUCCESS: {count} rules found" in result.stdout
-    assert count == {"monitoring": 10, "k3s": 11}[scenario]  # PortalRedisUnreachable with Redis only
+    assert count == {"monitoring": 11, "k3s": 12}[scenario]  # PortalRedisUnreachable with Redis only
 
 
 def test_additional_rules_join_the_group(helm: Helm, tmp_path: Path) -> None:
@@ -216,6 +216,11 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
         # GitLab's token has 2,000 requests a minute, 100 of them (5 %) left.
         _series("portal_upstream_ratelimit_limit", gitlab, "2000x30"),
         _series("portal_upstream_ratelimit_remaining", gitlab, "1500 1500 100x30"),
+        # Two workers of 8 threads: 15 of them busy at each look from minute 3.
+        _series("portal_worker_threads", ', pod="a", pid="1"', "8x30"),
+        _series("portal_worker_threads", ', pod="a", pid="2"', "8x30"),
+        _series("portal_http_requests_in_flight", ', pod="a", pid="1"', "2 2 2 8x30"),
+        _series("portal_http_requests_in_flight", ', pod="a", pid="2"', "1 1 1 7x30"),
     ]
     alerts = [
         _quiet("2m", "PortalDown"),
@@ -253,6 +258,17 @@ def test_the_alerts_fire_on_the_conditions_they_describe(helm: Helm, tmp_path: P
             "Only 5% of the requests gitlab allows its token per window are left (under 0.1 for 10 "
             "minutes): once spent, it answers 429 and the portal's cards from it turn stale. Raise the "
             "token's limit, or the widgets' refresh.",
+        ),
+        _quiet("10m", "PortalThreadsBusy"),  # busy since minute 3: not yet 10 minutes
+        _fires(
+            "20m",
+            "PortalThreadsBusy",
+            warning,
+            "The portal's threads are nearly all busy",
+            "93.75% of the threads of portal/portal's workers were handling a request at each look for "
+            "10 minutes (over 0.8): the cards' polls wait for a thread. More replicas "
+            "(autoscaling.enabled), or an upstream that answers slowly (PortalUpstreamErrorRatioHigh, "
+            "the dashboard's upstream latency).",
         ),
         _fires(
             "20m",
