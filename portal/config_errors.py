@@ -70,13 +70,10 @@ def describe(error: Mapping[str, Any], model: type[BaseModel] | None = None) -> 
     if kind == "missing":
         return "required key is missing"
     given = error.get("input")
-    shown = quoted(given)
     message = EXPECTED.get(kind) or str(error["msg"]).removeprefix("Value error, ")
-    if (
-        kind in EXPECTED
-        or kind in ("literal_error", "enum")
-        or ("input" in error and not isinstance(given, dict | list))
-    ):
+    # A mapping or a list given is not quoted back: it may hold anything, a secret included.
+    if "input" in error and not isinstance(given, dict | list | tuple):
+        shown = quoted(given)
         return message if shown in message else f"{message} (got {shown})"
     return message
 

@@ -122,6 +122,15 @@ def test_a_wrong_key_is_said_in_an_admins_words(change: Any, said: str) -> None:
     assert "Input should be" not in message
 
 
+def test_a_mapping_given_where_a_value_goes_is_not_quoted_back() -> None:
+    """It may hold anything (here a token pasted at the wrong level): the message names the key."""
+    config = example_config()
+    config["widgets"]["pipelines"]["projects"] = {"token": "glpat-pasted-here"}
+    message = _refused(config)
+    assert "widgets.pipelines.projects: a list is expected, e.g. [a, b]" in message
+    assert "glpat" not in message
+
+
 @pytest.mark.parametrize(
     ("change", "named", "secret"),
     [
