@@ -21,6 +21,7 @@ Chromium driven by Playwright (never `playwright install`).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -320,6 +321,9 @@ def main() -> int:
     """Every screenshot, or those whose names start with the arguments (`edit`, `dashboard-fr`)."""
     wanted = tuple(sys.argv[1:])
     OUT.mkdir(exist_ok=True)
+    # The browser on the demo's clock (portal.example.yaml: Europe/Paris), as its team's would
+    # be: a machine on UTC would show the note a colleague abroad reads on every screenshot.
+    os.environ["TZ"] = "Europe/Paris"
     ports = {variable: free_port() for variable in OUTAGE}
     with running_demo(ports=ports) as base, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
