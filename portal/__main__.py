@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     if settings is None:
         return 2
     config = settings.config
-    ready, unconfigured = _cards(config)
+    ready, unconfigured = _cards(config, helm=args.helm)
     print(
         f"configuration OK: {settings.source} "
-        f"({len(ready)} widgets enabled: {', '.join(ready) or 'none'}; {len(config.tiles)} tiles)"
+        f"({len(ready)} widgets ready to show: {', '.join(ready) or 'none'}; {len(config.tiles)} tiles)"
     )
     for warning in insecure_settings(config, settings.secrets.upstreams):
         print(f"warning: {warning}", file=sys.stderr)
@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _cards(config: PortalConfig) -> tuple[list[str], list[str]]:
+def _cards(config: PortalConfig, *, helm: bool = False) -> tuple[list[str], list[str]]:
     """The enabled widgets whose upstreams and settings are configured, and the others, each
-    with what it lacks ("tasks: upstreams.taiga")."""
+    with what it lacks ("tasks: upstreams.taiga"; with `helm`, as the chart's values name it)."""
     from .widgets import WIDGETS  # noqa: PLC0415 - the widgets import the configuration
 
     ready, unconfigured = [], []
@@ -76,9 +76,10 @@ def _cards(config: PortalConfig) -> tuple[list[str], list[str]]:
         if widget.is_configured(section, config):
             ready.append(widget.slug)
             continue
-        missing = [f"upstreams.{u.name}" for u in widget.upstreams if config.upstream(u.name) is None]
+        prefix = "config." if helm else ""
+        missing = [f"{prefix}upstreams.{name}" for name in widget.missing_upstreams(config)]
         unconfigured.append(
-            f"{widget.slug}: {', '.join(missing) or f'widgets.{widget.slug} (what it shows)'}"
+            f"{widget.slug}: {', '.join(missing) or f'{prefix}widgets.{widget.slug} (what it shows)'}"
         )
     return ready, unconfigured
 

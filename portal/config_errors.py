@@ -132,6 +132,6 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 def as_helm_values(message: str) -> str:
     """A refusal with each key named as the Helm chart's values name it: the file's keys under
     `config.`, the secrets under `secrets.env.` (what the chart's check-config Job prints)."""
-    message = re.sub(r"(?m)^(\s+)\(top level\)", r"\1config", message)
-    message = re.sub(r"(?m)^(\s+)(?=[a-z_]+[.\[:])", r"\1config.", message)
-    return re.sub(r"(?m)^(PORTAL_[A-Z0-9_]+:)", r"secrets.env.\1", message)
+    message = re.sub(r"(?m)^(PORTAL_[A-Z0-9_]+:)", r"secrets.env.\1", message)
+    message = re.sub(r"(?m)^(\s+)(?=[^\s:.\[(]+[.\[:])", r"\1config.", message)
+    return re.sub(r"(?m)^(\s+)\(top level\)", r"\1config", message)

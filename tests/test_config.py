@@ -13,6 +13,7 @@ import yaml
 
 from portal import create_app
 from portal.config import ConfigError, load_settings, read_config_file
+from portal.config_errors import as_helm_values
 from portal.insecure_settings import insecure_settings
 
 from .conftest import SECRET, example_config
@@ -120,6 +121,24 @@ def test_a_wrong_key_is_said_in_an_admins_words(change: Any, said: str) -> None:
     message = _refused(config)
     assert said in message
     assert "Input should be" not in message
+
+
+def test_check_config_for_helm_names_keys_as_the_values_do() -> None:
+    """The chart's Job: the file's keys under config., the secrets under secrets.env., once each."""
+    config = example_config()
+    config["Auth"] = {}
+    config["portal"]["timezone"] = "Europe/Pariss"
+    config["tiles"].append(dict(config["tiles"][0]))
+    with pytest.raises(ConfigError) as error:
+        load_settings(env=ENV, config=config)
+    said = as_helm_values(str(error.value))
+    assert "  config.Auth: unknown key (did you mean 'auth'?)" in said
+    assert "  config.portal.timezone: unknown time zone 'Europe/Pariss'" in said
+    duplicate = _refused({**example_config(), "tiles": [config["tiles"][0], config["tiles"][0]]})
+    assert "  config: tiles[1]: id 'gitlab' is already used by tiles[0]" in as_helm_values(duplicate)
+    secrets = _refused(example_config(), env={"PORTAL_SECRET_KEY": "short"})
+    assert as_helm_values(secrets).startswith("secrets.env.PORTAL_SECRET_KEY: too short")
+    assert "config.config" not in said + as_helm_values(duplicate)
 
 
 def test_a_mapping_given_where_a_value_goes_is_not_quoted_back() -> None:
@@ -452,7 +471,7 @@ def test_check_config_names_the_cards_that_will_say_not_configured(tmp_path: Pat
         config["widgets"].pop(slug, None)
     done = _check_config(str(_write(tmp_path, config)), _env(**ENV))
     assert done.returncode == 0, done.stderr
-    assert "(2 widgets enabled: incidents, metrics;" in done.stdout
+    assert "(2 widgets ready to show: incidents, metrics;" in done.stdout
     assert (
         "enabled but not configured (their card says so): status: upstreams.uptime_kuma; "
         "tasks: upstreams.taiga; deadlines: upstreams.taiga; pipelines: upstreams.gitlab"

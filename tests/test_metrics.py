@@ -18,6 +18,7 @@ import requests
 from flask import Flask
 from prometheus_client import generate_latest
 from prometheus_client.mmap_dict import MmapedDict
+from werkzeug.test import EnvironBuilder
 
 from portal.state import portal_state
 from portal.upstreams.breaker import CircuitState
@@ -159,6 +160,14 @@ def test_the_requests_in_flight_are_counted_from_arrival_to_answer_even_when_the
     app = add_failing_routes(make_app(TESTING=False), "/_fail")
     entered, release = threading.Event(), threading.Event()
 
+    @app.get("/_stream")
+    def stream() -> Any:
+        def pieces() -> Iterator[str]:
+            yield "one"
+            yield "two"
+
+        return app.response_class(pieces())
+
     @app.get("/_held")
     def held() -> str:
         entered.set()
@@ -171,15 +180,27 @@ def test_the_requests_in_flight_are_counted_from_arrival_to_answer_even_when_the
     client = app.test_client()
     assert in_flight() == 0
     answers: list[int] = []
-    waiting = threading.Thread(target=lambda: answers.append(client.get("/_held").status_code))
+
+    def held_request() -> None:
+        with client.get("/_held") as answer:  # closed, as a server closes what it sent
+            answers.append(answer.status_code)
+
+    waiting = threading.Thread(target=held_request)
     waiting.start()
     assert entered.wait(10)
     assert in_flight() == 1
-    assert client.get("/_fail/500").status_code == 500  # a bug's request ends all the same
+    with client.get("/_fail/500") as failed:  # a bug's request ends all the same
+        assert failed.status_code == 500
     assert in_flight() == 1
     release.set()
     waiting.join(10)
     assert answers == [200] and in_flight() == 0
+
+    # A streamed answer is in flight until the server has sent its last piece and closed it.
+    body = app.wsgi_app({**EnvironBuilder("/_stream").get_environ()}, lambda status, headers, exc=None: None)
+    assert next(iter(body)) == b"one" and in_flight() == 1
+    body.close()  # type: ignore[attr-defined]
+    assert in_flight() == 0
 
 
 def test_the_application_port_does_not_serve_metrics(client: Any) -> None:

@@ -11,7 +11,7 @@ Nothing per user.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, get_args
 
 from flask import Flask, got_request_exception, request
@@ -229,7 +229,9 @@ class RequestMetrics:
 
 
 class InFlight:
-    """WSGI middleware, the outermost: counts each request from its arrival to its answer's return."""
+    """WSGI middleware, the outermost: counts each request from its arrival until the server
+    closes its answer (a streamed body included). A file the server sends by itself (its
+    wsgi.file_wrapper, sendfile) is counted until it is handed over: wrapped, it could not be."""
 
     def __init__(self, app: WSGIApplication, gauge: Gauge) -> None:
         self.app = app
@@ -238,9 +240,39 @@ class InFlight:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         self.gauge.inc()
         try:
-            return self.app(environ, start_response)
-        finally:
+            body = self.app(environ, start_response)
+        except BaseException:
             self.gauge.dec()
+            raise
+        wrapper = environ.get("wsgi.file_wrapper")
+        if isinstance(wrapper, type) and isinstance(body, wrapper):
+            self.gauge.dec()
+            return body
+        return _CountedBody(body, self.gauge)
+
+
+class _CountedBody:
+    """An answer's body that takes its request off the in-flight count when the server closes it."""
+
+    __slots__ = ("_body", "_gauge", "_open")
+
+    def __init__(self, body: Iterable[bytes], gauge: Gauge) -> None:
+        self._body = body
+        self._gauge = gauge
+        self._open = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if self._open:
+                self._open = False
+                self._gauge.dec()
 
 
 def count_in_flight(app: Flask, requests: RequestMetrics) -> None:

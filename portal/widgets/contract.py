@@ -264,6 +264,8 @@ class Widget(ABC):
     # mixed: both. A per-user part's cache key always holds the subject (see Part.per_user).
     scope: ClassVar[Scope]
     upstreams: ClassVar[tuple[Upstream[Any], ...]]
+    # Those of `upstreams` the card does without (it shows less): not needed to be configured.
+    optional_upstreams: ClassVar[frozenset[str]] = frozenset()
     settings_model: ClassVar[type[WidgetSection]] = WidgetSection
     # Seconds between two renderings of clock-relative text (PER_MINUTE, PER_HOUR), or None.
     clock: ClassVar[float | None] = None
@@ -289,8 +291,17 @@ class Widget(ABC):
         return f"{self.slug}.view"
 
     def is_configured(self, settings: WidgetSection, config: PortalConfig) -> bool:
-        """Whether this deployment configured what the card needs (by default: every upstream)."""
-        return all(config.upstream(upstream.name) is not None for upstream in self.upstreams)
+        """Whether this deployment configured what the card needs (by default: every upstream
+        but the optional ones)."""
+        return not self.missing_upstreams(config)
+
+    def missing_upstreams(self, config: PortalConfig) -> tuple[str, ...]:
+        """The names of the upstreams the card needs that the configuration lacks."""
+        return tuple(
+            u.name
+            for u in self.upstreams
+            if u.name not in self.optional_upstreams and config.upstream(u.name) is None
+        )
 
     @abstractmethod
     def parts(self, ctx: WidgetContext, user: User) -> Sequence[Part[Any]]:

@@ -183,7 +183,7 @@ def test_french_dates_numbers_and_times(open_page: OpenPage, incident_start: dat
     assert content.locator("a").get_attribute("rel") == "noopener noreferrer"
     assert "**" not in content.inner_text()
     # The browser is in Auckland: the page says whose clock its times are on.
-    assert page.locator("#zone-note").inner_text() == "Heures de Paris (Europe/Paris)"
+    assert page.locator("#zone-note").inner_text() == "Heures du fuseau Europe/Paris"
 
 
 def test_english_dates_numbers_and_times(open_page: OpenPage, incident_start: datetime) -> None:
@@ -196,7 +196,7 @@ def test_english_dates_numbers_and_times(open_page: OpenPage, incident_start: da
     checked = _words(status.locator(".widget-card__checked").inner_text())
     assert checked in {f"Updated at {t:%-I:%M %p}" for t in _paris_now()}, checked
     assert _words(status.locator(".status-pill").first.inner_text()) == "11 up"
-    assert page.locator("#zone-note").inner_text() == "Times are Paris time (Europe/Paris)"
+    assert page.locator("#zone-note").inner_text() == "Times in the Europe/Paris time zone"
 
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "Europe/Brussels"])

@@ -672,9 +672,8 @@
       return;  // a zone this browser does not know
     }
     var utc = /^(Etc\/)?(UTC|GMT|Zulu|UCT|Universal)$/.test(zone);
-    var city = zone.split("/").pop().replace(/_/g, " ");
     var label = utc ? note.getAttribute("data-label-utc") : note.getAttribute("data-label");
-    note.querySelector(".zone-note__text").textContent = label.replace("{city}", city).replace("{zone}", zone);
+    note.querySelector(".zone-note__text").textContent = label.replace("{zone}", zone);
     note.hidden = false;
   }
 

@@ -28,7 +28,7 @@ from flask_babel import format_time, gettext, to_user_timezone
 from flask_babel import lazy_gettext as _l
 from pydantic import Field, field_validator
 
-from ...config import PortalConfig, WidgetSection
+from ...config import WidgetSection
 from ...identity import User
 from ...storage import Preference, user_preferences
 from ...web.i18n import format_day
@@ -290,14 +290,11 @@ class IncidentsWidget(Widget):
     icon = "megaphone"
     scope = "shared"
     upstreams = (PROMETHEUS, ALERTMANAGER)
+    optional_upstreams = frozenset({ALERTMANAGER.name})  # Prometheus is enough; it adds silences
     settings_model = IncidentsSettings
     clock = PER_MINUTE
     wide = True
     polls_in_background = True
-
-    def is_configured(self, settings: WidgetSection, config: PortalConfig) -> bool:
-        """Prometheus is enough; Alertmanager adds silences and inhibitions."""
-        return config.upstream(PROMETHEUS.name) is not None
 
     def parts(self, ctx: WidgetContext, user: User) -> Sequence[Part[Any]]:
         settings = ctx.settings
