@@ -13,14 +13,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 from .client import Board, Catalog, GradeKind, Person, Sprint, WorkItem
 
 DueState = Literal["overdue", "soon", "later", "none"]
-SORTS = ("due", "status", "severity", "project", "modified")
 Sort = Literal["due", "status", "severity", "project", "modified"]
+SORTS: tuple[str, ...] = get_args(Sort)  # one list: the menu, the route and the kept preference
 
 
 @dataclass(frozen=True)
