@@ -18,7 +18,7 @@ from jwcrypto import jwk
 from prometheus_client import generate_latest
 from sqlalchemy import select
 
-from portal.auth import _relevant_grants
+from portal.auth import _relevant_grants, login_attempts
 from portal.auth.claims import MAX_GRANTS_BYTES, fit_grants, from_cookie, to_cookie
 from portal.auth.oidc import OidcClient, ProviderUnavailable
 from portal.config import OidcSection
@@ -209,6 +209,48 @@ def test_a_cancelled_login(portal_url: str, browser: requests.Session) -> None:
     state = parse_qs(urlsplit(trip.authorization_url).query)["state"][0]
     response = browser.get(f"{portal_url}/auth/callback", params={"error": "access_denied", "state": state})
     _problem(response, 400, "Sign-in could not be completed")
+
+
+def test_anonymous_logins_store_nothing_on_the_server(
+    portal_url: str, sso_app: Flask, browser: requests.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A flood of /auth/login from nobody must not fill the pod's store (its /dev/shm without Redis):
+    # the login under way lives in the browser's signed cookie until Keycloak sends it back.
+    store = sso_app.extensions["portal_auth"].sessions.store
+    writes: list[str] = []
+    real_set = store.set
+    monkeypatch.setattr(
+        store, "set", lambda key, *args, **kw: (writes.append(key), real_set(key, *args, **kw))
+    )
+    for _ in range(30):
+        with requests.Session() as anonymous:
+            assert anonymous.get(f"{portal_url}/auth/login", allow_redirects=False).status_code == 302
+    assert writes == []
+    login(browser, portal_url, "bob")  # a real login still works, and writes its session
+    assert len(writes) >= 1 and all("login" not in key for key in writes)
+
+
+def test_logins_in_four_tabs_keep_the_last_three(portal_url: str, browser: requests.Session) -> None:
+    trips = [start_login(browser, portal_url, f"/?tab={n}") for n in range(4)]
+    oldest = trips[0]
+    authenticate(browser, oldest, "bob", USERS["bob"])
+    _problem(browser.get(oldest.callback_url), 400, "Sign-in could not be completed")
+    # Keycloak knows bob now (its own session): the last tab's login comes straight back.
+    landed = browser.get(trips[-1].authorization_url)
+    assert landed.url == f"{portal_url}/?tab=3" and "Bob User" in landed.text
+
+
+def test_a_login_back_after_ten_minutes_is_refused() -> None:
+    session: dict[str, Any] = {}
+    attempt = login_attempts.LoginAttempt(
+        "nonce", "verifier", "https://portal.example.org/auth/callback", "/"
+    )
+    login_attempts.remember(session, "state-1", attempt)
+    assert login_attempts.take(dict(session), "state-1") == attempt
+    assert login_attempts.take(dict(session), "another") is None
+    session[login_attempts.LOGINS_KEY][0][5] -= login_attempts.LOGIN_TTL + 1
+    assert login_attempts.take(session, "state-1") is None
+    assert login_attempts.LOGINS_KEY not in session  # nothing left to carry
 
 
 # --- the provider down or misbehaving ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Server-side session records: the tokens of each portal session, and the logins under way.
+"""Server-side session records: the tokens of each portal session (logins under way: the cookie).
 
 The signed cookie carries who the user is and a session id; the record under that id holds the
 refresh and ID tokens and says the session is still alive. Deleting the record (logout,
@@ -24,21 +24,10 @@ from ..caching.stores import FallbackStore, FileStore, Lock, Store
 
 log = logging.getLogger(__name__)
 
-LOGIN_TTL = 600  # seconds a started login may take to come back
 _PREFIX = "auth:"
 TOPIC = "session"  # what the broadcast says when a session record changed (tokens refreshed)
 ENDED = "session-ended"  # ... and when a session ended
 _MAX_INDEXED = 50  # sessions remembered per Keycloak session or user, for back-channel logout
-
-
-@dataclass(frozen=True)
-class LoginAttempt:
-    """A login sent to Keycloak, kept until its callback (once)."""
-
-    nonce: str
-    code_verifier: str
-    redirect_uri: str
-    next_path: str
 
 
 @dataclass(frozen=True)
@@ -263,23 +252,6 @@ class SessionStore:
             return self.store.get(key)
         except Exception as exc:  # an unreadable entry is a miss
             log.warning("session entry unreadable", extra={"event": "session_unreadable", "error": str(exc)})
-            return None
-
-    # --- logins under way -------------------------------------------------------------------
-
-    def start_login(self, state: str, attempt: LoginAttempt) -> None:
-        self.store.set(_key("login", state), asdict(attempt), LOGIN_TTL)
-
-    def take_login(self, state: str) -> LoginAttempt | None:
-        """The attempt for this state, which can be taken only once."""
-        key = _key("login", state)
-        found = self._get(key)
-        if not isinstance(found, dict):
-            return None
-        self.store.delete(key)
-        try:
-            return LoginAttempt(**found)
-        except TypeError:
             return None
 
     # --- sessions ---------------------------------------------------------------------------

@@ -29,15 +29,13 @@ from ..web.urls import safe_next
 from . import AuthRuntime, external_url
 from .claims import user_from_claims
 from .guard import COOKIE_KEY, login_url, refresh_due_at, start_session
+from .login_attempts import LoginAttempt, remember, take
 from .oidc import LoginRejected, OidcError, ProviderUnavailable
-from .sessions import LoginAttempt, SessionRecord
+from .sessions import SessionRecord
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-PENDING_KEY = "login_states"
-MAX_PENDING = 3  # logins started in other tabs that may still come back
 
 
 def _runtime() -> AuthRuntime:
@@ -84,9 +82,7 @@ def login() -> Any:
     except OidcError as error:
         return _problem_page(error, next_path)
     attempt = LoginAttempt(login_request.nonce, login_request.code_verifier, redirect_uri, next_path)
-    runtime.sessions.start_login(login_request.state, attempt)
-    pending = [s for s in session.get(PENDING_KEY, []) if isinstance(s, str)][-(MAX_PENDING - 1) :]
-    session[PENDING_KEY] = [*pending, login_request.state]
+    remember(session, login_request.state, attempt)
     response = redirect(login_request.url)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -97,10 +93,7 @@ def callback() -> Any:
     """Keycloak sends the browser back here with a code: check everything, then open the session."""
     runtime = _oidc_runtime()
     assert runtime.oidc is not None
-    state = request.args.get("state", "")
-    pending = [s for s in session.get(PENDING_KEY, []) if isinstance(s, str)]
-    attempt = runtime.sessions.take_login(state) if state and state in pending else None
-    session[PENDING_KEY] = [s for s in pending if s != state]
+    attempt = take(session, request.args.get("state", ""))
     if attempt is None:
         return _problem_page(LoginRejected("unknown, tampered or already used state"))
     if request.args.get("error"):

@@ -31,6 +31,7 @@ from portal.upstreams.errors import UpstreamAuthError, UpstreamBadResponse, Upst
 from portal.upstreams.http import HttpLimits, Quota, quota_of
 from portal.widgets import serving
 from portal.widgets.contract import Part, PartResult
+from portal.widgets.pipelines import profile
 from portal.widgets.pipelines.client import DETAILS_AT_ONCE, STATUSES, GitLabClient, next_page
 from portal.widgets.pipelines.mine import cut_for
 from portal.widgets.pipelines.profile import MENU_TRIES, avatar_allowed
@@ -1009,6 +1010,30 @@ def test_an_avatar_asked_of_a_worker_that_has_not_read_the_profile_yet_is_served
     image = _as(other).get(found.group(1))
     assert image.status_code == 200 and image.data.startswith(b"\x89PNG")
     assert server.count("/api/v4/users") == 2  # once per worker
+
+
+def test_an_avatar_with_gitlab_failing_is_a_404_at_once_not_a_thread_held(
+    make_gitlab_app: Callable[..., Flask], forge: Forge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a fetch under way is worth waiting for: GitLab answering 500 (then its breaker open)
+    is a 404 without a pause, so a burst of avatar requests cannot hold every worker thread."""
+    server, _ = forge
+    waits: list[float] = []
+
+    class CountingClock:
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            time.sleep(seconds)
+
+    monkeypatch.setattr(profile, "time", CountingClock)
+    server.set_fault("error500", seconds=60)
+    client = _as(make_gitlab_app())
+    for _ in range(6):  # the failures, then the breaker open
+        assert client.get("/widgets/pipelines/avatar?v=0").status_code == 404
+    assert waits == []
 
 
 def test_a_menu_asked_before_gitlab_answered_asks_again_until_it_has_the_profile(

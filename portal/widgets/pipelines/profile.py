@@ -95,14 +95,15 @@ def avatar(widget: PipelinesWidget) -> Response:
     The menu that names it may have come from another worker: when this one has not read the
     profile yet, the request waits for that fetch (two calls, each within the timeout) rather
     than answer 404, which the header would show as a broken image. Rare: the image's URL is
-    versioned, and the browser keeps it for a month.
+    versioned, and the browser keeps it for a month. Only while a fetch is under way: GitLab
+    failing (or its breaker open) is a 404 at once, never a thread held for nothing.
     """
-    profile, username = current_profile(widget)
-    if profile is None and username:
+    profile, username, pending = _lookup(widget)
+    if profile is None and pending:
         deadline = time.monotonic() + 2 * portal_state().widgets[widget.slug].policy(GITLAB).timeout + 0.5
-        while profile is None and time.monotonic() < deadline:
+        while profile is None and pending and time.monotonic() < deadline:
             time.sleep(AVATAR_POLL)
-            profile, username = current_profile(widget)
+            profile, username, pending = _lookup(widget)
     if profile is None or profile.avatar is None:
         abort(404)
     versioned = request.args.get("v") == profile.avatar_version
