@@ -29,6 +29,7 @@ from .storage.preferences import KeptPreferences
 from .upstreams.breaker import BreakerPolicy
 from .upstreams.upstream import ClientSetup, Upstream
 from .widgets.contract import Widget, WidgetContext
+from .widgets.write_pace import WritePace
 
 if TYPE_CHECKING:
     from .widgets.serving import CardViews, FragmentRenderer
@@ -55,6 +56,7 @@ class PortalState:
     static_versions: dict[str, str] = field(default_factory=dict)
     renderer: FragmentRenderer | None = None  # set once the app's templates are set up
     card_views: CardViews | None = None  # made on first use
+    write_pace: WritePace = field(default_factory=WritePace)  # changes per person per minute
 
     @property
     def config(self) -> PortalConfig:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, g
@@ -36,7 +37,7 @@ from flask import Response, g
 from ..identity import User, current_user
 from ..state import portal_state
 from ..storage import Preference, StorageUnavailable, user_preferences
-from ..upstreams.breaker import CircuitState
+from ..upstreams.breaker import CircuitBreaker, CircuitState
 from ..upstreams.errors import (
     N_,
     Reason,
@@ -63,6 +64,8 @@ UNSURE = N_(
 )
 # A change that failed before it could reach the upstream, or that the upstream refused.
 NOT_MADE = N_("%(problem)s: the change was not made.")
+# A person past the write pace (see write_pace.py).
+TOO_MANY = N_("Too many changes in a minute: this one was not sent. Wait a moment, then try again.")
 
 
 class WriteRefused(Exception):
@@ -73,7 +76,15 @@ class WriteRefused(Exception):
         self.reason = reason
 
 
-Change = Callable[[WidgetContext, User], Reason | None]
+@dataclass(frozen=True)
+class Unchanged:
+    """What a change returns when the upstream already held it (nothing written): the card
+    is read again, but no other page is told to poll."""
+
+    reason: Reason
+
+
+Change = Callable[[WidgetContext, User], Reason | Unchanged | None]
 
 
 def widget_write(
@@ -91,8 +102,9 @@ def widget_write(
     `action` and `target` name the change in the audit line ("set_status", "task 1234"); `row`
     is the key of the card's row it is about, where the card says how it went when it shows it;
     `touches` are the cache keys or prefixes to invalidate afterwards; `change` makes the call
-    and returns what the card should say (None: "Saved"), or raises `WriteRefused` or an
-    `UpstreamError`.
+    and returns what the card should say (None: "Saved"; `Unchanged`: nothing was written), or
+    raises `WriteRefused` or an `UpstreamError`. A person past `WritePace`'s limit is told to
+    wait, and nothing is sent.
     """
     state = portal_state()
     ctx = state.widgets[widget.slug]
@@ -104,46 +116,24 @@ def widget_write(
         audit(action, target, "refused", widget=widget.slug, reason=str(refusal))
         return serve_card(widget, refusal, "danger", status=403, notice_at=row)
 
+    if not state.write_pace.allow(user.subject):
+        audit(action, target, "too_many", widget=widget.slug, upstream=upstream.name)
+        return serve_card(widget, Reason.of(TOO_MANY), "warning", notice_at=row)
+
     breaker = state.cache.breaker(upstream.name)
     if breaker.state is CircuitState.OPEN:
         reason = Reason.of(N_("%(upstream)s is failing: the change was not sent."), upstream=upstream.label)
         audit(action, target, "not_sent", widget=widget.slug, upstream=upstream.name)
         return serve_card(widget, reason, "danger", notice_at=row)
 
-    status = 200
-    kind: NoticeKind = "success"
-    touched = True  # what the upstream holds may have changed (or the portal cannot tell)
     began = time.monotonic()
-    try:
-        notice = change(ctx, user) or Reason.of(N_("Saved."))
-        outcome = "ok"
-        breaker.record_success()
-    except WriteRefused as refused:
-        notice, kind, status, outcome = refused.reason, "danger", 403, "forbidden"
-    except UpstreamConflict as conflict:
-        notice, kind, outcome = conflict.reason, "warning", "conflict"
-    except UpstreamError as error:
-        kind, outcome = "danger", error.outcome
-        if error.may_have_acted:
-            notice = Reason.of(UNSURE, problem=error.reason, upstream=upstream.label)
-        else:
-            notice = Reason.of(NOT_MADE, problem=error.reason)
-        if isinstance(error, UpstreamUnavailable):
-            breaker.record_failure(error.reason, error.retry_after)
-        declined = (
-            error.status is not None and error.status < 500 and not isinstance(error, UpstreamAuthError)
-        )
-        touched = error.may_have_acted or declined
-    except Exception:
-        log.exception(
-            "write failed",
-            extra={"event": "write_failed", "widget": widget.slug, "request_id": g.get("request_id")},
-        )
-        notice = Reason.of(UNFORESEEN, upstream=upstream.label)
-        kind, status, outcome = "danger", 500, "portal_error"
+    done = _attempt(change, ctx, user, upstream, breaker, widget.slug)
+    outcome = done.outcome
     elapsed = time.monotonic() - began
     if outcome not in ("forbidden", "portal_error"):  # neither is the upstream's doing
-        state.cache.observer.upstream_call(upstream.name, outcome, elapsed)
+        state.cache.observer.upstream_call(
+            upstream.name, "ok" if outcome == "unchanged" else outcome, elapsed
+        )
     audit(
         action,
         target,
@@ -152,13 +142,68 @@ def widget_write(
         upstream=upstream.name,
         duration_ms=round(elapsed * 1000, 1),
     )
-    if outcome != "forbidden" and touched:
+    if outcome != "forbidden" and done.touched:
         for key in touches:
-            state.cache.invalidate(key)
-        # Every open page (this person's other tabs, teammates' dashboards) polls this tool's
-        # cards at its next answer, as after a change the tool pushed (caching/changes.py).
-        state.changes.announce(upstream.name)
-    return serve_card(widget, notice, kind, status, notice_at=row)
+            state.cache.invalidate(key)  # even unchanged: the card may have shown an older state
+        if outcome != "unchanged":
+            # Every open page (this person's other tabs, teammates' dashboards) polls this tool's
+            # cards at its next answer, as after a change the tool pushed (caching/changes.py).
+            state.changes.announce(upstream.name)
+    return serve_card(widget, done.notice, done.kind, done.status, notice_at=row)
+
+
+@dataclass(frozen=True)
+class _Done:
+    """How a change went: what the card says, and whether the upstream's data may have moved."""
+
+    notice: Reason
+    outcome: str  # the audit line's: ok, unchanged, forbidden, conflict, an error's outcome
+    kind: NoticeKind = "success"
+    status: int = 200
+    touched: bool = True  # what the upstream holds may have changed (or the portal cannot tell)
+
+
+def _attempt(
+    change: Change,
+    ctx: WidgetContext,
+    user: User,
+    upstream: Upstream[Any],
+    breaker: CircuitBreaker,
+    slug: str,
+) -> _Done:
+    """Run `change` once (never retried), its errors turned into what the card says."""
+    try:
+        said = change(ctx, user)
+    except WriteRefused as refused:
+        return _Done(refused.reason, "forbidden", "danger", 403)
+    except UpstreamConflict as conflict:
+        return _Done(conflict.reason, "conflict", "warning")
+    except UpstreamError as error:
+        if isinstance(error, UpstreamUnavailable):
+            breaker.record_failure(error.reason, error.retry_after)
+        notice = (
+            Reason.of(UNSURE, problem=error.reason, upstream=upstream.label)
+            if error.may_have_acted
+            else Reason.of(NOT_MADE, problem=error.reason)
+        )
+        declined = (
+            error.status is not None and error.status < 500 and not isinstance(error, UpstreamAuthError)
+        )
+        return _Done(
+            notice,
+            error.outcome,
+            "danger",
+            touched=error.may_have_acted or declined,
+        )
+    except Exception:
+        log.exception(
+            "write failed", extra={"event": "write_failed", "widget": slug, "request_id": g.get("request_id")}
+        )
+        return _Done(Reason.of(UNFORESEEN, upstream=upstream.label), "portal_error", "danger", 500)
+    breaker.record_success()
+    if isinstance(said, Unchanged):
+        return _Done(said.reason, "unchanged")
+    return _Done(said or Reason.of(N_("Saved.")), "ok")
 
 
 def keep_choice(widget: Widget, preference: Preference[Any], raw: str) -> Response:

@@ -27,11 +27,12 @@ from portal import create_app
 from portal.identity import User
 from portal.state import portal_state
 from portal.upstreams.errors import UpstreamBadResponse, UpstreamError
-from portal.widgets import serving
+from portal.widgets import serving, write_pace
 from portal.widgets.contract import upstream_key
 from portal.widgets.taiga.client import TaigaClient
 from portal.widgets.taiga.upstream import TAIGA, TaigaSettings, match_name
 from portal.widgets.taiga.work import MyWork
+from portal.widgets.write_pace import WritePace
 from simulators import taiga
 from simulators.base import FAULT_MODES, SimServer
 from simulators.taiga import TaigaWorld
@@ -356,6 +357,73 @@ def test_a_status_change_lands_with_the_version_and_answers_with_the_updated_ite
     assert world.statuses["task"][item.status].name == "In progress" and item.version == int(version) + 1
     audits = [r for r in caplog.records if getattr(r, "event", "") == "audit"]
     assert [(r.action, r.outcome) for r in audits] == [("set_status", "ok")]  # type: ignore[attr-defined]
+
+
+def test_a_status_sent_again_writes_nothing_and_sets_no_other_page_polling(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The status the item already has (a change sent twice, or made in Taiga meanwhile): Taiga
+    is read, not written, and no other dashboard is told to poll the board again."""
+    server, world = tracker
+    app = taiga_app()
+    client = _as(app, "camille")
+    html = card(client, "tasks", until="task-row")
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
+    before = (item.status, item.version, server.count("PATCH"))
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    answer = _post(
+        client,
+        f"/widgets/tasks/task/{item.id}/status",
+        str(item.status),
+        str(item.version),
+        Origin=ORIGIN,
+        **{"X-CSRFToken": token},
+    )
+    shown = status_shown(html, "Relire la politique réseau")
+    assert answer.status_code == 200 and f"is now {shown}." in answer.get_data(as_text=True)
+    assert (item.status, item.version, server.count("PATCH")) == before
+    assert portal_state(app).changes.header() == ""  # no page told to poll
+    audits = [r for r in caplog.records if getattr(r, "event", "") == "audit"]
+    assert [(r.action, r.outcome) for r in audits] == [("set_status", "unchanged")]  # type: ignore[attr-defined]
+
+
+def test_a_person_sending_changes_past_the_pace_is_told_to_wait_and_taiga_is_spared(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, world = tracker
+    app = taiga_app()
+    portal_state(app).write_pace = WritePace(limit=3)
+    client = _as(app, "camille")
+    card(client, "tasks", until="task-row")
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
+    statuses = sorted(world.statuses["task"])
+    answers = []
+    for turn in range(4):
+        changed = _post(
+            client,
+            f"/widgets/tasks/task/{item.id}/status",
+            str(statuses[turn % 2]),
+            str(item.version),
+            Origin=ORIGIN,
+            **{"X-CSRFToken": csrf_token(client.get("/").get_data(as_text=True))},
+        )
+        answers.append(changed.get_data(as_text=True))
+    assert "Too many changes in a minute: this one was not sent." in answers[-1]
+    assert all("Too many" not in answer for answer in answers[:-1])
+    assert server.count("PATCH") <= 3  # the fourth was never sent
+    outcomes = [r.outcome for r in caplog.records if getattr(r, "event", "") == "audit"]  # type: ignore[attr-defined]
+    assert outcomes[-1] == "too_many" and "too_many" not in outcomes[:-1]
+
+
+def test_the_pace_counts_each_person_apart_over_a_sliding_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(write_pace.time, "monotonic", lambda: now[0])
+    pace = WritePace(limit=2, window=60)
+    assert [pace.allow("a"), pace.allow("a"), pace.allow("a"), pace.allow("b")] == [True, True, False, True]
+    now[0] += 59.9
+    assert not pace.allow("a")  # the first two are still within the minute
+    now[0] += 0.2
+    assert pace.allow("a") and pace.allow("a") and not pace.allow("a")
 
 
 # Taiga fails the change itself (PATCH), after the portal read the item: what the card says.

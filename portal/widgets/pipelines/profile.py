@@ -98,12 +98,12 @@ def avatar(widget: PipelinesWidget) -> Response:
     versioned, and the browser keeps it for a month. Only while a fetch is under way: GitLab
     failing (or its breaker open) is a 404 at once, never a thread held for nothing.
     """
-    profile, username, pending = _lookup(widget)
+    profile, _, pending = _lookup(widget)
     if profile is None and pending:
         deadline = time.monotonic() + 2 * portal_state().widgets[widget.slug].policy(GITLAB).timeout + 0.5
         while profile is None and pending and time.monotonic() < deadline:
             time.sleep(AVATAR_POLL)
-            profile, username, pending = _lookup(widget)
+            profile, _, pending = _lookup(widget)
     if profile is None or profile.avatar is None:
         abort(404)
     versioned = request.args.get("v") == profile.avatar_version

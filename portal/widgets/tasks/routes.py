@@ -16,7 +16,7 @@ from ..taiga.client import Kind, TaigaClient
 from ..taiga.keeping import StorageMissing, keeper
 from ..taiga.upstream import TAIGA
 from ..taiga.work import SORTS
-from ..writes import WriteRefused, widget_write
+from ..writes import Unchanged, WriteRefused, widget_write
 from .widget import KINDS, TasksWidget
 
 
@@ -46,7 +46,7 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
     item_kind: Kind = next((known for known in KINDS if known == kind), "task")
     valid = kind in KINDS and status > 0 and version >= 0
 
-    def change(ctx: WidgetContext, user: User) -> Reason | None:
+    def change(ctx: WidgetContext, user: User) -> Reason | Unchanged | None:
         if not valid:
             raise WriteRefused(Reason.of(N_("This change is not valid.")))
         client: TaigaClient = ctx.client(TAIGA)
@@ -58,11 +58,15 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
             raise WriteRefused(Reason.of(N_("Only items assigned to you can be changed here.")))
         # Already so (this change sent again after its answer was lost, or the same change made
         # in Taiga meanwhile): nothing to write, and nothing of anyone's is overwritten.
-        updated = (
-            current
-            if current.status == status
-            else client.set_status(item_kind, item_id, status, version, language)
-        )
+        if current.status == status:
+            return Unchanged(
+                Reason.of(
+                    N_("“%(subject)s” is now %(status)s."),
+                    subject=current.subject,
+                    status=current.status_name,
+                )
+            )
+        updated = client.set_status(item_kind, item_id, status, version, language)
         return Reason.of(
             N_("“%(subject)s” is now %(status)s."), subject=updated.subject, status=updated.status_name
         )
