@@ -31,7 +31,7 @@ from pydantic import (
 
 from .config_errors import clean_location, describe, key_path
 from .identity import everyones_role
-from .url_credentials import credentials_in
+from .url_credentials import credentials_in, secret_parameter_in
 
 DEFAULT_CONFIG_PATH = "portal.yaml"
 LANGUAGES = ("en", "fr")
@@ -243,7 +243,7 @@ class CacheSection(_Section):
         parts = urlsplit(value)
         if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must start with redis://, rediss:// or unix://")
-        if parts.password:
+        if parts.password or secret_parameter_in(value):
             raise ValueError("must not carry a password: set PORTAL_REDIS_PASSWORD instead")
         return value
 
@@ -276,7 +276,7 @@ class DatabaseSection(_Section):
             raise ValueError("must start with postgresql+psycopg:// (or sqlite:///path for one replica)")
         if url.get_backend_name() == "postgresql" and url.get_driver_name() not in ("psycopg", "psycopg2"):
             raise ValueError("use the psycopg driver: postgresql+psycopg://")
-        if url.password:
+        if url.password or secret_parameter_in(value):
             raise ValueError("must not carry a password: set PORTAL_DATABASE_PASSWORD instead")
         return value
 

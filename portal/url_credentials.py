@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-# Query parameters that carry a credential: ?private_token=, ?access_token=, ?api_key=, ?sig=...
+# Query parameters that carry a credential: ?private_token=, ?access_token=, ?api_key=, ?sig=,
+# and libpq's ?sslpassword= (a Redis or database URL may carry ?password=, which both honour).
 SECRET_PARAMETER = re.compile(
-    r"(?:^|[_-])(?:token|secret|password|passwd|pass|key|apikey|sig|signature|auth|credentials?)$",
+    r"(?:^|[_-])(?:token|secret|password|passwd|pass|key|apikey|sig|signature|auth|credentials?)$"
+    r"|^sslpassword$",
     re.IGNORECASE,
 )
 MASK = "***"
@@ -24,6 +26,13 @@ def credentials_in(url: str) -> str | None:
         return "a password before the host"
     if parts.username is not None:
         return "a user name before the host"
+    return secret_parameter_in(url)
+
+
+def secret_parameter_in(url: str) -> str | None:
+    """The query or fragment parameter of `url` that carries a credential ("password= in its
+    query"), or None: for the URLs whose user name is no secret (a database's, Redis')."""
+    parts = urlsplit(url)
     for where, text in (("query", parts.query), ("fragment", parts.fragment)):
         for name, _ in parse_qsl(text, keep_blank_values=True):
             if SECRET_PARAMETER.search(name):

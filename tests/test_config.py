@@ -15,6 +15,7 @@ from portal import create_app
 from portal.config import ConfigError, load_settings, read_config_file
 from portal.config_errors import as_helm_values
 from portal.insecure_settings import insecure_settings
+from portal.storage.database import Database
 
 from .conftest import SECRET, example_config
 from .support.processes import ROOT, free_port
@@ -198,6 +199,25 @@ def test_a_mapping_given_where_a_value_goes_is_not_quoted_back() -> None:
             "cache.redis_url: must not carry a password",
             "redisPW99",
         ),
+        (  # both redis-py and psycopg honour a password in the query
+            lambda c: c["cache"].update(redis_url="redis://valkey:6379/0?password=redisQ99"),
+            "cache.redis_url: must not carry a password",
+            "redisQ99",
+        ),
+        (
+            lambda c: c.setdefault("database", {}).update(
+                url="postgresql+psycopg://portal@db/portal?sslmode=require&password=dbQ99"
+            ),
+            "database.url: must not carry a password: set PORTAL_DATABASE_PASSWORD instead",
+            "dbQ99",
+        ),
+        (
+            lambda c: c.setdefault("database", {}).update(
+                url="postgresql+psycopg://portal@db/portal?sslpassword=k99"
+            ),
+            "database.url: must not carry a password",
+            "k99",
+        ),
     ],
 )
 def test_credentials_in_a_url_are_refused_and_never_quoted(change: Any, named: str, secret: str) -> None:
@@ -207,6 +227,20 @@ def test_credentials_in_a_url_are_refused_and_never_quoted(change: Any, named: s
     message = _refused(config)
     assert named in message
     assert secret not in message
+
+
+def test_a_database_url_with_a_user_and_tls_files_is_no_credential() -> None:
+    config = example_config()
+    url = "postgresql+psycopg://portal@db:5432/portal?sslmode=verify-full&sslkey=/tls/tls.key"
+    config["database"] = {"url": url}
+    assert load_settings(env=ENV, config=config).config.database.url == url
+
+
+def test_the_database_is_described_in_the_logs_without_its_password() -> None:
+    database = Database("postgresql+psycopg://portal:dbPW99@db/portal?sslmode=require&password=dbQ99")
+    described = database.describe()
+    assert "dbPW99" not in described and "dbQ99" not in described
+    assert described == "postgresql+psycopg://portal:***@db/portal?password=***&sslmode=require"
 
 
 def test_a_link_may_have_a_query_that_is_no_credential() -> None:

@@ -23,6 +23,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..url_credentials import masked
+
 if TYPE_CHECKING:
     from ..config import DatabaseSection
 
@@ -124,8 +126,8 @@ class Database:
         return "sqlite" if self.sqlite else "postgresql"
 
     def describe(self) -> str:
-        """The URL without its password, for logs."""
-        return self.url.render_as_string(hide_password=True)
+        """The URL without its password (before the host or in the query), for logs."""
+        return masked(self.url.render_as_string(hide_password=True))
 
     # --- sessions ---------------------------------------------------------------------------
 
