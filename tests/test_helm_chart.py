@@ -4,6 +4,8 @@ objects, the refusals and the per-scenario checks have files of their own (tests
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -13,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from flask import Flask
 
-from .support.helm import SCENARIOS, Helm, find, kinds, notes, portal_container, portal_yaml, subchart
+from .support.helm import CHART, SCENARIOS, Helm, find, kinds, notes, portal_container, portal_yaml, subchart
 from .support.image import read_stages
 from .support.processes import ROOT
 
@@ -104,6 +107,11 @@ def test_the_deployment_is_hardened_probed_and_rolls_on_config_change(helm: Helm
         rotated["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
         != annotations["checksum/secret"]
     )
+    # Not a bare hash of the values: who may read pods (no Secrets) cannot test guesses with SHA-256.
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["secrets"]["env"]
+    secrets = {**defaults, **yaml.safe_load(minimal.read_text())["secrets"]["env"]}  # as Helm merges them
+    compact = json.dumps(secrets, sort_keys=True, separators=(",", ":"))
+    assert annotations["checksum/secret"] != hashlib.sha256(compact.encode()).hexdigest()
 
 
 def test_every_scenarios_pods_fit_the_image_on_either_base(rendered: Rendered) -> None:
