@@ -203,12 +203,14 @@ def make_sso_app(portal_config: dict[str, Any], keycloak: KeycloakSim) -> Callab
     """Build an app that logs in through the provider, with changes applied."""
 
     def build(
-        changes: Callable[[dict[str, Any]], None] | None = None, server_url: str | None = None
+        changes: Callable[[dict[str, Any]], None] | None = None,
+        server_url: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> Flask:
         config = sso_config(portal_config, server_url or keycloak.url)
         if changes:
             changes(config)
-        return create_app({"TESTING": True, "PORTAL": config, "ENV": SSO_ENV})
+        return create_app({"TESTING": True, "PORTAL": config, "ENV": {**SSO_ENV, **(env or {})}})
 
     return build
 

@@ -32,11 +32,14 @@ def roles_from_claims(claims: Mapping[str, Any], client_id: str) -> frozenset[st
 
 
 def kept_claims(profile: Mapping[str, Any], names: Iterable[str]) -> tuple[tuple[str, str], ...]:
-    """The claims the configuration asks for, as short strings (absent or structured: left out)."""
+    """The claims the configuration asks for, as short strings ("true"/"false" for a boolean
+    such as email_verified; absent or structured: left out)."""
     kept = []
     for name in sorted(set(names)):
         value = profile.get(name)
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+        if isinstance(value, bool):
+            kept.append((name, "true" if value else "false"))
+        elif isinstance(value, str | int) and str(value):
             kept.append((name, str(value)[:MAX_CLAIM_CHARS]))
     return tuple(kept)
 

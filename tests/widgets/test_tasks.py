@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from html import unescape
 from typing import Any
@@ -39,6 +40,8 @@ from simulators.taiga import TaigaWorld
 
 from ..conftest import SECRET
 from ..support.clock import ViewClock
+from ..support.keycloak import login
+from ..support.live import serve
 from ..support.processes import RedisServer
 from ..support.taiga_portal import (
     ORIGIN,
@@ -158,18 +161,54 @@ def test_how_a_person_is_found_in_taiga_keeps_match_by_and_takes_one_way_only() 
         subject="s-1",
         username="cmartin",
         name="Camille Martin",
-        email="camille@example.org",
-        claims=(("taiga_username", "camille"),),
+        email="camille@Example.org",
+        claims=(("email_verified", "true"), ("taiga_username", "camille")),
     )
     url = "https://taiga.example.org/api/v1/"
+    by_mail = TaigaSettings(url=url, match_by="email_local_part", email_domains=["example.org"])
     assert match_name(TaigaSettings(url=url), user) == "cmartin"  # preferred_username
     assert match_name(TaigaSettings(url=url, username_claim="taiga_username"), user) == "camille"
     assert match_name(TaigaSettings(url=url, username_claim="absent"), user) is None
-    assert match_name(TaigaSettings(url=url, match_by="email_local_part"), user) == "camille"
+    assert match_name(by_mail, user) == "camille"
+    # An address Keycloak did not verify, or at another domain (anyone may type alice@elsewhere
+    # into their Keycloak account): no one's items.
+    unverified = replace(user, claims=(("email_verified", "false"),))
+    elsewhere = replace(user, email="camille@attacker.example")
+    assert match_name(by_mail, unverified) is None and match_name(by_mail, elsewhere) is None
+    assert match_name(by_mail, replace(user, email="cmartin")) is None  # no address at all
+    assert by_mail.identity_claims() == ("email_verified",) and by_mail.name_claim == "email"
     assert TaigaSettings(url=url, username_claim="taiga_username").identity_claims() == ("taiga_username",)
     assert TaigaSettings(url=url).identity_claims() == ()  # the username itself is always kept
     with pytest.raises(ValidationError, match="keep one"):
         TaigaSettings(url=url, username_claim="taiga_username", match_by="email_local_part")
+    with pytest.raises(ValidationError, match="needs email_domains"):
+        TaigaSettings(url=url, match_by="email_local_part")
+    with pytest.raises(ValidationError, match="not a domain name"):
+        TaigaSettings(url=url, match_by="email_local_part", email_domains=["@example.org"])
+
+
+def test_matched_by_e_mail_a_person_signed_in_is_found_only_by_a_verified_address(
+    make_sso_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """Through the provider's real tokens: alice's address is verified (looked up as alice),
+    bob's is not (the card says so, and looks up no one)."""
+    server, _ = tracker
+
+    def by_mail(config: dict[str, Any]) -> None:
+        configured = with_taiga(config, f"{server.url}/api/v1/")
+        configured["upstreams"]["taiga"].update(match_by="email_local_part", email_domains=["example.org"])
+        config.update(configured)
+
+    app = make_sso_app(by_mail, env=SERVICE)
+    with serve(app) as url:
+        for person, expected in (
+            ("alice", "You have no Taiga account named “alice”."),
+            ("bob", "Your account has no verified e-mail address at the team&#39;s domain"),
+        ):
+            with requests.Session() as browser:
+                login(browser, url, person)
+                html = card(browser, "tasks", url, until=expected)
+                assert expected in html, html[-800:]
 
 
 def test_rows_say_due_state_blocked_note_link_and_status_colour(taiga_app: Callable[..., Flask]) -> None:

@@ -29,7 +29,7 @@ def taiga_name(ctx: WidgetContext, user: User) -> str | None:
 def board_part(ctx: WidgetContext, user: User) -> Part[Any]:
     """The open work of every project, fetched once for everyone (and for both cards), cut for `user`."""
     client: TaigaClient = ctx.client(TAIGA)
-    cut_for = partial(cut, name=taiga_name(ctx, user), claim=taiga_settings(ctx).username_claim)
+    cut_for = partial(cut, name=taiga_name(ctx, user), claim=taiga_settings(ctx).name_claim)
     return Part("board", "", TAIGA, client.board, select=cut_for, upstream_wide=True)
 
 
@@ -41,13 +41,21 @@ def tell_missing_claim(view: WidgetView) -> str:
     if work is None or not work.missing_claim:
         return ""
     if view.notice is None:
-        view.notice = Reason.of(
-            N_(
-                "Your account has no “%(claim)s” claim: the portal cannot tell your Taiga username. "
-                "Ask an administrator."
-            ),
-            claim=work.missing_claim,
-        )
+        if work.missing_claim == "email":  # match_by: email_local_part
+            view.notice = Reason.of(
+                N_(
+                    "Your account has no verified e-mail address at the team's domain: the portal "
+                    "cannot tell your Taiga username. Ask an administrator."
+                )
+            )
+        else:
+            view.notice = Reason.of(
+                N_(
+                    "Your account has no “%(claim)s” claim: the portal cannot tell your Taiga username. "
+                    "Ask an administrator."
+                ),
+                claim=work.missing_claim,
+            )
         view.notice_kind = "warning"
     return f"no-claim:{work.missing_claim}"
 

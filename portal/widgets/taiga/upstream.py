@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, HttpUrl, field_validator, model_validator
@@ -10,6 +11,8 @@ from ...config import UpstreamSection
 from ...identity import User
 from ...upstreams.upstream import ClientSetup, Secret, Upstream
 from .client import UPSTREAM, TaigaClient
+
+DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
 
 
 class TaigaSettings(UpstreamSection):
@@ -23,8 +26,11 @@ class TaigaSettings(UpstreamSection):
     # preferred_username, or another one (e.g. an attribute a Keycloak mapper adds to the token).
     username_claim: str = Field("preferred_username", pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
     # Kept for the configurations that set it: email_local_part finds a user in Taiga by the
-    # part of their e-mail address before the @ instead of a claim.
+    # part of their e-mail address before the @ instead of a claim; only a verified address at
+    # one of `email_domains` counts (a person may give Keycloak any address: alice@elsewhere
+    # must not read alice's items).
     match_by: Literal["preferred_username", "email_local_part"] = "preferred_username"
+    email_domains: tuple[str, ...] = ()
     # Seconds the statuses (names, colours) stay fresh: they rarely change.
     catalog_ttl: int = Field(600, ge=10, le=86400)
 
@@ -37,19 +43,40 @@ class TaigaSettings(UpstreamSection):
             raise ValueError(f"Taiga's API address, ending in /api/v1/: {str(value).rstrip('/')}/api/v1/")
         return value
 
+    @field_validator("email_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for domain in value:
+            if not DOMAIN.fullmatch(domain):
+                raise ValueError(f"not a domain name: {domain[:60]!r} (e.g. example.org)")
+        return tuple(domain.lower() for domain in value)
+
     @model_validator(mode="after")
     def _one_way_to_find_a_user(self) -> TaigaSettings:
         if self.match_by == "email_local_part" and self.username_claim != "preferred_username":
             raise ValueError(
                 "username_claim and match_by: email_local_part both say how users are found: keep one"
             )
+        if self.match_by == "email_local_part" and not self.email_domains:
+            raise ValueError(
+                "match_by: email_local_part needs email_domains, the domains of the team's addresses"
+                " (e.g. [example.org]): an address at any other domain would find anyone's items"
+            )
         return self
 
     def identity_claims(self) -> tuple[str, ...]:
-        """The claim holding the Taiga username, when it is not the username itself."""
-        if self.match_by == "email_local_part" or self.username_claim == "preferred_username":
+        """The claim holding the Taiga username, when it is not the username itself (with
+        email_local_part: whether Keycloak verified the address)."""
+        if self.match_by == "email_local_part":
+            return ("email_verified",)
+        if self.username_claim == "preferred_username":
             return ()
         return (self.username_claim,)
+
+    @property
+    def name_claim(self) -> str:
+        """The claim a person is found by: a card lacking it says so."""
+        return "email" if self.match_by == "email_local_part" else self.username_claim
 
     @property
     def front(self) -> str:
@@ -96,5 +123,7 @@ TAIGA: Upstream[TaigaClient] = Upstream(
 def match_name(settings: TaigaSettings, user: User) -> str | None:
     """The Taiga username a portal user is looked up by; None when their token has no such claim."""
     if settings.match_by == "email_local_part":
-        return user.email.split("@", 1)[0] if "@" in user.email else user.username
+        local, at, domain = user.email.rpartition("@")
+        verified = user.claim("email_verified") == "true"
+        return local if at and local and verified and domain.lower() in settings.email_domains else None
     return user.claim(settings.username_claim) or None
