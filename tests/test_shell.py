@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import Client
 
 from portal.state import portal_state
+from portal.web import security
 from portal.web.security import CSP
 from simulators.base import SimServer
 
@@ -292,6 +293,24 @@ def test_csp_reports_are_logged(client: FlaskClient, caplog: pytest.LogCaptureFi
     report = {"csp-report": {"violated-directive": "style-src", "blocked-uri": "inline"}}
     assert client.post("/csp-report", json=report).status_code == 204
     assert "content security policy violation" in caplog.text
+
+
+def test_a_flood_of_csp_reports_is_counted_not_all_written(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may post a report: a flood of them writes 20 lines a minute, then one that says
+    how many were left out."""
+    now = [1000.0]
+    monkeypatch.setattr(security.time, "monotonic", lambda: now[0])
+    report = {"csp-report": {"violated-directive": "style-src", "blocked-uri": "inline"}}
+    for _ in range(50):
+        assert client.post("/csp-report", json=report).status_code == 204
+    lines = [r for r in caplog.records if getattr(r, "event", "") == "csp_violation"]
+    assert len(lines) == security.REPORTS_LOGGED
+    now[0] += 60
+    client.post("/csp-report", json=report)
+    last = [r for r in caplog.records if getattr(r, "event", "") == "csp_violation"][-1]
+    assert last.reports_left_out == 50 - security.REPORTS_LOGGED  # type: ignore[attr-defined]
 
 
 def test_static_urls_carry_a_content_hash(client: FlaskClient) -> None:

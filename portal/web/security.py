@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, current_app, request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -41,6 +43,32 @@ HEADERS = (
 
 bp = Blueprint("security", __name__)
 
+REPORTS_LOGGED = 20  # CSP reports logged per worker per minute; the rest are counted, not written
+
+
+class _LogBudget:
+    """At most `limit` lines per `window` seconds: anyone may post a report, and a flood of them
+    must not flood the logs (Loki) too. The first line after a window says how many were left out."""
+
+    def __init__(self, limit: int = REPORTS_LOGGED, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+        self._started = -window
+        self._logged = self._dropped = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> int | None:
+        """None when this line is over budget; else how many were left out before it."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._started >= self.window:
+                self._started, self._logged = now, 0
+            if self._logged >= self.limit:
+                self._dropped += 1
+                return None
+            self._logged += 1
+            dropped, self._dropped = self._dropped, 0
+            return dropped
+
 
 @bp.post("/csp-report")
 def csp_report() -> tuple[str, int]:
@@ -55,14 +83,17 @@ def csp_report() -> tuple[str, int]:
     body = report.get("csp-report", report) if isinstance(report, dict) else {}
     if not isinstance(body, dict):  # whatever a client sends, a report is a mapping or nothing
         body = {}
-    log.warning(
-        "content security policy violation",
-        extra={
-            "event": "csp_violation",
-            "directive": str(body.get("violated-directive", ""))[:200],
-            "blocked": str(body.get("blocked-uri", ""))[:200],
-        },
-    )
+    left_out = current_app.extensions.setdefault("portal_csp_reports", _LogBudget()).take()
+    if left_out is not None:
+        log.warning(
+            "content security policy violation",
+            extra={
+                "event": "csp_violation",
+                "directive": str(body.get("violated-directive", ""))[:200],
+                "blocked": str(body.get("blocked-uri", ""))[:200],
+                "reports_left_out": left_out,
+            },
+        )
     return "", 204
 
 
