@@ -325,10 +325,20 @@ def test_an_expired_session(portal_url: str, browser: requests.Session, keycloak
     )
     assert htmx.status_code == 401
     assert htmx.headers["HX-Redirect"] == "/auth/login?next=%2F"
-    # The page's own JSON request (a layout change) is told where to log in too, not "401" alone.
+    # A change (the page's own JSON request, a card's form) is told where to log in too, not
+    # "401" alone, but not through HX-Redirect, which htmx follows before the page can say that
+    # the change was not made.
     layout = browser.post(f"{portal_url}/layout", json={"cards": []}, allow_redirects=False)
-    assert layout.status_code == 401
-    assert layout.headers["HX-Redirect"] == "/auth/login?next=%2F"
+    assert layout.status_code == 401 and "HX-Redirect" not in layout.headers
+    assert layout.headers["X-Portal-Login"] == "/auth/login?next=%2F"
+    change = browser.post(
+        f"{portal_url}/widgets/tasks/task/1/status",
+        data={"status": "2", "version": "1"},
+        headers={"HX-Request": "true", "HX-Current-URL": f"{portal_url}/"},
+        allow_redirects=False,
+    )
+    assert change.status_code == 401 and "HX-Redirect" not in change.headers
+    assert change.headers["X-Portal-Login"] == "/auth/login?next=%2F"
     assert browser.get(f"{portal_url}/", allow_redirects=False).status_code == 302
 
 

@@ -60,6 +60,8 @@ def test_an_ended_session_sends_the_page_to_login_not_into_a_card(
     page.evaluate("htmx.trigger(document.getElementById('widget-status-body'), 'poll')")
     page.wait_for_selector("#kc-form-login")  # the whole page went to the login
     assert "/realms/portal/" in page.url
+    _sign_in(page, portal_url, "alice")
+    assert not page.locator("#portal-lost-change").is_visible()  # a poll is no change lost
 
 
 def test_an_ended_session_sends_a_layout_change_to_login_not_to_an_error(
@@ -80,6 +82,16 @@ def test_an_ended_session_sends_a_layout_change_to_login_not_to_an_error(
     page.click("#kc-login")
     page.wait_for_selector("#user-menu")
     assert page.url == f"{portal_url}/?from=layout"  # back on the page the change came from
+    # ... which says the change was not made (the card is not hidden), once.
+    lost = page.locator("#portal-lost-change")
+    assert lost.is_visible()
+    assert "Your session had ended, so your last change was not made" in lost.inner_text()
+    assert page.locator("#widget-status").is_visible()
+    page.click("#portal-lost-change-close")
+    assert not lost.is_visible()
+    page.reload()
+    page.wait_for_selector("#user-menu")
+    assert not page.locator("#portal-lost-change").is_visible()
 
 
 def test_logout_from_the_menu_ends_the_provider_session(page: Page, portal_url: str) -> None:

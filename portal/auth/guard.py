@@ -193,12 +193,22 @@ def current_page() -> str:
     return safe_next(request.full_path if request.query_string else request.path)
 
 
+LOGIN_HEADER = "X-Portal-Login"  # where a change refused for want of a session sends the page
+
+
 def login_required() -> BaseResponse:
     """A page goes to the login; an htmx request, or the page's own JSON request (a layout
-    change), makes the whole page go there (`HX-Redirect`), never into a card or a message."""
+    change), makes the whole page go there (`HX-Redirect`), never into a card or a message.
+
+    A change (any other method than GET) gets `X-Portal-Login` instead: htmx would follow
+    `HX-Redirect` at once, and the person would be back on the dashboard without a word about
+    the change that was not made. portal.js notes it for the page that comes back, then goes."""
     target = login_url(current_page())
     response: BaseResponse
-    if request.headers.get("HX-Request") or request.is_json:
+    if (request.headers.get("HX-Request") or request.is_json) and request.method not in ("GET", "HEAD"):
+        response = Response(status=401)
+        response.headers[LOGIN_HEADER] = target
+    elif request.headers.get("HX-Request") or request.is_json:
         response = Response(status=401)
         response.headers["HX-Redirect"] = target
     elif request.method in ("GET", "HEAD"):

@@ -332,8 +332,40 @@
 
   document.addEventListener("htmx:sendError", noteUnanswered);
   document.addEventListener("htmx:responseError", function (event) {
-    if (!portalAnswered(event.detail.xhr)) noteUnanswered(event);
+    var xhr = event.detail.xhr;
+    var login = xhr && xhr.status === 401 && xhr.getResponseHeader("X-Portal-Login");
+    if (login) {
+      leaveForLogin(login);
+      return;
+    }
+    if (!portalAnswered(xhr)) noteUnanswered(event);
   });
+
+  // A change refused because the session had ended: the server names the login rather than
+  // sending the page there at once (HX-Redirect), so that the page can note the loss for the
+  // dashboard the login comes back to, which says it (noteLostChange).
+  var LOST_CHANGE = "portal-lost-change";
+
+  function leaveForLogin(login) {
+    try {
+      window.sessionStorage.setItem(LOST_CHANGE, "1");
+    } catch (ignored) { /* storage refused: the page goes all the same */ }
+    window.location.href = login;
+  }
+
+  function noteLostChange() {
+    var notice = document.getElementById("portal-lost-change");
+    var lost = false;
+    try {
+      lost = window.sessionStorage.getItem(LOST_CHANGE) === "1";
+      window.sessionStorage.removeItem(LOST_CHANGE);
+    } catch (ignored) { /* nothing was noted */ }
+    if (!notice || !lost) return;
+    notice.hidden = false;
+    document.getElementById("portal-lost-change-close").addEventListener("click", function () {
+      notice.hidden = true;
+    });
+  }
 
   document.addEventListener("htmx:afterRequest", function (event) {
     var body = event.detail.elt;
@@ -1960,10 +1992,10 @@
         body: body
       }).then(function (response) {
         // The session ended meanwhile: the page goes to the login, as a card's poll would send it
-        // (the change is not saved; nothing is said here, the page is leaving).
-        var login = response.status === 401 && response.headers.get("HX-Redirect");
+        // (the change is not saved: the dashboard it comes back to says so).
+        var login = response.status === 401 && response.headers.get("X-Portal-Login");
         if (login) {
-          window.location.href = login;
+          leaveForLogin(login);
           return new Promise(function () {});
         }
         return response.json().then(function (answer) {
@@ -2429,6 +2461,7 @@
     initTileFilter();
     initNotify();
     initZoneNote();
+    noteLostChange();
     initLayout();
     initPacking();
     initPolling();
