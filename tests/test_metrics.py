@@ -20,6 +20,7 @@ from prometheus_client import generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 from werkzeug.test import EnvironBuilder
 
+from portal.observability import build
 from portal.state import portal_state
 from portal.upstreams.breaker import CircuitState
 from simulators.base import SimServer
@@ -423,3 +424,21 @@ def test_metrics_are_served_without_a_directory_given(portal_config: dict[str, A
             _burst(url, ["/"] * 6)
             text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     assert sum(_samples(text, "portal_http_request_total").values()) == 6
+
+
+def test_a_release_that_changes_only_a_stylesheet_has_another_build_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An open page learns of a release by the build id its polls bring back: a new portal.css
+    alone must change it, whatever the image's commit says (often "unknown")."""
+    for folder in ("templates", "static/css"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "templates" / "base.html").write_text("<html></html>")
+    stylesheet = tmp_path / "static" / "css" / "portal.css"
+    stylesheet.write_text("body { color: black; }")
+    monkeypatch.setattr(build, "PACKAGE_DIR", tmp_path)
+    monkeypatch.setattr(build, "_commit", lambda: "unknown")
+    before = build.build_info().build_id
+    assert build.build_info().build_id == before  # the same files: the same id
+    stylesheet.write_text("body { color: navy; }")
+    assert build.build_info().build_id != before

@@ -38,10 +38,14 @@ def _commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def _templates_digest() -> str:
-    """Fragments rendered by another template version must not match an old card's version."""
+def _files_digest() -> str:
+    """Fragments rendered by another template version must not match an old card's version, and
+    a page left open must learn of a release that changed only its styles or scripts (an image
+    built without PORTAL_BUILD_COMMIT says "unknown" for every release)."""
     digest = hashlib.blake2b(digest_size=8)
-    for path in sorted((PACKAGE_DIR / "templates").rglob("*.html")):
+    files = [*(PACKAGE_DIR / "templates").rglob("*.html"), *(PACKAGE_DIR / "static").rglob("*")]
+    for path in sorted(f for f in files if f.is_file()):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -50,6 +54,6 @@ def build_info() -> BuildInfo:
     """Read once at start-up."""
     commit = _commit()
     build_id = hashlib.blake2b(
-        f"{__version__}:{commit}:{_templates_digest()}".encode(), digest_size=6
+        f"{__version__}:{commit}:{_files_digest()}".encode(), digest_size=6
     ).hexdigest()
     return BuildInfo(__version__, commit, build_id)
