@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
+RETRY_AFTER = 30  # seconds before a login Keycloak could not take is tried again (by the page too)
+
 
 def _runtime() -> AuthRuntime:
     runtime: AuthRuntime = current_app.extensions["portal_auth"]
@@ -63,8 +65,10 @@ def _problem_page(error: OidcError, next_path: str = "/") -> tuple[str, int, dic
     )
     headers = {"Cache-Control": "no-store"}
     if isinstance(error, ProviderUnavailable):
-        headers["Retry-After"] = "30"
-    page = render_template("auth/problem.html", kind=error.kind, retry_url=login_url(next_path))
+        headers["Retry-After"] = str(RETRY_AFTER)
+    page = render_template(
+        "auth/problem.html", kind=error.kind, retry_url=login_url(next_path), retry_after=RETRY_AFTER
+    )
     return page, error.status, headers
 
 
