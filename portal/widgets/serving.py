@@ -31,6 +31,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, Response, current_app, g, render_template, request
 from jinja2 import Environment, StrictUndefined
@@ -143,6 +144,12 @@ def plain_view(ctx: WidgetContext, state: State, notice: Reason | None = None) -
 def loading_view(ctx: WidgetContext) -> WidgetView:
     """The skeleton the shell renders before the card's first answer."""
     return plain_view(ctx, "loading")
+
+
+def _zone_offset(zone: str, at: float) -> int:
+    """Seconds the portal's zone is ahead of UTC at `at` (DST included)."""
+    offset = datetime.fromtimestamp(at, tz=ZoneInfo(zone)).utcoffset()
+    return int(offset.total_seconds()) if offset else 0
 
 
 def _who(ctx: WidgetContext, user: User, parts: Sequence[Part[Any]]) -> tuple[Hashable, ...]:
@@ -261,7 +268,11 @@ class CardViews:
         widget = ctx.widget
         paired = [(p, self._cut(ctx, user, p, r)) for p, r in zip(parts, results, strict=True)]
         locale = str(select_locale())
-        step = int(time.time() // widget.clock) if widget.clock else 0
+        # Steps begin on the portal zone's hours, not UTC's: in a zone half an hour off (India,
+        # Iran) an hourly card's "today" turns at local midnight, not 30 minutes after it.
+        now_s = time.time()
+        shift = _zone_offset(ctx.config.portal.timezone, now_s) if widget.clock else 0
+        step = int((now_s + shift) // widget.clock) if widget.clock else 0
         if step > self._steps.get(widget.slug, step - 1):
             self._forget_before(widget.slug, step)
         who = _who(ctx, user, parts)
@@ -269,7 +280,7 @@ class CardViews:
         key = ViewKey(widget.slug, _shown(paired), who, locale, step, notice, notice_kind, notice_at, choice)
         view = self._memo.get(key)
         if view is None:
-            now = datetime.fromtimestamp(step * widget.clock, tz=UTC) if widget.clock else None
+            now = datetime.fromtimestamp(step * widget.clock - shift, tz=UTC) if widget.clock else None
             view = build_view(ctx, paired, now)
             view.notice, view.notice_kind, view.notice_at = notice, notice_kind, notice_at
             view.choice = choice

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,7 @@ from html import unescape
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import ics
 import pytest
@@ -42,6 +44,7 @@ from simulators.base import SimServer
 from simulators.taiga import TaigaWorld
 
 from ..conftest import SECRET
+from ..support.clock import ViewClock
 from ..support.keycloak import USERS, LoginTrip, authenticate
 from ..support.postgres import PostgresServer
 from ..support.processes import ROOT
@@ -72,8 +75,11 @@ def taiga_app(portal_config: dict[str, Any], tracker: tuple[SimServer, TaigaWorl
         keeper: keeping.Keeper | None = None,
         database: dict[str, Any] | None = None,
         deadlines_roles: list[str] | None = None,
+        timezone: str | None = None,
     ) -> Flask:
         config = with_taiga(portal_config, f"{tracker[0].url}/api/v1/")
+        if timezone is not None:
+            config["portal"]["timezone"] = timezone
         if database is not None:
             config["database"] = database
         if deadlines_roles is not None:
@@ -101,6 +107,22 @@ def _day_class(html: str, day: date) -> str:
 
 
 # --- the month and the list -------------------------------------------------------------------
+
+
+def test_in_a_zone_half_an_hour_off_today_turns_at_local_midnight(
+    taiga_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An hourly card's steps begin on the zone's hours: ten minutes after midnight in Kolkata
+    (UTC+5:30), today is the new day, not the one that ended (steps on UTC's hours said so for
+    half an hour)."""
+    zone = ZoneInfo("Asia/Kolkata")
+    local_now = datetime.now(zone)
+    midnight = datetime.combine(local_now.date() + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    moment = midnight + timedelta(minutes=10)
+    monkeypatch.setattr(serving, "time", ViewClock(ahead=moment.timestamp() - time.time()))
+    app = taiga_app(timezone="Asia/Kolkata")
+    html = card(_as(app, "camille"), "deadlines", until="upcoming")
+    assert "is-today" in _day_class(html, moment.date())
 
 
 def test_due_states_on_the_calendar_and_in_the_list(taiga_app: Callable[..., Flask]) -> None:
