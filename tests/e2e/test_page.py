@@ -347,3 +347,30 @@ def test_on_a_phone_an_alert_name_breaks_between_its_words_only(open_page: OpenP
     expect(page.get_by_role("heading", name="NodeMemoryHighUtilization", exact=True)).to_have_count(1)
     value = page.locator("#widget-incidents .alert-label__value", has_text="-").first  # a pod's, a node's
     assert "-<wbr>" in value.inner_html() and "<wbr>" not in value.inner_text()
+
+
+def test_a_poll_no_answer_ends_does_not_freeze_its_card(open_page: OpenPage, problems: PageProblems) -> None:
+    """A card's poll that gets no answer at all (a proxy holding it) ends at htmx-config's
+    timeout: the card polls again and is back, instead of waiting for good behind it."""
+    problems.allow_console("Failed to load resource|htmx:afterRequest|htmx:timeout")
+    page = open_page("/")
+    config = page.evaluate("() => JSON.parse(document.querySelector('meta[name=htmx-config]').content)")
+    # Above any answer the portal gives: a change reads, then writes, each call within the
+    # upstream's timeout (60 s at most).
+    assert config["timeout"] == 150_000
+    page.evaluate("() => { htmx.config.timeout = 1500; }")  # the same, sooner
+    held: list[Route] = []
+    page.route("**/widgets/status*", lambda route: held.append(route))  # never answered
+    asked: list[str] = []
+    page.on(
+        "request", lambda request: asked.append(request.url) if "/widgets/status" in request.url else None
+    )
+    page.evaluate("htmx.trigger(document.getElementById('widget-status-body'), 'poll')")
+    page.wait_for_timeout(2500)  # the held poll timed out meanwhile
+    assert len(held) == 1
+    page.unroute("**/widgets/status*")
+    page.evaluate("htmx.trigger(document.getElementById('widget-status-body'), 'poll')")
+    page.wait_for_function(SETTLED)
+    assert len(asked) >= 2, "the card never polled again after the poll that got no answer"
+    expect(page.locator("#portal-offline")).to_be_hidden(timeout=10_000)
+    assert page.locator("#widget-status .widget-content.is-error").count() == 0

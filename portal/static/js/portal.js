@@ -331,6 +331,10 @@
   }
 
   document.addEventListener("htmx:sendError", noteUnanswered);
+  // A request no answer ends (htmx-config's timeout, 150 s): a change says it got none, and
+  // a poll is over (htmx:afterRequest follows), so that its card polls again at its interval
+  // instead of waiting for good behind a request that will never end.
+  document.addEventListener("htmx:timeout", noteUnanswered);
   document.addEventListener("htmx:responseError", function (event) {
     var xhr = event.detail.xhr;
     var login = xhr && xhr.status === 401 && xhr.getResponseHeader("X-Portal-Login");
