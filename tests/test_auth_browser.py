@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page
 
+from .e2e.helpers import set_tab_hidden
 from .support.keycloak import USERS, KeycloakSim
 
 
@@ -92,6 +93,42 @@ def test_an_ended_session_sends_a_layout_change_to_login_not_to_an_error(
     page.reload()
     page.wait_for_selector("#user-menu")
     assert not page.locator("#portal-lost-change").is_visible()
+
+
+def test_a_tab_left_open_through_a_sign_in_in_another_tab_still_saves_its_changes(
+    page: Page, portal_url: str, keycloak: KeycloakSim
+) -> None:
+    """The session ends; the person signs in again in another tab (a new session, a new token).
+    The first tab, back in front, has the old session's token: its change is refused for it
+    once, brings the new token back, and goes again, saved."""
+    keycloak.backchannel(f"{portal_url}/auth/backchannel-logout")
+    _sign_in(page, portal_url, "alice")
+    page.click("#layout-toggle")
+    page.wait_for_selector("#layout-toggle[aria-pressed=true]")
+    set_tab_hidden(page, True)  # the person is in the other tab: this one does not poll
+    assert keycloak.sign_out("alice") >= 1
+    other = page.context.new_page()
+    _sign_in(other, portal_url, "alice")
+    other.close()
+    set_tab_hidden(page, False)
+    answers: list[int] = []
+    page.on(
+        "response",
+        lambda response: answers.append(response.status) if response.url.endswith("/layout") else None,
+    )
+    page.locator("#widget-status [data-action=hide]").click()
+    page.wait_for_function(
+        "() => document.querySelector('#widget-status').classList.contains('is-hidden-card')"
+    )
+    for _ in range(50):
+        if 200 in answers:
+            break
+        page.wait_for_timeout(100)
+    assert answers[:2] == [403, 200], answers
+    assert page.url == f"{portal_url}/"  # no trip to the login
+    page.reload()
+    page.wait_for_selector("#user-menu")
+    assert "is-hidden-card" in (page.locator("#widget-status").get_attribute("class") or "")
 
 
 def test_logout_from_the_menu_ends_the_provider_session(page: Page, portal_url: str) -> None:

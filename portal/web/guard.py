@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from flask import Flask, request
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask import Flask, g, request
+from flask.wrappers import Response
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from ..identity import current_user
 from ..upstreams.errors import N_, Reason
@@ -29,6 +30,20 @@ def init_guard(app: Flask) -> None:
     )  # a dashboard stays open all day: the session bounds it
     app.config.setdefault("WTF_CSRF_SSL_STRICT", True)  # over TLS, the Referer must be this origin too
     csrf.init_app(app)
+    app.after_request(_renewed_token)
+
+
+RENEWED_TOKEN_HEADER = "X-Portal-CSRF"
+
+
+def _renewed_token(response: Response) -> Response:
+    """A change refused for its token alone, from the portal's own page of a signed-in person
+    (who signed in again in another tab: a new session, a new token), carries the session's
+    token: portal.js puts it in the page, and the person's next try goes through. The page's
+    origin was checked first: no other site can read this answer."""
+    if g.get("renew_csrf"):
+        response.headers[RENEWED_TOKEN_HEADER] = generate_csrf()
+    return response
 
 
 def _origin_of_request() -> str:
@@ -64,7 +79,10 @@ def write_refusal(roles: Iterable[str] = (), extra_origins: Iterable[str] = ()) 
     if not same_origin(extra_origins):
         return Reason.of(N_("This change did not come from the portal's page, so it was refused."))
     if not csrf_valid():
-        return Reason.of(N_("The page's security token is missing or has expired: reload the page."))
+        g.renew_csrf = True
+        return Reason.of(
+            N_("The page's security token had expired: it has been renewed. Make your change again.")
+        )
     return None
 
 

@@ -607,7 +607,7 @@ def test_a_change_without_the_pages_token_is_refused(
     action, version, statuses = status_form(html, "Relire la politique réseau")
     item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
     refused = _post(client, action, statuses["In progress"], version, Origin=ORIGIN)
-    assert refused.status_code == 403 and "security token is missing" in refused.get_data(as_text=True)
+    assert refused.status_code == 403 and "security token had expired" in refused.get_data(as_text=True)
     assert item.version == int(version) and world.statuses["task"][item.status].name == "New"
 
 

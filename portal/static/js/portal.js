@@ -229,6 +229,24 @@
     }
   }
 
+  // A change refused for its token alone (the person signed in again in another tab: a new
+  // session, a new token) brings the session's token back: the page takes it, and the next try
+  // goes through.
+  function takeRenewedToken(token) {
+    if (!token) return;
+    var headers = {};
+    try {
+      headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    } catch (ignored) { /* replaced whole below */ }
+    headers["X-CSRFToken"] = token;
+    document.body.setAttribute("hx-headers", JSON.stringify(headers));
+  }
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status === 403) takeRenewedToken(xhr.getResponseHeader("X-Portal-CSRF"));
+  });
+
   function unsent(control, waits) {
     var at = unsentChoices.indexOf(control);
     if (waits && at < 0) unsentChoices.push(control);
@@ -1984,7 +2002,7 @@
       };
     }
 
-    function post(url, body) {
+    function post(url, body, renewed) {
       return window.fetch(url, {
         method: "POST",
         credentials: "same-origin",
@@ -1997,6 +2015,13 @@
       }).then(function (response) {
         // The session ended meanwhile: the page goes to the login, as a card's poll would send it
         // (the change is not saved: the dashboard it comes back to says so).
+        // Refused for the page's token alone (the person signed in again in another tab): the
+        // answer brings the session's token, and the same save goes again, once.
+        var token = response.status === 403 && response.headers.get("X-Portal-CSRF");
+        if (token && !renewed) {
+          takeRenewedToken(token);
+          return post(url, body, true);
+        }
         var login = response.status === 401 && response.headers.get("X-Portal-Login");
         if (login) {
           leaveForLogin(login);
