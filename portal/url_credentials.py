@@ -40,6 +40,15 @@ def secret_parameter_in(url: str) -> str | None:
     return None
 
 
+def masked_query(url: str) -> str:
+    """`url` with the values of its secret query (and fragment) parameters replaced by ***: for
+    a URL whose user name is no secret (a database's)."""
+    parts = urlsplit(url)
+    return urlunsplit(
+        parts._replace(query=_masked_pairs(parts.query), fragment=_masked_pairs(parts.fragment))
+    )
+
+
 def masked(url: str) -> str:
     """`url` as a message may quote it: its password and secret query values replaced by ***."""
     try:

@@ -267,7 +267,7 @@ def test_provider_down_at_login_gives_the_error_page(
     assert "La connexion est indisponible" in page
     assert '<html lang="fr"' in page
     # A tab sent here by a poll (its session ended while Keycloak was down) tries again by itself.
-    assert '<meta http-equiv="refresh" content="30;url=/auth/login?next=%2F">' in page
+    assert '<a class="error-card__action" href="/auth/login?next=%2F" data-retry-after="30">' in page
     assert response.headers["Retry-After"] == "30"
     assert "Traceback" not in page
     warnings = [

@@ -131,6 +131,27 @@ def test_a_tab_left_open_through_a_sign_in_in_another_tab_still_saves_its_change
     assert "is-hidden-card" in (page.locator("#widget-status").get_attribute("class") or "")
 
 
+def test_sign_in_unavailable_tries_again_by_itself(
+    page: Page, portal_url: str, keycloak: KeycloakSim
+) -> None:
+    """A tab sent to the login while Keycloak is down (its session ended then) does not stay on
+    the error page: it says it tries again, and does, as its Retry-After says."""
+    keycloak.mode(down="error")
+    page.clock.install()
+    page.goto(f"{portal_url}/?from=outage")
+    page.wait_for_selector(".error-card__title")
+    assert page.locator(".error-card__title").inner_text() == "Sign-in is unavailable"
+    assert "This page tries again by itself every 30 seconds." in page.inner_text("body")
+    keycloak.mode(down=None)
+    page.clock.run_for(31_000)
+    page.wait_for_selector("#kc-form-login")  # tried again: Keycloak's form
+    page.fill("#username", "alice")
+    page.fill("#password", USERS["alice"])
+    page.click("#kc-login")
+    page.wait_for_selector("#user-menu")
+    assert page.url == f"{portal_url}/?from=outage"
+
+
 def test_logout_from_the_menu_ends_the_provider_session(page: Page, portal_url: str) -> None:
     _sign_in(page, portal_url, "bob")
     assert page.locator(".tool-tile__name", has_text="Vault").count() == 0

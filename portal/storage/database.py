@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..url_credentials import masked
+from ..url_credentials import masked_query
 
 if TYPE_CHECKING:
     from ..config import DatabaseSection
@@ -127,7 +127,7 @@ class Database:
 
     def describe(self) -> str:
         """The URL without its password (before the host or in the query), for logs."""
-        return masked(self.url.render_as_string(hide_password=True))
+        return masked_query(self.url.render_as_string(hide_password=True))
 
     # --- sessions ---------------------------------------------------------------------------
 

@@ -2480,7 +2480,15 @@
     }
   }
 
+  // The sign-in page Keycloak could not serve tries again by itself, as it says (its link).
+  function initRetryLater() {
+    var link = document.querySelector("a[data-retry-after]");
+    var seconds = link && Number(link.getAttribute("data-retry-after"));
+    if (seconds > 0) window.setTimeout(function () { window.location.assign(link.href); }, seconds * 1000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    initRetryLater();
     if (grid) learnClock(Number(grid.getAttribute("data-served-at")), Date.now());
     writeTimes(document);
     rovingDays(document);
