@@ -2013,8 +2013,6 @@
         },
         body: body
       }).then(function (response) {
-        // The session ended meanwhile: the page goes to the login, as a card's poll would send it
-        // (the change is not saved: the dashboard it comes back to says so).
         // Refused for the page's token alone (the person signed in again in another tab): the
         // answer brings the session's token, and the same save goes again, once.
         var token = response.status === 403 && response.headers.get("X-Portal-CSRF");
@@ -2022,6 +2020,8 @@
           takeRenewedToken(token);
           return post(url, body, true);
         }
+        // The session ended meanwhile: the page goes to the login, as a card's poll would send it
+        // (the change is not saved: the dashboard it comes back to says so).
         var login = response.status === 401 && response.headers.get("X-Portal-Login");
         if (login) {
           leaveForLogin(login);
