@@ -331,6 +331,37 @@ def test_a_refresh_moves_only_the_row_that_changed(polls: Polls, world: KumaWorl
     assert "opacity" not in page.evaluate(faded)  # the card's content does not fade in again
 
 
+def test_the_portal_back_while_the_tab_is_hidden_polls_only_the_background_cards(
+    polls: Polls, problems: PageProblems
+) -> None:
+    """Only the cards that tell a hidden tab what happened (status, incidents) poll there, also
+    when the portal answers again after an outage (or a change is told): the others wait for the
+    person to come back to the tab (test_a_hidden_tab_does_not_poll says what they do then)."""
+    problems.allow_console("Failed to load resource")
+    page = polls.page
+    cards = page.evaluate(
+        """() => [...document.querySelectorAll('.widget-card__body[data-interval]')].map((body) =>
+             [body.id.replace(/^widget-|-body$/g, ''), body.hasAttribute('data-background-poll')])"""
+    )
+    background = {slug for slug, watched in cards if watched}
+    assert background and len(background) < len(cards), cards  # both kinds on the page
+    set_tab_hidden(page, True)
+    asked: list[str] = []
+    page.on(
+        "request",
+        lambda request: asked.append(request.url.rsplit("/widgets/", 1)[1].split("?")[0])
+        if "/widgets/" in request.url
+        else None,
+    )
+    page.evaluate("() => window.dispatchEvent(new Event('offline'))")  # the connection lost a moment
+    expect(page.locator("#portal-offline")).to_be_visible()
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")  # back: asked at once
+    expect(page.locator("#portal-offline")).to_be_hidden(timeout=5000)
+    page.clock.run_for(1000)
+    page.wait_for_timeout(500)
+    assert asked and set(asked) <= background, asked  # the others wait for the tab to be shown
+
+
 def test_a_hidden_tab_does_not_poll(polls: Polls) -> None:
     page = polls.page
     # The page's own clock at each poll: the test's clock runs on in real time as well, so

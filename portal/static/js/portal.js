@@ -24,8 +24,11 @@
     return card.classList.contains("is-collapsed") || card.classList.contains("is-hidden-card");
   }
 
+  // In a hidden tab only the background cards poll, whatever asks (their turn, the portal back
+  // after an outage, a change told): the others are overdue when the tab is shown, and poll then.
   function poll(entry) {
     if (entry.stopped || entry.inFlight || paused(entry) || outage) return;
+    if (document.visibilityState === "hidden" && !entry.background) return;
     entry.lastPoll = Date.now();
     htmx.trigger(entry.body, "poll");
   }
