@@ -41,9 +41,15 @@ def _build(page: Page) -> str:
 
 def _back(page: Page) -> None:
     """The new release answers: if the page has found the address silent meanwhile, "Retry now"
-    (as a person would) rather than wait for its next try, which backs off up to a minute."""
-    if page.locator("#portal-offline").is_visible():
-        page.locator("#portal-offline-retry").click()
+    (as a person would) rather than wait for its next try, which backs off up to a minute.
+    Looked at and pressed in one step in the page: its own try may end the outage between a
+    look from here and a click (CI saw the click wait 30 s for a banner gone meanwhile)."""
+    page.evaluate(
+        """() => {
+          const banner = document.getElementById("portal-offline");
+          if (banner && !banner.hidden) document.getElementById("portal-offline-retry").click();
+        }"""
+    )
 
 
 def _answer_from_the_new_release(page: Page, gone: bool) -> None:
