@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from typing import Any
 
@@ -464,11 +464,18 @@ def _cell(html: str, day: date) -> str:
 def test_due_states_on_the_calendar_match_the_seeded_dates(served: list[str], taiga_back: TaigaBack) -> None:
     base = served[0]
     browser = _browser(base, "alice")
-    today = date.fromisoformat(taiga_back.seed["today_utc"])
+    seeded = date.fromisoformat(taiga_back.seed["today_utc"])
+    # The portal's today (its zone is UTC here), not the seed's: a run just after midnight reads
+    # data seeded the day before, when "due today" has become overdue.
+    today = datetime.now(UTC).date()
     html = card(browser, "deadlines", base, until="upcoming", month=today.strftime("%Y-%m"))
-    expected = {-3: "is-overdue", -1: "is-overdue", 0: "is-soon", 1: "is-soon", 2: "is-soon", 10: "is-later"}
-    for offset, state in expected.items():
-        day = today + timedelta(days=offset)
+    if datetime.now(UTC).date() != today:  # midnight passed during the read: read again
+        today = datetime.now(UTC).date()
+        html = card(browser, "deadlines", base, until="upcoming", month=today.strftime("%Y-%m"))
+    for seed_offset in (-3, -1, 0, 1, 2, 10):  # days of alice's seeded items, from seed.py
+        day = seeded + timedelta(days=seed_offset)
+        offset = (day - today).days
+        state = "is-overdue" if offset < 0 else "is-soon" if offset <= 2 else "is-later"
         if day.month != today.month:
             continue
         css = _cell(html, day)
