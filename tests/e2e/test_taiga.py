@@ -6,6 +6,7 @@ runs in this process so the test can see what landed in "Taiga".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Error, Page, Route, expect
 
 from simulators import taiga
 from simulators.base import SimServer
@@ -371,6 +372,31 @@ def test_a_status_change_that_gets_no_answer_is_said_and_the_card_shows_where_it
     expect(summary).to_contain_text("In progress")  # the card's own poll, at once
     expect(note).to_be_hidden()
     assert world.statuses["task"][item.status].name == "In progress"
+
+
+def test_a_status_change_held_without_an_answer_ends_at_the_timeout_and_says_so(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A proxy holds the change and answers nothing, ever: at htmx-config's timeout (here made
+    short) the card says the change could not be confirmed, as when the connection drops."""
+    _, world = tracker
+    page = page_of(allow=(re.escape("htmx:afterRequest"), re.escape("htmx:timeout")))
+    item = _task(world, "Ajouter les sondes readiness")  # no other test changes it
+    summary = page.locator(f"#tasks-task-{item.id}-status")
+    menu = page.locator(f"#tasks-task-{item.id}-menu")
+    held: list[Route] = []
+    changes = f"**/widgets/tasks/task/{item.id}/status*"
+    page.route(changes, lambda route: held.append(route))  # never answered
+    page.evaluate("() => { htmx.config.timeout = 1500; }")
+    summary.click()
+    menu.locator("button", has_text="In progress").click()
+    said = "Your change could not be confirmed: the portal did not answer."
+    expect(page.locator("#widget-tasks [data-choice-note]")).to_have_text(re.compile(re.escape(said)))
+    expect(menu.locator(".status-menu__note")).to_contain_text(said)
+    assert len(held) == 1 and world.statuses["task"][item.status].name == "Ready for test"
+    with contextlib.suppress(Error):  # ended here: a pending handler is reported in a later test
+        held[0].abort()
+    page.unroute(changes)
 
 
 def test_two_quick_clicks_are_not_taken_for_a_change_without_an_answer(
