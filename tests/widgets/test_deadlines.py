@@ -9,6 +9,7 @@ the database-backed keeper wait for it (test_keeping_in_the_database_*).
 
 from __future__ import annotations
 
+import calendar
 import gc
 import re
 import time
@@ -98,6 +99,12 @@ def _as(app: Flask, username: str) -> FlaskClient:
     return client
 
 
+FRENCH_MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)  # fmt: skip
+
+
 def _day_class(html: str, day: date) -> str:
     """The class of a day's cell in the month shown (the day's number, inside the month)."""
     cells = DAY_CELL.findall(html)
@@ -135,14 +142,22 @@ def test_due_states_on_the_calendar_and_in_the_list(taiga_app: Callable[..., Fla
         assert "is-soon" in _day_class(html, today + timedelta(days=1))
     assert "Overdue" in html and "Due soon" in html  # said in words, beside colour and icon
     # A day with only a sprint's end has its diamond, and no due colour: a sprint is not due
-    # (the list gives it no due badge either). Sprint 14 ends in two days.
-    cells = re.findall(r'<td class="(day[^"]*)"[^>]*>(.*?)</td>', html, re.S)
-    sprint_only = [
-        classes
-        for classes, inside in cells
-        if "is-sprint" in inside and not re.search(r'day__mark is-\w+"', inside)
-    ]
-    assert sprint_only and not any(re.search(r"is-(overdue|soon|later)", c) for c in sprint_only), sprint_only
+    # (the list gives it no due badge either). Sprint 15 ends in 16 days, when nothing is due
+    # (its month asked for: in the second half of a month that day is in the next one).
+    sprint_day = today + timedelta(days=16)
+    month = card(
+        _as(taiga_app(), "camille"), "deadlines", until="upcoming", month=sprint_day.strftime("%Y-%m")
+    )
+    cells = {
+        int(number): (classes, inside)
+        for classes, number, inside in re.findall(
+            r'<td class="(day[^"]*)"[^>]*>.*?class="day__number"[^>]*>(\d+)<(.*?)</td>', month, re.S
+        )
+        if "is-outside" not in classes
+    }
+    classes, inside = cells[sprint_day.day]
+    assert "is-sprint" in inside and not re.search(r'day__mark is-\w+"', inside), inside
+    assert not re.search(r"is-(overdue|soon|later)", classes), classes
     upcoming = html[html.index('id="deadlines-upcoming"') :]  # the list, not a day's details
     assert "Renouveler les certificats" in upcoming and "2 days overdue" in upcoming
     # The list holds what is overdue too, and its heading says so.
@@ -193,16 +208,18 @@ def test_the_previous_and_next_months_come_from_the_server(taiga_app: Callable[.
 
 def test_french_month_and_weekdays(taiga_app: Callable[..., Flask]) -> None:
     client = _as(taiga_app(), "camille")
-    html = client.get(
-        "/widgets/deadlines", query_string={"month": "2026-12"}, headers={"Accept-Language": "fr"}
-    ).get_data(as_text=True)
+    later = shift(datetime.now(UTC).date().replace(day=1), 3)  # a month chosen, within MONTHS_AWAY
+    asked = {"month": later.strftime("%Y-%m")}
+    html = client.get("/widgets/deadlines", query_string=asked, headers={"Accept-Language": "fr"}).get_data(
+        as_text=True
+    )
     for _ in range(30):
         if 'data-poll="soon"' not in html:
             break
         html = client.get(
-            "/widgets/deadlines", query_string={"month": "2026-12"}, headers={"Accept-Language": "fr"}
+            "/widgets/deadlines", query_string=asked, headers={"Accept-Language": "fr"}
         ).get_data(as_text=True)
-    assert "décembre 2026" in html
+    assert f"{FRENCH_MONTHS[later.month - 1]} {later.year}" in html
     assert re.search(r'<th scope="col"><abbr title="lundi">', html)  # the week starts on Monday in French
 
 
@@ -225,7 +242,9 @@ def test_a_kept_view_holds_its_month_not_a_grid_of_days(taiga_app: Callable[...,
     is drawn while rendering, and the view keeps the month and its deadlines alone."""
     app = taiga_app()
     html = card(_as(app, "camille"), "deadlines", until="upcoming")
-    assert len(re.findall(r'<td class="day', html)) in (35, 42)  # the whole grid is drawn
+    today = datetime.now(UTC).date()
+    weeks = calendar.Calendar(calendar.MONDAY).monthdatescalendar(today.year, today.month)
+    assert len(re.findall(r'<td class="day', html)) == 7 * len(weeks)  # the whole grid is drawn
     kept = [
         v for v in serving.card_views(portal_state(app))._memo._data.values() if v.widget.slug == "deadlines"
     ]
