@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -218,8 +218,10 @@ def _paris_now() -> list[datetime]:
     """The minutes "Updated at" may say: when the data shown was fetched, in the portal's zone
     (whatever the browser's): within the last few minutes (the suite's portal shares its cache
     between tests, and the data is fetched again only when its TTL is over)."""
-    now = datetime.now(ZoneInfo("Europe/Paris"))
-    return [now - timedelta(minutes=minutes) for minutes in range(-1, 6)]
+    now = datetime.now(UTC)  # minutes taken off in UTC: a wall clock's are off by one across DST
+    return [
+        (now - timedelta(minutes=minutes)).astimezone(ZoneInfo("Europe/Paris")) for minutes in range(-1, 6)
+    ]
 
 
 def _words(text: str) -> str:
