@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -26,10 +27,14 @@ from simulators.base import SimServer
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _example() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
+
+
 def demo_config(upstreams: Mapping[str, Mapping[str, Any]], data_dir: Path | None = None) -> dict[str, Any]:
     """The example configuration, each upstream in `upstreams` set to the section given (its
     simulator's URL), the example's others left out; the portal's database in `data_dir`."""
-    config = yaml.safe_load((ROOT / "portal.example.yaml").read_text(encoding="utf-8"))
+    config = _example()
     config.setdefault("portal", {})["demo"] = True
     config["auth"] = {"mode": "demo", "role_labels": config.get("auth", {}).get("role_labels", {})}
     sections = config.setdefault("upstreams", {})
@@ -81,15 +86,17 @@ def metrics_port_for(port: str) -> str:
     return "9100"
 
 
-def start_simulators() -> tuple[dict[str, SimServer], dict[str, dict[str, Any]], dict[str, str]]:
+def start_simulators(
+    zone: str = "UTC",
+) -> tuple[dict[str, SimServer], dict[str, dict[str, Any]], dict[str, str]]:
     """Every upstream's simulator on loopback: the servers by name, the upstream sections that
-    point at them, and the secrets they expect."""
+    point at them, and the secrets they expect; Taiga's items dated from today in `zone`."""
     kuma, _ = uptime_kuma.make_server(port=_port("DEMO_KUMA_PORT"))
     forge, _ = gitlab.make_server(port=_port("DEMO_GITLAB_PORT"))
     prom, alertmanager, _ = prometheus.make_servers(
         prometheus_port=_port("DEMO_PROMETHEUS_PORT"), alertmanager_port=_port("DEMO_ALERTMANAGER_PORT")
     )
-    tracker, _ = taiga.make_server(port=_port("DEMO_TAIGA_PORT"))
+    tracker, _ = taiga.make_server(taiga.demo_world(zone=ZoneInfo(zone)), port=_port("DEMO_TAIGA_PORT"))
     servers = {
         "uptime_kuma": kuma,
         "gitlab": forge,
@@ -117,7 +124,7 @@ def main() -> int:
     if busy:  # said in one line, before anything starts (gunicorn's own error is several)
         print(busy, file=sys.stderr, flush=True)
         return 1
-    servers, sections, credentials = start_simulators()
+    servers, sections, credentials = start_simulators(_example().get("portal", {}).get("timezone", "UTC"))
 
     workdir = Path(tempfile.mkdtemp(prefix="portal-demo-"))
     config_file = workdir / "portal.yaml"

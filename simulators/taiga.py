@@ -38,7 +38,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -241,8 +241,11 @@ class SimSprint:
 class TaigaWorld:
     """The simulator's data; tests and the demo may change it at will."""
 
-    def __init__(self, clock: Callable[[], float] = time.time, access_lifetime: float = 86400.0) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, access_lifetime: float = 86400.0, zone: tzinfo = UTC
+    ) -> None:
         self.clock = clock
+        self.zone = zone  # the team's: items are dated from today there, as people set them
         self.access_lifetime = access_lifetime
         self.lock = threading.RLock()
         self.users: dict[int, SimUser] = {}
@@ -384,7 +387,7 @@ class TaigaWorld:
     # --- answers ----------------------------------------------------------------------------
 
     def today(self) -> date:
-        return datetime.fromtimestamp(self.clock(), tz=UTC).date()
+        return datetime.fromtimestamp(self.clock(), tz=self.zone).date()
 
     def day(self, offset: int | None) -> str | None:
         return None if offset is None else (self.today() + timedelta(days=offset)).isoformat()
@@ -828,9 +831,10 @@ def make_server(world: TaigaWorld | None = None, port: int = 0) -> tuple[SimServ
 SERVICE_ACCOUNT = ("portal-bot", "Portal (service account)", "portal-bot-demo-password")
 
 
-def demo_world(clock: Callable[[], float] = time.time) -> TaigaWorld:
-    """Two teams' projects; camille and dominique each with their own open work, dated from today."""
-    world = TaigaWorld(clock)
+def demo_world(clock: Callable[[], float] = time.time, zone: tzinfo = UTC) -> TaigaWorld:
+    """Two teams' projects; camille and dominique each with their own open work, dated from today
+    in `zone` (the portal's: else its "due today" is overdue at night, once UTC's day is over)."""
+    world = TaigaWorld(clock, zone=zone)
     bot = world.add_user(*SERVICE_ACCOUNT, superuser=True)
     camille = world.add_user("camille", "Camille Demo", "camille-demo")
     dominique = world.add_user("dominique", "Dominique Demo", "dominique-demo")

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -98,7 +99,9 @@ def gitlab_server() -> Iterator[SimServer]:
 @pytest.fixture(scope="session")
 def taiga_server() -> Iterator[SimServer]:
     """The demo's Taiga data; nothing moves but what a test changes."""
-    server, world = taiga.make_server()
+    # Dated in the zone of the suite's portal (the example's), as a team there dates its items.
+    zone = ZoneInfo(example_config()["portal"]["timezone"])
+    server, world = taiga.make_server(taiga.demo_world(zone=zone))
     world.on_request(lambda w: None)
     server.world = world  # type: ignore[attr-defined]
     server.start()
