@@ -26,7 +26,7 @@ from jinja2 import UndefinedError
 from portal import create_app
 from portal.state import portal_state
 from portal.upstreams.errors import Reason
-from portal.widgets import WIDGETS
+from portal.widgets import WIDGETS, serving
 from portal.widgets.contract import Problem, said_once
 from portal.widgets.serving import FragmentRenderer
 from simulators.base import SimServer
@@ -34,6 +34,7 @@ from simulators.uptime_kuma import KumaWorld
 
 from .conftest import SECRET
 from .support import notes_widget
+from .support.clock import StoppedClock
 from .support.notes_widget import NotesWidget, NotesWorld
 from .support.processes import RedisServer, portal_process
 
@@ -157,6 +158,8 @@ def test_a_card_template_cannot_reach_the_user_or_the_request(notes_app: Callabl
 def test_clock_relative_text_is_rendered_anew_each_step_with_unchanged_data(
     notes_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = StoppedClock()
+    monkeypatch.setattr(serving, "time", clock)
     client = _as(notes_app(), "camille")
     first = client.get("/widgets/notes")
     html = _card(client, until="Camille")
@@ -165,8 +168,7 @@ def test_clock_relative_text_is_rendered_anew_each_step_with_unchanged_data(
     assert first.status_code == 200
     written = re.search(r"Written for (\S+)</p>", html)
     assert written
-    real_time = time.time
-    monkeypatch.setattr("portal.widgets.serving.time.time", lambda: real_time() + 120)
+    clock.at += 120
     later = client.get("/widgets/notes", headers={"X-Widget-Version": version})
     assert later.status_code == 200  # same data, two minutes on: a new version
     moved = re.search(r"Written for (\S+)</p>", later.get_data(as_text=True))

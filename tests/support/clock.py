@@ -14,3 +14,14 @@ class ViewClock:
 
     def time(self) -> float:
         return time.time() + self.ahead
+
+
+class StoppedClock:
+    """A view clock that moves only when told (`clock.at += 120`): a test that reads a version and
+    sends it back cannot see it change because a minute or an hour turned in between."""
+
+    def __init__(self) -> None:
+        self.at = time.time()
+
+    def time(self) -> float:
+        return self.at

@@ -39,7 +39,7 @@ from simulators.base import FAULT_MODES, SimServer
 from simulators.taiga import TaigaWorld
 
 from ..conftest import SECRET
-from ..support.clock import ViewClock
+from ..support.clock import StoppedClock, ViewClock
 from ..support.keycloak import login
 from ..support.live import serve
 from ..support.processes import RedisServer
@@ -838,12 +838,13 @@ def test_a_status_renamed_in_taiga_shows_in_every_language_at_once_through_the_w
 
 
 def test_a_teammates_change_gives_a_new_card_to_the_people_it_concerns_only(
-    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The board is read for everyone, but a person's version is that of their own cut: when a
     teammate moves one of camille's tasks, dominique's cards answer 204 (nothing drawn again,
     nothing sent), camille's the new status."""
     server, world = tracker
+    monkeypatch.setattr(serving, "time", StoppedClock())  # an hour turning would change versions too
     app = taiga_app()
     camille, dominique = _as(app, "camille"), _as(app, "dominique")
     versions = {}
