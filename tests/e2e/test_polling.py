@@ -65,11 +65,12 @@ class Polls:
         self.wait_answer(before + 1)
         return self.answered[-1]
 
-    def next_change(self, polls: int = 3) -> int:
+    def next_change(self, polls: int = 6) -> int:
         """The status of the first of the next polls that is not a 204.
 
         A poll whose data is still current waits only `cache.refresh_within` for its refresh: a
-        refresh slower than that (a loaded machine) lands for the next poll, and this one is a 204.
+        refresh slower than that (a loaded machine) lands for a later poll, and this one is a 204
+        (three polls, about 4 s, were once not enough with three test processes on two cores).
         """
         for _ in range(polls):
             status = self.next()
