@@ -103,17 +103,26 @@ _DURATION = re.compile(r"(N \w+)(?: N \w+)+")  # "N min N sec": one amount, what
 _AGO = re.compile(r"\bjust now\b|\bN [\w.]+ ago\b")  # a moment the page words against its clock
 
 
+# A card still completing a part (the tasks card reads Taiga's statuses in each language once)
+# says so and asks again soon: the words are compared once every card has all its parts.
+COMPLETE = """() => !document.querySelector('.widget-content[data-poll="soon"]')"""
+
+
 def _switch_language(page: Page, code: str) -> None:
     page.locator(f".lang-switch__option[hreflang={code}]").click()
     page.wait_for_function(f"() => document.documentElement.lang === '{code}'")
     page.wait_for_load_state("load")  # the new page's script has run: SETTLED means something
     page.wait_for_function(SETTLED)  # the cards and the user menu's lines too
+    page.wait_for_function(COMPLETE, timeout=20_000)
+    page.wait_for_function(SETTLED)
 
 
 @pytest.mark.parametrize("path", ["/", "/no-such-page"])
 def test_the_switch_translates_every_word(open_page: OpenPage, problems: PageProblems, path: str) -> None:
     problems.allow_console("status of 404")
     page = open_page(path, language="en")
+    page.wait_for_function(COMPLETE, timeout=20_000)
+    page.wait_for_function(SETTLED)
     english = _interface_text(page)
     _switch_language(page, "fr")
     french = _interface_text(page)
