@@ -253,7 +253,7 @@ def test_during_an_outage_every_poll_shows_the_last_good_data_whichever_worker_a
     told = [card for card in cards if 'data-poll="soon"' not in card]
     assert len(told) >= len(cards) // 2
     for card in told:
-        assert "stale-banner" in card and "Uptime Kuma a renvoyé le code HTTP 500" in card, card[:2000]
+        assert "stale-banner" in card and "Uptime Kuma a renvoyé le code HTTP\u00a0500" in card, card[:2000]
         assert "État des services\xa0: données anciennes affichées" in card  # to a screen reader too
 
 

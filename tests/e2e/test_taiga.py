@@ -913,25 +913,25 @@ def test_a_task_assigned_while_the_page_is_open_or_since_the_last_visit_says_add
     link = page.locator(f"#tasks-task-{item.id}-link")
     marked = page.locator("#widget-tasks [data-new]")
     try:
-        expect(link).to_have_attribute("data-new", "Ajouté", timeout=15_000)  # at the card's next poll
+        expect(link).to_have_attribute("data-new", "Nouveau", timeout=15_000)  # at the card's next poll
         expect(marked).to_have_count(1)
         expect(page).to_have_title(re.compile(r"^\(1\) "))  # counted in the tab's title
         said = page.locator("#widget-tasks [data-live-region]")  # and said, once, with the card's words
-        expect(said).to_contain_text("Ajouté\u00a0: Vérifier la rotation des sauvegardes Harbor")
-        assert "Ajouté" in page.evaluate(
+        expect(said).to_contain_text("Nouvel élément\u00a0: Vérifier la rotation des sauvegardes Harbor")
+        assert "Nouveau" in page.evaluate(
             "(el) => getComputedStyle(el, '::before').content", link.element_handle()
         )
         blocked = page.locator("#widget-tasks input[name=blocked]")
         blocked.check()
         expect(page.locator("#widget-tasks .task-row")).to_have_count(1)
         blocked.uncheck()
-        expect(link).to_have_attribute("data-new", "Ajouté")  # still unseen, shown again
+        expect(link).to_have_attribute("data-new", "Nouveau")  # still unseen, shown again
         expect(marked).to_have_count(1)  # the rows the filter showed again are not new
         page.evaluate(
             "() => { document.querySelector('#widget-tasks [data-live-region]').textContent = ''; }"
         )
         page.wait_for_timeout(6000)  # a poll or two
-        expect(link).to_have_attribute("data-new", "Ajouté")
+        expect(link).to_have_attribute("data-new", "Nouveau")
         expect(said).to_have_text("")  # not said again
         page.mouse.move(0, 0)
         link.hover()
@@ -950,11 +950,11 @@ def test_a_task_assigned_while_the_page_is_open_or_since_the_last_visit_says_add
         page.goto("/")
         page.wait_for_function(SETTLED)
         later = page.locator(f"#tasks-task-{overnight.id}-link")
-        expect(later).to_have_attribute("data-new", "Ajouté", timeout=15_000)
+        expect(later).to_have_attribute("data-new", "Nouveau", timeout=15_000)
         expect(marked).to_have_count(1)
         page.reload()
         page.wait_for_function(SETTLED)
-        expect(later).to_have_attribute("data-new", "Ajouté", timeout=15_000)
+        expect(later).to_have_attribute("data-new", "Nouveau", timeout=15_000)
         expect(marked).to_have_count(1)
     finally:
         for added in made:

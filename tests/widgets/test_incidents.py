@@ -1027,7 +1027,7 @@ def test_alertmanager_failing_after_it_answered_says_its_silences_are_those_of_t
     alertmanager_sim.set_fault("error500")
     try:
         html = card(client, "incidents", lambda h: "Alertmanager answered HTTP 500" in h, timeout=15)
-        french = card(client, "incidents", "Alertmanager a renvoyé le code HTTP 500", language="fr")
+        french = card(client, "incidents", "Alertmanager a renvoyé le code HTTP\u00a0500", language="fr")
     finally:
         alertmanager_sim.set_fault("none")
     banner = re.search(r'<div class="stale-banner">.*?</div>\s*</div>', html, re.S)

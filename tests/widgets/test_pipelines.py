@@ -492,7 +492,7 @@ def test_a_merge_requests_pipeline_is_named_as_gitlab_names_it_and_a_nightly_run
     assert "from a schedule" in rows["pipeline-801"] and "<bdi>main</bdi>" in rows["pipeline-801"]
     assert "schedule" not in rows["pipeline-802"] and "merge request" not in rows["pipeline-802"]
     french = _card(_as(make_gitlab_app(projects=["qa/sources"], recent=5)), language="fr")
-    assert "depuis une planification" in french and "pour une demande de fusion" in french
+    assert "lancé par une planification" in french and "pour une demande de fusion" in french
 
 
 def test_every_status_and_an_unknown_one_by_icon_colour_and_word(
