@@ -43,7 +43,7 @@ from .support.live import serve
 from .support.processes import free_port
 from .test_shell import _InlineFinder
 
-TILES = re.compile(r'<span class="tool-tile__name">([^<]+)</span>')
+TILES = re.compile(r'<span class="tool-tile__name[^"]*">([^<]+)<')
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-TILES = re.compile(r'<span class="tool-tile__name">([^<]+)</span>')
+TILES = re.compile(r'<span class="tool-tile__name[^"]*">([^<]+)<')
 TILES_CSS = re.compile(r'href="(/tiles\.css\?v=[0-9a-f]+)"')
 
 

@@ -376,8 +376,9 @@ def test_incident_severity_is_said_in_words_and_icons(open_page: OpenPage) -> No
     page = open_page("/")
     notes = page.locator(".incident-note")
     kinds = [k.strip() for k in notes.locator(".incident-note__kind").all_inner_texts()]
-    # uppercased by CSS; two status pages: each note names its own
-    assert [k.split(" · ")[0] for k in kinds] == ["MAJOR INCIDENT", "MAINTENANCE"]
+    # small capitals by CSS, the words as written (screen readers read what innerText reads);
+    # two status pages: each note names its own
+    assert [k.split(" · ")[0] for k in kinds] == ["Major incident", "Maintenance"]
     assert all(" · " in k for k in kinds)
     icons = notes.locator(".incident-note__icon use").evaluate_all(
         "(uses) => uses.map((u) => u.getAttribute('href').split('#')[1])"

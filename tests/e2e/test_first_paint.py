@@ -115,7 +115,7 @@ def test_a_card_that_came_with_the_page_polls_and_announces_a_change(
     )
     # The card's first state came with the page: this change is the first one said aloud.
     region = page.locator("#widget-status [data-live-region]")
-    expect(region).to_have_text("Service status: 2 down, 0 degraded")
+    expect(region).to_have_text("Service status: 2 down (GitLab and SonarQube), 0 degraded")
 
 
 # Whether the cards' grid can be seen now, and whether portal.js packed it.

@@ -197,6 +197,11 @@ def test_the_severity_filter_cuts_holds_and_is_kept(open_page: OpenPage) -> None
     expect(page.locator("#incidents-severity-critical")).to_be_checked(timeout=WAIT)
     expect(others).to_have_count(0, timeout=WAIT)
     expect(rows.first).to_be_visible()
+    # Said to a screen reader too: the card's summary (what fires) does not change with a filter.
+    shown = rows.count()
+    expect(page.locator("#widget-incidents [data-live-region]")).to_have_text(
+        f"{shown} alert shown" if shown == 1 else f"{shown} alerts shown"
+    )
     with page.expect_response(_is_poll, timeout=WAIT):  # the next poll carries the choice too
         pass
     page.wait_for_function(SETTLED)

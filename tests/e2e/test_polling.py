@@ -86,6 +86,16 @@ class Polls:
         assert len(self.answered) >= count, "no answer to the poll"
         self.page.wait_for_function(SETTLED)
 
+    def until_fresh(self) -> None:
+        """Poll until the status card shows fresh data again (after an upstream's failure: its
+        circuit breaker lets a call through again after a second or so)."""
+        content = self.page.locator("#widget-status .widget-content")
+        for _ in range(6):
+            if "is-ok" in (content.get_attribute("class") or ""):
+                return
+            self.next()
+        assert "is-ok" in (content.get_attribute("class") or "")
+
     def mutations(self) -> dict[str, int]:
         return self.page.evaluate("() => window.__mutations")  # type: ignore[no-any-return]
 
@@ -152,7 +162,7 @@ def test_changed_data_is_swapped_in_place_and_announced(polls: Polls, world: Kum
     assert _same_card(page), "the card was replaced, not updated in place"
     assert page.evaluate("() => document.activeElement.id") == "status-platform-1"
     region = page.locator("#widget-status [data-live-region]")
-    assert region.inner_text() == "Service status: 2 down, 0 degraded"
+    assert region.inner_text() == "Service status: 2 down (GitLab and SonarQube), 0 degraded"
 
 
 # The icon the tab shows, and the one the page's cards call for besides the status card.
@@ -286,7 +296,7 @@ def test_a_change_that_keeps_the_state_is_not_announced(polls: Polls, world: Kum
     world.monitors[2].behaviour = "pending"
     assert polls.next_change() == 200
     region = page.locator("#widget-status [data-live-region]")
-    assert region.inner_text() == "Service status: 1 down, 1 degraded"
+    assert region.inner_text() == "Service status: 1 down (SonarQube), 1 degraded (Keycloak)"
 
 
 # From now on: every status row marked (to tell a kept node from a new one), and every animation
@@ -414,14 +424,35 @@ def test_the_focus_stays_put_when_a_card_comes_back_from_older_data(
         assert page.evaluate(on_link)
     finally:
         kuma_server.set_fault("none")
-    for _ in range(6):  # its circuit breaker lets a call through again after a second or so
-        if "is-ok" in (content.get_attribute("class") or ""):
-            break
-        polls.next()
-    assert "is-ok" in (content.get_attribute("class") or "")
+    polls.until_fresh()
     assert page.evaluate(on_link), "the focus left the link: " + page.evaluate(
         "() => document.activeElement.outerHTML.slice(0, 80)"
     )
+
+
+def test_a_card_on_older_data_says_which_tool_failed_and_then_that_it_is_up_to_date_again(
+    polls: Polls, kuma_server: SimServer
+) -> None:
+    """Uptime Kuma fails: the card's live region says from when its data is and why, in the tool's
+    words (it said "Service status: showing older data", which named neither); when Uptime Kuma
+    answers again, it says the card is up to date (it said the counts alone, as if nothing had
+    happened)."""
+    page = polls.page
+    region = page.locator("#widget-status [data-live-region]")
+    content = page.locator("#widget-status .widget-content")
+    kuma_server.set_fault("error500")
+    try:
+        assert polls.next_change() == 200
+        assert "is-stale" in (content.get_attribute("class") or "")
+        assert re.fullmatch(
+            r"Service status: 1 down \(SonarQube\), 0 degraded\. Data from \d\d?:\d\d\s[AP]M, "
+            r"(\w+: )?Uptime Kuma answered HTTP 500(\. .+)?",
+            region.inner_text(),
+        ), region.inner_text()
+    finally:
+        kuma_server.set_fault("none")
+    polls.until_fresh()
+    assert region.inner_text() == "Service status: 1 down (SonarQube), 0 degraded. Up to date again"
 
 
 def test_a_flapping_service_is_not_announced_at_each_flap(polls: Polls, world: KumaWorld) -> None:
@@ -437,9 +468,12 @@ def test_a_flapping_service_is_not_announced_at_each_flap(polls: Polls, world: K
         assert polls.next_change() == 200
         if not heard or region.inner_text() != heard[-1]:
             heard.append(region.inner_text())
-    assert heard == ["Service status: 2 down, 0 degraded", "Service status: 1 down, 0 degraded"]
+    assert heard == [
+        "Service status: 2 down (GitLab and SonarQube), 0 degraded",
+        "Service status: 1 down (SonarQube), 0 degraded",
+    ]
     page.clock.fast_forward(10 * 60 * 1000)
     page.wait_for_function(
         "() => document.querySelector('#widget-status [data-live-region]').textContent"
-        " === 'Service status: 2 down, 0 degraded'"
+        " === 'Service status: 2 down (GitLab and SonarQube), 0 degraded'"
     )

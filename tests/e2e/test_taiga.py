@@ -183,7 +183,7 @@ def test_a_status_chosen_with_the_mouse_closes_its_menu(
     menu = page.locator(f"#tasks-task-{item.id}-menu")
     expect(menu.locator(".status-menu__option").first).to_be_attached()
     menu.locator("summary").click()
-    choice = menu.locator(".status-menu__option:not([disabled])").first
+    choice = menu.locator(".status-menu__option:not([aria-disabled])").first
     chosen = choice.inner_text().strip()
     choice.click()
     expect(page.locator("#widget-tasks .card-notice")).to_contain_text(f"is now {chosen}")
@@ -232,13 +232,13 @@ def test_the_poll_after_a_change_keeps_an_open_menu_and_the_focus_in_it(
     target = next(
         name
         for name in ("In progress", "New")
-        if page.locator(f"#{first}-menu button:not([disabled])", has_text=name).count()
+        if page.locator(f"#{first}-menu button:not([aria-disabled])", has_text=name).count()
     )
     _open_menu_by_keyboard(page, first, target)
     page.keyboard.press("Enter")
     notice = page.locator("#widget-tasks .card-notice")
     expect(notice).to_contain_text(f"is now {target}")
-    options = page.locator(f"#{second}-menu .status-menu__option:not([disabled])")
+    options = page.locator(f"#{second}-menu .status-menu__option:not([aria-disabled])")
     option = _open_menu_by_keyboard(page, second, (options.first.text_content() or "").strip())
     option_text = (option.text_content() or "").strip()
     list_node = page.locator("#widget-tasks .task-list").element_handle()
@@ -418,7 +418,7 @@ def test_two_quick_clicks_are_not_taken_for_a_change_without_an_answer(
     page.evaluate(
         """(id) => {
           const form = document.querySelector(`#tasks-task-${id}-menu form`);
-          const choices = [...form.querySelectorAll("button:not([disabled])")];
+          const choices = [...form.querySelectorAll("button:not([aria-disabled])")];
           choices[0].click();
           choices[1].click();
         }""",
@@ -511,7 +511,7 @@ def test_a_status_changed_in_one_browser_shows_in_another_without_waiting_for_it
             pages.append(page)
         here, there = pages
         uid = here.locator("#widget-tasks .task-row").first.get_attribute("data-key")
-        option = here.locator(f"#{uid}-menu .status-menu__option:not([disabled])").first
+        option = here.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").first
         expect(option).to_be_attached()
         here.locator(f"#{uid}-status").click()
         chosen = (option.text_content() or "").strip()
@@ -521,6 +521,61 @@ def test_a_status_changed_in_one_browser_shows_in_another_without_waiting_for_it
     finally:
         for context in contexts:
             context.close()
+
+
+def test_a_status_change_is_said_and_stays_on_the_card_until_its_own_next_turn(
+    browser: Browser, pushed_portal: str, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """The change's outcome is said through the card's live region (a notice that arrives already
+    written is not read by every screen reader), and stays on the card: the answer that brought
+    it is the freshest the card can be. The page's clock stands still but when the test moves
+    it: the deadlines card, of the same tool, polls at once; the tasks card does not poll again
+    when the status card's next answer tells the page of that same change (it did, and the
+    notice went within seconds of the change)."""
+    _, world = tracker
+    viewport = {"width": 1280, "height": 1000}
+    context = browser.new_context(base_url=pushed_portal, locale="en", viewport=viewport)  # type: ignore[arg-type]
+    try:
+        page = context.new_page()
+        page.clock.install()
+        page.goto("/auth/demo-user/camille")
+        page.goto("/")
+        page.wait_for_function(SETTLED)
+        uid = f"tasks-task-{_task(world, 'Nettoyer les anciennes').id}"
+        options = page.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").filter(
+            has_not=page.locator(".status-menu__closes")
+        )
+        expect(options.first).to_be_attached(timeout=15_000)
+        chosen = (options.first.text_content() or "").strip()
+        page.clock.pause_at(page.evaluate("() => Date.now()") + 50)
+        asked: list[tuple[str, str]] = []
+        page.on("request", lambda r: asked.append((r.method, r.url.split("/widgets/")[-1].split("?")[0])))
+        _open_menu_by_keyboard(page, uid, chosen)
+        page.keyboard.press("Enter")
+        notice = page.locator("#widget-tasks .card-notice")
+        expect(notice).to_contain_text(f"is now {chosen}")
+        said = page.locator("#widget-tasks [data-live-region]").inner_text()
+        assert said.startswith((notice.text_content() or "").strip()), said
+        assert notice.get_attribute("role") is None  # said once, by the region
+        for _ in range(50):  # the answer's own news: no clock moved for it
+            if ("GET", "deadlines") in asked:
+                break
+            page.wait_for_timeout(100)
+        assert ("GET", "deadlines") in asked, asked
+        answered: list[str] = []
+        page.on("response", lambda r: answered.append(r.url.split("/widgets/")[-1]))
+        page.clock.run_for(6000)  # the status card's turn: its answer tells of the change too
+        for _ in range(50):
+            if "status" in answered:
+                break
+            page.wait_for_timeout(100)
+        assert "status" in answered, asked
+        page.clock.run_for(500)
+        page.wait_for_timeout(500)  # a poll it would start is on its way by now
+        assert ("GET", "tasks") not in asked, asked
+        expect(notice).to_contain_text(f"is now {chosen}")
+    finally:
+        context.close()
 
 
 def test_the_month_moves_through_htmx_and_stays_on_the_next_poll(page_of: Any) -> None:
@@ -704,6 +759,38 @@ def test_sort_and_filter_from_the_card(page_of: Any) -> None:
     projects = page.locator("#widget-tasks .task-row__project").all_inner_texts()
     assert projects == sorted(projects, key=str.casefold)
     assert re.search(r"\d", page.locator("#widget-tasks .tasks-controls__count").first.inner_text())
+
+
+def test_a_filter_says_how_many_items_it_shows(page_of: Any) -> None:
+    """A filter changed the list without a word to a screen reader (the card's summary, its
+    overdue and due-soon counts, stays the same): the card's live region says what it shows."""
+    page = page_of()
+    region = page.locator("#widget-tasks [data-live-region]")
+    page.locator("#widget-tasks input[name=blocked]").check()
+    expect(page.locator("#widget-tasks .task-row")).to_have_count(1)
+    expect(region).to_have_text("1 item shown")
+    page.locator("#widget-tasks input[name=blocked]").uncheck()
+    expect(region).to_have_text(re.compile(r"^\d+ items shown$"))
+    page.wait_for_function(SETTLED)
+    assert region.inner_text() == f"{page.locator('#widget-tasks .task-row').count()} items shown"
+
+
+def test_the_current_status_is_reached_by_the_keyboard_and_sends_nothing(page_of: Any) -> None:
+    """The current status was a disabled button: Tab skipped it, and a screen reader user never
+    heard which status was the current one in the menu. It is reached now, said current and
+    unavailable, and pressing it sends nothing."""
+    page = page_of()
+    uid = page.locator("#widget-tasks .task-row").first.get_attribute("data-key")
+    current = page.locator(f"#{uid}-menu .status-menu__option[aria-current='true']")
+    expect(current).to_have_attribute("aria-disabled", "true")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    _open_menu_by_keyboard(page, uid, (current.text_content() or "").strip())
+    page.keyboard.press("Enter")
+    page.keyboard.press("Space")
+    page.wait_for_timeout(500)
+    assert sent == [] and page.locator("#widget-tasks .card-notice").count() == 0
+    assert page.locator(f"#{uid}-menu").evaluate("(m) => m.open")  # nothing done: the menu stays
 
 
 def _kept_sort(page: Page, sort: str) -> bool:

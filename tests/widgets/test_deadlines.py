@@ -135,7 +135,10 @@ def test_in_a_zone_half_an_hour_off_today_turns_at_local_midnight(
 def test_due_states_on_the_calendar_and_in_the_list(taiga_app: Callable[..., Flask]) -> None:
     html = card(_as(taiga_app(), "camille"), "deadlines", until="upcoming")
     today = datetime.now(UTC).date()
-    assert "is-today" in _day_class(html, today) and 'aria-current="date"' in html
+    assert "is-today" in _day_class(html, today) and html.count('aria-current="date"') == 1
+    # Today is said where the keyboard's focus lands: on its button, when its day has deadlines.
+    button = re.search(rf'<button [^>]*popovertarget="deadlines-day-{today.isoformat()}"[^>]*>', html)
+    assert button is None or 'aria-current="date"' in button.group(0)
     if (today - timedelta(days=2)).month == today.month:
         assert "is-overdue" in _day_class(html, today - timedelta(days=2))  # renewing the certificates
     if (today + timedelta(days=1)).month == today.month:

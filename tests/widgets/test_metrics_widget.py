@@ -32,6 +32,7 @@ from ..support.metrics_target import ControlledTarget
 from ..support.monitoring import card, gauge, gauge_status, monitoring_config
 from ..support.processes import free_port, wait_for
 from ..support.prometheus import PrometheusServer
+from ..support.spoken import announced, shown
 
 BASE = "http://prometheus.test"
 
@@ -255,9 +256,11 @@ def test_a_gauge_reads_a_real_value_and_crosses_warn_then_critical(
     html = card(client, "metrics", lambda h: gauge_status(h, "cpu") == "critical")
     shown = gauge(html, "cpu")
     assert "95.5%" in shown and ">Critical</span>" in shown and "#octagon" in shown
-    assert "Quick metrics: 1 critical, 0 warnings" in html  # said to screen readers
+    # Said to screen readers, with the gauge's name (not its value, which moves at every poll).
+    assert announced(html) == "Quick metrics: 1 critical (Cpu), 0 warnings"
     french = card(client, "metrics", lambda h: "95,5" in h, language="fr")
     assert "95,5\u00a0%" in gauge(french, "cpu") and "Critique" in gauge(french, "cpu")
+    assert announced(french) == "Métriques clés\u00a0: 1 critique (cpu (fr)), 0 avertissement"
 
 
 @pytest.mark.peers
@@ -387,7 +390,10 @@ def test_each_failure_of_a_query_stays_in_its_own_gauge_and_says_which(
         assert "No value" in gauge(html, key)
     assert gauge_status(html, "slow") == "critical" and "The value is infinite (+Inf)." in gauge(html, "slow")
     assert gauge_status(html, "floor") == "warn" and "The value is infinite (-Inf)." in gauge(html, "floor")
-    assert "1 critical, 1 warning" in html  # and the card's announcement counts them
+    # The card's announcement names them, and what each gauge without a value is missing.
+    assert announced(html).startswith(
+        "Quick metrics: 1 critical (Slow), 1 warning (Floor). bad: Prometheus refused the query"
+    )
     assert "refused" not in gauge(html, "good") and "stale-banner" not in html  # said where it belongs
     for _ in range(6):  # the refused queries, again and again: Prometheus itself is fine
         time.sleep(0.3)
@@ -413,8 +419,10 @@ def test_prometheus_down_keeps_the_last_values_marked_stale_then_says_so(
         own.stop()
     html = card(client, "metrics", "cannot be reached")
     assert 'class="widget-content is-stale"' in html
-    assert re.search(r'data-announce="Quick metrics: [^"]*\. Quick metrics: showing older data"', html)
-    assert html.count("Prometheus cannot be reached") == 1  # said once, not per gauge
+    assert re.fullmatch(
+        r"Quick metrics: [^.]*\. Data from [^,]+, Prometheus cannot be reached", announced(html)
+    )
+    assert shown(html).count("Prometheus cannot be reached") == 1  # said once, not per gauge
     assert re.search(r"Data from <time", html)
     assert ">1.0<" in gauge(html, "one") and 'class="gauge is-unknown is-stale"' not in html
     assert "is-stale" in gauge(html, "one")  # the value is kept, muted

@@ -22,6 +22,7 @@ from simulators.base import FAULT_MODES, SimServer
 
 from ..conftest import SECRET
 from ..support.monitoring import alert_row, card, monitoring_config
+from ..support.spoken import announced, shown
 from ..test_i18n import shown_text
 
 FAULTS = [mode for mode in FAULT_MODES if mode != "none"]
@@ -108,7 +109,9 @@ def test_each_prometheus_fault_is_said_on_the_metrics_card_and_the_page_is_fine(
 
     assert 'class="widget-content is-error"' in html
     assert "Data unavailable" in html
-    assert html.count(said) == 1  # said once for the card, not once per gauge
+    assert shown(html).count(said) == 1  # said once for the card, not once per gauge
+    heard = announced(html)  # and heard, with the tool's words
+    assert heard.startswith("Quick metrics: unavailable. Prometheus ") and said in heard
     _no_address_nor_body(html)
     _rest_of_the_page(client, "status")
 
@@ -145,8 +148,10 @@ def test_both_upstreams_failing_with_nothing_to_show_each_reason_is_said_once(
     html = card(client, "incidents", _words("Alertmanager", "forbidden"), timeout=15)
 
     assert 'class="widget-content is-error"' in html
-    assert html.count(_words("Prometheus", "garbage")) == 1
-    assert html.count(_words("Alertmanager", "forbidden")) == 1
+    assert shown(html).count(_words("Prometheus", "garbage")) == 1
+    assert shown(html).count(_words("Alertmanager", "forbidden")) == 1
+    assert _words("Prometheus", "garbage") in announced(html)
+    assert _words("Alertmanager", "forbidden") in announced(html)
 
 
 def _noisy_day(portal_config: dict[str, Any], resolved: int, storm: int = 0) -> tuple[str, str]:

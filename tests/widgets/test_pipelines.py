@@ -43,6 +43,7 @@ from simulators.gitlab import TOKEN, GitLabWorld, SimMergeRequest, SimPipeline, 
 from ..conftest import SECRET
 from ..support.clock import ViewClock
 from ..support.processes import RedisServer
+from ..support.spoken import announced, shown
 
 BASE = "https://gitlab.example.com"
 API = f"{BASE}/api/v4"
@@ -782,8 +783,9 @@ def test_when_gitlab_fails_the_card_says_why_once_and_each_project_when_its_data
     projects = _projects(html)
     assert 'class="widget-content is-stale"' in html
     # Said to a screen reader too (the banner says it to the eye).
-    assert re.search(r'data-announce="Pipelines: [^"]*\. Pipelines: showing older data"', html)
-    assert html.count("GitLab answered HTTP 500") == 2  # the banner, and Mine's own panel
+    # Said to a screen reader too (the banner says it to the eye): from when, and why.
+    assert re.fullmatch(r"Pipelines: [^.]*\. Data from [^,]+, GitLab answered HTTP 500", announced(html))
+    assert shown(html).count("GitLab answered HTTP 500") == 2  # the banner, and Mine's own panel
     assert "pipeline-project__problem" not in projects
     assert projects.count('<section class="pipeline-project is-stale">') == 3
     assert projects.count('<span class="pipeline-project__since">(data from ') == 3

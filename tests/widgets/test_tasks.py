@@ -43,6 +43,7 @@ from ..support.clock import StoppedClock, ViewClock
 from ..support.keycloak import login
 from ..support.live import serve
 from ..support.processes import RedisServer
+from ..support.spoken import announced
 from ..support.taiga_portal import (
     ORIGIN,
     SERVICE,
@@ -773,7 +774,10 @@ def test_a_401_that_a_fresh_login_does_not_cure_is_reported_not_retried_in_a_loo
     html = unescape(card(client, "tasks", until="refused"))
     assert "Taiga refused the portal's credentials (HTTP 401)" in html
     assert "task-row" in html  # the last good items stay, marked stale
-    assert re.search(r'data-announce="My tasks: [^"]*\. My tasks: showing older data"', html)
+    assert re.fullmatch(
+        r"My tasks: [^.]*\. Data from [^,]+, Taiga refused the portal's credentials \(HTTP 401\)",
+        announced(html),
+    )
     for _ in range(30):  # 3 s of polls: past the TTL, the failure hold and the breaker's pause
         card(client, "tasks")
         time.sleep(0.1)

@@ -163,6 +163,7 @@
     var entry = body && body._portalPoll;
     if (!entry) return;
     entry.choice = new FormData(form);
+    entry.chosen = true;  // its answer says what it shows (data-choice-said)
     entry.inFlight = false;
     poll(entry);
   });
@@ -496,14 +497,16 @@
     return found;
   }
 
-  function pollWhatChanged(header) {
+  // `answered`: the card whose own answer told the change (a status changed from it), which holds
+  // it already.
+  function pollWhatChanged(header, answered) {
     var told = parseChanges(header);
     Object.keys(told).forEach(function (upstream) {
       if (told[upstream] <= (changesKnown[upstream] || 0)) return;
       changesKnown[upstream] = told[upstream];
       cards.forEach(function (entry) {
         var names = (cardOf(entry.body).getAttribute("data-upstreams") || "").split(" ");
-        if (names.indexOf(upstream) < 0) return;
+        if (names.indexOf(upstream) < 0 || entry === answered) return;
         poll(entry);
         schedule(entry);
       });
@@ -1076,7 +1079,8 @@
     var content = currentContent(body);
     if (!content) return;
     var ask = asked(choiceOf(entry, content));
-    var added = markNewRows(body, content, entry.shownAsk !== undefined && ask !== entry.shownAsk);
+    var chose = entry.shownAsk !== undefined && ask !== entry.shownAsk;
+    var added = markNewRows(body, content, chose);
     signalTab();  // also for an answer without rows to mark (a failure: its attention is gone)
     raiseAlarms(entry, body, content);
     entry.shownAsk = ask;  // what the card on screen answers
@@ -1086,16 +1090,63 @@
     rememberHeight(body);
     keepFocusIn(body, entry);
     entry.flaps = content.hasAttribute("data-announce-flaps");
+    var card = cardOf(body);
     var words = content.getAttribute("data-announce") || "";
     var pending = content.getAttribute("data-poll") === "soon";
-    if (added.length && entry.announcedOnce) {
+    var request = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (request && request !== body) {
+      answeredAction(card, entry, content, words, event.detail.xhr);
+      return;
+    }
+    var answersChoice = chose && entry.chosen;
+    if (chose) entry.chosen = false;
+    if (answersChoice && content.hasAttribute("data-choice-said")) {
+      // The person's own filter answered: how many rows it shows, the count being what changed.
+      sayNow(card.querySelector("[data-live-region]"), entry, content.getAttribute("data-choice-said"), notedOn(card));
+      entry.lastAnnouncement = words;
+      return;
+    }
+    var more = recovered(card, entry, content, words).concat(entry.announcedOnce ? added : []);
+    if (more.length && entry.announcedOnce) {
       // Said with the card's words, once: its next answer, the same words alone, is not news.
-      announce(cardOf(body), (words ? words + ". " : "") + added.join(". "), entry, pending);
+      announce(card, (words ? words + ". " : "") + more.join(". "), entry, pending);
       entry.lastAnnouncement = words;
     } else {
-      announce(cardOf(body), words, entry, pending);
+      announce(card, words, entry, pending);
     }
   });
+
+  // A card that said it was failing or showing older data says so when it is right again
+  // ("… Up to date again"): its usual words alone would not tell the person the trouble is over.
+  function recovered(card, entry, content, words) {
+    var region = card.querySelector("[data-live-region]");
+    var troubled = content.classList.contains("is-stale") || content.classList.contains("is-error");
+    var was = entry.troubled;
+    entry.troubled = troubled;
+    if (troubled || !was || !region || !entry.announcedOnce) return [];
+    if (!content.classList.contains("is-ok") && !content.classList.contains("is-empty")) return [];
+    return [words ? region.getAttribute("data-recovered") : region.getAttribute("data-recovered-alone")];
+  }
+
+  // The card's answer to the person's own action (a status changed from its menu, a month asked
+  // for): what the action did is said through the card's live region, there before the answer
+  // (a notice that arrives already written is not read by every screen reader), then the card's
+  // words if they changed. Its data is as fresh as can be: its next poll waits a whole period,
+  // which also leaves the notice on screen that long, and the change this answer tells of does
+  // not poll it again (the other cards of its tool poll at once: pollWhatChanged).
+  function answeredAction(card, entry, content, words, xhr) {
+    var region = card.querySelector("[data-live-region]");
+    var notice = content.querySelector(".card-notice");
+    var said = [];
+    if (notice) said.push(notice.textContent.trim());
+    if (words && words !== entry.lastAnnouncement && entry.announcedOnce) said.push(words);
+    if (region && said.length) sayNow(region, entry, said.join(". "), "");
+    entry.lastAnnouncement = words;
+    entry.troubled = content.classList.contains("is-stale") || content.classList.contains("is-error");
+    entry.lastPoll = Date.now();
+    schedule(entry);
+    if (xhr) pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER), entry);
+  }
 
   /* ---- what came since the person last looked -------------------------------------------- */
 
@@ -1395,14 +1446,18 @@
     }
     // While the card says under it that a choice is not kept (noteChoice), the state it
     // announces says so too: the two answers come in either order, and the later one is read.
-    var note = card.querySelector("[data-choice-note]");
-    var noted = note && !note.hidden && note.textContent ? " " + note.textContent : "";
+    var noted = notedOn(card);
     if (text !== entry.lastAnnouncement) {
       window.clearTimeout(entry.sayLater);
       if (noted) sayNow(region, entry, text, noted);  // an answer to the person's own change
       else if (text) say(region, entry, text);
     }
     entry.lastAnnouncement = text;
+  }
+
+  function notedOn(card) {
+    var note = card.querySelector("[data-choice-note]");
+    return note && !note.hidden && note.textContent ? " " + note.textContent : "";
   }
 
   // A card whose state may go back and forth all day (data-announce-flaps: a monitor that flaps,
@@ -1586,6 +1641,13 @@
   }
 
   /* ---- changes made from a card ----------------------------------------------------------- */
+
+  // A choice that is already made (a task's current status) is aria-disabled, not disabled: the
+  // keyboard still reaches it and a screen reader says it is current. Pressing it sends nothing.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[aria-disabled='true']");
+    if (button) event.preventDefault();
+  }, true);
 
   // A change sent from inside a card (a status menu) replaces the card's body: focus goes back
   // to the element the form names in data-focus-after, so a keyboard user stays where they were.
