@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,11 @@ def update() -> None:
             catalog = read_po(handle, locale=language)
         catalog.fuzzy = False  # a fresh header is fuzzy, and compile skips fuzzy catalogues
         catalog.header_comment = f"# {language} messages of the DevSecOps portal."
+        # Not Babel's placeholders (« FULL NAME <EMAIL@ADDRESS> »), which a translation tool shows
+        # as if someone had to be written to: the catalogue is the project's, changed by pull request.
+        catalog.last_translator = "DevSecOps portal contributors"
+        catalog.language_team = f"{Locale.parse(language).english_name} (DevSecOps portal)"
+        catalog.msgid_bugs_address = ""
         if language == "en":  # English: the source text is the translation
             for message in catalog:
                 # A plural message's string is a tuple of forms: empty forms are untranslated too.
