@@ -510,6 +510,8 @@ def test_a_revoked_or_renewed_feed_url_answers_404(taiga_app: Callable[..., Flas
     assert revoked.status_code == 200 and "no longer works" in revoked.get_data(as_text=True)
     assert anonymous.get(second).status_code == 404
     assert anonymous.get("/feeds/taiga/not-a-token.ics").status_code == 404
+    unknown = anonymous.get("/feeds/taiga/not-a-token.ics?lang=fr")
+    assert unknown.get_data(as_text=True) == "Ce flux de calendrier n’existe pas.\n"
 
 
 def test_feed_changes_need_the_pages_token(taiga_app: Callable[..., Flask]) -> None:
@@ -582,6 +584,10 @@ def test_while_the_database_is_away_the_panel_never_offers_a_new_feed_over_the_o
         # can make it drop the subscription).
         calendar = apps[1].test_client().get(path)
         assert calendar.status_code == 503 and calendar.headers["Retry-After"] == "60"
+        assert calendar.get_data(as_text=True) == "The portal’s database cannot be read right now.\n"
+        assert "lang=en" in path  # the language of the one who made the address: said in it
+        french = apps[1].test_client().get(path.replace("lang=en", "lang=fr"))
+        assert french.get_data(as_text=True).startswith("La base de données du portail ne peut pas")
     finally:
         postgres.allow_connections(name, True)
     again = _panel(another_worker).get_data(as_text=True)

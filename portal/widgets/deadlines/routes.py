@@ -170,35 +170,41 @@ def failed_feed_panel(widget: DeadlinesWidget, notice: str) -> Response:
 
 
 def feed_answer(widget: DeadlinesWidget, token: str) -> Response:
+    """The feed, or why not, in the subscriber's language (`lang` in its URL, else the calendar
+    application's Accept-Language): an application that shows the error shows it in theirs."""
+    language = request.args.get("lang")
+    with force_locale(language) if language in LANGUAGES else nullcontext():
+        return _feed_answer(widget, token)
+
+
+def _feed_answer(widget: DeadlinesWidget, token: str) -> Response:
     state = portal_state()
     ctx = state.widgets[widget.slug]
     try:
         owner = keeper().feed_owner(token) if ctx.settings.enabled and ctx.configured else None
     except StorageAway:  # a 404 could make a calendar application drop the subscription
-        return _unavailable_feed("The portal's database cannot be read right now\n")
+        return _unavailable_feed(_("The portal’s database cannot be read right now."))
     settings = settings_of(ctx)
     if owner is None or not settings.feed or not owner.may_see(settings.roles):
-        return Response("Not found\n", status=404, content_type="text/plain; charset=utf-8")
+        return _no_feed()
     if not owner.still_here(datetime.now(UTC), timedelta(days=settings.feed_idle_days)):
         log.info("calendar feed idle", extra={"event": "feed_idle", "user": owner.subject})
-        return Response("Not found\n", status=404, content_type="text/plain; charset=utf-8")
+        return _no_feed()
     user = owner.as_user()
     part = board_part(ctx, user)
     result = state.cache.get_or_fetch(
         ctx.part_key(part, user), part.fetch, ctx.part_policy(part), widget.slug
     )
     if result.value is None:
-        return _unavailable_feed("Taiga cannot be read right now\n")
+        return _unavailable_feed(_("Taiga cannot be read right now."))
     assert part.select is not None
     work: MyWork = part.select(result.value)
-    language = request.args.get("lang")  # the subscriber's, from the URL; else Accept-Language
-    with force_locale(language) if language in LANGUAGES else nullcontext():
-        statuses = catalog_part(ctx, str(get_locale()))  # Taiga's names in that language
-        named = state.cache.get_or_fetch(
-            ctx.part_key(statuses, user), statuses.fetch, ctx.part_policy(statuses), widget.slug
-        )
-        catalog = named.value if isinstance(named.value, Catalog) else None
-        body = calendar(work, taiga_settings(ctx).front, _("Deadlines from Taiga"), catalog=catalog)
+    statuses = catalog_part(ctx, str(get_locale()))  # Taiga's names in the subscriber's language
+    named = state.cache.get_or_fetch(
+        ctx.part_key(statuses, user), statuses.fetch, ctx.part_policy(statuses), widget.slug
+    )
+    catalog = named.value if isinstance(named.value, Catalog) else None
+    body = calendar(work, taiga_settings(ctx).front, _("Deadlines from Taiga"), catalog=catalog)
     response = Response(body, content_type="text/calendar; charset=utf-8")
     response.headers["Cache-Control"] = "private, max-age=300"
     response.headers["Content-Disposition"] = 'inline; filename="taiga-deadlines.ics"'
@@ -206,9 +212,14 @@ def feed_answer(widget: DeadlinesWidget, token: str) -> Response:
     return response
 
 
+def _no_feed() -> Response:
+    """404: no such feed (or no longer): a calendar application may drop the subscription."""
+    return Response(_("No such calendar feed.") + "\n", status=404, content_type="text/plain; charset=utf-8")
+
+
 def _unavailable_feed(text: str) -> Response:
     """503 with a Retry-After: the calendar application tries again later and keeps the feed."""
-    answer = Response(text, status=503, content_type="text/plain; charset=utf-8")
+    answer = Response(text + "\n", status=503, content_type="text/plain; charset=utf-8")
     answer.headers["Retry-After"] = "60"
     answer.headers["Cache-Control"] = "no-store"
     return answer
