@@ -651,6 +651,8 @@ def test_many_projects_show_the_first_eight_and_every_failing_one_the_rest_on_de
     first, _, rest = html.partition('<details class="more-rows" id="pipelines-more-projects">')
     assert first.count('<section class="pipeline-project') == 10 and "team/service-09" in first
     assert rest.count('<section class="pipeline-project') == 2 and "Show 2 more projects</span>" in rest
+    # Said to a screen reader by name: which default branch fails.
+    assert announced(html).startswith("Pipelines: 1 default branch failing (team/service-09), ")
 
 
 def test_a_missing_project_shows_its_own_problem_and_the_others_show(

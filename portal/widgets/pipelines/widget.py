@@ -213,7 +213,9 @@ class PipelinesWidget(Widget):
             my_reviews=cut.reviews if cut is not None else None,
             username=username,
             claim=settings.username_claim,
-            failing=sum(1 for project in projects if _failing(project[1])),
+            failing=len(failing_at),
+            # Said to screen readers by name: "2 default branches failing" did not say which.
+            failing_names=[_path(*projects[index][:2]) for index in failing_at],
             waiting=cut.reviews.total if cut is not None else 0,
             elsewhere=_in_gitlab(cut.reviews, username) if cut is not None and username else None,
             mine_elsewhere=_my_pipelines_in_gitlab(cut.pipelines, username)
@@ -233,6 +235,11 @@ class PipelinesWidget(Widget):
         blueprint.add_url_rule(f"/widgets/{self.slug}/me", "user_menu", partial(profile.user_menu, self))
         blueprint.add_url_rule(f"/widgets/{self.slug}/avatar", "avatar", partial(profile.avatar, self))
         blueprint.add_app_template_global(duration_text, "duration_text")
+
+
+def _path(ref: str, found: ProjectPipelines | None) -> str:
+    """The project's path as the card shows it (its configured one until GitLab has said)."""
+    return found.project.path if found is not None and found.project is not None else ref
 
 
 def _failing(found: ProjectPipelines | None) -> bool:
