@@ -31,6 +31,7 @@ from portal.upstreams.errors import Reason, UpstreamUnavailable
 from simulators.base import SimServer
 
 from .support.processes import eventually, portal_process
+from .support.spoken import announced
 
 CODEC = Codec("test-secret-key-0123456789")
 KEY = "widget:status:shared:platform"
@@ -254,7 +255,8 @@ def test_during_an_outage_every_poll_shows_the_last_good_data_whichever_worker_a
     assert len(told) >= len(cards) // 2
     for card in told:
         assert "stale-banner" in card and "Uptime Kuma a renvoyé le code HTTP\u00a0500" in card, card[:2000]
-        assert "État des services\xa0: données anciennes affichées" in card  # to a screen reader too
+        heard = announced(card)  # to a screen reader too: from when, and why
+        assert "Données de " in heard and "Uptime Kuma a renvoyé le code HTTP\u00a0500" in heard, heard
 
 
 def _count_under_lock(directory: Path, rounds: int) -> None:
