@@ -267,9 +267,10 @@ def test_a_choice_the_portal_cannot_keep_holds_on_the_page_and_says_so(
 @pytest.mark.usefixtures("two_severities")
 def test_a_critical_alert_firing_is_said_as_critical(open_page: OpenPage) -> None:
     """The incidents card's live region said "2 firing now": a critical alert sounded like a
-    warning. Said when it starts firing; here, as the card states it after its first answer."""
+    warning, and then did not say which. Said when it starts firing; here, as the card states it
+    after its first answer."""
     page = _incidents_page(open_page)
     content = page.locator("#widget-incidents .widget-content")  # its data-announce: what is said
     expect(content).to_have_attribute(
-        "data-announce", re.compile(r"^Incidents: 2 firing now \(1 critical\), ")
+        "data-announce", re.compile(r"^Incidents: 2 firing now \(1 critical: PortalE2ECritical\), ")
     )

@@ -898,6 +898,11 @@ def test_the_severity_filter_is_cut_on_the_server_and_part_of_the_version(
         r'for="incidents-severity-warning">.*?<span class="incidents-pill__count">(\d+)', critical, re.S
     )
     assert counts and int(counts.group(1)) >= 1  # the counts are of every alert, whatever is shown
+    # A critical alert firing is named to a screen reader whatever the filter shows.
+    warning = card(client, "incidents", "PortalIncidentFilterWarning", query="?severity=warning")
+    assert alert_row(warning, "PortalIncidentFilterCritical") is None
+    heard = announced(warning)
+    assert re.search(r"\(\d+ critical: [^)]*PortalIncidentFilterCritical", heard), heard
     unknown = card(client, "incidents", "PortalIncidentFilterWarning", query="?severity=<script>")
     assert alert_row(unknown, "PortalIncidentFilterWarning") and re.search(
         r'id="incidents-severity-all"[^>]* checked', unknown

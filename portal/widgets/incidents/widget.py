@@ -367,6 +367,16 @@ class IncidentsWidget(Widget):
             inhibited=counts.inhibited,
             total=len(rows),
             firing_total=sum(counts.live.values()),
+            # Said to screen readers by name, whatever the filter shows (the count is of them all).
+            critical_names=list(
+                dict.fromkeys(
+                    r.alertname
+                    for r in rows
+                    if r.firing
+                    and not (r.silenced or r.inhibited)
+                    and settings.level_of(r.labels) == "critical"
+                )
+            ),
             # Live alerts the chosen severity hides: a filter kept from yesterday must not hide
             # today's critical alert without saying so.
             hidden_firing=sum(n for level, n in counts.live.items() if level != view.choice)
