@@ -1093,20 +1093,22 @@
     var card = cardOf(body);
     var words = content.getAttribute("data-announce") || "";
     var pending = content.getAttribute("data-poll") === "soon";
+    var back = recovered(card, entry, content, words);
     var request = event.detail.requestConfig && event.detail.requestConfig.elt;
     if (request && request !== body) {
-      answeredAction(card, entry, content, words, event.detail.xhr);
+      answeredAction(card, entry, content, words, back, event.detail.xhr);
       return;
     }
     var answersChoice = chose && entry.chosen;
     if (chose) entry.chosen = false;
     if (answersChoice && content.hasAttribute("data-choice-said")) {
       // The person's own filter answered: how many rows it shows, the count being what changed.
-      sayNow(card.querySelector("[data-live-region]"), entry, content.getAttribute("data-choice-said"), notedOn(card));
+      var said = [content.getAttribute("data-choice-said")].concat(back).join(". ");
+      sayNow(card.querySelector("[data-live-region]"), entry, said, notedOn(card));
       entry.lastAnnouncement = words;
       return;
     }
-    var more = recovered(card, entry, content, words).concat(entry.announcedOnce ? added : []);
+    var more = back.concat(entry.announcedOnce ? added : []);
     if (more.length && entry.announcedOnce) {
       // Said with the card's words, once: its next answer, the same words alone, is not news.
       announce(card, (words ? words + ". " : "") + more.join(". "), entry, pending);
@@ -1134,15 +1136,15 @@
   // words if they changed. Its data is as fresh as can be: its next poll waits a whole period,
   // which also leaves the notice on screen that long, and the change this answer tells of does
   // not poll it again (the other cards of its tool poll at once: pollWhatChanged).
-  function answeredAction(card, entry, content, words, xhr) {
+  function answeredAction(card, entry, content, words, back, xhr) {
     var region = card.querySelector("[data-live-region]");
     var notice = content.querySelector(".card-notice");
     var said = [];
     if (notice) said.push(notice.textContent.trim());
     if (words && words !== entry.lastAnnouncement && entry.announcedOnce) said.push(words);
+    said = said.concat(back);
     if (region && said.length) sayNow(region, entry, said.join(". "), "");
     entry.lastAnnouncement = words;
-    entry.troubled = content.classList.contains("is-stale") || content.classList.contains("is-error");
     entry.lastPoll = Date.now();
     schedule(entry);
     if (xhr) pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER), entry);
