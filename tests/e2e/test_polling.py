@@ -227,8 +227,10 @@ def _gitlab_down_while_hidden(
     expect(page.locator("#notify-toggle")).to_be_checked()
     page.keyboard.press("Escape")
     polled: list[str] = []
-    page.on("request", lambda r: "/widgets/" in r.url and polled.append(r.url.rsplit("/widgets/", 1)[1]))
+    # Hidden first, then counted: the page's clock runs meanwhile, and a card whose turn came
+    # between the two (on a loaded machine) was counted as polled while hidden.
     set_tab_hidden(page, True)
+    page.on("request", lambda r: "/widgets/" in r.url and polled.append(r.url.rsplit("/widgets/", 1)[1]))
     world.monitors[1].behaviour = "down"  # GitLab; SonarQube was down already
     for _ in range(4):
         page.clock.run_for(61_000)
