@@ -429,6 +429,60 @@ def test_two_quick_clicks_are_not_taken_for_a_change_without_an_answer(
     assert page.evaluate("() => window.__noteShown") is False
 
 
+def test_a_change_made_while_the_card_polls_is_no_sign_of_the_portal_being_down(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A status chosen while the card's poll is on its way: the change replaces that poll (the
+    page drops it). The page took the dropped poll for the portal being unreachable: its banner
+    came up, and two seconds later every card polled, which took the change's notice away."""
+    _, world = tracker
+    page = page_of()  # htmx logs the dropped request: allowed for every page
+    item = _task(world, "Relire la politique")
+    uid = f"tasks-task-{item.id}"
+    expect(page.locator(f"#{uid}-menu .status-menu__option").first).to_be_attached()
+    page.evaluate(
+        """() => {
+          window.__offline = false;
+          new MutationObserver(() => {
+            if (document.body.classList.contains("is-portal-offline")) window.__offline = true;
+          }).observe(document.body, { attributes: true });
+        }"""
+    )
+    held: list[Route] = []
+
+    def hold_polls(route: Route) -> None:
+        if route.request.method == "GET":
+            held.append(route)  # the card's poll, kept on its way
+        else:
+            route.continue_()
+
+    polls = re.compile(r"/widgets/tasks(\?.*)?$")
+    page.route(polls, hold_polls)
+    try:
+        for _ in range(150):  # the card's next turn: every 5 s here
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert held, "the card did not poll"
+        options = page.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").filter(
+            has_not=page.locator(".status-menu__closes")
+        )
+        choice = (options.first.text_content() or "").strip()
+        _open_menu_by_keyboard(page, uid, choice)
+        page.keyboard.press("Enter")
+        notice = page.locator("#widget-tasks .card-notice")
+        expect(notice).to_contain_text(f"is now {choice}")
+        page.wait_for_timeout(2500)  # the banner's first try came after 2 s, then every card polled
+        assert page.evaluate("() => window.__offline") is False
+        expect(page.locator("#portal-offline")).to_be_hidden()
+        expect(notice).to_contain_text(f"is now {choice}")  # kept until the card's own turn (5 s)
+    finally:
+        page.unroute(polls)
+        for route in held:
+            with contextlib.suppress(Error):  # the page dropped it
+                route.continue_()
+
+
 WEBHOOK_KEY = "webhook-key-for-the-browser-test"
 
 

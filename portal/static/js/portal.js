@@ -410,6 +410,7 @@
     entry.inFlight = false;
     var card = cardOf(body);
     var xhr = event.detail.xhr;
+    if (xhr && xhr.status === 0) return;  // no answer: pollUnanswered decides why (below)
     var unanswered = card.querySelector("[data-note='unanswered']");
     if (unanswered && xhr && xhr.status === 200) showNote(card, "", "");  // the card as it stands now
     if (!portalAnswered(xhr)) {
@@ -430,6 +431,16 @@
     pollSoonIfLoading(entry, xhr.status === 204 && xhr.getResponseHeader(POLL_HEADER) === "soon");
     pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER));
   });
+
+  // A poll that got no answer: the network, or the portal, is down. Not a poll the page dropped
+  // itself (a change sent from the card replaces the poll on its way, hx-sync): htmx ends that
+  // one with htmx:sendAbort, not with these, and the change's answer redraws the card.
+  function pollUnanswered(event) {
+    if (event.detail.elt && event.detail.elt._portalPoll) portalUnreachable();
+  }
+
+  document.addEventListener("htmx:sendError", pollUnanswered);
+  document.addEventListener("htmx:timeout", pollUnanswered);
 
   /* ---- a card the portal could not draw ----------------------------------------------------- */
 
