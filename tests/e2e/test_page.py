@@ -374,9 +374,12 @@ def test_a_poll_no_answer_ends_does_not_freeze_its_card(open_page: OpenPage, pro
     )
     page.evaluate("htmx.trigger(document.getElementById('widget-status-body'), 'poll')")
     page.wait_for_timeout(2500)  # the held poll timed out meanwhile
-    assert len(held) == 1
-    with contextlib.suppress(Error):  # the browser gave up on it: ended here, or Playwright keeps
-        held[0].abort()  # a handler pending that a later test's teardown reports as never awaited
+    # Two when the card's own turn came just before the poll asked here (htmx queued that one
+    # behind it, and sent it when the first timed out).
+    assert 1 <= len(held) <= 2
+    for route in held:
+        with contextlib.suppress(Error):  # the browser gave up on it: ended here, or Playwright
+            route.abort()  # keeps a handler pending that a later test's teardown reports
     page.unroute("**/widgets/status*")
     page.evaluate("htmx.trigger(document.getElementById('widget-status-body'), 'poll')")
     page.wait_for_function(SETTLED)

@@ -156,7 +156,7 @@ def test_changed_data_is_swapped_in_place_and_announced(polls: Polls, world: Kum
     link = page.locator("#status-platform-1")  # GitLab's link, focused by a keyboard user
     link.focus()
     world.monitors[1].behaviour = "down"
-    assert polls.next_change() == 200
+    assert polls.next_change() == 200, f"answers {polls.answered}, fetched at {polls.fetched}"
     assert page.locator("#widget-status .status-pill.is-down .status-pill__count").inner_text() == "2"
     assert page.locator("#tile-dot-gitlab").get_attribute("class") == "tile-dot is-down"
     assert _same_card(page), "the card was replaced, not updated in place"

@@ -483,6 +483,45 @@ def test_a_change_made_while_the_card_polls_is_no_sign_of_the_portal_being_down(
                 route.continue_()
 
 
+def test_the_cards_turn_while_a_change_is_on_its_way_does_not_take_its_notice_away(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """Taiga slow to take a change, longer than the card's period: the card's turn came while the
+    change was on its way, htmx queued that poll behind it and sent it the moment the change
+    was answered, and the poll's answer took the change's notice away at once."""
+    _, world = tracker
+    page = page_of()
+    item = _task(world, "Relire la politique")
+    uid = f"tasks-task-{item.id}"
+    expect(page.locator(f"#{uid}-menu .status-menu__option").first).to_be_attached()
+    held: list[Route] = []
+    polled: list[str] = []
+    poll = re.compile(r"/widgets/tasks(\?.*)?$")
+    page.on("request", lambda r: polled.append(r.url) if poll.search(r.url) else None)
+    changes = f"**/widgets/tasks/task/{item.id}/status*"
+    page.route(changes, lambda route: held.append(route))
+    options = page.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").filter(
+        has_not=page.locator(".status-menu__closes")
+    )
+    choice = (options.first.text_content() or "").strip()
+    _open_menu_by_keyboard(page, uid, choice)
+    page.keyboard.press("Enter")
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the change was not sent"
+    page.wait_for_timeout((REFRESH + 1) * 1000)  # the card's turn comes meanwhile
+    polled.clear()
+    held[0].continue_()
+    page.unroute(changes)
+    notice = page.locator("#widget-tasks .card-notice")
+    expect(notice).to_contain_text(f"is now {choice}")
+    page.wait_for_timeout(2000)
+    assert polled == [], "the card polled as soon as the change was answered"
+    expect(notice).to_contain_text(f"is now {choice}")
+
+
 WEBHOOK_KEY = "webhook-key-for-the-browser-test"
 
 

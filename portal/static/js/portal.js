@@ -26,8 +26,10 @@
 
   // In a hidden tab only the background cards poll, whatever asks (their turn, the portal back
   // after an outage, a change told): the others are overdue when the tab is shown, and poll then.
-  function poll(entry) {
+  // `chosen`: the person's own filter asks, which goes even while a change is on its way.
+  function poll(entry, chosen) {
     if (entry.stopped || entry.inFlight || paused(entry) || outage) return;
+    if (entry.acting && !chosen) return;
     if (document.visibilityState === "hidden" && !entry.background) return;
     entry.lastPoll = Date.now();
     htmx.trigger(entry.body, "poll");
@@ -165,7 +167,7 @@
     entry.choice = new FormData(form);
     entry.chosen = true;  // its answer says what it shows (data-choice-said)
     entry.inFlight = false;
-    poll(entry);
+    poll(entry, true);
   });
 
   document.addEventListener("submit", function (event) {
@@ -189,6 +191,21 @@
       entry.inFlight = true;
       entry.lastPoll = Date.now();
     }
+  });
+
+  // A request from inside a card that redraws its body (a status change, a month asked for):
+  // the card does not poll while it is on its way. (htmx queued such a poll behind it and sent
+  // it as soon as it was answered: the poll's answer took the change's notice away at once.)
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail.target;
+    var entry = target && target._portalPoll;
+    if (entry && event.detail.elt !== target) entry.acting = event.detail.elt;
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var target = event.detail.target;
+    var entry = target && target._portalPoll;
+    if (entry && entry.acting === event.detail.elt) entry.acting = null;
   });
 
   // A note under a card about the person's own request (the live region reads it out). `kind`
