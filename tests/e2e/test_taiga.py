@@ -520,6 +520,8 @@ def test_the_cards_turn_while_a_change_is_on_its_way_does_not_take_its_notice_aw
     page.wait_for_timeout(2000)
     assert polled == [], "the card polled as soon as the change was answered"
     expect(notice).to_contain_text(f"is now {choice}")
+    expect(notice).to_have_count(0, timeout=15_000)  # the card's next turn: it polls again
+    assert polled
 
 
 WEBHOOK_KEY = "webhook-key-for-the-browser-test"
