@@ -124,15 +124,15 @@ def test_two_processes_sharing_redis_make_one_call(
         with ThreadPoolExecutor(50) as pool:
             statuses = list(pool.map(one, range(50)))
 
-    errors = [
-        line
-        for log in tmp_path.glob("portal-*.log")
-        for line in log.read_text().splitlines()
-        if '"ERROR"' in line or '"status":500' in line
-    ]
+    logged = [line for log in tmp_path.glob("portal-*.log") for line in log.read_text().splitlines()]
+    errors = [line for line in logged if '"ERROR"' in line or '"status":500' in line]
     assert statuses == [200] * 50, errors  # what the portals logged says why
-    assert kuma.count(PAGE) == 1
-    assert kuma.count("/api/status-page/heartbeat/platform") == 1
+    # On a loaded machine Redis may take longer than the store's socket timeout (0.5 s) to
+    # answer: a process then uses its own store for a moment (logged), and fetches on its own.
+    fell_back = sum('"event":"cache_fallback"' in line for line in logged)
+    calls = 1 if not fell_back else 2
+    assert 1 <= kuma.count(PAGE) <= calls, f"{fell_back} fallbacks to the in-process store"
+    assert kuma.count(PAGE) == kuma.count("/api/status-page/heartbeat/platform")
 
 
 def test_two_users_never_share_a_per_user_key() -> None:
