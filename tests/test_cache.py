@@ -482,9 +482,7 @@ def test_a_slow_refresh_of_current_data_holds_the_poll_only_refresh_within() -> 
     (A fetch of 1 s against waits of 0.1 s: what waited and what did not stays plain on a
     loaded machine.)"""
     cache = WidgetCache(LocalStore(), max_waiting=2)
-    policy = FetchPolicy(
-        ttl=0.5, stale_ttl=60, upstream="u", timeout=2, answer_within=3, refresh_within=0.1
-    )
+    policy = FetchPolicy(ttl=0.5, stale_ttl=60, upstream="u", timeout=2, answer_within=3, refresh_within=0.1)
     slow = Slow(1.0, "v1", "v2", "v3")
 
     def timed() -> tuple[Any, str, float]:

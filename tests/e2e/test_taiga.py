@@ -192,6 +192,13 @@ def test_a_status_chosen_with_the_mouse_closes_its_menu(
 
 
 FOCUSED_ID = "() => document.activeElement && document.activeElement.id"
+# What holds a card's polls, for a test's failure to say (portal.js's per-card record).
+POLL_STATE = """(card) => {
+  const entry = document.querySelector(`#${card} .widget-card__body`)._portalPoll;
+  return { acting: entry.acting ? entry.acting.tagName : null, inFlight: entry.inFlight,
+    stopped: entry.stopped, offline: document.body.classList.contains("is-portal-offline"),
+    sincePoll: Date.now() - entry.lastPoll };
+}"""
 # Items tests name, which the tests that close "some item" leave alone; "Renouveler" stays
 # overdue for the calendar's words (closed first, it left no overdue day when run in order).
 TAKEN = (
@@ -520,7 +527,12 @@ def test_the_cards_turn_while_a_change_is_on_its_way_does_not_take_its_notice_aw
     page.wait_for_timeout(2000)
     assert polled == [], "the card polled as soon as the change was answered"
     expect(notice).to_contain_text(f"is now {choice}")
-    expect(notice).to_have_count(0, timeout=15_000)  # the card's next turn: it polls again
+    try:
+        expect(notice).to_have_count(0, timeout=15_000)  # the card's next turn: it polls again
+    except AssertionError as error:
+        raise AssertionError(
+            f"{page.evaluate(POLL_STATE, 'widget-tasks')}; changes sent {len(held)}"
+        ) from error
     assert polled
 
 

@@ -196,7 +196,9 @@
   // A request from inside a card that redraws its body (a status change, a month asked for):
   // the card does not poll while it is on its way. (htmx queued such a poll behind it and sent
   // it as soon as it was answered: the poll's answer took the change's notice away at once.)
-  document.addEventListener("htmx:beforeRequest", function (event) {
+  // (htmx:beforeSend: the request is sent, no listener can cancel it any more, so its
+  // htmx:afterRequest follows.)
+  document.addEventListener("htmx:beforeSend", function (event) {
     var target = event.detail.target;
     var entry = target && target._portalPoll;
     if (entry && event.detail.elt !== target) entry.acting = event.detail.elt;
