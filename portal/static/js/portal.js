@@ -196,18 +196,18 @@
   // A request from inside a card that redraws its body (a status change, a month asked for):
   // the card does not poll while it is on its way. (htmx queued such a poll behind it and sent
   // it as soon as it was answered: the poll's answer took the change's notice away at once.)
-  // (htmx:beforeSend: the request is sent, no listener can cancel it any more, so its
-  // htmx:afterRequest follows.)
+  // Released by the request's own loadend, which ends every request (answered, failed,
+  // dropped, timed out) after htmx has swapped its answer: htmx's afterRequest did not always
+  // reach the document for it (a card then never polled again after a change).
   document.addEventListener("htmx:beforeSend", function (event) {
     var target = event.detail.target;
     var entry = target && target._portalPoll;
-    if (entry && event.detail.elt !== target) entry.acting = event.detail.elt;
-  });
-
-  document.addEventListener("htmx:afterRequest", function (event) {
-    var target = event.detail.target;
-    var entry = target && target._portalPoll;
-    if (entry && entry.acting === event.detail.elt) entry.acting = null;
+    var xhr = event.detail.xhr;
+    if (!entry || event.detail.elt === target || !xhr) return;
+    entry.acting = xhr;
+    xhr.addEventListener("loadend", function () {
+      if (entry.acting === xhr) entry.acting = null;
+    });
   });
 
   // A note under a card about the person's own request (the live region reads it out). `kind`
