@@ -632,32 +632,101 @@ def test_invalidate_drops_a_key_and_the_next_read_fetches_anew() -> None:
         cache.invalidate("widget")  # neither a key nor a prefix ending in ":"
 
 
-@pytest.mark.parametrize("kind", ["in-process", "pod", "redis"])
-def test_a_fetch_that_began_before_an_invalidation_never_writes_after_it(
-    kind: str, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start() if kind == "redis" else None
-    try:
-        store: CacheStore
-        if server is not None:
-            store = RedisStore.from_url(server.url, None, "inv:", CODEC)
-        elif kind == "pod":
-            store = PodStore(tmp_path_factory.mktemp("pod"), CODEC)
-        else:
-            store = LocalStore()
-        cache = WidgetCache(store, max_waiting=1)
-        policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="taiga", timeout=5, answer_within=0.1)
-        gate = Gate("old: read before the change")
-        assert cache.get_or_fetch("widget:tasks:shared:open", gate, policy).state == "pending"
-        assert eventually(lambda: gate.calls == 1)
-        cache.invalidate("widget:tasks:shared:open")  # the change lands while the read is under way
-        gate.open.set()
-        time.sleep(0.2)  # the old read finishes and tries to store its value
-        fresh = cache.get_or_fetch("widget:tasks:shared:open", lambda: "new", policy)
-        assert fresh.value == "new"
-    finally:
-        if server:
+@pytest.fixture(params=["in-process", "pod", "redis"])
+def any_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CacheStore]:
+    """Each kind of store the widget cache runs on: a process's own, the pod's, Redis."""
+    if request.param == "redis":
+        server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+        try:
+            yield RedisStore.from_url(server.url, None, "inv:", CODEC)
+        finally:
             server.stop()
+    elif request.param == "pod":
+        yield PodStore(tmp_path_factory.mktemp("pod"), CODEC)
+    else:
+        yield LocalStore()
+
+
+def test_a_fetch_that_began_before_an_invalidation_never_writes_after_it(any_store: CacheStore) -> None:
+    cache = WidgetCache(any_store, max_waiting=1)
+    policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="taiga", timeout=5, answer_within=0.1)
+    gate = Gate("old: read before the change")
+    assert cache.get_or_fetch("widget:tasks:shared:open", gate, policy).state == "pending"
+    assert eventually(lambda: gate.calls == 1)
+    cache.invalidate("widget:tasks:shared:open")  # the change lands while the read is under way
+    gate.open.set()
+    time.sleep(0.2)  # the old read finishes and tries to store its value
+    fresh = cache.get_or_fetch("widget:tasks:shared:open", lambda: "new", policy)
+    assert fresh.value == "new"
+
+
+def test_an_invalidated_entry_is_shown_amended_while_its_key_is_fetched_anew(any_store: CacheStore) -> None:
+    """A change invalidates a key whose upstream is slow: its cards show the last data with the
+    change applied (never as current: stale, "too long", when the request waited in vain), then
+    stale with the reason when the new fetch fails; a second change before any fetch lands
+    amends that again; the new data replaces it."""
+    cache = WidgetCache(any_store, max_waiting=1, failure_hold=0.01)
+    policy = FetchPolicy(
+        ttl=30, stale_ttl=60, upstream="taiga", upstream_label="Taiga", timeout=5, answer_within=0.2
+    )
+    key = "widget:tasks:shared:board"
+    assert cache.get_or_fetch(key, lambda: ("a", "b"), policy).value == ("a", "b")
+    fetched_at = cache.get_or_fetch(key, lambda: ("x",), policy).fetched_at
+
+    cache.invalidate(key, amend=lambda board: (*board, "c"))  # the change, as Taiga answered it
+    gate = Gate(("a", "b", "c", "d"))
+    shown = cache.get_or_fetch(key, gate, policy)  # its refetch does not land within 0.2 s
+    assert (shown.state, shown.value, shown.fetched_at) == ("stale", ("a", "b", "c"), fetched_at)
+    assert str(shown.error) == "Taiga is taking too long to answer"
+    cache.invalidate(key, amend=lambda board: board[1:])  # a second change meanwhile
+    gate.open.set()  # the first refetch lands: it began before the second change, not kept
+    assert eventually(lambda: gate.calls == 1)
+
+    def down() -> tuple[str, ...]:
+        raise UpstreamUnavailable("taiga", Reason.of("Taiga cannot be reached"), "test")
+
+    assert eventually(lambda: cache.get_or_fetch(key, down, policy).state == "stale")
+    stale = cache.get_or_fetch(key, down, policy)
+    assert (stale.value, stale.fetched_at, str(stale.error)) == (
+        ("b", "c"),
+        fetched_at,
+        "Taiga cannot be reached",
+    )
+    # Taiga back: the fetch runs behind the stale answer (its upstream just failed), and lands.
+    assert eventually(lambda: cache.get_or_fetch(key, lambda: ("fresh",), policy).value == ("fresh",))
+
+
+def test_data_set_aside_is_shown_no_longer_than_any_stale_data() -> None:
+    """What an invalidation set aside is older data like any other: past the stale limit it is
+    not shown (nothing, and the card says loading), nor when a later fetch was shown since."""
+    cache = WidgetCache(LocalStore(), max_waiting=1)
+    policy = FetchPolicy(ttl=0.1, stale_ttl=0.2, upstream="taiga", timeout=5, answer_within=0.05)
+    key = "widget:tasks:shared:board"
+    assert cache.get_or_fetch(key, lambda: "old", policy).value == "old"
+    cache.invalidate(key)
+    time.sleep(0.35)  # past ttl + stale_ttl of the data set aside
+    gate = Gate("new")
+    shown = cache.get_or_fetch(key, gate, policy)
+    assert (shown.state, shown.value) == ("pending", None)
+    gate.open.set()
+
+
+def test_a_broken_amendment_keeps_the_data_as_it_was() -> None:
+    cache = WidgetCache(LocalStore(), max_waiting=1)
+    policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="taiga", timeout=5, answer_within=0.05)
+    key = "widget:tasks:shared:board"
+    assert cache.get_or_fetch(key, lambda: {"a": 1}, policy).value == {"a": 1}
+
+    def broken(board: dict[str, int]) -> dict[str, int]:
+        return {"a": board["missing"]}
+
+    cache.invalidate(key, amend=broken)
+    gate = Gate({"a": 2})
+    assert cache.get_or_fetch(key, gate, policy).value == {"a": 1}
+    gate.open.set()
+    assert eventually(lambda: cache.get_or_fetch(key, gate, policy).value == {"a": 2})
 
 
 @pytest.fixture

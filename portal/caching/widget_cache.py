@@ -25,7 +25,11 @@ Every widget part goes through `WidgetCache.get_many([...])` (or `get_or_fetch` 
   circuit closed;
 - `invalidate(key or prefix)` drops entries, failure records, every worker's kept copies and
   the flights under way (through the broadcast), and a fetch that began before it can never
-  write its older value after it (the store's guarded write);
+  write its older value after it (the store's guarded write). An invalidated key's last entry
+  is kept aside (`Superseded`, amended by the change that invalidated it when the change says
+  how): never current, it is what the card shows while the key is fetched anew — "pending",
+  then stale if that fetch fails or is too slow — rather than nothing (a change made while its
+  upstream is slow would otherwise leave the card empty until the upstream is fast again);
 - Redis going away falls back to an in-process store with a warning, never a 5xx.
 """
 
@@ -114,6 +118,11 @@ def _mark_key(target: str) -> str:
     return f"inval:{target}"
 
 
+def _aside_key(key: str) -> str:
+    """Where an invalidated key's last entry is kept while the key is fetched anew."""
+    return f"aside:{key}"
+
+
 def _marks_of(key: str) -> list[str]:
     """The invalidation marks that cover `key`: the key itself and each prefix ending in ":"."""
     marks = [_mark_key(key)]
@@ -131,6 +140,12 @@ class Entry:
     value: Any
     fingerprint: str
     fetched_at: float
+
+
+@dataclass(frozen=True)
+class Superseded(Entry):
+    """The last entry of a key that was invalidated (maybe amended by the change): shown while
+    the key is fetched anew, never as current. Built when read, never stored as such."""
 
 
 @dataclass(frozen=True)
@@ -182,8 +197,13 @@ class FetchPolicy:
         return self.timeout + 1.0
 
     def current(self, entry: Entry | None, now: float) -> bool:
-        """Whether `entry` may still be shown as current while its refresh is under way."""
-        return entry is not None and now - entry.fetched_at < self.ttl + self.grace
+        """Whether `entry` may still be shown as current while its refresh is under way (an
+        invalidated one never is)."""
+        return (
+            entry is not None
+            and not isinstance(entry, Superseded)
+            and now - entry.fetched_at < self.ttl + self.grace
+        )
 
     @property
     def wait_timeout(self) -> float:
@@ -338,6 +358,8 @@ class WidgetCache:
                     self._flight(request, entry)  # refreshed ahead, in the background
                 continue
             results.append(None)
+            if entry is None:
+                entry = self._superseded(request.key, request.policy, now)
             flight, leading = self._flight(request, entry)
             flights.append((index, flight, entry, leading))
         if flights and self._waiting.acquire(blocking=False):
@@ -348,10 +370,16 @@ class WidgetCache:
                 for index, flight, entry, _ in flights:
                     policy = requests[index].policy
                     current = policy.current(entry, now)
-                    if entry is not None and not current and self._known_failing(requests[index], entry):
+                    if (
+                        entry is not None
+                        and not current
+                        and not isinstance(entry, Superseded)
+                        and self._known_failing(requests[index], entry)
+                    ):
                         # Its last refresh failed, here or in another worker (a hang, an outage):
                         # this one will most likely fail too. The old data now, marked stale,
-                        # holds no thread.
+                        # holds no thread. (Not data a change set aside: the upstream's last
+                        # failure may be that change's, the key read anew has not failed yet.)
                         continue
                     within = policy.refresh_within if current else policy.answer_within
                     flight.done.wait(max(0.0, flight.started + within - time.monotonic()))
@@ -622,19 +650,52 @@ class WidgetCache:
 
     # --- invalidation ----------------------------------------------------------------------
 
-    def invalidate(self, target: str) -> None:
+    def invalidate(self, target: str, amend: Callable[[Any], Any] | None = None) -> None:
         """Drop a key, or every key under a prefix ending in ":", in every worker of every replica.
 
         The store's entries and failure records go, each worker forgets its kept copies and
         its flights under way, and a fetch that began before this call cannot store its
-        (older) result afterwards.
+        (older) result afterwards. A single key's last entry is kept aside, passed through
+        `amend` (the change that invalidated it, applied to what the cards showed), to be shown
+        while the key is fetched anew (see `Superseded`).
         """
         if not target or not (target.endswith(":") or ":" in target):
             raise ValueError(f"not a cache key or a prefix ending in ':': {target!r}")
+        if not target.endswith(":"):
+            self._set_aside(target, amend)
         if self.store.shared:
             self._clear(target)  # once, for everyone
         self.broadcast.publish(TOPIC, target)  # every process, this one too, runs _forget
         log.info("cache invalidated", extra={"event": "cache_invalidated", "target": target})
+
+    def _set_aside(self, key: str, amend: Callable[[Any], Any] | None) -> None:
+        """Keep `key`'s entry (or the one already set aside, when the key has not been fetched
+        anew since an earlier invalidation), amended, for while the key is fetched anew."""
+        entry = self._safe_get(key)
+        if not isinstance(entry, Entry):
+            entry = self._safe_get(_aside_key(key))
+            if not isinstance(entry, Entry):
+                return
+        value = entry.value
+        if amend is not None:
+            try:
+                value = amend(value)
+            except Exception:  # a bug in the amendment: what the cards showed, as it was
+                log.exception(
+                    "amending an invalidated entry failed", extra={"event": "amend_failed", "key": key}
+                )
+                value = entry.value
+        kept = Entry(
+            value, fingerprint(value) if value is not entry.value else entry.fingerprint, entry.fetched_at
+        )
+        self.store.set(_aside_key(key), kept, MARK_TTL)
+
+    def _superseded(self, key: str, policy: FetchPolicy, now: float) -> Superseded | None:
+        """The entry set aside when `key` was invalidated, while younger than the stale limit."""
+        value = self._safe_get(_aside_key(key))
+        if isinstance(value, Entry) and now - value.fetched_at < policy.ttl + policy.stale_ttl:
+            return Superseded(value.value, value.fingerprint, value.fetched_at)
+        return None
 
     def _clear(self, target: str) -> None:
         """Mark the invalidation (fetches that began before cannot write) and delete what it covers."""
@@ -643,6 +704,7 @@ class WidgetCache:
         if target.endswith(":"):
             self.store.delete_prefix(target)
             self.store.delete_prefix(self._failure_key(target))
+            self.store.delete_prefix(_aside_key(target))  # nothing is set aside for a prefix
         else:
             self.store.delete(target)
             self.store.delete(self._failure_key(target))

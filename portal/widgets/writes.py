@@ -30,6 +30,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from flask import Response, g
@@ -96,6 +97,7 @@ def widget_write(
     touches: Sequence[str],
     change: Change,
     row: str | None = None,
+    amend: Callable[[str, Any], Any] | None = None,
 ) -> Response:
     """Run one change of `widget` on `upstream` and answer with the updated card.
 
@@ -103,8 +105,10 @@ def widget_write(
     is the key of the card's row it is about, where the card says how it went when it shows it;
     `touches` are the cache keys or prefixes to invalidate afterwards; `change` makes the call
     and returns what the card should say (None: "Saved"; `Unchanged`: nothing was written), or
-    raises `WriteRefused` or an `UpstreamError`. A person past `WritePace`'s limit is told to
-    wait, and nothing is sent.
+    raises `WriteRefused` or an `UpstreamError`. `amend(key, value)` applies what the change
+    made (as the upstream answered it) to a touched key's last value, shown while that key is
+    fetched anew: a slow upstream then shows the change at once rather than the state before
+    it, or nothing. A person past `WritePace`'s limit is told to wait, and nothing is sent.
     """
     state = portal_state()
     ctx = state.widgets[widget.slug]
@@ -144,7 +148,8 @@ def widget_write(
     )
     if outcome != "forbidden" and done.touched:
         for key in touches:
-            state.cache.invalidate(key)  # even unchanged: the card may have shown an older state
+            # Even unchanged: the card may have shown an older state.
+            state.cache.invalidate(key, None if amend is None else partial(amend, key))
         if outcome != "unchanged":
             # Every open page (this person's other tabs, teammates' dashboards) polls this tool's
             # cards at its next answer, as after a change the tool pushed (caching/changes.py).

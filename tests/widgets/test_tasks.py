@@ -399,6 +399,40 @@ def test_a_status_change_lands_with_the_version_and_answers_with_the_updated_ite
     assert [(r.action, r.outcome) for r in audits] == [("set_status", "ok")]  # type: ignore[attr-defined]
 
 
+def test_a_status_change_while_taiga_is_slow_shows_on_the_last_board_not_an_empty_card(
+    taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """Taiga slow (each call 0.3 s: the board, several calls, takes longer than a request waits):
+    the change's answer shows the board the card had, with the changed item in its new status
+    and the next version, marked as older data, rather than no items at all; once the board is
+    read anew, the card shows it fresh."""
+    server, world = tracker
+    app = taiga_app(changes=lambda c: c["cache"].update(answer_within=0.5))
+    client = _as(app, "camille")
+    html = card(client, "tasks", until="task-row")
+    action, version, statuses = status_form(html, "Relire la politique réseau")
+    row_count = html.count('class="task-row')
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    server.latency = 0.3
+    try:
+        answer = _post(
+            client, action, statuses["In progress"], version, Origin=ORIGIN, **{"X-CSRFToken": token}
+        )
+        shown = answer.get_data(as_text=True)
+        assert answer.status_code == 200 and "is now In progress." in shown
+        assert status_shown(shown, "Relire la politique réseau") == "In progress"
+        assert shown.count('class="task-row') == row_count  # every item still listed
+        _, next_version, _ = status_form(shown, "Relire la politique réseau")
+        assert next_version == str(int(version) + 1)  # a second change would not be a conflict
+        assert "is-stale" in shown and "Data unavailable" not in shown  # said to be older data
+        fresh = card(client, "tasks", until="is-ok")  # the board read anew lands
+        assert status_shown(fresh, "Relire la politique réseau") == "In progress"
+    finally:
+        server.latency = 0.0
+    item = next(i for i in world.items["task"].values() if i.subject.startswith("Relire"))
+    assert world.statuses["task"][item.status].name == "In progress"
+
+
 def test_a_status_sent_again_writes_nothing_and_sets_no_other_page_polling(
     taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -189,6 +189,28 @@ class Board:
     def items_of(self, person: Person) -> tuple[WorkItem, ...]:
         """The items assigned to `person`, in the board's order."""
         return tuple(self.items[at] for at in self.items_at.get(person.id, ()))
+
+    def with_status_of(self, changed: WorkItem) -> Board:
+        """This board with `changed`'s status and version (as Taiga answered a change), or
+        without it once closed (the board holds open items); the same board if it lacks it."""
+        items: list[WorkItem] = []
+        for item in self.items:
+            if (item.kind, item.id) != (changed.kind, changed.id):
+                items.append(item)
+            elif not changed.is_closed:
+                items.append(
+                    replace(
+                        item,
+                        status=changed.status,
+                        status_name=changed.status_name,
+                        status_color=changed.status_color,
+                        version=changed.version,
+                        modified=changed.modified or item.modified,
+                    )
+                )
+        if len(items) == len(self.items) and all(a is b for a, b in zip(items, self.items, strict=True)):
+            return self
+        return replace(self, items=tuple(items))
 
 
 @dataclass(frozen=True)

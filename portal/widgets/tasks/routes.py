@@ -12,7 +12,7 @@ from ...web.i18n import select_locale
 from ..contract import WidgetContext, upstream_key
 from ..taiga import hooks
 from ..taiga.cards import taiga_name
-from ..taiga.client import Kind, TaigaClient
+from ..taiga.client import Board, Kind, TaigaClient, WorkItem
 from ..taiga.keeping import StorageMissing, keeper
 from ..taiga.upstream import TAIGA
 from ..taiga.work import SORTS
@@ -45,6 +45,7 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
         status = version = -1
     item_kind: Kind = next((known for known in KINDS if known == kind), "task")
     valid = kind in KINDS and status > 0 and version >= 0
+    made: list[WorkItem] = []  # the item as Taiga answered the change (or already held it)
 
     def change(ctx: WidgetContext, user: User) -> Reason | Unchanged | None:
         if not valid:
@@ -59,6 +60,7 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
         # Already so (this change sent again after its answer was lost, or the same change made
         # in Taiga meanwhile): nothing to write, and nothing of anyone's is overwritten.
         if current.status == status:
+            made.append(current)
             return Unchanged(
                 Reason.of(
                     N_("“%(subject)s” is now %(status)s."),
@@ -67,6 +69,7 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
                 )
             )
         updated = client.set_status(item_kind, item_id, status, version, language)
+        made.append(updated)
         return Reason.of(
             N_("“%(subject)s” is now %(status)s."), subject=updated.subject, status=updated.status_name
         )
@@ -79,6 +82,9 @@ def change_status(widget: TasksWidget, kind: str, item_id: int) -> Response:
         touches=[upstream_key(TAIGA, "board")],
         change=change,
         row=f"{item_kind}-{item_id}",
+        amend=lambda _key, board: board.with_status_of(made[0])
+        if made and isinstance(board, Board)
+        else board,
     )
 
 
