@@ -433,6 +433,34 @@ def test_a_status_change_while_taiga_is_slow_shows_on_the_last_board_not_an_empt
     assert world.statuses["task"][item.status].name == "In progress"
 
 
+def test_the_board_takes_a_changed_status_and_drops_an_item_the_change_closed(
+    tracker: tuple[SimServer, TaigaWorld],
+) -> None:
+    """What a change's answer makes of the board a card showed (`Board.with_status_of`): the
+    item's new status and version, nothing else moved; closed, it leaves the board of open items."""
+    server, world = tracker
+    client = TaigaClient(
+        requests.Session(),
+        f"{server.url}/api/v1/",
+        {"username": taiga.SERVICE_ACCOUNT[0], "password": taiga.SERVICE_ACCOUNT[2]},
+    )
+    board = client.board()
+    task = next(i for i in board.items if i.kind == "task" and i.subject.startswith("Relire"))
+    statuses = {s.name: s for s in world.statuses["task"].values() if s.project == task.project}
+    moved = client.set_status("task", task.id, statuses["In progress"].id, task.version)
+    amended = board.with_status_of(moved)
+    after = next(i for i in amended.items if i.id == task.id and i.kind == "task")
+    assert (after.status, after.status_name, after.version) == (moved.status, "In progress", task.version + 1)
+    assert [i for i in amended.items if i is not after] == [i for i in board.items if i is not task]
+    person = next(p for p in board.people if p.id in task.assignees)
+    assert after in amended.items_of(person)  # the person's cut is made anew
+
+    closing = next(s for s in statuses.values() if s.is_closed)
+    closed = client.set_status("task", task.id, closing.id, moved.version)
+    assert task.id not in {i.id for i in amended.with_status_of(closed).items if i.kind == "task"}
+    assert board.with_status_of(replace(moved, id=-1)) is board  # not on the board: the same board
+
+
 def test_a_status_sent_again_writes_nothing_and_sets_no_other_page_polling(
     taiga_app: Callable[..., Flask], tracker: tuple[SimServer, TaigaWorld], caplog: pytest.LogCaptureFixture
 ) -> None:
