@@ -578,6 +578,7 @@ def test_a_change_made_while_taiga_is_slow_shows_at_once_and_the_card_polls_on(
         assert rows.count() == before
         expect(page.locator(f"#{uid}-status")).to_contain_text(choice)
         expect(page.locator("#widget-tasks .widget-content.is-stale")).to_be_attached(timeout=1)
+        assert page.evaluate(FOCUSED_ID) == f"{uid}-status"  # the keyboard stays on the item
         page.on("request", lambda r: polled.append(r.url) if poll.search(r.url) else None)
         try:  # the card's next turn, a period after the answer: it polls, and the board is fresh
             expect(page.locator("#widget-tasks .widget-content.is-ok")).to_be_attached(
