@@ -577,7 +577,11 @@ def test_a_change_made_while_taiga_is_slow_shows_at_once_and_the_card_polls_on(
         assert "Data unavailable" not in body.inner_text()
         assert rows.count() == before
         expect(page.locator(f"#{uid}-status")).to_contain_text(choice)
-        expect(page.locator("#widget-tasks .widget-content.is-stale")).to_be_attached(timeout=1)
+        content = page.locator("#widget-tasks .widget-content")
+        said = f"{content.get_attribute('class')} {content.get_attribute('data-poll')}"
+        # Not shown as fresh: older data (the answer waited for the board in vain), or, when other
+        # requests held the places to wait, the card asks again soon.
+        assert "is-stale" in said or said.endswith(" soon"), said
         assert page.evaluate(FOCUSED_ID) == f"{uid}-status"  # the keyboard stays on the item
         page.on("request", lambda r: polled.append(r.url) if poll.search(r.url) else None)
         try:  # the card's next turn, a period after the answer: it polls, and the board is fresh
