@@ -316,7 +316,7 @@ def test_data_past_its_refresh_time_is_stale_while_the_refresh_hangs() -> None:
     time.sleep(policy.grace + 0.05)  # the data is now older than ttl + grace
     late = [cache.get_or_fetch(KEY, gate, policy) for _ in range(5)]
     assert all(r.state == "stale" and r.value == "v1" for r in late)
-    assert str(late[0].error) == "Upstream is taking too long to answer"
+    assert str(late[0].error) == "Upstream is taking too long to answer" and late[0].fetching
     assert gate.calls == 1
     gate.open.set()
     assert eventually(lambda: cache.get_or_fetch(KEY, gate, policy).value == "v2")
@@ -694,6 +694,7 @@ def test_an_invalidated_entry_is_shown_amended_while_its_key_is_fetched_anew(any
         fetched_at,
         "Taiga cannot be reached",
     )
+    assert not stale.fetching  # failed: asked again at the card's period
     # Taiga back: the fetch runs behind the stale answer (its upstream just failed), and lands.
     assert eventually(lambda: cache.get_or_fetch(key, lambda: ("fresh",), policy).value == ("fresh",))
 

@@ -165,6 +165,8 @@ class CacheResult(Generic[T]):
     fetched_at: float | None
     source: Source
     error: Reason | None = None
+    # Stale only because the fetch under way is late (it may still land): the card asks again soon.
+    fetching: bool = False
 
     @property
     def state(self) -> Literal["ok", "stale", "error", "pending"]:
@@ -430,14 +432,19 @@ class WidgetCache:
         if policy.current(entry, time.time()):
             return CacheResult.of(entry, "coalesced")
         failing = None if failure is not None else self._known_failing(request, entry)
-        if failure is None and failing is None and time.monotonic() - flight.started < policy.answer_within:
-            # The refresh has only just begun and this request could not wait for it (other
-            # requests were waiting): it is not late. The old data is shown for what it is (its
-            # fetch time), and the card asks again soon instead of calling the upstream slow.
-            return CacheResult.of(entry, "pending")
-        # Past the time any refresh may take, or its upstream failing: as stale as if this
-        # request had fetched itself.
-        return CacheResult.of(entry, "stale", failure.reason if failure else failing or policy.too_slow)
+        if failure is None and failing is None:
+            if time.monotonic() - flight.started < policy.answer_within:
+                # The refresh has only just begun and this request could not wait for it (other
+                # requests were waiting): it is not late. The old data is shown for what it is
+                # (its fetch time), and the card asks again soon instead of calling the upstream slow.
+                return CacheResult.of(entry, "pending")
+            # Past the time a request waits, as stale as if it had fetched itself; the refresh
+            # may still land (a slow upstream, a board read anew after a change): ask again soon.
+            return CacheResult(
+                entry.value, entry.fingerprint, entry.fetched_at, "stale", policy.too_slow, True
+            )
+        # Its upstream failing: stale, with what failed.
+        return CacheResult.of(entry, "stale", failure.reason if failure else failing)
 
     # --- flights ---------------------------------------------------------------------------
 

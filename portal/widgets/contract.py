@@ -217,7 +217,7 @@ class WidgetView:
     notice_at: str | None = None
     now: datetime | None = None  # the clock step the text is written for (widgets with a clock)
     fetched_at: datetime | None = None  # when the oldest data shown was fetched
-    pending: bool = False  # a part is still loading: poll again soon
+    pending: bool = False  # a part is still loading (or late, its fetch under way): poll again soon
     choice: Hashable = None  # what the card shows of its data (Widget.choice): a filter, a sort
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -175,6 +175,7 @@ def _shown(results: Sequence[tuple[Part[Any], CacheResult[Any]]]) -> tuple[Hasha
             result.state,
             result.error,
             result.fetched_at if result.error is not None else None,  # "stale since HH:MM"
+            result.fetching,  # data-poll="soon"
         )
         for part, result in results
     )
@@ -186,7 +187,8 @@ def build_view(
     """Combine the parts' results (a selected part's already cut for the person) into one card state."""
     parts = tuple(PartResult(part, result, result.value) for part, result in results)
     with_data = [p for p in parts if p.result.value is not None]
-    pending = any(p.result.state == "pending" for p in parts)
+    # Still loading, or late and still being fetched: the card asks again soon.
+    pending = any(p.result.state == "pending" or p.result.fetching for p in parts)
     view = WidgetView(widget=ctx.widget, state="ok", parts=parts, settings=ctx.settings, now=now)
     view.pending = pending
     if with_data:

@@ -661,6 +661,50 @@ def test_a_change_pushed_by_taigas_webhook_shows_without_waiting_for_the_cards_p
         context.close()
 
 
+def test_a_change_whose_board_comes_late_asks_again_soon_and_keeps_its_notice_meanwhile(
+    browser: Browser, pushed_portal: str, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """Taiga slow to give the board read anew after a change (0.5 s a call, several calls): the
+    change's answer shows the card's items with the change, not yet fresh, and asks again soon
+    rather than at the card's period (five minutes here); the answer that brings the fresh board
+    keeps the change's notice in its item's row, and the keyboard's focus where it was."""
+    server, world = tracker
+    viewport = {"width": 1280, "height": 1000}
+    context = browser.new_context(base_url=pushed_portal, locale="en", viewport=viewport)  # type: ignore[arg-type]
+    try:
+        page = context.new_page()
+        page.goto("/auth/demo-user/camille")
+        page.goto("/")
+        page.wait_for_function(SETTLED)
+        uid = f"tasks-task-{_task(world, 'Relire la politique').id}"
+        options = page.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").filter(
+            has_not=page.locator(".status-menu__closes")
+        )
+        expect(options.first).to_be_attached(timeout=15_000)
+        choice = (options.first.text_content() or "").strip()
+        notice = page.locator(f'#widget-tasks [data-key="{uid}"] .card-notice')
+        content = page.locator("#widget-tasks .widget-content")
+        server.latency = 0.5
+        try:
+            _open_menu_by_keyboard(page, uid, choice)
+            page.keyboard.press("Enter")
+            expect(notice).to_contain_text(f"is now {choice}", timeout=15_000)
+            assert content.get_attribute("data-poll") == "soon", content.get_attribute("class")
+            fresh = page.locator("#widget-tasks .widget-content.is-ok:not([data-poll])")
+            try:
+                expect(fresh).to_be_attached(timeout=20_000)
+            except AssertionError as error:
+                raise AssertionError(page.evaluate(POLL_STATE, "widget-tasks")) from error
+        finally:
+            server.latency = 0.0
+        expect(notice).to_contain_text(f"is now {choice}")  # still there, in its item's row
+        assert notice.count() == 1
+        expect(page.locator(f"#{uid}-status")).to_contain_text(choice)
+        assert page.evaluate(FOCUSED_ID) == f"{uid}-status"
+    finally:
+        context.close()
+
+
 def test_a_status_changed_in_one_browser_shows_in_another_without_waiting_for_its_poll(
     browser: Browser, pushed_portal: str
 ) -> None:

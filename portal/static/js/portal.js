@@ -1108,6 +1108,8 @@
     if (!entry) return;
     var content = currentContent(body);
     if (!content) return;
+    var request = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!request || request === body) carryNotice(entry, content);
     var ask = asked(choiceOf(entry, content));
     var chose = entry.shownAsk !== undefined && ask !== entry.shownAsk;
     var added = markNewRows(body, content, chose);
@@ -1124,7 +1126,6 @@
     var words = content.getAttribute("data-announce") || "";
     var pending = content.getAttribute("data-poll") === "soon";
     var back = recovered(card, entry, content, words);
-    var request = event.detail.requestConfig && event.detail.requestConfig.elt;
     if (request && request !== body) {
       answeredAction(card, entry, content, words, back, event.detail.xhr);
       return;
@@ -1165,7 +1166,9 @@
   // (a notice that arrives already written is not read by every screen reader), then the card's
   // words if they changed. Its data is as fresh as can be: its next poll waits a whole period,
   // which also leaves the notice on screen that long, and the change this answer tells of does
-  // not poll it again (the other cards of its tool poll at once: pollWhatChanged).
+  // not poll it again (the other cards of its tool poll at once: pollWhatChanged). Unless its
+  // data is still on its way (the tool slow to give what the change touched): then it asks
+  // again soon, and those answers keep the notice where it was until that whole period is over.
   function answeredAction(card, entry, content, words, back, xhr) {
     var region = card.querySelector("[data-live-region]");
     var notice = content.querySelector(".card-notice");
@@ -1177,7 +1180,47 @@
     entry.lastAnnouncement = words;
     entry.lastPoll = Date.now();
     schedule(entry);
+    keepNotice(entry, content.getAttribute("data-poll") === "soon" ? notice : null);
+    pollSoonIfLoading(entry, false);
     if (xhr) pollWhatChanged(xhr.getResponseHeader(CHANGED_HEADER), entry);
+  }
+
+  // The notice of a change, kept for the card's quicker polls until its own next turn: where it
+  // was (the row of the item it is about, else the card's top) and whether it had the focus.
+  function keepNotice(entry, notice) {
+    var row = notice && notice.closest("[data-key]");
+    entry.keptNotice = notice ? {
+      node: notice.cloneNode(true),
+      row: row ? row.getAttribute("data-key") : null,
+      place: notice.parentElement ? notice.parentElement.className.split(" ")[0] : "",
+      until: Date.now() + entry.interval * 1000 - 1000,
+    } : null;
+  }
+
+  function carryNotice(entry, content) {
+    var kept = entry.keptNotice;
+    if (!kept) return;
+    if (Date.now() >= kept.until || content.querySelector(".card-notice")) {
+      entry.keptNotice = null;
+      return;
+    }
+    var row = kept.row && content.querySelector("[data-key=\"" + CSS.escape(kept.row) + "\"]");
+    var place = row && ((kept.place && row.querySelector("." + CSS.escape(kept.place))) || row);
+    var node = kept.node.cloneNode(true);
+    if (place) {
+      place.appendChild(node);
+    } else {  // its item is off the list now: at the card's top, as the server puts it then
+      node.className = node.className.split(" ").filter(function (name) {
+        return name === "card-notice" || name.indexOf("is-") === 0;
+      }).join(" ");
+      content.insertBefore(node, content.firstChild);
+    }
+    var had = entry.focusHad;
+    if (had && !had.element.isConnected && had.element.classList && had.element.classList.contains("card-notice")) {
+      node.setAttribute("tabindex", "-1");
+      node.focus();
+      entry.focusHad = null;
+    }
   }
 
   /* ---- what came since the person last looked -------------------------------------------- */
