@@ -224,6 +224,15 @@ def _open_menu_by_keyboard(page: Page, uid: str, choice: str) -> Any:
     raise AssertionError(f"Tab did not reach {choice!r} in {uid}")
 
 
+def _open_status_of(page: Page, uid: str, timeout: float = 20_000) -> str:
+    """The first status `uid`'s menu offers that leaves the item open (once the menu is there)."""
+    options = page.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").filter(
+        has_not=page.locator(".status-menu__closes")
+    )
+    expect(options.first).to_be_attached(timeout=timeout)
+    return (options.first.text_content() or "").strip()
+
+
 def test_the_poll_after_a_change_keeps_an_open_menu_and_the_focus_in_it(
     page_of: Any, tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
@@ -473,10 +482,7 @@ def test_a_change_made_while_the_card_polls_is_no_sign_of_the_portal_being_down(
                 break
             page.wait_for_timeout(100)
         assert held, "the card did not poll"
-        options = page.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").filter(
-            has_not=page.locator(".status-menu__closes")
-        )
-        choice = (options.first.text_content() or "").strip()
+        choice = _open_status_of(page, uid)
         _open_menu_by_keyboard(page, uid, choice)
         page.keyboard.press("Enter")
         notice = page.locator("#widget-tasks .card-notice")
@@ -518,10 +524,7 @@ def test_the_cards_turn_while_a_change_is_on_its_way_does_not_take_its_notice_aw
             held.append(route)
 
     page.route(changes, hold_the_first)
-    options = page.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").filter(
-        has_not=page.locator(".status-menu__closes")
-    )
-    choice = (options.first.text_content() or "").strip()
+    choice = _open_status_of(page, uid)
     _open_menu_by_keyboard(page, uid, choice)
     page.keyboard.press("Enter")
     for _ in range(50):
@@ -558,11 +561,7 @@ def test_a_change_made_while_taiga_is_slow_shows_at_once_and_the_card_polls_on(
     page = page_of()
     item = _task(world, "Relire la politique")
     uid = f"tasks-task-{item.id}"
-    options = page.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").filter(
-        has_not=page.locator(".status-menu__closes")
-    )
-    expect(options.first).to_be_attached()
-    choice = (options.first.text_content() or "").strip()
+    choice = _open_status_of(page, uid)
     rows = page.locator("#widget-tasks .task-row")
     before = rows.count()
     polled: list[str] = []
@@ -677,11 +676,7 @@ def test_a_change_whose_board_comes_late_asks_again_soon_and_keeps_its_notice_me
         page.goto("/")
         page.wait_for_function(SETTLED)
         uid = f"tasks-task-{_task(world, 'Relire la politique').id}"
-        options = page.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").filter(
-            has_not=page.locator(".status-menu__closes")
-        )
-        expect(options.first).to_be_attached(timeout=15_000)
-        choice = (options.first.text_content() or "").strip()
+        choice = _open_status_of(page, uid, timeout=15_000)
         notice = page.locator(f'#widget-tasks [data-key="{uid}"] .card-notice')
         content = page.locator("#widget-tasks .widget-content")
         server.latency = 0.5
@@ -754,11 +749,7 @@ def test_a_status_change_is_said_and_stays_on_the_card_until_its_own_next_turn(
         page.goto("/")
         page.wait_for_function(SETTLED)
         uid = f"tasks-task-{_task(world, 'Nettoyer les anciennes').id}"
-        options = page.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").filter(
-            has_not=page.locator(".status-menu__closes")
-        )
-        expect(options.first).to_be_attached(timeout=15_000)
-        chosen = (options.first.text_content() or "").strip()
+        chosen = _open_status_of(page, uid, timeout=15_000)
         page.clock.pause_at(page.evaluate("() => Date.now()") + 50)
         asked: list[tuple[str, str]] = []
         page.on("request", lambda r: asked.append((r.method, r.url.split("/widgets/")[-1].split("?")[0])))
