@@ -130,6 +130,25 @@ class PodStore(FileStore):
         if random.random() < self.SWEEP_CHANCE:
             self.sweep()
 
+    def copy(self, source: str, target: str, timeout: float) -> bool:
+        found = self._open_entry(source)
+        if found is None:
+            return False
+        expires, _, rest = found[0].partition(b"\n")
+        _, _, value = rest.partition(b"\n")  # after the key's line
+        try:
+            if float(expires) <= time.time():
+                return False
+        except ValueError:
+            return False
+        head = f"{time.time() + _whole_seconds(timeout):.3f}\n{json.dumps(target)}\n".encode()
+        try:
+            self._write(target, head + value)
+        except OSError as exc:
+            self._write_failed(exc)
+            return False
+        return True
+
     def _write_failed(self, exc: OSError) -> None:
         with self._warn_lock:
             now = time.monotonic()

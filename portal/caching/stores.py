@@ -90,6 +90,12 @@ class CacheStore(Store, Protocol):
         """The value and a short tag that names it (None: this store has no tags)."""
         ...
 
+    def copy(self, source: str, target: str, timeout: float) -> bool:
+        """Store `source`'s value under `target` as it is stored (neither decoded nor encoded
+        again: a board of 1,000 people takes 0.2 s of CPU to read and write back); whether
+        there was one to copy."""
+        ...
+
     def tag(self, key: str) -> bytes | None:
         """The tag of the value stored now, without reading the value (None: missing, or no tags).
 
@@ -226,6 +232,13 @@ class LocalStore:
     def get_tagged(self, key: str) -> tuple[Any, bytes | None]:
         return self.get(key), None  # in-process values need no decoding: nothing to spare
 
+    def copy(self, source: str, target: str, timeout: float) -> bool:
+        value = self.get(source)
+        if value is None:
+            return False
+        self.set(target, value, timeout)
+        return True
+
     def tag(self, key: str) -> bytes | None:
         return None
 
@@ -300,6 +313,13 @@ class RedisStore:
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         self.client.set(self._key(key), self.codec.dumps(value), ex=_whole_seconds(timeout))
+
+    def copy(self, source: str, target: str, timeout: float) -> bool:
+        raw = self._raw(source)  # the signature covers the value, not its key: it holds as it is
+        if raw is None:
+            return False
+        self.client.set(self._key(target), raw, ex=_whole_seconds(timeout))
+        return True
 
     def add(self, key: str, value: Any, timeout: float) -> bool:
         stored = self.client.set(self._key(key), self.codec.dumps(value), ex=_whole_seconds(timeout), nx=True)
@@ -429,6 +449,10 @@ class FallbackStore:
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         self._call("set", key, value, timeout)
+
+    def copy(self, source: str, target: str, timeout: float) -> bool:
+        copied: bool = self._call("copy", source, target, timeout)
+        return copied
 
     def add(self, key: str, value: Any, timeout: float) -> bool:
         added: bool = self._call("add", key, value, timeout)

@@ -676,31 +676,36 @@ class WidgetCache:
         log.info("cache invalidated", extra={"event": "cache_invalidated", "target": target})
 
     def _set_aside(self, key: str, amend: Callable[[Any], Any] | None) -> None:
-        """Keep `key`'s entry (or the one already set aside, when the key has not been fetched
-        anew since an earlier invalidation), amended, for while the key is fetched anew."""
-        entry = self._safe_get(key)
+        """Keep `key`'s entry (or the one already set aside, when the key has not been read anew
+        since an earlier invalidation), amended, for while the key is read anew."""
+        aside = _aside_key(key)
+        if amend is None:
+            self.store.copy(key, aside, MARK_TTL)  # as stored: nothing decoded or encoded again
+            return
+        kept = self._kept.get(key) if self._kept is not None else None  # decoded already
+        entry = kept.entry if kept is not None else self._safe_get(key)
         if not isinstance(entry, Entry):
-            entry = self._safe_get(_aside_key(key))
+            entry = self._safe_get(aside)
             if not isinstance(entry, Entry):
                 return
-        value = entry.value
-        if amend is not None:
-            try:
-                value = amend(value)
-            except Exception:  # a bug in the amendment: what the cards showed, as it was
-                log.exception(
-                    "amending an invalidated entry failed", extra={"event": "amend_failed", "key": key}
-                )
-                value = entry.value
-        kept = Entry(
-            value, fingerprint(value) if value is not entry.value else entry.fingerprint, entry.fetched_at
+        try:
+            value = amend(entry.value)
+        except Exception:  # a bug in the amendment: what the cards showed, as it was
+            log.exception("amending an invalidated entry failed", extra={"event": "amend_failed", "key": key})
+            value = entry.value
+        changed = value is not entry.value
+        self.store.set(
+            aside,
+            Entry(value, fingerprint(value) if changed else entry.fingerprint, entry.fetched_at),
+            MARK_TTL,
         )
-        self.store.set(_aside_key(key), kept, MARK_TTL)
 
     def _superseded(self, key: str, policy: FetchPolicy, now: float) -> Superseded | None:
-        """The entry set aside when `key` was invalidated, while younger than the stale limit."""
-        value = self._safe_get(_aside_key(key))
-        if isinstance(value, Entry) and now - value.fetched_at < policy.ttl + policy.stale_ttl:
+        """The entry set aside when `key` was invalidated, while younger than the stale limit.
+        Read like any entry (decoded once per worker, then known by its tag): every poll of a
+        card asks for it while the key is read anew."""
+        value = self._read_entry(_aside_key(key), policy.ttl)
+        if value is not None and now - value.fetched_at < policy.ttl + policy.stale_ttl:
             return Superseded(value.value, value.fingerprint, value.fetched_at)
         return None
 
@@ -727,8 +732,10 @@ class WidgetCache:
         if self._kept is not None:
             if target.endswith(":"):
                 self._kept.forget_prefix(target)
+                self._kept.forget_prefix(_aside_key(target))
             else:
                 self._kept.forget(target)
+                self._kept.forget(_aside_key(target))  # set aside anew by this invalidation
         with self._lock:
             for key in [key for key in self._flights if covered(key)]:
                 del self._flights[key]  # its waiters still get its result; newcomers fetch anew
