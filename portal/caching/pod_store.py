@@ -84,10 +84,15 @@ class PodStore(FileStore):
         except OSError:
             return None
 
-    def _value(self, raw: bytes, key: str) -> Any:
+    @staticmethod
+    def _fields(raw: bytes) -> tuple[bytes, bytes]:
+        """A file's expiry (epoch s) and its stored value (after the key's line)."""
         expires, _, rest = raw.partition(b"\n")
-        _, _, value = rest.partition(b"\n")  # after the key's line
-        return _read_unexpired(self.codec, expires, value, key)
+        _, _, value = rest.partition(b"\n")
+        return expires, value
+
+    def _value(self, raw: bytes, key: str) -> Any:
+        return _read_unexpired(self.codec, *self._fields(raw), key)
 
     @staticmethod
     def _tag_of(stat: os.stat_result) -> bytes:
@@ -134,8 +139,7 @@ class PodStore(FileStore):
         found = self._open_entry(source)
         if found is None:
             return False
-        expires, _, rest = found[0].partition(b"\n")
-        _, _, value = rest.partition(b"\n")  # after the key's line
+        expires, value = self._fields(found[0])
         try:
             if float(expires) <= time.time():
                 return False

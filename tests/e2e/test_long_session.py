@@ -75,11 +75,16 @@ class Held:
 
 
 def held(page: Page, cdp: CDPSession) -> Held:
-    """What the page holds once garbage has been collected."""
-    page.wait_for_function(SETTLED)
-    for _ in range(2):
-        cdp.send("HeapProfiler.collectGarbage")
-    found = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    """What the page holds once garbage has been collected, read while no request of the page is
+    on its way (a card whose data is late asks again soon: its poll may start meanwhile, and its
+    request's listeners are not kept; read again then, up to ten times)."""
+    for _ in range(10):
+        page.wait_for_function(SETTLED)
+        for _ in range(2):
+            cdp.send("HeapProfiler.collectGarbage")
+        found = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        if page.evaluate(SETTLED):
+            break
     timers: list[str] = page.evaluate("() => [...window.__liveTimers]")
     return Held(
         nodes=int(found["Nodes"]),

@@ -599,6 +599,23 @@ def test_a_change_made_while_taiga_is_slow_shows_at_once_and_the_card_polls_on(
 WEBHOOK_KEY = "webhook-key-for-the-browser-test"
 
 
+def _camille_at(browser: Browser, url: str, stopped_clock: bool = False) -> tuple[BrowserContext, Page]:
+    """A browser of its own at `url` (English, 1280×1000), Camille signed in, the page settled;
+    `stopped_clock`: the page's clock installed first, for the test to move. The caller closes it."""
+    context = browser.new_context(base_url=url, locale="en", viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
+        if stopped_clock:
+            page.clock.install()
+        page.goto("/auth/demo-user/camille")
+        page.goto("/")
+        page.wait_for_function(SETTLED)
+    except Exception:
+        context.close()
+        raise
+    return context, page
+
+
 @pytest.fixture(scope="module")
 def pushed_portal(
     tracker: tuple[SimServer, TaigaWorld], kuma_server: SimServer, tmp_path_factory: pytest.TempPathFactory
@@ -615,13 +632,8 @@ def test_a_change_pushed_by_taigas_webhook_shows_without_waiting_for_the_cards_p
     browser: Browser, pushed_portal: str, tracker: tuple[SimServer, TaigaWorld]
 ) -> None:
     _, world = tracker
-    viewport = {"width": 1280, "height": 1000}
-    context = browser.new_context(base_url=pushed_portal, locale="en", viewport=viewport)  # type: ignore[arg-type]
+    context, page = _camille_at(browser, pushed_portal)
     try:
-        page = context.new_page()
-        page.goto("/auth/demo-user/camille")
-        page.goto("/")
-        page.wait_for_function(SETTLED)
         # A cold card may first say it is loading and poll again soon: its rows are awaited.
         rows = page.locator("#widget-tasks .task-row__subject")
         expect(rows.first).to_be_visible(timeout=15_000)
@@ -668,13 +680,8 @@ def test_a_change_whose_board_comes_late_asks_again_soon_and_keeps_its_notice_me
     rather than at the card's period (five minutes here); the answer that brings the fresh board
     keeps the change's notice in its item's row, and the keyboard's focus where it was."""
     server, world = tracker
-    viewport = {"width": 1280, "height": 1000}
-    context = browser.new_context(base_url=pushed_portal, locale="en", viewport=viewport)  # type: ignore[arg-type]
+    context, page = _camille_at(browser, pushed_portal)
     try:
-        page = context.new_page()
-        page.goto("/auth/demo-user/camille")
-        page.goto("/")
-        page.wait_for_function(SETTLED)
         uid = f"tasks-task-{_task(world, 'Relire la politique').id}"
         choice = _open_status_of(page, uid, timeout=15_000)
         notice = page.locator(f'#widget-tasks [data-key="{uid}"] .card-notice')
@@ -705,17 +712,10 @@ def test_a_status_changed_in_one_browser_shows_in_another_without_waiting_for_it
 ) -> None:
     """The portal tells every open page of its own writes as of Taiga's webhook: the other
     browser (the Taiga cards polling every 5 minutes here) shows the change within seconds."""
-    viewport = {"width": 1280, "height": 1000}
-    pages = []
-    contexts = [browser.new_context(base_url=pushed_portal, locale="en", viewport=viewport) for _ in range(2)]  # type: ignore[arg-type]
+    contexts, pages = zip(*(_camille_at(browser, pushed_portal) for _ in range(2)), strict=True)
     try:
-        for context in contexts:
-            page = context.new_page()
-            page.goto("/auth/demo-user/camille")
-            page.goto("/")
-            page.wait_for_function(SETTLED)
+        for page in pages:
             expect(page.locator("#widget-tasks .task-row").first).to_be_visible(timeout=15_000)
-            pages.append(page)
         here, there = pages
         uid = here.locator("#widget-tasks .task-row").first.get_attribute("data-key")
         option = here.locator(f"#{uid}-menu .status-menu__option:not([aria-disabled])").first
@@ -740,14 +740,8 @@ def test_a_status_change_is_said_and_stays_on_the_card_until_its_own_next_turn(
     when the status card's next answer tells the page of that same change (it did, and the
     notice went within seconds of the change)."""
     _, world = tracker
-    viewport = {"width": 1280, "height": 1000}
-    context = browser.new_context(base_url=pushed_portal, locale="en", viewport=viewport)  # type: ignore[arg-type]
+    context, page = _camille_at(browser, pushed_portal, stopped_clock=True)
     try:
-        page = context.new_page()
-        page.clock.install()
-        page.goto("/auth/demo-user/camille")
-        page.goto("/")
-        page.wait_for_function(SETTLED)
         uid = f"tasks-task-{_task(world, 'Nettoyer les anciennes').id}"
         chosen = _open_status_of(page, uid, timeout=15_000)
         page.clock.pause_at(page.evaluate("() => Date.now()") + 50)
