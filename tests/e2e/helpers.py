@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page
+from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Page, Route
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 # Every card has left its skeleton (but those the user's layout hides or folds: they wait), the
@@ -34,6 +34,23 @@ _TAB_HIDDEN = """(hidden) => {
   }
   document.dispatchEvent(new Event("visibilitychange"));
 }"""
+
+
+def let_go(route: Route, abort: bool = False) -> None:
+    """Ends a route a test held back: sent on (or aborted), or, when the page has dropped the
+    request meanwhile (a poll replaced, a timeout), handed back to Playwright with `fallback()`.
+
+    Playwright answers "Route is already handled!" for a request the page dropped and keeps the
+    test's handler waiting for good; when that coroutine is collected, in whichever later test,
+    it is reported as an unraisable exception and fails that test (playwright-python #1402).
+    `fallback()` ends the handler without asking the browser anything."""
+    try:
+        if abort:
+            route.abort()
+        else:
+            route.continue_()
+    except Error:
+        route.fallback()
 
 
 def placed(page: Page) -> None:

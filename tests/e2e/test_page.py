@@ -3,16 +3,15 @@ packed in the width of a wide screen, the most urgent cards in the first screen.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from playwright.sync_api import Error, Page, Route, expect
+from playwright.sync_api import Page, Route, expect
 
 from .conftest import CACHE_TTL, REFRESH
-from .helpers import SETTLED, OpenPage, PageProblems, placed
+from .helpers import SETTLED, OpenPage, PageProblems, let_go, placed
 
 # Each visible card's box, relative to the grid, and the grid's own width.
 CARD_BOXES = """() => {
@@ -378,8 +377,7 @@ def test_a_poll_no_answer_ends_does_not_freeze_its_card(open_page: OpenPage, pro
     # behind it, and sent it when the first timed out).
     assert 1 <= len(held) <= 2
     for route in held:
-        with contextlib.suppress(Error):  # the browser gave up on it: ended here, or Playwright
-            route.abort()  # keeps a handler pending that a later test's teardown reports
+        let_go(route, abort=True)  # the browser gave up on it
     page.unroute("**/widgets/status*")
     page.evaluate("htmx.trigger(document.getElementById('widget-status-body'), 'poll')")
     page.wait_for_function(SETTLED)

@@ -6,7 +6,6 @@ runs in this process so the test can see what landed in "Taiga".
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Error, Page, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from simulators import taiga
 from simulators.base import SimServer
@@ -28,7 +27,7 @@ from ..conftest import example_config
 from ..support.processes import portal_process
 from ..support.taiga_portal import SERVICE, with_taiga
 from .conftest import REFRESH
-from .helpers import SETTLED, PageProblems, describe_violations, placed, run_axe, watched_page
+from .helpers import SETTLED, PageProblems, describe_violations, let_go, placed, run_axe, watched_page
 
 
 @pytest.fixture(scope="module")
@@ -412,8 +411,7 @@ def test_a_status_change_held_without_an_answer_ends_at_the_timeout_and_says_so(
     expect(page.locator("#widget-tasks [data-choice-note]")).to_have_text(re.compile(re.escape(said)))
     expect(menu.locator(".status-menu__note")).to_contain_text(said)
     assert len(held) == 1 and world.statuses["task"][item.status].name == "Ready for test"
-    with contextlib.suppress(Error):  # ended here: a pending handler is reported in a later test
-        held[0].abort()
+    let_go(held[0], abort=True)  # the page gave up on it
     page.unroute(changes)
 
 
@@ -494,8 +492,7 @@ def test_a_change_made_while_the_card_polls_is_no_sign_of_the_portal_being_down(
     finally:
         page.unroute(polls)
         for route in held:
-            with contextlib.suppress(Error):  # the page dropped it
-                route.continue_()
+            let_go(route)  # the page dropped it
 
 
 def test_the_cards_turn_while_a_change_is_on_its_way_does_not_take_its_notice_away(
