@@ -63,7 +63,7 @@ FULL = Plan(
     window=60,
     counted_window=120,
 )
-QUICK = Plan(steps=(5, 15), counted=(5, 15), ramp=2, settle=2, window=8, counted_window=8, refresh=5)
+QUICK = Plan(steps=(5, 15), counted=(5, 15), ramp=2, settle=1, window=5, counted_window=5, refresh=5)
 
 
 def plan_of(bench: Bench) -> Plan:

@@ -23,19 +23,34 @@ USER = "alice"
 
 @dataclass(frozen=True)
 class Durations:
-    """Seconds each phase runs; `--quick` shortens every one of them."""
+    """Seconds each phase runs; `--quick` shortens every one of them (a smoke run inside `make
+    test`: every figure produced, none of their values judged)."""
 
     wrk: float  # each throughput run
-    amplification: float  # each amplification run (with and without Redis)
+    wrk_runs: int  # throughput: runs of each measurement in which both workers served (the best counts)
+    amplification: float  # each amplification run (with and without Redis), each Taiga load run
     hang: float  # isolation: the baseline window, then the hang
+    settled: float  # isolation: from a cold start's first arrival until the other cards' first fetches
     soak: float
     soak_warmup: float
     fault: float  # each upstream fault under load
     redis_down: float  # Redis stopped, under load
 
 
-FULL = Durations(wrk=20, amplification=120, hang=30, soak=600, soak_warmup=90, fault=15, redis_down=10)
-QUICK = Durations(wrk=2, amplification=12, hang=6, soak=10, soak_warmup=8, fault=5, redis_down=3)
+FULL = Durations(
+    wrk=20,
+    wrk_runs=2,
+    amplification=120,
+    hang=30,
+    settled=15,
+    soak=600,
+    soak_warmup=90,
+    fault=15,
+    redis_down=10,
+)
+QUICK = Durations(
+    wrk=1, wrk_runs=1, amplification=6, hang=4, settled=8, soak=6, soak_warmup=4, fault=3, redis_down=2
+)
 
 
 @dataclass

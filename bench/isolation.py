@@ -48,7 +48,6 @@ RECOVERY_LIMIT = 400  # s; a breaker's pause is at most 300 s
 QUICK_UPSTREAMS = ("gitlab",)  # --quick: the upstream of the mixed card (shared and per-person parts)
 COLD = "uptime_kuma"  # hung before anyone arrives: its card is the one the page carries when cached
 COLD_STATES = ("loading", "error", "unchanged")  # nothing to show yet, then the failure in words
-SETTLED = REFRESH * 3  # s after the first arrival: the other cards' first fetches are done
 
 
 def _hangs(bench: Bench) -> tuple[str, ...]:
@@ -68,7 +67,7 @@ def _p99(samples: list[Sample], path: str) -> float:
 def measure(bench: Bench) -> None:
     # Data stays current for its TTL + the upstream's timeout + 1 s while a refresh is under way:
     # a hang shows as stale after that. --quick: 2 s timeouts, a 6 s window.
-    window = bench.durations.hang
+    window, settled = bench.durations.hang, bench.durations.settled
     people = 10 if bench.quick else 100
     # --quick: a short breaker backoff too, or waiting for the cards to come back after the hang
     # (the breaker's first retry) takes most of the smoke run.
@@ -80,7 +79,7 @@ def measure(bench: Bench) -> None:
         # pages take 1 to 2 s under this arrival whether anything hangs or not (measured with
         # and without the hang), where the portal the logins went through answers in 0.2 s.
         board.cold_restart()
-        control = _cold_start(board, cookies, window, hung=None)
+        control = _cold_start(board, cookies, window, settled, hung=None)
         board.cold_restart()
         crowd = Crowd(board.server.url, board.cards(), connections=32).start()
         shell = Crowd(board.server.url, [Card(SHELL, 1.0)], connections=8, htmx=False).start()
@@ -88,7 +87,7 @@ def measure(bench: Bench) -> None:
         quiet: dict[str, dict[str, list[Sample]]] = {}  # before each hang, nothing hung
         recovery: dict[str, float] = {}  # s from the hang's end until every card was fresh
         try:
-            cold = _cold_start(board, cookies, window, hung=COLD, crowd=crowd, shell=shell)
+            cold = _cold_start(board, cookies, window, settled, hung=COLD, crowd=crowd, shell=shell)
             for upstream in _hangs(bench):
                 # A window with nothing hung just before each hang: the baseline is all of them
                 # together, spread over the same minutes as the hangs (a worker's p99 drifts as
@@ -114,7 +113,7 @@ def measure(bench: Bench) -> None:
     baseline = {
         path: [s for found in quiet.values() for s in found[path]] for path in next(iter(quiet.values()))
     }
-    _cold_figures(bench, board, baseline, control, cold)
+    _cold_figures(bench, board, baseline, control, cold, settled)
     _noise(bench, baseline, quiet)
     _figures(bench, board, baseline, results, window)
     bench.add(
@@ -130,7 +129,7 @@ def measure(bench: Bench) -> None:
 class ColdStart:
     """People arriving at a cold pod: the shell while they join, then a window once settled."""
 
-    joining: list[Sample]  # the shell's answers in the first SETTLED seconds
+    joining: list[Sample]  # the shell's answers in the first `settled` seconds
     window: dict[str, list[Sample]]  # every path's answers in the window after that
     recovery: float  # s from the window's end until every card was fresh
 
@@ -139,6 +138,7 @@ def _cold_start(
     board: Dashboard,
     cookies: list[str],
     window: float,
+    settled: float,
     hung: str | None,
     crowd: Crowd | None = None,
     shell: Crowd | None = None,
@@ -152,16 +152,16 @@ def _cold_start(
     shell = shell or Crowd(board.server.url, [Card(SHELL, 1.0)], connections=8, htmx=False).start()
     try:
         if hung:
-            board.sims[hung].fault("timeout", seconds=SETTLED + window + 60)
+            board.sims[hung].fault("timeout", seconds=settled + window + 60)
         crowd.join(cookies, REFRESH)
         shell.join(cookies[:10], 1.0)
-        crowd.wait_until(SETTLED + window)
+        crowd.wait_until(settled + window)
         end = crowd.now()
         board.realistic()
         crowd.drain(end)
         shell.drain(end + crowd.origin - shell.origin)
-        found = _windows(crowd, shell, SETTLED, end)
-        joining = _windows(crowd, shell, 0.0, SETTLED)[SHELL]
+        found = _windows(crowd, shell, settled, end)
+        joining = _windows(crowd, shell, 0.0, settled)[SHELL]
         recovery = crowd.now() - end + crowd.wait_all_fresh(RECOVERY_LIMIT)
     finally:
         if own:
@@ -184,6 +184,7 @@ def _cold_figures(
     baseline: dict[str, list[Sample]],
     control: ColdStart,
     cold: ColdStart,
+    settled: float,
 ) -> None:
     """The cold hang against the same cold start with nothing hung: nothing cached for the hung
     card, no thread held for it, nothing else slower."""
@@ -193,7 +194,7 @@ def _cold_figures(
     first_control = max((s.seconds for s in control.joining), default=0.0)
     bench.add(
         SECTION,
-        f"cold: {label} hangs as people arrive: the shell's slowest answer in the first {SETTLED} s",
+        f"cold: {label} hangs as people arrive: the shell's slowest answer in the first {settled:g} s",
         f"{first:.2f} s ({len(cold.joining)} pages; nothing hung: {first_control:.2f} s)",
         f"< {timeout:g} s (the upstream's timeout: never waits for the hung fetch)",
         bool(cold.joining) and first < timeout,

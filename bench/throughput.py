@@ -20,7 +20,6 @@ from .wrk import WrkResult, run
 WIDGET = "/widgets/status"
 GOAL = 0.5  # #11 point 10: the throughput ratio's goal became 0.5 (it was 0.6)
 POLL_GOAL = 0.5  # the status poll as the browser sends it (its version back: a 204)
-RUNS = 2  # of each measurement in which both workers served; the best counts (see best_of)
 SPARE_RUNS = 3  # more runs, at most, when a run had one worker nearly idle
 BALANCED = 0.5  # the idler worker's CPU over the busier's, at least, for a run to count
 # What the page sends back from its card's last answer (portal.js): a poll answered 204 until
@@ -76,7 +75,7 @@ def _line(result: WrkResult) -> str:
 
 def measure(bench: Bench) -> float:
     """Run the figure; returns the portal's maximum rate on the fragment (for the soak)."""
-    seconds = bench.durations.wrk
+    seconds, runs = bench.durations.wrk, bench.durations.wrk_runs
     with bench.portal() as server:
         cookie = session_cookie(server.url)
         headers = {
@@ -97,12 +96,12 @@ def measure(bench: Bench) -> float:
             run(ceiling.url + "/fragment", min(seconds, 3), headers)  # warm-up of both
             run(server.url + WIDGET, min(seconds, 3), headers)
             host = cpu_times()
-            bare = best_of(RUNS, ceiling, "/fragment", seconds, headers)
-            full = best_of(RUNS, server, WIDGET, seconds, headers)
+            bare = best_of(runs, ceiling, "/fragment", seconds, headers)
+            full = best_of(runs, server, WIDGET, seconds, headers)
             shown = fetch(server.url + WIDGET, headers).headers
             on_screen = {name: shown[name.lower()] for name in SENT_BACK}
-            unchanged = best_of(RUNS, server, WIDGET, seconds, {**headers, **on_screen}, SENT_BACK)
-            again = best_of(RUNS, ceiling, "/fragment", seconds, headers)
+            unchanged = best_of(runs, server, WIDGET, seconds, {**headers, **on_screen}, SENT_BACK)
+            again = best_of(runs, ceiling, "/fragment", seconds, headers)
             steal = steal_share(host, cpu_times())
     # The ceiling is measured before and after the portal: their mean cancels a drift of the machine.
     ceiling_rps = (bare.rps + again.rps) / 2

@@ -106,15 +106,15 @@ def measure(bench: Bench, people: int) -> None:
         cookies = board.login(people)
         crowd = Crowd(board.server.url, board.cards()).start()
         try:
-            crowd.join(cookies, 5 if bench.quick else 30)
-            crowd.wait_until(10 if bench.quick else 45)
+            crowd.join(cookies, 3 if bench.quick else 30)
+            crowd.wait_until(6 if bench.quick else 45)
             taiga = Taiga(board.config["upstreams"]["taiga"]["url"])
             start = crowd.now()
             with ThreadPoolExecutor(WRITERS) as pool:
                 outcomes = list(
                     pool.map(lambda i: _write(board, taiga, cookies[i], i < CONFLICTS), range(WRITERS))
                 )
-            crowd.wait_until(crowd.now() + 5)
+            crowd.wait_until(crowd.now() + (3 if bench.quick else 5))
             load = crowd.window(start, crowd.now())
         finally:
             crowd.stop()
