@@ -37,13 +37,14 @@ _TAB_HIDDEN = """(hidden) => {
 
 
 def let_go(route: Route, abort: bool = False) -> None:
-    """Ends a route a test held back: sent on (or aborted), or, when the page has dropped the
-    request meanwhile (a poll replaced, a timeout), handed back to Playwright with `fallback()`.
+    """Ends a route a test held back: sent on (or aborted), or handed back to Playwright with
+    `fallback()` when the request has been ended meanwhile: dropped by the page (a poll replaced,
+    a timeout) or sent on by an `unroute` of its pattern (checked: it reaches the portal).
 
-    Playwright answers "Route is already handled!" for a request the page dropped and keeps the
-    test's handler waiting for good; when that coroutine is collected, in whichever later test,
-    it is reported as an unraisable exception and fails that test (playwright-python #1402).
-    `fallback()` ends the handler without asking the browser anything."""
+    Playwright answers "Route is already handled!" then, and keeps the test's handler waiting for
+    good; when that coroutine is collected, in whichever later test, it is reported as an
+    unraisable exception and fails that test (as in playwright-python #1402). `fallback()` ends
+    the handler without asking the browser anything."""
     try:
         if abort:
             route.abort()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from .conftest import CACHE_TTL
-from .helpers import ANIMATIONS_DONE, WATCH_MOVES, OpenPage
+from .helpers import ANIMATIONS_DONE, WATCH_MOVES, OpenPage, let_go
 
 # Where the status card puts its summary, rows and columns (in the skeleton or the data).
 LAYOUT = """(parts) => {
@@ -54,7 +54,7 @@ def test_the_skeleton_has_the_layout_of_the_data(open_page: OpenPage) -> None:
     # Data fresh in the cache comes with the page (test_first_paint.py): let it expire first.
     time.sleep(CACHE_TTL + 0.3)
     # Hold the first answer back so the skeleton can be measured, then let it through.
-    held: list[object] = []
+    held: list[Route] = []
 
     def hold(page: Page) -> None:
         page.route("**/widgets/status", lambda route: held.append(route))
@@ -63,8 +63,12 @@ def test_the_skeleton_has_the_layout_of_the_data(open_page: OpenPage) -> None:
     page.wait_for_function("() => document.querySelector('.widget-skeleton')")
     page.evaluate(ANIMATIONS_DONE)
     skeleton = page.evaluate(LAYOUT, {"pill": ".skeleton--pill", "row": ".skeleton-row"})
-    for route in held:
-        route.continue_()  # type: ignore[attr-defined]
+    first = list(held)
+    for route in first:
+        route.continue_()
+    page.unroute("**/widgets/status")  # a later poll is not held for good
+    for route in held[len(first) :]:
+        let_go(route)  # held meanwhile: the unroute sent it on
     page.wait_for_function("() => !document.querySelector('.widget-skeleton')")
     page.evaluate(ANIMATIONS_DONE)  # the data fades in from 3 px lower
     data = page.evaluate(LAYOUT, {"pill": ".status-pill", "row": ".status-row"})
