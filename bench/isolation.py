@@ -66,7 +66,7 @@ def _p99(samples: list[Sample], path: str) -> float:
 
 def measure(bench: Bench) -> None:
     # Data stays current for its TTL + the upstream's timeout + 1 s while a refresh is under way:
-    # a hang shows as stale after that. --quick: 2 s timeouts, a 6 s window.
+    # a hang shows as stale after that. --quick: 2 s timeouts, a 4 s window (Durations).
     window, settled = bench.durations.hang, bench.durations.settled
     people = 10 if bench.quick else 100
     # --quick: a short breaker backoff too, or waiting for the cards to come back after the hang

@@ -49,14 +49,19 @@ class Polls:
             self.answered.append(response.status)
             self.fetched.append(response.headers.get("x-widget-fetched-at"))
 
+    def poll_times(self) -> list[int]:
+        """The page's own clock (ms) at each poll of the card it started, read in the page:
+        Playwright's request events reach the test later, by a second or more on a loaded
+        machine, and the test's clock runs on in real time beside the page's installed one."""
+        return list(self.page.evaluate("() => window.__statusPolls"))
+
     def started(self) -> int:
-        """The card's polls the page has started (counted in the page: Playwright's request
-        events reach the test later, by a second or more on a loaded machine)."""
-        return int(self.page.evaluate("() => window.__statusPolls"))
+        """How many polls of the card the page has started."""
+        return len(self.poll_times())
 
     def run_until_polled(self, started: int) -> None:
         """Move the page's clock on, a second at a time, until the card starts one more poll
-        than `started` (at most two intervals), then wait for Playwright to see it."""
+        than `started` (at most two intervals)."""
         for _ in range(REFRESH * 2):
             self.page.clock.run_for(1000)
             if self.started() > started:
@@ -120,9 +125,9 @@ def polls(open_page: OpenPage) -> Iterator[Polls]:
     page.evaluate(WATCH_MUTATIONS)
     page.evaluate(
         """() => {
-          window.__statusPolls = 0;
+          window.__statusPolls = [];
           document.addEventListener("htmx:beforeRequest", (event) => {
-            if (event.detail.elt.id === "widget-status-body") window.__statusPolls += 1;
+            if (event.detail.elt.id === "widget-status-body") window.__statusPolls.push(Date.now());
           });
         }"""
     )
@@ -404,28 +409,19 @@ def test_the_portal_back_while_the_tab_is_hidden_polls_only_the_background_cards
 
 def test_a_hidden_tab_does_not_poll(polls: Polls) -> None:
     page = polls.page
-    # The page's own clock at each poll: the test's clock runs on in real time as well, so
-    # only the page can say how long it waited between two polls.
-    page.evaluate(
-        """() => {
-          window.__pollTimes = [];
-          document.addEventListener("htmx:beforeRequest", (event) => {
-            if (event.detail.elt.id === "widget-status-body") window.__pollTimes.push(Date.now());
-          });
-        }"""
-    )
     set_tab_hidden(page, True)
-    sent = len(polls.sent)
+    sent, first = len(polls.sent), polls.started()
     page.clock.run_for(REFRESH * 1000 * 4)
     page.wait_for_timeout(500)
-    assert len(polls.sent) == sent
-    # Back on the tab: the overdue card refreshes at once, and not again before a whole interval.
+    assert polls.started() == first
+    # Back on the tab: the overdue card refreshes at once, and not again before a whole interval
+    # (the page's own clock says how long it waited between the two).
     set_tab_hidden(page, False)
     page.wait_for_function(SETTLED)
-    assert len(polls.sent) == sent + 1
-    polls.run_until_polled(polls.started())
+    assert polls.started() == first + 1
+    polls.run_until_polled(first + 1)
     polls.wait_answer(sent + 2)
-    times = page.evaluate("() => window.__pollTimes")
+    times = polls.poll_times()[first:]
     assert len(times) == 2, times
     assert times[1] - times[0] >= REFRESH * 1000
 
