@@ -22,7 +22,7 @@ from simulators.uptime_kuma import KumaWorld
 
 from ..support.processes import RedisServer, wait_for
 from .conftest import REFRESH, e2e_config, served_portal
-from .helpers import WATCH_MOVES, OpenPage, PageProblems, placed
+from .helpers import SETTLED, WATCH_MOVES, OpenPage, PageProblems, describe_violations, placed, run_axe
 
 TTL = 8  # seconds the status data stays fresh here: a page opened right after a fetch has it
 FRESH_ENOUGH = 2  # s: data younger than this when the page is opened leaves it TTL - 2 s
@@ -159,3 +159,76 @@ def test_the_cards_show_as_a_plain_grid_when_the_script_fails(
     # Shown once the page was parsed, not after a timer: the load event has just fired.
     assert page.evaluate(GRID_SEEN) == {"visible": True, "packed": False}
     expect(page.locator("#widget-status .status-row").first).to_be_visible()
+    # The card shows what came with the page, but nothing will refresh it: said at the top.
+    expect(page.locator("#portal-scripts-failed")).to_be_visible()
+
+
+# A skeleton put into a card now: its animation's name ("none" once nothing is coming).
+SKELETON_ANIMATION = """() => {
+  const probe = document.createElement("span");
+  probe.className = "skeleton";
+  document.querySelector(".widget-card__body").append(probe);
+  const name = getComputedStyle(probe).animationName;
+  probe.remove();
+  return name;
+}"""
+
+
+def test_a_page_whose_scripts_start_says_nothing_and_its_skeletons_shimmer(
+    open_page: OpenPage, warm_portal: str
+) -> None:
+    # The other tests' control: a working page neither warns nor stops its skeletons.
+    page = open_page(f"{warm_portal}/")
+    expect(page.locator("#portal-scripts-failed")).to_be_hidden()
+    assert page.evaluate(SKELETON_ANIMATION) == "shimmer"
+
+
+@pytest.mark.parametrize("script", ["htmx.min.js", "portal.js"])
+@pytest.mark.parametrize(("language", "scheme"), [("en", "dark"), ("fr", "light")])
+def test_a_page_whose_scripts_did_not_start_says_so_and_offers_a_reload(
+    open_page: OpenPage, warm_portal: str, problems: PageProblems, script: str, language: str, scheme: str
+) -> None:
+    # Blocked by an extension or a network filter: the cards could neither load nor refresh.
+    problems.allow_console(r"Failed to load resource")
+
+    def blocked(url: str) -> bool:
+        return f"/{script}" in url
+
+    def watch(page: Page) -> None:
+        page.route(blocked, lambda route: route.abort())
+
+    page = open_page(f"{warm_portal}/", before=watch, settle=False, language=language, scheme=scheme)
+    notice = page.locator("#portal-scripts-failed")
+    expect(notice).to_be_visible()
+    violations = run_axe(page)["violations"]
+    assert not violations, describe_violations(violations)
+    said, reload = {
+        "en": ("The portal’s scripts did not start, so the cards can neither load nor refresh.", "Reload"),
+        "fr": (
+            "Les scripts du portail n’ont pas démarré\u00a0: "
+            "les cartes ne peuvent ni se charger ni se rafraîchir.",
+            "Recharger",
+        ),
+    }[language]
+    expect(notice.get_by_role("alert")).to_contain_text(said)
+    link = notice.get_by_role("link", name=reload)
+    assert link.get_attribute("href") == "/"
+    assert page.evaluate(SKELETON_ANIMATION) == "none"  # nothing is coming: no "loading" shimmer
+    page.unroute(blocked)  # the extension allows them now: the link reloads a working page
+    link.click()
+    page.wait_for_function(SETTLED)
+    expect(notice).to_be_hidden()
+
+
+def test_without_javascript_the_page_says_the_cards_need_it(open_page: OpenPage, warm_portal: str) -> None:
+    page = open_page(f"{warm_portal}/", settle=False, java_script_enabled=False, language="fr", scheme="dark")
+    notice = page.locator("#portal-needs-scripts")
+    expect(notice).to_be_visible()  # drawn as the notice above, which axe checks (axe needs scripts)
+    expect(notice).to_contain_text(
+        "Ce tableau de bord a besoin de JavaScript pour charger et rafraîchir ses cartes\u00a0: "
+        "autorisez-le pour ce site."
+    )
+    expect(page.locator("#portal-scripts-failed")).to_be_hidden()  # the notice above says it all
+    assert page.evaluate(SKELETON_ANIMATION) == "none"
+    # The tools' links are plain links: they work without it.
+    expect(page.locator("a.tool-tile[href^='http']").first).to_be_visible()

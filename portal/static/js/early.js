@@ -16,6 +16,13 @@
   window.addEventListener("DOMContentLoaded", function () {
     var grid = document.getElementById("widget-grid");
     if (grid && !window.portalPacks) grid.classList.add("is-shown");
+    // Without htmx or a started portal.js the cards can neither load nor refresh: the page says
+    // so (index.html) and their skeletons stop shimmering (portal.css), rather than "loading" for good.
+    var failed = document.getElementById("portal-scripts-failed");
+    if (grid && failed && !(window.htmx && window.portalStarted)) {
+      document.documentElement.classList.add("scripts-failed");
+      failed.hidden = false;
+    }
   });
 
   try {

@@ -4,6 +4,10 @@
 (function () {
   "use strict";
 
+  // htmx did not load (blocked, or a failed request): nothing here can work; early.js tells the
+  // person, and the links (tools, language, theme) work as plain links.
+  if (!window.htmx) return;
+
   var VERSION_HEADER = "X-Widget-Version";
   var FETCHED_HEADER = "X-Widget-Fetched-At";
   var POLL_HEADER = "X-Widget-Poll";
@@ -2642,5 +2646,6 @@
     initLayout();
     initPacking();
     initPolling();
+    window.portalStarted = true;  // early.js says "the scripts did not start" without it
   });
 })();
