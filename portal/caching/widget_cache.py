@@ -54,7 +54,7 @@ from ..upstreams.breaker import BreakerPolicy, CircuitBreaker, CircuitState
 from ..upstreams.errors import N_, Reason, UpstreamError, UpstreamRejected
 from ..upstreams.http import Quota
 from .broadcast import Broadcast, KeptRecords, LocalBroadcast
-from .stores import CacheStore
+from .stores import CacheStore, Lock
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ TOPIC = "cache"  # what the broadcast says when keys were invalidated
 SEQUENCE_KEY = "inval:seq"  # counts invalidations; a fetch notes it before it starts
 MARK_TTL = 600  # seconds an invalidation mark is kept: longer than any fetch may run
 READ_STRIPES = 64  # locks a worker's reads of the shared store are spread over, by key
+ASIDE_WAIT = 2.0  # s a change waits for another change's amendment of the same key to end
 # A hit in the last fifth of its TTL starts the refresh in the background (and answers at once),
 # when one of the upstream's fetch threads is free for it.
 # A card polled as often as its data expires (a person's own parts: TTL = refresh) would
@@ -317,6 +318,7 @@ class WidgetCache:
         self._flights: dict[str, _Flight] = {}
         self._queued: dict[str, int] = {}  # fetches submitted and not finished, by upstream
         self._lock = threading.Lock()
+        self._amending = threading.Lock()  # one change amends what is set aside at a time
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._pools_pid = 0
 
@@ -682,23 +684,60 @@ class WidgetCache:
         if amend is None:
             self.store.copy(key, aside, MARK_TTL)  # as stored: nothing decoded or encoded again
             return
+        # Changes to one key at the same moment (people changing tasks of the same board) amend
+        # it in turn, in every worker and replica, each from what the one before set aside:
+        # otherwise the last to write would drop the others' changes from what the cards show.
+        with self._amending:
+            lock = self._aside_lock(aside)
+            try:
+                entry = self._aside_base(key)
+                if entry is None:
+                    return
+                try:
+                    value = amend(entry.value)
+                except Exception:  # a bug in the amendment: what the cards showed, as it was
+                    log.exception(
+                        "amending an invalidated entry failed", extra={"event": "amend_failed", "key": key}
+                    )
+                    value = entry.value
+                changed = value is not entry.value
+                self.store.set(
+                    aside,
+                    Entry(value, fingerprint(value) if changed else entry.fingerprint, entry.fetched_at),
+                    MARK_TTL,
+                )
+            finally:
+                if lock is not None:
+                    lock.release()
+
+    def _aside_lock(self, aside: str) -> Lock | None:
+        """The store's lock on `aside` for every process, waited for up to ASIDE_WAIT s (then the
+        change goes on without it: its answer is never held longer)."""
+        until = time.monotonic() + ASIDE_WAIT
+        while True:
+            lock = self.store.try_lock(aside, ttl=ASIDE_WAIT + 3)
+            if lock is not None or time.monotonic() >= until:
+                return lock
+            time.sleep(self.POLL_INTERVAL)
+
+    def _aside_base(self, key: str) -> Entry | None:
+        """What a change amends: the key's entry, unless what is set aside comes from the same
+        fetch or a later one (it then holds the earlier changes as well; the key's entry may be
+        a copy this worker kept from before them, the broadcast dropping it a moment later)."""
         kept = self._kept.get(key) if self._kept is not None else None  # decoded already
-        entry = kept.entry if kept is not None else self._safe_get(key)
-        if not isinstance(entry, Entry):
-            entry = self._safe_get(aside)
-            if not isinstance(entry, Entry):
-                return
-        try:
-            value = amend(entry.value)
-        except Exception:  # a bug in the amendment: what the cards showed, as it was
-            log.exception("amending an invalidated entry failed", extra={"event": "amend_failed", "key": key})
-            value = entry.value
-        changed = value is not entry.value
-        self.store.set(
-            aside,
-            Entry(value, fingerprint(value) if changed else entry.fingerprint, entry.fetched_at),
-            MARK_TTL,
-        )
+        current = kept.entry if kept is not None else self._safe_get(key)
+        if isinstance(current, Entry) and not self._holds(_aside_key(key)):
+            return current  # nothing set aside: nothing more is read
+        aside = self._read_entry(_aside_key(key), 0.0)  # the store's tag is checked: never older
+        if not isinstance(current, Entry) or (aside is not None and aside.fetched_at >= current.fetched_at):
+            return aside
+        return current
+
+    def _holds(self, key: str) -> bool:
+        """Whether the store has `key`, read whole only by a store without tags (in-process)."""
+        if self.store.shared:
+            return self._safe_tag(key) is not None
+        return self._safe_get(key) is not None
 
     def _superseded(self, key: str, policy: FetchPolicy, now: float) -> Superseded | None:
         """The entry set aside when `key` was invalidated, while younger than the stale limit.
