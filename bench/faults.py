@@ -31,6 +31,7 @@ from portal.upstreams.http import (
     UNREACHABLE,
 )
 from portal.widgets.pipelines.client import PROJECT_FORBIDDEN
+from portal.widgets.taiga.client import SERVICE_ACCOUNT_REFUSED
 from simulators.gitlab import TOKEN
 from simulators.taiga import SERVICE_ACCOUNT
 from tests.support.keycloak import CLIENT_SECRET
@@ -64,6 +65,7 @@ FAULTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
             card_words(REFUSED_WITHOUT_CREDENTIALS, status=401),
             card_words(REFUSED_WITHOUT_CREDENTIALS, status=403),
             card_words(PROJECT_FORBIDDEN),
+            card_words(SERVICE_ACCOUNT_REFUSED),  # Taiga: its login refused too, then the card says so
         ),
     ),
     "malformed JSON": ("garbage", {}, (card_words(NOT_JSON),)),

@@ -57,6 +57,8 @@ UPSTREAM = "Taiga"
 THROTTLE_HEADER = "X-Throttle-Wait-Seconds"
 TOKEN_TTL = 7 * 86400  # seconds the stored tokens are kept (Taiga's refresh tokens live 8 days)
 EXPIRY_MARGIN = 60.0  # renew an access token this long before it expires
+# What a card says when Taiga refuses the service account's login (a 401 or 403 to auth).
+SERVICE_ACCOUNT_REFUSED = N_("%(upstream)s refused the portal's service account")
 Kind = Literal["task", "us", "issue"]
 GradeKind = Literal["type", "severity", "priority"]  # what Taiga grades an issue by, per project
 
@@ -768,7 +770,7 @@ class TaigaClient:
         except (UpstreamAuthError, UpstreamRejected) as error:
             raise UpstreamAuthError(
                 UPSTREAM,
-                Reason.of(N_("%(upstream)s refused the portal's service account"), upstream=UPSTREAM),
+                Reason.of(SERVICE_ACCOUNT_REFUSED, upstream=UPSTREAM),
                 error.detail,
             ) from error
         data = answer.data
