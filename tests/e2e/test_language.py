@@ -47,8 +47,10 @@ DATA = ", ".join(
 # Every piece of interface text: text nodes and the attributes people hear or see.
 INTERFACE_TEXT = """(data) => {
   const found = [];
-  // Elements that declare their own language (the language switch) are in that language.
-  const skip = (el) => el.closest(data) || el.closest("body [lang]");
+  // Elements that declare their own language (the language switch) are in that language. What
+  // a <noscript> holds is its markup as text while scripts run (test_first_paint.py reads its
+  // words with scripts off).
+  const skip = (el) => el.closest(data) || el.closest("body [lang]") || el.closest("noscript");
   const path = (el) => {
     const parts = [];
     for (; el && el !== document.documentElement; el = el.parentElement) {
