@@ -183,6 +183,31 @@ def test_a_page_whose_scripts_start_says_nothing_and_its_skeletons_shimmer(
     assert page.evaluate(SKELETON_ANIMATION) == "shimmer"
 
 
+def test_a_part_of_the_page_that_fails_to_start_leaves_the_cards_refreshing(
+    open_page: OpenPage, warm_portal: str, problems: PageProblems
+) -> None:
+    # The layout editor cannot start: this browser's BroadcastChannel throws (as in a sandboxed
+    # or locked-down page). The packing and the cards' polling start after it, and must still.
+    problems.allow_console(r"portal: layout did not start")
+    errors: list[str] = []
+
+    def watch(page: Page) -> None:
+        page.add_init_script(
+            "window.BroadcastChannel = function () { throw new DOMException('denied', 'SecurityError'); };"
+        )
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+
+    page = open_page(f"{warm_portal}/", before=watch, settle=False, language="fr", scheme="dark")
+    placed(page)
+    assert page.evaluate(GRID_SEEN) == {"visible": True, "packed": True}
+    expect(page.locator("#widget-status .status-row").first).to_be_visible()
+    # Its next poll goes out (the page's own, not one that came with it).
+    page.wait_for_event("request", lambda request: "/widgets/status" in request.url, timeout=REFRESH * 3000)
+    expect(page.locator("#portal-scripts-failed")).to_be_hidden()
+    assert page.evaluate(SKELETON_ANIMATION) == "shimmer"
+    assert any("portal: layout did not start" in line for line in errors), errors  # said where it helps
+
+
 @pytest.mark.parametrize("script", ["htmx.min.js", "portal.js"])
 @pytest.mark.parametrize(("language", "scheme"), [("en", "dark"), ("fr", "light")])
 def test_a_page_whose_scripts_did_not_start_says_so_and_offers_a_reload(

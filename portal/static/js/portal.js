@@ -2631,21 +2631,37 @@
     if (seconds > 0) window.setTimeout(function () { window.location.assign(link.href); }, seconds * 1000);
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
-    initRetryLater();
+  function initTimes() {
     if (grid) learnClock(Number(grid.getAttribute("data-served-at")), Date.now());
     writeTimes(document);
     rovingDays(document);
     window.setInterval(function () { writeTimes(document); }, TIMES_EVERY);
-    initDropdowns();
-    initThemeSwitch();
-    initTileFilter();
-    initNotify();
-    initZoneNote();
-    noteLostChange();
-    initLayout();
-    initPacking();
-    initPolling();
-    window.portalStarted = true;  // early.js says "the scripts did not start" without it
+  }
+
+  // Each part starts on its own: one that throws (a browser without what it needs, a bug) is
+  // said in the console and leaves the others working; above all, the cards still poll.
+  function start(name, init) {
+    try {
+      init();
+      return true;
+    } catch (error) {
+      if (window.console) window.console.error("portal: " + name + " did not start", error);
+      return false;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    start("retry", initRetryLater);
+    start("times", initTimes);
+    start("dropdowns", initDropdowns);
+    start("theme switch", initThemeSwitch);
+    start("tile filter", initTileFilter);
+    start("notifications", initNotify);
+    start("zone note", initZoneNote);
+    start("lost change", noteLostChange);
+    start("layout", initLayout);
+    start("packing", initPacking);
+    // early.js says "the scripts did not start" without it: the cards could not refresh.
+    window.portalStarted = start("polling", initPolling);
   });
 })();
