@@ -6,9 +6,9 @@
 (function () {
   "use strict";
 
-  // The cards wait, unseen, until portal.js has packed them (portal.css): never drawn elsewhere first.
+  // The cards wait, unseen, until packing.js has packed them (portal.css): never drawn elsewhere first.
   document.documentElement.classList.add("js-packing");
-  // Unless portal.js will not pack them (it failed to load, or broke before it could): by the
+  // Unless they will not be packed (a script failed to load, or broke before it could): by the
   // end of parsing every deferred script has run or failed, and a listener on window hears
   // DOMContentLoaded after portal.js's own on document. (A script still loading holds that event
   // back; a slow one is waited for, not raced by a timer: portal.css shows the cards after
