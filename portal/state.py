@@ -5,7 +5,6 @@ Reach it through `portal_state()`, the one typed accessor (never through app.ext
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,6 +27,7 @@ from .storage.database import Database
 from .storage.preferences import KeptPreferences
 from .upstreams.breaker import BreakerPolicy
 from .upstreams.upstream import ClientSetup, Upstream
+from .web.static_files import content_versions, minified_files
 from .widgets.contract import Widget, WidgetContext
 from .widgets.write_pace import WritePace
 
@@ -53,7 +53,8 @@ class PortalState:
     database: Database
     preferences: KeptPreferences  # each user's stored choices, kept by the worker between changes
     changes: UpstreamChanges  # when each tool last pushed a change (its webhooks)
-    static_versions: dict[str, str] = field(default_factory=dict)
+    static_versions: dict[str, str] = field(default_factory=dict)  # each static file's content hash
+    static_minified: dict[str, bytes] = field(default_factory=dict)  # the page's own scripts and CSS
     renderer: FragmentRenderer | None = None  # set once the app's templates are set up
     card_views: CardViews | None = None  # made on first use
     write_pace: WritePace = field(default_factory=WritePace)  # changes per person per minute
@@ -163,18 +164,6 @@ def fetch_threads(config: PortalConfig, widgets: Sequence[Widget]) -> dict[str, 
     return {name: section.fetch_threads for name, section in sections.items() if section is not None}
 
 
-def _static_versions() -> dict[str, str]:
-    """A content hash per static file, for cache-busting URLs (computed once)."""
-    root = PACKAGE_DIR / "static"
-    versions = {}
-    for path in root.rglob("*"):
-        if path.is_file():
-            versions[path.relative_to(root).as_posix()] = hashlib.blake2b(
-                path.read_bytes(), digest_size=5
-            ).hexdigest()
-    return versions
-
-
 def tiles_stylesheet(tiles: tuple[Tile, ...], icons: dict[str, BrandIcon]) -> str:
     """One rule per tile giving its accent colour (the icon's brand colour when it has one)."""
     rules = []
@@ -225,5 +214,6 @@ def build_state(
         database=Database.from_settings(config.database, settings.secrets.database_password),
         preferences=KeptPreferences(broadcast),
         changes=UpstreamChanges(broadcast, upstreams_of(widgets)),
-        static_versions=_static_versions(),
+        static_versions=content_versions(PACKAGE_DIR / "static"),
+        static_minified=minified_files(PACKAGE_DIR / "static"),
     )

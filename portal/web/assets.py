@@ -13,13 +13,17 @@ only another release has) does not answer with its own: it sends the browser to 
 pods, the next ask usually reaches a pod of that release. After MAX_TRIES asks, the pod's own
 file is served (not kept), as before: when the release asked for is gone, the page still gets
 a stylesheet. Chromium follows these redirects for stylesheets, scripts and `<use>` icons.
+
+The page's own scripts and stylesheet are served minified, from memory (web/static_files.py).
 """
 
 from __future__ import annotations
 
+import mimetypes
+from io import BytesIO
 from urllib.parse import urlencode
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, send_file
 
 from ..state import portal_state
 
@@ -39,7 +43,8 @@ class PortalFlask(Flask):
         return None
 
     def send_static_file(self, filename: str) -> Response:
-        """This pod's file; a 307 to ask again when another release's version is asked for."""
+        """This pod's file (minified: the page's own scripts and CSS); a 307 to ask again when
+        another release's version is asked for."""
         asked = request.args.get("v")
         own = portal_state(self).static_versions.get(filename)
         tries = request.args.get("try", "0")
@@ -49,4 +54,13 @@ class PortalFlask(Flask):
             again = Response(status=307, headers={"Location": f"{request.script_root}{request.path}?{query}"})
             again.headers["Cache-Control"] = "no-store"
             return again
-        return super().send_static_file(filename)
+        minified = portal_state(self).static_minified.get(filename)
+        if minified is None or own is None:
+            return super().send_static_file(filename)
+        return send_file(
+            BytesIO(minified),
+            mimetype=mimetypes.guess_type(filename)[0],
+            etag=f"{own}-min",
+            max_age=self.get_send_file_max_age(filename),
+            conditional=True,
+        )

@@ -7,7 +7,6 @@ going to the next pod, as the Ingress spreads requests over a Service's pods.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,14 @@ from typing import Any
 from flask import Flask
 
 from portal.state import portal_state
+from portal.web.static_files import content_versions, minified_files
 
 CHANGED = ("css/portal.css", "js/portal.js", "icons/ui.svg")  # what the other release changed
 ONLY_THERE = "css/only-old.css"  # a file only the other release has
 MARK = "the other release"
-ADDED = {  # what the other release's files say, where a page can see it
-    "css": f"\n/* {MARK} */ :root {{ --portal-release: other; }}\n",
-    "js": f'\n/* {MARK} */ window.portalRelease = "other";\n',
+ADDED = {  # what the other release's files say, where a page can see it (and kept when minified)
+    "css": f'\n:root {{ --portal-release: "{MARK}"; }}\n',
+    "js": f'\nwindow.portalRelease = "{MARK}";\n',
     "svg": f"\n<!-- {MARK} -->\n",
 }
 
@@ -49,9 +49,9 @@ def other_release(app: Flask, directory: Path) -> Flask:
         changed.write_text(
             changed.read_text(encoding="utf-8") + ADDED[name.rsplit(".", 1)[1]], encoding="utf-8"
         )
-    (static / ONLY_THERE).write_text(f"/* {MARK}: a file the other release does not have */\n")
+    (static / ONLY_THERE).write_text(f'.only-old::after {{ content: "{MARK}: a file only it has"; }}\n')
     app.static_folder = str(static)
-    versions = portal_state(app).static_versions
-    for name in (*CHANGED, ONLY_THERE):
-        versions[name] = hashlib.blake2b((static / name).read_bytes(), digest_size=5).hexdigest()
+    state = portal_state(app)
+    state.static_versions.update(content_versions(static))
+    state.static_minified.update(minified_files(static))
     return app
