@@ -331,6 +331,7 @@ def test_static_urls_carry_a_content_hash(client: FlaskClient) -> None:
         ("js/portal.js", "The portal's behaviour: card polling"),
         ("js/layout.js", "The personal layout editor"),
         ("js/packing.js", "The dashboard's packing"),
+        ("js/times.js", "The page's times"),
         ("js/early.js", "Runs in <head>, before the first paint"),
         ("css/portal.css", "As many columns as fit"),
     ],

@@ -134,7 +134,7 @@ def polls(open_page: OpenPage) -> Iterator[Polls]:
     return found
 
 
-# "Updated at" for a fetch time, in the page's language and zone (as portal.js writes it).
+# "Updated at" for a fetch time, in the page's language and zone (as times.js writes it).
 UPDATED_AT = """(fetched) => {
   const zone = document.body.getAttribute("data-timezone") || undefined;
   const lang = document.documentElement.lang;

@@ -1,7 +1,8 @@
 /* The portal's behaviour: card polling while the tab is visible, fragment versions,
-   live-region announcements, the theme switch and the tile filter; it starts the packing of the
-   cards (packing.js) and the layout editor (layout.js), loaded before it. No inline script
-   anywhere: this file is loaded with `defer` under a strict Content-Security-Policy. */
+   live-region announcements, the theme switch and the tile filter; it starts the page's times
+   (times.js), the packing of the cards (packing.js) and the layout editor (layout.js), loaded
+   before it. No inline script anywhere: this file is loaded with `defer` under a strict
+   Content-Security-Policy. */
 (function () {
   "use strict";
 
@@ -13,6 +14,10 @@
   var FETCHED_HEADER = "X-Widget-Fetched-At";
   var POLL_HEADER = "X-Widget-Poll";
   var BUILD_HEADER = "X-Portal-Build";
+
+  // The page's times (times.js, loaded before this file): a card's "Updated at", the portal's
+  // clock. Should that file be missing, the cards still poll; their times are not written.
+  var times = window.portalTimes || { showUpdated: function () {}, learnClockFrom: function () {} };
 
   /* ---- polling ------------------------------------------------------------------------ */
 
@@ -119,7 +124,7 @@
     entry.shownAsk = asked(choiceOf(entry, content));
     markNewRows(entry.body, content, false);  // the rows it holds are the ones already there
     raiseAlarms(entry, entry.body, content);  // what it holds is not news
-    showUpdated(card, entry.fetchedAt);
+    times.showUpdated(card, entry.fetchedAt);
   }
 
   /* ---- fragment versions, state and announcements --------------------------------------- */
@@ -444,11 +449,11 @@
     if (xhr.status === 204) entry.shownAsk = entry.asking;  // the card on screen answers it
     if (xhr.status === 200 || xhr.status === 204) entry.fetchedAt = xhr.getResponseHeader(FETCHED_HEADER);
     noteRelease(xhr.getResponseHeader(BUILD_HEADER));
-    learnClockFrom(xhr);
+    times.learnClockFrom(xhr);
     // Only an answer that is the card's moves its time; a proxy's 404 or 429 leaves the card,
     // and its time, as they were.
     if (xhr.status === 200 || xhr.status === 204 || xhr.status === 403 || cardFailed(xhr)) {
-      showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
+      times.showUpdated(card, xhr.getResponseHeader(FETCHED_HEADER));
     }
     // A card the person may no longer see: their roles changed since the page was drawn.
     if (xhr.status === 403) document.dispatchEvent(new CustomEvent("portal:card-forbidden"));
@@ -720,153 +725,6 @@
     }, entry.soonDelay);
   }
 
-  // "Updated at HH:MM": when the data the card shows was fetched from its upstream (the
-  // X-Widget-Fetched-At header, sent with a 204 too: a refresh that brought the same data
-  // moves the time without a swap). Same zone and style as the times the server writes: the
-  // portal's configured zone, the locale's short time.
-  var clockFormat = null;  // made on first use: loading a zone's rules is not free
-
-  function formatClock(moment) {
-    if (!clockFormat) {
-      var lang = document.documentElement.lang || undefined;
-      var zone = document.body.getAttribute("data-timezone") || undefined;
-      try {
-        clockFormat = new Intl.DateTimeFormat(lang, { timeStyle: "short", timeZone: zone });
-      } catch (error) {  // an unknown zone name: the browser's own zone rather than no clock
-        clockFormat = new Intl.DateTimeFormat(lang, { timeStyle: "short" });
-      }
-    }
-    return clockFormat.format(moment);
-  }
-
-  function showUpdated(card, fetchedAt) {
-    var line = card.querySelector(".widget-card__checked");
-    if (!line) return;
-    var moment = fetchedAt ? new Date(fetchedAt) : null;
-    if (!moment || isNaN(moment.getTime())) {
-      line.innerHTML = "&nbsp;";
-      return;
-    }
-    var label = line.getAttribute("data-label") || "{time}";
-    line.textContent = label.replace("{time}", formatClock(moment));
-  }
-
-  // The cards' times are in the portal's zone. A person whose computer is in another one (a
-  // colleague abroad, overseas) is told which, once, beside the dashboard's title.
-  function initZoneNote() {
-    var note = document.getElementById("zone-note");
-    var zone = document.body.getAttribute("data-timezone");
-    if (!note || !zone) return;
-    var now = new Date();
-    var clock = function (timeZone) {
-      return now.toLocaleString("en-GB", { timeZone: timeZone, dateStyle: "short", timeStyle: "short" });
-    };
-    try {
-      if (clock(zone) === clock(undefined)) return;  // another name, the same time: nothing to say
-    } catch (error) {
-      return;  // a zone this browser does not know
-    }
-    var utc = /^(Etc\/)?(UTC|GMT|Zulu|UCT|Universal)$/.test(zone);
-    var label = utc ? note.getAttribute("data-label-utc") : note.getAttribute("data-label");
-    note.querySelector(".zone-note__text").textContent = label.replace("{zone}", zone);
-    note.hidden = false;
-  }
-
-  /* ---- times relative to now ("5 min ago"), written by the page ---------------------------- */
-
-  // A card carries its past moments as they are (<time datetime data-ago>, [data-since]), the
-  // same HTML whatever the hour, so that an unchanged card is a 204 all day; the page writes
-  // them relative to its own clock, in its language, after each swap and every 30 s.
-  // Babel's units and rounding, as the server writes such times (format_timedelta).
-  var AGO_UNITS = [["year", 31536000], ["month", 2592000], ["week", 604800], ["day", 86400],
-    ["hour", 3600], ["minute", 60]];
-  var TIMES_EVERY = 30000;
-  var agoFormat = null;  // made on first use, in the page's language
-  var unitFormats = {};
-
-  function agoText(seconds) {
-    if (seconds < 60) return document.body.getAttribute("data-just-now") || "";  // or a clock a little ahead
-    if (!agoFormat) {
-      agoFormat = new Intl.RelativeTimeFormat(document.documentElement.lang || undefined,
-        { numeric: "always", style: "short" });
-    }
-    for (var i = 0; i < AGO_UNITS.length; i += 1) {
-      var value = seconds / AGO_UNITS[i][1];
-      if (value >= 1) return unabbreviated(agoFormat.format(-Math.max(1, Math.round(value)), AGO_UNITS[i][0]));
-    }
-    return "";
-  }
-
-  function unabbreviated(text) {
-    // English's short style writes "2 min. ago", "1 hr. ago"; the durations beside them (CLDR's
-    // unit style, as the server writes them) "2 min 30 sec": one way on the page, without the dots.
-    return /^en\b/.test(document.documentElement.lang) ? text.replace(/\.(?=\s)/g, "") : text;
-  }
-
-  function unitText(value, unit) {
-    if (!unitFormats[unit]) {
-      unitFormats[unit] = new Intl.NumberFormat(document.documentElement.lang || undefined,
-        { style: "unit", unit: unit, unitDisplay: "short" });
-    }
-    return unitFormats[unit].format(value);
-  }
-
-  // "1 hr 5 min", "2 min 30 sec": the server's duration_text.
-  function durationText(total) {
-    var hours = Math.floor(total / 3600);
-    var minutes = Math.floor((total % 3600) / 60);
-    var seconds = total % 60;
-    var parts = [];
-    if (hours) parts.push(unitText(hours, "hour"));
-    if (minutes) parts.push(unitText(minutes, "minute"));
-    if ((seconds && !hours) || !parts.length) parts.push(unitText(seconds, "second"));
-    return parts.join(" ");
-  }
-
-  // Counted from the portal's clock, not the computer's: a laptop minutes off would otherwise
-  // call an alert that just fired "12 min ago", and disagree with the times the server writes
-  // ("due in 3 h"). The page learns the difference from when it was served (data-served-at, in
-  // ms) and from each answer's Date header (whole seconds: under 5 s it is noise, not skew).
-  var SKEW_NOISE = 5000;
-  var clockOffset = 0;
-
-  function learnClock(portalMs, localMs) {
-    if (isNaN(portalMs)) return;
-    var offset = portalMs - localMs;
-    clockOffset = Math.abs(offset) < SKEW_NOISE ? 0 : offset;
-  }
-
-  function learnClockFrom(xhr) {
-    var said = xhr && xhr.getResponseHeader("Date");
-    if (said) learnClock(Date.parse(said) + 500, Date.now());  // +500: the header drops the ms
-  }
-
-  function writeTimes(root) {
-    if (!root || !root.querySelectorAll) return;
-    var now = Date.now() + clockOffset;
-    root.querySelectorAll("time[data-ago]").forEach(function (node) {
-      var moment = Date.parse(node.getAttribute("datetime"));
-      if (isNaN(moment)) return;
-      var text = (node.getAttribute("data-label") || "{time}").replace("{time}", agoText((now - moment) / 1000));
-      if (node.textContent !== text) node.textContent = text;
-    });
-    root.querySelectorAll("[data-since]").forEach(function (node) {
-      var start = Date.parse(node.getAttribute("data-since"));
-      var seconds = Math.round((now - start) / 1000);
-      if (isNaN(start) || seconds < 60) {  // under a minute it says nothing yet
-        node.hidden = true;
-        return;
-      }
-      var text = (node.getAttribute("data-label") || "{time}").replace("{time}", durationText(seconds));
-      if (node.textContent !== text) node.textContent = text;
-      node.hidden = false;
-    });
-  }
-
-  document.addEventListener("htmx:afterSwap", function (event) {
-    writeTimes(event.detail.elt);
-    rovingDays(event.detail.elt);
-  });
 
   /* ---- the calendar's days: one stop for Tab, the arrows between them ---------------------- */
 
@@ -884,6 +742,8 @@
       days.forEach(function (day) { day.tabIndex = day === current ? 0 : -1; });
     });
   }
+
+  document.addEventListener("htmx:afterSwap", function (event) { rovingDays(event.detail.elt); });
 
   document.addEventListener("keydown", function (event) {
     var day = event.target.closest && event.target.closest(".month__grid .day__open");
@@ -1816,12 +1676,6 @@
     if (seconds > 0) window.setTimeout(function () { window.location.assign(link.href); }, seconds * 1000);
   }
 
-  function initTimes() {
-    if (grid) learnClock(Number(grid.getAttribute("data-served-at")), Date.now());
-    writeTimes(document);
-    rovingDays(document);
-    window.setInterval(function () { writeTimes(document); }, TIMES_EVERY);
-  }
 
   // Each part starts on its own: one that throws (a browser without what it needs, a bug) is
   // said in the console and leaves the others working; above all, the cards still poll.
@@ -1837,14 +1691,15 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     start("retry", initRetryLater);
-    start("times", initTimes);
+    start("times", function () { window.portalTimes.start(grid); });
+    start("calendar days", function () { rovingDays(document); });
     start("dropdowns", initDropdowns);
     start("theme switch", initThemeSwitch);
     start("tile filter", initTileFilter);
     start("notifications", initNotify);
-    start("zone note", initZoneNote);
+    start("zone note", function () { window.portalTimes.initZoneNote(); });
     start("lost change", noteLostChange);
-    // The parts in files of their own (layout.js, packing.js), given what they need from here.
+    // The layout editor and the packing (layout.js, packing.js), given what they need from here.
     // Either file missing (blocked, failed to load) fails its own start alone.
     start("layout", function () {
       window.portalLayout.init({
