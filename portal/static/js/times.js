@@ -1,5 +1,5 @@
 /* The page's times: each card's "Updated at HH:MM" (when its data was fetched), past moments
-   written relative to now ("5 min ago", "for 2 min 30 s") in the page's language and counted
+   written relative to now ("5 min ago", "2 min 30 sec") in the page's language and counted
    from the portal's clock, and the note of the portal's time zone. portal.js starts it and
    calls it (window.portalTimes). Loaded with `defer` before portal.js; no inline script
    anywhere (a strict Content-Security-Policy). */
