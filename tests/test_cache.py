@@ -976,6 +976,45 @@ def test_changes_amending_one_board_at_the_same_moment_all_show(redis_server: Re
     gate.open.set()
 
 
+def test_a_change_to_one_board_does_not_wait_for_a_change_to_another() -> None:
+    """Two people change tasks of two boards at once in one worker: while the first change's
+    amendment takes its time (a board of 1,000 people, or another replica's change to the same
+    board ahead of it), the second is set aside and answered without waiting for it."""
+    cache = WidgetCache(LocalStore(), max_waiting=1)
+    policy = FetchPolicy(ttl=30, stale_ttl=60, upstream="taiga", timeout=5, answer_within=0.05)
+    first = "widget:tasks:shared:board-1"
+    second = next(
+        key
+        for key in (f"widget:tasks:shared:board-{n}" for n in range(2, 200))
+        if cache.amending_lock(key) is not cache.amending_lock(first)
+    )
+    for key in (first, second):
+        assert cache.get_or_fetch(key, lambda: ("task",), seeding(policy)).value == ("task",)
+    amending, release = threading.Event(), threading.Event()
+
+    def slow(board: tuple[str, ...]) -> tuple[str, ...]:
+        amending.set()
+        release.wait(10)
+        return (*board, "first change")
+
+    slow_change = threading.Thread(target=cache.invalidate, args=(first,), kwargs={"amend": slow})
+    slow_change.start()
+    assert amending.wait(5)
+    quick_change = threading.Thread(
+        target=cache.invalidate, args=(second,), kwargs={"amend": lambda board: (*board, "second change")}
+    )
+    quick_change.start()
+    quick_change.join(5)
+    done_first = not quick_change.is_alive()
+    release.set()
+    slow_change.join(5)
+    assert done_first  # the second change did not wait for the first to be amended
+    gate = Gate(("read anew",))
+    assert cache.get_or_fetch(second, gate, policy).value == ("task", "second change")
+    assert cache.get_or_fetch(first, gate, policy).value == ("task", "first change")
+    gate.open.set()
+
+
 def test_redis_stopped_mid_test_falls_back_without_errors(
     kuma: SimServer, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -318,7 +318,8 @@ class WidgetCache:
         self._flights: dict[str, _Flight] = {}
         self._queued: dict[str, int] = {}  # fetches submitted and not finished, by upstream
         self._lock = threading.Lock()
-        self._amending = threading.Lock()  # one change amends what is set aside at a time
+        # Changes to one key amend what is set aside in turn; changes to other keys do not wait.
+        self._amending = tuple(threading.Lock() for _ in range(READ_STRIPES))
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._pools_pid = 0
 
@@ -687,7 +688,7 @@ class WidgetCache:
         # Changes to one key at the same moment (people changing tasks of the same board) amend
         # it in turn, in every worker and replica, each from what the one before set aside:
         # otherwise the last to write would drop the others' changes from what the cards show.
-        with self._amending:
+        with self.amending_lock(key):
             lock = self._aside_lock(aside)
             try:
                 entry = self._aside_base(key)
@@ -709,6 +710,11 @@ class WidgetCache:
             finally:
                 if lock is not None:
                     lock.release()
+
+    def amending_lock(self, key: str) -> threading.Lock:
+        """This worker's lock for changes amending what `key` set aside: changes to one key
+        take turns, changes to other keys (mostly) do not wait for them."""
+        return self._amending[hash(key) % READ_STRIPES]
 
     def _aside_lock(self, aside: str) -> Lock | None:
         """The store's lock on `aside` for every process, waited for up to ASIDE_WAIT s (then the
