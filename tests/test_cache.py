@@ -542,19 +542,20 @@ def test_no_refresh_ahead_while_the_upstreams_fetch_threads_are_busy() -> None:
     """Refreshing ahead is only worth it when it delays no fetch a card waits for: with every
     fetch thread of the upstream busy (many people's own parts due at once), hits stay hits."""
     cache = WidgetCache(LocalStore(), max_waiting=1)
-    policy = FetchPolicy(ttl=1.0, stale_ttl=60, upstream="u", timeout=5, answer_within=0.05)
+    policy = FetchPolicy(ttl=2.0, stale_ttl=60, upstream="u", timeout=5, answer_within=0.05)
     counted = Slow(0.0, "v1", "v2")
     assert cache.get_or_fetch(KEY, counted, seeding(policy)).value == "v1"
     fetched = time.monotonic()
     gates = [Gate() for _ in range(cache.threads_of("u"))]
     for index, gate in enumerate(gates):  # other keys of the same upstream, hanging
-        cache.get_or_fetch(f"widget:other:shared:{index}", gate, policy)
-    time.sleep(fetched + 0.85 - time.monotonic())  # in the last fifth of the TTL
+        cache.get_or_fetch(f"widget:other:shared:{index}", gate, replace(policy, answer_within=0))
+    assert eventually(lambda: all(gate.calls == 1 for gate in gates))  # every fetch thread busy
+    time.sleep(max(0.0, fetched + 1.7 - time.monotonic()))  # in the last fifth of the TTL
     assert cache.get_or_fetch(KEY, counted, policy).source == "hit"
-    time.sleep(0.05)
-    assert counted.values == ["v2"]  # not refreshed ahead
     for gate in gates:
         gate.open.set()
+    time.sleep(0.3)  # a refresh ahead queued behind them would run now
+    assert counted.values == ["v2"]  # not refreshed ahead: nothing was queued
     assert eventually(lambda: cache.get_or_fetch(KEY, counted, policy).value == "v2")
 
 
