@@ -348,7 +348,14 @@
       list.insertBefore(said, list.firstChild);
     }
     var body = card.querySelector(".widget-card__body");
-    if (!read && body && body._portalPoll) poll(body._portalPoll);
+    var entry = body && body._portalPoll;
+    if (!read && entry) {
+      // The card shows where things stand at once. The change is over, though its request's
+      // loadend (which releases the card) comes after this event: released here, or this poll
+      // was skipped and the card waited for its next turn (up to its whole period).
+      if (entry.acting === event.detail.xhr) entry.acting = null;
+      poll(entry);
+    }
     if (read) offerRetry(event.detail.elt);
     if (!read) giveFocusBack(event);
   }
