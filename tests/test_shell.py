@@ -328,10 +328,12 @@ def test_static_urls_carry_a_content_hash(client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("path", "said"),
     [
-        ("js/portal.js", "The portal's behaviour: card polling"),
+        ("js/portal.js", "The portal's behaviour: the cards' life cycle"),
         ("js/layout.js", "The personal layout editor"),
         ("js/packing.js", "The dashboard's packing"),
         ("js/times.js", "The page's times"),
+        ("js/controls.js", "The page's controls"),
+        ("js/morph.js", "Calm refreshes"),
         ("js/early.js", "Runs in <head>, before the first paint"),
         ("css/portal.css", "As many columns as fit"),
     ],

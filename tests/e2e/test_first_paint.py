@@ -208,6 +208,49 @@ def test_a_part_of_the_page_that_fails_to_start_leaves_the_cards_refreshing(
     assert any("portal: layout did not start" in line for line in errors), errors  # said where it helps
 
 
+# The page's parts that portal.js starts or calls, each in its own file: without any of them the
+# cards still load, merge their refreshes whole and poll.
+PARTS = ("times.js", "controls.js", "morph.js", "packing.js", "layout.js")
+
+
+def test_without_any_of_the_pages_parts_the_cards_still_poll(
+    open_page: OpenPage, warm_portal: str, problems: PageProblems
+) -> None:
+    # Blocked by a filter, or failed to load: each missing part is said in the console, the rest
+    # of the page works and says nothing to the person.
+    problems.allow_console(r"Failed to load resource|portal: .* did not start")
+    errors: list[str] = []
+
+    def blocked(url: str) -> bool:
+        return any(f"/js/{part}" in url for part in PARTS)
+
+    def watch(page: Page) -> None:
+        page.route(blocked, lambda route: route.abort())
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+
+    page = open_page(f"{warm_portal}/", before=watch, settle=False, language="fr", scheme="light")
+    assert page.evaluate(GRID_SEEN) == {"visible": True, "packed": False}  # a plain grid
+    expect(page.locator("#widget-status .status-row").first).to_be_visible()
+    with page.expect_response(lambda answer: "/widgets/status" in answer.url, timeout=REFRESH * 3000):
+        pass  # the page's own poll, not one that came with it
+    expect(page.locator("#portal-scripts-failed")).to_be_hidden()
+    assert page.evaluate(SKELETON_ANIMATION) == "shimmer"
+    said = {line.split(" did not start")[0] for line in errors if "did not start" in line}
+    assert said == {
+        "portal: times",
+        "portal: zone note",
+        "portal: calendar days",
+        "portal: dropdowns",
+        "portal: theme switch",
+        "portal: tile filter",
+        "portal: layout",
+        "portal: packing",
+    }, errors
+    # The theme switch still works, as the plain link it is without its script.
+    page.locator("#theme-switch").click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+
+
 @pytest.mark.parametrize("script", ["htmx.min.js", "portal.js"])
 @pytest.mark.parametrize(("language", "scheme"), [("en", "dark"), ("fr", "light")])
 def test_a_page_whose_scripts_did_not_start_says_so_and_offers_a_reload(

@@ -1,7 +1,9 @@
-/* The portal's behaviour: card polling while the tab is visible, fragment versions,
-   live-region announcements, the theme switch and the tile filter; it starts the page's times
-   (times.js), the packing of the cards (packing.js) and the layout editor (layout.js), loaded
-   before it. No inline script anywhere: this file is loaded with `defer` under a strict
+/* The portal's behaviour: the cards' life cycle (polling while the tab is visible, fragment
+   versions, notices, live-region announcements, what came since the last look, the tab's icon
+   and notifications) and the portal unreachable or upgraded. It starts the page's times
+   (times.js), its controls (controls.js), the packing of the cards (packing.js) and the layout
+   editor (layout.js), and merges a card's refresh with morph.js; all are loaded before it. No
+   inline script anywhere: this file is loaded with `defer` under a strict
    Content-Security-Policy. */
 (function () {
   "use strict";
@@ -18,6 +20,12 @@
   // The page's times (times.js, loaded before this file): a card's "Updated at", the portal's
   // clock. Should that file be missing, the cards still poll; their times are not written.
   var times = window.portalTimes || { showUpdated: function () {}, learnClockFrom: function () {} };
+
+  // The page's controls (controls.js, loaded before this file): without it they work as plain
+  // links and menus, and a refreshed card shows its first tab.
+  var controls = window.portalControls || {
+    openDropdowns: function () { return []; }, restoreTab: function () {}
+  };
 
   /* ---- polling ------------------------------------------------------------------------ */
 
@@ -733,161 +741,15 @@
   }
 
 
-  /* ---- the calendar's days: one stop for Tab, the arrows between them ---------------------- */
-
-  // A month holds a dozen days with deadlines, each a button: Tab stops at one of them (the one
-  // last moved to, kept through the card's refreshes), and the arrow keys, Home and End go from
-  // one to another. Without script every day is a stop of its own.
-  function rovingDays(root) {
-    if (!root || !root.querySelectorAll) return;
-    root.querySelectorAll(".month__grid").forEach(function (grid) {
-      var days = grid.querySelectorAll(".day__open");
-      if (!days.length) return;
-      var body = grid.closest(".widget-card__body") || grid;
-      var kept = body._currentDay && grid.querySelector('.day__open[popovertarget="' + body._currentDay + '"]');
-      var current = kept || days[0];
-      days.forEach(function (day) { day.tabIndex = day === current ? 0 : -1; });
-    });
-  }
-
-  document.addEventListener("htmx:afterSwap", function (event) { rovingDays(event.detail.elt); });
-
-  document.addEventListener("keydown", function (event) {
-    var day = event.target.closest && event.target.closest(".month__grid .day__open");
-    if (!day || event.altKey || event.ctrlKey || event.metaKey) return;
-    var days = Array.prototype.slice.call(day.closest(".month__grid").querySelectorAll(".day__open"));
-    var at = days.indexOf(day);
-    var to = { ArrowLeft: at - 1, ArrowUp: at - 1, ArrowRight: at + 1, ArrowDown: at + 1, Home: 0, End: days.length - 1 }[event.key];
-    if (to === undefined) return;
-    event.preventDefault();
-    if (to < 0 || to >= days.length) return;
-    days.forEach(function (other) { other.tabIndex = -1; });
-    days[to].tabIndex = 0;
-    days[to].focus();
-    var body = day.closest(".widget-card__body");
-    if (body) body._currentDay = days[to].getAttribute("popovertarget");
-  });
-
   /* ---- calm refreshes: only what changed moves, once ---------------------------------------- */
 
   // A card's new body is merged into the one on the page (the "card-morph" swap, hx-ext on the
   // card body) rather than replacing it: an unchanged row keeps its very nodes (no redraw, no
   // animation, its focus and hover); a new figure or time is written in place, silently; a row
   // that changes state (its class: up to down, firing to resolved) or appears is lit once
-  // (is-changed). Children are matched by data-key or id when they have one, else by position.
+  // (is-changed). The merge itself is morph.js's (window.portalMorph); without it, a plain swap.
   var ROWS = "[data-key], .status-row, .status-pill, .incident-note, .alert-row, .incidents-pill, .gauge, " +
     ".task-row, .upcoming__row, .pipeline-row, .review-row";
-
-  function keyOf(node) {
-    return node.nodeType === 1 ? node.getAttribute("data-key") || node.id || null : null;
-  }
-
-  function sameKind(a, b) {
-    return a.nodeType === b.nodeType && a.nodeName === b.nodeName;
-  }
-
-  function morphAttributes(old, fresh, changed) {
-    Array.prototype.slice.call(fresh.attributes).forEach(function (attr) {
-      if (old.getAttribute(attr.name) === attr.value) return;
-      if (attr.name === "class") changed.push(old);
-      old.setAttribute(attr.name, attr.value);
-    });
-    Array.prototype.slice.call(old.attributes).forEach(function (attr) {
-      // A menu the user opened stays open through a refresh.
-      if (attr.name === "open" && old.nodeName === "DETAILS") return;
-      if (!fresh.hasAttribute(attr.name)) old.removeAttribute(attr.name);
-    });
-  }
-
-  function morphNode(old, fresh, changed) {
-    if (old.nodeType !== 1) {
-      if (old.nodeValue !== fresh.nodeValue) old.nodeValue = fresh.nodeValue;
-      return;
-    }
-    if (old.isEqualNode(fresh)) return;
-    morphAttributes(old, fresh, changed);
-    // A part that loads its own content once (data-keeps-content: the calendar feed's panel)
-    // keeps it: the card's answer only holds its placeholder, which would stay for good.
-    if (old.hasAttribute("data-keeps-content")) return;
-    morphChildren(old, fresh, changed);
-  }
-
-  function isBlank(node) {
-    return !!node && node.nodeType === 3 && !/\S/.test(node.nodeValue);
-  }
-
-  // What part of a card a node without a key is: an element's tag and first class
-  // ("stale-banner", "status-columns"; "status-row is-up" and "status-row is-down" are one part).
-  function partOf(node) {
-    return node.nodeName + (node.nodeType === 1 ? "." + (node.classList[0] || "") : "");
-  }
-
-  // The node on the page that the new body's unkeyed node `fresh` is, from `current` on:
-  // `current` when it is the same part, else a later one when only unkeyed nodes stand between
-  // (parts that went away: they are removed), else `current` if of the same kind, else none (a
-  // part that came). By position alone, a banner that went away (older data, then current data)
-  // was merged into the part after it, and that one into the next: all were built anew, and a
-  // link that had the keyboard's focus took it to the page's body.
-  function unkeyedMatch(parent, current, fresh) {
-    if (!current || keyOf(current)) return null;
-    if (partOf(current) === partOf(fresh)) return current;
-    for (var later = current.nextSibling; later && fresh.nodeType === 1; later = later.nextSibling) {
-      if (later.nodeType !== 1) continue;
-      if (keyOf(later)) break;
-      if (partOf(later) === partOf(fresh)) {
-        while (current !== later) {
-          var gone = current;
-          current = current.nextSibling;
-          parent.removeChild(gone);
-        }
-        return later;
-      }
-    }
-    return sameKind(current, fresh) ? current : null;
-  }
-
-  function morphChildren(parent, freshParent, changed) {
-    // Children matched by key that the new body no longer has go first, and the blank text
-    // between elements lines up with nothing: an element that appears or goes (a card's notice
-    // after a change) must not shift the ones after it off their match by position. Matched
-    // wrongly, the task list was built anew at the poll after a change: an open status menu
-    // closed and the keyboard's focus fell to the page's body.
-    var wanted = {};
-    Array.prototype.forEach.call(freshParent.children, function (child) {
-      var key = keyOf(child);
-      if (key) wanted[key] = true;
-    });
-    var keyed = {};
-    Array.prototype.slice.call(parent.children).forEach(function (child) {
-      var key = keyOf(child);
-      if (key && wanted[key]) keyed[key] = child;
-      else if (key) parent.removeChild(child);
-    });
-    var index = 0;
-    var fresh = freshParent.firstChild;
-    while (fresh) {
-      var following = fresh.nextSibling;
-      var current = parent.childNodes[index] || null;
-      while (fresh.nodeType === 1 && isBlank(current)) {
-        parent.removeChild(current);
-        current = parent.childNodes[index] || null;
-      }
-      var key = keyOf(fresh);
-      var match = key ? keyed[key] : unkeyedMatch(parent, current, fresh);
-      current = parent.childNodes[index] || null;  // the parts that went away are gone
-      if (match && sameKind(match, fresh)) {
-        if (key) delete keyed[key];
-        if (match !== current) parent.insertBefore(match, current);
-        morphNode(match, fresh, changed);
-      } else {
-        parent.insertBefore(fresh, current);
-        changed.push(fresh);
-      }
-      index += 1;
-      fresh = following;
-    }
-    while (parent.childNodes.length > index) parent.removeChild(parent.lastChild);
-  }
 
   function lightUp(node) {
     if (node.nodeType !== 1 || !node.matches(ROWS)) return;
@@ -905,13 +767,14 @@
       var old = style === "innerHTML" && currentContent(target);
       var fresh = fragment.firstElementChild;
       // A first answer (over the skeleton) or something else: a plain swap, cheaper.
-      if (!old || old.classList.contains("is-loading") || !fresh || !fresh.classList.contains("widget-content")) {
+      if (!window.portalMorph || !old || old.classList.contains("is-loading") || !fresh ||
+          !fresh.classList.contains("widget-content")) {
         return false;
       }
       // Rows light up only between two answers in the same state (ok to ok, not stale to ok).
       var same = old.className === fresh.className;
       var changed = [];
-      morphChildren(target, fragment, changed);
+      window.portalMorph.children(target, fragment, changed);
       if (same) changed.forEach(lightUp);
       var content = currentContent(target);
       return content ? [content] : [];
@@ -989,7 +852,7 @@
     raiseAlarms(entry, body, content);
     entry.shownAsk = ask;  // what the card on screen answers
     if (content.getAttribute("data-poll") === "stop") entry.stopped = true;
-    restoreTab(body);
+    controls.restoreTab(body);
     reopenDetails(body);
     rememberHeight(body);
     keepFocusIn(body, entry);
@@ -1361,7 +1224,7 @@
     for (var before = row && row.previousElementSibling; before; before = before.previousElementSibling) near.push(before);
     entry.focusHad = {
       element: document.activeElement,
-      near: near.map(keyOf).filter(Boolean),
+      near: near.map(function (node) { return node.getAttribute("data-key"); }).filter(Boolean),
     };
   });
 
@@ -1431,160 +1294,6 @@
     (entry.said || (entry.said = {}))[text] = Date.now();
     entry.lastSaid = text;
     region.textContent = text + noted;
-  }
-
-  /* ---- tabs inside a card ------------------------------------------------------------------- */
-
-  // A card's [role=tablist][data-tabs]: a click, or the arrow keys, Home and End on a tab, select
-  // it (roving tabindex: only the selected tab is in the Tab order) and show its panel. The
-  // choice is kept on the stable card wrapper, so a refresh of the card's body keeps it.
-  function selectTab(tab, focus) {
-    var list = tab.closest("[role=tablist]");
-    if (!list) return;
-    list.querySelectorAll("[role=tab]").forEach(function (other) {
-      var selected = other === tab;
-      other.setAttribute("aria-selected", selected ? "true" : "false");
-      other.tabIndex = selected ? 0 : -1;
-      var panel = document.getElementById(other.getAttribute("aria-controls"));
-      if (panel) panel.hidden = !selected;
-    });
-    var card = tab.closest(".widget-card");
-    if (card) card.setAttribute("data-tab", tab.id);
-    if (focus) tab.focus();
-  }
-
-  function restoreTab(body) {
-    var card = cardOf(body);
-    var chosen = card && card.getAttribute("data-tab");
-    var tab = chosen && document.getElementById(chosen);
-    if (tab && body.contains(tab) && tab.getAttribute("aria-selected") !== "true") selectTab(tab, false);
-  }
-
-  document.addEventListener("click", function (event) {
-    var tab = event.target.closest && event.target.closest("[data-tabs] [role=tab]");
-    if (tab) selectTab(tab, false);
-  });
-
-  document.addEventListener("keydown", function (event) {
-    var tab = event.target.closest && event.target.closest("[data-tabs] [role=tab]");
-    if (!tab || event.altKey || event.ctrlKey || event.metaKey) return;
-    var tabs = Array.prototype.slice.call(tab.closest("[role=tablist]").querySelectorAll("[role=tab]"));
-    var index = tabs.indexOf(tab);
-    var next = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 }[event.key];
-    if (next === undefined) return;
-    event.preventDefault();
-    selectTab(tabs[(next + tabs.length) % tabs.length], true);
-  });
-
-  /* ---- theme switch ------------------------------------------------------------------------ */
-
-  var THEME_COOKIE = "portal_theme";
-  var NEXT_THEME = { system: "light", light: "dark", dark: "system" };
-
-  function initThemeSwitch() {
-    var button = document.getElementById("theme-switch");
-    if (!button) return;
-    button.addEventListener("click", function (event) {
-      event.preventDefault();
-      var next = NEXT_THEME[button.getAttribute("data-theme-current")] || "system";
-      var root = document.documentElement;
-      if (next === "system") root.removeAttribute("data-theme");
-      else root.setAttribute("data-theme", next);
-      document.cookie = THEME_COOKIE + "=" + next + "; Path=/; Max-Age=31536000; SameSite=Lax" +
-        (location.protocol === "https:" ? "; Secure" : "");
-      button.setAttribute("data-theme-current", next);
-      var label = button.getAttribute("data-label-" + next) || "";
-      button.setAttribute("aria-label", label);
-      button.setAttribute("title", label);
-      button.href = button.href.replace(/\/theme\/[a-z]+/, "/theme/" + NEXT_THEME[next]);
-    });
-    button.addEventListener("keydown", function (event) {
-      if (event.key === " ") {
-        event.preventDefault();
-        button.click();
-      }
-    });
-  }
-
-  /* ---- tile filter ------------------------------------------------------------------------- */
-
-  function fold(text) {
-    return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
-  }
-
-  function initTileFilter() {
-    var input = document.getElementById("tile-filter");
-    if (!input) return;
-    var items = Array.prototype.slice.call(document.querySelectorAll(".tile-item"));
-    var empty = document.getElementById("tile-filter-empty");
-    var haystacks = items.map(function (item) { return fold(item.getAttribute("data-search") || ""); });
-
-    function apply() {
-      var words = fold(input.value).split(/\s+/).filter(Boolean);
-      var shown = 0;
-      items.forEach(function (item, index) {
-        var match = words.every(function (word) { return haystacks[index].indexOf(word) !== -1; });
-        item.hidden = !match;
-        if (match) shown += 1;
-      });
-      if (empty) empty.hidden = shown > 0;
-    }
-
-    input.addEventListener("input", apply);
-    input.addEventListener("keydown", function (event) {
-      if (event.key === "Escape") {
-        input.value = "";
-        apply();
-      }
-      // Enter opens the tool when exactly one matches (in a new tab if the user chose so).
-      if (event.key === "Enter") {
-        var shown = items.filter(function (item) { return !item.hidden; });
-        if (shown.length !== 1 || !input.value.trim()) return;
-        event.preventDefault();
-        shown[0].querySelector("a.tool-tile").click();
-      }
-    });
-
-    document.addEventListener("keydown", function (event) {
-      if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
-      var target = event.target;
-      var typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
-      if (typing) return;
-      event.preventDefault();
-      input.focus();
-      input.select();
-    });
-  }
-
-  /* ---- dropdown menus ------------------------------------------------------------------------ */
-
-  // The user menu and each task's status menu are <details data-dropdown>: they work without
-  // script. This closes an open one as a menu closes: on a click outside it, on Escape (the focus
-  // back on its button), and when the keyboard's focus moves out of it.
-  function openDropdowns() {
-    return Array.prototype.slice.call(document.querySelectorAll("details[data-dropdown][open]"));
-  }
-
-  function initDropdowns() {
-    document.addEventListener("click", function (event) {
-      openDropdowns().forEach(function (menu) {
-        if (!menu.contains(event.target)) menu.open = false;
-      });
-    });
-    document.addEventListener("keydown", function (event) {
-      if (event.key !== "Escape") return;
-      openDropdowns().forEach(function (menu) {
-        var within = menu.contains(document.activeElement) || document.activeElement === document.body;
-        menu.open = false;
-        if (within) menu.querySelector("summary").focus();
-      });
-    });
-    document.addEventListener("focusout", function (event) {
-      var menu = event.target.closest && event.target.closest("details[data-dropdown][open]");
-      // No relatedTarget: the focus went nowhere (a click on the page, a card redrawn): the
-      // click above, or the redraw, decides.
-      if (menu && event.relatedTarget && !menu.contains(event.relatedTarget)) menu.open = false;
-    });
   }
 
   /* ---- changes made from a card ----------------------------------------------------------- */
@@ -1699,10 +1408,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     start("retry", initRetryLater);
     start("times", function () { window.portalTimes.start(grid); });
-    start("calendar days", function () { rovingDays(document); });
-    start("dropdowns", initDropdowns);
-    start("theme switch", initThemeSwitch);
-    start("tile filter", initTileFilter);
+    start("calendar days", function () { window.portalControls.rovingDays(document); });
+    start("dropdowns", function () { window.portalControls.initDropdowns(); });
+    start("theme switch", function () { window.portalControls.initThemeSwitch(); });
+    start("tile filter", function () { window.portalControls.initTileFilter(); });
     start("notifications", initNotify);
     start("zone note", function () { window.portalTimes.initZoneNote(); });
     start("lost change", noteLostChange);
@@ -1712,7 +1421,7 @@
       window.portalLayout.init({
         csrfToken: csrfToken, takeRenewedToken: takeRenewedToken, leaveForLogin: leaveForLogin,
         paused: paused, currentContent: currentContent, poll: poll, schedule: schedule,
-        openDropdowns: openDropdowns, signalTab: signalTab, RELOAD_AGAIN_AFTER: RELOAD_AGAIN_AFTER,
+        openDropdowns: controls.openDropdowns, signalTab: signalTab, RELOAD_AGAIN_AFTER: RELOAD_AGAIN_AFTER,
         pack: function (grid) { if (window.portalPacking) window.portalPacking.pack(grid); },
         placeOf: function (id) { return window.portalPacking ? window.portalPacking.placeOf(id) : undefined; },
       });
