@@ -1,9 +1,10 @@
 /* The page's controls, which need nothing from the cards' life cycle: the theme switch, the
    tools' filter, the dropdown menus (the user menu, a task's status menu), the tabs inside a
-   card and the calendar's days. Each works as a plain link, form or <details> without script;
-   this makes it work as such a control works. portal.js starts them and, after a card's
-   refresh, gives a card back its chosen tab (window.portalControls). Loaded with `defer` before
-   portal.js; no inline script anywhere (a strict Content-Security-Policy). */
+   card and the calendar's days. Without this file the theme switch is a plain link, the menus
+   plain <details>, every calendar day a stop of its own, and a card's tabs stay on the first.
+   portal.js starts them and, after a card's refresh, gives a card back its chosen tab
+   (window.portalControls). Loaded with `defer` before portal.js; no inline script anywhere (a
+   strict Content-Security-Policy). */
 (function () {
   "use strict";
 
