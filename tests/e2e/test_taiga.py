@@ -408,6 +408,40 @@ def test_a_status_change_that_gets_no_answer_is_said_and_the_card_shows_where_it
     assert world.statuses["task"][item.status].name == "In progress"
 
 
+def test_a_status_change_stopped_on_its_way_says_it_was_not_made(
+    page_of: Any, tracker: tuple[SimServer, TaigaWorld]
+) -> None:
+    """A proxy in front of the portal refuses the change (Traefik's rate limit: 429). Nothing was
+    done, and the card says so, under it and in the menu, with the status; it stays on the next
+    poll, which shows the task as it was (said nothing before: the 4xx was taken as an answer)."""
+    _, world = tracker
+    page = page_of(allow=(re.escape("Failed to load resource"), re.escape("Response Status Error Code 429")))
+    item = _task(world, "Nettoyer les anciennes")
+    uid = f"tasks-task-{item.id}"
+    before = world.statuses["task"][item.status].name
+    summary = page.locator(f"#{uid}-status")
+    menu = page.locator(f"#{uid}-menu")
+    note = page.locator("#widget-tasks [data-choice-note]")
+    said = "Your change was not made (HTTP 429). Try again in a moment."
+    choice = _open_status_of(page, uid)
+    expect(summary).to_contain_text(before)
+    page.route(
+        f"**/widgets/tasks/task/{item.id}/status*",
+        lambda route: route.fulfill(status=429, body="Too Many Requests", headers={"Retry-After": "1"}),
+    )
+    summary.click()
+    menu.locator("button", has_text=choice).click()
+    expect(note).to_have_text(said)
+    expect(page.locator("#widget-tasks [data-live-region]")).to_contain_text(said)
+    expect(menu.locator(".status-menu__note")).to_contain_text(said)
+    with page.expect_request(re.compile(r"/widgets/tasks(\?.*)?$")):
+        pass  # the card asks where things stand
+    page.wait_for_timeout(1000)
+    expect(summary).to_contain_text(before)
+    expect(note).to_have_text(said)  # an unchanged card does not take it away
+    assert world.statuses["task"][_task(world, "Nettoyer les anciennes").status].name == before
+
+
 def test_a_status_change_held_without_an_answer_ends_at_the_timeout_and_says_so(
     page_of: Any, tracker: tuple[SimServer, TaigaWorld]
 ) -> None:

@@ -338,12 +338,16 @@
     return elt.closest(".widget-card");
   }
 
-  function noteUnanswered(event) {
+  // `refused`: the HTTP status of a 4xx that was not the portal's answer to the card (a proxy's
+  // 429, a route gone after an upgrade): the request was stopped on its way, nothing was done.
+  function noteUnanswered(event, refused) {
     var card = requestFrom(event);
     var note = card && card.querySelector("[data-choice-note]");
     if (!note) return;
     var read = event.detail.requestConfig.verb === "get";
-    var text = note.getAttribute(read ? "data-unanswered-read" : "data-unanswered");
+    var text = refused
+      ? (note.getAttribute(read ? "data-stopped-read" : "data-stopped") || "").replace("{status}", String(refused))
+      : note.getAttribute(read ? "data-unanswered-read" : "data-unanswered");
     showNote(card, text, "unanswered");
     // Also said where the person is looking: in the menu the change came from (the card's note
     // is at its foot, off screen on a long card). The card's next answer redraws the menu.
@@ -409,6 +413,7 @@
       return;
     }
     if (!portalAnswered(xhr)) noteUnanswered(event);
+    else if (xhr.status >= 400 && xhr.status < 500 && xhr.status !== 403) noteUnanswered(event, xhr.status);
   });
 
   // A change refused because the session had ended: the server names the login rather than
@@ -445,15 +450,15 @@
       return;
     }
     var entry = body._portalPoll;
+    var xhr = event.detail.xhr;
     if (!entry) {
       var from = requestFrom(event);
-      var answered = portalAnswered(event.detail.xhr);
+      var answered = portalAnswered(xhr) && xhr.status < 400;  // (a 4xx stopped on its way is said)
       if (from && answered && from.querySelector("[data-note='unanswered']")) showNote(from, "", "");
       return;
     }
     entry.inFlight = false;
     var card = cardOf(body);
-    var xhr = event.detail.xhr;
     if (xhr && xhr.status === 0) return;  // no answer: pollUnanswered decides why (below)
     var unanswered = card.querySelector("[data-note='unanswered']");
     if (unanswered && xhr && xhr.status === 200) showNote(card, "", "");  // the card as it stands now
